@@ -1,0 +1,86 @@
+/* The result of one pass over a trace (analyzer, aggregation stage): totals
+ * per allocator kind, the peak of each memory class with the callsites' live
+ * bytes at that moment, what is live at the end, and the RSS samples. */
+#ifndef HW_ANALYZER_ANALYSIS_H
+#define HW_ANALYZER_ANALYSIS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "live_map.h"
+#include "reader.h"
+#include "stack_table.h"
+
+/* Memory classes: each has its own peak. The heap is the malloc family (and
+ * the Python allocator domains); mappings are counted apart so they are not
+ * added to the heap twice (pymalloc's arenas are mappings). */
+enum mem_class { CLASS_HEAP = 0, CLASS_MMAP = 1, CLASS_FILE = 2, CLASS_COUNT = 3 };
+
+struct kind_totals {
+	uint64_t allocs, frees, alloc_bytes, live_bytes, live_blocks;
+};
+
+struct peak {
+	uint64_t live, peak, peak_seq, peak_time_ns;
+	uint32_t id; /* bumps at each new high-water mark */
+};
+
+struct site {
+	uint32_t raw_stack;
+	uint8_t cls;
+	uint8_t kind;
+	uint32_t snap_id;
+	uint64_t allocs, alloc_bytes;
+	uint64_t live_bytes, live_blocks;
+	uint64_t last_seq;
+	uint64_t snap_bytes, snap_blocks;
+};
+
+struct module_rec {
+	uint64_t bias, lo, hi;
+	uint64_t load_seq, unload_seq; /* unload_seq = UINT64_MAX while loaded */
+	uint8_t build_id[HW_MAX_BUILD_ID];
+	size_t build_id_len;
+	char *path;
+};
+
+struct rss_sample {
+	uint64_t time_ns, rss;
+};
+
+struct analysis {
+	struct trace *trace;
+	struct stack_table st;
+	struct module_rec *modules;
+	size_t nmodules, modcap;
+	struct site *sites;
+	size_t nsites, sitecap;
+	uint32_t *site_index; /* (raw stack, class) -> site + 1 */
+	size_t site_mask;
+	struct kind_totals kinds[HW_KIND_COUNT];
+	struct peak peaks[CLASS_COUNT];
+	struct live_map live;
+	struct range_map maps;
+	struct rss_sample *rss;
+	size_t nrss, rsscap;
+	uint64_t rss_peak;
+	uint64_t events, unmatched_frees, replaced_blocks;
+	uint64_t last_seq, end_time_ns;
+	bool clean_exit;
+	uint64_t trailer_allocs, trailer_frees;
+	unsigned threads;
+};
+
+/* Replays the whole trace once. Never fails on bad data: damaged chunks were
+ * cut by the reader and anomalies are counted. */
+void analysis_run(struct analysis *a, struct trace *t);
+void analysis_free(struct analysis *a);
+
+/* Bytes and blocks a site had live at its class's peak. */
+uint64_t site_peak_bytes(const struct analysis *a, const struct site *s);
+
+int kind_class(int kind);
+const char *kind_name(int kind);
+const char *class_name(int cls);
+
+#endif

@@ -1,0 +1,12 @@
+/* Subcommands of the heapwise CLI (analyzer, front). Each returns the
+ * process exit code: 0 success, 1 a gate failed, 2 usage or unreadable input. */
+#ifndef HW_ANALYZER_COMMANDS_H
+#define HW_ANALYZER_COMMANDS_H
+
+int cmd_run(int argc, char **argv);
+int cmd_summary(int argc, char **argv);
+int cmd_top(int argc, char **argv);
+int cmd_leaks(int argc, char **argv);
+int cmd_dump(int argc, char **argv);
+
+#endif

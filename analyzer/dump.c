@@ -1,0 +1,117 @@
+/* `heapwise dump` (analyzer): every record of every chunk as text, in file
+ * order, for debugging traces and the shim. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "commands.h"
+#include "heapwise/trace_format.h"
+#include "reader.h"
+#include "util.h"
+
+static const char *kind_str(int k)
+{
+	static const char *const n[] = {"malloc", "mmap", "mmap-file", "pymem", "pyobj"};
+	return k < HW_KIND_COUNT ? n[k] : "?";
+}
+
+static void dump_record(FILE *f, const struct hw_record *r)
+{
+	switch (r->tag) {
+	case HW_REC_ALLOC:
+		fprintf(f, "  ALLOC %s seq=%" PRIu64 " addr=0x%" PRIx64 " size=%" PRIu64 " stack=%u\n",
+			kind_str(r->kind), r->seq, r->addr, r->size, r->stack);
+		break;
+	case HW_REC_FREE:
+		fprintf(f, "  FREE %s seq=%" PRIu64 " addr=0x%" PRIx64 "\n", kind_str(r->kind), r->seq,
+			r->addr);
+		break;
+	case HW_REC_REALLOC:
+		fprintf(f,
+			"  REALLOC %s seq=%" PRIu64 "/%" PRIu64 " old=0x%" PRIx64 " new=0x%" PRIx64
+			" size=%" PRIu64 " stack=%u\n",
+			kind_str(r->kind), r->seq, r->seq2, r->addr, r->addr2, r->size, r->stack);
+		break;
+	case HW_REC_UNMAP:
+		fprintf(f, "  UNMAP seq=%" PRIu64 " addr=0x%" PRIx64 " len=%" PRIu64 "\n", r->seq,
+			r->addr, r->size);
+		break;
+	case HW_REC_REMAP:
+		fprintf(f,
+			"  REMAP seq=%" PRIu64 "/%" PRIu64 " old=0x%" PRIx64 "+%" PRIu64 " new=0x%" PRIx64
+			"+%" PRIu64 " stack=%u\n",
+			r->seq, r->seq2, r->addr, r->size, r->addr2, r->size2, r->stack);
+		break;
+	case HW_REC_STACK:
+		fprintf(f, "  STACK id=%" PRIu64 " parent=%" PRIu64 " %s 0x%" PRIx64 "\n", r->id,
+			r->parent, r->frame_kind == HW_FRAME_NATIVE ? "native" : "python", r->frame);
+		break;
+	case HW_REC_MODULE:
+		fprintf(f,
+			"  MODULE seq=%" PRIu64 " bias=0x%" PRIx64 " range=0x%" PRIx64 "-0x%" PRIx64
+			" build-id=",
+			r->seq, r->bias, r->lo, r->hi);
+		for (size_t i = 0; i < r->build_id_len; i++)
+			fprintf(f, "%02x", r->build_id[i]);
+		fputs(" path=", f);
+		{
+			char *p = xstrndup(r->path, r->path_len);
+			json_str(f, p);
+			free(p);
+		}
+		fputc('\n', f);
+		break;
+	case HW_REC_MODULE_UNLOAD:
+		fprintf(f, "  MODULE_UNLOAD seq=%" PRIu64 " bias=0x%" PRIx64 " lo=0x%" PRIx64 "\n",
+			r->seq, r->bias, r->lo);
+		break;
+	case HW_REC_TIME:
+		fprintf(f, "  TIME %.6f s\n", (double)r->time_ns / 1e9);
+		break;
+	case HW_REC_RSS:
+		fprintf(f, "  RSS %.6f s %" PRIu64 " bytes\n", (double)r->time_ns / 1e9, r->rss);
+		break;
+	case HW_REC_TRAILER:
+		fprintf(f, "  TRAILER seq=%" PRIu64 " %.6f s allocs=%" PRIu64 " frees=%" PRIu64 "\n",
+			r->seq, (double)r->time_ns / 1e9, r->allocs, r->frees);
+		break;
+	default:
+		fprintf(f, "  ? tag 0x%02x\n", r->tag);
+	}
+}
+
+int cmd_dump(int argc, char **argv)
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: heapwise dump TRACE\n");
+		return 2;
+	}
+	struct trace t;
+	if (trace_open(argv[1], &t) != HW_OK) {
+		trace_close(&t);
+		return 2;
+	}
+	const struct hw_file_header *h = &t.hdr;
+	printf("header: format %u, pid %" PRIu64 ", parent %" PRIu64 ", chunk size %u, flags 0x%x\n",
+	       h->version, h->pid, h->ppid, h->chunk_size, h->flags);
+	printf("command: ");
+	json_str(stdout, t.cmdline);
+	printf("\nexecutable: ");
+	json_str(stdout, t.exe);
+	printf("\nchunks: %zu\n", t.nchunks);
+	for (size_t i = 0; i < t.nchunks; i++) {
+		const struct chunk_ref *c = &t.chunks[i];
+		printf("chunk at %" PRIu64 ": thread %u, #%u, %u bytes\n", c->offset, c->tid, c->index,
+		       c->used);
+		struct cursor cur;
+		struct hw_record r;
+		cursor_init(&cur, &t, i);
+		enum read_result res;
+		while ((res = cursor_next(&cur, &r)) == READ_RECORD)
+			dump_record(stdout, &r);
+		if (res == READ_BAD)
+			printf("  (damaged record at offset %" PRIu64 ")\n", cursor_offset(&cur));
+	}
+	trace_close(&t);
+	return 0;
+}

@@ -1,0 +1,49 @@
+/* The live set during replay (analyzer, replay stage): address -> block for
+ * the malloc family and Python domains (exact addresses), and a sorted range
+ * list for mappings (munmap may cut a mapping into pieces). */
+#ifndef HW_ANALYZER_LIVE_MAP_H
+#define HW_ANALYZER_LIVE_MAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct block {
+	uint64_t addr; /* 0 = empty slot */
+	uint64_t size;
+	uint32_t stack;
+	uint8_t kind;
+};
+
+struct live_map {
+	struct block *slots;
+	size_t mask, count;
+	bool has_tomb; /* unused: deletion uses backward shift */
+};
+
+void live_map_init(struct live_map *m);
+void live_map_free(struct live_map *m);
+/* Inserts; when addr is already live, *old receives the block it replaces and
+ * true is returned. */
+bool live_map_put(struct live_map *m, const struct block *b, struct block *old);
+/* Removes addr; returns false when it was not live. */
+bool live_map_take(struct live_map *m, uint64_t addr, struct block *out);
+
+/* Iterates: *pos starts at 0; returns NULL at the end. */
+const struct block *live_map_iter(const struct live_map *m, size_t *pos);
+
+struct range_map {
+	struct block *r; /* sorted by addr, not overlapping; size = length */
+	size_t n, cap;
+};
+
+void range_map_free(struct range_map *m);
+/* Removes [addr, addr+len) from every range, calling cut(ctx, piece) for each
+ * removed piece (with the original stack and kind). */
+void range_map_cut(struct range_map *m, uint64_t addr, uint64_t len,
+		   void (*cut)(void *ctx, const struct block *piece, bool whole), void *ctx);
+/* Adds a range (after cutting whatever overlapped it). */
+void range_map_add(struct range_map *m, const struct block *b,
+		   void (*cut)(void *ctx, const struct block *piece, bool whole), void *ctx);
+
+#endif

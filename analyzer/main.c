@@ -1,0 +1,211 @@
+/* heapwise CLI entry (analyzer, front): dispatches subcommands and parses the
+ * options of the report commands. Exit codes: 0 success, 1 a gate failed,
+ * 2 usage error or unreadable input. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "analysis.h"
+#include "commands.h"
+#include "err.h"
+#include "report.h"
+#include "symbolize.h"
+#include "util.h"
+
+static const char usage[] =
+	"usage: heapwise COMMAND [ARGS]\n"
+	"  run [-o PATH] [--native|--no-native] [--no-follow] -- CMD [ARG...]\n"
+	"  summary TRACE [--json]\n"
+	"  top TRACE [--by peak|leaked|allocated|count] [--group-by stack|line|function|file]\n"
+	"            [-n N] [--json]\n"
+	"  leaks TRACE [-n N] [--json]\n"
+	"  dump TRACE\n"
+	"exit status: 0 success, 1 a gate failed, 2 usage error or unreadable input\n";
+
+struct report_opts {
+	const char *trace;
+	bool json;
+	enum sort_by by;
+	enum group_by group;
+	size_t n;
+};
+
+static int parse_report_opts(const char *cmd, int argc, char **argv, struct report_opts *o,
+			     bool allow_by)
+{
+	static const struct option opts[] = {
+		{"json", no_argument, NULL, 'j'},
+		{"by", required_argument, NULL, 'b'},
+		{"group-by", required_argument, NULL, 'g'},
+		{"help", no_argument, NULL, 'h'},
+		{0, 0, 0, 0},
+	};
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "n:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			o->json = true;
+			break;
+		case 'b':
+			if (!allow_by)
+				goto bad;
+			if (!strcmp(optarg, "peak"))
+				o->by = BY_PEAK;
+			else if (!strcmp(optarg, "leaked"))
+				o->by = BY_LEAKED;
+			else if (!strcmp(optarg, "allocated"))
+				o->by = BY_ALLOCATED;
+			else if (!strcmp(optarg, "count"))
+				o->by = BY_COUNT;
+			else {
+				err_print("%s: --by %s: expected peak, leaked, allocated or count", cmd,
+					  optarg);
+				return 2;
+			}
+			break;
+		case 'g':
+			if (!allow_by)
+				goto bad;
+			if (!strcmp(optarg, "stack"))
+				o->group = GROUP_STACK;
+			else if (!strcmp(optarg, "line"))
+				o->group = GROUP_LINE;
+			else if (!strcmp(optarg, "function"))
+				o->group = GROUP_FUNCTION;
+			else if (!strcmp(optarg, "file"))
+				o->group = GROUP_FILE;
+			else {
+				err_print("%s: --group-by %s: expected stack, line, function or file",
+					  cmd, optarg);
+				return 2;
+			}
+			break;
+		case 'n': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*end || end == optarg || v < 1 || v > 1000000) {
+				err_print("%s: -n %s: expected a number from 1 to 1000000", cmd, optarg);
+				return 2;
+			}
+			o->n = (size_t)v;
+			break;
+		}
+		case 'h':
+			fputs(usage, stdout);
+			exit(0);
+		default:
+			goto bad;
+		}
+	}
+	if (optind >= argc) {
+		err_print("%s: no trace given", cmd);
+		goto bad;
+	}
+	if (argc - optind > 1) {
+		err_print("%s: several traces are not supported yet; give one", cmd);
+		return 2;
+	}
+	o->trace = argv[optind];
+	return 0;
+bad:
+	fputs(usage, stderr);
+	return 2;
+}
+
+static int load(const char *path, struct trace *t, struct analysis *a)
+{
+	if (trace_open(path, t) != HW_OK) {
+		trace_close(t);
+		return 2;
+	}
+	analysis_run(a, t);
+	if (t->damaged && !t->warned)
+		warn_print("%s: trace is damaged; figures cover what could be read", path);
+	return 0;
+}
+
+int cmd_summary(int argc, char **argv)
+{
+	struct report_opts o = {0};
+	int rc = parse_report_opts("summary", argc, argv, &o, false);
+	if (rc)
+		return rc;
+	struct trace t;
+	struct analysis a;
+	if (load(o.trace, &t, &a))
+		return 2;
+	if (o.json)
+		report_summary_json(stdout, &a);
+	else
+		report_summary_text(stdout, &a);
+	analysis_free(&a);
+	trace_close(&t);
+	return 0;
+}
+
+static int rows_command(int argc, char **argv, bool leaks)
+{
+	struct report_opts o = {.by = leaks ? BY_LEAKED : BY_PEAK, .n = 10};
+	int rc = parse_report_opts(leaks ? "leaks" : "top", argc, argv, &o, !leaks);
+	if (rc)
+		return rc;
+	struct trace t;
+	struct analysis a;
+	if (load(o.trace, &t, &a))
+		return 2;
+	struct symbolizer *s = symbolizer_new(&a);
+	struct report r;
+	report_build(&r, &a, s, o.group, o.by, leaks);
+	if (o.json)
+		report_rows_json(stdout, &a, &r, o.n);
+	else
+		report_top_text(stdout, &a, &r, o.n, leaks ? "leaks" : "top callsites");
+	if (!o.json)
+		symbolizer_print_hints(s);
+	report_free(&r);
+	symbolizer_free(s);
+	analysis_free(&a);
+	trace_close(&t);
+	return 0;
+}
+
+int cmd_top(int argc, char **argv)
+{
+	return rows_command(argc, argv, false);
+}
+
+int cmd_leaks(int argc, char **argv)
+{
+	return rows_command(argc, argv, true);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		int (*fn)(int, char **);
+	} commands[] = {
+		{"run", cmd_run},   {"summary", cmd_summary}, {"top", cmd_top},
+		{"leaks", cmd_leaks}, {"dump", cmd_dump},
+	};
+	if (argc < 2) {
+		fputs(usage, stderr);
+		return 2;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		fputs(usage, stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		printf("heapwise %s\n", HW_VERSION);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(argv[1], commands[i].name))
+			return commands[i].fn(argc - 1, argv + 1);
+	err_print("unknown command '%s'", argv[1]);
+	fputs(usage, stderr);
+	return 2;
+}

@@ -1,0 +1,309 @@
+/* Trace reader (analyzer, first stage). The file is mapped read-only and
+ * treated as hostile: every length and count is checked against the bytes
+ * that are there, and decoding stops at the first record that does not parse. */
+#include "reader.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "heapwise/varint.h"
+#include "util.h"
+
+static char *join_args(const char *p, size_t n)
+{
+	char *s = xstrndup(p, n);
+	while (n && s[n - 1] == 0)
+		n--;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] == 0)
+			s[i] = ' ';
+	s[n] = 0;
+	return s;
+}
+
+enum hw_err trace_open(const char *path, struct trace *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->path = xstrndup(path, strlen(path));
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		err_print("cannot open %s: %s", path, strerror(errno));
+		return HW_ERR_OPEN;
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		err_print("%s is not a regular file", path);
+		close(fd);
+		return HW_ERR_OPEN;
+	}
+	t->size = (size_t)st.st_size;
+	if (t->size < HW_HEADER_FIXED_SIZE) {
+		close(fd);
+		err_print("%s: not a heapwise trace (%zu bytes, too short for a header)", path,
+			  t->size);
+		return HW_ERR_NOT_TRACE;
+	}
+	void *m = mmap(NULL, t->size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (m == MAP_FAILED) {
+		err_print("cannot map %s: %s", path, strerror(errno));
+		return HW_ERR_OPEN;
+	}
+	t->data = m;
+	memcpy(&t->hdr, t->data, sizeof(t->hdr));
+	const struct hw_file_header *h = &t->hdr;
+	if (memcmp(h->magic, HW_MAGIC, 8)) {
+		err_print("%s: not a heapwise trace (bad magic)", path);
+		return HW_ERR_NOT_TRACE;
+	}
+	if (h->version != HW_FORMAT_VERSION) {
+		err_print("%s: trace format version %u is not supported (this heapwise reads %u)",
+			  path, h->version, HW_FORMAT_VERSION);
+		return HW_ERR_VERSION;
+	}
+	if (h->header_size < HW_HEADER_FIXED_SIZE || h->header_size > (1u << 20) ||
+	    h->chunk_size < HW_MIN_CHUNK_SIZE || h->chunk_size > HW_MAX_CHUNK_SIZE ||
+	    (uint64_t)h->cmdline_len + h->exe_len > h->header_size - HW_HEADER_FIXED_SIZE) {
+		err_print("%s: damaged header (sizes out of range)", path);
+		return HW_ERR_HEADER;
+	}
+	if (t->size < h->header_size) {
+		err_print("%s: truncated inside the header (%zu of %u bytes)", path, t->size,
+			  h->header_size);
+		return HW_ERR_HEADER;
+	}
+	const char *text = (const char *)t->data + HW_HEADER_FIXED_SIZE;
+	t->cmdline = join_args(text, h->cmdline_len);
+	t->exe = xstrndup(text + h->cmdline_len, h->exe_len);
+	if (memchr(t->exe, 0, h->exe_len))
+		t->exe[strlen(t->exe)] = 0;
+
+	size_t cap = 0;
+	for (uint64_t off = h->header_size; off + HW_CHUNK_HEADER_SIZE <= t->size;
+	     off += h->chunk_size) {
+		struct hw_chunk_header ch;
+		memcpy(&ch, t->data + off, sizeof(ch));
+		if (ch.magic != HW_CHUNK_MAGIC)
+			continue; /* claimed but never written, or preallocated */
+		uint64_t room = t->size - off - HW_CHUNK_HEADER_SIZE;
+		uint64_t limit = h->chunk_size - HW_CHUNK_HEADER_SIZE;
+		uint64_t used = ch.used;
+		if (used > limit) {
+			t->damaged = true;
+			used = limit;
+		}
+		if (used > room) {
+			if (!t->warned)
+				warn_print("%s: trace cut at offset %zu, inside a chunk; reading what is there",
+					   path, t->size);
+			t->warned = true;
+			t->damaged = true;
+			used = room;
+		}
+		HW_GROW(t->chunks, t->nchunks, cap);
+		t->chunks[t->nchunks++] = (struct chunk_ref){off, ch.tid, ch.index, (uint32_t)used};
+	}
+	return HW_OK;
+}
+
+void trace_close(struct trace *t)
+{
+	if (t->data)
+		munmap((void *)t->data, t->size);
+	free(t->path);
+	free(t->cmdline);
+	free(t->exe);
+	free(t->chunks);
+	memset(t, 0, sizeof(*t));
+}
+
+void cursor_init(struct cursor *c, const struct trace *t, size_t i)
+{
+	memset(c, 0, sizeof(*c));
+	c->trace = t;
+	c->chunk = &t->chunks[i];
+	c->start = t->data + c->chunk->offset + HW_CHUNK_HEADER_SIZE;
+	c->p = c->start;
+	c->end = c->start + c->chunk->used;
+	c->tid = c->chunk->tid;
+}
+
+uint64_t cursor_offset(const struct cursor *c)
+{
+	return (uint64_t)(c->p - c->trace->data);
+}
+
+bool record_is_event(uint8_t tag)
+{
+	return tag == HW_REC_ALLOC || tag == HW_REC_FREE || tag == HW_REC_REALLOC ||
+	       tag == HW_REC_UNMAP || tag == HW_REC_REMAP || tag == HW_REC_TRAILER;
+}
+
+#define GET(v)                                                                            \
+	do {                                                                              \
+		if (hw_get_varint(&p, end, &(v)))                                         \
+			goto bad;                                                         \
+	} while (0)
+#define GET_U8(v)                                                                         \
+	do {                                                                              \
+		if (p >= end)                                                             \
+			goto bad;                                                         \
+		(v) = *p++;                                                               \
+	} while (0)
+
+static bool next_seq(struct cursor *c, uint64_t delta, uint64_t *out)
+{
+	if (delta > UINT64_MAX - c->last_seq)
+		return false;
+	*out = c->last_seq + delta;
+	c->last_seq = *out;
+	return true;
+}
+
+static uint64_t next_addr(struct cursor *c, uint64_t zz)
+{
+	c->last_addr += (uint64_t)hw_unzigzag(zz);
+	return c->last_addr;
+}
+
+enum read_result cursor_next(struct cursor *c, struct hw_record *r)
+{
+	const uint8_t *p = c->p, *end = c->end;
+	uint64_t v, w;
+	if (p >= end || *p == 0)
+		return READ_END;
+	memset(r, 0, sizeof(*r));
+	r->tag = *p++;
+	switch (r->tag) {
+	case HW_REC_ALLOC:
+	case HW_REC_FREE:
+		GET_U8(r->kind);
+		if (r->kind >= HW_KIND_COUNT)
+			goto bad;
+		GET(v);
+		if (!next_seq(c, v, &r->seq))
+			goto bad;
+		GET(v);
+		r->addr = next_addr(c, v);
+		if (r->tag == HW_REC_ALLOC) {
+			GET(r->size);
+			GET(v);
+			if (v > UINT32_MAX)
+				goto bad;
+			r->stack = (uint32_t)v;
+		}
+		break;
+	case HW_REC_REALLOC:
+		GET_U8(r->kind);
+		if (r->kind >= HW_KIND_COUNT)
+			goto bad;
+		GET(v);
+		GET(w);
+		if (!next_seq(c, v, &r->seq) || !next_seq(c, w, &r->seq2))
+			goto bad;
+		GET(v);
+		r->addr = next_addr(c, v);
+		GET(v);
+		r->addr2 = next_addr(c, v);
+		GET(r->size);
+		GET(v);
+		if (v > UINT32_MAX)
+			goto bad;
+		r->stack = (uint32_t)v;
+		break;
+	case HW_REC_UNMAP:
+		GET(v);
+		if (!next_seq(c, v, &r->seq))
+			goto bad;
+		GET(v);
+		r->addr = next_addr(c, v);
+		GET(r->size);
+		break;
+	case HW_REC_REMAP:
+		GET(v);
+		GET(w);
+		if (!next_seq(c, v, &r->seq) || !next_seq(c, w, &r->seq2))
+			goto bad;
+		GET(v);
+		r->addr = next_addr(c, v);
+		GET(r->size);
+		GET(v);
+		r->addr2 = next_addr(c, v);
+		GET(r->size2);
+		GET(v);
+		if (v > UINT32_MAX)
+			goto bad;
+		r->stack = (uint32_t)v;
+		r->kind = HW_KIND_MMAP;
+		break;
+	case HW_REC_STACK:
+		GET(r->id);
+		GET(r->parent);
+		GET_U8(r->frame_kind);
+		GET(r->frame);
+		if (!r->id || r->id > UINT32_MAX || r->parent > UINT32_MAX || r->id == r->parent)
+			goto bad;
+		break;
+	case HW_REC_MODULE:
+	case HW_REC_MODULE_UNLOAD:
+		GET(r->seq);
+		GET(r->bias);
+		GET(r->lo);
+		if (r->tag == HW_REC_MODULE) {
+			GET(r->hi);
+			GET(v);
+			if (v > HW_MAX_BUILD_ID || v > (uint64_t)(end - p))
+				goto bad;
+			r->build_id = p;
+			r->build_id_len = v;
+			p += v;
+			GET(v);
+			if (v > HW_MAX_PATH || v > (uint64_t)(end - p))
+				goto bad;
+			r->path = (const char *)p;
+			r->path_len = v;
+			p += v;
+			if (r->hi < r->lo)
+				goto bad;
+		}
+		break;
+	case HW_REC_TIME:
+		GET(r->time_ns);
+		c->time_ns = r->time_ns;
+		break;
+	case HW_REC_RSS:
+		GET(r->time_ns);
+		GET(r->rss);
+		break;
+	case HW_REC_TRAILER:
+		GET(r->seq);
+		GET(r->time_ns);
+		GET(r->allocs);
+		GET(r->frees);
+		break;
+	default:
+		goto bad;
+	}
+	if (r->time_ns == 0 && r->tag != HW_REC_TIME && r->tag != HW_REC_RSS &&
+	    r->tag != HW_REC_TRAILER)
+		r->time_ns = c->time_ns;
+	c->p = p;
+	return READ_RECORD;
+bad: {
+	struct trace *t = (struct trace *)c->trace;
+	if (!t->warned)
+		warn_print("%s: damaged record at offset %llu (chunk at %llu); the rest of that chunk is skipped",
+			   t->path, (unsigned long long)cursor_offset(c),
+			   (unsigned long long)c->chunk->offset);
+	t->warned = true;
+	t->damaged = true;
+	c->p = c->end;
+	return READ_BAD;
+}
+}

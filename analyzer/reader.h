@@ -1,0 +1,85 @@
+/* Trace reader (analyzer, first stage): validates the header, finds the
+ * chunks, and decodes records with every byte bounds-checked. A damaged or
+ * truncated chunk ends at its first bad record and marks the trace truncated. */
+#ifndef HW_ANALYZER_READER_H
+#define HW_ANALYZER_READER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "heapwise/trace_format.h"
+
+struct chunk_ref {
+	uint64_t offset; /* of the chunk header in the file */
+	uint32_t tid;
+	uint32_t index;
+	uint32_t used; /* record bytes that may be read */
+};
+
+struct trace {
+	char *path;
+	const uint8_t *data;
+	size_t size;
+	struct hw_file_header hdr;
+	char *cmdline; /* arguments joined with spaces */
+	char *exe;
+	struct chunk_ref *chunks;
+	size_t nchunks;
+	bool damaged; /* a chunk had a bad record or the file was cut */
+	bool warned;
+};
+
+struct hw_record {
+	uint8_t tag;
+	uint8_t kind;
+	uint8_t frame_kind;
+	uint32_t stack;
+	uint64_t seq, seq2; /* seq2: the alloc half of REALLOC/REMAP */
+	uint64_t addr, addr2; /* addr2: new address of REALLOC/REMAP */
+	uint64_t size, size2; /* REMAP: old length, new length */
+	uint64_t id, parent, frame;
+	uint64_t time_ns, rss;
+	uint64_t bias, lo, hi;
+	const uint8_t *build_id;
+	size_t build_id_len;
+	const char *path;
+	size_t path_len;
+	uint64_t allocs, frees;
+};
+
+enum read_result { READ_RECORD, READ_END, READ_BAD };
+
+struct cursor {
+	const struct trace *trace;
+	const struct chunk_ref *chunk;
+	const uint8_t *start, *p, *end;
+	uint64_t last_seq, last_addr;
+	uint64_t time_ns;
+	uint32_t tid;
+	/* merge state */
+	struct hw_record rec;
+	int phase; /* 1: first half of a REALLOC/REMAP pending, 2: second half */
+	uint64_t key;
+};
+
+/* Opens and maps a trace and finds its chunks. On error prints one line
+ * naming the file and returns the error. */
+enum hw_err trace_open(const char *path, struct trace *t);
+void trace_close(struct trace *t);
+
+/* Positions a cursor at the first record of chunk i. */
+void cursor_init(struct cursor *c, const struct trace *t, size_t i);
+
+/* Decodes the next record. READ_BAD: the chunk ends here (a warning with the
+ * offset was printed once per trace, and the trace is marked damaged). */
+enum read_result cursor_next(struct cursor *c, struct hw_record *r);
+
+/* True for records that carry a sequence number and change the heap. */
+bool record_is_event(uint8_t tag);
+
+/* Offset in the file of the cursor's next byte. */
+uint64_t cursor_offset(const struct cursor *c);
+
+#endif

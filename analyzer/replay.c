@@ -1,0 +1,320 @@
+/* Replay (analyzer, replay + aggregation stages): one pass over the merged
+ * events keeps the live set, per-callsite totals, and a lazy snapshot of the
+ * callsites at each class's peak: a callsite saves its live bytes the first
+ * time it changes after a new high-water mark, so finding "what was live at
+ * the peak" costs O(1) per event and no second pass. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "analysis.h"
+#include "merge.h"
+#include "util.h"
+
+int kind_class(int kind)
+{
+	switch (kind) {
+	case HW_KIND_MMAP:
+		return CLASS_MMAP;
+	case HW_KIND_MMAP_FILE:
+		return CLASS_FILE;
+	default:
+		return CLASS_HEAP;
+	}
+}
+
+const char *kind_name(int kind)
+{
+	static const char *const names[] = {"malloc", "mmap", "mmap-file", "pymem", "pyobj"};
+	return kind >= 0 && kind < HW_KIND_COUNT ? names[kind] : "?";
+}
+
+const char *class_name(int cls)
+{
+	static const char *const names[] = {"heap", "mmap", "mmap-file"};
+	return names[cls];
+}
+
+static size_t site_hash(uint32_t stack, int cls)
+{
+	uint64_t h = ((uint64_t)stack << 2 | (uint64_t)cls) * 0x9e3779b97f4a7c15ull;
+	return (size_t)(h ^ (h >> 29));
+}
+
+static struct site *site_get(struct analysis *a, uint32_t stack, int kind)
+{
+	int cls = kind_class(kind);
+	size_t j = site_hash(stack, cls) & a->site_mask;
+	while (a->site_index[j]) {
+		struct site *s = &a->sites[a->site_index[j] - 1];
+		if (s->raw_stack == stack && s->cls == cls)
+			return s;
+		j = (j + 1) & a->site_mask;
+	}
+	if ((a->nsites + 1) * 2 > a->site_mask + 1) {
+		size_t mask = a->site_mask * 2 + 1;
+		uint32_t *idx = xcalloc(mask + 1, sizeof(*idx));
+		for (size_t i = 0; i < a->nsites; i++) {
+			size_t k = site_hash(a->sites[i].raw_stack, a->sites[i].cls) & mask;
+			while (idx[k])
+				k = (k + 1) & mask;
+			idx[k] = (uint32_t)i + 1;
+		}
+		free(a->site_index);
+		a->site_index = idx;
+		a->site_mask = mask;
+		j = site_hash(stack, cls) & mask;
+		while (idx[j])
+			j = (j + 1) & mask;
+	}
+	HW_GROW(a->sites, a->nsites, a->sitecap);
+	struct site *s = &a->sites[a->nsites];
+	memset(s, 0, sizeof(*s));
+	s->raw_stack = stack;
+	s->cls = (uint8_t)cls;
+	s->kind = (uint8_t)kind;
+	a->site_index[j] = (uint32_t)++a->nsites;
+	return s;
+}
+
+static void site_change(struct analysis *a, struct site *s, int64_t bytes, int64_t blocks,
+			uint64_t seq, uint64_t time_ns)
+{
+	struct peak *pk = &a->peaks[s->cls];
+	if (s->last_seq <= pk->peak_seq && s->snap_id != pk->id) {
+		s->snap_bytes = s->live_bytes;
+		s->snap_blocks = s->live_blocks;
+		s->snap_id = pk->id;
+	}
+	s->live_bytes += (uint64_t)bytes;
+	s->live_blocks += (uint64_t)blocks;
+	s->last_seq = seq;
+	pk->live += (uint64_t)bytes;
+	if (pk->live > pk->peak) {
+		pk->peak = pk->live;
+		pk->peak_seq = seq;
+		pk->peak_time_ns = time_ns;
+		pk->id++;
+	}
+}
+
+uint64_t site_peak_bytes(const struct analysis *a, const struct site *s)
+{
+	const struct peak *pk = &a->peaks[s->cls];
+	if (s->last_seq <= pk->peak_seq)
+		return s->live_bytes;
+	return s->snap_id == pk->id ? s->snap_bytes : 0;
+}
+
+static void block_gone(struct analysis *a, const struct block *b, bool whole, uint64_t seq,
+		       uint64_t time_ns)
+{
+	struct kind_totals *k = &a->kinds[b->kind];
+	k->live_bytes -= b->size;
+	if (whole) {
+		k->live_blocks--;
+		k->frees++;
+	}
+	site_change(a, site_get(a, b->stack, b->kind), -(int64_t)b->size, whole ? -1 : 0, seq,
+		    time_ns);
+}
+
+static void block_born(struct analysis *a, const struct block *b, uint64_t seq, uint64_t time_ns)
+{
+	struct kind_totals *k = &a->kinds[b->kind];
+	k->allocs++;
+	k->alloc_bytes += b->size;
+	k->live_bytes += b->size;
+	k->live_blocks++;
+	struct site *s = site_get(a, b->stack, b->kind);
+	s->allocs++;
+	s->alloc_bytes += b->size;
+	site_change(a, s, (int64_t)b->size, 1, seq, time_ns);
+}
+
+struct cut_ctx {
+	struct analysis *a;
+	uint64_t seq, time_ns;
+	int first_kind;
+};
+
+static void on_cut(void *ctx, const struct block *piece, bool whole)
+{
+	struct cut_ctx *c = ctx;
+	if (c->first_kind < 0)
+		c->first_kind = piece->kind;
+	block_gone(c->a, piece, whole, c->seq, c->time_ns);
+}
+
+static void do_alloc(struct analysis *a, int kind, uint64_t addr, uint64_t size, uint32_t stack,
+		     uint64_t seq, uint64_t time_ns)
+{
+	struct block b = {addr, size, stack, (uint8_t)kind};
+	if (!addr)
+		return;
+	if (kind_class(kind) == CLASS_HEAP) {
+		struct block old;
+		if (live_map_put(&a->live, &b, &old)) {
+			/* a free we never saw (made before recording started, or lost) */
+			a->replaced_blocks++;
+			block_gone(a, &old, true, seq, time_ns);
+		}
+	} else {
+		if (!size)
+			return;
+		struct cut_ctx c = {a, seq, time_ns, -1};
+		range_map_add(&a->maps, &b, on_cut, &c);
+	}
+	block_born(a, &b, seq, time_ns);
+}
+
+static void do_free(struct analysis *a, uint64_t addr, uint64_t seq, uint64_t time_ns)
+{
+	struct block b;
+	if (!addr)
+		return;
+	if (live_map_take(&a->live, addr, &b))
+		block_gone(a, &b, true, seq, time_ns);
+	else
+		a->unmatched_frees++;
+}
+
+static int do_unmap(struct analysis *a, uint64_t addr, uint64_t len, uint64_t seq, uint64_t time_ns)
+{
+	struct cut_ctx c = {a, seq, time_ns, -1};
+	range_map_cut(&a->maps, addr, len, on_cut, &c);
+	return c.first_kind;
+}
+
+static void on_definition(void *ctx, const struct cursor *c, const struct hw_record *r)
+{
+	struct analysis *a = ctx;
+	switch (r->tag) {
+	case HW_REC_STACK:
+		stack_table_add(&a->st, (uint32_t)r->id, (uint32_t)r->parent, r->frame_kind, r->frame,
+				c->last_seq);
+		break;
+	case HW_REC_MODULE: {
+		HW_GROW(a->modules, a->nmodules, a->modcap);
+		struct module_rec *m = &a->modules[a->nmodules++];
+		memset(m, 0, sizeof(*m));
+		m->bias = r->bias;
+		m->lo = r->lo;
+		m->hi = r->hi;
+		m->load_seq = r->seq;
+		m->unload_seq = UINT64_MAX;
+		m->build_id_len = r->build_id_len;
+		memcpy(m->build_id, r->build_id, r->build_id_len);
+		m->path = xstrndup(r->path, r->path_len);
+		break;
+	}
+	case HW_REC_MODULE_UNLOAD:
+		for (size_t i = 0; i < a->nmodules; i++) {
+			struct module_rec *m = &a->modules[i];
+			if (m->bias == r->bias && m->lo == r->lo && m->unload_seq == UINT64_MAX &&
+			    m->load_seq <= r->seq)
+				m->unload_seq = r->seq;
+		}
+		break;
+	case HW_REC_RSS:
+		HW_GROW(a->rss, a->nrss, a->rsscap);
+		a->rss[a->nrss++] = (struct rss_sample){r->time_ns, r->rss};
+		if (r->rss > a->rss_peak)
+			a->rss_peak = r->rss;
+		if (r->time_ns > a->end_time_ns)
+			a->end_time_ns = r->time_ns;
+		break;
+	default:
+		break;
+	}
+}
+
+static int cmp_rss(const void *x, const void *y)
+{
+	const struct rss_sample *a = x, *b = y;
+	return a->time_ns < b->time_ns ? -1 : a->time_ns > b->time_ns;
+}
+
+static int cmp_u32(const void *x, const void *y)
+{
+	uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+	return a < b ? -1 : a > b;
+}
+
+void analysis_run(struct analysis *a, struct trace *t)
+{
+	memset(a, 0, sizeof(*a));
+	a->trace = t;
+	stack_table_init(&a->st);
+	live_map_init(&a->live);
+	a->site_mask = 1023;
+	a->site_index = xcalloc(a->site_mask + 1, sizeof(*a->site_index));
+	for (int i = 0; i < CLASS_COUNT; i++)
+		a->peaks[i].id = 1;
+
+	struct merge *m = merge_new(t, on_definition, a);
+	struct merge_event ev;
+	while (merge_next(m, &ev)) {
+		struct hw_record *r = ev.rec;
+		uint64_t seq = ev.phase == 2 ? r->seq2 : r->seq;
+		a->last_seq = seq;
+		if (r->time_ns > a->end_time_ns)
+			a->end_time_ns = r->time_ns;
+		a->events++;
+		switch (r->tag) {
+		case HW_REC_ALLOC:
+			do_alloc(a, r->kind, r->addr, r->size, r->stack, seq, r->time_ns);
+			break;
+		case HW_REC_FREE:
+			if (kind_class(r->kind) == CLASS_HEAP)
+				do_free(a, r->addr, seq, r->time_ns);
+			break;
+		case HW_REC_REALLOC:
+			if (ev.phase == 1)
+				do_free(a, r->addr, seq, r->time_ns);
+			else
+				do_alloc(a, r->kind, r->addr2, r->size, r->stack, seq, r->time_ns);
+			break;
+		case HW_REC_UNMAP:
+			do_unmap(a, r->addr, r->size, seq, r->time_ns);
+			break;
+		case HW_REC_REMAP:
+			if (ev.phase == 1) {
+				int k = do_unmap(a, r->addr, r->size, seq, r->time_ns);
+				r->kind = (uint8_t)(k < 0 ? HW_KIND_MMAP : k);
+			} else {
+				do_alloc(a, r->kind, r->addr2, r->size2, r->stack, seq, r->time_ns);
+			}
+			break;
+		case HW_REC_TRAILER:
+			a->clean_exit = true;
+			a->trailer_allocs = r->allocs;
+			a->trailer_frees = r->frees;
+			break;
+		}
+	}
+	merge_free(m);
+	qsort(a->rss, a->nrss, sizeof(*a->rss), cmp_rss);
+	stack_table_canonicalize(&a->st);
+
+	uint32_t *tids = xmalloc((t->nchunks + 1) * sizeof(*tids));
+	for (size_t i = 0; i < t->nchunks; i++)
+		tids[i] = t->chunks[i].tid;
+	qsort(tids, t->nchunks, sizeof(*tids), cmp_u32);
+	for (size_t i = 0; i < t->nchunks; i++)
+		a->threads += !i || tids[i] != tids[i - 1];
+	free(tids);
+}
+
+void analysis_free(struct analysis *a)
+{
+	stack_table_free(&a->st);
+	for (size_t i = 0; i < a->nmodules; i++)
+		free(a->modules[i].path);
+	free(a->modules);
+	free(a->sites);
+	free(a->site_index);
+	live_map_free(&a->live);
+	range_map_free(&a->maps);
+	free(a->rss);
+	memset(a, 0, sizeof(*a));
+}

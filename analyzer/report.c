@@ -1,0 +1,176 @@
+/* Row model (analyzer, reports stage): turns per-site aggregates into rows,
+ * symbolizing each canonical stack once and grouping by key. */
+#include "report.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+#define MAX_FRAMES 1024
+
+const char *sort_name(enum sort_by by)
+{
+	static const char *const n[] = {"peak", "leaked", "allocated", "count"};
+	return n[by];
+}
+
+const char *group_name(enum group_by g)
+{
+	static const char *const n[] = {"stack", "line", "function", "file"};
+	return n[g];
+}
+
+/* Symbolized frames of a canonical stack, innermost first. */
+static size_t stack_frames(const struct analysis *a, struct symbolizer *s, uint32_t canon,
+			   struct frame_info *out, size_t max)
+{
+	size_t n = 0;
+	for (uint32_t c = canon; c != HW_NO_NODE && n < max; c = a->st.cnodes[c].parent) {
+		const struct cnode *cn = &a->st.cnodes[c];
+		if (cn->frame_kind != HW_FRAME_NATIVE)
+			continue;
+		const struct frame_info *fr;
+		size_t k = symbolize_native(s, cn->frame, cn->def_seq, &fr);
+		for (size_t i = 0; i < k && n < max; i++)
+			out[n++] = fr[i];
+	}
+	return n;
+}
+
+static char *frame_key(const struct frame_info *f, enum group_by g)
+{
+	char buf[2048];
+	const char *fn = f->function ? f->function : "??";
+	const char *mod = f->module ? f->module : "??";
+	switch (g) {
+	case GROUP_LINE:
+		if (f->file)
+			snprintf(buf, sizeof(buf), "%s:%d", f->file, f->line);
+		else
+			snprintf(buf, sizeof(buf), "%s+%" PRIx64, mod, f->module_offset);
+		break;
+	case GROUP_FUNCTION:
+		snprintf(buf, sizeof(buf), "%s\x1f%s", fn, f->function ? mod : "");
+		if (!f->function)
+			snprintf(buf, sizeof(buf), "%s+%" PRIx64, mod, f->module_offset);
+		break;
+	default:
+		snprintf(buf, sizeof(buf), "%s", f->file ? f->file : mod);
+		break;
+	}
+	return xstrndup(buf, strlen(buf));
+}
+
+static uint64_t metric(const struct row *r, enum sort_by by)
+{
+	switch (by) {
+	case BY_PEAK:
+		return r->peak_bytes;
+	case BY_LEAKED:
+		return r->leaked_bytes;
+	case BY_ALLOCATED:
+		return r->allocated_bytes;
+	default:
+		return r->count;
+	}
+}
+
+static enum sort_by g_sort;
+
+static int cmp_rows(const void *x, const void *y)
+{
+	const struct row *a = x, *b = y;
+	uint64_t ma = metric(a, g_sort), mb = metric(b, g_sort);
+	if (ma != mb)
+		return ma > mb ? -1 : 1;
+	if (a->allocated_bytes != b->allocated_bytes)
+		return a->allocated_bytes > b->allocated_bytes ? -1 : 1;
+	return strcmp(a->key, b->key);
+}
+
+static int cmp_keys(const void *x, const void *y)
+{
+	const struct row *a = x, *b = y;
+	int c = strcmp(a->key, b->key);
+	if (c)
+		return c;
+	return a->cls - b->cls;
+}
+
+void report_build(struct report *r, const struct analysis *a, struct symbolizer *s,
+		  enum group_by group, enum sort_by by, bool only_leaks)
+{
+	memset(r, 0, sizeof(*r));
+	r->by = by;
+	r->group = group;
+	struct row *rows = xcalloc(a->nsites + 1, sizeof(*rows));
+	size_t n = 0;
+	struct frame_info *tmp = xmalloc(MAX_FRAMES * sizeof(*tmp));
+	for (size_t i = 0; i < a->nsites; i++) {
+		const struct site *st = &a->sites[i];
+		struct row *row = &rows[n];
+		row->peak_bytes = site_peak_bytes(a, st);
+		row->leaked_bytes = st->live_bytes;
+		row->leaked_blocks = st->live_blocks;
+		row->allocated_bytes = st->alloc_bytes;
+		row->count = st->allocs;
+		row->cls = st->cls;
+		row->kind = st->kind;
+		if (only_leaks && !row->leaked_bytes)
+			continue;
+		uint32_t canon = stack_table_canon(&a->st, st->raw_stack);
+		size_t nf = stack_frames(a, s, canon, tmp, MAX_FRAMES);
+		if (group == GROUP_STACK || nf == 0) {
+			char key[64];
+			snprintf(key, sizeof(key), "%010" PRIu32, canon);
+			row->key = xstrndup(key, strlen(key));
+			row->frames = xmalloc((nf + 1) * sizeof(*row->frames));
+			memcpy(row->frames, tmp, nf * sizeof(*tmp));
+			row->nframes = nf;
+		} else {
+			row->key = frame_key(&tmp[0], group);
+			row->frames = xmalloc(sizeof(*row->frames));
+			row->frames[0] = tmp[0];
+			if (group != GROUP_LINE)
+				row->frames[0].line = 0;
+			if (group == GROUP_FILE)
+				row->frames[0].function = NULL;
+			row->nframes = 1;
+		}
+		n++;
+	}
+	free(tmp);
+	/* merge rows with equal keys */
+	qsort(rows, n, sizeof(*rows), cmp_keys);
+	size_t out = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (out && !strcmp(rows[out - 1].key, rows[i].key) && rows[out - 1].cls == rows[i].cls) {
+			struct row *d = &rows[out - 1];
+			d->peak_bytes += rows[i].peak_bytes;
+			d->leaked_bytes += rows[i].leaked_bytes;
+			d->leaked_blocks += rows[i].leaked_blocks;
+			d->allocated_bytes += rows[i].allocated_bytes;
+			d->count += rows[i].count;
+			free(rows[i].key);
+			free(rows[i].frames);
+			continue;
+		}
+		rows[out++] = rows[i];
+	}
+	g_sort = by;
+	qsort(rows, out, sizeof(*rows), cmp_rows);
+	r->rows = rows;
+	r->n = out;
+}
+
+void report_free(struct report *r)
+{
+	for (size_t i = 0; i < r->n; i++) {
+		free(r->rows[i].key);
+		free(r->rows[i].frames);
+	}
+	free(r->rows);
+	memset(r, 0, sizeof(*r));
+}

@@ -1,0 +1,51 @@
+/* Report rows (analyzer, reports stage): one model shared by every renderer.
+ * A row is a callsite (a whole stack, or the innermost frame when grouping
+ * by line, function or file) with its metrics and symbolized frames. */
+#ifndef HW_ANALYZER_REPORT_H
+#define HW_ANALYZER_REPORT_H
+
+#include <stdio.h>
+
+#include "analysis.h"
+#include "symbolize.h"
+
+enum sort_by { BY_PEAK, BY_LEAKED, BY_ALLOCATED, BY_COUNT };
+enum group_by { GROUP_STACK, GROUP_LINE, GROUP_FUNCTION, GROUP_FILE };
+
+struct row {
+	uint64_t peak_bytes, leaked_bytes, leaked_blocks, allocated_bytes, count;
+	int cls;
+	int kind;
+	struct frame_info *frames; /* innermost first */
+	size_t nframes;
+	char *key;
+};
+
+struct report {
+	struct row *rows;
+	size_t n;
+	enum sort_by by;
+	enum group_by group;
+};
+
+/* Builds and sorts the rows (largest first); with only_leaks, rows without
+ * leaked bytes are dropped. */
+void report_build(struct report *r, const struct analysis *a, struct symbolizer *s,
+		  enum group_by group, enum sort_by by, bool only_leaks);
+void report_free(struct report *r);
+
+/* Renderers. n = rows to print (0 = all). */
+void report_summary_text(FILE *f, const struct analysis *a);
+void report_summary_json(FILE *f, const struct analysis *a);
+void report_top_text(FILE *f, const struct analysis *a, const struct report *r, size_t n,
+		     const char *title);
+void report_rows_json(FILE *f, const struct analysis *a, const struct report *r, size_t n);
+
+/* Writes one frame the way text reports do:
+ * Python "FILE:LINE function", native "function (FILE:LINE, MODULE)". */
+void report_frame_text(FILE *f, const struct frame_info *fr);
+
+const char *sort_name(enum sort_by by);
+const char *group_name(enum group_by g);
+
+#endif

@@ -1,0 +1,105 @@
+/* JSON renderers (analyzer, reports stage). Every document has a top-level
+ * "version"; every string from the trace goes through json_str. */
+#include <inttypes.h>
+#include <string.h>
+
+#include "report.h"
+#include "util.h"
+
+#define JSON_VERSION 1
+
+static void frames_json(FILE *f, const struct row *r)
+{
+	fputc('[', f);
+	for (size_t j = 0; j < r->nframes; j++) {
+		const struct frame_info *fr = &r->frames[j];
+		fprintf(f, "%s{\"kind\":\"%s\",\"function\":", j ? "," : "",
+			fr->python ? "python" : "native");
+		json_str(f, fr->function);
+		fputs(",\"file\":", f);
+		json_str(f, fr->file);
+		if (fr->line > 0)
+			fprintf(f, ",\"line\":%d", fr->line);
+		else
+			fputs(",\"line\":null", f);
+		fputs(",\"module\":", f);
+		json_str(f, fr->module);
+		if (!fr->python)
+			fprintf(f, ",\"address\":\"0x%" PRIx64 "\"", fr->ip);
+		fputc('}', f);
+	}
+	fputc(']', f);
+}
+
+static void totals_json(FILE *f, const struct kind_totals *k)
+{
+	fprintf(f,
+		"{\"allocations\":%" PRIu64 ",\"frees\":%" PRIu64 ",\"allocated_bytes\":%" PRIu64
+		",\"live_bytes\":%" PRIu64 ",\"live_blocks\":%" PRIu64 "}",
+		k->allocs, k->frees, k->alloc_bytes, k->live_bytes, k->live_blocks);
+}
+
+void report_summary_json(FILE *f, const struct analysis *a)
+{
+	const struct trace *t = a->trace;
+	struct kind_totals heap = {0};
+	for (int k = 0; k < HW_KIND_COUNT; k++) {
+		if (kind_class(k) != CLASS_HEAP)
+			continue;
+		heap.allocs += a->kinds[k].allocs;
+		heap.frees += a->kinds[k].frees;
+		heap.alloc_bytes += a->kinds[k].alloc_bytes;
+		heap.live_bytes += a->kinds[k].live_bytes;
+		heap.live_blocks += a->kinds[k].live_blocks;
+	}
+	fprintf(f, "{\"version\":%d,\"trace\":", JSON_VERSION);
+	json_str(f, t->path);
+	fprintf(f, ",\"pid\":%" PRIu64 ",\"ppid\":%" PRIu64 ",\"command\":", t->hdr.pid, t->hdr.ppid);
+	json_str(f, t->cmdline);
+	fputs(",\"executable\":", f);
+	json_str(f, t->exe);
+	fprintf(f,
+		",\"allocations\":%" PRIu64 ",\"frees\":%" PRIu64 ",\"allocated_bytes\":%" PRIu64
+		",\"peak_bytes\":%" PRIu64 ",\"peak_time_s\":%.6f,\"leaked_bytes\":%" PRIu64
+		",\"leaked_blocks\":%" PRIu64 ",\"duration_s\":%.6f,\"threads\":%u",
+		heap.allocs, heap.frees, heap.alloc_bytes, a->peaks[CLASS_HEAP].peak,
+		(double)a->peaks[CLASS_HEAP].peak_time_ns / 1e9, heap.live_bytes, heap.live_blocks,
+		(double)a->end_time_ns / 1e9, a->threads);
+	fprintf(f, ",\"truncated\":%s,\"clean_exit\":%s,\"rss_peak_bytes\":%" PRIu64
+		   ",\"unmatched_frees\":%" PRIu64 ",\"events\":%" PRIu64,
+		(t->damaged || !a->clean_exit) ? "true" : "false", a->clean_exit ? "true" : "false",
+		a->rss_peak, a->unmatched_frees, a->events);
+	fputs(",\"kinds\":{", f);
+	for (int k = 0; k < HW_KIND_COUNT; k++) {
+		fprintf(f, "%s\"%s\":", k ? "," : "", kind_name(k));
+		totals_json(f, &a->kinds[k]);
+	}
+	fputs("},\"classes\":{", f);
+	for (int c = 0; c < CLASS_COUNT; c++)
+		fprintf(f, "%s\"%s\":{\"peak_bytes\":%" PRIu64 ",\"peak_time_s\":%.6f}", c ? "," : "",
+			class_name(c), a->peaks[c].peak, (double)a->peaks[c].peak_time_ns / 1e9);
+	fputs("}}\n", f);
+}
+
+void report_rows_json(FILE *f, const struct analysis *a, const struct report *r, size_t n)
+{
+	if (!n || n > r->n)
+		n = r->n;
+	fprintf(f, "{\"version\":%d,\"trace\":", JSON_VERSION);
+	json_str(f, a->trace->path);
+	fprintf(f, ",\"sort_by\":\"%s\",\"group_by\":\"%s\",\"peak_bytes\":%" PRIu64 ",\"callsites\":[",
+		sort_name(r->by), group_name(r->group), a->peaks[CLASS_HEAP].peak);
+	for (size_t i = 0; i < n; i++) {
+		const struct row *row = &r->rows[i];
+		fprintf(f,
+			"%s\n{\"peak_bytes\":%" PRIu64 ",\"leaked_bytes\":%" PRIu64
+			",\"leaked_blocks\":%" PRIu64 ",\"allocated_bytes\":%" PRIu64 ",\"count\":%" PRIu64
+			",\"kind\":\"%s\",\"frames\":",
+			i ? "," : "", row->peak_bytes, row->leaked_bytes, row->leaked_blocks,
+			row->allocated_bytes, row->count,
+			row->cls == CLASS_HEAP ? kind_name(row->kind) : class_name(row->cls));
+		frames_json(f, row);
+		fputc('}', f);
+	}
+	fputs("]}\n", f);
+}

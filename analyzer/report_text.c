@@ -1,0 +1,135 @@
+/* Text renderers (analyzer, reports stage): aligned columns, human sizes, the
+ * innermost frame first, frames written so terminals and editors can jump to
+ * them. */
+#include <inttypes.h>
+#include <string.h>
+
+#include "report.h"
+#include "util.h"
+
+#define TEXT_FRAMES 8
+
+void report_frame_text(FILE *f, const struct frame_info *fr)
+{
+	if (fr->python) {
+		fprintf(f, "%s:%d %s", fr->file ? fr->file : "??", fr->line,
+			fr->function ? fr->function : "??");
+		return;
+	}
+	if (fr->function)
+		fputs(fr->function, f);
+	else
+		fputs("??", f);
+	if (fr->file)
+		fprintf(f, " (%s:%d, %s)", fr->file, fr->line, fr->module ? fr->module : "??");
+	else if (fr->module)
+		fprintf(f, " (%s+0x%" PRIx64 ")", fr->module, fr->module_offset);
+	else
+		fprintf(f, " (0x%" PRIx64 ")", fr->ip);
+}
+
+static void class_totals(const struct analysis *a, int cls, struct kind_totals *t)
+{
+	memset(t, 0, sizeof(*t));
+	for (int k = 0; k < HW_KIND_COUNT; k++) {
+		if (kind_class(k) != cls)
+			continue;
+		t->allocs += a->kinds[k].allocs;
+		t->frees += a->kinds[k].frees;
+		t->alloc_bytes += a->kinds[k].alloc_bytes;
+		t->live_bytes += a->kinds[k].live_bytes;
+		t->live_blocks += a->kinds[k].live_blocks;
+	}
+}
+
+static double secs(uint64_t ns)
+{
+	return (double)ns / 1e9;
+}
+
+static const char *end_note(const struct analysis *a)
+{
+	if (a->trace->damaged)
+		return "damaged or cut: figures cover what could be read";
+	return a->clean_exit ? "exited cleanly" : "no clean exit (killed, crashed, exec'd or still running)";
+}
+
+void report_summary_text(FILE *f, const struct analysis *a)
+{
+	const struct trace *t = a->trace;
+	struct kind_totals heap;
+	class_totals(a, CLASS_HEAP, &heap);
+	char b1[32], b2[32];
+	fprintf(f, "heapwise summary of %s\n", t->path);
+	fprintf(f, "  command     %s\n", t->cmdline[0] ? t->cmdline : t->exe);
+	fprintf(f, "  process     pid %" PRIu64 ", parent %" PRIu64 ", %u thread%s, %.3f s, %s\n",
+		t->hdr.pid, t->hdr.ppid, a->threads, a->threads == 1 ? "" : "s",
+		secs(a->end_time_ns), end_note(a));
+	fprintf(f, "  heap        %" PRIu64 " allocations (%s), %" PRIu64 " frees\n", heap.allocs,
+		fmt_size(b1, heap.alloc_bytes), heap.frees);
+	fprintf(f, "  peak heap   %s at %.3f s\n", fmt_size(b1, a->peaks[CLASS_HEAP].peak),
+		secs(a->peaks[CLASS_HEAP].peak_time_ns));
+	fprintf(f, "  leaked      %s in %" PRIu64 " blocks (heap still live at %s)\n",
+		fmt_size(b1, heap.live_bytes), heap.live_blocks,
+		a->clean_exit ? "exit" : "the end of the trace");
+	if (a->rss_peak)
+		fprintf(f, "  peak RSS    %s\n", fmt_size(b1, a->rss_peak));
+	fprintf(f, "\n  %-10s %12s %12s %12s %12s\n", "allocator", "allocations", "allocated",
+		"peak", "live at end");
+	for (int k = 0; k < HW_KIND_COUNT; k++) {
+		const struct kind_totals *kt = &a->kinds[k];
+		if (!kt->allocs && !kt->live_bytes)
+			continue;
+		char b3[32];
+		/* the peak is per class; a class with one kind shows it beside that kind */
+		fprintf(f, "  %-10s %12" PRIu64 " %12s %12s %12s\n", kind_name(k), kt->allocs,
+			fmt_size(b1, kt->alloc_bytes),
+			kind_class(k) == CLASS_HEAP && k != HW_KIND_MALLOC
+				? "-"
+				: fmt_size(b2, a->peaks[kind_class(k)].peak),
+			fmt_size(b3, kt->live_bytes));
+	}
+	fprintf(f, "  (heap = malloc family; mmap = anonymous mappings, mmap-file = file mappings,\n"
+		   "   each with its own peak)\n");
+	if (a->unmatched_frees || a->replaced_blocks)
+		fprintf(f, "\n  note: %" PRIu64 " frees of blocks allocated before tracing started, %" PRIu64
+			   " blocks whose free was not seen\n",
+			a->unmatched_frees, a->replaced_blocks);
+	(void)b2;
+}
+
+void report_top_text(FILE *f, const struct analysis *a, const struct report *r, size_t n,
+		     const char *title)
+{
+	char b1[32], b2[32], b3[32];
+	if (!n || n > r->n)
+		n = r->n;
+	fprintf(f, "%s: %s by %s, grouped by %s\n", title, a->trace->path, sort_name(r->by),
+		group_name(r->group));
+	fprintf(f, "peak heap %s at %.3f s; PEAK = live at its class's peak, LEAKED = live at %s\n\n",
+		fmt_size(b1, a->peaks[CLASS_HEAP].peak), secs(a->peaks[CLASS_HEAP].peak_time_ns),
+		a->clean_exit ? "exit" : "the end of the trace");
+	if (!n) {
+		fprintf(f, "  (no callsites)\n");
+		return;
+	}
+	fprintf(f, "  %3s  %-11s %-11s %-11s %-10s %s\n", "#", "PEAK", "LEAKED", "ALLOCATED",
+		"COUNT", "KIND");
+	for (size_t i = 0; i < n; i++) {
+		const struct row *row = &r->rows[i];
+		fprintf(f, "  %3zu  %-11s %-11s %-11s %-10" PRIu64 " %s\n", i + 1,
+			fmt_size(b1, row->peak_bytes), fmt_size(b2, row->leaked_bytes),
+			fmt_size(b3, row->allocated_bytes), row->count,
+			row->cls == CLASS_HEAP ? kind_name(row->kind) : class_name(row->cls));
+		size_t nf = row->nframes;
+		if (!nf)
+			fprintf(f, "         (no stack recorded)\n");
+		for (size_t j = 0; j < nf && j < TEXT_FRAMES; j++) {
+			fputs("         ", f);
+			report_frame_text(f, &row->frames[j]);
+			fputc('\n', f);
+		}
+		if (nf > TEXT_FRAMES)
+			fprintf(f, "         ... %zu more frames (--json shows all)\n", nf - TEXT_FRAMES);
+	}
+}

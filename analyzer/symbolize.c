@@ -1,0 +1,280 @@
+/* Symbolization (analyzer): the only file that uses libdw. One Dwfl session per
+ * module, so objects that were loaded at the same address at different times
+ * never collide. Return addresses are looked up at address - 1 (the call
+ * instruction), the rule every unwinder-based tool follows. The analyzer only
+ * reads the ELF files a trace names; it never loads or runs them. */
+#include "symbolize.h"
+
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <elfutils/libdwfl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "util.h"
+
+struct mod_state {
+	bool tried, usable;
+	Dwfl *dwfl;
+	Dwfl_Module *mod;
+	const char *base;
+	uint64_t unnamed; /* frames left without a function name */
+	bool mismatch, missing;
+};
+
+struct cache_entry {
+	uint64_t ip;
+	int32_t mod; /* -1 = no module */
+	uint32_t first, count; /* slice of frames */
+	bool used;
+};
+
+struct symbolizer {
+	const struct analysis *a;
+	struct mod_state *mods;
+	struct cache_entry *cache;
+	size_t cache_mask, cache_n;
+	struct frame_info *frames;
+	size_t nframes, fcap;
+	char **strings;
+	size_t nstrings, scap;
+};
+
+static const Dwfl_Callbacks callbacks = {
+	.find_elf = dwfl_build_id_find_elf,
+	.find_debuginfo = dwfl_standard_find_debuginfo,
+	.section_address = dwfl_offline_section_address,
+};
+
+static const char *keep(struct symbolizer *s, const char *str)
+{
+	if (!str)
+		return NULL;
+	HW_GROW(s->strings, s->nstrings, s->scap);
+	s->strings[s->nstrings] = xstrndup(str, strlen(str));
+	return s->strings[s->nstrings++];
+}
+
+struct symbolizer *symbolizer_new(const struct analysis *a)
+{
+	struct symbolizer *s = xcalloc(1, sizeof(*s));
+	s->a = a;
+	s->mods = xcalloc(a->nmodules + 1, sizeof(*s->mods));
+	for (size_t i = 0; i < a->nmodules; i++) {
+		const char *p = strrchr(a->modules[i].path, '/');
+		s->mods[i].base = p ? p + 1 : a->modules[i].path;
+	}
+	s->cache_mask = 4095;
+	s->cache = xcalloc(s->cache_mask + 1, sizeof(*s->cache));
+	return s;
+}
+
+void symbolizer_free(struct symbolizer *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->a->nmodules; i++)
+		if (s->mods[i].dwfl)
+			dwfl_end(s->mods[i].dwfl);
+	for (size_t i = 0; i < s->nstrings; i++)
+		free(s->strings[i]);
+	free(s->strings);
+	free(s->mods);
+	free(s->cache);
+	free(s->frames);
+	free(s);
+}
+
+static int find_module(const struct analysis *a, uint64_t ip, uint64_t seq)
+{
+	int best = -1;
+	for (size_t i = 0; i < a->nmodules; i++) {
+		const struct module_rec *m = &a->modules[i];
+		if (ip < m->lo || ip >= m->hi)
+			continue;
+		if (m->load_seq <= seq && seq < m->unload_seq)
+			return (int)i;
+		if (best < 0)
+			best = (int)i;
+	}
+	return best;
+}
+
+static bool open_module(struct symbolizer *s, int i)
+{
+	struct mod_state *ms = &s->mods[i];
+	if (ms->tried)
+		return ms->usable;
+	ms->tried = true;
+	const struct module_rec *m = &s->a->modules[i];
+	if (m->path[0] != '/' ) {
+		ms->missing = true; /* vdso and other unnamed objects */
+		return false;
+	}
+	ms->dwfl = dwfl_begin(&callbacks);
+	if (!ms->dwfl)
+		return false;
+	dwfl_report_begin(ms->dwfl);
+	ms->mod = dwfl_report_elf(ms->dwfl, ms->base, m->path, -1, m->bias, false);
+	dwfl_report_end(ms->dwfl, NULL, NULL);
+	if (!ms->mod) {
+		ms->missing = true;
+		warn_print("cannot read %s: %s; its frames stay unnamed", m->path, dwfl_errmsg(-1));
+		return false;
+	}
+	const unsigned char *bits;
+	GElf_Addr vaddr;
+	int len = dwfl_module_build_id(ms->mod, &bits, &vaddr);
+	if (m->build_id_len && len > 0 &&
+	    ((size_t)len != m->build_id_len || memcmp(bits, m->build_id, (size_t)len))) {
+		ms->mismatch = true;
+		warn_print("%s has changed since the trace was made (build-id differs); its frames stay unnamed",
+			   m->path);
+		return false;
+	}
+	ms->usable = true;
+	return true;
+}
+
+static const char *die_name(Dwarf_Die *die)
+{
+	Dwarf_Attribute attr;
+	const char *name = NULL;
+	if (dwarf_attr_integrate(die, DW_AT_name, &attr))
+		name = dwarf_formstring(&attr);
+	return name;
+}
+
+static void add_frame(struct symbolizer *s, const char *fn, const char *file, int line,
+		      const char *module, uint64_t ip, uint64_t off)
+{
+	char plain[512];
+	const char *at = fn ? strchr(fn, '@') : NULL;
+	if (at && (size_t)(at - fn) < sizeof(plain)) { /* "memcpy@@GLIBC_2.14" */
+		memcpy(plain, fn, (size_t)(at - fn));
+		plain[at - fn] = 0;
+		fn = plain;
+	}
+	HW_GROW(s->frames, s->nframes, s->fcap);
+	s->frames[s->nframes++] = (struct frame_info){false, keep(s, fn), keep(s, file), line,
+						       module, ip, off};
+}
+
+static void resolve(struct symbolizer *s, int mi, uint64_t ip)
+{
+	const struct module_rec *m = &s->a->modules[mi];
+	struct mod_state *ms = &s->mods[mi];
+	uint64_t off = ip - m->bias;
+	if (!open_module(s, mi)) {
+		ms->unnamed++;
+		add_frame(s, NULL, NULL, 0, ms->base, ip, off);
+		return;
+	}
+	Dwarf_Addr pc = ip - 1;
+	GElf_Off sym_off;
+	GElf_Sym sym;
+	const char *symname = dwfl_module_addrinfo(ms->mod, pc, &sym_off, &sym, NULL, NULL, NULL);
+	const char *file = NULL;
+	int line = 0;
+	Dwfl_Line *l = dwfl_module_getsrc(ms->mod, pc);
+	if (l)
+		file = dwfl_lineinfo(l, NULL, &line, NULL, NULL, NULL);
+
+	Dwarf_Addr bias = 0;
+	Dwarf_Die *cudie = dwfl_module_addrdie(ms->mod, pc, &bias);
+	Dwarf_Die *scopes = NULL;
+	int n = cudie ? dwarf_getscopes(cudie, pc - bias, &scopes) : 0;
+	bool any = false;
+	for (int i = 0; i < n; i++) {
+		Dwarf_Die *sc = &scopes[i];
+		int tag = dwarf_tag(sc);
+		if (tag != DW_TAG_inlined_subroutine && tag != DW_TAG_subprogram)
+			continue;
+		const char *name = die_name(sc);
+		if (tag == DW_TAG_subprogram && symname)
+			name = symname;
+		add_frame(s, name ? name : symname, file, line, ms->base, ip, off);
+		any = true;
+		if (tag == DW_TAG_subprogram)
+			break;
+		/* The caller of an inlined body is at its call site. */
+		Dwarf_Attribute attr;
+		Dwarf_Word v;
+		file = NULL;
+		line = 0;
+		if (dwarf_formudata(dwarf_attr(sc, DW_AT_call_line, &attr), &v) == 0)
+			line = (int)v;
+		Dwarf_Files *files;
+		size_t nfiles;
+		if (dwarf_formudata(dwarf_attr(sc, DW_AT_call_file, &attr), &v) == 0 &&
+		    dwarf_getsrcfiles(cudie, &files, &nfiles) == 0 && v < nfiles)
+			file = dwarf_filesrc(files, v, NULL, NULL);
+	}
+	free(scopes);
+	if (!any) {
+		if (!symname)
+			ms->unnamed++;
+		add_frame(s, symname, file, line, ms->base, ip, off);
+	}
+}
+
+size_t symbolize_native(struct symbolizer *s, uint64_t ip, uint64_t seq,
+			const struct frame_info **out)
+{
+	int mi = find_module(s->a, ip, seq);
+	uint64_t key = ip ^ ((uint64_t)(mi + 1) << 56);
+	size_t j = (key * 0x9e3779b97f4a7c15ull >> 20) & s->cache_mask;
+	while (s->cache[j].used) {
+		if (s->cache[j].ip == key && s->cache[j].mod == mi) {
+			*out = &s->frames[s->cache[j].first];
+			return s->cache[j].count;
+		}
+		j = (j + 1) & s->cache_mask;
+	}
+	size_t first = s->nframes;
+	if (mi < 0)
+		add_frame(s, NULL, NULL, 0, NULL, ip, ip);
+	else
+		resolve(s, mi, ip);
+	if ((s->cache_n + 1) * 2 > s->cache_mask + 1) {
+		size_t mask = s->cache_mask * 2 + 1;
+		struct cache_entry *c = xcalloc(mask + 1, sizeof(*c));
+		for (size_t i = 0; i <= s->cache_mask; i++) {
+			if (!s->cache[i].used)
+				continue;
+			size_t k = (s->cache[i].ip * 0x9e3779b97f4a7c15ull >> 20) & mask;
+			while (c[k].used)
+				k = (k + 1) & mask;
+			c[k] = s->cache[i];
+		}
+		free(s->cache);
+		s->cache = c;
+		s->cache_mask = mask;
+		j = (key * 0x9e3779b97f4a7c15ull >> 20) & mask;
+		while (c[j].used)
+			j = (j + 1) & mask;
+	}
+	s->cache[j] = (struct cache_entry){key, mi, (uint32_t)first, (uint32_t)(s->nframes - first), true};
+	s->cache_n++;
+	*out = &s->frames[first];
+	return s->nframes - first;
+}
+
+void symbolizer_print_hints(struct symbolizer *s)
+{
+	for (size_t i = 0; i < s->a->nmodules; i++) {
+		struct mod_state *ms = &s->mods[i];
+		if (!ms->unnamed || ms->mismatch || (ms->missing && s->a->modules[i].path[0] != '/'))
+			continue;
+		const char *p = s->a->modules[i].path;
+		if (strstr(ms->base, "python3"))
+			warn_print("%llu frames in %s have no symbols; install the interpreter's debug symbols (Debian: apt-get install %s-dbg)",
+				   (unsigned long long)ms->unnamed, p,
+				   strstr(ms->base, "python3.") ? "python3.11" : "python3");
+		else
+			warn_print("%llu frames in %s have no symbols; install its debug symbols (Debian: the matching -dbg or -dbgsym package)",
+				   (unsigned long long)ms->unnamed, p);
+	}
+}

@@ -1,0 +1,38 @@
+/* Offline symbolization (analyzer, symbolize stage): native addresses to
+ * function, file:line and inlined frames through elfutils libdwfl, using the
+ * module map recorded in the trace. */
+#ifndef HW_ANALYZER_SYMBOLIZE_H
+#define HW_ANALYZER_SYMBOLIZE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "analysis.h"
+
+struct frame_info {
+	bool python;
+	const char *function; /* NULL when unknown */
+	const char *file; /* NULL when unknown */
+	int line; /* 0 when unknown */
+	const char *module; /* base name of the object, NULL when unknown */
+	uint64_t ip;
+	uint64_t module_offset;
+};
+
+struct symbolizer;
+
+struct symbolizer *symbolizer_new(const struct analysis *a);
+void symbolizer_free(struct symbolizer *s);
+
+/* Frames for one return address, innermost (inlined) first; the array is
+ * owned by the symbolizer and valid until the next call (copy it); seq picks the
+ * module when an address range was reused after dlclose. */
+size_t symbolize_native(struct symbolizer *s, uint64_t ip, uint64_t seq,
+			const struct frame_info **out);
+
+/* Prints, once, a hint for every module whose addresses could not be named
+ * (no symbols, file missing, build-id mismatch). */
+void symbolizer_print_hints(struct symbolizer *s);
+
+#endif

@@ -1,0 +1,119 @@
+/* Helpers shared by every analyzer stage. */
+#include "util.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void *check(void *p)
+{
+	if (!p) {
+		fputs("heapwise: error: out of memory\n", stderr);
+		exit(2);
+	}
+	return p;
+}
+
+void *xmalloc(size_t n)
+{
+	return check(malloc(n ? n : 1));
+}
+
+void *xcalloc(size_t n, size_t size)
+{
+	return check(calloc(n ? n : 1, size ? size : 1));
+}
+
+void *xrealloc(void *p, size_t n)
+{
+	return check(realloc(p, n ? n : 1));
+}
+
+char *xstrndup(const char *s, size_t n)
+{
+	char *d = xmalloc(n + 1);
+	memcpy(d, s, n);
+	d[n] = 0;
+	return d;
+}
+
+const char *fmt_size(char *buf, uint64_t bytes)
+{
+	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+	if (bytes < 1024) {
+		snprintf(buf, 32, "%llu B", (unsigned long long)bytes);
+		return buf;
+	}
+	double v = (double)bytes;
+	unsigned u = 0;
+	while (v >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, 32, "%.1f %s", v, units[u]);
+	return buf;
+}
+
+bool parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	if (!s || !*s || !(isdigit((unsigned char)*s) || *s == '.'))
+		return false;
+	double v = strtod(s, &end);
+	if (end == s || v < 0 || !isfinite(v))
+		return false;
+	double mul = 1;
+	if (*end) {
+		char unit = (char)toupper((unsigned char)*end);
+		const char *units = "KMGTP";
+		const char *u = strchr(units, unit);
+		if (!u)
+			return false;
+		mul = pow(1024.0, (double)(u - units + 1));
+		end++;
+		if (!strcasecmp(end, "iB") || !strcasecmp(end, "B"))
+			end += strlen(end);
+		if (*end)
+			return false;
+	}
+	v *= mul;
+	if (v > 1.8e19)
+		return false;
+	*out = (uint64_t)(v + 0.5);
+	return true;
+}
+
+void json_str(FILE *f, const char *s)
+{
+	if (!s) {
+		fputs("null", f);
+		return;
+	}
+	fputc('"', f);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		switch (*p) {
+		case '"':
+			fputs("\\\"", f);
+			break;
+		case '\\':
+			fputs("\\\\", f);
+			break;
+		case '\n':
+			fputs("\\n", f);
+			break;
+		case '\t':
+			fputs("\\t", f);
+			break;
+		case '\r':
+			fputs("\\r", f);
+			break;
+		default:
+			if (*p < 0x20 || *p == 0x7f || *p == '<' || *p == '>' || *p == '&')
+				fprintf(f, "\\u%04x", *p);
+			else
+				fputc(*p, f);
+		}
+	}
+	fputc('"', f);
+}

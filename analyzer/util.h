@@ -1,0 +1,36 @@
+/* Small helpers of the analyzer: checked allocation, growable arrays, a string
+ * buffer, size parsing and printing. */
+#ifndef HW_ANALYZER_UTIL_H
+#define HW_ANALYZER_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* Allocation that cannot fail: prints one line and exits with 2 when memory
+ * runs out (the analyzer has nothing to save at that point). */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrndup(const char *s, size_t n);
+
+/* Makes room for one more element in *arr (capacity doubling). */
+#define HW_GROW(arr, count, cap)                                                        \
+	do {                                                                            \
+		if ((count) >= (cap)) {                                                 \
+			(cap) = (cap) ? (cap) * 2 : 16;                                 \
+			(arr) = xrealloc((arr), (cap) * sizeof(*(arr)));                \
+		}                                                                       \
+	} while (0)
+
+/* "1.5 MiB", "512 B". buf needs 32 bytes. */
+const char *fmt_size(char *buf, uint64_t bytes);
+
+/* Parses 123, 10K, 10KiB, 5MB, 1.5G (K = 1024). Returns false on bad text. */
+bool parse_size(const char *s, uint64_t *out);
+
+/* Writes s as a JSON string (with quotes); NULL writes null. */
+void json_str(FILE *f, const char *s);
+
+#endif

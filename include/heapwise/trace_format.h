@@ -1,0 +1,139 @@
+/* The trace file: the one contract between the shim (writer) and the analyzer
+ * (reader). Numbers here reach the disk: they are explicit and never reused.
+ * All multi-byte header fields are little-endian (the only target is x86_64). */
+#ifndef HEAPWISE_TRACE_FORMAT_H
+#define HEAPWISE_TRACE_FORMAT_H
+
+#include <stdint.h>
+
+/*
+ * File layout
+ *
+ *   0                HW_HEADER_SIZE                 + chunk_size    + ...
+ *   +----------------+------------------------------+---------------+--
+ *   | file header    | chunk 0                      | chunk 1       |
+ *   +----------------+------------------------------+---------------+--
+ *
+ * A thread claims a whole chunk with one atomic add and is its only writer.
+ * Chunk:
+ *   +--------+--------+--------+--------+---------------------------------+
+ *   | magic  | tid    | used   | index  | records ...           | zeros   |
+ *   | u32    | u32    | u32    | u32    | <- used bytes ->      |         |
+ *   +--------+--------+--------+--------+---------------------------------+
+ * `used` is published (release store) after each record, so a reader never
+ * trusts bytes past it. A chunk whose magic is not HW_CHUNK_MAGIC is unused
+ * (the file is preallocated ahead of the writers).
+ */
+
+#define HW_MAGIC "HEAPWISE"
+#define HW_FORMAT_VERSION 1u
+#define HW_HEADER_SIZE 4096u
+#define HW_CHUNK_MAGIC 0x4b435748u /* "HWCK" */
+#define HW_CHUNK_HEADER_SIZE 16u
+#define HW_DEFAULT_CHUNK_SIZE (64u * 1024u)
+#define HW_MIN_CHUNK_SIZE (16u * 1024u)
+#define HW_MAX_CHUNK_SIZE (16u * 1024u * 1024u)
+
+/*
+ * File header (first HW_HEADER_SIZE bytes):
+ *   off size field
+ *     0    8 magic "HEAPWISE"
+ *     8    4 format version
+ *    12    4 header size
+ *    16    4 chunk size
+ *    20    4 flags (HW_HDR_*)
+ *    24    8 pid
+ *    32    8 parent pid
+ *    40    8 start time, CLOCK_REALTIME, ns since the epoch
+ *    48    8 start time, CLOCK_MONOTONIC, ns (record times are relative to it)
+ *    56    4 command line length (bytes, arguments separated by NUL)
+ *    60    4 executable path length
+ *    64    8 page size of the traced process
+ *    72  ... command line bytes, then executable path bytes
+ */
+struct hw_file_header {
+	char magic[8];
+	uint32_t version;
+	uint32_t header_size;
+	uint32_t chunk_size;
+	uint32_t flags;
+	uint64_t pid;
+	uint64_t ppid;
+	uint64_t start_realtime_ns;
+	uint64_t start_monotonic_ns;
+	uint32_t cmdline_len;
+	uint32_t exe_len;
+	uint64_t page_size;
+	/* followed by cmdline_len + exe_len bytes of text */
+};
+#define HW_HEADER_FIXED_SIZE 72u
+_Static_assert(sizeof(struct hw_file_header) == HW_HEADER_FIXED_SIZE, "header layout");
+
+#define HW_HDR_NATIVE_STACKS 0x1u /* events carry native stacks */
+
+struct hw_chunk_header {
+	uint32_t magic;
+	uint32_t tid;
+	uint32_t used; /* bytes of records after this header */
+	uint32_t index; /* position of the chunk in its thread's sequence */
+};
+_Static_assert(sizeof(struct hw_chunk_header) == HW_CHUNK_HEADER_SIZE, "chunk layout");
+
+/*
+ * Records. A record is a tag byte followed by fields; v = unsigned LEB128
+ * varint, z = zigzag varint of the difference to the previous address in the
+ * chunk (starts at 0), d = varint difference to the previous sequence number
+ * in the chunk (starts at 0), u8 = one byte, s = varint length + bytes.
+ * Tag 0 is never written: a zero byte ends a chunk's records.
+ *
+ *   ALLOC     kind:u8 seq:d addr:z size:v stack:v
+ *   FREE      kind:u8 seq:d addr:z
+ *   REALLOC   kind:u8 seq_free:d seq_alloc:v(after seq_free) old:z new:z size:v stack:v
+ *             (the old block dies at seq_free, taken before the real call;
+ *              the new one is born at seq_alloc; a failed realloc writes nothing)
+ *   UNMAP     seq:d addr:z len:v          (munmap: ends any mapping in the range)
+ *   REMAP     seq_free:d seq_alloc:v old:z old_len:v new:z new_len:v stack:v
+ *   STACK     id:v parent:v frame_kind:u8 value:v
+ *             (a node of the stack tree: frame on top of parent; 0 = root)
+ *   MODULE    seq:v bias:v lo:v hi:v build_id:s path:s
+ *             (a loaded ELF object: load bias, lowest and highest mapped
+ *              address of its PT_LOAD segments)
+ *   MODULE_UNLOAD seq:v bias:v lo:v
+ *   TIME      t:v                          (ns since start; for the following
+ *                                           events of this chunk's thread)
+ *   RSS       t:v rss_bytes:v
+ *   TRAILER   seq:v t:v allocs:v frees:v   (clean exit)
+ */
+enum hw_record_tag {
+	HW_REC_ALLOC = 0x01,
+	HW_REC_FREE = 0x02,
+	HW_REC_REALLOC = 0x03,
+	HW_REC_UNMAP = 0x04,
+	HW_REC_REMAP = 0x05,
+	HW_REC_STACK = 0x10,
+	HW_REC_MODULE = 0x11,
+	HW_REC_MODULE_UNLOAD = 0x12,
+	HW_REC_TIME = 0x20,
+	HW_REC_RSS = 0x21,
+	HW_REC_TRAILER = 0x30,
+};
+
+/* Allocator kinds (which API made a block). */
+enum hw_alloc_kind {
+	HW_KIND_MALLOC = 0, /* malloc family, C++ new */
+	HW_KIND_MMAP = 1, /* anonymous mmap */
+	HW_KIND_MMAP_FILE = 2, /* file-backed mmap */
+	HW_KIND_PYMEM = 3, /* CPython PyMem MEM domain (reserved) */
+	HW_KIND_PYOBJ = 4, /* CPython PyMem OBJ domain (reserved) */
+	HW_KIND_COUNT = 5,
+};
+
+enum hw_frame_kind {
+	HW_FRAME_NATIVE = 1, /* value: return address (instruction pointer) */
+	HW_FRAME_PYTHON = 2, /* reserved */
+};
+
+#define HW_MAX_BUILD_ID 64u
+#define HW_MAX_PATH 1024u /* longer module paths are cut */
+
+#endif

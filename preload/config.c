@@ -1,0 +1,103 @@
+/* Reads and validates the HEAPWISE_* environment once, at start (shim, init
+ * stage). Only getenv and strtoull: nothing here allocates. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "heapwise/trace_format.h"
+#include "log.h"
+
+struct config g_config;
+
+int config_parse_bool(const char *s)
+{
+	static const char *const yes[] = {"1", "yes", "true", "on"};
+	static const char *const no[] = {"0", "no", "false", "off"};
+	for (unsigned i = 0; i < 4; i++) {
+		if (!strcasecmp(s, yes[i]))
+			return 1;
+		if (!strcasecmp(s, no[i]))
+			return 0;
+	}
+	return -1;
+}
+
+static bool parse_uint(const char *name, const char *s, unsigned long long lo,
+		       unsigned long long hi, unsigned long long *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || *s == '-' || v < lo || v > hi) {
+		log_line("%s=%s is invalid: expected a number from %llu to %llu; not tracing", name,
+			 s, lo, hi);
+		return false;
+	}
+	*out = v;
+	return true;
+}
+
+static bool read_bool(const char *name, bool *out)
+{
+	const char *s = getenv(name);
+	if (!s || !*s)
+		return true;
+	int v = config_parse_bool(s);
+	if (v < 0) {
+		log_line("%s=%s is invalid: expected 0 or 1; not tracing", name, s);
+		return false;
+	}
+	*out = v;
+	return true;
+}
+
+bool config_read(void)
+{
+	struct config c = {
+		.native = true,
+		.depth = 64,
+		.follow = true,
+		.root_pid = 0,
+		.chunk_size = HW_DEFAULT_CHUNK_SIZE,
+	};
+	unsigned long long v;
+	const char *s = getenv("HEAPWISE_OUTPUT");
+	if (s && *s) {
+		if (strlen(s) >= sizeof(c.output)) {
+			log_line("HEAPWISE_OUTPUT is longer than %zu bytes; not tracing",
+				 sizeof(c.output) - 1);
+			return false;
+		}
+		strcpy(c.output, s);
+	}
+	if (!read_bool("HEAPWISE_NATIVE", &c.native) || !read_bool("HEAPWISE_FOLLOW", &c.follow))
+		return false;
+	s = getenv("HEAPWISE_DEPTH");
+	if (s && *s) {
+		if (!parse_uint("HEAPWISE_DEPTH", s, 1, HW_MAX_DEPTH, &v))
+			return false;
+		c.depth = (unsigned)v;
+	}
+	s = getenv("HEAPWISE_ROOT_PID");
+	if (s && *s) {
+		if (!parse_uint("HEAPWISE_ROOT_PID", s, 1, 1u << 30, &v))
+			return false;
+		c.root_pid = (long)v;
+	}
+	s = getenv("HEAPWISE_CHUNK_SIZE");
+	if (s && *s) {
+		if (!parse_uint("HEAPWISE_CHUNK_SIZE", s, HW_MIN_CHUNK_SIZE, HW_MAX_CHUNK_SIZE, &v))
+			return false;
+		if (v & (v - 1)) {
+			log_line("HEAPWISE_CHUNK_SIZE=%s is invalid: expected a power of two; not tracing",
+				 s);
+			return false;
+		}
+		c.chunk_size = (uint32_t)v;
+	}
+	g_config = c;
+	return true;
+}

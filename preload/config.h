@@ -1,0 +1,31 @@
+/* Shim configuration, read once at start from HEAPWISE_* environment variables
+ * (`heapwise run` sets them from its flags). */
+#ifndef HW_PRELOAD_CONFIG_H
+#define HW_PRELOAD_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define HW_MAX_DEPTH 256
+
+struct config {
+	char output[1024]; /* path pattern; empty = heapwise.<program>.%p.hwt */
+	bool native; /* capture native stacks */
+	unsigned depth; /* native frames kept per stack */
+	bool follow; /* trace fork/exec children */
+	long root_pid; /* with follow off: the only pid traced (0 = any) */
+	uint32_t chunk_size;
+};
+
+extern struct config g_config;
+
+/* Reads HEAPWISE_OUTPUT, HEAPWISE_NATIVE, HEAPWISE_DEPTH, HEAPWISE_FOLLOW,
+ * HEAPWISE_ROOT_PID and HEAPWISE_CHUNK_SIZE into g_config. Returns false (and
+ * has logged one line naming the variable) when a value is invalid. */
+bool config_read(void);
+
+/* Parses a bool setting the way config_read does ("0/1/yes/no/true/false/on/off").
+ * Returns -1 when the text is none of those. */
+int config_parse_bool(const char *s);
+
+#endif

@@ -1,0 +1,46 @@
+/* The interposed symbols (shim, intercept stage): one X-macro list, the table
+ * of the real functions behind them, and the bootstrap arena that serves the
+ * allocations dlsym makes before the real functions are known. */
+#ifndef HW_PRELOAD_HOOKS_H
+#define HW_PRELOAD_HOOKS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* X(name, return type, parameter list) */
+#define HW_HOOKED_SYMBOLS(X)                                                    \
+	X(malloc, void *, (size_t))                                             \
+	X(calloc, void *, (size_t, size_t))                                     \
+	X(realloc, void *, (void *, size_t))                                    \
+	X(reallocarray, void *, (void *, size_t, size_t))                       \
+	X(free, void, (void *))                                                 \
+	X(posix_memalign, int, (void **, size_t, size_t))                       \
+	X(aligned_alloc, void *, (size_t, size_t))                              \
+	X(memalign, void *, (size_t, size_t))                                   \
+	X(valloc, void *, (size_t))                                             \
+	X(pvalloc, void *, (size_t))                                            \
+	X(mmap, void *, (void *, size_t, int, int, int, off_t))                 \
+	X(mmap64, void *, (void *, size_t, int, int, int, off_t))               \
+	X(munmap, int, (void *, size_t))                                        \
+	X(mremap, void *, (void *, size_t, size_t, int, ...))
+
+struct real_functions {
+#define HW_X(name, ret, params) ret(*name) params;
+	HW_HOOKED_SYMBOLS(HW_X)
+#undef HW_X
+};
+
+extern struct real_functions g_real;
+
+/* Looks up every real function with dlsym(RTLD_NEXT). Safe to call from any
+ * hook at any time; a thread arriving while another resolves waits, and the
+ * resolving thread's own nested calls are served by the bootstrap arena. */
+void hooks_resolve(void);
+
+/* Bootstrap arena: a small static buffer, never returned to libc. */
+void *hooks_boot_alloc(size_t size, size_t align);
+bool hooks_is_boot(const void *p);
+size_t hooks_boot_size(const void *p);
+
+#endif

@@ -1,0 +1,138 @@
+/* Start, fork and exit of the shim (shim, init stage). Recording starts in
+ * the constructor or at the first intercepted call, whichever comes first
+ * (threads of other preloaded libraries may allocate before our constructor
+ * runs); one thread wins a compare-and-swap and starts, the others pass
+ * through unrecorded meanwhile. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/auxv.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "heapwise/trace_format.h"
+#include "hooks.h"
+#include "log.h"
+#include "modules.h"
+#include "stack_native.h"
+#include "tracker.h"
+#include "writer.h"
+
+pthread_key_t g_thread_key;
+static bool g_once_done;
+static bool g_fork_child;
+
+static void thread_exit(void *arg)
+{
+	struct thread_state *ts = arg;
+	/* First call: ask to be called again after the other keys' destructors
+	 * have run, so the frees they make are still recorded. */
+	if (!ts->exiting) {
+		ts->exiting = true;
+		pthread_setspecific(g_thread_key, ts);
+		return;
+	}
+	hw_tls.guard = 1;
+	tracker_thread_exit(ts);
+	hw_tls.dead = 1;
+	hw_tls.guard = 0;
+}
+
+static void fork_prepare(void)
+{
+	modules_fork_prepare();
+	tracker_registry_lock();
+}
+
+static void fork_parent(void)
+{
+	tracker_registry_unlock();
+	modules_fork_after();
+}
+
+static void fork_child(void)
+{
+	tracker_registry_unlock();
+	modules_fork_after();
+	int guard = hw_tls.guard;
+	hw_tls.guard = 1;
+	int was = atomic_load(&g_run_state);
+	atomic_fetch_add(&g_generation, 1);
+	tracker_forget_all_threads();
+	writer_forget();
+	g_fork_child = true;
+	/* The child opens its own file lazily, at its first event. */
+	atomic_store(&g_run_state, was == RUN_ON && g_config.follow ? RUN_NOT_STARTED : RUN_OFF);
+	hw_tls.guard = guard;
+}
+
+static uint64_t realtime_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_REALTIME, &t);
+	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+static bool start(void)
+{
+	if (getauxval(AT_SECURE))
+		return false; /* setuid/setgid: never trace */
+	if (!g_fork_child) {
+		if (!config_read())
+			return false;
+		if (!g_config.follow && g_config.root_pid && g_config.root_pid != getpid())
+			return false;
+		stack_native_init();
+	}
+	g_start_monotonic_ns = tracker_monotonic_ns();
+	if (!writer_open(realtime_ns(), g_start_monotonic_ns,
+			 g_config.native ? HW_HDR_NATIVE_STACKS : 0))
+		return false;
+	if (!g_once_done) {
+		if (pthread_key_create(&g_thread_key, thread_exit) != 0) {
+			log_line("no thread key available; not tracing");
+			return false;
+		}
+		pthread_atfork(fork_prepare, fork_parent, fork_child);
+		g_once_done = true;
+	}
+	struct thread_state *ts = tracker_thread_state_slow();
+	if (!ts)
+		return false;
+	if (g_fork_child)
+		modules_emit_all(ts);
+	else
+		modules_init(ts);
+	return writer_ok();
+}
+
+bool init_maybe(void)
+{
+	int s = atomic_load(&g_run_state);
+	if (s == RUN_ON)
+		return true;
+	if (s != RUN_NOT_STARTED || hw_tls.guard)
+		return false;
+	if (!atomic_compare_exchange_strong(&g_run_state, &s, RUN_STARTING))
+		return s == RUN_ON;
+	hw_tls.guard = 1;
+	bool ok = start();
+	hw_tls.guard = 0;
+	atomic_store(&g_run_state, ok ? RUN_ON : RUN_OFF);
+	return ok;
+}
+
+__attribute__((constructor)) static void heapwise_ctor(void)
+{
+	hooks_resolve();
+	init_maybe();
+}
+
+__attribute__((destructor)) static void heapwise_dtor(void)
+{
+	if (atomic_load(&g_run_state) != RUN_ON)
+		return;
+	tracker_write_trailer();
+	atomic_store(&g_run_state, RUN_OFF);
+	writer_finish();
+}

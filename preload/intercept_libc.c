@@ -1,0 +1,250 @@
+/* The exported libc allocator and mapping functions (shim, intercept stage):
+ * each one calls the real function and reports to the tracker. Rules: the
+ * guard surrounds the real call too (nested allocations are not counted
+ * twice); frees are recorded before the real free, allocations after the real
+ * allocation; errno is what the real function left. */
+/* Both mmap and mmap64 are interposed by name: no large-file renaming here. */
+#undef _FILE_OFFSET_BITS
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "heapwise/compiler.h"
+#include "heapwise/trace_format.h"
+#include "hooks.h"
+#include "tracker.h"
+
+#define PAGE 4096u
+
+#define ENSURE(name)                                                                      \
+	do {                                                                              \
+		if (HW_UNLIKELY(!g_real.name))                                            \
+			hooks_resolve();                                                  \
+	} while (0)
+
+static inline void record_alloc(struct thread_state *ts, int kind, void *p, size_t n)
+{
+	if (ts) {
+		if (p) {
+			int e = errno;
+			tracker_alloc(ts, kind, p, n);
+			errno = e;
+		}
+		tracker_leave();
+	}
+}
+
+HW_EXPORT void *malloc(size_t n)
+{
+	ENSURE(malloc);
+	if (HW_UNLIKELY(!g_real.malloc))
+		return hooks_boot_alloc(n, 16);
+	struct thread_state *ts = tracker_enter();
+	void *p = g_real.malloc(n);
+	record_alloc(ts, HW_KIND_MALLOC, p, n);
+	return p;
+}
+
+HW_EXPORT void *calloc(size_t n, size_t size)
+{
+	ENSURE(calloc);
+	if (HW_UNLIKELY(!g_real.calloc)) {
+		size_t total;
+		if (__builtin_mul_overflow(n, size, &total))
+			return NULL;
+		return hooks_boot_alloc(total, 16);
+	}
+	struct thread_state *ts = tracker_enter();
+	void *p = g_real.calloc(n, size);
+	record_alloc(ts, HW_KIND_MALLOC, p, n * size);
+	return p;
+}
+
+HW_EXPORT void free(void *p)
+{
+	if (!p || HW_UNLIKELY(hooks_is_boot(p)))
+		return;
+	ENSURE(free);
+	struct thread_state *ts = tracker_enter();
+	if (ts) {
+		int e = errno;
+		tracker_free(ts, HW_KIND_MALLOC, p);
+		errno = e;
+	}
+	g_real.free(p);
+	if (ts)
+		tracker_leave();
+}
+
+static void *realloc_boot(void *old, size_t n)
+{
+	/* Bootstrap blocks move into the real heap and stay where they were. */
+	void *p = malloc(n);
+	if (p && old) {
+		size_t have = hooks_boot_size(old);
+		memcpy(p, old, have < n ? have : n);
+	}
+	return p;
+}
+
+static void *do_realloc(void *old, size_t n, size_t count, bool array)
+{
+	struct thread_state *ts = tracker_enter();
+	uint64_t seq_free = ts && old ? tracker_take_seq() : 0;
+	void *p = array ? g_real.reallocarray(old, count, n) : g_real.realloc(old, n);
+	if (ts) {
+		int e = errno;
+		size_t size = array ? count * n : n;
+		if (p && old)
+			tracker_realloc(ts, HW_KIND_MALLOC, seq_free, old, p, size);
+		else if (p)
+			tracker_alloc(ts, HW_KIND_MALLOC, p, size);
+		else if (old && size == 0)
+			tracker_free_at(ts, HW_KIND_MALLOC, seq_free, old); /* glibc freed it */
+		errno = e;
+		tracker_leave();
+	}
+	return p;
+}
+
+HW_EXPORT void *realloc(void *old, size_t n)
+{
+	ENSURE(realloc);
+	if (HW_UNLIKELY(hooks_is_boot(old) || !g_real.realloc)) {
+		if (!g_real.malloc) {
+			void *p = hooks_boot_alloc(n, 16);
+			if (p && old) {
+				size_t have = hooks_boot_size(old);
+				memcpy(p, old, have < n ? have : n);
+			}
+			return p;
+		}
+		return realloc_boot(old, n);
+	}
+	return do_realloc(old, n, 1, false);
+}
+
+HW_EXPORT void *reallocarray(void *old, size_t count, size_t n)
+{
+	ENSURE(reallocarray);
+	if (HW_UNLIKELY(hooks_is_boot(old) || !g_real.reallocarray)) {
+		size_t total;
+		if (__builtin_mul_overflow(count, n, &total)) {
+			errno = ENOMEM;
+			return NULL;
+		}
+		return realloc(old, total);
+	}
+	return do_realloc(old, n, count, true);
+}
+
+HW_EXPORT int posix_memalign(void **out, size_t align, size_t n)
+{
+	ENSURE(posix_memalign);
+	if (HW_UNLIKELY(!g_real.posix_memalign)) {
+		*out = hooks_boot_alloc(n, align);
+		return *out ? 0 : ENOMEM;
+	}
+	struct thread_state *ts = tracker_enter();
+	int r = g_real.posix_memalign(out, align, n);
+	record_alloc(ts, HW_KIND_MALLOC, r == 0 ? *out : NULL, n);
+	return r;
+}
+
+#define ALIGNED_HOOK(name, params, args, align_expr, size_expr)                          \
+	HW_EXPORT void *name params                                                       \
+	{                                                                                 \
+		ENSURE(name);                                                             \
+		if (HW_UNLIKELY(!g_real.name))                                            \
+			return hooks_boot_alloc(size_expr, align_expr);                   \
+		struct thread_state *ts = tracker_enter();                                \
+		void *p = g_real.name args;                                               \
+		record_alloc(ts, HW_KIND_MALLOC, p, size_expr);                           \
+		return p;                                                                 \
+	}
+
+ALIGNED_HOOK(aligned_alloc, (size_t align, size_t n), (align, n), align, n)
+ALIGNED_HOOK(memalign, (size_t align, size_t n), (align, n), align, n)
+ALIGNED_HOOK(valloc, (size_t n), (n), PAGE, n)
+ALIGNED_HOOK(pvalloc, (size_t n), (n), PAGE, (n + PAGE - 1) & ~(size_t)(PAGE - 1))
+
+static inline size_t page_round(size_t n)
+{
+	return (n + PAGE - 1) & ~(size_t)(PAGE - 1);
+}
+
+static void *do_mmap(void *(*real)(void *, size_t, int, int, int, off_t), void *addr,
+		     size_t len, int prot, int flags, int fd, off_t off)
+{
+	if (HW_UNLIKELY(!real))
+		return (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
+	struct thread_state *ts = tracker_enter();
+	if (ts && (flags & MAP_FIXED)) {
+		int e = errno;
+		tracker_unmap(ts, addr, page_round(len)); /* replaces what was there */
+		errno = e;
+	}
+	void *p = real(addr, len, prot, flags, fd, off);
+	record_alloc(ts, (flags & MAP_ANONYMOUS) ? HW_KIND_MMAP : HW_KIND_MMAP_FILE,
+		     p == MAP_FAILED ? NULL : p, page_round(len));
+	return p;
+}
+
+HW_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	ENSURE(mmap);
+	return do_mmap(g_real.mmap, addr, len, prot, flags, fd, off);
+}
+
+HW_EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	ENSURE(mmap64);
+	return do_mmap(g_real.mmap64, addr, len, prot, flags, fd, off);
+}
+
+HW_EXPORT int munmap(void *addr, size_t len)
+{
+	ENSURE(munmap);
+	if (HW_UNLIKELY(!g_real.munmap))
+		return (int)syscall(SYS_munmap, addr, len);
+	struct thread_state *ts = tracker_enter();
+	if (ts) {
+		int e = errno;
+		tracker_unmap(ts, addr, page_round(len));
+		errno = e;
+	}
+	int r = g_real.munmap(addr, len);
+	if (ts)
+		tracker_leave();
+	return r;
+}
+
+HW_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
+{
+	void *new_addr = NULL;
+	if (flags & MREMAP_FIXED) {
+		va_list ap;
+		va_start(ap, flags);
+		new_addr = va_arg(ap, void *);
+		va_end(ap);
+	}
+	ENSURE(mremap);
+	if (HW_UNLIKELY(!g_real.mremap))
+		return (void *)syscall(SYS_mremap, old, old_len, new_len, flags, new_addr);
+	struct thread_state *ts = tracker_enter();
+	uint64_t seq_free = ts ? tracker_take_seq() : 0;
+	void *p = g_real.mremap(old, old_len, new_len, flags, new_addr);
+	if (ts) {
+		if (p != MAP_FAILED) {
+			int e = errno;
+			tracker_remap(ts, seq_free, old, page_round(old_len), p, page_round(new_len));
+			errno = e;
+		}
+		tracker_leave();
+	}
+	return p;
+}

@@ -1,0 +1,32 @@
+/* Module map of the traced process (shim): which ELF objects are loaded where,
+ * with their build-ids, so the analyzer can symbolize offline. */
+#ifndef HW_PRELOAD_MODULES_H
+#define HW_PRELOAD_MODULES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct thread_state;
+
+/* Finds the shim's own code range (its frames are cut from stacks) and reads
+ * the initial map. Call once at start, after the first thread state exists. */
+void modules_init(struct thread_state *ts);
+
+/* Called before a new native stack node is written: when the loader's
+ * add/remove counters moved since the last look, rescans and writes MODULE /
+ * MODULE_UNLOAD records. Costs one dl_iterate_phdr callback otherwise. */
+void modules_check(struct thread_state *ts);
+
+/* Writes every known module again (a fork child's new file); uses the cached
+ * list only, never the loader, whose locks may be held by a vanished thread. */
+void modules_emit_all(struct thread_state *ts);
+
+/* True when ip lies in the shim's own code. */
+bool modules_is_self(uintptr_t ip);
+
+
+
+/* Fork protection of the module list lock (pthread_atfork handlers). */
+void modules_fork_prepare(void);
+void modules_fork_after(void);
+#endif

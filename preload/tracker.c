@@ -1,0 +1,361 @@
+/* Tracker (shim core): per-thread state, event encoding into the thread's
+ * chunk, time and RSS records, the registry of thread states, the trailer.
+ * The hot path is: take the guard (tracker_enter), unwind, one atomic add
+ * for the sequence number, a few varints into the mapped chunk, one release
+ * store of the chunk's used length. No lock, no syscall. */
+#include "tracker.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "heapwise/trace_format.h"
+#include "heapwise/varint.h"
+#include "stack_native.h"
+#include "writer.h"
+
+#define RSS_INTERVAL_NS 10000000ull
+
+__thread struct tls hw_tls __attribute__((tls_model("initial-exec")));
+_Atomic int g_run_state;
+_Atomic uint32_t g_generation = 1;
+_Atomic uint64_t g_seq = 1;
+uint64_t g_start_monotonic_ns;
+
+static struct thread_state *g_threads; /* registry */
+static atomic_flag g_threads_lock = ATOMIC_FLAG_INIT;
+static _Atomic uint64_t g_last_rss_ns;
+static _Atomic uint64_t g_allocs_done, g_frees_done; /* of exited threads */
+extern pthread_key_t g_thread_key;
+
+
+void tracker_registry_lock(void)
+{
+	while (atomic_flag_test_and_set_explicit(&g_threads_lock, memory_order_acquire))
+		;
+}
+
+void tracker_registry_unlock(void)
+{
+	atomic_flag_clear_explicit(&g_threads_lock, memory_order_release);
+}
+
+uint64_t tracker_monotonic_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+/* The coarse clock is a read of the vDSO page (a few ns); its 1-4 ms
+ * resolution is what the timeline needs. */
+static inline uint64_t coarse_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &t);
+	uint64_t now = (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+	return now > g_start_monotonic_ns ? now - g_start_monotonic_ns : 0;
+}
+
+static void write_time(struct thread_state *ts, uint64_t t)
+{
+	uint8_t *p = ts->chunk + HW_CHUNK_HEADER_SIZE + ts->used;
+	*p++ = HW_REC_TIME;
+	p = hw_put_varint(p, t);
+	tracker_commit(ts, p);
+	ts->time_ns = t;
+}
+
+static bool new_chunk(struct thread_state *ts)
+{
+	uint64_t t = ts->time_ns;
+	writer_release_chunk(ts->chunk);
+	ts->chunk = writer_claim_chunk(ts->tid, ts->chunk_index++);
+	if (!ts->chunk)
+		return false;
+	ts->used = 0;
+	ts->cap = writer_chunk_size() - HW_CHUNK_HEADER_SIZE;
+	ts->last_seq = 0;
+	ts->last_addr = 0;
+	/* Every chunk starts with the thread's time: a reader decodes chunks
+	 * independently. */
+	write_time(ts, t == UINT64_MAX ? coarse_ns() : t);
+	return true;
+}
+
+uint8_t *tracker_reserve(struct thread_state *ts, size_t max)
+{
+	if (HW_UNLIKELY(!ts->chunk || ts->used + max > ts->cap)) {
+		if (max + 1 + HW_VARINT_MAX > writer_chunk_size() - HW_CHUNK_HEADER_SIZE)
+			return NULL;
+		if (!writer_ok() || !new_chunk(ts))
+			return NULL;
+	}
+	return ts->chunk + HW_CHUNK_HEADER_SIZE + ts->used;
+}
+
+void tracker_commit(struct thread_state *ts, uint8_t *end)
+{
+	ts->used = (uint32_t)(end - (ts->chunk + HW_CHUNK_HEADER_SIZE));
+	struct hw_chunk_header *h = (struct hw_chunk_header *)ts->chunk;
+	atomic_store_explicit((_Atomic uint32_t *)&h->used, ts->used, memory_order_release);
+}
+
+static uint64_t read_rss(void)
+{
+	char buf[128];
+	int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	char *p = buf;
+	while (*p && *p != ' ')
+		p++;
+	return strtoull(p, NULL, 10) * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+static void sample_rss(struct thread_state *ts, uint64_t now)
+{
+	uint64_t last = atomic_load_explicit(&g_last_rss_ns, memory_order_relaxed);
+	if (now - last < RSS_INTERVAL_NS && last)
+		return;
+	if (!atomic_compare_exchange_strong(&g_last_rss_ns, &last, now))
+		return;
+	int saved = errno;
+	uint64_t rss = read_rss();
+	errno = saved;
+	uint8_t *p = tracker_reserve(ts, 1 + 2 * HW_VARINT_MAX);
+	if (!p)
+		return;
+	*p++ = HW_REC_RSS;
+	p = hw_put_varint(p, now);
+	p = hw_put_varint(p, rss);
+	tracker_commit(ts, p);
+}
+
+/* Called once per event: a TIME record when the clock moved on, and the
+ * process's RSS every RSS_INTERVAL_NS. */
+static inline void note_time(struct thread_state *ts)
+{
+	uint64_t now = coarse_ns();
+	if (HW_LIKELY(now == ts->time_ns && ts->chunk))
+		return;
+	if (!tracker_reserve(ts, 1 + HW_VARINT_MAX))
+		return;
+	if (now != ts->time_ns)
+		write_time(ts, now);
+	sample_rss(ts, now);
+}
+
+static inline uint8_t *put_seq(struct thread_state *ts, uint8_t *p, uint64_t seq)
+{
+	p = hw_put_varint(p, seq - ts->last_seq);
+	ts->last_seq = seq;
+	return p;
+}
+
+static inline uint8_t *put_addr(struct thread_state *ts, uint8_t *p, const void *addr)
+{
+	uint64_t a = (uintptr_t)addr;
+	p = hw_put_varint(p, hw_zigzag((int64_t)(a - ts->last_addr)));
+	ts->last_addr = a;
+	return p;
+}
+
+static inline uint32_t capture(struct thread_state *ts)
+{
+	return g_config.native ? stack_native_capture(ts) : 0;
+}
+
+void tracker_alloc(struct thread_state *ts, int kind, const void *ptr, size_t size)
+{
+	uint32_t stack = capture(ts);
+	note_time(ts);
+	uint8_t *p = tracker_reserve(ts, HW_MAX_EVENT_RECORD);
+	if (!p)
+		return;
+	*p++ = HW_REC_ALLOC;
+	*p++ = (uint8_t)kind;
+	p = put_seq(ts, p, tracker_take_seq());
+	p = put_addr(ts, p, ptr);
+	p = hw_put_varint(p, size);
+	p = hw_put_varint(p, stack);
+	tracker_commit(ts, p);
+	ts->allocs++;
+}
+
+void tracker_free(struct thread_state *ts, int kind, const void *ptr)
+{
+	tracker_free_at(ts, kind, tracker_take_seq(), ptr);
+}
+
+void tracker_free_at(struct thread_state *ts, int kind, uint64_t seq, const void *ptr)
+{
+	note_time(ts);
+	uint8_t *p = tracker_reserve(ts, HW_MAX_EVENT_RECORD);
+	if (!p)
+		return;
+	*p++ = HW_REC_FREE;
+	*p++ = (uint8_t)kind;
+	p = put_seq(ts, p, seq);
+	p = put_addr(ts, p, ptr);
+	tracker_commit(ts, p);
+	ts->frees++;
+}
+
+void tracker_realloc(struct thread_state *ts, int kind, uint64_t seq_free, const void *old,
+		     const void *new_ptr, size_t size)
+{
+	uint32_t stack = capture(ts);
+	note_time(ts);
+	uint8_t *p = tracker_reserve(ts, HW_MAX_EVENT_RECORD);
+	if (!p)
+		return;
+	uint64_t seq_alloc = tracker_take_seq();
+	*p++ = HW_REC_REALLOC;
+	*p++ = (uint8_t)kind;
+	p = put_seq(ts, p, seq_free);
+	p = hw_put_varint(p, seq_alloc - seq_free);
+	ts->last_seq = seq_alloc;
+	p = put_addr(ts, p, old);
+	p = put_addr(ts, p, new_ptr);
+	p = hw_put_varint(p, size);
+	p = hw_put_varint(p, stack);
+	tracker_commit(ts, p);
+	ts->allocs++;
+	ts->frees++;
+}
+
+void tracker_unmap(struct thread_state *ts, const void *addr, size_t len)
+{
+	note_time(ts);
+	uint8_t *p = tracker_reserve(ts, HW_MAX_EVENT_RECORD);
+	if (!p)
+		return;
+	*p++ = HW_REC_UNMAP;
+	p = put_seq(ts, p, tracker_take_seq());
+	p = put_addr(ts, p, addr);
+	p = hw_put_varint(p, len);
+	tracker_commit(ts, p);
+}
+
+void tracker_remap(struct thread_state *ts, uint64_t seq_free, const void *old, size_t old_len,
+		   const void *new_ptr, size_t new_len)
+{
+	uint32_t stack = capture(ts);
+	note_time(ts);
+	uint8_t *p = tracker_reserve(ts, HW_MAX_EVENT_RECORD);
+	if (!p)
+		return;
+	uint64_t seq_alloc = tracker_take_seq();
+	*p++ = HW_REC_REMAP;
+	p = put_seq(ts, p, seq_free);
+	p = hw_put_varint(p, seq_alloc - seq_free);
+	ts->last_seq = seq_alloc;
+	p = put_addr(ts, p, old);
+	p = hw_put_varint(p, old_len);
+	p = put_addr(ts, p, new_ptr);
+	p = hw_put_varint(p, new_len);
+	p = hw_put_varint(p, stack);
+	tracker_commit(ts, p);
+}
+
+struct thread_state *tracker_thread_state_slow(void)
+{
+	if (hw_tls.dead)
+		return NULL;
+	struct thread_state *old = hw_tls.state;
+	if (old) {
+		/* A state from before a fork: the child forgot it already. */
+		hw_tls.state = NULL;
+	}
+	struct thread_state *ts = mmap(NULL, sizeof(*ts), PROT_READ | PROT_WRITE,
+				       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (ts == MAP_FAILED)
+		return NULL;
+	ts->generation = atomic_load(&g_generation);
+	ts->tid = (uint32_t)gettid();
+	ts->time_ns = UINT64_MAX;
+	tracker_registry_lock();
+	ts->next = g_threads;
+	g_threads = ts;
+	tracker_registry_unlock();
+	hw_tls.state = ts;
+	pthread_setspecific(g_thread_key, ts);
+	return ts;
+}
+
+static void release(struct thread_state *ts)
+{
+	writer_release_chunk(ts->chunk);
+	stack_tree_release(&ts->tree);
+	munmap(ts, sizeof(*ts));
+}
+
+void tracker_thread_exit(struct thread_state *ts)
+{
+	tracker_registry_lock();
+	for (struct thread_state **pp = &g_threads; *pp; pp = &(*pp)->next) {
+		if (*pp == ts) {
+			*pp = ts->next;
+			break;
+		}
+	}
+	tracker_registry_unlock();
+	atomic_fetch_add(&g_allocs_done, ts->allocs);
+	atomic_fetch_add(&g_frees_done, ts->frees);
+	release(ts);
+	hw_tls.state = NULL;
+}
+
+void tracker_forget_all_threads(void)
+{
+	/* In a fork child only the calling thread exists; every state is a
+	 * copy of the parent's and its chunk mapping is shared with the
+	 * parent's file: unmap, never write. */
+	struct thread_state *ts = g_threads;
+	g_threads = NULL;
+	while (ts) {
+		struct thread_state *next = ts->next;
+		release(ts);
+		ts = next;
+	}
+	hw_tls.state = NULL;
+	atomic_store(&g_allocs_done, 0);
+	atomic_store(&g_frees_done, 0);
+	atomic_store(&g_last_rss_ns, 0);
+}
+
+void tracker_write_trailer(void)
+{
+	struct thread_state *ts = tracker_enter();
+	if (!ts)
+		return;
+	uint64_t allocs = atomic_load(&g_allocs_done), frees = atomic_load(&g_frees_done);
+	tracker_registry_lock();
+	for (struct thread_state *t = g_threads; t; t = t->next) {
+		allocs += t->allocs;
+		frees += t->frees;
+	}
+	tracker_registry_unlock();
+	note_time(ts);
+	uint8_t *p = tracker_reserve(ts, 1 + 4 * HW_VARINT_MAX);
+	if (p) {
+		*p++ = HW_REC_TRAILER;
+		p = hw_put_varint(p, tracker_take_seq());
+		p = hw_put_varint(p, coarse_ns());
+		p = hw_put_varint(p, allocs);
+		p = hw_put_varint(p, frees);
+		tracker_commit(ts, p);
+	}
+	tracker_leave();
+}

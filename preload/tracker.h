@@ -1,0 +1,119 @@
+/* The shim's core (intercept -> guard -> tracker): turns one allocator call
+ * into records in the calling thread's chunk. It knows nothing about symbol
+ * interposition, so tests drive it directly. */
+#ifndef HW_PRELOAD_TRACKER_H
+#define HW_PRELOAD_TRACKER_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "heapwise/compiler.h"
+#include "stack_tree.h"
+
+/* Largest record the hot path writes (REMAP: tag + 6 varints + stack). */
+#define HW_MAX_EVENT_RECORD 80u
+
+struct thread_state {
+	uint32_t generation; /* g_generation when made; a fork child drops older ones */
+	uint32_t tid;
+	uint8_t *chunk; /* current chunk mapping, NULL before the first event */
+	uint32_t used; /* record bytes in the chunk */
+	uint32_t cap; /* record bytes the chunk can hold */
+	uint32_t chunk_index;
+	uint64_t last_seq; /* delta bases, reset with each chunk */
+	uint64_t last_addr;
+	uint64_t time_ns; /* last TIME record of this chunk; UINT64_MAX: none yet */
+	uint64_t allocs, frees; /* events recorded, for the trailer */
+	bool exiting; /* the thread's key destructor ran once */
+	unsigned last_depth; /* previous native stack, root first, with its nodes */
+	uintptr_t last_ips[HW_MAX_DEPTH];
+	uint32_t last_ids[HW_MAX_DEPTH];
+	struct stack_tree tree;
+	struct thread_state *next; /* registry of live states */
+};
+
+struct tls {
+	int guard; /* set while shim code runs on this thread */
+	int dead; /* the thread's key destructor has run */
+	struct thread_state *state;
+};
+
+enum run_state { RUN_NOT_STARTED = 0, RUN_STARTING = 1, RUN_ON = 2, RUN_OFF = 3 };
+
+extern __thread struct tls hw_tls __attribute__((tls_model("initial-exec")));
+extern _Atomic int g_run_state;
+extern _Atomic uint32_t g_generation;
+extern _Atomic uint64_t g_seq;
+
+/* Starts recording if it has not started (init.c); true when it is on. */
+bool init_maybe(void);
+
+struct thread_state *tracker_thread_state_slow(void);
+
+/* Begins shim work on this thread: returns its state with the reentrancy
+ * guard set, or NULL (guard untouched) when this call must not be recorded:
+ * recording is off, or shim code is already running on this thread. */
+static inline struct thread_state *tracker_enter(void)
+{
+	if (HW_UNLIKELY(atomic_load_explicit(&g_run_state, memory_order_acquire) != RUN_ON) &&
+	    !init_maybe())
+		return NULL;
+	if (hw_tls.guard)
+		return NULL;
+	hw_tls.guard = 1;
+	struct thread_state *ts = hw_tls.state;
+	if (HW_UNLIKELY(!ts || ts->generation != atomic_load_explicit(&g_generation,
+								      memory_order_relaxed))) {
+		ts = tracker_thread_state_slow();
+		if (!ts)
+			hw_tls.guard = 0;
+	}
+	return ts;
+}
+
+static inline void tracker_leave(void)
+{
+	hw_tls.guard = 0;
+}
+
+/* Takes the next global sequence number (one atomic add). */
+static inline uint64_t tracker_take_seq(void)
+{
+	return atomic_fetch_add_explicit(&g_seq, 1, memory_order_relaxed);
+}
+
+/* Event entry points; ts comes from tracker_enter. Allocations are recorded
+ * after the real call returned, frees before the real free runs. */
+void tracker_alloc(struct thread_state *ts, int kind, const void *ptr, size_t size);
+void tracker_free(struct thread_state *ts, int kind, const void *ptr);
+/* A free whose sequence number was taken before the real call (realloc to 0). */
+void tracker_free_at(struct thread_state *ts, int kind, uint64_t seq, const void *ptr);
+/* seq_free was taken with tracker_take_seq before the real realloc ran. */
+void tracker_realloc(struct thread_state *ts, int kind, uint64_t seq_free, const void *old,
+		     const void *new_ptr, size_t size);
+void tracker_unmap(struct thread_state *ts, const void *addr, size_t len);
+void tracker_remap(struct thread_state *ts, uint64_t seq_free, const void *old, size_t old_len,
+		   const void *new_ptr, size_t new_len);
+
+/* Writes a record of at most `max` bytes: returns where to write, or NULL when
+ * recording has failed; tracker_commit publishes it. Switching to a new chunk
+ * restarts the delta bases and the time. */
+uint8_t *tracker_reserve(struct thread_state *ts, size_t max);
+void tracker_commit(struct thread_state *ts, uint8_t *end);
+
+/* Writes the trailer for a clean exit from the calling thread. */
+void tracker_write_trailer(void);
+
+/* Called by the thread-exit key destructor and in a fork child. */
+void tracker_thread_exit(struct thread_state *ts);
+void tracker_forget_all_threads(void);
+void tracker_registry_lock(void);
+void tracker_registry_unlock(void);
+
+uint64_t tracker_monotonic_ns(void);
+extern uint64_t g_start_monotonic_ns;
+
+#endif

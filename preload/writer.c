@@ -1,0 +1,294 @@
+/* Trace file writer (shim, last stage). The file is preallocated ahead of the
+ * writers with fallocate, so a full disk shows up here as an error instead of
+ * a SIGBUS on a mapped page; chunks are mapped MAP_SHARED, so every byte a
+ * thread has written survives the process being killed. */
+#include "writer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "heapwise/trace_format.h"
+#include "log.h"
+
+#define GROW_MIN_CHUNKS 2u
+#define TRACE_FD_MIN 800 /* keep our descriptor out of the program's low numbers */
+
+static struct {
+	int fd;
+	dev_t dev;
+	ino_t ino;
+	uint32_t chunk_size;
+	_Atomic uint64_t next_chunk;
+	_Atomic uint64_t capacity; /* chunks the file has room for */
+	atomic_bool failed;
+	atomic_bool finished;
+	pthread_mutex_t grow_lock;
+	char path[1024];
+} w = {.fd = -1, .grow_lock = PTHREAD_MUTEX_INITIALIZER};
+
+const char *writer_path(void)
+{
+	return w.path;
+}
+
+bool writer_ok(void)
+{
+	return w.fd >= 0 && !atomic_load_explicit(&w.failed, memory_order_relaxed);
+}
+
+uint32_t writer_chunk_size(void)
+{
+	return w.chunk_size;
+}
+
+void writer_fail(const char *what, int err)
+{
+	if (atomic_exchange(&w.failed, true))
+		return;
+	log_line("%s %s failed (%s); recording stopped, the program continues", what, w.path,
+		 strerror(err));
+}
+
+bool writer_expand_path(char *out, size_t size, const char *pattern, const char *program,
+			long pid)
+{
+	char def[600];
+	if (!*pattern) {
+		log_snprintf(def, sizeof(def), "heapwise.%s.%%p.hwt", program);
+		pattern = def;
+	}
+	size_t n = 0;
+	for (const char *p = pattern; *p; p++) {
+		char tmp[32];
+		const char *add = tmp;
+		if (p[0] == '%' && p[1] == 'p') {
+			log_snprintf(tmp, sizeof(tmp), "%ld", pid);
+			p++;
+		} else if (p[0] == '%' && p[1] == '%') {
+			tmp[0] = '%';
+			tmp[1] = 0;
+			p++;
+		} else {
+			tmp[0] = *p;
+			tmp[1] = 0;
+		}
+		size_t len = strlen(add);
+		if (n + len + 1 > size)
+			return false;
+		memcpy(out + n, add, len);
+		n += len;
+	}
+	out[n] = 0;
+	return true;
+}
+
+static ssize_t read_small_file(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	size_t n = 0;
+	while (n < size) {
+		ssize_t r = read(fd, buf + n, size - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+	}
+	close(fd);
+	return (ssize_t)n;
+}
+
+static int create_exclusive(char *path, size_t size)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd >= 0 || errno != EEXIST)
+		return fd;
+	/* Never overwrite: an exec'd image keeps its pid (env, exec in a shell),
+	 * so the name may be taken by the image before it. Take the next free
+	 * "NAME-N.hwt" beside it. */
+	char base[1024];
+	strcpy(base, path);
+	size_t len = strlen(base);
+	const char *ext = len > 4 && !strcmp(base + len - 4, ".hwt") ? ".hwt" : "";
+	base[len - strlen(ext)] = 0;
+	for (int i = 2; i < 1000; i++) {
+		if (log_snprintf(path, size, "%s-%d%s", base, i, ext) >= size - 1)
+			break;
+		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd >= 0 || errno != EEXIST)
+			return fd;
+	}
+	log_snprintf(path, size, "%s%s", base, ext);
+	errno = EEXIST;
+	return -1;
+}
+
+bool writer_open(uint64_t start_realtime_ns, uint64_t start_monotonic_ns, uint32_t flags)
+{
+	extern char *program_invocation_short_name;
+	const char *prog = program_invocation_short_name;
+	if (!prog || !*prog)
+		prog = "process";
+	if (!writer_expand_path(w.path, sizeof(w.path), g_config.output, prog, (long)getpid())) {
+		log_line("the output path is too long; not tracing");
+		return false;
+	}
+	int fd = create_exclusive(w.path, sizeof(w.path));
+	if (fd < 0) {
+		log_line("cannot create trace file %s: %s; not tracing", w.path, strerror(errno));
+		return false;
+	}
+	int high = fcntl(fd, F_DUPFD_CLOEXEC, TRACE_FD_MIN);
+	if (high >= 0) {
+		close(fd);
+		fd = high;
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		close(fd);
+		return false;
+	}
+
+	uint8_t hdr[HW_HEADER_SIZE];
+	memset(hdr, 0, sizeof(hdr));
+	struct hw_file_header *h = (struct hw_file_header *)hdr;
+	memcpy(h->magic, HW_MAGIC, 8);
+	h->version = HW_FORMAT_VERSION;
+	h->header_size = HW_HEADER_SIZE;
+	h->chunk_size = g_config.chunk_size;
+	h->flags = flags;
+	h->pid = (uint64_t)getpid();
+	h->ppid = (uint64_t)getppid();
+	h->start_realtime_ns = start_realtime_ns;
+	h->start_monotonic_ns = start_monotonic_ns;
+	h->page_size = (uint64_t)sysconf(_SC_PAGESIZE);
+	size_t room = HW_HEADER_SIZE - HW_HEADER_FIXED_SIZE;
+	char *text = (char *)hdr + HW_HEADER_FIXED_SIZE;
+	ssize_t cl = read_small_file("/proc/self/cmdline", text, room / 2);
+	if (cl < 0)
+		cl = 0;
+	h->cmdline_len = (uint32_t)cl;
+	ssize_t el = readlink("/proc/self/exe", text + cl, room - (size_t)cl);
+	h->exe_len = el > 0 ? (uint32_t)el : 0;
+
+	size_t off = 0;
+	while (off < sizeof(hdr)) {
+		ssize_t r = pwrite(fd, hdr + off, sizeof(hdr) - off, (off_t)off);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			log_line("cannot write trace file %s: %s; not tracing", w.path,
+				 r < 0 ? strerror(errno) : "short write");
+			close(fd);
+			unlink(w.path);
+			return false;
+		}
+		off += (size_t)r;
+	}
+	w.fd = fd;
+	w.dev = st.st_dev;
+	w.ino = st.st_ino;
+	w.chunk_size = g_config.chunk_size;
+	atomic_store(&w.next_chunk, 0);
+	atomic_store(&w.capacity, 0);
+	atomic_store(&w.failed, false);
+	atomic_store(&w.finished, false);
+	return true;
+}
+
+/* The program may have closed our descriptor and reused its number: never
+ * extend somebody else's file. */
+static bool fd_is_ours(void)
+{
+	struct stat st;
+	return fstat(w.fd, &st) == 0 && st.st_dev == w.dev && st.st_ino == w.ino;
+}
+
+static bool grow_to(uint64_t need)
+{
+	bool ok = true;
+	pthread_mutex_lock(&w.grow_lock);
+	uint64_t cap = atomic_load(&w.capacity);
+	if (cap <= need) {
+		uint64_t add = cap / 4 > GROW_MIN_CHUNKS ? cap / 4 : GROW_MIN_CHUNKS;
+		uint64_t target = need + add;
+		off_t from = (off_t)(HW_HEADER_SIZE + cap * w.chunk_size);
+		off_t len = (off_t)((target - cap) * w.chunk_size);
+		int err = 0;
+		if (!fd_is_ours())
+			err = EBADF;
+		else if (fallocate(w.fd, 0, from, len) < 0) {
+			err = errno;
+			if (err == EOPNOTSUPP || err == ENOSYS)
+				err = posix_fallocate(w.fd, from, len);
+		}
+		if (err) {
+			writer_fail("growing", err);
+			ok = false;
+		} else {
+			atomic_store(&w.capacity, target);
+		}
+	}
+	pthread_mutex_unlock(&w.grow_lock);
+	return ok;
+}
+
+uint8_t *writer_claim_chunk(uint32_t tid, uint32_t index)
+{
+	if (!writer_ok() || atomic_load_explicit(&w.finished, memory_order_relaxed))
+		return NULL;
+	uint64_t idx = atomic_fetch_add(&w.next_chunk, 1);
+	if (idx >= atomic_load(&w.capacity) && !grow_to(idx))
+		return NULL;
+	off_t off = (off_t)(HW_HEADER_SIZE + idx * w.chunk_size);
+	void *p = mmap(NULL, w.chunk_size, PROT_READ | PROT_WRITE, MAP_SHARED, w.fd, off);
+	if (p == MAP_FAILED) {
+		writer_fail("mapping", errno);
+		return NULL;
+	}
+	struct hw_chunk_header *ch = p;
+	ch->tid = tid;
+	ch->index = index;
+	ch->used = 0;
+	atomic_store_explicit((_Atomic uint32_t *)&ch->magic, HW_CHUNK_MAGIC, memory_order_release);
+	return p;
+}
+
+void writer_release_chunk(uint8_t *chunk)
+{
+	if (chunk)
+		munmap(chunk, w.chunk_size);
+}
+
+void writer_finish(void)
+{
+	if (w.fd < 0 || atomic_exchange(&w.finished, true))
+		return;
+	pthread_mutex_lock(&w.grow_lock);
+	uint64_t used = atomic_load(&w.next_chunk);
+	uint64_t cap = atomic_load(&w.capacity);
+	if (used > cap)
+		used = cap;
+	if (fd_is_ours() && ftruncate(w.fd, (off_t)(HW_HEADER_SIZE + used * w.chunk_size)) < 0) {
+		/* keep the preallocated tail: the reader skips unused chunks */
+	}
+	pthread_mutex_unlock(&w.grow_lock);
+}
+
+void writer_forget(void)
+{
+	if (w.fd >= 0)
+		close(w.fd);
+	w.fd = -1;
+	w.path[0] = 0;
+	pthread_mutex_init(&w.grow_lock, NULL);
+}
