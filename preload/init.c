@@ -18,7 +18,7 @@
 #include "tracker.h"
 #include "writer.h"
 
-pthread_key_t g_thread_key;
+
 static bool g_once_done;
 static bool g_fork_child;
 

@@ -45,6 +45,12 @@ static void unlock(void)
 	atomic_flag_clear_explicit(&g_lock, memory_order_release);
 }
 
+void modules_set_self(uintptr_t lo, uintptr_t hi)
+{
+	g_self_lo = lo;
+	g_self_hi = hi;
+}
+
 bool modules_is_self(uintptr_t ip)
 {
 	return ip >= g_self_lo && ip < g_self_hi;

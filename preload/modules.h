@@ -21,6 +21,11 @@ void modules_check(struct thread_state *ts);
  * list only, never the loader, whose locks may be held by a vanished thread. */
 void modules_emit_all(struct thread_state *ts);
 
+/* Sets the range of code whose frames are cut from the top of stacks
+ * (modules_init sets it to the shim's object; tests that link the core into
+ * their own binary narrow it). */
+void modules_set_self(uintptr_t lo, uintptr_t hi);
+
 /* True when ip lies in the shim's own code. */
 bool modules_is_self(uintptr_t ip);
 

@@ -31,7 +31,7 @@ static struct thread_state *g_threads; /* registry */
 static atomic_flag g_threads_lock = ATOMIC_FLAG_INIT;
 static _Atomic uint64_t g_last_rss_ns;
 static _Atomic uint64_t g_allocs_done, g_frees_done; /* of exited threads */
-extern pthread_key_t g_thread_key;
+pthread_key_t g_thread_key;
 
 
 void tracker_registry_lock(void)

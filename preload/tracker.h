@@ -4,6 +4,7 @@
 #ifndef HW_PRELOAD_TRACKER_H
 #define HW_PRELOAD_TRACKER_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -115,5 +116,6 @@ void tracker_registry_unlock(void);
 
 uint64_t tracker_monotonic_ns(void);
 extern uint64_t g_start_monotonic_ns;
+extern pthread_key_t g_thread_key;
 
 #endif

@@ -1,0 +1,232 @@
+/* Synthetic trace builder for the analyzer's tests (see trace_builder.h). */
+#include "trace_builder.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "heapwise/varint.h"
+
+static void ensure(struct tb *b, size_t n)
+{
+	if (b->size + n <= b->cap)
+		return;
+	while (b->size + n > b->cap)
+		b->cap = b->cap ? b->cap * 2 : 1 << 16;
+	b->buf = realloc(b->buf, b->cap);
+	if (!b->buf)
+		abort();
+}
+
+void tb_init(struct tb *b, uint32_t chunk_size, const char *cmdline, size_t cmdline_len)
+{
+	memset(b, 0, sizeof(*b));
+	b->chunk_size = chunk_size;
+	ensure(b, HW_HEADER_SIZE);
+	memset(b->buf, 0, HW_HEADER_SIZE);
+	struct hw_file_header h = {0};
+	memcpy(h.magic, HW_MAGIC, 8);
+	h.version = HW_FORMAT_VERSION;
+	h.header_size = HW_HEADER_SIZE;
+	h.chunk_size = chunk_size;
+	h.pid = 4242;
+	h.ppid = 1;
+	h.cmdline_len = (uint32_t)cmdline_len;
+	h.exe_len = 0;
+	h.page_size = 4096;
+	memcpy(b->buf, &h, sizeof(h));
+	memcpy(b->buf + HW_HEADER_FIXED_SIZE, cmdline, h.cmdline_len);
+	b->size = HW_HEADER_SIZE;
+}
+
+static void commit_used(struct tb *b)
+{
+	if (!b->chunk_off)
+		return;
+	struct hw_chunk_header *ch = (struct hw_chunk_header *)(b->buf + b->chunk_off);
+	ch->used = (uint32_t)(b->size - b->chunk_off - HW_CHUNK_HEADER_SIZE);
+}
+
+void tb_chunk(struct tb *b, uint32_t tid)
+{
+	if (b->chunk_off) {
+		/* pad the previous chunk to its full size */
+		size_t end = b->chunk_off + b->chunk_size;
+		ensure(b, end - b->size);
+		memset(b->buf + b->size, 0, end - b->size);
+		b->size = end;
+	}
+	ensure(b, b->chunk_size);
+	b->chunk_off = b->size;
+	struct hw_chunk_header ch = {HW_CHUNK_MAGIC, tid, 0, 0};
+	memcpy(b->buf + b->size, &ch, sizeof(ch));
+	b->size += HW_CHUNK_HEADER_SIZE;
+	b->last_seq = b->last_addr = 0;
+}
+
+static uint8_t *rec(struct tb *b, size_t max)
+{
+	ensure(b, max);
+	return b->buf + b->size;
+}
+
+static void done(struct tb *b, uint8_t *end)
+{
+	b->size = (size_t)(end - b->buf);
+	commit_used(b);
+}
+
+static uint8_t *seq(struct tb *b, uint8_t *p, uint64_t s)
+{
+	p = hw_put_varint(p, s - b->last_seq);
+	b->last_seq = s;
+	return p;
+}
+
+static uint8_t *addr(struct tb *b, uint8_t *p, uint64_t a)
+{
+	p = hw_put_varint(p, hw_zigzag((int64_t)(a - b->last_addr)));
+	b->last_addr = a;
+	return p;
+}
+
+void tb_time(struct tb *b, uint64_t t)
+{
+	uint8_t *p = rec(b, 16);
+	*p++ = HW_REC_TIME;
+	done(b, hw_put_varint(p, t));
+}
+
+void tb_alloc(struct tb *b, int kind, uint64_t s, uint64_t a, uint64_t size, uint32_t stack)
+{
+	uint8_t *p = rec(b, 64);
+	*p++ = HW_REC_ALLOC;
+	*p++ = (uint8_t)kind;
+	p = seq(b, p, s);
+	p = addr(b, p, a);
+	p = hw_put_varint(p, size);
+	done(b, hw_put_varint(p, stack));
+}
+
+void tb_free(struct tb *b, int kind, uint64_t s, uint64_t a)
+{
+	uint8_t *p = rec(b, 64);
+	*p++ = HW_REC_FREE;
+	*p++ = (uint8_t)kind;
+	p = seq(b, p, s);
+	done(b, addr(b, p, a));
+}
+
+void tb_realloc(struct tb *b, uint64_t sf, uint64_t sa, uint64_t old, uint64_t new_addr, uint64_t size,
+		uint32_t stack)
+{
+	uint8_t *p = rec(b, 80);
+	*p++ = HW_REC_REALLOC;
+	*p++ = HW_KIND_MALLOC;
+	p = seq(b, p, sf);
+	p = hw_put_varint(p, sa - sf);
+	b->last_seq = sa;
+	p = addr(b, p, old);
+	p = addr(b, p, new_addr);
+	p = hw_put_varint(p, size);
+	done(b, hw_put_varint(p, stack));
+}
+
+void tb_unmap(struct tb *b, uint64_t s, uint64_t a, uint64_t len)
+{
+	uint8_t *p = rec(b, 64);
+	*p++ = HW_REC_UNMAP;
+	p = seq(b, p, s);
+	p = addr(b, p, a);
+	done(b, hw_put_varint(p, len));
+}
+
+void tb_remap(struct tb *b, uint64_t sf, uint64_t sa, uint64_t old, uint64_t old_len, uint64_t new_addr,
+	      uint64_t new_len, uint32_t stack)
+{
+	uint8_t *p = rec(b, 80);
+	*p++ = HW_REC_REMAP;
+	p = seq(b, p, sf);
+	p = hw_put_varint(p, sa - sf);
+	b->last_seq = sa;
+	p = addr(b, p, old);
+	p = hw_put_varint(p, old_len);
+	p = addr(b, p, new_addr);
+	p = hw_put_varint(p, new_len);
+	done(b, hw_put_varint(p, stack));
+}
+
+void tb_stack(struct tb *b, uint32_t id, uint32_t parent, uint64_t ip)
+{
+	uint8_t *p = rec(b, 40);
+	*p++ = HW_REC_STACK;
+	p = hw_put_varint(p, id);
+	p = hw_put_varint(p, parent);
+	*p++ = HW_FRAME_NATIVE;
+	done(b, hw_put_varint(p, ip));
+}
+
+void tb_module(struct tb *b, uint64_t s, uint64_t bias, uint64_t lo, uint64_t hi, const char *path)
+{
+	size_t n = strlen(path);
+	uint8_t *p = rec(b, 64 + n);
+	*p++ = HW_REC_MODULE;
+	p = hw_put_varint(p, s);
+	p = hw_put_varint(p, bias);
+	p = hw_put_varint(p, lo);
+	p = hw_put_varint(p, hi);
+	p = hw_put_varint(p, 0);
+	p = hw_put_varint(p, n);
+	memcpy(p, path, n);
+	done(b, p + n);
+}
+
+void tb_rss(struct tb *b, uint64_t t, uint64_t rss)
+{
+	uint8_t *p = rec(b, 32);
+	*p++ = HW_REC_RSS;
+	p = hw_put_varint(p, t);
+	done(b, hw_put_varint(p, rss));
+}
+
+void tb_trailer(struct tb *b, uint64_t s, uint64_t t, uint64_t allocs, uint64_t frees)
+{
+	uint8_t *p = rec(b, 48);
+	*p++ = HW_REC_TRAILER;
+	p = hw_put_varint(p, s);
+	p = hw_put_varint(p, t);
+	p = hw_put_varint(p, allocs);
+	done(b, hw_put_varint(p, frees));
+}
+
+void tb_raw(struct tb *b, const void *src, size_t n)
+{
+	uint8_t *p = rec(b, n);
+	memcpy(p, src, n);
+	done(b, p + n);
+}
+
+int tb_write(struct tb *b, const char *path)
+{
+	if (b->chunk_off) {
+		size_t end = b->chunk_off + b->chunk_size;
+		ensure(b, end - b->size);
+		memset(b->buf + b->size, 0, end - b->size);
+		b->size = end;
+		b->chunk_off = 0;
+	}
+	unlink(path);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0)
+		return -1;
+	ssize_t w = write(fd, b->buf, b->size);
+	close(fd);
+	return w == (ssize_t)b->size ? 0 : -1;
+}
+
+void tb_free_builder(struct tb *b)
+{
+	free(b->buf);
+	memset(b, 0, sizeof(*b));
+}

@@ -1,0 +1,40 @@
+/* Builds synthetic traces in memory for tests: a header, then chunks filled
+ * with records through the same varint encoding the shim uses. */
+#ifndef HW_TEST_TRACE_BUILDER_H
+#define HW_TEST_TRACE_BUILDER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "heapwise/trace_format.h"
+
+struct tb {
+	uint8_t *buf;
+	size_t size, cap;
+	uint32_t chunk_size;
+	size_t chunk_off; /* current chunk, 0 = none */
+	uint64_t last_seq, last_addr;
+};
+
+void tb_init(struct tb *b, uint32_t chunk_size, const char *cmdline, size_t cmdline_len);
+/* Starts a chunk for thread tid (delta bases restart). */
+void tb_chunk(struct tb *b, uint32_t tid);
+void tb_time(struct tb *b, uint64_t t_ns);
+void tb_alloc(struct tb *b, int kind, uint64_t seq, uint64_t addr, uint64_t size, uint32_t stack);
+void tb_free(struct tb *b, int kind, uint64_t seq, uint64_t addr);
+void tb_realloc(struct tb *b, uint64_t seq_free, uint64_t seq_alloc, uint64_t old, uint64_t new_addr,
+		uint64_t size, uint32_t stack);
+void tb_unmap(struct tb *b, uint64_t seq, uint64_t addr, uint64_t len);
+void tb_remap(struct tb *b, uint64_t seq_free, uint64_t seq_alloc, uint64_t old, uint64_t old_len,
+	      uint64_t new_addr, uint64_t new_len, uint32_t stack);
+void tb_stack(struct tb *b, uint32_t id, uint32_t parent, uint64_t ip);
+void tb_module(struct tb *b, uint64_t seq, uint64_t bias, uint64_t lo, uint64_t hi, const char *path);
+void tb_rss(struct tb *b, uint64_t t_ns, uint64_t rss);
+void tb_trailer(struct tb *b, uint64_t seq, uint64_t t_ns, uint64_t allocs, uint64_t frees);
+/* Raw bytes into the current chunk (for damaged input). */
+void tb_raw(struct tb *b, const void *p, size_t n);
+/* Writes the trace to path (0600); returns 0 or -1. */
+int tb_write(struct tb *b, const char *path);
+void tb_free_builder(struct tb *b);
+
+#endif

@@ -1,0 +1,142 @@
+/* analyzer/replay.c + merge.c: events of several chunks replay in sequence
+ * order; the peak snapshot gives each callsite's bytes at the high-water
+ * mark; leaks are what is live at the end; anomalies are counted. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "analysis.h"
+#include "trace_builder.h"
+
+static char path[64];
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(path, sizeof(path), "/tmp/hw-test-analysis-%d.hwt", (int)getpid());
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	unlink(path);
+	return 0;
+}
+
+static const struct site *site_of(const struct analysis *a, uint32_t stack, int cls)
+{
+	for (size_t i = 0; i < a->nsites; i++)
+		if (a->sites[i].raw_stack == stack && a->sites[i].cls == cls)
+			return &a->sites[i];
+	return NULL;
+}
+
+static void peak_snapshot_per_callsite(void **state)
+{
+	(void)state;
+	/* stack 1 grows to 300 then falls to 100; stack 2 reaches its own
+	 * maximum (500) only after the global peak, when stack 1 is small. */
+	struct tb b;
+	tb_init(&b, HW_MIN_CHUNK_SIZE, "x", 1);
+	tb_chunk(&b, 1);
+	tb_alloc(&b, HW_KIND_MALLOC, 1, 0x1000, 100, 1);
+	tb_alloc(&b, HW_KIND_MALLOC, 2, 0x2000, 200, 1);
+	tb_alloc(&b, HW_KIND_MALLOC, 3, 0x3000, 250, 2); /* total 550: the peak */
+	tb_free(&b, HW_KIND_MALLOC, 4, 0x2000); /* 350 */
+	tb_free(&b, HW_KIND_MALLOC, 5, 0x3000); /* 100 */
+	tb_alloc(&b, HW_KIND_MALLOC, 6, 0x4000, 400, 2); /* 500 < 550 */
+	tb_trailer(&b, 7, 1, 4, 2);
+	tb_write(&b, path);
+	tb_free_builder(&b);
+
+	struct trace t;
+	struct analysis a;
+	assert_int_equal(trace_open(path, &t), HW_OK);
+	analysis_run(&a, &t);
+	assert_int_equal(a.peaks[CLASS_HEAP].peak, 550);
+	assert_int_equal(a.peaks[CLASS_HEAP].peak_seq, 3);
+	assert_int_equal(site_peak_bytes(&a, site_of(&a, 1, CLASS_HEAP)), 300);
+	assert_int_equal(site_peak_bytes(&a, site_of(&a, 2, CLASS_HEAP)), 250);
+	assert_int_equal(site_of(&a, 1, CLASS_HEAP)->live_bytes, 100); /* leaked */
+	assert_int_equal(site_of(&a, 2, CLASS_HEAP)->live_bytes, 400);
+	assert_int_equal(a.kinds[HW_KIND_MALLOC].allocs, 4);
+	assert_int_equal(a.kinds[HW_KIND_MALLOC].frees, 2);
+	assert_true(a.clean_exit);
+	analysis_free(&a);
+	trace_close(&t);
+}
+
+static void merge_orders_threads_and_realloc_halves(void **state)
+{
+	(void)state;
+	/* Thread 1 reallocs 0x1000 -> 0x2000 (free half seq 2, alloc half seq 4);
+	 * thread 2 gets 0x1000 from malloc at seq 3 and frees it at seq 5. In
+	 * file order thread 2's chunk comes first. A replay in file order would
+	 * see a double allocation at 0x1000. */
+	struct tb b;
+	tb_init(&b, HW_MIN_CHUNK_SIZE, "x", 1);
+	tb_chunk(&b, 2);
+	tb_alloc(&b, HW_KIND_MALLOC, 3, 0x1000, 50, 2);
+	tb_free(&b, HW_KIND_MALLOC, 5, 0x1000);
+	tb_chunk(&b, 1);
+	tb_alloc(&b, HW_KIND_MALLOC, 1, 0x1000, 10, 1);
+	tb_realloc(&b, 2, 4, 0x1000, 0x2000, 20, 1);
+	tb_write(&b, path);
+	tb_free_builder(&b);
+	struct trace t;
+	struct analysis a;
+	assert_int_equal(trace_open(path, &t), HW_OK);
+	analysis_run(&a, &t);
+	assert_int_equal(a.replaced_blocks, 0);
+	assert_int_equal(a.unmatched_frees, 0);
+	assert_int_equal(a.kinds[HW_KIND_MALLOC].live_bytes, 20);
+	assert_int_equal(a.kinds[HW_KIND_MALLOC].live_blocks, 1);
+	assert_int_equal(a.peaks[CLASS_HEAP].peak, 70); /* 20 + 50 at seq 4 */
+	assert_int_equal(a.threads, 2);
+	assert_false(a.clean_exit);
+	analysis_free(&a);
+	trace_close(&t);
+}
+
+static void mappings_and_anomalies(void **state)
+{
+	(void)state;
+	struct tb b;
+	tb_init(&b, HW_MIN_CHUNK_SIZE, "x", 1);
+	tb_chunk(&b, 1);
+	tb_free(&b, HW_KIND_MALLOC, 1, 0xdead0); /* made before tracing */
+	tb_alloc(&b, HW_KIND_MMAP, 2, 0x100000, 0x10000, 1);
+	tb_unmap(&b, 3, 0x104000, 0x1000);
+	tb_remap(&b, 4, 5, 0x100000, 0x4000, 0x200000, 0x8000, 1);
+	tb_alloc(&b, HW_KIND_MMAP_FILE, 6, 0x300000, 0x2000, 2);
+	tb_write(&b, path);
+	tb_free_builder(&b);
+	struct trace t;
+	struct analysis a;
+	assert_int_equal(trace_open(path, &t), HW_OK);
+	analysis_run(&a, &t);
+	assert_int_equal(a.unmatched_frees, 1);
+	/* 0x10000 - 0x1000 (hole) - 0x4000 (moved) + 0x8000 */
+	assert_int_equal(a.kinds[HW_KIND_MMAP].live_bytes, 0x13000);
+	assert_int_equal(a.peaks[CLASS_MMAP].peak, 0x13000);
+	assert_int_equal(a.kinds[HW_KIND_MMAP_FILE].live_bytes, 0x2000);
+	assert_int_equal(a.peaks[CLASS_HEAP].peak, 0);
+	analysis_free(&a);
+	trace_close(&t);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(peak_snapshot_per_callsite),
+		cmocka_unit_test(merge_orders_threads_and_realloc_halves),
+		cmocka_unit_test(mappings_and_anomalies),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

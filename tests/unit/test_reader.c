@@ -1,0 +1,215 @@
+/* analyzer/reader.c: a good trace decodes record by record; bad headers are
+ * refused with the right error; damaged and cut chunks stop at the first bad
+ * record and mark the trace damaged without losing what came before. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "reader.h"
+#include "trace_builder.h"
+
+static char path[64];
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(path, sizeof(path), "/tmp/hw-test-reader-%d.hwt", (int)getpid());
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	unlink(path);
+	return 0;
+}
+
+static size_t count_records(struct trace *t, size_t chunk, enum read_result *last)
+{
+	struct cursor c;
+	struct hw_record r;
+	size_t n = 0;
+	cursor_init(&c, t, chunk);
+	while ((*last = cursor_next(&c, &r)) == READ_RECORD)
+		n++;
+	return n;
+}
+
+static void decodes_every_kind(void **state)
+{
+	(void)state;
+	struct tb b;
+	tb_init(&b, HW_MIN_CHUNK_SIZE, "prog\0arg", 8);
+	tb_chunk(&b, 11);
+	tb_time(&b, 5);
+	tb_module(&b, 1, 0x1000, 0x1000, 0x2000, "/bin/prog");
+	tb_stack(&b, 1, 0, 0x1234);
+	tb_alloc(&b, HW_KIND_MALLOC, 1, 0x5000, 100, 1);
+	tb_realloc(&b, 2, 3, 0x5000, 0x4000, 200, 1);
+	tb_free(&b, HW_KIND_MALLOC, 4, 0x4000);
+	tb_alloc(&b, HW_KIND_MMAP, 5, 0x7000, 8192, 1);
+	tb_remap(&b, 6, 7, 0x7000, 8192, 0x9000, 16384, 1);
+	tb_unmap(&b, 8, 0x9000, 16384);
+	tb_rss(&b, 6, 1 << 20);
+	tb_trailer(&b, 9, 7, 3, 2);
+	assert_int_equal(tb_write(&b, path), 0);
+	tb_free_builder(&b);
+
+	struct trace t;
+	assert_int_equal(trace_open(path, &t), HW_OK);
+	assert_int_equal(t.nchunks, 1);
+	assert_int_equal(t.chunks[0].tid, 11);
+	assert_string_equal(t.cmdline, "prog arg");
+	struct cursor c;
+	struct hw_record r;
+	cursor_init(&c, &t, 0);
+	assert_int_equal(cursor_next(&c, &r), READ_RECORD);
+	assert_int_equal(r.tag, HW_REC_TIME);
+	assert_int_equal(cursor_next(&c, &r), READ_RECORD);
+	assert_int_equal(r.tag, HW_REC_MODULE);
+	assert_int_equal(r.path_len, 9);
+	assert_memory_equal(r.path, "/bin/prog", 9);
+	assert_int_equal(cursor_next(&c, &r), READ_RECORD);
+	assert_int_equal(r.tag, HW_REC_STACK);
+	assert_int_equal(r.frame, 0x1234);
+	assert_int_equal(cursor_next(&c, &r), READ_RECORD);
+	assert_int_equal(r.tag, HW_REC_ALLOC);
+	assert_int_equal(r.addr, 0x5000);
+	assert_int_equal(r.size, 100);
+	assert_int_equal(r.time_ns, 5);
+	assert_int_equal(cursor_next(&c, &r), READ_RECORD);
+	assert_int_equal(r.tag, HW_REC_REALLOC);
+	assert_int_equal(r.seq, 2);
+	assert_int_equal(r.seq2, 3);
+	assert_int_equal(r.addr, 0x5000);
+	assert_int_equal(r.addr2, 0x4000);
+	assert_int_equal(cursor_next(&c, &r), READ_RECORD);
+	assert_int_equal(r.tag, HW_REC_FREE);
+	assert_int_equal(r.addr, 0x4000);
+	assert_int_equal(cursor_next(&c, &r), READ_RECORD);
+	assert_int_equal(r.kind, HW_KIND_MMAP);
+	assert_int_equal(cursor_next(&c, &r), READ_RECORD);
+	assert_int_equal(r.tag, HW_REC_REMAP);
+	assert_int_equal(r.size, 8192);
+	assert_int_equal(r.size2, 16384);
+	assert_int_equal(r.addr2, 0x9000);
+	assert_int_equal(cursor_next(&c, &r), READ_RECORD);
+	assert_int_equal(r.tag, HW_REC_UNMAP);
+	assert_int_equal(cursor_next(&c, &r), READ_RECORD);
+	assert_int_equal(r.rss, 1 << 20);
+	assert_int_equal(cursor_next(&c, &r), READ_RECORD);
+	assert_int_equal(r.tag, HW_REC_TRAILER);
+	assert_int_equal(r.allocs, 3);
+	assert_int_equal(cursor_next(&c, &r), READ_END);
+	assert_false(t.damaged);
+	trace_close(&t);
+}
+
+static void write_bytes(const void *p, size_t n)
+{
+	FILE *f = fopen(path, "wb");
+	fwrite(p, 1, n, f);
+	fclose(f);
+}
+
+static void bad_headers(void **state)
+{
+	(void)state;
+	struct trace t;
+	assert_int_equal(trace_open("/nonexistent/x.hwt", &t), HW_ERR_OPEN);
+	trace_close(&t);
+	write_bytes("hello", 5);
+	assert_int_equal(trace_open(path, &t), HW_ERR_NOT_TRACE);
+	trace_close(&t);
+	char junk[HW_HEADER_SIZE] = "NOTATRACE";
+	write_bytes(junk, sizeof(junk));
+	assert_int_equal(trace_open(path, &t), HW_ERR_NOT_TRACE);
+	trace_close(&t);
+
+	struct tb b;
+	tb_init(&b, HW_MIN_CHUNK_SIZE, "x", 1);
+	((struct hw_file_header *)b.buf)->version = 99;
+	tb_write(&b, path);
+	assert_int_equal(trace_open(path, &t), HW_ERR_VERSION);
+	trace_close(&t);
+	((struct hw_file_header *)b.buf)->version = HW_FORMAT_VERSION;
+	((struct hw_file_header *)b.buf)->chunk_size = 7;
+	tb_write(&b, path);
+	assert_int_equal(trace_open(path, &t), HW_ERR_HEADER);
+	trace_close(&t);
+	((struct hw_file_header *)b.buf)->chunk_size = HW_MIN_CHUNK_SIZE;
+	((struct hw_file_header *)b.buf)->cmdline_len = 1u << 30;
+	tb_write(&b, path);
+	assert_int_equal(trace_open(path, &t), HW_ERR_HEADER);
+	trace_close(&t);
+	tb_free_builder(&b);
+}
+
+static void damaged_record_keeps_prefix(void **state)
+{
+	(void)state;
+	struct tb b;
+	tb_init(&b, HW_MIN_CHUNK_SIZE, "x", 1);
+	tb_chunk(&b, 1);
+	tb_alloc(&b, HW_KIND_MALLOC, 1, 0x1000, 10, 0);
+	tb_alloc(&b, HW_KIND_MALLOC, 2, 0x2000, 10, 0);
+	const uint8_t bad[] = {0x7e, 0x01, 0x02};
+	tb_raw(&b, bad, sizeof(bad));
+	tb_alloc(&b, HW_KIND_MALLOC, 3, 0x3000, 10, 0);
+	tb_chunk(&b, 2);
+	const uint8_t bad_kind[] = {HW_REC_ALLOC, 0x33, 0x01};
+	tb_raw(&b, bad_kind, sizeof(bad_kind));
+	tb_write(&b, path);
+	tb_free_builder(&b);
+	struct trace t;
+	assert_int_equal(trace_open(path, &t), HW_OK);
+	enum read_result last;
+	assert_int_equal(count_records(&t, 0, &last), 2);
+	assert_int_equal(last, READ_BAD);
+	assert_int_equal(count_records(&t, 1, &last), 0);
+	assert_int_equal(last, READ_BAD);
+	assert_true(t.damaged);
+	trace_close(&t);
+}
+
+static void cut_file_reads_what_is_there(void **state)
+{
+	(void)state;
+	struct tb b;
+	tb_init(&b, HW_MIN_CHUNK_SIZE, "x", 1);
+	tb_chunk(&b, 1);
+	for (int i = 0; i < 100; i++)
+		tb_alloc(&b, HW_KIND_MALLOC, (uint64_t)i + 1, 0x1000 + (uint64_t)i * 16, 16, 0);
+	size_t half = b.size - 150; /* cut inside the records */
+	tb_write(&b, path);
+	assert_int_equal(truncate(path, (off_t)half), 0);
+	tb_free_builder(&b);
+	struct trace t;
+	assert_int_equal(trace_open(path, &t), HW_OK);
+	assert_true(t.damaged);
+	enum read_result last;
+	size_t n = count_records(&t, 0, &last);
+	assert_true(n > 50 && n < 100);
+	trace_close(&t);
+	/* cut inside the header: refused */
+	assert_int_equal(truncate(path, 100), 0);
+	assert_int_equal(trace_open(path, &t), HW_ERR_HEADER);
+	trace_close(&t);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(decodes_every_kind),
+		cmocka_unit_test(bad_headers),
+		cmocka_unit_test(damaged_record_keeps_prefix),
+		cmocka_unit_test(cut_file_reads_what_is_there),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
