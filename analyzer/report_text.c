@@ -69,8 +69,8 @@ void report_summary_text(FILE *f, const struct analysis *a)
 		fmt_size(b1, heap.alloc_bytes), heap.frees);
 	fprintf(f, "  peak heap   %s at %.3f s\n", fmt_size(b1, a->peaks[CLASS_HEAP].peak),
 		secs(a->peaks[CLASS_HEAP].peak_time_ns));
-	fprintf(f, "  leaked      %s in %" PRIu64 " blocks (heap still live at %s)\n",
-		fmt_size(b1, heap.live_bytes), heap.live_blocks,
+	fprintf(f, "  leaked      %s in %" PRIu64 " block%s (heap still live at %s)\n",
+		fmt_size(b1, heap.live_bytes), heap.live_blocks, heap.live_blocks == 1 ? "" : "s",
 		a->clean_exit ? "exit" : "the end of the trace");
 	if (a->rss_peak)
 		fprintf(f, "  peak RSS    %s\n", fmt_size(b1, a->rss_peak));

@@ -18,6 +18,7 @@
 
 #include "commands.h"
 #include "err.h"
+#include "heapwise/trace_format.h"
 #include "util.h"
 
 #ifndef HW_LIBDIR
@@ -62,6 +63,18 @@ static char *find_shim(void)
 	return readable(installed) ? strdup(installed) : NULL;
 }
 
+/* The pid in a trace's header (0 when it cannot be read). */
+static uint64_t trace_pid(const char *path)
+{
+	struct hw_file_header h;
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return 0;
+	size_t n = fread(&h, 1, sizeof(h), f);
+	fclose(f);
+	return n == sizeof(h) && !memcmp(h.magic, HW_MAGIC, 8) ? h.pid : 0;
+}
+
 /* Lists the traces this run made: names that fit the output pattern (%p =
  * any pid, and the "-N" a shim adds when an exec'd image reuses its pid's
  * name), written since the run started; the root process's first. */
@@ -94,8 +107,6 @@ static void report_traces(const char *output, pid_t pid, time_t started)
 	} else {
 		strcpy(dir, ".");
 	}
-	char rootname[64];
-	snprintf(rootname, sizeof(rootname), "%d", (int)pid);
 	DIR *d = opendir(dir);
 	if (!d)
 		return;
@@ -114,7 +125,7 @@ static void report_traces(const char *output, pid_t pid, time_t started)
 	closedir(d);
 	for (int pass = 0; pass < 2; pass++)
 		for (size_t i = 0; i < n; i++) {
-			bool root = strstr(names[i], rootname) != NULL;
+			bool root = trace_pid(names[i]) == (uint64_t)pid;
 			if (root == (pass == 0))
 				fprintf(stderr, "heapwise: trace written to %s%s\n", names[i],
 					root ? "" : " (child process)");

@@ -1,0 +1,52 @@
+"""Golden tests: committed traces through every report, compared with the
+committed expected output (diff -u). `golden.py --update` rewrites the expected
+files after a deliberate change; review the diff before committing it."""
+import difflib
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+HEAPWISE = os.environ.get("HEAPWISE", "heapwise")
+
+CASES = [
+    ("basic.summary.txt", ["summary", "basic.hwt"]),
+    ("basic.summary.json", ["summary", "basic.hwt", "--json"]),
+    ("basic.top.txt", ["top", "basic.hwt"]),
+    ("basic.top.json", ["top", "basic.hwt", "--json"]),
+    ("basic.top-allocated-function.txt", ["top", "basic.hwt", "--by", "allocated",
+                                          "--group-by", "function"]),
+    ("basic.top-count-n1.txt", ["top", "basic.hwt", "--by", "count", "-n", "1"]),
+    ("basic.leaks.txt", ["leaks", "basic.hwt"]),
+    ("basic.leaks.json", ["leaks", "basic.hwt", "--json"]),
+    ("basic.dump.txt", ["dump", "basic.hwt"]),
+    ("cut.summary.txt", ["summary", "cut.hwt"]),
+    ("cut.summary.json", ["summary", "cut.hwt", "--json"]),
+]
+
+
+def main():
+    update = "--update" in sys.argv
+    failed = 0
+    for expected, args in CASES:
+        p = subprocess.run([HEAPWISE, *args], cwd=HERE, capture_output=True, text=True)
+        got = f"$ heapwise {' '.join(args)}\n[exit {p.returncode}]\n{p.stdout}"
+        path = os.path.join(HERE, "expected", expected)
+        if update:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "w") as f:
+                f.write(got)
+            continue
+        with open(path) as f:
+            want = f.read()
+        if got != want:
+            failed += 1
+            sys.stdout.writelines(difflib.unified_diff(
+                want.splitlines(True), got.splitlines(True), path, "actual"))
+        print(("ok   " if got == want else "FAIL ") + expected)
+    print(f"{len(CASES) - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""Shared helpers of the integration tests: run programs under heapwise and
+read its JSON reports. Paths come from the environment meson sets."""
+import glob
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+HEAPWISE = os.environ.get("HEAPWISE", "heapwise")
+PROGS = os.environ.get("HW_PROGS", ".")
+
+
+class TraceTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="hw-it-")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def prog(self, name):
+        return os.path.join(PROGS, name)
+
+    def run_traced(self, args, *flags, env=None, check_status=0, timeout=120):
+        """Runs args under `heapwise run`, returns (status, stderr, traces)."""
+        out = os.path.join(self.dir, "t.%p.hwt")
+        e = dict(os.environ)
+        e.update(env or {})
+        p = subprocess.run([HEAPWISE, "run", "-o", out, *flags, "--", *args],
+                           cwd=self.dir, env=e, capture_output=True, text=True,
+                           timeout=timeout)
+        if check_status is not None:
+            self.assertEqual(p.returncode, check_status, p.stderr)
+        return p.returncode, p.stderr, sorted(glob.glob(os.path.join(self.dir, "t.*.hwt")))
+
+    def heapwise(self, *args, status=0):
+        p = subprocess.run([HEAPWISE, *args], capture_output=True, text=True, timeout=300)
+        if status is not None:
+            self.assertEqual(p.returncode, status, p.stderr + p.stdout)
+        return p
+
+    def json(self, *args):
+        return json.loads(self.heapwise(*args, "--json").stdout)
+
+    def by_function(self, trace, by="leaked"):
+        """{function: callsite} grouped by the innermost frame's function."""
+        doc = self.json("top", trace, "--by", by, "--group-by", "function", "-n", "100000")
+        return {c["frames"][0]["function"]: c for c in doc["callsites"] if c["frames"]}
+
+
+def main():
+    unittest.main(verbosity=2)

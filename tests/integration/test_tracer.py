@@ -1,0 +1,201 @@
+"""The core tracer on small C programs: exact figures, threads, process trees,
+SIGKILL, full disk, exit status, bad input. Run by meson (see tests/meson.build)."""
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+import unittest
+
+from helpers import HEAPWISE, TraceTest, main
+
+
+class Leaks(TraceTest):
+    def test_exact_leaks_per_function(self):
+        status, err, traces = self.run_traced([self.prog("leaks")])
+        self.assertEqual(len(traces), 1, err)
+        fn = self.by_function(traces[0])
+        self.assertEqual(fn["leak_small"]["leaked_bytes"], 1000)
+        self.assertEqual(fn["leak_small"]["leaked_blocks"], 10)
+        self.assertEqual(fn["leak_big"]["leaked_bytes"], 1 << 20)
+        self.assertEqual(fn["leak_big"]["leaked_blocks"], 1)
+        self.assertEqual(fn["keep_reachable"]["leaked_bytes"], 4096)
+        self.assertEqual(fn["leak_grown"]["leaked_bytes"], 3000)
+        self.assertEqual(fn["leak_grown"]["leaked_blocks"], 1)
+        self.assertEqual(fn["leak_aligned"]["leaked_bytes"], 256 + 512 + 96)
+        self.assertEqual(fn["leak_aligned"]["leaked_blocks"], 3)
+        self.assertEqual(fn["no_leak"]["leaked_bytes"], 0)
+        self.assertGreaterEqual(fn["no_leak"]["count"], 1000)
+        s = self.json("summary", traces[0])
+        self.assertEqual(s["leaked_bytes"], 1000 + (1 << 20) + 4096 + 3000 + 864)
+        self.assertEqual(s["leaked_blocks"], 10 + 1 + 1 + 1 + 3)
+        self.assertTrue(s["clean_exit"])
+        self.assertFalse(s["truncated"])
+        # frames carry file:line from DWARF
+        doc = self.json("leaks", traces[0])
+        top = doc["callsites"][0]
+        self.assertEqual(top["frames"][0]["function"], "leak_big")
+        self.assertTrue(top["frames"][0]["file"].endswith("leaks.c"))
+        self.assertGreater(top["frames"][0]["line"], 0)
+        self.assertEqual(top["frames"][1]["function"], "main")
+
+    @unittest.skipUnless(shutil.which("valgrind"), "valgrind not installed")
+    def test_agrees_with_valgrind(self):
+        v = subprocess.run(["valgrind", "--leak-check=full", "--show-leak-kinds=all",
+                            self.prog("leaks")], capture_output=True, text=True, timeout=300)
+        m = re.search(r"in use at exit: ([\d,]+) bytes in ([\d,]+) blocks", v.stderr)
+        self.assertIsNotNone(m, v.stderr)
+        vg_bytes, vg_blocks = (int(x.replace(",", "")) for x in m.groups())
+        _, _, traces = self.run_traced([self.prog("leaks")])
+        s = self.json("summary", traces[0])
+        self.assertEqual(s["leaked_bytes"], vg_bytes)
+        self.assertEqual(s["leaked_blocks"], vg_blocks)
+        # per kind of loss: definitely lost = the unreachable leaks
+        d = re.search(r"definitely lost: ([\d,]+) bytes", v.stderr)
+        fn = self.by_function(traces[0])
+        unreachable = sum(fn[f]["leaked_bytes"] for f in
+                          ("leak_small", "leak_big", "leak_grown", "leak_aligned"))
+        self.assertEqual(int(d.group(1).replace(",", "")), unreachable)
+
+    def test_text_report_names_the_line(self):
+        _, _, traces = self.run_traced([self.prog("leaks")])
+        out = self.heapwise("leaks", traces[0]).stdout
+        self.assertRegex(out, r"leak_big \(.*leaks\.c:\d+, leaks\)")
+        self.assertIn("1.0 MiB", out)
+
+
+class Threads(TraceTest):
+    def test_eight_threads_exact_totals(self):
+        _, _, traces = self.run_traced([self.prog("threads")])
+        fn = self.by_function(traces[0], by="count")
+        w = fn["worker"]
+        self.assertEqual(w["count"], 800000)
+        self.assertEqual(w["allocated_bytes"], 8 * sum(i % 64 + 1 for i in range(100000)))
+        self.assertEqual(w["leaked_bytes"], 0)
+        s = self.json("summary", traces[0])
+        self.assertGreaterEqual(s["threads"], 9)
+        self.assertEqual(s["unmatched_frees"], 0)
+        self.assertFalse(s["truncated"])
+
+
+class ProcessTree(TraceTest):
+    def test_fork_and_exec_children(self):
+        _, err, traces = self.run_traced([self.prog("family")])
+        self.assertEqual(len(traces), 3, (traces, err))
+        docs = {t: self.json("summary", t) for t in traces}
+        fns = {t: self.by_function(t) for t in traces}
+        parent = [t for t in traces if "leak_in_parent" in fns[t]
+                  and "leak_in_fork_child" not in fns[t]]
+        forked = [t for t in traces if "leak_in_fork_child" in fns[t]]
+        execd = [t for t in traces if "leak_in_exec_child" in fns[t]]
+        self.assertEqual((len(parent), len(forked), len(execd)), (1, 1, 1), fns)
+        ppid = docs[parent[0]]["pid"]
+        self.assertEqual(docs[forked[0]]["ppid"], ppid)
+        self.assertEqual(docs[execd[0]]["ppid"], ppid)
+        self.assertEqual(fns[forked[0]]["leak_in_fork_child"]["leaked_bytes"], 3000)
+        self.assertEqual(fns[execd[0]]["leak_in_exec_child"]["leaked_bytes"], 500)
+        self.assertEqual(fns[parent[0]]["leak_in_parent"]["leaked_bytes"], 4000)
+        for t in traces:
+            self.assertTrue(docs[t]["clean_exit"], t)
+        # the fork child's trace does not repeat the parent's history
+        self.assertNotIn("leak_in_parent", fns[forked[0]])
+
+    def test_no_follow(self):
+        _, _, traces = self.run_traced([self.prog("family")], "--no-follow")
+        self.assertEqual(len(traces), 1)
+
+
+class Crash(TraceTest):
+    def test_sigkill_keeps_everything_before(self):
+        out = os.path.join(self.dir, "k.%p.hwt")
+        p = subprocess.Popen([HEAPWISE, "run", "-o", out, "--", self.prog("hold"), "5000"],
+                             stdout=subprocess.PIPE, cwd=self.dir)
+        self.assertEqual(p.stdout.readline(), b"ready\n")
+        traces = [f for f in os.listdir(self.dir) if f.startswith("k.")]
+        self.assertEqual(len(traces), 1)
+        pid = int(traces[0].split(".")[1])
+        os.kill(pid, signal.SIGKILL)
+        self.assertEqual(p.wait(timeout=30), -signal.SIGKILL)
+        p.stdout.close()
+        t = os.path.join(self.dir, traces[0])
+        fn = self.by_function(t)
+        self.assertEqual(fn["hold"]["leaked_blocks"], 5000)
+        self.assertEqual(fn["hold"]["leaked_bytes"], 5000 * 1000)
+        s = self.json("summary", t)
+        self.assertFalse(s["clean_exit"])
+        self.assertTrue(s["truncated"])
+
+    def test_signal_status_passed_through(self):
+        status, _, traces = self.run_traced([self.prog("churn"), "1000", "0", "segv"],
+                                            check_status=None)
+        self.assertEqual(status, -signal.SIGSEGV)
+        self.assertEqual(len(traces), 1)
+        self.assertEqual(self.json("summary", traces[0])["allocations"] >= 1000, True)
+
+
+class FullDisk(TraceTest):
+    def test_full_filesystem_leaves_program_alone(self):
+        mnt = os.path.join(self.dir, "small")
+        os.mkdir(mnt)
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", mnt],
+                           capture_output=True)
+        if r.returncode != 0:
+            self.skipTest("cannot mount a tmpfs here: " + r.stderr.decode())
+        try:
+            out = os.path.join(mnt, "full.%p.hwt")
+            p = subprocess.run([HEAPWISE, "run", "-o", out, "--", self.prog("churn"),
+                                "300000", "7"], capture_output=True, text=True, timeout=120)
+            self.assertEqual(p.returncode, 7, p.stderr)
+            shim_lines = [l for l in p.stderr.splitlines()
+                          if l.startswith("heapwise:") and "trace written" not in l]
+            self.assertEqual(len(shim_lines), 1, p.stderr)
+            self.assertIn("No space left on device", shim_lines[0])
+            traces = [os.path.join(mnt, f) for f in os.listdir(mnt)]
+            self.assertEqual(len(traces), 1)
+            s = self.json("summary", traces[0])  # what was written stays readable
+            self.assertGreater(s["allocations"], 1000)
+            self.assertLess(s["allocations"], 300000)  # recording stopped at the failure
+        finally:
+            subprocess.run(["umount", mnt])
+
+
+class Cli(TraceTest):
+    def test_exit_status_and_usage(self):
+        status, _, _ = self.run_traced([self.prog("churn"), "10", "42"], check_status=42)
+        self.heapwise("top", status=2)
+        self.heapwise("summary", "--bogus", "x", status=2)
+        self.heapwise("top", "x.hwt", "--by", "nonsense", status=2)
+        self.heapwise("frobnicate", status=2)
+        p = self.heapwise("summary", os.path.join(self.dir, "missing.hwt"), status=2)
+        self.assertIn("cannot open", p.stderr)
+        junk = os.path.join(self.dir, "junk.hwt")
+        with open(junk, "wb") as f:
+            f.write(b"\0" * 10000)
+        p = self.heapwise("summary", junk, status=2)
+        self.assertIn("not a heapwise trace", p.stderr)
+        p = subprocess.run([HEAPWISE, "run", "--", "/nonexistent/prog"], capture_output=True,
+                           cwd=self.dir)
+        self.assertEqual(p.returncode, 127)
+
+    def test_never_overwrites(self):
+        existing = os.path.join(self.dir, "exists.hwt")
+        with open(existing, "w") as f:
+            f.write("mine")
+        p = subprocess.run([HEAPWISE, "run", "-o", existing, "--", "true"],
+                           capture_output=True, text=True)
+        self.assertEqual(p.returncode, 2)
+        with open(existing) as f:
+            self.assertEqual(f.read(), "mine")
+
+    def test_bad_environment_is_reported_not_fatal(self):
+        e = dict(os.environ, HEAPWISE_DEPTH="lots")
+        status, err, traces = self.run_traced([self.prog("churn"), "10", "3"], env=e,
+                                              check_status=3)
+        self.assertIn("HEAPWISE_DEPTH=lots is invalid", err)
+        self.assertEqual(traces, [])
+
+
+if __name__ == "__main__":
+    main()

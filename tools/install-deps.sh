@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what heapwise needs to build and test on Debian 12 (as root, or
+# through sudo). Installing libunwind-dev replaces the image's LLVM
+# libunwind-14-dev; that is expected.
+set -euo pipefail
+pkgs=(meson ninja-build pkg-config gcc libc6-dev libunwind-dev libdw-dev libelf-dev
+      libcmocka-dev zlib1g-dev python3 valgrind)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
