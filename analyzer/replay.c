@@ -293,7 +293,8 @@ void analysis_run(struct analysis *a, struct trace *t)
 		}
 	}
 	merge_free(m);
-	qsort(a->rss, a->nrss, sizeof(*a->rss), cmp_rss);
+	if (a->nrss > 1)
+		qsort(a->rss, a->nrss, sizeof(*a->rss), cmp_rss);
 	stack_table_canonicalize(&a->st);
 
 	uint32_t *tids = xmalloc((t->nchunks + 1) * sizeof(*tids));
