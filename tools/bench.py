@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""Overhead benchmark: each workload untraced, under heapwise (native stacks and
+no stacks) and under heaptrack, in alternating rounds; prints the median of the
+per-round ratios to the untraced time, and heapwise's cost per event.
+
+  tools/bench.py [--build build] [--rounds 5] [--scale 1.0] [--only a,c]
+
+Python workloads run with PYTHONMALLOC=malloc so every tracer sees the same
+allocations (heaptrack cannot see pymalloc)."""
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WORKLOADS = os.path.join(ROOT, "..", "shared", "bench", "workloads")
+PY = "/usr/bin/python3.11"
+
+# name -> (argv builder, default size)
+def py(script):
+    return lambda n: [PY, os.path.join(WORKLOADS, script), str(n)]
+
+
+BENCHES = {
+    "malloc-c": (None, 5_000_000),
+    "a": (py("a_pymalloc_heavy.py"), 1_000_000),
+    "b": (py("b_deep_recursion.py"), 20_000),
+    "c": (py("c_large_buffers.py"), 800),
+    "d": (py("d_threads.py"), 300_000),
+    "e": (py("e_leak.py"), 150_000),
+    "f": (py("f_numpy.py"), 3_000),
+    "g": (py("g_fork.py"), 300_000),
+}
+
+
+def timed(argv, env, cwd):
+    t = time.perf_counter()
+    p = subprocess.run(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, text=True)
+    dt = time.perf_counter() - t
+    if p.returncode != 0:
+        raise RuntimeError(f"{argv[:4]} failed ({p.returncode}): {p.stderr[-400:]}")
+    return dt
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--scale", type=float, default=1.0)
+    ap.add_argument("--only", default="")
+    ap.add_argument("--no-heaptrack", action="store_true")
+    args = ap.parse_args()
+
+    hw = os.path.join(args.build, "analyzer", "heapwise")
+    cbench = os.path.join(args.build, "tools", "bench_malloc")
+    heaptrack = None if args.no_heaptrack else shutil.which("heaptrack")
+    only = set(filter(None, args.only.split(",")))
+    env = dict(os.environ, PYTHONMALLOC="malloc")
+    tmp = tempfile.mkdtemp(prefix="hw-bench-")
+    print(f"rounds {args.rounds}, median of per-round ratios to the untraced run"
+          f"{'' if heaptrack else ' (heaptrack not installed)'}")
+    print(f"{'workload':10} {'untraced':>9} {'heapwise':>9} {'no-stack':>9} "
+          f"{'heaptrack':>9} {'events':>10} {'ns/event':>9} {'ns/ev st':>9}")
+    try:
+        for name, (build, size) in BENCHES.items():
+            if only and name not in only:
+                continue
+            n = max(1, int(size * args.scale))
+            argv = [cbench, str(n)] if build is None else build(n)
+            if name == "f" and subprocess.run([PY, "-c", "import numpy"],
+                                              capture_output=True).returncode:
+                print(f"{name:10} skipped: numpy is not installed (python3-numpy)")
+                continue
+            modes = {
+                "untraced": argv,
+                "heapwise": [hw, "run", "-o", os.path.join(tmp, "n.%p.hwt"), "--", *argv],
+                "no-stack": [hw, "run", "--no-native", "-o", os.path.join(tmp, "s.%p.hwt"),
+                             "--", *argv],
+            }
+            if heaptrack:
+                modes["heaptrack"] = [heaptrack, "-o", os.path.join(tmp, "ht"), *argv]
+            times = {m: [] for m in modes}
+            events = 0
+            for r in range(args.rounds):
+                for m, cmd in modes.items():
+                    times[m].append(timed(cmd, env, tmp))
+                    if m == "no-stack" and r == 0:  # events of every process
+                        for f in os.listdir(tmp):
+                            if f.startswith("s."):
+                                s = json.loads(subprocess.run(
+                                    [hw, "summary", os.path.join(tmp, f), "--json"],
+                                    capture_output=True, text=True).stdout)
+                                events += s["events"]
+                    for f in os.listdir(tmp):
+                        p = os.path.join(tmp, f)
+                        os.unlink(p) if os.path.isfile(p) else shutil.rmtree(p)
+            base = times["untraced"]
+            ratio = {m: statistics.median(t / b for t, b in zip(times[m], base))
+                     for m in modes}
+            med = {m: statistics.median(times[m]) for m in modes}
+            per_ev = (med["no-stack"] - med["untraced"]) / events * 1e9 if events else 0
+            per_ev_st = (med["heapwise"] - med["untraced"]) / events * 1e9 if events else 0
+            ht = f"{ratio['heaptrack']:8.2f}x" if "heaptrack" in ratio else f"{'-':>9}"
+            print(f"{name:10} {med['untraced']:8.2f}s {ratio['heapwise']:8.2f}x "
+                  f"{ratio['no-stack']:8.2f}x {ht} {events:10d} {per_ev:9.1f} {per_ev_st:9.1f}",
+                  flush=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
