@@ -186,6 +186,18 @@ static void resolve(struct symbolizer *s, int mi, uint64_t ip)
 	Dwarf_Die *cudie = dwfl_module_addrdie(ms->mod, pc, &bias);
 	Dwarf_Die *scopes = NULL;
 	int n = cudie ? dwarf_getscopes(cudie, pc - bias, &scopes) : 0;
+	if (n > 0) {
+		/* dwarf_getscopes follows an inlined body's abstract origin; the
+		 * concrete chain through its callers starts from the innermost
+		 * scope's own DIE. */
+		Dwarf_Off off = dwarf_dieoffset(&scopes[0]);
+		free(scopes);
+		scopes = NULL;
+		Dwarf_Addr dw_bias;
+		Dwarf *dw = dwfl_module_getdwarf(ms->mod, &dw_bias);
+		Dwarf_Die inner;
+		n = dw && dwarf_offdie(dw, off, &inner) ? dwarf_getscopes_die(&inner, &scopes) : 0;
+	}
 	bool any = false;
 	for (int i = 0; i < n; i++) {
 		Dwarf_Die *sc = &scopes[i];

@@ -23,7 +23,8 @@
 	X(mmap, void *, (void *, size_t, int, int, int, off_t))                 \
 	X(mmap64, void *, (void *, size_t, int, int, int, off_t))               \
 	X(munmap, int, (void *, size_t))                                        \
-	X(mremap, void *, (void *, size_t, size_t, int, ...))
+	X(mremap, void *, (void *, size_t, size_t, int, ...))                   \
+	X(dlclose, int, (void *))
 
 struct real_functions {
 #define HW_X(name, ret, params) ret(*name) params;

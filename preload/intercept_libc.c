@@ -248,3 +248,16 @@ HW_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...
 	}
 	return p;
 }
+
+/* dlclose may free the code a cached stack node points into, and another
+ * object may be mapped there next: bump the module epoch so every thread
+ * starts a fresh stack tree, whose new nodes make it rescan the module map.
+ * dlopen is not interposed: it looks at its caller to find the library
+ * search path, and the first new frame in a new object triggers the rescan. */
+HW_EXPORT int dlclose(void *handle)
+{
+	ENSURE(dlclose);
+	int r = g_real.dlclose(handle);
+	atomic_fetch_add(&g_module_epoch, 1);
+	return r;
+}

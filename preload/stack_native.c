@@ -5,6 +5,7 @@
 #include "stack_native.h"
 
 #include <libunwind.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "heapwise/trace_format.h"
@@ -20,6 +21,13 @@ void stack_native_init(void)
 
 uint32_t stack_native_capture(struct thread_state *ts)
 {
+	uint32_t epoch = atomic_load_explicit(&g_module_epoch, memory_order_relaxed);
+	if (HW_UNLIKELY(epoch != ts->module_epoch)) {
+		/* an object was unloaded: cached nodes may name vanished code */
+		stack_tree_release(&ts->tree);
+		ts->last_depth = 0;
+		ts->module_epoch = epoch;
+	}
 	void *raw[HW_MAX_DEPTH + MAX_SELF_FRAMES];
 	int n = unw_backtrace(raw, (int)g_config.depth + MAX_SELF_FRAMES);
 	int skip = 0;

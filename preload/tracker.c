@@ -25,6 +25,7 @@ __thread struct tls hw_tls __attribute__((tls_model("initial-exec")));
 _Atomic int g_run_state;
 _Atomic uint32_t g_generation = 1;
 _Atomic uint64_t g_seq = 1;
+_Atomic uint32_t g_module_epoch;
 uint64_t g_start_monotonic_ns;
 
 static struct thread_state *g_threads; /* registry */

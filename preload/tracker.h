@@ -29,6 +29,7 @@ struct thread_state {
 	uint64_t time_ns; /* last TIME record of this chunk; UINT64_MAX: none yet */
 	uint64_t allocs, frees; /* events recorded, for the trailer */
 	bool exiting; /* the thread's key destructor ran once */
+	uint32_t module_epoch; /* g_module_epoch its stack tree was built in */
 	unsigned last_depth; /* previous native stack, root first, with its nodes */
 	uintptr_t last_ips[HW_MAX_DEPTH];
 	uint32_t last_ids[HW_MAX_DEPTH];
@@ -48,6 +49,7 @@ extern __thread struct tls hw_tls __attribute__((tls_model("initial-exec")));
 extern _Atomic int g_run_state;
 extern _Atomic uint32_t g_generation;
 extern _Atomic uint64_t g_seq;
+extern _Atomic uint32_t g_module_epoch; /* bumped by dlclose */
 
 /* Starts recording if it has not started (init.c); true when it is on. */
 bool init_maybe(void);

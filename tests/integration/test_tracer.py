@@ -161,6 +161,66 @@ class FullDisk(TraceTest):
             subprocess.run(["umount", mnt])
 
 
+class Symbols(TraceTest):
+    def test_dlopened_library_is_symbolized(self):
+        lib = self.prog("dlib.so")
+        _, err, traces = self.run_traced([self.prog("dlopener"), lib])
+        fn = self.by_function(traces[0])
+        self.assertEqual(fn["dlib_alloc"]["leaked_bytes"], 2 * 777, fn.keys())
+        doc = self.json("leaks", traces[0], "-n", "100")
+        rows = [c for c in doc["callsites"] if c["frames"][0]["function"] == "dlib_alloc"]
+        for row in rows:
+            self.assertEqual(row["frames"][0]["module"], "dlib.so")
+            self.assertTrue(row["frames"][0]["file"].endswith("dlib.c"))
+            self.assertEqual(row["frames"][1]["function"], "main")
+        dump = self.heapwise("dump", traces[0]).stdout
+        self.assertIn("MODULE_UNLOAD", dump)
+
+    def test_inlined_frames_are_expanded(self):
+        _, _, traces = self.run_traced([self.prog("inlined")])
+        doc = self.json("leaks", traces[0], "-n", "100")
+        rows = [c for c in doc["callsites"] if c["leaked_bytes"] == 4096]
+        self.assertEqual(len(rows), 1)
+        frames = rows[0]["frames"]
+        with open(os.path.join(os.path.dirname(__file__), "progs", "inlined.c")) as f:
+            src = f.read()
+        line_of = {tag: src[:src.index(tag)].count("\n") + 1
+                   for tag in ("INLINE-ALLOC", "INLINE-CALL")}
+        self.assertEqual(frames[0]["function"], "make_buffer")
+        self.assertEqual(frames[0]["line"], line_of["INLINE-ALLOC"])
+        self.assertEqual(frames[1]["function"], "outer_caller")
+        self.assertEqual(frames[1]["line"], line_of["INLINE-CALL"])
+        self.assertEqual(frames[0]["address"], frames[1]["address"])  # one return address
+
+    def test_changed_binary_is_not_misnamed(self):
+        exe = os.path.join(self.dir, "leaks-copy")
+        shutil.copy(self.prog("leaks"), exe)
+        _, _, traces = self.run_traced([exe])
+        shutil.copy(self.prog("threads"), exe)  # another build-id at the same path
+        p = self.heapwise("leaks", traces[0])
+        self.assertIn("has changed since the trace was made", p.stderr)
+        self.assertNotIn("leak_big", p.stdout)
+        self.assertIn("leaks-copy+0x", p.stdout)
+
+
+class Install(TraceTest):
+    def test_installed_cli_finds_installed_shim(self):
+        build = os.environ.get("HW_BUILD")
+        if not build:
+            self.skipTest("HW_BUILD not set")
+        dest = os.path.join(self.dir, "root")
+        r = subprocess.run(["meson", "install", "-C", build, "--destdir", dest, "--no-rebuild"],
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        clis = [os.path.join(d, f) for d, _, fs in os.walk(dest) for f in fs if f == "heapwise"]
+        self.assertEqual(len(clis), 1)
+        out = os.path.join(self.dir, "inst.%p.hwt")
+        p = subprocess.run([clis[0], "run", "-o", out, "--", self.prog("churn"), "100", "5"],
+                           capture_output=True, text=True, env=dict(os.environ, HEAPWISE_LIBRARY=""))
+        self.assertEqual(p.returncode, 5, p.stderr)
+        self.assertIn("trace written", p.stderr)
+
+
 class Cli(TraceTest):
     def test_exit_status_and_usage(self):
         status, _, _ = self.run_traced([self.prog("churn"), "10", "42"], check_status=42)
