@@ -21,7 +21,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORKLOADS = os.path.join(ROOT, "..", "shared", "bench", "workloads")
 PY = "/usr/bin/python3.11"
 
-# name -> (argv builder, default size)
+# name -> (argv builder, default size[, extra heapwise run flags])
 def py(script):
     return lambda n: [PY, os.path.join(WORKLOADS, script), str(n)]
 
@@ -35,6 +35,8 @@ BENCHES = {
     "e": (py("e_leak.py"), 150_000),
     "f": (py("f_numpy.py"), 3_000),
     "g": (py("g_fork.py"), 300_000),
+    # heaptrack does not trace fork children; this row traces what it traces
+    "g-nofollow": (py("g_fork.py"), 300_000, ["--no-follow"]),
 }
 
 
@@ -68,20 +70,22 @@ def main():
     print(f"{'workload':10} {'untraced':>9} {'heapwise':>9} {'no-stack':>9} "
           f"{'heaptrack':>9} {'events':>10} {'ns/event':>9} {'ns/ev st':>9}")
     try:
-        for name, (build, size) in BENCHES.items():
+        for name, (build, size, *extra) in BENCHES.items():
+            flags = extra[0] if extra else []
             if only and name not in only:
                 continue
             n = max(1, int(size * args.scale))
             argv = [cbench, str(n)] if build is None else build(n)
-            if name == "f" and subprocess.run([PY, "-c", "import numpy"],
+            if name.startswith("f") and subprocess.run([PY, "-c", "import numpy"],
                                               capture_output=True).returncode:
                 print(f"{name:10} skipped: numpy is not installed (python3-numpy)")
                 continue
             modes = {
                 "untraced": argv,
-                "heapwise": [hw, "run", "-o", os.path.join(tmp, "n.%p.hwt"), "--", *argv],
-                "no-stack": [hw, "run", "--no-native", "-o", os.path.join(tmp, "s.%p.hwt"),
-                             "--", *argv],
+                "heapwise": [hw, "run", *flags, "-o", os.path.join(tmp, "n.%p.hwt"), "--",
+                             *argv],
+                "no-stack": [hw, "run", *flags, "--no-native", "-o",
+                             os.path.join(tmp, "s.%p.hwt"), "--", *argv],
             }
             if heaptrack:
                 modes["heaptrack"] = [heaptrack, "-o", os.path.join(tmp, "ht"), *argv]
