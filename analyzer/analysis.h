@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "live_map.h"
+#include "pycode.h"
 #include "reader.h"
 #include "stack_table.h"
 
@@ -51,6 +52,9 @@ struct rss_sample {
 struct analysis {
 	struct trace *trace;
 	struct stack_table st;
+	struct pycode_table codes;
+	uint64_t python_version; /* 0: no Python seen */
+	bool python_frames; /* the shim could read Python frames */
 	struct module_rec *modules;
 	size_t nmodules, modcap;
 	struct site *sites;

@@ -43,8 +43,13 @@ static void dump_record(FILE *f, const struct hw_record *r)
 			r->seq, r->seq2, r->addr, r->size, r->addr2, r->size2, r->stack);
 		break;
 	case HW_REC_STACK:
-		fprintf(f, "  STACK id=%" PRIu64 " parent=%" PRIu64 " %s 0x%" PRIx64 "\n", r->id,
-			r->parent, r->frame_kind == HW_FRAME_NATIVE ? "native" : "python", r->frame);
+		if (r->frame_kind == HW_FRAME_PYTHON)
+			fprintf(f, "  STACK id=%" PRIu64 " parent=%" PRIu64 " python code=%" PRIu64
+				   " instr=%" PRId64 "\n",
+				r->id, r->parent, r->frame >> 32, (int64_t)(r->frame & 0xffffffffu) - 1);
+		else
+			fprintf(f, "  STACK id=%" PRIu64 " parent=%" PRIu64 " native 0x%" PRIx64 "\n",
+				r->id, r->parent, r->frame);
 		break;
 	case HW_REC_MODULE:
 		fprintf(f,
@@ -64,6 +69,23 @@ static void dump_record(FILE *f, const struct hw_record *r)
 	case HW_REC_MODULE_UNLOAD:
 		fprintf(f, "  MODULE_UNLOAD seq=%" PRIu64 " bias=0x%" PRIx64 " lo=0x%" PRIx64 "\n",
 			r->seq, r->bias, r->lo);
+		break;
+	case HW_REC_CODE: {
+		char *file = xstrndup(r->path, r->path_len), *name = xstrndup(r->name, r->name_len);
+		fprintf(f, "  CODE id=%" PRIu64 " first_line=%" PRIu64 " file=", r->id, r->frame);
+		json_str(f, file);
+		fputs(" name=", f);
+		json_str(f, name);
+		fprintf(f, " linetable=%zu bytes\n", r->blob_len);
+		free(file);
+		free(name);
+		break;
+	}
+	case HW_REC_PYTHON:
+		fprintf(f, "  PYTHON seq=%" PRIu64 " version=%" PRIu64 ".%" PRIu64 ".%" PRIu64
+			   " frames=%s\n",
+			r->seq, r->version >> 24 & 0xff, r->version >> 16 & 0xff, r->version >> 8 & 0xff,
+			r->frames_ok ? "yes" : "no");
 		break;
 	case HW_REC_TIME:
 		fprintf(f, "  TIME %.6f s\n", (double)r->time_ns / 1e9);

@@ -180,12 +180,15 @@ enum read_result cursor_next(struct cursor *c, struct hw_record *r)
 		return READ_END;
 	memset(r, 0, sizeof(*r));
 	r->tag = *p++;
+	if (HW_TAG_BASE(r->tag) != r->tag) {
+		r->kind = r->tag & HW_TAG_KIND_MASK;
+		r->tag = (uint8_t)HW_TAG_BASE(r->tag);
+		if (r->kind >= HW_KIND_COUNT)
+			goto bad;
+	}
 	switch (r->tag) {
 	case HW_REC_ALLOC:
 	case HW_REC_FREE:
-		GET_U8(r->kind);
-		if (r->kind >= HW_KIND_COUNT)
-			goto bad;
 		GET(v);
 		if (!next_seq(c, v, &r->seq))
 			goto bad;
@@ -200,9 +203,6 @@ enum read_result cursor_next(struct cursor *c, struct hw_record *r)
 		}
 		break;
 	case HW_REC_REALLOC:
-		GET_U8(r->kind);
-		if (r->kind >= HW_KIND_COUNT)
-			goto bad;
 		GET(v);
 		GET(w);
 		if (!next_seq(c, v, &r->seq) || !next_seq(c, w, &r->seq2))
@@ -272,6 +272,35 @@ enum read_result cursor_next(struct cursor *c, struct hw_record *r)
 			if (r->hi < r->lo)
 				goto bad;
 		}
+		break;
+	case HW_REC_CODE:
+		GET(r->id);
+		GET(r->frame);
+		if (!r->id || r->id > UINT32_MAX || r->frame > INT32_MAX)
+			goto bad;
+		GET(v);
+		if (v > HW_MAX_PATH || v > (uint64_t)(end - p))
+			goto bad;
+		r->path = (const char *)p;
+		r->path_len = v;
+		p += v;
+		GET(v);
+		if (v > 4096 || v > (uint64_t)(end - p))
+			goto bad;
+		r->name = (const char *)p;
+		r->name_len = v;
+		p += v;
+		GET(v);
+		if (v > HW_MAX_LINETABLE || v > (uint64_t)(end - p))
+			goto bad;
+		r->blob = p;
+		r->blob_len = v;
+		p += v;
+		break;
+	case HW_REC_PYTHON:
+		GET(r->seq);
+		GET(r->version);
+		GET_U8(r->frames_ok);
 		break;
 	case HW_REC_TIME:
 		GET(r->time_ns);

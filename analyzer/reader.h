@@ -47,6 +47,14 @@ struct hw_record {
 	const char *path;
 	size_t path_len;
 	uint64_t allocs, frees;
+	/* CODE: id in `id`, first line in `frame`, file in path, and: */
+	const char *name;
+	size_t name_len;
+	const uint8_t *blob; /* the line table */
+	size_t blob_len;
+	/* PYTHON */
+	uint64_t version;
+	uint8_t frames_ok;
 };
 
 enum read_result { READ_RECORD, READ_END, READ_BAD };

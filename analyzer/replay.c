@@ -215,6 +215,14 @@ static void on_definition(void *ctx, const struct cursor *c, const struct hw_rec
 				m->unload_seq = r->seq;
 		}
 		break;
+	case HW_REC_CODE:
+		pycode_add(&a->codes, (uint32_t)r->id, (int)r->frame, r->path, r->path_len, r->name,
+			   r->name_len, r->blob, r->blob_len);
+		break;
+	case HW_REC_PYTHON:
+		a->python_version = r->version;
+		a->python_frames = r->frames_ok;
+		break;
 	case HW_REC_RSS:
 		HW_GROW(a->rss, a->nrss, a->rsscap);
 		a->rss[a->nrss++] = (struct rss_sample){r->time_ns, r->rss};
@@ -245,6 +253,7 @@ void analysis_run(struct analysis *a, struct trace *t)
 	memset(a, 0, sizeof(*a));
 	a->trace = t;
 	stack_table_init(&a->st);
+	pycode_table_init(&a->codes);
 	live_map_init(&a->live);
 	a->site_mask = 1023;
 	a->site_index = xcalloc(a->site_mask + 1, sizeof(*a->site_index));
@@ -295,6 +304,17 @@ void analysis_run(struct analysis *a, struct trace *t)
 	merge_free(m);
 	if (a->nrss > 1)
 		qsort(a->rss, a->nrss, sizeof(*a->rss), cmp_rss);
+	/* Threads write a code object under ids of their own: frames of equal
+	 * code objects must become equal before stacks are canonicalized. */
+	pycode_dedup(&a->codes);
+	for (size_t i = 0; i < a->st.n; i++) {
+		struct node *n = &a->st.nodes[i];
+		if (n->frame_kind != HW_FRAME_PYTHON)
+			continue;
+		const struct pycode *c = pycode_find(&a->codes, (uint32_t)(n->frame >> 32));
+		if (c)
+			n->frame = (uint64_t)a->codes.codes[c->canon].id << 32 | (n->frame & 0xffffffffu);
+	}
 	stack_table_canonicalize(&a->st);
 
 	uint32_t *tids = xmalloc((t->nchunks + 1) * sizeof(*tids));
@@ -309,6 +329,7 @@ void analysis_run(struct analysis *a, struct trace *t)
 void analysis_free(struct analysis *a)
 {
 	stack_table_free(&a->st);
+	pycode_table_free(&a->codes);
 	for (size_t i = 0; i < a->nmodules; i++)
 		free(a->modules[i].path);
 	free(a->modules);

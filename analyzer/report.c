@@ -3,6 +3,7 @@
 #include "report.h"
 
 #include <inttypes.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +23,25 @@ const char *group_name(enum group_by g)
 	return n[g];
 }
 
+static int *g_lines; /* per canonical node: decoded line, INT32_MIN = not yet */
+
+static bool python_frame(const struct analysis *a, uint32_t c, struct frame_info *out)
+{
+	const struct cnode *cn = &a->st.cnodes[c];
+	const struct pycode *code = pycode_find(&a->codes, (uint32_t)(cn->frame >> 32));
+	if (!code)
+		return false;
+	int lasti = (int)(cn->frame & 0xffffffffu) - 1;
+	if (g_lines[c] == INT32_MIN)
+		g_lines[c] = pycode_addr2line(code->linetable, code->linetable_len, code->first_line,
+					      lasti);
+	*out = (struct frame_info){.python = true,
+				   .function = code->qualname,
+				   .file = code->filename,
+				   .line = g_lines[c] > 0 ? g_lines[c] : 0};
+	return true;
+}
+
 /* Symbolized frames of a canonical stack, innermost first. */
 static size_t stack_frames(const struct analysis *a, struct symbolizer *s, uint32_t canon,
 			   struct frame_info *out, size_t max)
@@ -29,6 +49,11 @@ static size_t stack_frames(const struct analysis *a, struct symbolizer *s, uint3
 	size_t n = 0;
 	for (uint32_t c = canon; c != HW_NO_NODE && n < max; c = a->st.cnodes[c].parent) {
 		const struct cnode *cn = &a->st.cnodes[c];
+		if (cn->frame_kind == HW_FRAME_PYTHON) {
+			if (python_frame(a, c, &out[n]))
+				n++;
+			continue;
+		}
 		if (cn->frame_kind != HW_FRAME_NATIVE)
 			continue;
 		const struct frame_info *fr;
@@ -39,6 +64,14 @@ static size_t stack_frames(const struct analysis *a, struct symbolizer *s, uint3
 	return n;
 }
 
+size_t report_first_python(const struct frame_info *frames, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (frames[i].python)
+			return i;
+	return n;
+}
+
 static char *frame_key(const struct frame_info *f, enum group_by g)
 {
 	char buf[2048];
@@ -46,14 +79,18 @@ static char *frame_key(const struct frame_info *f, enum group_by g)
 	const char *mod = f->module ? f->module : "??";
 	switch (g) {
 	case GROUP_LINE:
-		if (f->file)
+		if (f->python)
+			snprintf(buf, sizeof(buf), "py\x1f%s:%d", f->file, f->line);
+		else if (f->file)
 			snprintf(buf, sizeof(buf), "%s:%d", f->file, f->line);
 		else
 			snprintf(buf, sizeof(buf), "%s+%" PRIx64, mod, f->module_offset);
 		break;
 	case GROUP_FUNCTION:
 		snprintf(buf, sizeof(buf), "%s\x1f%s", fn, f->function ? mod : "");
-		if (!f->function)
+		if (f->python)
+			snprintf(buf, sizeof(buf), "py\x1f%s\x1f%s", fn, f->file);
+		else if (!f->function)
 			snprintf(buf, sizeof(buf), "%s+%" PRIx64, mod, f->module_offset);
 		break;
 	default:
@@ -108,6 +145,9 @@ void report_build(struct report *r, const struct analysis *a, struct symbolizer 
 	struct row *rows = xcalloc(a->nsites + 1, sizeof(*rows));
 	size_t n = 0;
 	struct frame_info *tmp = xmalloc(MAX_FRAMES * sizeof(*tmp));
+	g_lines = xmalloc((a->st.ncnodes + 1) * sizeof(*g_lines));
+	for (size_t i = 0; i <= a->st.ncnodes; i++)
+		g_lines[i] = INT32_MIN;
 	for (size_t i = 0; i < a->nsites; i++) {
 		const struct site *st = &a->sites[i];
 		struct row *row = &rows[n];
@@ -130,9 +170,13 @@ void report_build(struct report *r, const struct analysis *a, struct symbolizer 
 			memcpy(row->frames, tmp, nf * sizeof(*tmp));
 			row->nframes = nf;
 		} else {
-			row->key = frame_key(&tmp[0], group);
+			/* tracemalloc's way: the innermost Python frame, if any */
+			size_t first = report_first_python(tmp, nf);
+			if (first == nf)
+				first = 0;
+			row->key = frame_key(&tmp[first], group);
 			row->frames = xmalloc(sizeof(*row->frames));
-			row->frames[0] = tmp[0];
+			row->frames[0] = tmp[first];
 			if (group != GROUP_LINE)
 				row->frames[0].line = 0;
 			if (group == GROUP_FILE)
@@ -142,6 +186,8 @@ void report_build(struct report *r, const struct analysis *a, struct symbolizer 
 		n++;
 	}
 	free(tmp);
+	free(g_lines);
+	g_lines = NULL;
 	/* merge rows with equal keys */
 	qsort(rows, n, sizeof(*rows), cmp_keys);
 	size_t out = 0;

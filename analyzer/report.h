@@ -45,6 +45,9 @@ void report_rows_json(FILE *f, const struct analysis *a, const struct report *r,
  * Python "FILE:LINE function", native "function (FILE:LINE, MODULE)". */
 void report_frame_text(FILE *f, const struct frame_info *fr);
 
+/* Index of the innermost Python frame, or n when there is none. */
+size_t report_first_python(const struct frame_info *frames, size_t n);
+
 const char *sort_name(enum sort_by by);
 const char *group_name(enum group_by g);
 

@@ -124,12 +124,28 @@ void report_top_text(FILE *f, const struct analysis *a, const struct report *r, 
 		size_t nf = row->nframes;
 		if (!nf)
 			fprintf(f, "         (no stack recorded)\n");
-		for (size_t j = 0; j < nf && j < TEXT_FRAMES; j++) {
+		/* Python frames first: from the innermost Python frame outwards,
+		 * then the native frames below it. */
+		size_t py = report_first_python(row->frames, nf);
+		if (py == nf)
+			py = 0;
+		size_t shown = 0;
+		for (size_t j = py; j < nf && shown < TEXT_FRAMES; j++, shown++) {
 			fputs("         ", f);
 			report_frame_text(f, &row->frames[j]);
 			fputc('\n', f);
 		}
-		if (nf > TEXT_FRAMES)
-			fprintf(f, "         ... %zu more frames (--json shows all)\n", nf - TEXT_FRAMES);
+		if (nf - py > shown)
+			fprintf(f, "         ... %zu more frames (--json shows all)\n", nf - py - shown);
+		if (py) {
+			fputs("         native frames below it:\n", f);
+			for (size_t j = 0; j < py && j < TEXT_FRAMES; j++) {
+				fputs("           ", f);
+				report_frame_text(f, &row->frames[j]);
+				fputc('\n', f);
+			}
+			if (py > TEXT_FRAMES)
+				fprintf(f, "           ... %zu more\n", py - TEXT_FRAMES);
+		}
 	}
 }

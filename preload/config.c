@@ -57,7 +57,7 @@ static bool read_bool(const char *name, bool *out)
 bool config_read(void)
 {
 	struct config c = {
-		.native = true,
+		.native = NATIVE_AUTO,
 		.depth = 64,
 		.follow = true,
 		.root_pid = 0,
@@ -73,8 +73,20 @@ bool config_read(void)
 		}
 		strcpy(c.output, s);
 	}
-	if (!read_bool("HEAPWISE_NATIVE", &c.native) || !read_bool("HEAPWISE_FOLLOW", &c.follow))
+	if (!read_bool("HEAPWISE_FOLLOW", &c.follow))
 		return false;
+	s = getenv("HEAPWISE_NATIVE");
+	if (s && *s) {
+		int v = !strcasecmp(s, "auto")	  ? NATIVE_AUTO
+			: !strcasecmp(s, "below") ? NATIVE_BELOW
+						  : config_parse_bool(s);
+		if (v < 0) {
+			log_line("HEAPWISE_NATIVE=%s is invalid: expected 0, 1, auto or below; not tracing",
+				 s);
+			return false;
+		}
+		c.native = (enum native_mode)v;
+	}
 	s = getenv("HEAPWISE_DEPTH");
 	if (s && *s) {
 		if (!parse_uint("HEAPWISE_DEPTH", s, 1, HW_MAX_DEPTH, &v))

@@ -8,9 +8,19 @@
 
 #define HW_MAX_DEPTH 256
 
+/* Which native frames a stack gets (HEAPWISE_NATIVE). */
+enum native_mode {
+	NATIVE_NONE = 0, /* none: Python frames only */
+	NATIVE_FULL = 1, /* the whole native stack, Python frames spliced in */
+	NATIVE_AUTO = 2, /* default: Python frames where there are any, whole
+			  * native stacks where there are none */
+	NATIVE_BELOW = 3, /* Python frames and the native frames below the
+			   * innermost one (a short unwind) */
+};
+
 struct config {
 	char output[1024]; /* path pattern; empty = heapwise.<program>.%p.hwt */
-	bool native; /* capture native stacks */
+	enum native_mode native;
 	unsigned depth; /* native frames kept per stack */
 	bool follow; /* trace fork/exec children */
 	long root_pid; /* with follow off: the only pid traced (0 = any) */

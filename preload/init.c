@@ -14,6 +14,7 @@
 #include "hooks.h"
 #include "log.h"
 #include "modules.h"
+#include "python.h"
 #include "stack_native.h"
 #include "tracker.h"
 #include "writer.h"
@@ -86,7 +87,9 @@ static bool start(void)
 	}
 	g_start_monotonic_ns = tracker_monotonic_ns();
 	if (!writer_open(realtime_ns(), g_start_monotonic_ns,
-			 g_config.native ? HW_HDR_NATIVE_STACKS : 0))
+			 g_config.native == NATIVE_FULL   ? HW_HDR_NATIVE_STACKS
+			 : g_config.native == NATIVE_AUTO ? HW_HDR_NATIVE_AUTO
+							  : 0))
 		return false;
 	if (!g_once_done) {
 		if (pthread_key_create(&g_thread_key, thread_exit) != 0) {
@@ -99,10 +102,13 @@ static bool start(void)
 	struct thread_state *ts = tracker_thread_state_slow();
 	if (!ts)
 		return false;
-	if (g_fork_child)
+	if (g_fork_child) {
 		modules_emit_all(ts);
-	else
+		python_emit_info(ts);
+	} else {
 		modules_init(ts);
+		python_start(ts);
+	}
 	return writer_ok();
 }
 

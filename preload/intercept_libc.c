@@ -16,6 +16,7 @@
 #include "heapwise/compiler.h"
 #include "heapwise/trace_format.h"
 #include "hooks.h"
+#include "python.h"
 #include "tracker.h"
 
 #define PAGE 4096u
@@ -26,9 +27,18 @@
 			hooks_resolve();                                                  \
 	} while (0)
 
+/* Until the interpreter is initialized, CPython may replace our PyMem hooks
+ * (PYTHONMALLOC, -X dev): every libc allocation looks whether it did. */
+static inline void watch_python(void)
+{
+	if (HW_UNLIKELY(atomic_load_explicit(&g_py_state, memory_order_relaxed) == PY_WAITING))
+		python_check_hooks();
+}
+
 static inline void record_alloc(struct thread_state *ts, int kind, void *p, size_t n)
 {
 	if (ts) {
+		watch_python();
 		if (p) {
 			int e = errno;
 			tracker_alloc(ts, kind, p, n);

@@ -16,7 +16,8 @@
 
 #include "heapwise/trace_format.h"
 #include "heapwise/varint.h"
-#include "stack_native.h"
+#include "python.h"
+#include "stack.h"
 #include "writer.h"
 
 #define RSS_INTERVAL_NS 10000000ull
@@ -174,7 +175,7 @@ static inline uint8_t *put_addr(struct thread_state *ts, uint8_t *p, const void 
 
 static inline uint32_t capture(struct thread_state *ts)
 {
-	return g_config.native ? stack_native_capture(ts) : 0;
+	return stack_capture(ts);
 }
 
 void tracker_alloc(struct thread_state *ts, int kind, const void *ptr, size_t size)
@@ -184,8 +185,7 @@ void tracker_alloc(struct thread_state *ts, int kind, const void *ptr, size_t si
 	uint8_t *p = tracker_reserve(ts, HW_MAX_EVENT_RECORD);
 	if (!p)
 		return;
-	*p++ = HW_REC_ALLOC;
-	*p++ = (uint8_t)kind;
+	*p++ = (uint8_t)(HW_REC_ALLOC | kind);
 	p = put_seq(ts, p, tracker_take_seq());
 	p = put_addr(ts, p, ptr);
 	p = hw_put_varint(p, size);
@@ -205,8 +205,7 @@ void tracker_free_at(struct thread_state *ts, int kind, uint64_t seq, const void
 	uint8_t *p = tracker_reserve(ts, HW_MAX_EVENT_RECORD);
 	if (!p)
 		return;
-	*p++ = HW_REC_FREE;
-	*p++ = (uint8_t)kind;
+	*p++ = (uint8_t)(HW_REC_FREE | kind);
 	p = put_seq(ts, p, seq);
 	p = put_addr(ts, p, ptr);
 	tracker_commit(ts, p);
@@ -222,8 +221,7 @@ void tracker_realloc(struct thread_state *ts, int kind, uint64_t seq_free, const
 	if (!p)
 		return;
 	uint64_t seq_alloc = tracker_take_seq();
-	*p++ = HW_REC_REALLOC;
-	*p++ = (uint8_t)kind;
+	*p++ = (uint8_t)(HW_REC_REALLOC | kind);
 	p = put_seq(ts, p, seq_free);
 	p = hw_put_varint(p, seq_alloc - seq_free);
 	ts->last_seq = seq_alloc;
@@ -299,6 +297,7 @@ static void release(struct thread_state *ts)
 {
 	writer_release_chunk(ts->chunk);
 	stack_tree_release(&ts->tree);
+	stack_python_release(ts->codes);
 	munmap(ts, sizeof(*ts));
 }
 

@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "heapwise/compiler.h"
+#include "stack.h"
 #include "stack_tree.h"
 
 /* Largest record the hot path writes (REMAP: tag + 6 varints + stack). */
@@ -30,10 +31,12 @@ struct thread_state {
 	uint64_t allocs, frees; /* events recorded, for the trailer */
 	bool exiting; /* the thread's key destructor ran once */
 	uint32_t module_epoch; /* g_module_epoch its stack tree was built in */
-	unsigned last_depth; /* previous native stack, root first, with its nodes */
-	uintptr_t last_ips[HW_MAX_DEPTH];
-	uint32_t last_ids[HW_MAX_DEPTH];
+	unsigned last_depth; /* previous stack, root first, with its nodes */
+	struct frame_key last_keys[HW_MAX_FRAMES];
+	uint32_t last_ids[HW_MAX_FRAMES];
+	uint32_t last_code[HW_MAX_FRAMES]; /* code ids of the Python frames among them */
 	struct stack_tree tree;
+	struct code_map *codes; /* Python code objects this thread has written */
 	struct thread_state *next; /* registry of live states */
 };
 

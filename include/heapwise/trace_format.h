@@ -26,7 +26,7 @@
  */
 
 #define HW_MAGIC "HEAPWISE"
-#define HW_FORMAT_VERSION 1u
+#define HW_FORMAT_VERSION 2u
 #define HW_HEADER_SIZE 4096u
 #define HW_CHUNK_MAGIC 0x4b435748u /* "HWCK" */
 #define HW_CHUNK_HEADER_SIZE 16u
@@ -69,7 +69,8 @@ struct hw_file_header {
 #define HW_HEADER_FIXED_SIZE 72u
 _Static_assert(sizeof(struct hw_file_header) == HW_HEADER_FIXED_SIZE, "header layout");
 
-#define HW_HDR_NATIVE_STACKS 0x1u /* events carry native stacks */
+#define HW_HDR_NATIVE_STACKS 0x1u /* events carry full native stacks */
+#define HW_HDR_NATIVE_AUTO 0x2u /* native frames below the innermost Python frame */
 
 struct hw_chunk_header {
 	uint32_t magic;
@@ -86,9 +87,12 @@ _Static_assert(sizeof(struct hw_chunk_header) == HW_CHUNK_HEADER_SIZE, "chunk la
  * in the chunk (starts at 0), u8 = one byte, s = varint length + bytes.
  * Tag 0 is never written: a zero byte ends a chunk's records.
  *
- *   ALLOC     kind:u8 seq:d addr:z size:v stack:v
- *   FREE      kind:u8 seq:d addr:z
- *   REALLOC   kind:u8 seq_free:d seq_alloc:v(after seq_free) old:z new:z size:v stack:v
+ * The three event tags carry the allocator kind in their low 3 bits
+ * (HW_REC_ALLOC | kind): the hot path writes one byte less per event.
+ *
+ *   ALLOC     seq:d addr:z size:v stack:v
+ *   FREE      seq:d addr:z
+ *   REALLOC   seq_free:d seq_alloc:v(after seq_free) old:z new:z size:v stack:v
  *             (the old block dies at seq_free, taken before the real call;
  *              the new one is born at seq_alloc; a failed realloc writes nothing)
  *   UNMAP     seq:d addr:z len:v          (munmap: ends any mapping in the range)
@@ -99,41 +103,54 @@ _Static_assert(sizeof(struct hw_chunk_header) == HW_CHUNK_HEADER_SIZE, "chunk la
  *             (a loaded ELF object: load bias, lowest and highest mapped
  *              address of its PT_LOAD segments)
  *   MODULE_UNLOAD seq:v bias:v lo:v
+ *   CODE      id:v first_line:v filename:s qualname:s linetable:s
+ *             (a CPython code object; the line table is the raw co_linetable
+ *              bytes, decoded offline; ids are per process, and one code
+ *              object may be written by several threads under several ids)
+ *   PYTHON    seq:v version:v frames_ok:u8 (CPython was found: Py_Version;
+ *                                           frames_ok:u8 says whether its
+ *                                           frames can be read)
  *   TIME      t:v                          (ns since start; for the following
  *                                           events of this chunk's thread)
  *   RSS       t:v rss_bytes:v
  *   TRAILER   seq:v t:v allocs:v frees:v   (clean exit)
  */
 enum hw_record_tag {
-	HW_REC_ALLOC = 0x01,
-	HW_REC_FREE = 0x02,
-	HW_REC_REALLOC = 0x03,
+	HW_REC_ALLOC = 0x40, /* 0x40-0x47: | kind */
+	HW_REC_FREE = 0x48, /* 0x48-0x4f: | kind */
+	HW_REC_REALLOC = 0x50, /* 0x50-0x57: | kind */
 	HW_REC_UNMAP = 0x04,
 	HW_REC_REMAP = 0x05,
 	HW_REC_STACK = 0x10,
 	HW_REC_MODULE = 0x11,
 	HW_REC_MODULE_UNLOAD = 0x12,
+	HW_REC_CODE = 0x13,
+	HW_REC_PYTHON = 0x14,
 	HW_REC_TIME = 0x20,
 	HW_REC_RSS = 0x21,
 	HW_REC_TRAILER = 0x30,
 };
+
+#define HW_TAG_KIND_MASK 0x07u
+#define HW_TAG_BASE(tag) ((tag) >= 0x40 && (tag) < 0x58 ? (tag) & ~HW_TAG_KIND_MASK : (tag))
 
 /* Allocator kinds (which API made a block). */
 enum hw_alloc_kind {
 	HW_KIND_MALLOC = 0, /* malloc family, C++ new */
 	HW_KIND_MMAP = 1, /* anonymous mmap */
 	HW_KIND_MMAP_FILE = 2, /* file-backed mmap */
-	HW_KIND_PYMEM = 3, /* CPython PyMem MEM domain (reserved) */
-	HW_KIND_PYOBJ = 4, /* CPython PyMem OBJ domain (reserved) */
+	HW_KIND_PYMEM = 3, /* CPython PyMem MEM domain (PyMem_Malloc) */
+	HW_KIND_PYOBJ = 4, /* CPython PyMem OBJ domain (PyObject_Malloc) */
 	HW_KIND_COUNT = 5,
 };
 
 enum hw_frame_kind {
 	HW_FRAME_NATIVE = 1, /* value: return address (instruction pointer) */
-	HW_FRAME_PYTHON = 2, /* reserved */
+	HW_FRAME_PYTHON = 2, /* value: code id << 32 | (instruction index + 1) */
 };
 
 #define HW_MAX_BUILD_ID 64u
+#define HW_MAX_LINETABLE (16u * 1024u) /* longer line tables are cut */
 #define HW_MAX_PATH 1024u /* longer module paths are cut */
 
 #endif

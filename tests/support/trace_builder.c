@@ -101,8 +101,7 @@ void tb_time(struct tb *b, uint64_t t)
 void tb_alloc(struct tb *b, int kind, uint64_t s, uint64_t a, uint64_t size, uint32_t stack)
 {
 	uint8_t *p = rec(b, 64);
-	*p++ = HW_REC_ALLOC;
-	*p++ = (uint8_t)kind;
+	*p++ = (uint8_t)(HW_REC_ALLOC | kind);
 	p = seq(b, p, s);
 	p = addr(b, p, a);
 	p = hw_put_varint(p, size);
@@ -112,8 +111,7 @@ void tb_alloc(struct tb *b, int kind, uint64_t s, uint64_t a, uint64_t size, uin
 void tb_free(struct tb *b, int kind, uint64_t s, uint64_t a)
 {
 	uint8_t *p = rec(b, 64);
-	*p++ = HW_REC_FREE;
-	*p++ = (uint8_t)kind;
+	*p++ = (uint8_t)(HW_REC_FREE | kind);
 	p = seq(b, p, s);
 	done(b, addr(b, p, a));
 }
@@ -122,8 +120,7 @@ void tb_realloc(struct tb *b, uint64_t sf, uint64_t sa, uint64_t old, uint64_t n
 		uint32_t stack)
 {
 	uint8_t *p = rec(b, 80);
-	*p++ = HW_REC_REALLOC;
-	*p++ = HW_KIND_MALLOC;
+	*p++ = HW_REC_REALLOC | HW_KIND_MALLOC;
 	p = seq(b, p, sf);
 	p = hw_put_varint(p, sa - sf);
 	b->last_seq = sa;

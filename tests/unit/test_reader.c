@@ -163,7 +163,7 @@ static void damaged_record_keeps_prefix(void **state)
 	tb_raw(&b, bad, sizeof(bad));
 	tb_alloc(&b, HW_KIND_MALLOC, 3, 0x3000, 10, 0);
 	tb_chunk(&b, 2);
-	const uint8_t bad_kind[] = {HW_REC_ALLOC, 0x33, 0x01};
+	const uint8_t bad_kind[] = {HW_REC_ALLOC | 7, 0x01, 0x01}; /* kind 7 does not exist */
 	tb_raw(&b, bad_kind, sizeof(bad_kind));
 	tb_write(&b, path);
 	tb_free_builder(&b);

@@ -46,7 +46,7 @@ static void config_values(void **state)
 	setenv("HEAPWISE_DEPTH", "12", 1);
 	setenv("HEAPWISE_CHUNK_SIZE", "32768", 1);
 	assert_true(config_read());
-	assert_false(g_config.native);
+	assert_int_equal(g_config.native, NATIVE_NONE);
 	assert_int_equal(g_config.depth, 12);
 	assert_int_equal(g_config.chunk_size, 32768);
 	setenv("HEAPWISE_DEPTH", "0", 1);
@@ -61,7 +61,14 @@ static void config_values(void **state)
 	assert_false(config_read());
 	unsetenv("HEAPWISE_NATIVE");
 	assert_true(config_read());
-	assert_true(g_config.native);
+	assert_int_equal(g_config.native, NATIVE_AUTO);
+	setenv("HEAPWISE_NATIVE", "auto", 1);
+	assert_true(config_read());
+	assert_int_equal(g_config.native, NATIVE_AUTO);
+	setenv("HEAPWISE_NATIVE", "1", 1);
+	assert_true(config_read());
+	assert_int_equal(g_config.native, NATIVE_FULL);
+	unsetenv("HEAPWISE_NATIVE");
 }
 
 static void path_patterns(void **state)

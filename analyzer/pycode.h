@@ -1,0 +1,42 @@
+/* Python code objects of a trace (analyzer, symbolize stage): the CODE
+ * records, deduplicated by content (threads write the same code object under
+ * ids of their own), and the offline line-table decoder. */
+#ifndef HW_ANALYZER_PYCODE_H
+#define HW_ANALYZER_PYCODE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct pycode {
+	uint32_t id; /* as in the trace */
+	uint32_t canon; /* index of the first code with the same content */
+	int first_line;
+	char *filename, *qualname;
+	uint8_t *linetable;
+	size_t linetable_len;
+};
+
+struct pycode_table {
+	struct pycode *codes;
+	size_t n, cap;
+	uint32_t *index; /* id -> code + 1 */
+	size_t mask;
+};
+
+void pycode_table_init(struct pycode_table *t);
+void pycode_table_free(struct pycode_table *t);
+void pycode_add(struct pycode_table *t, uint32_t id, int first_line, const char *file,
+		size_t file_len, const char *qual, size_t qual_len, const uint8_t *table,
+		size_t table_len);
+/* The code for a trace id, or NULL. */
+const struct pycode *pycode_find(const struct pycode_table *t, uint32_t id);
+/* Sets canon for every code (equal filename, qualname, first line, table). */
+void pycode_dedup(struct pycode_table *t);
+
+/* The line of instruction index `lasti` (code units; -1 = before the first)
+ * from a CPython 3.11+ location table, as PyCode_Addr2Line computes it.
+ * Returns -1 when the instruction has no line, and first_line for lasti < 0.
+ * Never reads outside [table, table + len). */
+int pycode_addr2line(const uint8_t *table, size_t len, int first_line, int lasti);
+
+#endif

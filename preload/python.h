@@ -1,0 +1,73 @@
+/* Python awareness of the shim: allocator hooks on CPython's PyMem MEM and OBJ
+ * domains (intercept_pymem.c) and the calling thread's Python frames
+ * (stack_python.c). CPython is found at run time with dlsym; the shim never
+ * links libpython. */
+#ifndef HW_PRELOAD_PYTHON_H
+#define HW_PRELOAD_PYTHON_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "python_layout.h"
+
+struct thread_state;
+
+enum py_state {
+	PY_NONE = 0, /* no CPython in this process */
+	PY_WAITING = 1, /* hooks installed; CPython may still replace them */
+	PY_READY = 2, /* Py_IsInitialized(): hooks stay */
+};
+
+extern _Atomic int g_py_state;
+extern const struct python_layout *g_py_layout; /* NULL: frames off */
+
+/* Finds CPython in the process, installs the allocator hooks, wraps the code
+ * object destructor and writes the PYTHON record. Called once at start (and
+ * again in a fork child, where it only writes the record). */
+void python_start(struct thread_state *ts);
+void python_emit_info(struct thread_state *ts);
+
+/* While PY_WAITING: reinstalls the hooks when PYTHONMALLOC, -X dev or
+ * another allocator change replaced them, and turns PY_READY once the
+ * interpreter is initialized. Called from the libc interposers. */
+void python_check_hooks(void);
+
+struct py_frame {
+	uintptr_t code;
+	int32_t lasti; /* index of the instruction's code unit; -1 before the first */
+	uint8_t is_entry; /* first frame of a _PyEval_EvalFrameDefault call */
+};
+
+/* The calling thread's Python frames, innermost first (at most max). Returns
+ * 0 for a thread without a Python thread state. No GIL is needed: a thread's
+ * frame chain changes only on that thread. */
+unsigned stack_python_collect(struct py_frame *out, unsigned max);
+
+/* Generation of a code object address: bumped when a code object that hashes
+ * to the same slot dies, so a cached (address -> id) is known to be stale. */
+#define HW_CODE_GEN_SLOTS 4096u
+extern _Atomic uint32_t g_code_gen[HW_CODE_GEN_SLOTS];
+
+static inline size_t stack_python_gen_slot(uintptr_t code)
+{
+	return (size_t)((code >> 4) * 0x9e3779b97f4a7c15ull >> 52) & (HW_CODE_GEN_SLOTS - 1);
+}
+
+static inline uint32_t stack_python_code_gen(uintptr_t code)
+{
+	return atomic_load_explicit(&g_code_gen[stack_python_gen_slot(code)], memory_order_acquire);
+}
+
+/* The per-process code id of a live code object for this thread, writing a
+ * CODE record the first time (or after the address was reused). 0 on failure. */
+uint32_t stack_python_code_id(struct thread_state *ts, uintptr_t code, uint32_t gen);
+
+/* True when ip is inside _PyEval_EvalFrameDefault. */
+bool python_is_eval(uintptr_t ip);
+
+/* Frees a thread's code map (and the map itself). */
+struct code_map;
+void stack_python_release(struct code_map *m);
+
+#endif

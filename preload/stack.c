@@ -1,0 +1,146 @@
+/* Mixed stacks (shim, stacks stage). With Python frames present:
+ *  - auto (default) and none: the Python frames only. Any native unwind costs
+ *    more than the whole budget of a Python allocation (see the benchmark);
+ *  - below: the Python frames, plus the native frames between the allocator
+ *    and the innermost Python frame (a short unwind that stops at
+ *    _PyEval_EvalFrameDefault);
+ *  - full: the whole native stack with each _PyEval_EvalFrameDefault frame
+ *    replaced by the Python frames that call of it was running.
+ * A thread without Python frames gets its native stack (unless none). */
+#include "stack.h"
+
+#include <stdatomic.h>
+#include <string.h>
+
+#include "config.h"
+#include "heapwise/compiler.h"
+#include "heapwise/trace_format.h"
+#include "python.h"
+#include "stack_native.h"
+#include "tracker.h"
+
+#define MAX_PY 256
+#define PY_BIT (1ull << 63)
+#define AUTO_NATIVE_MAX 16 /* native frames looked at below the innermost Python frame */
+
+static inline struct frame_key native_key(uintptr_t ip)
+{
+	return (struct frame_key){ip, 0};
+}
+
+static inline struct frame_key py_key(const struct py_frame *f)
+{
+	return (struct frame_key){f->code | PY_BIT,
+				  (uint32_t)(f->lasti + 1) |
+					  (uint64_t)stack_python_code_gen(f->code) << 32};
+}
+
+/* Python frames root first, split into the runs of each eval call. */
+static unsigned splice(const struct py_frame *py, unsigned npy, const uintptr_t *ips,
+		       unsigned nips, struct frame_key *out, unsigned max)
+{
+	/* segment starts (indexes into py, innermost first) */
+	unsigned seg_end[MAX_PY], nseg = 0;
+	for (unsigned i = 0; i < npy; i++)
+		if (py[i].is_entry || i == npy - 1)
+			seg_end[nseg++] = i;
+	unsigned evals = 0;
+	for (unsigned i = 0; i < nips; i++)
+		evals += python_is_eval(ips[i]);
+	/* Unwinding may stop early (depth): unmatched segments are the root ones. */
+	unsigned n = 0, seg = nseg; /* segments are consumed root first: nseg-1 .. 0 */
+	while (seg > evals && n < max) {
+		seg--;
+		unsigned lo = seg ? seg_end[seg - 1] + 1 : 0;
+		for (unsigned k = seg_end[seg] + 1; k-- > lo && n < max;)
+			out[n++] = py_key(&py[k]);
+	}
+	for (unsigned i = nips; i-- > 0 && n < max;) {
+		if (python_is_eval(ips[i]) && seg > 0) {
+			seg--;
+			unsigned lo = seg ? seg_end[seg - 1] + 1 : 0;
+			for (unsigned k = seg_end[seg] + 1; k-- > lo && n < max;)
+				out[n++] = py_key(&py[k]);
+		} else if (!python_is_eval(ips[i]) || seg == 0) {
+			out[n++] = native_key(ips[i]);
+		}
+	}
+	return n;
+}
+
+static unsigned collect(struct frame_key *keys)
+{
+	uintptr_t ips[HW_MAX_FRAMES];
+	struct py_frame py[MAX_PY];
+	unsigned npy = 0, n = 0;
+	if (g_py_layout && atomic_load_explicit(&g_py_state, memory_order_relaxed) != PY_NONE)
+		npy = stack_python_collect(py, MAX_PY);
+	if (!npy) {
+		if (g_config.native == NATIVE_NONE)
+			return 0;
+		unsigned nips = stack_native_unwind(ips, g_config.depth);
+		for (unsigned i = nips; i-- > 0;)
+			keys[n++] = native_key(ips[i]);
+		return n;
+	}
+	if (g_config.native == NATIVE_FULL) {
+		unsigned nips = stack_native_unwind(ips, g_config.depth);
+		return splice(py, npy, ips, nips, keys, HW_MAX_FRAMES);
+	}
+	for (unsigned i = npy; i-- > 0;)
+		keys[n++] = py_key(&py[i]);
+	if (g_config.native == NATIVE_BELOW) {
+		unsigned nips = stack_native_unwind(ips, AUTO_NATIVE_MAX);
+		unsigned under = 0;
+		while (under < nips && !python_is_eval(ips[under]))
+			under++;
+		for (unsigned i = under; i-- > 0;)
+			keys[n++] = native_key(ips[i]);
+	}
+	return n;
+}
+
+uint32_t stack_capture(struct thread_state *ts)
+{
+	uint32_t epoch = atomic_load_explicit(&g_module_epoch, memory_order_relaxed);
+	if (HW_UNLIKELY(epoch != ts->module_epoch)) {
+		/* an object was unloaded: cached nodes may name vanished code */
+		stack_tree_release(&ts->tree);
+		ts->last_depth = 0;
+		ts->module_epoch = epoch;
+	}
+	struct frame_key keys[HW_MAX_FRAMES];
+	unsigned depth = collect(keys);
+	if (!depth)
+		return 0;
+	unsigned same = 0;
+	while (same < ts->last_depth && same < depth && ts->last_keys[same].a == keys[same].a &&
+	       ts->last_keys[same].b == keys[same].b)
+		same++;
+	uint32_t parent = same ? ts->last_ids[same - 1] : 0;
+	for (unsigned i = same; i < depth; i++) {
+		const struct frame_key *k = &keys[i];
+		if (k->a & PY_BIT) {
+			/* the same code object one instruction on: the code id is known */
+			uint32_t gen = (uint32_t)(k->b >> 32), instr = (uint32_t)k->b;
+			uint32_t code = i < ts->last_depth && ts->last_keys[i].a == k->a &&
+						(uint32_t)(ts->last_keys[i].b >> 32) == gen
+					? ts->last_code[i]
+					: stack_python_code_id(ts, (uintptr_t)(k->a & ~PY_BIT), gen);
+			ts->last_code[i] = code;
+			parent = code ? stack_tree_intern(ts, parent, HW_FRAME_PYTHON,
+							  (uint64_t)code << 32 | instr)
+				      : 0;
+		} else {
+			parent = stack_tree_intern(ts, parent, HW_FRAME_NATIVE, k->a);
+		}
+		if (!parent) {
+			ts->last_depth = 0;
+			return 0;
+		}
+		ts->last_keys[i] = *k;
+		ts->last_ids[i] = parent;
+	}
+	ts->last_depth = depth;
+	return parent;
+}

@@ -1,0 +1,27 @@
+/* Stack capture (shim, stacks stage): the mixed stack of one event, Python
+ * frames and native frames, interned into the thread's stack tree. */
+#ifndef HW_PRELOAD_STACK_H
+#define HW_PRELOAD_STACK_H
+
+#include <stdint.h>
+
+struct thread_state;
+
+/* A frame as captured, before interning: native (a = return address, b = 0)
+ * or Python (a = code object | top bit, b = instruction index + 1 in the low
+ * half and the address's code generation in the high half). Two captures are
+ * the same frame when both words match. Whole 64-bit words on purpose: the
+ * comparison right after the capture must not straddle two narrower stores
+ * (a store-forwarding stall cost a third of the capture). */
+struct frame_key {
+	uint64_t a, b;
+};
+
+#define HW_MAX_FRAMES 512
+
+/* Returns the leaf node id of the calling thread's stack (0: no stack).
+ * Which frames: see enum native_mode in config.h. Consecutive stacks of a
+ * thread share their root side; only frames that changed are interned. */
+uint32_t stack_capture(struct thread_state *ts);
+
+#endif
