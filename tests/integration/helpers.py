@@ -23,8 +23,10 @@ class TraceTest(unittest.TestCase):
         return os.path.join(PROGS, name)
 
     def run_traced(self, args, *flags, env=None, check_status=0, timeout=120):
-        """Runs args under `heapwise run`, returns (status, stderr, traces)."""
-        out = os.path.join(self.dir, "t.%p.hwt")
+        """Runs args under `heapwise run` in a directory of its own; returns
+        (status, stderr, traces of this run)."""
+        run_dir = tempfile.mkdtemp(prefix="run-", dir=self.dir)
+        out = os.path.join(run_dir, "t.%p.hwt")
         e = dict(os.environ)
         e.update(env or {})
         p = subprocess.run([HEAPWISE, "run", "-o", out, *flags, "--", *args],
@@ -32,7 +34,7 @@ class TraceTest(unittest.TestCase):
                            timeout=timeout)
         if check_status is not None:
             self.assertEqual(p.returncode, check_status, p.stderr)
-        return p.returncode, p.stderr, sorted(glob.glob(os.path.join(self.dir, "t.*.hwt")))
+        return p.returncode, p.stderr, sorted(glob.glob(os.path.join(run_dir, "t.*.hwt")))
 
     def heapwise(self, *args, status=0):
         p = subprocess.run([HEAPWISE, *args], capture_output=True, text=True, timeout=300)
