@@ -141,6 +141,22 @@ class Shapes(PythonTest):
         self.assertEqual(native[0]["leaked_bytes"], 123_457)
 
 
+class CodeReuse(PythonTest):
+    def test_reused_code_addresses_keep_their_names(self):
+        python = INTERPRETERS[0]
+        _, _, traces = self.run_traced([python, os.path.join(PY_DIR, "exec_heavy.py")],
+                                       env=self.env({}))
+        rows = self.lines(traces[0])
+        for i in range(400):
+            row = rows.get(("gen%03d.py" % i, 1))
+            self.assertIsNotNone(row, "gen%03d.py" % i)
+            # its own buffer (100,000 + i bytes, + the bytearray object), and
+            # KEEP's list growing on that line; never a buffer of another file
+            size = 100_000 + i
+            self.assertGreaterEqual(row["allocated_bytes"], size + 1, i)
+            self.assertLess(row["allocated_bytes"], size + 4_000, i)
+
+
 class NumPy(PythonTest):
     def test_array_on_its_line(self):
         python = "/usr/bin/python3.11"
