@@ -43,6 +43,8 @@ static int (*py_is_initialized)(void);
 extern void *(*g_py_get_tstate)(void);
 extern uintptr_t g_eval_lo, g_eval_hi;
 void stack_python_code_dies(uintptr_t code);
+void stack_python_use_layout(const struct python_layout *L);
+extern void *g_py_runtime;
 static void (*g_code_dealloc)(void *);
 
 static void *hook_malloc(void *ctx, size_t n)
@@ -180,7 +182,8 @@ void python_start(struct thread_state *ts)
 			g_eval_lo = (uintptr_t)eval;
 			g_eval_hi = (uintptr_t)eval + sym->st_size;
 		}
-		g_py_layout = L;
+		g_py_runtime = dlsym(RTLD_DEFAULT, "_PyRuntime");
+		stack_python_use_layout(L);
 	} else {
 		log_line("Python %u.%u is not known to this heapwise: allocations are recorded with native stacks, Python frames are off",
 			 (g_py_version >> 24) & 0xff, (g_py_version >> 16) & 0xff);

@@ -41,8 +41,19 @@ struct py_frame {
 
 /* The calling thread's Python frames, innermost first (at most max). Returns
  * 0 for a thread without a Python thread state. No GIL is needed: a thread's
- * frame chain changes only on that thread. */
-unsigned stack_python_collect(struct py_frame *out, unsigned max);
+ * frame chain changes only on that thread. gil_held (the PyMem hooks: their
+ * callers must hold it) allows reading the thread state from
+ * _PyRuntime.gilstate.tstate_current, checked against pthread_self(). */
+extern unsigned (*g_py_collect)(struct py_frame *out, unsigned max, bool gil_held);
+
+static inline unsigned stack_python_collect(struct py_frame *out, unsigned max, bool gil_held)
+{
+	return g_py_collect(out, max, gil_held);
+}
+
+struct frame_key;
+/* The same frames as frame keys (see stack.h), innermost first. */
+extern unsigned (*g_py_keys)(struct frame_key *out, unsigned max, bool gil_held);
 
 /* Generation of a code object address: bumped when a code object that hashes
  * to the same slot dies, so a cached (address -> id) is known to be stale. */

@@ -12,6 +12,8 @@
 struct python_layout {
 	uint32_t min_version, max_version; /* Py_Version range (PY_VERSION_HEX) */
 	const char *name;
+	uint16_t runtime_tstate_current; /* _PyRuntimeState.gilstate.tstate_current */
+	uint16_t ts_thread_id; /* PyThreadState.thread_id (pthread_self()) */
 	uint16_t ts_cframe; /* PyThreadState.cframe */
 	uint16_t cframe_current_frame; /* _PyCFrame.current_frame */
 	uint16_t frame_code; /* _PyInterpreterFrame.f_code */
@@ -43,6 +45,8 @@ static const struct python_layout python_layouts[] = {
 		.min_version = 0x030b00f0,
 		.max_version = 0x030bffff,
 		.name = "3.11",
+		.runtime_tstate_current = 576,
+		.ts_thread_id = 152,
 		.ts_cframe = 56,
 		.cframe_current_frame = 8,
 		.frame_code = 32,

@@ -20,7 +20,7 @@
 #include "tracker.h"
 
 #define MAX_PY 256
-#define PY_BIT (1ull << 63)
+#define PY_BIT HW_FRAME_KEY_PYTHON
 #define AUTO_NATIVE_MAX 16 /* native frames looked at below the innermost Python frame */
 
 static inline struct frame_key native_key(uintptr_t ip)
@@ -68,39 +68,56 @@ static unsigned splice(const struct py_frame *py, unsigned npy, const uintptr_t 
 	return n;
 }
 
-static unsigned collect(struct frame_key *keys)
+static unsigned collect_native(struct frame_key *keys, unsigned max)
 {
-	uintptr_t ips[HW_MAX_FRAMES];
+	uintptr_t ips[HW_MAX_DEPTH];
+	unsigned nips = stack_native_unwind(ips, max < HW_MAX_DEPTH ? max : HW_MAX_DEPTH), n = 0;
+	for (unsigned i = nips; i-- > 0;)
+		keys[n++] = native_key(ips[i]);
+	return n;
+}
+
+/* The uncommon modes: Python frames joined with native ones. */
+static __attribute__((noinline)) unsigned collect_mixed(struct frame_key *keys, bool gil_held)
+{
+	uintptr_t ips[HW_MAX_DEPTH];
 	struct py_frame py[MAX_PY];
-	unsigned npy = 0, n = 0;
-	if (g_py_layout && atomic_load_explicit(&g_py_state, memory_order_relaxed) != PY_NONE)
-		npy = stack_python_collect(py, MAX_PY);
-	if (!npy) {
-		if (g_config.native == NATIVE_NONE)
-			return 0;
-		unsigned nips = stack_native_unwind(ips, g_config.depth);
-		for (unsigned i = nips; i-- > 0;)
-			keys[n++] = native_key(ips[i]);
-		return n;
-	}
+	unsigned npy = stack_python_collect(py, MAX_PY, gil_held), n = 0;
+	if (!npy)
+		return g_config.native == NATIVE_NONE ? 0 : collect_native(keys, g_config.depth);
 	if (g_config.native == NATIVE_FULL) {
 		unsigned nips = stack_native_unwind(ips, g_config.depth);
 		return splice(py, npy, ips, nips, keys, HW_MAX_FRAMES);
 	}
 	for (unsigned i = npy; i-- > 0;)
 		keys[n++] = py_key(&py[i]);
-	if (g_config.native == NATIVE_BELOW) {
-		unsigned nips = stack_native_unwind(ips, AUTO_NATIVE_MAX);
-		unsigned under = 0;
-		while (under < nips && !python_is_eval(ips[under]))
-			under++;
-		for (unsigned i = under; i-- > 0;)
-			keys[n++] = native_key(ips[i]);
-	}
+	unsigned nips = stack_native_unwind(ips, AUTO_NATIVE_MAX);
+	unsigned under = 0;
+	while (under < nips && !python_is_eval(ips[under]))
+		under++;
+	for (unsigned i = under; i-- > 0;)
+		keys[n++] = native_key(ips[i]);
 	return n;
 }
 
-uint32_t stack_capture(struct thread_state *ts)
+/* Root first into keys; returns the depth. */
+static inline unsigned collect(struct frame_key *keys, bool gil_held)
+{
+	if (!g_py_layout || atomic_load_explicit(&g_py_state, memory_order_relaxed) == PY_NONE)
+		return g_config.native == NATIVE_NONE ? 0 : collect_native(keys, g_config.depth);
+	if (g_config.native == NATIVE_FULL || g_config.native == NATIVE_BELOW)
+		return collect_mixed(keys, gil_held);
+	/* auto and none: Python frames only, walked straight into keys */
+	struct frame_key leaf_first[MAX_PY];
+	unsigned n = g_py_keys(leaf_first, MAX_PY, gil_held);
+	if (!n)
+		return g_config.native == NATIVE_NONE ? 0 : collect_native(keys, g_config.depth);
+	for (unsigned i = 0; i < n; i++)
+		keys[i] = leaf_first[n - 1 - i];
+	return n;
+}
+
+uint32_t stack_capture(struct thread_state *ts, bool gil_held)
 {
 	uint32_t epoch = atomic_load_explicit(&g_module_epoch, memory_order_relaxed);
 	if (HW_UNLIKELY(epoch != ts->module_epoch)) {
@@ -109,8 +126,8 @@ uint32_t stack_capture(struct thread_state *ts)
 		ts->last_depth = 0;
 		ts->module_epoch = epoch;
 	}
-	struct frame_key keys[HW_MAX_FRAMES];
-	unsigned depth = collect(keys);
+	struct frame_key keys[MAX_PY > HW_MAX_DEPTH ? MAX_PY : HW_MAX_DEPTH];
+	unsigned depth = collect(keys, gil_held);
 	if (!depth)
 		return 0;
 	unsigned same = 0;

@@ -3,6 +3,7 @@
 #ifndef HW_PRELOAD_STACK_H
 #define HW_PRELOAD_STACK_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct thread_state;
@@ -18,10 +19,11 @@ struct frame_key {
 };
 
 #define HW_MAX_FRAMES 512
+#define HW_FRAME_KEY_PYTHON (1ull << 63)
 
 /* Returns the leaf node id of the calling thread's stack (0: no stack).
  * Which frames: see enum native_mode in config.h. Consecutive stacks of a
  * thread share their root side; only frames that changed are interned. */
-uint32_t stack_capture(struct thread_state *ts);
+uint32_t stack_capture(struct thread_state *ts, bool gil_held);
 
 #endif

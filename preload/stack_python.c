@@ -4,14 +4,17 @@
  * is written once per code object. Reads the objects directly, never calls
  * into Python. */
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/mman.h>
 
+#include "heapwise/compiler.h"
 #include "heapwise/trace_format.h"
 #include "heapwise/varint.h"
 #include "log.h"
 #include "python.h"
+#include "stack.h"
 #include "tracker.h"
 #include "writer.h"
 
@@ -38,12 +41,23 @@ bool python_is_eval(uintptr_t ip)
 
 #define LOAD(type, base, off) (*(type *)((uintptr_t)(base) + (off)))
 
-unsigned stack_python_collect(struct py_frame *out, unsigned max)
+void *g_py_runtime; /* &_PyRuntime */
+
+/* One walker, instantiated for each layout row so the offsets are constants. */
+static inline __attribute__((always_inline)) unsigned
+collect(const struct python_layout *L, struct py_frame *out, unsigned max, bool gil_held)
 {
-	const struct python_layout *L = g_py_layout;
-	void *ts = g_py_get_tstate();
-	if (!ts)
-		return 0;
+	void *ts = NULL;
+	if (gil_held && g_py_runtime) {
+		ts = LOAD(void *, g_py_runtime, L->runtime_tstate_current);
+		if (ts && LOAD(unsigned long, ts, L->ts_thread_id) != (unsigned long)pthread_self())
+			ts = NULL; /* a caller that does not hold the GIL after all */
+	}
+	if (!ts) {
+		ts = g_py_get_tstate();
+		if (!ts)
+			return 0;
+	}
 	void *cframe = LOAD(void *, ts, L->ts_cframe);
 	if (!cframe)
 		return 0;
@@ -54,10 +68,10 @@ unsigned stack_python_collect(struct py_frame *out, unsigned max)
 		uintptr_t first = code + L->code_code_adaptive;
 		uintptr_t prev = LOAD(uintptr_t, f, L->frame_prev_instr);
 		uint8_t owner = LOAD(uint8_t, f, L->frame_owner);
-		int32_t traceable = LOAD(int32_t, code, L->code_firsttraceable);
 		/* A frame still being set up has not reached its first traceable
 		 * instruction; CPython skips those too (_PyFrame_IsIncomplete). */
-		if (owner == L->owner_generator || prev >= first + 2 * (uintptr_t)traceable) {
+		if (HW_LIKELY(owner == L->owner_generator ||
+			      prev >= first + 2 * (uintptr_t)LOAD(int32_t, code, L->code_firsttraceable))) {
 			out[n].code = code;
 			out[n].lasti = (int32_t)(((intptr_t)prev - (intptr_t)first) / 2);
 			out[n].is_entry = LOAD(uint8_t, f, L->frame_is_entry);
@@ -68,6 +82,72 @@ unsigned stack_python_collect(struct py_frame *out, unsigned max)
 		f = LOAD(void *, f, L->frame_previous);
 	}
 	return n;
+}
+
+/* The same walk, writing frame keys (innermost first) for the Python-only
+ * stack modes: no intermediate array, the generation read inline. */
+static inline __attribute__((always_inline)) unsigned
+collect_keys(const struct python_layout *L, struct frame_key *out, unsigned max, bool gil_held)
+{
+	void *ts = NULL;
+	if (gil_held && g_py_runtime) {
+		ts = LOAD(void *, g_py_runtime, L->runtime_tstate_current);
+		if (ts && LOAD(unsigned long, ts, L->ts_thread_id) != (unsigned long)pthread_self())
+			ts = NULL;
+	}
+	if (!ts) {
+		ts = g_py_get_tstate();
+		if (!ts)
+			return 0;
+	}
+	void *cframe = LOAD(void *, ts, L->ts_cframe);
+	void *f = cframe ? LOAD(void *, cframe, L->cframe_current_frame) : NULL;
+	unsigned n = 0;
+	for (; f && n < max; f = LOAD(void *, f, L->frame_previous)) {
+		uintptr_t code = LOAD(uintptr_t, f, L->frame_code);
+		uintptr_t first = code + L->code_code_adaptive;
+		uintptr_t prev = LOAD(uintptr_t, f, L->frame_prev_instr);
+		if (HW_UNLIKELY(LOAD(uint8_t, f, L->frame_owner) != L->owner_generator &&
+				prev < first + 2 * (uintptr_t)LOAD(int32_t, code, L->code_firsttraceable)))
+			continue;
+		uint64_t instr = (uint32_t)((int32_t)(((intptr_t)prev - (intptr_t)first) >> 1) + 1);
+		out[n].a = code | HW_FRAME_KEY_PYTHON;
+		out[n].b = instr | (uint64_t)stack_python_code_gen(code) << 32;
+		n++;
+	}
+	return n;
+}
+
+static unsigned keys_row0(struct frame_key *out, unsigned max, bool gil_held)
+{
+	return collect_keys(&python_layouts[0], out, max, gil_held);
+}
+
+static unsigned keys_any(struct frame_key *out, unsigned max, bool gil_held)
+{
+	return collect_keys(g_py_layout, out, max, gil_held);
+}
+
+unsigned (*g_py_keys)(struct frame_key *out, unsigned max, bool gil_held) = keys_any;
+
+static unsigned collect_row0(struct py_frame *out, unsigned max, bool gil_held)
+{
+	return collect(&python_layouts[0], out, max, gil_held);
+}
+
+static unsigned collect_any(struct py_frame *out, unsigned max, bool gil_held)
+{
+	return collect(g_py_layout, out, max, gil_held);
+}
+
+unsigned (*g_py_collect)(struct py_frame *out, unsigned max, bool gil_held) = collect_any;
+
+void stack_python_use_layout(const struct python_layout *L)
+{
+	g_py_layout = L;
+	bool row0 = L->min_version == python_layouts[0].min_version;
+	g_py_collect = row0 ? collect_row0 : collect_any;
+	g_py_keys = row0 ? keys_row0 : keys_any;
 }
 
 /* Copies a str object's text as UTF-8 into dst (at most cap bytes); returns

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "heapwise/compiler.h"
 #include "heapwise/trace_format.h"
 #include "heapwise/varint.h"
 #include "modules.h"
@@ -48,19 +49,27 @@ uint32_t stack_tree_intern(struct thread_state *ts, uint32_t parent, int frame_k
 			   uint64_t frame)
 {
 	struct stack_tree *t = &ts->tree;
-	if ((t->count + 1) * 2 > t->mask + 1 && !grow(t))
-		return 0;
 	/* The frame kind lives in the top bits so a Python frame never equals
 	 * a native one with the same value. */
 	uint64_t key = frame ^ ((uint64_t)frame_kind << 60);
-	uint64_t j = hash(parent, key) & t->mask;
-	for (;;) {
-		struct stack_tree_entry *e = &t->slots[j];
-		if (!e->id)
-			break;
-		if (e->frame == key && e->parent == parent)
-			return e->id;
-		j = (j + 1) & t->mask;
+	uint64_t j = 0;
+	if (HW_LIKELY(t->slots)) {
+		j = hash(parent, key) & t->mask;
+		for (;;) {
+			struct stack_tree_entry *e = &t->slots[j];
+			if (!e->id)
+				break;
+			if (e->frame == key && e->parent == parent)
+				return e->id;
+			j = (j + 1) & t->mask;
+		}
+	}
+	if ((t->count + 1) * 2 > t->mask + 1 || !t->slots) {
+		if (!grow(t))
+			return 0;
+		j = hash(parent, key) & t->mask;
+		while (t->slots[j].id)
+			j = (j + 1) & t->mask;
 	}
 	if (frame_kind == HW_FRAME_NATIVE)
 		modules_check(ts);

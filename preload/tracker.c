@@ -173,14 +173,15 @@ static inline uint8_t *put_addr(struct thread_state *ts, uint8_t *p, const void 
 	return p;
 }
 
-static inline uint32_t capture(struct thread_state *ts)
+/* The PyMem domains are only called with the GIL held. */
+static inline uint32_t capture(struct thread_state *ts, int kind)
 {
-	return stack_capture(ts);
+	return stack_capture(ts, kind == HW_KIND_PYMEM || kind == HW_KIND_PYOBJ);
 }
 
 void tracker_alloc(struct thread_state *ts, int kind, const void *ptr, size_t size)
 {
-	uint32_t stack = capture(ts);
+	uint32_t stack = capture(ts, kind);
 	note_time(ts);
 	uint8_t *p = tracker_reserve(ts, HW_MAX_EVENT_RECORD);
 	if (!p)
@@ -215,7 +216,7 @@ void tracker_free_at(struct thread_state *ts, int kind, uint64_t seq, const void
 void tracker_realloc(struct thread_state *ts, int kind, uint64_t seq_free, const void *old,
 		     const void *new_ptr, size_t size)
 {
-	uint32_t stack = capture(ts);
+	uint32_t stack = capture(ts, kind);
 	note_time(ts);
 	uint8_t *p = tracker_reserve(ts, HW_MAX_EVENT_RECORD);
 	if (!p)
@@ -250,7 +251,7 @@ void tracker_unmap(struct thread_state *ts, const void *addr, size_t len)
 void tracker_remap(struct thread_state *ts, uint64_t seq_free, const void *old, size_t old_len,
 		   const void *new_ptr, size_t new_len)
 {
-	uint32_t stack = capture(ts);
+	uint32_t stack = capture(ts, HW_KIND_MMAP);
 	note_time(ts);
 	uint8_t *p = tracker_reserve(ts, HW_MAX_EVENT_RECORD);
 	if (!p)
