@@ -3,10 +3,13 @@
 no stacks) and under heaptrack, in alternating rounds; prints the median of the
 per-round ratios to the untraced time, and heapwise's cost per event.
 
-  tools/bench.py [--build build] [--rounds 5] [--scale 1.0] [--only a,c]
+  tools/bench.py [--build build] [--rounds 5] [--scale 1.0] [--only a,c] [--python]
 
-Python workloads run with PYTHONMALLOC=malloc so every tracer sees the same
-allocations (heaptrack cannot see pymalloc)."""
+Default table: Python workloads run with PYTHONMALLOC=malloc so every tracer
+sees the same allocations (heaptrack cannot see pymalloc).
+--python: the Python-aware table: untraced and heapwise (default mode and
+--native) with CPython's own allocator, and beside them heaptrack's ratio
+under PYTHONMALLOC=malloc (against an untraced PYTHONMALLOC=malloc run)."""
 import argparse
 import json
 import os
@@ -57,6 +60,7 @@ def main():
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--only", default="")
     ap.add_argument("--no-heaptrack", action="store_true")
+    ap.add_argument("--python", action="store_true", help="the Python-aware table")
     args = ap.parse_args()
 
     hw = os.path.join(args.build, "analyzer", "heapwise")
@@ -64,6 +68,8 @@ def main():
     heaptrack = None if args.no_heaptrack else shutil.which("heaptrack")
     only = set(filter(None, args.only.split(",")))
     env = dict(os.environ, PYTHONMALLOC="malloc")
+    if args.python:
+        return python_table(args, hw, heaptrack, only)
     tmp = tempfile.mkdtemp(prefix="hw-bench-")
     print(f"rounds {args.rounds}, median of per-round ratios to the untraced run"
           f"{'' if heaptrack else ' (heaptrack not installed)'}")
@@ -114,6 +120,56 @@ def main():
             print(f"{name:10} {med['untraced']:8.2f}s {ratio['heapwise']:8.2f}x "
                   f"{ratio['no-stack']:8.2f}x {ht} {events:10d} {per_ev:9.1f} {per_ev_st:9.1f}",
                   flush=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+def python_table(args, hw, heaptrack, only):
+    """Ratios with pymalloc on: heapwise default and --native; heaptrack needs
+    PYTHONMALLOC=malloc, so its ratio is taken against that untraced run."""
+    tmp = tempfile.mkdtemp(prefix="hw-bench-")
+    plain = {k: v for k, v in os.environ.items() if k != "PYTHONMALLOC"}
+    malloc_env = dict(plain, PYTHONMALLOC="malloc")
+    print(f"rounds {args.rounds}, median of per-round ratios; Python-aware (pymalloc on)")
+    print(f"{'workload':10} {'untraced':>9} {'default':>9} {'--native':>9} {'heaptrack*':>10}")
+    try:
+        for name, (build, size, *extra) in BENCHES.items():
+            if build is None or (only and name not in only):
+                continue
+            flags = extra[0] if extra else []
+            n = max(1, int(size * args.scale))
+            argv = build(n)
+            if name.startswith("f") and subprocess.run([PY, "-c", "import numpy"],
+                                                       capture_output=True).returncode:
+                print(f"{name:10} skipped: numpy is not installed (python3-numpy)")
+                continue
+            out = lambda tag: os.path.join(tmp, tag + ".%p.hwt")
+            modes = {
+                "untraced": (argv, plain),
+                "default": ([hw, "run", *flags, "-o", out("d"), "--", *argv], plain),
+                "native": ([hw, "run", *flags, "--native", "-o", out("n"), "--", *argv], plain),
+            }
+            if heaptrack:
+                modes["untraced-malloc"] = (argv, malloc_env)
+                modes["heaptrack"] = ([heaptrack, "-o", os.path.join(tmp, "ht"), *argv],
+                                      malloc_env)
+            times = {m: [] for m in modes}
+            for _ in range(args.rounds):
+                for m, (cmd, env) in modes.items():
+                    times[m].append(timed(cmd, env, tmp))
+                    for f in os.listdir(tmp):
+                        p = os.path.join(tmp, f)
+                        os.unlink(p) if os.path.isfile(p) else shutil.rmtree(p)
+
+            def ratio(m, base):
+                return statistics.median(t / b for t, b in zip(times[m], times[base]))
+
+            ht = f"{ratio('heaptrack', 'untraced-malloc'):9.2f}x" if heaptrack else f"{'-':>10}"
+            print(f"{name:10} {statistics.median(times['untraced']):8.2f}s "
+                  f"{ratio('default', 'untraced'):8.2f}x {ratio('native', 'untraced'):8.2f}x {ht}",
+                  flush=True)
+        print("* heaptrack under PYTHONMALLOC=malloc, against untraced PYTHONMALLOC=malloc")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
