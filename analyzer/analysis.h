@@ -26,6 +26,19 @@ struct peak {
 	uint32_t id; /* bumps at each new high-water mark */
 };
 
+struct mark {
+	uint64_t seq, time_ns;
+	uint8_t kind; /* HW_MARK_* */
+	char *label;
+};
+
+/* What part of the trace to analyse. */
+struct analysis_opts {
+	const char *from_mark, *to_mark; /* window: from the first marker with
+					  * this label to the next with the other */
+	bool include_all; /* Python: no leak filter */
+};
+
 struct site {
 	uint32_t raw_stack;
 	uint8_t cls;
@@ -35,6 +48,8 @@ struct site {
 	uint64_t live_bytes, live_blocks;
 	uint64_t last_seq;
 	uint64_t snap_bytes, snap_blocks;
+	uint64_t leak_bytes, leak_blocks; /* live at the leak point */
+	bool eligible; /* counts as a leak (see analysis_run) */
 };
 
 struct module_rec {
@@ -73,11 +88,27 @@ struct analysis {
 	bool clean_exit;
 	uint64_t trailer_allocs, trailer_frees;
 	unsigned threads;
+	struct mark *marks;
+	size_t nmarks, markcap;
+	/* the leak point: where "leaked" is measured */
+	enum { LEAK_AT_END, LEAK_AT_FINALIZE, LEAK_AT_MARK } leak_point;
+	uint64_t leak_seq, leak_time_ns;
+	bool window; /* --between */
+	uint64_t window_start_ns;
 };
 
-/* Replays the whole trace once. Never fails on bad data: damaged chunks were
- * cut by the reader and anomalies are counted. */
-void analysis_run(struct analysis *a, struct trace *t);
+/* Replays the trace once. Never fails on bad data: damaged chunks were cut by
+ * the reader and anomalies are counted.
+ *
+ * Leaks: what is live at the leak point, which is the end of the window
+ * (--between), else the moment CPython started to finalize, else the end of
+ * the trace. In a Python process a callsite's memory counts as leaked only
+ * when its stack has a Python frame and no frame of the import machinery
+ * (<frozen importlib._bootstrap...>), unless opts->include_all.
+ * With a window, only blocks allocated inside it are counted (peak, leaks,
+ * totals), and the replay stops at its end.
+ * Returns HW_ERR_USAGE (after printing why) when a marker is not found. */
+enum hw_err analysis_run(struct analysis *a, struct trace *t, const struct analysis_opts *opts);
 void analysis_free(struct analysis *a);
 
 /* Bytes and blocks a site had live at its class's peak. */

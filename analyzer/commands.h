@@ -8,5 +8,6 @@ int cmd_summary(int argc, char **argv);
 int cmd_top(int argc, char **argv);
 int cmd_leaks(int argc, char **argv);
 int cmd_dump(int argc, char **argv);
+int cmd_check(int argc, char **argv);
 
 #endif

@@ -42,6 +42,15 @@ static void dump_record(FILE *f, const struct hw_record *r)
 			"+%" PRIu64 " stack=%u\n",
 			r->seq, r->seq2, r->addr, r->size, r->addr2, r->size2, r->stack);
 		break;
+	case HW_REC_MARK: {
+		char *label = xstrndup(r->name, r->name_len);
+		fprintf(f, "  MARK seq=%" PRIu64 " %s ", r->seq,
+			r->kind == HW_MARK_PY_FINALIZE ? "python-finalize" : "user");
+		json_str(f, label);
+		fputc('\n', f);
+		free(label);
+		break;
+	}
 	case HW_REC_STACK:
 		if (r->frame_kind == HW_FRAME_PYTHON)
 			fprintf(f, "  STACK id=%" PRIu64 " parent=%" PRIu64 " python code=%" PRIu64

@@ -13,6 +13,7 @@ struct block {
 	uint64_t size;
 	uint32_t stack;
 	uint8_t kind;
+	uint8_t counted; /* allocated inside the analysed window */
 };
 
 struct live_map {

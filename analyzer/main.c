@@ -20,10 +20,15 @@ static const char usage[] =
 	"  top TRACE [--by peak|leaked|allocated|count] [--group-by stack|line|function|file]\n"
 	"            [-n N] [--json]\n"
 	"  leaks TRACE [-n N] [--json]\n"
+	"  check TRACE... [--max-peak SIZE] [--max-leaked SIZE] [--max-allocations N]\n"
+	"                 [--suppressions FILE] [--junit FILE]\n"
 	"  dump TRACE\n"
+	"report options: --between MARK_A MARK_B (only what was allocated between two\n"
+	"  hw_mark() markers), --include-all (Python: every callsite counts as a leak)\n"
 	"exit status: 0 success, 1 a gate failed, 2 usage error or unreadable input\n";
 
 struct report_opts {
+	struct analysis_opts an;
 	const char *trace;
 	bool json;
 	enum sort_by by;
@@ -38,6 +43,8 @@ static int parse_report_opts(const char *cmd, int argc, char **argv, struct repo
 		{"json", no_argument, NULL, 'j'},
 		{"by", required_argument, NULL, 'b'},
 		{"group-by", required_argument, NULL, 'g'},
+		{"between", required_argument, NULL, 'B'},
+		{"include-all", no_argument, NULL, 'I'},
 		{"help", no_argument, NULL, 'h'},
 		{0, 0, 0, 0},
 	};
@@ -92,6 +99,17 @@ static int parse_report_opts(const char *cmd, int argc, char **argv, struct repo
 			o->n = (size_t)v;
 			break;
 		}
+		case 'B':
+			if (optind >= argc) {
+				err_print("%s: --between needs two marker labels", cmd);
+				return 2;
+			}
+			o->an.from_mark = optarg;
+			o->an.to_mark = argv[optind++];
+			break;
+		case 'I':
+			o->an.include_all = true;
+			break;
 		case 'h':
 			fputs(usage, stdout);
 			exit(0);
@@ -114,13 +132,18 @@ bad:
 	return 2;
 }
 
-static int load(const char *path, struct trace *t, struct analysis *a)
+static int load(const char *path, struct trace *t, struct analysis *a,
+		const struct analysis_opts *opts)
 {
 	if (trace_open(path, t) != HW_OK) {
 		trace_close(t);
 		return 2;
 	}
-	analysis_run(a, t);
+	if (analysis_run(a, t, opts) != HW_OK) {
+		analysis_free(a);
+		trace_close(t);
+		return 2;
+	}
 	if (t->damaged && !t->warned)
 		warn_print("%s: trace is damaged; figures cover what could be read", path);
 	return 0;
@@ -134,7 +157,7 @@ int cmd_summary(int argc, char **argv)
 		return rc;
 	struct trace t;
 	struct analysis a;
-	if (load(o.trace, &t, &a))
+	if (load(o.trace, &t, &a, &o.an))
 		return 2;
 	if (o.json)
 		report_summary_json(stdout, &a);
@@ -153,7 +176,7 @@ static int rows_command(int argc, char **argv, bool leaks)
 		return rc;
 	struct trace t;
 	struct analysis a;
-	if (load(o.trace, &t, &a))
+	if (load(o.trace, &t, &a, &o.an))
 		return 2;
 	struct symbolizer *s = symbolizer_new(&a);
 	struct report r;
@@ -188,7 +211,7 @@ int main(int argc, char **argv)
 		int (*fn)(int, char **);
 	} commands[] = {
 		{"run", cmd_run},   {"summary", cmd_summary}, {"top", cmd_top},
-		{"leaks", cmd_leaks}, {"dump", cmd_dump},
+		{"leaks", cmd_leaks}, {"dump", cmd_dump}, {"check", cmd_check},
 	};
 	if (argc < 2) {
 		fputs(usage, stderr);

@@ -142,7 +142,8 @@ uint64_t cursor_offset(const struct cursor *c)
 bool record_is_event(uint8_t tag)
 {
 	return tag == HW_REC_ALLOC || tag == HW_REC_FREE || tag == HW_REC_REALLOC ||
-	       tag == HW_REC_UNMAP || tag == HW_REC_REMAP || tag == HW_REC_TRAILER;
+	       tag == HW_REC_UNMAP || tag == HW_REC_REMAP || tag == HW_REC_TRAILER ||
+	       tag == HW_REC_MARK;
 }
 
 #define GET(v)                                                                            \
@@ -241,6 +242,18 @@ enum read_result cursor_next(struct cursor *c, struct hw_record *r)
 			goto bad;
 		r->stack = (uint32_t)v;
 		r->kind = HW_KIND_MMAP;
+		break;
+	case HW_REC_MARK:
+		GET(v);
+		if (!next_seq(c, v, &r->seq))
+			goto bad;
+		GET_U8(r->kind);
+		GET(v);
+		if (v >= HW_MAX_LABEL || v > (uint64_t)(end - p))
+			goto bad;
+		r->name = (const char *)p;
+		r->name_len = v;
+		p += v;
 		break;
 	case HW_REC_STACK:
 		GET(r->id);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "analysis.h"
+#include "err.h"
 #include "merge.h"
 #include "util.h"
 
@@ -108,6 +109,8 @@ uint64_t site_peak_bytes(const struct analysis *a, const struct site *s)
 static void block_gone(struct analysis *a, const struct block *b, bool whole, uint64_t seq,
 		       uint64_t time_ns)
 {
+	if (!b->counted)
+		return; /* allocated outside the window */
 	struct kind_totals *k = &a->kinds[b->kind];
 	k->live_bytes -= b->size;
 	if (whole) {
@@ -145,10 +148,12 @@ static void on_cut(void *ctx, const struct block *piece, bool whole)
 	block_gone(c->a, piece, whole, c->seq, c->time_ns);
 }
 
+static bool g_counting; /* inside the window (always, without one) */
+
 static void do_alloc(struct analysis *a, int kind, uint64_t addr, uint64_t size, uint32_t stack,
 		     uint64_t seq, uint64_t time_ns)
 {
-	struct block b = {addr, size, stack, (uint8_t)kind};
+	struct block b = {addr, size, stack, (uint8_t)kind, g_counting};
 	if (!addr)
 		return;
 	if (kind_class(kind) == CLASS_HEAP) {
@@ -164,7 +169,8 @@ static void do_alloc(struct analysis *a, int kind, uint64_t addr, uint64_t size,
 		struct cut_ctx c = {a, seq, time_ns, -1};
 		range_map_add(&a->maps, &b, on_cut, &c);
 	}
-	block_born(a, &b, seq, time_ns);
+	if (b.counted)
+		block_born(a, &b, seq, time_ns);
 }
 
 static void do_free(struct analysis *a, uint64_t addr, uint64_t seq, uint64_t time_ns)
@@ -236,6 +242,35 @@ static void on_definition(void *ctx, const struct cursor *c, const struct hw_rec
 	}
 }
 
+static void leak_snapshot(struct analysis *a, int point, uint64_t seq, uint64_t time_ns)
+{
+	for (size_t i = 0; i < a->nsites; i++) {
+		a->sites[i].leak_bytes = a->sites[i].live_bytes;
+		a->sites[i].leak_blocks = a->sites[i].live_blocks;
+	}
+	a->leak_point = point;
+	a->leak_seq = seq;
+	a->leak_time_ns = time_ns;
+}
+
+/* Does the canonical stack have a Python frame, and none of the import
+ * machinery's? */
+static bool python_leak_stack(const struct analysis *a, uint32_t canon)
+{
+	bool python = false;
+	for (uint32_t c = canon; c != HW_NO_NODE; c = a->st.cnodes[c].parent) {
+		if (a->st.cnodes[c].frame_kind != HW_FRAME_PYTHON)
+			continue;
+		const struct pycode *code = pycode_find(&a->codes, (uint32_t)(a->st.cnodes[c].frame >> 32));
+		if (!code)
+			continue;
+		if (!strncmp(code->filename, "<frozen importlib._bootstrap", 28))
+			return false;
+		python = true;
+	}
+	return python;
+}
+
 static int cmp_rss(const void *x, const void *y)
 {
 	const struct rss_sample *a = x, *b = y;
@@ -248,8 +283,18 @@ static int cmp_u32(const void *x, const void *y)
 	return a < b ? -1 : a > b;
 }
 
-void analysis_run(struct analysis *a, struct trace *t)
+static bool label_is(const struct hw_record *r, const char *label)
 {
+	return label && strlen(label) == r->name_len && !memcmp(r->name, label, r->name_len);
+}
+
+enum hw_err analysis_run(struct analysis *a, struct trace *t, const struct analysis_opts *opts)
+{
+	static const struct analysis_opts none;
+	if (!opts)
+		opts = &none;
+	bool started = !opts->from_mark, leak_taken = false;
+	g_counting = started;
 	memset(a, 0, sizeof(*a));
 	a->trace = t;
 	stack_table_init(&a->st);
@@ -299,9 +344,46 @@ void analysis_run(struct analysis *a, struct trace *t)
 			a->trailer_allocs = r->allocs;
 			a->trailer_frees = r->frees;
 			break;
+		case HW_REC_MARK: {
+			HW_GROW(a->marks, a->nmarks, a->markcap);
+			a->marks[a->nmarks++] = (struct mark){seq, r->time_ns, r->kind,
+							      xstrndup(r->name, r->name_len)};
+			if (r->kind != HW_MARK_USER) {
+				if (r->kind == HW_MARK_PY_FINALIZE && !opts->to_mark && !leak_taken) {
+					leak_snapshot(a, LEAK_AT_FINALIZE, seq, r->time_ns);
+					leak_taken = true;
+				}
+			} else if (!started && label_is(r, opts->from_mark)) {
+				started = g_counting = true;
+				a->window_start_ns = r->time_ns;
+			} else if (started && opts->to_mark && label_is(r, opts->to_mark)) {
+				leak_snapshot(a, LEAK_AT_MARK, seq, r->time_ns);
+				leak_taken = true;
+			}
+			break;
+		}
+		}
+		if (leak_taken && a->leak_point == LEAK_AT_MARK) {
+			/* the window is over: only the trailer still matters */
+			while (merge_next(m, &ev))
+				if (ev.rec->tag == HW_REC_TRAILER)
+					a->clean_exit = true;
+			break;
 		}
 	}
 	merge_free(m);
+	a->window = opts->from_mark || opts->to_mark;
+	if (!started) {
+		err_print("%s: marker \"%s\" is not in the trace", t->path, opts->from_mark);
+		return HW_ERR_USAGE;
+	}
+	if (opts->to_mark && !leak_taken) {
+		err_print("%s: marker \"%s\" is not in the trace after \"%s\"", t->path, opts->to_mark,
+			  opts->from_mark ? opts->from_mark : "the start");
+		return HW_ERR_USAGE;
+	}
+	if (!leak_taken)
+		leak_snapshot(a, LEAK_AT_END, a->last_seq, a->end_time_ns);
 	if (a->nrss > 1)
 		qsort(a->rss, a->nrss, sizeof(*a->rss), cmp_rss);
 	/* Threads write a code object under ids of their own: frames of equal
@@ -320,10 +402,17 @@ void analysis_run(struct analysis *a, struct trace *t)
 	uint32_t *tids = xmalloc((t->nchunks + 1) * sizeof(*tids));
 	for (size_t i = 0; i < t->nchunks; i++)
 		tids[i] = t->chunks[i].tid;
-	qsort(tids, t->nchunks, sizeof(*tids), cmp_u32);
+	if (t->nchunks > 1)
+		qsort(tids, t->nchunks, sizeof(*tids), cmp_u32);
 	for (size_t i = 0; i < t->nchunks; i++)
 		a->threads += !i || tids[i] != tids[i - 1];
 	free(tids);
+
+	bool filter = a->python_version && !opts->include_all;
+	for (size_t i = 0; i < a->nsites; i++)
+		a->sites[i].eligible =
+			!filter || python_leak_stack(a, stack_table_canon(&a->st, a->sites[i].raw_stack));
+	return HW_OK;
 }
 
 void analysis_free(struct analysis *a)
@@ -338,5 +427,8 @@ void analysis_free(struct analysis *a)
 	live_map_free(&a->live);
 	range_map_free(&a->maps);
 	free(a->rss);
+	for (size_t i = 0; i < a->nmarks; i++)
+		free(a->marks[i].label);
+	free(a->marks);
 	memset(a, 0, sizeof(*a));
 }

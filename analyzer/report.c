@@ -152,8 +152,8 @@ void report_build(struct report *r, const struct analysis *a, struct symbolizer 
 		const struct site *st = &a->sites[i];
 		struct row *row = &rows[n];
 		row->peak_bytes = site_peak_bytes(a, st);
-		row->leaked_bytes = st->live_bytes;
-		row->leaked_blocks = st->live_blocks;
+		row->leaked_bytes = st->eligible ? st->leak_bytes : 0;
+		row->leaked_blocks = st->eligible ? st->leak_blocks : 0;
 		row->allocated_bytes = st->alloc_bytes;
 		row->count = st->allocs;
 		row->cls = st->cls;
@@ -209,6 +209,35 @@ void report_build(struct report *r, const struct analysis *a, struct symbolizer 
 	qsort(rows, out, sizeof(*rows), cmp_rows);
 	r->rows = rows;
 	r->n = out;
+}
+
+void report_leaked(const struct analysis *a, uint64_t *bytes, uint64_t *blocks)
+{
+	*bytes = *blocks = 0;
+	for (size_t i = 0; i < a->nsites; i++) {
+		const struct site *st = &a->sites[i];
+		if (st->cls == CLASS_HEAP && st->eligible) {
+			*bytes += st->leak_bytes;
+			*blocks += st->leak_blocks;
+		}
+	}
+}
+
+const char *report_leak_point(const struct analysis *a, char *buf, size_t size)
+{
+	switch (a->leak_point) {
+	case LEAK_AT_MARK:
+		for (size_t i = 0; i < a->nmarks; i++)
+			if (a->marks[i].seq == a->leak_seq)
+				snprintf(buf, size, "marker \"%s\"", a->marks[i].label);
+		break;
+	case LEAK_AT_FINALIZE:
+		snprintf(buf, size, "the start of Python's finalization");
+		break;
+	default:
+		snprintf(buf, size, "%s", a->clean_exit ? "exit" : "the end of the trace");
+	}
+	return buf;
 }
 
 void report_free(struct report *r)

@@ -41,6 +41,11 @@ void report_top_text(FILE *f, const struct analysis *a, const struct report *r, 
 		     const char *title);
 void report_rows_json(FILE *f, const struct analysis *a, const struct report *r, size_t n);
 
+/* Heap bytes and blocks that count as leaked (see analysis_run). */
+void report_leaked(const struct analysis *a, uint64_t *bytes, uint64_t *blocks);
+/* "exit", "the end of the trace", "Python's finalization", "marker X". */
+const char *report_leak_point(const struct analysis *a, char *buf, size_t size);
+
 /* Writes one frame the way text reports do:
  * Python "FILE:LINE function", native "function (FILE:LINE, MODULE)". */
 void report_frame_text(FILE *f, const struct frame_info *fr);

@@ -58,13 +58,19 @@ void report_summary_json(FILE *f, const struct analysis *a)
 	json_str(f, t->cmdline);
 	fputs(",\"executable\":", f);
 	json_str(f, t->exe);
+	uint64_t leaked, leaked_blocks;
+	char where[300];
+	report_leaked(a, &leaked, &leaked_blocks);
 	fprintf(f,
 		",\"allocations\":%" PRIu64 ",\"frees\":%" PRIu64 ",\"allocated_bytes\":%" PRIu64
 		",\"peak_bytes\":%" PRIu64 ",\"peak_time_s\":%.6f,\"leaked_bytes\":%" PRIu64
 		",\"leaked_blocks\":%" PRIu64 ",\"duration_s\":%.6f,\"threads\":%u",
 		heap.allocs, heap.frees, heap.alloc_bytes, a->peaks[CLASS_HEAP].peak,
-		(double)a->peaks[CLASS_HEAP].peak_time_ns / 1e9, heap.live_bytes, heap.live_blocks,
+		(double)a->peaks[CLASS_HEAP].peak_time_ns / 1e9, leaked, leaked_blocks,
 		(double)a->end_time_ns / 1e9, a->threads);
+	fputs(",\"leak_point\":", f);
+	json_str(f, report_leak_point(a, where, sizeof(where)));
+	fprintf(f, ",\"python\":%s", a->python_version ? "true" : "false");
 	fprintf(f, ",\"truncated\":%s,\"clean_exit\":%s,\"rss_peak_bytes\":%" PRIu64
 		   ",\"unmatched_frees\":%" PRIu64 ",\"events\":%" PRIu64,
 		(t->damaged || !a->clean_exit) ? "true" : "false", a->clean_exit ? "true" : "false",

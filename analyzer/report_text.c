@@ -54,6 +54,14 @@ static const char *end_note(const struct analysis *a)
 	return a->clean_exit ? "exited cleanly" : "no clean exit (killed, crashed, exec'd or still running)";
 }
 
+static bool all_eligible(const struct analysis *a)
+{
+	for (size_t i = 0; i < a->nsites; i++)
+		if (!a->sites[i].eligible)
+			return false;
+	return true;
+}
+
 void report_summary_text(FILE *f, const struct analysis *a)
 {
 	const struct trace *t = a->trace;
@@ -69,9 +77,18 @@ void report_summary_text(FILE *f, const struct analysis *a)
 		fmt_size(b1, heap.alloc_bytes), heap.frees);
 	fprintf(f, "  peak heap   %s at %.3f s\n", fmt_size(b1, a->peaks[CLASS_HEAP].peak),
 		secs(a->peaks[CLASS_HEAP].peak_time_ns));
-	fprintf(f, "  leaked      %s in %" PRIu64 " block%s (heap still live at %s)\n",
-		fmt_size(b1, heap.live_bytes), heap.live_blocks, heap.live_blocks == 1 ? "" : "s",
-		a->clean_exit ? "exit" : "the end of the trace");
+	uint64_t leaked, leaked_blocks;
+	char where[300];
+	report_leaked(a, &leaked, &leaked_blocks);
+	fprintf(f, "  leaked      %s in %" PRIu64 " block%s (heap still live at %s%s)\n",
+		fmt_size(b1, leaked), leaked_blocks, leaked_blocks == 1 ? "" : "s",
+		report_leak_point(a, where, sizeof(where)),
+		a->python_version && a->sites && a->nsites && !all_eligible(a)
+			? "; allocated under Python frames, import machinery left out"
+			: "");
+	if (a->window)
+		fprintf(f, "  window      between markers, from %.3f s: only blocks allocated in it count\n",
+			secs(a->window_start_ns));
 	if (a->rss_peak)
 		fprintf(f, "  peak RSS    %s\n", fmt_size(b1, a->rss_peak));
 	fprintf(f, "\n  %-10s %12s %12s %12s %12s\n", "allocator", "allocations", "allocated",
@@ -106,9 +123,10 @@ void report_top_text(FILE *f, const struct analysis *a, const struct report *r, 
 		n = r->n;
 	fprintf(f, "%s: %s by %s, grouped by %s\n", title, a->trace->path, sort_name(r->by),
 		group_name(r->group));
+	char where[300];
 	fprintf(f, "peak heap %s at %.3f s; PEAK = live at its class's peak, LEAKED = live at %s\n\n",
 		fmt_size(b1, a->peaks[CLASS_HEAP].peak), secs(a->peaks[CLASS_HEAP].peak_time_ns),
-		a->clean_exit ? "exit" : "the end of the trace");
+		report_leak_point(a, where, sizeof(where)));
 	if (!n) {
 		fprintf(f, "  (no callsites)\n");
 		return;

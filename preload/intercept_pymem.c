@@ -184,6 +184,9 @@ void python_start(struct thread_state *ts)
 		}
 		g_py_runtime = dlsym(RTLD_DEFAULT, "_PyRuntime");
 		stack_python_use_layout(L);
+		if (g_py_runtime)
+			atomic_store(&g_py_finalizing,
+				     (uintptr_t *)((char *)g_py_runtime + L->runtime_finalizing));
 	} else {
 		log_line("Python %u.%u is not known to this heapwise: allocations are recorded with native stacks, Python frames are off",
 			 (g_py_version >> 24) & 0xff, (g_py_version >> 16) & 0xff);

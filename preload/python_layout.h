@@ -13,6 +13,7 @@ struct python_layout {
 	uint32_t min_version, max_version; /* Py_Version range (PY_VERSION_HEX) */
 	const char *name;
 	uint16_t runtime_tstate_current; /* _PyRuntimeState.gilstate.tstate_current */
+	uint16_t runtime_finalizing; /* _PyRuntimeState._finalizing */
 	uint16_t ts_thread_id; /* PyThreadState.thread_id (pthread_self()) */
 	uint16_t ts_cframe; /* PyThreadState.cframe */
 	uint16_t cframe_current_frame; /* _PyCFrame.current_frame */
@@ -46,6 +47,7 @@ static const struct python_layout python_layouts[] = {
 		.max_version = 0x030bffff,
 		.name = "3.11",
 		.runtime_tstate_current = 576,
+		.runtime_finalizing = 24,
 		.ts_thread_id = 152,
 		.ts_cframe = 56,
 		.cframe_current_frame = 8,

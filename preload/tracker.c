@@ -27,6 +27,7 @@ _Atomic int g_run_state;
 _Atomic uint32_t g_generation = 1;
 _Atomic uint64_t g_seq = 1;
 _Atomic uint32_t g_module_epoch;
+uintptr_t *_Atomic g_py_finalizing;
 uint64_t g_start_monotonic_ns;
 
 static struct thread_state *g_threads; /* registry */
@@ -179,8 +180,31 @@ static inline uint32_t capture(struct thread_state *ts, int kind)
 	return stack_capture(ts, kind == HW_KIND_PYMEM || kind == HW_KIND_PYOBJ);
 }
 
+void tracker_mark(struct thread_state *ts, int kind, const char *label)
+{
+	size_t len = strnlen(label, HW_MAX_LABEL - 1);
+	note_time(ts);
+	uint8_t *p = tracker_reserve(ts, 3 + 2 * HW_VARINT_MAX + len);
+	if (!p)
+		return;
+	*p++ = HW_REC_MARK;
+	p = put_seq(ts, p, tracker_take_seq());
+	*p++ = (uint8_t)kind;
+	p = hw_put_varint(p, len);
+	memcpy(p, label, len);
+	tracker_commit(ts, p + len);
+}
+
+void tracker_finalize_seen(struct thread_state *ts)
+{
+	uintptr_t *fin = atomic_exchange(&g_py_finalizing, NULL);
+	if (fin) /* the first thread to see it writes the mark */
+		tracker_mark(ts, HW_MARK_PY_FINALIZE, "python-finalize");
+}
+
 void tracker_alloc(struct thread_state *ts, int kind, const void *ptr, size_t size)
 {
+	tracker_watch_finalize(ts);
 	uint32_t stack = capture(ts, kind);
 	note_time(ts);
 	uint8_t *p = tracker_reserve(ts, HW_MAX_EVENT_RECORD);
@@ -202,6 +226,7 @@ void tracker_free(struct thread_state *ts, int kind, const void *ptr)
 
 void tracker_free_at(struct thread_state *ts, int kind, uint64_t seq, const void *ptr)
 {
+	tracker_watch_finalize(ts);
 	note_time(ts);
 	uint8_t *p = tracker_reserve(ts, HW_MAX_EVENT_RECORD);
 	if (!p)
@@ -216,6 +241,7 @@ void tracker_free_at(struct thread_state *ts, int kind, uint64_t seq, const void
 void tracker_realloc(struct thread_state *ts, int kind, uint64_t seq_free, const void *old,
 		     const void *new_ptr, size_t size)
 {
+	tracker_watch_finalize(ts);
 	uint32_t stack = capture(ts, kind);
 	note_time(ts);
 	uint8_t *p = tracker_reserve(ts, HW_MAX_EVENT_RECORD);

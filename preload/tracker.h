@@ -104,6 +104,21 @@ void tracker_unmap(struct thread_state *ts, const void *addr, size_t len);
 void tracker_remap(struct thread_state *ts, uint64_t seq_free, const void *old, size_t old_len,
 		   const void *new_ptr, size_t new_len);
 
+/* A MARK event (HW_MARK_*) with a label. */
+void tracker_mark(struct thread_state *ts, int kind, const char *label);
+
+/* Non-NULL while CPython has not started to finalize: the address of
+ * _PyRuntime._finalizing, watched by every event (one load). */
+extern uintptr_t *_Atomic g_py_finalizing;
+void tracker_finalize_seen(struct thread_state *ts);
+
+static inline void tracker_watch_finalize(struct thread_state *ts)
+{
+	uintptr_t *fin = atomic_load_explicit(&g_py_finalizing, memory_order_relaxed);
+	if (HW_UNLIKELY(fin) && HW_UNLIKELY(*(volatile uintptr_t *)fin))
+		tracker_finalize_seen(ts);
+}
+
 /* Writes a record of at most `max` bytes: returns where to write, or NULL when
  * recording has failed; tracker_commit publishes it. Switching to a new chunk
  * restarts the delta bases and the time. */

@@ -96,6 +96,10 @@ _Static_assert(sizeof(struct hw_chunk_header) == HW_CHUNK_HEADER_SIZE, "chunk la
  *             (the old block dies at seq_free, taken before the real call;
  *              the new one is born at seq_alloc; a failed realloc writes nothing)
  *   UNMAP     seq:d addr:z len:v          (munmap: ends any mapping in the range)
+ *   MARK      seq:d kind:u8 label:s        (HW_MARK_*: hw_mark() from the
+ *                                           program, or CPython starting to
+ *                                           finalize; an event, so it is
+ *                                           ordered with the allocations)
  *   REMAP     seq_free:d seq_alloc:v old:z old_len:v new:z new_len:v stack:v
  *   STACK     id:v parent:v frame_kind:u8 value:v
  *             (a node of the stack tree: frame on top of parent; 0 = root)
@@ -121,6 +125,7 @@ enum hw_record_tag {
 	HW_REC_REALLOC = 0x50, /* 0x50-0x57: | kind */
 	HW_REC_UNMAP = 0x04,
 	HW_REC_REMAP = 0x05,
+	HW_REC_MARK = 0x06,
 	HW_REC_STACK = 0x10,
 	HW_REC_MODULE = 0x11,
 	HW_REC_MODULE_UNLOAD = 0x12,
@@ -143,6 +148,13 @@ enum hw_alloc_kind {
 	HW_KIND_PYOBJ = 4, /* CPython PyMem OBJ domain (PyObject_Malloc) */
 	HW_KIND_COUNT = 5,
 };
+
+enum hw_mark_kind {
+	HW_MARK_USER = 0, /* hw_mark(label) */
+	HW_MARK_PY_FINALIZE = 1, /* Py_FinalizeEx passed atexit: Python leaks are measured here */
+};
+
+#define HW_MAX_LABEL 256u
 
 enum hw_frame_kind {
 	HW_FRAME_NATIVE = 1, /* value: return address (instruction pointer) */

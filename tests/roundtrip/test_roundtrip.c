@@ -75,7 +75,7 @@ static void writes_what_reader_reads(void **state)
 	assert_int_equal(t.hdr.pid, (uint64_t)getpid());
 	assert_int_equal(t.hdr.flags, HW_HDR_NATIVE_STACKS);
 	struct analysis a;
-	analysis_run(&a, &t);
+	assert_int_equal(analysis_run(&a, &t, NULL), HW_OK);
 	assert_false(t.damaged);
 	assert_true(a.clean_exit);
 	assert_int_equal(a.kinds[HW_KIND_MALLOC].allocs, N + 1);

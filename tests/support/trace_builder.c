@@ -179,6 +179,18 @@ void tb_module(struct tb *b, uint64_t s, uint64_t bias, uint64_t lo, uint64_t hi
 	done(b, p + n);
 }
 
+void tb_mark(struct tb *b, uint64_t s, int kind, const char *label)
+{
+	size_t n = strlen(label);
+	uint8_t *p = rec(b, 32 + n);
+	*p++ = HW_REC_MARK;
+	p = seq(b, p, s);
+	*p++ = (uint8_t)kind;
+	p = hw_put_varint(p, n);
+	memcpy(p, label, n);
+	done(b, p + n);
+}
+
 void tb_rss(struct tb *b, uint64_t t, uint64_t rss)
 {
 	uint8_t *p = rec(b, 32);

@@ -58,7 +58,7 @@ static void peak_snapshot_per_callsite(void **state)
 	struct trace t;
 	struct analysis a;
 	assert_int_equal(trace_open(path, &t), HW_OK);
-	analysis_run(&a, &t);
+	assert_int_equal(analysis_run(&a, &t, NULL), HW_OK);
 	assert_int_equal(a.peaks[CLASS_HEAP].peak, 550);
 	assert_int_equal(a.peaks[CLASS_HEAP].peak_seq, 3);
 	assert_int_equal(site_peak_bytes(&a, site_of(&a, 1, CLASS_HEAP)), 300);
@@ -92,7 +92,7 @@ static void merge_orders_threads_and_realloc_halves(void **state)
 	struct trace t;
 	struct analysis a;
 	assert_int_equal(trace_open(path, &t), HW_OK);
-	analysis_run(&a, &t);
+	assert_int_equal(analysis_run(&a, &t, NULL), HW_OK);
 	assert_int_equal(a.replaced_blocks, 0);
 	assert_int_equal(a.unmatched_frees, 0);
 	assert_int_equal(a.kinds[HW_KIND_MALLOC].live_bytes, 20);
@@ -120,7 +120,7 @@ static void mappings_and_anomalies(void **state)
 	struct trace t;
 	struct analysis a;
 	assert_int_equal(trace_open(path, &t), HW_OK);
-	analysis_run(&a, &t);
+	assert_int_equal(analysis_run(&a, &t, NULL), HW_OK);
 	assert_int_equal(a.unmatched_frees, 1);
 	/* 0x10000 - 0x1000 (hole) - 0x4000 (moved) + 0x8000 */
 	assert_int_equal(a.kinds[HW_KIND_MMAP].live_bytes, 0x13000);

@@ -17,7 +17,7 @@ static void put_take_many(void **state)
 	live_map_init(&m);
 	struct block old;
 	for (uint64_t i = 1; i <= 100000; i++) {
-		struct block b = {i * 16, i, (uint32_t)i, 0};
+		struct block b = {i * 16, i, (uint32_t)i, 0, 1};
 		assert_false(live_map_put(&m, &b, &old));
 	}
 	assert_int_equal(m.count, 100000);
@@ -43,7 +43,7 @@ static void replace_reports_old(void **state)
 	(void)state;
 	struct live_map m;
 	live_map_init(&m);
-	struct block a = {4096, 10, 1, 0}, b = {4096, 20, 2, 0}, old;
+	struct block a = {4096, 10, 1, 0, 1}, b = {4096, 20, 2, 0, 1}, old;
 	assert_false(live_map_put(&m, &a, &old));
 	assert_true(live_map_put(&m, &b, &old));
 	assert_int_equal(old.size, 10);
@@ -70,7 +70,7 @@ static void ranges_split_and_trim(void **state)
 {
 	(void)state;
 	struct range_map m = {0};
-	struct block a = {0x10000, 0x10000, 1, 1};
+	struct block a = {0x10000, 0x10000, 1, 1, 1};
 	range_map_add(&m, &a, on_cut, NULL);
 	cut_bytes = cut_whole = 0;
 	range_map_cut(&m, 0x14000, 0x1000, on_cut, NULL); /* hole in the middle */

@@ -1,0 +1,345 @@
+/* `heapwise check` (analyzer, gate stage): limits on peak, leaked bytes and
+ * allocation count, with suppressions, turned into an exit code (0 every
+ * limit holds, 1 one failed, 2 could not check) and optional JUnit XML. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "analysis.h"
+#include "commands.h"
+#include "report.h"
+#include "suppress.h"
+#include "util.h"
+
+#define OFFENDERS 5
+
+static const char check_usage[] =
+	"usage: heapwise check TRACE... [--max-peak SIZE] [--max-leaked SIZE] [--max-allocations N]\n"
+	"                      [--suppressions FILE] [--junit FILE] [--between MARK_A MARK_B]\n"
+	"                      [--include-all] [-n N]\n"
+	"  SIZE: 123, 10K, 10KiB, 5MB, 1.5G (K = 1024)\n"
+	"  exit status: 0 every limit holds, 1 a limit failed, 2 usage error or unreadable trace\n";
+
+struct limit {
+	const char *name;
+	bool set, failed;
+	uint64_t max, value;
+	char *detail; /* offending callsites, text */
+};
+
+struct check_opts {
+	struct limit peak, leaked, allocs;
+	const char *suppressions, *junit;
+	struct analysis_opts an;
+	size_t n;
+};
+
+/* One line per offending row: size and the most useful frame. */
+static char *offenders(const struct analysis *a, struct symbolizer *s, enum sort_by by,
+		       struct suppressions *sup, size_t n, bool leaks)
+{
+	struct report r;
+	report_build(&r, a, s, GROUP_STACK, by, leaks);
+	char *buf = NULL;
+	size_t len = 0, shown = 0;
+	FILE *f = open_memstream(&buf, &len);
+	for (size_t i = 0; i < r.n && shown < n; i++) {
+		const struct row *row = &r.rows[i];
+		uint64_t v = leaks ? row->leaked_bytes : row->peak_bytes;
+		if (!v || row->cls != CLASS_HEAP ||
+		    (leaks && sup && suppressions_match(sup, row->frames, row->nframes)))
+			continue;
+		char b[32];
+		fprintf(f, "      %-10s", fmt_size(b, v));
+		if (leaks)
+			fprintf(f, " in %" PRIu64 " block%s", row->leaked_blocks,
+				row->leaked_blocks == 1 ? " " : "s");
+		fputs("  ", f);
+		size_t py = report_first_python(row->frames, row->nframes);
+		if (row->nframes)
+			report_frame_text(f, &row->frames[py < row->nframes ? py : 0]);
+		else
+			fputs("(no stack recorded)", f);
+		if (py < row->nframes && py + 1 < row->nframes) {
+			fputs("  <- ", f);
+			report_frame_text(f, &row->frames[py + 1]);
+		}
+		fputc('\n', f);
+		shown++;
+	}
+	fclose(f);
+	report_free(&r);
+	return buf;
+}
+
+static void xml_text(FILE *f, const char *s)
+{
+	for (; s && *s; s++) {
+		switch (*s) {
+		case '<':
+			fputs("&lt;", f);
+			break;
+		case '>':
+			fputs("&gt;", f);
+			break;
+		case '&':
+			fputs("&amp;", f);
+			break;
+		case '"':
+			fputs("&quot;", f);
+			break;
+		default:
+			if ((unsigned char)*s < 0x20 && *s != '\n' && *s != '\t')
+				fputc('?', f);
+			else
+				fputc(*s, f);
+		}
+	}
+}
+
+static void limit_message(char *buf, size_t size, const struct limit *l, bool bytes)
+{
+	char v[32], m[32];
+	if (bytes)
+		snprintf(buf, size, "%s (%" PRIu64 " B) %s %s (%" PRIu64 " B)", fmt_size(v, l->value),
+			 l->value, l->failed ? ">" : "<=", fmt_size(m, l->max), l->max);
+	else
+		snprintf(buf, size, "%" PRIu64 " %s %" PRIu64, l->value, l->failed ? ">" : "<=", l->max);
+}
+
+/* Checks one trace; returns 0 pass, 1 fail, 2 error. Appends JUnit cases. */
+static int check_one(const char *path, struct check_opts *o, struct suppressions *sup, FILE *junit)
+{
+	struct trace t;
+	struct analysis a;
+	if (trace_open(path, &t) != HW_OK) {
+		trace_close(&t);
+		return 2;
+	}
+	if (analysis_run(&a, &t, &o->an) != HW_OK) {
+		analysis_free(&a);
+		trace_close(&t);
+		return 2;
+	}
+	struct symbolizer *s = symbolizer_new(&a);
+	struct limit *limits[] = {&o->peak, &o->leaked, &o->allocs};
+	/* leaked: every eligible heap row, minus what the suppressions take */
+	uint64_t leaked = 0, heap_allocs = 0;
+	for (int k = 0; k < HW_KIND_COUNT; k++)
+		if (kind_class(k) == CLASS_HEAP)
+			heap_allocs += a.kinds[k].allocs;
+	struct report r;
+	report_build(&r, &a, s, GROUP_STACK, BY_LEAKED, true);
+	for (size_t i = 0; i < r.n; i++) {
+		const struct row *row = &r.rows[i];
+		if (row->cls != CLASS_HEAP)
+			continue;
+		struct suppression *rule = sup ? suppressions_match(sup, row->frames, row->nframes) : NULL;
+		if (rule) {
+			rule->blocks += row->leaked_blocks;
+			rule->bytes += row->leaked_bytes;
+		} else {
+			leaked += row->leaked_bytes;
+		}
+	}
+	report_free(&r);
+	o->peak.value = a.peaks[CLASS_HEAP].peak;
+	o->leaked.value = leaked;
+	o->allocs.value = heap_allocs;
+	char where[300];
+	report_leak_point(&a, where, sizeof(where));
+
+	printf("heapwise check: %s\n", path);
+	int failed = 0, checked = 0;
+	for (size_t i = 0; i < 3; i++) {
+		struct limit *l = limits[i];
+		free(l->detail);
+		l->detail = NULL;
+		if (!l->set)
+			continue;
+		checked++;
+		l->failed = l->value > l->max;
+		failed += l->failed;
+		char msg[128];
+		limit_message(msg, sizeof(msg), l, l != &o->allocs);
+		printf("  %s  %-16s %s", l->failed ? "FAIL" : "PASS", l->name, msg);
+		if (l == &o->leaked)
+			printf(" (heap live at %s)", where);
+		putchar('\n');
+		if (l->failed && l != &o->allocs) {
+			bool leaks = l == &o->leaked;
+			l->detail = offenders(&a, s, leaks ? BY_LEAKED : BY_PEAK, sup, o->n, leaks);
+			printf("    top %s callsites:\n%s", leaks ? "leaking" : "peak", l->detail);
+		}
+		if (junit) {
+			fprintf(junit, "  <testcase classname=\"heapwise.check\" name=\"");
+			xml_text(junit, l->name);
+			fputs(" (", junit);
+			xml_text(junit, path);
+			fputs(")\">\n", junit);
+			if (l->failed) {
+				fputs("    <failure message=\"", junit);
+				xml_text(junit, msg);
+				fputs("\">", junit);
+				xml_text(junit, l->detail ? l->detail : msg);
+				fputs("</failure>\n", junit);
+			}
+			fputs("  </testcase>\n", junit);
+		}
+	}
+	for (size_t i = 0; sup && i < sup->n; i++) {
+		char b[32];
+		printf("  suppression line %u leak:%s%s%s matched %" PRIu64 " block%s (%s)\n",
+		       sup->rules[i].line, sup->rules[i].anchor_start ? "^" : "", sup->rules[i].pattern,
+		       sup->rules[i].anchor_end ? "$" : "", sup->rules[i].blocks,
+		       sup->rules[i].blocks == 1 ? "" : "s", fmt_size(b, sup->rules[i].bytes));
+		sup->rules[i].blocks = sup->rules[i].bytes = 0;
+	}
+	if (t.damaged)
+		printf("  note: the trace is damaged or cut; figures cover what could be read\n");
+	printf("result: %s (%d of %d limit%s exceeded)\n", failed ? "FAIL" : "PASS", failed, checked,
+	       checked == 1 ? "" : "s");
+	symbolizer_free(s);
+	analysis_free(&a);
+	trace_close(&t);
+	return failed ? 1 : 0;
+}
+
+int cmd_check(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"max-peak", required_argument, NULL, 'p'},
+		{"max-leaked", required_argument, NULL, 'l'},
+		{"max-allocations", required_argument, NULL, 'a'},
+		{"suppressions", required_argument, NULL, 's'},
+		{"junit", required_argument, NULL, 'j'},
+		{"between", required_argument, NULL, 'b'},
+		{"include-all", no_argument, NULL, 'i'},
+		{"help", no_argument, NULL, 'h'},
+		{0, 0, 0, 0},
+	};
+	struct check_opts o = {
+		.peak = {.name = "max-peak"},
+		.leaked = {.name = "max-leaked"},
+		.allocs = {.name = "max-allocations"},
+		.n = OFFENDERS,
+	};
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "n:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+		case 'l':
+			if (!parse_size(optarg, c == 'p' ? &o.peak.max : &o.leaked.max)) {
+				err_print("check: --%s %s: expected a size such as 512K, 10MB or 1.5G",
+					  c == 'p' ? "max-peak" : "max-leaked", optarg);
+				return 2;
+			}
+			(c == 'p' ? &o.peak : &o.leaked)->set = true;
+			break;
+		case 'a': {
+			char *end;
+			errno = 0;
+			unsigned long long v = strtoull(optarg, &end, 10);
+			if (errno || *end || end == optarg || *optarg == '-') {
+				err_print("check: --max-allocations %s: expected a count", optarg);
+				return 2;
+			}
+			o.allocs.max = v;
+			o.allocs.set = true;
+			break;
+		}
+		case 's':
+			o.suppressions = optarg;
+			break;
+		case 'j':
+			o.junit = optarg;
+			break;
+		case 'b':
+			if (optind >= argc) {
+				err_print("check: --between needs two marker labels");
+				return 2;
+			}
+			o.an.from_mark = optarg;
+			o.an.to_mark = argv[optind++];
+			break;
+		case 'i':
+			o.an.include_all = true;
+			break;
+		case 'n': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*end || v < 1 || v > 1000) {
+				err_print("check: -n %s: expected a number from 1 to 1000", optarg);
+				return 2;
+			}
+			o.n = (size_t)v;
+			break;
+		}
+		case 'h':
+			fputs(check_usage, stdout);
+			return 0;
+		default:
+			fputs(check_usage, stderr);
+			return 2;
+		}
+	}
+	if (optind >= argc) {
+		err_print("check: no trace given");
+		fputs(check_usage, stderr);
+		return 2;
+	}
+	if (!o.peak.set && !o.leaked.set && !o.allocs.set) {
+		err_print("check: no limit given (--max-peak, --max-leaked or --max-allocations)");
+		return 2;
+	}
+	struct suppressions sup, *psup = NULL;
+	if (o.suppressions) {
+		if (suppressions_load(&sup, o.suppressions) != HW_OK)
+			return 2;
+		psup = &sup;
+	}
+	FILE *junit = NULL;
+	char *jbuf = NULL;
+	size_t jlen = 0;
+	if (o.junit)
+		junit = open_memstream(&jbuf, &jlen);
+	int worst = 0, cases = 0, failures = 0;
+	for (int i = optind; i < argc; i++) {
+		int rc = check_one(argv[i], &o, psup, junit);
+		if (rc > worst)
+			worst = rc;
+		cases += o.peak.set + o.leaked.set + o.allocs.set;
+		failures += (o.peak.set && o.peak.failed) + (o.leaked.set && o.leaked.failed) +
+			    (o.allocs.set && o.allocs.failed);
+		if (rc == 2)
+			break;
+	}
+	if (junit) {
+		fclose(junit);
+		FILE *f = fopen(o.junit, "w");
+		if (!f) {
+			err_print("check: cannot write %s: %s", o.junit, strerror(errno));
+			worst = 2;
+		} else {
+			fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+				   "<testsuites>\n<testsuite name=\"heapwise check\" tests=\"%d\" failures=\"%d\" errors=\"%d\">\n",
+				cases, failures, worst == 2);
+			fwrite(jbuf, 1, jlen, f);
+			fputs("</testsuite>\n</testsuites>\n", f);
+			if (fclose(f)) {
+				err_print("check: cannot write %s", o.junit);
+				worst = 2;
+			}
+		}
+		free(jbuf);
+	}
+	free(o.peak.detail);
+	free(o.leaked.detail);
+	if (psup)
+		suppressions_free(psup);
+	return worst;
+}

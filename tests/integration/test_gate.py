@@ -1,0 +1,123 @@
+"""The CI gate: `heapwise check` on Python and C programs (limits, leak
+definition, suppressions, JUnit, markers, exit codes) and the pytest plugin."""
+import os
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+
+from helpers import HEAPWISE, PROGS, TraceTest, main
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PY = "/usr/bin/python3.11"
+TOOLS = os.path.join(os.path.dirname(os.path.dirname(HERE)), "tools")
+
+
+def line_of(path, tag):
+    with open(path) as f:
+        return next(n for n, line in enumerate(f, 1) if tag in line)
+
+
+class Check(TraceTest):
+    def leaky(self, *args):
+        script = os.path.join(HERE, "py", "leaky.py")
+        _, _, traces = self.run_traced([PY, script, *args])
+        return traces[0], script
+
+    def test_leak_fails_fixed_passes_suppressed_passes(self):
+        trace, script = self.leaky()
+        p = self.heapwise("check", trace, "--max-leaked", "100K", status=1)
+        self.assertIn(f"leaky.py:{line_of(script, 'LINE-LEAK')} handle", p.stdout)
+        self.assertIn("FAIL  max-leaked", p.stdout)
+        fixed, _ = self.leaky("--fixed")
+        p = self.heapwise("check", fixed, "--max-leaked", "100K", "--max-peak", "64M", status=0)
+        self.assertIn("PASS  max-leaked", p.stdout)
+        sup = os.path.join(self.dir, "sup.txt")
+        with open(sup, "w") as f:
+            f.write("# known: the request cache\nleak:leaky.py\n")
+        p = self.heapwise("check", trace, "--max-leaked", "100K", "--suppressions", sup, status=0)
+        self.assertRegex(p.stdout, r"leak:leaky.py matched \d+ blocks")
+        # the window between the script's own markers finds the same leak
+        p = self.heapwise("check", trace, "--max-leaked", "100K", "--between", "requests-start",
+                          "requests-end", status=1)
+        self.assertIn('marker "requests-end"', p.stdout)
+
+    def test_python_leak_definition(self):
+        trace, _ = self.leaky("--fixed")
+        s = self.json("summary", trace)
+        self.assertTrue(s["python"])
+        self.assertEqual(s["leak_point"], "the start of Python's finalization")
+        self.assertLess(s["leaked_bytes"], 50_000)
+        everything = self.json("summary", trace, "--include-all")
+        self.assertGreater(everything["leaked_bytes"], 10 * s["leaked_bytes"])
+        leaks = self.json("leaks", trace, "-n", "1000")
+        for c in leaks["callsites"]:
+            files = [f["file"] or "" for f in c["frames"] if f["kind"] == "python"]
+            self.assertTrue(files, c)
+            self.assertFalse(any(f.startswith("<frozen importlib._bootstrap") for f in files))
+
+    def test_junit_and_errors(self):
+        trace, _ = self.leaky()
+        junit = os.path.join(self.dir, "junit.xml")
+        self.heapwise("check", trace, "--max-leaked", "100K", "--max-peak", "1G",
+                      "--max-allocations", "100000000", "--junit", junit, status=1)
+        suite = ET.parse(junit).getroot().find("testsuite")
+        self.assertEqual(suite.get("tests"), "3")
+        self.assertEqual(suite.get("failures"), "1")
+        failed = [c for c in suite.findall("testcase") if c.find("failure") is not None]
+        self.assertEqual(len(failed), 1)
+        self.assertTrue(failed[0].get("name").startswith("max-leaked"))
+        self.assertIn("leaky.py", failed[0].find("failure").text)
+        damaged = os.path.join(self.dir, "damaged.hwt")
+        with open(trace, "rb") as f, open(damaged, "wb") as g:
+            g.write(f.read(100))
+        self.heapwise("check", damaged, "--max-leaked", "1M", status=2)
+        self.heapwise("check", trace, status=2)  # no limit
+        self.heapwise("check", trace, "--max-peak", "lots", status=2)
+        self.heapwise("check", trace, "--max-leaked", "1M", "--suppressions", "/nonexistent",
+                      status=2)
+        self.heapwise("check", trace, "--max-leaked", "1M", "--between", "nope", "never",
+                      status=2)
+
+    def test_c_markers(self):
+        r = subprocess.run([self.prog("marks")])
+        self.assertEqual(r.returncode, 5)  # runs without the shim
+        _, _, traces = self.run_traced([self.prog("marks")])
+        doc = self.json("leaks", traces[0], "--between", "phase-start", "phase-end")
+        self.assertEqual([c["leaked_bytes"] for c in doc["callsites"]], [4321])
+        self.assertEqual(doc["callsites"][0]["frames"][0]["function"], "leak_in_window")
+
+
+class PytestPlugin(TraceTest):
+    def session(self, *args):
+        if subprocess.run([PY, "-c", "import pytest"], capture_output=True).returncode:
+            self.skipTest("python3-pytest is not installed")
+        src = os.path.join(HERE, "py", "pt_session.py")
+        shutil.copy(src, os.path.join(self.dir, "test_mem.py"))
+        env = dict(os.environ, PYTHONPATH=TOOLS, HEAPWISE_BIN=HEAPWISE)
+        out = os.path.join(self.dir, "s.%p.hwt")
+        p = subprocess.run([HEAPWISE, "run", "-o", out, "--", PY, "-m", "pytest", "-p",
+                            "pytest_heapwise", "-p", "no:cacheprovider", "-rf", *args,
+                            "test_mem.py"], cwd=self.dir, env=env, capture_output=True,
+                           text=True, timeout=300)
+        return p, src
+
+    def test_right_tests_fail_with_their_lines(self):
+        p, src = self.session()
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        failed = sorted(l.split("::")[1].split()[0] for l in p.stdout.splitlines()
+                        if l.startswith("FAILED"))
+        self.assertEqual(failed, ["test_cache_once", "test_hungry", "test_leaking"])
+        self.assertIn(f"test_mem.py:{line_of(src, 'LINE-PT-LEAK')} test_leaking", p.stdout)
+        self.assertIn(f"test_mem.py:{line_of(src, 'LINE-PT-HUNGRY')} test_hungry", p.stdout)
+        self.assertIn("limit_memory", p.stdout)
+
+    def test_repeat_ignores_a_cache_filled_once(self):
+        p, _ = self.session("--heapwise-repeat", "3")
+        failed = sorted(l.split("::")[1].split()[0] for l in p.stdout.splitlines()
+                        if l.startswith("FAILED"))
+        self.assertEqual(failed, ["test_hungry", "test_leaking"])
+        self.assertIn("every run of 3 leaked", p.stdout)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,169 @@
+"""pytest plugin: memory limits per test, measured by heapwise.
+
+Run the tests under heapwise with this plugin loaded (tools/ on PYTHONPATH):
+
+    heapwise run -- python3 -m pytest -p pytest_heapwise [--heapwise-repeat N] tests/
+
+Markers (the names pytest-memray uses, so tests can switch):
+
+    @pytest.mark.limit_memory("24 MB")  the peak of the memory the test allocated
+                                        (memory it allocated and had live at once)
+    @pytest.mark.limit_leaks("1 MB")    memory the test allocated that is still live
+                                        after it returned and gc.collect() ran
+
+Sizes: a number with B, KB, MB, GB (or KiB, MiB, GiB); K = 1024, as in
+`heapwise check`. A failing test's message names the limit, the measured value
+and the top callsites with their Python lines.
+
+--heapwise-repeat N runs each leak-gated test N times and counts only growth
+that repeats: the smallest leak among runs 2..N. A cache that is filled on the
+first run is not a leak (the way CPython's refleak hunting works).
+
+How: the plugin puts a marker (hw_mark) before and after each gated test and
+runs `heapwise check --between` on the trace the process is writing. Outside
+heapwise the markers do nothing and the plugin says so once.
+"""
+import ctypes
+import gc
+import json
+import os
+import re
+import subprocess
+
+import pytest
+
+_UNITS = {"": 1, "B": 1, "K": 1024, "KB": 1024, "KIB": 1024, "M": 1024**2, "MB": 1024**2,
+          "MIB": 1024**2, "G": 1024**3, "GB": 1024**3, "GIB": 1024**3}
+
+
+def parse_size(text):
+    """'24 MB' -> bytes (K = 1024)."""
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([A-Za-z]*)\s*", str(text))
+    if not m or m.group(2).upper() not in _UNITS:
+        raise ValueError(f"not a memory size: {text!r} (try '24 MB')")
+    return int(float(m.group(1)) * _UNITS[m.group(2).upper()])
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("heapwise", "memory limits measured by heapwise")
+    group.addoption("--heapwise-repeat", type=int, default=1, metavar="N",
+                    help="run each leak-gated test N times; count only growth that repeats")
+    group.addoption("--heapwise-bin", default=os.environ.get("HEAPWISE_BIN", "heapwise"),
+                    metavar="PATH", help="the heapwise command (default: heapwise on PATH)")
+
+
+class _Tracer:
+    def __init__(self, config):
+        lib = ctypes.CDLL(None)
+        self.mark_fn = getattr(lib, "hw_mark", None)
+        path_fn = getattr(lib, "hw_trace_path", None)
+        self.path = None
+        if path_fn:
+            path_fn.restype = ctypes.c_char_p
+            raw = path_fn()
+            self.path = os.path.abspath(raw.decode()) if raw else None
+        self.bin = config.getoption("--heapwise-bin")
+        self.repeat = max(1, config.getoption("--heapwise-repeat"))
+        self.count = 0
+        # the analyzer must not be traced itself
+        self.env = dict(os.environ)
+        pre = [p for p in self.env.get("LD_PRELOAD", "").split(":")
+               if p and "libheapwise" not in os.path.basename(p)]
+        self.env["LD_PRELOAD"] = ":".join(pre)
+        if not pre:
+            del self.env["LD_PRELOAD"]
+
+    @property
+    def active(self):
+        return bool(self.mark_fn and self.path)
+
+    def window(self):
+        self.count += 1
+        return f"pytest-heapwise-{os.getpid()}-{self.count}-start", \
+               f"pytest-heapwise-{os.getpid()}-{self.count}-end"
+
+    def mark(self, label):
+        self.mark_fn(label.encode())
+
+    def run(self, *args):
+        p = subprocess.run([self.bin, *args, self.path], capture_output=True, text=True,
+                           env=self.env)
+        if p.returncode == 2:
+            raise RuntimeError(f"heapwise {' '.join(args)} failed: {p.stderr.strip()}")
+        return p
+
+    def leaked(self, start, end):
+        p = self.run("summary", "--json", "--between", start, end)
+        return json.loads(p.stdout)["leaked_bytes"]
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "limit_memory(size): fail when the peak of the memory "
+                                       "the test allocated exceeds size (heapwise)")
+    config.addinivalue_line("markers", "limit_leaks(size): fail when the test leaves more than "
+                                       "size of what it allocated live (heapwise)")
+    config._heapwise = _Tracer(config)
+
+
+def pytest_report_header(config):
+    t = config._heapwise
+    if t.active:
+        return f"heapwise: limits checked on {t.path}"
+    return ("heapwise: not running under heapwise (heapwise run -- python3 -m pytest ...): "
+            "limit_memory and limit_leaks are not checked")
+
+
+def _limit(item, name):
+    m = item.get_closest_marker(name)
+    if not m:
+        return None
+    if not m.args:
+        raise pytest.UsageError(f"{item.nodeid}: @{name} needs a size, e.g. {name}('1 MB')")
+    return parse_size(m.args[0])
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    t = item.config._heapwise
+    peak_limit, leak_limit = _limit(item, "limit_memory"), _limit(item, "limit_leaks")
+    if not t.active or (peak_limit is None and leak_limit is None):
+        yield
+        return
+    runs = t.repeat if leak_limit is not None else 1
+    windows = []
+    for _ in range(runs - 1):  # the extra runs of --heapwise-repeat
+        start, end = t.window()
+        gc.collect()
+        t.mark(start)
+        item.runtest()
+        gc.collect()
+        t.mark(end)
+        windows.append((start, end))
+    start, end = t.window()
+    gc.collect()
+    t.mark(start)
+    outcome = yield
+    gc.collect()
+    t.mark(end)
+    windows.append((start, end))
+    if outcome.excinfo is not None:
+        return  # the test failed on its own
+
+    failures = []
+    if peak_limit is not None:
+        p = t.run("check", "--max-peak", str(peak_limit), "--between", start, end)
+        if p.returncode == 1:
+            failures.append(f"limit_memory: the test allocated more than {peak_limit} bytes "
+                            f"at its peak\n{p.stdout}")
+    if leak_limit is not None:
+        leaks = [t.leaked(s, e) for s, e in windows]
+        repeating = min(leaks[1:]) if len(leaks) > 1 else leaks[0]
+        if repeating > leak_limit:
+            s, e = windows[-1]
+            p = t.run("check", "--max-leaked", str(leak_limit), "--between", s, e)
+            runs_note = (f" (every run of {len(leaks)} leaked: {leaks})" if len(leaks) > 1
+                         else "")
+            failures.append(f"limit_leaks: the test leaked {repeating} bytes, more than "
+                            f"{leak_limit}{runs_note}\n{p.stdout}")
+    if failures:
+        pytest.fail("\n".join(failures), pytrace=False)
