@@ -27,6 +27,8 @@ static char *join_args(const char *p, size_t n)
 	return s;
 }
 
+static enum hw_err parse(struct trace *t);
+
 enum hw_err trace_open(const char *path, struct trace *t)
 {
 	memset(t, 0, sizeof(*t));
@@ -55,7 +57,27 @@ enum hw_err trace_open(const char *path, struct trace *t)
 		err_print("cannot map %s: %s", path, strerror(errno));
 		return HW_ERR_OPEN;
 	}
+	t->mapped = true;
 	t->data = m;
+	return parse(t);
+}
+
+enum hw_err trace_open_buffer(const uint8_t *data, size_t size, const char *name, struct trace *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->path = xstrndup(name, strlen(name));
+	t->data = data;
+	t->size = size;
+	if (size < HW_HEADER_FIXED_SIZE) {
+		err_print("%s: not a heapwise trace (%zu bytes, too short for a header)", name, size);
+		return HW_ERR_NOT_TRACE;
+	}
+	return parse(t);
+}
+
+static enum hw_err parse(struct trace *t)
+{
+	const char *path = t->path;
 	memcpy(&t->hdr, t->data, sizeof(t->hdr));
 	const struct hw_file_header *h = &t->hdr;
 	if (memcmp(h->magic, HW_MAGIC, 8)) {
@@ -114,7 +136,7 @@ enum hw_err trace_open(const char *path, struct trace *t)
 
 void trace_close(struct trace *t)
 {
-	if (t->data)
+	if (t->data && t->mapped)
 		munmap((void *)t->data, t->size);
 	free(t->path);
 	free(t->cmdline);

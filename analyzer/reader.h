@@ -28,6 +28,7 @@ struct trace {
 	struct chunk_ref *chunks;
 	size_t nchunks;
 	bool damaged; /* a chunk had a bad record or the file was cut */
+	bool mapped; /* data is our own mapping */
 	bool warned;
 };
 
@@ -75,6 +76,9 @@ struct cursor {
 /* Opens and maps a trace and finds its chunks. On error prints one line
  * naming the file and returns the error. */
 enum hw_err trace_open(const char *path, struct trace *t);
+/* The same for a trace already in memory (the buffer must outlive t; it is
+ * not freed by trace_close). For the fuzzer and tests. */
+enum hw_err trace_open_buffer(const uint8_t *data, size_t size, const char *name, struct trace *t);
 void trace_close(struct trace *t);
 
 /* Positions a cursor at the first record of chunk i. */

@@ -40,6 +40,7 @@ struct symbolizer {
 	size_t nframes, fcap;
 	char **strings;
 	size_t nstrings, scap;
+	bool offline;
 };
 
 static const Dwfl_Callbacks callbacks = {
@@ -68,6 +69,13 @@ struct symbolizer *symbolizer_new(const struct analysis *a)
 	}
 	s->cache_mask = 4095;
 	s->cache = xcalloc(s->cache_mask + 1, sizeof(*s->cache));
+	return s;
+}
+
+struct symbolizer *symbolizer_new_offline(const struct analysis *a)
+{
+	struct symbolizer *s = symbolizer_new(a);
+	s->offline = true;
 	return s;
 }
 
@@ -109,7 +117,9 @@ static bool open_module(struct symbolizer *s, int i)
 		return ms->usable;
 	ms->tried = true;
 	const struct module_rec *m = &s->a->modules[i];
-	if (m->path[0] != '/' ) {
+	if (s->offline)
+		return false;
+	if (m->path[0] != '/') {
 		ms->missing = true; /* vdso and other unnamed objects */
 		return false;
 	}

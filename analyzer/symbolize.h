@@ -23,6 +23,10 @@ struct frame_info {
 struct symbolizer;
 
 struct symbolizer *symbolizer_new(const struct analysis *a);
+/* A symbolizer that opens no file: frames get module and offset only (for
+ * the fuzzer: a hostile trace must not make the analyzer read arbitrary
+ * files). */
+struct symbolizer *symbolizer_new_offline(const struct analysis *a);
 void symbolizer_free(struct symbolizer *s);
 
 /* Frames for one return address, innermost (inlined) first; the array is

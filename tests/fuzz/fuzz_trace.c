@@ -1,0 +1,59 @@
+/* libFuzzer target: a trace through the reader, the replay and every report
+ * it feeds (summary, top in every grouping and order, leaks, a marker window,
+ * JSON and text, the dump). Symbolization stays offline: a trace names files,
+ * and a hostile one must not make the analyzer read them. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "analysis.h"
+#include "report.h"
+#include "symbolize.h"
+
+static FILE *sink(void)
+{
+	static FILE *f;
+	if (!f)
+		f = fopen("/dev/null", "w");
+	return f;
+}
+
+static void reports(const struct analysis *a)
+{
+	FILE *out = sink();
+	report_summary_text(out, a);
+	report_summary_json(out, a);
+	struct symbolizer *s = symbolizer_new_offline(a);
+	for (int g = GROUP_STACK; g <= GROUP_FILE; g++) {
+		for (int by = BY_PEAK; by <= BY_COUNT; by++) {
+			struct report r;
+			report_build(&r, a, s, (enum group_by)g, (enum sort_by)by, by == BY_LEAKED);
+			report_top_text(out, a, &r, 5, "top");
+			report_rows_json(out, a, &r, 0);
+			report_free(&r);
+		}
+	}
+	symbolizer_free(s);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct trace t;
+	if (trace_open_buffer(data, size, "fuzz.hwt", &t) == HW_OK) {
+		struct analysis a;
+		if (analysis_run(&a, &t, NULL) == HW_OK) {
+			reports(&a);
+			/* a window between the first two markers, if there are any */
+			if (a.nmarks >= 2) {
+				struct analysis w;
+				struct analysis_opts o = {a.marks[0].label, a.marks[1].label, true};
+				if (analysis_run(&w, &t, &o) == HW_OK)
+					reports(&w);
+				analysis_free(&w);
+			}
+		}
+		analysis_free(&a);
+	}
+	trace_close(&t);
+	return 0;
+}
