@@ -1,0 +1,51 @@
+"""The shim under stress: frees across threads, a fork storm while threads
+allocate, signal handlers allocating inside malloc, dlopen/dlclose in a loop,
+exit() from a thread. Each must finish (no deadlock), keep the program's exit
+status, and give exact figures where they are knowable."""
+from helpers import TraceTest, main
+
+
+class Stress(TraceTest):
+    def test_frees_across_threads(self):
+        _, _, traces = self.run_traced([self.prog("xfree")], timeout=300)
+        fn = self.by_function(traces[0], by="count")
+        self.assertEqual(fn["produce"]["count"], 16 * 20000)
+        self.assertEqual(fn["produce"]["allocated_bytes"], 16 * sum(16 + i % 200 for i in range(20000)))
+        self.assertEqual(fn["produce"]["leaked_bytes"], 0)
+        s = self.json("summary", traces[0])
+        self.assertEqual(s["unmatched_frees"], 0)
+        self.assertGreaterEqual(s["threads"], 17)
+
+    def test_fork_storm(self):
+        _, err, traces = self.run_traced([self.prog("forkstorm"), "200"], timeout=600)
+        self.assertEqual(len(traces), 201, err)
+        children = 0
+        for t in traces:
+            fn = self.by_function(t)
+            if "child_work" in fn:
+                children += 1
+                self.assertEqual(fn["child_work"]["leaked_bytes"], 1234, t)
+                self.assertTrue(self.json("summary", t)["clean_exit"], t)
+        self.assertEqual(children, 200)
+
+    def test_signal_handlers_allocating(self):
+        _, _, traces = self.run_traced([self.prog("sigalloc")], timeout=300)
+        fn = self.by_function(traces[0], by="count")
+        self.assertEqual(fn["main_alloc"]["count"], 2_000_000)
+        self.assertEqual(fn["main_alloc"]["leaked_bytes"], 0)
+        self.assertGreater(fn["on_alarm"]["count"], 10)
+
+    def test_dlopen_loop(self):
+        _, _, traces = self.run_traced([self.prog("dlloop"), self.prog("dlib.so")], timeout=300)
+        fn = self.by_function(traces[0], by="count")
+        self.assertEqual(fn["dlib_alloc"]["count"], 500)
+        self.assertEqual(fn["dlib_alloc"]["allocated_bytes"], 500 * 777)
+
+    def test_exit_from_a_thread(self):
+        _, _, traces = self.run_traced([self.prog("thread_exit")], check_status=3)
+        s = self.json("summary", traces[0])
+        self.assertGreater(s["allocations"], 1000)
+
+
+if __name__ == "__main__":
+    main()
