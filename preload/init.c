@@ -62,6 +62,7 @@ static void fork_child(void)
 	tracker_forget_all_threads();
 	writer_forget();
 	g_fork_child = true;
+	g_log_only_tty = 1;
 	/* The child opens its own file lazily, at its first event. */
 	atomic_store(&g_run_state, was == RUN_ON && g_config.follow ? RUN_NOT_STARTED : RUN_OFF);
 	hw_tls.guard = guard;
@@ -81,6 +82,10 @@ static bool start(void)
 	if (!g_fork_child) {
 		if (!config_read())
 			return false;
+		/* a descendant of the traced command keeps quiet unless a person
+		 * watches its stderr */
+		if (g_config.root_pid && g_config.root_pid != getpid())
+			g_log_only_tty = 1;
 		if (!g_config.follow && g_config.root_pid && g_config.root_pid != getpid())
 			return false;
 		stack_native_init();

@@ -118,9 +118,15 @@ size_t log_snprintf(char *buf, size_t size, const char *fmt, ...)
 	return n;
 }
 
+int g_log_only_tty;
+
 void log_line(const char *fmt, ...)
 {
 	int saved = errno;
+	if (g_log_only_tty && !isatty(STDERR_FILENO)) {
+		errno = saved;
+		return;
+	}
 	char buf[512];
 	size_t n = log_snprintf(buf, sizeof(buf), "%s", "heapwise: ");
 	va_list ap;

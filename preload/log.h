@@ -6,6 +6,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 
+/* When set, log_line writes only if stderr is a terminal: a traced child's
+ * captured stderr must stay what the program wrote. */
+extern int g_log_only_tty;
+
 /* Formats with %s, %d, %u, %lu, %llu, %zu, %x, %p, %% only; prefixes
  * "heapwise: " and appends a newline. Never allocates. */
 void log_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -74,6 +74,9 @@ static inline uint32_t stack_python_code_gen(uintptr_t code)
  * CODE record the first time (or after the address was reused). 0 on failure. */
 uint32_t stack_python_code_id(struct thread_state *ts, uintptr_t code, uint32_t gen);
 
+/* PyGILState_GetThisThreadState: the calling thread's Python thread state. */
+extern void *(*g_py_get_tstate)(void);
+
 /* True when ip is inside _PyEval_EvalFrameDefault. */
 bool python_is_eval(uintptr_t ip);
 

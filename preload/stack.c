@@ -110,8 +110,19 @@ static inline unsigned collect(struct frame_key *keys, bool gil_held)
 	/* auto and none: Python frames only, walked straight into keys */
 	struct frame_key leaf_first[MAX_PY];
 	unsigned n = g_py_keys(leaf_first, MAX_PY, gil_held);
-	if (!n)
-		return g_config.native == NATIVE_NONE ? 0 : collect_native(keys, g_config.depth);
+	if (!n) {
+		/* No Python frame. Native frames only for threads that have no
+		 * Python thread state (native thread pools): not for the
+		 * interpreter starting up or a Python thread between frames. Then
+		 * a Python process that needs no native stack never starts
+		 * libunwind, which keeps a pipe open for good once started (two
+		 * descriptors the program would see). */
+		if (g_config.native == NATIVE_NONE ||
+		    atomic_load_explicit(&g_py_state, memory_order_relaxed) == PY_WAITING ||
+		    g_py_get_tstate())
+			return 0;
+		return collect_native(keys, g_config.depth);
+	}
 	for (unsigned i = 0; i < n; i++)
 		keys[i] = leaf_first[n - 1 - i];
 	return n;

@@ -5,19 +5,36 @@
 #include "stack_native.h"
 
 #include <libunwind.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "heapwise/compiler.h"
 
 #include "modules.h"
 
 #define MAX_SELF_FRAMES 8
 #define MAX_UNWIND 512
 
+static atomic_bool g_ready;
+
 void stack_native_init(void)
 {
+	/* Nothing yet: libunwind starts at the first native unwind (see
+	 * unwind_start), because starting it opens a pipe for good. */
+}
+
+static void unwind_start(void)
+{
+	if (HW_LIKELY(atomic_load_explicit(&g_ready, memory_order_acquire)))
+		return;
+	/* per-thread caches: no global lock in an unwind */
 	unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+	atomic_store_explicit(&g_ready, true, memory_order_release);
 }
 
 unsigned stack_native_unwind(uintptr_t *ips, unsigned max)
 {
+	unwind_start();
 	void *raw[MAX_UNWIND + MAX_SELF_FRAMES];
 	if (max > MAX_UNWIND)
 		max = MAX_UNWIND;

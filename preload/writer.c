@@ -1,7 +1,10 @@
 /* Trace file writer (shim, last stage). The file is preallocated ahead of the
  * writers with fallocate, so a full disk shows up here as an error instead of
  * a SIGBUS on a mapped page; chunks are mapped MAP_SHARED, so every byte a
- * thread has written survives the process being killed. */
+ * thread has written survives the process being killed. No descriptor stays
+ * open between chunk claims: programs list and close their descriptors
+ * (subprocess's pass_fds tests do), so the file is reopened by its absolute
+ * path for each claim, and its inode checked. */
 #include "writer.h"
 
 #include <errno.h>
@@ -18,10 +21,9 @@
 #include "log.h"
 
 #define GROW_MIN_CHUNKS 2u
-#define TRACE_FD_MIN 800 /* keep our descriptor out of the program's low numbers */
 
 static struct {
-	int fd;
+	bool open; /* a trace file exists for this process */
 	dev_t dev;
 	ino_t ino;
 	uint32_t chunk_size;
@@ -30,8 +32,9 @@ static struct {
 	atomic_bool failed;
 	atomic_bool finished;
 	pthread_mutex_t grow_lock;
-	char path[1024];
-} w = {.fd = -1, .grow_lock = PTHREAD_MUTEX_INITIALIZER};
+	char path[1024]; /* as created, for messages */
+	char abs_path[2048]; /* for reopening after a chdir */
+} w = {.grow_lock = PTHREAD_MUTEX_INITIALIZER};
 
 const char *writer_path(void)
 {
@@ -40,7 +43,7 @@ const char *writer_path(void)
 
 bool writer_ok(void)
 {
-	return w.fd >= 0 && !atomic_load_explicit(&w.failed, memory_order_relaxed);
+	return w.open && !atomic_load_explicit(&w.failed, memory_order_relaxed);
 }
 
 uint32_t writer_chunk_size(void)
@@ -147,10 +150,17 @@ bool writer_open(uint64_t start_realtime_ns, uint64_t start_monotonic_ns, uint32
 		log_line("cannot create trace file %s: %s; not tracing", w.path, strerror(errno));
 		return false;
 	}
-	int high = fcntl(fd, F_DUPFD_CLOEXEC, TRACE_FD_MIN);
-	if (high >= 0) {
-		close(fd);
-		fd = high;
+	if (w.path[0] == '/') {
+		log_snprintf(w.abs_path, sizeof(w.abs_path), "%s", w.path);
+	} else {
+		char cwd[1024];
+		if (!getcwd(cwd, sizeof(cwd))) {
+			log_line("cannot tell the working directory of %s; not tracing", w.path);
+			close(fd);
+			unlink(w.path);
+			return false;
+		}
+		log_snprintf(w.abs_path, sizeof(w.abs_path), "%s/%s", cwd, w.path);
 	}
 	struct stat st;
 	if (fstat(fd, &st) < 0) {
@@ -194,7 +204,8 @@ bool writer_open(uint64_t start_realtime_ns, uint64_t start_monotonic_ns, uint32
 		}
 		off += (size_t)r;
 	}
-	w.fd = fd;
+	close(fd);
+	w.open = true;
 	w.dev = st.st_dev;
 	w.ino = st.st_ino;
 	w.chunk_size = g_config.chunk_size;
@@ -205,15 +216,23 @@ bool writer_open(uint64_t start_realtime_ns, uint64_t start_monotonic_ns, uint32
 	return true;
 }
 
-/* The program may have closed our descriptor and reused its number: never
- * extend somebody else's file. */
-static bool fd_is_ours(void)
+/* Opens the trace again; -1 (errno set) when the path no longer names the
+ * file this process created: never write to somebody else's file. */
+static int reopen(void)
 {
+	int fd = open(w.abs_path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
 	struct stat st;
-	return fstat(w.fd, &st) == 0 && st.st_dev == w.dev && st.st_ino == w.ino;
+	if (fstat(fd, &st) < 0 || st.st_dev != w.dev || st.st_ino != w.ino) {
+		close(fd);
+		errno = ESTALE;
+		return -1;
+	}
+	return fd;
 }
 
-static bool grow_to(uint64_t need)
+static bool grow_to(int fd, uint64_t need)
 {
 	bool ok = true;
 	pthread_mutex_lock(&w.grow_lock);
@@ -224,12 +243,10 @@ static bool grow_to(uint64_t need)
 		off_t from = (off_t)(HW_HEADER_SIZE + cap * w.chunk_size);
 		off_t len = (off_t)((target - cap) * w.chunk_size);
 		int err = 0;
-		if (!fd_is_ours())
-			err = EBADF;
-		else if (fallocate(w.fd, 0, from, len) < 0) {
+		if (fallocate(fd, 0, from, len) < 0) {
 			err = errno;
 			if (err == EOPNOTSUPP || err == ENOSYS)
-				err = posix_fallocate(w.fd, from, len);
+				err = posix_fallocate(fd, from, len);
 		}
 		if (err) {
 			writer_fail("growing", err);
@@ -247,15 +264,24 @@ uint8_t *writer_claim_chunk(uint32_t tid, uint32_t index)
 	if (!writer_ok() || atomic_load_explicit(&w.finished, memory_order_relaxed))
 		return NULL;
 	uint64_t idx = atomic_fetch_add(&w.next_chunk, 1);
-	if (idx >= atomic_load(&w.capacity) && !grow_to(idx))
+	int fd = reopen();
+	if (fd < 0) {
+		writer_fail("reopening", errno);
 		return NULL;
+	}
+	if (idx >= atomic_load(&w.capacity) && !grow_to(fd, idx)) {
+		close(fd);
+		return NULL;
+	}
 	off_t off = (off_t)(HW_HEADER_SIZE + idx * w.chunk_size);
 	/* MAP_POPULATE: the chunk's pages are faulted in by this one call
 	 * instead of one page fault each on the hot path. */
-	void *p = mmap(NULL, w.chunk_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, w.fd,
+	void *p = mmap(NULL, w.chunk_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd,
 		       off);
+	int map_err = errno;
+	close(fd);
 	if (p == MAP_FAILED) {
-		writer_fail("mapping", errno);
+		writer_fail("mapping", map_err);
 		return NULL;
 	}
 	struct hw_chunk_header *ch = p;
@@ -274,24 +300,26 @@ void writer_release_chunk(uint8_t *chunk)
 
 void writer_finish(void)
 {
-	if (w.fd < 0 || atomic_exchange(&w.finished, true))
+	if (!w.open || atomic_exchange(&w.finished, true))
 		return;
 	pthread_mutex_lock(&w.grow_lock);
 	uint64_t used = atomic_load(&w.next_chunk);
 	uint64_t cap = atomic_load(&w.capacity);
 	if (used > cap)
 		used = cap;
-	if (fd_is_ours() && ftruncate(w.fd, (off_t)(HW_HEADER_SIZE + used * w.chunk_size)) < 0) {
-		/* keep the preallocated tail: the reader skips unused chunks */
+	int fd = reopen();
+	if (fd >= 0) {
+		/* on failure the preallocated tail stays: the reader skips unused chunks */
+		if (ftruncate(fd, (off_t)(HW_HEADER_SIZE + used * w.chunk_size)) < 0) {
+		}
+		close(fd);
 	}
 	pthread_mutex_unlock(&w.grow_lock);
 }
 
 void writer_forget(void)
 {
-	if (w.fd >= 0)
-		close(w.fd);
-	w.fd = -1;
+	w.open = false;
 	w.path[0] = 0;
 	pthread_mutex_init(&w.grow_lock, NULL);
 }

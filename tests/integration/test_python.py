@@ -35,7 +35,7 @@ class PythonTest(TraceTest):
         doc = self.json("top", trace, "--by", by, "--group-by", "line", "-n", "100000")
         out = {}
         for c in doc["callsites"]:
-            f = c["frames"][0]
+            f = c["frames"][0] if c["frames"] else {"kind": None}
             if f["kind"] == "python":
                 out[(os.path.basename(f["file"]), f["line"])] = c
         return out
