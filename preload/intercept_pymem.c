@@ -45,6 +45,7 @@ extern uintptr_t g_eval_lo, g_eval_hi;
 void stack_python_code_dies(uintptr_t code);
 void stack_python_use_layout(const struct python_layout *L);
 extern void *g_py_runtime;
+extern const uintptr_t *g_py_finalizing_at;
 static void (*g_code_dealloc)(void *);
 
 static void *hook_malloc(void *ctx, size_t n)
@@ -184,9 +185,11 @@ void python_start(struct thread_state *ts)
 		}
 		g_py_runtime = dlsym(RTLD_DEFAULT, "_PyRuntime");
 		stack_python_use_layout(L);
-		if (g_py_runtime)
-			atomic_store(&g_py_finalizing,
-				     (uintptr_t *)((char *)g_py_runtime + L->runtime_finalizing));
+		if (g_py_runtime) {
+			g_py_finalizing_at =
+				(const uintptr_t *)((char *)g_py_runtime + L->runtime_finalizing);
+			atomic_store(&g_py_finalizing, (uintptr_t *)g_py_finalizing_at);
+		}
 	} else {
 		log_line("Python %u.%u is not known to this heapwise: allocations are recorded with native stacks, Python frames are off",
 			 (g_py_version >> 24) & 0xff, (g_py_version >> 16) & 0xff);

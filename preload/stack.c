@@ -119,7 +119,7 @@ static inline unsigned collect(struct frame_key *keys, bool gil_held)
 		 * descriptors the program would see). */
 		if (g_config.native == NATIVE_NONE ||
 		    atomic_load_explicit(&g_py_state, memory_order_relaxed) == PY_WAITING ||
-		    g_py_get_tstate())
+		    g_py_get_tstate()) /* compared, never read */
 			return 0;
 		return collect_native(keys, g_config.depth);
 	}

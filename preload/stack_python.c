@@ -42,6 +42,17 @@ bool python_is_eval(uintptr_t ip)
 #define LOAD(type, base, off) (*(type *)((uintptr_t)(base) + (off)))
 
 void *g_py_runtime; /* &_PyRuntime */
+const uintptr_t *g_py_finalizing_at; /* &_PyRuntime._finalizing, for good */
+
+/* Once CPython finalizes, it frees the thread states of the other threads
+ * (daemon threads) while those may still run C code that allocates, and
+ * PyGILState_GetThisThreadState() still returns their freed state. From then
+ * on only the finalizing thread's own state is read. */
+static inline bool tstate_usable(const void *ts)
+{
+	uintptr_t fin = g_py_finalizing_at ? *(const volatile uintptr_t *)g_py_finalizing_at : 0;
+	return HW_LIKELY(!fin) || fin == (uintptr_t)ts;
+}
 
 /* One walker, instantiated for each layout row so the offsets are constants. */
 static inline __attribute__((always_inline)) unsigned
@@ -58,6 +69,8 @@ collect(const struct python_layout *L, struct py_frame *out, unsigned max, bool 
 		if (!ts)
 			return 0;
 	}
+	if (!tstate_usable(ts))
+		return 0;
 	void *cframe = LOAD(void *, ts, L->ts_cframe);
 	if (!cframe)
 		return 0;
@@ -100,6 +113,8 @@ collect_keys(const struct python_layout *L, struct frame_key *out, unsigned max,
 		if (!ts)
 			return 0;
 	}
+	if (!tstate_usable(ts))
+		return 0;
 	void *cframe = LOAD(void *, ts, L->ts_cframe);
 	void *f = cframe ? LOAD(void *, cframe, L->cframe_current_frame) : NULL;
 	unsigned n = 0;

@@ -159,6 +159,13 @@ static inline void note_time(struct thread_state *ts)
 	sample_rss(ts, now);
 }
 
+/* Owner-only increment: a plain add, no locked instruction. */
+static inline void bump(_Atomic uint64_t *c)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+}
+
 static inline uint8_t *put_seq(struct thread_state *ts, uint8_t *p, uint64_t seq)
 {
 	p = hw_put_varint(p, seq - ts->last_seq);
@@ -216,7 +223,7 @@ void tracker_alloc(struct thread_state *ts, int kind, const void *ptr, size_t si
 	p = hw_put_varint(p, size);
 	p = hw_put_varint(p, stack);
 	tracker_commit(ts, p);
-	ts->allocs++;
+	bump(&ts->allocs);
 }
 
 void tracker_free(struct thread_state *ts, int kind, const void *ptr)
@@ -235,7 +242,7 @@ void tracker_free_at(struct thread_state *ts, int kind, uint64_t seq, const void
 	p = put_seq(ts, p, seq);
 	p = put_addr(ts, p, ptr);
 	tracker_commit(ts, p);
-	ts->frees++;
+	bump(&ts->frees);
 }
 
 void tracker_realloc(struct thread_state *ts, int kind, uint64_t seq_free, const void *old,
@@ -257,8 +264,8 @@ void tracker_realloc(struct thread_state *ts, int kind, uint64_t seq_free, const
 	p = hw_put_varint(p, size);
 	p = hw_put_varint(p, stack);
 	tracker_commit(ts, p);
-	ts->allocs++;
-	ts->frees++;
+	bump(&ts->allocs);
+	bump(&ts->frees);
 }
 
 void tracker_unmap(struct thread_state *ts, const void *addr, size_t len)
@@ -338,8 +345,8 @@ void tracker_thread_exit(struct thread_state *ts)
 		}
 	}
 	tracker_registry_unlock();
-	atomic_fetch_add(&g_allocs_done, ts->allocs);
-	atomic_fetch_add(&g_frees_done, ts->frees);
+	atomic_fetch_add(&g_allocs_done, atomic_load(&ts->allocs));
+	atomic_fetch_add(&g_frees_done, atomic_load(&ts->frees));
 	release(ts);
 	hw_tls.state = NULL;
 }
@@ -370,8 +377,8 @@ void tracker_write_trailer(void)
 	uint64_t allocs = atomic_load(&g_allocs_done), frees = atomic_load(&g_frees_done);
 	tracker_registry_lock();
 	for (struct thread_state *t = g_threads; t; t = t->next) {
-		allocs += t->allocs;
-		frees += t->frees;
+		allocs += atomic_load_explicit(&t->allocs, memory_order_relaxed);
+		frees += atomic_load_explicit(&t->frees, memory_order_relaxed);
 	}
 	tracker_registry_unlock();
 	note_time(ts);

@@ -28,7 +28,9 @@ struct thread_state {
 	uint64_t last_seq; /* delta bases, reset with each chunk */
 	uint64_t last_addr;
 	uint64_t time_ns; /* last TIME record of this chunk; UINT64_MAX: none yet */
-	uint64_t allocs, frees; /* events recorded, for the trailer */
+	_Atomic uint64_t allocs, frees; /* events recorded, for the trailer (read by
+					 * another thread at exit: atomic, but only
+					 * ever written by the owner) */
 	bool exiting; /* the thread's key destructor ran once */
 	uint32_t module_epoch; /* g_module_epoch its stack tree was built in */
 	unsigned last_depth; /* previous stack, root first, with its nodes */
