@@ -221,6 +221,31 @@ class Install(TraceTest):
         self.assertIn("trace written", p.stderr)
 
 
+class Security(TraceTest):
+    def test_setuid_program_is_never_traced(self):
+        if os.geteuid() != 0 or not shutil.which("setpriv"):
+            self.skipTest("needs root and setpriv to run a setuid program as another user")
+        os.chmod(self.dir, 0o777)  # a write would succeed: none may happen
+        exe = os.path.join(self.dir, "suid-churn")
+        shutil.copy(self.prog("churn"), exe)
+        os.chown(exe, 0, 0)
+        os.chmod(exe, 0o4755)
+        shim = os.path.join(os.path.dirname(os.path.dirname(HEAPWISE)), "preload",
+                            "libheapwise.so")
+        r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                            "env", "LD_PRELOAD=" + shim,
+                            "HEAPWISE_OUTPUT=" + os.path.join(self.dir, "s.%p.hwt"),
+                            exe, "1000", "4"], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 4, r.stderr)
+        self.assertEqual([f for f in os.listdir(self.dir) if f.endswith(".hwt")], [])
+        self.assertEqual(r.stderr, "")
+
+    def test_trace_files_are_private(self):
+        _, _, traces = self.run_traced([self.prog("churn"), "10", "0"])
+        st = os.stat(traces[0])
+        self.assertEqual(st.st_mode & 0o777, 0o600)
+
+
 class Cli(TraceTest):
     def test_exit_status_and_usage(self):
         status, _, _ = self.run_traced([self.prog("churn"), "10", "42"], check_status=42)
