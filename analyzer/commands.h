@@ -9,5 +9,7 @@ int cmd_top(int argc, char **argv);
 int cmd_leaks(int argc, char **argv);
 int cmd_dump(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+int cmd_flamegraph(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 
 #endif

@@ -75,31 +75,6 @@ static char *offenders(const struct analysis *a, struct symbolizer *s, enum sort
 	return buf;
 }
 
-static void xml_text(FILE *f, const char *s)
-{
-	for (; s && *s; s++) {
-		switch (*s) {
-		case '<':
-			fputs("&lt;", f);
-			break;
-		case '>':
-			fputs("&gt;", f);
-			break;
-		case '&':
-			fputs("&amp;", f);
-			break;
-		case '"':
-			fputs("&quot;", f);
-			break;
-		default:
-			if ((unsigned char)*s < 0x20 && *s != '\n' && *s != '\t')
-				fputc('?', f);
-			else
-				fputc(*s, f);
-		}
-	}
-}
-
 static void limit_message(char *buf, size_t size, const struct limit *l, bool bytes)
 {
 	char v[32], m[32];

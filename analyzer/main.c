@@ -1,6 +1,7 @@
 /* heapwise CLI entry (analyzer, front): dispatches subcommands and parses the
  * options of the report commands. Exit codes: 0 success, 1 a gate failed,
  * 2 usage error or unreadable input. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include "commands.h"
 #include "err.h"
 #include "report.h"
+#include "report_flame.h"
 #include "symbolize.h"
 #include "util.h"
 
@@ -22,6 +24,8 @@ static const char usage[] =
 	"  leaks TRACE [-n N] [--json]\n"
 	"  check TRACE... [--max-peak SIZE] [--max-leaked SIZE] [--max-allocations N]\n"
 	"                 [--suppressions FILE] [--junit FILE]\n"
+	"  flamegraph TRACE [--metric peak|leaked|allocated] -o OUT.html|OUT.svg|OUT.folded\n"
+	"  export TRACE --format json|folded -o OUT\n"
 	"  dump TRACE\n"
 	"report options: --between MARK_A MARK_B (only what was allocated between two\n"
 	"  hw_mark() markers), --include-all (Python: every callsite counts as a leak)\n"
@@ -30,6 +34,8 @@ static const char usage[] =
 struct report_opts {
 	struct analysis_opts an;
 	const char *trace;
+	const char *output, *format;
+	enum flame_metric metric;
 	bool json;
 	enum sort_by by;
 	enum group_by group;
@@ -44,14 +50,35 @@ static int parse_report_opts(const char *cmd, int argc, char **argv, struct repo
 		{"by", required_argument, NULL, 'b'},
 		{"group-by", required_argument, NULL, 'g'},
 		{"between", required_argument, NULL, 'B'},
+		{"output", required_argument, NULL, 'o'},
+		{"format", required_argument, NULL, 'F'},
+		{"metric", required_argument, NULL, 'M'},
 		{"include-all", no_argument, NULL, 'I'},
 		{"help", no_argument, NULL, 'h'},
 		{0, 0, 0, 0},
 	};
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "n:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "n:o:h", opts, NULL)) != -1) {
 		switch (c) {
+		case 'o':
+			o->output = optarg;
+			break;
+		case 'F':
+			o->format = optarg;
+			break;
+		case 'M':
+			if (!strcmp(optarg, "peak"))
+				o->metric = METRIC_PEAK;
+			else if (!strcmp(optarg, "leaked"))
+				o->metric = METRIC_LEAKED;
+			else if (!strcmp(optarg, "allocated"))
+				o->metric = METRIC_ALLOCATED;
+			else {
+				err_print("%s: --metric %s: expected peak, leaked or allocated", cmd, optarg);
+				return 2;
+			}
+			break;
 		case 'j':
 			o->json = true;
 			break;
@@ -194,6 +221,115 @@ static int rows_command(int argc, char **argv, bool leaks)
 	return 0;
 }
 
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+	return n >= k && !strcmp(s + n - k, suffix);
+}
+
+/* Opens -o for writing: "-" is stdout. */
+static FILE *open_output(const char *cmd, const char *path)
+{
+	if (!strcmp(path, "-"))
+		return stdout;
+	FILE *f = fopen(path, "w");
+	if (!f)
+		err_print("%s: cannot write %s: %s", cmd, path, strerror(errno));
+	return f;
+}
+
+static int close_output(const char *cmd, const char *path, FILE *f, bool ok)
+{
+	if (f == stdout)
+		return fflush(f) || !ok ? 2 : 0;
+	if (fclose(f) || !ok) {
+		err_print("%s: writing %s failed", cmd, path);
+		return 2;
+	}
+	return 0;
+}
+
+int cmd_flamegraph(int argc, char **argv)
+{
+	struct report_opts o = {.metric = METRIC_PEAK};
+	int rc = parse_report_opts("flamegraph", argc, argv, &o, false);
+	if (rc)
+		return rc;
+	enum flame_format fmt;
+	if (!o.output) {
+		err_print("flamegraph: -o OUT.html|OUT.svg|OUT.folded is required");
+		return 2;
+	}
+	if (ends_with(o.output, ".html"))
+		fmt = FLAME_HTML;
+	else if (ends_with(o.output, ".svg"))
+		fmt = FLAME_SVG;
+	else if (ends_with(o.output, ".folded") || !strcmp(o.output, "-"))
+		fmt = FLAME_FOLDED;
+	else {
+		err_print("flamegraph: %s: the name must end in .html, .svg or .folded", o.output);
+		return 2;
+	}
+	struct trace t;
+	struct analysis a;
+	if (load(o.trace, &t, &a, &o.an))
+		return 2;
+	struct symbolizer *s = symbolizer_new(&a);
+	char title[1200];
+	snprintf(title, sizeof(title), "heapwise %s flame graph: %s", flame_metric_name(o.metric),
+		 t.cmdline[0] ? t.cmdline : o.trace);
+	FILE *f = open_output("flamegraph", o.output);
+	rc = f ? close_output("flamegraph", o.output, f, report_flame(f, &a, s, o.metric, fmt, title))
+	       : 2;
+	symbolizer_print_hints(s);
+	symbolizer_free(s);
+	analysis_free(&a);
+	trace_close(&t);
+	return rc;
+}
+
+int cmd_export(int argc, char **argv)
+{
+	struct report_opts o = {.metric = METRIC_ALLOCATED};
+	int rc = parse_report_opts("export", argc, argv, &o, false);
+	if (rc)
+		return rc;
+	if (!o.format || !o.output) {
+		err_print("export: --format json|folded and -o OUT are required");
+		return 2;
+	}
+	bool json = !strcmp(o.format, "json");
+	if (!json && strcmp(o.format, "folded")) {
+		err_print("export: --format %s: expected json or folded", o.format);
+		return 2;
+	}
+	struct trace t;
+	struct analysis a;
+	if (load(o.trace, &t, &a, &o.an))
+		return 2;
+	struct symbolizer *s = symbolizer_new(&a);
+	FILE *f = open_output("export", o.output);
+	bool ok = f != NULL;
+	if (f && json) {
+		/* everything: the summary and every callsite with its whole stack */
+		struct report r;
+		report_build(&r, &a, s, GROUP_STACK, BY_ALLOCATED, false);
+		fputs("{\"version\":1,\"summary\":", f);
+		report_summary_json(f, &a);
+		fputs(",\"top\":", f);
+		report_rows_json(f, &a, &r, 0);
+		fputs("}\n", f);
+		report_free(&r);
+	} else if (f) {
+		ok = report_flame(f, &a, s, o.metric, FLAME_FOLDED, "");
+	}
+	rc = f ? close_output("export", o.output, f, ok) : 2;
+	symbolizer_free(s);
+	analysis_free(&a);
+	trace_close(&t);
+	return rc;
+}
+
 int cmd_top(int argc, char **argv)
 {
 	return rows_command(argc, argv, false);
@@ -212,6 +348,7 @@ int main(int argc, char **argv)
 	} commands[] = {
 		{"run", cmd_run},   {"summary", cmd_summary}, {"top", cmd_top},
 		{"leaks", cmd_leaks}, {"dump", cmd_dump}, {"check", cmd_check},
+		{"flamegraph", cmd_flamegraph}, {"export", cmd_export},
 	};
 	if (argc < 2) {
 		fputs(usage, stderr);

@@ -24,6 +24,25 @@ const char *group_name(enum group_by g)
 }
 
 static int *g_lines; /* per canonical node: decoded line, INT32_MIN = not yet */
+static const struct analysis *g_lines_for;
+
+static void lines_for(const struct analysis *a)
+{
+	if (g_lines && g_lines_for == a)
+		return;
+	free(g_lines);
+	g_lines = xmalloc((a->st.ncnodes + 1) * sizeof(*g_lines));
+	for (size_t i = 0; i <= a->st.ncnodes; i++)
+		g_lines[i] = INT32_MIN;
+	g_lines_for = a;
+}
+
+void report_stack_frames_done(void)
+{
+	free(g_lines);
+	g_lines = NULL;
+	g_lines_for = NULL;
+}
 
 static bool python_frame(const struct analysis *a, uint32_t c, struct frame_info *out)
 {
@@ -62,6 +81,13 @@ static size_t stack_frames(const struct analysis *a, struct symbolizer *s, uint3
 			out[n++] = fr[i];
 	}
 	return n;
+}
+
+size_t report_stack_frames(const struct analysis *a, struct symbolizer *s, uint32_t raw_stack,
+			   struct frame_info *out, size_t max)
+{
+	lines_for(a);
+	return stack_frames(a, s, stack_table_canon(&a->st, raw_stack), out, max);
 }
 
 size_t report_first_python(const struct frame_info *frames, size_t n)
@@ -145,9 +171,7 @@ void report_build(struct report *r, const struct analysis *a, struct symbolizer 
 	struct row *rows = xcalloc(a->nsites + 1, sizeof(*rows));
 	size_t n = 0;
 	struct frame_info *tmp = xmalloc(MAX_FRAMES * sizeof(*tmp));
-	g_lines = xmalloc((a->st.ncnodes + 1) * sizeof(*g_lines));
-	for (size_t i = 0; i <= a->st.ncnodes; i++)
-		g_lines[i] = INT32_MIN;
+	lines_for(a);
 	for (size_t i = 0; i < a->nsites; i++) {
 		const struct site *st = &a->sites[i];
 		struct row *row = &rows[n];
@@ -186,8 +210,7 @@ void report_build(struct report *r, const struct analysis *a, struct symbolizer 
 		n++;
 	}
 	free(tmp);
-	free(g_lines);
-	g_lines = NULL;
+	report_stack_frames_done();
 	/* merge rows with equal keys */
 	qsort(rows, n, sizeof(*rows), cmp_keys);
 	size_t out = 0;

@@ -50,6 +50,12 @@ const char *report_leak_point(const struct analysis *a, char *buf, size_t size);
  * Python "FILE:LINE function", native "function (FILE:LINE, MODULE)". */
 void report_frame_text(FILE *f, const struct frame_info *fr);
 
+/* Symbolized frames of a site's stack, innermost first (at most max). */
+size_t report_stack_frames(const struct analysis *a, struct symbolizer *s, uint32_t raw_stack,
+			   struct frame_info *out, size_t max);
+/* Frees what report_stack_frames cached for the analysis. */
+void report_stack_frames_done(void);
+
 /* Index of the innermost Python frame, or n when there is none. */
 size_t report_first_python(const struct frame_info *frames, size_t n);
 

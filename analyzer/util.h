@@ -30,6 +30,9 @@ const char *fmt_size(char *buf, uint64_t bytes);
 /* Parses 123, 10K, 10KiB, 5MB, 1.5G (K = 1024). Returns false on bad text. */
 bool parse_size(const char *s, uint64_t *out);
 
+/* Writes s with &, <, >, " escaped for XML/HTML text and attributes. */
+void xml_text(FILE *f, const char *s);
+
 /* Writes s as a JSON string (with quotes); NULL writes null. */
 void json_str(FILE *f, const char *s);
 

@@ -5,6 +5,7 @@ import difflib
 import os
 import subprocess
 import sys
+import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 HEAPWISE = os.environ.get("HEAPWISE", "heapwise")
@@ -35,6 +36,17 @@ CASES = [
     ("marked.check.txt", ["check", "marked.hwt", "--max-leaked", "512", "--between",
                           "request-start", "request-end"]),
     ("marked.missing.txt", ["summary", "marked.hwt", "--between", "nope", "request-end"]),
+    ("basic.flame-peak.folded", ["flamegraph", "basic.hwt", "-o", "-"]),
+    ("basic.flame-allocated.svg", ["flamegraph", "basic.hwt", "--metric", "allocated",
+                                   "-o", "{out}.svg"]),
+    ("basic.flame-leaked.html", ["flamegraph", "basic.hwt", "--metric", "leaked",
+                                 "-o", "{out}.html"]),
+    ("basic.export.json", ["export", "basic.hwt", "--format", "json", "-o", "-"]),
+    ("basic.export-usage.txt", ["export", "basic.hwt", "--format", "xml", "-o", "-"]),
+    ("hostile.top.txt", ["top", "hostile.hwt"]),
+    ("hostile.top.json", ["top", "hostile.hwt", "--json"]),
+    ("hostile.flame.svg", ["flamegraph", "hostile.hwt", "-o", "{out}.svg"]),
+    ("hostile.flame.html", ["flamegraph", "hostile.hwt", "-o", "{out}.html"]),
     ("cut.summary.txt", ["summary", "cut.hwt"]),
     ("cut.summary.json", ["summary", "cut.hwt", "--json"]),
 ]
@@ -43,9 +55,17 @@ CASES = [
 def main():
     update = "--update" in sys.argv
     failed = 0
+    tmp = tempfile.mkdtemp(prefix="hw-golden-")
     for expected, args in CASES:
-        p = subprocess.run([HEAPWISE, *args], cwd=HERE, capture_output=True, text=True)
+        out = os.path.join(tmp, "out")
+        real = [a.replace("{out}", out) for a in args]
+        p = subprocess.run([HEAPWISE, *real], cwd=HERE, capture_output=True, text=True)
         got = f"$ heapwise {' '.join(args)}\n[exit {p.returncode}]\n{p.stdout}"
+        for a in real:
+            if a.startswith(out) and os.path.exists(a):
+                with open(a) as f:
+                    got += f.read()
+                os.unlink(a)
         path = os.path.join(HERE, "expected", expected)
         if update:
             os.makedirs(os.path.dirname(path), exist_ok=True)

@@ -2,7 +2,10 @@
  * the format or the scenarios change: make_golden OUTDIR. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
+
+#include "heapwise/varint.h"
 
 #include "trace_builder.h"
 
@@ -58,6 +61,41 @@ static void marked(struct tb *b)
 	tb_trailer(b, 9, 2000000, 4, 2);
 }
 
+/* Python frames whose file and function names are markup (escaping). */
+static void hostile(struct tb *b)
+{
+	tb_init(b, HW_MIN_CHUNK_SIZE, "python3 x.py", 12);
+	tb_chunk(b, 9);
+	tb_time(b, 1000);
+	const char *file = "<script>alert(1)</script>.py";
+	const char *func = "f\";</svg><img src=x onerror=alert(2)>";
+	/* a CODE record: id 1, first line 1, a one-entry line table (line 1) */
+	uint8_t rec[512], *p = rec;
+	*p++ = HW_REC_CODE;
+	*p++ = 1;
+	*p++ = 1;
+	*p++ = (uint8_t)strlen(file);
+	memcpy(p, file, strlen(file));
+	p += strlen(file);
+	*p++ = (uint8_t)strlen(func);
+	memcpy(p, func, strlen(func));
+	p += strlen(func);
+	*p++ = 2;
+	*p++ = 0x80 | (13 << 3) | 7; /* 8 units, line delta follows */
+	*p++ = 0; /* delta 0 */
+	tb_raw(b, rec, (size_t)(p - rec));
+	/* a Python stack node: code 1, instruction 2 (+1) */
+	uint8_t node[16], *q = node;
+	*q++ = HW_REC_STACK;
+	*q++ = 1;
+	*q++ = 0;
+	*q++ = HW_FRAME_PYTHON;
+	q = hw_put_varint(q, (uint64_t)1 << 32 | 3);
+	tb_raw(b, node, (size_t)(q - node));
+	tb_alloc(b, HW_KIND_PYOBJ, 1, 0x1000, 4096, 1);
+	tb_trailer(b, 2, 2000, 1, 0);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -77,6 +115,10 @@ int main(int argc, char **argv)
 	tb_free_builder(&b);
 	marked(&b);
 	if (tb_write(&b, "marked.hwt"))
+		return 1;
+	tb_free_builder(&b);
+	hostile(&b);
+	if (tb_write(&b, "hostile.hwt"))
 		return 1;
 	tb_free_builder(&b);
 	return 0;

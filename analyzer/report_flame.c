@@ -1,0 +1,319 @@
+/* Flame graphs (analyzer, reports stage). One tree of frames (root first)
+ * with the heap bytes of the chosen metric, rendered three ways. Names come
+ * from the trace and are hostile: the SVG escapes them as XML, the HTML page
+ * carries them only inside JSON (with <, > and & escaped) and puts them in
+ * the page with textContent, never as markup. */
+#include "report_flame.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+#define MAX_FRAMES 1024
+#define SVG_WIDTH 1200.0
+#define SVG_ROW 17
+
+struct fnode {
+	char *name;
+	uint64_t total, self;
+	uint8_t python;
+	uint32_t *kids;
+	size_t nkids, kcap;
+};
+
+struct ftree {
+	struct fnode *n;
+	size_t count, cap;
+	size_t depth;
+};
+
+const char *flame_metric_name(enum flame_metric m)
+{
+	static const char *const names[] = {"peak", "leaked", "allocated"};
+	return names[m];
+}
+
+static uint32_t node_new(struct ftree *t, const char *name, bool python)
+{
+	HW_GROW(t->n, t->count, t->cap);
+	struct fnode *n = &t->n[t->count];
+	memset(n, 0, sizeof(*n));
+	n->name = xstrndup(name, strlen(name));
+	n->python = python;
+	return (uint32_t)t->count++;
+}
+
+static uint32_t child(struct ftree *t, uint32_t parent, const char *name, bool python)
+{
+	struct fnode *p = &t->n[parent];
+	for (size_t i = 0; i < p->nkids; i++)
+		if (!strcmp(t->n[p->kids[i]].name, name))
+			return p->kids[i];
+	uint32_t id = node_new(t, name, python); /* may move t->n */
+	p = &t->n[parent];
+	HW_GROW(p->kids, p->nkids, p->kcap);
+	p->kids[p->nkids++] = id;
+	return id;
+}
+
+/* "qualname (file:line)" or "function (module)"; ';' and newlines would
+ * break the folded format and are replaced. */
+static void frame_name(const struct frame_info *f, char *buf, size_t size)
+{
+	if (f->python)
+		snprintf(buf, size, "%s (%s:%d)", f->function ? f->function : "??",
+			 f->file ? f->file : "??", f->line);
+	else if (f->function)
+		snprintf(buf, size, "%s (%s)", f->function, f->module ? f->module : "??");
+	else if (f->module)
+		snprintf(buf, size, "%s+0x%" PRIx64, f->module, f->module_offset);
+	else
+		snprintf(buf, size, "0x%" PRIx64, f->ip);
+	for (char *p = buf; *p; p++)
+		if (*p == ';' || *p == '\n' || *p == '\r')
+			*p = *p == ';' ? ':' : ' ';
+}
+
+static uint64_t metric_of(const struct analysis *a, const struct site *s, enum flame_metric m)
+{
+	switch (m) {
+	case METRIC_PEAK:
+		return site_peak_bytes(a, s);
+	case METRIC_LEAKED:
+		return s->eligible ? s->leak_bytes : 0;
+	default:
+		return s->alloc_bytes;
+	}
+}
+
+static void build(struct ftree *t, const struct analysis *a, struct symbolizer *s,
+		  enum flame_metric m)
+{
+	node_new(t, "all", false);
+	struct frame_info *frames = xmalloc(MAX_FRAMES * sizeof(*frames));
+	char name[2048];
+	for (size_t i = 0; i < a->nsites; i++) {
+		const struct site *st = &a->sites[i];
+		uint64_t v = st->cls == CLASS_HEAP ? metric_of(a, st, m) : 0;
+		if (!v)
+			continue;
+		size_t nf = report_stack_frames(a, s, st->raw_stack, frames, MAX_FRAMES);
+		uint32_t at = 0;
+		t->n[0].total += v;
+		if (!nf) {
+			at = child(t, 0, "(no stack recorded)", false);
+			t->n[at].total += v;
+		}
+		for (size_t k = nf; k-- > 0;) {
+			frame_name(&frames[k], name, sizeof(name));
+			at = child(t, at, name, frames[k].python);
+			t->n[at].total += v;
+		}
+		t->n[at].self += v;
+		if (nf + 1 > t->depth)
+			t->depth = nf + 1;
+	}
+	free(frames);
+	report_stack_frames_done();
+}
+
+static void tree_free(struct ftree *t)
+{
+	for (size_t i = 0; i < t->count; i++) {
+		free(t->n[i].name);
+		free(t->n[i].kids);
+	}
+	free(t->n);
+}
+
+static int cmp_name;
+static const struct ftree *g_sort_tree;
+
+static int by_name(const void *x, const void *y)
+{
+	const struct fnode *a = &g_sort_tree->n[*(const uint32_t *)x];
+	const struct fnode *b = &g_sort_tree->n[*(const uint32_t *)y];
+	return strcmp(a->name, b->name);
+}
+
+/* Children in name order: deterministic output, the flame graph convention. */
+static void sort_kids(struct ftree *t)
+{
+	g_sort_tree = t;
+	for (size_t i = 0; i < t->count; i++)
+		if (t->n[i].nkids > 1)
+			qsort(t->n[i].kids, t->n[i].nkids, sizeof(uint32_t), by_name);
+	(void)cmp_name;
+}
+
+static void folded(FILE *f, const struct ftree *t, uint32_t id, char *path, size_t len,
+		   size_t cap)
+{
+	const struct fnode *n = &t->n[id];
+	size_t add = id ? strlen(n->name) + (len ? 1 : 0) : 0;
+	if (len + add + 1 > cap)
+		return; /* absurdly deep: cut, never overflow */
+	if (id) {
+		if (len)
+			path[len] = ';';
+		memcpy(path + len + (len ? 1 : 0), n->name, strlen(n->name));
+		len += add;
+		path[len] = 0;
+		if (n->self)
+			fprintf(f, "%s %" PRIu64 "\n", path, n->self);
+	}
+	for (size_t i = 0; i < n->nkids; i++)
+		folded(f, t, n->kids[i], path, len, cap);
+}
+
+static void svg_node(FILE *f, const struct ftree *t, uint32_t id, double x, size_t depth,
+		     double total, size_t max_depth)
+{
+	const struct fnode *n = &t->n[id];
+	double w = (double)n->total / total * SVG_WIDTH;
+	if (w < 0.3)
+		return;
+	double y = (double)(max_depth - depth - 1) * SVG_ROW + 40;
+	char b[32];
+	fprintf(f, "<g><title>");
+	xml_text(f, n->name);
+	fprintf(f, " — %s, %.1f%%</title><rect x=\"%.2f\" y=\"%.0f\" width=\"%.2f\" height=\"%d\" fill=\"%s\"/>",
+		fmt_size(b, n->total), 100.0 * (double)n->total / total, x, y, w, SVG_ROW - 1,
+		id == 0 ? "#ccc" : n->python ? "#7cbf7c" : "#e8a05a");
+	if (w > 35) {
+		size_t chars = (size_t)((w - 6) / 7);
+		char label[512];
+		snprintf(label, sizeof(label), "%s", n->name);
+		if (strlen(label) > chars) {
+			if (chars > 2) {
+				label[chars - 2] = '.';
+				label[chars - 1] = '.';
+				label[chars] = 0;
+			} else {
+				label[0] = 0;
+			}
+		}
+		fprintf(f, "<text x=\"%.2f\" y=\"%.0f\">", x + 3, y + SVG_ROW - 5);
+		xml_text(f, label);
+		fputs("</text>", f);
+	}
+	fputs("</g>\n", f);
+	double cx = x;
+	for (size_t i = 0; i < n->nkids; i++) {
+		svg_node(f, t, n->kids[i], cx, depth + 1, total, max_depth);
+		cx += (double)t->n[n->kids[i]].total / total * SVG_WIDTH;
+	}
+}
+
+static void svg(FILE *f, const struct ftree *t, const char *title)
+{
+	size_t depth = t->depth + 1;
+	double height = (double)depth * SVG_ROW + 60;
+	fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+		   "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
+		   "viewBox=\"0 0 %.0f %.0f\" font-family=\"monospace\" font-size=\"12\">\n"
+		   "<rect width=\"100%%\" height=\"100%%\" fill=\"#fff\"/>\n<text x=\"10\" y=\"24\" font-size=\"16\">",
+		SVG_WIDTH + 20, height, SVG_WIDTH + 20, height);
+	xml_text(f, title);
+	fputs("</text>\n<g transform=\"translate(10,0)\">\n", f);
+	if (t->n[0].total)
+		svg_node(f, t, 0, 0, 0, (double)t->n[0].total, depth);
+	else
+		fputs("<text x=\"0\" y=\"60\">no memory for this metric</text>\n", f);
+	fputs("</g>\n</svg>\n", f);
+}
+
+static void json_tree(FILE *f, const struct ftree *t, uint32_t id)
+{
+	const struct fnode *n = &t->n[id];
+	fputs("{\"n\":", f);
+	json_str(f, n->name);
+	fprintf(f, ",\"v\":%" PRIu64 ",\"p\":%d", n->total, n->python);
+	if (n->nkids) {
+		fputs(",\"c\":[", f);
+		for (size_t i = 0; i < n->nkids; i++) {
+			if (i)
+				fputc(',', f);
+			json_tree(f, t, n->kids[i]);
+		}
+		fputc(']', f);
+	}
+	fputc('}', f);
+}
+
+/* The page: a canvas-free flame graph of absolutely placed divs. Names reach
+ * the DOM through textContent and title only. */
+static const char html_head[] =
+	"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+	"<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+	"style-src 'unsafe-inline'; script-src 'unsafe-inline'\">\n<title>";
+static const char html_style[] =
+	"</title>\n<style>\n"
+	"body{font:12px monospace;margin:10px;background:#fff;color:#222}\n"
+	"#bar{margin:6px 0}#bar input{width:320px}#chart{position:relative;width:100%}\n"
+	".f{position:absolute;height:16px;overflow:hidden;white-space:nowrap;box-sizing:border-box;"
+	"border:1px solid #fff;padding:0 3px;cursor:pointer;line-height:15px}\n"
+	".py{background:#7cbf7c}.nat{background:#e8a05a}.root{background:#ccc}.hit{background:#e060e0}\n"
+	"#info{min-height:1.3em;margin:6px 0}\n</style></head><body>\n<h3 id=\"title\"></h3>\n"
+	"<div id=\"bar\"><input id=\"search\" placeholder=\"search (regular expression)\"> "
+	"<button id=\"reset\">reset zoom</button> <span id=\"matched\"></span></div>\n"
+	"<div id=\"info\">click a frame to zoom, hover for the full frame</div>\n"
+	"<div id=\"chart\"></div>\n<script type=\"application/json\" id=\"data\">";
+static const char html_tail[] =
+	"</script>\n<script>\n"
+	"(function(){\n"
+	"var doc=JSON.parse(document.getElementById('data').textContent);\n"
+	"document.title=doc.title;document.getElementById('title').textContent=doc.title;\n"
+	"var chart=document.getElementById('chart'),info=document.getElementById('info');\n"
+	"var root=doc.tree,zoom=root,re=null,ROW=17;\n"
+	"function depth(n){var d=0;(n.c||[]).forEach(function(k){d=Math.max(d,depth(k))});return d+1}\n"
+	"function size(v){var u=['B','KiB','MiB','GiB','TiB'],i=0;while(v>=1024&&i<4){v/=1024;i++}"
+	"return (i?v.toFixed(1):v)+' '+u[i]}\n"
+	"function path(n,t,acc){if(n===t)return acc.concat([n]);var r=null;(n.c||[]).some(function(k){"
+	"r=path(k,t,acc.concat([n]));return r});return r}\n"
+	"function draw(){chart.innerHTML='';var W=chart.clientWidth||1000,D=depth(root);\n"
+	"chart.style.height=(D*ROW+4)+'px';var anc=path(root,zoom,[])||[root];var hits=0;\n"
+	"function place(n,x,w,d){if(w<1)return;var e=document.createElement('div');\n"
+	"e.className='f '+(n===root?'root':n.p?'py':'nat');\n"
+	"if(re&&re.test(n.n)){e.className='f hit';hits+=n.v}\n"
+	"e.style.left=x+'px';e.style.width=w+'px';e.style.top=((D-d-1)*ROW)+'px';\n"
+	"e.textContent=n.n;e.title=n.n+'\\n'+size(n.v)+' ('+(100*n.v/root.v).toFixed(1)+'%)';\n"
+	"e.onclick=function(){zoom=n;draw()};e.onmouseover=function(){info.textContent=e.title.replace('\\n',' \\u2014 ')};\n"
+	"chart.appendChild(e);var cx=x;(n.c||[]).forEach(function(k){var kw=w*k.v/n.v;place(k,cx,kw,d+1);cx+=kw})}\n"
+	"for(var i=0;i<anc.length-1;i++)place(anc[i],0,W,i);\n"
+	"place(zoom,0,W,anc.length-1);\n"
+	"document.getElementById('matched').textContent=re?('matched '+size(hits)):''}\n"
+	"document.getElementById('search').oninput=function(){var v=this.value;"
+	"try{re=v?new RegExp(v):null}catch(e){re=null}draw()};\n"
+	"document.getElementById('reset').onclick=function(){zoom=root;draw()};\n"
+	"window.onresize=draw;draw();\n"
+	"})();\n</script>\n</body></html>\n";
+
+bool report_flame(FILE *f, const struct analysis *a, struct symbolizer *s,
+		  enum flame_metric metric, enum flame_format format, const char *title)
+{
+	struct ftree t = {0};
+	build(&t, a, s, metric);
+	sort_kids(&t);
+	if (format == FLAME_FOLDED) {
+		char *path = xmalloc(1 << 20);
+		folded(f, &t, 0, path, 0, 1 << 20);
+		free(path);
+	} else if (format == FLAME_SVG) {
+		svg(f, &t, title);
+	} else {
+		fputs(html_head, f);
+		xml_text(f, title);
+		fputs(html_style, f);
+		fputs("{\"version\":1,\"title\":", f);
+		json_str(f, title);
+		fputs(",\"tree\":", f);
+		json_tree(f, &t, 0);
+		fputs("}", f);
+		fputs(html_tail, f);
+	}
+	tree_free(&t);
+	return !ferror(f);
+}
