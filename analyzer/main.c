@@ -26,6 +26,7 @@ static const char usage[] =
 	"                 [--suppressions FILE] [--junit FILE]\n"
 	"  flamegraph TRACE [--metric peak|leaked|allocated] -o OUT.html|OUT.svg|OUT.folded\n"
 	"  export TRACE --format json|folded -o OUT\n"
+	"  diff BASE NEW [--json] [--max-peak-growth PCT] [--group-by ...] [-n N]\n"
 	"  dump TRACE\n"
 	"report options: --between MARK_A MARK_B (only what was allocated between two\n"
 	"  hw_mark() markers), --include-all (Python: every callsite counts as a leak)\n"
@@ -348,7 +349,7 @@ int main(int argc, char **argv)
 	} commands[] = {
 		{"run", cmd_run},   {"summary", cmd_summary}, {"top", cmd_top},
 		{"leaks", cmd_leaks}, {"dump", cmd_dump}, {"check", cmd_check},
-		{"flamegraph", cmd_flamegraph}, {"export", cmd_export},
+		{"flamegraph", cmd_flamegraph}, {"export", cmd_export}, {"diff", cmd_diff},
 	};
 	if (argc < 2) {
 		fputs(usage, stderr);

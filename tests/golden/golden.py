@@ -47,6 +47,12 @@ CASES = [
     ("hostile.top.json", ["top", "hostile.hwt", "--json"]),
     ("hostile.flame.svg", ["flamegraph", "hostile.hwt", "-o", "{out}.svg"]),
     ("hostile.flame.html", ["flamegraph", "hostile.hwt", "-o", "{out}.html"]),
+    ("diff.cut-basic.txt", ["diff", "cut.hwt", "basic.hwt"]),
+    ("diff.cut-basic.json", ["diff", "cut.hwt", "basic.hwt", "--json", "--max-peak-growth", "5"]),
+    ("diff.gate-pass.txt", ["diff", "basic.hwt", "basic.hwt", "--max-peak-growth", "0"]),
+    ("diff.gate-fail.txt", ["diff", "cut.hwt", "basic.hwt", "--max-peak-growth", "0.1",
+                            "--group-by", "function"]),
+    ("diff.usage.txt", ["diff", "basic.hwt"]),
     ("cut.summary.txt", ["summary", "cut.hwt"]),
     ("cut.summary.json", ["summary", "cut.hwt", "--json"]),
 ]

@@ -78,6 +78,23 @@ class Check(TraceTest):
         self.heapwise("check", trace, "--max-leaked", "1M", "--between", "nope", "never",
                       status=2)
 
+    def test_diff_between_runs(self):
+        fixed, script = self.leaky("--fixed")
+        leaking, _ = self.leaky()
+        doc = self.json("diff", fixed, leaking, "--group-by", "line")
+        top = doc["callsites"][0]
+        self.assertEqual(top["frames"][0]["line"], line_of(script, "LINE-LEAK"))
+        self.assertIsNone(top["base"])  # the line allocates nothing in the fixed run
+        self.assertGreater(top["delta"]["leaked_bytes"], 1_000_000)
+        self.assertGreater(doc["peak_growth_pct"], 10)
+        p = self.heapwise("diff", fixed, leaking, "--max-peak-growth", "10", status=1)
+        self.assertIn("FAIL: peak growth", p.stdout)
+        self.assertIn(f"leaky.py:{line_of(script, 'LINE-LEAK')} handle", p.stdout)
+        again, _ = self.leaky("--fixed")
+        self.heapwise("diff", fixed, again, "--max-peak-growth", "25", status=0)
+        self.heapwise("diff", fixed, status=2)
+        self.heapwise("diff", fixed, leaking, "--max-peak-growth", "lots", status=2)
+
     def test_c_markers(self):
         r = subprocess.run([self.prog("marks")])
         self.assertEqual(r.returncode, 5)  # runs without the shim

@@ -1,0 +1,348 @@
+/* `heapwise diff BASE NEW` (analyzer, reports + gate stages): per-callsite
+ * change of peak, leaked and allocated bytes between two runs, sorted by
+ * growth; --max-peak-growth PCT makes it a gate (exit 1). Callsites are
+ * matched by their symbolized frames, since addresses differ between runs. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "analysis.h"
+#include "commands.h"
+#include "report.h"
+#include "util.h"
+
+static const char diff_usage[] =
+	"usage: heapwise diff BASE NEW [--json] [--max-peak-growth PCT]\n"
+	"                     [--group-by stack|line|function|file] [-n N]\n"
+	"  exit status: 0 (or growth within the limit), 1 the peak grew more than PCT, 2 usage\n";
+
+struct side {
+	struct trace t;
+	struct analysis a;
+	struct symbolizer *s;
+	struct report r;
+	bool loaded;
+};
+
+struct drow {
+	char *key;
+	const struct row *base, *new_row;
+	int64_t d_peak, d_leaked, d_alloc;
+};
+
+/* A row's identity across runs: its frames as text. */
+static char *row_key(const struct row *r)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	fprintf(f, "%d|", r->cls);
+	for (size_t i = 0; i < r->nframes; i++) {
+		report_frame_text(f, &r->frames[i]);
+		fputc('\n', f);
+	}
+	fclose(f);
+	return buf;
+}
+
+static int load_side(struct side *s, const char *path, enum group_by g)
+{
+	memset(s, 0, sizeof(*s));
+	if (trace_open(path, &s->t) != HW_OK) {
+		trace_close(&s->t);
+		return 2;
+	}
+	if (analysis_run(&s->a, &s->t, NULL) != HW_OK) {
+		analysis_free(&s->a);
+		trace_close(&s->t);
+		return 2;
+	}
+	s->s = symbolizer_new(&s->a);
+	report_build(&s->r, &s->a, s->s, g, BY_PEAK, false);
+	s->loaded = true;
+	return 0;
+}
+
+static void free_side(struct side *s)
+{
+	if (!s->loaded)
+		return;
+	report_free(&s->r);
+	symbolizer_free(s->s);
+	analysis_free(&s->a);
+	trace_close(&s->t);
+}
+
+static int cmp_key(const void *x, const void *y)
+{
+	return strcmp(((const struct drow *)x)->key, ((const struct drow *)y)->key);
+}
+
+static int cmp_growth(const void *x, const void *y)
+{
+	const struct drow *a = x, *b = y;
+	if (a->d_peak != b->d_peak)
+		return a->d_peak > b->d_peak ? -1 : 1;
+	if (a->d_leaked != b->d_leaked)
+		return a->d_leaked > b->d_leaked ? -1 : 1;
+	if (a->d_alloc != b->d_alloc)
+		return a->d_alloc > b->d_alloc ? -1 : 1;
+	return strcmp(a->key, b->key);
+}
+
+static const char *signed_size(char *buf, int64_t v)
+{
+	char tmp[32];
+	fmt_size(tmp, (uint64_t)(v < 0 ? -v : v));
+	snprintf(buf, 40, "%s%s", v < 0 ? "-" : v > 0 ? "+" : "", tmp);
+	return buf;
+}
+
+static double pct(uint64_t base, uint64_t now)
+{
+	if (!base)
+		return now ? INFINITY : 0;
+	return 100.0 * ((double)now - (double)base) / (double)base;
+}
+
+static uint64_t total_leaked(const struct analysis *a)
+{
+	uint64_t b, n;
+	report_leaked(a, &b, &n);
+	return b;
+}
+
+static uint64_t total_allocated(const struct analysis *a)
+{
+	uint64_t sum = 0;
+	for (int k = 0; k < HW_KIND_COUNT; k++)
+		if (kind_class(k) == CLASS_HEAP)
+			sum += a->kinds[k].alloc_bytes;
+	return sum;
+}
+
+static void json_side(FILE *f, const struct row *r)
+{
+	if (!r) {
+		fputs("null", f);
+		return;
+	}
+	fprintf(f, "{\"peak_bytes\":%" PRIu64 ",\"leaked_bytes\":%" PRIu64 ",\"allocated_bytes\":%" PRIu64
+		   ",\"count\":%" PRIu64 "}",
+		r->peak_bytes, r->leaked_bytes, r->allocated_bytes, r->count);
+}
+
+static void json_frames(FILE *f, const struct row *r)
+{
+	fputc('[', f);
+	for (size_t j = 0; j < r->nframes; j++) {
+		const struct frame_info *fr = &r->frames[j];
+		fprintf(f, "%s{\"kind\":\"%s\",\"function\":", j ? "," : "",
+			fr->python ? "python" : "native");
+		json_str(f, fr->function);
+		fputs(",\"file\":", f);
+		json_str(f, fr->file);
+		if (fr->line > 0)
+			fprintf(f, ",\"line\":%d", fr->line);
+		else
+			fputs(",\"line\":null", f);
+		fputs(",\"module\":", f);
+		json_str(f, fr->module);
+		fputc('}', f);
+	}
+	fputc(']', f);
+}
+
+int cmd_diff(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"json", no_argument, NULL, 'j'},
+		{"max-peak-growth", required_argument, NULL, 'g'},
+		{"group-by", required_argument, NULL, 'G'},
+		{"help", no_argument, NULL, 'h'},
+		{0, 0, 0, 0},
+	};
+	bool json = false, gate = false;
+	double max_growth = 0;
+	enum group_by group = GROUP_STACK;
+	size_t n = 10;
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "n:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			json = true;
+			break;
+		case 'g': {
+			char *end;
+			max_growth = strtod(optarg, &end);
+			if (end == optarg || (*end && strcmp(end, "%")) || !isfinite(max_growth) ||
+			    max_growth < 0) {
+				err_print("diff: --max-peak-growth %s: expected a percentage such as 10 or 2.5",
+					  optarg);
+				return 2;
+			}
+			gate = true;
+			break;
+		}
+		case 'G':
+			if (!strcmp(optarg, "stack"))
+				group = GROUP_STACK;
+			else if (!strcmp(optarg, "line"))
+				group = GROUP_LINE;
+			else if (!strcmp(optarg, "function"))
+				group = GROUP_FUNCTION;
+			else if (!strcmp(optarg, "file"))
+				group = GROUP_FILE;
+			else {
+				err_print("diff: --group-by %s: expected stack, line, function or file",
+					  optarg);
+				return 2;
+			}
+			break;
+		case 'n': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*end || end == optarg || v < 1 || v > 1000000) {
+				err_print("diff: -n %s: expected a number from 1 to 1000000", optarg);
+				return 2;
+			}
+			n = (size_t)v;
+			break;
+		}
+		case 'h':
+			fputs(diff_usage, stdout);
+			return 0;
+		default:
+			fputs(diff_usage, stderr);
+			return 2;
+		}
+	}
+	if (argc - optind != 2) {
+		err_print("diff: expected two traces, BASE and NEW");
+		fputs(diff_usage, stderr);
+		return 2;
+	}
+	struct side base, now;
+	if (load_side(&base, argv[optind], group)) {
+		return 2;
+	}
+	if (load_side(&now, argv[optind + 1], group)) {
+		free_side(&base);
+		return 2;
+	}
+	/* join the two row lists on their keys */
+	size_t total = base.r.n + now.r.n;
+	struct drow *rows = xcalloc(total + 1, sizeof(*rows));
+	size_t m = 0;
+	for (size_t i = 0; i < base.r.n; i++)
+		rows[m++] = (struct drow){row_key(&base.r.rows[i]), &base.r.rows[i], NULL, 0, 0, 0};
+	for (size_t i = 0; i < now.r.n; i++)
+		rows[m++] = (struct drow){row_key(&now.r.rows[i]), NULL, &now.r.rows[i], 0, 0, 0};
+	qsort(rows, m, sizeof(*rows), cmp_key);
+	size_t out = 0;
+	for (size_t i = 0; i < m; i++) {
+		if (out && !strcmp(rows[out - 1].key, rows[i].key)) {
+			struct drow *d = &rows[out - 1];
+			if (rows[i].base && !d->base)
+				d->base = rows[i].base;
+			if (rows[i].new_row && !d->new_row)
+				d->new_row = rows[i].new_row;
+			free(rows[i].key);
+			continue;
+		}
+		rows[out++] = rows[i];
+	}
+	for (size_t i = 0; i < out; i++) {
+		struct drow *d = &rows[i];
+		uint64_t bp = d->base ? d->base->peak_bytes : 0, np = d->new_row ? d->new_row->peak_bytes : 0;
+		uint64_t bl = d->base ? d->base->leaked_bytes : 0, nl = d->new_row ? d->new_row->leaked_bytes : 0;
+		uint64_t ba = d->base ? d->base->allocated_bytes : 0,
+			 na = d->new_row ? d->new_row->allocated_bytes : 0;
+		d->d_peak = (int64_t)(np - bp);
+		d->d_leaked = (int64_t)(nl - bl);
+		d->d_alloc = (int64_t)(na - ba);
+	}
+	qsort(rows, out, sizeof(*rows), cmp_growth);
+	uint64_t bpk = base.a.peaks[CLASS_HEAP].peak, npk = now.a.peaks[CLASS_HEAP].peak;
+	double growth = pct(bpk, npk);
+	bool failed = gate && growth > max_growth;
+	if (n > out)
+		n = out;
+	if (json) {
+		printf("{\"version\":1,\"base\":");
+		json_str(stdout, argv[optind]);
+		printf(",\"new\":");
+		json_str(stdout, argv[optind + 1]);
+		printf(",\"peak_bytes\":{\"base\":%" PRIu64 ",\"new\":%" PRIu64 "},\"peak_growth_pct\":",
+		       bpk, npk);
+		if (isfinite(growth))
+			printf("%.3f", growth);
+		else
+			printf("null");
+		printf(",\"leaked_bytes\":{\"base\":%" PRIu64 ",\"new\":%" PRIu64 "}"
+		       ",\"allocated_bytes\":{\"base\":%" PRIu64 ",\"new\":%" PRIu64 "}",
+		       total_leaked(&base.a), total_leaked(&now.a), total_allocated(&base.a),
+		       total_allocated(&now.a));
+		if (gate)
+			printf(",\"max_peak_growth_pct\":%.3f,\"passed\":%s", max_growth,
+			       failed ? "false" : "true");
+		printf(",\"callsites\":[");
+		for (size_t i = 0; i < n; i++) {
+			const struct drow *d = &rows[i];
+			const struct row *any = d->new_row ? d->new_row : d->base;
+			printf("%s\n{\"frames\":", i ? "," : "");
+			json_frames(stdout, any);
+			printf(",\"base\":");
+			json_side(stdout, d->base);
+			printf(",\"new\":");
+			json_side(stdout, d->new_row);
+			printf(",\"delta\":{\"peak_bytes\":%" PRId64 ",\"leaked_bytes\":%" PRId64
+			       ",\"allocated_bytes\":%" PRId64 "}}",
+			       d->d_peak, d->d_leaked, d->d_alloc);
+		}
+		printf("]}\n");
+	} else {
+		char b1[40], b2[40], b3[40];
+		printf("heapwise diff: %s -> %s (grouped by %s)\n", argv[optind], argv[optind + 1],
+		       group_name(group));
+		printf("  peak heap   %s -> %s (%s", fmt_size(b1, bpk), fmt_size(b2, npk),
+		       signed_size(b3, (int64_t)(npk - bpk)));
+		if (isfinite(growth))
+			printf(", %+.1f%%)\n", growth);
+		else
+			printf(")\n");
+		printf("  leaked      %s -> %s\n", fmt_size(b1, total_leaked(&base.a)),
+		       fmt_size(b2, total_leaked(&now.a)));
+		printf("  allocated   %s -> %s\n\n", fmt_size(b1, total_allocated(&base.a)),
+		       fmt_size(b2, total_allocated(&now.a)));
+		printf("  %3s  %-12s %-12s %-12s %s\n", "#", "PEAK", "LEAKED", "ALLOCATED", "callsite");
+		for (size_t i = 0; i < n; i++) {
+			const struct drow *d = &rows[i];
+			const struct row *any = d->new_row ? d->new_row : d->base;
+			printf("  %3zu  %-12s %-12s %-12s ", i + 1, signed_size(b1, d->d_peak),
+			       signed_size(b2, d->d_leaked), signed_size(b3, d->d_alloc));
+			size_t py = report_first_python(any->frames, any->nframes);
+			if (any->nframes)
+				report_frame_text(stdout, &any->frames[py < any->nframes ? py : 0]);
+			else
+				fputs("(no stack recorded)", stdout);
+			printf("%s\n", !d->base ? "  [new]" : !d->new_row ? "  [gone]" : "");
+		}
+		if (gate)
+			printf("\n%s: peak growth %s%.1f%% %s the limit of %.1f%%\n",
+			       failed ? "FAIL" : "PASS", growth >= 0 ? "+" : "",
+			       isfinite(growth) ? growth : 100.0, failed ? "exceeds" : "is within",
+			       max_growth);
+	}
+	for (size_t i = 0; i < out; i++)
+		free(rows[i].key);
+	free(rows);
+	free_side(&base);
+	free_side(&now);
+	return failed ? 1 : 0;
+}
