@@ -12,6 +12,7 @@
 #include "err.h"
 #include "report.h"
 #include "report_flame.h"
+#include "report_pprof.h"
 #include "symbolize.h"
 #include "util.h"
 
@@ -25,7 +26,7 @@ static const char usage[] =
 	"  check TRACE... [--max-peak SIZE] [--max-leaked SIZE] [--max-allocations N]\n"
 	"                 [--suppressions FILE] [--junit FILE]\n"
 	"  flamegraph TRACE [--metric peak|leaked|allocated] -o OUT.html|OUT.svg|OUT.folded\n"
-	"  export TRACE --format json|folded -o OUT\n"
+	"  export TRACE --format json|folded|pprof -o OUT\n"
 	"  diff BASE NEW [--json] [--max-peak-growth PCT] [--group-by ...] [-n N]\n"
 	"  dump TRACE\n"
 	"report options: --between MARK_A MARK_B (only what was allocated between two\n"
@@ -296,12 +297,16 @@ int cmd_export(int argc, char **argv)
 	if (rc)
 		return rc;
 	if (!o.format || !o.output) {
-		err_print("export: --format json|folded and -o OUT are required");
+		err_print("export: --format json|folded|pprof and -o OUT are required");
 		return 2;
 	}
-	bool json = !strcmp(o.format, "json");
-	if (!json && strcmp(o.format, "folded")) {
-		err_print("export: --format %s: expected json or folded", o.format);
+	bool json = !strcmp(o.format, "json"), pprof = !strcmp(o.format, "pprof");
+	if (!json && !pprof && strcmp(o.format, "folded")) {
+		err_print("export: --format %s: expected json, folded or pprof", o.format);
+		return 2;
+	}
+	if (pprof && !strcmp(o.output, "-")) {
+		err_print("export: pprof is binary; give -o FILE");
 		return 2;
 	}
 	struct trace t;
@@ -309,6 +314,15 @@ int cmd_export(int argc, char **argv)
 	if (load(o.trace, &t, &a, &o.an))
 		return 2;
 	struct symbolizer *s = symbolizer_new(&a);
+	if (pprof) {
+		rc = report_pprof(o.output, &a, s) ? 0 : 2;
+		if (rc)
+			err_print("export: cannot write %s", o.output);
+		symbolizer_free(s);
+		analysis_free(&a);
+		trace_close(&t);
+		return rc;
+	}
 	FILE *f = open_output("export", o.output);
 	bool ok = f != NULL;
 	if (f && json) {

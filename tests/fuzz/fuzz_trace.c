@@ -1,13 +1,16 @@
 /* libFuzzer target: a trace through the reader, the replay and every report
  * it feeds (summary, top in every grouping and order, leaks, a marker window,
- * JSON and text, the dump). Symbolization stays offline: a trace names files,
- * and a hostile one must not make the analyzer read them. */
+ * JSON and text, flame graphs in every format, pprof). Symbolization stays
+ * offline: a trace names files, and a hostile one must not make the analyzer
+ * read them. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "analysis.h"
 #include "report.h"
+#include "report_flame.h"
+#include "report_pprof.h"
 #include "symbolize.h"
 
 static FILE *sink(void)
@@ -33,6 +36,10 @@ static void reports(const struct analysis *a)
 			report_free(&r);
 		}
 	}
+	for (int m = METRIC_PEAK; m <= METRIC_ALLOCATED; m++)
+		for (int fmt = FLAME_FOLDED; fmt <= FLAME_HTML; fmt++)
+			report_flame(out, a, s, (enum flame_metric)m, (enum flame_format)fmt, "fuzz");
+	report_pprof("/dev/null", a, s);
 	symbolizer_free(s);
 }
 

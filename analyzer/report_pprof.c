@@ -1,0 +1,240 @@
+/* pprof export (analyzer, reports stage): a gzip'd protocol buffer in the
+ * layout of pprof's profile.proto, with the sample types go tool pprof and
+ * Pyroscope read for heap profiles: alloc_objects, alloc_space (everything
+ * allocated), inuse_objects, inuse_space (live at the leak point). Python and
+ * native frames become functions and lines. zlib writes the gzip stream. */
+#include "report_pprof.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "report.h"
+#include "util.h"
+
+#define MAX_FRAMES 1024
+
+struct pb {
+	uint8_t *b;
+	size_t n, cap;
+};
+
+static void pb_bytes(struct pb *p, const void *src, size_t len)
+{
+	while (p->n + len > p->cap) {
+		p->cap = p->cap ? p->cap * 2 : 4096;
+		p->b = xrealloc(p->b, p->cap);
+	}
+	memcpy(p->b + p->n, src, len);
+	p->n += len;
+}
+
+static void pb_varint(struct pb *p, uint64_t v)
+{
+	uint8_t tmp[10];
+	size_t k = 0;
+	do {
+		tmp[k++] = (uint8_t)((v & 0x7f) | (v >= 0x80 ? 0x80 : 0));
+		v >>= 7;
+	} while (v);
+	pb_bytes(p, tmp, k);
+}
+
+static void pb_uint(struct pb *p, unsigned field, uint64_t v)
+{
+	pb_varint(p, (uint64_t)field << 3);
+	pb_varint(p, v);
+}
+
+static void pb_msg(struct pb *p, unsigned field, const struct pb *m)
+{
+	pb_varint(p, (uint64_t)field << 3 | 2);
+	pb_varint(p, m->n);
+	pb_bytes(p, m->b, m->n);
+}
+
+/* String table with deduplication by linear probing. */
+struct strtab {
+	char **s;
+	size_t n, cap;
+	size_t *slot;
+	size_t mask;
+};
+
+static size_t str_hash(const char *s)
+{
+	size_t h = 1469598103934665603ull;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h;
+}
+
+static int64_t str_id(struct strtab *t, const char *s)
+{
+	if (!s)
+		s = "";
+	if ((t->n + 1) * 2 > t->mask + 1) {
+		size_t mask = t->mask ? t->mask * 2 + 1 : 255;
+		size_t *slot = xcalloc(mask + 1, sizeof(*slot));
+		for (size_t i = 0; i < t->n; i++) {
+			size_t j = str_hash(t->s[i]) & mask;
+			while (slot[j])
+				j = (j + 1) & mask;
+			slot[j] = i + 1;
+		}
+		free(t->slot);
+		t->slot = slot;
+		t->mask = mask;
+	}
+	size_t j = str_hash(s) & t->mask;
+	while (t->slot[j]) {
+		if (!strcmp(t->s[t->slot[j] - 1], s))
+			return (int64_t)t->slot[j] - 1;
+		j = (j + 1) & t->mask;
+	}
+	HW_GROW(t->s, t->n, t->cap);
+	t->s[t->n] = xstrndup(s, strlen(s));
+	t->slot[j] = ++t->n;
+	return (int64_t)t->n - 1;
+}
+
+/* Functions and locations, deduplicated by their text. */
+struct ids {
+	struct strtab keys;
+	struct pb out; /* the encoded messages */
+};
+
+static uint64_t function_id(struct ids *fn, struct strtab *st, const struct frame_info *f)
+{
+	char key[2048];
+	const char *name = f->function ? f->function : NULL;
+	char unknown[128];
+	if (!name) {
+		if (f->module)
+			snprintf(unknown, sizeof(unknown), "%s+0x%" PRIx64, f->module, f->module_offset);
+		else
+			snprintf(unknown, sizeof(unknown), "0x%" PRIx64, f->ip);
+		name = unknown;
+	}
+	snprintf(key, sizeof(key), "%s\x1f%s", name, f->file ? f->file : "");
+	size_t before = fn->keys.n;
+	uint64_t id = (uint64_t)str_id(&fn->keys, key) + 1;
+	if (fn->keys.n != before) {
+		struct pb m = {0};
+		pb_uint(&m, 1, id);
+		pb_uint(&m, 2, (uint64_t)str_id(st, name));
+		pb_uint(&m, 3, (uint64_t)str_id(st, name));
+		pb_uint(&m, 4, (uint64_t)str_id(st, f->file));
+		pb_msg(&fn->out, 5, &m);
+		free(m.b);
+	}
+	return id;
+}
+
+static uint64_t location_id(struct ids *loc, struct ids *fn, struct strtab *st,
+			    const struct frame_info *f)
+{
+	char key[2048];
+	snprintf(key, sizeof(key), "%d\x1f%s\x1f%s\x1f%d\x1f%" PRIx64, f->python,
+		 f->function ? f->function : "", f->file ? f->file : "", f->line,
+		 f->python ? 0 : f->ip);
+	size_t before = loc->keys.n;
+	uint64_t id = (uint64_t)str_id(&loc->keys, key) + 1;
+	if (loc->keys.n != before) {
+		struct pb line = {0}, m = {0};
+		pb_uint(&line, 1, function_id(fn, st, f));
+		pb_uint(&line, 2, (uint64_t)(f->line > 0 ? f->line : 0));
+		pb_uint(&m, 1, id);
+		if (!f->python)
+			pb_uint(&m, 3, f->ip);
+		pb_msg(&m, 4, &line);
+		pb_msg(&loc->out, 4, &m);
+		free(line.b);
+		free(m.b);
+	}
+	return id;
+}
+
+static void strtab_free(struct strtab *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		free(t->s[i]);
+	free(t->s);
+	free(t->slot);
+}
+
+static void value_type(struct pb *p, struct strtab *st, unsigned field, const char *type,
+		       const char *unit)
+{
+	struct pb m = {0};
+	pb_uint(&m, 1, (uint64_t)str_id(st, type));
+	pb_uint(&m, 2, (uint64_t)str_id(st, unit));
+	pb_msg(p, field, &m);
+	free(m.b);
+}
+
+bool report_pprof(const char *path, const struct analysis *a, struct symbolizer *s)
+{
+	struct strtab st = {0};
+	struct ids fn = {0}, loc = {0};
+	struct pb prof = {0}, samples = {0};
+	str_id(&st, ""); /* string_table[0] must be the empty string */
+	value_type(&prof, &st, 1, "alloc_objects", "count");
+	value_type(&prof, &st, 1, "alloc_space", "bytes");
+	value_type(&prof, &st, 1, "inuse_objects", "count");
+	value_type(&prof, &st, 1, "inuse_space", "bytes");
+	struct frame_info *frames = xmalloc(MAX_FRAMES * sizeof(*frames));
+	for (size_t i = 0; i < a->nsites; i++) {
+		const struct site *site = &a->sites[i];
+		if (site->cls != CLASS_HEAP || !site->allocs)
+			continue;
+		size_t nf = report_stack_frames(a, s, site->raw_stack, frames, MAX_FRAMES);
+		struct pb m = {0}, ids = {0}, vals = {0};
+		for (size_t k = 0; k < nf; k++) /* leaf first, as pprof wants */
+			pb_varint(&ids, location_id(&loc, &fn, &st, &frames[k]));
+		uint64_t inuse = site->eligible ? site->leak_bytes : 0;
+		uint64_t inuse_n = site->eligible ? site->leak_blocks : 0;
+		pb_varint(&vals, site->allocs);
+		pb_varint(&vals, site->alloc_bytes);
+		pb_varint(&vals, inuse_n);
+		pb_varint(&vals, inuse);
+		if (ids.n)
+			pb_msg(&m, 1, &ids); /* packed */
+		pb_msg(&m, 2, &vals);
+		pb_msg(&samples, 2, &m);
+		free(m.b);
+		free(ids.b);
+		free(vals.b);
+	}
+	free(frames);
+	report_stack_frames_done();
+	pb_bytes(&prof, samples.b, samples.n);
+	pb_bytes(&prof, loc.out.b, loc.out.n);
+	pb_bytes(&prof, fn.out.b, fn.out.n);
+	pb_uint(&prof, 9, a->trace->hdr.start_realtime_ns);
+	pb_uint(&prof, 10, a->end_time_ns);
+	value_type(&prof, &st, 11, "space", "bytes"); /* period type */
+	pb_uint(&prof, 14, (uint64_t)str_id(&st, "inuse_space"));
+	/* the string table last: every string above is in it */
+	for (size_t i = 0; i < st.n; i++) {
+		size_t len = strlen(st.s[i]);
+		pb_varint(&prof, 6 << 3 | 2);
+		pb_varint(&prof, len);
+		pb_bytes(&prof, st.s[i], len);
+	}
+	bool ok = false;
+	gzFile gz = gzopen(path, "wb");
+	if (gz) {
+		ok = gzwrite(gz, prof.b, (unsigned)prof.n) == (int)prof.n;
+		ok &= gzclose(gz) == Z_OK;
+	}
+	free(prof.b);
+	free(samples.b);
+	free(loc.out.b);
+	free(fn.out.b);
+	strtab_free(&fn.keys);
+	strtab_free(&loc.keys);
+	strtab_free(&st);
+	return ok;
+}
