@@ -73,8 +73,11 @@ def main():
     tmp = tempfile.mkdtemp(prefix="hw-bench-")
     print(f"rounds {args.rounds}, median of per-round ratios to the untraced run"
           f"{'' if heaptrack else ' (heaptrack not installed)'}")
-    print(f"{'workload':10} {'untraced':>9} {'heapwise':>9} {'no-stack':>9} "
-          f"{'heaptrack':>9} {'events':>10} {'ns/event':>9} {'ns/ev st':>9}")
+    print("columns: --native = whole native stacks (Python frames spliced in), default =\n"
+          "Python frames where there are any (native elsewhere), --no-native = no native\n"
+          "frames; ns/event = (median time - untraced) / events, for --no-native and --native")
+    print(f"{'workload':10} {'untraced':>9} {'--native':>9} {'default':>9} {'no-native':>9} "
+          f"{'heaptrack':>9} {'events':>10} {'ns/ev nn':>9} {'ns/ev nat':>9}")
     try:
         for name, (build, size, *extra) in BENCHES.items():
             flags = extra[0] if extra else []
@@ -88,8 +91,9 @@ def main():
                 continue
             modes = {
                 "untraced": argv,
-                "heapwise": [hw, "run", *flags, "-o", os.path.join(tmp, "n.%p.hwt"), "--",
-                             *argv],
+                "native": [hw, "run", *flags, "--native", "-o", os.path.join(tmp, "n.%p.hwt"),
+                           "--", *argv],
+                "default": [hw, "run", *flags, "-o", os.path.join(tmp, "d.%p.hwt"), "--", *argv],
                 "no-stack": [hw, "run", *flags, "--no-native", "-o",
                              os.path.join(tmp, "s.%p.hwt"), "--", *argv],
             }
@@ -115,11 +119,11 @@ def main():
                      for m in modes}
             med = {m: statistics.median(times[m]) for m in modes}
             per_ev = (med["no-stack"] - med["untraced"]) / events * 1e9 if events else 0
-            per_ev_st = (med["heapwise"] - med["untraced"]) / events * 1e9 if events else 0
+            per_ev_st = (med["native"] - med["untraced"]) / events * 1e9 if events else 0
             ht = f"{ratio['heaptrack']:8.2f}x" if "heaptrack" in ratio else f"{'-':>9}"
-            print(f"{name:10} {med['untraced']:8.2f}s {ratio['heapwise']:8.2f}x "
-                  f"{ratio['no-stack']:8.2f}x {ht} {events:10d} {per_ev:9.1f} {per_ev_st:9.1f}",
-                  flush=True)
+            print(f"{name:10} {med['untraced']:8.2f}s {ratio['native']:8.2f}x "
+                  f"{ratio['default']:8.2f}x {ratio['no-stack']:8.2f}x {ht} {events:10d} "
+                  f"{per_ev:9.1f} {per_ev_st:9.1f}", flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
