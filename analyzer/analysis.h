@@ -32,11 +32,18 @@ struct mark {
 	char *label;
 };
 
+struct analysis;
+
+/* Called after every change of a callsite's live bytes (index into sites). */
+typedef void (*site_hook_fn)(void *ctx, const struct analysis *a, size_t site, uint64_t time_ns);
+
 /* What part of the trace to analyse. */
 struct analysis_opts {
 	const char *from_mark, *to_mark; /* window: from the first marker with
 					  * this label to the next with the other */
 	bool include_all; /* Python: no leak filter */
+	site_hook_fn hook; /* optional (timelines) */
+	void *hook_ctx;
 };
 
 struct site {
@@ -95,6 +102,8 @@ struct analysis {
 	uint64_t leak_seq, leak_time_ns;
 	bool window; /* --between */
 	uint64_t window_start_ns;
+	site_hook_fn hook;
+	void *hook_ctx;
 };
 
 /* Replays the trace once. Never fails on bad data: damaged chunks were cut by

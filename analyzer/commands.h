@@ -12,5 +12,6 @@ int cmd_check(int argc, char **argv);
 int cmd_flamegraph(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
+int cmd_timeline(int argc, char **argv);
 
 #endif

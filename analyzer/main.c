@@ -13,6 +13,7 @@
 #include "report.h"
 #include "report_flame.h"
 #include "report_pprof.h"
+#include "report_timeline.h"
 #include "symbolize.h"
 #include "util.h"
 
@@ -26,6 +27,7 @@ static const char usage[] =
 	"  check TRACE... [--max-peak SIZE] [--max-leaked SIZE] [--max-allocations N]\n"
 	"                 [--suppressions FILE] [--junit FILE]\n"
 	"  flamegraph TRACE [--metric peak|leaked|allocated] -o OUT.html|OUT.svg|OUT.folded\n"
+	"  timeline TRACE [-n N] -o OUT.json|OUT.csv|OUT.svg\n"
 	"  export TRACE --format json|folded|pprof -o OUT\n"
 	"  diff BASE NEW [--json] [--max-peak-growth PCT] [--group-by ...] [-n N]\n"
 	"  dump TRACE\n"
@@ -290,6 +292,45 @@ int cmd_flamegraph(int argc, char **argv)
 	return rc;
 }
 
+int cmd_timeline(int argc, char **argv)
+{
+	struct report_opts o = {.n = 8};
+	int rc = parse_report_opts("timeline", argc, argv, &o, false);
+	if (rc)
+		return rc;
+	enum timeline_format fmt;
+	if (!o.output) {
+		err_print("timeline: -o OUT.json|OUT.csv|OUT.svg is required");
+		return 2;
+	}
+	if (ends_with(o.output, ".json") || !strcmp(o.output, "-"))
+		fmt = TIMELINE_JSON;
+	else if (ends_with(o.output, ".csv"))
+		fmt = TIMELINE_CSV;
+	else if (ends_with(o.output, ".svg"))
+		fmt = TIMELINE_SVG;
+	else {
+		err_print("timeline: %s: the name must end in .json, .csv or .svg", o.output);
+		return 2;
+	}
+	struct trace t;
+	if (trace_open(o.trace, &t) != HW_OK) {
+		trace_close(&t);
+		return 2;
+	}
+	char title[1200];
+	snprintf(title, sizeof(title), "heapwise timeline: %s", t.cmdline[0] ? t.cmdline : o.trace);
+	FILE *f = open_output("timeline", o.output);
+	if (!f) {
+		trace_close(&t);
+		return 2;
+	}
+	enum hw_err e = report_timeline(f, &t, &o.an, o.n, fmt, title);
+	rc = close_output("timeline", o.output, f, e == HW_OK);
+	trace_close(&t);
+	return e == HW_OK ? rc : 2;
+}
+
 int cmd_export(int argc, char **argv)
 {
 	struct report_opts o = {.metric = METRIC_ALLOCATED};
@@ -364,6 +405,7 @@ int main(int argc, char **argv)
 		{"run", cmd_run},   {"summary", cmd_summary}, {"top", cmd_top},
 		{"leaks", cmd_leaks}, {"dump", cmd_dump}, {"check", cmd_check},
 		{"flamegraph", cmd_flamegraph}, {"export", cmd_export}, {"diff", cmd_diff},
+		{"timeline", cmd_timeline},
 	};
 	if (argc < 2) {
 		fputs(usage, stderr);

@@ -96,6 +96,8 @@ static void site_change(struct analysis *a, struct site *s, int64_t bytes, int64
 		pk->peak_time_ns = time_ns;
 		pk->id++;
 	}
+	if (a->hook)
+		a->hook(a->hook_ctx, a, (size_t)(s - a->sites), time_ns);
 }
 
 uint64_t site_peak_bytes(const struct analysis *a, const struct site *s)
@@ -297,6 +299,8 @@ enum hw_err analysis_run(struct analysis *a, struct trace *t, const struct analy
 	g_counting = started;
 	memset(a, 0, sizeof(*a));
 	a->trace = t;
+	a->hook = opts->hook;
+	a->hook_ctx = opts->hook_ctx;
 	stack_table_init(&a->st);
 	pycode_table_init(&a->codes);
 	live_map_init(&a->live);

@@ -1,6 +1,6 @@
 /* libFuzzer target: a trace through the reader, the replay and every report
  * it feeds (summary, top in every grouping and order, leaks, a marker window,
- * JSON and text, flame graphs in every format, pprof). Symbolization stays
+ * JSON and text, flame graphs in every format, pprof, timelines). Symbolization stays
  * offline: a trace names files, and a hostile one must not make the analyzer
  * read them. */
 #include <stdint.h>
@@ -11,6 +11,7 @@
 #include "report.h"
 #include "report_flame.h"
 #include "report_pprof.h"
+#include "report_timeline.h"
 #include "symbolize.h"
 
 static FILE *sink(void)
@@ -53,13 +54,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			/* a window between the first two markers, if there are any */
 			if (a.nmarks >= 2) {
 				struct analysis w;
-				struct analysis_opts o = {a.marks[0].label, a.marks[1].label, true};
+				struct analysis_opts o = {.from_mark = a.marks[0].label,
+							  .to_mark = a.marks[1].label,
+							  .include_all = true};
 				if (analysis_run(&w, &t, &o) == HW_OK)
 					reports(&w);
 				analysis_free(&w);
 			}
 		}
 		analysis_free(&a);
+		report_timeline(sink(), &t, &(struct analysis_opts){0}, 4, TIMELINE_SVG, "fuzz");
 	}
 	trace_close(&t);
 	return 0;

@@ -53,6 +53,9 @@ CASES = [
     ("diff.gate-fail.txt", ["diff", "cut.hwt", "basic.hwt", "--max-peak-growth", "0.1",
                             "--group-by", "function"]),
     ("diff.usage.txt", ["diff", "basic.hwt"]),
+    ("basic.timeline.csv", ["timeline", "basic.hwt", "-n", "2", "-o", "{out}.csv"]),
+    ("basic.timeline.svg", ["timeline", "basic.hwt", "-n", "2", "-o", "{out}.svg"]),
+    ("hostile.timeline.svg", ["timeline", "hostile.hwt", "-o", "{out}.svg"]),
     ("cut.summary.txt", ["summary", "cut.hwt"]),
     ("cut.summary.json", ["summary", "cut.hwt", "--json"]),
 ]

@@ -87,6 +87,37 @@ class Reports(TraceTest):
         self.assertTrue(any(l.split(" ")[0].endswith("leak_big (leaks)") or
                             ";leak_big (leaks)" in l for l in p.stdout.splitlines()), p.stdout)
 
+    def test_timeline_keeps_a_short_spike(self):
+        script = os.path.join(os.path.dirname(__file__), "py", "spike.py")
+        _, _, traces = self.run_traced([PY, script])
+        out = os.path.join(self.dir, "t.json")
+        self.heapwise("timeline", traces[0], "-n", "5", "-o", out)
+        import json
+        with open(out) as f:
+            doc = json.load(f)
+        self.assertEqual(doc["version"], 1)
+        n = len(doc["times_s"])
+        self.assertEqual(len(doc["rss_bytes"]), n)
+        for s in doc["series"]:
+            self.assertEqual(len(s["live_bytes"]), n)
+        spike = [s for s in doc["series"] if s["callsite"]["frames"]
+                 and s["callsite"]["frames"][0]["function"] == "spike"]
+        self.assertEqual(len(spike), 1, [s["callsite"]["frames"][:1] for s in doc["series"]])
+        values = spike[0]["live_bytes"]
+        top = max(values)
+        self.assertGreaterEqual(top, 5_000_000)
+        at = values.index(top)
+        self.assertGreater(at, n // 10)  # after the first slow phase
+        self.assertEqual(values[-1], 0)  # and it falls
+        self.assertLess(sum(1 for v in values if v >= 5_000_000), n // 4)
+        csv = os.path.join(self.dir, "t.csv")
+        self.heapwise("timeline", traces[0], "-o", csv)
+        with open(csv) as f:
+            lines = f.read().splitlines()
+        self.assertEqual(len(lines), n + 1)
+        self.assertTrue(lines[0].startswith("time_s,rss_bytes,"))
+        self.heapwise("timeline", traces[0], "-o", os.path.join(self.dir, "t.png"), status=2)
+
     def test_python_pprof_has_python_lines(self):
         script = os.path.join(os.path.dirname(__file__), "py", "sizes.py")
         _, _, traces = self.run_traced([PY, script], check_status=3)

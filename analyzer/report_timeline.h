@@ -1,0 +1,17 @@
+/* Timelines (analyzer, reports stage): live bytes over time per callsite. */
+#ifndef HW_ANALYZER_REPORT_TIMELINE_H
+#define HW_ANALYZER_REPORT_TIMELINE_H
+
+#include <stdio.h>
+
+#include "analysis.h"
+#include "err.h"
+
+enum timeline_format { TIMELINE_JSON, TIMELINE_CSV, TIMELINE_SVG };
+
+/* Replays the trace twice (see report_timeline.c) and writes the top n
+ * callsites' live bytes over 400 intervals, "other" and the RSS. */
+enum hw_err report_timeline(FILE *f, struct trace *t, const struct analysis_opts *opts,
+			    size_t n, enum timeline_format fmt, const char *title);
+
+#endif
