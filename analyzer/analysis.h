@@ -26,6 +26,11 @@ struct peak {
 	uint32_t id; /* bumps at each new high-water mark */
 };
 
+struct thread_last {
+	uint32_t tid; /* 0 = empty */
+	uint64_t addr;
+};
+
 struct mark {
 	uint64_t seq, time_ns;
 	uint8_t kind; /* HW_MARK_* */
@@ -56,6 +61,7 @@ struct site {
 	uint64_t last_seq;
 	uint64_t snap_bytes, snap_blocks;
 	uint64_t leak_bytes, leak_blocks; /* live at the leak point */
+	uint64_t temp_count, temp_bytes; /* freed before the thread allocated again */
 	bool eligible; /* counts as a leak (see analysis_run) */
 };
 
@@ -104,6 +110,9 @@ struct analysis {
 	uint64_t window_start_ns;
 	site_hook_fn hook;
 	void *hook_ctx;
+	struct thread_last *last; /* per thread: its last allocation (temporaries) */
+	size_t last_mask, nlast;
+	uint64_t temporaries;
 };
 
 /* Replays the trace once. Never fails on bad data: damaged chunks were cut by

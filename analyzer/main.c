@@ -21,7 +21,8 @@ static const char usage[] =
 	"usage: heapwise COMMAND [ARGS]\n"
 	"  run [-o PATH] [--native|--no-native] [--no-follow] -- CMD [ARG...]\n"
 	"  summary TRACE [--json]\n"
-	"  top TRACE [--by peak|leaked|allocated|count] [--group-by stack|line|function|file]\n"
+	"  top TRACE [--by peak|leaked|allocated|count|temporary]\n"
+	"            [--group-by stack|line|function|file]\n"
 	"            [-n N] [--json]\n"
 	"  leaks TRACE [-n N] [--json]\n"
 	"  check TRACE... [--max-peak SIZE] [--max-leaked SIZE] [--max-allocations N]\n"
@@ -97,9 +98,11 @@ static int parse_report_opts(const char *cmd, int argc, char **argv, struct repo
 				o->by = BY_ALLOCATED;
 			else if (!strcmp(optarg, "count"))
 				o->by = BY_COUNT;
+			else if (!strcmp(optarg, "temporary"))
+				o->by = BY_TEMPORARY;
 			else {
-				err_print("%s: --by %s: expected peak, leaked, allocated or count", cmd,
-					  optarg);
+				err_print("%s: --by %s: expected peak, leaked, allocated, count or temporary",
+					  cmd, optarg);
 				return 2;
 			}
 			break;
@@ -190,10 +193,14 @@ int cmd_summary(int argc, char **argv)
 	struct analysis a;
 	if (load(o.trace, &t, &a, &o.an))
 		return 2;
+	struct symbolizer *s = symbolizer_new(&a);
 	if (o.json)
-		report_summary_json(stdout, &a);
+		report_summary_json(stdout, &a, s);
 	else
-		report_summary_text(stdout, &a);
+		report_summary_text(stdout, &a, s);
+	if (!o.json)
+		symbolizer_print_hints(s);
+	symbolizer_free(s);
 	analysis_free(&a);
 	trace_close(&t);
 	return 0;
@@ -371,7 +378,7 @@ int cmd_export(int argc, char **argv)
 		struct report r;
 		report_build(&r, &a, s, GROUP_STACK, BY_ALLOCATED, false);
 		fputs("{\"version\":1,\"summary\":", f);
-		report_summary_json(f, &a);
+		report_summary_json(f, &a, s);
 		fputs(",\"top\":", f);
 		report_rows_json(f, &a, &r, 0);
 		fputs("}\n", f);

@@ -175,15 +175,54 @@ static void do_alloc(struct analysis *a, int kind, uint64_t addr, uint64_t size,
 		block_born(a, &b, seq, time_ns);
 }
 
-static void do_free(struct analysis *a, uint64_t addr, uint64_t seq, uint64_t time_ns)
+/* The slot of a thread's last heap allocation (temporaries). */
+static struct thread_last *last_of(struct analysis *a, uint32_t tid)
+{
+	if ((a->nlast + 1) * 2 > a->last_mask + 1) {
+		size_t mask = a->last_mask ? a->last_mask * 2 + 1 : 63;
+		struct thread_last *t = xcalloc(mask + 1, sizeof(*t));
+		for (size_t i = 0; a->last && i <= a->last_mask; i++) {
+			if (!a->last[i].tid)
+				continue;
+			size_t j = (a->last[i].tid * 2654435761u) & mask;
+			while (t[j].tid)
+				j = (j + 1) & mask;
+			t[j] = a->last[i];
+		}
+		free(a->last);
+		a->last = t;
+		a->last_mask = mask;
+	}
+	size_t j = (tid * 2654435761u) & a->last_mask;
+	while (a->last[j].tid && a->last[j].tid != tid)
+		j = (j + 1) & a->last_mask;
+	if (!a->last[j].tid) {
+		a->last[j].tid = tid ? tid : UINT32_MAX;
+		a->nlast++;
+	}
+	return &a->last[j];
+}
+
+static void do_free(struct analysis *a, uint64_t addr, uint64_t seq, uint64_t time_ns,
+		    uint32_t tid, bool plain_free)
 {
 	struct block b;
 	if (!addr)
 		return;
-	if (live_map_take(&a->live, addr, &b))
+	if (live_map_take(&a->live, addr, &b)) {
+		struct thread_last *l = last_of(a, tid);
+		if (plain_free && l->addr == addr && b.counted) {
+			/* freed before the thread allocated again */
+			struct site *s = site_get(a, b.stack, b.kind);
+			s->temp_count++;
+			s->temp_bytes += b.size;
+			a->temporaries++;
+		}
+		l->addr = 0;
 		block_gone(a, &b, true, seq, time_ns);
-	else
+	} else {
 		a->unmatched_frees++;
+	}
 }
 
 static int do_unmap(struct analysis *a, uint64_t addr, uint64_t len, uint64_t seq, uint64_t time_ns)
@@ -321,16 +360,20 @@ enum hw_err analysis_run(struct analysis *a, struct trace *t, const struct analy
 		switch (r->tag) {
 		case HW_REC_ALLOC:
 			do_alloc(a, r->kind, r->addr, r->size, r->stack, seq, r->time_ns);
+			if (kind_class(r->kind) == CLASS_HEAP)
+				last_of(a, ev.tid)->addr = r->addr;
 			break;
 		case HW_REC_FREE:
 			if (kind_class(r->kind) == CLASS_HEAP)
-				do_free(a, r->addr, seq, r->time_ns);
+				do_free(a, r->addr, seq, r->time_ns, ev.tid, true);
 			break;
 		case HW_REC_REALLOC:
-			if (ev.phase == 1)
-				do_free(a, r->addr, seq, r->time_ns);
-			else
+			if (ev.phase == 1) {
+				do_free(a, r->addr, seq, r->time_ns, ev.tid, false);
+			} else {
 				do_alloc(a, r->kind, r->addr2, r->size, r->stack, seq, r->time_ns);
+				last_of(a, ev.tid)->addr = r->addr2;
+			}
 			break;
 		case HW_REC_UNMAP:
 			do_unmap(a, r->addr, r->size, seq, r->time_ns);
@@ -431,6 +474,7 @@ void analysis_free(struct analysis *a)
 	live_map_free(&a->live);
 	range_map_free(&a->maps);
 	free(a->rss);
+	free(a->last);
 	for (size_t i = 0; i < a->nmarks; i++)
 		free(a->marks[i].label);
 	free(a->marks);

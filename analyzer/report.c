@@ -13,7 +13,7 @@
 
 const char *sort_name(enum sort_by by)
 {
-	static const char *const n[] = {"peak", "leaked", "allocated", "count"};
+	static const char *const n[] = {"peak", "leaked", "allocated", "count", "temporary"};
 	return n[by];
 }
 
@@ -135,6 +135,8 @@ static uint64_t metric(const struct row *r, enum sort_by by)
 		return r->leaked_bytes;
 	case BY_ALLOCATED:
 		return r->allocated_bytes;
+	case BY_TEMPORARY:
+		return r->temporary;
 	default:
 		return r->count;
 	}
@@ -180,6 +182,8 @@ void report_build(struct report *r, const struct analysis *a, struct symbolizer 
 		row->leaked_blocks = st->eligible ? st->leak_blocks : 0;
 		row->allocated_bytes = st->alloc_bytes;
 		row->count = st->allocs;
+		row->temporary = st->temp_count;
+		row->temporary_bytes = st->temp_bytes;
 		row->cls = st->cls;
 		row->kind = st->kind;
 		if (only_leaks && !row->leaked_bytes)
@@ -222,6 +226,8 @@ void report_build(struct report *r, const struct analysis *a, struct symbolizer 
 			d->leaked_blocks += rows[i].leaked_blocks;
 			d->allocated_bytes += rows[i].allocated_bytes;
 			d->count += rows[i].count;
+			d->temporary += rows[i].temporary;
+			d->temporary_bytes += rows[i].temporary_bytes;
 			free(rows[i].key);
 			free(rows[i].frames);
 			continue;

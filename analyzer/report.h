@@ -9,11 +9,12 @@
 #include "analysis.h"
 #include "symbolize.h"
 
-enum sort_by { BY_PEAK, BY_LEAKED, BY_ALLOCATED, BY_COUNT };
+enum sort_by { BY_PEAK, BY_LEAKED, BY_ALLOCATED, BY_COUNT, BY_TEMPORARY };
 enum group_by { GROUP_STACK, GROUP_LINE, GROUP_FUNCTION, GROUP_FILE };
 
 struct row {
 	uint64_t peak_bytes, leaked_bytes, leaked_blocks, allocated_bytes, count;
+	uint64_t temporary, temporary_bytes; /* freed before the thread allocated again */
 	int cls;
 	int kind;
 	struct frame_info *frames; /* innermost first */
@@ -35,8 +36,10 @@ void report_build(struct report *r, const struct analysis *a, struct symbolizer 
 void report_free(struct report *r);
 
 /* Renderers. n = rows to print (0 = all). */
-void report_summary_text(FILE *f, const struct analysis *a);
-void report_summary_json(FILE *f, const struct analysis *a);
+/* With a symbolizer, the summary has a "peak" section: the callsites live at
+ * the heap's high-water mark. */
+void report_summary_text(FILE *f, const struct analysis *a, struct symbolizer *s);
+void report_summary_json(FILE *f, const struct analysis *a, struct symbolizer *s);
 void report_top_text(FILE *f, const struct analysis *a, const struct report *r, size_t n,
 		     const char *title);
 void report_rows_json(FILE *f, const struct analysis *a, const struct report *r, size_t n);

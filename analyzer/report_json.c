@@ -39,7 +39,7 @@ static void totals_json(FILE *f, const struct kind_totals *k)
 		k->allocs, k->frees, k->alloc_bytes, k->live_bytes, k->live_blocks);
 }
 
-void report_summary_json(FILE *f, const struct analysis *a)
+void report_summary_json(FILE *f, const struct analysis *a, struct symbolizer *s)
 {
 	const struct trace *t = a->trace;
 	struct kind_totals heap = {0};
@@ -84,7 +84,27 @@ void report_summary_json(FILE *f, const struct analysis *a)
 	for (int c = 0; c < CLASS_COUNT; c++)
 		fprintf(f, "%s\"%s\":{\"peak_bytes\":%" PRIu64 ",\"peak_time_s\":%.6f}", c ? "," : "",
 			class_name(c), a->peaks[c].peak, (double)a->peaks[c].peak_time_ns / 1e9);
-	fputs("}}\n", f);
+	fputs("}", f);
+	if (s) {
+		/* the live set at the heap's high-water mark, by callsite */
+		struct report r;
+		report_build(&r, a, s, GROUP_STACK, BY_PEAK, false);
+		fprintf(f, ",\"peak\":{\"bytes\":%" PRIu64 ",\"time_s\":%.6f,\"callsites\":[",
+			a->peaks[CLASS_HEAP].peak, (double)a->peaks[CLASS_HEAP].peak_time_ns / 1e9);
+		for (size_t i = 0, shown = 0; i < r.n && shown < 10; i++) {
+			const struct row *row = &r.rows[i];
+			if (row->cls != CLASS_HEAP || !row->peak_bytes)
+				continue;
+			fprintf(f, "%s{\"peak_bytes\":%" PRIu64 ",\"frames\":", shown ? "," : "",
+				row->peak_bytes);
+			frames_json(f, row);
+			fputc('}', f);
+			shown++;
+		}
+		fputs("]}", f);
+		report_free(&r);
+	}
+	fputs("}\n", f);
 }
 
 void report_rows_json(FILE *f, const struct analysis *a, const struct report *r, size_t n)
@@ -100,9 +120,10 @@ void report_rows_json(FILE *f, const struct analysis *a, const struct report *r,
 		fprintf(f,
 			"%s\n{\"peak_bytes\":%" PRIu64 ",\"leaked_bytes\":%" PRIu64
 			",\"leaked_blocks\":%" PRIu64 ",\"allocated_bytes\":%" PRIu64 ",\"count\":%" PRIu64
+			",\"temporary\":%" PRIu64 ",\"temporary_bytes\":%" PRIu64
 			",\"kind\":\"%s\",\"frames\":",
 			i ? "," : "", row->peak_bytes, row->leaked_bytes, row->leaked_blocks,
-			row->allocated_bytes, row->count,
+			row->allocated_bytes, row->count, row->temporary, row->temporary_bytes,
 			row->cls == CLASS_HEAP ? kind_name(row->kind) : class_name(row->cls));
 		frames_json(f, row);
 		fputc('}', f);

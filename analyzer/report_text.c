@@ -62,7 +62,7 @@ static bool all_eligible(const struct analysis *a)
 	return true;
 }
 
-void report_summary_text(FILE *f, const struct analysis *a)
+void report_summary_text(FILE *f, const struct analysis *a, struct symbolizer *s)
 {
 	const struct trace *t = a->trace;
 	struct kind_totals heap;
@@ -91,6 +91,26 @@ void report_summary_text(FILE *f, const struct analysis *a)
 			secs(a->window_start_ns));
 	if (a->rss_peak)
 		fprintf(f, "  peak RSS    %s\n", fmt_size(b1, a->rss_peak));
+	if (s && a->peaks[CLASS_HEAP].peak) {
+		struct report r;
+		report_build(&r, a, s, GROUP_STACK, BY_PEAK, false);
+		fprintf(f, "  at the peak (heap live at %.3f s, largest callsites):\n",
+			secs(a->peaks[CLASS_HEAP].peak_time_ns));
+		for (size_t i = 0, shown = 0; i < r.n && shown < 5; i++) {
+			const struct row *row = &r.rows[i];
+			if (row->cls != CLASS_HEAP || !row->peak_bytes)
+				continue;
+			fprintf(f, "    %-10s ", fmt_size(b1, row->peak_bytes));
+			size_t py = report_first_python(row->frames, row->nframes);
+			if (row->nframes)
+				report_frame_text(f, &row->frames[py < row->nframes ? py : 0]);
+			else
+				fputs("(no stack recorded)", f);
+			fputc('\n', f);
+			shown++;
+		}
+		report_free(&r);
+	}
 	fprintf(f, "\n  %-10s %12s %12s %12s %12s\n", "allocator", "allocations", "allocated",
 		"peak", "live at end");
 	for (int k = 0; k < HW_KIND_COUNT; k++) {
@@ -131,13 +151,16 @@ void report_top_text(FILE *f, const struct analysis *a, const struct report *r, 
 		fprintf(f, "  (no callsites)\n");
 		return;
 	}
+	bool temp = r->by == BY_TEMPORARY;
+	if (temp)
+		fprintf(f, "TEMPORARY = allocations freed before their thread allocated again\n\n");
 	fprintf(f, "  %3s  %-11s %-11s %-11s %-10s %s\n", "#", "PEAK", "LEAKED", "ALLOCATED",
-		"COUNT", "KIND");
+		temp ? "TEMPORARY" : "COUNT", "KIND");
 	for (size_t i = 0; i < n; i++) {
 		const struct row *row = &r->rows[i];
 		fprintf(f, "  %3zu  %-11s %-11s %-11s %-10" PRIu64 " %s\n", i + 1,
 			fmt_size(b1, row->peak_bytes), fmt_size(b2, row->leaked_bytes),
-			fmt_size(b3, row->allocated_bytes), row->count,
+			fmt_size(b3, row->allocated_bytes), temp ? row->temporary : row->count,
 			row->cls == CLASS_HEAP ? kind_name(row->kind) : class_name(row->cls));
 		size_t nf = row->nframes;
 		if (!nf)

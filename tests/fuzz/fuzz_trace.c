@@ -25,9 +25,9 @@ static FILE *sink(void)
 static void reports(const struct analysis *a)
 {
 	FILE *out = sink();
-	report_summary_text(out, a);
-	report_summary_json(out, a);
 	struct symbolizer *s = symbolizer_new_offline(a);
+	report_summary_text(out, a, s);
+	report_summary_json(out, a, s);
 	for (int g = GROUP_STACK; g <= GROUP_FILE; g++) {
 		for (int by = BY_PEAK; by <= BY_COUNT; by++) {
 			struct report r;

@@ -18,6 +18,7 @@ CASES = [
     ("basic.top-allocated-function.txt", ["top", "basic.hwt", "--by", "allocated",
                                           "--group-by", "function"]),
     ("basic.top-count-n1.txt", ["top", "basic.hwt", "--by", "count", "-n", "1"]),
+    ("basic.top-temporary.json", ["top", "basic.hwt", "--by", "temporary", "--json"]),
     ("basic.leaks.txt", ["leaks", "basic.hwt"]),
     ("basic.leaks.json", ["leaks", "basic.hwt", "--json"]),
     ("basic.dump.txt", ["dump", "basic.hwt"]),
