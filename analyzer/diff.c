@@ -136,27 +136,6 @@ static void json_side(FILE *f, const struct row *r)
 		r->peak_bytes, r->leaked_bytes, r->allocated_bytes, r->count);
 }
 
-static void json_frames(FILE *f, const struct row *r)
-{
-	fputc('[', f);
-	for (size_t j = 0; j < r->nframes; j++) {
-		const struct frame_info *fr = &r->frames[j];
-		fprintf(f, "%s{\"kind\":\"%s\",\"function\":", j ? "," : "",
-			fr->python ? "python" : "native");
-		json_str(f, fr->function);
-		fputs(",\"file\":", f);
-		json_str(f, fr->file);
-		if (fr->line > 0)
-			fprintf(f, ",\"line\":%d", fr->line);
-		else
-			fputs(",\"line\":null", f);
-		fputs(",\"module\":", f);
-		json_str(f, fr->module);
-		fputc('}', f);
-	}
-	fputc(']', f);
-}
-
 int cmd_diff(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -296,7 +275,7 @@ int cmd_diff(int argc, char **argv)
 			const struct drow *d = &rows[i];
 			const struct row *any = d->new_row ? d->new_row : d->base;
 			printf("%s\n{\"frames\":", i ? "," : "");
-			json_frames(stdout, any);
+			report_frames_json(stdout, any->frames, any->nframes);
 			printf(",\"base\":");
 			json_side(stdout, d->base);
 			printf(",\"new\":");

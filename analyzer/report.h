@@ -49,6 +49,10 @@ void report_leaked(const struct analysis *a, uint64_t *bytes, uint64_t *blocks);
 /* "exit", "the end of the trace", "Python's finalization", "marker X". */
 const char *report_leak_point(const struct analysis *a, char *buf, size_t size);
 
+/* Writes frames as the JSON array every report uses:
+ * [{"kind","function","file","line","module","address"}]. */
+void report_frames_json(FILE *f, const struct frame_info *frames, size_t n);
+
 /* Writes one frame the way text reports do:
  * Python "FILE:LINE function", native "function (FILE:LINE, MODULE)". */
 void report_frame_text(FILE *f, const struct frame_info *fr);

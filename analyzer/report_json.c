@@ -8,11 +8,11 @@
 
 #define JSON_VERSION 1
 
-static void frames_json(FILE *f, const struct row *r)
+void report_frames_json(FILE *f, const struct frame_info *frames, size_t n)
 {
 	fputc('[', f);
-	for (size_t j = 0; j < r->nframes; j++) {
-		const struct frame_info *fr = &r->frames[j];
+	for (size_t j = 0; j < n; j++) {
+		const struct frame_info *fr = &frames[j];
 		fprintf(f, "%s{\"kind\":\"%s\",\"function\":", j ? "," : "",
 			fr->python ? "python" : "native");
 		json_str(f, fr->function);
@@ -29,6 +29,11 @@ static void frames_json(FILE *f, const struct row *r)
 		fputc('}', f);
 	}
 	fputc(']', f);
+}
+
+static void frames_json(FILE *f, const struct row *r)
+{
+	report_frames_json(f, r->frames, r->nframes);
 }
 
 static void totals_json(FILE *f, const struct kind_totals *k)

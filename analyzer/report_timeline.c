@@ -122,23 +122,8 @@ static void write_json(FILE *f, const struct timeline *tl, double step)
 	fputs("],\"series\":[", f);
 	for (size_t i = 0; i <= tl->n; i++) {
 		const struct series *s = &tl->s[i];
-		fprintf(f, "%s\n{\"callsite\":{\"frames\":[", i ? "," : "");
-		for (size_t j = 0; j < s->nframes; j++) {
-			const struct frame_info *fr = &s->frames[j];
-			fprintf(f, "%s{\"kind\":\"%s\",\"function\":", j ? "," : "",
-				fr->python ? "python" : "native");
-			json_str(f, fr->function);
-			fputs(",\"file\":", f);
-			json_str(f, fr->file);
-			if (fr->line > 0)
-				fprintf(f, ",\"line\":%d", fr->line);
-			else
-				fputs(",\"line\":null", f);
-			fputs(",\"module\":", f);
-			json_str(f, fr->module);
-			fputc('}', f);
-		}
-		fputs("]", f);
+		fprintf(f, "%s\n{\"callsite\":{\"frames\":", i ? "," : "");
+		report_frames_json(f, s->frames, s->nframes);
 		if (i == tl->n)
 			fputs(",\"other\":true", f);
 		fputs("},\"live_bytes\":[", f);
