@@ -278,7 +278,7 @@ enum hw_err report_timeline(FILE *f, struct trace *t, const struct analysis_opts
 			if (a.sites[i].cls == CLASS_HEAP &&
 			    stack_table_canon(&a.st, a.sites[i].raw_stack) == all[k].canon) {
 				site_series[i] = (int32_t)k;
-				if (!tl.s[k].nframes) {
+				if (!tl.s[k].frames) { /* the first site of the callsite names it */
 					size_t nf = report_stack_frames(&a, s, a.sites[i].raw_stack, tmp,
 									MAX_FRAMES);
 					tl.s[k].frames = xmalloc((nf + 1) * sizeof(*tmp));
