@@ -28,7 +28,7 @@ static const char usage[] =
 	"  check TRACE... [--max-peak SIZE] [--max-leaked SIZE] [--max-allocations N]\n"
 	"                 [--suppressions FILE] [--junit FILE]\n"
 	"  flamegraph TRACE [--metric peak|leaked|allocated] -o OUT.html|OUT.svg|OUT.folded\n"
-	"  timeline TRACE [-n N] -o OUT.json|OUT.csv|OUT.svg\n"
+	"  timeline TRACE [-n N] -o OUT.html|OUT.json|OUT.csv|OUT.svg\n"
 	"  export TRACE --format json|folded|pprof -o OUT\n"
 	"  diff BASE NEW [--json] [--max-peak-growth PCT] [--group-by ...] [-n N]\n"
 	"  dump TRACE\n"
@@ -307,7 +307,7 @@ int cmd_timeline(int argc, char **argv)
 		return rc;
 	enum timeline_format fmt;
 	if (!o.output) {
-		err_print("timeline: -o OUT.json|OUT.csv|OUT.svg is required");
+		err_print("timeline: -o OUT.html|OUT.json|OUT.csv|OUT.svg is required");
 		return 2;
 	}
 	if (ends_with(o.output, ".json") || !strcmp(o.output, "-"))
@@ -316,8 +316,10 @@ int cmd_timeline(int argc, char **argv)
 		fmt = TIMELINE_CSV;
 	else if (ends_with(o.output, ".svg"))
 		fmt = TIMELINE_SVG;
+	else if (ends_with(o.output, ".html"))
+		fmt = TIMELINE_HTML;
 	else {
-		err_print("timeline: %s: the name must end in .json, .csv or .svg", o.output);
+		err_print("timeline: %s: the name must end in .html, .json, .csv or .svg", o.output);
 		return 2;
 	}
 	struct trace t;

@@ -239,6 +239,83 @@ static void write_svg(FILE *f, const struct timeline *tl, double step, const cha
 	fputs("</svg>\n", f);
 }
 
+/* The page: the JSON document in a data block, drawn as SVG by a small
+ * script. Names reach the DOM only through textContent. */
+static const char html_head[] =
+	"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+	"<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+	"style-src 'unsafe-inline'; script-src 'unsafe-inline'\">\n<title>";
+static const char html_mid[] =
+	"</title>\n<style>body{font:13px sans-serif;margin:12px;color:#222}#chart{width:100%;"
+	"user-select:none}#info{min-height:3em;font:12px monospace;white-space:pre}"
+	"#legend div{margin:2px 0}#legend span{display:inline-block;width:12px;height:12px;"
+	"margin-right:6px;vertical-align:middle}</style></head><body>\n<h3 id=\"title\"></h3>\n"
+	"<div>drag to zoom into a time window, double-click to zoom out "
+	"<button id=\"reset\">reset</button></div>\n<div id=\"chart\"></div>\n"
+	"<div id=\"info\"></div>\n<div id=\"legend\"></div>\n"
+	"<script type=\"application/json\" id=\"data\">";
+static const char html_tail[] =
+	"</script>\n<script>\n(function(){\n"
+	"var d=JSON.parse(document.getElementById('data').textContent);\n"
+	"var T=d.times_s,S=d.series,R=d.rss_bytes,N=T.length,lo=0,hi=N-1,NS='http://www.w3.org/2000/svg';\n"
+	"document.title=d.title;document.getElementById('title').textContent=d.title;\n"
+	"var C=['#4e79a7','#f28e2b','#59a14f','#e15759','#76b7b2','#edc948','#b07aa1','#ff9da7','#9c755f','#bab0ac'];\n"
+	"function col(k){return S[k].callsite.other?'#ccc':C[k%10]}\n"
+	"function lab(s){if(s.callsite.other)return 'other';var f=s.callsite.frames;"
+	"if(!f.length)return '(no stack recorded)';var p=f.filter(function(x){return x.kind==='python'})[0]||f[0];"
+	"if(p.kind==='python')return p.file+':'+p.line+' '+p.function;"
+	"return (p.function||'?\x3f')+' ('+(p.file?p.file+':'+p.line+', ':'')+(p.module||p.address||'?\x3f')+')'}\n"
+	"function size(v){var u=['B','KiB','MiB','GiB','TiB'],i=0;while(v>=1024&&i<4){v/=1024;i++}"
+	"return (i?v.toFixed(1):v)+' '+u[i]}\n"
+	"var box=document.getElementById('chart'),info=document.getElementById('info'),down=-1;\n"
+	"function el(n,a){var e=document.createElementNS(NS,n);for(var k in a)e.setAttribute(k,a[k]);return e}\n"
+	"function draw(){box.textContent='';var W=box.clientWidth||1000,H=340,top=1,i,k;\n"
+	"for(i=lo;i<=hi;i++){var s=0;for(k=0;k<S.length;k++)s+=S[k].live_bytes[i];top=Math.max(top,s,R[i])}\n"
+	"var X=function(i){return (i-lo)/Math.max(1,hi-lo)*W},Y=function(v){return H-H*v/top};\n"
+	"var svg=el('svg',{width:W,height:H+18}),base=[];for(i=0;i<N;i++)base.push(0);\n"
+	"for(k=S.length-1;k>=0;k--){var pts=[];for(i=lo;i<=hi;i++)pts.push(X(i)+','+Y(base[i]+S[k].live_bytes[i]));"
+	"for(i=hi;i>=lo;i--)pts.push(X(i)+','+Y(base[i]));var p=el('polygon',{points:pts.join(' '),fill:col(k),'fill-opacity':0.85});"
+	"var t=el('title',{});t.textContent=lab(S[k]);p.appendChild(t);svg.appendChild(p);"
+	"for(i=lo;i<=hi;i++)base[i]+=S[k].live_bytes[i]}\n"
+	"var r=[];for(i=lo;i<=hi;i++)r.push(X(i)+','+Y(R[i]));"
+	"svg.appendChild(el('polyline',{points:r.join(' '),fill:'none',stroke:'#000','stroke-width':1.5}));\n"
+	"var t0=el('text',{x:2,y:H+14});t0.textContent=T[lo].toFixed(3)+' s';svg.appendChild(t0);\n"
+	"var t1=el('text',{x:W-2,y:H+14,'text-anchor':'end'});t1.textContent=T[hi].toFixed(3)+' s';svg.appendChild(t1);\n"
+	"var t2=el('text',{x:2,y:12});t2.textContent=size(top);svg.appendChild(t2);\n"
+	"var cur=el('line',{y1:0,y2:H,stroke:'#888'});svg.appendChild(cur);\n"
+	"function at(ev){var b=svg.getBoundingClientRect();return Math.round(lo+(ev.clientX-b.left)/W*(hi-lo))}\n"
+	"svg.onmousemove=function(ev){var i=Math.max(lo,Math.min(hi,at(ev)));cur.setAttribute('x1',X(i));cur.setAttribute('x2',X(i));"
+	"var s=T[i].toFixed(3)+' s   RSS '+size(R[i]);for(var k=0;k<S.length;k++)if(S[k].live_bytes[i])s+='\\n'+size(S[k].live_bytes[i])+'  '+lab(S[k]);"
+	"info.textContent=s};\n"
+	"svg.onmousedown=function(ev){down=at(ev)};svg.onmouseup=function(ev){var u=at(ev);"
+	"if(down>=0&&Math.abs(u-down)>1){lo=Math.max(0,Math.min(down,u));hi=Math.min(N-1,Math.max(down,u));draw()}down=-1};\n"
+	"svg.ondblclick=function(){lo=0;hi=N-1;draw()};box.appendChild(svg)}\n"
+	"var lg=document.getElementById('legend');var d0=document.createElement('div');d0.textContent='\\u2014 RSS';lg.appendChild(d0);\n"
+	"S.forEach(function(s,k){var e=document.createElement('div'),c=document.createElement('span');"
+	"c.style.background=col(k);e.appendChild(c);e.appendChild(document.createTextNode(lab(s)));lg.appendChild(e)});\n"
+	"document.getElementById('reset').onclick=function(){lo=0;hi=N-1;draw()};window.onresize=draw;draw();\n"
+	"})();\n</script>\n</body></html>\n";
+
+static void write_html(FILE *f, const struct timeline *tl, double step, const char *title)
+{
+	fputs(html_head, f);
+	xml_text(f, title);
+	fputs(html_mid, f);
+	/* the JSON document, with the title added in front */
+	char *doc = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&doc, &len);
+	write_json(m, tl, step);
+	fclose(m);
+	fputs("{\"title\":", f);
+	json_str(f, title);
+	fputc(',', f);
+	fwrite(doc + 1, 1, len > 3 ? len - 3 : 0, f); /* without its braces and newline */
+	fputs("}", f);
+	free(doc);
+	fputs(html_tail, f);
+}
+
 enum hw_err report_timeline(FILE *f, struct trace *t, const struct analysis_opts *opts,
 			    size_t n, enum timeline_format fmt, const char *title)
 {
@@ -321,6 +398,8 @@ enum hw_err report_timeline(FILE *f, struct trace *t, const struct analysis_opts
 			write_json(f, &tl, step);
 		else if (fmt == TIMELINE_CSV)
 			write_csv(f, &tl, step);
+		else if (fmt == TIMELINE_HTML)
+			write_html(f, &tl, step, title);
 		else
 			write_svg(f, &tl, step, title);
 		if (ferror(f))

@@ -7,7 +7,7 @@
 #include "analysis.h"
 #include "err.h"
 
-enum timeline_format { TIMELINE_JSON, TIMELINE_CSV, TIMELINE_SVG };
+enum timeline_format { TIMELINE_JSON, TIMELINE_CSV, TIMELINE_SVG, TIMELINE_HTML };
 
 /* Replays the trace twice (see report_timeline.c) and writes the top n
  * callsites' live bytes over 400 intervals, "other" and the RSS. */

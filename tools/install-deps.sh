@@ -4,7 +4,7 @@
 # libunwind-14-dev; that is expected.
 set -euo pipefail
 pkgs=(meson ninja-build pkg-config gcc libc6-dev libunwind-dev libdw-dev libelf-dev
-      libcmocka-dev zlib1g-dev python3 python3-numpy python3-pytest valgrind libpython3.11-testsuite protobuf-compiler)
+      libcmocka-dev zlib1g-dev python3 python3-numpy python3-pytest valgrind libpython3.11-testsuite protobuf-compiler chromium)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -64,6 +64,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		analysis_free(&a);
 		report_timeline(sink(), &t, &(struct analysis_opts){0}, 4, TIMELINE_SVG, "fuzz");
+		report_timeline(sink(), &t, &(struct analysis_opts){0}, 2, TIMELINE_HTML, "fuzz");
 	}
 	trace_close(&t);
 	return 0;

@@ -57,6 +57,7 @@ CASES = [
     ("basic.timeline.csv", ["timeline", "basic.hwt", "-n", "2", "-o", "{out}.csv"]),
     ("basic.timeline.svg", ["timeline", "basic.hwt", "-n", "2", "-o", "{out}.svg"]),
     ("hostile.timeline.svg", ["timeline", "hostile.hwt", "-o", "{out}.svg"]),
+    ("hostile.timeline.html", ["timeline", "hostile.hwt", "-o", "{out}.html"]),
     ("cut.summary.txt", ["summary", "cut.hwt"]),
     ("cut.summary.json", ["summary", "cut.hwt", "--json"]),
 ]
