@@ -169,30 +169,13 @@ int cmd_diff(int argc, char **argv)
 			break;
 		}
 		case 'G':
-			if (!strcmp(optarg, "stack"))
-				group = GROUP_STACK;
-			else if (!strcmp(optarg, "line"))
-				group = GROUP_LINE;
-			else if (!strcmp(optarg, "function"))
-				group = GROUP_FUNCTION;
-			else if (!strcmp(optarg, "file"))
-				group = GROUP_FILE;
-			else {
-				err_print("diff: --group-by %s: expected stack, line, function or file",
-					  optarg);
+			if (!parse_group_option("diff", optarg, &group))
 				return 2;
-			}
 			break;
-		case 'n': {
-			char *end;
-			long v = strtol(optarg, &end, 10);
-			if (*end || end == optarg || v < 1 || v > 1000000) {
-				err_print("diff: -n %s: expected a number from 1 to 1000000", optarg);
+		case 'n':
+			if (!parse_count_option("diff", optarg, 1000000, &n))
 				return 2;
-			}
-			n = (size_t)v;
 			break;
-		}
 		case 'h':
 			fputs(diff_usage, stdout);
 			return 0;

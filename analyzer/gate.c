@@ -244,16 +244,10 @@ int cmd_check(int argc, char **argv)
 		case 'i':
 			o.an.include_all = true;
 			break;
-		case 'n': {
-			char *end;
-			long v = strtol(optarg, &end, 10);
-			if (*end || v < 1 || v > 1000) {
-				err_print("check: -n %s: expected a number from 1 to 1000", optarg);
+		case 'n':
+			if (!parse_count_option("check", optarg, 1000, &o.n))
 				return 2;
-			}
-			o.n = (size_t)v;
 			break;
-		}
 		case 'h':
 			fputs(check_usage, stdout);
 			return 0;

@@ -109,30 +109,13 @@ static int parse_report_opts(const char *cmd, int argc, char **argv, struct repo
 		case 'g':
 			if (!allow_by)
 				goto bad;
-			if (!strcmp(optarg, "stack"))
-				o->group = GROUP_STACK;
-			else if (!strcmp(optarg, "line"))
-				o->group = GROUP_LINE;
-			else if (!strcmp(optarg, "function"))
-				o->group = GROUP_FUNCTION;
-			else if (!strcmp(optarg, "file"))
-				o->group = GROUP_FILE;
-			else {
-				err_print("%s: --group-by %s: expected stack, line, function or file",
-					  cmd, optarg);
+			if (!parse_group_option(cmd, optarg, &o->group))
 				return 2;
-			}
 			break;
-		case 'n': {
-			char *end;
-			long v = strtol(optarg, &end, 10);
-			if (*end || end == optarg || v < 1 || v > 1000000) {
-				err_print("%s: -n %s: expected a number from 1 to 1000000", cmd, optarg);
+		case 'n':
+			if (!parse_count_option(cmd, optarg, 1000000, &o->n))
 				return 2;
-			}
-			o->n = (size_t)v;
 			break;
-		}
 		case 'B':
 			if (optind >= argc) {
 				err_print("%s: --between needs two marker labels", cmd);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "err.h"
 #include "util.h"
 
 #define MAX_FRAMES 1024
@@ -15,6 +16,18 @@ const char *sort_name(enum sort_by by)
 {
 	static const char *const n[] = {"peak", "leaked", "allocated", "count", "temporary"};
 	return n[by];
+}
+
+bool parse_group_option(const char *cmd, const char *text, enum group_by *out)
+{
+	for (int g = GROUP_STACK; g <= GROUP_FILE; g++) {
+		if (!strcmp(text, group_name((enum group_by)g))) {
+			*out = (enum group_by)g;
+			return true;
+		}
+	}
+	err_print("%s: --group-by %s: expected stack, line, function or file", cmd, text);
+	return false;
 }
 
 const char *group_name(enum group_by g)

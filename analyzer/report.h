@@ -66,6 +66,9 @@ void report_stack_frames_done(void);
 /* Index of the innermost Python frame, or n when there is none. */
 size_t report_first_python(const struct frame_info *frames, size_t n);
 
+/* Parses --group-by; on bad text prints one line naming CMD and returns false. */
+bool parse_group_option(const char *cmd, const char *text, enum group_by *out);
+
 const char *sort_name(enum sort_by by);
 const char *group_name(enum group_by g);
 

@@ -1,6 +1,8 @@
 /* Helpers shared by every analyzer stage. */
 #include "util.h"
 
+#include "err.h"
+
 #include <ctype.h>
 #include <math.h>
 #include <stdlib.h>
@@ -144,4 +146,16 @@ void xml_text(FILE *f, const char *s)
 				fputc(*s, f);
 		}
 	}
+}
+
+bool parse_count_option(const char *cmd, const char *text, size_t max, size_t *out)
+{
+	char *end;
+	long long v = strtoll(text, &end, 10);
+	if (end == text || *end || v < 1 || (unsigned long long)v > max) {
+		err_print("%s: -n %s: expected a number from 1 to %zu", cmd, text, max);
+		return false;
+	}
+	*out = (size_t)v;
+	return true;
 }

@@ -30,6 +30,10 @@ const char *fmt_size(char *buf, uint64_t bytes);
 /* Parses 123, 10K, 10KiB, 5MB, 1.5G (K = 1024). Returns false on bad text. */
 bool parse_size(const char *s, uint64_t *out);
 
+/* Parses a count option (-n) from 1 to max; on bad text prints
+ * "CMD: -n TEXT: expected a number from 1 to MAX" and returns false. */
+bool parse_count_option(const char *cmd, const char *text, size_t max, size_t *out);
+
 /* Writes s with &, <, >, " escaped for XML/HTML text and attributes. */
 void xml_text(FILE *f, const char *s);
 

@@ -88,7 +88,6 @@ static bool start(void)
 			g_log_only_tty = 1;
 		if (!g_config.follow && g_config.root_pid && g_config.root_pid != getpid())
 			return false;
-		stack_native_init();
 	}
 	g_start_monotonic_ns = tracker_monotonic_ns();
 	if (!writer_open(realtime_ns(), g_start_monotonic_ns,

@@ -17,12 +17,8 @@
 
 static atomic_bool g_ready;
 
-void stack_native_init(void)
-{
-	/* Nothing yet: libunwind starts at the first native unwind (see
-	 * unwind_start), because starting it opens a pipe for good. */
-}
-
+/* libunwind starts at the first native unwind, not at our start: starting it
+ * opens a pipe that stays open for good. */
 static void unwind_start(void)
 {
 	if (HW_LIKELY(atomic_load_explicit(&g_ready, memory_order_acquire)))

@@ -5,9 +5,6 @@
 
 #include <stdint.h>
 
-/* Sets libunwind up (per-thread caches: no global lock in an unwind). */
-void stack_native_init(void);
-
 /* Return addresses of the calling thread below the shim, innermost first;
  * at most max. */
 unsigned stack_native_unwind(uintptr_t *ips, unsigned max);

@@ -54,9 +54,11 @@ static inline bool tstate_usable(const void *ts)
 	return HW_LIKELY(!fin) || fin == (uintptr_t)ts;
 }
 
-/* One walker, instantiated for each layout row so the offsets are constants. */
-static inline __attribute__((always_inline)) unsigned
-collect(const struct python_layout *L, struct py_frame *out, unsigned max, bool gil_held)
+/* The calling thread's innermost interpreter frame, or NULL. With the GIL
+ * held (PyMem hooks) the thread state is _PyRuntime's GIL holder, checked
+ * against pthread_self(); otherwise PyGILState_GetThisThreadState(). */
+static inline __attribute__((always_inline)) void *
+innermost_frame(const struct python_layout *L, bool gil_held)
 {
 	void *ts = NULL;
 	if (gil_held && g_py_runtime) {
@@ -64,17 +66,19 @@ collect(const struct python_layout *L, struct py_frame *out, unsigned max, bool 
 		if (ts && LOAD(unsigned long, ts, L->ts_thread_id) != (unsigned long)pthread_self())
 			ts = NULL; /* a caller that does not hold the GIL after all */
 	}
-	if (!ts) {
+	if (!ts)
 		ts = g_py_get_tstate();
-		if (!ts)
-			return 0;
-	}
-	if (!tstate_usable(ts))
-		return 0;
+	if (!ts || !tstate_usable(ts))
+		return NULL;
 	void *cframe = LOAD(void *, ts, L->ts_cframe);
-	if (!cframe)
-		return 0;
-	void *f = LOAD(void *, cframe, L->cframe_current_frame);
+	return cframe ? LOAD(void *, cframe, L->cframe_current_frame) : NULL;
+}
+
+/* One walker, instantiated for each layout row so the offsets are constants. */
+static inline __attribute__((always_inline)) unsigned
+collect(const struct python_layout *L, struct py_frame *out, unsigned max, bool gil_held)
+{
+	void *f = innermost_frame(L, gil_held);
 	unsigned n = 0;
 	while (f && n < max) {
 		uintptr_t code = LOAD(uintptr_t, f, L->frame_code);
@@ -102,21 +106,7 @@ collect(const struct python_layout *L, struct py_frame *out, unsigned max, bool 
 static inline __attribute__((always_inline)) unsigned
 collect_keys(const struct python_layout *L, struct frame_key *out, unsigned max, bool gil_held)
 {
-	void *ts = NULL;
-	if (gil_held && g_py_runtime) {
-		ts = LOAD(void *, g_py_runtime, L->runtime_tstate_current);
-		if (ts && LOAD(unsigned long, ts, L->ts_thread_id) != (unsigned long)pthread_self())
-			ts = NULL;
-	}
-	if (!ts) {
-		ts = g_py_get_tstate();
-		if (!ts)
-			return 0;
-	}
-	if (!tstate_usable(ts))
-		return 0;
-	void *cframe = LOAD(void *, ts, L->ts_cframe);
-	void *f = cframe ? LOAD(void *, cframe, L->cframe_current_frame) : NULL;
+	void *f = innermost_frame(L, gil_held);
 	unsigned n = 0;
 	for (; f && n < max; f = LOAD(void *, f, L->frame_previous)) {
 		uintptr_t code = LOAD(uintptr_t, f, L->frame_code);

@@ -46,7 +46,6 @@ static void writes_what_reader_reads(void **state)
 	g_start_monotonic_ns = tracker_monotonic_ns();
 	assert_true(writer_open(1000, g_start_monotonic_ns, HW_HDR_NATIVE_STACKS));
 	assert_int_equal(pthread_key_create(&g_thread_key, NULL), 0);
-	stack_native_init();
 	atomic_store(&g_run_state, RUN_ON);
 	struct thread_state *ts = tracker_enter();
 	assert_non_null(ts);

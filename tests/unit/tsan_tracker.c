@@ -69,7 +69,6 @@ int main(void)
 	g_start_monotonic_ns = tracker_monotonic_ns();
 	if (!writer_open(1, g_start_monotonic_ns, 0) || pthread_key_create(&g_thread_key, NULL))
 		return 1;
-	stack_native_init();
 	atomic_store(&g_run_state, RUN_ON);
 	struct thread_state *ts = tracker_enter();
 	modules_init(ts);
