@@ -26,9 +26,17 @@ struct peak {
 	uint32_t id; /* bumps at each new high-water mark */
 };
 
-struct thread_last {
+/* Per-thread state, in a small open-addressing table keyed by thread id. */
+struct thread_slot {
 	uint32_t tid; /* 0 = empty */
-	uint64_t addr;
+	uint8_t remap_kind; /* what the free half of the thread's mremap unmapped */
+	uint64_t addr; /* the thread's last heap allocation (temporaries) */
+};
+
+struct thread_table {
+	struct thread_slot *slots;
+	size_t mask, n;
+	struct thread_slot *hit; /* the slot returned last */
 };
 
 struct mark {
@@ -77,6 +85,14 @@ struct rss_sample {
 	uint64_t time_ns, rss;
 };
 
+#define HW_SITE_CACHE 4096
+
+struct site_slot {
+	uint32_t stack;
+	uint8_t cls;
+	uint32_t site; /* index + 1; 0 = empty */
+};
+
 struct analysis {
 	struct trace *trace;
 	struct stack_table st;
@@ -89,6 +105,7 @@ struct analysis {
 	size_t nsites, sitecap;
 	uint32_t *site_index; /* (raw stack, class) -> site + 1 */
 	size_t site_mask;
+	struct site_slot site_cache[HW_SITE_CACHE];
 	struct kind_totals kinds[HW_KIND_COUNT];
 	struct peak peaks[CLASS_COUNT];
 	struct live_map live;
@@ -110,8 +127,7 @@ struct analysis {
 	uint64_t window_start_ns;
 	site_hook_fn hook;
 	void *hook_ctx;
-	struct thread_last *last; /* per thread: its last allocation (temporaries) */
-	size_t last_mask, nlast;
+	struct thread_table threads_tab; /* per thread: last allocation, mremap */
 	uint64_t temporaries;
 };
 
@@ -132,7 +148,10 @@ void analysis_free(struct analysis *a);
 /* Bytes and blocks a site had live at its class's peak. */
 uint64_t site_peak_bytes(const struct analysis *a, const struct site *s);
 
-int kind_class(int kind);
+static inline int kind_class(int kind)
+{
+	return kind == HW_KIND_MMAP ? CLASS_MMAP : kind == HW_KIND_MMAP_FILE ? CLASS_FILE : CLASS_HEAP;
+}
 const char *kind_name(int kind);
 const char *class_name(int cls);
 

@@ -8,18 +8,17 @@
 
 #include "util.h"
 
-static size_t hash(uint64_t a)
-{
-	a ^= a >> 33;
-	a *= 0xff51afd7ed558ccdull;
-	a ^= a >> 33;
-	return (size_t)a;
-}
+/* Keeps neighbours neighbours: inside one 16 MiB region the slot follows the
+ * address (16-byte granules), and each region starts at a scrambled offset.
+ * Allocators hand out and take back nearby addresses, so consecutive events
+ * touch the same cache lines instead of one random line each. */
+
 
 void live_map_init(struct live_map *m)
 {
 	memset(m, 0, sizeof(*m));
 	m->mask = 1023;
+	m->shift = 64 - 10;
 	m->slots = xcalloc(m->mask + 1, sizeof(*m->slots));
 }
 
@@ -35,10 +34,11 @@ static void rehash(struct live_map *m, size_t cap)
 	size_t old_cap = m->mask + 1;
 	m->slots = xcalloc(cap, sizeof(*m->slots));
 	m->mask = cap - 1;
+	m->shift = (unsigned)__builtin_clzll(cap) + 1;
 	for (size_t i = 0; i < old_cap; i++) {
 		if (!old[i].addr)
 			continue;
-		size_t j = hash(old[i].addr) & m->mask;
+		size_t j = live_map_slot(m, old[i].addr);
 		while (m->slots[j].addr)
 			j = (j + 1) & m->mask;
 		m->slots[j] = old[i];
@@ -48,9 +48,9 @@ static void rehash(struct live_map *m, size_t cap)
 
 bool live_map_put(struct live_map *m, const struct block *b, struct block *old)
 {
-	if ((m->count + 1) * 4 > (m->mask + 1) * 3)
+	if ((m->count + 1) * 2 > m->mask + 1) /* at most half full: short probes */
 		rehash(m, (m->mask + 1) * 2);
-	size_t j = hash(b->addr) & m->mask;
+	size_t j = live_map_slot(m, b->addr);
 	while (m->slots[j].addr) {
 		if (m->slots[j].addr == b->addr) {
 			*old = m->slots[j];
@@ -66,7 +66,7 @@ bool live_map_put(struct live_map *m, const struct block *b, struct block *old)
 
 bool live_map_take(struct live_map *m, uint64_t addr, struct block *out)
 {
-	size_t j = hash(addr) & m->mask;
+	size_t j = live_map_slot(m, addr);
 	while (m->slots[j].addr != addr) {
 		if (!m->slots[j].addr)
 			return false;
@@ -76,7 +76,7 @@ bool live_map_take(struct live_map *m, uint64_t addr, struct block *out)
 	/* backward shift: pull later members of the probe chain forward */
 	size_t hole = j;
 	for (size_t k = (j + 1) & m->mask; m->slots[k].addr; k = (k + 1) & m->mask) {
-		size_t home = hash(m->slots[k].addr) & m->mask;
+		size_t home = live_map_slot(m, m->slots[k].addr);
 		if (((k - home) & m->mask) >= ((k - hole) & m->mask)) {
 			m->slots[hole] = m->slots[k];
 			hole = k;

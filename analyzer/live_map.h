@@ -19,8 +19,21 @@ struct block {
 struct live_map {
 	struct block *slots;
 	size_t mask, count;
-	bool has_tomb; /* unused: deletion uses backward shift */
+	unsigned shift; /* Fibonacci hashing: the slot is the product's top bits */
 };
+
+/* Home slot of an address: Fibonacci hashing (the product's top bits). */
+static inline size_t live_map_slot(const struct live_map *m, uint64_t addr)
+{
+	return (size_t)(((addr >> 4) * 0x9e3779b97f4a7c15ull) >> m->shift);
+}
+
+/* Starts loading addr's slot into the cache: the replay calls it a few events
+ * ahead, so the table's cache misses overlap instead of adding up. */
+static inline void live_map_prefetch(const struct live_map *m, uint64_t addr)
+{
+	__builtin_prefetch(&m->slots[live_map_slot(m, addr)], 1);
+}
 
 void live_map_init(struct live_map *m);
 void live_map_free(struct live_map *m);

@@ -6,12 +6,24 @@
  * memory follows the live set, not the length of the trace. */
 #include "merge.h"
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include "util.h"
+
+#define BATCH 4096 /* events per batch (128 KiB) */
+#define RING 4 /* batches between the decoding thread and the replay */
+
+struct batch {
+	struct hw_event ev[BATCH];
+	size_t n;
+};
 
 struct merge {
 	struct cursor *cursors;
@@ -23,18 +35,51 @@ struct merge {
 	merge_def_fn def;
 	void *ctx;
 	const struct trace *t;
-	struct cursor *last; /* popped, to advance on the next call */
+	uint32_t out_tid; /* what the consumer was last told */
+	uint64_t out_time;
+	bool told;
+	uintptr_t drop_lo, drop_hi; /* read pages not given back yet */
+	/* batches: one in the single-threaded mode, a ring with a thread */
+	struct batch *ring;
+	bool threaded;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	size_t produced, consumed; /* batches, counted since the start */
+	size_t handed; /* 1 while the consumer holds ring[consumed % RING] */
+	bool done, stop;
 };
 
-static void drop_pages(const struct trace *t, const struct chunk_ref *c)
+static void flush_drops(struct merge *m)
 {
+	if (m->drop_hi > m->drop_lo)
+		madvise((void *)m->drop_lo, m->drop_hi - m->drop_lo, MADV_DONTNEED);
+	m->drop_lo = m->drop_hi = 0;
+}
+
+/* Gives back the pages of a chunk that was read. Adjacent chunks (one
+ * thread's, usually) are given back together, a few MiB at a time: each
+ * madvise of a threaded process costs a TLB shootdown on every CPU. */
+static void drop_pages(struct merge *m, const struct chunk_ref *c)
+{
+	const struct trace *t = m->t;
 	if (!t->mapped)
 		return;
-	long page = sysconf(_SC_PAGESIZE);
-	uintptr_t lo = (uintptr_t)(t->data + c->offset) & ~(uintptr_t)(page - 1);
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t lo = (uintptr_t)(t->data + c->offset) & ~(page - 1);
 	uintptr_t hi = (uintptr_t)(t->data + c->offset + HW_CHUNK_HEADER_SIZE + c->used);
-	if (hi > lo)
-		madvise((void *)lo, hi - lo, MADV_DONTNEED);
+	hi = (hi + page - 1) & ~(page - 1);
+	if (hi <= lo)
+		return;
+	if (m->drop_hi > m->drop_lo && lo >= m->drop_hi && lo - m->drop_hi < ((uintptr_t)64 << 10)) {
+		m->drop_hi = hi; /* the next chunk in the file */
+	} else {
+		flush_drops(m);
+		m->drop_lo = lo;
+		m->drop_hi = hi;
+	}
+	if (m->drop_hi - m->drop_lo >= ((uintptr_t)4 << 20))
+		flush_drops(m);
 }
 
 /* Moves c to its next event, passing definitions to the callback, and on to
@@ -43,28 +88,28 @@ static bool advance(struct merge *m, struct cursor *c)
 {
 	size_t ci = (size_t)(c - m->cursors);
 	for (;;) {
-		enum read_result r = cursor_next(c, &c->rec);
-		if (r != READ_RECORD) {
-			drop_pages(m->t, c->chunk);
-			if (++m->chain_at[ci] >= m->chain_end[ci])
-				return false;
-			/* the delta bases restart with each chunk; the time does not */
-			cursor_init(c, m->t, m->chain[m->chain_at[ci]]);
-			continue;
-		}
-		if (record_is_event(c->rec.tag)) {
-			bool split = c->rec.tag == HW_REC_REALLOC || c->rec.tag == HW_REC_REMAP;
-			c->phase = split ? 1 : 0;
-			c->key = c->rec.seq;
+		int n = cursor_next_events(c, &c->rec, c->ev);
+		if (n > 0) {
+			c->nev = n;
+			c->at = 0;
 			return true;
 		}
-		m->def(m->ctx, c, &c->rec);
+		if (n == 0) {
+			m->def(m->ctx, c, &c->rec);
+			continue;
+		}
+		drop_pages(m, c->chunk);
+		if (++m->chain_at[ci] >= m->chain_end[ci])
+			return false;
+		/* the delta bases restart with each chunk; the time does not */
+		cursor_init(c, m->t, m->chain[m->chain_at[ci]]);
 	}
 }
 
 static bool less(const struct cursor *a, const struct cursor *b)
 {
-	return a->key < b->key || (a->key == b->key && a < b);
+	uint64_t x = a->ev[a->at].seq, y = b->ev[b->at].seq;
+	return x < y || (x == y && a < b);
 }
 
 static void sift_down(struct merge *m, size_t i)
@@ -96,6 +141,8 @@ static int by_thread(const void *x, const void *y)
 		return a->index < b->index ? -1 : 1;
 	return a->offset < b->offset ? -1 : a->offset > b->offset;
 }
+
+static void *producer(void *arg);
 
 struct merge *merge_new(const struct trace *t, merge_def_fn def, void *ctx)
 {
@@ -135,39 +182,145 @@ struct merge *merge_new(const struct trace *t, merge_def_fn def, void *ctx)
 	}
 	for (size_t i = m->n / 2; i-- > 0;)
 		sift_down(m, i);
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	const char *one = getenv("HEAPWISE_ANALYZER_THREADS");
+	m->threaded = cpus > 1 && t->nchunks > 1 && !(one && !strcmp(one, "1"));
+	m->ring = xcalloc(m->threaded ? RING : 1, sizeof(*m->ring));
+	if (m->threaded) {
+		pthread_mutex_init(&m->lock, NULL);
+		pthread_cond_init(&m->cond, NULL);
+		if (pthread_create(&m->thread, NULL, producer, m)) {
+			pthread_mutex_destroy(&m->lock);
+			pthread_cond_destroy(&m->cond);
+			m->threaded = false; /* decode on demand instead */
+		}
+	}
 	return m;
 }
 
-bool merge_next(struct merge *m, struct merge_event *ev)
+/* A batch that goes to the other CPU is written around the cache: a plain
+ * store first has to take the line back from the replay's cache, which cost
+ * more than decoding the event. */
+static void put_stream(struct hw_event *dst, const struct hw_event *src)
 {
-	struct cursor *c = m->last;
-	if (c) {
-		m->last = NULL;
-		if (c->phase == 1) {
-			c->phase = 2;
-			c->key = c->rec.seq2;
-			sift_down(m, 0);
-		} else if (advance(m, c)) {
-			sift_down(m, 0);
+#ifdef __SSE2__
+	_Static_assert(sizeof(struct hw_event) == 32, "two 16-byte streaming stores");
+	__m128i lo, hi;
+	memcpy(&lo, src, 16);
+	memcpy(&hi, (const char *)src + 16, 16);
+	_mm_stream_si128((__m128i *)dst, lo);
+	_mm_stream_si128((__m128i *)dst + 1, hi);
+#else
+	*dst = *src;
+#endif
+}
+
+static void emit(struct merge *m, struct batch *b, size_t *n, const struct hw_event *e)
+{
+	if (m->threaded)
+		put_stream(&b->ev[(*n)++], e);
+	else
+		b->ev[(*n)++] = *e;
+}
+
+/* Decodes up to BATCH events (and the time and thread changes between them)
+ * into b. */
+static void fill(struct merge *m, struct batch *b)
+{
+	size_t n = 0;
+	while (n + 3 <= BATCH && m->n) {
+		struct cursor *c = m->heap[0];
+		if (c->tid != m->out_tid || !m->told) {
+			struct hw_event e;
+			hw_event_set(&e, EV_THREAD, 0, c->tid, 0, 0, 0);
+			emit(m, b, &n, &e);
+			m->out_tid = c->tid;
+		}
+		if (c->ev_time != m->out_time || !m->told) {
+			struct hw_event e;
+			hw_event_set(&e, EV_TIME, 0, c->ev_time, 0, 0, 0);
+			emit(m, b, &n, &e);
+			m->out_time = c->ev_time;
+		}
+		m->told = true;
+		emit(m, b, &n, &c->ev[c->at]);
+		if (++c->at < c->nev || advance(m, c)) {
+			if (m->n > 1)
+				sift_down(m, 0);
 		} else {
 			m->heap[0] = m->heap[--m->n];
 			sift_down(m, 0);
 		}
 	}
-	if (!m->n)
-		return false;
-	c = m->heap[0];
-	m->last = c;
-	ev->rec = &c->rec;
-	ev->phase = c->phase;
-	ev->tid = c->tid;
-	return true;
+	b->n = n;
+}
+
+static void *producer(void *arg)
+{
+	struct merge *m = arg;
+	pthread_mutex_lock(&m->lock);
+	for (;;) {
+		while (m->produced - m->consumed >= RING && !m->stop)
+			pthread_cond_wait(&m->cond, &m->lock);
+		if (m->stop)
+			break;
+		struct batch *b = &m->ring[m->produced % RING];
+		pthread_mutex_unlock(&m->lock);
+		fill(m, b);
+#ifdef __SSE2__
+		_mm_sfence(); /* the streamed events before the batch is published */
+#endif
+		pthread_mutex_lock(&m->lock);
+		m->produced++;
+		if (!b->n)
+			m->done = true;
+		pthread_cond_broadcast(&m->cond);
+		if (m->done)
+			break;
+	}
+	pthread_mutex_unlock(&m->lock);
+	return NULL;
+}
+
+size_t merge_batch(struct merge *m, const struct hw_event **out)
+{
+	if (!m->threaded) {
+		fill(m, &m->ring[0]);
+		*out = m->ring[0].ev;
+		return m->ring[0].n;
+	}
+	pthread_mutex_lock(&m->lock);
+	m->consumed += m->handed; /* the batch handed out last time is free again */
+	m->handed = 0;
+	pthread_cond_broadcast(&m->cond);
+	while (m->consumed == m->produced && !m->done)
+		pthread_cond_wait(&m->cond, &m->lock);
+	size_t n = 0;
+	if (m->consumed < m->produced) {
+		struct batch *b = &m->ring[m->consumed % RING];
+		m->handed = 1;
+		*out = b->ev;
+		n = b->n;
+	}
+	pthread_mutex_unlock(&m->lock);
+	return n;
 }
 
 void merge_free(struct merge *m)
 {
 	if (!m)
 		return;
+	if (m->threaded) {
+		pthread_mutex_lock(&m->lock);
+		m->stop = true;
+		pthread_cond_broadcast(&m->cond);
+		pthread_mutex_unlock(&m->lock);
+		pthread_join(m->thread, NULL);
+		pthread_mutex_destroy(&m->lock);
+		pthread_cond_destroy(&m->cond);
+	}
+	flush_drops(m);
+	free(m->ring);
 	free(m->cursors);
 	free(m->chain);
 	free(m->chain_end);

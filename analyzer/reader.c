@@ -27,7 +27,7 @@ static char *join_args(const char *p, size_t n)
 	return s;
 }
 
-static enum hw_err parse(struct trace *t);
+static enum hw_err parse(struct trace *t, int fd);
 
 enum hw_err trace_open(const char *path, struct trace *t)
 {
@@ -52,14 +52,19 @@ enum hw_err trace_open(const char *path, struct trace *t)
 		return HW_ERR_NOT_TRACE;
 	}
 	void *m = mmap(NULL, t->size, PROT_READ, MAP_PRIVATE, fd, 0);
-	close(fd);
 	if (m == MAP_FAILED) {
+		close(fd);
 		err_print("cannot map %s: %s", path, strerror(errno));
 		return HW_ERR_OPEN;
 	}
 	t->mapped = true;
 	t->data = m;
-	return parse(t);
+	/* chunk headers are read with pread: touching them through the mapping
+	 * would map the whole file (fault-around maps 64 KiB per fault) */
+	enum hw_err rc = parse(t, fd);
+	close(fd);
+	madvise(m, t->size, MADV_DONTNEED); /* the header pages parse touched */
+	return rc;
 }
 
 enum hw_err trace_open_buffer(const uint8_t *data, size_t size, const char *name, struct trace *t)
@@ -72,10 +77,10 @@ enum hw_err trace_open_buffer(const uint8_t *data, size_t size, const char *name
 		err_print("%s: not a heapwise trace (%zu bytes, too short for a header)", name, size);
 		return HW_ERR_NOT_TRACE;
 	}
-	return parse(t);
+	return parse(t, -1);
 }
 
-static enum hw_err parse(struct trace *t)
+static enum hw_err parse(struct trace *t, int fd)
 {
 	const char *path = t->path;
 	memcpy(&t->hdr, t->data, sizeof(t->hdr));
@@ -110,7 +115,8 @@ static enum hw_err parse(struct trace *t)
 	for (uint64_t off = h->header_size; off + HW_CHUNK_HEADER_SIZE <= t->size;
 	     off += h->chunk_size) {
 		struct hw_chunk_header ch;
-		memcpy(&ch, t->data + off, sizeof(ch));
+		if (fd < 0 || pread(fd, &ch, sizeof(ch), (off_t)off) != (ssize_t)sizeof(ch))
+			memcpy(&ch, t->data + off, sizeof(ch));
 		if (ch.magic != HW_CHUNK_MAGIC)
 			continue; /* claimed but never written, or preallocated */
 		uint64_t room = t->size - off - HW_CHUNK_HEADER_SIZE;
@@ -161,12 +167,6 @@ uint64_t cursor_offset(const struct cursor *c)
 	return (uint64_t)(c->p - c->trace->data);
 }
 
-bool record_is_event(uint8_t tag)
-{
-	return tag == HW_REC_ALLOC || tag == HW_REC_FREE || tag == HW_REC_REALLOC ||
-	       tag == HW_REC_UNMAP || tag == HW_REC_REMAP || tag == HW_REC_TRAILER ||
-	       tag == HW_REC_MARK;
-}
 
 #define GET(v)                                                                            \
 	do {                                                                              \
@@ -193,6 +193,29 @@ static uint64_t next_addr(struct cursor *c, uint64_t zz)
 {
 	c->last_addr += (uint64_t)hw_unzigzag(zz);
 	return c->last_addr;
+}
+
+/* One varint with the one-byte case inline (most deltas, sizes and stack ids
+ * fit in 7 bits). */
+#define GET_FAST(v)                                                                       \
+	do {                                                                              \
+		if (p < end && *p < 0x80)                                                 \
+			(v) = *p++;                                                       \
+		else if (hw_get_varint(&p, end, &(v)))                                    \
+			goto bad;                                                         \
+	} while (0)
+
+static int cursor_bad(struct cursor *c)
+{
+	struct trace *t = (struct trace *)c->trace;
+	if (!t->warned)
+		warn_print("%s: damaged record at offset %llu (chunk at %llu); the rest of that chunk is skipped",
+			   t->path, (unsigned long long)cursor_offset(c),
+			   (unsigned long long)c->chunk->offset);
+	t->warned = true;
+	t->damaged = true;
+	c->p = c->end;
+	return -1;
 }
 
 enum read_result cursor_next(struct cursor *c, struct hw_record *r)
@@ -359,15 +382,91 @@ enum read_result cursor_next(struct cursor *c, struct hw_record *r)
 		r->time_ns = c->time_ns;
 	c->p = p;
 	return READ_RECORD;
-bad: {
-	struct trace *t = (struct trace *)c->trace;
-	if (!t->warned)
-		warn_print("%s: damaged record at offset %llu (chunk at %llu); the rest of that chunk is skipped",
-			   t->path, (unsigned long long)cursor_offset(c),
-			   (unsigned long long)c->chunk->offset);
-	t->warned = true;
-	t->damaged = true;
-	c->p = c->end;
+bad:
+	cursor_bad(c);
 	return READ_BAD;
 }
+
+
+
+int cursor_next_events(struct cursor *c, struct hw_record *r, struct hw_event ev[2])
+{
+	const uint8_t *p = c->p, *end = c->end;
+	uint64_t v, w;
+	if (p < end && *p >= HW_REC_ALLOC && *p < HW_REC_REALLOC + HW_KIND_COUNT &&
+	    (*p & HW_TAG_KIND_MASK) < HW_KIND_COUNT) {
+		/* the bulk of every trace, decoded straight into events */
+		uint8_t tag = (uint8_t)HW_TAG_BASE(*p), kind = *p & HW_TAG_KIND_MASK;
+		p++;
+		c->ev_time = c->time_ns;
+		ev[0].kind = kind;
+		ev[0].stack = 0;
+		ev[0].size = 0;
+		GET_FAST(v);
+		if (!next_seq(c, v, &ev[0].seq))
+			goto bad;
+		if (tag == HW_REC_REALLOC) {
+			GET_FAST(w);
+			ev[1].kind = kind;
+			ev[1].op = EV_REALLOC_ALLOC;
+			if (!next_seq(c, w, &ev[1].seq))
+				goto bad;
+			GET_FAST(v);
+			ev[0].addr = next_addr(c, v);
+			ev[0].op = EV_REALLOC_FREE;
+			GET_FAST(v);
+			ev[1].addr = next_addr(c, v);
+			GET_FAST(ev[1].size);
+			GET_FAST(v);
+			if (v > UINT32_MAX)
+				goto bad;
+			ev[1].stack = (uint32_t)v;
+			c->p = p;
+			return 2;
+		}
+		GET_FAST(v);
+		ev[0].addr = next_addr(c, v);
+		ev[0].op = EV_FREE;
+		if (tag == HW_REC_ALLOC) {
+			ev[0].op = EV_ALLOC;
+			GET_FAST(ev[0].size);
+			GET_FAST(v);
+			if (v > UINT32_MAX)
+				goto bad;
+			ev[0].stack = (uint32_t)v;
+		}
+		c->p = p;
+		return 1;
+	}
+	if (cursor_next(c, r) != READ_RECORD)
+		return -1;
+	c->ev_time = r->time_ns;
+	ev[0] = (struct hw_event){.seq = r->seq, .addr = r->addr, .size = r->size,
+				  .stack = r->stack, .kind = r->kind};
+	switch (r->tag) {
+	case HW_REC_UNMAP:
+		ev[0].op = EV_UNMAP;
+		return 1;
+	case HW_REC_REMAP:
+		ev[0].op = EV_REMAP_UNMAP;
+		ev[1] = (struct hw_event){.op = EV_REMAP_MAP, .seq = r->seq2, .addr = r->addr2,
+					  .size = r->size2, .stack = r->stack, .kind = r->kind};
+		return 2;
+	case HW_REC_TRAILER:
+		ev[0].op = EV_TRAILER;
+		ev[0].addr = r->allocs;
+		ev[0].size = r->frees;
+		return 1;
+	case HW_REC_MARK:
+		/* the label stays readable: dropped pages of a file mapping come
+		 * back from the page cache */
+		ev[0].op = EV_MARK;
+		ev[0].addr = (uint64_t)(uintptr_t)r->name;
+		ev[0].size = r->name_len;
+		return 1;
+	default:
+		return 0;
+	}
+bad:
+	return cursor_bad(c);
 }

@@ -8,6 +8,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #include "err.h"
 #include "heapwise/trace_format.h"
 
@@ -60,6 +64,55 @@ struct hw_record {
 
 enum read_result { READ_RECORD, READ_END, READ_BAD };
 
+/* What an event does. A REALLOC or REMAP comes out as two events: its free
+ * half (at seq) and its alloc half (at seq2). EV_TIME and EV_THREAD are not
+ * events of the program: they set the time and thread of the events after
+ * them. */
+enum ev_op {
+	EV_ALLOC, /* addr, size, stack, kind */
+	EV_FREE, /* addr, kind */
+	EV_REALLOC_FREE, /* addr (the old block), kind */
+	EV_REALLOC_ALLOC, /* addr (the new block), size, stack, kind */
+	EV_UNMAP, /* addr, size (length) */
+	EV_REMAP_UNMAP, /* addr, size (old length) */
+	EV_REMAP_MAP, /* addr, size (new length), stack (kind: what the free half unmapped) */
+	EV_TRAILER, /* addr: allocations, size: frees */
+	EV_MARK, /* addr: label (pointer into the trace), size: its length, kind */
+	EV_TIME, /* addr: time in ns */
+	EV_THREAD, /* addr: thread id */
+};
+
+struct __attribute__((aligned(16))) hw_event {
+	uint64_t seq;
+	uint64_t addr;
+	uint64_t size;
+	uint32_t stack;
+	uint8_t op; /* enum ev_op */
+	uint8_t kind;
+};
+
+/* Writes a whole event with two 16-byte stores of values built in registers:
+ * an event written field by field and read back at once as 16-byte halves
+ * (to copy or stream it) stalls on store forwarding. */
+static inline void hw_event_set(struct hw_event *e, uint8_t op, uint64_t seq, uint64_t addr,
+				uint64_t size, uint32_t stack, uint8_t kind)
+{
+#ifdef __SSE2__
+	_Static_assert(offsetof(struct hw_event, addr) == 8 && offsetof(struct hw_event, size) == 16 &&
+			       offsetof(struct hw_event, stack) == 24 &&
+			       offsetof(struct hw_event, op) == 28 &&
+			       offsetof(struct hw_event, kind) == 29,
+		       "the layout hw_event_set writes");
+	uint64_t tail = (uint64_t)stack | (uint64_t)op << 32 | (uint64_t)kind << 40;
+	_mm_store_si128((__m128i *)e, _mm_set_epi64x((long long)addr, (long long)seq));
+	_mm_store_si128((__m128i *)e + 1, _mm_set_epi64x((long long)tail, (long long)size));
+#else
+	*e = (struct hw_event){.seq = seq, .addr = addr, .size = size, .stack = stack, .op = op,
+			       .kind = kind};
+#endif
+}
+
+
 struct cursor {
 	const struct trace *trace;
 	const struct chunk_ref *chunk;
@@ -67,10 +120,11 @@ struct cursor {
 	uint64_t last_seq, last_addr;
 	uint64_t time_ns;
 	uint32_t tid;
-	/* merge state */
+	/* merge state: the events of the record read last */
 	struct hw_record rec;
-	int phase; /* 1: first half of a REALLOC/REMAP pending, 2: second half */
-	uint64_t key;
+	struct hw_event ev[2];
+	uint64_t ev_time;
+	int nev, at;
 };
 
 /* Opens and maps a trace and finds its chunks. On error prints one line
@@ -88,8 +142,10 @@ void cursor_init(struct cursor *c, const struct trace *t, size_t i);
  * offset was printed once per trace, and the trace is marked damaged). */
 enum read_result cursor_next(struct cursor *c, struct hw_record *r);
 
-/* True for records that carry a sequence number and change the heap. */
-bool record_is_event(uint8_t tag);
+/* Decodes the next record: the events of an event record go to ev (returns
+ * 1 or 2, with their time in c->ev_time), a definition to *r (returns 0).
+ * Returns -1 at the end of the chunk or at a bad record (see cursor_next). */
+int cursor_next_events(struct cursor *c, struct hw_record *r, struct hw_event ev[2]);
 
 /* Offset in the file of the cursor's next byte. */
 uint64_t cursor_offset(const struct cursor *c);

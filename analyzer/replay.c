@@ -11,18 +11,6 @@
 #include "merge.h"
 #include "util.h"
 
-int kind_class(int kind)
-{
-	switch (kind) {
-	case HW_KIND_MMAP:
-		return CLASS_MMAP;
-	case HW_KIND_MMAP_FILE:
-		return CLASS_FILE;
-	default:
-		return CLASS_HEAP;
-	}
-}
-
 const char *kind_name(int kind)
 {
 	static const char *const names[] = {"malloc", "mmap", "mmap-file", "pymem", "pyobj"};
@@ -77,6 +65,19 @@ static struct site *site_get(struct analysis *a, uint32_t stack, int kind)
 	return s;
 }
 
+/* site_get behind a direct-mapped cache by stack id: a trace repeats a few
+ * thousand stacks millions of times. */
+static uint32_t site_cached(struct analysis *a, uint32_t stack, int kind)
+{
+	int cls = kind_class(kind);
+	struct site_slot *c = &a->site_cache[(stack * 4u + (unsigned)cls) % HW_SITE_CACHE];
+	if (c->site && c->stack == stack && c->cls == cls)
+		return c->site - 1;
+	uint32_t i = (uint32_t)(site_get(a, stack, kind) - a->sites);
+	*c = (struct site_slot){stack, (uint8_t)cls, i + 1};
+	return i;
+}
+
 static void site_change(struct analysis *a, struct site *s, int64_t bytes, int64_t blocks,
 			uint64_t seq, uint64_t time_ns)
 {
@@ -108,6 +109,7 @@ uint64_t site_peak_bytes(const struct analysis *a, const struct site *s)
 	return s->snap_id == pk->id ? s->snap_bytes : 0;
 }
 
+/* A heap block or a piece of a mapping went away. */
 static void block_gone(struct analysis *a, const struct block *b, bool whole, uint64_t seq,
 		       uint64_t time_ns)
 {
@@ -119,8 +121,8 @@ static void block_gone(struct analysis *a, const struct block *b, bool whole, ui
 		k->live_blocks--;
 		k->frees++;
 	}
-	site_change(a, site_get(a, b->stack, b->kind), -(int64_t)b->size, whole ? -1 : 0, seq,
-		    time_ns);
+	uint32_t si = site_cached(a, b->stack, b->kind); /* may move a->sites */
+	site_change(a, &a->sites[si], -(int64_t)b->size, whole ? -1 : 0, seq, time_ns);
 }
 
 static void block_born(struct analysis *a, const struct block *b, uint64_t seq, uint64_t time_ns)
@@ -130,7 +132,8 @@ static void block_born(struct analysis *a, const struct block *b, uint64_t seq, 
 	k->alloc_bytes += b->size;
 	k->live_bytes += b->size;
 	k->live_blocks++;
-	struct site *s = site_get(a, b->stack, b->kind);
+	uint32_t si = site_cached(a, b->stack, b->kind); /* may move a->sites */
+	struct site *s = &a->sites[si];
 	s->allocs++;
 	s->alloc_bytes += b->size;
 	site_change(a, s, (int64_t)b->size, 1, seq, time_ns);
@@ -150,79 +153,17 @@ static void on_cut(void *ctx, const struct block *piece, bool whole)
 	block_gone(c->a, piece, whole, c->seq, c->time_ns);
 }
 
-static bool g_counting; /* inside the window (always, without one) */
-
-static void do_alloc(struct analysis *a, int kind, uint64_t addr, uint64_t size, uint32_t stack,
-		     uint64_t seq, uint64_t time_ns)
+/* A mapping (mmap, or the new half of mremap). */
+static void do_map(struct analysis *a, int kind, uint64_t addr, uint64_t size, uint32_t stack,
+		   bool counted, uint64_t seq, uint64_t time_ns)
 {
-	struct block b = {addr, size, stack, (uint8_t)kind, g_counting};
-	if (!addr)
+	if (!addr || !size)
 		return;
-	if (kind_class(kind) == CLASS_HEAP) {
-		struct block old;
-		if (live_map_put(&a->live, &b, &old)) {
-			/* a free we never saw (made before recording started, or lost) */
-			a->replaced_blocks++;
-			block_gone(a, &old, true, seq, time_ns);
-		}
-	} else {
-		if (!size)
-			return;
-		struct cut_ctx c = {a, seq, time_ns, -1};
-		range_map_add(&a->maps, &b, on_cut, &c);
-	}
-	if (b.counted)
+	struct block b = {addr, size, stack, (uint8_t)kind, counted};
+	struct cut_ctx c = {a, seq, time_ns, -1};
+	range_map_add(&a->maps, &b, on_cut, &c);
+	if (counted)
 		block_born(a, &b, seq, time_ns);
-}
-
-/* The slot of a thread's last heap allocation (temporaries). */
-static struct thread_last *last_of(struct analysis *a, uint32_t tid)
-{
-	if ((a->nlast + 1) * 2 > a->last_mask + 1) {
-		size_t mask = a->last_mask ? a->last_mask * 2 + 1 : 63;
-		struct thread_last *t = xcalloc(mask + 1, sizeof(*t));
-		for (size_t i = 0; a->last && i <= a->last_mask; i++) {
-			if (!a->last[i].tid)
-				continue;
-			size_t j = (a->last[i].tid * 2654435761u) & mask;
-			while (t[j].tid)
-				j = (j + 1) & mask;
-			t[j] = a->last[i];
-		}
-		free(a->last);
-		a->last = t;
-		a->last_mask = mask;
-	}
-	size_t j = (tid * 2654435761u) & a->last_mask;
-	while (a->last[j].tid && a->last[j].tid != tid)
-		j = (j + 1) & a->last_mask;
-	if (!a->last[j].tid) {
-		a->last[j].tid = tid ? tid : UINT32_MAX;
-		a->nlast++;
-	}
-	return &a->last[j];
-}
-
-static void do_free(struct analysis *a, uint64_t addr, uint64_t seq, uint64_t time_ns,
-		    uint32_t tid, bool plain_free)
-{
-	struct block b;
-	if (!addr)
-		return;
-	if (live_map_take(&a->live, addr, &b)) {
-		struct thread_last *l = last_of(a, tid);
-		if (plain_free && l->addr == addr && b.counted) {
-			/* freed before the thread allocated again */
-			struct site *s = site_get(a, b.stack, b.kind);
-			s->temp_count++;
-			s->temp_bytes += b.size;
-			a->temporaries++;
-		}
-		l->addr = 0;
-		block_gone(a, &b, true, seq, time_ns);
-	} else {
-		a->unmatched_frees++;
-	}
 }
 
 static int do_unmap(struct analysis *a, uint64_t addr, uint64_t len, uint64_t seq, uint64_t time_ns)
@@ -230,6 +171,87 @@ static int do_unmap(struct analysis *a, uint64_t addr, uint64_t len, uint64_t se
 	struct cut_ctx c = {a, seq, time_ns, -1};
 	range_map_cut(&a->maps, addr, len, on_cut, &c);
 	return c.first_kind;
+}
+
+/* A heap allocation. */
+static void do_alloc(struct analysis *a, int kind, uint64_t addr, uint64_t size, uint32_t stack,
+		     bool counted, uint64_t seq, uint64_t time_ns)
+{
+	if (!addr)
+		return;
+	struct block b = {addr, size, stack, (uint8_t)kind, counted}, old;
+	if (live_map_put(&a->live, &b, &old)) {
+		/* a free we never saw (made before recording started, or lost) */
+		a->replaced_blocks++;
+		block_gone(a, &old, true, seq, time_ns);
+	}
+	if (counted)
+		block_born(a, &b, seq, time_ns);
+}
+
+/* A heap free; last: the thread's last allocation (temporaries), NULL for
+ * the free half of a realloc. */
+static void do_free(struct analysis *a, uint64_t addr, uint64_t seq, uint64_t time_ns,
+		    struct thread_slot *me, bool plain_free)
+{
+	struct block b;
+	if (!addr)
+		return;
+	if (!live_map_take(&a->live, addr, &b)) {
+		a->unmatched_frees++;
+		return;
+	}
+	if (plain_free && me->addr == addr && b.counted) {
+		/* freed before the thread allocated again */
+		uint32_t si = site_cached(a, b.stack, b.kind);
+		a->sites[si].temp_count++;
+		a->sites[si].temp_bytes += b.size;
+		a->temporaries++;
+	}
+	me->addr = 0;
+	block_gone(a, &b, true, seq, time_ns);
+}
+
+/* A thread's slot (created on first use). */
+static struct thread_slot *thread_find(struct thread_table *t, uint32_t tid)
+{
+	if ((t->n + 1) * 2 > t->mask + 1) {
+		size_t mask = t->mask ? t->mask * 2 + 1 : 63;
+		struct thread_slot *slots = xcalloc(mask + 1, sizeof(*slots));
+		for (size_t i = 0; t->slots && i <= t->mask; i++) {
+			if (!t->slots[i].tid)
+				continue;
+			size_t j = (t->slots[i].tid * 2654435761u) & mask;
+			while (slots[j].tid)
+				j = (j + 1) & mask;
+			slots[j] = t->slots[i];
+		}
+		free(t->slots);
+		t->slots = slots;
+		t->mask = mask;
+	}
+	size_t j = (tid * 2654435761u) & t->mask;
+	while (t->slots[j].tid && t->slots[j].tid != tid)
+		j = (j + 1) & t->mask;
+	if (!t->slots[j].tid) {
+		t->slots[j].tid = tid;
+		t->n++;
+	}
+	t->hit = &t->slots[j];
+	return t->hit;
+}
+
+static inline struct thread_slot *thread_of(struct thread_table *t, uint32_t tid)
+{
+	tid = tid ? tid : UINT32_MAX; /* 0 marks an empty slot */
+	if (t->hit && t->hit->tid == tid)
+		return t->hit; /* the same thread as the event before */
+	return thread_find(t, tid);
+}
+
+static bool label_is(const char *name, size_t len, const char *label)
+{
+	return label && strlen(label) == len && !memcmp(name, label, len);
 }
 
 static void on_definition(void *ctx, const struct cursor *c, const struct hw_record *r)
@@ -275,8 +297,6 @@ static void on_definition(void *ctx, const struct cursor *c, const struct hw_rec
 		a->rss[a->nrss++] = (struct rss_sample){r->time_ns, r->rss};
 		if (r->rss > a->rss_peak)
 			a->rss_peak = r->rss;
-		if (r->time_ns > a->end_time_ns)
-			a->end_time_ns = r->time_ns;
 		break;
 	default:
 		break;
@@ -324,10 +344,6 @@ static int cmp_u32(const void *x, const void *y)
 	return a < b ? -1 : a > b;
 }
 
-static bool label_is(const struct hw_record *r, const char *label)
-{
-	return label && strlen(label) == r->name_len && !memcmp(r->name, label, r->name_len);
-}
 
 enum hw_err analysis_run(struct analysis *a, struct trace *t, const struct analysis_opts *opts)
 {
@@ -335,7 +351,6 @@ enum hw_err analysis_run(struct analysis *a, struct trace *t, const struct analy
 	if (!opts)
 		opts = &none;
 	bool started = !opts->from_mark, leak_taken = false;
-	g_counting = started;
 	memset(a, 0, sizeof(*a));
 	a->trace = t;
 	a->hook = opts->hook;
@@ -349,73 +364,102 @@ enum hw_err analysis_run(struct analysis *a, struct trace *t, const struct analy
 		a->peaks[i].id = 1;
 
 	struct merge *m = merge_new(t, on_definition, a);
-	struct merge_event ev;
-	while (merge_next(m, &ev)) {
-		struct hw_record *r = ev.rec;
-		uint64_t seq = ev.phase == 2 ? r->seq2 : r->seq;
-		a->last_seq = seq;
-		if (r->time_ns > a->end_time_ns)
-			a->end_time_ns = r->time_ns;
-		a->events++;
-		switch (r->tag) {
-		case HW_REC_ALLOC:
-			do_alloc(a, r->kind, r->addr, r->size, r->stack, seq, r->time_ns);
-			if (kind_class(r->kind) == CLASS_HEAP)
-				last_of(a, ev.tid)->addr = r->addr;
-			break;
-		case HW_REC_FREE:
-			if (kind_class(r->kind) == CLASS_HEAP)
-				do_free(a, r->addr, seq, r->time_ns, ev.tid, true);
-			break;
-		case HW_REC_REALLOC:
-			if (ev.phase == 1) {
-				do_free(a, r->addr, seq, r->time_ns, ev.tid, false);
-			} else {
-				do_alloc(a, r->kind, r->addr2, r->size, r->stack, seq, r->time_ns);
-				last_of(a, ev.tid)->addr = r->addr2;
+	const struct hw_event *batch;
+	size_t nb;
+	uint64_t now = 0;
+	uint32_t tid = 0;
+	struct thread_slot *me = NULL;
+	bool over = false; /* the window ended: only the trailer still matters */
+	while ((nb = merge_batch(m, &batch)) > 0) {
+		for (size_t i = 0; i < nb; i++) {
+			const struct hw_event *e = &batch[i];
+			/* the live map's cache misses overlap when started early */
+			if (i + 8 < nb)
+				live_map_prefetch(&a->live, batch[i + 8].addr);
+			if (e->op == EV_TIME) {
+				now = e->addr;
+				if (now > a->end_time_ns && !over)
+					a->end_time_ns = now;
+				continue;
 			}
-			break;
-		case HW_REC_UNMAP:
-			do_unmap(a, r->addr, r->size, seq, r->time_ns);
-			break;
-		case HW_REC_REMAP:
-			if (ev.phase == 1) {
-				int k = do_unmap(a, r->addr, r->size, seq, r->time_ns);
-				r->kind = (uint8_t)(k < 0 ? HW_KIND_MMAP : k);
-			} else {
-				do_alloc(a, r->kind, r->addr2, r->size2, r->stack, seq, r->time_ns);
+			if (e->op == EV_THREAD) {
+				tid = (uint32_t)e->addr;
+				me = thread_of(&a->threads_tab, tid);
+				continue;
 			}
-			break;
-		case HW_REC_TRAILER:
-			a->clean_exit = true;
-			a->trailer_allocs = r->allocs;
-			a->trailer_frees = r->frees;
-			break;
-		case HW_REC_MARK: {
-			HW_GROW(a->marks, a->nmarks, a->markcap);
-			a->marks[a->nmarks++] = (struct mark){seq, r->time_ns, r->kind,
-							      xstrndup(r->name, r->name_len)};
-			if (r->kind != HW_MARK_USER) {
-				if (r->kind == HW_MARK_PY_FINALIZE && !opts->to_mark && !leak_taken) {
-					leak_snapshot(a, LEAK_AT_FINALIZE, seq, r->time_ns);
-					leak_taken = true;
-				}
-			} else if (!started && label_is(r, opts->from_mark)) {
-				started = g_counting = true;
-				a->window_start_ns = r->time_ns;
-			} else if (started && opts->to_mark && label_is(r, opts->to_mark)) {
-				leak_snapshot(a, LEAK_AT_MARK, seq, r->time_ns);
-				leak_taken = true;
-			}
-			break;
-		}
-		}
-		if (leak_taken && a->leak_point == LEAK_AT_MARK) {
-			/* the window is over: only the trailer still matters */
-			while (merge_next(m, &ev))
-				if (ev.rec->tag == HW_REC_TRAILER)
+			if (over) {
+				if (e->op == EV_TRAILER)
 					a->clean_exit = true;
-			break;
+				continue;
+			}
+			uint64_t seq = e->seq;
+			a->last_seq = seq;
+			a->events++;
+			bool heap = kind_class(e->kind) == CLASS_HEAP;
+			switch (e->op) {
+			case EV_ALLOC:
+				if (heap) {
+					do_alloc(a, e->kind, e->addr, e->size, e->stack, started, seq, now);
+					me->addr = e->addr;
+				} else {
+					do_map(a, e->kind, e->addr, e->size, e->stack, started, seq, now);
+				}
+				break;
+			case EV_FREE:
+				if (heap)
+					do_free(a, e->addr, seq, now, me, true);
+				break;
+			case EV_REALLOC_FREE:
+				do_free(a, e->addr, seq, now, me, false);
+				break;
+			case EV_REALLOC_ALLOC:
+				if (heap)
+					do_alloc(a, e->kind, e->addr, e->size, e->stack, started, seq, now);
+				else
+					do_map(a, e->kind, e->addr, e->size, e->stack, started, seq, now);
+				me->addr = e->addr;
+				break;
+			case EV_UNMAP:
+				do_unmap(a, e->addr, e->size, seq, now);
+				break;
+			case EV_REMAP_UNMAP: {
+				int k = do_unmap(a, e->addr, e->size, seq, now);
+				me->remap_kind = (uint8_t)(k < 0 ? HW_KIND_MMAP : k);
+				break;
+			}
+			case EV_REMAP_MAP:
+				do_map(a, me->remap_kind, e->addr, e->size, e->stack, started, seq, now);
+				break;
+			case EV_TRAILER:
+				a->clean_exit = true;
+				a->trailer_allocs = e->addr;
+				a->trailer_frees = e->size;
+				break;
+			case EV_MARK: {
+				const char *name = (const char *)(uintptr_t)e->addr;
+				size_t len = (size_t)e->size;
+				HW_GROW(a->marks, a->nmarks, a->markcap);
+				a->marks[a->nmarks++] = (struct mark){seq, now, e->kind,
+								      xstrndup(name, len)};
+				if (e->kind != HW_MARK_USER) {
+					if (e->kind == HW_MARK_PY_FINALIZE && !opts->to_mark &&
+					    !leak_taken) {
+						leak_snapshot(a, LEAK_AT_FINALIZE, seq, now);
+						leak_taken = true;
+					}
+				} else if (!started && label_is(name, len, opts->from_mark)) {
+					started = true;
+					a->window_start_ns = now;
+				} else if (started && opts->to_mark && label_is(name, len, opts->to_mark)) {
+					leak_snapshot(a, LEAK_AT_MARK, seq, now);
+					leak_taken = true;
+					over = true;
+				}
+				break;
+			}
+			default:
+				break;
+			}
 		}
 	}
 	merge_free(m);
@@ -429,10 +473,12 @@ enum hw_err analysis_run(struct analysis *a, struct trace *t, const struct analy
 			  opts->from_mark ? opts->from_mark : "the start");
 		return HW_ERR_USAGE;
 	}
-	if (!leak_taken)
-		leak_snapshot(a, LEAK_AT_END, a->last_seq, a->end_time_ns);
 	if (a->nrss > 1)
 		qsort(a->rss, a->nrss, sizeof(*a->rss), cmp_rss);
+	if (a->nrss && a->rss[a->nrss - 1].time_ns > a->end_time_ns)
+		a->end_time_ns = a->rss[a->nrss - 1].time_ns;
+	if (!leak_taken)
+		leak_snapshot(a, LEAK_AT_END, a->last_seq, a->end_time_ns);
 	/* Threads write a code object under ids of their own: frames of equal
 	 * code objects must become equal before stacks are canonicalized. */
 	pycode_dedup(&a->codes);
@@ -474,7 +520,7 @@ void analysis_free(struct analysis *a)
 	live_map_free(&a->live);
 	range_map_free(&a->maps);
 	free(a->rss);
-	free(a->last);
+	free(a->threads_tab.slots);
 	for (size_t i = 0; i < a->nmarks; i++)
 		free(a->marks[i].label);
 	free(a->marks);

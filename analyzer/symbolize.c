@@ -15,10 +15,18 @@
 #include "err.h"
 #include "util.h"
 
+struct sym {
+	uint64_t addr, size;
+	const char *name; /* in the ELF string table, valid while dwfl is open */
+	int rank; /* 0 global, 1 weak, 2 local: the preferred name at an address */
+};
+
 struct mod_state {
 	bool tried, usable;
 	Dwfl *dwfl;
 	Dwfl_Module *mod;
+	struct sym *syms; /* function symbols sorted by address */
+	size_t nsyms;
 	const char *base;
 	uint64_t unnamed; /* frames left without a function name */
 	bool mismatch, missing;
@@ -83,9 +91,11 @@ void symbolizer_free(struct symbolizer *s)
 {
 	if (!s)
 		return;
-	for (size_t i = 0; i < s->a->nmodules; i++)
+	for (size_t i = 0; i < s->a->nmodules; i++) {
 		if (s->mods[i].dwfl)
 			dwfl_end(s->mods[i].dwfl);
+		free(s->mods[i].syms);
+	}
 	for (size_t i = 0; i < s->nstrings; i++)
 		free(s->strings[i]);
 	free(s->strings);
@@ -108,6 +118,62 @@ static int find_module(const struct analysis *a, uint64_t ip, uint64_t seq)
 			best = (int)i;
 	}
 	return best;
+}
+
+static int cmp_sym(const void *x, const void *y)
+{
+	const struct sym *a = x, *b = y;
+	if (a->addr != b->addr)
+		return a->addr < b->addr ? -1 : 1;
+	if (a->rank != b->rank)
+		return a->rank - b->rank;
+	return (a->size < b->size) - (a->size > b->size); /* the widest first */
+}
+
+/* The module's function symbols, sorted once: dwfl_module_addrinfo scans the
+ * whole symbol table for every address, which made symbolization the larger
+ * part of a report on a big interpreter without debug symbols. */
+static void load_symbols(struct mod_state *ms)
+{
+	int n = dwfl_module_getsymtab(ms->mod);
+	if (n <= 0)
+		return;
+	ms->syms = xmalloc((size_t)n * sizeof(*ms->syms));
+	for (int i = 0; i < n; i++) {
+		GElf_Sym sym;
+		GElf_Addr addr;
+		const char *name = dwfl_module_getsym_info(ms->mod, i, &sym, &addr, NULL, NULL, NULL);
+		int type = GELF_ST_TYPE(sym.st_info), bind = GELF_ST_BIND(sym.st_info);
+		if (!name || !*name || !addr || sym.st_shndx == SHN_UNDEF ||
+		    (type != STT_FUNC && type != STT_GNU_IFUNC))
+			continue;
+		ms->syms[ms->nsyms++] = (struct sym){addr, sym.st_size, name,
+						     bind == STB_GLOBAL ? 0 : bind == STB_WEAK ? 1 : 2};
+	}
+	qsort(ms->syms, ms->nsyms, sizeof(*ms->syms), cmp_sym);
+}
+
+/* The function symbol that contains pc: the last one starting at or below it
+ * whose size covers it (a sizeless symbol reaches to the next one). */
+static const char *symbol_at(const struct mod_state *ms, uint64_t pc)
+{
+	size_t lo = 0, hi = ms->nsyms;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (ms->syms[mid].addr <= pc)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	/* lo: first symbol above pc; look back over nested or sized-out ones */
+	for (size_t k = lo, tries = 0; k-- > 0 && tries < 16; tries++) {
+		const struct sym *sy = &ms->syms[k];
+		while (k > 0 && ms->syms[k - 1].addr == sy->addr)
+			sy = &ms->syms[--k]; /* the preferred name at that address */
+		if (!sy->size || pc < sy->addr + sy->size)
+			return sy->name;
+	}
+	return NULL;
 }
 
 static bool open_module(struct symbolizer *s, int i)
@@ -144,6 +210,7 @@ static bool open_module(struct symbolizer *s, int i)
 			   m->path);
 		return false;
 	}
+	load_symbols(ms);
 	ms->usable = true;
 	return true;
 }
@@ -183,9 +250,7 @@ static void resolve(struct symbolizer *s, int mi, uint64_t ip)
 		return;
 	}
 	Dwarf_Addr pc = ip - 1;
-	GElf_Off sym_off;
-	GElf_Sym sym;
-	const char *symname = dwfl_module_addrinfo(ms->mod, pc, &sym_off, &sym, NULL, NULL, NULL);
+	const char *symname = symbol_at(ms, pc);
 	const char *file = NULL;
 	int line = 0;
 	Dwfl_Line *l = dwfl_module_getsrc(ms->mod, pc);
