@@ -57,6 +57,14 @@ struct analysis_opts {
 	bool include_all; /* Python: no leak filter */
 	site_hook_fn hook; /* optional (timelines) */
 	void *hook_ctx;
+	bool heap_ticks; /* keep the heap's live bytes per clock tick (ticks) */
+};
+
+/* The heap's live bytes over one tick of the trace clock: the highest value
+ * in it and the value at its end. Several processes' ticks, put on their
+ * common monotonic clock, give the process tree's combined peak. */
+struct heap_tick {
+	uint64_t time_ns, max, end;
 };
 
 struct site {
@@ -86,6 +94,7 @@ struct rss_sample {
 };
 
 #define HW_SITE_CACHE 4096
+#define HW_MAX_TICKS 65536 /* then neighbouring ticks are merged */
 
 struct site_slot {
 	uint32_t stack;
@@ -128,6 +137,10 @@ struct analysis {
 	site_hook_fn hook;
 	void *hook_ctx;
 	struct thread_table threads_tab; /* per thread: last allocation, mremap */
+	struct heap_tick *ticks; /* with opts->heap_ticks, at most HW_MAX_TICKS */
+	size_t nticks, tickcap;
+	uint64_t tick_max;
+	bool want_ticks;
 	uint64_t temporaries;
 };
 

@@ -34,21 +34,6 @@ struct drow {
 	int64_t d_peak, d_leaked, d_alloc;
 };
 
-/* A row's identity across runs: its frames as text. */
-static char *row_key(const struct row *r)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-	fprintf(f, "%d|", r->cls);
-	for (size_t i = 0; i < r->nframes; i++) {
-		report_frame_text(f, &r->frames[i]);
-		fputc('\n', f);
-	}
-	fclose(f);
-	return buf;
-}
-
 static int load_side(struct side *s, const char *path, enum group_by g)
 {
 	memset(s, 0, sizeof(*s));
@@ -202,9 +187,9 @@ int cmd_diff(int argc, char **argv)
 	struct drow *rows = xcalloc(total + 1, sizeof(*rows));
 	size_t m = 0;
 	for (size_t i = 0; i < base.r.n; i++)
-		rows[m++] = (struct drow){row_key(&base.r.rows[i]), &base.r.rows[i], NULL, 0, 0, 0};
+		rows[m++] = (struct drow){report_row_key(&base.r.rows[i]), &base.r.rows[i], NULL, 0, 0, 0};
 	for (size_t i = 0; i < now.r.n; i++)
-		rows[m++] = (struct drow){row_key(&now.r.rows[i]), NULL, &now.r.rows[i], 0, 0, 0};
+		rows[m++] = (struct drow){report_row_key(&now.r.rows[i]), NULL, &now.r.rows[i], 0, 0, 0};
 	qsort(rows, m, sizeof(*rows), cmp_key);
 	size_t out = 0;
 	for (size_t i = 0; i < m; i++) {

@@ -15,30 +15,35 @@
 #include "report_pprof.h"
 #include "report_timeline.h"
 #include "symbolize.h"
+#include "tree.h"
 #include "util.h"
 
 static const char usage[] =
 	"usage: heapwise COMMAND [ARGS]\n"
 	"  run [-o PATH] [--native|--no-native] [--no-follow] -- CMD [ARG...]\n"
-	"  summary TRACE [--json]\n"
-	"  top TRACE [--by peak|leaked|allocated|count|temporary]\n"
+	"  summary TRACE... [--json]\n"
+	"  top TRACE... [--by peak|leaked|allocated|count|temporary]\n"
 	"            [--group-by stack|line|function|file]\n"
 	"            [-n N] [--json]\n"
-	"  leaks TRACE [-n N] [--json]\n"
+	"  leaks TRACE... [-n N] [--json]\n"
 	"  check TRACE... [--max-peak SIZE] [--max-leaked SIZE] [--max-allocations N]\n"
 	"                 [--suppressions FILE] [--junit FILE]\n"
-	"  flamegraph TRACE [--metric peak|leaked|allocated] -o OUT.html|OUT.svg|OUT.folded\n"
+	"  flamegraph TRACE... [--metric peak|leaked|allocated] -o OUT.html|OUT.svg|OUT.folded\n"
 	"  timeline TRACE [-n N] -o OUT.html|OUT.json|OUT.csv|OUT.svg\n"
-	"  export TRACE --format json|folded|pprof -o OUT\n"
+	"  export TRACE... --format json|folded|pprof -o OUT\n"
 	"  diff BASE NEW [--json] [--max-peak-growth PCT] [--group-by ...] [-n N]\n"
 	"  dump TRACE\n"
+	"TRACE...: several traces of one process tree give each process and the tree\n"
+	"  combined\n"
 	"report options: --between MARK_A MARK_B (only what was allocated between two\n"
 	"  hw_mark() markers), --include-all (Python: every callsite counts as a leak)\n"
 	"exit status: 0 success, 1 a gate failed, 2 usage error or unreadable input\n";
 
 struct report_opts {
 	struct analysis_opts an;
-	const char *trace;
+	const char *trace; /* the first */
+	char **traces;
+	size_t ntraces;
 	const char *output, *format;
 	enum flame_metric metric;
 	bool json;
@@ -138,32 +143,19 @@ static int parse_report_opts(const char *cmd, int argc, char **argv, struct repo
 		err_print("%s: no trace given", cmd);
 		goto bad;
 	}
-	if (argc - optind > 1) {
-		err_print("%s: several traces are not supported yet; give one", cmd);
-		return 2;
-	}
 	o->trace = argv[optind];
+	o->traces = &argv[optind];
+	o->ntraces = (size_t)(argc - optind);
 	return 0;
 bad:
 	fputs(usage, stderr);
 	return 2;
 }
 
-static int load(const char *path, struct trace *t, struct analysis *a,
-		const struct analysis_opts *opts)
+static void print_hints(const struct tree *tr)
 {
-	if (trace_open(path, t) != HW_OK) {
-		trace_close(t);
-		return 2;
-	}
-	if (analysis_run(a, t, opts) != HW_OK) {
-		analysis_free(a);
-		trace_close(t);
-		return 2;
-	}
-	if (t->damaged && !t->warned)
-		warn_print("%s: trace is damaged; figures cover what could be read", path);
-	return 0;
+	for (size_t i = 0; i < tr->n; i++)
+		symbolizer_print_hints(tr->p[i].s);
 }
 
 int cmd_summary(int argc, char **argv)
@@ -172,47 +164,99 @@ int cmd_summary(int argc, char **argv)
 	int rc = parse_report_opts("summary", argc, argv, &o, false);
 	if (rc)
 		return rc;
-	struct trace t;
-	struct analysis a;
-	if (load(o.trace, &t, &a, &o.an))
+	struct tree tr;
+	if (tree_load(&tr, o.traces, o.ntraces, &o.an))
 		return 2;
-	struct symbolizer *s = symbolizer_new(&a);
-	if (o.json)
-		report_summary_json(stdout, &a, s);
-	else
-		report_summary_text(stdout, &a, s);
+	if (tr.n == 1 && o.json) {
+		report_summary_json(stdout, &tr.p[0].a, tr.p[0].s);
+	} else if (tr.n == 1) {
+		report_summary_text(stdout, &tr.p[0].a, tr.p[0].s);
+	} else if (o.json) {
+		fputs("{\"version\":1,\"combined\":", stdout);
+		tree_summary_json(stdout, &tr);
+		fputs(",\"processes\":[", stdout);
+		for (size_t i = 0; i < tr.n; i++) {
+			if (i)
+				fputc(',', stdout);
+			report_summary_json(stdout, &tr.p[i].a, tr.p[i].s);
+		}
+		fputs("]}\n", stdout);
+	} else {
+		tree_summary_text(stdout, &tr);
+		for (size_t i = 0; i < tr.n; i++) {
+			fputc('\n', stdout);
+			report_summary_text(stdout, &tr.p[i].a, tr.p[i].s);
+		}
+	}
 	if (!o.json)
-		symbolizer_print_hints(s);
-	symbolizer_free(s);
-	analysis_free(&a);
-	trace_close(&t);
+		print_hints(&tr);
+	tree_free(&tr);
 	return 0;
 }
 
 static int rows_command(int argc, char **argv, bool leaks)
 {
 	struct report_opts o = {.by = leaks ? BY_LEAKED : BY_PEAK, .n = 10};
+	const char *title = leaks ? "leaks" : "top callsites";
 	int rc = parse_report_opts(leaks ? "leaks" : "top", argc, argv, &o, !leaks);
 	if (rc)
 		return rc;
-	struct trace t;
-	struct analysis a;
-	if (load(o.trace, &t, &a, &o.an))
+	struct tree tr;
+	if (tree_load(&tr, o.traces, o.ntraces, &o.an))
 		return 2;
-	struct symbolizer *s = symbolizer_new(&a);
 	struct report r;
-	report_build(&r, &a, s, o.group, o.by, leaks);
-	if (o.json)
-		report_rows_json(stdout, &a, &r, o.n);
-	else
-		report_top_text(stdout, &a, &r, o.n, leaks ? "leaks" : "top callsites");
+	if (tr.n > 1) { /* the tree combined first */
+		tree_report(&r, &tr, o.group, o.by, leaks);
+		if (o.json) {
+			fprintf(stdout, "{\"version\":1,\"sort_by\":\"%s\",\"group_by\":\"%s\","
+					"\"combined\":{\"processes\":%zu,\"callsites\":",
+				sort_name(o.by), group_name(o.group), tr.n);
+			report_callsites_json(stdout, &r, o.n);
+			fputs("},\"processes\":[", stdout);
+		} else {
+			fprintf(stdout, "%s: %zu processes combined, by %s, grouped by %s\n"
+					"PEAK = live at each process's own peak, added; LEAKED = live at each one's leak point\n\n",
+				title, tr.n, sort_name(o.by), group_name(o.group));
+			report_rows_text(stdout, &r, o.n);
+		}
+		report_free(&r);
+	}
+	for (size_t i = 0; i < tr.n; i++) {
+		struct proc *p = &tr.p[i];
+		report_build(&r, &p->a, p->s, o.group, o.by, leaks);
+		if (o.json) {
+			if (tr.n > 1 && i)
+				fputc(',', stdout);
+			report_rows_json(stdout, &p->a, &r, o.n);
+		} else {
+			if (tr.n > 1)
+				fputc('\n', stdout);
+			report_top_text(stdout, &p->a, &r, o.n, title);
+		}
+		report_free(&r);
+	}
+	if (o.json && tr.n > 1)
+		fputs("]}\n", stdout);
 	if (!o.json)
-		symbolizer_print_hints(s);
-	report_free(&r);
-	symbolizer_free(s);
-	analysis_free(&a);
-	trace_close(&t);
+		print_hints(&tr);
+	tree_free(&tr);
 	return 0;
+}
+
+/* The flame graph of every process (a frame per process when several). */
+static bool flame_tree(FILE *f, const struct tree *tr, enum flame_metric metric,
+		       enum flame_format fmt, const char *title)
+{
+	struct flame_proc *fp = xcalloc(tr->n + 1, sizeof(*fp));
+	char (*names)[600] = xcalloc(tr->n + 1, sizeof(*names));
+	for (size_t i = 0; i < tr->n; i++) {
+		tree_proc_name(&tr->p[i], names[i], sizeof(names[i]));
+		fp[i] = (struct flame_proc){&tr->p[i].a, tr->p[i].s, names[i]};
+	}
+	bool ok = report_flame_procs(f, fp, tr->n, metric, fmt, title);
+	free(names);
+	free(fp);
+	return ok;
 }
 
 static bool ends_with(const char *s, const char *suffix)
@@ -264,21 +308,21 @@ int cmd_flamegraph(int argc, char **argv)
 		err_print("flamegraph: %s: the name must end in .html, .svg or .folded", o.output);
 		return 2;
 	}
-	struct trace t;
-	struct analysis a;
-	if (load(o.trace, &t, &a, &o.an))
+	struct tree tr;
+	if (tree_load(&tr, o.traces, o.ntraces, &o.an))
 		return 2;
-	struct symbolizer *s = symbolizer_new(&a);
 	char title[1200];
-	snprintf(title, sizeof(title), "heapwise %s flame graph: %s", flame_metric_name(o.metric),
-		 t.cmdline[0] ? t.cmdline : o.trace);
+	const struct trace *t0 = &tr.p[0].t;
+	if (tr.n > 1)
+		snprintf(title, sizeof(title), "heapwise %s flame graph: %zu processes, %s and children",
+			 flame_metric_name(o.metric), tr.n, t0->cmdline[0] ? t0->cmdline : o.trace);
+	else
+		snprintf(title, sizeof(title), "heapwise %s flame graph: %s",
+			 flame_metric_name(o.metric), t0->cmdline[0] ? t0->cmdline : o.trace);
 	FILE *f = open_output("flamegraph", o.output);
-	rc = f ? close_output("flamegraph", o.output, f, report_flame(f, &a, s, o.metric, fmt, title))
-	       : 2;
-	symbolizer_print_hints(s);
-	symbolizer_free(s);
-	analysis_free(&a);
-	trace_close(&t);
+	rc = f ? close_output("flamegraph", o.output, f, flame_tree(f, &tr, o.metric, fmt, title)) : 2;
+	print_hints(&tr);
+	tree_free(&tr);
 	return rc;
 }
 
@@ -288,6 +332,10 @@ int cmd_timeline(int argc, char **argv)
 	int rc = parse_report_opts("timeline", argc, argv, &o, false);
 	if (rc)
 		return rc;
+	if (o.ntraces > 1) {
+		err_print("timeline: one trace at a time (a process's own timeline); summary, top, leaks, flamegraph and export combine several");
+		return 2;
+	}
 	enum timeline_format fmt;
 	if (!o.output) {
 		err_print("timeline: -o OUT.html|OUT.json|OUT.csv|OUT.svg is required");
@@ -342,39 +390,50 @@ int cmd_export(int argc, char **argv)
 		err_print("export: pprof is binary; give -o FILE");
 		return 2;
 	}
-	struct trace t;
-	struct analysis a;
-	if (load(o.trace, &t, &a, &o.an))
+	struct tree tr;
+	if (tree_load(&tr, o.traces, o.ntraces, &o.an))
 		return 2;
-	struct symbolizer *s = symbolizer_new(&a);
 	if (pprof) {
-		rc = report_pprof(o.output, &a, s) ? 0 : 2;
+		struct pprof_proc *pp = xcalloc(tr.n + 1, sizeof(*pp));
+		for (size_t i = 0; i < tr.n; i++)
+			pp[i] = (struct pprof_proc){&tr.p[i].a, tr.p[i].s};
+		rc = report_pprof_procs(o.output, pp, tr.n) ? 0 : 2;
 		if (rc)
 			err_print("export: cannot write %s", o.output);
-		symbolizer_free(s);
-		analysis_free(&a);
-		trace_close(&t);
+		free(pp);
+		tree_free(&tr);
 		return rc;
 	}
 	FILE *f = open_output("export", o.output);
 	bool ok = f != NULL;
 	if (f && json) {
 		/* everything: the summary and every callsite with its whole stack */
-		struct report r;
-		report_build(&r, &a, s, GROUP_STACK, BY_ALLOCATED, false);
-		fputs("{\"version\":1,\"summary\":", f);
-		report_summary_json(f, &a, s);
-		fputs(",\"top\":", f);
-		report_rows_json(f, &a, &r, 0);
-		fputs("}\n", f);
-		report_free(&r);
+		if (tr.n > 1) {
+			struct report r;
+			tree_report(&r, &tr, GROUP_STACK, BY_ALLOCATED, false);
+			fputs("{\"version\":1,\"combined\":{\"summary\":", f);
+			tree_summary_json(f, &tr);
+			fputs(",\"callsites\":", f);
+			report_callsites_json(f, &r, 0);
+			fputs("},\"processes\":[", f);
+			report_free(&r);
+		}
+		for (size_t i = 0; i < tr.n; i++) {
+			struct report r;
+			report_build(&r, &tr.p[i].a, tr.p[i].s, GROUP_STACK, BY_ALLOCATED, false);
+			fprintf(f, "%s{\"version\":1,\"summary\":", i ? "," : "");
+			report_summary_json(f, &tr.p[i].a, tr.p[i].s);
+			fputs(",\"top\":", f);
+			report_rows_json(f, &tr.p[i].a, &r, 0);
+			fputs("}", f);
+			report_free(&r);
+		}
+		fputs(tr.n > 1 ? "]}\n" : "\n", f);
 	} else if (f) {
-		ok = report_flame(f, &a, s, o.metric, FLAME_FOLDED, "");
+		ok = flame_tree(f, &tr, o.metric, FLAME_FOLDED, "");
 	}
 	rc = f ? close_output("export", o.output, f, ok) : 2;
-	symbolizer_free(s);
-	analysis_free(&a);
-	trace_close(&t);
+	tree_free(&tr);
 	return rc;
 }
 

@@ -39,6 +39,7 @@ struct merge {
 	uint64_t out_time;
 	bool told;
 	uintptr_t drop_lo, drop_hi; /* read pages not given back yet */
+	uint64_t done_bytes, total_bytes; /* of records, for progress */
 	/* batches: one in the single-threaded mode, a ring with a thread */
 	struct batch *ring;
 	bool threaded;
@@ -99,6 +100,7 @@ static bool advance(struct merge *m, struct cursor *c)
 			continue;
 		}
 		drop_pages(m, c->chunk);
+		__atomic_store_n(&m->done_bytes, m->done_bytes + c->chunk->used, __ATOMIC_RELAXED);
 		if (++m->chain_at[ci] >= m->chain_end[ci])
 			return false;
 		/* the delta bases restart with each chunk; the time does not */
@@ -182,6 +184,8 @@ struct merge *merge_new(const struct trace *t, merge_def_fn def, void *ctx)
 	}
 	for (size_t i = m->n / 2; i-- > 0;)
 		sift_down(m, i);
+	for (size_t i = 0; i < t->nchunks; i++)
+		m->total_bytes += t->chunks[i].used;
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	const char *one = getenv("HEAPWISE_ANALYZER_THREADS");
 	m->threaded = cpus > 1 && t->nchunks > 1 && !(one && !strcmp(one, "1"));
@@ -304,6 +308,12 @@ size_t merge_batch(struct merge *m, const struct hw_event **out)
 	}
 	pthread_mutex_unlock(&m->lock);
 	return n;
+}
+
+uint64_t merge_done(const struct merge *m, uint64_t *total)
+{
+	*total = m->total_bytes;
+	return __atomic_load_n(&m->done_bytes, __ATOMIC_RELAXED);
 }
 
 void merge_free(struct merge *m)

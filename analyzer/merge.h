@@ -17,6 +17,8 @@ typedef void (*merge_def_fn)(void *ctx, const struct cursor *c, const struct hw_
 struct merge *merge_new(const struct trace *t, merge_def_fn def, void *ctx);
 /* The next batch of events (valid until the next call); 0 at the end. */
 size_t merge_batch(struct merge *m, const struct hw_event **out);
+/* Record bytes of the chunks read so far (for progress); *total: all. */
+uint64_t merge_done(const struct merge *m, uint64_t *total);
 /* Stops the decoding thread, if any. */
 void merge_free(struct merge *m);
 

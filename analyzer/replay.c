@@ -91,6 +91,8 @@ static void site_change(struct analysis *a, struct site *s, int64_t bytes, int64
 	s->live_blocks += (uint64_t)blocks;
 	s->last_seq = seq;
 	pk->live += (uint64_t)bytes;
+	if (a->want_ticks && s->cls == CLASS_HEAP && pk->live > a->tick_max)
+		a->tick_max = pk->live;
 	if (pk->live > pk->peak) {
 		pk->peak = pk->live;
 		pk->peak_seq = seq;
@@ -210,6 +212,24 @@ static void do_free(struct analysis *a, uint64_t addr, uint64_t seq, uint64_t ti
 	}
 	me->addr = 0;
 	block_gone(a, &b, true, seq, time_ns);
+}
+
+/* Closes the heap's tick that ended at a change of the clock. */
+static void push_tick(struct analysis *a, uint64_t time_ns)
+{
+	uint64_t live = a->peaks[CLASS_HEAP].live;
+	if (a->nticks == HW_MAX_TICKS) { /* halve the resolution */
+		size_t k = 0;
+		for (size_t i = 0; i + 1 < a->nticks; i += 2, k++) {
+			struct heap_tick *x = &a->ticks[i], *y = &a->ticks[i + 1];
+			a->ticks[k] = (struct heap_tick){x->time_ns, x->max > y->max ? x->max : y->max,
+							 y->end};
+		}
+		a->nticks = k;
+	}
+	HW_GROW(a->ticks, a->nticks, a->tickcap);
+	a->ticks[a->nticks++] = (struct heap_tick){time_ns, a->tick_max, live};
+	a->tick_max = live;
 }
 
 /* A thread's slot (created on first use). */
@@ -355,6 +375,7 @@ enum hw_err analysis_run(struct analysis *a, struct trace *t, const struct analy
 	a->trace = t;
 	a->hook = opts->hook;
 	a->hook_ctx = opts->hook_ctx;
+	a->want_ticks = opts->heap_ticks;
 	stack_table_init(&a->st);
 	pycode_table_init(&a->codes);
 	live_map_init(&a->live);
@@ -370,13 +391,22 @@ enum hw_err analysis_run(struct analysis *a, struct trace *t, const struct analy
 	uint32_t tid = 0;
 	struct thread_slot *me = NULL;
 	bool over = false; /* the window ended: only the trailer still matters */
+	struct progress pr;
+	uint64_t done, total;
+	merge_done(m, &total);
+	const char *base = strrchr(t->path, '/');
+	progress_begin(&pr, base ? base + 1 : t->path, total);
 	while ((nb = merge_batch(m, &batch)) > 0) {
+		done = merge_done(m, &total);
+		progress_update(&pr, done, total, a->events);
 		for (size_t i = 0; i < nb; i++) {
 			const struct hw_event *e = &batch[i];
 			/* the live map's cache misses overlap when started early */
 			if (i + 8 < nb)
 				live_map_prefetch(&a->live, batch[i + 8].addr);
 			if (e->op == EV_TIME) {
+				if (a->want_ticks && !over)
+					push_tick(a, now);
 				now = e->addr;
 				if (now > a->end_time_ns && !over)
 					a->end_time_ns = now;
@@ -462,7 +492,10 @@ enum hw_err analysis_run(struct analysis *a, struct trace *t, const struct analy
 			}
 		}
 	}
+	progress_end(&pr);
 	merge_free(m);
+	if (a->want_ticks)
+		push_tick(a, now);
 	a->window = opts->from_mark || opts->to_mark;
 	if (!started) {
 		err_print("%s: marker \"%s\" is not in the trace", t->path, opts->from_mark);
@@ -521,6 +554,7 @@ void analysis_free(struct analysis *a)
 	range_map_free(&a->maps);
 	free(a->rss);
 	free(a->threads_tab.slots);
+	free(a->ticks);
 	for (size_t i = 0; i < a->nmarks; i++)
 		free(a->marks[i].label);
 	free(a->marks);

@@ -247,10 +247,30 @@ void report_build(struct report *r, const struct analysis *a, struct symbolizer 
 		}
 		rows[out++] = rows[i];
 	}
-	g_sort = by;
-	qsort(rows, out, sizeof(*rows), cmp_rows);
 	r->rows = rows;
 	r->n = out;
+	report_sort(r);
+}
+
+void report_sort(struct report *r)
+{
+	g_sort = r->by;
+	if (r->n > 1)
+		qsort(r->rows, r->n, sizeof(*r->rows), cmp_rows);
+}
+
+char *report_row_key(const struct row *r)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	fprintf(f, "%d|", r->cls);
+	for (size_t i = 0; i < r->nframes; i++) {
+		report_frame_text(f, &r->frames[i]);
+		fputc('\n', f);
+	}
+	fclose(f);
+	return buf;
 }
 
 void report_leaked(const struct analysis *a, uint64_t *bytes, uint64_t *blocks)

@@ -34,6 +34,11 @@ struct report {
 void report_build(struct report *r, const struct analysis *a, struct symbolizer *s,
 		  enum group_by group, enum sort_by by, bool only_leaks);
 void report_free(struct report *r);
+/* Sorts the rows by r->by, largest first. */
+void report_sort(struct report *r);
+/* A row's identity across traces: its class and frames as text (addresses
+ * and stack ids differ between processes and runs). Free it. */
+char *report_row_key(const struct row *r);
 
 /* Renderers. n = rows to print (0 = all). */
 /* With a symbolizer, the summary has a "peak" section: the callsites live at
@@ -43,6 +48,10 @@ void report_summary_json(FILE *f, const struct analysis *a, struct symbolizer *s
 void report_top_text(FILE *f, const struct analysis *a, const struct report *r, size_t n,
 		     const char *title);
 void report_rows_json(FILE *f, const struct analysis *a, const struct report *r, size_t n);
+/* The rows of report_top_text without its heading. */
+void report_rows_text(FILE *f, const struct report *r, size_t n);
+/* The "callsites" array of report_rows_json. */
+void report_callsites_json(FILE *f, const struct report *r, size_t n);
 
 /* Heap bytes and blocks that count as leaked (see analysis_run). */
 void report_leaked(const struct analysis *a, uint64_t *bytes, uint64_t *blocks);

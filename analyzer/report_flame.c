@@ -88,22 +88,25 @@ static uint64_t metric_of(const struct analysis *a, const struct site *s, enum f
 	}
 }
 
-static void build(struct ftree *t, const struct analysis *a, struct symbolizer *s,
-		  enum flame_metric m)
+/* Adds one process's callsites under `root` (the tree's root, or the
+ * process's own frame when there are several). */
+static void build_one(struct ftree *t, uint32_t root, const struct analysis *a,
+		      struct symbolizer *s, enum flame_metric m, struct frame_info *frames)
 {
-	node_new(t, "all", false);
-	struct frame_info *frames = xmalloc(MAX_FRAMES * sizeof(*frames));
 	char name[2048];
+	size_t base = root ? 1 : 0; /* depth of root */
 	for (size_t i = 0; i < a->nsites; i++) {
 		const struct site *st = &a->sites[i];
 		uint64_t v = st->cls == CLASS_HEAP ? metric_of(a, st, m) : 0;
 		if (!v)
 			continue;
 		size_t nf = report_stack_frames(a, s, st->raw_stack, frames, MAX_FRAMES);
-		uint32_t at = 0;
+		uint32_t at = root;
 		t->n[0].total += v;
+		if (root)
+			t->n[root].total += v;
 		if (!nf) {
-			at = child(t, 0, "(no stack recorded)", false);
+			at = child(t, root, "(no stack recorded)", false);
 			t->n[at].total += v;
 		}
 		for (size_t k = nf; k-- > 0;) {
@@ -112,11 +115,29 @@ static void build(struct ftree *t, const struct analysis *a, struct symbolizer *
 			t->n[at].total += v;
 		}
 		t->n[at].self += v;
-		if (nf + 1 > t->depth)
-			t->depth = nf + 1;
+		if (base + nf + 1 > t->depth)
+			t->depth = base + nf + 1;
+	}
+	report_stack_frames_done();
+}
+
+static void build(struct ftree *t, const struct flame_proc *procs, size_t n, enum flame_metric m)
+{
+	node_new(t, "all", false);
+	struct frame_info *frames = xmalloc(MAX_FRAMES * sizeof(*frames));
+	char name[2048];
+	for (size_t i = 0; i < n; i++) {
+		uint32_t root = 0;
+		if (n > 1) { /* one frame per process under "all" */
+			snprintf(name, sizeof(name), "%s", procs[i].name);
+			for (char *p = name; *p; p++)
+				if (*p == ';' || *p == '\n' || *p == '\r')
+					*p = *p == ';' ? ':' : ' ';
+			root = child(t, 0, name, false);
+		}
+		build_one(t, root, procs[i].a, procs[i].s, m, frames);
 	}
 	free(frames);
-	report_stack_frames_done();
 }
 
 static void tree_free(struct ftree *t)
@@ -294,8 +315,15 @@ static const char html_tail[] =
 bool report_flame(FILE *f, const struct analysis *a, struct symbolizer *s,
 		  enum flame_metric metric, enum flame_format format, const char *title)
 {
+	struct flame_proc one = {a, s, ""};
+	return report_flame_procs(f, &one, 1, metric, format, title);
+}
+
+bool report_flame_procs(FILE *f, const struct flame_proc *procs, size_t n,
+			enum flame_metric metric, enum flame_format format, const char *title)
+{
 	struct ftree t = {0};
-	build(&t, a, s, metric);
+	build(&t, procs, n, metric);
 	sort_kids(&t);
 	if (format == FLAME_FOLDED) {
 		char *path = xmalloc(1 << 20);

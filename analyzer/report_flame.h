@@ -18,6 +18,16 @@ enum flame_format { FLAME_FOLDED, FLAME_SVG, FLAME_HTML };
 bool report_flame(FILE *f, const struct analysis *a, struct symbolizer *s,
 		  enum flame_metric metric, enum flame_format format, const char *title);
 
+/* Several processes of one tree: each process is a frame under the root,
+ * named by `name`. */
+struct flame_proc {
+	const struct analysis *a;
+	struct symbolizer *s;
+	const char *name;
+};
+bool report_flame_procs(FILE *f, const struct flame_proc *procs, size_t n,
+			enum flame_metric metric, enum flame_format format, const char *title);
+
 const char *flame_metric_name(enum flame_metric m);
 
 #endif

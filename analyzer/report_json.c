@@ -118,8 +118,17 @@ void report_rows_json(FILE *f, const struct analysis *a, const struct report *r,
 		n = r->n;
 	fprintf(f, "{\"version\":%d,\"trace\":", JSON_VERSION);
 	json_str(f, a->trace->path);
-	fprintf(f, ",\"sort_by\":\"%s\",\"group_by\":\"%s\",\"peak_bytes\":%" PRIu64 ",\"callsites\":[",
+	fprintf(f, ",\"sort_by\":\"%s\",\"group_by\":\"%s\",\"peak_bytes\":%" PRIu64 ",\"callsites\":",
 		sort_name(r->by), group_name(r->group), a->peaks[CLASS_HEAP].peak);
+	report_callsites_json(f, r, n);
+	fputs("}\n", f);
+}
+
+void report_callsites_json(FILE *f, const struct report *r, size_t n)
+{
+	if (!n || n > r->n)
+		n = r->n;
+	fputc('[', f);
 	for (size_t i = 0; i < n; i++) {
 		const struct row *row = &r->rows[i];
 		fprintf(f,
@@ -133,5 +142,5 @@ void report_rows_json(FILE *f, const struct analysis *a, const struct report *r,
 		frames_json(f, row);
 		fputc('}', f);
 	}
-	fputs("]}\n", f);
+	fputc(']', f);
 }

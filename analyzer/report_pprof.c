@@ -176,6 +176,12 @@ static void value_type(struct pb *p, struct strtab *st, unsigned field, const ch
 
 bool report_pprof(const char *path, const struct analysis *a, struct symbolizer *s)
 {
+	struct pprof_proc one = {a, s};
+	return report_pprof_procs(path, &one, 1);
+}
+
+bool report_pprof_procs(const char *path, const struct pprof_proc *procs, size_t nprocs)
+{
 	struct strtab st = {0};
 	struct ids fn = {0}, loc = {0};
 	struct pb prof = {0}, samples = {0};
@@ -185,35 +191,51 @@ bool report_pprof(const char *path, const struct analysis *a, struct symbolizer 
 	value_type(&prof, &st, 1, "inuse_objects", "count");
 	value_type(&prof, &st, 1, "inuse_space", "bytes");
 	struct frame_info *frames = xmalloc(MAX_FRAMES * sizeof(*frames));
-	for (size_t i = 0; i < a->nsites; i++) {
-		const struct site *site = &a->sites[i];
-		if (site->cls != CLASS_HEAP || !site->allocs)
-			continue;
-		size_t nf = report_stack_frames(a, s, site->raw_stack, frames, MAX_FRAMES);
-		struct pb m = {0}, ids = {0}, vals = {0};
-		for (size_t k = 0; k < nf; k++) /* leaf first, as pprof wants */
-			pb_varint(&ids, location_id(&loc, &fn, &st, &frames[k]));
-		uint64_t inuse = site->eligible ? site->leak_bytes : 0;
-		uint64_t inuse_n = site->eligible ? site->leak_blocks : 0;
-		pb_varint(&vals, site->allocs);
-		pb_varint(&vals, site->alloc_bytes);
-		pb_varint(&vals, inuse_n);
-		pb_varint(&vals, inuse);
-		if (ids.n)
-			pb_msg(&m, 1, &ids); /* packed */
-		pb_msg(&m, 2, &vals);
-		pb_msg(&samples, 2, &m);
-		free(m.b);
-		free(ids.b);
-		free(vals.b);
+	uint64_t start = UINT64_MAX, end = 0;
+	int64_t pid_key = nprocs > 1 ? str_id(&st, "pid") : 0;
+	for (size_t p = 0; p < nprocs; p++) {
+		const struct analysis *a = procs[p].a;
+		struct symbolizer *s = procs[p].s;
+		if (a->trace->hdr.start_realtime_ns < start)
+			start = a->trace->hdr.start_realtime_ns;
+		if (a->trace->hdr.start_realtime_ns + a->end_time_ns > end)
+			end = a->trace->hdr.start_realtime_ns + a->end_time_ns;
+		for (size_t i = 0; i < a->nsites; i++) {
+			const struct site *site = &a->sites[i];
+			if (site->cls != CLASS_HEAP || !site->allocs)
+				continue;
+			size_t nf = report_stack_frames(a, s, site->raw_stack, frames, MAX_FRAMES);
+			struct pb m = {0}, ids = {0}, vals = {0}, label = {0};
+			for (size_t k = 0; k < nf; k++) /* leaf first, as pprof wants */
+				pb_varint(&ids, location_id(&loc, &fn, &st, &frames[k]));
+			uint64_t inuse = site->eligible ? site->leak_bytes : 0;
+			uint64_t inuse_n = site->eligible ? site->leak_blocks : 0;
+			pb_varint(&vals, site->allocs);
+			pb_varint(&vals, site->alloc_bytes);
+			pb_varint(&vals, inuse_n);
+			pb_varint(&vals, inuse);
+			if (ids.n)
+				pb_msg(&m, 1, &ids); /* packed */
+			pb_msg(&m, 2, &vals);
+			if (nprocs > 1) { /* which process: a numeric label */
+				pb_uint(&label, 1, (uint64_t)pid_key);
+				pb_uint(&label, 3, a->trace->hdr.pid);
+				pb_msg(&m, 3, &label);
+			}
+			pb_msg(&samples, 2, &m);
+			free(m.b);
+			free(ids.b);
+			free(vals.b);
+			free(label.b);
+		}
+		report_stack_frames_done();
 	}
 	free(frames);
-	report_stack_frames_done();
 	pb_bytes(&prof, samples.b, samples.n);
 	pb_bytes(&prof, loc.out.b, loc.out.n);
 	pb_bytes(&prof, fn.out.b, fn.out.n);
-	pb_uint(&prof, 9, a->trace->hdr.start_realtime_ns);
-	pb_uint(&prof, 10, a->end_time_ns);
+	pb_uint(&prof, 9, start);
+	pb_uint(&prof, 10, end - start);
 	value_type(&prof, &st, 11, "space", "bytes"); /* period type */
 	pb_uint(&prof, 14, (uint64_t)str_id(&st, "inuse_space"));
 	/* the string table last: every string above is in it */

@@ -138,15 +138,21 @@ void report_summary_text(FILE *f, const struct analysis *a, struct symbolizer *s
 void report_top_text(FILE *f, const struct analysis *a, const struct report *r, size_t n,
 		     const char *title)
 {
-	char b1[32], b2[32], b3[32];
-	if (!n || n > r->n)
-		n = r->n;
+	char b1[32];
 	fprintf(f, "%s: %s by %s, grouped by %s\n", title, a->trace->path, sort_name(r->by),
 		group_name(r->group));
 	char where[300];
 	fprintf(f, "peak heap %s at %.3f s; PEAK = live at its class's peak, LEAKED = live at %s\n\n",
 		fmt_size(b1, a->peaks[CLASS_HEAP].peak), secs(a->peaks[CLASS_HEAP].peak_time_ns),
 		report_leak_point(a, where, sizeof(where)));
+	report_rows_text(f, r, n);
+}
+
+void report_rows_text(FILE *f, const struct report *r, size_t n)
+{
+	char b1[32], b2[32], b3[32];
+	if (!n || n > r->n)
+		n = r->n;
 	if (!n) {
 		fprintf(f, "  (no callsites)\n");
 		return;

@@ -6,6 +6,8 @@
 #include <ctype.h>
 #include <math.h>
 #include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
 #include <string.h>
 
 static void *check(void *p)
@@ -158,4 +160,41 @@ bool parse_count_option(const char *cmd, const char *text, size_t max, size_t *o
 	}
 	*out = (size_t)v;
 	return true;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+void progress_begin(struct progress *p, const char *what, uint64_t total)
+{
+	p->on = total >= ((uint64_t)8 << 20) && isatty(STDERR_FILENO);
+	p->what = what;
+	p->next_ns = 0;
+}
+
+void progress_update(struct progress *p, uint64_t done, uint64_t total, uint64_t events)
+{
+	if (!p->on)
+		return;
+	uint64_t t = now_ns();
+	if (t < p->next_ns)
+		return;
+	p->next_ns = t + 100000000u;
+	unsigned pct = total ? (unsigned)(done * 100 / total) : 0;
+	fprintf(stderr, "\rheapwise: reading %s %3u%% (%.1f M events)\033[K", p->what,
+		pct > 100 ? 100 : pct, (double)events / 1e6);
+	fflush(stderr);
+}
+
+void progress_end(struct progress *p)
+{
+	if (p->on && p->next_ns) {
+		fputs("\r\033[K", stderr);
+		fflush(stderr);
+	}
+	p->on = false;
 }

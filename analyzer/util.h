@@ -40,4 +40,16 @@ void xml_text(FILE *f, const char *s);
 /* Writes s as a JSON string (with quotes); NULL writes null. */
 void json_str(FILE *f, const char *s);
 
+/* A progress line on stderr for long analyses: only when stderr is a
+ * terminal and the work is large (total bytes of at least 8 MiB), redrawn
+ * at most ten times a second, erased at the end. */
+struct progress {
+	bool on;
+	uint64_t next_ns;
+	const char *what;
+};
+void progress_begin(struct progress *p, const char *what, uint64_t total);
+void progress_update(struct progress *p, uint64_t done, uint64_t total, uint64_t events);
+void progress_end(struct progress *p);
+
 #endif

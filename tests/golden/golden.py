@@ -60,6 +60,13 @@ CASES = [
     ("hostile.timeline.html", ["timeline", "hostile.hwt", "-o", "{out}.html"]),
     ("cut.summary.txt", ["summary", "cut.hwt"]),
     ("cut.summary.json", ["summary", "cut.hwt", "--json"]),
+    # several traces of one tree: each process and the tree combined
+    ("tree.summary.txt", ["summary", "basic.hwt", "marked.hwt"]),
+    ("tree.summary.json", ["summary", "basic.hwt", "marked.hwt", "--json"]),
+    ("tree.top.txt", ["top", "basic.hwt", "marked.hwt", "--group-by", "function", "-n", "3"]),
+    ("tree.leaks.json", ["leaks", "basic.hwt", "marked.hwt", "--json", "-n", "3"]),
+    ("tree.flame.folded", ["flamegraph", "basic.hwt", "marked.hwt", "-o", "-"]),
+    ("tree.export.json", ["export", "basic.hwt", "marked.hwt", "--format", "json", "-o", "-"]),
 ]
 
 

@@ -5,7 +5,7 @@ import os
 import shutil
 import subprocess
 
-from helpers import TraceTest, main
+from helpers import HEAPWISE, TraceTest, main
 
 PY = "/usr/bin/python3.11"
 
@@ -128,6 +128,118 @@ class Reports(TraceTest):
         self.assertIn("make_str", strings)
         self.assertIn(script, strings)
         self.heapwise("export", traces[0], "--format", "pprof", "-o", "-", status=2)
+
+
+class ProcessTreeReports(TraceTest):
+    """Several traces of one process tree: each process, and the tree combined."""
+
+    def test_family_per_process_and_combined(self):
+        _, err, traces = self.run_traced([self.prog("family")])
+        self.assertEqual(len(traces), 3, err)
+        doc = self.json("top", *traces, "--by", "leaked", "--group-by", "function", "-n", "1000")
+        self.assertEqual(doc["combined"]["processes"], 3)
+        combined = {c["frames"][0]["function"]: c for c in doc["combined"]["callsites"]
+                    if c["frames"]}
+        self.assertEqual(combined["leak_in_parent"]["leaked_bytes"], 4000)
+        self.assertEqual(combined["leak_in_fork_child"]["leaked_bytes"], 3000)
+        self.assertEqual(combined["leak_in_exec_child"]["leaked_bytes"], 500)
+        # the same function in several processes is one combined row: main
+        # appears in all three traces
+        self.assertEqual(len(doc["processes"]), 3)
+        self.assertEqual([p["trace"] for p in doc["processes"]], traces)
+        each = [{c["frames"][0]["function"]: c["leaked_bytes"] for c in p["callsites"]
+                 if c["frames"]} for p in doc["processes"]]
+        self.assertEqual(sorted(e.get("leak_in_parent", 0) for e in each), [0, 0, 4000])
+        s = self.json("summary", *traces)
+        self.assertEqual(s["combined"]["processes"], 3)
+        self.assertEqual(s["combined"]["leaked_bytes"],
+                         sum(p["leaked_bytes"] for p in s["processes"]))
+        self.assertEqual(s["combined"]["allocations"],
+                         sum(p["allocations"] for p in s["processes"]))
+        self.assertEqual(sorted(s["combined"]["pids"]), sorted(p["pid"] for p in s["processes"]))
+        text = self.heapwise("summary", *traces).stdout
+        self.assertIn("3 processes of one tree", text)
+        self.assertEqual(text.count("heapwise summary of "), 4)  # combined + 3
+
+    def test_combined_peak_is_concurrent_not_summed(self):
+        _, err, traces = self.run_traced([self.prog("tree")])
+        self.assertEqual(len(traces), 3, err)
+        s = self.json("summary", *traces)
+        mib = 1 << 20
+        peaks = sorted(p["peak_bytes"] for p in s["processes"])
+        self.assertGreaterEqual(peaks[0], 3 * mib)
+        self.assertGreaterEqual(sum(peaks), 10 * mib)
+        # the parent's 4 MiB and one child's 3 MiB were live together, never
+        # both children's
+        self.assertGreaterEqual(s["combined"]["peak_bytes"], 7 * mib)
+        self.assertLess(s["combined"]["peak_bytes"], 7 * mib + 256 * 1024)
+        self.assertEqual(s["combined"]["leaked_bytes"] >= 3 * mib, True)
+
+    def test_flame_graph_and_exports_of_a_tree(self):
+        _, _, traces = self.run_traced([self.prog("family")])
+        folded = os.path.join(self.dir, "tree.folded")
+        self.heapwise("flamegraph", *traces, "--metric", "leaked", "-o", folded)
+        roots = {}
+        with open(folded) as f:
+            lines = f.read().splitlines()
+        for line in lines:
+            stack, value = line.rsplit(" ", 1)
+            root = stack.split(";")[0]
+            roots[root] = roots.get(root, 0) + int(value)
+        self.assertEqual(len(roots), 3)  # one frame per process
+        s = self.json("summary", *traces)
+        for p in s["processes"]:
+            name = [r for r in roots if r.startswith(f"pid {p['pid']} ")]
+            self.assertEqual(len(name), 1, roots)
+            self.assertEqual(roots[name[0]], p["leaked_bytes"])
+        out = os.path.join(self.dir, "tree.pb.gz")
+        self.heapwise("export", *traces, "--format", "pprof", "-o", out)
+        top = fields(gzip.open(out).read())
+        strings = [v.decode() for f, wt, v in top if f == 6]
+        pids = set()
+        allocated = 0
+        for f, wt, v in top:
+            if f != 2:
+                continue
+            sample = fields(v)
+            allocated += next(packed(x) for ff, _, x in sample if ff == 2)[1]
+            label = dict((ff, x) for ff, _, x in fields(next(x for ff, _, x in sample if ff == 3)))
+            self.assertEqual(strings[label[1]], "pid")
+            pids.add(label[3])
+        self.assertEqual(pids, {p["pid"] for p in s["processes"]})
+        self.assertEqual(allocated, s["combined"]["allocated_bytes"])
+        doc = self.json("export", *traces, "--format", "json", "-o", "-")
+        self.assertEqual(len(doc["processes"]), 3)
+        self.assertEqual(doc["combined"]["summary"]["processes"], 3)
+        # a timeline is per process
+        r = self.heapwise("timeline", *traces, "-o", os.path.join(self.dir, "t.json"), status=2)
+        self.assertIn("one trace at a time", r.stderr)
+
+    def test_progress_only_on_a_terminal(self):
+        # a trace of more than 8 MiB: 3 million events
+        _, _, traces = self.run_traced([self.prog("churn"), "1500000", "0"])
+        self.assertGreater(os.path.getsize(traces[0]), 8 << 20)
+        quiet = self.heapwise("summary", traces[0])
+        self.assertNotIn("reading", quiet.stderr)
+        import pty
+        pid, fd = pty.fork()
+        if pid == 0:
+            os.execv(HEAPWISE, [HEAPWISE, "summary", traces[0]])
+        out = b""
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        _, status = os.waitpid(pid, 0)
+        self.assertEqual(os.waitstatus_to_exitcode(status), 0)
+        text = out.decode(errors="replace")
+        self.assertRegex(text, r"reading t\.\d+\.hwt +\d+% \([\d.]+ M events\)")
+        self.assertIn("\r\x1b[K", text)  # the line is erased before the report
+        self.assertIn("heapwise summary of", text)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,257 @@
+/* Several traces of one process tree (analyzer, reports stage). */
+#include "tree.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+int tree_load(struct tree *tr, char *const *paths, size_t n, const struct analysis_opts *opts)
+{
+	struct analysis_opts o = *opts;
+	o.heap_ticks = n > 1;
+	tr->p = xcalloc(n + 1, sizeof(*tr->p));
+	tr->n = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct proc *p = &tr->p[i];
+		if (trace_open(paths[i], &p->t) != HW_OK) {
+			trace_close(&p->t);
+			tree_free(tr);
+			return 2;
+		}
+		if (analysis_run(&p->a, &p->t, &o) != HW_OK) {
+			analysis_free(&p->a);
+			trace_close(&p->t);
+			tree_free(tr);
+			return 2;
+		}
+		if (p->t.damaged && !p->t.warned)
+			warn_print("%s: trace is damaged; figures cover what could be read", paths[i]);
+		p->s = symbolizer_new(&p->a);
+		tr->n++;
+	}
+	return 0;
+}
+
+void tree_free(struct tree *tr)
+{
+	for (size_t i = 0; i < tr->n; i++) {
+		symbolizer_free(tr->p[i].s);
+		analysis_free(&tr->p[i].a);
+		trace_close(&tr->p[i].t);
+	}
+	free(tr->p);
+	memset(tr, 0, sizeof(*tr));
+}
+
+void tree_proc_name(const struct proc *p, char *buf, size_t size)
+{
+	const struct trace *t = &p->t;
+	snprintf(buf, size, "pid %" PRIu64 " (parent %" PRIu64 "): %s", t->hdr.pid, t->hdr.ppid,
+		 t->cmdline[0] ? t->cmdline : t->exe);
+}
+
+struct tick_ref {
+	uint64_t at; /* on the monotonic clock */
+	uint32_t proc;
+	const struct heap_tick *tick;
+};
+
+static int cmp_tick(const void *x, const void *y)
+{
+	const struct tick_ref *a = x, *b = y;
+	if (a->at != b->at)
+		return a->at < b->at ? -1 : 1;
+	return a->proc < b->proc ? -1 : a->proc > b->proc;
+}
+
+/* The combined peak: walk every process's ticks in time order, keeping each
+ * process's live bytes; at a tick, its process contributes the tick's
+ * highest value and the others their current one. Exact to the resolution
+ * of the trace clock (events in one tick of two processes may not have
+ * been at their highest together). */
+static void combined_peak(const struct tree *tr, uint64_t *peak, uint64_t *at_ns)
+{
+	size_t total = 0;
+	uint64_t first = UINT64_MAX;
+	for (size_t i = 0; i < tr->n; i++) {
+		total += tr->p[i].a.nticks;
+		if (tr->p[i].t.hdr.start_monotonic_ns < first)
+			first = tr->p[i].t.hdr.start_monotonic_ns;
+	}
+	struct tick_ref *refs = xmalloc((total + 1) * sizeof(*refs));
+	size_t k = 0;
+	for (size_t i = 0; i < tr->n; i++) {
+		const struct proc *p = &tr->p[i];
+		for (size_t j = 0; j < p->a.nticks; j++)
+			refs[k++] = (struct tick_ref){p->t.hdr.start_monotonic_ns + p->a.ticks[j].time_ns,
+						      (uint32_t)i, &p->a.ticks[j]};
+	}
+	qsort(refs, k, sizeof(*refs), cmp_tick);
+	uint64_t *live = xcalloc(tr->n + 1, sizeof(*live));
+	uint64_t sum = 0;
+	*peak = 0;
+	*at_ns = 0;
+	for (size_t j = 0; j < k; j++) {
+		uint32_t i = refs[j].proc;
+		uint64_t high = sum - live[i] + refs[j].tick->max;
+		if (high > *peak) {
+			*peak = high;
+			*at_ns = refs[j].at - first;
+		}
+		sum = sum - live[i] + refs[j].tick->end;
+		live[i] = refs[j].tick->end;
+	}
+	free(live);
+	free(refs);
+}
+
+void tree_totals(const struct tree *tr, struct tree_totals *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->all_clean = true;
+	for (size_t i = 0; i < tr->n; i++) {
+		const struct analysis *a = &tr->p[i].a;
+		for (int k = 0; k < HW_KIND_COUNT; k++) {
+			if (kind_class(k) != CLASS_HEAP)
+				continue;
+			out->allocs += a->kinds[k].allocs;
+			out->frees += a->kinds[k].frees;
+			out->alloc_bytes += a->kinds[k].alloc_bytes;
+		}
+		uint64_t b, n;
+		report_leaked(a, &b, &n);
+		out->leaked += b;
+		out->leaked_blocks += n;
+		out->events += a->events;
+		out->rss_peak_sum += a->rss_peak;
+		out->damaged |= tr->p[i].t.damaged;
+		out->all_clean &= a->clean_exit;
+	}
+	combined_peak(tr, &out->peak, &out->peak_time_ns);
+}
+
+struct keyed {
+	char *key;
+	struct row row;
+};
+
+static int cmp_keyed(const void *x, const void *y)
+{
+	return strcmp(((const struct keyed *)x)->key, ((const struct keyed *)y)->key);
+}
+
+void tree_report(struct report *out, const struct tree *tr, enum group_by group, enum sort_by by,
+		 bool only_leaks)
+{
+	size_t total = 0;
+	struct report *each = xcalloc(tr->n + 1, sizeof(*each));
+	for (size_t i = 0; i < tr->n; i++) {
+		report_build(&each[i], &tr->p[i].a, tr->p[i].s, group, by, only_leaks);
+		total += each[i].n;
+	}
+	struct keyed *all = xcalloc(total + 1, sizeof(*all));
+	size_t k = 0;
+	for (size_t i = 0; i < tr->n; i++) {
+		for (size_t j = 0; j < each[i].n; j++) {
+			all[k].row = each[i].rows[j];
+			all[k].key = report_row_key(&all[k].row);
+			k++;
+		}
+		free(each[i].rows); /* the rows' keys and frames moved to all */
+	}
+	free(each);
+	qsort(all, k, sizeof(*all), cmp_keyed);
+	memset(out, 0, sizeof(*out));
+	out->by = by;
+	out->group = group;
+	out->rows = xcalloc(k + 1, sizeof(*out->rows));
+	for (size_t j = 0; j < k; j++) {
+		struct row *r = &all[j].row;
+		if (out->n && !strcmp(all[j].key, all[j - 1].key)) {
+			struct row *d = &out->rows[out->n - 1];
+			d->peak_bytes += r->peak_bytes;
+			d->leaked_bytes += r->leaked_bytes;
+			d->leaked_blocks += r->leaked_blocks;
+			d->allocated_bytes += r->allocated_bytes;
+			d->count += r->count;
+			d->temporary += r->temporary;
+			d->temporary_bytes += r->temporary_bytes;
+			free(r->key);
+			free(r->frames);
+		} else {
+			out->rows[out->n++] = *r;
+		}
+	}
+	for (size_t j = 0; j < k; j++)
+		free(all[j].key);
+	free(all);
+	report_sort(out);
+}
+
+static double secs(uint64_t ns)
+{
+	return (double)ns / 1e9;
+}
+
+void tree_summary_text(FILE *f, const struct tree *tr)
+{
+	struct tree_totals t;
+	tree_totals(tr, &t);
+	char b1[32], name[600];
+	fprintf(f, "heapwise summary of %zu processes of one tree (combined, then each)\n", tr->n);
+	for (size_t i = 0; i < tr->n && i < 8; i++) {
+		tree_proc_name(&tr->p[i], name, sizeof(name));
+		fprintf(f, "  %-11s %s\n", i ? "" : "processes", name);
+	}
+	if (tr->n > 8)
+		fprintf(f, "  %-11s ... %zu more (each has its section below)\n", "", tr->n - 8);
+	fprintf(f, "  heap        %" PRIu64 " allocations (%s), %" PRIu64 " frees\n", t.allocs,
+		fmt_size(b1, t.alloc_bytes), t.frees);
+	fprintf(f, "  peak heap   %s at %.3f s after the first process started (the processes' live heap added up)\n",
+		fmt_size(b1, t.peak), secs(t.peak_time_ns));
+	fprintf(f, "  leaked      %s in %" PRIu64 " block%s (each process at its own leak point)\n",
+		fmt_size(b1, t.leaked), t.leaked_blocks, t.leaked_blocks == 1 ? "" : "s");
+	if (t.rss_peak_sum)
+		fprintf(f, "  peak RSS    %s at most (each process's peak, added)\n",
+			fmt_size(b1, t.rss_peak_sum));
+	if (t.damaged || !t.all_clean)
+		fprintf(f, "  note        %s\n",
+			t.damaged ? "a trace is damaged or cut: figures cover what could be read"
+				  : "a process did not exit cleanly (killed, crashed, exec'd or still running)");
+	struct report r;
+	tree_report(&r, tr, GROUP_STACK, BY_PEAK, false);
+	fprintf(f, "  largest callsites at the processes' peaks:\n");
+	for (size_t i = 0, shown = 0; i < r.n && shown < 5; i++) {
+		const struct row *row = &r.rows[i];
+		if (row->cls != CLASS_HEAP || !row->peak_bytes)
+			continue;
+		fprintf(f, "    %-10s ", fmt_size(b1, row->peak_bytes));
+		size_t py = report_first_python(row->frames, row->nframes);
+		if (row->nframes)
+			report_frame_text(f, &row->frames[py < row->nframes ? py : 0]);
+		else
+			fputs("(no stack recorded)", f);
+		fputc('\n', f);
+		shown++;
+	}
+	report_free(&r);
+}
+
+void tree_summary_json(FILE *f, const struct tree *tr)
+{
+	struct tree_totals t;
+	tree_totals(tr, &t);
+	fprintf(f,
+		"{\"processes\":%zu,\"allocations\":%" PRIu64 ",\"frees\":%" PRIu64
+		",\"allocated_bytes\":%" PRIu64 ",\"peak_bytes\":%" PRIu64 ",\"peak_time_s\":%.6f"
+		",\"leaked_bytes\":%" PRIu64 ",\"leaked_blocks\":%" PRIu64 ",\"events\":%" PRIu64
+		",\"rss_peak_sum_bytes\":%" PRIu64 ",\"truncated\":%s,\"pids\":[",
+		tr->n, t.allocs, t.frees, t.alloc_bytes, t.peak, secs(t.peak_time_ns), t.leaked,
+		t.leaked_blocks, t.events, t.rss_peak_sum,
+		t.damaged || !t.all_clean ? "true" : "false");
+	for (size_t i = 0; i < tr->n; i++)
+		fprintf(f, "%s%" PRIu64, i ? "," : "", tr->p[i].t.hdr.pid);
+	fputs("]}", f);
+}

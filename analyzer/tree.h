@@ -1,0 +1,53 @@
+/* Several traces of one process tree (analyzer, reports stage): a parent and
+ * the children it forked or exec'd each write a trace; the reports show each
+ * process and the tree combined. Callsites of different processes are joined
+ * by their symbolized frames, and the combined heap peak is found on the
+ * processes' common monotonic clock. */
+#ifndef HW_ANALYZER_TREE_H
+#define HW_ANALYZER_TREE_H
+
+#include <stdio.h>
+
+#include "analysis.h"
+#include "report.h"
+#include "symbolize.h"
+
+struct proc {
+	struct trace t;
+	struct analysis a;
+	struct symbolizer *s;
+};
+
+struct tree {
+	struct proc *p; /* in the order given */
+	size_t n;
+};
+
+struct tree_totals {
+	uint64_t allocs, frees, alloc_bytes, leaked, leaked_blocks, events;
+	uint64_t peak; /* the highest sum of the processes' live heap */
+	uint64_t peak_time_ns; /* since the first process started */
+	uint64_t rss_peak_sum; /* each process's peak RSS, added */
+	bool damaged, all_clean;
+};
+
+/* Opens and replays every trace (progress on a terminal, one line per
+ * trace); on an error prints it and returns 2 after freeing what was done. */
+int tree_load(struct tree *tr, char *const *paths, size_t n, const struct analysis_opts *opts);
+void tree_free(struct tree *tr);
+
+void tree_totals(const struct tree *tr, struct tree_totals *out);
+
+/* The rows of every process joined by frames, sorted by `by`. Peak bytes of
+ * a joined row are the sum of what each process had live at its own peak. */
+void tree_report(struct report *out, const struct tree *tr, enum group_by group, enum sort_by by,
+		 bool only_leaks);
+
+/* "pid 123 (parent 1): python3 app.py" */
+void tree_proc_name(const struct proc *p, char *buf, size_t size);
+
+/* Renderers of the combined part. */
+void tree_summary_text(FILE *f, const struct tree *tr);
+void tree_summary_json(FILE *f, const struct tree *tr);
+
+#endif
