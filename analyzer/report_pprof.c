@@ -22,6 +22,8 @@ struct pb {
 
 static void pb_bytes(struct pb *p, const void *src, size_t len)
 {
+	if (!len)
+		return; /* src may be NULL (an empty message) */
 	while (p->n + len > p->cap) {
 		p->cap = p->cap ? p->cap * 2 : 4096;
 		p->b = xrealloc(p->b, p->cap);

@@ -66,9 +66,17 @@ static const char *keep(struct symbolizer *s, const char *str)
 	return s->strings[s->nstrings++];
 }
 
+static bool g_offline_only;
+
+void symbolizer_offline_only(void)
+{
+	g_offline_only = true;
+}
+
 struct symbolizer *symbolizer_new(const struct analysis *a)
 {
 	struct symbolizer *s = xcalloc(1, sizeof(*s));
+	s->offline = g_offline_only;
 	s->a = a;
 	s->mods = xcalloc(a->nmodules + 1, sizeof(*s->mods));
 	for (size_t i = 0; i < a->nmodules; i++) {

@@ -28,6 +28,9 @@ struct symbolizer *symbolizer_new(const struct analysis *a);
  * files). */
 struct symbolizer *symbolizer_new_offline(const struct analysis *a);
 void symbolizer_free(struct symbolizer *s);
+/* From now on every symbolizer is offline (the fuzzer: reports that make
+ * their own symbolizer, like timelines, must not open files either). */
+void symbolizer_offline_only(void);
 
 /* Frames for one return address, innermost (inlined) first; the array is
  * owned by the symbolizer and valid until the next call (copy it); seq picks the
