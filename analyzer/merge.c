@@ -235,14 +235,12 @@ static void fill(struct merge *m, struct batch *b)
 	while (n + 3 <= BATCH && m->n) {
 		struct cursor *c = m->heap[0];
 		if (c->tid != m->out_tid || !m->told) {
-			struct hw_event e;
-			hw_event_set(&e, EV_THREAD, 0, c->tid, 0, 0, 0);
+			struct hw_event e = {.op = EV_THREAD, .addr = c->tid};
 			emit(m, b, &n, &e);
 			m->out_tid = c->tid;
 		}
 		if (c->ev_time != m->out_time || !m->told) {
-			struct hw_event e;
-			hw_event_set(&e, EV_TIME, 0, c->ev_time, 0, 0, 0);
+			struct hw_event e = {.op = EV_TIME, .addr = c->ev_time};
 			emit(m, b, &n, &e);
 			m->out_time = c->ev_time;
 		}

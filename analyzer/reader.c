@@ -218,6 +218,62 @@ static int cursor_bad(struct cursor *c)
 	return -1;
 }
 
+/* ALLOC, FREE and REALLOC records, the bulk of every trace, decoded straight
+ * into events: returns 1 or 2 events (their time in c->ev_time), 0 when the
+ * next record is something else, -1 at a bad record. */
+static int decode_heap_event(struct cursor *c, struct hw_event ev[2])
+{
+	const uint8_t *p = c->p, *end = c->end;
+	uint64_t v, w;
+	if (p < end && *p >= HW_REC_ALLOC && *p < HW_REC_REALLOC + HW_KIND_COUNT &&
+	    (*p & HW_TAG_KIND_MASK) < HW_KIND_COUNT) {
+		uint8_t tag = (uint8_t)HW_TAG_BASE(*p), kind = *p & HW_TAG_KIND_MASK;
+		p++;
+		c->ev_time = c->time_ns;
+		ev[0].kind = kind;
+		ev[0].stack = 0;
+		ev[0].size = 0;
+		GET_FAST(v);
+		if (!next_seq(c, v, &ev[0].seq))
+			goto bad;
+		if (tag == HW_REC_REALLOC) {
+			GET_FAST(w);
+			ev[1].kind = kind;
+			ev[1].op = EV_REALLOC_ALLOC;
+			if (!next_seq(c, w, &ev[1].seq))
+				goto bad;
+			GET_FAST(v);
+			ev[0].addr = next_addr(c, v);
+			ev[0].op = EV_REALLOC_FREE;
+			GET_FAST(v);
+			ev[1].addr = next_addr(c, v);
+			GET_FAST(ev[1].size);
+			GET_FAST(v);
+			if (v > UINT32_MAX)
+				goto bad;
+			ev[1].stack = (uint32_t)v;
+			c->p = p;
+			return 2;
+		}
+		GET_FAST(v);
+		ev[0].addr = next_addr(c, v);
+		ev[0].op = EV_FREE;
+		if (tag == HW_REC_ALLOC) {
+			ev[0].op = EV_ALLOC;
+			GET_FAST(ev[0].size);
+			GET_FAST(v);
+			if (v > UINT32_MAX)
+				goto bad;
+			ev[0].stack = (uint32_t)v;
+		}
+		c->p = p;
+		return 1;
+	}
+	return 0;
+bad:
+	return cursor_bad(c);
+}
+
 enum read_result cursor_next(struct cursor *c, struct hw_record *r)
 {
 	const uint8_t *p = c->p, *end = c->end;
@@ -225,6 +281,26 @@ enum read_result cursor_next(struct cursor *c, struct hw_record *r)
 	if (p >= end || *p == 0)
 		return READ_END;
 	memset(r, 0, sizeof(*r));
+	struct hw_event ev[2];
+	int n = decode_heap_event(c, ev);
+	if (n < 0)
+		return READ_BAD;
+	if (n) {
+		r->tag = ev[0].op == EV_ALLOC ? HW_REC_ALLOC
+			 : ev[0].op == EV_FREE ? HW_REC_FREE
+					       : HW_REC_REALLOC;
+		r->kind = ev[0].kind;
+		r->seq = ev[0].seq;
+		r->addr = ev[0].addr;
+		r->size = ev[n - 1].size;
+		r->stack = ev[n - 1].stack;
+		if (n == 2) {
+			r->seq2 = ev[1].seq;
+			r->addr2 = ev[1].addr;
+		}
+		r->time_ns = c->time_ns;
+		return READ_RECORD;
+	}
 	r->tag = *p++;
 	if (HW_TAG_BASE(r->tag) != r->tag) {
 		r->kind = r->tag & HW_TAG_KIND_MASK;
@@ -233,36 +309,6 @@ enum read_result cursor_next(struct cursor *c, struct hw_record *r)
 			goto bad;
 	}
 	switch (r->tag) {
-	case HW_REC_ALLOC:
-	case HW_REC_FREE:
-		GET(v);
-		if (!next_seq(c, v, &r->seq))
-			goto bad;
-		GET(v);
-		r->addr = next_addr(c, v);
-		if (r->tag == HW_REC_ALLOC) {
-			GET(r->size);
-			GET(v);
-			if (v > UINT32_MAX)
-				goto bad;
-			r->stack = (uint32_t)v;
-		}
-		break;
-	case HW_REC_REALLOC:
-		GET(v);
-		GET(w);
-		if (!next_seq(c, v, &r->seq) || !next_seq(c, w, &r->seq2))
-			goto bad;
-		GET(v);
-		r->addr = next_addr(c, v);
-		GET(v);
-		r->addr2 = next_addr(c, v);
-		GET(r->size);
-		GET(v);
-		if (v > UINT32_MAX)
-			goto bad;
-		r->stack = (uint32_t)v;
-		break;
 	case HW_REC_UNMAP:
 		GET(v);
 		if (!next_seq(c, v, &r->seq))
@@ -391,53 +437,9 @@ bad:
 
 int cursor_next_events(struct cursor *c, struct hw_record *r, struct hw_event ev[2])
 {
-	const uint8_t *p = c->p, *end = c->end;
-	uint64_t v, w;
-	if (p < end && *p >= HW_REC_ALLOC && *p < HW_REC_REALLOC + HW_KIND_COUNT &&
-	    (*p & HW_TAG_KIND_MASK) < HW_KIND_COUNT) {
-		/* the bulk of every trace, decoded straight into events */
-		uint8_t tag = (uint8_t)HW_TAG_BASE(*p), kind = *p & HW_TAG_KIND_MASK;
-		p++;
-		c->ev_time = c->time_ns;
-		ev[0].kind = kind;
-		ev[0].stack = 0;
-		ev[0].size = 0;
-		GET_FAST(v);
-		if (!next_seq(c, v, &ev[0].seq))
-			goto bad;
-		if (tag == HW_REC_REALLOC) {
-			GET_FAST(w);
-			ev[1].kind = kind;
-			ev[1].op = EV_REALLOC_ALLOC;
-			if (!next_seq(c, w, &ev[1].seq))
-				goto bad;
-			GET_FAST(v);
-			ev[0].addr = next_addr(c, v);
-			ev[0].op = EV_REALLOC_FREE;
-			GET_FAST(v);
-			ev[1].addr = next_addr(c, v);
-			GET_FAST(ev[1].size);
-			GET_FAST(v);
-			if (v > UINT32_MAX)
-				goto bad;
-			ev[1].stack = (uint32_t)v;
-			c->p = p;
-			return 2;
-		}
-		GET_FAST(v);
-		ev[0].addr = next_addr(c, v);
-		ev[0].op = EV_FREE;
-		if (tag == HW_REC_ALLOC) {
-			ev[0].op = EV_ALLOC;
-			GET_FAST(ev[0].size);
-			GET_FAST(v);
-			if (v > UINT32_MAX)
-				goto bad;
-			ev[0].stack = (uint32_t)v;
-		}
-		c->p = p;
-		return 1;
-	}
+	int n = decode_heap_event(c, ev);
+	if (n)
+		return n;
 	if (cursor_next(c, r) != READ_RECORD)
 		return -1;
 	c->ev_time = r->time_ns;
@@ -467,6 +469,4 @@ int cursor_next_events(struct cursor *c, struct hw_record *r, struct hw_event ev
 	default:
 		return 0;
 	}
-bad:
-	return cursor_bad(c);
 }

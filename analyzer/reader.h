@@ -8,10 +8,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
-
 #include "err.h"
 #include "heapwise/trace_format.h"
 
@@ -90,28 +86,6 @@ struct __attribute__((aligned(16))) hw_event {
 	uint8_t op; /* enum ev_op */
 	uint8_t kind;
 };
-
-/* Writes a whole event with two 16-byte stores of values built in registers:
- * an event written field by field and read back at once as 16-byte halves
- * (to copy or stream it) stalls on store forwarding. */
-static inline void hw_event_set(struct hw_event *e, uint8_t op, uint64_t seq, uint64_t addr,
-				uint64_t size, uint32_t stack, uint8_t kind)
-{
-#ifdef __SSE2__
-	_Static_assert(offsetof(struct hw_event, addr) == 8 && offsetof(struct hw_event, size) == 16 &&
-			       offsetof(struct hw_event, stack) == 24 &&
-			       offsetof(struct hw_event, op) == 28 &&
-			       offsetof(struct hw_event, kind) == 29,
-		       "the layout hw_event_set writes");
-	uint64_t tail = (uint64_t)stack | (uint64_t)op << 32 | (uint64_t)kind << 40;
-	_mm_store_si128((__m128i *)e, _mm_set_epi64x((long long)addr, (long long)seq));
-	_mm_store_si128((__m128i *)e + 1, _mm_set_epi64x((long long)tail, (long long)size));
-#else
-	*e = (struct hw_event){.seq = seq, .addr = addr, .size = size, .stack = stack, .op = op,
-			       .kind = kind};
-#endif
-}
-
 
 struct cursor {
 	const struct trace *trace;

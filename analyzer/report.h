@@ -48,6 +48,9 @@ void report_summary_json(FILE *f, const struct analysis *a, struct symbolizer *s
 void report_top_text(FILE *f, const struct analysis *a, const struct report *r, size_t n,
 		     const char *title);
 void report_rows_json(FILE *f, const struct analysis *a, const struct report *r, size_t n);
+/* The summary's "at the peak" lines: the first max heap rows with peak
+ * bytes, each with its innermost Python frame (else its innermost frame). */
+void report_peak_lines(FILE *f, const struct report *r, size_t max);
 /* The rows of report_top_text without its heading. */
 void report_rows_text(FILE *f, const struct report *r, size_t n);
 /* The "callsites" array of report_rows_json. */

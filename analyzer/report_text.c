@@ -62,6 +62,24 @@ static bool all_eligible(const struct analysis *a)
 	return true;
 }
 
+void report_peak_lines(FILE *f, const struct report *r, size_t max)
+{
+	char b1[32];
+	for (size_t i = 0, shown = 0; i < r->n && shown < max; i++) {
+		const struct row *row = &r->rows[i];
+		if (row->cls != CLASS_HEAP || !row->peak_bytes)
+			continue;
+		fprintf(f, "    %-10s ", fmt_size(b1, row->peak_bytes));
+		size_t py = report_first_python(row->frames, row->nframes);
+		if (row->nframes)
+			report_frame_text(f, &row->frames[py < row->nframes ? py : 0]);
+		else
+			fputs("(no stack recorded)", f);
+		fputc('\n', f);
+		shown++;
+	}
+}
+
 void report_summary_text(FILE *f, const struct analysis *a, struct symbolizer *s)
 {
 	const struct trace *t = a->trace;
@@ -96,19 +114,7 @@ void report_summary_text(FILE *f, const struct analysis *a, struct symbolizer *s
 		report_build(&r, a, s, GROUP_STACK, BY_PEAK, false);
 		fprintf(f, "  at the peak (heap live at %.3f s, largest callsites):\n",
 			secs(a->peaks[CLASS_HEAP].peak_time_ns));
-		for (size_t i = 0, shown = 0; i < r.n && shown < 5; i++) {
-			const struct row *row = &r.rows[i];
-			if (row->cls != CLASS_HEAP || !row->peak_bytes)
-				continue;
-			fprintf(f, "    %-10s ", fmt_size(b1, row->peak_bytes));
-			size_t py = report_first_python(row->frames, row->nframes);
-			if (row->nframes)
-				report_frame_text(f, &row->frames[py < row->nframes ? py : 0]);
-			else
-				fputs("(no stack recorded)", f);
-			fputc('\n', f);
-			shown++;
-		}
+		report_peak_lines(f, &r, 5);
 		report_free(&r);
 	}
 	fprintf(f, "\n  %-10s %12s %12s %12s %12s\n", "allocator", "allocations", "allocated",

@@ -223,19 +223,7 @@ void tree_summary_text(FILE *f, const struct tree *tr)
 	struct report r;
 	tree_report(&r, tr, GROUP_STACK, BY_PEAK, false);
 	fprintf(f, "  largest callsites at the processes' peaks:\n");
-	for (size_t i = 0, shown = 0; i < r.n && shown < 5; i++) {
-		const struct row *row = &r.rows[i];
-		if (row->cls != CLASS_HEAP || !row->peak_bytes)
-			continue;
-		fprintf(f, "    %-10s ", fmt_size(b1, row->peak_bytes));
-		size_t py = report_first_python(row->frames, row->nframes);
-		if (row->nframes)
-			report_frame_text(f, &row->frames[py < row->nframes ? py : 0]);
-		else
-			fputs("(no stack recorded)", f);
-		fputc('\n', f);
-		shown++;
-	}
+	report_peak_lines(f, &r, 5);
 	report_free(&r);
 }
 
