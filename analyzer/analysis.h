@@ -67,18 +67,22 @@ struct heap_tick {
 	uint64_t time_ns, max, end;
 };
 
+/* A callsite: one stack in one memory class. The fields the replay changes
+ * at every event come first and fill one cache line (the array is 64-byte
+ * aligned): a free lands on the site of an old block, a random one. */
 struct site {
-	uint32_t raw_stack;
-	uint8_t cls;
-	uint8_t kind;
-	uint32_t snap_id;
-	uint64_t allocs, alloc_bytes;
 	uint64_t live_bytes, live_blocks;
 	uint64_t last_seq;
 	uint64_t snap_bytes, snap_blocks;
+	uint64_t allocs, alloc_bytes;
+	uint32_t snap_id;
+	uint8_t cls;
+	uint8_t kind;
+	/* second line */
+	uint32_t raw_stack __attribute__((aligned(64)));
+	bool eligible; /* counts as a leak (see analysis_run) */
 	uint64_t leak_bytes, leak_blocks; /* live at the leak point */
 	uint64_t temp_count, temp_bytes; /* freed before the thread allocated again */
-	bool eligible; /* counts as a leak (see analysis_run) */
 };
 
 struct module_rec {

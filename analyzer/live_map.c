@@ -1,6 +1,8 @@
-/* Live set of the replay (analyzer, replay stage): open addressing with
- * backward-shift deletion, so memory stays proportional to the live set no
- * matter how long the trace is. */
+/* Live set of the replay (analyzer, replay stage): heap blocks in per-page
+ * leaves (see live_map.h), the rest in an exact table with backward-shift
+ * deletion. Emptied leaves are dropped in sweeps, so memory stays
+ * proportional to the live set (the pages it occupies) no matter how long
+ * the trace is. */
 #include "live_map.h"
 
 #include <stdlib.h>
@@ -8,27 +10,116 @@
 
 #include "util.h"
 
-/* Keeps neighbours neighbours: inside one 16 MiB region the slot follows the
- * address (16-byte granules), and each region starts at a scrambled offset.
- * Allocators hand out and take back nearby addresses, so consecutive events
- * touch the same cache lines instead of one random line each. */
+#define KEEP_SPARE 64 /* emptied leaves kept for reuse after a sweep */
 
+static bool fits_leaf(const struct block *b)
+{
+	return !(b->addr & 15) && b->size < UINT32_MAX && b->site < LIVE_MAX_SITE && b->kind < 8;
+}
 
 void live_map_init(struct live_map *m)
 {
 	memset(m, 0, sizeof(*m));
-	m->mask = 1023;
-	m->shift = 64 - 10;
+	m->page_mask = 63;
+	m->page_shift = 64 - 6;
+	m->pages = xcalloc(m->page_mask + 1, sizeof(*m->pages));
+	m->mask = 15;
+	m->shift = 64 - 4;
 	m->slots = xcalloc(m->mask + 1, sizeof(*m->slots));
 }
 
 void live_map_free(struct live_map *m)
 {
+	for (size_t i = 0; i <= m->page_mask; i++)
+		free(m->pages[i].leaf);
+	while (m->spare) {
+		struct live_leaf *next = (struct live_leaf *)(uintptr_t)m->spare->page;
+		free(m->spare);
+		m->spare = next;
+	}
+	free(m->pages);
 	free(m->slots);
 	memset(m, 0, sizeof(*m));
 }
 
-static void rehash(struct live_map *m, size_t cap)
+/* Rebuilds the page table with room for its leaves; with sweep, emptied
+ * leaves leave it (a few are kept as spares, the rest freed). */
+static void pages_rebuild(struct live_map *m, size_t cap, bool sweep)
+{
+	struct live_page *old = m->pages;
+	size_t old_cap = m->page_mask + 1;
+	m->pages = xcalloc(cap, sizeof(*m->pages));
+	m->page_mask = cap - 1;
+	m->page_shift = (unsigned)__builtin_clzll(cap) + 1;
+	m->npages = 0;
+	for (size_t i = 0; i < old_cap; i++) {
+		struct live_leaf *l = old[i].leaf;
+		if (!l)
+			continue;
+		if (sweep && !l->used) {
+			if (m->last == l)
+				m->last = NULL;
+			if (m->nspare < KEEP_SPARE) {
+				l->page = (uint64_t)(uintptr_t)m->spare;
+				m->spare = l;
+				m->nspare++;
+			} else {
+				free(l);
+			}
+			continue;
+		}
+		size_t j = live_page_home(m, l->page);
+		while (m->pages[j].leaf)
+			j = (j + 1) & m->page_mask;
+		m->pages[j] = (struct live_page){l->page, l};
+		m->npages++;
+	}
+	if (sweep)
+		m->empty_leaves = 0;
+	free(old);
+}
+
+static struct live_leaf *leaf_for_put(struct live_map *m, uint64_t page)
+{
+	if (m->last && m->last->page == page)
+		return m->last;
+	size_t j = live_page_home(m, page);
+	for (;; j = (j + 1) & m->page_mask) {
+		struct live_page *e = &m->pages[j];
+		if (!e->leaf)
+			break;
+		if (e->page == page)
+			return m->last = e->leaf;
+	}
+	if ((m->npages + 1) * 2 > m->page_mask + 1) {
+		/* drop the emptied leaves when they are many, else grow */
+		bool sweep = m->empty_leaves * 2 >= m->npages;
+		pages_rebuild(m, sweep ? m->page_mask + 1 : (m->page_mask + 1) * 2, sweep);
+		j = live_page_home(m, page);
+		while (m->pages[j].leaf)
+			j = (j + 1) & m->page_mask;
+	}
+	struct live_leaf *l = m->spare;
+	if (l) {
+		m->spare = (struct live_leaf *)(uintptr_t)l->page;
+		m->nspare--;
+	} else {
+		l = xcalloc(1, sizeof(*l)); /* a spare is all zero: emptied */
+	}
+	l->page = page;
+	l->used = 0;
+	m->empty_leaves++; /* until its first block, below */
+	m->pages[j] = (struct live_page){page, l};
+	m->npages++;
+	return m->last = l;
+}
+
+static size_t exact_home(const struct live_map *m, uint64_t addr)
+{
+	return (size_t)(((addr >> 4) * 0x9e3779b97f4a7c15ull) >> m->shift);
+}
+
+static void exact_rehash(struct live_map *m, size_t cap)
 {
 	struct block *old = m->slots;
 	size_t old_cap = m->mask + 1;
@@ -38,7 +129,7 @@ static void rehash(struct live_map *m, size_t cap)
 	for (size_t i = 0; i < old_cap; i++) {
 		if (!old[i].addr)
 			continue;
-		size_t j = live_map_slot(m, old[i].addr);
+		size_t j = exact_home(m, old[i].addr);
 		while (m->slots[j].addr)
 			j = (j + 1) & m->mask;
 		m->slots[j] = old[i];
@@ -46,27 +137,12 @@ static void rehash(struct live_map *m, size_t cap)
 	free(old);
 }
 
-bool live_map_put(struct live_map *m, const struct block *b, struct block *old)
+/* Address 0 is never live (a failed allocation is not recorded). */
+static bool exact_take(struct live_map *m, uint64_t addr, struct block *out)
 {
-	if ((m->count + 1) * 2 > m->mask + 1) /* at most half full: short probes */
-		rehash(m, (m->mask + 1) * 2);
-	size_t j = live_map_slot(m, b->addr);
-	while (m->slots[j].addr) {
-		if (m->slots[j].addr == b->addr) {
-			*old = m->slots[j];
-			m->slots[j] = *b;
-			return true;
-		}
-		j = (j + 1) & m->mask;
-	}
-	m->slots[j] = *b;
-	m->count++;
-	return false;
-}
-
-bool live_map_take(struct live_map *m, uint64_t addr, struct block *out)
-{
-	size_t j = live_map_slot(m, addr);
+	if (!m->exact || !addr)
+		return false;
+	size_t j = exact_home(m, addr);
 	while (m->slots[j].addr != addr) {
 		if (!m->slots[j].addr)
 			return false;
@@ -76,25 +152,106 @@ bool live_map_take(struct live_map *m, uint64_t addr, struct block *out)
 	/* backward shift: pull later members of the probe chain forward */
 	size_t hole = j;
 	for (size_t k = (j + 1) & m->mask; m->slots[k].addr; k = (k + 1) & m->mask) {
-		size_t home = live_map_slot(m, m->slots[k].addr);
+		size_t home = exact_home(m, m->slots[k].addr);
 		if (((k - home) & m->mask) >= ((k - hole) & m->mask)) {
 			m->slots[hole] = m->slots[k];
 			hole = k;
 		}
 	}
 	m->slots[hole].addr = 0;
-	m->count--;
+	m->exact--;
 	return true;
 }
 
-const struct block *live_map_iter(const struct live_map *m, size_t *pos)
+static void exact_put(struct live_map *m, const struct block *b)
 {
-	while (*pos <= m->mask) {
-		const struct block *b = &m->slots[(*pos)++];
+	if ((m->exact + 1) * 2 > m->mask + 1) /* at most half full: short probes */
+		exact_rehash(m, (m->mask + 1) * 2);
+	size_t j = exact_home(m, b->addr);
+	while (m->slots[j].addr)
+		j = (j + 1) & m->mask;
+	m->slots[j] = *b;
+	m->exact++;
+}
+
+/* Takes addr's slot out of its leaf (if any). */
+static bool leaf_take(struct live_map *m, uint64_t addr, struct block *out)
+{
+	if (addr & 15)
+		return false;
+	uint64_t page = addr >> 12;
+	struct live_leaf *l = m->last && m->last->page == page ? m->last : live_map_find_leaf(m, page);
+	if (!l)
+		return false;
+	uint64_t *s = &l->slot[(addr >> 4) & (LIVE_LEAF_SLOTS - 1)];
+	if (!*s)
+		return false;
+	m->last = l;
+	live_slot_unpack(*s, addr, out);
+	*s = 0;
+	if (!--l->used)
+		m->empty_leaves++;
+	return true;
+}
+
+bool live_map_put_slow(struct live_map *m, const struct block *b, struct block *old)
+{
+	if (!fits_leaf(b)) {
+		bool had = leaf_take(m, b->addr, old) || exact_take(m, b->addr, old);
 		if (b->addr)
-			return b;
+			exact_put(m, b);
+		m->count += !had && b->addr;
+		return had;
 	}
-	return NULL;
+	struct live_leaf *l = leaf_for_put(m, b->addr >> 12);
+	uint64_t *s = &l->slot[(b->addr >> 4) & (LIVE_LEAF_SLOTS - 1)];
+	if (*s) {
+		live_slot_unpack(*s, b->addr, old);
+		*s = live_slot_pack(b);
+		return true;
+	}
+	*s = live_slot_pack(b);
+	if (!l->used++)
+		m->empty_leaves--;
+	if (m->exact && exact_take(m, b->addr, old)) /* an older block that did not fit */
+		return true;
+	m->count++;
+	return false;
+}
+
+bool live_map_take_slow(struct live_map *m, uint64_t addr, struct block *out)
+{
+	if (leaf_take(m, addr, out) || exact_take(m, addr, out)) {
+		m->count--;
+		return true;
+	}
+	return false;
+}
+
+bool live_map_iter(const struct live_map *m, size_t *pos, struct block *out)
+{
+	size_t leaves = (m->page_mask + 1) * LIVE_LEAF_SLOTS;
+	while (*pos < leaves) {
+		size_t i = (*pos)++;
+		const struct live_leaf *l = m->pages[i / LIVE_LEAF_SLOTS].leaf;
+		if (!l) {
+			*pos = (i / LIVE_LEAF_SLOTS + 1) * LIVE_LEAF_SLOTS;
+			continue;
+		}
+		uint64_t slot = l->slot[i % LIVE_LEAF_SLOTS];
+		if (slot) {
+			live_slot_unpack(slot, (l->page << 12) | (uint64_t)(i % LIVE_LEAF_SLOTS) << 4, out);
+			return true;
+		}
+	}
+	while (*pos - leaves <= m->mask) {
+		const struct block *b = &m->slots[(*pos)++ - leaves];
+		if (b->addr) {
+			*out = *b;
+			return true;
+		}
+	}
+	return false;
 }
 
 void range_map_free(struct range_map *m)

@@ -9,42 +9,133 @@
 #include <stdint.h>
 
 struct block {
-	uint64_t addr; /* 0 = empty slot */
+	uint64_t addr;
 	uint64_t size;
-	uint32_t stack;
+	uint32_t site; /* the callsite's index in the analysis */
 	uint8_t kind;
 	uint8_t counted; /* allocated inside the analysed window */
 };
 
-struct live_map {
-	struct block *slots;
-	size_t mask, count;
-	unsigned shift; /* Fibonacci hashing: the slot is the product's top bits */
+/* Heap blocks are kept by address page: a leaf holds one slot per 16-byte
+ * granule of a 4 KiB page, and a small hash table finds the leaf of a page.
+ * An allocator hands out and takes back neighbouring addresses, so the events
+ * of a replay keep landing on the same few leaves (cache lines) instead of one
+ * random line of a big hash table each. Blocks that do not fit a slot (an
+ * address not 16-byte aligned, a size of 4 GiB or more, a site index beyond
+ * 2^27) go to an exact open-addressing table instead. */
+#define LIVE_LEAF_SLOTS 256
+
+struct live_leaf {
+	uint64_t page; /* address >> 12 */
+	uint32_t used; /* slots in use */
+	uint64_t slot[LIVE_LEAF_SLOTS]; /* size | meta << 32; 0 = empty */
 };
 
-/* Home slot of an address: Fibonacci hashing (the product's top bits). */
-static inline size_t live_map_slot(const struct live_map *m, uint64_t addr)
+struct live_page {
+	uint64_t page;
+	struct live_leaf *leaf; /* NULL = empty entry */
+};
+
+struct live_map {
+	struct live_page *pages;
+	size_t page_mask, npages, empty_leaves;
+	unsigned page_shift;
+	struct live_leaf *last; /* the leaf used last */
+	struct live_leaf *spare; /* emptied leaves kept for reuse (chained by page) */
+	size_t nspare;
+	struct block *slots; /* exact table: addr 0 = empty slot */
+	size_t mask, exact;
+	unsigned shift;
+	size_t count; /* blocks in both */
+};
+
+static inline size_t live_page_home(const struct live_map *m, uint64_t page)
 {
-	return (size_t)(((addr >> 4) * 0x9e3779b97f4a7c15ull) >> m->shift);
+	return (size_t)((page * 0x9e3779b97f4a7c15ull) >> m->page_shift);
 }
 
-/* Starts loading addr's slot into the cache: the replay calls it a few events
- * ahead, so the table's cache misses overlap instead of adding up. */
-static inline void live_map_prefetch(const struct live_map *m, uint64_t addr)
+/* The leaf of a page, or NULL. */
+static inline struct live_leaf *live_map_find_leaf(const struct live_map *m, uint64_t page)
 {
-	__builtin_prefetch(&m->slots[live_map_slot(m, addr)], 1);
+	for (size_t j = live_page_home(m, page);; j = (j + 1) & m->page_mask) {
+		const struct live_page *e = &m->pages[j];
+		if (!e->leaf || e->page == page)
+			return e->leaf;
+	}
 }
 
 void live_map_init(struct live_map *m);
 void live_map_free(struct live_map *m);
+/* The general cases of put and take (below). */
+bool live_map_put_slow(struct live_map *m, const struct block *b, struct block *old);
+bool live_map_take_slow(struct live_map *m, uint64_t addr, struct block *out);
+
+#define LIVE_MAX_SITE ((1u << 27) - 1) /* site + 1 and 4 flag bits in 32 bits */
+
+static inline uint64_t live_slot_pack(const struct block *b)
+{
+	uint32_t meta = (b->site + 1) << 4 | (uint32_t)(b->counted != 0) << 3 | b->kind;
+	return b->size | (uint64_t)meta << 32;
+}
+
+static inline void live_slot_unpack(uint64_t slot, uint64_t addr, struct block *out)
+{
+	uint32_t meta = (uint32_t)(slot >> 32);
+	*out = (struct block){addr, (uint32_t)slot, (meta >> 4) - 1, (uint8_t)(meta & 7),
+			      (uint8_t)(meta >> 3 & 1)};
+}
+
+static inline struct live_leaf *live_map_leaf_of(struct live_map *m, uint64_t addr)
+{
+	uint64_t page = addr >> 12;
+	struct live_leaf *l = m->last;
+	if (!l || l->page != page) {
+		l = live_map_find_leaf(m, page);
+		if (l)
+			m->last = l;
+	}
+	return l;
+}
+
 /* Inserts; when addr is already live, *old receives the block it replaces and
  * true is returned. */
-bool live_map_put(struct live_map *m, const struct block *b, struct block *old);
-/* Removes addr; returns false when it was not live. */
-bool live_map_take(struct live_map *m, uint64_t addr, struct block *out);
+static inline bool live_map_put(struct live_map *m, const struct block *b, struct block *old)
+{
+	if (!(b->addr & 15) && b->size < UINT32_MAX && b->site < LIVE_MAX_SITE && b->kind < 8 &&
+	    !m->exact) {
+		struct live_leaf *l = live_map_leaf_of(m, b->addr);
+		uint64_t *s = l ? &l->slot[(b->addr >> 4) & (LIVE_LEAF_SLOTS - 1)] : NULL;
+		if (s && !*s) { /* the common case: a new block on a known page */
+			*s = live_slot_pack(b);
+			if (!l->used++)
+				m->empty_leaves--;
+			m->count++;
+			return false;
+		}
+	}
+	return live_map_put_slow(m, b, old);
+}
 
-/* Iterates: *pos starts at 0; returns NULL at the end. */
-const struct block *live_map_iter(const struct live_map *m, size_t *pos);
+/* Removes addr; returns false when it was not live. */
+static inline bool live_map_take(struct live_map *m, uint64_t addr, struct block *out)
+{
+	if (!(addr & 15)) {
+		struct live_leaf *l = live_map_leaf_of(m, addr);
+		uint64_t *s = l ? &l->slot[(addr >> 4) & (LIVE_LEAF_SLOTS - 1)] : NULL;
+		if (s && *s) {
+			live_slot_unpack(*s, addr, out);
+			*s = 0;
+			if (!--l->used)
+				m->empty_leaves++;
+			m->count--;
+			return true;
+		}
+	}
+	return live_map_take_slow(m, addr, out);
+}
+
+/* Iterates: *pos starts at 0; returns false at the end. */
+bool live_map_iter(const struct live_map *m, size_t *pos, struct block *out);
 
 struct range_map {
 	struct block *r; /* sorted by addr, not overlapping; size = length */

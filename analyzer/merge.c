@@ -19,6 +19,7 @@
 
 #define BATCH 4096 /* events per batch (128 KiB) */
 #define RING 4 /* batches between the decoding thread and the replay */
+#define RUN 64 /* events decoded at once from one cursor */
 
 struct batch {
 	struct hw_event ev[BATCH];
@@ -49,6 +50,7 @@ struct merge {
 	size_t produced, consumed; /* batches, counted since the start */
 	size_t handed; /* 1 while the consumer holds ring[consumed % RING] */
 	bool done, stop;
+	int sleepers; /* threads asleep on cond (or about to be) */
 };
 
 static void flush_drops(struct merge *m)
@@ -227,11 +229,21 @@ static void emit(struct merge *m, struct batch *b, size_t *n, const struct hw_ev
 		b->ev[(*n)++] = *e;
 }
 
+static void tell_time(struct merge *m, struct batch *b, size_t *n, uint64_t time_ns)
+{
+	if (time_ns != m->out_time || !m->told) {
+		struct hw_event e = {.op = EV_TIME, .addr = time_ns};
+		emit(m, b, n, &e);
+		m->out_time = time_ns;
+	}
+}
+
 /* Decodes up to BATCH events (and the time and thread changes between them)
  * into b. */
 static void fill(struct merge *m, struct batch *b)
 {
 	size_t n = 0;
+	struct hw_event run[RUN];
 	while (n + 3 <= BATCH && m->n) {
 		struct cursor *c = m->heap[0];
 		if (c->tid != m->out_tid || !m->told) {
@@ -239,14 +251,25 @@ static void fill(struct merge *m, struct batch *b)
 			emit(m, b, &n, &e);
 			m->out_tid = c->tid;
 		}
-		if (c->ev_time != m->out_time || !m->told) {
-			struct hw_event e = {.op = EV_TIME, .addr = c->ev_time};
-			emit(m, b, &n, &e);
-			m->out_time = c->ev_time;
-		}
+		tell_time(m, b, &n, c->ev_time);
 		m->told = true;
 		emit(m, b, &n, &c->ev[c->at]);
-		if (++c->at < c->nev || advance(m, c)) {
+		if (++c->at == c->nev && n + 3 < BATCH) {
+			/* the records after it that come before every other
+			 * cursor's next event go straight out */
+			uint64_t limit = UINT64_MAX;
+			for (size_t i = 1; i <= 2 && i < m->n; i++)
+				if (m->heap[i]->ev[m->heap[i]->at].seq < limit)
+					limit = m->heap[i]->ev[m->heap[i]->at].seq;
+			size_t room = BATCH - 3 - n < RUN ? BATCH - 3 - n : RUN;
+			size_t k = cursor_decode_run(c, run, room, limit);
+			if (k) {
+				tell_time(m, b, &n, c->time_ns);
+				for (size_t i = 0; i < k; i++)
+					emit(m, b, &n, &run[i]);
+			}
+		}
+		if (c->at < c->nev || advance(m, c)) {
 			if (m->n > 1)
 				sift_down(m, 0);
 		} else {
@@ -257,30 +280,72 @@ static void fill(struct merge *m, struct batch *b)
 	b->n = n;
 }
 
+/* The ring's hand-over: each side spins a little (the other is usually a
+ * few microseconds from done), then sleeps on the condition variable.
+ * sleepers is raised before the last look and read after every publish, so
+ * a wake-up cannot be lost. */
+#define SPIN 2000
+
+static size_t load(const size_t *x)
+{
+	return __atomic_load_n(x, __ATOMIC_ACQUIRE);
+}
+
+static bool room_or_stop(const struct merge *m)
+{
+	return load(&m->produced) - load(&m->consumed) < RING || __atomic_load_n(&m->stop, __ATOMIC_ACQUIRE);
+}
+
+static bool batch_or_done(const struct merge *m)
+{
+	return load(&m->consumed) < load(&m->produced) || __atomic_load_n(&m->done, __ATOMIC_ACQUIRE);
+}
+
+static void wait_for(struct merge *m, bool (*ready)(const struct merge *))
+{
+	for (int i = 0; i < SPIN; i++) {
+		if (ready(m))
+			return;
+#ifdef __SSE2__
+		_mm_pause();
+#endif
+	}
+	pthread_mutex_lock(&m->lock);
+	__atomic_add_fetch(&m->sleepers, 1, __ATOMIC_SEQ_CST);
+	while (!ready(m))
+		pthread_cond_wait(&m->cond, &m->lock);
+	__atomic_sub_fetch(&m->sleepers, 1, __ATOMIC_SEQ_CST);
+	pthread_mutex_unlock(&m->lock);
+}
+
+static void publish(struct merge *m, size_t *counter)
+{
+	__atomic_store_n(counter, *counter + 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&m->sleepers, __ATOMIC_SEQ_CST)) {
+		pthread_mutex_lock(&m->lock);
+		pthread_cond_broadcast(&m->cond);
+		pthread_mutex_unlock(&m->lock);
+	}
+}
+
 static void *producer(void *arg)
 {
 	struct merge *m = arg;
-	pthread_mutex_lock(&m->lock);
 	for (;;) {
-		while (m->produced - m->consumed >= RING && !m->stop)
-			pthread_cond_wait(&m->cond, &m->lock);
-		if (m->stop)
+		wait_for(m, room_or_stop);
+		if (__atomic_load_n(&m->stop, __ATOMIC_ACQUIRE))
 			break;
 		struct batch *b = &m->ring[m->produced % RING];
-		pthread_mutex_unlock(&m->lock);
 		fill(m, b);
 #ifdef __SSE2__
 		_mm_sfence(); /* the streamed events before the batch is published */
 #endif
-		pthread_mutex_lock(&m->lock);
-		m->produced++;
 		if (!b->n)
-			m->done = true;
-		pthread_cond_broadcast(&m->cond);
-		if (m->done)
+			__atomic_store_n(&m->done, true, __ATOMIC_RELEASE);
+		publish(m, &m->produced);
+		if (!b->n)
 			break;
 	}
-	pthread_mutex_unlock(&m->lock);
 	return NULL;
 }
 
@@ -291,21 +356,17 @@ size_t merge_batch(struct merge *m, const struct hw_event **out)
 		*out = m->ring[0].ev;
 		return m->ring[0].n;
 	}
-	pthread_mutex_lock(&m->lock);
-	m->consumed += m->handed; /* the batch handed out last time is free again */
-	m->handed = 0;
-	pthread_cond_broadcast(&m->cond);
-	while (m->consumed == m->produced && !m->done)
-		pthread_cond_wait(&m->cond, &m->lock);
-	size_t n = 0;
-	if (m->consumed < m->produced) {
-		struct batch *b = &m->ring[m->consumed % RING];
-		m->handed = 1;
-		*out = b->ev;
-		n = b->n;
+	if (m->handed) { /* the batch handed out last time is free again */
+		m->handed = 0;
+		publish(m, &m->consumed);
 	}
-	pthread_mutex_unlock(&m->lock);
-	return n;
+	wait_for(m, batch_or_done);
+	if (m->consumed == load(&m->produced))
+		return 0;
+	struct batch *b = &m->ring[m->consumed % RING];
+	m->handed = 1;
+	*out = b->ev;
+	return b->n;
 }
 
 uint64_t merge_done(const struct merge *m, uint64_t *total)
@@ -319,8 +380,8 @@ void merge_free(struct merge *m)
 	if (!m)
 		return;
 	if (m->threaded) {
+		__atomic_store_n(&m->stop, true, __ATOMIC_SEQ_CST);
 		pthread_mutex_lock(&m->lock);
-		m->stop = true;
 		pthread_cond_broadcast(&m->cond);
 		pthread_mutex_unlock(&m->lock);
 		pthread_join(m->thread, NULL);

@@ -195,14 +195,18 @@ static uint64_t next_addr(struct cursor *c, uint64_t zz)
 	return c->last_addr;
 }
 
-/* One varint with the one-byte case inline (most deltas, sizes and stack ids
- * fit in 7 bits). */
+/* One varint into v with the one- and two-byte cases inline (most deltas,
+ * sizes and stack ids), else goto bad. */
 #define GET_FAST(v)                                                                       \
 	do {                                                                              \
-		if (p < end && *p < 0x80)                                                 \
+		if (end - p >= 2 && p[0] < 0x80) {                                        \
 			(v) = *p++;                                                       \
-		else if (hw_get_varint(&p, end, &(v)))                                    \
+		} else if (end - p >= 2 && p[1] < 0x80) {                                 \
+			(v) = (uint64_t)(p[0] & 0x7f) | (uint64_t)p[1] << 7;              \
+			p += 2;                                                           \
+		} else if (hw_get_varint(&p, end, &(v))) {                                \
 			goto bad;                                                         \
+		}                                                                         \
 	} while (0)
 
 static int cursor_bad(struct cursor *c)
@@ -219,61 +223,100 @@ static int cursor_bad(struct cursor *c)
 }
 
 /* ALLOC, FREE and REALLOC records, the bulk of every trace, decoded straight
- * into events: returns 1 or 2 events (their time in c->ev_time), 0 when the
- * next record is something else, -1 at a bad record. */
-static int decode_heap_event(struct cursor *c, struct hw_event ev[2])
+ * into events (see cursor_decode_run). The decoding state stays in registers
+ * and goes back to the cursor once per run. *bad: a damaged record stopped
+ * it (the cursor is then at the end of its chunk). */
+static inline __attribute__((always_inline)) size_t decode_run(struct cursor *c, struct hw_event *out,
+							       size_t max, uint64_t limit, bool *bad)
 {
-	const uint8_t *p = c->p, *end = c->end;
-	uint64_t v, w;
-	if (p < end && *p >= HW_REC_ALLOC && *p < HW_REC_REALLOC + HW_KIND_COUNT &&
-	    (*p & HW_TAG_KIND_MASK) < HW_KIND_COUNT) {
-		uint8_t tag = (uint8_t)HW_TAG_BASE(*p), kind = *p & HW_TAG_KIND_MASK;
+	const uint8_t *p = c->p, *end = c->end, *rec = p;
+	uint64_t seq = c->last_seq, addr = c->last_addr, v, w, size, stack;
+	size_t n = 0;
+	*bad = false;
+	while (n + 2 <= max && p < end) {
+		rec = p;
+		uint8_t t = *p;
+		if (t < HW_REC_ALLOC || t >= HW_REC_REALLOC + HW_KIND_COUNT ||
+		    (t & HW_TAG_KIND_MASK) >= HW_KIND_COUNT)
+			break;
+		uint8_t tag = (uint8_t)HW_TAG_BASE(t), kind = t & HW_TAG_KIND_MASK;
 		p++;
-		c->ev_time = c->time_ns;
-		ev[0].kind = kind;
-		ev[0].stack = 0;
-		ev[0].size = 0;
 		GET_FAST(v);
-		if (!next_seq(c, v, &ev[0].seq))
+		if (v > UINT64_MAX - seq)
 			goto bad;
+		uint64_t s0 = seq + v;
+		struct hw_event *e = &out[n];
 		if (tag == HW_REC_REALLOC) {
 			GET_FAST(w);
-			ev[1].kind = kind;
-			ev[1].op = EV_REALLOC_ALLOC;
-			if (!next_seq(c, w, &ev[1].seq))
+			if (w > UINT64_MAX - s0)
 				goto bad;
+			if (s0 + w >= limit) {
+				p = rec; /* another cursor's event comes first */
+				break;
+			}
 			GET_FAST(v);
-			ev[0].addr = next_addr(c, v);
-			ev[0].op = EV_REALLOC_FREE;
+			uint64_t from = addr + (uint64_t)hw_unzigzag(v);
 			GET_FAST(v);
-			ev[1].addr = next_addr(c, v);
-			GET_FAST(ev[1].size);
-			GET_FAST(v);
-			if (v > UINT32_MAX)
+			uint64_t to = from + (uint64_t)hw_unzigzag(v);
+			GET_FAST(size);
+			GET_FAST(stack);
+			if (stack > UINT32_MAX)
 				goto bad;
-			ev[1].stack = (uint32_t)v;
-			c->p = p;
-			return 2;
+			e[0] = (struct hw_event){.seq = s0, .addr = from, .op = EV_REALLOC_FREE, .kind = kind};
+			e[1] = (struct hw_event){s0 + w, to, size, (uint32_t)stack, EV_REALLOC_ALLOC, kind};
+			seq = s0 + w;
+			addr = to;
+			n += 2;
+			continue;
+		}
+		if (s0 >= limit) {
+			p = rec;
+			break;
 		}
 		GET_FAST(v);
-		ev[0].addr = next_addr(c, v);
-		ev[0].op = EV_FREE;
+		uint64_t at = addr + (uint64_t)hw_unzigzag(v);
 		if (tag == HW_REC_ALLOC) {
-			ev[0].op = EV_ALLOC;
-			GET_FAST(ev[0].size);
-			GET_FAST(v);
-			if (v > UINT32_MAX)
+			GET_FAST(size);
+			GET_FAST(stack);
+			if (stack > UINT32_MAX)
 				goto bad;
-			ev[0].stack = (uint32_t)v;
+			*e = (struct hw_event){s0, at, size, (uint32_t)stack, EV_ALLOC, kind};
+		} else {
+			*e = (struct hw_event){.seq = s0, .addr = at, .op = EV_FREE, .kind = kind};
 		}
-		c->p = p;
-		return 1;
+		seq = s0;
+		addr = at;
+		n++;
 	}
-	return 0;
+	c->p = p;
+	c->last_seq = seq;
+	c->last_addr = addr;
+	return n;
 bad:
-	return cursor_bad(c);
+	c->p = rec;
+	c->last_seq = seq;
+	c->last_addr = addr;
+	cursor_bad(c);
+	*bad = true;
+	return n;
 }
 
+size_t cursor_decode_run(struct cursor *c, struct hw_event *out, size_t max, uint64_t limit)
+{
+	bool bad;
+	return decode_run(c, out, max, limit, &bad);
+}
+
+/* One ALLOC, FREE or REALLOC record: 1 or 2 events (their time in
+ * c->ev_time), 0 when the next record is another kind or none, -1 when it
+ * is damaged. */
+static int decode_heap_event(struct cursor *c, struct hw_event ev[2])
+{
+	bool bad;
+	size_t n = decode_run(c, ev, 2, UINT64_MAX, &bad);
+	c->ev_time = c->time_ns;
+	return n ? (int)n : bad ? -1 : 0;
+}
 enum read_result cursor_next(struct cursor *c, struct hw_record *r)
 {
 	const uint8_t *p = c->p, *end = c->end;

@@ -121,6 +121,12 @@ enum read_result cursor_next(struct cursor *c, struct hw_record *r);
  * Returns -1 at the end of the chunk or at a bad record (see cursor_next). */
 int cursor_next_events(struct cursor *c, struct hw_record *r, struct hw_event ev[2]);
 
+/* Decodes a run of ALLOC, FREE and REALLOC records into out (at most max
+ * events) while their sequence numbers stay below limit; stops before any
+ * other record and at the end (the caller goes on with cursor_next_events).
+ * Their time is c->time_ns. Returns the number of events. */
+size_t cursor_decode_run(struct cursor *c, struct hw_event *out, size_t max, uint64_t limit);
+
 /* Offset in the file of the cursor's next byte. */
 uint64_t cursor_offset(const struct cursor *c);
 

@@ -55,7 +55,15 @@ static struct site *site_get(struct analysis *a, uint32_t stack, int kind)
 		while (idx[j])
 			j = (j + 1) & mask;
 	}
-	HW_GROW(a->sites, a->nsites, a->sitecap);
+	if (a->nsites == a->sitecap) { /* grown by hand: 64-byte aligned */
+		size_t cap = a->sitecap ? a->sitecap * 2 : 64;
+		struct site *sites = xaligned(64, cap * sizeof(*sites));
+		if (a->nsites)
+			memcpy(sites, a->sites, a->nsites * sizeof(*sites));
+		free(a->sites);
+		a->sites = sites;
+		a->sitecap = cap;
+	}
 	struct site *s = &a->sites[a->nsites];
 	memset(s, 0, sizeof(*s));
 	s->raw_stack = stack;
@@ -67,7 +75,7 @@ static struct site *site_get(struct analysis *a, uint32_t stack, int kind)
 
 /* site_get behind a direct-mapped cache by stack id: a trace repeats a few
  * thousand stacks millions of times. */
-static uint32_t site_cached(struct analysis *a, uint32_t stack, int kind)
+static inline uint32_t site_cached(struct analysis *a, uint32_t stack, int kind)
 {
 	int cls = kind_class(kind);
 	struct site_slot *c = &a->site_cache[(stack * 4u + (unsigned)cls) % HW_SITE_CACHE];
@@ -78,7 +86,7 @@ static uint32_t site_cached(struct analysis *a, uint32_t stack, int kind)
 	return i;
 }
 
-static void site_change(struct analysis *a, struct site *s, int64_t bytes, int64_t blocks,
+static inline void site_change(struct analysis *a, struct site *s, int64_t bytes, int64_t blocks,
 			uint64_t seq, uint64_t time_ns)
 {
 	struct peak *pk = &a->peaks[s->cls];
@@ -112,7 +120,7 @@ uint64_t site_peak_bytes(const struct analysis *a, const struct site *s)
 }
 
 /* A heap block or a piece of a mapping went away. */
-static void block_gone(struct analysis *a, const struct block *b, bool whole, uint64_t seq,
+static inline void block_gone(struct analysis *a, const struct block *b, bool whole, uint64_t seq,
 		       uint64_t time_ns)
 {
 	if (!b->counted)
@@ -123,19 +131,17 @@ static void block_gone(struct analysis *a, const struct block *b, bool whole, ui
 		k->live_blocks--;
 		k->frees++;
 	}
-	uint32_t si = site_cached(a, b->stack, b->kind); /* may move a->sites */
-	site_change(a, &a->sites[si], -(int64_t)b->size, whole ? -1 : 0, seq, time_ns);
+	site_change(a, &a->sites[b->site], -(int64_t)b->size, whole ? -1 : 0, seq, time_ns);
 }
 
-static void block_born(struct analysis *a, const struct block *b, uint64_t seq, uint64_t time_ns)
+static inline void block_born(struct analysis *a, const struct block *b, uint64_t seq, uint64_t time_ns)
 {
 	struct kind_totals *k = &a->kinds[b->kind];
 	k->allocs++;
 	k->alloc_bytes += b->size;
 	k->live_bytes += b->size;
 	k->live_blocks++;
-	uint32_t si = site_cached(a, b->stack, b->kind); /* may move a->sites */
-	struct site *s = &a->sites[si];
+	struct site *s = &a->sites[b->site];
 	s->allocs++;
 	s->alloc_bytes += b->size;
 	site_change(a, s, (int64_t)b->size, 1, seq, time_ns);
@@ -161,7 +167,8 @@ static void do_map(struct analysis *a, int kind, uint64_t addr, uint64_t size, u
 {
 	if (!addr || !size)
 		return;
-	struct block b = {addr, size, stack, (uint8_t)kind, counted};
+	struct block b = {addr, size, counted ? site_cached(a, stack, kind) : 0, (uint8_t)kind,
+			  counted};
 	struct cut_ctx c = {a, seq, time_ns, -1};
 	range_map_add(&a->maps, &b, on_cut, &c);
 	if (counted)
@@ -176,12 +183,14 @@ static int do_unmap(struct analysis *a, uint64_t addr, uint64_t len, uint64_t se
 }
 
 /* A heap allocation. */
-static void do_alloc(struct analysis *a, int kind, uint64_t addr, uint64_t size, uint32_t stack,
+static inline void do_alloc(struct analysis *a, int kind, uint64_t addr, uint64_t size, uint32_t stack,
 		     bool counted, uint64_t seq, uint64_t time_ns)
 {
 	if (!addr)
 		return;
-	struct block b = {addr, size, stack, (uint8_t)kind, counted}, old;
+	struct block b = {addr, size, counted ? site_cached(a, stack, kind) : 0, (uint8_t)kind,
+			  counted},
+		     old;
 	if (live_map_put(&a->live, &b, &old)) {
 		/* a free we never saw (made before recording started, or lost) */
 		a->replaced_blocks++;
@@ -193,7 +202,7 @@ static void do_alloc(struct analysis *a, int kind, uint64_t addr, uint64_t size,
 
 /* A heap free; last: the thread's last allocation (temporaries), NULL for
  * the free half of a realloc. */
-static void do_free(struct analysis *a, uint64_t addr, uint64_t seq, uint64_t time_ns,
+static inline void do_free(struct analysis *a, uint64_t addr, uint64_t seq, uint64_t time_ns,
 		    struct thread_slot *me, bool plain_free)
 {
 	struct block b;
@@ -205,9 +214,8 @@ static void do_free(struct analysis *a, uint64_t addr, uint64_t seq, uint64_t ti
 	}
 	if (plain_free && me->addr == addr && b.counted) {
 		/* freed before the thread allocated again */
-		uint32_t si = site_cached(a, b.stack, b.kind);
-		a->sites[si].temp_count++;
-		a->sites[si].temp_bytes += b.size;
+		a->sites[b.site].temp_count++;
+		a->sites[b.site].temp_bytes += b.size;
 		a->temporaries++;
 	}
 	me->addr = 0;
@@ -401,9 +409,6 @@ enum hw_err analysis_run(struct analysis *a, struct trace *t, const struct analy
 		progress_update(&pr, done, total, a->events);
 		for (size_t i = 0; i < nb; i++) {
 			const struct hw_event *e = &batch[i];
-			/* the live map's cache misses overlap when started early */
-			if (i + 8 < nb)
-				live_map_prefetch(&a->live, batch[i + 8].addr);
 			if (e->op == EV_TIME) {
 				if (a->want_ticks && !over)
 					push_tick(a, now);

@@ -24,6 +24,12 @@ void *xmalloc(size_t n)
 	return check(malloc(n ? n : 1));
 }
 
+void *xaligned(size_t align, size_t n)
+{
+	n = (n + align - 1) / align * align; /* aligned_alloc wants a multiple */
+	return check(aligned_alloc(align, n ? n : align));
+}
+
 void *xcalloc(size_t n, size_t size)
 {
 	return check(calloc(n ? n : 1, size ? size : 1));

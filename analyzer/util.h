@@ -12,6 +12,7 @@
  * runs out (the analyzer has nothing to save at that point). */
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t size);
+void *xaligned(size_t align, size_t n); /* aligned_alloc that cannot fail */
 void *xrealloc(void *p, size_t n);
 char *xstrndup(const char *s, size_t n);
 

@@ -1,5 +1,7 @@
 /* analyzer/live_map.c: the live set keeps exact blocks through inserts,
- * deletes with probe-chain repair, growth; mappings are cut into pieces. */
+ * deletes and growth, whether a block sits in a page leaf or in the exact
+ * table (unaligned address, 4 GiB or more, a huge site index), and gives
+ * emptied leaves back; mappings are cut into pieces. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -30,7 +32,7 @@ static void put_take_many(void **state)
 	for (uint64_t i = 2; i <= 100000; i += 2) {
 		struct block out;
 		assert_true(live_map_take(&m, i * 16, &out));
-		assert_int_equal(out.stack, (uint32_t)i);
+		assert_int_equal(out.site, (uint32_t)i);
 	}
 	struct block out;
 	assert_false(live_map_take(&m, 16, &out));
@@ -48,12 +50,127 @@ static void replace_reports_old(void **state)
 	assert_true(live_map_put(&m, &b, &old));
 	assert_int_equal(old.size, 10);
 	size_t pos = 0, n = 0;
-	const struct block *it;
-	while ((it = live_map_iter(&m, &pos))) {
-		assert_int_equal(it->size, 20);
+	struct block it;
+	while (live_map_iter(&m, &pos, &it)) {
+		assert_int_equal(it.size, 20);
 		n++;
 	}
 	assert_int_equal(n, 1);
+	live_map_free(&m);
+}
+
+/* Blocks that do not fit a leaf slot and blocks that do, at the same
+ * addresses: a put replaces whichever is there. */
+static void misfits_and_replacement(void **state)
+{
+	(void)state;
+	struct live_map m;
+	live_map_init(&m);
+	struct block old, out;
+	struct block odd = {0x1008, 7, 3, 0, 1}; /* not 16-byte aligned */
+	struct block big = {0x2000, (uint64_t)5 << 32, 4, 0, 1}; /* 20 GiB */
+	struct block far = {0x3000, 64, LIVE_MAX_SITE + 5, 0, 1}; /* site too large */
+	assert_false(live_map_put(&m, &odd, &old));
+	assert_false(live_map_put(&m, &big, &old));
+	assert_false(live_map_put(&m, &far, &old));
+	assert_int_equal(m.count, 3);
+	struct block small = {0x2000, 32, 9, 3, 0};
+	assert_true(live_map_put(&m, &small, &old)); /* leaf block replaces the exact one */
+	assert_int_equal(old.size, (uint64_t)5 << 32);
+	assert_int_equal(old.site, 4);
+	assert_true(live_map_put(&m, &big, &old)); /* and back */
+	assert_int_equal(old.size, 32);
+	assert_int_equal(old.kind, 3);
+	assert_int_equal(old.counted, 0);
+	assert_int_equal(m.count, 3);
+	assert_true(live_map_take(&m, 0x3000, &out));
+	assert_int_equal(out.site, LIVE_MAX_SITE + 5);
+	assert_true(live_map_take(&m, 0x1008, &out));
+	assert_int_equal(out.size, 7);
+	assert_false(live_map_take(&m, 0x1000, &out));
+	assert_true(live_map_take(&m, 0x2000, &out));
+	assert_int_equal(out.size, (uint64_t)5 << 32);
+	assert_int_equal(m.count, 0);
+	live_map_free(&m);
+}
+
+/* Random puts and takes against a plain array: every block comes back with
+ * its fields, and iteration sees exactly the live ones. */
+static void matches_a_plain_array(void **state)
+{
+	(void)state;
+	enum { N = 4096 };
+	static struct block ref[N]; /* ref[i]: address i's block, size 0 = none */
+	struct live_map m;
+	live_map_init(&m);
+	uint64_t r = 88172645463325252ull;
+	size_t live = 0;
+	for (int step = 0; step < 400000; step++) {
+		r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+		size_t i = (size_t)(r % N);
+		/* spread over many pages; every eighth address unaligned */
+		uint64_t addr = 0x7f0000000000ull + (uint64_t)i * 2064 + (i % 8 == 0 ? 8 : 0);
+		struct block out;
+		if (r >> 60 < 9) {
+			uint64_t size = (r >> 20) % 97 == 0 ? (uint64_t)1 << 33 : (r >> 24) % 5000 + 1;
+			struct block b = {addr, size, (uint32_t)(r >> 32) % 100000, (uint8_t)(r % 5),
+					  (uint8_t)(r >> 40 & 1)};
+			bool had = live_map_put(&m, &b, &out);
+			assert_int_equal(had, ref[i].size != 0);
+			if (had) {
+				assert_int_equal(out.size, ref[i].size);
+				assert_int_equal(out.site, ref[i].site);
+			} else {
+				live++;
+			}
+			ref[i] = b;
+		} else {
+			bool had = live_map_take(&m, addr, &out);
+			assert_int_equal(had, ref[i].size != 0);
+			if (had) {
+				assert_int_equal(out.addr, addr);
+				assert_int_equal(out.size, ref[i].size);
+				assert_int_equal(out.site, ref[i].site);
+				assert_int_equal(out.kind, ref[i].kind);
+				assert_int_equal(out.counted, ref[i].counted);
+				ref[i].size = 0;
+				live--;
+			}
+		}
+		assert_int_equal(m.count, live);
+	}
+	size_t pos = 0, seen = 0;
+	struct block it;
+	while (live_map_iter(&m, &pos, &it)) {
+		size_t i = (size_t)((it.addr & ~(uint64_t)15) - 0x7f0000000000ull) / 2064;
+		assert_true(i < N);
+		assert_int_equal(it.size, ref[i].size);
+		seen++;
+	}
+	assert_int_equal(seen, live);
+	live_map_free(&m);
+}
+
+/* A live set that moves through memory does not keep the leaves of the pages
+ * it left: memory follows the live set, not the addresses ever used. */
+static void emptied_leaves_go(void **state)
+{
+	(void)state;
+	struct live_map m;
+	live_map_init(&m);
+	struct block old, out;
+	for (uint64_t round = 0; round < 64; round++) {
+		for (uint64_t i = 0; i < 1000; i++) { /* 1000 pages, a block each */
+			struct block b = {(round * 1000 + i) << 12, 64, 1, 0, 1};
+			assert_false(live_map_put(&m, &b, &old));
+		}
+		for (uint64_t i = 0; i < 1000; i++)
+			assert_true(live_map_take(&m, (round * 1000 + i) << 12, &out));
+	}
+	assert_int_equal(m.count, 0);
+	/* 64,000 pages were used, never more than 1,000 at once */
+	assert_true(m.npages <= 4000);
+	assert_true(m.page_mask + 1 <= 8192);
 	live_map_free(&m);
 }
 
@@ -93,6 +210,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(put_take_many),
 		cmocka_unit_test(replace_reports_old),
+		cmocka_unit_test(misfits_and_replacement),
+		cmocka_unit_test(matches_a_plain_array),
+		cmocka_unit_test(emptied_leaves_go),
 		cmocka_unit_test(ranges_split_and_trim),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
