@@ -177,8 +177,9 @@ static int cmp_keys(const void *x, const void *y)
 	return a->cls - b->cls;
 }
 
-void report_build(struct report *r, const struct analysis *a, struct symbolizer *s,
-		  enum group_by group, enum sort_by by, bool only_leaks)
+/* With framed false (by stack only), the rows get no frames. */
+static void build(struct report *r, const struct analysis *a, struct symbolizer *s,
+		  enum group_by group, enum sort_by by, bool only_leaks, bool framed)
 {
 	memset(r, 0, sizeof(*r));
 	r->by = by;
@@ -202,7 +203,8 @@ void report_build(struct report *r, const struct analysis *a, struct symbolizer 
 		if (only_leaks && !row->leaked_bytes)
 			continue;
 		uint32_t canon = stack_table_canon(&a->st, st->raw_stack);
-		size_t nf = stack_frames(a, s, canon, tmp, MAX_FRAMES);
+		row->canon = canon;
+		size_t nf = framed ? stack_frames(a, s, canon, tmp, MAX_FRAMES) : 0;
 		if (group == GROUP_STACK || nf == 0) {
 			char key[64];
 			snprintf(key, sizeof(key), "%010" PRIu32, canon);
@@ -250,6 +252,64 @@ void report_build(struct report *r, const struct analysis *a, struct symbolizer 
 	r->rows = rows;
 	r->n = out;
 	report_sort(r);
+}
+
+void report_build(struct report *r, const struct analysis *a, struct symbolizer *s,
+		  enum group_by group, enum sort_by by, bool only_leaks)
+{
+	build(r, a, s, group, by, only_leaks, true);
+}
+
+/* Gives a row built without frames its frames (see report_build_peak). */
+static void frame_row(struct row *row, const struct analysis *a, struct symbolizer *s,
+		      struct frame_info *tmp, bool one_line)
+{
+	size_t nf = 0;
+	if (one_line) {
+		for (uint32_t c = row->canon; c != HW_NO_NODE && !nf; c = a->st.cnodes[c].parent)
+			if (a->st.cnodes[c].frame_kind == HW_FRAME_PYTHON)
+				nf = python_frame(a, c, tmp);
+		if (!nf) /* no Python frame: the innermost one */
+			nf = stack_frames(a, s, row->canon, tmp, 1);
+	} else {
+		nf = stack_frames(a, s, row->canon, tmp, MAX_FRAMES);
+	}
+	free(row->frames);
+	row->frames = xmalloc((nf + 1) * sizeof(*tmp));
+	memcpy(row->frames, tmp, nf * sizeof(*tmp));
+	row->nframes = nf;
+}
+
+void report_build_peak(struct report *r, const struct analysis *a, struct symbolizer *s,
+		       size_t max, bool one_line)
+{
+	build(r, a, s, GROUP_STACK, BY_PEAK, false, false);
+	struct frame_info *tmp = xmalloc(MAX_FRAMES * sizeof(*tmp));
+	lines_for(a);
+	for (size_t i = 0, shown = 0; i < r->n && shown < max; i++) {
+		if (r->rows[i].cls != CLASS_HEAP || !r->rows[i].peak_bytes)
+			continue;
+		frame_row(&r->rows[i], a, s, tmp, one_line);
+		shown++;
+	}
+	free(tmp);
+	report_stack_frames_done();
+}
+
+void report_build_shown(struct report *r, const struct analysis *a, struct symbolizer *s,
+			enum group_by group, enum sort_by by, bool only_leaks, size_t shown)
+{
+	if (group != GROUP_STACK || !shown) { /* other groupings need every row's frames */
+		build(r, a, s, group, by, only_leaks, true);
+		return;
+	}
+	build(r, a, s, group, by, only_leaks, false);
+	struct frame_info *tmp = xmalloc(MAX_FRAMES * sizeof(*tmp));
+	lines_for(a);
+	for (size_t i = 0; i < r->n && i < shown; i++)
+		frame_row(&r->rows[i], a, s, tmp, false);
+	free(tmp);
+	report_stack_frames_done();
 }
 
 void report_sort(struct report *r)

@@ -20,6 +20,7 @@ struct row {
 	struct frame_info *frames; /* innermost first */
 	size_t nframes;
 	char *key;
+	uint32_t canon; /* the canonical stack (by stack: the row's own) */
 };
 
 struct report {
@@ -34,6 +35,19 @@ struct report {
 void report_build(struct report *r, const struct analysis *a, struct symbolizer *s,
 		  enum group_by group, enum sort_by by, bool only_leaks);
 void report_free(struct report *r);
+/* The live set at the heap's peak by stack, for the summary: rows sorted by
+ * peak, and only the first max heap rows with peak bytes (the ones a summary
+ * shows) get frames: with one_line their innermost Python frame (else their
+ * innermost frame), else all. Symbolizing only what is shown keeps a summary
+ * from loading the debug information of every library in every stack. */
+void report_build_peak(struct report *r, const struct analysis *a, struct symbolizer *s,
+		       size_t max, bool one_line);
+
+/* report_build for a report that shows only its first `shown` rows (0 =
+ * all): grouped by stack, only those rows get frames. */
+void report_build_shown(struct report *r, const struct analysis *a, struct symbolizer *s,
+			enum group_by group, enum sort_by by, bool only_leaks, size_t shown);
+
 /* Sorts the rows by r->by, largest first. */
 void report_sort(struct report *r);
 /* A row's identity across traces: its class and frames as text (addresses

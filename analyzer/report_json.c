@@ -93,7 +93,7 @@ void report_summary_json(FILE *f, const struct analysis *a, struct symbolizer *s
 	if (s) {
 		/* the live set at the heap's high-water mark, by callsite */
 		struct report r;
-		report_build(&r, a, s, GROUP_STACK, BY_PEAK, false);
+		report_build_peak(&r, a, s, 10, false);
 		fprintf(f, ",\"peak\":{\"bytes\":%" PRIu64 ",\"time_s\":%.6f,\"callsites\":[",
 			a->peaks[CLASS_HEAP].peak, (double)a->peaks[CLASS_HEAP].peak_time_ns / 1e9);
 		for (size_t i = 0, shown = 0; i < r.n && shown < 10; i++) {

@@ -111,7 +111,7 @@ void report_summary_text(FILE *f, const struct analysis *a, struct symbolizer *s
 		fprintf(f, "  peak RSS    %s\n", fmt_size(b1, a->rss_peak));
 	if (s && a->peaks[CLASS_HEAP].peak) {
 		struct report r;
-		report_build(&r, a, s, GROUP_STACK, BY_PEAK, false);
+		report_build_peak(&r, a, s, 5, true);
 		fprintf(f, "  at the peak (heap live at %.3f s, largest callsites):\n",
 			secs(a->peaks[CLASS_HEAP].peak_time_ns));
 		report_peak_lines(f, &r, 5);
