@@ -364,12 +364,20 @@ void symbolizer_print_hints(struct symbolizer *s)
 		if (!ms->unnamed || ms->mismatch || (ms->missing && s->a->modules[i].path[0] != '/'))
 			continue;
 		const char *p = s->a->modules[i].path;
-		if (strstr(ms->base, "python3"))
-			warn_print("%llu frames in %s have no symbols; install the interpreter's debug symbols (Debian: apt-get install %s-dbg)",
-				   (unsigned long long)ms->unnamed, p,
-				   strstr(ms->base, "python3.") ? "python3.11" : "python3");
-		else
-			warn_print("%llu frames in %s have no symbols; install its debug symbols (Debian: the matching -dbg or -dbgsym package)",
-				   (unsigned long long)ms->unnamed, p);
+		unsigned long long n = (unsigned long long)ms->unnamed;
+		const char *what = n == 1 ? "frame" : "frames", *have = n == 1 ? "has" : "have";
+		const char *py = strstr(ms->base, "python3");
+		if (py) {
+			/* "python3.11" of python3.11 or libpython3.11.so.1.0 */
+			size_t len = 7;
+			if (py[len] == '.')
+				for (len++; py[len] >= '0' && py[len] <= '9'; len++)
+					;
+			warn_print("%llu %s in %s %s no symbols; install the interpreter's debug symbols (Debian: apt-get install %.*s-dbg)",
+				   n, what, p, have, (int)len, py);
+		} else {
+			warn_print("%llu %s in %s %s no symbols; install its debug symbols (Debian: the matching -dbg or -dbgsym package)",
+				   n, what, p, have);
+		}
 	}
 }
