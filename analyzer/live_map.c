@@ -174,33 +174,14 @@ static void exact_put(struct live_map *m, const struct block *b)
 	m->exact++;
 }
 
-/* Takes addr's slot out of its leaf (if any). */
-static bool leaf_take(struct live_map *m, uint64_t addr, struct block *out)
-{
-	if (addr & 15)
-		return false;
-	uint64_t page = addr >> 12;
-	struct live_leaf *l = m->last && m->last->page == page ? m->last : live_map_find_leaf(m, page);
-	if (!l)
-		return false;
-	uint64_t *s = &l->slot[(addr >> 4) & (LIVE_LEAF_SLOTS - 1)];
-	if (!*s)
-		return false;
-	m->last = l;
-	live_slot_unpack(*s, addr, out);
-	*s = 0;
-	if (!--l->used)
-		m->empty_leaves++;
-	return true;
-}
-
 bool live_map_put_slow(struct live_map *m, const struct block *b, struct block *old)
 {
 	if (!fits_leaf(b)) {
-		bool had = leaf_take(m, b->addr, old) || exact_take(m, b->addr, old);
-		if (b->addr)
+		bool had = live_map_take(m, b->addr, old); /* from a leaf or this table */
+		if (b->addr) {
 			exact_put(m, b);
-		m->count += !had && b->addr;
+			m->count++;
+		}
 		return had;
 	}
 	struct live_leaf *l = leaf_for_put(m, b->addr >> 12);
@@ -221,11 +202,10 @@ bool live_map_put_slow(struct live_map *m, const struct block *b, struct block *
 
 bool live_map_take_slow(struct live_map *m, uint64_t addr, struct block *out)
 {
-	if (leaf_take(m, addr, out) || exact_take(m, addr, out)) {
-		m->count--;
-		return true;
-	}
-	return false;
+	if (!exact_take(m, addr, out))
+		return false;
+	m->count--;
+	return true;
 }
 
 bool live_map_iter(const struct live_map *m, size_t *pos, struct block *out)

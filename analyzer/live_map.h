@@ -66,7 +66,8 @@ static inline struct live_leaf *live_map_find_leaf(const struct live_map *m, uin
 
 void live_map_init(struct live_map *m);
 void live_map_free(struct live_map *m);
-/* The general cases of put and take (below). */
+/* What put and take (below) do beyond a leaf slot: put's general case, and
+ * take from the exact table once no leaf held the address. */
 bool live_map_put_slow(struct live_map *m, const struct block *b, struct block *old);
 bool live_map_take_slow(struct live_map *m, uint64_t addr, struct block *out);
 

@@ -180,6 +180,18 @@ uint64_t cursor_offset(const struct cursor *c)
 		(v) = *p++;                                                               \
 	} while (0)
 
+/* A length-prefixed byte string of at most max bytes, left in the trace. */
+#define GET_BYTES(ptr, len, max)                                                          \
+	do {                                                                              \
+		uint64_t n_;                                                              \
+		GET(n_);                                                                  \
+		if (n_ > (max) || n_ > (uint64_t)(end - p))                               \
+			goto bad;                                                         \
+		(ptr) = (const void *)p;                                                  \
+		(len) = n_;                                                               \
+		p += n_;                                                                  \
+	} while (0)
+
 static bool next_seq(struct cursor *c, uint64_t delta, uint64_t *out)
 {
 	if (delta > UINT64_MAX - c->last_seq)
@@ -382,12 +394,7 @@ enum read_result cursor_next(struct cursor *c, struct hw_record *r)
 		if (!next_seq(c, v, &r->seq))
 			goto bad;
 		GET_U8(r->kind);
-		GET(v);
-		if (v >= HW_MAX_LABEL || v > (uint64_t)(end - p))
-			goto bad;
-		r->name = (const char *)p;
-		r->name_len = v;
-		p += v;
+		GET_BYTES(r->name, r->name_len, HW_MAX_LABEL - 1);
 		break;
 	case HW_REC_STACK:
 		GET(r->id);
@@ -404,18 +411,8 @@ enum read_result cursor_next(struct cursor *c, struct hw_record *r)
 		GET(r->lo);
 		if (r->tag == HW_REC_MODULE) {
 			GET(r->hi);
-			GET(v);
-			if (v > HW_MAX_BUILD_ID || v > (uint64_t)(end - p))
-				goto bad;
-			r->build_id = p;
-			r->build_id_len = v;
-			p += v;
-			GET(v);
-			if (v > HW_MAX_PATH || v > (uint64_t)(end - p))
-				goto bad;
-			r->path = (const char *)p;
-			r->path_len = v;
-			p += v;
+			GET_BYTES(r->build_id, r->build_id_len, HW_MAX_BUILD_ID);
+			GET_BYTES(r->path, r->path_len, HW_MAX_PATH);
 			if (r->hi < r->lo)
 				goto bad;
 		}
@@ -425,24 +422,9 @@ enum read_result cursor_next(struct cursor *c, struct hw_record *r)
 		GET(r->frame);
 		if (!r->id || r->id > UINT32_MAX || r->frame > INT32_MAX)
 			goto bad;
-		GET(v);
-		if (v > HW_MAX_PATH || v > (uint64_t)(end - p))
-			goto bad;
-		r->path = (const char *)p;
-		r->path_len = v;
-		p += v;
-		GET(v);
-		if (v > 4096 || v > (uint64_t)(end - p))
-			goto bad;
-		r->name = (const char *)p;
-		r->name_len = v;
-		p += v;
-		GET(v);
-		if (v > HW_MAX_LINETABLE || v > (uint64_t)(end - p))
-			goto bad;
-		r->blob = p;
-		r->blob_len = v;
-		p += v;
+		GET_BYTES(r->path, r->path_len, HW_MAX_PATH);
+		GET_BYTES(r->name, r->name_len, 4096);
+		GET_BYTES(r->blob, r->blob_len, HW_MAX_LINETABLE);
 		break;
 	case HW_REC_PYTHON:
 		GET(r->seq);

@@ -12,6 +12,11 @@
 
 #define MAX_FRAMES 1024
 
+const char report_html_head[] =
+	"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+	"<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+	"style-src 'unsafe-inline'; script-src 'unsafe-inline'\">\n<title>";
+
 const char *sort_name(enum sort_by by)
 {
 	static const char *const n[] = {"peak", "leaked", "allocated", "count", "temporary"};

@@ -54,6 +54,10 @@ void report_sort(struct report *r);
  * and stack ids differ between processes and runs). Free it. */
 char *report_row_key(const struct row *r);
 
+/* The start of every HTML report, up to the open <title>: a page that loads
+ * nothing from anywhere (its own inline style and script only). */
+extern const char report_html_head[];
+
 /* Renderers. n = rows to print (0 = all). */
 /* With a symbolizer, the summary has a "peak" section: the callsites live at
  * the heap's high-water mark. */

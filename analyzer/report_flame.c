@@ -266,10 +266,6 @@ static void json_tree(FILE *f, const struct ftree *t, uint32_t id)
 
 /* The page: a canvas-free flame graph of absolutely placed divs. Names reach
  * the DOM through textContent and title only. */
-static const char html_head[] =
-	"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
-	"<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
-	"style-src 'unsafe-inline'; script-src 'unsafe-inline'\">\n<title>";
 static const char html_style[] =
 	"</title>\n<style>\n"
 	"body{font:12px monospace;margin:10px;background:#fff;color:#222}\n"
@@ -332,7 +328,7 @@ bool report_flame_procs(FILE *f, const struct flame_proc *procs, size_t n,
 	} else if (format == FLAME_SVG) {
 		svg(f, &t, title);
 	} else {
-		fputs(html_head, f);
+		fputs(report_html_head, f);
 		xml_text(f, title);
 		fputs(html_style, f);
 		fputs("{\"version\":1,\"title\":", f);

@@ -241,10 +241,6 @@ static void write_svg(FILE *f, const struct timeline *tl, double step, const cha
 
 /* The page: the JSON document in a data block, drawn as SVG by a small
  * script. Names reach the DOM only through textContent. */
-static const char html_head[] =
-	"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
-	"<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
-	"style-src 'unsafe-inline'; script-src 'unsafe-inline'\">\n<title>";
 static const char html_mid[] =
 	"</title>\n<style>body{font:13px sans-serif;margin:12px;color:#222}#chart{width:100%;"
 	"user-select:none}#info{min-height:3em;font:12px monospace;white-space:pre}"
@@ -298,7 +294,7 @@ static const char html_tail[] =
 
 static void write_html(FILE *f, const struct timeline *tl, double step, const char *title)
 {
-	fputs(html_head, f);
+	fputs(report_html_head, f);
 	xml_text(f, title);
 	fputs(html_mid, f);
 	/* the JSON document, with the title added in front */
