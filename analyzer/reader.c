@@ -207,8 +207,10 @@ static uint64_t next_addr(struct cursor *c, uint64_t zz)
 	return c->last_addr;
 }
 
-/* One varint into v with the one- and two-byte cases inline (most deltas,
- * sizes and stack ids), else goto bad. */
+/* One varint into v with the one- to three-byte cases inline (most deltas,
+ * sizes and stack ids), else goto bad. Branches per length beat a
+ * branch-free decoding here (measured: 180 -> 240 ms for 21M events), the
+ * lengths repeat from record to record. */
 #define GET_FAST(v)                                                                       \
 	do {                                                                              \
 		if (end - p >= 2 && p[0] < 0x80) {                                        \
@@ -216,6 +218,10 @@ static uint64_t next_addr(struct cursor *c, uint64_t zz)
 		} else if (end - p >= 2 && p[1] < 0x80) {                                 \
 			(v) = (uint64_t)(p[0] & 0x7f) | (uint64_t)p[1] << 7;              \
 			p += 2;                                                           \
+		} else if (end - p >= 3 && p[2] < 0x80) {                                 \
+			(v) = (uint64_t)(p[0] & 0x7f) | (uint64_t)(p[1] & 0x7f) << 7 |    \
+			      (uint64_t)p[2] << 14;                                       \
+			p += 3;                                                           \
 		} else if (hw_get_varint(&p, end, &(v))) {                                \
 			goto bad;                                                         \
 		}                                                                         \
@@ -275,7 +281,7 @@ static inline __attribute__((always_inline)) size_t decode_run(struct cursor *c,
 			if (stack > UINT32_MAX)
 				goto bad;
 			e[0] = (struct hw_event){.seq = s0, .addr = from, .op = EV_REALLOC_FREE, .kind = kind};
-			e[1] = (struct hw_event){s0 + w, to, size, (uint32_t)stack, EV_REALLOC_ALLOC, kind};
+			e[1] = (struct hw_event){s0 + w, to, size, (uint32_t)stack, EV_REALLOC_ALLOC, kind, 0};
 			seq = s0 + w;
 			addr = to;
 			n += 2;
@@ -292,7 +298,7 @@ static inline __attribute__((always_inline)) size_t decode_run(struct cursor *c,
 			GET_FAST(stack);
 			if (stack > UINT32_MAX)
 				goto bad;
-			*e = (struct hw_event){s0, at, size, (uint32_t)stack, EV_ALLOC, kind};
+			*e = (struct hw_event){s0, at, size, (uint32_t)stack, EV_ALLOC, kind, 0};
 		} else {
 			*e = (struct hw_event){.seq = s0, .addr = at, .op = EV_FREE, .kind = kind};
 		}

@@ -131,12 +131,119 @@ static void mappings_and_anomalies(void **state)
 	trace_close(&t);
 }
 
+static void temporaries_per_thread(void **state)
+{
+	(void)state;
+	/* A temporary: a plain free of the thread's last allocation before the
+	 * thread allocates again or frees anything else. Two threads interleave
+	 * (two chunks: with two CPUs the pairing stage runs on the decoding
+	 * thread), so "last" must be per thread. */
+	struct tb b;
+	tb_init(&b, HW_MIN_CHUNK_SIZE, "x", 1);
+	tb_chunk(&b, 1);
+	tb_alloc(&b, HW_KIND_MALLOC, 1, 0x1000, 10, 1);
+	tb_free(&b, HW_KIND_MALLOC, 3, 0x1000); /* temporary, though thread 2 allocated at 2 */
+	tb_alloc(&b, HW_KIND_MALLOC, 4, 0x1100, 20, 1);
+	tb_free(&b, HW_KIND_MALLOC, 5, 0xdead0); /* unmatched: a free in between */
+	tb_free(&b, HW_KIND_MALLOC, 6, 0x1100); /* not a temporary */
+	tb_alloc(&b, HW_KIND_MALLOC, 7, 0x1200, 30, 1);
+	tb_realloc(&b, 8, 9, 0x1200, 0x1300, 40, 1); /* the free half is not one */
+	tb_free(&b, HW_KIND_MALLOC, 10, 0x1300); /* the realloc's block: a temporary */
+	tb_chunk(&b, 2);
+	tb_alloc(&b, HW_KIND_MALLOC, 2, 0x2000, 50, 2);
+	tb_alloc(&b, HW_KIND_MALLOC, 11, 0x2100, 60, 2);
+	tb_free(&b, HW_KIND_MALLOC, 12, 0x2000); /* the thread allocated since */
+	tb_write(&b, path);
+	tb_free_builder(&b);
+	struct trace t;
+	struct analysis a;
+	assert_int_equal(trace_open(path, &t), HW_OK);
+	assert_int_equal(analysis_run(&a, &t, NULL), HW_OK);
+	assert_int_equal(a.temporaries, 2);
+	assert_int_equal(site_of(&a, 1, CLASS_HEAP)->temp_count, 2);
+	assert_int_equal(site_of(&a, 1, CLASS_HEAP)->temp_bytes, 50);
+	assert_int_equal(site_of(&a, 2, CLASS_HEAP)->temp_count, 0);
+	assert_int_equal(a.unmatched_frees, 1);
+	assert_int_equal(a.events, 12); /* a realloc is two */
+	assert_int_equal(a.kinds[HW_KIND_MALLOC].live_bytes, 60);
+	analysis_free(&a);
+	trace_close(&t);
+}
+
+static void window_counts_only_blocks_inside(void **state)
+{
+	(void)state;
+	/* Blocks allocated before the window's first marker are not counted,
+	 * neither when they are freed inside it; mappings the same. */
+	struct tb b;
+	tb_init(&b, HW_MIN_CHUNK_SIZE, "x", 1);
+	tb_chunk(&b, 1);
+	tb_alloc(&b, HW_KIND_MALLOC, 1, 0x1000, 100, 1);
+	tb_alloc(&b, HW_KIND_MMAP, 2, 0x100000, 0x4000, 3);
+	tb_mark(&b, 3, HW_MARK_USER, "go");
+	tb_free(&b, HW_KIND_MALLOC, 4, 0x1000);
+	tb_unmap(&b, 5, 0x100000, 0x4000);
+	tb_alloc(&b, HW_KIND_MALLOC, 6, 0x2000, 7, 2);
+	tb_alloc(&b, HW_KIND_MMAP, 7, 0x200000, 0x1000, 3);
+	tb_write(&b, path);
+	tb_free_builder(&b);
+	struct trace t;
+	struct analysis a;
+	struct analysis_opts o = {.from_mark = "go"};
+	assert_int_equal(trace_open(path, &t), HW_OK);
+	assert_int_equal(analysis_run(&a, &t, &o), HW_OK);
+	assert_null(site_of(&a, 1, CLASS_HEAP));
+	assert_int_equal(site_of(&a, 2, CLASS_HEAP)->live_bytes, 7);
+	assert_int_equal(a.kinds[HW_KIND_MALLOC].live_bytes, 7);
+	assert_int_equal(a.kinds[HW_KIND_MALLOC].frees, 0);
+	assert_int_equal(a.kinds[HW_KIND_MMAP].live_bytes, 0x1000);
+	assert_int_equal(a.peaks[CLASS_MMAP].peak, 0x1000);
+	assert_int_equal(a.unmatched_frees, 0);
+	analysis_free(&a);
+	trace_close(&t);
+}
+
+static void one_unmap_of_many_mappings(void **state)
+{
+	(void)state;
+	/* One munmap over 6,000 mappings ends each of them: more pieces than a
+	 * batch of events holds (a second thread's chunk: with two CPUs the
+	 * batches go to the replay on another thread). */
+	struct tb b;
+	tb_init(&b, 1u << 20, "x", 1);
+	tb_chunk(&b, 1);
+	uint64_t seq = 1;
+	for (uint64_t i = 0; i < 6000; i++)
+		tb_alloc(&b, HW_KIND_MMAP, seq++, 0x10000000 + i * 0x2000, 0x1000, (uint32_t)(1 + i % 7));
+	tb_unmap(&b, seq++, 0x10000000, 6000 * 0x2000);
+	tb_alloc(&b, HW_KIND_MMAP, seq++, 0x10000000, 0x3000, 1);
+	tb_chunk(&b, 2);
+	tb_alloc(&b, HW_KIND_MALLOC, seq++, 0x1000, 16, 8);
+	tb_write(&b, path);
+	tb_free_builder(&b);
+	struct trace t;
+	struct analysis a;
+	assert_int_equal(trace_open(path, &t), HW_OK);
+	assert_int_equal(analysis_run(&a, &t, NULL), HW_OK);
+	assert_int_equal(a.peaks[CLASS_MMAP].peak, 6000 * 0x1000);
+	assert_int_equal(a.kinds[HW_KIND_MMAP].frees, 6000);
+	assert_int_equal(a.kinds[HW_KIND_MMAP].live_bytes, 0x3000);
+	assert_int_equal(site_of(&a, 1, CLASS_MMAP)->live_bytes, 0x3000);
+	assert_int_equal(site_of(&a, 1, CLASS_MMAP)->allocs, 859); /* 858 of the 6000, and the last */
+	assert_int_equal(a.events, 6003);
+	analysis_free(&a);
+	trace_close(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(peak_snapshot_per_callsite),
 		cmocka_unit_test(merge_orders_threads_and_realloc_halves),
 		cmocka_unit_test(mappings_and_anomalies),
+		cmocka_unit_test(temporaries_per_thread),
+		cmocka_unit_test(window_counts_only_blocks_inside),
+		cmocka_unit_test(one_unmap_of_many_mappings),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
