@@ -26,6 +26,19 @@ struct peak {
 	uint32_t id; /* bumps at each new high-water mark */
 };
 
+/* Per-thread state, in a small open-addressing table keyed by thread id. */
+struct thread_slot {
+	uint32_t tid; /* 0 = empty */
+	uint8_t remap_kind; /* what the free half of the thread's mremap unmapped */
+	uint64_t addr; /* the thread's last heap allocation (temporaries) */
+};
+
+struct thread_table {
+	struct thread_slot *slots;
+	size_t mask, n;
+	struct thread_slot *hit; /* the slot returned last */
+};
+
 struct mark {
 	uint64_t seq, time_ns;
 	uint8_t kind; /* HW_MARK_* */
@@ -84,7 +97,14 @@ struct rss_sample {
 	uint64_t time_ns, rss;
 };
 
+#define HW_SITE_CACHE 4096
 #define HW_MAX_TICKS 65536 /* then neighbouring ticks are merged */
+
+struct site_slot {
+	uint32_t stack;
+	uint8_t cls;
+	uint32_t site; /* index + 1; 0 = empty */
+};
 
 struct analysis {
 	struct trace *trace;
@@ -94,11 +114,15 @@ struct analysis {
 	bool python_frames; /* the shim could read Python frames */
 	struct module_rec *modules;
 	size_t nmodules, modcap;
-	struct site *sites; /* ids given by the pairing stage (pair.h) */
+	struct site *sites;
 	size_t nsites, sitecap;
+	uint32_t *site_index; /* (raw stack, class) -> site + 1 */
+	size_t site_mask;
+	struct site_slot site_cache[HW_SITE_CACHE];
 	struct kind_totals kinds[HW_KIND_COUNT];
 	struct peak peaks[CLASS_COUNT];
-	struct live_map live; /* heap blocks on the replay's pages (pair.h) */
+	struct live_map live;
+	struct range_map maps;
 	struct rss_sample *rss;
 	size_t nrss, rsscap;
 	uint64_t rss_peak;
@@ -116,6 +140,7 @@ struct analysis {
 	uint64_t window_start_ns;
 	site_hook_fn hook;
 	void *hook_ctx;
+	struct thread_table threads_tab; /* per thread: last allocation, mremap */
 	struct heap_tick *ticks; /* with opts->heap_ticks, at most HW_MAX_TICKS */
 	size_t nticks, tickcap;
 	uint64_t tick_max;

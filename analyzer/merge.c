@@ -6,6 +6,9 @@
  * memory follows the live set, not the length of the trace. */
 #include "merge.h"
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,11 +20,10 @@
 #define BATCH 4096 /* events per batch (128 KiB) */
 #define RING 4 /* batches between the decoding thread and the replay */
 #define RUN 64 /* events decoded at once from one cursor */
-#define PEND 256 /* events handed to the stage at once */
 
 struct batch {
-	struct hw_event *ev; /* BATCH or a little more: a stage may add events */
-	size_t n, cap;
+	struct hw_event ev[BATCH];
+	size_t n;
 };
 
 struct merge {
@@ -33,8 +35,6 @@ struct merge {
 	size_t n;
 	merge_def_fn def;
 	void *ctx;
-	merge_stage_fn stage;
-	void *stage_ctx;
 	const struct trace *t;
 	uint32_t out_tid; /* what the consumer was last told */
 	uint64_t out_time;
@@ -148,14 +148,11 @@ static int by_thread(const void *x, const void *y)
 
 static void *producer(void *arg);
 
-struct merge *merge_new(const struct trace *t, merge_def_fn def, void *ctx, merge_stage_fn stage,
-			void *stage_ctx)
+struct merge *merge_new(const struct trace *t, merge_def_fn def, void *ctx)
 {
 	struct merge *m = xcalloc(1, sizeof(*m));
 	m->def = def;
 	m->ctx = ctx;
-	m->stage = stage;
-	m->stage_ctx = stage_ctx;
 	m->t = t;
 	size_t n = t->nchunks;
 	m->chain = xmalloc((n + 1) * sizeof(*m->chain));
@@ -195,10 +192,6 @@ struct merge *merge_new(const struct trace *t, merge_def_fn def, void *ctx, merg
 	const char *one = getenv("HEAPWISE_ANALYZER_THREADS");
 	m->threaded = cpus > 1 && t->nchunks > 1 && !(one && !strcmp(one, "1"));
 	m->ring = xcalloc(m->threaded ? RING : 1, sizeof(*m->ring));
-	for (size_t i = 0; i < (m->threaded ? RING : 1); i++) {
-		m->ring[i].cap = BATCH + 4 * PEND;
-		m->ring[i].ev = xaligned(64, m->ring[i].cap * sizeof(struct hw_event));
-	}
 	if (m->threaded) {
 		pthread_mutex_init(&m->lock, NULL);
 		pthread_cond_init(&m->cond, NULL);
@@ -211,74 +204,69 @@ struct merge *merge_new(const struct trace *t, merge_def_fn def, void *ctx, merg
 	return m;
 }
 
-void merge_out_grow(struct merge_out *o)
+/* A batch that goes to the other CPU is written around the cache: a plain
+ * store first has to take the line back from the replay's cache, which cost
+ * more than decoding the event. */
+static void put_stream(struct hw_event *dst, const struct hw_event *src)
 {
 #ifdef __SSE2__
-	_mm_sfence(); /* the streamed events before they are copied */
+	_Static_assert(sizeof(struct hw_event) == 32, "two 16-byte streaming stores");
+	__m128i lo, hi;
+	memcpy(&lo, src, 16);
+	memcpy(&hi, (const char *)src + 16, 16);
+	_mm_stream_si128((__m128i *)dst, lo);
+	_mm_stream_si128((__m128i *)dst + 1, hi);
+#else
+	*dst = *src;
 #endif
-	size_t cap = o->cap * 2;
-	struct hw_event *ev = xaligned(64, cap * sizeof(*ev));
-	memcpy(ev, o->ev, o->n * sizeof(*ev));
-	free(o->ev);
-	o->ev = ev;
-	o->cap = cap;
 }
 
-/* Events on their way to the stage. */
-struct pending {
-	struct hw_event ev[PEND];
-	size_t n;
-};
-
-static void flush(struct merge *m, struct pending *p, struct merge_out *out)
+static void emit(struct merge *m, struct batch *b, size_t *n, const struct hw_event *e)
 {
-	if (m->stage)
-		m->stage(m->stage_ctx, p->ev, p->n, out);
+	if (m->threaded)
+		put_stream(&b->ev[(*n)++], e);
 	else
-		for (size_t i = 0; i < p->n; i++)
-			merge_out_push(out, &p->ev[i]);
-	p->n = 0;
+		b->ev[(*n)++] = *e;
 }
 
-static void tell_time(struct merge *m, struct pending *p, uint64_t time_ns)
+static void tell_time(struct merge *m, struct batch *b, size_t *n, uint64_t time_ns)
 {
 	if (time_ns != m->out_time || !m->told) {
-		p->ev[p->n++] = (struct hw_event){.op = EV_TIME, .addr = time_ns};
+		struct hw_event e = {.op = EV_TIME, .addr = time_ns};
+		emit(m, b, n, &e);
 		m->out_time = time_ns;
 	}
 }
 
-/* Decodes about BATCH events (and the time and thread changes between them)
- * and puts them through the stage into b. */
+/* Decodes up to BATCH events (and the time and thread changes between them)
+ * into b. */
 static void fill(struct merge *m, struct batch *b)
 {
-	struct merge_out out = {b->ev, 0, b->cap, m->threaded};
-	struct pending p;
-	p.n = 0;
-	while (out.n + p.n < BATCH && m->n) {
-		if (p.n + RUN + 5 > PEND)
-			flush(m, &p, &out);
+	size_t n = 0;
+	struct hw_event run[RUN];
+	while (n + 3 <= BATCH && m->n) {
 		struct cursor *c = m->heap[0];
 		if (c->tid != m->out_tid || !m->told) {
-			p.ev[p.n++] = (struct hw_event){.op = EV_THREAD, .addr = c->tid};
+			struct hw_event e = {.op = EV_THREAD, .addr = c->tid};
+			emit(m, b, &n, &e);
 			m->out_tid = c->tid;
 		}
-		tell_time(m, &p, c->ev_time);
+		tell_time(m, b, &n, c->ev_time);
 		m->told = true;
-		p.ev[p.n++] = c->ev[c->at];
-		if (++c->at == c->nev) {
+		emit(m, b, &n, &c->ev[c->at]);
+		if (++c->at == c->nev && n + 3 < BATCH) {
 			/* the records after it that come before every other
 			 * cursor's next event go straight out */
 			uint64_t limit = UINT64_MAX;
 			for (size_t i = 1; i <= 2 && i < m->n; i++)
 				if (m->heap[i]->ev[m->heap[i]->at].seq < limit)
 					limit = m->heap[i]->ev[m->heap[i]->at].seq;
-			size_t dt = c->time_ns != m->out_time; /* room for a time */
-			size_t k = cursor_decode_run(c, &p.ev[p.n + dt], RUN, limit);
+			size_t room = BATCH - 3 - n < RUN ? BATCH - 3 - n : RUN;
+			size_t k = cursor_decode_run(c, run, room, limit);
 			if (k) {
-				if (dt)
-					tell_time(m, &p, c->time_ns);
-				p.n += k;
+				tell_time(m, b, &n, c->time_ns);
+				for (size_t i = 0; i < k; i++)
+					emit(m, b, &n, &run[i]);
 			}
 		}
 		if (c->at < c->nev || advance(m, c)) {
@@ -289,10 +277,7 @@ static void fill(struct merge *m, struct batch *b)
 			sift_down(m, 0);
 		}
 	}
-	flush(m, &p, &out);
-	b->ev = out.ev;
-	b->cap = out.cap;
-	b->n = out.n;
+	b->n = n;
 }
 
 /* The ring's hand-over: each side spins a little (the other is usually a
@@ -404,8 +389,6 @@ void merge_free(struct merge *m)
 		pthread_cond_destroy(&m->cond);
 	}
 	flush_drops(m);
-	for (size_t i = 0; m->ring && i < (m->threaded ? RING : 1); i++)
-		free(m->ring[i].ev);
 	free(m->ring);
 	free(m->cursors);
 	free(m->chain);

@@ -281,7 +281,7 @@ static inline __attribute__((always_inline)) size_t decode_run(struct cursor *c,
 			if (stack > UINT32_MAX)
 				goto bad;
 			e[0] = (struct hw_event){.seq = s0, .addr = from, .op = EV_REALLOC_FREE, .kind = kind};
-			e[1] = (struct hw_event){s0 + w, to, size, (uint32_t)stack, EV_REALLOC_ALLOC, kind, 0};
+			e[1] = (struct hw_event){s0 + w, to, size, (uint32_t)stack, EV_REALLOC_ALLOC, kind};
 			seq = s0 + w;
 			addr = to;
 			n += 2;
@@ -298,7 +298,7 @@ static inline __attribute__((always_inline)) size_t decode_run(struct cursor *c,
 			GET_FAST(stack);
 			if (stack > UINT32_MAX)
 				goto bad;
-			*e = (struct hw_event){s0, at, size, (uint32_t)stack, EV_ALLOC, kind, 0};
+			*e = (struct hw_event){s0, at, size, (uint32_t)stack, EV_ALLOC, kind};
 		} else {
 			*e = (struct hw_event){.seq = s0, .addr = at, .op = EV_FREE, .kind = kind};
 		}

@@ -76,18 +76,7 @@ enum ev_op {
 	EV_MARK, /* addr: label (pointer into the trace), size: its length, kind */
 	EV_TIME, /* addr: time in ns */
 	EV_THREAD, /* addr: thread id */
-	/* what the pairing stage (pair.h) makes of the events above */
-	EV_SITE, /* a new callsite: stack = its id, addr = raw stack, kind */
-	EV_BORN, /* a block of callsite stack: size, kind */
-	EV_GONE, /* a block (or a piece of a mapping) of callsite stack: size, kind */
-	EV_NOP, /* an event with nothing left to replay */
 };
-
-/* hw_event.flags, set by the pairing stage */
-#define EVF_EXTRA 1 /* made from the event after it: not counted as an event */
-#define EVF_COUNTED 2 /* ALLOC: allocated inside the window */
-#define EVF_WHOLE 4 /* GONE: the whole block, not a piece of a mapping */
-#define EVF_TEMP 8 /* GONE: a temporary; FREE: of the thread's last allocation */
 
 struct __attribute__((aligned(16))) hw_event {
 	uint64_t seq;
@@ -96,7 +85,6 @@ struct __attribute__((aligned(16))) hw_event {
 	uint32_t stack;
 	uint8_t op; /* enum ev_op */
 	uint8_t kind;
-	uint8_t flags; /* EVF_* */
 };
 
 struct cursor {

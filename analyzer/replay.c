@@ -9,7 +9,6 @@
 #include "analysis.h"
 #include "err.h"
 #include "merge.h"
-#include "pair.h"
 #include "util.h"
 
 const char *kind_name(int kind)
@@ -24,25 +23,67 @@ const char *class_name(int cls)
 	return names[cls];
 }
 
-/* A callsite the pairing stage announced (EV_SITE): its ids come in order. */
-static void site_add(struct analysis *a, uint32_t id, uint32_t stack, int kind)
+static size_t site_hash(uint32_t stack, int cls)
 {
-	while (a->nsites <= id) {
-		if (a->nsites == a->sitecap) { /* grown by hand: 64-byte aligned */
-			size_t cap = a->sitecap ? a->sitecap * 2 : 64;
-			struct site *sites = xaligned(64, cap * sizeof(*sites));
-			if (a->nsites)
-				memcpy(sites, a->sites, a->nsites * sizeof(*sites));
-			free(a->sites);
-			a->sites = sites;
-			a->sitecap = cap;
-		}
-		struct site *s = &a->sites[a->nsites++];
-		memset(s, 0, sizeof(*s));
-		s->raw_stack = stack;
-		s->cls = (uint8_t)kind_class(kind);
-		s->kind = (uint8_t)kind;
+	uint64_t h = ((uint64_t)stack << 2 | (uint64_t)cls) * 0x9e3779b97f4a7c15ull;
+	return (size_t)(h ^ (h >> 29));
+}
+
+static struct site *site_get(struct analysis *a, uint32_t stack, int kind)
+{
+	int cls = kind_class(kind);
+	size_t j = site_hash(stack, cls) & a->site_mask;
+	while (a->site_index[j]) {
+		struct site *s = &a->sites[a->site_index[j] - 1];
+		if (s->raw_stack == stack && s->cls == cls)
+			return s;
+		j = (j + 1) & a->site_mask;
 	}
+	if ((a->nsites + 1) * 2 > a->site_mask + 1) {
+		size_t mask = a->site_mask * 2 + 1;
+		uint32_t *idx = xcalloc(mask + 1, sizeof(*idx));
+		for (size_t i = 0; i < a->nsites; i++) {
+			size_t k = site_hash(a->sites[i].raw_stack, a->sites[i].cls) & mask;
+			while (idx[k])
+				k = (k + 1) & mask;
+			idx[k] = (uint32_t)i + 1;
+		}
+		free(a->site_index);
+		a->site_index = idx;
+		a->site_mask = mask;
+		j = site_hash(stack, cls) & mask;
+		while (idx[j])
+			j = (j + 1) & mask;
+	}
+	if (a->nsites == a->sitecap) { /* grown by hand: 64-byte aligned */
+		size_t cap = a->sitecap ? a->sitecap * 2 : 64;
+		struct site *sites = xaligned(64, cap * sizeof(*sites));
+		if (a->nsites)
+			memcpy(sites, a->sites, a->nsites * sizeof(*sites));
+		free(a->sites);
+		a->sites = sites;
+		a->sitecap = cap;
+	}
+	struct site *s = &a->sites[a->nsites];
+	memset(s, 0, sizeof(*s));
+	s->raw_stack = stack;
+	s->cls = (uint8_t)cls;
+	s->kind = (uint8_t)kind;
+	a->site_index[j] = (uint32_t)++a->nsites;
+	return s;
+}
+
+/* site_get behind a direct-mapped cache by stack id: a trace repeats a few
+ * thousand stacks millions of times. */
+static inline uint32_t site_cached(struct analysis *a, uint32_t stack, int kind)
+{
+	int cls = kind_class(kind);
+	struct site_slot *c = &a->site_cache[(stack * 4u + (unsigned)cls) % HW_SITE_CACHE];
+	if (c->site && c->stack == stack && c->cls == cls)
+		return c->site - 1;
+	uint32_t i = (uint32_t)(site_get(a, stack, kind) - a->sites);
+	*c = (struct site_slot){stack, (uint8_t)cls, i + 1};
+	return i;
 }
 
 static inline void site_change(struct analysis *a, struct site *s, int64_t bytes, int64_t blocks,
@@ -106,13 +147,50 @@ static inline void block_born(struct analysis *a, const struct block *b, uint64_
 	site_change(a, s, (int64_t)b->size, 1, seq, time_ns);
 }
 
-/* A heap allocation (its callsite id from pair.h). */
-static inline void do_alloc(struct analysis *a, const struct hw_event *e, uint64_t seq, uint64_t time_ns)
+struct cut_ctx {
+	struct analysis *a;
+	uint64_t seq, time_ns;
+	int first_kind;
+};
+
+static void on_cut(void *ctx, const struct block *piece, bool whole)
 {
-	if (!e->addr)
+	struct cut_ctx *c = ctx;
+	if (c->first_kind < 0)
+		c->first_kind = piece->kind;
+	block_gone(c->a, piece, whole, c->seq, c->time_ns);
+}
+
+/* A mapping (mmap, or the new half of mremap). */
+static void do_map(struct analysis *a, int kind, uint64_t addr, uint64_t size, uint32_t stack,
+		   bool counted, uint64_t seq, uint64_t time_ns)
+{
+	if (!addr || !size)
 		return;
-	bool counted = e->flags & EVF_COUNTED;
-	struct block b = {e->addr, e->size, counted ? e->stack : 0, e->kind, counted}, old;
+	struct block b = {addr, size, counted ? site_cached(a, stack, kind) : 0, (uint8_t)kind,
+			  counted};
+	struct cut_ctx c = {a, seq, time_ns, -1};
+	range_map_add(&a->maps, &b, on_cut, &c);
+	if (counted)
+		block_born(a, &b, seq, time_ns);
+}
+
+static int do_unmap(struct analysis *a, uint64_t addr, uint64_t len, uint64_t seq, uint64_t time_ns)
+{
+	struct cut_ctx c = {a, seq, time_ns, -1};
+	range_map_cut(&a->maps, addr, len, on_cut, &c);
+	return c.first_kind;
+}
+
+/* A heap allocation. */
+static inline void do_alloc(struct analysis *a, int kind, uint64_t addr, uint64_t size, uint32_t stack,
+		     bool counted, uint64_t seq, uint64_t time_ns)
+{
+	if (!addr)
+		return;
+	struct block b = {addr, size, counted ? site_cached(a, stack, kind) : 0, (uint8_t)kind,
+			  counted},
+		     old;
 	if (live_map_put(&a->live, &b, &old)) {
 		/* a free we never saw (made before recording started, or lost) */
 		a->replaced_blocks++;
@@ -122,25 +200,25 @@ static inline void do_alloc(struct analysis *a, const struct hw_event *e, uint64
 		block_born(a, &b, seq, time_ns);
 }
 
-static inline void temporary(struct analysis *a, struct site *s, uint64_t size)
-{
-	s->temp_count++;
-	s->temp_bytes += size;
-	a->temporaries++;
-}
-
-/* A heap free (EVF_TEMP from pair.h). */
-static inline void do_free(struct analysis *a, const struct hw_event *e, uint64_t seq, uint64_t time_ns)
+/* A heap free; last: the thread's last allocation (temporaries), NULL for
+ * the free half of a realloc. */
+static inline void do_free(struct analysis *a, uint64_t addr, uint64_t seq, uint64_t time_ns,
+		    struct thread_slot *me, bool plain_free)
 {
 	struct block b;
-	if (!e->addr)
+	if (!addr)
 		return;
-	if (!live_map_take(&a->live, e->addr, &b)) {
+	if (!live_map_take(&a->live, addr, &b)) {
 		a->unmatched_frees++;
 		return;
 	}
-	if ((e->flags & EVF_TEMP) && b.counted)
-		temporary(a, &a->sites[b.site], b.size);
+	if (plain_free && me->addr == addr && b.counted) {
+		/* freed before the thread allocated again */
+		a->sites[b.site].temp_count++;
+		a->sites[b.site].temp_bytes += b.size;
+		a->temporaries++;
+	}
+	me->addr = 0;
 	block_gone(a, &b, true, seq, time_ns);
 }
 
@@ -160,6 +238,43 @@ static void push_tick(struct analysis *a, uint64_t time_ns)
 	HW_GROW(a->ticks, a->nticks, a->tickcap);
 	a->ticks[a->nticks++] = (struct heap_tick){time_ns, a->tick_max, live};
 	a->tick_max = live;
+}
+
+/* A thread's slot (created on first use). */
+static struct thread_slot *thread_find(struct thread_table *t, uint32_t tid)
+{
+	if ((t->n + 1) * 2 > t->mask + 1) {
+		size_t mask = t->mask ? t->mask * 2 + 1 : 63;
+		struct thread_slot *slots = xcalloc(mask + 1, sizeof(*slots));
+		for (size_t i = 0; t->slots && i <= t->mask; i++) {
+			if (!t->slots[i].tid)
+				continue;
+			size_t j = (t->slots[i].tid * 2654435761u) & mask;
+			while (slots[j].tid)
+				j = (j + 1) & mask;
+			slots[j] = t->slots[i];
+		}
+		free(t->slots);
+		t->slots = slots;
+		t->mask = mask;
+	}
+	size_t j = (tid * 2654435761u) & t->mask;
+	while (t->slots[j].tid && t->slots[j].tid != tid)
+		j = (j + 1) & t->mask;
+	if (!t->slots[j].tid) {
+		t->slots[j].tid = tid;
+		t->n++;
+	}
+	t->hit = &t->slots[j];
+	return t->hit;
+}
+
+static inline struct thread_slot *thread_of(struct thread_table *t, uint32_t tid)
+{
+	tid = tid ? tid : UINT32_MAX; /* 0 marks an empty slot */
+	if (t->hit && t->hit->tid == tid)
+		return t->hit; /* the same thread as the event before */
+	return thread_find(t, tid);
 }
 
 static bool label_is(const char *name, size_t len, const char *label)
@@ -272,14 +387,17 @@ enum hw_err analysis_run(struct analysis *a, struct trace *t, const struct analy
 	stack_table_init(&a->st);
 	pycode_table_init(&a->codes);
 	live_map_init(&a->live);
+	a->site_mask = 1023;
+	a->site_index = xcalloc(a->site_mask + 1, sizeof(*a->site_index));
 	for (int i = 0; i < CLASS_COUNT; i++)
 		a->peaks[i].id = 1;
 
-	struct pairing *pair = pairing_new(opts->from_mark);
-	struct merge *m = merge_new(t, on_definition, a, pairing_stage, pair);
+	struct merge *m = merge_new(t, on_definition, a);
 	const struct hw_event *batch;
 	size_t nb;
 	uint64_t now = 0;
+	uint32_t tid = 0;
+	struct thread_slot *me = NULL;
 	bool over = false; /* the window ended: only the trailer still matters */
 	struct progress pr;
 	uint64_t done, total;
@@ -299,39 +417,53 @@ enum hw_err analysis_run(struct analysis *a, struct trace *t, const struct analy
 					a->end_time_ns = now;
 				continue;
 			}
+			if (e->op == EV_THREAD) {
+				tid = (uint32_t)e->addr;
+				me = thread_of(&a->threads_tab, tid);
+				continue;
+			}
 			if (over) {
 				if (e->op == EV_TRAILER)
 					a->clean_exit = true;
 				continue;
 			}
 			uint64_t seq = e->seq;
-			if (!(e->flags & EVF_EXTRA)) {
-				a->last_seq = seq;
-				a->events++;
-			}
+			a->last_seq = seq;
+			a->events++;
+			bool heap = kind_class(e->kind) == CLASS_HEAP;
 			switch (e->op) {
-			case EV_BORN: {
-				struct block b = {0, e->size, e->stack, e->kind, true};
-				block_born(a, &b, seq, now);
-				break;
-			}
-			case EV_GONE: {
-				struct block b = {0, e->size, e->stack, e->kind, true};
-				if (e->flags & EVF_TEMP)
-					temporary(a, &a->sites[b.site], b.size);
-				block_gone(a, &b, e->flags & EVF_WHOLE, seq, now);
-				break;
-			}
 			case EV_ALLOC:
-			case EV_REALLOC_ALLOC:
-				do_alloc(a, e, seq, now);
+				if (heap) {
+					do_alloc(a, e->kind, e->addr, e->size, e->stack, started, seq, now);
+					me->addr = e->addr;
+				} else {
+					do_map(a, e->kind, e->addr, e->size, e->stack, started, seq, now);
+				}
 				break;
 			case EV_FREE:
-			case EV_REALLOC_FREE:
-				do_free(a, e, seq, now);
+				if (heap)
+					do_free(a, e->addr, seq, now, me, true);
 				break;
-			case EV_SITE:
-				site_add(a, e->stack, (uint32_t)e->addr, e->kind);
+			case EV_REALLOC_FREE:
+				do_free(a, e->addr, seq, now, me, false);
+				break;
+			case EV_REALLOC_ALLOC:
+				if (heap)
+					do_alloc(a, e->kind, e->addr, e->size, e->stack, started, seq, now);
+				else
+					do_map(a, e->kind, e->addr, e->size, e->stack, started, seq, now);
+				me->addr = e->addr;
+				break;
+			case EV_UNMAP:
+				do_unmap(a, e->addr, e->size, seq, now);
+				break;
+			case EV_REMAP_UNMAP: {
+				int k = do_unmap(a, e->addr, e->size, seq, now);
+				me->remap_kind = (uint8_t)(k < 0 ? HW_KIND_MMAP : k);
+				break;
+			}
+			case EV_REMAP_MAP:
+				do_map(a, me->remap_kind, e->addr, e->size, e->stack, started, seq, now);
 				break;
 			case EV_TRAILER:
 				a->clean_exit = true;
@@ -367,7 +499,6 @@ enum hw_err analysis_run(struct analysis *a, struct trace *t, const struct analy
 	}
 	progress_end(&pr);
 	merge_free(m);
-	pairing_free(pair);
 	if (a->want_ticks)
 		push_tick(a, now);
 	a->window = opts->from_mark || opts->to_mark;
@@ -423,8 +554,11 @@ void analysis_free(struct analysis *a)
 		free(a->modules[i].path);
 	free(a->modules);
 	free(a->sites);
+	free(a->site_index);
 	live_map_free(&a->live);
+	range_map_free(&a->maps);
 	free(a->rss);
+	free(a->threads_tab.slots);
 	free(a->ticks);
 	for (size_t i = 0; i < a->nmarks; i++)
 		free(a->marks[i].label);
