@@ -37,6 +37,18 @@ static const struct site *site_of(const struct analysis *a, uint32_t stack, int 
 	return NULL;
 }
 
+/* Writes the built trace, replays it with o into *a and closes the trace
+ * (what the assertions read stays in *a). */
+static void replay_built(struct tb *b, const struct analysis_opts *o, struct analysis *a)
+{
+	struct trace t;
+	assert_int_equal(tb_write(b, path), 0);
+	tb_free_builder(b);
+	assert_int_equal(trace_open(path, &t), HW_OK);
+	assert_int_equal(analysis_run(a, &t, o), HW_OK);
+	trace_close(&t);
+}
+
 static void peak_snapshot_per_callsite(void **state)
 {
 	(void)state;
@@ -52,13 +64,8 @@ static void peak_snapshot_per_callsite(void **state)
 	tb_free(&b, HW_KIND_MALLOC, 5, 0x3000); /* 100 */
 	tb_alloc(&b, HW_KIND_MALLOC, 6, 0x4000, 400, 2); /* 500 < 550 */
 	tb_trailer(&b, 7, 1, 4, 2);
-	tb_write(&b, path);
-	tb_free_builder(&b);
-
-	struct trace t;
 	struct analysis a;
-	assert_int_equal(trace_open(path, &t), HW_OK);
-	assert_int_equal(analysis_run(&a, &t, NULL), HW_OK);
+	replay_built(&b, NULL, &a);
 	assert_int_equal(a.peaks[CLASS_HEAP].peak, 550);
 	assert_int_equal(a.peaks[CLASS_HEAP].peak_seq, 3);
 	assert_int_equal(site_peak_bytes(&a, site_of(&a, 1, CLASS_HEAP)), 300);
@@ -69,7 +76,6 @@ static void peak_snapshot_per_callsite(void **state)
 	assert_int_equal(a.kinds[HW_KIND_MALLOC].frees, 2);
 	assert_true(a.clean_exit);
 	analysis_free(&a);
-	trace_close(&t);
 }
 
 static void merge_orders_threads_and_realloc_halves(void **state)
@@ -87,12 +93,8 @@ static void merge_orders_threads_and_realloc_halves(void **state)
 	tb_chunk(&b, 1);
 	tb_alloc(&b, HW_KIND_MALLOC, 1, 0x1000, 10, 1);
 	tb_realloc(&b, 2, 4, 0x1000, 0x2000, 20, 1);
-	tb_write(&b, path);
-	tb_free_builder(&b);
-	struct trace t;
 	struct analysis a;
-	assert_int_equal(trace_open(path, &t), HW_OK);
-	assert_int_equal(analysis_run(&a, &t, NULL), HW_OK);
+	replay_built(&b, NULL, &a);
 	assert_int_equal(a.replaced_blocks, 0);
 	assert_int_equal(a.unmatched_frees, 0);
 	assert_int_equal(a.kinds[HW_KIND_MALLOC].live_bytes, 20);
@@ -101,7 +103,6 @@ static void merge_orders_threads_and_realloc_halves(void **state)
 	assert_int_equal(a.threads, 2);
 	assert_false(a.clean_exit);
 	analysis_free(&a);
-	trace_close(&t);
 }
 
 static void mappings_and_anomalies(void **state)
@@ -115,12 +116,8 @@ static void mappings_and_anomalies(void **state)
 	tb_unmap(&b, 3, 0x104000, 0x1000);
 	tb_remap(&b, 4, 5, 0x100000, 0x4000, 0x200000, 0x8000, 1);
 	tb_alloc(&b, HW_KIND_MMAP_FILE, 6, 0x300000, 0x2000, 2);
-	tb_write(&b, path);
-	tb_free_builder(&b);
-	struct trace t;
 	struct analysis a;
-	assert_int_equal(trace_open(path, &t), HW_OK);
-	assert_int_equal(analysis_run(&a, &t, NULL), HW_OK);
+	replay_built(&b, NULL, &a);
 	assert_int_equal(a.unmatched_frees, 1);
 	/* 0x10000 - 0x1000 (hole) - 0x4000 (moved) + 0x8000 */
 	assert_int_equal(a.kinds[HW_KIND_MMAP].live_bytes, 0x13000);
@@ -128,7 +125,6 @@ static void mappings_and_anomalies(void **state)
 	assert_int_equal(a.kinds[HW_KIND_MMAP_FILE].live_bytes, 0x2000);
 	assert_int_equal(a.peaks[CLASS_HEAP].peak, 0);
 	analysis_free(&a);
-	trace_close(&t);
 }
 
 static void temporaries_per_thread(void **state)
@@ -154,12 +150,8 @@ static void temporaries_per_thread(void **state)
 	tb_alloc(&b, HW_KIND_MALLOC, 3, 0x2000, 50, 2);
 	tb_alloc(&b, HW_KIND_MALLOC, 12, 0x2100, 60, 2);
 	tb_free(&b, HW_KIND_MALLOC, 13, 0x2000); /* the thread allocated since */
-	tb_write(&b, path);
-	tb_free_builder(&b);
-	struct trace t;
 	struct analysis a;
-	assert_int_equal(trace_open(path, &t), HW_OK);
-	assert_int_equal(analysis_run(&a, &t, NULL), HW_OK);
+	replay_built(&b, NULL, &a);
 	assert_int_equal(a.temporaries, 2);
 	assert_int_equal(site_of(&a, 1, CLASS_HEAP)->temp_count, 2);
 	assert_int_equal(site_of(&a, 1, CLASS_HEAP)->temp_bytes, 50);
@@ -168,7 +160,6 @@ static void temporaries_per_thread(void **state)
 	assert_int_equal(a.events, 13); /* a realloc is two */
 	assert_int_equal(a.kinds[HW_KIND_MALLOC].live_bytes, 60);
 	analysis_free(&a);
-	trace_close(&t);
 }
 
 static void window_counts_only_blocks_inside(void **state)
@@ -186,13 +177,9 @@ static void window_counts_only_blocks_inside(void **state)
 	tb_unmap(&b, 5, 0x100000, 0x4000);
 	tb_alloc(&b, HW_KIND_MALLOC, 6, 0x2000, 7, 2);
 	tb_alloc(&b, HW_KIND_MMAP, 7, 0x200000, 0x1000, 3);
-	tb_write(&b, path);
-	tb_free_builder(&b);
-	struct trace t;
 	struct analysis a;
 	struct analysis_opts o = {.from_mark = "go"};
-	assert_int_equal(trace_open(path, &t), HW_OK);
-	assert_int_equal(analysis_run(&a, &t, &o), HW_OK);
+	replay_built(&b, &o, &a);
 	assert_null(site_of(&a, 1, CLASS_HEAP));
 	assert_int_equal(site_of(&a, 2, CLASS_HEAP)->live_bytes, 7);
 	assert_int_equal(a.kinds[HW_KIND_MALLOC].live_bytes, 7);
@@ -201,7 +188,6 @@ static void window_counts_only_blocks_inside(void **state)
 	assert_int_equal(a.peaks[CLASS_MMAP].peak, 0x1000);
 	assert_int_equal(a.unmatched_frees, 0);
 	analysis_free(&a);
-	trace_close(&t);
 }
 
 static void one_unmap_of_many_mappings(void **state)
@@ -220,12 +206,8 @@ static void one_unmap_of_many_mappings(void **state)
 	tb_alloc(&b, HW_KIND_MMAP, seq++, 0x10000000, 0x3000, 1);
 	tb_chunk(&b, 2);
 	tb_alloc(&b, HW_KIND_MALLOC, seq++, 0x1000, 16, 8);
-	tb_write(&b, path);
-	tb_free_builder(&b);
-	struct trace t;
 	struct analysis a;
-	assert_int_equal(trace_open(path, &t), HW_OK);
-	assert_int_equal(analysis_run(&a, &t, NULL), HW_OK);
+	replay_built(&b, NULL, &a);
 	assert_int_equal(a.peaks[CLASS_MMAP].peak, 6000 * 0x1000);
 	assert_int_equal(a.kinds[HW_KIND_MMAP].frees, 6000);
 	assert_int_equal(a.kinds[HW_KIND_MMAP].live_bytes, 0x3000);
@@ -233,7 +215,6 @@ static void one_unmap_of_many_mappings(void **state)
 	assert_int_equal(site_of(&a, 1, CLASS_MMAP)->allocs, 859); /* 858 of the 6000, and the last */
 	assert_int_equal(a.events, 6003);
 	analysis_free(&a);
-	trace_close(&t);
 }
 
 int main(void)
