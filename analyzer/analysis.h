@@ -23,7 +23,7 @@ struct kind_totals {
 
 struct peak {
 	uint64_t live, peak, peak_seq, peak_time_ns;
-	uint32_t id; /* bumps at each new high-water mark */
+	uint64_t id; /* bumps at each new high-water mark */
 };
 
 /* Per-thread state, in a small open-addressing table keyed by thread id. */
@@ -72,10 +72,11 @@ struct heap_tick {
  * aligned): a free lands on the site of an old block, a random one. */
 struct site {
 	uint64_t live_bytes, live_blocks;
-	uint64_t last_seq;
-	uint64_t snap_bytes, snap_blocks;
+	/* seen: its class's peak id when the site first changed after that
+	 * peak; snap_bytes: its live bytes just before that change, so at the
+	 * peak (see site_peak_bytes) */
+	uint64_t seen, snap_bytes;
 	uint64_t allocs, alloc_bytes;
-	uint32_t snap_id;
 	uint8_t cls;
 	uint8_t kind;
 	/* second line */

@@ -86,70 +86,95 @@ static inline uint32_t site_cached(struct analysis *a, uint32_t stack, int kind)
 	return i;
 }
 
-static inline void site_change(struct analysis *a, struct site *s, int64_t bytes, int64_t blocks,
-			uint64_t seq, uint64_t time_ns)
+/* A site's live bytes change; the first change since its class's last peak
+ * (id) saves what it had at that peak. */
+static inline void site_touch(struct site *s, uint64_t id, int64_t bytes, int64_t blocks)
 {
-	struct peak *pk = &a->peaks[s->cls];
-	if (s->last_seq <= pk->peak_seq && s->snap_id != pk->id) {
+	if (s->seen != id) {
 		s->snap_bytes = s->live_bytes;
-		s->snap_blocks = s->live_blocks;
-		s->snap_id = pk->id;
+		s->seen = id;
 	}
 	s->live_bytes += (uint64_t)bytes;
 	s->live_blocks += (uint64_t)blocks;
-	s->last_seq = seq;
-	pk->live += (uint64_t)bytes;
-	if (a->want_ticks && s->cls == CLASS_HEAP && pk->live > a->tick_max)
-		a->tick_max = pk->live;
-	if (pk->live > pk->peak) {
-		pk->peak = pk->live;
-		pk->peak_seq = seq;
-		pk->peak_time_ns = time_ns;
-		pk->id++;
-	}
-	if (a->hook)
-		a->hook(a->hook_ctx, a, (size_t)(s - a->sites), time_ns);
 }
 
 uint64_t site_peak_bytes(const struct analysis *a, const struct site *s)
 {
-	const struct peak *pk = &a->peaks[s->cls];
-	if (s->last_seq <= pk->peak_seq)
-		return s->live_bytes;
-	return s->snap_id == pk->id ? s->snap_bytes : 0;
+	/* a site that changed since the peak saved its bytes at its first change
+	 * after it; one that did not (or whose change made the peak) has them */
+	return s->seen == a->peaks[s->cls].id ? s->snap_bytes : s->live_bytes;
 }
 
-/* A heap block or a piece of a mapping went away. */
-static inline void block_gone(struct analysis *a, const struct block *b, bool whole, uint64_t seq,
-		       uint64_t time_ns)
+/* The heap's live bytes, high-water mark and peak id change at every heap
+ * event. Kept in a->peaks[CLASS_HEAP], each event's update waits for the
+ * store of the one before; the replay keeps them in this local (registers)
+ * and hot_put writes them back before anything else reads them. */
+struct hot {
+	uint64_t live, peak, id, tick_max;
+};
+
+static inline void hot_put(struct analysis *a, const struct hot *h)
+{
+	struct peak *pk = &a->peaks[CLASS_HEAP];
+	pk->live = h->live;
+	pk->peak = h->peak;
+	pk->id = h->id;
+	a->tick_max = h->tick_max;
+}
+
+static inline __attribute__((always_inline)) void heap_change(struct analysis *a, struct hot *h,
+							       struct site *s, int64_t bytes,
+							       int64_t blocks, uint64_t seq,
+							       uint64_t time_ns)
+{
+	site_touch(s, h->id, bytes, blocks);
+	h->live += (uint64_t)bytes;
+	if (a->want_ticks && h->live > h->tick_max)
+		h->tick_max = h->live;
+	if (h->live > h->peak) {
+		h->peak = h->live;
+		h->id++;
+		a->peaks[CLASS_HEAP].peak_seq = seq;
+		a->peaks[CLASS_HEAP].peak_time_ns = time_ns;
+	}
+	if (a->hook) {
+		hot_put(a, h);
+		a->hook(a->hook_ctx, a, (size_t)(s - a->sites), time_ns);
+	}
+}
+
+/* A heap block went away. The heap kinds' live and freed totals are not
+ * kept here: heap_kind_totals finds them from the blocks still live. */
+static inline __attribute__((always_inline)) void heap_gone(struct analysis *a, struct hot *h,
+							     const struct block *b, uint64_t seq,
+							     uint64_t time_ns)
+{
+	if (b->counted) /* else allocated outside the window */
+		heap_change(a, h, &a->sites[b->site], -(int64_t)b->size, -1, seq, time_ns);
+}
+
+/* A piece of a mapping went away. */
+static void map_gone(struct analysis *a, const struct block *b, bool whole, uint64_t time_ns)
 {
 	if (!b->counted)
-		return; /* allocated outside the window */
+		return;
 	struct kind_totals *k = &a->kinds[b->kind];
 	k->live_bytes -= b->size;
 	if (whole) {
 		k->live_blocks--;
 		k->frees++;
 	}
-	site_change(a, &a->sites[b->site], -(int64_t)b->size, whole ? -1 : 0, seq, time_ns);
-}
-
-static inline void block_born(struct analysis *a, const struct block *b, uint64_t seq, uint64_t time_ns)
-{
-	struct kind_totals *k = &a->kinds[b->kind];
-	k->allocs++;
-	k->alloc_bytes += b->size;
-	k->live_bytes += b->size;
-	k->live_blocks++;
 	struct site *s = &a->sites[b->site];
-	s->allocs++;
-	s->alloc_bytes += b->size;
-	site_change(a, s, (int64_t)b->size, 1, seq, time_ns);
+	struct peak *pk = &a->peaks[s->cls];
+	site_touch(s, pk->id, -(int64_t)b->size, whole ? -1 : 0);
+	pk->live -= b->size;
+	if (a->hook)
+		a->hook(a->hook_ctx, a, (size_t)(s - a->sites), time_ns);
 }
 
 struct cut_ctx {
 	struct analysis *a;
-	uint64_t seq, time_ns;
+	uint64_t time_ns;
 	int first_kind;
 };
 
@@ -158,7 +183,7 @@ static void on_cut(void *ctx, const struct block *piece, bool whole)
 	struct cut_ctx *c = ctx;
 	if (c->first_kind < 0)
 		c->first_kind = piece->kind;
-	block_gone(c->a, piece, whole, c->seq, c->time_ns);
+	map_gone(c->a, piece, whole, c->time_ns);
 }
 
 /* A mapping (mmap, or the new half of mremap). */
@@ -169,22 +194,43 @@ static void do_map(struct analysis *a, int kind, uint64_t addr, uint64_t size, u
 		return;
 	struct block b = {addr, size, counted ? site_cached(a, stack, kind) : 0, (uint8_t)kind,
 			  counted};
-	struct cut_ctx c = {a, seq, time_ns, -1};
+	struct cut_ctx c = {a, time_ns, -1};
 	range_map_add(&a->maps, &b, on_cut, &c);
-	if (counted)
-		block_born(a, &b, seq, time_ns);
+	if (!counted)
+		return;
+	struct kind_totals *k = &a->kinds[kind];
+	k->allocs++;
+	k->alloc_bytes += size;
+	k->live_bytes += size;
+	k->live_blocks++;
+	struct site *s = &a->sites[b.site];
+	s->allocs++;
+	s->alloc_bytes += size;
+	struct peak *pk = &a->peaks[s->cls];
+	site_touch(s, pk->id, (int64_t)size, 1);
+	pk->live += size;
+	if (pk->live > pk->peak) {
+		pk->peak = pk->live;
+		pk->peak_seq = seq;
+		pk->peak_time_ns = time_ns;
+		pk->id++;
+	}
+	if (a->hook)
+		a->hook(a->hook_ctx, a, (size_t)(s - a->sites), time_ns);
 }
 
-static int do_unmap(struct analysis *a, uint64_t addr, uint64_t len, uint64_t seq, uint64_t time_ns)
+static int do_unmap(struct analysis *a, uint64_t addr, uint64_t len, uint64_t time_ns)
 {
-	struct cut_ctx c = {a, seq, time_ns, -1};
+	struct cut_ctx c = {a, time_ns, -1};
 	range_map_cut(&a->maps, addr, len, on_cut, &c);
 	return c.first_kind;
 }
 
 /* A heap allocation. */
-static inline void do_alloc(struct analysis *a, int kind, uint64_t addr, uint64_t size, uint32_t stack,
-		     bool counted, uint64_t seq, uint64_t time_ns)
+static inline __attribute__((always_inline)) void do_alloc(struct analysis *a, struct hot *h, int kind,
+							    uint64_t addr, uint64_t size,
+							    uint32_t stack, bool counted, uint64_t seq,
+							    uint64_t time_ns)
 {
 	if (!addr)
 		return;
@@ -194,16 +240,23 @@ static inline void do_alloc(struct analysis *a, int kind, uint64_t addr, uint64_
 	if (live_map_put(&a->live, &b, &old)) {
 		/* a free we never saw (made before recording started, or lost) */
 		a->replaced_blocks++;
-		block_gone(a, &old, true, seq, time_ns);
+		heap_gone(a, h, &old, seq, time_ns);
 	}
-	if (counted)
-		block_born(a, &b, seq, time_ns);
+	if (!counted)
+		return;
+	struct kind_totals *k = &a->kinds[kind];
+	k->allocs++;
+	k->alloc_bytes += size;
+	struct site *s = &a->sites[b.site];
+	s->allocs++;
+	s->alloc_bytes += size;
+	heap_change(a, h, s, (int64_t)size, 1, seq, time_ns);
 }
 
-/* A heap free; last: the thread's last allocation (temporaries), NULL for
- * the free half of a realloc. */
-static inline void do_free(struct analysis *a, uint64_t addr, uint64_t seq, uint64_t time_ns,
-		    struct thread_slot *me, bool plain_free)
+/* A heap free; plain_free: not the free half of a realloc (temporaries). */
+static inline __attribute__((always_inline)) void do_free(struct analysis *a, struct hot *h,
+							   uint64_t addr, uint64_t seq, uint64_t time_ns,
+							   struct thread_slot *me, bool plain_free)
 {
 	struct block b;
 	if (!addr)
@@ -216,16 +269,33 @@ static inline void do_free(struct analysis *a, uint64_t addr, uint64_t seq, uint
 		/* freed before the thread allocated again */
 		a->sites[b.site].temp_count++;
 		a->sites[b.site].temp_bytes += b.size;
-		a->temporaries++;
 	}
 	me->addr = 0;
-	block_gone(a, &b, true, seq, time_ns);
+	heap_gone(a, h, &b, seq, time_ns);
 }
 
-/* Closes the heap's tick that ended at a change of the clock. */
-static void push_tick(struct analysis *a, uint64_t time_ns)
+/* The heap kinds' live and freed totals, from the blocks still live. */
+static void heap_kind_totals(struct analysis *a)
 {
-	uint64_t live = a->peaks[CLASS_HEAP].live;
+	size_t pos = 0;
+	struct block b;
+	while (live_map_iter(&a->live, &pos, &b)) {
+		if (!b.counted)
+			continue;
+		a->kinds[b.kind].live_bytes += b.size;
+		a->kinds[b.kind].live_blocks++;
+	}
+	for (int k = 0; k < HW_KIND_COUNT; k++)
+		if (kind_class(k) == CLASS_HEAP)
+			a->kinds[k].frees = a->kinds[k].allocs - a->kinds[k].live_blocks;
+	for (size_t i = 0; i < a->nsites; i++)
+		a->temporaries += a->sites[i].temp_count;
+}
+
+/* Closes the heap's tick that ended at a change of the clock (live: the
+ * heap's live bytes now, max: the most in the tick). */
+static void push_tick(struct analysis *a, uint64_t time_ns, uint64_t live, uint64_t max)
+{
 	if (a->nticks == HW_MAX_TICKS) { /* halve the resolution */
 		size_t k = 0;
 		for (size_t i = 0; i + 1 < a->nticks; i += 2, k++) {
@@ -236,8 +306,7 @@ static void push_tick(struct analysis *a, uint64_t time_ns)
 		a->nticks = k;
 	}
 	HW_GROW(a->ticks, a->nticks, a->tickcap);
-	a->ticks[a->nticks++] = (struct heap_tick){time_ns, a->tick_max, live};
-	a->tick_max = live;
+	a->ticks[a->nticks++] = (struct heap_tick){time_ns, max, live};
 }
 
 /* A thread's slot (created on first use). */
@@ -399,6 +468,8 @@ enum hw_err analysis_run(struct analysis *a, struct trace *t, const struct analy
 	uint32_t tid = 0;
 	struct thread_slot *me = NULL;
 	bool over = false; /* the window ended: only the trailer still matters */
+	struct hot h = {0, 0, 1, 0};
+	uint64_t events = 0, last_seq = 0;
 	struct progress pr;
 	uint64_t done, total;
 	merge_done(m, &total);
@@ -406,12 +477,14 @@ enum hw_err analysis_run(struct analysis *a, struct trace *t, const struct analy
 	progress_begin(&pr, base ? base + 1 : t->path, total);
 	while ((nb = merge_batch(m, &batch)) > 0) {
 		done = merge_done(m, &total);
-		progress_update(&pr, done, total, a->events);
+		progress_update(&pr, done, total, events);
 		for (size_t i = 0; i < nb; i++) {
 			const struct hw_event *e = &batch[i];
 			if (e->op == EV_TIME) {
-				if (a->want_ticks && !over)
-					push_tick(a, now);
+				if (a->want_ticks && !over) {
+					push_tick(a, now, h.live, h.tick_max);
+					h.tick_max = h.live;
+				}
 				now = e->addr;
 				if (now > a->end_time_ns && !over)
 					a->end_time_ns = now;
@@ -428,13 +501,13 @@ enum hw_err analysis_run(struct analysis *a, struct trace *t, const struct analy
 				continue;
 			}
 			uint64_t seq = e->seq;
-			a->last_seq = seq;
-			a->events++;
+			last_seq = seq;
+			events++;
 			bool heap = kind_class(e->kind) == CLASS_HEAP;
 			switch (e->op) {
 			case EV_ALLOC:
 				if (heap) {
-					do_alloc(a, e->kind, e->addr, e->size, e->stack, started, seq, now);
+					do_alloc(a, &h, e->kind, e->addr, e->size, e->stack, started, seq, now);
 					me->addr = e->addr;
 				} else {
 					do_map(a, e->kind, e->addr, e->size, e->stack, started, seq, now);
@@ -442,23 +515,23 @@ enum hw_err analysis_run(struct analysis *a, struct trace *t, const struct analy
 				break;
 			case EV_FREE:
 				if (heap)
-					do_free(a, e->addr, seq, now, me, true);
+					do_free(a, &h, e->addr, seq, now, me, true);
 				break;
 			case EV_REALLOC_FREE:
-				do_free(a, e->addr, seq, now, me, false);
+				do_free(a, &h, e->addr, seq, now, me, false);
 				break;
 			case EV_REALLOC_ALLOC:
 				if (heap)
-					do_alloc(a, e->kind, e->addr, e->size, e->stack, started, seq, now);
+					do_alloc(a, &h, e->kind, e->addr, e->size, e->stack, started, seq, now);
 				else
 					do_map(a, e->kind, e->addr, e->size, e->stack, started, seq, now);
 				me->addr = e->addr;
 				break;
 			case EV_UNMAP:
-				do_unmap(a, e->addr, e->size, seq, now);
+				do_unmap(a, e->addr, e->size, now);
 				break;
 			case EV_REMAP_UNMAP: {
-				int k = do_unmap(a, e->addr, e->size, seq, now);
+				int k = do_unmap(a, e->addr, e->size, now);
 				me->remap_kind = (uint8_t)(k < 0 ? HW_KIND_MMAP : k);
 				break;
 			}
@@ -499,8 +572,12 @@ enum hw_err analysis_run(struct analysis *a, struct trace *t, const struct analy
 	}
 	progress_end(&pr);
 	merge_free(m);
+	hot_put(a, &h);
+	a->events = events;
+	a->last_seq = last_seq;
+	heap_kind_totals(a);
 	if (a->want_ticks)
-		push_tick(a, now);
+		push_tick(a, now, h.live, h.tick_max);
 	a->window = opts->from_mark || opts->to_mark;
 	if (!started) {
 		err_print("%s: marker \"%s\" is not in the trace", t->path, opts->from_mark);
