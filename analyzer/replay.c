@@ -274,6 +274,35 @@ static inline __attribute__((always_inline)) void do_free(struct analysis *a, st
 	heap_gone(a, h, &b, seq, time_ns);
 }
 
+/* Replays the heap allocations and frees at the start of ev[0..n) (most of
+ * a trace), up to the first other event, and returns how many it took. A
+ * loop of its own keeps the heap's totals and its other state in registers. */
+static size_t heap_run(struct analysis *a, struct hot *hp, const struct hw_event *ev, size_t n,
+		       struct thread_slot *me, bool counted, uint64_t time_ns)
+{
+	struct hot h = *hp;
+	size_t i = 0;
+	for (; i < n; i++) {
+		const struct hw_event *e = &ev[i];
+		/* the free half of a realloc looks for a heap block whatever its kind */
+		if (e->op > EV_REALLOC_ALLOC ||
+		    (kind_class(e->kind) != CLASS_HEAP && e->op != EV_REALLOC_FREE))
+			break;
+		switch (e->op) {
+		case EV_ALLOC:
+		case EV_REALLOC_ALLOC:
+			do_alloc(a, &h, e->kind, e->addr, e->size, e->stack, counted, e->seq, time_ns);
+			me->addr = e->addr;
+			break;
+		default: /* EV_FREE, EV_REALLOC_FREE */
+			do_free(a, &h, e->addr, e->seq, time_ns, me, e->op == EV_FREE);
+			break;
+		}
+	}
+	*hp = h;
+	return i;
+}
+
 /* The heap kinds' live and freed totals, from the blocks still live. */
 static void heap_kind_totals(struct analysis *a)
 {
@@ -466,7 +495,7 @@ enum hw_err analysis_run(struct analysis *a, struct trace *t, const struct analy
 	size_t nb;
 	uint64_t now = 0;
 	uint32_t tid = 0;
-	struct thread_slot *me = NULL;
+	struct thread_slot nobody = {0}, *me = &nobody; /* until the first EV_THREAD */
 	bool over = false; /* the window ended: only the trailer still matters */
 	struct hot h = {0, 0, 1, 0};
 	uint64_t events = 0, last_seq = 0;
@@ -479,6 +508,16 @@ enum hw_err analysis_run(struct analysis *a, struct trace *t, const struct analy
 		done = merge_done(m, &total);
 		progress_update(&pr, done, total, events);
 		for (size_t i = 0; i < nb; i++) {
+			if (!over) {
+				size_t k = heap_run(a, &h, batch + i, nb - i, me, started, now);
+				if (k) {
+					events += k;
+					last_seq = batch[i + k - 1].seq;
+					i += k;
+					if (i == nb)
+						break;
+				}
+			}
 			const struct hw_event *e = &batch[i];
 			if (e->op == EV_TIME) {
 				if (a->want_ticks && !over) {
@@ -503,28 +542,13 @@ enum hw_err analysis_run(struct analysis *a, struct trace *t, const struct analy
 			uint64_t seq = e->seq;
 			last_seq = seq;
 			events++;
-			bool heap = kind_class(e->kind) == CLASS_HEAP;
+			/* heap_run took the heap's allocations and frees */
 			switch (e->op) {
 			case EV_ALLOC:
-				if (heap) {
-					do_alloc(a, &h, e->kind, e->addr, e->size, e->stack, started, seq, now);
-					me->addr = e->addr;
-				} else {
-					do_map(a, e->kind, e->addr, e->size, e->stack, started, seq, now);
-				}
-				break;
-			case EV_FREE:
-				if (heap)
-					do_free(a, &h, e->addr, seq, now, me, true);
-				break;
-			case EV_REALLOC_FREE:
-				do_free(a, &h, e->addr, seq, now, me, false);
+				do_map(a, e->kind, e->addr, e->size, e->stack, started, seq, now);
 				break;
 			case EV_REALLOC_ALLOC:
-				if (heap)
-					do_alloc(a, &h, e->kind, e->addr, e->size, e->stack, started, seq, now);
-				else
-					do_map(a, e->kind, e->addr, e->size, e->stack, started, seq, now);
+				do_map(a, e->kind, e->addr, e->size, e->stack, started, seq, now);
 				me->addr = e->addr;
 				break;
 			case EV_UNMAP:
