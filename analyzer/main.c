@@ -223,7 +223,7 @@ static int rows_command(int argc, char **argv, bool leaks)
 	}
 	for (size_t i = 0; i < tr.n; i++) {
 		struct proc *p = &tr.p[i];
-		report_build_shown(&r, &p->a, p->s, o.group, o.by, leaks, o.n);
+		report_build_shown(&r, &p->a, p->s, o.group, o.by, leaks, o.n, !o.json);
 		if (o.json) {
 			if (tr.n > 1 && i)
 				fputc(',', stdout);

@@ -101,6 +101,49 @@ static size_t stack_frames(const struct analysis *a, struct symbolizer *s, uint3
 	return n;
 }
 
+/* stack_frames for a text report: the frames it prints, which are all from
+ * the innermost Python frame REPORT_TEXT_FRAMES outwards (without a Python
+ * frame: the first REPORT_TEXT_FRAMES) and the native frames below it. The
+ * stack entries past them are only counted, in *more: the debug information
+ * of the libraries at the bottom of every stack (libc's start-up code) was
+ * the slowest part of `top`. */
+static size_t stack_frames_text(const struct analysis *a, struct symbolizer *s, uint32_t canon,
+				struct frame_info *out, size_t max, size_t *more)
+{
+	size_t n = 0, need = REPORT_TEXT_FRAMES;
+	for (uint32_t c = canon; c != HW_NO_NODE; c = a->st.cnodes[c].parent)
+		if (a->st.cnodes[c].frame_kind == HW_FRAME_PYTHON)
+			need = SIZE_MAX; /* until the first Python frame is known */
+	*more = 0;
+	for (uint32_t c = canon; c != HW_NO_NODE && n + *more < max; c = a->st.cnodes[c].parent) {
+		const struct cnode *cn = &a->st.cnodes[c];
+		struct frame_info py;
+		if (cn->frame_kind == HW_FRAME_PYTHON) {
+			if (!python_frame(a, c, &py))
+				continue;
+			if (n >= need) {
+				(*more)++;
+				continue;
+			}
+			if (need == SIZE_MAX)
+				need = n + REPORT_TEXT_FRAMES;
+			out[n++] = py;
+			continue;
+		}
+		if (cn->frame_kind != HW_FRAME_NATIVE)
+			continue;
+		if (n >= need) {
+			(*more)++; /* one per return address: its inlined calls are not known */
+			continue;
+		}
+		const struct frame_info *fr;
+		size_t k = symbolize_native(s, cn->frame, cn->def_seq, &fr);
+		for (size_t i = 0; i < k && n < max; i++)
+			out[n++] = fr[i];
+	}
+	return n;
+}
+
 size_t report_stack_frames(const struct analysis *a, struct symbolizer *s, uint32_t raw_stack,
 			   struct frame_info *out, size_t max)
 {
@@ -265,17 +308,22 @@ void report_build(struct report *r, const struct analysis *a, struct symbolizer 
 	build(r, a, s, group, by, only_leaks, true);
 }
 
+enum framing { FRAMES_ALL, FRAMES_ONE_LINE, FRAMES_TEXT };
+
 /* Gives a row built without frames its frames (see report_build_peak). */
 static void frame_row(struct row *row, const struct analysis *a, struct symbolizer *s,
-		      struct frame_info *tmp, bool one_line)
+		      struct frame_info *tmp, enum framing how)
 {
 	size_t nf = 0;
-	if (one_line) {
+	row->more = 0;
+	if (how == FRAMES_ONE_LINE) {
 		for (uint32_t c = row->canon; c != HW_NO_NODE && !nf; c = a->st.cnodes[c].parent)
 			if (a->st.cnodes[c].frame_kind == HW_FRAME_PYTHON)
 				nf = python_frame(a, c, tmp);
 		if (!nf) /* no Python frame: the innermost one */
 			nf = stack_frames(a, s, row->canon, tmp, 1);
+	} else if (how == FRAMES_TEXT) {
+		nf = stack_frames_text(a, s, row->canon, tmp, MAX_FRAMES, &row->more);
 	} else {
 		nf = stack_frames(a, s, row->canon, tmp, MAX_FRAMES);
 	}
@@ -294,7 +342,7 @@ void report_build_peak(struct report *r, const struct analysis *a, struct symbol
 	for (size_t i = 0, shown = 0; i < r->n && shown < max; i++) {
 		if (r->rows[i].cls != CLASS_HEAP || !r->rows[i].peak_bytes)
 			continue;
-		frame_row(&r->rows[i], a, s, tmp, one_line);
+		frame_row(&r->rows[i], a, s, tmp, one_line ? FRAMES_ONE_LINE : FRAMES_ALL);
 		shown++;
 	}
 	free(tmp);
@@ -302,7 +350,7 @@ void report_build_peak(struct report *r, const struct analysis *a, struct symbol
 }
 
 void report_build_shown(struct report *r, const struct analysis *a, struct symbolizer *s,
-			enum group_by group, enum sort_by by, bool only_leaks, size_t shown)
+			enum group_by group, enum sort_by by, bool only_leaks, size_t shown, bool text)
 {
 	if (group != GROUP_STACK || !shown) { /* other groupings need every row's frames */
 		build(r, a, s, group, by, only_leaks, true);
@@ -312,7 +360,7 @@ void report_build_shown(struct report *r, const struct analysis *a, struct symbo
 	struct frame_info *tmp = xmalloc(MAX_FRAMES * sizeof(*tmp));
 	lines_for(a);
 	for (size_t i = 0; i < r->n && i < shown; i++)
-		frame_row(&r->rows[i], a, s, tmp, false);
+		frame_row(&r->rows[i], a, s, tmp, text ? FRAMES_TEXT : FRAMES_ALL);
 	free(tmp);
 	report_stack_frames_done();
 }

@@ -19,6 +19,7 @@ struct row {
 	int kind;
 	struct frame_info *frames; /* innermost first */
 	size_t nframes;
+	size_t more; /* stack entries past frames, not symbolized (text reports) */
 	char *key;
 	uint32_t canon; /* the canonical stack (by stack: the row's own) */
 };
@@ -44,9 +45,14 @@ void report_build_peak(struct report *r, const struct analysis *a, struct symbol
 		       size_t max, bool one_line);
 
 /* report_build for a report that shows only its first `shown` rows (0 =
- * all): grouped by stack, only those rows get frames. */
+ * all): grouped by stack, only those rows get frames, and with text only the
+ * frames report_top_text prints (the rest is counted in row->more). */
 void report_build_shown(struct report *r, const struct analysis *a, struct symbolizer *s,
-			enum group_by group, enum sort_by by, bool only_leaks, size_t shown);
+			enum group_by group, enum sort_by by, bool only_leaks, size_t shown, bool text);
+
+/* Frames a text report prints from the innermost Python frame outwards, and
+ * of the native frames below it. */
+#define REPORT_TEXT_FRAMES 8
 
 /* Sorts the rows by r->by, largest first. */
 void report_sort(struct report *r);

@@ -7,7 +7,6 @@
 #include "report.h"
 #include "util.h"
 
-#define TEXT_FRAMES 8
 
 void report_frame_text(FILE *f, const struct frame_info *fr)
 {
@@ -174,7 +173,7 @@ void report_rows_text(FILE *f, const struct report *r, size_t n)
 			fmt_size(b1, row->peak_bytes), fmt_size(b2, row->leaked_bytes),
 			fmt_size(b3, row->allocated_bytes), temp ? row->temporary : row->count,
 			row->cls == CLASS_HEAP ? kind_name(row->kind) : class_name(row->cls));
-		size_t nf = row->nframes;
+		size_t nf = row->nframes, all = nf + row->more;
 		if (!nf)
 			fprintf(f, "         (no stack recorded)\n");
 		/* Python frames first: from the innermost Python frame outwards,
@@ -183,22 +182,22 @@ void report_rows_text(FILE *f, const struct report *r, size_t n)
 		if (py == nf)
 			py = 0;
 		size_t shown = 0;
-		for (size_t j = py; j < nf && shown < TEXT_FRAMES; j++, shown++) {
+		for (size_t j = py; j < nf && shown < REPORT_TEXT_FRAMES; j++, shown++) {
 			fputs("         ", f);
 			report_frame_text(f, &row->frames[j]);
 			fputc('\n', f);
 		}
-		if (nf - py > shown)
-			fprintf(f, "         ... %zu more frames (--json shows all)\n", nf - py - shown);
+		if (all - py > shown)
+			fprintf(f, "         ... %zu more frames (--json shows all)\n", all - py - shown);
 		if (py) {
 			fputs("         native frames below it:\n", f);
-			for (size_t j = 0; j < py && j < TEXT_FRAMES; j++) {
+			for (size_t j = 0; j < py && j < REPORT_TEXT_FRAMES; j++) {
 				fputs("           ", f);
 				report_frame_text(f, &row->frames[j]);
 				fputc('\n', f);
 			}
-			if (py > TEXT_FRAMES)
-				fprintf(f, "           ... %zu more\n", py - TEXT_FRAMES);
+			if (py > REPORT_TEXT_FRAMES)
+				fprintf(f, "           ... %zu more\n", py - REPORT_TEXT_FRAMES);
 		}
 	}
 }

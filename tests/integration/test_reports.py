@@ -129,6 +129,54 @@ class Reports(TraceTest):
         self.assertIn(script, strings)
         self.heapwise("export", traces[0], "--format", "pprof", "-o", "-", status=2)
 
+    def test_top_text_prints_the_frames_json_lists(self):
+        """`top` text names only the frames it prints and counts the rest: its
+        frames are JSON's from the innermost Python frame (8 of them) and the
+        native frames below it, and "N more frames" counts the stack entries
+        past them (one per return address)."""
+        script = os.path.join(os.path.dirname(__file__), "py", "sizes.py")
+        _, _, traces = self.run_traced([PY, script], "--native", check_status=3)
+        text = self.heapwise("top", traces[0], "-n", "5").stdout
+        doc = self.json("top", traces[0], "-n", "5")
+        blocks = [r for r in text.split("\n") if r.startswith("  ") and r[2:5].strip().isdigit()]
+        self.assertEqual(len(blocks), len(doc["callsites"]), text)
+        lines = text.split("\n")
+        starts = [i for i, l in enumerate(lines) if l in blocks] + [len(lines)]
+        longest = 0
+        for k, c in enumerate(doc["callsites"]):
+            body = lines[starts[k] + 1:starts[k + 1]]
+            frames = c["frames"]
+            py = next((i for i, f in enumerate(frames) if f["kind"] == "python"), 0)
+            printed = frames[py:py + 8]
+            outer = [l.strip() for l in body if l.startswith("         ") and
+                     not l.startswith("          ") and "more frames" not in l and
+                     "native frames below" not in l and "(no stack recorded)" not in l]
+            self.assertEqual(len(outer), len(printed), body)
+            for line, f in zip(outer, printed):
+                self.assertIn(f["function"] or "??", line)
+                if f["kind"] == "python":
+                    self.assertIn(f'{f["file"]}:{f["line"]}', line)
+            # the entries past the printed frames: the rest of the return
+            # address the last printed frame belongs to, then one per entry
+            j = py + 8
+            while 0 < j < len(frames) and frames[j]["kind"] == "native" and \
+                    frames[j].get("address") == frames[j - 1].get("address") and \
+                    frames[j]["module"] == frames[j - 1]["module"]:
+                j += 1
+            entries, prev = max(j - py - 8, 0), None
+            for f in frames[j:]:
+                key = (f["module"], f.get("address")) if f["kind"] == "native" else None
+                if key is None or key != prev:
+                    entries += 1
+                prev = key
+            more = [l for l in body if "more frames (--json shows all)" in l]
+            if entries:
+                self.assertEqual(more, [f"         ... {entries} more frames (--json shows all)"])
+            else:
+                self.assertEqual(more, [])
+            longest = max(longest, entries)
+        self.assertGreater(longest, 0, "no stack was longer than the text shows")
+
 
 class ProcessTreeReports(TraceTest):
     """Several traces of one process tree: each process, and the tree combined."""
