@@ -52,12 +52,16 @@ class Leaks(TraceTest):
         s = self.json("summary", traces[0])
         self.assertEqual(s["leaked_bytes"], vg_bytes)
         self.assertEqual(s["leaked_blocks"], vg_blocks)
-        # per kind of loss: definitely lost = the unreachable leaks
-        d = re.search(r"definitely lost: ([\d,]+) bytes", v.stderr)
+        # per kind of loss: definitely + possibly lost = the unreachable leaks
+        # (nothing points to their start; now and then, about 1 run in 40, a
+        # stale interior pointer to leak_big's block makes memcheck call it
+        # possibly lost)
+        lost = sum(int(re.search(kind + r" lost: ([\d,]+) bytes", v.stderr).group(1)
+                       .replace(",", "")) for kind in ("definitely", "possibly"))
         fn = self.by_function(traces[0])
         unreachable = sum(fn[f]["leaked_bytes"] for f in
                           ("leak_small", "leak_big", "leak_grown", "leak_aligned"))
-        self.assertEqual(int(d.group(1).replace(",", "")), unreachable)
+        self.assertEqual(lost, unreachable)
 
     def test_text_report_names_the_line(self):
         _, _, traces = self.run_traced([self.prog("leaks")])
