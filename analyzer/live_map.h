@@ -114,7 +114,12 @@ static inline bool live_map_put(struct live_map *m, const struct block *b, struc
 			return false;
 		}
 	}
-	return live_map_put_slow(m, b, old);
+	/* copies, so that only they and not the caller's blocks have their
+	 * address taken: those stay in registers */
+	struct block nb = *b, ob = {0};
+	bool had = live_map_put_slow(m, &nb, &ob);
+	*old = ob;
+	return had;
 }
 
 /* Removes addr; returns false when it was not live. */
@@ -132,7 +137,10 @@ static inline bool live_map_take(struct live_map *m, uint64_t addr, struct block
 			return true;
 		}
 	}
-	return live_map_take_slow(m, addr, out);
+	struct block ob = {0};
+	bool had = live_map_take_slow(m, addr, &ob);
+	*out = ob;
+	return had;
 }
 
 /* Iterates: *pos starts at 0; returns false at the end. */
