@@ -67,6 +67,9 @@ def main():
             m = re.search(r"calls to allocation functions: (\d+)", out)
             calls = int(m.group(1)) if m else 0
             tools.append(("heaptrack_print", ["heaptrack_print", htfile], None))
+        # the traces were just written: their pages go to disk some 30 s
+        # later, in the middle of the rounds, unless that happens now
+        os.sync()
         times = {name: [] for name, _, _ in tools}
         rss = {name: 0.0 for name, _, _ in tools}
         for _ in range(args.rounds):
