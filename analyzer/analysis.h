@@ -144,7 +144,6 @@ struct analysis {
 	struct thread_table threads_tab; /* per thread: last allocation, mremap */
 	struct heap_tick *ticks; /* with opts->heap_ticks, at most HW_MAX_TICKS */
 	size_t nticks, tickcap;
-	uint64_t tick_max;
 	bool want_ticks;
 	uint64_t temporaries;
 };

@@ -110,7 +110,8 @@ uint64_t site_peak_bytes(const struct analysis *a, const struct site *s)
  * store of the one before; the replay keeps them in this local (registers)
  * and hot_put writes them back before anything else reads them. */
 struct hot {
-	uint64_t live, peak, id, tick_max;
+	uint64_t live, peak, id;
+	uint64_t tick_max; /* the most live in the clock tick so far (push_tick) */
 };
 
 static inline void hot_put(struct analysis *a, const struct hot *h)
@@ -119,7 +120,6 @@ static inline void hot_put(struct analysis *a, const struct hot *h)
 	pk->live = h->live;
 	pk->peak = h->peak;
 	pk->id = h->id;
-	a->tick_max = h->tick_max;
 }
 
 static inline __attribute__((always_inline)) void heap_change(struct analysis *a, struct hot *h,

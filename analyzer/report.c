@@ -79,61 +79,46 @@ static bool python_frame(const struct analysis *a, uint32_t c, struct frame_info
 	return true;
 }
 
-/* Symbolized frames of a canonical stack, innermost first. */
+/* Symbolized frames of a canonical stack, innermost first. With more (a text
+ * report) only the frames it prints: from the innermost Python frame
+ * REPORT_TEXT_FRAMES outwards (without a Python frame: the first
+ * REPORT_TEXT_FRAMES) and the native frames below it; the stack entries past
+ * them are only counted, in *more. The debug information of the libraries at
+ * the bottom of every stack (libc's start-up code) was the slowest part of
+ * `top`. */
 static size_t stack_frames(const struct analysis *a, struct symbolizer *s, uint32_t canon,
-			   struct frame_info *out, size_t max)
+			   struct frame_info *out, size_t max, size_t *more)
 {
-	size_t n = 0;
-	for (uint32_t c = canon; c != HW_NO_NODE && n < max; c = a->st.cnodes[c].parent) {
-		const struct cnode *cn = &a->st.cnodes[c];
-		if (cn->frame_kind == HW_FRAME_PYTHON) {
-			if (python_frame(a, c, &out[n]))
-				n++;
-			continue;
-		}
-		if (cn->frame_kind != HW_FRAME_NATIVE)
-			continue;
-		const struct frame_info *fr;
-		size_t k = symbolize_native(s, cn->frame, cn->def_seq, &fr);
-		for (size_t i = 0; i < k && n < max; i++)
-			out[n++] = fr[i];
+	size_t n = 0, past = 0, need = SIZE_MAX;
+	bool wait_python = false; /* need is set at the first Python frame */
+	if (more) {
+		need = REPORT_TEXT_FRAMES;
+		for (uint32_t c = canon; c != HW_NO_NODE && !wait_python; c = a->st.cnodes[c].parent)
+			wait_python = a->st.cnodes[c].frame_kind == HW_FRAME_PYTHON;
+		if (wait_python)
+			need = SIZE_MAX;
 	}
-	return n;
-}
-
-/* stack_frames for a text report: the frames it prints, which are all from
- * the innermost Python frame REPORT_TEXT_FRAMES outwards (without a Python
- * frame: the first REPORT_TEXT_FRAMES) and the native frames below it. The
- * stack entries past them are only counted, in *more: the debug information
- * of the libraries at the bottom of every stack (libc's start-up code) was
- * the slowest part of `top`. */
-static size_t stack_frames_text(const struct analysis *a, struct symbolizer *s, uint32_t canon,
-				struct frame_info *out, size_t max, size_t *more)
-{
-	size_t n = 0, need = REPORT_TEXT_FRAMES;
-	for (uint32_t c = canon; c != HW_NO_NODE; c = a->st.cnodes[c].parent)
-		if (a->st.cnodes[c].frame_kind == HW_FRAME_PYTHON)
-			need = SIZE_MAX; /* until the first Python frame is known */
-	*more = 0;
-	for (uint32_t c = canon; c != HW_NO_NODE && n + *more < max; c = a->st.cnodes[c].parent) {
+	for (uint32_t c = canon; c != HW_NO_NODE && n + past < max; c = a->st.cnodes[c].parent) {
 		const struct cnode *cn = &a->st.cnodes[c];
 		struct frame_info py;
 		if (cn->frame_kind == HW_FRAME_PYTHON) {
 			if (!python_frame(a, c, &py))
 				continue;
 			if (n >= need) {
-				(*more)++;
+				past++;
 				continue;
 			}
-			if (need == SIZE_MAX)
+			if (wait_python) {
 				need = n + REPORT_TEXT_FRAMES;
+				wait_python = false;
+			}
 			out[n++] = py;
 			continue;
 		}
 		if (cn->frame_kind != HW_FRAME_NATIVE)
 			continue;
 		if (n >= need) {
-			(*more)++; /* one per return address: its inlined calls are not known */
+			past++; /* one per return address: its inlined calls are not known */
 			continue;
 		}
 		const struct frame_info *fr;
@@ -141,6 +126,8 @@ static size_t stack_frames_text(const struct analysis *a, struct symbolizer *s, 
 		for (size_t i = 0; i < k && n < max; i++)
 			out[n++] = fr[i];
 	}
+	if (more)
+		*more = past;
 	return n;
 }
 
@@ -148,7 +135,7 @@ size_t report_stack_frames(const struct analysis *a, struct symbolizer *s, uint3
 			   struct frame_info *out, size_t max)
 {
 	lines_for(a);
-	return stack_frames(a, s, stack_table_canon(&a->st, raw_stack), out, max);
+	return stack_frames(a, s, stack_table_canon(&a->st, raw_stack), out, max, NULL);
 }
 
 size_t report_first_python(const struct frame_info *frames, size_t n)
@@ -252,7 +239,7 @@ static void build(struct report *r, const struct analysis *a, struct symbolizer 
 			continue;
 		uint32_t canon = stack_table_canon(&a->st, st->raw_stack);
 		row->canon = canon;
-		size_t nf = framed ? stack_frames(a, s, canon, tmp, MAX_FRAMES) : 0;
+		size_t nf = framed ? stack_frames(a, s, canon, tmp, MAX_FRAMES, NULL) : 0;
 		if (group == GROUP_STACK || nf == 0) {
 			char key[64];
 			snprintf(key, sizeof(key), "%010" PRIu32, canon);
@@ -321,11 +308,11 @@ static void frame_row(struct row *row, const struct analysis *a, struct symboliz
 			if (a->st.cnodes[c].frame_kind == HW_FRAME_PYTHON)
 				nf = python_frame(a, c, tmp);
 		if (!nf) /* no Python frame: the innermost one */
-			nf = stack_frames(a, s, row->canon, tmp, 1);
+			nf = stack_frames(a, s, row->canon, tmp, 1, NULL);
 	} else if (how == FRAMES_TEXT) {
-		nf = stack_frames_text(a, s, row->canon, tmp, MAX_FRAMES, &row->more);
+		nf = stack_frames(a, s, row->canon, tmp, MAX_FRAMES, &row->more);
 	} else {
-		nf = stack_frames(a, s, row->canon, tmp, MAX_FRAMES);
+		nf = stack_frames(a, s, row->canon, tmp, MAX_FRAMES, NULL);
 	}
 	free(row->frames);
 	row->frames = xmalloc((nf + 1) * sizeof(*tmp));
