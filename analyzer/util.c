@@ -94,68 +94,6 @@ bool parse_size(const char *s, uint64_t *out)
 	return true;
 }
 
-void json_str(FILE *f, const char *s)
-{
-	if (!s) {
-		fputs("null", f);
-		return;
-	}
-	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		switch (*p) {
-		case '"':
-			fputs("\\\"", f);
-			break;
-		case '\\':
-			fputs("\\\\", f);
-			break;
-		case '\n':
-			fputs("\\n", f);
-			break;
-		case '\t':
-			fputs("\\t", f);
-			break;
-		case '\r':
-			fputs("\\r", f);
-			break;
-		default:
-			if (*p < 0x20 || *p == 0x7f || *p == '<' || *p == '>' || *p == '&')
-				fprintf(f, "\\u%04x", *p);
-			else
-				fputc(*p, f);
-		}
-	}
-	fputc('"', f);
-}
-
-void xml_text(FILE *f, const char *s)
-{
-	for (; s && *s; s++) {
-		switch (*s) {
-		case '<':
-			fputs("&lt;", f);
-			break;
-		case '>':
-			fputs("&gt;", f);
-			break;
-		case '&':
-			fputs("&amp;", f);
-			break;
-		case '"':
-			fputs("&quot;", f);
-			break;
-		case '\'':
-			fputs("&#39;", f);
-			break;
-		default:
-			if ((unsigned char)*s < 0x20 && *s != '\n' && *s != '\t')
-				fputc('?', f);
-			else
-				fputc(*s, f);
-		}
-	}
-}
-
 bool parse_count_option(const char *cmd, const char *text, size_t max, size_t *out)
 {
 	char *end;
@@ -191,8 +129,9 @@ void progress_update(struct progress *p, uint64_t done, uint64_t total, uint64_t
 		return;
 	p->next_ns = t + 100000000u;
 	unsigned pct = total ? (unsigned)(done * 100 / total) : 0;
-	fprintf(stderr, "\rheapwise: reading %s %3u%% (%.1f M events)\033[K", p->what,
-		pct > 100 ? 100 : pct, (double)events / 1e6);
+	fputs("\rheapwise: reading ", stderr);
+	text_str(stderr, p->what);
+	fprintf(stderr, " %3u%% (%.1f M events)\033[K", pct > 100 ? 100 : pct, (double)events / 1e6);
 	fflush(stderr);
 }
 

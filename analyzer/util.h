@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "escape.h" /* every renderer escapes names through it */
+
 /* Allocation that cannot fail: prints one line and exits with 2 when memory
  * runs out (the analyzer has nothing to save at that point). */
 void *xmalloc(size_t n);
@@ -34,12 +36,6 @@ bool parse_size(const char *s, uint64_t *out);
 /* Parses a count option (-n) from 1 to max; on bad text prints
  * "CMD: -n TEXT: expected a number from 1 to MAX" and returns false. */
 bool parse_count_option(const char *cmd, const char *text, size_t max, size_t *out);
-
-/* Writes s with &, <, >, " escaped for XML/HTML text and attributes. */
-void xml_text(FILE *f, const char *s);
-
-/* Writes s as a JSON string (with quotes); NULL writes null. */
-void json_str(FILE *f, const char *s);
 
 /* A progress line on stderr for long analyses: only when stderr is a
  * terminal and the work is large (total bytes of at least 8 MiB), redrawn
