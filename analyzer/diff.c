@@ -136,7 +136,7 @@ int cmd_diff(int argc, char **argv)
 	size_t n = 10;
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "n:h", opts, NULL)) != -1) {
+	while ((c = err_getopt("diff", argc, argv, "n:h", opts)) != -1) {
 		switch (c) {
 		case 'j':
 			json = true;

@@ -22,8 +22,16 @@ enum hw_err {
 
 const char *err_message(enum hw_err e);
 
-/* Prints "heapwise: <fmt>" to stderr. */
+/* Print "heapwise: error: <fmt>" (and "heapwise: warning: <fmt>") to stderr. */
 void err_print(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void warn_print(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+struct option;
+/* getopt_long for a subcommand CMD: returns what getopt_long returns, except
+ * that a bad option (unknown, ambiguous, missing or unwanted value) is
+ * reported here in one "heapwise: error: CMD: ..." line and returns '?'.
+ * SHORTOPTS as getopt's, optionally starting with '+'. */
+int err_getopt(const char *cmd, int argc, char **argv, const char *shortopts,
+	       const struct option *longopts);
 
 #endif

@@ -204,7 +204,7 @@ int cmd_check(int argc, char **argv)
 	};
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "n:h", opts, NULL)) != -1) {
+	while ((c = err_getopt("check", argc, argv, "n:h", opts)) != -1) {
 		switch (c) {
 		case 'p':
 		case 'l':

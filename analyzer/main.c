@@ -69,7 +69,7 @@ static int parse_report_opts(const char *cmd, int argc, char **argv, struct repo
 	};
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "n:o:h", opts, NULL)) != -1) {
+	while ((c = err_getopt(cmd, argc, argv, "n:o:h", opts)) != -1) {
 		switch (c) {
 		case 'o':
 			o->output = optarg;
@@ -93,8 +93,10 @@ static int parse_report_opts(const char *cmd, int argc, char **argv, struct repo
 			o->json = true;
 			break;
 		case 'b':
-			if (!allow_by)
+			if (!allow_by) {
+				err_print("%s: --by is an option of top only", cmd);
 				goto bad;
+			}
 			if (!strcmp(optarg, "peak"))
 				o->by = BY_PEAK;
 			else if (!strcmp(optarg, "leaked"))
@@ -112,8 +114,10 @@ static int parse_report_opts(const char *cmd, int argc, char **argv, struct repo
 			}
 			break;
 		case 'g':
-			if (!allow_by)
+			if (!allow_by) {
+				err_print("%s: --group-by is an option of top and diff only", cmd);
 				goto bad;
+			}
 			if (!parse_group_option(cmd, optarg, &o->group))
 				return 2;
 			break;

@@ -28,8 +28,12 @@
 static const char run_usage[] =
 	"usage: heapwise run [-o PATH] [--native|--no-native] [--no-follow] -- CMD [ARG...]\n"
 	"  -o PATH        trace file (%p = pid); default heapwise.<program>.<pid>.hwt\n"
-	"  --native       record native stacks (default)\n"
-	"  --no-native    record no stacks (fastest)\n"
+	"  stacks: by default a thread running Python records its Python frames, and a\n"
+	"  thread without Python frames its native stack\n"
+	"  --native       the whole native stack as well, with the Python frames\n"
+	"                 spliced in where the interpreter ran them (slower)\n"
+	"  --no-native    Python frames only, no native frames (fastest; nothing for\n"
+	"                 threads without Python)\n"
 	"  --no-follow    do not trace child processes\n";
 
 static bool readable(const char *p)
@@ -150,7 +154,7 @@ int cmd_run(int argc, char **argv)
 	bool follow = true;
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+o:h", opts, NULL)) != -1) {
+	while ((c = err_getopt("run", argc, argv, "+o:h", opts)) != -1) {
 		switch (c) {
 		case 'o':
 			output = optarg;

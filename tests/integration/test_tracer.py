@@ -278,6 +278,25 @@ class Cli(TraceTest):
         with open(existing) as f:
             self.assertEqual(f.read(), "mine")
 
+    def test_option_errors_say_error(self):
+        for args in (["run", "--bogus", "--", "true"], ["run", "-o"], ["run", "--no", "--", "true"],
+                     ["summary", "--bogus", "x.hwt"], ["top", "x.hwt", "-n"],
+                     ["check", "--frob", "x.hwt"], ["diff", "--frob", "a.hwt", "b.hwt"],
+                     ["summary", "--json=1", "x.hwt"], ["leaks", "--by", "peak", "x.hwt"]):
+            p = self.heapwise(*args, status=2)
+            self.assertTrue(p.stderr.startswith("heapwise: error: %s: " % args[0]),
+                            (args, p.stderr))
+        p = self.heapwise("run", "--no", "--", "true", status=2)
+        self.assertIn("--no is ambiguous (--no-native, --no-follow)", p.stderr)
+
+    def test_run_usage_says_what_each_mode_records(self):
+        usage = self.heapwise("run", "--help").stdout
+        lines = {l.split()[0]: l for l in usage.splitlines() if l.startswith("  --")}
+        self.assertIn("whole native stack", lines["--native"])
+        self.assertNotIn("default", lines["--native"])
+        self.assertIn("Python frames only", lines["--no-native"])
+        self.assertIn("by default a thread running Python records its Python frames", usage)
+
     def test_bad_environment_is_reported_not_fatal(self):
         e = dict(os.environ, HEAPWISE_DEPTH="lots")
         status, err, traces = self.run_traced([self.prog("churn"), "10", "3"], env=e,
