@@ -255,8 +255,11 @@ int cmd_diff(int argc, char **argv)
 		printf("]}\n");
 	} else {
 		char b1[40], b2[40], b3[40];
-		printf("heapwise diff: %s -> %s (grouped by %s)\n", argv[optind], argv[optind + 1],
-		       group_name(group));
+		fputs("heapwise diff: ", stdout);
+		text_str(stdout, argv[optind]);
+		fputs(" -> ", stdout);
+		text_str(stdout, argv[optind + 1]);
+		printf(" (grouped by %s)\n", group_name(group));
 		printf("  peak heap   %s -> %s (%s", fmt_size(b1, bpk), fmt_size(b2, npk),
 		       signed_size(b3, (int64_t)(npk - bpk)));
 		if (isfinite(growth))

@@ -6,7 +6,10 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "escape.h"
 
 static const char *const messages[] = {
 #define HW_X(code, msg) [code] = msg,
@@ -19,13 +22,28 @@ const char *err_message(enum hw_err e)
 	return messages[e];
 }
 
+/* Names in a message come from the command line or a trace: the message is
+ * written in the display form (escape.h), so no byte of them reaches the
+ * terminal raw. */
+static void vprint(const char *prefix, const char *fmt, va_list ap)
+{
+	char *msg = NULL;
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	fputs(prefix, stderr);
+	if (msg)
+		text_str(stderr, msg);
+	else
+		fputs(fmt, stderr); /* out of memory: at least what went wrong */
+	fputc('\n', stderr);
+	free(msg);
+}
+
 void err_print(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	fputs("heapwise: error: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	vprint("heapwise: error: ", fmt, ap);
 	va_end(ap);
 }
 
@@ -33,9 +51,7 @@ void warn_print(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	fputs("heapwise: warning: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	vprint("heapwise: warning: ", fmt, ap);
 	va_end(ap);
 }
 

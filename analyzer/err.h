@@ -22,7 +22,8 @@ enum hw_err {
 
 const char *err_message(enum hw_err e);
 
-/* Print "heapwise: error: <fmt>" (and "heapwise: warning: <fmt>") to stderr. */
+/* Print "heapwise: error: <message>" (warning: ...) and a newline to stderr,
+ * the message in the display form of escape.h (names in it are hostile). */
 void err_print(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void warn_print(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

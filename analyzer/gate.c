@@ -127,7 +127,9 @@ static int check_one(const char *path, struct check_opts *o, struct suppressions
 	char where[300];
 	report_leak_point(&a, where, sizeof(where));
 
-	printf("heapwise check: %s\n", path);
+	fputs("heapwise check: ", stdout);
+	text_str(stdout, path);
+	putchar('\n');
 	int failed = 0, checked = 0;
 	for (size_t i = 0; i < 3; i++) {
 		struct limit *l = limits[i];
@@ -167,10 +169,12 @@ static int check_one(const char *path, struct check_opts *o, struct suppressions
 	}
 	for (size_t i = 0; sup && i < sup->n; i++) {
 		char b[32];
-		printf("  suppression line %u leak:%s%s%s matched %" PRIu64 " block%s (%s)\n",
-		       sup->rules[i].line, sup->rules[i].anchor_start ? "^" : "", sup->rules[i].pattern,
-		       sup->rules[i].anchor_end ? "$" : "", sup->rules[i].blocks,
-		       sup->rules[i].blocks == 1 ? "" : "s", fmt_size(b, sup->rules[i].bytes));
+		printf("  suppression line %u leak:%s", sup->rules[i].line,
+		       sup->rules[i].anchor_start ? "^" : "");
+		text_str(stdout, sup->rules[i].pattern);
+		printf("%s matched %" PRIu64 " block%s (%s)\n", sup->rules[i].anchor_end ? "$" : "",
+		       sup->rules[i].blocks, sup->rules[i].blocks == 1 ? "" : "s",
+		       fmt_size(b, sup->rules[i].bytes));
 		sup->rules[i].blocks = sup->rules[i].bytes = 0;
 	}
 	if (t.damaged)

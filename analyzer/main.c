@@ -315,14 +315,15 @@ int cmd_flamegraph(int argc, char **argv)
 	struct tree tr;
 	if (tree_load(&tr, o.traces, o.ntraces, &o.an))
 		return 2;
-	char title[1200];
+	char title[1200], cmd[1024];
 	const struct trace *t0 = &tr.p[0].t;
+	text_escape(cmd, sizeof(cmd), t0->cmdline[0] ? t0->cmdline : o.trace);
 	if (tr.n > 1)
 		snprintf(title, sizeof(title), "heapwise %s flame graph: %zu processes, %s and children",
-			 flame_metric_name(o.metric), tr.n, t0->cmdline[0] ? t0->cmdline : o.trace);
+			 flame_metric_name(o.metric), tr.n, cmd);
 	else
 		snprintf(title, sizeof(title), "heapwise %s flame graph: %s",
-			 flame_metric_name(o.metric), t0->cmdline[0] ? t0->cmdline : o.trace);
+			 flame_metric_name(o.metric), cmd);
 	FILE *f = open_output("flamegraph", o.output);
 	rc = f ? close_output("flamegraph", o.output, f, flame_tree(f, &tr, o.metric, fmt, title)) : 2;
 	print_hints(&tr);
@@ -362,8 +363,9 @@ int cmd_timeline(int argc, char **argv)
 		trace_close(&t);
 		return 2;
 	}
-	char title[1200];
-	snprintf(title, sizeof(title), "heapwise timeline: %s", t.cmdline[0] ? t.cmdline : o.trace);
+	char title[1200], cmd[1024];
+	text_escape(cmd, sizeof(cmd), t.cmdline[0] ? t.cmdline : o.trace);
+	snprintf(title, sizeof(title), "heapwise timeline: %s", cmd);
 	FILE *f = open_output("timeline", o.output);
 	if (!f) {
 		trace_close(&t);

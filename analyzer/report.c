@@ -390,8 +390,11 @@ const char *report_leak_point(const struct analysis *a, char *buf, size_t size)
 	switch (a->leak_point) {
 	case LEAK_AT_MARK:
 		for (size_t i = 0; i < a->nmarks; i++)
-			if (a->marks[i].seq == a->leak_seq)
-				snprintf(buf, size, "marker \"%s\"", a->marks[i].label);
+			if (a->marks[i].seq == a->leak_seq) {
+				char label[256];
+				text_escape(label, sizeof(label), a->marks[i].label);
+				snprintf(buf, size, "marker \"%s\"", label);
+			}
 		break;
 	case LEAK_AT_FINALIZE:
 		snprintf(buf, size, "the start of Python's finalization");

@@ -58,22 +58,30 @@ static uint32_t child(struct ftree *t, uint32_t parent, const char *name, bool p
 	return id;
 }
 
-/* "qualname (file:line)" or "function (module)"; ';' and newlines would
- * break the folded format and are replaced. */
+/* A ';' would break the folded format: it becomes ':'. The name is in the
+ * display form of escape.h (no control character, valid UTF-8). */
+static void folded_safe(char *buf, size_t size, const char *raw)
+{
+	text_escape(buf, size, raw);
+	for (char *p = buf; *p; p++)
+		if (*p == ';')
+			*p = ':';
+}
+
+/* "qualname (file:line)" or "function (module)". */
 static void frame_name(const struct frame_info *f, char *buf, size_t size)
 {
+	char raw[2048];
 	if (f->python)
-		snprintf(buf, size, "%s (%s:%d)", f->function ? f->function : "??",
+		snprintf(raw, sizeof(raw), "%s (%s:%d)", f->function ? f->function : "??",
 			 f->file ? f->file : "??", f->line);
 	else if (f->function)
-		snprintf(buf, size, "%s (%s)", f->function, f->module ? f->module : "??");
+		snprintf(raw, sizeof(raw), "%s (%s)", f->function, f->module ? f->module : "??");
 	else if (f->module)
-		snprintf(buf, size, "%s+0x%" PRIx64, f->module, f->module_offset);
+		snprintf(raw, sizeof(raw), "%s+0x%" PRIx64, f->module, f->module_offset);
 	else
-		snprintf(buf, size, "0x%" PRIx64, f->ip);
-	for (char *p = buf; *p; p++)
-		if (*p == ';' || *p == '\n' || *p == '\r')
-			*p = *p == ';' ? ':' : ' ';
+		snprintf(raw, sizeof(raw), "0x%" PRIx64, f->ip);
+	folded_safe(buf, size, raw);
 }
 
 static uint64_t metric_of(const struct analysis *a, const struct site *s, enum flame_metric m)
@@ -129,10 +137,7 @@ static void build(struct ftree *t, const struct flame_proc *procs, size_t n, enu
 	for (size_t i = 0; i < n; i++) {
 		uint32_t root = 0;
 		if (n > 1) { /* one frame per process under "all" */
-			snprintf(name, sizeof(name), "%s", procs[i].name);
-			for (char *p = name; *p; p++)
-				if (*p == ';' || *p == '\n' || *p == '\r')
-					*p = *p == ';' ? ':' : ' ';
+			folded_safe(name, sizeof(name), procs[i].name);
 			root = child(t, 0, name, false);
 		}
 		build_one(t, root, procs[i].a, procs[i].s, m, frames);

@@ -240,12 +240,16 @@ bool report_pprof_procs(const char *path, const struct pprof_proc *procs, size_t
 	pb_uint(&prof, 10, end - start);
 	value_type(&prof, &st, 11, "space", "bytes"); /* period type */
 	pb_uint(&prof, 14, (uint64_t)str_id(&st, "inuse_space"));
-	/* the string table last: every string above is in it */
+	/* the string table last: every string above is in it, in the display
+	 * form of escape.h (protobuf strings must be UTF-8, and pprof prints
+	 * them on a terminal) */
 	for (size_t i = 0; i < st.n; i++) {
-		size_t len = strlen(st.s[i]);
+		char *text = text_dup(st.s[i]);
+		size_t len = strlen(text);
 		pb_varint(&prof, 6 << 3 | 2);
 		pb_varint(&prof, len);
-		pb_bytes(&prof, st.s[i], len);
+		pb_bytes(&prof, text, len);
+		free(text);
 	}
 	bool ok = false;
 	gzFile gz = gzopen(path, "wb");

@@ -11,20 +11,25 @@
 void report_frame_text(FILE *f, const struct frame_info *fr)
 {
 	if (fr->python) {
-		fprintf(f, "%s:%d %s", fr->file ? fr->file : "??", fr->line,
-			fr->function ? fr->function : "??");
+		text_str(f, fr->file ? fr->file : "??");
+		fprintf(f, ":%d ", fr->line);
+		text_str(f, fr->function ? fr->function : "??");
 		return;
 	}
-	if (fr->function)
-		fputs(fr->function, f);
-	else
-		fputs("??", f);
-	if (fr->file)
-		fprintf(f, " (%s:%d, %s)", fr->file, fr->line, fr->module ? fr->module : "??");
-	else if (fr->module)
-		fprintf(f, " (%s+0x%" PRIx64 ")", fr->module, fr->module_offset);
-	else
+	text_str(f, fr->function ? fr->function : "??");
+	if (fr->file) {
+		fputs(" (", f);
+		text_str(f, fr->file);
+		fprintf(f, ":%d, ", fr->line);
+		text_str(f, fr->module ? fr->module : "??");
+		fputc(')', f);
+	} else if (fr->module) {
+		fputs(" (", f);
+		text_str(f, fr->module);
+		fprintf(f, "+0x%" PRIx64 ")", fr->module_offset);
+	} else {
 		fprintf(f, " (0x%" PRIx64 ")", fr->ip);
+	}
 }
 
 static void class_totals(const struct analysis *a, int cls, struct kind_totals *t)
@@ -85,8 +90,11 @@ void report_summary_text(FILE *f, const struct analysis *a, struct symbolizer *s
 	struct kind_totals heap;
 	class_totals(a, CLASS_HEAP, &heap);
 	char b1[32], b2[32];
-	fprintf(f, "heapwise summary of %s\n", t->path);
-	fprintf(f, "  command     %s\n", t->cmdline[0] ? t->cmdline : t->exe);
+	fputs("heapwise summary of ", f);
+	text_str(f, t->path);
+	fputs("\n  command     ", f);
+	text_str(f, t->cmdline[0] ? t->cmdline : t->exe);
+	fputc('\n', f);
 	fprintf(f, "  process     pid %" PRIu64 ", parent %" PRIu64 ", %u thread%s, %.3f s, %s\n",
 		t->hdr.pid, t->hdr.ppid, a->threads, a->threads == 1 ? "" : "s",
 		secs(a->end_time_ns), end_note(a));
@@ -144,8 +152,9 @@ void report_top_text(FILE *f, const struct analysis *a, const struct report *r, 
 		     const char *title)
 {
 	char b1[32];
-	fprintf(f, "%s: %s by %s, grouped by %s\n", title, a->trace->path, sort_name(r->by),
-		group_name(r->group));
+	fprintf(f, "%s: ", title);
+	text_str(f, a->trace->path);
+	fprintf(f, " by %s, grouped by %s\n", sort_name(r->by), group_name(r->group));
 	char where[300];
 	fprintf(f, "peak heap %s at %.3f s; PEAK = live at its class's peak, LEAKED = live at %s\n\n",
 		fmt_size(b1, a->peaks[CLASS_HEAP].peak), secs(a->peaks[CLASS_HEAP].peak_time_ns),

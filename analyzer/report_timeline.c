@@ -134,24 +134,13 @@ static void write_json(FILE *f, const struct timeline *tl, double step)
 	fputs("]}\n", f);
 }
 
-static void csv_field(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		if (*s == '"')
-			fputc('"', f);
-		fputc(*s == '\n' || *s == '\r' ? ' ' : *s, f);
-	}
-	fputc('"', f);
-}
-
 static void write_csv(FILE *f, const struct timeline *tl, double step)
 {
 	fputs("time_s,rss_bytes", f);
 	for (size_t i = 0; i <= tl->n; i++) {
 		char *l = label_text(&tl->s[i]);
 		fputc(',', f);
-		csv_field(f, l);
+		csv_cell(f, l);
 		free(l);
 	}
 	fputc('\n', f);

@@ -48,8 +48,9 @@ void tree_free(struct tree *tr)
 void tree_proc_name(const struct proc *p, char *buf, size_t size)
 {
 	const struct trace *t = &p->t;
-	snprintf(buf, size, "pid %" PRIu64 " (parent %" PRIu64 "): %s", t->hdr.pid, t->hdr.ppid,
-		 t->cmdline[0] ? t->cmdline : t->exe);
+	int n = snprintf(buf, size, "pid %" PRIu64 " (parent %" PRIu64 "): ", t->hdr.pid, t->hdr.ppid);
+	if (n >= 0 && (size_t)n < size)
+		text_escape(buf + n, size - (size_t)n, t->cmdline[0] ? t->cmdline : t->exe);
 }
 
 struct tick_ref {

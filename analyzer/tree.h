@@ -43,7 +43,8 @@ void tree_totals(const struct tree *tr, struct tree_totals *out);
 void tree_report(struct report *out, const struct tree *tr, enum group_by group, enum sort_by by,
 		 bool only_leaks);
 
-/* "pid 123 (parent 1): python3 app.py" */
+/* "pid 123 (parent 1): python3 app.py", the command line in the display
+ * form of escape.h. */
 void tree_proc_name(const struct proc *p, char *buf, size_t size);
 
 /* Renderers of the combined part. */

@@ -3,7 +3,10 @@
  * JSON and text, flame graphs in every format, pprof, timelines, and the
  * combined reports of a process tree). Symbolization stays
  * offline: a trace names files, and a hostile one must not make the analyzer
- * read them. */
+ * read them. Every output it renders is checked: valid UTF-8 with no
+ * control character but newline and no C1 control, whatever bytes the
+ * trace's names hold (the seed tests/golden/names.hwt has such names). */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,12 +20,53 @@
 #include "tree.h"
 #include "util.h"
 
+/* Where the reports write: a memory stream, checked and emptied by
+ * check_output. */
+static char *g_out;
+static size_t g_len;
+static FILE *g_sink;
+
 static FILE *sink(void)
 {
-	static FILE *f;
-	if (!f)
-		f = fopen("/dev/null", "w");
-	return f;
+	if (!g_sink)
+		g_sink = open_memstream(&g_out, &g_len);
+	return g_sink;
+}
+
+/* Aborts (a finding for the fuzzer) unless the output is strict UTF-8 with
+ * no control character but newline and no C1 control. */
+static void check_output(void)
+{
+	if (!g_sink)
+		return;
+	fflush(g_sink);
+	const unsigned char *p = (const unsigned char *)g_out, *end = p + g_len;
+	while (p < end) {
+		unsigned c = *p;
+		size_t n = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3
+			 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+		bool ok = n && (size_t)(end - p) >= n;
+		uint32_t cp = n == 1 ? c : n == 2 ? c & 0x1f : n == 3 ? c & 0x0f : c & 0x07;
+		for (size_t i = 1; ok && i < n; i++) {
+			ok = (p[i] & 0xc0) == 0x80;
+			cp = cp << 6 | (p[i] & 0x3f);
+		}
+		ok = ok && !(n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) &&
+		     !(n == 4 && (cp < 0x10000 || cp > 0x10ffff));
+		ok = ok && !(cp < 0x20 && cp != '\n') && !(cp >= 0x7f && cp <= 0x9f);
+		if (!ok) {
+			fprintf(stderr, "output byte %zu: 0x%02x breaks UTF-8 or is a control: %.*s\n",
+				(size_t)(p - (const unsigned char *)g_out), c,
+				(int)(g_len < 400 ? g_len : 400), g_out);
+			abort();
+		}
+		p += n;
+	}
+	fclose(g_sink);
+	free(g_out);
+	g_sink = NULL;
+	g_out = NULL;
+	g_len = 0;
 }
 
 static void reports(const struct analysis *a)
@@ -45,6 +89,7 @@ static void reports(const struct analysis *a)
 			report_flame(out, a, s, (enum flame_metric)m, (enum flame_format)fmt, "fuzz");
 	report_pprof("/dev/null", a, s);
 	symbolizer_free(s);
+	check_output();
 }
 
 /* The trace twice, as a process tree of two: the combined reports. */
@@ -77,6 +122,7 @@ static void tree_reports(const uint8_t *data, size_t size)
 	struct pprof_proc pp[2] = {{&tr.p[0].a, tr.p[0].s}, {&tr.p[1].a, tr.p[1].s}};
 	report_pprof_procs("/dev/null", pp, 2);
 	tree_free(&tr);
+	check_output();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -102,6 +148,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		tree_reports(data, size);
 		report_timeline(sink(), &t, &(struct analysis_opts){0}, 4, TIMELINE_SVG, "fuzz");
 		report_timeline(sink(), &t, &(struct analysis_opts){0}, 2, TIMELINE_HTML, "fuzz");
+		report_timeline(sink(), &t, &(struct analysis_opts){0}, 3, TIMELINE_CSV, "fuzz");
+		check_output();
 	}
 	trace_close(&t);
 	return 0;

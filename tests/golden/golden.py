@@ -58,6 +58,24 @@ CASES = [
     ("basic.timeline.svg", ["timeline", "basic.hwt", "-n", "2", "-o", "{out}.svg"]),
     ("hostile.timeline.svg", ["timeline", "hostile.hwt", "-o", "{out}.svg"]),
     ("hostile.timeline.html", ["timeline", "hostile.hwt", "-o", "{out}.html"]),
+    # names with control bytes, bidi controls, bytes that are not UTF-8 and
+    # formula prefixes: every output escapes them (and stays well-formed)
+    ("names.summary.txt", ["summary", "names.hwt"]),
+    ("names.summary.json", ["summary", "names.hwt", "--json"]),
+    ("names.top.txt", ["top", "names.hwt"]),
+    ("names.top-file.txt", ["top", "names.hwt", "--group-by", "file"]),
+    ("names.top.json", ["top", "names.hwt", "--json"]),
+    ("names.dump.txt", ["dump", "names.hwt"]),
+    ("names.check-junit.xml", ["check", "names.hwt", "--max-leaked", "1K", "--junit",
+                               "/dev/stdout"]),
+    ("names.flame.folded", ["flamegraph", "names.hwt", "-o", "-"]),
+    ("names.flame.svg", ["flamegraph", "names.hwt", "-o", "{out}.svg"]),
+    ("names.flame.html", ["flamegraph", "names.hwt", "-o", "{out}.html"]),
+    ("names.timeline.csv", ["timeline", "names.hwt", "-o", "{out}.csv"]),
+    ("names.timeline.svg", ["timeline", "names.hwt", "-o", "{out}.svg"]),
+    ("names.timeline.html", ["timeline", "names.hwt", "-o", "{out}.html"]),
+    ("names.export.json", ["export", "names.hwt", "--format", "json", "-o", "-"]),
+    ("names.diff.txt", ["diff", "names.hwt", "names.hwt"]),
     ("cut.summary.txt", ["summary", "cut.hwt"]),
     ("cut.summary.json", ["summary", "cut.hwt", "--json"]),
     # several traces of one tree: each process and the tree combined
@@ -70,6 +88,15 @@ CASES = [
 ]
 
 
+def unclean(text):
+    """The first character no output may hold: a control character other
+    than newline, or a C1 control (a terminal acts on them)."""
+    for ch in text:
+        if (ord(ch) < 0x20 and ch != "\n") or 0x7f <= ord(ch) <= 0x9f:
+            return repr(ch)
+    return None
+
+
 def main():
     update = "--update" in sys.argv
     failed = 0
@@ -77,13 +104,25 @@ def main():
     for expected, args in CASES:
         out = os.path.join(tmp, "out")
         real = [a.replace("{out}", out) for a in args]
-        p = subprocess.run([HEAPWISE, *real], cwd=HERE, capture_output=True, text=True)
-        got = f"$ heapwise {' '.join(args)}\n[exit {p.returncode}]\n{p.stdout}"
+        p = subprocess.run([HEAPWISE, *real], cwd=HERE, capture_output=True)
+        got, bad, stderr = f"$ heapwise {' '.join(args)}\n[exit {p.returncode}]\n", None, ""
+        try:  # every output is UTF-8
+            got += p.stdout.decode()
+            for a in real:
+                if a.startswith(out) and os.path.exists(a):
+                    with open(a, "rb") as f:
+                        got += f.read().decode()
+            stderr = p.stderr.decode()
+        except UnicodeDecodeError as e:
+            bad = f"bytes that are not UTF-8 ({e})"
         for a in real:
             if a.startswith(out) and os.path.exists(a):
-                with open(a) as f:
-                    got += f.read()
                 os.unlink(a)
+        bad = bad or unclean(got) or unclean(stderr)
+        if bad:
+            failed += 1
+            print(f"FAIL {expected}: the output holds {bad}")
+            continue
         path = os.path.join(HERE, "expected", expected)
         if update:
             os.makedirs(os.path.dirname(path), exist_ok=True)

@@ -1,13 +1,21 @@
 """Reports people look at, on real traces: pprof decodes (protoc, and a wire
 parser here) with the right totals; folded stacks add up to the summary."""
+import csv
 import gzip
+import io
+import json
 import os
+import re
 import shutil
 import subprocess
 
 from helpers import HEAPWISE, TraceTest, main
 
 PY = "/usr/bin/python3.11"
+HERE = os.path.dirname(os.path.abspath(__file__))
+GOLDEN = os.path.join(os.path.dirname(HERE), "golden")
+XMLLINT = shutil.which("xmllint")
+GO = shutil.which("go")
 
 
 def varint(buf, i):
@@ -176,6 +184,132 @@ class Reports(TraceTest):
                 self.assertEqual(more, [])
             longest = max(longest, entries)
         self.assertGreater(longest, 0, "no stack was longer than the text shows")
+
+
+def pprof_strings(path):
+    top = fields(gzip.open(path).read())
+    return [v.decode("utf-8") for f, wt, v in top if f == 6]  # strict UTF-8
+
+
+class HostileNames(TraceTest):
+    """Names with terminal escape sequences, newlines, bidi overrides, bytes
+    that are not UTF-8 and formula prefixes, in every output: text and
+    stderr show them escaped, and every document parses with a real parser
+    (xmllint, json, csv, the pprof decoder and go tool pprof)."""
+
+    def clean(self, data, what):
+        """Text a terminal can show as it is: UTF-8, no control character
+        but newline, no C1 control."""
+        text = data.decode("utf-8")  # strict: bytes that are not UTF-8 fail
+        bad = sorted({c for c in text if (ord(c) < 0x20 and c != "\n") or 0x7f <= ord(c) <= 0x9f})
+        self.assertEqual(bad, [], f"{what}: {text[:2000]!r}")
+        return text
+
+    def raw(self, *args, status=0):
+        p = subprocess.run([HEAPWISE, *args], capture_output=True, timeout=300)
+        if status is not None:
+            self.assertEqual(p.returncode, status, p.stderr)
+        self.clean(p.stderr, f"stderr of {args}")
+        return p
+
+    def xml(self, path, html=False):
+        if not XMLLINT:
+            self.skipTest("xmllint is not installed (Debian package libxml2-utils)")
+        p = subprocess.run([XMLLINT, "--noout", *(["--html"] if html else []), path],
+                           capture_output=True, text=True, errors="replace")
+        # xmllint --html exits 0 on some errors: any message is a failure
+        self.assertEqual((p.returncode, p.stderr), (0, ""), path)
+
+    def every_output(self, trace):
+        """Runs every report on trace and checks each output; returns the
+        folded flame graph (the names as the reports show them)."""
+        d = self.dir
+        for args in (["summary"], ["top"], ["top", "--group-by", "line"],
+                     ["top", "--group-by", "function"], ["top", "--group-by", "file"],
+                     ["top", "--by", "allocated", "-n", "100"], ["leaks", "--include-all"],
+                     ["dump"], ["diff", trace]):
+            p = self.raw(*args[:1], trace, *args[1:])
+            self.clean(p.stdout, args)
+        for args in (["summary"], ["top", "--group-by", "function"], ["leaks"], ["diff", trace]):
+            p = self.raw(*args[:1], trace, *args[1:], "--json")
+            json.loads(p.stdout.decode("utf-8"))
+        self.raw("export", trace, "--format", "json", "-o", os.path.join(d, "e.json"))
+        self.raw("timeline", trace, "-o", os.path.join(d, "t.json"))
+        for name in ("e.json", "t.json"):
+            with open(os.path.join(d, name), encoding="utf-8") as f:
+                json.load(f)
+        # XML: the SVG flame graph and timeline, JUnit
+        for args in (["flamegraph", trace, "-o", os.path.join(d, "f.svg")],
+                     ["flamegraph", trace, "--metric", "allocated", "-o", os.path.join(d, "a.svg")],
+                     ["timeline", trace, "-o", os.path.join(d, "t.svg")]):
+            self.raw(*args)
+            self.xml(args[-1])
+        junit = os.path.join(d, "j.xml")
+        p = self.raw("check", trace, "--max-leaked", "1", "--max-peak", "1", "--junit", junit,
+                     status=1)
+        self.clean(p.stdout, "check")
+        self.xml(junit)
+        # HTML: parses, and its data block is JSON
+        for args in (["flamegraph", trace, "-o", os.path.join(d, "f.html")],
+                     ["timeline", trace, "-o", os.path.join(d, "t.html")]):
+            self.raw(*args)
+            self.xml(args[-1], html=True)
+            with open(args[-1], encoding="utf-8") as f:
+                page = f.read()
+            data = re.search(r'<script type="application/json" id="data">(.*?)</script>', page,
+                             re.S)
+            json.loads(data.group(1))
+        # CSV: one header, rows as wide, no cell a spreadsheet would evaluate
+        self.raw("timeline", trace, "-o", os.path.join(d, "t.csv"))
+        with open(os.path.join(d, "t.csv"), encoding="utf-8", newline="") as f:
+            rows = list(csv.reader(f))
+        self.assertEqual({len(r) for r in rows}, {len(rows[0])})
+        self.assertGreater(len(rows), 100)
+        for cell in rows[0]:
+            self.assertNotIn(cell[:1], ("=", "+", "-", "@"), cell)
+        # pprof: UTF-8 strings, and go tool pprof reads and prints them
+        pb = os.path.join(d, "p.pb.gz")
+        self.raw("export", trace, "--format", "pprof", "-o", pb)
+        pprof_strings(pb)
+        if GO:
+            p = subprocess.run([GO, "tool", "pprof", "-top", "-sample_index=alloc_space", pb],
+                               capture_output=True, timeout=300, env=go_env(d))
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.clean(p.stdout, "go tool pprof -top")
+        folded = self.raw("flamegraph", trace, "-o", "-").stdout
+        return self.clean(folded, "folded")
+
+    def test_crafted_names(self):
+        trace = os.path.join(GOLDEN, "names.hwt")
+        folded = self.every_output(trace)
+        self.assertIn("f\\n  1  999 MiB  fake\\u202e (/tmp/\\xff/caf\\xe9\\x1b[31m.py:3)", folded)
+        # marker labels (a trace's and the command line's) in text and errors
+        p = self.raw("summary", trace, "--between", b"start\x1b[2J", b"end\xff")
+        self.assertIn("end\\xff", self.clean(p.stdout, "between"))
+        p = self.raw("summary", trace, "--between", b"no\x1b[2J", b"pe", status=2)
+        self.assertIn('marker "no\\x1b[2J" is not in the trace', p.stderr.decode())
+
+    def test_script_under_a_path_that_is_not_utf8(self):
+        where = os.path.join(os.fsencode(self.dir), b"d\xff\xfe")
+        os.mkdir(where)
+        script = os.path.join(where, b"names.py")
+        shutil.copy(os.path.join(HERE, "py", "names.py"), script)
+        _, err, traces = self.run_traced([PY, script])
+        folded = self.every_output(traces[0])
+        self.assertRegex(folded, r"/d\\xff\\xfe/names\.py:\d+\)")
+        self.assertIn("evil\\x1b]0:pwned\\x07\\n    1  999 MiB  fake row\\u202e (", folded)
+        self.assertIn("made (=cmd|' /C calc'!A0\\x1b[2J.py:2)", folded)
+
+
+def go_env(d):
+    """go tool needs a writable cache and home."""
+    env = dict(os.environ)
+    env.setdefault("HOME", d)
+    env["GOCACHE"] = os.path.join(d, "gocache")
+    env["GOFLAGS"] = "-mod=mod"
+    env["GOTOOLCHAIN"] = "local"
+    env["GOTELEMETRY"] = "off"
+    return env
 
 
 class ProcessTreeReports(TraceTest):

@@ -1,4 +1,4 @@
-/* Writes the committed golden traces (tests/golden/basic.hwt, cut.hwt). Run it when
+/* Writes the committed golden traces (tests/golden/basic.hwt, cut.hwt, ...). Run it when
  * the format or the scenarios change: make_golden OUTDIR. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,6 +96,67 @@ static void hostile(struct tb *b)
 	tb_trailer(b, 2, 2000, 1, 0);
 }
 
+/* A CODE record: every instruction on first_line (a one-entry line table). */
+static void code(struct tb *b, uint64_t id, const char *file, const char *func, uint64_t first_line)
+{
+	uint8_t rec[1024], *p = rec;
+	size_t fl = strlen(file), nl = strlen(func);
+	*p++ = HW_REC_CODE;
+	p = hw_put_varint(p, id);
+	p = hw_put_varint(p, first_line);
+	p = hw_put_varint(p, fl);
+	memcpy(p, file, fl);
+	p += fl;
+	p = hw_put_varint(p, nl);
+	memcpy(p, func, nl);
+	p += nl;
+	*p++ = 2;
+	*p++ = 0x80 | (13 << 3) | 7; /* 8 units, line delta follows */
+	*p++ = 0; /* delta 0 */
+	tb_raw(b, rec, (size_t)(p - rec));
+}
+
+/* A Python stack node: code object, instruction (recorded + 1). */
+static void pystack(struct tb *b, uint64_t id, uint64_t parent, uint64_t code_id, uint64_t instr)
+{
+	uint8_t node[40], *q = node;
+	*q++ = HW_REC_STACK;
+	q = hw_put_varint(q, id);
+	q = hw_put_varint(q, parent);
+	*q++ = HW_FRAME_PYTHON;
+	q = hw_put_varint(q, code_id << 32 | (instr + 1));
+	tb_raw(b, node, (size_t)(q - node));
+}
+
+/* Names a terminal, a parser or a spreadsheet must not take at face value:
+ * escape sequences (retitle, clear), a newline that fakes a row, a bidi
+ * override, bytes that are not UTF-8 (a script under a Latin-1 path, the
+ * surrogateescape form CPython writes for one), formula prefixes, C1 and
+ * DEL, in file and function names, the command line, a module path and
+ * marker labels. */
+static void names(struct tb *b)
+{
+	static const char cmd[] = "python3\0/tmp/\xff\xfe/evil\x1b]0;pwned\x07.py\0--x=\x1b[2J";
+	tb_init(b, HW_MIN_CHUNK_SIZE, cmd, sizeof(cmd));
+	tb_chunk(b, 5);
+	tb_time(b, 1000000);
+	tb_module(b, 0, 0x400000, 0x400000, 0x500000, "/nonexistent/\x1b]2;x\x07lib\xff\xc3.so");
+	code(b, 1, "/tmp/\xed\xb3\xbf/caf\xe9\x1b[31m.py", "f\n  1  999 MiB  fake\xe2\x80\xae", 3);
+	code(b, 2, "=cmd|' /C calc'!A0.py", "-g\xc2\x9b\x7f", 7);
+	pystack(b, 1, 0, 1, 2);
+	pystack(b, 2, 1, 2, 2);
+	tb_stack(b, 3, 0, 0x401000);
+	tb_mark(b, 1, HW_MARK_USER, "start\x1b[2J");
+	tb_alloc(b, HW_KIND_PYOBJ, 2, 0x1000, 4096, 1);
+	tb_alloc(b, HW_KIND_MALLOC, 3, 0x100000, 1 << 20, 2);
+	tb_time(b, 5000000);
+	tb_alloc(b, HW_KIND_MALLOC, 4, 0x300000, 3000, 3);
+	tb_mark(b, 5, HW_MARK_USER, "end\xff");
+	tb_free(b, HW_KIND_MALLOC, 6, 0x100000);
+	tb_time(b, 9000000);
+	tb_trailer(b, 7, 9000000, 3, 1);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -119,6 +180,10 @@ int main(int argc, char **argv)
 	tb_free_builder(&b);
 	hostile(&b);
 	if (tb_write(&b, "hostile.hwt"))
+		return 1;
+	tb_free_builder(&b);
+	names(&b);
+	if (tb_write(&b, "names.hwt"))
 		return 1;
 	tb_free_builder(&b);
 	return 0;
