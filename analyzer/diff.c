@@ -28,9 +28,19 @@ struct side {
 	bool loaded;
 };
 
+/* A callsite's figures on one side: the sum of every row whose frames print
+ * the same (two stacks that differ only where a report does not look, such
+ * as two instructions of one Python line, are one callsite to a user). */
+struct vals {
+	bool present;
+	uint64_t peak, leaked, alloc, count;
+};
+
 struct drow {
 	char *key;
-	const struct row *base, *new_row;
+	const struct row *any; /* frames to print: the new side's, else the base's */
+	int cls;
+	struct vals base, now;
 	int64_t d_peak, d_leaked, d_alloc;
 };
 
@@ -110,15 +120,31 @@ static uint64_t total_allocated(const struct analysis *a)
 	return sum;
 }
 
-static void json_side(FILE *f, const struct row *r)
+static void json_side(FILE *f, const struct vals *v)
 {
-	if (!r) {
+	if (!v->present) {
 		fputs("null", f);
 		return;
 	}
 	fprintf(f, "{\"peak_bytes\":%" PRIu64 ",\"leaked_bytes\":%" PRIu64 ",\"allocated_bytes\":%" PRIu64
 		   ",\"count\":%" PRIu64 "}",
-		r->peak_bytes, r->leaked_bytes, r->allocated_bytes, r->count);
+		v->peak, v->leaked, v->alloc, v->count);
+}
+
+static void add_row(struct vals *v, const struct row *r)
+{
+	v->present = true;
+	v->peak += r->peak_bytes;
+	v->leaked += r->leaked_bytes;
+	v->alloc += r->allocated_bytes;
+	v->count += r->count;
+}
+
+static struct drow side_row(const struct row *r, bool is_new)
+{
+	struct drow d = {.key = report_row_key(r), .any = r, .cls = r->cls};
+	add_row(is_new ? &d.now : &d.base, r);
+	return d;
 }
 
 int cmd_diff(int argc, char **argv)
@@ -187,18 +213,23 @@ int cmd_diff(int argc, char **argv)
 	struct drow *rows = xcalloc(total + 1, sizeof(*rows));
 	size_t m = 0;
 	for (size_t i = 0; i < base.r.n; i++)
-		rows[m++] = (struct drow){report_row_key(&base.r.rows[i]), &base.r.rows[i], NULL, 0, 0, 0};
+		rows[m++] = side_row(&base.r.rows[i], false);
 	for (size_t i = 0; i < now.r.n; i++)
-		rows[m++] = (struct drow){report_row_key(&now.r.rows[i]), NULL, &now.r.rows[i], 0, 0, 0};
+		rows[m++] = side_row(&now.r.rows[i], true);
 	qsort(rows, m, sizeof(*rows), cmp_key);
+	/* rows whose frames print the same are one callsite: their figures add
+	 * up on each side (the key has the class) */
 	size_t out = 0;
 	for (size_t i = 0; i < m; i++) {
 		if (out && !strcmp(rows[out - 1].key, rows[i].key)) {
 			struct drow *d = &rows[out - 1];
-			if (rows[i].base && !d->base)
-				d->base = rows[i].base;
-			if (rows[i].new_row && !d->new_row)
-				d->new_row = rows[i].new_row;
+			if (rows[i].base.present)
+				add_row(&d->base, rows[i].any);
+			if (rows[i].now.present) {
+				if (!d->now.present)
+					d->any = rows[i].any;
+				add_row(&d->now, rows[i].any);
+			}
 			free(rows[i].key);
 			continue;
 		}
@@ -206,15 +237,23 @@ int cmd_diff(int argc, char **argv)
 	}
 	for (size_t i = 0; i < out; i++) {
 		struct drow *d = &rows[i];
-		uint64_t bp = d->base ? d->base->peak_bytes : 0, np = d->new_row ? d->new_row->peak_bytes : 0;
-		uint64_t bl = d->base ? d->base->leaked_bytes : 0, nl = d->new_row ? d->new_row->leaked_bytes : 0;
-		uint64_t ba = d->base ? d->base->allocated_bytes : 0,
-			 na = d->new_row ? d->new_row->allocated_bytes : 0;
-		d->d_peak = (int64_t)(np - bp);
-		d->d_leaked = (int64_t)(nl - bl);
-		d->d_alloc = (int64_t)(na - ba);
+		d->d_peak = (int64_t)(d->now.peak - d->base.peak);
+		d->d_leaked = (int64_t)(d->now.leaked - d->base.leaked);
+		d->d_alloc = (int64_t)(d->now.alloc - d->base.alloc);
 	}
 	qsort(rows, out, sizeof(*rows), cmp_growth);
+	/* the heap callsites past the first n, so the rows shown and this line
+	 * add up to the headline */
+	size_t shown = n < out ? n : out, rest = 0;
+	int64_t rest_peak = 0, rest_leaked = 0, rest_alloc = 0;
+	for (size_t i = shown; i < out; i++) {
+		if (rows[i].cls != CLASS_HEAP)
+			continue;
+		rest++;
+		rest_peak += rows[i].d_peak;
+		rest_leaked += rows[i].d_leaked;
+		rest_alloc += rows[i].d_alloc;
+	}
 	uint64_t bpk = base.a.peaks[CLASS_HEAP].peak, npk = now.a.peaks[CLASS_HEAP].peak;
 	double growth = pct(bpk, npk);
 	bool failed = gate && growth > max_growth;
@@ -241,18 +280,20 @@ int cmd_diff(int argc, char **argv)
 		printf(",\"callsites\":[");
 		for (size_t i = 0; i < n; i++) {
 			const struct drow *d = &rows[i];
-			const struct row *any = d->new_row ? d->new_row : d->base;
-			printf("%s\n{\"frames\":", i ? "," : "");
+			const struct row *any = d->any;
+			printf("%s\n{\"class\":\"%s\",\"frames\":", i ? "," : "", class_name(d->cls));
 			report_frames_json(stdout, any->frames, any->nframes);
 			printf(",\"base\":");
-			json_side(stdout, d->base);
+			json_side(stdout, &d->base);
 			printf(",\"new\":");
-			json_side(stdout, d->new_row);
+			json_side(stdout, &d->now);
 			printf(",\"delta\":{\"peak_bytes\":%" PRId64 ",\"leaked_bytes\":%" PRId64
 			       ",\"allocated_bytes\":%" PRId64 "}}",
 			       d->d_peak, d->d_leaked, d->d_alloc);
 		}
-		printf("]}\n");
+		printf("],\"heap_callsites_not_shown\":{\"count\":%zu,\"delta\":{\"peak_bytes\":%" PRId64
+		       ",\"leaked_bytes\":%" PRId64 ",\"allocated_bytes\":%" PRId64 "}}}\n",
+		       rest, rest_peak, rest_leaked, rest_alloc);
 	} else {
 		char b1[40], b2[40], b3[40];
 		fputs("heapwise diff: ", stdout);
@@ -273,7 +314,7 @@ int cmd_diff(int argc, char **argv)
 		printf("  %3s  %-12s %-12s %-12s %s\n", "#", "PEAK", "LEAKED", "ALLOCATED", "callsite");
 		for (size_t i = 0; i < n; i++) {
 			const struct drow *d = &rows[i];
-			const struct row *any = d->new_row ? d->new_row : d->base;
+			const struct row *any = d->any;
 			printf("  %3zu  %-12s %-12s %-12s ", i + 1, signed_size(b1, d->d_peak),
 			       signed_size(b2, d->d_leaked), signed_size(b3, d->d_alloc));
 			size_t py = report_first_python(any->frames, any->nframes);
@@ -281,8 +322,14 @@ int cmd_diff(int argc, char **argv)
 				report_frame_text(stdout, &any->frames[py < any->nframes ? py : 0]);
 			else
 				fputs("(no stack recorded)", stdout);
-			printf("%s\n", !d->base ? "  [new]" : !d->new_row ? "  [gone]" : "");
+			if (d->cls != CLASS_HEAP)
+				printf("  [%s]", class_name(d->cls));
+			printf("%s\n", !d->base.present ? "  [new]" : !d->now.present ? "  [gone]" : "");
 		}
+		if (rest)
+			printf("       %-12s %-12s %-12s ... %zu more heap callsite%s (-n shows more)\n",
+			       signed_size(b1, rest_peak), signed_size(b2, rest_leaked),
+			       signed_size(b3, rest_alloc), rest, rest == 1 ? "" : "s");
 		if (gate)
 			printf("\n%s: peak growth %s%.1f%% %s the limit of %.1f%%\n",
 			       failed ? "FAIL" : "PASS", growth >= 0 ? "+" : "",

@@ -54,6 +54,10 @@ CASES = [
     ("diff.gate-fail.txt", ["diff", "cut.hwt", "basic.hwt", "--max-peak-growth", "0.1",
                             "--group-by", "function"]),
     ("diff.usage.txt", ["diff", "basic.hwt"]),
+    # two stacks whose frames print the same are one row: rows add up
+    ("diff.grow.txt", ["diff", "grow-base.hwt", "grow-new.hwt"]),
+    ("diff.grow.json", ["diff", "grow-base.hwt", "grow-new.hwt", "--json"]),
+    ("diff.grow-n1.txt", ["diff", "grow-base.hwt", "grow-new.hwt", "-n", "1"]),
     ("basic.timeline.csv", ["timeline", "basic.hwt", "-n", "2", "-o", "{out}.csv"]),
     ("basic.timeline.svg", ["timeline", "basic.hwt", "-n", "2", "-o", "{out}.svg"]),
     ("hostile.timeline.svg", ["timeline", "hostile.hwt", "-o", "{out}.svg"]),

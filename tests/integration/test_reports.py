@@ -137,6 +137,36 @@ class Reports(TraceTest):
         self.assertIn(script, strings)
         self.heapwise("export", traces[0], "--format", "pprof", "-o", "-", status=2)
 
+    def test_diff_rows_add_up_to_the_headline(self):
+        """Two stacks whose frames print the same (two calls on one line)
+        are one diff row, and the rows add up to the headline: before, the
+        second was dropped (a bytearray that grew from 16 bytes to 8 MB
+        vanished from the rows while the headline said +8 MB)."""
+        script = os.path.join(HERE, "py", "grow.py")
+        _, _, base = self.run_traced([PY, script, "8000000", "16"])
+        _, _, new = self.run_traced([PY, script, "8000000", "8000000"])
+        doc = self.json("diff", base[0], new[0], "-n", "1000000")
+        rows = [c for c in doc["callsites"] if c["class"] == "heap"]
+        self.assertEqual(doc["heap_callsites_not_shown"]["count"], 0)
+        for metric in ("peak_bytes", "leaked_bytes", "allocated_bytes"):
+            self.assertEqual(sum(c["delta"][metric] for c in rows),
+                             doc[metric]["new"] - doc[metric]["base"], metric)
+        with open(script) as f:
+            line = next(i for i, l in enumerate(f, 1) if "LINE-TWO" in l)
+        two = [c for c in rows if c["frames"] and c["frames"][0]["line"] == line and
+               c["frames"][0]["file"] == script]
+        self.assertEqual(len(two), 1, two)
+        self.assertGreaterEqual(two[0]["delta"]["allocated_bytes"], 8_000_000 - 16)
+        self.assertGreaterEqual(two[0]["new"]["allocated_bytes"], 16_000_000)
+        # with -n 1 the rest is summed on a line of its own
+        doc = self.json("diff", base[0], new[0], "-n", "1")
+        rest = doc["heap_callsites_not_shown"]
+        shown = sum(c["delta"]["allocated_bytes"] for c in doc["callsites"] if c["class"] == "heap")
+        self.assertEqual(shown + rest["delta"]["allocated_bytes"],
+                         doc["allocated_bytes"]["new"] - doc["allocated_bytes"]["base"])
+        text = self.heapwise("diff", base[0], new[0], "-n", "1").stdout
+        self.assertIn(f"... {rest['count']} more heap callsites (-n shows more)", text)
+
     def test_top_text_prints_the_frames_json_lists(self):
         """`top` text names only the frames it prints and counts the rest: its
         frames are JSON's from the innermost Python frame (8 of them) and the

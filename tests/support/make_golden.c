@@ -1,5 +1,6 @@
 /* Writes the committed golden traces (tests/golden/basic.hwt, cut.hwt, ...). Run it when
  * the format or the scenarios change: make_golden OUTDIR. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,6 +158,31 @@ static void names(struct tb *b)
 	tb_trailer(b, 7, 9000000, 3, 1);
 }
 
+/* Two runs of one program for diff: a line that allocates at two
+ * instructions (two stacks whose frames print the same), the second
+ * growing from 16 bytes to 8 MiB; a callsite that shrinks; one only in the
+ * base run, one only in the new run. */
+static void grow(struct tb *b, bool grown)
+{
+	tb_init(b, HW_MIN_CHUNK_SIZE, "python3\0grow.py", 16);
+	tb_chunk(b, 3);
+	tb_time(b, 1000000);
+	code(b, 1, "grow.py", "<module>", 1);
+	code(b, 2, "grow.py", "shrink", 9);
+	code(b, 3, "grow.py", "gone", 12);
+	code(b, 4, "grow.py", "fresh", 15);
+	pystack(b, 1, 0, 1, 2); /* grow.py:1, first call */
+	pystack(b, 2, 0, 1, 4); /* grow.py:1, second call */
+	pystack(b, 3, 1, 2, 2);
+	pystack(b, 4, 1, grown ? 4 : 3, 2);
+	tb_alloc(b, HW_KIND_MALLOC, 1, 0x100000, 8 << 20, 1);
+	tb_alloc(b, HW_KIND_MALLOC, 2, 0x1000000, grown ? 8 << 20 : 16, 2);
+	tb_alloc(b, HW_KIND_MALLOC, 3, 0x2000000, grown ? 1000 : 5000, 3);
+	tb_alloc(b, HW_KIND_MALLOC, 4, 0x3000000, grown ? 700 : 300, 4);
+	tb_time(b, 2000000);
+	tb_trailer(b, 5, 2000000, 4, 0);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -184,6 +210,14 @@ int main(int argc, char **argv)
 	tb_free_builder(&b);
 	names(&b);
 	if (tb_write(&b, "names.hwt"))
+		return 1;
+	tb_free_builder(&b);
+	grow(&b, false);
+	if (tb_write(&b, "grow-base.hwt"))
+		return 1;
+	tb_free_builder(&b);
+	grow(&b, true);
+	if (tb_write(&b, "grow-new.hwt"))
 		return 1;
 	tb_free_builder(&b);
 	return 0;
