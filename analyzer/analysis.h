@@ -67,7 +67,7 @@ struct heap_tick {
 	uint64_t time_ns, max, end;
 };
 
-/* A callsite: one stack in one memory class. The fields the replay changes
+/* A callsite: one stack and one allocator kind (so one memory class). The fields the replay changes
  * at every event come first and fill one cache line (the array is 64-byte
  * aligned): a free lands on the site of an old block, a random one. */
 struct site {
@@ -103,7 +103,7 @@ struct rss_sample {
 
 struct site_slot {
 	uint32_t stack;
-	uint8_t cls;
+	uint8_t kind;
 	uint32_t site; /* index + 1; 0 = empty */
 };
 
@@ -117,7 +117,7 @@ struct analysis {
 	size_t nmodules, modcap;
 	struct site *sites;
 	size_t nsites, sitecap;
-	uint32_t *site_index; /* (raw stack, class) -> site + 1 */
+	uint32_t *site_index; /* (raw stack, kind) -> site + 1 */
 	size_t site_mask;
 	struct site_slot site_cache[HW_SITE_CACHE];
 	struct kind_totals kinds[HW_KIND_COUNT];

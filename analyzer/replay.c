@@ -23,19 +23,22 @@ const char *class_name(int cls)
 	return names[cls];
 }
 
-static size_t site_hash(uint32_t stack, int cls)
+static size_t site_hash(uint32_t stack, int kind)
 {
-	uint64_t h = ((uint64_t)stack << 2 | (uint64_t)cls) * 0x9e3779b97f4a7c15ull;
+	uint64_t h = ((uint64_t)stack << 3 | (uint64_t)kind) * 0x9e3779b97f4a7c15ull;
 	return (size_t)(h ^ (h >> 29));
 }
 
+/* A site is a stack and an allocator kind: a Python line whose objects
+ * (pyobj) and buffers (malloc, NumPy's data) share one stack has a site of
+ * each, so every report can say which kind holds the bytes. */
 static struct site *site_get(struct analysis *a, uint32_t stack, int kind)
 {
 	int cls = kind_class(kind);
-	size_t j = site_hash(stack, cls) & a->site_mask;
+	size_t j = site_hash(stack, kind) & a->site_mask;
 	while (a->site_index[j]) {
 		struct site *s = &a->sites[a->site_index[j] - 1];
-		if (s->raw_stack == stack && s->cls == cls)
+		if (s->raw_stack == stack && s->kind == kind)
 			return s;
 		j = (j + 1) & a->site_mask;
 	}
@@ -43,7 +46,7 @@ static struct site *site_get(struct analysis *a, uint32_t stack, int kind)
 		size_t mask = a->site_mask * 2 + 1;
 		uint32_t *idx = xcalloc(mask + 1, sizeof(*idx));
 		for (size_t i = 0; i < a->nsites; i++) {
-			size_t k = site_hash(a->sites[i].raw_stack, a->sites[i].cls) & mask;
+			size_t k = site_hash(a->sites[i].raw_stack, a->sites[i].kind) & mask;
 			while (idx[k])
 				k = (k + 1) & mask;
 			idx[k] = (uint32_t)i + 1;
@@ -51,7 +54,7 @@ static struct site *site_get(struct analysis *a, uint32_t stack, int kind)
 		free(a->site_index);
 		a->site_index = idx;
 		a->site_mask = mask;
-		j = site_hash(stack, cls) & mask;
+		j = site_hash(stack, kind) & mask;
 		while (idx[j])
 			j = (j + 1) & mask;
 	}
@@ -77,12 +80,11 @@ static struct site *site_get(struct analysis *a, uint32_t stack, int kind)
  * thousand stacks millions of times. */
 static inline uint32_t site_cached(struct analysis *a, uint32_t stack, int kind)
 {
-	int cls = kind_class(kind);
-	struct site_slot *c = &a->site_cache[(stack * 4u + (unsigned)cls) % HW_SITE_CACHE];
-	if (c->site && c->stack == stack && c->cls == cls)
+	struct site_slot *c = &a->site_cache[(stack * 8u + (unsigned)kind) % HW_SITE_CACHE];
+	if (c->site && c->stack == stack && c->kind == kind)
 		return c->site - 1;
 	uint32_t i = (uint32_t)(site_get(a, stack, kind) - a->sites);
-	*c = (struct site_slot){stack, (uint8_t)cls, i + 1};
+	*c = (struct site_slot){stack, (uint8_t)kind, i + 1};
 	return i;
 }
 

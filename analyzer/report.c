@@ -270,16 +270,10 @@ static void build(struct report *r, const struct analysis *a, struct symbolizer 
 	size_t out = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (out && !strcmp(rows[out - 1].key, rows[i].key) && rows[out - 1].cls == rows[i].cls) {
-			struct row *d = &rows[out - 1];
-			d->peak_bytes += rows[i].peak_bytes;
-			d->leaked_bytes += rows[i].leaked_bytes;
-			d->leaked_blocks += rows[i].leaked_blocks;
-			d->allocated_bytes += rows[i].allocated_bytes;
-			d->count += rows[i].count;
-			d->temporary += rows[i].temporary;
-			d->temporary_bytes += rows[i].temporary_bytes;
+			report_row_add(&rows[out - 1], &rows[i]);
 			free(rows[i].key);
 			free(rows[i].frames);
+			free(rows[i].kinds);
 			continue;
 		}
 		rows[out++] = rows[i];
@@ -352,8 +346,129 @@ void report_build_shown(struct report *r, const struct analysis *a, struct symbo
 	report_stack_frames_done();
 }
 
+static void part_add(struct kind_part *p, const struct row *r)
+{
+	p->peak_bytes += r->peak_bytes;
+	p->leaked_bytes += r->leaked_bytes;
+	p->allocated_bytes += r->allocated_bytes;
+	p->count += r->count;
+}
+
+void report_row_add(struct row *d, const struct row *r)
+{
+	if (!d->kinds && (r->kinds || r->kind != d->kind)) {
+		d->kinds = xcalloc(HW_KIND_COUNT, sizeof(*d->kinds));
+		part_add(&d->kinds[d->kind], d);
+	}
+	if (d->kinds && r->kinds) {
+		for (int k = 0; k < HW_KIND_COUNT; k++) {
+			d->kinds[k].peak_bytes += r->kinds[k].peak_bytes;
+			d->kinds[k].leaked_bytes += r->kinds[k].leaked_bytes;
+			d->kinds[k].allocated_bytes += r->kinds[k].allocated_bytes;
+			d->kinds[k].count += r->kinds[k].count;
+		}
+	} else if (d->kinds) {
+		part_add(&d->kinds[r->kind], r);
+	}
+	d->peak_bytes += r->peak_bytes;
+	d->leaked_bytes += r->leaked_bytes;
+	d->leaked_blocks += r->leaked_blocks;
+	d->allocated_bytes += r->allocated_bytes;
+	d->count += r->count;
+	d->temporary += r->temporary;
+	d->temporary_bytes += r->temporary_bytes;
+}
+
+static uint64_t part_metric(const struct kind_part *p, enum sort_by by)
+{
+	switch (by) {
+	case BY_PEAK:
+		return p->peak_bytes;
+	case BY_LEAKED:
+		return p->leaked_bytes;
+	case BY_COUNT:
+		return p->count;
+	default: /* temporaries are not kept per kind */
+		return p->allocated_bytes;
+	}
+}
+
+/* Kind a ranks before kind b in a row (more of `by`, then of allocated
+ * bytes, then the lower kind number). */
+static bool kind_before(const struct row *r, enum sort_by by, int a, int b)
+{
+	const struct kind_part *x = &r->kinds[a], *y = &r->kinds[b];
+	if (part_metric(x, by) != part_metric(y, by))
+		return part_metric(x, by) > part_metric(y, by);
+	if (x->allocated_bytes != y->allocated_bytes)
+		return x->allocated_bytes > y->allocated_bytes;
+	return a < b;
+}
+
+static void settle_kind(struct row *r, enum sort_by by)
+{
+	if (!r->kinds)
+		return;
+	int best = -1;
+	for (int k = 0; k < HW_KIND_COUNT; k++)
+		if (r->kinds[k].count && (best < 0 || kind_before(r, by, k, best)))
+			best = k;
+	if (best >= 0)
+		r->kind = best;
+}
+
+const char *report_kind_label(const struct row *r, enum sort_by by, char *buf)
+{
+	if (r->cls != CLASS_HEAP)
+		return class_name(r->cls);
+	if (!r->kinds)
+		return kind_name(r->kind);
+	int order[HW_KIND_COUNT], n = 0;
+	for (int k = 0; k < HW_KIND_COUNT; k++) {
+		if (!r->kinds[k].count)
+			continue;
+		int j = n++;
+		for (; j > 0 && kind_before(r, by, k, order[j - 1]); j--)
+			order[j] = order[j - 1];
+		order[j] = k;
+	}
+	buf[0] = 0;
+	for (int i = 0; i < n; i++) {
+		if (i)
+			strcat(buf, "+");
+		strcat(buf, kind_name(order[i]));
+	}
+	return n ? buf : kind_name(r->kind);
+}
+
+void report_kinds_json(FILE *f, const struct row *r)
+{
+	fprintf(f, "\"kind\":\"%s\",\"kinds\":{",
+		r->cls == CLASS_HEAP ? kind_name(r->kind) : class_name(r->cls));
+	bool first = true;
+	for (int k = 0; k < HW_KIND_COUNT; k++) {
+		struct kind_part one = {0};
+		const struct kind_part *p = r->kinds ? &r->kinds[k] : &one;
+		if (!r->kinds) {
+			if (k != r->kind)
+				continue;
+			part_add(&one, r);
+		} else if (!p->count) {
+			continue;
+		}
+		fprintf(f, "%s\"%s\":{\"peak_bytes\":%" PRIu64 ",\"leaked_bytes\":%" PRIu64
+			   ",\"allocated_bytes\":%" PRIu64 ",\"count\":%" PRIu64 "}",
+			first ? "" : ",", kind_name(k), p->peak_bytes, p->leaked_bytes,
+			p->allocated_bytes, p->count);
+		first = false;
+	}
+	fputc('}', f);
+}
+
 void report_sort(struct report *r)
 {
+	for (size_t i = 0; i < r->n; i++)
+		settle_kind(&r->rows[i], r->by);
 	g_sort = r->by;
 	if (r->n > 1)
 		qsort(r->rows, r->n, sizeof(*r->rows), cmp_rows);
@@ -371,6 +486,15 @@ char *report_row_key(const struct row *r)
 	}
 	fclose(f);
 	return buf;
+}
+
+void report_kind_peaks(const struct analysis *a, uint64_t out[HW_KIND_COUNT])
+{
+	for (int k = 0; k < HW_KIND_COUNT; k++)
+		out[k] = kind_class(k) == CLASS_HEAP ? 0 : a->peaks[kind_class(k)].peak;
+	for (size_t i = 0; i < a->nsites; i++)
+		if (a->sites[i].cls == CLASS_HEAP)
+			out[a->sites[i].kind] += site_peak_bytes(a, &a->sites[i]);
 }
 
 void report_leaked(const struct analysis *a, uint64_t *bytes, uint64_t *blocks)
@@ -410,6 +534,7 @@ void report_free(struct report *r)
 	for (size_t i = 0; i < r->n; i++) {
 		free(r->rows[i].key);
 		free(r->rows[i].frames);
+		free(r->rows[i].kinds);
 	}
 	free(r->rows);
 	memset(r, 0, sizeof(*r));

@@ -12,11 +12,19 @@
 enum sort_by { BY_PEAK, BY_LEAKED, BY_ALLOCATED, BY_COUNT, BY_TEMPORARY };
 enum group_by { GROUP_STACK, GROUP_LINE, GROUP_FUNCTION, GROUP_FILE };
 
+/* One allocator kind's part of a row. */
+struct kind_part {
+	uint64_t peak_bytes, leaked_bytes, allocated_bytes, count;
+};
+
 struct row {
 	uint64_t peak_bytes, leaked_bytes, leaked_blocks, allocated_bytes, count;
 	uint64_t temporary, temporary_bytes; /* freed before the thread allocated again */
 	int cls;
-	int kind;
+	int kind; /* the kind that holds most of the row (report_sort settles it) */
+	/* each kind's part when the row has more than one kind (a Python line
+	 * with objects and malloc'd buffers); NULL when it has one */
+	struct kind_part *kinds;
 	struct frame_info *frames; /* innermost first */
 	size_t nframes;
 	size_t more; /* stack entries past frames, not symbolized (text reports) */
@@ -54,8 +62,17 @@ void report_build_shown(struct report *r, const struct analysis *a, struct symbo
  * of the native frames below it. */
 #define REPORT_TEXT_FRAMES 8
 
-/* Sorts the rows by r->by, largest first. */
+/* Sorts the rows by r->by, largest first, and settles each row's kind: the
+ * one with the most of r->by (then of allocated bytes). */
 void report_sort(struct report *r);
+/* Adds row src's figures (and kinds) to dst. */
+void report_row_add(struct row *dst, const struct row *src);
+/* A row's kinds for text: "malloc", or "malloc+pyobj" (largest first by
+ * `by`) when several kinds hold bytes. buf needs 64 bytes. */
+const char *report_kind_label(const struct row *r, enum sort_by by, char *buf);
+/* Writes a row's "kind" and "kinds" members for JSON: "kinds" has each
+ * kind's peak, leaked and allocated bytes and count. */
+void report_kinds_json(FILE *f, const struct row *r);
 /* A row's identity across traces: its class and frames as text (addresses
  * and stack ids differ between processes and runs). Free it. */
 char *report_row_key(const struct row *r);
@@ -79,6 +96,10 @@ void report_peak_lines(FILE *f, const struct report *r, size_t max);
 void report_rows_text(FILE *f, const struct report *r, size_t n);
 /* The "callsites" array of report_rows_json. */
 void report_callsites_json(FILE *f, const struct report *r, size_t n);
+
+/* What each allocator kind had live at its class's peak: the heap kinds'
+ * figures add up to the heap's peak; a mapping kind's is its class's peak. */
+void report_kind_peaks(const struct analysis *a, uint64_t out[HW_KIND_COUNT]);
 
 /* Heap bytes and blocks that count as leaked (see analysis_run). */
 void report_leaked(const struct analysis *a, uint64_t *bytes, uint64_t *blocks);

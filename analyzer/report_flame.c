@@ -15,9 +15,19 @@
 #define SVG_WIDTH 1200.0
 #define SVG_ROW 17
 
+/* The heap kinds a node's bytes are of: malloc, pymem, pyobj. */
+#define FLAME_KINDS 3
+static const int flame_kind[FLAME_KINDS] = {HW_KIND_MALLOC, HW_KIND_PYMEM, HW_KIND_PYOBJ};
+
+static int kind_slot(int kind)
+{
+	return kind == HW_KIND_PYMEM ? 1 : kind == HW_KIND_PYOBJ ? 2 : 0;
+}
+
 struct fnode {
 	char *name;
 	uint64_t total, self;
+	uint64_t kinds[FLAME_KINDS]; /* total by heap kind */
 	uint8_t python;
 	uint32_t *kids;
 	size_t nkids, kcap;
@@ -109,18 +119,24 @@ static void build_one(struct ftree *t, uint32_t root, const struct analysis *a,
 		if (!v)
 			continue;
 		size_t nf = report_stack_frames(a, s, st->raw_stack, frames, MAX_FRAMES);
+		int ks = kind_slot(st->kind);
 		uint32_t at = root;
 		t->n[0].total += v;
-		if (root)
+		t->n[0].kinds[ks] += v;
+		if (root) {
 			t->n[root].total += v;
+			t->n[root].kinds[ks] += v;
+		}
 		if (!nf) {
 			at = child(t, root, "(no stack recorded)", false);
 			t->n[at].total += v;
+			t->n[at].kinds[ks] += v;
 		}
 		for (size_t k = nf; k-- > 0;) {
 			frame_name(&frames[k], name, sizeof(name));
 			at = child(t, at, name, frames[k].python);
 			t->n[at].total += v;
+			t->n[at].kinds[ks] += v;
 		}
 		t->n[at].self += v;
 		if (base + nf + 1 > t->depth)
@@ -194,6 +210,31 @@ static void folded(FILE *f, const struct ftree *t, uint32_t id, char *path, size
 		folded(f, t, n->kids[i], path, len, cap);
 }
 
+/* "malloc", or "malloc 9.2 MiB + pyobj 3.8 KiB" when several kinds hold
+ * the node's bytes (largest first). buf needs 160 bytes. */
+static const char *kinds_text(const struct fnode *n, char *buf)
+{
+	int order[FLAME_KINDS], k = 0;
+	for (int i = 0; i < FLAME_KINDS; i++) {
+		if (!n->kinds[i])
+			continue;
+		int j = k++;
+		for (; j > 0 && n->kinds[i] > n->kinds[order[j - 1]]; j--)
+			order[j] = order[j - 1];
+		order[j] = i;
+	}
+	if (k <= 1)
+		return kind_name(flame_kind[k ? order[0] : 0]);
+	size_t len = 0;
+	buf[0] = 0;
+	for (int i = 0; i < k; i++) {
+		char sz[32];
+		len += (size_t)snprintf(buf + len, 160 - len, "%s%s %s", i ? " + " : "",
+					kind_name(flame_kind[order[i]]), fmt_size(sz, n->kinds[order[i]]));
+	}
+	return buf;
+}
+
 static void svg_node(FILE *f, const struct ftree *t, uint32_t id, double x, size_t depth,
 		     double total, size_t max_depth)
 {
@@ -202,12 +243,12 @@ static void svg_node(FILE *f, const struct ftree *t, uint32_t id, double x, size
 	if (w < 0.3)
 		return;
 	double y = (double)(max_depth - depth - 1) * SVG_ROW + 40;
-	char b[32];
+	char b[32], kinds[160];
 	fprintf(f, "<g><title>");
 	xml_text(f, n->name);
-	fprintf(f, " — %s, %.1f%%</title><rect x=\"%.2f\" y=\"%.0f\" width=\"%.2f\" height=\"%d\" fill=\"%s\"/>",
-		fmt_size(b, n->total), 100.0 * (double)n->total / total, x, y, w, SVG_ROW - 1,
-		id == 0 ? "#ccc" : n->python ? "#7cbf7c" : "#e8a05a");
+	fprintf(f, " — %s, %.1f%%, %s</title><rect x=\"%.2f\" y=\"%.0f\" width=\"%.2f\" height=\"%d\" fill=\"%s\"/>",
+		fmt_size(b, n->total), 100.0 * (double)n->total / total, kinds_text(n, kinds), x, y, w,
+		SVG_ROW - 1, id == 0 ? "#ccc" : n->python ? "#7cbf7c" : "#e8a05a");
 	if (w > 35) {
 		size_t chars = (size_t)((w - 6) / 7);
 		char label[512];
@@ -256,7 +297,9 @@ static void json_tree(FILE *f, const struct ftree *t, uint32_t id)
 	const struct fnode *n = &t->n[id];
 	fputs("{\"n\":", f);
 	json_str(f, n->name);
-	fprintf(f, ",\"v\":%" PRIu64 ",\"p\":%d", n->total, n->python);
+	char kinds[160];
+	fprintf(f, ",\"v\":%" PRIu64 ",\"p\":%d,\"k\":", n->total, n->python);
+	json_str(f, kinds_text(n, kinds));
 	if (n->nkids) {
 		fputs(",\"c\":[", f);
 		for (size_t i = 0; i < n->nkids; i++) {
@@ -301,7 +344,7 @@ static const char html_tail[] =
 	"e.className='f '+(n===root?'root':n.p?'py':'nat');\n"
 	"if(re&&re.test(n.n)){e.className='f hit';hits+=n.v}\n"
 	"e.style.left=x+'px';e.style.width=w+'px';e.style.top=((D-d-1)*ROW)+'px';\n"
-	"e.textContent=n.n;e.title=n.n+'\\n'+size(n.v)+' ('+(100*n.v/root.v).toFixed(1)+'%)';\n"
+	"e.textContent=n.n;e.title=n.n+'\\n'+size(n.v)+' ('+(100*n.v/root.v).toFixed(1)+'%), '+n.k;\n"
 	"e.onclick=function(){zoom=n;draw()};e.onmouseover=function(){info.textContent=e.title.replace('\\n',' \\u2014 ')};\n"
 	"chart.appendChild(e);var cx=x;(n.c||[]).forEach(function(k){var kw=w*k.v/n.v;place(k,cx,kw,d+1);cx+=kw})}\n"
 	"for(var i=0;i<anc.length-1;i++)place(anc[i],0,W,i);\n"

@@ -36,12 +36,13 @@ static void frames_json(FILE *f, const struct row *r)
 	report_frames_json(f, r->frames, r->nframes);
 }
 
-static void totals_json(FILE *f, const struct kind_totals *k)
+static void totals_json(FILE *f, const struct kind_totals *k, uint64_t at_peak)
 {
 	fprintf(f,
 		"{\"allocations\":%" PRIu64 ",\"frees\":%" PRIu64 ",\"allocated_bytes\":%" PRIu64
-		",\"live_bytes\":%" PRIu64 ",\"live_blocks\":%" PRIu64 "}",
-		k->allocs, k->frees, k->alloc_bytes, k->live_bytes, k->live_blocks);
+		",\"live_bytes\":%" PRIu64 ",\"live_blocks\":%" PRIu64 ",\"live_at_peak_bytes\":%" PRIu64
+		"}",
+		k->allocs, k->frees, k->alloc_bytes, k->live_bytes, k->live_blocks, at_peak);
 }
 
 void report_summary_json(FILE *f, const struct analysis *a, struct symbolizer *s)
@@ -80,10 +81,12 @@ void report_summary_json(FILE *f, const struct analysis *a, struct symbolizer *s
 		   ",\"unmatched_frees\":%" PRIu64 ",\"events\":%" PRIu64,
 		(t->damaged || !a->clean_exit) ? "true" : "false", a->clean_exit ? "true" : "false",
 		a->rss_peak, a->unmatched_frees, a->events);
+	uint64_t at_peak[HW_KIND_COUNT];
+	report_kind_peaks(a, at_peak);
 	fputs(",\"kinds\":{", f);
 	for (int k = 0; k < HW_KIND_COUNT; k++) {
 		fprintf(f, "%s\"%s\":", k ? "," : "", kind_name(k));
-		totals_json(f, &a->kinds[k]);
+		totals_json(f, &a->kinds[k], at_peak[k]);
 	}
 	fputs("},\"classes\":{", f);
 	for (int c = 0; c < CLASS_COUNT; c++)
@@ -134,11 +137,11 @@ void report_callsites_json(FILE *f, const struct report *r, size_t n)
 		fprintf(f,
 			"%s\n{\"peak_bytes\":%" PRIu64 ",\"leaked_bytes\":%" PRIu64
 			",\"leaked_blocks\":%" PRIu64 ",\"allocated_bytes\":%" PRIu64 ",\"count\":%" PRIu64
-			",\"temporary\":%" PRIu64 ",\"temporary_bytes\":%" PRIu64
-			",\"kind\":\"%s\",\"frames\":",
+			",\"temporary\":%" PRIu64 ",\"temporary_bytes\":%" PRIu64 ",",
 			i ? "," : "", row->peak_bytes, row->leaked_bytes, row->leaked_blocks,
-			row->allocated_bytes, row->count, row->temporary, row->temporary_bytes,
-			row->cls == CLASS_HEAP ? kind_name(row->kind) : class_name(row->cls));
+			row->allocated_bytes, row->count, row->temporary, row->temporary_bytes);
+		report_kinds_json(f, row);
+		fputs(",\"frames\":", f);
 		frames_json(f, row);
 		fputc('}', f);
 	}

@@ -124,28 +124,34 @@ void report_summary_text(FILE *f, const struct analysis *a, struct symbolizer *s
 		report_peak_lines(f, &r, 5);
 		report_free(&r);
 	}
+	/* each kind's bytes at its class's peak: a heap kind's share of the
+	 * heap's peak, so the rows never claim more than a kind allocated */
+	uint64_t at_peak[HW_KIND_COUNT];
+	report_kind_peaks(a, at_peak);
 	fprintf(f, "\n  %-10s %12s %12s %12s %12s\n", "allocator", "allocations", "allocated",
-		"peak", "live at end");
-	for (int k = 0; k < HW_KIND_COUNT; k++) {
-		const struct kind_totals *kt = &a->kinds[k];
-		if (!kt->allocs && !kt->live_bytes)
-			continue;
-		char b3[32];
-		/* the peak is per class; a class with one kind shows it beside that kind */
-		fprintf(f, "  %-10s %12" PRIu64 " %12s %12s %12s\n", kind_name(k), kt->allocs,
-			fmt_size(b1, kt->alloc_bytes),
-			kind_class(k) == CLASS_HEAP && k != HW_KIND_MALLOC
-				? "-"
-				: fmt_size(b2, a->peaks[kind_class(k)].peak),
-			fmt_size(b3, kt->live_bytes));
+		"at peak", "live at end");
+	char b3[32];
+	for (int pass = 0; pass < 2; pass++) {
+		for (int k = 0; k < HW_KIND_COUNT; k++) {
+			const struct kind_totals *kt = &a->kinds[k];
+			if ((kind_class(k) == CLASS_HEAP) != (pass == 0) || (!kt->allocs && !kt->live_bytes))
+				continue;
+			fprintf(f, "  %-10s %12" PRIu64 " %12s %12s %12s\n", kind_name(k), kt->allocs,
+				fmt_size(b1, kt->alloc_bytes), fmt_size(b2, at_peak[k]),
+				fmt_size(b3, kt->live_bytes));
+		}
+		if (pass == 0)
+			fprintf(f, "  %-10s %12" PRIu64 " %12s %12s %12s\n", "heap", heap.allocs,
+				fmt_size(b1, heap.alloc_bytes), fmt_size(b2, a->peaks[CLASS_HEAP].peak),
+				fmt_size(b3, heap.live_bytes));
 	}
-	fprintf(f, "  (heap = malloc family; mmap = anonymous mappings, mmap-file = file mappings,\n"
-		   "   each with its own peak)\n");
+	fprintf(f, "  (heap = the malloc family and Python's allocators; its kinds' \"at peak\" is\n"
+		   "   what each had live at the heap's peak, and adds up to it; mmap = anonymous\n"
+		   "   mappings, mmap-file = file mappings, each with a peak of its own)\n");
 	if (a->unmatched_frees || a->replaced_blocks)
 		fprintf(f, "\n  note: %" PRIu64 " frees of blocks allocated before tracing started, %" PRIu64
 			   " blocks whose free was not seen\n",
 			a->unmatched_frees, a->replaced_blocks);
-	(void)b2;
 }
 
 void report_top_text(FILE *f, const struct analysis *a, const struct report *r, size_t n,
@@ -178,10 +184,11 @@ void report_rows_text(FILE *f, const struct report *r, size_t n)
 		temp ? "TEMPORARY" : "COUNT", "KIND");
 	for (size_t i = 0; i < n; i++) {
 		const struct row *row = &r->rows[i];
+		char kinds[64];
 		fprintf(f, "  %3zu  %-11s %-11s %-11s %-10" PRIu64 " %s\n", i + 1,
 			fmt_size(b1, row->peak_bytes), fmt_size(b2, row->leaked_bytes),
 			fmt_size(b3, row->allocated_bytes), temp ? row->temporary : row->count,
-			row->cls == CLASS_HEAP ? kind_name(row->kind) : class_name(row->cls));
+			report_kind_label(row, r->by, kinds));
 		size_t nf = row->nframes, all = nf + row->more;
 		if (!nf)
 			fprintf(f, "         (no stack recorded)\n");

@@ -171,16 +171,10 @@ void tree_report(struct report *out, const struct tree *tr, enum group_by group,
 	for (size_t j = 0; j < k; j++) {
 		struct row *r = &all[j].row;
 		if (out->n && !strcmp(all[j].key, all[j - 1].key)) {
-			struct row *d = &out->rows[out->n - 1];
-			d->peak_bytes += r->peak_bytes;
-			d->leaked_bytes += r->leaked_bytes;
-			d->leaked_blocks += r->leaked_blocks;
-			d->allocated_bytes += r->allocated_bytes;
-			d->count += r->count;
-			d->temporary += r->temporary;
-			d->temporary_bytes += r->temporary_bytes;
+			report_row_add(&out->rows[out->n - 1], r);
 			free(r->key);
 			free(r->frames);
+			free(r->kinds);
 		} else {
 			out->rows[out->n++] = *r;
 		}

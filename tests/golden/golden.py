@@ -80,6 +80,13 @@ CASES = [
     ("names.timeline.html", ["timeline", "names.hwt", "-o", "{out}.html"]),
     ("names.export.json", ["export", "names.hwt", "--format", "json", "-o", "-"]),
     ("names.diff.txt", ["diff", "names.hwt", "names.hwt"]),
+    # a row's bytes of several allocator kinds; each kind's share of the peak
+    ("kinds.summary.txt", ["summary", "kinds.hwt"]),
+    ("kinds.summary.json", ["summary", "kinds.hwt", "--json"]),
+    ("kinds.top.txt", ["top", "kinds.hwt"]),
+    ("kinds.top-allocated.txt", ["top", "kinds.hwt", "--by", "allocated"]),
+    ("kinds.top.json", ["top", "kinds.hwt", "--json"]),
+    ("kinds.flame.svg", ["flamegraph", "kinds.hwt", "-o", "{out}.svg"]),
     ("cut.summary.txt", ["summary", "cut.hwt"]),
     ("cut.summary.json", ["summary", "cut.hwt", "--json"]),
     # several traces of one tree: each process and the tree combined

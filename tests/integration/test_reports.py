@@ -167,6 +167,52 @@ class Reports(TraceTest):
         text = self.heapwise("diff", base[0], new[0], "-n", "1").stdout
         self.assertIn(f"... {rest['count']} more heap callsites (-n shows more)", text)
 
+    def test_kind_is_the_kind_that_holds_the_bytes(self):
+        """A NumPy array is a small object (pyobj) and its data (malloc) on one
+        line: the row says malloc, with each kind's part, in text, JSON and
+        the flame graph's tooltip (before: KIND was the first allocation's,
+        pyobj, and the 8 MB of malloc were not visible as such). The
+        summary's allocator table gives each kind's share of the heap's
+        peak (before: the malloc row showed the whole heap's peak, more than
+        malloc ever allocated)."""
+        if subprocess.run([PY, "-c", "import numpy"], capture_output=True).returncode:
+            self.skipTest("python3-numpy is not installed")
+        script = os.path.join(HERE, "py", "numpy_line.py")
+        _, _, traces = self.run_traced([PY, script])
+        doc = self.json("top", traces[0], "-n", "1000000")
+        rows = [c for c in doc["callsites"] if any(
+            f["kind"] == "python" and f["file"] == script and f["function"] == "build"
+            for f in c["frames"]) and c["frames"][0]["function"] == "ones"]
+        self.assertEqual(len(rows), 1, [c["frames"][:2] for c in doc["callsites"][:5]])
+        row = rows[0]
+        self.assertEqual(row["kind"], "malloc")
+        self.assertGreaterEqual(row["kinds"]["malloc"]["allocated_bytes"], 8_000_000)
+        self.assertIn("pyobj", row["kinds"])
+        self.assertLess(row["kinds"]["pyobj"]["allocated_bytes"], 10_000)
+        for field in ("peak_bytes", "leaked_bytes", "allocated_bytes", "count"):
+            self.assertEqual(sum(k[field] for k in row["kinds"].values()), row[field], field)
+        text = self.heapwise("top", traces[0], "-n", "3").stdout
+        self.assertRegex(text, r"\n +1 +7\.\d MiB .* malloc\+pyobj\n +\S*numeric\.py:\d+ ones\n")
+        folded_page = os.path.join(self.dir, "f.html")
+        self.heapwise("flamegraph", traces[0], "-o", folded_page)
+        with open(folded_page, encoding="utf-8") as f:
+            page = f.read()
+        self.assertRegex(page, r'"n":"ones \([^"]*numeric\.py:\d+\)","v":\d+,"p":1,"k":"malloc [\d.]+ MiB \+ pyobj')
+        # each kind's share of the heap's peak adds up to it
+        s = self.json("summary", traces[0])
+        heap = ("malloc", "pymem", "pyobj")
+        self.assertEqual(sum(s["kinds"][k]["live_at_peak_bytes"] for k in heap), s["peak_bytes"])
+        for k in heap:
+            self.assertLessEqual(s["kinds"][k]["live_at_peak_bytes"], s["kinds"][k]["allocated_bytes"])
+        table = self.heapwise("summary", traces[0]).stdout.split("allocator")[1]
+        units = {"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}
+        for line in table.splitlines():
+            m = re.match(r"  (\w+) +\d+ +([\d.]+) (\w+) +([\d.]+) (\w+) ", line)
+            if m and m.group(1) in heap:
+                allocated = float(m.group(2)) * units[m.group(3)]
+                at_peak = float(m.group(4)) * units[m.group(5)]
+                self.assertLessEqual(at_peak, allocated, line)
+
     def test_top_text_prints_the_frames_json_lists(self):
         """`top` text names only the frames it prints and counts the rest: its
         frames are JSON's from the innermost Python frame (8 of them) and the

@@ -183,6 +183,29 @@ static void grow(struct tb *b, bool grown)
 	tb_trailer(b, 5, 2000000, 4, 0);
 }
 
+/* One line whose bytes are of several kinds (a NumPy array: a small object,
+ * then its data from malloc), a line of objects only, and a malloc total
+ * far below the heap's peak. */
+static void kinds(struct tb *b)
+{
+	tb_init(b, HW_MIN_CHUNK_SIZE, "python3\0arrays.py", 18);
+	tb_chunk(b, 2);
+	tb_time(b, 1000000);
+	code(b, 1, "arrays.py", "<module>", 1);
+	code(b, 2, "arrays.py", "make_array", 4);
+	code(b, 3, "arrays.py", "make_strings", 8);
+	pystack(b, 1, 0, 1, 2);
+	pystack(b, 2, 1, 2, 2);
+	pystack(b, 3, 1, 3, 2);
+	tb_alloc(b, HW_KIND_PYOBJ, 1, 0x1000, 112, 2);
+	tb_alloc(b, HW_KIND_MALLOC, 2, 0x100000, 1 << 20, 2);
+	tb_alloc(b, HW_KIND_PYMEM, 3, 0x2000, 64, 2);
+	tb_alloc(b, HW_KIND_PYOBJ, 4, 0x1000000, 16 << 20, 3);
+	tb_time(b, 2000000);
+	tb_free(b, HW_KIND_PYOBJ, 5, 0x1000000);
+	tb_trailer(b, 6, 3000000, 4, 1);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -210,6 +233,10 @@ int main(int argc, char **argv)
 	tb_free_builder(&b);
 	names(&b);
 	if (tb_write(&b, "names.hwt"))
+		return 1;
+	tb_free_builder(&b);
+	kinds(&b);
+	if (tb_write(&b, "kinds.hwt"))
 		return 1;
 	tb_free_builder(&b);
 	grow(&b, false);
