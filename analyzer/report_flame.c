@@ -312,44 +312,61 @@ static void json_tree(FILE *f, const struct ftree *t, uint32_t id)
 	fputc('}', f);
 }
 
-/* The page: a canvas-free flame graph of absolutely placed divs. Names reach
- * the DOM through textContent and title only. */
+/* The page: a canvas-free flame graph of absolutely placed divs; names reach
+ * the DOM through textContent and title only. The root is at the top (an
+ * icicle), so the first view shows the root and the widest frames, not the
+ * tips of deep import stacks. A click zooms
+ * to a frame: its ancestors stay above it as single full-width bars (the
+ * way back), its subtree fills the width below. The search colours every
+ * match and counts the bytes of the outermost matches only (a frame under
+ * a matched frame is in that frame's bytes already). */
 static const char html_style[] =
 	"</title>\n<style>\n"
 	"body{font:12px monospace;margin:10px;background:#fff;color:#222}\n"
 	"#bar{margin:6px 0}#bar input{width:320px}#chart{position:relative;width:100%}\n"
 	".f{position:absolute;height:16px;overflow:hidden;white-space:nowrap;box-sizing:border-box;"
 	"border:1px solid #fff;padding:0 3px;cursor:pointer;line-height:15px}\n"
-	".py{background:#7cbf7c}.nat{background:#e8a05a}.root{background:#ccc}.hit{background:#e060e0}\n"
+	".py{background:#7cbf7c}.nat{background:#e8a05a}.root{background:#ccc}.anc{opacity:.55}"
+	".f.hit{background:#e060e0}\n"
 	"#info{min-height:1.3em;margin:6px 0}\n</style></head><body>\n<h3 id=\"title\"></h3>\n"
 	"<div id=\"bar\"><input id=\"search\" placeholder=\"search (regular expression)\"> "
 	"<button id=\"reset\">reset zoom</button> <span id=\"matched\"></span></div>\n"
-	"<div id=\"info\">click a frame to zoom, hover for the full frame</div>\n"
+	"<div id=\"info\">click a frame to zoom (the frames above it lead back), hover for the full frame</div>\n"
 	"<div id=\"chart\"></div>\n<script type=\"application/json\" id=\"data\">";
 static const char html_tail[] =
 	"</script>\n<script>\n"
 	"(function(){\n"
 	"var doc=JSON.parse(document.getElementById('data').textContent);\n"
 	"document.title=doc.title;document.getElementById('title').textContent=doc.title;\n"
-	"var chart=document.getElementById('chart'),info=document.getElementById('info');\n"
+	"var chart=document.getElementById('chart'),info=document.getElementById('info'),"
+	"matched=document.getElementById('matched');\n"
 	"var root=doc.tree,zoom=root,re=null,ROW=17;\n"
-	"function depth(n){var d=0;(n.c||[]).forEach(function(k){d=Math.max(d,depth(k))});return d+1}\n"
+	/* parents and heights once, without recursion (stacks are deep) */
+	"(function(){var st=[root];root.up=null;var order=[];while(st.length){var n=st.pop();order.push(n);"
+	"(n.c||[]).forEach(function(k){k.up=n;st.push(k)})}"
+	"for(var i=order.length-1;i>=0;i--){var n=order[i];n.h=0;(n.c||[]).forEach(function(k){"
+	"if(k.h+1>n.h)n.h=k.h+1})}})();\n"
 	"function size(v){var u=['B','KiB','MiB','GiB','TiB'],i=0;while(v>=1024&&i<4){v/=1024;i++}"
 	"return (i?v.toFixed(1):v)+' '+u[i]}\n"
-	"function path(n,t,acc){if(n===t)return acc.concat([n]);var r=null;(n.c||[]).some(function(k){"
-	"r=path(k,t,acc.concat([n]));return r});return r}\n"
-	"function draw(){chart.innerHTML='';var W=chart.clientWidth||1000,D=depth(root);\n"
-	"chart.style.height=(D*ROW+4)+'px';var anc=path(root,zoom,[])||[root];var hits=0;\n"
-	"function place(n,x,w,d){if(w<1)return;var e=document.createElement('div');\n"
-	"e.className='f '+(n===root?'root':n.p?'py':'nat');\n"
-	"if(re&&re.test(n.n)){e.className='f hit';hits+=n.v}\n"
-	"e.style.left=x+'px';e.style.width=w+'px';e.style.top=((D-d-1)*ROW)+'px';\n"
+	"function bar(n,x,w,d,cls){var e=document.createElement('div');\n"
+	"e.className='f '+(n===root?'root':n.p?'py':'nat')+(cls||'')+(re&&n!==root&&re.test(n.n)?' hit':'');\n"
+	"e.style.left=x+'px';e.style.width=w+'px';e.style.top=(d*ROW)+'px';\n"
 	"e.textContent=n.n;e.title=n.n+'\\n'+size(n.v)+' ('+(100*n.v/root.v).toFixed(1)+'%), '+n.k;\n"
 	"e.onclick=function(){zoom=n;draw()};e.onmouseover=function(){info.textContent=e.title.replace('\\n',' \\u2014 ')};\n"
-	"chart.appendChild(e);var cx=x;(n.c||[]).forEach(function(k){var kw=w*k.v/n.v;place(k,cx,kw,d+1);cx+=kw})}\n"
-	"for(var i=0;i<anc.length-1;i++)place(anc[i],0,W,i);\n"
-	"place(zoom,0,W,anc.length-1);\n"
-	"document.getElementById('matched').textContent=re?('matched '+size(hits)):''}\n"
+	"chart.appendChild(e)}\n"
+	"function place(n,x,w,d){if(w<1)return;bar(n,x,w,d);var cx=x;"
+	"(n.c||[]).forEach(function(k){var kw=w*k.v/n.v;place(k,cx,kw,d+1);cx+=kw})}\n"
+	/* the outermost matches' bytes, below the root */
+	"function hits(){var s=0,st=(root.c||[]).slice();while(st.length){var n=st.pop();"
+	"if(re.test(n.n))s+=n.v;else(n.c||[]).forEach(function(k){st.push(k)})}return s}\n"
+	"function draw(){chart.textContent='';var W=chart.clientWidth||1000,anc=[];\n"
+	"for(var p=zoom.up;p;p=p.up)anc.unshift(p);\n"
+	"anc.forEach(function(n,i){bar(n,0,W,i,' anc')});\n"
+	"place(zoom,0,W,anc.length);\n"
+	"chart.style.height=((anc.length+zoom.h+1)*ROW+4)+'px';\n"
+	"if(re){var h=hits();matched.setAttribute('data-bytes',h);matched.textContent='matched '+size(h)+' of '+"
+	"size(root.v)+' ('+(root.v?100*h/root.v:0).toFixed(1)+'%)'}"
+	"else{matched.removeAttribute('data-bytes');matched.textContent=''}}\n"
 	"document.getElementById('search').oninput=function(){var v=this.value;"
 	"try{re=v?new RegExp(v):null}catch(e){re=null}draw()};\n"
 	"document.getElementById('reset').onclick=function(){zoom=root;draw()};\n"

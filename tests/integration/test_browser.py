@@ -1,7 +1,11 @@
 """The HTML reports in a real browser (Debian's chromium, headless): the page
 renders the expected names, no script error happens, and names that are markup
-in a trace render as text."""
+in a trace render as text. The flame graph's first view, zoom and search are
+driven like a user would, through puppeteer-core (tests/browser, installed by
+`npm ci`)."""
+import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -12,6 +16,9 @@ from helpers import TraceTest, main
 HERE = os.path.dirname(os.path.abspath(__file__))
 GOLDEN = os.path.join(os.path.dirname(HERE), "golden")
 CHROMIUM = shutil.which("chromium")
+NODE = shutil.which("node")
+DRIVER = os.path.join(os.path.dirname(HERE), "browser")
+PUPPETEER = os.path.join(DRIVER, "node_modules", "puppeteer-core")
 
 
 @unittest.skipUnless(CHROMIUM, "chromium is not installed (Debian package chromium)")
@@ -62,6 +69,63 @@ class Browser(TraceTest):
             self.assertIn("&lt;script&gt;alert(1)&lt;/script&gt;.py", dom, args)
             self.assertNotIn("<img", dom, args)  # never parsed as an element
             self.assertNotIn("<script>alert", dom, args)
+
+
+
+@unittest.skipUnless(CHROMIUM and NODE, "chromium and node are needed (Debian packages)")
+class FlameGraphInteraction(TraceTest):
+    """A 1400x900 window on the HTML flame graph of a deep stack: the first
+    view shows the root; a click on a leaf draws its ancestors as one bar
+    each above it, nothing else; a search counts nested matches once."""
+
+    def drive(self, page, regex):
+        if not os.path.isdir(PUPPETEER):
+            self.fail("puppeteer-core is not installed: run `npm ci` in tests/browser")
+        profile = tempfile.mkdtemp(prefix="chr-", dir=self.dir)
+        p = subprocess.run([NODE, os.path.join(DRIVER, "flame.js"), page, regex, profile],
+                           capture_output=True, text=True, timeout=180,
+                           env=dict(os.environ, CHROMIUM=CHROMIUM))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        return json.loads(p.stdout)
+
+    def test_first_view_zoom_and_search(self):
+        script = os.path.join(HERE, "py", "deep.py")
+        _, _, traces = self.run_traced(["/usr/bin/python3.11", script])
+        page = os.path.join(self.dir, "f.html")
+        self.heapwise("flamegraph", traces[0], "-o", page)
+        folded = self.heapwise("flamegraph", traces[0], "-o", "-").stdout
+        got = self.drive(page, "^rec ")
+        self.assertEqual(got["errors"], [])
+        first = got["first"]
+        # the root and the search box are in the first view, unscrolled
+        self.assertEqual(first["scrollY"], 0)
+        self.assertGreaterEqual(first["root"]["top"], 0)
+        self.assertLessEqual(first["root"]["bottom"], first["height"], first["root"])
+        self.assertLessEqual(first["search"]["bottom"], first["height"])
+        self.assertGreater(max(f["row"] for f in first["frames"]), 100)  # a deep stack
+        # zoom on the deepest frame: one full-width bar per ancestor row,
+        # the leaf full width on the row below, nothing else
+        leaf = got["clicked"]
+        rows = {}
+        for f in got["zoom"]:
+            rows.setdefault(f["row"], []).append(f)
+        self.assertEqual(sorted(rows), list(range(leaf["row"] + 1)), "a row without its bar")
+        for row, bars in sorted(rows.items()):
+            self.assertEqual(len(bars), 1, f"row {row}: {[b['text'] for b in bars][:5]}")
+            self.assertAlmostEqual(bars[0]["width"], first["chartWidth"], delta=1)
+        self.assertEqual(rows[leaf["row"]][0]["text"], leaf["text"])
+        # search: the bytes of the stacks with a matching frame, each once
+        want = 0
+        for line in folded.splitlines():
+            stack, value = line.rsplit(" ", 1)
+            if any(re.search("^rec ", f) for f in stack.split(";")):
+                want += int(value)
+        search = got["search"]
+        self.assertGreater(want, 4_000_000)
+        self.assertEqual(search["bytes"], want, search)
+        self.assertLessEqual(search["bytes"], search["total"])
+        self.assertRegex(search["text"], r"^matched [\d.]+ MiB of [\d.]+ MiB \([\d.]+%\)$")
+        self.assertGreater(search["hits"], 100)  # every nested match is coloured
 
 
 if __name__ == "__main__":
