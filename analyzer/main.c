@@ -162,6 +162,78 @@ static void print_hints(const struct tree *tr)
 		symbolizer_print_hints(tr->p[i].s);
 }
 
+/* Loads the traces and splits them into process trees (tree_split). Traces
+ * that are not one tree are reported tree by tree, with a warning; with
+ * one_tree (a single output file: flame graph, export) they are refused.
+ * Returns 0, or 2 after printing why. */
+static int load_trees(const char *cmd, struct report_opts *o, struct tree *tr, size_t **counts,
+		      size_t *ntrees, bool one_tree)
+{
+	if (tree_load(tr, o->traces, o->ntraces, &o->an))
+		return 2;
+	*counts = xcalloc(tr->n + 1, sizeof(**counts));
+	*ntrees = tree_split(tr, *counts);
+	if (*ntrees <= 1)
+		return 0;
+	char *what = tree_describe(tr, *counts, *ntrees);
+	if (one_tree) {
+		err_print("%s: the %zu traces are %zu process trees, not one: %s; give one tree's traces at a time",
+			  cmd, tr->n, *ntrees, what);
+		free(what);
+		free(*counts);
+		tree_free(tr);
+		return 2;
+	}
+	warn_print("the %zu traces are %zu process trees, not one (no process of one is the parent of another's): %s; each tree is reported on its own",
+		   tr->n, *ntrees, what);
+	free(what);
+	return 0;
+}
+
+/* The processes of tree t of tr (tree_split put them together): a view that
+ * owns nothing. */
+static struct tree tree_view(const struct tree *tr, const size_t *counts, size_t t)
+{
+	size_t at = 0;
+	for (size_t i = 0; i < t; i++)
+		at += counts[i];
+	return (struct tree){tr->p + at, counts[t]};
+}
+
+/* The heading of tree t of n in text reports. */
+static void tree_heading(const struct tree *v, size_t t, size_t n)
+{
+	char name[600];
+	tree_proc_name(&v->p[0], name, sizeof(name));
+	printf("%sprocess tree %zu of %zu: %s%s\n\n", t ? "\n" : "", t + 1, n, name,
+	       v->n > 1 ? " and its children" : "");
+}
+
+static void summary_of(const struct tree *tr, bool json)
+{
+	if (tr->n == 1 && json) {
+		report_summary_json(stdout, &tr->p[0].a, tr->p[0].s);
+	} else if (tr->n == 1) {
+		report_summary_text(stdout, &tr->p[0].a, tr->p[0].s);
+	} else if (json) {
+		fputs("{\"version\":1,\"combined\":", stdout);
+		tree_summary_json(stdout, tr);
+		fputs(",\"processes\":[", stdout);
+		for (size_t i = 0; i < tr->n; i++) {
+			if (i)
+				fputc(',', stdout);
+			report_summary_json(stdout, &tr->p[i].a, tr->p[i].s);
+		}
+		fputs("]}\n", stdout);
+	} else {
+		tree_summary_text(stdout, tr);
+		for (size_t i = 0; i < tr->n; i++) {
+			fputc('\n', stdout);
+			report_summary_text(stdout, &tr->p[i].a, tr->p[i].s);
+		}
+	}
+}
+
 int cmd_summary(int argc, char **argv)
 {
 	struct report_opts o = {0};
@@ -169,80 +241,93 @@ int cmd_summary(int argc, char **argv)
 	if (rc)
 		return rc;
 	struct tree tr;
-	if (tree_load(&tr, o.traces, o.ntraces, &o.an))
+	size_t *counts, ntrees;
+	if (load_trees("summary", &o, &tr, &counts, &ntrees, false))
 		return 2;
-	if (tr.n == 1 && o.json) {
-		report_summary_json(stdout, &tr.p[0].a, tr.p[0].s);
-	} else if (tr.n == 1) {
-		report_summary_text(stdout, &tr.p[0].a, tr.p[0].s);
-	} else if (o.json) {
-		fputs("{\"version\":1,\"combined\":", stdout);
-		tree_summary_json(stdout, &tr);
-		fputs(",\"processes\":[", stdout);
-		for (size_t i = 0; i < tr.n; i++) {
-			if (i)
-				fputc(',', stdout);
-			report_summary_json(stdout, &tr.p[i].a, tr.p[i].s);
-		}
-		fputs("]}\n", stdout);
-	} else {
-		tree_summary_text(stdout, &tr);
-		for (size_t i = 0; i < tr.n; i++) {
-			fputc('\n', stdout);
-			report_summary_text(stdout, &tr.p[i].a, tr.p[i].s);
-		}
+	if (ntrees > 1 && o.json)
+		fputs("{\"version\":1,\"trees\":[", stdout);
+	for (size_t t = 0; t < ntrees; t++) {
+		struct tree v = tree_view(&tr, counts, t);
+		if (ntrees > 1 && o.json && t)
+			fputc(',', stdout);
+		else if (ntrees > 1 && !o.json)
+			tree_heading(&v, t, ntrees);
+		summary_of(&v, o.json);
 	}
+	if (ntrees > 1 && o.json)
+		fputs("]}\n", stdout);
 	if (!o.json)
 		print_hints(&tr);
+	free(counts);
 	tree_free(&tr);
 	return 0;
+}
+
+/* top or leaks of one process tree. */
+static void rows_of(const struct tree *tr, const struct report_opts *o, bool leaks,
+		    const char *title)
+{
+	struct report r;
+	if (tr->n > 1) { /* the tree combined first */
+		tree_report(&r, tr, o->group, o->by, leaks);
+		if (o->json) {
+			fprintf(stdout, "{\"version\":1,\"sort_by\":\"%s\",\"group_by\":\"%s\","
+					"\"combined\":{\"processes\":%zu,\"callsites\":",
+				sort_name(o->by), group_name(o->group), tr->n);
+			report_callsites_json(stdout, &r, o->n);
+			fputs("},\"processes\":[", stdout);
+		} else {
+			fprintf(stdout, "%s: %zu processes combined, by %s, grouped by %s\n"
+					"PEAK = live at each process's own peak, added; LEAKED = live at each one's leak point\n\n",
+				title, tr->n, sort_name(o->by), group_name(o->group));
+			report_rows_text(stdout, &r, o->n);
+		}
+		report_free(&r);
+	}
+	for (size_t i = 0; i < tr->n; i++) {
+		struct proc *p = &tr->p[i];
+		report_build_shown(&r, &p->a, p->s, o->group, o->by, leaks, o->n, !o->json);
+		if (o->json) {
+			if (tr->n > 1 && i)
+				fputc(',', stdout);
+			report_rows_json(stdout, &p->a, &r, o->n);
+		} else {
+			if (tr->n > 1)
+				fputc('\n', stdout);
+			report_top_text(stdout, &p->a, &r, o->n, title);
+		}
+		report_free(&r);
+	}
+	if (o->json && tr->n > 1)
+		fputs("]}\n", stdout);
 }
 
 static int rows_command(int argc, char **argv, bool leaks)
 {
 	struct report_opts o = {.by = leaks ? BY_LEAKED : BY_PEAK, .n = 10};
-	const char *title = leaks ? "leaks" : "top callsites";
-	int rc = parse_report_opts(leaks ? "leaks" : "top", argc, argv, &o, !leaks);
+	const char *cmd = leaks ? "leaks" : "top";
+	int rc = parse_report_opts(cmd, argc, argv, &o, !leaks);
 	if (rc)
 		return rc;
 	struct tree tr;
-	if (tree_load(&tr, o.traces, o.ntraces, &o.an))
+	size_t *counts, ntrees;
+	if (load_trees(cmd, &o, &tr, &counts, &ntrees, false))
 		return 2;
-	struct report r;
-	if (tr.n > 1) { /* the tree combined first */
-		tree_report(&r, &tr, o.group, o.by, leaks);
-		if (o.json) {
-			fprintf(stdout, "{\"version\":1,\"sort_by\":\"%s\",\"group_by\":\"%s\","
-					"\"combined\":{\"processes\":%zu,\"callsites\":",
-				sort_name(o.by), group_name(o.group), tr.n);
-			report_callsites_json(stdout, &r, o.n);
-			fputs("},\"processes\":[", stdout);
-		} else {
-			fprintf(stdout, "%s: %zu processes combined, by %s, grouped by %s\n"
-					"PEAK = live at each process's own peak, added; LEAKED = live at each one's leak point\n\n",
-				title, tr.n, sort_name(o.by), group_name(o.group));
-			report_rows_text(stdout, &r, o.n);
-		}
-		report_free(&r);
+	if (ntrees > 1 && o.json)
+		fputs("{\"version\":1,\"trees\":[", stdout);
+	for (size_t t = 0; t < ntrees; t++) {
+		struct tree v = tree_view(&tr, counts, t);
+		if (ntrees > 1 && o.json && t)
+			fputc(',', stdout);
+		else if (ntrees > 1 && !o.json)
+			tree_heading(&v, t, ntrees);
+		rows_of(&v, &o, leaks, leaks ? "leaks" : "top callsites");
 	}
-	for (size_t i = 0; i < tr.n; i++) {
-		struct proc *p = &tr.p[i];
-		report_build_shown(&r, &p->a, p->s, o.group, o.by, leaks, o.n, !o.json);
-		if (o.json) {
-			if (tr.n > 1 && i)
-				fputc(',', stdout);
-			report_rows_json(stdout, &p->a, &r, o.n);
-		} else {
-			if (tr.n > 1)
-				fputc('\n', stdout);
-			report_top_text(stdout, &p->a, &r, o.n, title);
-		}
-		report_free(&r);
-	}
-	if (o.json && tr.n > 1)
+	if (ntrees > 1 && o.json)
 		fputs("]}\n", stdout);
 	if (!o.json)
 		print_hints(&tr);
+	free(counts);
 	tree_free(&tr);
 	return 0;
 }
@@ -313,8 +398,10 @@ int cmd_flamegraph(int argc, char **argv)
 		return 2;
 	}
 	struct tree tr;
-	if (tree_load(&tr, o.traces, o.ntraces, &o.an))
+	size_t *counts, ntrees;
+	if (load_trees("flamegraph", &o, &tr, &counts, &ntrees, true))
 		return 2;
+	free(counts);
 	char title[1200], cmd[1024];
 	const struct trace *t0 = &tr.p[0].t;
 	text_escape(cmd, sizeof(cmd), t0->cmdline[0] ? t0->cmdline : o.trace);
@@ -397,8 +484,10 @@ int cmd_export(int argc, char **argv)
 		return 2;
 	}
 	struct tree tr;
-	if (tree_load(&tr, o.traces, o.ntraces, &o.an))
+	size_t *counts, ntrees;
+	if (load_trees("export", &o, &tr, &counts, &ntrees, true))
 		return 2;
+	free(counts);
 	if (pprof) {
 		struct pprof_proc *pp = xcalloc(tr.n + 1, sizeof(*pp));
 		for (size_t i = 0; i < tr.n; i++)

@@ -2,6 +2,7 @@
 #include "tree.h"
 
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,6 +52,143 @@ void tree_proc_name(const struct proc *p, char *buf, size_t size)
 	int n = snprintf(buf, size, "pid %" PRIu64 " (parent %" PRIu64 "): ", t->hdr.pid, t->hdr.ppid);
 	if (n >= 0 && (size_t)n < size)
 		text_escape(buf + n, size - (size_t)n, t->cmdline[0] ? t->cmdline : t->exe);
+}
+
+struct by_pid {
+	uint64_t pid, start;
+	size_t i;
+};
+
+static int cmp_by_pid(const void *x, const void *y)
+{
+	const struct by_pid *a = x, *b = y;
+	if (a->pid != b->pid)
+		return a->pid < b->pid ? -1 : 1;
+	if (a->start != b->start)
+		return a->start < b->start ? -1 : 1;
+	return a->i < b->i ? -1 : a->i > b->i;
+}
+
+static size_t find_root(size_t *up, size_t i)
+{
+	while (up[i] != i) {
+		up[i] = up[up[i]];
+		i = up[i];
+	}
+	return i;
+}
+
+/* The last entry of pid `pid` that started before `start` (strictly), or
+ * SIZE_MAX. */
+static size_t started_before(const struct by_pid *v, size_t n, uint64_t pid, uint64_t start)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) { /* first entry > (pid, start - 1) */
+		size_t mid = lo + (hi - lo) / 2;
+		if (v[mid].pid < pid || (v[mid].pid == pid && v[mid].start < start))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo > 0 && v[lo - 1].pid == pid ? lo - 1 : SIZE_MAX;
+}
+
+size_t tree_split(struct tree *tr, size_t *counts)
+{
+	size_t n = tr->n;
+	if (n <= 1) {
+		if (n)
+			counts[0] = 1;
+		return n;
+	}
+	/* the wall clock orders processes of different boots too; a child
+	 * starts (writes its header) after its parent */
+	struct by_pid *v = xmalloc(n * sizeof(*v));
+	size_t *up = xmalloc(n * sizeof(*up)), *parent_of = xmalloc(n * sizeof(*parent_of));
+	for (size_t i = 0; i < n; i++) {
+		v[i] = (struct by_pid){tr->p[i].t.hdr.pid, tr->p[i].t.hdr.start_realtime_ns, i};
+		up[i] = i;
+	}
+	qsort(v, n, sizeof(*v), cmp_by_pid);
+	for (size_t i = 0; i < n; i++) {
+		const struct hw_file_header *h = &tr->p[i].t.hdr;
+		uint64_t start = h->start_realtime_ns;
+		size_t j = started_before(v, n, h->ppid, start + 1); /* the parent, by then */
+		size_t k = started_before(v, n, h->pid, start); /* an earlier image */
+		if (k != SIZE_MAX && tr->p[v[k].i].t.hdr.ppid != h->ppid)
+			k = SIZE_MAX;
+		size_t parent = k != SIZE_MAX ? v[k].i : j != SIZE_MAX ? v[j].i : SIZE_MAX;
+		parent_of[i] = parent != i ? parent : SIZE_MAX;
+		if (parent_of[i] != SIZE_MAX)
+			up[find_root(up, i)] = find_root(up, parent);
+	}
+	/* trees in the order of their first trace, processes in the order given */
+	size_t *tree_of = xmalloc(n * sizeof(*tree_of)), *first = xmalloc(n * sizeof(*first));
+	size_t ntrees = 0;
+	for (size_t i = 0; i < n; i++)
+		first[i] = SIZE_MAX;
+	for (size_t i = 0; i < n; i++) {
+		size_t r = find_root(up, i);
+		if (first[r] == SIZE_MAX) {
+			first[r] = ntrees;
+			counts[ntrees++] = 0;
+		}
+		tree_of[i] = first[r];
+		counts[tree_of[i]]++;
+	}
+	if (ntrees > 1) {
+		/* each tree's root process first (it names the tree), then the
+		 * others in the order given */
+		struct proc *sorted = xmalloc(n * sizeof(*sorted));
+		bool *taken = xcalloc(n, sizeof(*taken));
+		size_t at = 0;
+		for (size_t t = 0; t < ntrees; t++) {
+			for (size_t i = 0; i < n; i++)
+				if (tree_of[i] == t && parent_of[i] == SIZE_MAX && !taken[i]) {
+					sorted[at++] = tr->p[i];
+					taken[i] = true;
+					break;
+				}
+			for (size_t i = 0; i < n; i++)
+				if (tree_of[i] == t && !taken[i])
+					sorted[at++] = tr->p[i];
+		}
+		free(taken);
+		memcpy(tr->p, sorted, n * sizeof(*sorted));
+		free(sorted);
+		/* the procs moved: each analysis points at its trace, and each
+		 * symbolizer at its analysis (nothing is symbolized yet) */
+		for (size_t i = 0; i < n; i++) {
+			tr->p[i].a.trace = &tr->p[i].t;
+			symbolizer_free(tr->p[i].s);
+			tr->p[i].s = symbolizer_new(&tr->p[i].a);
+		}
+	}
+	free(tree_of);
+	free(first);
+	free(parent_of);
+	free(up);
+	free(v);
+	return ntrees;
+}
+
+char *tree_describe(const struct tree *tr, const size_t *counts, size_t ntrees)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	for (size_t t = 0, at = 0; t < ntrees; at += counts[t], t++) {
+		const struct proc *p = &tr->p[at];
+		fprintf(f, "%spid %" PRIu64 " (%zu process%s: ", t ? "; " : "", p->t.hdr.pid, counts[t],
+			counts[t] == 1 ? "" : "es");
+		for (size_t i = 0; i < counts[t] && i < 3; i++) {
+			fputs(i ? " " : "", f);
+			text_str(f, tr->p[at + i].t.path);
+		}
+		fputs(counts[t] > 3 ? " ...)" : ")", f);
+	}
+	fclose(f);
+	return buf;
 }
 
 struct tick_ref {

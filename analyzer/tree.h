@@ -38,6 +38,20 @@ void tree_free(struct tree *tr);
 
 void tree_totals(const struct tree *tr, struct tree_totals *out);
 
+/* Several traces need not be one process tree (two runs in one directory).
+ * Groups the processes into trees: a process's parent is the process of its
+ * parent pid that started last before it, or the image of its own pid (with
+ * the same parent) it was exec'd from. With several trees, reorders tr->p
+ * so each tree's processes are together, its root process first and the
+ * others in the order given, the trees in the order of their first trace (before anything is symbolized: the symbolizers are
+ * made anew when processes move); returns the number of trees, their sizes in counts
+ * (room for tr->n entries). */
+size_t tree_split(struct tree *tr, size_t *counts);
+
+/* The trees of tree_split as one line each for messages:
+ * "pid 100 (3 processes: a.hwt ...)"; free it. */
+char *tree_describe(const struct tree *tr, const size_t *counts, size_t ntrees);
+
 /* The rows of every process joined by frames, sorted by `by`. Peak bytes of
  * a joined row are the sum of what each process had live at its own peak. */
 void tree_report(struct report *out, const struct tree *tr, enum group_by group, enum sort_by by,

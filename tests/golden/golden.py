@@ -10,6 +10,8 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 HEAPWISE = os.environ.get("HEAPWISE", "heapwise")
 
+FAMILY = ["family-parent.hwt", "family-child.hwt", "family-exec.hwt"]
+
 CASES = [
     ("basic.summary.txt", ["summary", "basic.hwt"]),
     ("basic.summary.json", ["summary", "basic.hwt", "--json"]),
@@ -90,12 +92,19 @@ CASES = [
     ("cut.summary.txt", ["summary", "cut.hwt"]),
     ("cut.summary.json", ["summary", "cut.hwt", "--json"]),
     # several traces of one tree: each process and the tree combined
-    ("tree.summary.txt", ["summary", "basic.hwt", "marked.hwt"]),
-    ("tree.summary.json", ["summary", "basic.hwt", "marked.hwt", "--json"]),
-    ("tree.top.txt", ["top", "basic.hwt", "marked.hwt", "--group-by", "function", "-n", "3"]),
-    ("tree.leaks.json", ["leaks", "basic.hwt", "marked.hwt", "--json", "-n", "3"]),
-    ("tree.flame.folded", ["flamegraph", "basic.hwt", "marked.hwt", "-o", "-"]),
-    ("tree.export.json", ["export", "basic.hwt", "marked.hwt", "--format", "json", "-o", "-"]),
+    ("tree.summary.txt", ["summary", *FAMILY]),
+    ("tree.summary.json", ["summary", *FAMILY, "--json"]),
+    ("tree.top.txt", ["top", *FAMILY, "--group-by", "function", "-n", "3"]),
+    ("tree.leaks.json", ["leaks", *FAMILY, "--json", "-n", "3"]),
+    ("tree.flame.folded", ["flamegraph", *FAMILY, "-o", "-"]),
+    ("tree.export.json", ["export", *FAMILY, "--format", "json", "-o", "-"]),
+    # traces that are not one tree: each tree apart, with a warning; refused
+    # where one output would mix them
+    ("unrelated.summary.txt", ["summary", "basic.hwt", "family-child.hwt", "marked.hwt",
+                               "family-parent.hwt"], "stderr"),
+    ("unrelated.leaks.json", ["leaks", "family-parent.hwt", "basic.hwt", "family-exec.hwt",
+                              "--json", "-n", "1"], "stderr"),
+    ("unrelated.flame.txt", ["flamegraph", "basic.hwt", "marked.hwt", "-o", "-"], "stderr"),
 ]
 
 
@@ -112,7 +121,7 @@ def main():
     update = "--update" in sys.argv
     failed = 0
     tmp = tempfile.mkdtemp(prefix="hw-golden-")
-    for expected, args in CASES:
+    for expected, args, *flags in CASES:
         out = os.path.join(tmp, "out")
         real = [a.replace("{out}", out) for a in args]
         p = subprocess.run([HEAPWISE, *real], cwd=HERE, capture_output=True)
@@ -130,6 +139,8 @@ def main():
             if a.startswith(out) and os.path.exists(a):
                 os.unlink(a)
         bad = bad or unclean(got) or unclean(stderr)
+        if "stderr" in flags:
+            got += f"[stderr]\n{stderr}"
         if bad:
             failed += 1
             print(f"FAIL {expected}: the output holds {bad}")

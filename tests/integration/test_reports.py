@@ -419,6 +419,40 @@ class ProcessTreeReports(TraceTest):
         self.assertIn("3 processes of one tree", text)
         self.assertEqual(text.count("heapwise summary of "), 4)  # combined + 3
 
+    def test_unrelated_traces_are_reported_apart(self):
+        """Two runs in one directory are two process trees, each reported on
+        its own with a warning (before: "6 processes of one tree", their
+        peaks and callsites added up without a word); a flame graph or an
+        export of both is refused."""
+        _, _, first = self.run_traced([self.prog("family")])
+        _, _, second = self.run_traced([self.prog("family")])
+        self.assertEqual((len(first), len(second)), (3, 3))
+        mixed = [second[0], first[1], second[1], first[0], first[2], second[2]]
+        p = self.heapwise("summary", *mixed)
+        self.assertIn("heapwise: warning: the 6 traces are 2 process trees, not one", p.stderr)
+        self.assertNotIn("6 processes", p.stdout)
+        self.assertEqual(p.stdout.count("3 processes of one tree"), 2, p.stdout)
+        self.assertIn("process tree 1 of 2: ", p.stdout)
+        self.assertIn("process tree 2 of 2: ", p.stdout)
+        doc = json.loads(self.heapwise("summary", *mixed, "--json").stdout)
+        self.assertEqual(len(doc["trees"]), 2)
+        runs = [sorted(p["trace"] for p in t["processes"]) for t in doc["trees"]]
+        self.assertEqual(runs, [sorted(second), sorted(first)])  # in the order of first mention
+        for t in doc["trees"]:
+            self.assertEqual(t["combined"]["processes"], 3)
+            self.assertEqual(t["combined"]["leaked_bytes"],
+                             sum(p["leaked_bytes"] for p in t["processes"]))
+        doc = json.loads(self.heapwise("top", *mixed, "--json").stdout)
+        self.assertEqual([t["combined"]["processes"] for t in doc["trees"]], [3, 3])
+        for cmd in (["flamegraph", "-o", os.path.join(self.dir, "f.html")],
+                    ["export", "--format", "pprof", "-o", os.path.join(self.dir, "p.pb.gz")]):
+            r = self.heapwise(cmd[0], *mixed, *cmd[1:], status=2)
+            self.assertIn("are 2 process trees, not one", r.stderr)
+        # one run's traces are one tree: no warning
+        p = self.heapwise("summary", *first)
+        self.assertNotIn("warning: the", p.stderr)
+        self.assertIn("3 processes of one tree", p.stdout)
+
     def test_combined_peak_is_concurrent_not_summed(self):
         _, err, traces = self.run_traced([self.prog("tree")])
         self.assertEqual(len(traces), 3, err)

@@ -206,6 +206,27 @@ static void kinds(struct tb *b)
 	tb_trailer(b, 6, 3000000, 4, 1);
 }
 
+/* A process tree: a parent (pid 100), a fork child (101) that exec'd a
+ * new image (101 again, started later), each leaking a known amount. */
+static void family(struct tb *b, int which)
+{
+	static const char *const cmds[] = {"./family", "./family", "./family\0child-exec"};
+	static const size_t lens[] = {9, 9, 20};
+	static const uint64_t pids[] = {100, 101, 101}, starts[] = {0, 5000000, 8000000};
+	tb_init(b, HW_MIN_CHUNK_SIZE, cmds[which], lens[which]);
+	tb_process(b, pids[which], which ? 100 : 1, starts[which]);
+	tb_chunk(b, (uint32_t)pids[which]);
+	tb_time(b, 1000000);
+	tb_module(b, 0, 0x400000, 0x400000, 0x500000, "/nonexistent/family");
+	tb_stack(b, 1, 0, 0x401000);
+	tb_stack(b, 2, 1, 0x402000 + 0x100 * (uint64_t)which);
+	tb_alloc(b, HW_KIND_MALLOC, 1, 0x10000, 2000u + 1000u * (uint64_t)which, 2);
+	tb_alloc(b, HW_KIND_MALLOC, 2, 0x20000, 1 << 20, 1);
+	tb_time(b, 3000000);
+	tb_free(b, HW_KIND_MALLOC, 3, 0x20000);
+	tb_trailer(b, 4, 4000000, 2, 1);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -235,6 +256,14 @@ int main(int argc, char **argv)
 	if (tb_write(&b, "names.hwt"))
 		return 1;
 	tb_free_builder(&b);
+	static const char *const family_names[] = {"family-parent.hwt", "family-child.hwt",
+						   "family-exec.hwt"};
+	for (int i = 0; i < 3; i++) {
+		family(&b, i);
+		if (tb_write(&b, family_names[i]))
+			return 1;
+		tb_free_builder(&b);
+	}
 	kinds(&b);
 	if (tb_write(&b, "kinds.hwt"))
 		return 1;

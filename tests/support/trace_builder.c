@@ -40,6 +40,17 @@ void tb_init(struct tb *b, uint32_t chunk_size, const char *cmdline, size_t cmdl
 	b->size = HW_HEADER_SIZE;
 }
 
+void tb_process(struct tb *b, uint64_t pid, uint64_t ppid, uint64_t start_ns)
+{
+	struct hw_file_header h;
+	memcpy(&h, b->buf, sizeof(h));
+	h.pid = pid;
+	h.ppid = ppid;
+	h.start_realtime_ns = 1700000000000000000ull + start_ns;
+	h.start_monotonic_ns = 5000000000ull + start_ns;
+	memcpy(b->buf, &h, sizeof(h));
+}
+
 static void commit_used(struct tb *b)
 {
 	if (!b->chunk_off)

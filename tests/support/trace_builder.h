@@ -17,6 +17,9 @@ struct tb {
 };
 
 void tb_init(struct tb *b, uint32_t chunk_size, const char *cmdline, size_t cmdline_len);
+/* Sets the header's process: pid, parent pid and start time (wall clock and
+ * monotonic, in ns). tb_init makes pid 4242, parent 1, start 0. */
+void tb_process(struct tb *b, uint64_t pid, uint64_t ppid, uint64_t start_ns);
 /* Starts a chunk for thread tid (delta bases restart). */
 void tb_chunk(struct tb *b, uint32_t tid);
 void tb_time(struct tb *b, uint64_t t_ns);
