@@ -128,7 +128,8 @@ struct analysis {
 	size_t nrss, rsscap;
 	uint64_t rss_peak;
 	uint64_t events, unmatched_frees, replaced_blocks;
-	uint64_t last_seq, end_time_ns;
+	uint64_t last_seq;
+	uint64_t end_time_ns; /* the last time in the trace: the run's, window or not */
 	bool clean_exit;
 	uint64_t trailer_allocs, trailer_frees;
 	unsigned threads;

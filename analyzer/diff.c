@@ -62,10 +62,12 @@ static int load_side(struct side *s, const char *path, enum group_by g)
 	return 0;
 }
 
-static void free_side(struct side *s)
+static void free_side(struct side *s, bool hints)
 {
 	if (!s->loaded)
 		return;
+	if (hints)
+		symbolizer_print_hints(s->s);
 	report_free(&s->r);
 	symbolizer_free(s->s);
 	analysis_free(&s->a);
@@ -205,7 +207,7 @@ int cmd_diff(int argc, char **argv)
 		return 2;
 	}
 	if (load_side(&now, argv[optind + 1], group)) {
-		free_side(&base);
+		free_side(&base, false);
 		return 2;
 	}
 	/* join the two row lists on their keys */
@@ -319,7 +321,7 @@ int cmd_diff(int argc, char **argv)
 			       signed_size(b2, d->d_leaked), signed_size(b3, d->d_alloc));
 			size_t py = report_first_python(any->frames, any->nframes);
 			if (any->nframes)
-				report_frame_text(stdout, &any->frames[py < any->nframes ? py : 0]);
+				report_row_frame_text(stdout, any, py < any->nframes ? py : 0, group);
 			else
 				fputs("(no stack recorded)", stdout);
 			if (d->cls != CLASS_HEAP)
@@ -339,7 +341,7 @@ int cmd_diff(int argc, char **argv)
 	for (size_t i = 0; i < out; i++)
 		free(rows[i].key);
 	free(rows);
-	free_side(&base);
-	free_side(&now);
+	free_side(&base, !json);
+	free_side(&now, !json);
 	return failed ? 1 : 0;
 }

@@ -60,12 +60,12 @@ static char *offenders(const struct analysis *a, struct symbolizer *s, enum sort
 		fputs("  ", f);
 		size_t py = report_first_python(row->frames, row->nframes);
 		if (row->nframes)
-			report_frame_text(f, &row->frames[py < row->nframes ? py : 0]);
+			report_row_frame_text(f, row, py < row->nframes ? py : 0, GROUP_STACK);
 		else
 			fputs("(no stack recorded)", f);
 		if (py < row->nframes && py + 1 < row->nframes) {
 			fputs("  <- ", f);
-			report_frame_text(f, &row->frames[py + 1]);
+			report_row_frame_text(f, row, py + 1, GROUP_STACK);
 		}
 		fputc('\n', f);
 		shown++;
@@ -181,6 +181,7 @@ static int check_one(const char *path, struct check_opts *o, struct suppressions
 		printf("  note: the trace is damaged or cut; figures cover what could be read\n");
 	printf("result: %s (%d of %d limit%s exceeded)\n", failed ? "FAIL" : "PASS", failed, checked,
 	       checked == 1 ? "" : "s");
+	symbolizer_print_hints(s); /* of the offenders' frames shown */
 	symbolizer_free(s);
 	analysis_free(&a);
 	trace_close(&t);

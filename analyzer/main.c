@@ -495,6 +495,7 @@ int cmd_export(int argc, char **argv)
 		rc = report_pprof_procs(o.output, pp, tr.n) ? 0 : 2;
 		if (rc)
 			err_print("export: cannot write %s", o.output);
+		print_hints(&tr);
 		free(pp);
 		tree_free(&tr);
 		return rc;
@@ -528,6 +529,7 @@ int cmd_export(int argc, char **argv)
 		ok = flame_tree(f, &tr, o.metric, FLAME_FOLDED, "");
 	}
 	rc = f ? close_output("export", o.output, f, ok) : 2;
+	print_hints(&tr);
 	tree_free(&tr);
 	return rc;
 }

@@ -527,7 +527,7 @@ enum hw_err analysis_run(struct analysis *a, struct trace *t, const struct analy
 					h.tick_max = h.live;
 				}
 				now = e->addr;
-				if (now > a->end_time_ns && !over)
+				if (now > a->end_time_ns) /* the run's, window or not */
 					a->end_time_ns = now;
 				continue;
 			}

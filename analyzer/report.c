@@ -212,6 +212,39 @@ static int cmp_keys(const void *x, const void *y)
 	return a->cls - b->cls;
 }
 
+/* The frame a grouped row is keyed by: the innermost Python frame, else
+ * the innermost frame; only that one is symbolized. */
+static size_t key_frame(const struct analysis *a, struct symbolizer *s, uint32_t canon,
+			struct frame_info *out)
+{
+	for (uint32_t c = canon; c != HW_NO_NODE; c = a->st.cnodes[c].parent)
+		if (a->st.cnodes[c].frame_kind == HW_FRAME_PYTHON && python_frame(a, c, out))
+			return 1;
+	return stack_frames(a, s, canon, out, 1, NULL);
+}
+
+static int cmp_text(const char *a, const char *b)
+{
+	return strcmp(a ? a : "", b ? b : "");
+}
+
+/* Which of two parts of a merged row names it: more of `by`, then of
+ * allocated bytes, then the function and file names (a fixed choice). */
+static bool part_shown_before(const struct row *x, const struct row *y, enum sort_by by)
+{
+	uint64_t mx = metric(x, by), my = metric(y, by);
+	if (mx != my)
+		return mx > my;
+	if (x->allocated_bytes != y->allocated_bytes)
+		return x->allocated_bytes > y->allocated_bytes;
+	const struct frame_info *fx = x->nframes ? &x->frames[0] : NULL;
+	const struct frame_info *fy = y->nframes ? &y->frames[0] : NULL;
+	if (!fx || !fy)
+		return fx != NULL;
+	int c = cmp_text(fx->function, fy->function);
+	return c ? c < 0 : cmp_text(fx->file, fy->file) < 0;
+}
+
 /* With framed false (by stack only), the rows get no frames. */
 static void build(struct report *r, const struct analysis *a, struct symbolizer *s,
 		  enum group_by group, enum sort_by by, bool only_leaks, bool framed)
@@ -239,7 +272,11 @@ static void build(struct report *r, const struct analysis *a, struct symbolizer 
 			continue;
 		uint32_t canon = stack_table_canon(&a->st, st->raw_stack);
 		row->canon = canon;
-		size_t nf = framed ? stack_frames(a, s, canon, tmp, MAX_FRAMES, NULL) : 0;
+		row->sym = s;
+		/* grouped: only the frame that keys the row is symbolized */
+		size_t nf = !framed ? 0
+			    : group == GROUP_STACK ? stack_frames(a, s, canon, tmp, MAX_FRAMES, NULL)
+						   : key_frame(a, s, canon, tmp);
 		if (group == GROUP_STACK || nf == 0) {
 			char key[64];
 			snprintf(key, sizeof(key), "%010" PRIu32, canon);
@@ -249,9 +286,7 @@ static void build(struct report *r, const struct analysis *a, struct symbolizer 
 			row->nframes = nf;
 		} else {
 			/* tracemalloc's way: the innermost Python frame, if any */
-			size_t first = report_first_python(tmp, nf);
-			if (first == nf)
-				first = 0;
+			size_t first = 0;
 			row->key = frame_key(&tmp[first], group);
 			row->frames = xmalloc(sizeof(*row->frames));
 			row->frames[0] = tmp[first];
@@ -265,19 +300,35 @@ static void build(struct report *r, const struct analysis *a, struct symbolizer 
 	}
 	free(tmp);
 	report_stack_frames_done();
-	/* merge rows with equal keys */
+	/* merge rows with equal keys; a merged row shows the frame of the part
+	 * with the most of `by` (by line: the function that holds the line's
+	 * bytes, such as a <listcomp>, not whichever came first) */
 	qsort(rows, n, sizeof(*rows), cmp_keys);
 	size_t out = 0;
+	struct row *rep = xmalloc((n + 1) * sizeof(*rep)); /* each merged row's shown part */
 	for (size_t i = 0; i < n; i++) {
 		if (out && !strcmp(rows[out - 1].key, rows[i].key) && rows[out - 1].cls == rows[i].cls) {
-			report_row_add(&rows[out - 1], &rows[i]);
+			struct row *d = &rows[out - 1];
+			if (part_shown_before(&rows[i], &rep[out - 1], by)) {
+				struct frame_info *swap = d->frames;
+				size_t nswap = d->nframes;
+				d->frames = rows[i].frames;
+				d->nframes = rows[i].nframes;
+				rows[i].frames = swap;
+				rows[i].nframes = nswap;
+				rep[out - 1] = rows[i];
+				rep[out - 1].frames = d->frames;
+			}
+			report_row_add(d, &rows[i]);
 			free(rows[i].key);
 			free(rows[i].frames);
 			free(rows[i].kinds);
 			continue;
 		}
+		rep[out] = rows[i];
 		rows[out++] = rows[i];
 	}
+	free(rep);
 	r->rows = rows;
 	r->n = out;
 	report_sort(r);
@@ -297,12 +348,9 @@ static void frame_row(struct row *row, const struct analysis *a, struct symboliz
 {
 	size_t nf = 0;
 	row->more = 0;
+	row->sym = s;
 	if (how == FRAMES_ONE_LINE) {
-		for (uint32_t c = row->canon; c != HW_NO_NODE && !nf; c = a->st.cnodes[c].parent)
-			if (a->st.cnodes[c].frame_kind == HW_FRAME_PYTHON)
-				nf = python_frame(a, c, tmp);
-		if (!nf) /* no Python frame: the innermost one */
-			nf = stack_frames(a, s, row->canon, tmp, 1, NULL);
+		nf = key_frame(a, s, row->canon, tmp);
 	} else if (how == FRAMES_TEXT) {
 		nf = stack_frames(a, s, row->canon, tmp, MAX_FRAMES, &row->more);
 	} else {

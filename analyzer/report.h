@@ -30,6 +30,7 @@ struct row {
 	size_t more; /* stack entries past frames, not symbolized (text reports) */
 	char *key;
 	uint32_t canon; /* the canonical stack (by stack: the row's own) */
+	struct symbolizer *sym; /* that named the frames (symbolizer_shown) */
 };
 
 struct report {
@@ -113,6 +114,12 @@ void report_frames_json(FILE *f, const struct frame_info *frames, size_t n);
 /* Writes one frame the way text reports do:
  * Python "FILE:LINE function", native "function (FILE:LINE, MODULE)". */
 void report_frame_text(FILE *f, const struct frame_info *fr);
+
+/* Writes frame j of a row for a text report grouped by g (by stack and line
+ * as report_frame_text; by function "FILE function" or "function (MODULE)";
+ * by file "FILE" or "MODULE"), and tells the row's symbolizer the frame was
+ * shown. */
+void report_row_frame_text(FILE *f, const struct row *r, size_t j, enum group_by g);
 
 /* Symbolized frames of a site's stack, innermost first (at most max). */
 size_t report_stack_frames(const struct analysis *a, struct symbolizer *s, uint32_t raw_stack,

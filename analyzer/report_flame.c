@@ -133,6 +133,7 @@ static void build_one(struct ftree *t, uint32_t root, const struct analysis *a,
 			t->n[at].kinds[ks] += v;
 		}
 		for (size_t k = nf; k-- > 0;) {
+			symbolizer_shown(s, &frames[k]);
 			frame_name(&frames[k], name, sizeof(name));
 			at = child(t, at, name, frames[k].python);
 			t->n[at].total += v;

@@ -143,6 +143,8 @@ void report_callsites_json(FILE *f, const struct report *r, size_t n)
 		report_kinds_json(f, row);
 		fputs(",\"frames\":", f);
 		frames_json(f, row);
+		for (size_t j = 0; j < row->nframes; j++)
+			symbolizer_shown(row->sym, &row->frames[j]);
 		fputc('}', f);
 	}
 	fputc(']', f);

@@ -208,8 +208,10 @@ bool report_pprof_procs(const char *path, const struct pprof_proc *procs, size_t
 				continue;
 			size_t nf = report_stack_frames(a, s, site->raw_stack, frames, MAX_FRAMES);
 			struct pb m = {0}, ids = {0}, vals = {0}, label = {0};
-			for (size_t k = 0; k < nf; k++) /* leaf first, as pprof wants */
+			for (size_t k = 0; k < nf; k++) { /* leaf first, as pprof wants */
+				symbolizer_shown(s, &frames[k]);
 				pb_varint(&ids, location_id(&loc, &fn, &st, &frames[k]));
+			}
 			uint64_t inuse = site->eligible ? site->leak_bytes : 0;
 			uint64_t inuse_n = site->eligible ? site->leak_blocks : 0;
 			pb_varint(&vals, site->allocs);

@@ -32,6 +32,35 @@ void report_frame_text(FILE *f, const struct frame_info *fr)
 	}
 }
 
+void report_row_frame_text(FILE *f, const struct row *r, size_t j, enum group_by g)
+{
+	const struct frame_info *fr = &r->frames[j];
+	symbolizer_shown(r->sym, fr);
+	if (g == GROUP_STACK || g == GROUP_LINE) {
+		report_frame_text(f, fr);
+	} else if (fr->python) {
+		text_str(f, fr->file ? fr->file : "??");
+		if (g == GROUP_FUNCTION) {
+			fputc(' ', f);
+			text_str(f, fr->function ? fr->function : "??");
+		}
+	} else if (g == GROUP_FUNCTION && fr->function) {
+		text_str(f, fr->function);
+		fputs(" (", f);
+		text_str(f, fr->module ? fr->module : "??");
+		fputc(')', f);
+	} else if (g == GROUP_FILE && fr->file) {
+		text_str(f, fr->file);
+		fputs(" (", f);
+		text_str(f, fr->module ? fr->module : "??");
+		fputc(')', f);
+	} else if (g == GROUP_FILE) {
+		text_str(f, fr->module ? fr->module : "??");
+	} else {
+		report_frame_text(f, fr); /* "?? (MODULE+0xOFFSET)" */
+	}
+}
+
 static void class_totals(const struct analysis *a, int cls, struct kind_totals *t)
 {
 	memset(t, 0, sizeof(*t));
@@ -76,7 +105,7 @@ void report_peak_lines(FILE *f, const struct report *r, size_t max)
 		fprintf(f, "    %-10s ", fmt_size(b1, row->peak_bytes));
 		size_t py = report_first_python(row->frames, row->nframes);
 		if (row->nframes)
-			report_frame_text(f, &row->frames[py < row->nframes ? py : 0]);
+			report_row_frame_text(f, row, py < row->nframes ? py : 0, GROUP_STACK);
 		else
 			fputs("(no stack recorded)", f);
 		fputc('\n', f);
@@ -112,8 +141,9 @@ void report_summary_text(FILE *f, const struct analysis *a, struct symbolizer *s
 			? "; allocated under Python frames, import machinery left out"
 			: "");
 	if (a->window)
-		fprintf(f, "  window      between markers, from %.3f s: only blocks allocated in it count\n",
-			secs(a->window_start_ns));
+		fprintf(f, "  window      between markers, from %.3f s to %.3f s: only blocks allocated in it count\n",
+			secs(a->window_start_ns), secs(a->leak_point == LEAK_AT_MARK ? a->leak_time_ns
+										       : a->end_time_ns));
 	if (a->rss_peak)
 		fprintf(f, "  peak RSS    %s\n", fmt_size(b1, a->rss_peak));
 	if (s && a->peaks[CLASS_HEAP].peak) {
@@ -200,7 +230,7 @@ void report_rows_text(FILE *f, const struct report *r, size_t n)
 		size_t shown = 0;
 		for (size_t j = py; j < nf && shown < REPORT_TEXT_FRAMES; j++, shown++) {
 			fputs("         ", f);
-			report_frame_text(f, &row->frames[j]);
+			report_row_frame_text(f, row, j, r->group);
 			fputc('\n', f);
 		}
 		if (all - py > shown)
@@ -209,7 +239,7 @@ void report_rows_text(FILE *f, const struct report *r, size_t n)
 			fputs("         native frames below it:\n", f);
 			for (size_t j = 0; j < py && j < REPORT_TEXT_FRAMES; j++) {
 				fputs("           ", f);
-				report_frame_text(f, &row->frames[j]);
+				report_row_frame_text(f, row, j, r->group);
 				fputc('\n', f);
 			}
 			if (py > REPORT_TEXT_FRAMES)

@@ -346,6 +346,8 @@ enum hw_err report_timeline(FILE *f, struct trace *t, const struct analysis_opts
 					tl.s[k].frames = xmalloc((nf + 1) * sizeof(*tmp));
 					memcpy(tl.s[k].frames, tmp, nf * sizeof(*tmp));
 					tl.s[k].nframes = nf;
+					for (size_t j = 0; j < nf; j++) /* all in the output */
+						symbolizer_shown(s, &tmp[j]);
 				}
 			}
 	}

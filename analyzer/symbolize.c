@@ -29,7 +29,9 @@ struct mod_state {
 	size_t nsyms;
 	const char *base;
 	uint64_t unnamed; /* frames left without a function name */
+	uint64_t shown; /* of those, the return addresses a report showed */
 	bool mismatch, missing;
+	char *why; /* the file could not be read: why */
 };
 
 struct cache_entry {
@@ -37,6 +39,7 @@ struct cache_entry {
 	int32_t mod; /* -1 = no module */
 	uint32_t first, count; /* slice of frames */
 	bool used;
+	bool shown; /* counted in its module's shown */
 };
 
 struct symbolizer {
@@ -49,6 +52,7 @@ struct symbolizer {
 	char **strings;
 	size_t nstrings, scap;
 	bool offline;
+	int resolving; /* the module of the address being resolved (-1: none) */
 };
 
 static const Dwfl_Callbacks callbacks = {
@@ -103,6 +107,7 @@ void symbolizer_free(struct symbolizer *s)
 		if (s->mods[i].dwfl)
 			dwfl_end(s->mods[i].dwfl);
 		free(s->mods[i].syms);
+		free(s->mods[i].why);
 	}
 	for (size_t i = 0; i < s->nstrings; i++)
 		free(s->strings[i]);
@@ -205,7 +210,8 @@ static bool open_module(struct symbolizer *s, int i)
 	dwfl_report_end(ms->dwfl, NULL, NULL);
 	if (!ms->mod) {
 		ms->missing = true;
-		warn_print("cannot read %s: %s; its frames stay unnamed", m->path, dwfl_errmsg(-1));
+		const char *why = dwfl_errmsg(-1); /* reading it clears it */
+		ms->why = xstrndup(why, strlen(why));
 		return false;
 	}
 	const unsigned char *bits;
@@ -214,8 +220,6 @@ static bool open_module(struct symbolizer *s, int i)
 	if (m->build_id_len && len > 0 &&
 	    ((size_t)len != m->build_id_len || memcmp(bits, m->build_id, (size_t)len))) {
 		ms->mismatch = true;
-		warn_print("%s has changed since the trace was made (build-id differs); its frames stay unnamed",
-			   m->path);
 		return false;
 	}
 	load_symbols(ms);
@@ -244,7 +248,7 @@ static void add_frame(struct symbolizer *s, const char *fn, const char *file, in
 	}
 	HW_GROW(s->frames, s->nframes, s->fcap);
 	s->frames[s->nframes++] = (struct frame_info){false, keep(s, fn), keep(s, file), line,
-						       module, ip, off};
+						       module, ip, off, s->resolving + 1};
 }
 
 static void resolve(struct symbolizer *s, int mi, uint64_t ip)
@@ -329,6 +333,7 @@ size_t symbolize_native(struct symbolizer *s, uint64_t ip, uint64_t seq,
 		j = (j + 1) & s->cache_mask;
 	}
 	size_t first = s->nframes;
+	s->resolving = mi;
 	if (mi < 0)
 		add_frame(s, NULL, NULL, 0, NULL, ip, ip);
 	else
@@ -351,23 +356,53 @@ size_t symbolize_native(struct symbolizer *s, uint64_t ip, uint64_t seq,
 		while (c[j].used)
 			j = (j + 1) & mask;
 	}
-	s->cache[j] = (struct cache_entry){key, mi, (uint32_t)first, (uint32_t)(s->nframes - first), true};
+	s->cache[j] = (struct cache_entry){key, mi, (uint32_t)first, (uint32_t)(s->nframes - first), true,
+					   false};
 	s->cache_n++;
 	*out = &s->frames[first];
 	return s->nframes - first;
+}
+
+static size_t cache_slot(const struct symbolizer *s, uint64_t key)
+{
+	return (key * 0x9e3779b97f4a7c15ull >> 20) & s->cache_mask;
+}
+
+void symbolizer_shown(struct symbolizer *s, const struct frame_info *f)
+{
+	if (!s || f->python || f->function || !f->module_id || f->module_id > s->a->nmodules)
+		return;
+	int mi = (int)f->module_id - 1;
+	uint64_t key = f->ip ^ ((uint64_t)(mi + 1) << 56);
+	for (size_t j = cache_slot(s, key); s->cache[j].used; j = (j + 1) & s->cache_mask) {
+		struct cache_entry *c = &s->cache[j];
+		if (c->ip == key && c->mod == mi) {
+			if (!c->shown) {
+				c->shown = true;
+				s->mods[mi].shown++;
+			}
+			return;
+		}
+	}
 }
 
 void symbolizer_print_hints(struct symbolizer *s)
 {
 	for (size_t i = 0; i < s->a->nmodules; i++) {
 		struct mod_state *ms = &s->mods[i];
-		if (!ms->unnamed || ms->mismatch || (ms->missing && s->a->modules[i].path[0] != '/'))
-			continue;
+		if (!ms->shown || (ms->missing && !ms->why))
+			continue; /* vdso and other unnamed objects */
 		const char *p = s->a->modules[i].path;
-		unsigned long long n = (unsigned long long)ms->unnamed;
+		unsigned long long n = (unsigned long long)ms->shown;
 		const char *what = n == 1 ? "frame" : "frames", *have = n == 1 ? "has" : "have";
+		const char *stays = n == 1 ? "stays" : "stay";
 		const char *py = strstr(ms->base, "python3");
-		if (py) {
+		if (ms->why) {
+			warn_print("cannot read %s: %s; %llu %s %s unnamed", p, ms->why, n, what, stays);
+		} else if (ms->mismatch) {
+			warn_print("%s has changed since the trace was made (build-id differs); %llu %s %s unnamed",
+				   p, n, what, stays);
+		} else if (py) {
 			/* "python3.11" of python3.11 or libpython3.11.so.1.0 */
 			size_t len = 7;
 			if (py[len] == '.')

@@ -18,6 +18,7 @@ struct frame_info {
 	const char *module; /* base name of the object, NULL when unknown */
 	uint64_t ip;
 	uint64_t module_offset;
+	uint32_t module_id; /* the trace's module + 1 (0: none), for symbolizer_shown */
 };
 
 struct symbolizer;
@@ -38,8 +39,13 @@ void symbolizer_offline_only(void);
 size_t symbolize_native(struct symbolizer *s, uint64_t ip, uint64_t seq,
 			const struct frame_info **out);
 
-/* Prints, once, a hint for every module whose addresses could not be named
- * (no symbols, file missing, build-id mismatch). */
+/* A report shows frame f: symbolizer_print_hints speaks only of frames a
+ * report showed (a group-by report symbolizes whole stacks to find the
+ * frame it shows; a tree joins rows by their whole stacks). */
+void symbolizer_shown(struct symbolizer *s, const struct frame_info *f);
+
+/* Prints, once, a hint for every module with shown frames that could not
+ * be named (no symbols, file missing or unreadable, build-id mismatch). */
 void symbolizer_print_hints(struct symbolizer *s);
 
 #endif

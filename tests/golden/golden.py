@@ -38,6 +38,8 @@ CASES = [
                            "request-end"]),
     ("marked.check.txt", ["check", "marked.hwt", "--max-leaked", "512", "--between",
                           "request-start", "request-end"]),
+    # the same run's duration with and without a window
+    ("marked.summary-whole.txt", ["summary", "marked.hwt"]),
     ("marked.missing.txt", ["summary", "marked.hwt", "--between", "nope", "request-end"]),
     ("basic.flame-peak.folded", ["flamegraph", "basic.hwt", "-o", "-"]),
     ("basic.flame-allocated.svg", ["flamegraph", "basic.hwt", "--metric", "allocated",
@@ -89,6 +91,13 @@ CASES = [
     ("kinds.top-allocated.txt", ["top", "kinds.hwt", "--by", "allocated"]),
     ("kinds.top.json", ["top", "kinds.hwt", "--json"]),
     ("kinds.flame.svg", ["flamegraph", "kinds.hwt", "-o", "{out}.svg"]),
+    # hints speak only of frames a report shows; labels of grouped rows
+    ("hidden.top.txt", ["top", "hidden.hwt"], "stderr"),
+    ("hidden.top-line.txt", ["top", "hidden.hwt", "--group-by", "line"], "stderr"),
+    ("hidden.top-function.txt", ["top", "hidden.hwt", "--group-by", "function"], "stderr"),
+    ("hidden.top-file.txt", ["top", "hidden.hwt", "--group-by", "file"], "stderr"),
+    ("hidden.summary.txt", ["summary", "hidden.hwt"], "stderr"),
+    ("basic.top-file.txt", ["top", "basic.hwt", "--group-by", "file"], "stderr"),
     ("cut.summary.txt", ["summary", "cut.hwt"]),
     ("cut.summary.json", ["summary", "cut.hwt", "--json"]),
     # several traces of one tree: each process and the tree combined

@@ -213,6 +213,32 @@ class Reports(TraceTest):
                 at_peak = float(m.group(4)) * units[m.group(5)]
                 self.assertLessEqual(at_peak, allocated, line)
 
+    def test_grouped_rows_name_what_holds_the_bytes(self):
+        """By line, a row names the function that holds the line's bytes
+        (the <listcomp>, as the summary does; before: <module>, whichever
+        part came first); by function and by file, the text names no line
+        (before: "names.py:0 <listcomp>", "names.py:0 ??")."""
+        script = os.path.join(HERE, "py", "pprof_names.py")
+        _, _, traces = self.run_traced([PY, script])
+        doc = self.json("top", traces[0], "--group-by", "line", "-n", "1000000")
+        line3 = [c for c in doc["callsites"] if c["frames"] and
+                 c["frames"][0]["file"] == script and c["frames"][0]["line"] == 3]
+        self.assertEqual([c["frames"][0]["function"] for c in line3], ["<listcomp>"])
+        summary = self.json("summary", traces[0])
+        inner = [next((f for f in c["frames"] if f["kind"] == "python"), {})
+                 for c in summary["peak"]["callsites"]]
+        self.assertIn(("<listcomp>", 3), [(f["function"], f["line"]) for f in inner
+                                          if f.get("file") == script])
+        labels = {}
+        for group in ("function", "file"):
+            text = self.heapwise("top", traces[0], "--group-by", group, "-n", "1000").stdout
+            labels[group] = [l.strip() for l in text.splitlines() if l.startswith("         ")]
+            self.assertEqual([l for l in labels[group] if ":0 " in l or l.endswith("??")], [],
+                             group)
+        self.assertIn(f"{script} <listcomp>", labels["function"])
+        self.assertIn(f"{script} <module>", labels["function"])
+        self.assertIn(script, labels["file"])
+
     def test_top_text_prints_the_frames_json_lists(self):
         """`top` text names only the frames it prints and counts the rest: its
         frames are JSON's from the innermost Python frame (8 of them) and the

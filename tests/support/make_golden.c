@@ -227,6 +227,23 @@ static void family(struct tb *b, int which)
 	tb_trailer(b, 4, 4000000, 2, 1);
 }
 
+/* A Python line called from native code in a library that cannot be read:
+ * a report that shows only the line says nothing of the library. */
+static void hidden(struct tb *b)
+{
+	tb_init(b, HW_MIN_CHUNK_SIZE, "python3\0app.py", 15);
+	tb_chunk(b, 2);
+	tb_time(b, 1000000);
+	tb_module(b, 0, 0x400000, 0x400000, 0x500000, "/nonexistent/libhidden.so");
+	code(b, 1, "app.py", "work", 5);
+	tb_stack(b, 1, 0, 0x401000);
+	tb_stack(b, 2, 1, 0x402000);
+	pystack(b, 3, 2, 1, 2);
+	tb_alloc(b, HW_KIND_MALLOC, 1, 0x10000, 5000, 3);
+	tb_time(b, 2000000);
+	tb_trailer(b, 2, 2000000, 1, 0);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -256,6 +273,10 @@ int main(int argc, char **argv)
 	if (tb_write(&b, "names.hwt"))
 		return 1;
 	tb_free_builder(&b);
+	kinds(&b);
+	if (tb_write(&b, "kinds.hwt"))
+		return 1;
+	tb_free_builder(&b);
 	static const char *const family_names[] = {"family-parent.hwt", "family-child.hwt",
 						   "family-exec.hwt"};
 	for (int i = 0; i < 3; i++) {
@@ -264,8 +285,8 @@ int main(int argc, char **argv)
 			return 1;
 		tb_free_builder(&b);
 	}
-	kinds(&b);
-	if (tb_write(&b, "kinds.hwt"))
+	hidden(&b);
+	if (tb_write(&b, "hidden.hwt"))
 		return 1;
 	tb_free_builder(&b);
 	grow(&b, false);
