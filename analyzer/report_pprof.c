@@ -126,7 +126,18 @@ static uint64_t function_id(struct ids *fn, struct strtab *st, const struct fram
 		struct pb m = {0};
 		pb_uint(&m, 1, id);
 		pb_uint(&m, 2, (uint64_t)str_id(st, name));
-		pb_uint(&m, 3, (uint64_t)str_id(st, name));
+		if (f->python) {
+			/* pprof takes a name with <...> for a demangled C++ name and
+			 * strips the "template arguments": <module> and <listcomp>
+			 * became <unknown>. It leaves a function alone whose name
+			 * differs from its system name ("already demangled"), so a
+			 * Python function's system name is FILE:QUALNAME. */
+			char sys[2048];
+			snprintf(sys, sizeof(sys), "%s:%s", f->file ? f->file : "??", name);
+			pb_uint(&m, 3, (uint64_t)str_id(st, sys));
+		} else {
+			pb_uint(&m, 3, (uint64_t)str_id(st, name));
+		}
 		pb_uint(&m, 4, (uint64_t)str_id(st, f->file));
 		pb_msg(&fn->out, 5, &m);
 		free(m.b);

@@ -213,6 +213,34 @@ class Reports(TraceTest):
                 at_peak = float(m.group(4)) * units[m.group(5)]
                 self.assertLessEqual(at_peak, allocated, line)
 
+    def test_go_tool_pprof_keeps_python_names(self):
+        """go tool pprof strips <...> from names it takes for demangled C++:
+        <module> and <listcomp> showed as <unknown>. Each Python function
+        now has a system name of its own (FILE:QUALNAME), which pprof
+        leaves alone."""
+        if not GO:
+            self.skipTest("go is not installed (Debian package golang-go)")
+        script = os.path.join(HERE, "py", "pprof_names.py")
+        _, _, traces = self.run_traced([PY, script])
+        out = os.path.join(self.dir, "n.pb.gz")
+        self.heapwise("export", traces[0], "--format", "pprof", "-o", out)
+        p = subprocess.run([GO, "tool", "pprof", "-top", "-nodecount=1000",
+                            "-sample_index=alloc_space", out], capture_output=True, text=True,
+                           timeout=300, env=go_env(self.dir))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        names = {line.split()[-1] for line in p.stdout.splitlines() if "%" in line}
+        self.assertIn("<module>", names, p.stdout)
+        self.assertIn("<listcomp>", names, p.stdout)
+        self.assertNotIn("<unknown>", names, p.stdout)
+        # the list comprehension's 3 MB are its own, the 2 MB bytearray <module>'s
+        flat = {}
+        for line in p.stdout.splitlines():
+            m = re.match(r"\s*([\d.]+)(MB|kB|B)\s.*\s(\S+)$", line)
+            if m:
+                flat[m.group(3)] = float(m.group(1)) * {"MB": 1e6, "kB": 1e3, "B": 1}[m.group(2)]
+        self.assertGreaterEqual(flat["<listcomp>"], 2_900_000, p.stdout)
+        self.assertGreaterEqual(flat["<module>"], 1_900_000, p.stdout)
+
     def test_grouped_rows_name_what_holds_the_bytes(self):
         """By line, a row names the function that holds the line's bytes
         (the <listcomp>, as the summary does; before: <module>, whichever
