@@ -113,6 +113,9 @@ struct analysis {
 	struct pycode_table codes;
 	uint64_t python_version; /* 0: no Python seen */
 	bool python_frames; /* the shim could read Python frames */
+	uint64_t python_flags; /* HW_PY_* (PYTHON_INFO; format 3) */
+	char python_layout[65]; /* the shim's layout row, "" when unknown */
+	char python_off[HW_MAX_PY_REASON + 1]; /* why frames were off, "" when unknown */
 	struct module_rec *modules;
 	size_t nmodules, modcap;
 	struct site *sites;
@@ -154,14 +157,20 @@ struct analysis {
  *
  * Leaks: what is live at the leak point, which is the end of the window
  * (--between), else the moment CPython started to finalize, else the end of
- * the trace. In a Python process a callsite's memory counts as leaked only
- * when its stack has a Python frame and no frame of the import machinery
- * (<frozen importlib._bootstrap...>), unless opts->include_all.
+ * the trace. In a Python process whose frames were recorded a callsite's
+ * memory counts as leaked only when its stack has a Python frame and no frame
+ * of the import machinery (<frozen importlib._bootstrap...>), unless
+ * opts->include_all; without Python frames every callsite counts.
  * With a window, only blocks allocated inside it are counted (peak, leaks,
  * totals), and the replay stops at its end.
  * Returns HW_ERR_USAGE (after printing why) when a marker is not found. */
 enum hw_err analysis_run(struct analysis *a, struct trace *t, const struct analysis_opts *opts);
 void analysis_free(struct analysis *a);
+
+/* One line saying that the trace's Python frames were off and why, or NULL
+ * when Python frames were recorded (or there is no Python). buf NULL: a
+ * static buffer. analysis_run prints it as a warning for every report. */
+const char *analysis_python_off(const struct analysis *a, char *buf, size_t cap);
 
 /* Bytes and blocks a site had live at its class's peak. */
 uint64_t site_peak_bytes(const struct analysis *a, const struct site *s);

@@ -155,6 +155,7 @@ int cmd_diff(int argc, char **argv)
 		{"json", no_argument, NULL, 'j'},
 		{"max-peak-growth", required_argument, NULL, 'g'},
 		{"group-by", required_argument, NULL, 'G'},
+		{"sysroot", required_argument, NULL, 'S'},
 		{"help", no_argument, NULL, 'h'},
 		{0, 0, 0, 0},
 	};
@@ -166,6 +167,9 @@ int cmd_diff(int argc, char **argv)
 	optind = 1;
 	while ((c = err_getopt("diff", argc, argv, "n:h", opts)) != -1) {
 		switch (c) {
+		case 'S':
+			symbolizer_set_sysroot(optarg);
+			break;
 		case 'j':
 			json = true;
 			break;

@@ -96,6 +96,17 @@ static void dump_record(FILE *f, const struct hw_record *r)
 			r->seq, r->version >> 24 & 0xff, r->version >> 16 & 0xff, r->version >> 8 & 0xff,
 			r->frames_ok ? "yes" : "no");
 		break;
+	case HW_REC_PYTHON_INFO: {
+		char *layout = xstrndup(r->path, r->path_len), *why = xstrndup(r->name, r->name_len);
+		fprintf(f, "  PYTHON_INFO flags=0x%" PRIx64 " layout=", r->flags);
+		json_str(f, layout);
+		fputs(" reason=", f);
+		json_str(f, why);
+		fputc('\n', f);
+		free(layout);
+		free(why);
+		break;
+	}
 	case HW_REC_TIME:
 		fprintf(f, "  TIME %.6f s\n", (double)r->time_ns / 1e9);
 		break;

@@ -19,7 +19,7 @@
 static const char check_usage[] =
 	"usage: heapwise check TRACE... [--max-peak SIZE] [--max-leaked SIZE] [--max-allocations N]\n"
 	"                      [--suppressions FILE] [--junit FILE] [--between MARK_A MARK_B]\n"
-	"                      [--include-all] [-n N]\n"
+	"                      [--include-all] [--sysroot DIR] [-n N]\n"
 	"  SIZE: 123, 10K, 10KiB, 5MB, 1.5G (K = 1024)\n"
 	"  exit status: 0 every limit holds, 1 a limit failed, 2 usage error or unreadable trace\n";
 
@@ -198,6 +198,7 @@ int cmd_check(int argc, char **argv)
 		{"junit", required_argument, NULL, 'j'},
 		{"between", required_argument, NULL, 'b'},
 		{"include-all", no_argument, NULL, 'i'},
+		{"sysroot", required_argument, NULL, 'S'},
 		{"help", no_argument, NULL, 'h'},
 		{0, 0, 0, 0},
 	};
@@ -211,6 +212,9 @@ int cmd_check(int argc, char **argv)
 	optind = 1;
 	while ((c = err_getopt("check", argc, argv, "n:h", opts)) != -1) {
 		switch (c) {
+		case 'S':
+			symbolizer_set_sysroot(optarg);
+			break;
 		case 'p':
 		case 'l':
 			if (!parse_size(optarg, c == 'p' ? &o.peak.max : &o.leaked.max)) {

@@ -36,7 +36,9 @@ static const char usage[] =
 	"TRACE...: several traces of one process tree give each process and the tree\n"
 	"  combined\n"
 	"report options: --between MARK_A MARK_B (only what was allocated between two\n"
-	"  hw_mark() markers), --include-all (Python: every callsite counts as a leak)\n"
+	"  hw_mark() markers), --include-all (Python: every callsite counts as a leak),\n"
+	"  --sysroot DIR (the program ran in the chroot or container root DIR: name\n"
+	"  native frames from its files)\n"
 	"exit status: 0 success, 1 a gate failed, 2 usage error or unreadable input\n";
 
 struct report_opts {
@@ -64,6 +66,7 @@ static int parse_report_opts(const char *cmd, int argc, char **argv, struct repo
 		{"format", required_argument, NULL, 'F'},
 		{"metric", required_argument, NULL, 'M'},
 		{"include-all", no_argument, NULL, 'I'},
+		{"sysroot", required_argument, NULL, 'S'},
 		{"help", no_argument, NULL, 'h'},
 		{0, 0, 0, 0},
 	};
@@ -135,6 +138,9 @@ static int parse_report_opts(const char *cmd, int argc, char **argv, struct repo
 			break;
 		case 'I':
 			o->an.include_all = true;
+			break;
+		case 'S':
+			symbolizer_set_sysroot(optarg);
 			break;
 		case 'h':
 			fputs(usage, stdout);

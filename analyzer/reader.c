@@ -89,9 +89,9 @@ static enum hw_err parse(struct trace *t, int fd)
 		err_print("%s: not a heapwise trace (bad magic)", path);
 		return HW_ERR_NOT_TRACE;
 	}
-	if (h->version != HW_FORMAT_VERSION) {
-		err_print("%s: trace format version %u is not supported (this heapwise reads %u)",
-			  path, h->version, HW_FORMAT_VERSION);
+	if (h->version < HW_FORMAT_VERSION_MIN || h->version > HW_FORMAT_VERSION) {
+		err_print("%s: trace format version %u is not supported (this heapwise reads %u to %u)",
+			  path, h->version, HW_FORMAT_VERSION_MIN, HW_FORMAT_VERSION);
 		return HW_ERR_VERSION;
 	}
 	if (h->header_size < HW_HEADER_FIXED_SIZE || h->header_size > (1u << 20) ||
@@ -436,6 +436,11 @@ enum read_result cursor_next(struct cursor *c, struct hw_record *r)
 		GET(r->seq);
 		GET(r->version);
 		GET_U8(r->frames_ok);
+		break;
+	case HW_REC_PYTHON_INFO:
+		GET(r->flags);
+		GET_BYTES(r->path, r->path_len, 64);
+		GET_BYTES(r->name, r->name_len, HW_MAX_PY_REASON);
 		break;
 	case HW_REC_TIME:
 		GET(r->time_ns);

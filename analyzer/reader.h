@@ -56,6 +56,8 @@ struct hw_record {
 	/* PYTHON */
 	uint64_t version;
 	uint8_t frames_ok;
+	/* PYTHON_INFO: flags, the layout row's name in path, the reason in name */
+	uint64_t flags;
 };
 
 enum read_result { READ_RECORD, READ_END, READ_BAD };

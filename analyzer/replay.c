@@ -420,6 +420,11 @@ static void on_definition(void *ctx, const struct cursor *c, const struct hw_rec
 		a->python_version = r->version;
 		a->python_frames = r->frames_ok;
 		break;
+	case HW_REC_PYTHON_INFO:
+		a->python_flags = r->flags;
+		snprintf(a->python_layout, sizeof(a->python_layout), "%.*s", (int)r->path_len, r->path);
+		snprintf(a->python_off, sizeof(a->python_off), "%.*s", (int)r->name_len, r->name);
+		break;
 	case HW_REC_RSS:
 		HW_GROW(a->rss, a->nrss, a->rsscap);
 		a->rss[a->nrss++] = (struct rss_sample){r->time_ns, r->rss};
@@ -642,11 +647,33 @@ enum hw_err analysis_run(struct analysis *a, struct trace *t, const struct analy
 		a->threads += !i || tids[i] != tids[i - 1];
 	free(tids);
 
-	bool filter = a->python_version && !opts->include_all;
+	/* The Python leak definition needs Python frames: a trace recorded
+	 * without them is judged as a native one (everything live at the end),
+	 * never by a filter that would keep nothing. */
+	bool filter = a->python_version && a->python_frames && !opts->include_all;
+	if (a->python_version && !a->python_frames && !opts->hook)
+		warn_print("%s: %s", t->path, analysis_python_off(a, NULL, 0));
 	for (size_t i = 0; i < a->nsites; i++)
 		a->sites[i].eligible =
 			!filter || python_leak_stack(a, stack_table_canon(&a->st, a->sites[i].raw_stack));
 	return HW_OK;
+}
+
+const char *analysis_python_off(const struct analysis *a, char *buf, size_t cap)
+{
+	static char own[HW_MAX_PY_REASON + 200];
+	if (!buf) {
+		buf = own;
+		cap = sizeof(own);
+	}
+	if (!a->python_version || a->python_frames)
+		return NULL;
+	snprintf(buf, cap,
+		 "Python %u.%u: Python frames were off (%s); stacks are native and leaks are "
+		 "everything live at the end",
+		 (unsigned)(a->python_version >> 24 & 0xff), (unsigned)(a->python_version >> 16 & 0xff),
+		 a->python_off[0] ? a->python_off : "the shim could not read this version's frames");
+	return buf;
 }
 
 void analysis_free(struct analysis *a)

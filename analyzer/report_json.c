@@ -77,6 +77,19 @@ void report_summary_json(FILE *f, const struct analysis *a, struct symbolizer *s
 	fputs(",\"leak_point\":", f);
 	json_str(f, report_leak_point(a, where, sizeof(where)));
 	fprintf(f, ",\"python\":%s", a->python_version ? "true" : "false");
+	if (a->python_version) {
+		unsigned v = (unsigned)a->python_version;
+		fprintf(f, ",\"python_version\":\"%u.%u.%u\",\"python_free_threaded\":%s,"
+			   "\"python_frames\":%s,\"python_frames_off\":",
+			v >> 24 & 0xff, v >> 16 & 0xff, v >> 8 & 0xff,
+			a->python_flags & HW_PY_FREE_THREADED ? "true" : "false",
+			a->python_frames ? "true" : "false");
+		if (a->python_frames)
+			fputs("null", f);
+		else
+			json_str(f, a->python_off[0] ? a->python_off
+						      : "this version's frames could not be read");
+	}
 	fprintf(f, ",\"truncated\":%s,\"clean_exit\":%s,\"rss_peak_bytes\":%" PRIu64
 		   ",\"unmatched_frees\":%" PRIu64 ",\"events\":%" PRIu64,
 		(t->damaged || !a->clean_exit) ? "true" : "false", a->clean_exit ? "true" : "false",

@@ -140,6 +140,16 @@ void report_summary_text(FILE *f, const struct analysis *a, struct symbolizer *s
 		a->python_version && a->sites && a->nsites && !all_eligible(a)
 			? "; allocated under Python frames, import machinery left out"
 			: "");
+	if (a->python_version) {
+		unsigned v = (unsigned)a->python_version;
+		fprintf(f, "  python      %u.%u.%u%s, ", v >> 24 & 0xff, v >> 16 & 0xff, v >> 8 & 0xff,
+			a->python_flags & HW_PY_FREE_THREADED ? " free-threaded" : "");
+		if (a->python_frames)
+			fputs("Python frames recorded\n", f);
+		else
+			fprintf(f, "Python frames OFF: %s\n",
+				a->python_off[0] ? a->python_off : "this version's frames could not be read");
+	}
 	if (a->window)
 		fprintf(f, "  window      between markers, from %.3f s to %.3f s: only blocks allocated in it count\n",
 			secs(a->window_start_ns), secs(a->leak_point == LEAK_AT_MARK ? a->leak_time_ns

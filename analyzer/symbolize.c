@@ -71,6 +71,26 @@ static const char *keep(struct symbolizer *s, const char *str)
 }
 
 static bool g_offline_only;
+static char *g_sysroot; /* --sysroot: module paths are looked up under it */
+static char *g_sysroot_debug; /* its debuginfo path for libdwfl */
+static Dwfl_Callbacks g_sysroot_callbacks;
+
+void symbolizer_set_sysroot(const char *dir)
+{
+	size_t n = strlen(dir);
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	free(g_sysroot);
+	free(g_sysroot_debug);
+	g_sysroot = xstrndup(dir, n);
+	/* separate debug files: beside the object, in .debug/, and in the
+	 * sysroot's own /usr/lib/debug (its .build-id tree included) */
+	size_t cap = 2 * n + 64;
+	g_sysroot_debug = xmalloc(cap);
+	snprintf(g_sysroot_debug, cap, ":.debug:%.*s/usr/lib/debug", (int)n, dir);
+	g_sysroot_callbacks = callbacks;
+	g_sysroot_callbacks.debuginfo_path = &g_sysroot_debug;
+}
 
 void symbolizer_offline_only(void)
 {
@@ -202,16 +222,24 @@ static bool open_module(struct symbolizer *s, int i)
 		ms->missing = true; /* vdso and other unnamed objects */
 		return false;
 	}
-	ms->dwfl = dwfl_begin(&callbacks);
+	ms->dwfl = dwfl_begin(g_sysroot ? &g_sysroot_callbacks : &callbacks);
 	if (!ms->dwfl)
 		return false;
+	char *rooted = NULL;
+	if (g_sysroot) {
+		size_t cap = strlen(g_sysroot) + strlen(m->path) + 1;
+		rooted = xmalloc(cap);
+		snprintf(rooted, cap, "%s%s", g_sysroot, m->path);
+	}
+	const char *file = rooted ? rooted : m->path;
 	dwfl_report_begin(ms->dwfl);
-	ms->mod = dwfl_report_elf(ms->dwfl, ms->base, m->path, -1, m->bias, false);
+	ms->mod = dwfl_report_elf(ms->dwfl, ms->base, file, -1, m->bias, false);
 	dwfl_report_end(ms->dwfl, NULL, NULL);
 	if (!ms->mod) {
 		ms->missing = true;
 		const char *why = dwfl_errmsg(-1); /* reading it clears it */
 		ms->why = xstrndup(why, strlen(why));
+		free(rooted);
 		return false;
 	}
 	const unsigned char *bits;
@@ -220,8 +248,10 @@ static bool open_module(struct symbolizer *s, int i)
 	if (m->build_id_len && len > 0 &&
 	    ((size_t)len != m->build_id_len || memcmp(bits, m->build_id, (size_t)len))) {
 		ms->mismatch = true;
+		free(rooted);
 		return false;
 	}
+	free(rooted);
 	load_symbols(ms);
 	ms->usable = true;
 	return true;

@@ -32,6 +32,11 @@ void symbolizer_free(struct symbolizer *s);
 /* From now on every symbolizer is offline (the fuzzer: reports that make
  * their own symbolizer, like timelines, must not open files either). */
 void symbolizer_offline_only(void);
+/* --sysroot DIR: the traced program ran in DIR (a chroot, a container's
+ * root): every module path of the trace is looked up under DIR, and so are
+ * separate debug files (DIR/usr/lib/debug). A build-id that differs is still
+ * a warning and leaves the module's frames unnamed. */
+void symbolizer_set_sysroot(const char *dir);
 
 /* Frames for one return address, innermost (inlined) first; the array is
  * owned by the symbolizer and valid until the next call (copy it); seq picks the

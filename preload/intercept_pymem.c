@@ -40,13 +40,27 @@ static uint32_t g_py_version;
 static void (*py_get_allocator)(int, struct pymem_allocator *);
 static void (*py_set_allocator)(int, struct pymem_allocator *);
 static int (*py_is_initialized)(void);
-extern void *(*g_py_get_tstate)(void);
-extern uintptr_t g_eval_lo, g_eval_hi;
-void stack_python_code_dies(uintptr_t code);
-void stack_python_use_layout(const struct python_layout *L);
-extern void *g_py_runtime;
-extern const uintptr_t *g_py_finalizing_at;
-static void (*g_code_dealloc)(void *);
+static char g_py_off[HW_MAX_PY_REASON]; /* why frames are off; "" when on */
+uint32_t g_py_flags; /* HW_PY_* */
+
+/* Py_Version is 3.11+; older interpreters say it in Py_GetVersion()'s text
+ * ("3.10.13 (main, ..."), which needs no initialized interpreter. */
+static uint32_t version_from_text(void)
+{
+	const char *(*get)(void) = (const char *(*)(void))dlsym(RTLD_DEFAULT, "Py_GetVersion");
+	const char *s = get ? get() : NULL;
+	unsigned part[3] = {0, 0, 0};
+	for (int i = 0; s && i < 3; i++) {
+		while (*s >= '0' && *s <= '9')
+			part[i] = part[i] * 10 + (unsigned)(*s++ - '0');
+		if (*s != '.')
+			break;
+		s++;
+	}
+	return part[0] < 256 && part[1] < 256 && part[2] < 256
+		       ? part[0] << 24 | part[1] << 16 | part[2] << 8
+		       : 0;
+}
 
 static void *hook_malloc(void *ctx, size_t n)
 {
@@ -127,21 +141,22 @@ static void install(int domain, int kind)
 	py_set_allocator(domain, &ours);
 }
 
+/* Threads of a program that embeds Python may allocate while it starts:
+ * one of them checks the hooks at a time, the others go on. */
+static atomic_flag g_install_busy = ATOMIC_FLAG_INIT;
+
 void python_check_hooks(void)
 {
 	if (atomic_load(&g_py_state) != PY_WAITING)
+		return;
+	if (atomic_flag_test_and_set_explicit(&g_install_busy, memory_order_acquire))
 		return;
 	bool ready = py_is_initialized();
 	install(DOMAIN_MEM, HW_KIND_PYMEM);
 	install(DOMAIN_OBJ, HW_KIND_PYOBJ);
 	if (ready)
 		atomic_store(&g_py_state, PY_READY);
-}
-
-static void code_dealloc(void *op)
-{
-	stack_python_code_dies((uintptr_t)op);
-	g_code_dealloc(op);
+	atomic_flag_clear_explicit(&g_install_busy, memory_order_release);
 }
 
 void python_emit_info(struct thread_state *ts)
@@ -156,6 +171,19 @@ void python_emit_info(struct thread_state *ts)
 	p = hw_put_varint(p, g_py_version);
 	*p++ = g_py_layout != NULL;
 	tracker_commit(ts, p);
+	const char *layout = g_py_layout ? g_py_layout->name : "";
+	size_t llen = strlen(layout), rlen = strlen(g_py_off);
+	p = tracker_reserve(ts, 1 + 3 * HW_VARINT_MAX + llen + rlen);
+	if (!p)
+		return;
+	*p++ = HW_REC_PYTHON_INFO;
+	p = hw_put_varint(p, g_py_flags);
+	p = hw_put_varint(p, llen);
+	memcpy(p, layout, llen);
+	p += llen;
+	p = hw_put_varint(p, rlen);
+	memcpy(p, g_py_off, rlen);
+	tracker_commit(ts, p + rlen);
 }
 
 void python_start(struct thread_state *ts)
@@ -166,34 +194,12 @@ void python_start(struct thread_state *ts)
 	if (!py_get_allocator || !py_set_allocator || !py_is_initialized)
 		return; /* not a Python process (or Python is not loaded yet) */
 	const unsigned long *version = dlsym(RTLD_DEFAULT, "Py_Version");
-	g_py_version = version ? (uint32_t)*version : 0;
-	g_py_get_tstate = (void *(*)(void))dlsym(RTLD_DEFAULT, "PyGILState_GetThisThreadState");
-	void *code_type = dlsym(RTLD_DEFAULT, "PyCode_Type");
-	void *eval = dlsym(RTLD_DEFAULT, "_PyEval_EvalFrameDefault");
-	const struct python_layout *L = python_layout_find(g_py_version);
-	if (L && g_py_get_tstate && code_type) {
-		void (**slot)(void *) = (void (**)(void *))((char *)code_type + L->type_dealloc);
-		if (*slot != code_dealloc) {
-			g_code_dealloc = *slot;
-			*slot = code_dealloc;
-		}
-		Dl_info info;
-		const ElfW(Sym) *sym = NULL;
-		if (eval && dladdr1(eval, &info, (void **)&sym, RTLD_DL_SYMENT) && sym) {
-			g_eval_lo = (uintptr_t)eval;
-			g_eval_hi = (uintptr_t)eval + sym->st_size;
-		}
-		g_py_runtime = dlsym(RTLD_DEFAULT, "_PyRuntime");
-		stack_python_use_layout(L);
-		if (g_py_runtime) {
-			g_py_finalizing_at =
-				(const uintptr_t *)((char *)g_py_runtime + L->runtime_finalizing);
-			atomic_store(&g_py_finalizing, (uintptr_t *)g_py_finalizing_at);
-		}
-	} else {
-		log_line("Python %u.%u is not known to this heapwise: allocations are recorded with native stacks, Python frames are off",
-			 (g_py_version >> 24) & 0xff, (g_py_version >> 16) & 0xff);
-	}
+	g_py_version = version ? (uint32_t)*version : version_from_text();
+	if (!stack_python_attach(g_py_version, g_py_off, sizeof(g_py_off)))
+		log_line("Python %u.%u: Python frames are off (%s); allocations are recorded with native stacks",
+			 (g_py_version >> 24) & 0xff, (g_py_version >> 16) & 0xff, g_py_off);
+	else
+		g_py_off[0] = 0;
 	atomic_store(&g_py_state, PY_WAITING);
 	python_check_hooks();
 	python_emit_info(ts);

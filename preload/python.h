@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "log.h"
+#define HW_PY_FORMAT log_snprintf
 #include "python_layout.h"
 
 struct thread_state;
@@ -33,27 +35,31 @@ void python_emit_info(struct thread_state *ts);
  * interpreter is initialized. Called from the libc interposers. */
 void python_check_hooks(void);
 
+/* A Python frame for the mixed stacks; code 0 is a marker that ends the
+ * frames of one _PyEval_EvalFrameDefault call (see stack.c's splice). */
 struct py_frame {
 	uintptr_t code;
+	/* a marker (3.12+): the address of the call's entry frame, a local of
+	 * the eval function on the C stack; 0 in 3.11 */
+	uintptr_t entry;
 	int32_t lasti; /* index of the instruction's code unit; -1 before the first */
-	uint8_t is_entry; /* first frame of a _PyEval_EvalFrameDefault call */
 };
 
-/* The calling thread's Python frames, innermost first (at most max). Returns
- * 0 for a thread without a Python thread state. No GIL is needed: a thread's
- * frame chain changes only on that thread. gil_held (the PyMem hooks: their
- * callers must hold it) allows reading the thread state from
- * _PyRuntime.gilstate.tstate_current, checked against pthread_self(). */
-extern unsigned (*g_py_collect)(struct py_frame *out, unsigned max, bool gil_held);
+/* The calling thread's Python frames, innermost first (at most max entries,
+ * markers included). Returns 0 for a thread without a Python thread state.
+ * No GIL is needed: a thread's frame chain changes only on that thread.
+ * attached: the caller is a PyMem hook, so the thread has an attached thread
+ * state (holds the GIL in a GIL build), which the row says how to find fast. */
+extern unsigned (*g_py_collect)(struct py_frame *out, unsigned max, bool attached);
 
-static inline unsigned stack_python_collect(struct py_frame *out, unsigned max, bool gil_held)
+static inline unsigned stack_python_collect(struct py_frame *out, unsigned max, bool attached)
 {
-	return g_py_collect(out, max, gil_held);
+	return g_py_collect(out, max, attached);
 }
 
 struct frame_key;
 /* The same frames as frame keys (see stack.h), innermost first. */
-extern unsigned (*g_py_keys)(struct frame_key *out, unsigned max, bool gil_held);
+extern unsigned (*g_py_keys)(struct frame_key *out, unsigned max, bool attached);
 
 /* Generation of a code object address: bumped when a code object that hashes
  * to the same slot dies, so a cached (address -> id) is known to be stale. */
@@ -74,11 +80,26 @@ static inline uint32_t stack_python_code_gen(uintptr_t code)
  * CODE record the first time (or after the address was reused). 0 on failure. */
 uint32_t stack_python_code_id(struct thread_state *ts, uintptr_t code, uint32_t gen);
 
-/* PyGILState_GetThisThreadState: the calling thread's Python thread state. */
-extern void *(*g_py_get_tstate)(void);
+/* Does the calling thread have a Python thread state (of its own, attached
+ * or not)? */
+bool python_thread_has_state(void);
+
+/* Finds the layout row of this interpreter (version, free-threaded or not),
+ * checks it against the interpreter's debug offsets (3.13+), resolves what
+ * the walker needs, wraps the code type's dealloc and starts the
+ * finalization watch. false, with why, leaves Python frames off. */
+bool stack_python_attach(uint32_t version, char *why, size_t cap);
+extern uint32_t g_py_flags; /* HW_PY_* of the PYTHON_INFO record */
 
 /* True when ip is inside _PyEval_EvalFrameDefault. */
 bool python_is_eval(uintptr_t ip);
+
+/* Do the mixed-stack markers carry the address of each eval call's entry
+ * frame on the C stack (3.12+)? */
+static inline bool python_entries_on_cstack(void)
+{
+	return g_py_layout && g_py_layout->owner_entry;
+}
 
 /* Frees a thread's code map (and the map itself). */
 struct code_map;

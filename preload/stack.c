@@ -35,36 +35,83 @@ static inline struct frame_key py_key(const struct py_frame *f)
 					  (uint64_t)stack_python_code_gen(f->code) << 32};
 }
 
-/* Python frames root first, split into the runs of each eval call. */
+/* The whole native stack (ips, innermost first) with the frame of each eval
+ * call replaced by the Python frames that call ran: py is innermost first,
+ * each call's frames closed by a marker (code 0). Which native frame is an
+ * eval call: with sps (3.12+), the one whose stack holds the marker's entry
+ * frame (a local of the eval function: this finds it whatever the
+ * function is called, a split-off part of _PyEval_EvalFrameDefault or a
+ * tail-calling interpreter's handler included); without (3.11), the frames
+ * inside _PyEval_EvalFrameDefault, matched to the calls in order.
+ * Root first into out. */
 static unsigned splice(const struct py_frame *py, unsigned npy, const uintptr_t *ips,
-		       unsigned nips, struct frame_key *out, unsigned max)
+		       const uintptr_t *sps, unsigned nips, struct frame_key *out, unsigned max)
 {
-	/* segment starts (indexes into py, innermost first) */
-	unsigned seg_end[MAX_PY], nseg = 0;
-	for (unsigned i = 0; i < npy; i++)
-		if (py[i].is_entry || i == npy - 1)
-			seg_end[nseg++] = i;
-	unsigned evals = 0;
-	for (unsigned i = 0; i < nips; i++)
-		evals += python_is_eval(ips[i]);
-	/* Unwinding may stop early (depth): unmatched segments are the root ones. */
-	unsigned n = 0, seg = nseg; /* segments are consumed root first: nseg-1 .. 0 */
-	while (seg > evals && n < max) {
-		seg--;
-		unsigned lo = seg ? seg_end[seg - 1] + 1 : 0;
-		for (unsigned k = seg_end[seg] + 1; k-- > lo && n < max;)
+	/* the runs of frames, innermost first: run k is py[lo[k]] .. py[hi[k]-1] */
+	unsigned lo[MAX_PY + 1], hi[MAX_PY + 1], nseg = 0, start = 0;
+	uintptr_t entry[MAX_PY + 1];
+	for (unsigned i = 0; i < npy; i++) {
+		if (!py[i].code) {
+			entry[nseg] = py[i].entry;
+			lo[nseg] = start;
+			hi[nseg++] = i;
+			start = i + 1;
+		}
+	}
+	if (start < npy) { /* the walk stopped before the outermost call's end */
+		entry[nseg] = 0;
+		lo[nseg] = start;
+		hi[nseg++] = npy;
+	}
+	/* at[i]: the run that native frame i ran, + 1 (0: none) */
+	unsigned short at[HW_MAX_DEPTH];
+	bool used[MAX_PY + 1];
+	memset(used, 0, nseg * sizeof(used[0]));
+	unsigned matched = 0;
+	if (sps) {
+		unsigned k = 0;
+		for (unsigned i = 0; i < nips; i++) {
+			at[i] = 0;
+			uintptr_t top = i + 1 < nips ? sps[i + 1] : UINTPTR_MAX;
+			/* runs go outwards as the frames do */
+			while (k < nseg && entry[k] && entry[k] < sps[i])
+				k++;
+			if (k < nseg && entry[k] && entry[k] >= sps[i] && entry[k] < top) {
+				at[i] = (unsigned short)(k + 1);
+				used[k++] = true;
+				matched++;
+			}
+		}
+	} else {
+		unsigned k = 0;
+		for (unsigned i = 0; i < nips; i++) {
+			at[i] = 0;
+			if (python_is_eval(ips[i]) && k < nseg) {
+				at[i] = (unsigned short)(k + 1);
+				used[k++] = true;
+				matched++;
+			}
+		}
+	}
+	/* Runs no native frame was found for (unwinding stopped early: depth)
+	 * are the root ones: they go first. */
+	unsigned n = 0;
+	for (unsigned seg = nseg; seg-- > 0 && n < max;) {
+		if (used[seg])
+			continue;
+		for (unsigned k = hi[seg]; k-- > lo[seg] && n < max;)
 			out[n++] = py_key(&py[k]);
 	}
 	for (unsigned i = nips; i-- > 0 && n < max;) {
-		if (python_is_eval(ips[i]) && seg > 0) {
-			seg--;
-			unsigned lo = seg ? seg_end[seg - 1] + 1 : 0;
-			for (unsigned k = seg_end[seg] + 1; k-- > lo && n < max;)
+		if (at[i]) {
+			unsigned seg = at[i] - 1u;
+			for (unsigned k = hi[seg]; k-- > lo[seg] && n < max;)
 				out[n++] = py_key(&py[k]);
-		} else if (!python_is_eval(ips[i]) || seg == 0) {
+		} else {
 			out[n++] = native_key(ips[i]);
 		}
 	}
+	(void)matched;
 	return n;
 }
 
@@ -78,19 +125,27 @@ static unsigned collect_native(struct frame_key *keys, unsigned max)
 }
 
 /* The uncommon modes: Python frames joined with native ones. */
-static __attribute__((noinline)) unsigned collect_mixed(struct frame_key *keys, bool gil_held)
+static __attribute__((noinline)) unsigned collect_mixed(struct frame_key *keys, bool attached)
 {
 	uintptr_t ips[HW_MAX_DEPTH];
 	struct py_frame py[MAX_PY];
-	unsigned npy = stack_python_collect(py, MAX_PY, gil_held), n = 0;
+	unsigned npy = stack_python_collect(py, MAX_PY, attached), n = 0;
 	if (!npy)
 		return g_config.native == NATIVE_NONE ? 0 : collect_native(keys, g_config.depth);
 	if (g_config.native == NATIVE_FULL) {
+		if (python_entries_on_cstack()) {
+			uintptr_t sps[HW_MAX_DEPTH];
+			unsigned nips = stack_native_unwind_sp(ips, sps, g_config.depth);
+			return splice(py, npy, ips, sps, nips, keys, HW_MAX_FRAMES);
+		}
 		unsigned nips = stack_native_unwind(ips, g_config.depth);
-		return splice(py, npy, ips, nips, keys, HW_MAX_FRAMES);
+		return splice(py, npy, ips, NULL, nips, keys, HW_MAX_FRAMES);
 	}
 	for (unsigned i = npy; i-- > 0;)
-		keys[n++] = py_key(&py[i]);
+		if (py[i].code)
+			keys[n++] = py_key(&py[i]);
+	if (!n)
+		return g_config.native == NATIVE_NONE ? 0 : collect_native(keys, g_config.depth);
 	unsigned nips = stack_native_unwind(ips, AUTO_NATIVE_MAX);
 	unsigned under = 0;
 	while (under < nips && !python_is_eval(ips[under]))
@@ -101,15 +156,15 @@ static __attribute__((noinline)) unsigned collect_mixed(struct frame_key *keys, 
 }
 
 /* Root first into keys; returns the depth. */
-static inline unsigned collect(struct frame_key *keys, bool gil_held)
+static inline unsigned collect(struct frame_key *keys, bool attached)
 {
 	if (!g_py_layout || atomic_load_explicit(&g_py_state, memory_order_relaxed) == PY_NONE)
 		return g_config.native == NATIVE_NONE ? 0 : collect_native(keys, g_config.depth);
 	if (g_config.native == NATIVE_FULL || g_config.native == NATIVE_BELOW)
-		return collect_mixed(keys, gil_held);
+		return collect_mixed(keys, attached);
 	/* auto and none: Python frames only, walked straight into keys */
 	struct frame_key leaf_first[MAX_PY];
-	unsigned n = g_py_keys(leaf_first, MAX_PY, gil_held);
+	unsigned n = g_py_keys(leaf_first, MAX_PY, attached);
 	if (!n) {
 		/* No Python frame. Native frames only for threads that have no
 		 * Python thread state (native thread pools): not for the
@@ -119,7 +174,7 @@ static inline unsigned collect(struct frame_key *keys, bool gil_held)
 		 * descriptors the program would see). */
 		if (g_config.native == NATIVE_NONE ||
 		    atomic_load_explicit(&g_py_state, memory_order_relaxed) == PY_WAITING ||
-		    g_py_get_tstate()) /* compared, never read */
+		    python_thread_has_state())
 			return 0;
 		return collect_native(keys, g_config.depth);
 	}
@@ -128,7 +183,7 @@ static inline unsigned collect(struct frame_key *keys, bool gil_held)
 	return n;
 }
 
-uint32_t stack_capture(struct thread_state *ts, bool gil_held)
+uint32_t stack_capture(struct thread_state *ts, bool attached)
 {
 	uint32_t epoch = atomic_load_explicit(&g_module_epoch, memory_order_relaxed);
 	if (HW_UNLIKELY(epoch != ts->module_epoch)) {
@@ -138,7 +193,7 @@ uint32_t stack_capture(struct thread_state *ts, bool gil_held)
 		ts->module_epoch = epoch;
 	}
 	struct frame_key keys[MAX_PY > HW_MAX_DEPTH ? MAX_PY : HW_MAX_DEPTH];
-	unsigned depth = collect(keys, gil_held);
+	unsigned depth = collect(keys, attached);
 	if (!depth)
 		return 0;
 	unsigned same = 0;

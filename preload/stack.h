@@ -23,7 +23,9 @@ struct frame_key {
 
 /* Returns the leaf node id of the calling thread's stack (0: no stack).
  * Which frames: see enum native_mode in config.h. Consecutive stacks of a
- * thread share their root side; only frames that changed are interned. */
-uint32_t stack_capture(struct thread_state *ts, bool gil_held);
+ * thread share their root side; only frames that changed are interned.
+ * attached: called from a PyMem hook (the thread has an attached Python
+ * thread state). */
+uint32_t stack_capture(struct thread_state *ts, bool attached);
 
 #endif

@@ -43,3 +43,25 @@ unsigned stack_native_unwind(uintptr_t *ips, unsigned max)
 		ips[out++] = (uintptr_t)raw[i];
 	return out;
 }
+
+unsigned stack_native_unwind_sp(uintptr_t *ips, uintptr_t *sps, unsigned max)
+{
+	unwind_start();
+	unw_context_t uc;
+	unw_cursor_t cur;
+	if (unw_getcontext(&uc) != 0 || unw_init_local(&cur, &uc) != 0)
+		return 0;
+	unsigned out = 0, seen = 0;
+	bool ours = true;
+	do {
+		unw_word_t ip, sp;
+		if (unw_get_reg(&cur, UNW_REG_IP, &ip) != 0 || unw_get_reg(&cur, UNW_REG_SP, &sp) != 0)
+			break;
+		if (ours && modules_is_self((uintptr_t)ip) && seen++ < MAX_SELF_FRAMES)
+			continue;
+		ours = false;
+		ips[out] = (uintptr_t)ip;
+		sps[out++] = (uintptr_t)sp;
+	} while (out < max && out < MAX_UNWIND && unw_step(&cur) > 0);
+	return out;
+}

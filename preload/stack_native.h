@@ -9,4 +9,8 @@
  * at most max. */
 unsigned stack_native_unwind(uintptr_t *ips, unsigned max);
 
+/* The same frames with each one's stack pointer (sps[i]: frame i's locals
+ * lie in [sps[i], sps[i + 1])); a slower walk, for --native's splice. */
+unsigned stack_native_unwind_sp(uintptr_t *ips, uintptr_t *sps, unsigned max);
+
 #endif

@@ -4,6 +4,7 @@
  * is written once per code object. Reads the objects directly, never calls
  * into Python. */
 #include <dlfcn.h>
+#include <link.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -21,17 +22,25 @@
 
 _Atomic int g_py_state;
 const struct python_layout *g_py_layout;
-void *(*g_py_get_tstate)(void);
+static void *(*g_py_get_tstate)(void);
+static void *(*g_py_current_tstate)(void); /* _PyThreadState_GetCurrent (3.12+) */
+static uintptr_t g_code_type; /* &PyCode_Type */
 _Atomic uint32_t g_code_gen[HW_CODE_GEN_SLOTS];
 static _Atomic uint32_t g_next_code = 1;
-uintptr_t g_eval_lo, g_eval_hi;
+static uintptr_t g_eval_lo, g_eval_hi;
+static void (*g_code_dealloc)(void *);
+static void *g_py_runtime; /* &_PyRuntime */
+static const uintptr_t *g_py_finalizing_at; /* &_PyRuntime._finalizing, for good */
 
 #define gen_slot stack_python_gen_slot
 
-/* Installed as PyCode_Type.tp_dealloc's wrapper (intercept_pymem.c). */
-void stack_python_code_dies(uintptr_t code)
+/* Installed as PyCode_Type.tp_dealloc's wrapper: a code object address that
+ * dies gets a new generation, so per-thread (address -> id) caches of it go
+ * stale. Runs on any thread, without the GIL in free-threaded builds. */
+static void code_dealloc(void *op)
 {
-	atomic_fetch_add_explicit(&g_code_gen[gen_slot(code)], 1, memory_order_release);
+	atomic_fetch_add_explicit(&g_code_gen[gen_slot((uintptr_t)op)], 1, memory_order_release);
+	g_code_dealloc(op);
 }
 
 bool python_is_eval(uintptr_t ip)
@@ -39,10 +48,12 @@ bool python_is_eval(uintptr_t ip)
 	return ip >= g_eval_lo && ip < g_eval_hi;
 }
 
-#define LOAD(type, base, off) (*(type *)((uintptr_t)(base) + (off)))
+bool python_thread_has_state(void)
+{
+	return g_py_get_tstate && g_py_get_tstate() != NULL;
+}
 
-void *g_py_runtime; /* &_PyRuntime */
-const uintptr_t *g_py_finalizing_at; /* &_PyRuntime._finalizing, for good */
+#define LOAD(type, base, off) (*(type *)((uintptr_t)(base) + (off)))
 
 /* Once CPython finalizes, it frees the thread states of the other threads
  * (daemon threads) while those may still run C code that allocates, and
@@ -54,105 +65,224 @@ static inline bool tstate_usable(const void *ts)
 	return HW_LIKELY(!fin) || fin == (uintptr_t)ts;
 }
 
-/* The calling thread's innermost interpreter frame, or NULL. With the GIL
- * held (PyMem hooks) the thread state is _PyRuntime's GIL holder, checked
- * against pthread_self(); otherwise PyGILState_GetThisThreadState(). */
+/* The calling thread's innermost interpreter frame, or NULL. A thread in a
+ * PyMem hook (attached: it has an attached thread state, the GIL in a GIL
+ * build) reads it where the row says; otherwise, or when that gives nothing,
+ * PyGILState_GetThisThreadState(). */
 static inline __attribute__((always_inline)) void *
-innermost_frame(const struct python_layout *L, bool gil_held)
+innermost_frame(const struct python_layout *L, bool attached)
 {
 	void *ts = NULL;
-	if (gil_held && g_py_runtime) {
-		ts = LOAD(void *, g_py_runtime, L->runtime_tstate_current);
-		if (ts && LOAD(unsigned long, ts, L->ts_thread_id) != (unsigned long)pthread_self())
-			ts = NULL; /* a caller that does not hold the GIL after all */
+	if (attached) {
+		if (L->tstate_from == TSTATE_RUNTIME_GILSTATE) {
+			ts = g_py_runtime ? LOAD(void *, g_py_runtime, L->runtime_tstate_current) : NULL;
+			if (ts && LOAD(unsigned long, ts, L->ts_thread_id) != (unsigned long)pthread_self())
+				ts = NULL; /* a caller that does not hold the GIL after all */
+		} else {
+			ts = g_py_current_tstate();
+		}
 	}
 	if (!ts)
 		ts = g_py_get_tstate();
 	if (!ts || !tstate_usable(ts))
 		return NULL;
-	void *cframe = LOAD(void *, ts, L->ts_cframe);
-	return cframe ? LOAD(void *, cframe, L->cframe_current_frame) : NULL;
+	if (L->ts_cframe) {
+		void *cframe = LOAD(void *, ts, L->ts_cframe);
+		return cframe ? LOAD(void *, cframe, L->frame_current) : NULL;
+	}
+	return LOAD(void *, ts, L->frame_current);
 }
 
-/* One walker, instantiated for each layout row so the offsets are constants. */
-static inline __attribute__((always_inline)) unsigned
-collect(const struct python_layout *L, struct py_frame *out, unsigned max, bool gil_held)
+/* What the walker takes from one interpreter frame. */
+struct frame_read {
+	uintptr_t code;
+	int32_t lasti; /* index of the instruction's code unit; -1 before the first */
+};
+
+enum frame_kind { FRAME_SKIP, FRAME_PYTHON, FRAME_ENTRY };
+
+/* Reads one frame: FRAME_PYTHON with its code object and instruction,
+ * FRAME_ENTRY for an eval call's entry frame (3.12+: see owner_entry),
+ * FRAME_SKIP for a frame that is not (yet) running Python code: still being
+ * set up (CPython's _PyFrame_IsIncomplete), or whose f_executable is not a
+ * code object (3.13+). */
+static inline __attribute__((always_inline)) enum frame_kind
+read_frame(const struct python_layout *L, const void *f, struct frame_read *r)
 {
-	void *f = innermost_frame(L, gil_held);
+	uint8_t owner = LOAD(uint8_t, f, L->frame_owner);
+	if (L->owner_entry && HW_UNLIKELY(owner >= L->owner_entry))
+		return owner == L->owner_entry &&
+				       !(L->has_base_frame && !LOAD(void *, f, L->frame_previous))
+			       ? FRAME_ENTRY
+			       : FRAME_SKIP;
+	uintptr_t code = LOAD(uintptr_t, f, L->frame_code) & ~L->code_tag_bits;
+	if (L->code_checked && HW_UNLIKELY(!code || LOAD(uintptr_t, code, L->obj_type) != g_code_type))
+		return FRAME_SKIP;
+	uintptr_t first;
+	if (L->code_tlbc) {
+		/* free-threaded 3.14+: a thread may run its own copy of the
+		 * bytecode (co_tlbc->entries[tlbc_index]) */
+		uintptr_t tlbc = LOAD(uintptr_t, code, L->code_tlbc);
+		int32_t idx = LOAD(int32_t, f, L->frame_tlbc_index);
+		first = tlbc && idx > 0 && idx < LOAD(intptr_t, tlbc, 0)
+				? LOAD(uintptr_t, tlbc, L->tlbc_entries + 8 * (uintptr_t)idx)
+				: code + L->code_code_adaptive;
+	} else {
+		first = code + L->code_code_adaptive;
+	}
+	uintptr_t instr = LOAD(uintptr_t, f, L->frame_instr);
+	if (HW_UNLIKELY(owner != L->owner_generator &&
+			instr < first + 2 * (uintptr_t)LOAD(int32_t, code, L->code_firsttraceable)))
+		return FRAME_SKIP;
+	r->code = code;
+	r->lasti = (int32_t)(((intptr_t)instr - (intptr_t)first) >> 1);
+	return FRAME_PYTHON;
+}
+
+/* The walk for mixed stacks: frames innermost first, with a marker
+ * (code 0) after the last frame of each eval call, so the splice knows which
+ * frames each _PyEval_EvalFrameDefault native frame ran (3.11: is_entry on
+ * the call's first frame; 3.12+: the call's entry frame). */
+static inline __attribute__((always_inline)) unsigned
+collect(const struct python_layout *L, struct py_frame *out, unsigned max, bool attached)
+{
+	void *f = innermost_frame(L, attached);
 	unsigned n = 0;
-	while (f && n < max) {
-		uintptr_t code = LOAD(uintptr_t, f, L->frame_code);
-		uintptr_t first = code + L->code_code_adaptive;
-		uintptr_t prev = LOAD(uintptr_t, f, L->frame_prev_instr);
-		uint8_t owner = LOAD(uint8_t, f, L->frame_owner);
-		/* A frame still being set up has not reached its first traceable
-		 * instruction; CPython skips those too (_PyFrame_IsIncomplete). */
-		if (HW_LIKELY(owner == L->owner_generator ||
-			      prev >= first + 2 * (uintptr_t)LOAD(int32_t, code, L->code_firsttraceable))) {
-			out[n].code = code;
-			out[n].lasti = (int32_t)(((intptr_t)prev - (intptr_t)first) / 2);
-			out[n].is_entry = LOAD(uint8_t, f, L->frame_is_entry);
+	for (; f && n < max; f = LOAD(void *, f, L->frame_previous)) {
+		struct frame_read r;
+		enum frame_kind k = read_frame(L, f, &r);
+		if (k == FRAME_PYTHON) {
+			out[n].code = r.code;
+			out[n].entry = 0;
+			out[n].lasti = r.lasti;
 			n++;
-		} else if (n && LOAD(uint8_t, f, L->frame_is_entry)) {
-			out[n - 1].is_entry = 1;
 		}
-		f = LOAD(void *, f, L->frame_previous);
+		if (k == FRAME_ENTRY || (L->frame_is_entry && LOAD(uint8_t, f, L->frame_is_entry))) {
+			if (n == max)
+				break;
+			out[n].code = 0;
+			out[n].entry = k == FRAME_ENTRY ? (uintptr_t)f : 0;
+			out[n].lasti = 0;
+			n++;
+		}
 	}
 	return n;
 }
 
-/* The same walk, writing frame keys (innermost first) for the Python-only
+/* The Python frames as frame keys (innermost first) for the Python-only
  * stack modes: no intermediate array, the generation read inline. */
 static inline __attribute__((always_inline)) unsigned
-collect_keys(const struct python_layout *L, struct frame_key *out, unsigned max, bool gil_held)
+collect_keys(const struct python_layout *L, struct frame_key *out, unsigned max, bool attached)
 {
-	void *f = innermost_frame(L, gil_held);
+	void *f = innermost_frame(L, attached);
 	unsigned n = 0;
 	for (; f && n < max; f = LOAD(void *, f, L->frame_previous)) {
-		uintptr_t code = LOAD(uintptr_t, f, L->frame_code);
-		uintptr_t first = code + L->code_code_adaptive;
-		uintptr_t prev = LOAD(uintptr_t, f, L->frame_prev_instr);
-		if (HW_UNLIKELY(LOAD(uint8_t, f, L->frame_owner) != L->owner_generator &&
-				prev < first + 2 * (uintptr_t)LOAD(int32_t, code, L->code_firsttraceable)))
+		struct frame_read r;
+		if (read_frame(L, f, &r) != FRAME_PYTHON)
 			continue;
-		uint64_t instr = (uint32_t)((int32_t)(((intptr_t)prev - (intptr_t)first) >> 1) + 1);
-		out[n].a = code | HW_FRAME_KEY_PYTHON;
-		out[n].b = instr | (uint64_t)stack_python_code_gen(code) << 32;
+		uint64_t instr = (uint32_t)(r.lasti + 1);
+		out[n].a = r.code | HW_FRAME_KEY_PYTHON;
+		out[n].b = instr | (uint64_t)stack_python_code_gen(r.code) << 32;
 		n++;
 	}
 	return n;
 }
 
-static unsigned keys_row0(struct frame_key *out, unsigned max, bool gil_held)
+/* One walker per layout row: the row's offsets are constants in each. */
+#define HW_ROW_WALKERS(i)                                                                   \
+	static unsigned collect_row##i(struct py_frame *out, unsigned max, bool attached)  \
+	{                                                                                   \
+		return collect(&python_layouts[i], out, max, attached);                     \
+	}                                                                                   \
+	static unsigned keys_row##i(struct frame_key *out, unsigned max, bool attached)    \
+	{                                                                                   \
+		return collect_keys(&python_layouts[i], out, max, attached);                \
+	}
+HW_PY_ROW_INDEXES(HW_ROW_WALKERS)
+#undef HW_ROW_WALKERS
+
+static unsigned (*const row_collect[])(struct py_frame *, unsigned, bool) = {
+#define HW_X(i) collect_row##i,
+	HW_PY_ROW_INDEXES(HW_X)
+#undef HW_X
+};
+static unsigned (*const row_keys[])(struct frame_key *, unsigned, bool) = {
+#define HW_X(i) keys_row##i,
+	HW_PY_ROW_INDEXES(HW_X)
+#undef HW_X
+};
+
+static unsigned collect_none(struct py_frame *out, unsigned max, bool attached)
 {
-	return collect_keys(&python_layouts[0], out, max, gil_held);
+	(void)out, (void)max, (void)attached;
+	return 0;
 }
 
-static unsigned keys_any(struct frame_key *out, unsigned max, bool gil_held)
+static unsigned keys_none(struct frame_key *out, unsigned max, bool attached)
 {
-	return collect_keys(g_py_layout, out, max, gil_held);
+	(void)out, (void)max, (void)attached;
+	return 0;
 }
 
-unsigned (*g_py_keys)(struct frame_key *out, unsigned max, bool gil_held) = keys_any;
+unsigned (*g_py_collect)(struct py_frame *out, unsigned max, bool attached) = collect_none;
+unsigned (*g_py_keys)(struct frame_key *out, unsigned max, bool attached) = keys_none;
 
-static unsigned collect_row0(struct py_frame *out, unsigned max, bool gil_held)
+/* Is this 3.13+ interpreter a free-threaded build? Its _PyRuntime starts
+ * with _Py_DebugOffsets: the cookie, the version, then free_threaded (the
+ * same in every version that has them; the test checks the rows). */
+static bool runtime_free_threaded(const void *runtime, uint32_t version)
 {
-	return collect(&python_layouts[0], out, max, gil_held);
+	if (version < 0x030d0000 || !runtime || memcmp(runtime, "xdebugpy", 8) != 0)
+		return false;
+	return LOAD(uint64_t, runtime, 16) != 0;
 }
 
-static unsigned collect_any(struct py_frame *out, unsigned max, bool gil_held)
+bool stack_python_attach(uint32_t version, char *why, size_t cap)
 {
-	return collect(g_py_layout, out, max, gil_held);
-}
-
-unsigned (*g_py_collect)(struct py_frame *out, unsigned max, bool gil_held) = collect_any;
-
-void stack_python_use_layout(const struct python_layout *L)
-{
+	g_py_runtime = dlsym(RTLD_DEFAULT, "_PyRuntime");
+	bool ft = runtime_free_threaded(g_py_runtime, version);
+	g_py_flags = ft ? HW_PY_FREE_THREADED : 0;
+	const struct python_layout *L = python_layout_find(version, ft);
+	if (!L) {
+		log_snprintf(why, cap, "no layout for Python %u.%u%s in this heapwise",
+			     (version >> 24) & 0xff, (version >> 16) & 0xff, ft ? " (free-threaded)" : "");
+		return false;
+	}
+	g_py_get_tstate = (void *(*)(void))dlsym(RTLD_DEFAULT, "PyGILState_GetThisThreadState");
+	g_py_current_tstate = (void *(*)(void))dlsym(RTLD_DEFAULT, "_PyThreadState_GetCurrent");
+	void *code_type = dlsym(RTLD_DEFAULT, "PyCode_Type");
+	const char *missing = !g_py_get_tstate ? "PyGILState_GetThisThreadState"
+			      : !code_type     ? "PyCode_Type"
+			      : !g_py_runtime  ? "_PyRuntime"
+			      : L->tstate_from == TSTATE_CURRENT_FUNCTION && !g_py_current_tstate
+				      ? "_PyThreadState_GetCurrent"
+				      : NULL;
+	if (missing) {
+		log_snprintf(why, cap, "the interpreter does not export %s", missing);
+		return false;
+	}
+	if (L->has_debug_offsets && !python_layout_check_debug(L, g_py_runtime, version, why, cap))
+		return false;
+	g_code_type = (uintptr_t)code_type;
+	void (**slot)(void *) = (void (**)(void *))((char *)code_type + L->type_dealloc);
+	if (*slot != code_dealloc) {
+		g_code_dealloc = *slot;
+		*slot = code_dealloc;
+	}
+	void *eval = dlsym(RTLD_DEFAULT, "_PyEval_EvalFrameDefault");
+	Dl_info info;
+	const ElfW(Sym) *sym = NULL;
+	if (eval && dladdr1(eval, &info, (void **)&sym, RTLD_DL_SYMENT) && sym) {
+		g_eval_lo = (uintptr_t)eval;
+		g_eval_hi = (uintptr_t)eval + sym->st_size;
+	}
+	size_t row = (size_t)(L - python_layouts);
 	g_py_layout = L;
-	bool row0 = L->min_version == python_layouts[0].min_version;
-	g_py_collect = row0 ? collect_row0 : collect_any;
-	g_py_keys = row0 ? keys_row0 : keys_any;
+	g_py_collect = row_collect[row];
+	g_py_keys = row_keys[row];
+	g_py_finalizing_at = (const uintptr_t *)((char *)g_py_runtime + L->runtime_finalizing);
+	atomic_store(&g_py_finalizing, (uintptr_t *)g_py_finalizing_at);
+	return true;
 }
 
 /* Copies a str object's text as UTF-8 into dst (at most cap bytes); returns
@@ -164,7 +294,8 @@ static size_t str_utf8(uintptr_t s, char *dst, size_t cap)
 	if (!s)
 		return 0;
 	uint32_t state = LOAD(uint32_t, s, L->str_state);
-	unsigned kind = (state >> 2) & 7, compact = (state >> 5) & 1, ascii = (state >> 6) & 1;
+	unsigned kind = (state >> L->str_kind_shift) & 7, compact = (state >> L->str_compact_shift) & 1,
+		 ascii = (state >> L->str_ascii_shift) & 1;
 	size_t len = (size_t)LOAD(intptr_t, s, L->str_length);
 	if (!compact)
 		return 0;

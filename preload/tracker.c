@@ -181,7 +181,8 @@ static inline uint8_t *put_addr(struct thread_state *ts, uint8_t *p, const void 
 	return p;
 }
 
-/* The PyMem domains are only called with the GIL held. */
+/* The PyMem domains are only called by a thread with an attached thread
+ * state (holding the GIL, in a GIL build). */
 static inline uint32_t capture(struct thread_state *ts, int kind)
 {
 	return stack_capture(ts, kind == HW_KIND_PYMEM || kind == HW_KIND_PYOBJ);

@@ -4,12 +4,16 @@ no stacks) and under heaptrack, in alternating rounds; prints the median of the
 per-round ratios to the untraced time, and heapwise's cost per event.
 
   tools/bench.py [--build build] [--rounds 5] [--scale 1.0] [--only a,c] [--python]
+                 [--python-bin PYTHON ...]
 
 Default table: Python workloads run with PYTHONMALLOC=malloc so every tracer
 sees the same allocations (heaptrack cannot see pymalloc).
 --python: the Python-aware table: untraced and heapwise (default mode and
 --native) with CPython's own allocator, and beside them heaptrack's ratio
-under PYTHONMALLOC=malloc (against an untraced PYTHONMALLOC=malloc run)."""
+under PYTHONMALLOC=malloc (against an untraced PYTHONMALLOC=malloc run).
+--python --python-bin A --python-bin B ...: the default mode's and --native's
+ratios of each interpreter (a path, or sid:3.14 for the sid chroot's) side by
+side, each against an untraced run of itself, all rounds alternating."""
 import argparse
 import json
 import os
@@ -22,6 +26,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORKLOADS = os.path.join(ROOT, "..", "shared", "bench", "workloads")
+if not os.path.isdir(WORKLOADS):  # a worktree under /work/wt: shared/ is /work/shared
+    WORKLOADS = os.path.join(ROOT, "..", "..", "shared", "bench", "workloads")
 PY = "/usr/bin/python3.11"
 
 # name -> (argv builder, default size[, extra heapwise run flags])
@@ -61,6 +67,9 @@ def main():
     ap.add_argument("--only", default="")
     ap.add_argument("--no-heaptrack", action="store_true")
     ap.add_argument("--python", action="store_true", help="the Python-aware table")
+    ap.add_argument("--python-bin", action="append", default=[], metavar="PYTHON",
+                    help="with --python: compare interpreters (repeatable): a path, or "
+                         "sid:3.14 for the interpreter of the sid chroot (HEAPWISE_SID)")
     args = ap.parse_args()
 
     hw = os.path.join(args.build, "analyzer", "heapwise")
@@ -68,6 +77,8 @@ def main():
     heaptrack = None if args.no_heaptrack else shutil.which("heaptrack")
     only = set(filter(None, args.only.split(",")))
     env = dict(os.environ, PYTHONMALLOC="malloc")
+    if args.python and args.python_bin:
+        return python_versions_table(args, only)
     if args.python:
         return python_table(args, hw, heaptrack, only)
     tmp = tempfile.mkdtemp(prefix="hw-bench-")
@@ -176,6 +187,102 @@ def python_table(args, hw, heaptrack, only):
         print("* heaptrack under PYTHONMALLOC=malloc, against untraced PYTHONMALLOC=malloc")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+class Interpreter:
+    """An interpreter to benchmark: on the host, or in the sid chroot (run in a
+    private mount namespace; the shim and the workloads are copied in)."""
+
+    def __init__(self, spec, lib):
+        self.root = None
+        if spec.startswith("sid:"):
+            self.root = os.environ.get("HEAPWISE_SID", "/work/sid")
+            self.exe = f"/usr/bin/python{spec[4:]}"
+            self.name = f"{spec[4:]} (sid)"
+            stage = os.path.join(self.root, "opt", "heapwise-bench")
+            shutil.rmtree(stage, ignore_errors=True)
+            shutil.copytree(WORKLOADS, os.path.join(stage, "workloads"))
+            shutil.copy2(lib, os.path.join(stage, "libheapwise.so"))
+            self.lib = "/opt/heapwise-bench/libheapwise.so"
+            self.workloads = "/opt/heapwise-bench/workloads"
+        else:
+            self.exe = spec
+            self.lib = lib
+            self.workloads = WORKLOADS
+            v = subprocess.run([spec, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                               capture_output=True, text=True).stdout.strip()
+            self.name = v or spec
+
+    def tmp(self):
+        """(directory for traces as the program sees it, on the host)"""
+        base = os.path.join(self.root, "tmp") if self.root else None
+        d = tempfile.mkdtemp(prefix="hw-bench-", dir=base)
+        return ("/tmp/" + os.path.basename(d) if self.root else d), d
+
+    def argv(self, script, n, env):
+        argv = [self.exe, os.path.join(self.workloads, script), str(n)]
+        if not self.root:
+            return argv
+        inner = ["env", "-i", "PATH=/usr/bin:/bin"] + [f"{k}={v}" for k, v in env.items()
+                                                      if k.startswith(("HEAPWISE", "LD_PRELOAD",
+                                                                       "PYTHON"))] + argv
+        script = ('mount --make-rprivate / && mount -t proc proc "$0/proc" && '
+                  'mount --rbind /dev "$0/dev" && exec chroot "$0" "$@"')
+        return ["unshare", "-m", "sh", "-c", script, self.root] + inner
+
+    def has_numpy(self):
+        return subprocess.run(self.argv_raw(["-c", "import numpy"]), capture_output=True).returncode == 0
+
+    def argv_raw(self, args):
+        if not self.root:
+            return [self.exe, *args]
+        return ["chroot", self.root, self.exe, *args]
+
+
+def python_versions_table(args, only):
+    """The default mode's (and --native's) ratio to an untraced run of the
+    same interpreter, for each interpreter given, every run alternating:
+    all interpreters are traced the same way (LD_PRELOAD), so their ratios
+    compare."""
+    lib = os.path.join(args.build, "preload", "libheapwise.so")
+    pys = [Interpreter(spec, lib) for spec in args.python_bin]
+    plain = {k: v for k, v in os.environ.items() if k != "PYTHONMALLOC"}
+    print(f"rounds {args.rounds}, median of per-round ratios to an untraced run of the same "
+          "interpreter (pymalloc on, traced with LD_PRELOAD)")
+    print(f"{'workload':10}" + "".join(f" {p.name + ' default':>16} {'--native':>9}" for p in pys))
+    for name, (build, size, *extra) in BENCHES.items():
+        if build is None or (only and name not in only):
+            continue
+        script = build(1)[1].rsplit("/", 1)[1]
+        n = max(1, int(size * args.scale))
+        follow = {"HEAPWISE_FOLLOW": "0"} if extra and "--no-follow" in extra[0] else {}
+        runs = {}
+        for p in pys:
+            if name.startswith("f") and not p.has_numpy():
+                continue
+            inside, outside = p.tmp()
+            out = {"HEAPWISE_OUTPUT": os.path.join(inside, "t.%p.hwt"), "LD_PRELOAD": p.lib, **follow}
+            for mode, extra_env in (("untraced", {}), ("default", out),
+                                    ("native", dict(out, HEAPWISE_NATIVE="1"))):
+                env = dict(plain, **extra_env)
+                runs[(p.name, mode)] = (p.argv(script, n, env), env, outside)
+        times = {k: [] for k in runs}
+        for _ in range(args.rounds):
+            for k, (cmd, env, outside) in runs.items():
+                times[k].append(timed(cmd, env, outside))
+                for f in os.listdir(outside):
+                    os.unlink(os.path.join(outside, f))
+
+        def ratio(py, mode):
+            if (py, mode) not in times:
+                return f"{'-':>9}"
+            return f"{statistics.median(t / b for t, b in zip(times[(py, mode)], times[(py, 'untraced')])):8.2f}x"
+
+        print(f"{name:10}" + "".join(f" {ratio(p.name, 'default'):>16} {ratio(p.name, 'native'):>9}"
+                                     for p in pys), flush=True)
+        for *_, outside in runs.values():
+            shutil.rmtree(outside, ignore_errors=True)
     return 0
 
 

@@ -26,7 +26,8 @@
  */
 
 #define HW_MAGIC "HEAPWISE"
-#define HW_FORMAT_VERSION 2u
+#define HW_FORMAT_VERSION 3u
+#define HW_FORMAT_VERSION_MIN 2u /* the oldest version the reader still reads */
 #define HW_HEADER_SIZE 4096u
 #define HW_CHUNK_MAGIC 0x4b435748u /* "HWCK" */
 #define HW_CHUNK_HEADER_SIZE 16u
@@ -114,6 +115,10 @@ _Static_assert(sizeof(struct hw_chunk_header) == HW_CHUNK_HEADER_SIZE, "chunk la
  *   PYTHON    seq:v version:v frames_ok:u8 (CPython was found: Py_Version;
  *                                           frames_ok:u8 says whether its
  *                                           frames can be read)
+ *   PYTHON_INFO flags:v layout:s reason:s (format 3; written right after
+ *             PYTHON: HW_PY_* flags, the name of the layout row the shim
+ *             read frames with ("3.13t"), and when frames_ok is 0 why
+ *             (one line of text, shown by every report))
  *   TIME      t:v                          (ns since start; for the following
  *                                           events of this chunk's thread)
  *   RSS       t:v rss_bytes:v
@@ -131,6 +136,7 @@ enum hw_record_tag {
 	HW_REC_MODULE_UNLOAD = 0x12,
 	HW_REC_CODE = 0x13,
 	HW_REC_PYTHON = 0x14,
+	HW_REC_PYTHON_INFO = 0x15,
 	HW_REC_TIME = 0x20,
 	HW_REC_RSS = 0x21,
 	HW_REC_TRAILER = 0x30,
@@ -155,6 +161,10 @@ enum hw_mark_kind {
 };
 
 #define HW_MAX_LABEL 256u
+
+/* PYTHON_INFO flags */
+#define HW_PY_FREE_THREADED 0x1u /* a Py_GIL_DISABLED build (3.13t, 3.14t) */
+#define HW_MAX_PY_REASON 256u
 
 enum hw_frame_kind {
 	HW_FRAME_NATIVE = 1, /* value: return address (instruction pointer) */

@@ -55,6 +55,30 @@ class Check(TraceTest):
             self.assertTrue(files, c)
             self.assertFalse(any(f.startswith("<frozen importlib._bootstrap") for f in files))
 
+    def test_gate_without_python_frames_is_native(self):
+        # An interpreter the shim has no layout for (3.10: heapwise supports
+        # 3.11 and later) records native stacks only. The Python leak
+        # definition would keep nothing and pass the gate on a 3 MiB leak;
+        # such a trace is judged by the native one, and says why.
+        python = "/root/.pyenv/versions/3.10.13/bin/python3.10"
+        if not os.path.exists(python):
+            self.skipTest(f"{python} (an interpreter without a layout) is not installed")
+        script = os.path.join(HERE, "py", "refleak.py")
+        _, err, traces = self.run_traced([python, script])
+        self.assertIn("Python 3.10: Python frames are off (no layout for Python 3.10", err)
+        p = self.heapwise("check", traces[0], "--max-leaked", "1M", status=1)
+        self.assertIn("FAIL  max-leaked", p.stdout)
+        self.assertIn("3.0 MiB    in 1 block", p.stdout)
+        self.assertIn("Python frames were off (no layout for Python 3.10", p.stderr)
+        s = self.json("summary", traces[0])
+        self.assertFalse(s["python_frames"])
+        self.assertIn("no layout for Python 3.10", s["python_frames_off"])
+        self.assertGreaterEqual(s["leaked_bytes"], 3 << 20)
+        p = self.heapwise("leaks", traces[0])
+        self.assertNotIn("(no callsites)", p.stdout)
+        p = self.heapwise("summary", traces[0])
+        self.assertIn("Python frames OFF: no layout for Python 3.10", p.stdout)
+
     def test_junit_and_errors(self):
         trace, _ = self.leaky()
         junit = os.path.join(self.dir, "junit.xml")

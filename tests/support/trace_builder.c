@@ -202,6 +202,25 @@ void tb_mark(struct tb *b, uint64_t s, int kind, const char *label)
 	done(b, p + n);
 }
 
+void tb_python(struct tb *b, uint64_t s, uint32_t version, int frames_ok, const char *reason)
+{
+	size_t n = reason ? strlen(reason) : 0;
+	uint8_t *p = rec(b, 48 + n);
+	*p++ = HW_REC_PYTHON;
+	p = hw_put_varint(p, s);
+	p = hw_put_varint(p, version);
+	*p++ = (uint8_t)frames_ok;
+	if (reason) {
+		*p++ = HW_REC_PYTHON_INFO;
+		p = hw_put_varint(p, 0);
+		p = hw_put_varint(p, 0);
+		p = hw_put_varint(p, n);
+		memcpy(p, reason, n);
+		p += n;
+	}
+	done(b, p);
+}
+
 void tb_rss(struct tb *b, uint64_t t, uint64_t rss)
 {
 	uint8_t *p = rec(b, 32);

@@ -32,6 +32,8 @@ void tb_remap(struct tb *b, uint64_t seq_free, uint64_t seq_alloc, uint64_t old,
 	      uint64_t new_addr, uint64_t new_len, uint32_t stack);
 void tb_stack(struct tb *b, uint32_t id, uint32_t parent, uint64_t ip);
 void tb_module(struct tb *b, uint64_t seq, uint64_t bias, uint64_t lo, uint64_t hi, const char *path);
+/* PYTHON (and, with a reason, PYTHON_INFO) records. */
+void tb_python(struct tb *b, uint64_t seq, uint32_t version, int frames_ok, const char *reason);
 void tb_rss(struct tb *b, uint64_t t_ns, uint64_t rss);
 void tb_mark(struct tb *b, uint64_t seq, int kind, const char *label);
 void tb_trailer(struct tb *b, uint64_t seq, uint64_t t_ns, uint64_t allocs, uint64_t frees);

@@ -217,6 +217,42 @@ static void one_unmap_of_many_mappings(void **state)
 	analysis_free(&a);
 }
 
+/* A Python process whose frames were not recorded (a version the shim has no
+ * layout for): its stacks are native, so the Python leak definition ("under a
+ * Python frame") would keep nothing and a 3 MiB leak would pass a gate. Such
+ * a trace is judged by the native definition: everything live at the end. */
+static void python_without_frames_leaks_natively(void **state)
+{
+	(void)state;
+	for (int frames = 0; frames < 2; frames++) {
+		struct tb b;
+		tb_init(&b, HW_MIN_CHUNK_SIZE, "python3.16 app.py", 17);
+		tb_chunk(&b, 1);
+		tb_python(&b, 1, 0x031000f0, frames, frames ? NULL : "no layout for Python 3.16");
+		tb_stack(&b, 1, 0, 0x401000); /* native frames only */
+		tb_stack(&b, 2, 1, 0x401100);
+		tb_alloc(&b, HW_KIND_PYOBJ, 2, 0x10000, 3u << 20, 2);
+		tb_alloc(&b, HW_KIND_PYOBJ, 3, 0x900000, 100, 1);
+		tb_free(&b, HW_KIND_PYOBJ, 4, 0x900000);
+		tb_trailer(&b, 5, 1, 2, 1);
+		struct analysis a;
+		replay_built(&b, NULL, &a);
+		const struct site *s = site_of(&a, 2, CLASS_HEAP);
+		assert_non_null(s);
+		assert_int_equal(s->leak_bytes, 3u << 20);
+		assert_int_equal(a.python_frames, frames);
+		/* with frames a native-only stack is interpreter start-up: no leak */
+		assert_int_equal(s->eligible, !frames);
+		if (!frames) {
+			assert_string_equal(a.python_off, "no layout for Python 3.16");
+			assert_non_null(strstr(analysis_python_off(&a, NULL, 0), "no layout for Python 3.16"));
+		} else {
+			assert_null(analysis_python_off(&a, NULL, 0));
+		}
+		analysis_free(&a);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -226,6 +262,7 @@ int main(void)
 		cmocka_unit_test(temporaries_per_thread),
 		cmocka_unit_test(window_counts_only_blocks_inside),
 		cmocka_unit_test(one_unmap_of_many_mappings),
+		cmocka_unit_test(python_without_frames_leaks_natively),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
