@@ -8,6 +8,7 @@ prefixes with bin/python3.1X or, free-threaded, bin/python3.1Xt). A version that
 skipped with a printed reason; `summary()` lists what was found."""
 import glob
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -149,17 +150,35 @@ def interpreters():
                 _missing.append(f"python{v} in the sid chroot {SID}: not installed")
     prefixes = os.environ.get("HEAPWISE_PYTHON_PREFIXES")
     prefixes = prefixes.split(":") if prefixes else sorted(glob.glob("/work/py/*"))
+    seen = set()
     for p in prefixes:
-        for exe in sorted(glob.glob(os.path.join(p, "bin", "python3.1[0-9]"))):
-            _found.append(Interp(f"{version_of(exe)} ({exe})", exe))
-        for exe in sorted(glob.glob(os.path.join(p, "bin", "python3.1[0-9]t"))):
-            _found.append(Interp(f"{version_of(exe)} free-threaded ({exe})", exe,
-                                 free_threaded=True))
+        for exe in sorted(glob.glob(os.path.join(p, "bin", "python3.1[0-9]*")), reverse=True):
+            if not re.fullmatch(r"python3\.1[0-9]t?", os.path.basename(exe)):
+                continue
+            ft, v = free_threaded(exe), version_of(exe)
+            if (p, v, ft) in seen:  # python3.14 beside python3.14t: one build
+                continue
+            seen.add((p, v, ft))
+            _found.append(Interp(f"{v}{' free-threaded' if ft else ''} ({exe})", exe,
+                                 free_threaded=ft))
+    if os.environ.get("HEAPWISE_PYTHONS") == "first" and len(_found) > 1:
+        for i in _found[1:]:
+            _missing.append(f"{i.name}: HEAPWISE_PYTHONS=first (CI's sanitizer run checks the "
+                            "analyzer on one interpreter; the plain run takes them all)")
+        del _found[1:]
     for v in ("3.13t", "3.14t"):
-        if not any(i.exe.endswith(v) for i in _found):
+        if not any(i.free_threaded and i.name.startswith(v[:-1] + ".") for i in _found):
             _missing.append(f"free-threaded {v}: none under HEAPWISE_PYTHON_PREFIXES "
                             "(build one with --disable-gil)")
     return _found
+
+
+def free_threaded(exe):
+    try:
+        return subprocess.run([exe, "-c", "import sysconfig; print(sysconfig.get_config_var('Py_GIL_DISABLED'))"],
+                              capture_output=True, text=True, timeout=30).stdout.strip() == "1"
+    except OSError:
+        return False
 
 
 def version_of(exe):
