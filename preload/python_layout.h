@@ -343,11 +343,62 @@ static const struct python_layout python_layouts[] = {
 			.bytes_data = 704, .str_state = 720, .str_length = 728,
 			.str_ascii_data = 736},
 	},
+	{
+		/* 3.14t: free-threaded (PyObject is 32 bytes: every object field
+		 * moves; str state's interned is a whole byte); a thread may run a
+		 * copy of the bytecode of its own (tlbc_index into co_tlbc) */
+		.min_version = 0x030e0000,
+		.max_version = 0x030effff,
+		.free_threaded = true,
+		.name = "3.14t",
+		.runtime_finalizing = 784,
+		.has_debug_offsets = true,
+		.tstate_from = TSTATE_CURRENT_FUNCTION,
+		.ts_thread_id = 152,
+		.frame_current = 72,
+		.frame_code = 0,
+		.frame_previous = 8,
+		.frame_instr = 56,
+		.frame_owner = 78,
+		.frame_tlbc_index = 72,
+		.owner_generator = 1,
+		.owner_entry = 3,
+		.code_checked = true,
+		.code_tag_bits = 1,
+		.obj_type = 24,
+		.code_firstlineno = 84,
+		.code_filename = 128,
+		.code_qualname = 144,
+		.code_linetable = 152,
+		.code_firsttraceable = 208,
+		.code_code_adaptive = 232,
+		.code_tlbc = 224,
+		.tlbc_entries = 8,
+		.bytes_size = 32,
+		.bytes_data = 48,
+		.str_length = 32,
+		.str_state = 48,
+		.str_ascii_data = 56,
+		.str_utf8_length = 56,
+		.str_utf8 = 64,
+		.str_compact_data = 72,
+		.str_kind_shift = 8,
+		.str_compact_shift = 11,
+		.str_ascii_shift = 12,
+		.type_dealloc = 64,
+		.dbg = {.version = 8, .free_threaded = 16, .runtime_finalizing = 32,
+			.frame_current = 208, .frame_previous = 256, .frame_code = 264,
+			.frame_instr = 272, .frame_owner = 288, .frame_tlbc_index = 304,
+			.code_filename = 320, .code_qualname = 336, .code_linetable = 344,
+			.code_firstlineno = 352, .code_code_adaptive = 384, .code_tlbc = 392,
+			.obj_type = 408, .bytes_size = 600, .bytes_data = 608, .str_state = 624,
+			.str_length = 632, .str_ascii_data = 640},
+	},
 };
 
-#define HW_PY_ROW_INDEXES(X) X(0) X(1) X(2) X(3) X(4)
+#define HW_PY_ROW_INDEXES(X) X(0) X(1) X(2) X(3) X(4) X(5)
 
-_Static_assert(sizeof(python_layouts) / sizeof(python_layouts[0]) == 5,
+_Static_assert(sizeof(python_layouts) / sizeof(python_layouts[0]) == 6,
 	       "HW_PY_ROW_INDEXES must list every row");
 
 /* The row for a Py_Version value and build, or NULL. */
