@@ -91,8 +91,10 @@ bool python_thread_has_state(void);
 bool stack_python_attach(uint32_t version, char *why, size_t cap);
 extern uint32_t g_py_flags; /* HW_PY_* of the PYTHON_INFO record */
 
-/* True when ip is inside _PyEval_EvalFrameDefault. */
+/* True when ip is inside _PyEval_EvalFrameDefault, or a function learned to
+ * run eval calls (python_learn_eval). */
 bool python_is_eval(uintptr_t ip);
+void python_learn_eval(uintptr_t lo, uintptr_t hi);
 
 /* Do the mixed-stack markers carry the address of each eval call's entry
  * frame on the C stack (3.12+)? */

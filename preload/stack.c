@@ -80,6 +80,9 @@ static unsigned splice(const struct py_frame *py, unsigned npy, const uintptr_t 
 				at[i] = (unsigned short)(k + 1);
 				used[k++] = true;
 				matched++;
+				uintptr_t lo, hi;
+				if (!python_is_eval(ips[i]) && stack_native_proc_range(ips[i] - 1, &lo, &hi))
+					python_learn_eval(lo, hi);
 			}
 		}
 	} else {
@@ -115,6 +118,19 @@ static unsigned splice(const struct py_frame *py, unsigned npy, const uintptr_t 
 	return n;
 }
 
+/* Are there more eval calls (markers with an entry frame) than frames known
+ * to run one, on a native stack that was not cut short? */
+static bool eval_frames_missing(const struct py_frame *py, unsigned npy, const uintptr_t *ips,
+				unsigned nips)
+{
+	unsigned calls = 0, evals = 0;
+	for (unsigned i = 0; i < npy; i++)
+		calls += !py[i].code && py[i].entry;
+	for (unsigned i = 0; i < nips; i++)
+		evals += python_is_eval(ips[i]);
+	return evals < calls && nips < g_config.depth;
+}
+
 static unsigned collect_native(struct frame_key *keys, unsigned max)
 {
 	uintptr_t ips[HW_MAX_DEPTH];
@@ -133,13 +149,15 @@ static __attribute__((noinline)) unsigned collect_mixed(struct frame_key *keys, 
 	if (!npy)
 		return g_config.native == NATIVE_NONE ? 0 : collect_native(keys, g_config.depth);
 	if (g_config.native == NATIVE_FULL) {
-		if (python_entries_on_cstack()) {
-			uintptr_t sps[HW_MAX_DEPTH];
-			unsigned nips = stack_native_unwind_sp(ips, sps, g_config.depth);
-			return splice(py, npy, ips, sps, nips, keys, HW_MAX_FRAMES);
-		}
 		unsigned nips = stack_native_unwind(ips, g_config.depth);
-		return splice(py, npy, ips, NULL, nips, keys, HW_MAX_FRAMES);
+		if (!python_entries_on_cstack() || !eval_frames_missing(py, npy, ips, nips))
+			return splice(py, npy, ips, NULL, nips, keys, HW_MAX_FRAMES);
+		/* An eval call whose native frame is not known yet: find it by
+		 * the stack position of its entry frame (a slower unwind), and
+		 * learn the function for the fast path. */
+		uintptr_t sps[HW_MAX_DEPTH];
+		nips = stack_native_unwind_sp(ips, sps, g_config.depth);
+		return splice(py, npy, ips, sps, nips, keys, HW_MAX_FRAMES);
 	}
 	for (unsigned i = npy; i-- > 0;)
 		if (py[i].code)

@@ -7,6 +7,7 @@
 #include <libunwind.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "heapwise/compiler.h"
 
@@ -64,4 +65,15 @@ unsigned stack_native_unwind_sp(uintptr_t *ips, uintptr_t *sps, unsigned max)
 		sps[out++] = (uintptr_t)sp;
 	} while (out < max && out < MAX_UNWIND && unw_step(&cur) > 0);
 	return out;
+}
+
+bool stack_native_proc_range(uintptr_t ip, uintptr_t *lo, uintptr_t *hi)
+{
+	unw_proc_info_t pi;
+	if (unw_get_proc_info_by_ip(unw_local_addr_space, (unw_word_t)ip, &pi, NULL) != 0 ||
+	    pi.end_ip <= pi.start_ip)
+		return false;
+	*lo = (uintptr_t)pi.start_ip;
+	*hi = (uintptr_t)pi.end_ip;
+	return true;
 }

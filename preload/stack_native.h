@@ -3,6 +3,7 @@
 #ifndef HW_PRELOAD_STACK_NATIVE_H
 #define HW_PRELOAD_STACK_NATIVE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Return addresses of the calling thread below the shim, innermost first;
@@ -12,5 +13,9 @@ unsigned stack_native_unwind(uintptr_t *ips, unsigned max);
 /* The same frames with each one's stack pointer (sps[i]: frame i's locals
  * lie in [sps[i], sps[i + 1])); a slower walk, for --native's splice. */
 unsigned stack_native_unwind_sp(uintptr_t *ips, uintptr_t *sps, unsigned max);
+
+/* The bounds of the function (its unwind entry, symbols or not) that ip is
+ * in. */
+bool stack_native_proc_range(uintptr_t ip, uintptr_t *lo, uintptr_t *hi);
 
 #endif

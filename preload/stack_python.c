@@ -43,9 +43,38 @@ static void code_dealloc(void *op)
 	g_code_dealloc(op);
 }
 
+/* Functions found to run an eval call (below): a split-off part of
+ * _PyEval_EvalFrameDefault, a tail-calling interpreter's handlers. */
+#define MAX_EVAL_RANGES 512
+static struct {
+	uintptr_t lo, hi;
+} g_eval_ranges[MAX_EVAL_RANGES];
+static _Atomic unsigned g_neval_ranges;
+static atomic_flag g_eval_ranges_busy = ATOMIC_FLAG_INIT;
+
 bool python_is_eval(uintptr_t ip)
 {
-	return ip >= g_eval_lo && ip < g_eval_hi;
+	if (ip >= g_eval_lo && ip < g_eval_hi)
+		return true;
+	unsigned n = atomic_load_explicit(&g_neval_ranges, memory_order_acquire);
+	for (unsigned i = 0; i < n; i++)
+		if (ip > g_eval_ranges[i].lo && ip <= g_eval_ranges[i].hi) /* a return address */
+			return true;
+	return false;
+}
+
+void python_learn_eval(uintptr_t lo, uintptr_t hi)
+{
+	if (python_is_eval(lo + 1) || atomic_flag_test_and_set_explicit(&g_eval_ranges_busy,
+									 memory_order_acquire))
+		return;
+	unsigned n = atomic_load_explicit(&g_neval_ranges, memory_order_relaxed);
+	if (n < MAX_EVAL_RANGES) {
+		g_eval_ranges[n].lo = lo;
+		g_eval_ranges[n].hi = hi;
+		atomic_store_explicit(&g_neval_ranges, n + 1, memory_order_release);
+	}
+	atomic_flag_clear_explicit(&g_eval_ranges_busy, memory_order_release);
 }
 
 bool python_thread_has_state(void)
