@@ -70,6 +70,8 @@ def main():
     ap.add_argument("--python-bin", action="append", default=[], metavar="PYTHON",
                     help="with --python: compare interpreters (repeatable): a path, or "
                          "sid:3.14 for the interpreter of the sid chroot (HEAPWISE_SID)")
+    ap.add_argument("--default-only", action="store_true",
+                    help="with --python-bin: the default mode only (no --native runs)")
     args = ap.parse_args()
 
     hw = os.path.join(args.build, "analyzer", "heapwise")
@@ -263,8 +265,10 @@ def python_versions_table(args, only):
                 continue
             inside, outside = p.tmp()
             out = {"HEAPWISE_OUTPUT": os.path.join(inside, "t.%p.hwt"), "LD_PRELOAD": p.lib, **follow}
-            for mode, extra_env in (("untraced", {}), ("default", out),
-                                    ("native", dict(out, HEAPWISE_NATIVE="1"))):
+            modes = [("untraced", {}), ("default", out)]
+            if not args.default_only:
+                modes.append(("native", dict(out, HEAPWISE_NATIVE="1")))
+            for mode, extra_env in modes:
                 env = dict(plain, **extra_env)
                 runs[(p.name, mode)] = (p.argv(script, n, env), env, outside)
         times = {k: [] for k in runs}

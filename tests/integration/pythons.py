@@ -161,11 +161,18 @@ def interpreters():
             seen.add((p, v, ft))
             _found.append(Interp(f"{v}{' free-threaded' if ft else ''} ({exe})", exe,
                                  free_threaded=ft))
-    if os.environ.get("HEAPWISE_PYTHONS") == "first" and len(_found) > 1:
+    want = os.environ.get("HEAPWISE_PYTHONS", "")
+    if want == "first" and len(_found) > 1:
         for i in _found[1:]:
             _missing.append(f"{i.name}: HEAPWISE_PYTHONS=first (CI's sanitizer run checks the "
                             "analyzer on one interpreter; the plain run takes them all)")
         del _found[1:]
+    elif want and want != "first":
+        keep = [i for i in _found if any(w in i.name for w in want.split(","))]
+        for i in _found:
+            if i not in keep:
+                _missing.append(f"{i.name}: not in HEAPWISE_PYTHONS={want}")
+        _found[:] = keep
     for v in ("3.13t", "3.14t"):
         if not any(i.free_threaded and i.name.startswith(v[:-1] + ".") for i in _found):
             _missing.append(f"free-threaded {v}: none under HEAPWISE_PYTHON_PREFIXES "
