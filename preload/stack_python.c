@@ -132,11 +132,17 @@ enum frame_kind { FRAME_SKIP, FRAME_PYTHON, FRAME_ENTRY };
 
 /* Reads one frame: FRAME_PYTHON with its code object and instruction,
  * FRAME_ENTRY for an eval call's entry frame (3.12+: see owner_entry),
- * FRAME_SKIP for a frame that is not (yet) running Python code: still being
- * set up (CPython's _PyFrame_IsIncomplete), or whose f_executable is not a
- * code object (3.13+). */
+ * FRAME_SKIP for a frame that is not (yet) running Python code.
+ * Only the innermost frame can be one still being set up (CPython's
+ * _PyFrame_IsIncomplete: before its first traceable instruction; a frame
+ * further out has made a call, so it ran past its prologue) and only there
+ * is f_executable's type checked before the code object is read: the frames
+ * further out are read without touching their code objects (two cache lines
+ * a frame fewer on deep stacks), and a code object is type-checked before
+ * its first use anyway (stack_python_code_id). Frames of other owners than
+ * the entry's always hold a code object. */
 static inline __attribute__((always_inline)) enum frame_kind
-read_frame(const struct python_layout *L, const void *f, struct frame_read *r)
+read_frame(const struct python_layout *L, const void *f, bool innermost, struct frame_read *r)
 {
 	uint8_t owner = LOAD(uint8_t, f, L->frame_owner);
 	if (L->owner_entry && HW_UNLIKELY(owner >= L->owner_entry))
@@ -145,23 +151,23 @@ read_frame(const struct python_layout *L, const void *f, struct frame_read *r)
 			       ? FRAME_ENTRY
 			       : FRAME_SKIP;
 	uintptr_t code = LOAD(uintptr_t, f, L->frame_code) & ~L->code_tag_bits;
-	if (L->code_checked && HW_UNLIKELY(!code || LOAD(uintptr_t, code, L->obj_type) != g_code_type))
+	if (HW_UNLIKELY(innermost) && L->code_checked &&
+	    (!code || LOAD(uintptr_t, code, L->obj_type) != g_code_type))
 		return FRAME_SKIP;
-	uintptr_t first;
+	uintptr_t first = code + L->code_code_adaptive;
 	if (L->code_tlbc) {
 		/* free-threaded 3.14+: a thread may run its own copy of the
-		 * bytecode (co_tlbc->entries[tlbc_index]) */
-		uintptr_t tlbc = LOAD(uintptr_t, code, L->code_tlbc);
+		 * bytecode (co_tlbc->entries[tlbc_index]; 0 is co_code_adaptive) */
 		int32_t idx = LOAD(int32_t, f, L->frame_tlbc_index);
-		first = tlbc && idx > 0 && idx < LOAD(intptr_t, tlbc, 0)
-				? LOAD(uintptr_t, tlbc, L->tlbc_entries + 8 * (uintptr_t)idx)
-				: code + L->code_code_adaptive;
-	} else {
-		first = code + L->code_code_adaptive;
+		if (idx > 0) {
+			uintptr_t tlbc = LOAD(uintptr_t, code, L->code_tlbc);
+			if (tlbc && idx < LOAD(intptr_t, tlbc, 0))
+				first = LOAD(uintptr_t, tlbc, L->tlbc_entries + 8 * (uintptr_t)idx);
+		}
 	}
 	uintptr_t instr = LOAD(uintptr_t, f, L->frame_instr);
-	if (HW_UNLIKELY(owner != L->owner_generator &&
-			instr < first + 2 * (uintptr_t)LOAD(int32_t, code, L->code_firsttraceable)))
+	if (HW_UNLIKELY(innermost) && owner != L->owner_generator &&
+	    instr < first + 2 * (uintptr_t)LOAD(int32_t, code, L->code_firsttraceable))
 		return FRAME_SKIP;
 	r->code = code;
 	r->lasti = (int32_t)(((intptr_t)instr - (intptr_t)first) >> 1);
@@ -177,9 +183,11 @@ collect(const struct python_layout *L, struct py_frame *out, unsigned max, bool 
 {
 	void *f = innermost_frame(L, attached);
 	unsigned n = 0;
+	bool innermost = true;
 	for (; f && n < max; f = LOAD(void *, f, L->frame_previous)) {
 		struct frame_read r;
-		enum frame_kind k = read_frame(L, f, &r);
+		enum frame_kind k = read_frame(L, f, innermost, &r);
+		innermost = k == FRAME_SKIP && innermost;
 		if (k == FRAME_PYTHON) {
 			out[n].code = r.code;
 			out[n].entry = 0;
@@ -205,9 +213,12 @@ collect_keys(const struct python_layout *L, struct frame_key *out, unsigned max,
 {
 	void *f = innermost_frame(L, attached);
 	unsigned n = 0;
+	bool innermost = true;
 	for (; f && n < max; f = LOAD(void *, f, L->frame_previous)) {
 		struct frame_read r;
-		if (read_frame(L, f, &r) != FRAME_PYTHON)
+		enum frame_kind k = read_frame(L, f, innermost, &r);
+		innermost = k == FRAME_SKIP && innermost;
+		if (k != FRAME_PYTHON)
 			continue;
 		uint64_t instr = (uint32_t)(r.lasti + 1);
 		out[n].a = r.code | HW_FRAME_KEY_PYTHON;
@@ -454,6 +465,9 @@ static bool emit_code(struct thread_state *ts, uintptr_t code, uint32_t id)
 
 uint32_t stack_python_code_id(struct thread_state *ts, uintptr_t code, uint32_t gen)
 {
+	const struct python_layout *L = g_py_layout;
+	if (L->code_checked && LOAD(uintptr_t, code, L->obj_type) != g_code_type)
+		return 0; /* not a code object: never read as one */
 	struct code_map *m = ts->codes;
 	if (!m) {
 		m = mmap(NULL, sizeof(*m), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
