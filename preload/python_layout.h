@@ -251,6 +251,52 @@ static const struct python_layout python_layouts[] = {
 			.str_ascii_data = 560},
 	},
 	{
+		/* 3.13t: free-threaded (PyObject is 32 bytes: object fields move;
+		 * no per-thread bytecode yet) */
+		.min_version = 0x030d0000,
+		.max_version = 0x030dffff,
+		.free_threaded = true,
+		.name = "3.13t",
+		.runtime_finalizing = 608,
+		.has_debug_offsets = true,
+		.tstate_from = TSTATE_CURRENT_FUNCTION,
+		.ts_thread_id = 152,
+		.frame_current = 72,
+		.frame_code = 0,
+		.frame_previous = 8,
+		.frame_instr = 56,
+		.frame_owner = 70,
+		.owner_generator = 1,
+		.owner_entry = 3,
+		.code_checked = true,
+		.obj_type = 24,
+		.code_firstlineno = 84,
+		.code_filename = 128,
+		.code_qualname = 144,
+		.code_linetable = 152,
+		.code_firsttraceable = 200,
+		.code_code_adaptive = 216,
+		.bytes_size = 32,
+		.bytes_data = 48,
+		.str_length = 32,
+		.str_state = 48,
+		.str_ascii_data = 56,
+		.str_utf8_length = 56,
+		.str_utf8 = 64,
+		.str_compact_data = 72,
+		.str_kind_shift = 2,
+		.str_compact_shift = 5,
+		.str_ascii_shift = 6,
+		.type_dealloc = 64,
+		.dbg = {.version = 8, .free_threaded = 16, .runtime_finalizing = 32,
+			.frame_current = 184, .frame_previous = 232, .frame_code = 240,
+			.frame_instr = 248, .frame_owner = 264, .code_filename = 280,
+			.code_qualname = 296, .code_linetable = 304, .code_firstlineno = 312,
+			.code_code_adaptive = 344, .obj_type = 360, .bytes_size = 520,
+			.bytes_data = 528, .str_state = 544, .str_length = 552,
+			.str_ascii_data = 560},
+	},
+	{
 		/* 3.14: f_executable is a _PyStackRef; the entry frame's owner is
 		 * FRAME_OWNED_BY_INTERPRETER (3), FRAME_OWNED_BY_CSTACK moved to 4 */
 		.min_version = 0x030e0000,
@@ -396,9 +442,9 @@ static const struct python_layout python_layouts[] = {
 	},
 };
 
-#define HW_PY_ROW_INDEXES(X) X(0) X(1) X(2) X(3) X(4) X(5)
+#define HW_PY_ROW_INDEXES(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6)
 
-_Static_assert(sizeof(python_layouts) / sizeof(python_layouts[0]) == 6,
+_Static_assert(sizeof(python_layouts) / sizeof(python_layouts[0]) == 7,
 	       "HW_PY_ROW_INDEXES must list every row");
 
 /* The row for a Py_Version value and build, or NULL. */
