@@ -33,7 +33,7 @@ enum hw_err trace_open(const char *path, struct trace *t)
 {
 	memset(t, 0, sizeof(*t));
 	t->path = xstrndup(path, strlen(path));
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC); /* a FIFO never blocks */
 	if (fd < 0) {
 		err_print("cannot open %s: %s", path, strerror(errno));
 		return HW_ERR_OPEN;

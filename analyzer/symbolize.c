@@ -7,10 +7,16 @@
 
 #include <dwarf.h>
 #include <elfutils/libdw.h>
+#include <elfutils/libdwelf.h>
 #include <elfutils/libdwfl.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
 
 #include "err.h"
 #include "util.h"
@@ -55,10 +61,113 @@ struct symbolizer {
 	int resolving; /* the module of the address being resolved (-1: none) */
 };
 
+/* Opens a file a trace names, for reading, only when it is a regular file
+ * and without ever blocking: a FIFO or a device must not stall the analyzer
+ * (open() of a FIFO waits for a writer) nor see an open (a device's open can
+ * act). O_PATH opens no file; the inode it holds is reopened for reading
+ * through /proc only once it is known to be a regular file. Returns -1 with
+ * errno set (EINVAL: not a regular file). */
+int symbolize_open_regular(const char *path)
+{
+	int pfd = open(path, O_PATH | O_CLOEXEC);
+	if (pfd < 0)
+		return -1;
+	struct stat st;
+	if (fstat(pfd, &st) || !S_ISREG(st.st_mode)) {
+		close(pfd);
+		errno = EINVAL;
+		return -1;
+	}
+	char proc[64];
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
+	int fd = open(proc, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) /* no /proc: the name again, never blocking */
+		fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	int saved = errno;
+	close(pfd);
+	if (fd >= 0 && (fstat(fd, &st) || !S_ISREG(st.st_mode))) {
+		close(fd);
+		fd = -1;
+		saved = EINVAL;
+	}
+	errno = saved;
+	return fd;
+}
+
+/* Does the candidate debug file fd belong to mod: the same build-id when
+ * the module has one, else the CRC the module's .gnu_debuglink names (the
+ * checks libdwfl's own search makes). */
+static bool debug_file_matches(Dwfl_Module *mod, int fd, GElf_Word crc)
+{
+	const unsigned char *bits;
+	GElf_Addr vaddr;
+	int len = dwfl_module_build_id(mod, &bits, &vaddr);
+	if (len > 0) {
+		Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+		const void *id = NULL;
+		ssize_t n = elf ? dwelf_elf_gnu_build_id(elf, &id) : -1;
+		bool same = n == len && !memcmp(id, bits, (size_t)len);
+		if (elf)
+			elf_end(elf);
+		return same;
+	}
+	if (!crc)
+		return false;
+	uLong sum = crc32(0, Z_NULL, 0);
+	unsigned char buf[65536];
+	ssize_t n;
+	off_t at = 0;
+	while ((n = pread(fd, buf, sizeof(buf), at)) > 0) {
+		sum = crc32(sum, buf, (uInt)n);
+		at += n;
+	}
+	return n == 0 && (GElf_Word)sum == crc;
+}
+
+/* Where libdwfl looks once the module's own directory was searched here:
+ * only the system's debug directory (root's), by build-id and by name. */
+static char *g_system_debug_path = "/usr/lib/debug";
+
+/* libdwfl's standard search, except that the candidates in the module's own
+ * directory (DIR/LINK and DIR/.debug/LINK, the places a library built with
+ * split debug information keeps it) are opened here, as regular files only
+ * (symbolize_open_regular); the rest of the search stays under
+ * /usr/lib/debug. A debuglink is a bare file name: one with a '/' is not
+ * followed. */
+static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname, GElf_Addr base,
+			  const char *file_name, const char *debuglink, GElf_Word crc,
+			  char **debuginfo_file_name)
+{
+	if (debuglink && file_name && file_name[0] == '/' && !strchr(debuglink, '/') &&
+	    strcmp(debuglink, "..") && strcmp(debuglink, ".")) {
+		const char *slash = strrchr(file_name, '/');
+		int dirlen = (int)(slash - file_name);
+		static const char *const subdirs[] = {"", "/.debug"};
+		for (size_t i = 0; i < 2; i++) {
+			char *path = NULL;
+			if (asprintf(&path, "%.*s%s/%s", dirlen, file_name, subdirs[i], debuglink) < 0)
+				return -1;
+			int fd = symbolize_open_regular(path);
+			if (fd >= 0 && debug_file_matches(mod, fd, crc)) {
+				*debuginfo_file_name = path;
+				return fd;
+			}
+			if (fd >= 0)
+				close(fd);
+			free(path);
+		}
+	}
+	errno = 0;
+	return dwfl_standard_find_debuginfo(mod, userdata, modname, base, file_name,
+					    debuglink && !strchr(debuglink, '/') ? debuglink : NULL,
+					    crc, debuginfo_file_name);
+}
+
 static const Dwfl_Callbacks callbacks = {
-	.find_elf = dwfl_build_id_find_elf,
-	.find_debuginfo = dwfl_standard_find_debuginfo,
+	.find_elf = dwfl_build_id_find_elf, /* not used: the file is opened here */
+	.find_debuginfo = find_debuginfo,
 	.section_address = dwfl_offline_section_address,
+	.debuginfo_path = &g_system_debug_path,
 };
 
 static const char *keep(struct symbolizer *s, const char *str)
@@ -83,11 +192,12 @@ void symbolizer_set_sysroot(const char *dir)
 	free(g_sysroot);
 	free(g_sysroot_debug);
 	g_sysroot = xstrndup(dir, n);
-	/* separate debug files: beside the object, in .debug/, and in the
-	 * sysroot's own /usr/lib/debug (its .build-id tree included) */
+	/* separate debug files: beside the object and in .debug/ (looked up
+	 * by find_debuginfo), and in the sysroot's own /usr/lib/debug (its
+	 * .build-id tree included) */
 	size_t cap = 2 * n + 64;
 	g_sysroot_debug = xmalloc(cap);
-	snprintf(g_sysroot_debug, cap, ":.debug:%.*s/usr/lib/debug", (int)n, dir);
+	snprintf(g_sysroot_debug, cap, "%.*s/usr/lib/debug", (int)n, dir);
 	g_sysroot_callbacks = callbacks;
 	g_sysroot_callbacks.debuginfo_path = &g_sysroot_debug;
 }
@@ -222,9 +332,6 @@ static bool open_module(struct symbolizer *s, int i)
 		ms->missing = true; /* vdso and other unnamed objects */
 		return false;
 	}
-	ms->dwfl = dwfl_begin(g_sysroot ? &g_sysroot_callbacks : &callbacks);
-	if (!ms->dwfl)
-		return false;
 	char *rooted = NULL;
 	if (g_sysroot) {
 		size_t cap = strlen(g_sysroot) + strlen(m->path) + 1;
@@ -232,10 +339,26 @@ static bool open_module(struct symbolizer *s, int i)
 		snprintf(rooted, cap, "%s%s", g_sysroot, m->path);
 	}
 	const char *file = rooted ? rooted : m->path;
+	int fd = symbolize_open_regular(file);
+	if (fd < 0) {
+		ms->missing = true;
+		const char *why = errno == EINVAL ? "not a regular file" : strerror(errno);
+		ms->why = xstrndup(why, strlen(why));
+		free(rooted);
+		return false;
+	}
+	ms->dwfl = dwfl_begin(g_sysroot ? &g_sysroot_callbacks : &callbacks);
+	if (!ms->dwfl) {
+		close(fd);
+		free(rooted);
+		return false;
+	}
 	dwfl_report_begin(ms->dwfl);
-	ms->mod = dwfl_report_elf(ms->dwfl, ms->base, file, -1, m->bias, false);
+	/* fd is libdwfl's from here on when this succeeds */
+	ms->mod = dwfl_report_elf(ms->dwfl, ms->base, file, fd, m->bias, false);
 	dwfl_report_end(ms->dwfl, NULL, NULL);
 	if (!ms->mod) {
+		close(fd);
 		ms->missing = true;
 		const char *why = dwfl_errmsg(-1); /* reading it clears it */
 		ms->why = xstrndup(why, strlen(why));

@@ -49,6 +49,11 @@ size_t symbolize_native(struct symbolizer *s, uint64_t ip, uint64_t seq,
  * frame it shows; a tree joins rows by their whole stacks). */
 void symbolizer_shown(struct symbolizer *s, const struct frame_info *f);
 
+/* Opens a file a trace names for reading: only a regular file, and never
+ * blocking (a FIFO, a device). Returns the descriptor, or -1 with errno
+ * (EINVAL: not a regular file). */
+int symbolize_open_regular(const char *path);
+
 /* Prints, once, a hint for every module with shown frames that could not
  * be named (no symbols, file missing or unreadable, build-id mismatch). */
 void symbolizer_print_hints(struct symbolizer *s);

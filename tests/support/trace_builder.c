@@ -190,6 +190,46 @@ void tb_module(struct tb *b, uint64_t s, uint64_t bias, uint64_t lo, uint64_t hi
 	done(b, p + n);
 }
 
+void tb_module_unload(struct tb *b, uint64_t s, uint64_t bias, uint64_t lo)
+{
+	uint8_t *p = rec(b, 40);
+	*p++ = HW_REC_MODULE_UNLOAD;
+	p = hw_put_varint(p, s);
+	p = hw_put_varint(p, bias);
+	done(b, hw_put_varint(p, lo));
+}
+
+void tb_pystack(struct tb *b, uint32_t id, uint32_t parent, uint32_t code_id, uint32_t instr)
+{
+	uint8_t *p = rec(b, 40);
+	*p++ = HW_REC_STACK;
+	p = hw_put_varint(p, id);
+	p = hw_put_varint(p, parent);
+	*p++ = HW_FRAME_PYTHON;
+	done(b, hw_put_varint(p, (uint64_t)code_id << 32 | (instr + 1)));
+}
+
+void tb_code(struct tb *b, uint32_t id, uint32_t first_line, const char *file, const char *qualname)
+{
+	size_t nf = strlen(file), nq = strlen(qualname);
+	uint8_t *p = rec(b, 64 + nf + nq);
+	*p++ = HW_REC_CODE;
+	p = hw_put_varint(p, id);
+	p = hw_put_varint(p, first_line);
+	p = hw_put_varint(p, nf);
+	memcpy(p, file, nf);
+	p += nf;
+	p = hw_put_varint(p, nq);
+	memcpy(p, qualname, nq);
+	p += nq;
+	/* CPython 3.11's line table: one entry of 8 code units (no column
+	 * information, code 13), line delta 0 */
+	p = hw_put_varint(p, 2);
+	*p++ = 0x80 | (13 << 3) | 7;
+	*p++ = 0;
+	done(b, p);
+}
+
 void tb_mark(struct tb *b, uint64_t s, int kind, const char *label)
 {
 	size_t n = strlen(label);

@@ -34,6 +34,11 @@ void tb_stack(struct tb *b, uint32_t id, uint32_t parent, uint64_t ip);
 void tb_module(struct tb *b, uint64_t seq, uint64_t bias, uint64_t lo, uint64_t hi, const char *path);
 /* PYTHON (and, with a reason, PYTHON_INFO) records. */
 void tb_python(struct tb *b, uint64_t seq, uint32_t version, int frames_ok, const char *reason);
+void tb_module_unload(struct tb *b, uint64_t seq, uint64_t bias, uint64_t lo);
+/* A Python frame: code object code_id at instruction index instr. */
+void tb_pystack(struct tb *b, uint32_t id, uint32_t parent, uint32_t code_id, uint32_t instr);
+/* A code object whose every instruction is on first_line. */
+void tb_code(struct tb *b, uint32_t id, uint32_t first_line, const char *file, const char *qualname);
 void tb_rss(struct tb *b, uint64_t t_ns, uint64_t rss);
 void tb_mark(struct tb *b, uint64_t seq, int kind, const char *label);
 void tb_trailer(struct tb *b, uint64_t seq, uint64_t t_ns, uint64_t allocs, uint64_t frees);

@@ -1,0 +1,81 @@
+"""Reports that stay fast and never wait, on crafted traces (make_scale): no
+report command is super-linear in the events, stacks, mappings or modules of
+a trace, and nothing a trace names (a module path, a debug link) can make the
+analyzer wait. Scaling is checked without a timed limit: the same command on
+a trace of N and of 4N runs in one test, and a linear command takes about 4
+times as long, a quadratic one 16 (the limit, 9, leaves room for a busy
+host; each size's fastest of three runs counts)."""
+import os
+import shutil
+import subprocess
+import time
+
+from helpers import HEAPWISE, PROGS, TraceTest, main
+
+MAKE = os.path.join(PROGS, "make_scale")
+WAIT = 60  # a command that waits on a FIFO fails here instead of hanging
+
+
+class NeverWaits(TraceTest):
+    def make(self, *args):
+        subprocess.run([MAKE, *args], check=True)
+
+    def report(self, trace, *cmd):
+        p = subprocess.run([HEAPWISE, *cmd, trace], capture_output=True, text=True,
+                           timeout=WAIT)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        return p
+
+    def test_module_path_naming_a_fifo(self):
+        fifo = os.path.join(self.dir, "libfifo.so")
+        os.mkfifo(fifo)
+        trace = os.path.join(self.dir, "t.hwt")
+        self.make("module", "0x1234", trace, fifo)
+        for cmd in (["top"], ["summary"], ["leaks"], ["top", "--group-by", "function"]):
+            p = self.report(trace, *cmd)
+        self.assertIn("cannot read " + fifo + ": not a regular file", p.stderr)
+        p = self.report(trace, "top")
+        self.assertIn("?? (libfifo.so+0x1234)", p.stdout)
+
+    def test_debug_link_naming_a_fifo(self):
+        """A library with its debug information split off into a file
+        beside it: read from there; the same name as a FIFO is passed
+        over."""
+        cc = shutil.which("cc") or shutil.which("gcc")
+        if not cc or not shutil.which("objcopy") or not shutil.which("nm"):
+            self.skipTest("needs a C compiler and binutils")
+        src = os.path.join(self.dir, "split.c")
+        lib = os.path.join(self.dir, "libsplit.so")
+        with open(src, "w") as f:
+            f.write("#include <stdlib.h>\nvoid *split_alloc(size_t n)\n{\n"
+                    "\tvoid *p = malloc(n);\n\treturn p;\n}\n")
+        subprocess.run([cc, "-g", "-O0", "-shared", "-fPIC", "-o", lib, src], check=True)
+        sym = subprocess.run(["nm", lib], capture_output=True, text=True,
+                             check=True).stdout
+        off = next(int(line.split()[0], 16) for line in sym.splitlines()
+                   if line.endswith(" split_alloc"))
+        debug = lib + ".debug"
+        subprocess.run(["objcopy", "--only-keep-debug", lib, debug], check=True)
+        subprocess.run(["objcopy", "--strip-debug", "--remove-section=.note.gnu.build-id",
+                        "--add-gnu-debuglink=" + debug, lib], check=True)
+        trace = os.path.join(self.dir, "t.hwt")
+        self.make("module", hex(off + 9), trace, lib)
+        # the debug file beside the library names the source line
+        out = self.report(trace, "top").stdout
+        self.assertIn("split_alloc (" + src + ":", out)
+        os.unlink(debug)
+        os.mkfifo(debug)
+        p = self.report(trace, "top")
+        self.assertIn("split_alloc (libsplit.so+0x", p.stdout)  # the symbol, no line
+
+    def test_trace_that_is_a_fifo(self):
+        fifo = os.path.join(self.dir, "t.hwt")
+        os.mkfifo(fifo)
+        p = subprocess.run([HEAPWISE, "summary", fifo], capture_output=True, text=True,
+                           timeout=WAIT)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("not a regular file", p.stderr)
+
+
+if __name__ == "__main__":
+    main()
