@@ -447,22 +447,26 @@ static void leak_snapshot(struct analysis *a, int point, uint64_t seq, uint64_t 
 	a->leak_time_ns = time_ns;
 }
 
-/* Does the canonical stack have a Python frame, and none of the import
- * machinery's? */
-static bool python_leak_stack(const struct analysis *a, uint32_t canon)
+/* For every canonical node: does its stack (it and its callers) have a
+ * Python frame (bit 0), and a frame of the import machinery
+ * (<frozen importlib._bootstrap...>, bit 1)? One pass in index order: a
+ * node's caller comes before it, so each node costs O(1) however deep the
+ * stacks are (walking every stack to its root was quadratic in a deep chain
+ * of them). */
+static uint8_t *python_leak_flags(const struct analysis *a)
 {
-	bool python = false;
-	for (uint32_t c = canon; c != HW_NO_NODE; c = a->st.cnodes[c].parent) {
-		if (a->st.cnodes[c].frame_kind != HW_FRAME_PYTHON)
-			continue;
-		const struct pycode *code = pycode_find(&a->codes, (uint32_t)(a->st.cnodes[c].frame >> 32));
-		if (!code)
-			continue;
-		if (!strncmp(code->filename, "<frozen importlib._bootstrap", 28))
-			return false;
-		python = true;
+	uint8_t *fl = xmalloc(a->st.ncnodes + 1);
+	for (size_t c = 0; c < a->st.ncnodes; c++) {
+		const struct cnode *cn = &a->st.cnodes[c];
+		uint8_t f = cn->parent < c ? fl[cn->parent] : 0;
+		if (cn->frame_kind == HW_FRAME_PYTHON) {
+			const struct pycode *code = pycode_find(&a->codes, (uint32_t)(cn->frame >> 32));
+			if (code)
+				f |= strncmp(code->filename, "<frozen importlib._bootstrap", 28) ? 1 : 2;
+		}
+		fl[c] = f;
 	}
-	return python;
+	return fl;
 }
 
 static int cmp_rss(const void *x, const void *y)
@@ -649,13 +653,17 @@ enum hw_err analysis_run(struct analysis *a, struct trace *t, const struct analy
 
 	/* The Python leak definition needs Python frames: a trace recorded
 	 * without them is judged as a native one (everything live at the end),
-	 * never by a filter that would keep nothing. */
+	 * never by a filter that would keep nothing. A Python process's leaks:
+	 * stacks with a Python frame and none of the import machinery's. */
 	bool filter = a->python_version && a->python_frames && !opts->include_all;
 	if (a->python_version && !a->python_frames && !opts->hook)
 		warn_print("%s: %s", t->path, analysis_python_off(a, NULL, 0));
-	for (size_t i = 0; i < a->nsites; i++)
-		a->sites[i].eligible =
-			!filter || python_leak_stack(a, stack_table_canon(&a->st, a->sites[i].raw_stack));
+	uint8_t *fl = filter ? python_leak_flags(a) : NULL;
+	for (size_t i = 0; i < a->nsites; i++) {
+		uint32_t c = filter ? stack_table_canon(&a->st, a->sites[i].raw_stack) : 0;
+		a->sites[i].eligible = !filter || (c != HW_NO_NODE && fl[c] == 1);
+	}
+	free(fl);
 	return HW_OK;
 }
 

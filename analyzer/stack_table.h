@@ -18,6 +18,7 @@ struct node {
 	uint32_t canon; /* after stack_table_canonicalize */
 };
 
+/* A canonical node's parent always has a lower index than the node. */
 struct cnode {
 	uint32_t parent; /* canonical index, HW_NO_NODE at the root */
 	uint8_t frame_kind;

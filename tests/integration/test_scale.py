@@ -6,14 +6,53 @@ a trace of N and of 4N runs in one test, and a linear command takes about 4
 times as long, a quadratic one 16 (the limit, 9, leaves room for a busy
 host; each size's fastest of three runs counts)."""
 import os
+import resource
 import shutil
 import subprocess
-import time
 
 from helpers import HEAPWISE, PROGS, TraceTest, main
 
 MAKE = os.path.join(PROGS, "make_scale")
 WAIT = 60  # a command that waits on a FIFO fails here instead of hanging
+
+
+def cpu_time(argv):
+    """CPU seconds (user + system) of one command, which must succeed."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    p = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                       timeout=900)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if p.returncode:
+        raise AssertionError(f"{argv} failed: {p.stderr[-2000:]}")
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+class Scaling(TraceTest):
+    LIMIT = 9  # linear: 4; quadratic: 16
+
+    def ratio(self, kind, n, cmd, extra=()):
+        """CPU time of `heapwise CMD` on a make_scale trace of 4n over one of
+        n (each the fastest of three runs)."""
+        times = []
+        for size in (n, 4 * n):
+            trace = os.path.join(self.dir, f"{kind}{size}.hwt")
+            subprocess.run([MAKE, kind, str(size), trace, *extra], check=True)
+            argv = [HEAPWISE, *cmd(trace, os.path.join(self.dir, "out"))]
+            times.append(min(cpu_time(argv) for _ in range(3)))
+            os.unlink(trace)
+        return times[1] / max(times[0], 0.02)
+
+    def check(self, kind, n, cmds, extra=()):
+        for name, cmd in cmds:
+            with self.subTest(command=name):
+                r = self.ratio(kind, n, cmd, extra)
+                self.assertLess(r, self.LIMIT, f"{name} on {kind}: 4x the input took {r:.1f}x")
+
+    def test_a_deep_chain_of_python_stacks(self):
+        """Every depth of a Python stack 80,000 frames deep allocates: the
+        leak filter once walked each stack to its root."""
+        self.check("chain", 20000, [("summary", lambda t, o: ["summary", t]),
+                                    ("leaks", lambda t, o: ["leaks", t])])
 
 
 class NeverWaits(TraceTest):
