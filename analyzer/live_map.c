@@ -236,41 +236,124 @@ bool live_map_iter(const struct live_map *m, size_t *pos, struct block *out)
 
 void range_map_free(struct range_map *m)
 {
-	free(m->r);
+	free(m->nodes);
 	memset(m, 0, sizeof(*m));
 }
 
-/* First range whose end is above addr. */
-static size_t lower(const struct range_map *m, uint64_t addr)
+static uint32_t node_new(struct range_map *m, const struct block *b)
 {
-	size_t lo = 0, hi = m->n;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (m->r[mid].addr + m->r[mid].size <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
+	uint32_t i = m->free_list;
+	if (i) {
+		m->free_list = m->nodes[i].left;
+	} else {
+		if (!m->used)
+			m->used = 1; /* node 0 means none */
+		HW_GROW(m->nodes, m->used, m->cap);
+		i = (uint32_t)m->used++;
 	}
-	return lo;
+	m->rng = m->rng * 6364136223846793005ull + 1442695040888963407ull;
+	m->nodes[i] = (struct range_node){*b, 0, 0, (uint32_t)(m->rng >> 32)};
+	return i;
 }
 
-static void insert_at(struct range_map *m, size_t i, const struct block *b)
+/* Splits tree t into the nodes below key (*lo) and the rest (*hi). */
+static void split(struct range_node *n, uint32_t t, uint64_t key, uint32_t *lo, uint32_t *hi)
 {
-	HW_GROW(m->r, m->n, m->cap);
-	memmove(&m->r[i + 1], &m->r[i], (m->n - i) * sizeof(*m->r));
-	m->r[i] = *b;
+	if (!t) {
+		*lo = *hi = 0;
+	} else if (n[t].b.addr < key) {
+		split(n, n[t].right, key, &n[t].right, hi);
+		*lo = t;
+	} else {
+		split(n, n[t].left, key, lo, &n[t].left);
+		*hi = t;
+	}
+}
+
+/* Joins two trees, every key of a below every key of b. */
+static uint32_t join(struct range_node *n, uint32_t a, uint32_t b)
+{
+	if (!a || !b)
+		return a ? a : b;
+	if (n[a].prio > n[b].prio) {
+		n[a].right = join(n, n[a].right, b);
+		return a;
+	}
+	n[b].left = join(n, a, n[b].left);
+	return b;
+}
+
+static void insert(struct range_map *m, const struct block *b)
+{
+	uint32_t x = node_new(m, b), lo, hi;
+	split(m->nodes, m->root, b->addr, &lo, &hi);
+	m->root = join(m->nodes, join(m->nodes, lo, x), hi);
 	m->n++;
+}
+
+static void erase(struct range_map *m, uint64_t addr)
+{
+	uint32_t lo, mid, hi;
+	split(m->nodes, m->root, addr, &lo, &hi);
+	split(m->nodes, hi, addr + 1, &mid, &hi);
+	if (mid) {
+		m->nodes[mid].left = m->free_list;
+		m->free_list = mid;
+		m->n--;
+	}
+	m->root = join(m->nodes, lo, hi);
+}
+
+/* The node with the highest start at or below addr, or 0. */
+static uint32_t floor_node(const struct range_map *m, uint64_t addr)
+{
+	uint32_t best = 0;
+	for (uint32_t t = m->root; t;) {
+		if (m->nodes[t].b.addr <= addr) {
+			best = t;
+			t = m->nodes[t].right;
+		} else {
+			t = m->nodes[t].left;
+		}
+	}
+	return best;
+}
+
+/* The node with the lowest start above addr (or at it, unless above). */
+static uint32_t next_node(const struct range_map *m, uint64_t addr, bool above)
+{
+	uint32_t best = 0;
+	for (uint32_t t = m->root; t;) {
+		uint64_t k = m->nodes[t].b.addr;
+		if (k > addr || (!above && k == addr)) {
+			best = t;
+			t = m->nodes[t].left;
+		} else {
+			t = m->nodes[t].right;
+		}
+	}
+	return best;
+}
+
+bool range_map_next(const struct range_map *m, uint64_t addr, bool above, struct block *out)
+{
+	uint32_t t = next_node(m, addr, above);
+	if (t)
+		*out = m->nodes[t].b;
+	return t != 0;
 }
 
 void range_map_cut(struct range_map *m, uint64_t addr, uint64_t len,
 		   void (*cut)(void *ctx, const struct block *piece, bool whole), void *ctx)
 {
-	if (!len)
+	if (!len || !m->n)
 		return;
 	uint64_t end = addr + len < addr ? UINT64_MAX : addr + len;
-	size_t i = lower(m, addr);
-	while (i < m->n && m->r[i].addr < end) {
-		struct block *b = &m->r[i];
+	uint32_t i = floor_node(m, addr);
+	if (!i || m->nodes[i].b.addr + m->nodes[i].b.size <= addr)
+		i = next_node(m, addr, true);
+	while (i && m->nodes[i].b.addr < end) {
+		struct block *b = &m->nodes[i].b;
 		uint64_t b_end = b->addr + b->size;
 		uint64_t lo = b->addr > addr ? b->addr : addr;
 		uint64_t hi = b_end < end ? b_end : end;
@@ -283,26 +366,31 @@ void range_map_cut(struct range_map *m, uint64_t addr, uint64_t len,
 			tail.addr = hi;
 			tail.size = b_end - hi;
 			b->size = lo - b->addr;
-			insert_at(m, i + 1, &tail);
+			insert(m, &tail); /* may move m->nodes */
 			return;
 		}
+		uint32_t next = next_node(m, b->addr, true);
 		if (lo > b->addr) {
 			b->size = lo - b->addr;
-			i++;
 		} else if (hi < b_end) {
+			/* the front goes: the start moves up, still below the next
+			 * range, so the node keeps its place in the tree */
 			b->addr = hi;
 			b->size = b_end - hi;
-			i++;
 		} else {
-			memmove(b, b + 1, (m->n - i - 1) * sizeof(*b));
-			m->n--;
+			erase(m, b->addr);
 		}
+		i = next;
 	}
 }
 
 void range_map_add(struct range_map *m, const struct block *b,
 		   void (*cut)(void *ctx, const struct block *piece, bool whole), void *ctx)
 {
+	/* ranges are never empty and never wrap around: their starts are then
+	 * distinct keys */
+	if (!b->size || b->addr + b->size < b->addr)
+		return;
 	range_map_cut(m, b->addr, b->size, cut, ctx);
-	insert_at(m, lower(m, b->addr), b);
+	insert(m, b);
 }

@@ -194,6 +194,8 @@ static void do_map(struct analysis *a, int kind, uint64_t addr, uint64_t size, u
 {
 	if (!addr || !size)
 		return;
+	if (addr + size < addr) /* past the end of the address space */
+		size = UINT64_MAX - addr;
 	struct block b = {addr, size, counted ? site_cached(a, stack, kind) : 0, (uint8_t)kind,
 			  counted};
 	struct cut_ctx c = {a, time_ns, -1};

@@ -54,6 +54,11 @@ class Scaling(TraceTest):
         self.check("chain", 20000, [("summary", lambda t, o: ["summary", t]),
                                     ("leaks", lambda t, o: ["leaks", t])])
 
+    def test_many_small_mappings(self):
+        """100,000 one-page mmaps placed top-down, then unmapped: the
+        mappings were a sorted array that moved its tail at every one."""
+        self.check("mmaps", 25000, [("summary", lambda t, o: ["summary", t])])
+
 
 class NeverWaits(TraceTest):
     def make(self, *args):

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <cmocka.h>
 
 #include "live_map.h"
@@ -187,21 +188,74 @@ static void ranges_split_and_trim(void **state)
 {
 	(void)state;
 	struct range_map m = {0};
-	struct block a = {0x10000, 0x10000, 1, 1, 1};
+	struct block a = {0x10000, 0x10000, 1, 1, 1}, r;
 	range_map_add(&m, &a, on_cut, NULL);
 	cut_bytes = cut_whole = 0;
 	range_map_cut(&m, 0x14000, 0x1000, on_cut, NULL); /* hole in the middle */
 	assert_int_equal(cut_bytes, 0x1000);
 	assert_int_equal(cut_whole, 0);
 	assert_int_equal(m.n, 2);
-	assert_int_equal(m.r[0].size, 0x4000);
-	assert_int_equal(m.r[1].addr, 0x15000);
+	assert_true(range_map_next(&m, 0, false, &r));
+	assert_int_equal(r.size, 0x4000);
+	assert_true(range_map_next(&m, r.addr, true, &r));
+	assert_int_equal(r.addr, 0x15000);
 	range_map_cut(&m, 0x0, 0x12000, on_cut, NULL); /* trims the front */
-	assert_int_equal(m.r[0].addr, 0x12000);
+	assert_true(range_map_next(&m, 0, false, &r));
+	assert_int_equal(r.addr, 0x12000);
 	range_map_cut(&m, 0x0, 0x100000, on_cut, NULL); /* everything */
 	assert_int_equal(m.n, 0);
+	assert_false(range_map_next(&m, 0, false, &r));
 	assert_int_equal(cut_bytes, 0x10000);
 	assert_int_equal(cut_whole, 2);
+	range_map_free(&m);
+}
+
+/* Random mappings, unmappings and partial unmappings against a page bitmap:
+ * the same bytes live, the same pieces cut. */
+static void ranges_match_a_page_model(void **state)
+{
+	(void)state;
+	enum { PAGES = 4096 };
+	static uint32_t owner[PAGES]; /* mapping number + 1, 0 = free */
+	memset(owner, 0, sizeof(owner));
+	struct range_map m = {0};
+	uint64_t rng = 42;
+	for (uint32_t op = 1; op < 40000; op++) {
+		rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+		uint32_t at = (uint32_t)(rng >> 33) % PAGES, len = 1 + (uint32_t)(rng >> 20) % 64;
+		if (at + len > PAGES)
+			len = PAGES - at;
+		uint64_t model = 0;
+		for (uint32_t p = at; p < at + len; p++)
+			model += owner[p] ? 4096 : 0;
+		cut_bytes = 0;
+		if (rng & 1) {
+			struct block b = {(uint64_t)at << 12, (uint64_t)len << 12, op, 1, 1};
+			range_map_add(&m, &b, on_cut, NULL);
+			for (uint32_t p = at; p < at + len; p++)
+				owner[p] = op;
+		} else {
+			range_map_cut(&m, (uint64_t)at << 12, (uint64_t)len << 12, on_cut, NULL);
+			for (uint32_t p = at; p < at + len; p++)
+				owner[p] = 0;
+		}
+		assert_int_equal(cut_bytes, model);
+	}
+	/* the ranges in order cover exactly the owned pages, each one's pages */
+	struct block r;
+	uint64_t pos = 0, pages = 0;
+	bool first = true;
+	while (range_map_next(&m, pos, !first, &r)) {
+		first = false;
+		for (uint64_t p = r.addr >> 12; p < (r.addr + r.size) >> 12; p++)
+			assert_int_equal(owner[p], r.site);
+		pages += r.size >> 12;
+		pos = r.addr;
+	}
+	uint64_t owned = 0;
+	for (uint32_t p = 0; p < PAGES; p++)
+		owned += owner[p] != 0;
+	assert_int_equal(pages, owned);
 	range_map_free(&m);
 }
 
@@ -214,6 +268,7 @@ int main(void)
 		cmocka_unit_test(matches_a_plain_array),
 		cmocka_unit_test(emptied_leaves_go),
 		cmocka_unit_test(ranges_split_and_trim),
+		cmocka_unit_test(ranges_match_a_page_model),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
