@@ -1,8 +1,8 @@
 /* Live set of the replay (analyzer, replay stage): heap blocks in per-page
- * leaves (see live_map.h), the rest in an exact table with backward-shift
- * deletion. Emptied leaves are dropped in sweeps, so memory stays
- * proportional to the live set (the pages it occupies) no matter how long
- * the trace is. */
+ * leaves for dense pages and an exact table with backward-shift deletion for
+ * the rest (see live_map.h). Emptied and thinned-out leaves are given back
+ * in sweeps, so memory stays proportional to the live blocks no matter how
+ * long the trace is or how the blocks spread over pages. */
 #include "live_map.h"
 
 #include <stdlib.h>
@@ -26,11 +26,13 @@ void live_map_init(struct live_map *m)
 	m->mask = 15;
 	m->shift = 64 - 4;
 	m->slots = xcalloc(m->mask + 1, sizeof(*m->slots));
+	m->sparse_mask = 15;
+	m->sparse = xcalloc(m->sparse_mask + 1, sizeof(*m->sparse));
 }
 
 void live_map_free(struct live_map *m)
 {
-	for (size_t i = 0; i <= m->page_mask; i++)
+	for (size_t i = 0; m->pages && i <= m->page_mask; i++)
 		free(m->pages[i].leaf);
 	while (m->spare) {
 		struct live_leaf *next = (struct live_leaf *)(uintptr_t)m->spare->page;
@@ -39,80 +41,11 @@ void live_map_free(struct live_map *m)
 	}
 	free(m->pages);
 	free(m->slots);
+	free(m->sparse);
 	memset(m, 0, sizeof(*m));
 }
 
-/* Rebuilds the page table with room for its leaves; with sweep, emptied
- * leaves leave it (a few are kept as spares, the rest freed). */
-static void pages_rebuild(struct live_map *m, size_t cap, bool sweep)
-{
-	struct live_page *old = m->pages;
-	size_t old_cap = m->page_mask + 1;
-	m->pages = xcalloc(cap, sizeof(*m->pages));
-	m->page_mask = cap - 1;
-	m->page_shift = (unsigned)__builtin_clzll(cap) + 1;
-	m->npages = 0;
-	for (size_t i = 0; i < old_cap; i++) {
-		struct live_leaf *l = old[i].leaf;
-		if (!l)
-			continue;
-		if (sweep && !l->used) {
-			if (m->last == l)
-				m->last = NULL;
-			if (m->nspare < KEEP_SPARE) {
-				l->page = (uint64_t)(uintptr_t)m->spare;
-				m->spare = l;
-				m->nspare++;
-			} else {
-				free(l);
-			}
-			continue;
-		}
-		size_t j = live_page_home(m, l->page);
-		while (m->pages[j].leaf)
-			j = (j + 1) & m->page_mask;
-		m->pages[j] = (struct live_page){l->page, l};
-		m->npages++;
-	}
-	if (sweep)
-		m->empty_leaves = 0;
-	free(old);
-}
-
-static struct live_leaf *leaf_for_put(struct live_map *m, uint64_t page)
-{
-	if (m->last && m->last->page == page)
-		return m->last;
-	size_t j = live_page_home(m, page);
-	for (;; j = (j + 1) & m->page_mask) {
-		struct live_page *e = &m->pages[j];
-		if (!e->leaf)
-			break;
-		if (e->page == page)
-			return m->last = e->leaf;
-	}
-	if ((m->npages + 1) * 2 > m->page_mask + 1) {
-		/* drop the emptied leaves when they are many, else grow */
-		bool sweep = m->empty_leaves * 2 >= m->npages;
-		pages_rebuild(m, sweep ? m->page_mask + 1 : (m->page_mask + 1) * 2, sweep);
-		j = live_page_home(m, page);
-		while (m->pages[j].leaf)
-			j = (j + 1) & m->page_mask;
-	}
-	struct live_leaf *l = m->spare;
-	if (l) {
-		m->spare = (struct live_leaf *)(uintptr_t)l->page;
-		m->nspare--;
-	} else {
-		l = xcalloc(1, sizeof(*l)); /* a spare is all zero: emptied */
-	}
-	l->page = page;
-	l->used = 0;
-	m->empty_leaves++; /* until its first block, below */
-	m->pages[j] = (struct live_page){page, l};
-	m->npages++;
-	return m->last = l;
-}
+/* ---- the exact table ---- */
 
 static size_t exact_home(const struct live_map *m, uint64_t addr)
 {
@@ -137,21 +70,26 @@ static void exact_rehash(struct live_map *m, size_t cap)
 	free(old);
 }
 
+static struct block *exact_find(struct live_map *m, uint64_t addr)
+{
+	if (!m->exact || !addr)
+		return NULL;
+	for (size_t j = exact_home(m, addr); m->slots[j].addr; j = (j + 1) & m->mask)
+		if (m->slots[j].addr == addr)
+			return &m->slots[j];
+	return NULL;
+}
+
 /* Address 0 is never live (a failed allocation is not recorded). */
 static bool exact_take(struct live_map *m, uint64_t addr, struct block *out)
 {
-	if (!m->exact || !addr)
+	struct block *e = exact_find(m, addr);
+	if (!e)
 		return false;
-	size_t j = exact_home(m, addr);
-	while (m->slots[j].addr != addr) {
-		if (!m->slots[j].addr)
-			return false;
-		j = (j + 1) & m->mask;
-	}
-	*out = m->slots[j];
+	*out = *e;
 	/* backward shift: pull later members of the probe chain forward */
-	size_t hole = j;
-	for (size_t k = (j + 1) & m->mask; m->slots[k].addr; k = (k + 1) & m->mask) {
+	size_t hole = (size_t)(e - m->slots);
+	for (size_t k = (hole + 1) & m->mask; m->slots[k].addr; k = (k + 1) & m->mask) {
 		size_t home = exact_home(m, m->slots[k].addr);
 		if (((k - home) & m->mask) >= ((k - hole) & m->mask)) {
 			m->slots[hole] = m->slots[k];
@@ -160,6 +98,8 @@ static bool exact_take(struct live_map *m, uint64_t addr, struct block *out)
 	}
 	m->slots[hole].addr = 0;
 	m->exact--;
+	if (m->exact * 8 < m->mask && m->mask > 1023) /* mostly empty: shrink */
+		exact_rehash(m, (m->mask + 1) / 2);
 	return true;
 }
 
@@ -174,29 +114,253 @@ static void exact_put(struct live_map *m, const struct block *b)
 	m->exact++;
 }
 
+/* ---- blocks of pages without a leaf, counted per page ---- */
+
+static size_t sparse_home(const struct live_map *m, uint64_t page)
+{
+	return (size_t)((page * 0x9e3779b97f4a7c15ull) >> 20) & m->sparse_mask;
+}
+
+static void sparse_rehash(struct live_map *m, size_t cap)
+{
+	struct live_sparse *old = m->sparse;
+	size_t old_cap = m->sparse_mask + 1;
+	m->sparse = xcalloc(cap, sizeof(*m->sparse));
+	m->sparse_mask = cap - 1;
+	for (size_t i = 0; i < old_cap; i++) {
+		if (!old[i].n)
+			continue;
+		size_t j = sparse_home(m, old[i].page);
+		while (m->sparse[j].n)
+			j = (j + 1) & m->sparse_mask;
+		m->sparse[j] = old[i];
+	}
+	free(old);
+}
+
+/* Adds delta to a page's count; returns the new count. */
+static uint32_t sparse_add(struct live_map *m, uint64_t page, int delta)
+{
+	size_t j = sparse_home(m, page);
+	while (m->sparse[j].n && m->sparse[j].page != page)
+		j = (j + 1) & m->sparse_mask;
+	if (!m->sparse[j].n) {
+		if (delta <= 0)
+			return 0; /* nothing was counted (cannot happen) */
+		if ((m->nsparse + 1) * 2 > m->sparse_mask + 1) {
+			sparse_rehash(m, (m->sparse_mask + 1) * 2);
+			return sparse_add(m, page, delta);
+		}
+		m->sparse[j] = (struct live_sparse){page, (uint32_t)delta};
+		m->nsparse++;
+		return (uint32_t)delta;
+	}
+	uint32_t n = m->sparse[j].n + (uint32_t)delta;
+	m->sparse[j].n = n;
+	if (n)
+		return n;
+	/* the page's last block went: backward-shift deletion */
+	size_t hole = j;
+	for (size_t k = (j + 1) & m->sparse_mask; m->sparse[k].n; k = (k + 1) & m->sparse_mask) {
+		size_t home = sparse_home(m, m->sparse[k].page);
+		if (((k - home) & m->sparse_mask) >= ((k - hole) & m->sparse_mask)) {
+			m->sparse[hole] = m->sparse[k];
+			hole = k;
+		}
+	}
+	m->sparse[hole].n = 0;
+	m->nsparse--;
+	if (m->nsparse * 8 < m->sparse_mask && m->sparse_mask > 1023)
+		sparse_rehash(m, (m->sparse_mask + 1) / 2);
+	return 0;
+}
+
+/* A block at addr came into (delta 1) or left (-1) the exact table: the
+ * count of its page, in the page's leaf or among the sparse pages. */
+static uint32_t exact_count(struct live_map *m, uint64_t addr, int delta)
+{
+	if (addr & 15)
+		return 0; /* never in a slot: no put at this address looks for it */
+	struct live_leaf *l = live_map_find_leaf(m, addr >> 12);
+	if (l)
+		return l->nexact += (uint32_t)delta;
+	return sparse_add(m, addr >> 12, delta);
+}
+
+/* ---- leaves ---- */
+
+/* Gives a leaf that is no longer in the page table back: to the spares
+ * (all zero) or to the allocator. */
+static void leaf_drop(struct live_map *m, struct live_leaf *l)
+{
+	if (m->last == l)
+		m->last = NULL;
+	if (m->nspare < KEEP_SPARE) {
+		l->page = (uint64_t)(uintptr_t)m->spare;
+		l->used = l->nexact = 0;
+		m->spare = l;
+		m->nspare++;
+	} else {
+		free(l);
+	}
+}
+
+/* Moves a thin leaf's blocks to the exact table (the leaf has left the page
+ * table) and drops it. */
+static void leaf_demote(struct live_map *m, struct live_leaf *l)
+{
+	uint32_t n = l->nexact;
+	for (size_t g = 0; l->used && g < LIVE_LEAF_SLOTS; g++) {
+		if (!l->slot[g])
+			continue;
+		struct block b;
+		live_slot_unpack(l->slot[g], (l->page << 12) | (uint64_t)g << 4, &b);
+		l->slot[g] = 0;
+		l->used--;
+		exact_put(m, &b);
+		n++;
+	}
+	if (n)
+		sparse_add(m, l->page, (int)n);
+	m->demotions++;
+	leaf_drop(m, l);
+}
+
+/* Rebuilds the page table with room for its leaves; with sweep, emptied
+ * leaves leave it (a few are kept as spares, the rest freed), and so do thin
+ * ones when there are many: their blocks go back to the exact table. */
+static void pages_rebuild(struct live_map *m, size_t cap, bool sweep)
+{
+	struct live_page *old = m->pages;
+	size_t old_cap = m->page_mask + 1;
+	bool thin = sweep && live_map_wasteful(m);
+	m->pages = xcalloc(cap, sizeof(*m->pages));
+	m->page_mask = cap - 1;
+	m->page_shift = (unsigned)__builtin_clzll(cap) + 1;
+	m->npages = 0;
+	if (sweep)
+		m->empty_leaves = 0;
+	for (size_t i = 0; i < old_cap; i++) {
+		struct live_leaf *l = old[i].leaf;
+		if (!l)
+			continue;
+		if ((sweep && !l->used && !l->nexact) || (thin && l->used < LIVE_THIN)) {
+			if (!l->used && !l->nexact)
+				leaf_drop(m, l);
+			else
+				leaf_demote(m, l);
+			continue;
+		}
+		size_t j = live_page_home(m, l->page);
+		while (m->pages[j].leaf)
+			j = (j + 1) & m->page_mask;
+		m->pages[j] = (struct live_page){l->page, l};
+		m->npages++;
+		if (sweep)
+			m->empty_leaves += !l->used;
+	}
+	free(old);
+}
+
+void live_map_sweep(struct live_map *m)
+{
+	pages_rebuild(m, m->page_mask + 1, true);
+}
+
+/* A new, empty leaf for a page that has none. */
+static struct live_leaf *leaf_new(struct live_map *m, uint64_t page)
+{
+	if ((m->npages + 1) * 2 > m->page_mask + 1) {
+		/* drop the emptied leaves when they are many, else grow */
+		bool sweep = m->empty_leaves * 2 >= m->npages || live_map_wasteful(m);
+		pages_rebuild(m, sweep ? m->page_mask + 1 : (m->page_mask + 1) * 2, sweep);
+		if ((m->npages + 1) * 2 > m->page_mask + 1)
+			pages_rebuild(m, (m->page_mask + 1) * 2, false);
+	}
+	size_t j = live_page_home(m, page);
+	while (m->pages[j].leaf)
+		j = (j + 1) & m->page_mask;
+	struct live_leaf *l = m->spare;
+	if (l) {
+		m->spare = (struct live_leaf *)(uintptr_t)l->page;
+		m->nspare--;
+	} else {
+		l = xcalloc(1, sizeof(*l)); /* a spare is all zero: emptied */
+	}
+	l->page = page;
+	l->used = l->nexact = 0;
+	m->empty_leaves++; /* until its first block */
+	m->pages[j] = (struct live_page){page, l};
+	m->npages++;
+	return m->last = l;
+}
+
+/* A sparse page reached LIVE_PROMOTE blocks: it gets a leaf, and its blocks
+ * that fit a slot move there from the exact table. */
+static void promote(struct live_map *m, uint64_t page)
+{
+	uint32_t n = sparse_add(m, page, 0);
+	if (n)
+		sparse_add(m, page, -(int)n);
+	struct live_leaf *l = leaf_new(m, page);
+	for (size_t g = 0; g < LIVE_LEAF_SLOTS; g++) {
+		uint64_t addr = (page << 12) | (uint64_t)g << 4;
+		struct block *e = exact_find(m, addr);
+		if (!e)
+			continue;
+		if (!fits_leaf(e)) {
+			l->nexact++;
+			continue;
+		}
+		struct block b;
+		exact_take(m, addr, &b);
+		l->slot[g] = live_slot_pack(&b);
+		if (!l->used++)
+			m->empty_leaves--;
+	}
+	m->promotions++;
+}
+
 bool live_map_put_slow(struct live_map *m, const struct block *b, struct block *old)
 {
+	if (!b->addr)
+		return false;
 	if (!fits_leaf(b)) {
 		bool had = live_map_take(m, b->addr, old); /* from a leaf or this table */
-		if (b->addr) {
-			exact_put(m, b);
-			m->count++;
-		}
+		exact_put(m, b);
+		exact_count(m, b->addr, 1);
+		m->count++;
 		return had;
 	}
-	struct live_leaf *l = leaf_for_put(m, b->addr >> 12);
-	uint64_t *s = &l->slot[(b->addr >> 4) & (LIVE_LEAF_SLOTS - 1)];
-	if (*s) {
-		live_slot_unpack(*s, b->addr, old);
+	uint64_t page = b->addr >> 12;
+	struct live_leaf *l = live_map_find_leaf(m, page);
+	if (l) {
+		m->last = l;
+		uint64_t *s = &l->slot[(b->addr >> 4) & (LIVE_LEAF_SLOTS - 1)];
+		if (*s) {
+			live_slot_unpack(*s, b->addr, old);
+			*s = live_slot_pack(b);
+			return true;
+		}
+		/* an older block at this address that did not fit */
+		bool had = l->nexact && exact_take(m, b->addr, old);
+		if (had)
+			l->nexact--;
+		else
+			m->count++;
 		*s = live_slot_pack(b);
-		return true;
+		if (!l->used++)
+			m->empty_leaves--;
+		return had;
 	}
-	*s = live_slot_pack(b);
-	if (!l->used++)
-		m->empty_leaves--;
-	if (m->exact && exact_take(m, b->addr, old)) /* an older block that did not fit */
+	/* a page without a leaf: the exact table, until the page fills up */
+	bool had = exact_take(m, b->addr, old);
+	exact_put(m, b);
+	if (had)
 		return true;
 	m->count++;
+	if (sparse_add(m, page, 1) >= LIVE_PROMOTE)
+		promote(m, page);
 	return false;
 }
 
@@ -204,6 +368,7 @@ bool live_map_take_slow(struct live_map *m, uint64_t addr, struct block *out)
 {
 	if (!exact_take(m, addr, out))
 		return false;
+	exact_count(m, addr, -1);
 	m->count--;
 	return true;
 }
@@ -214,7 +379,7 @@ bool live_map_iter(const struct live_map *m, size_t *pos, struct block *out)
 	while (*pos < leaves) {
 		size_t i = (*pos)++;
 		const struct live_leaf *l = m->pages[i / LIVE_LEAF_SLOTS].leaf;
-		if (!l) {
+		if (!l || !l->used) {
 			*pos = (i / LIVE_LEAF_SLOTS + 1) * LIVE_LEAF_SLOTS;
 			continue;
 		}

@@ -1,6 +1,6 @@
 /* The live set during replay (analyzer, replay stage): address -> block for
- * the malloc family and Python domains (exact addresses), and a sorted range
- * list for mappings (munmap may cut a mapping into pieces). */
+ * the malloc family and Python domains (exact addresses), and an ordered map
+ * of ranges for mappings (munmap may cut a mapping into pieces). */
 #ifndef HW_ANALYZER_LIVE_MAP_H
 #define HW_ANALYZER_LIVE_MAP_H
 
@@ -20,20 +20,38 @@ struct block {
  * granule of a 4 KiB page, and a small hash table finds the leaf of a page.
  * An allocator hands out and takes back neighbouring addresses, so the events
  * of a replay keep landing on the same few leaves (cache lines) instead of one
- * random line of a big hash table each. Blocks that do not fit a slot (an
- * address not 16-byte aligned, a size of 4 GiB or more, a site index beyond
- * 2^27) go to an exact open-addressing table instead. */
+ * random line of a big hash table each. A leaf costs 2 KiB, so only a page
+ * that holds two blocks gets one: a page with one block (a big one, say)
+ * keeps it in an exact open-addressing table, and when the leaves are many
+ * and hold fewer than two blocks on average, the thin ones go back to it.
+ * So the memory follows the live blocks, not the pages they touch: at most
+ * 1 KiB a block beyond 32 MiB of leaves, and a leaf for every page with one
+ * block left was 2 KiB a block. (A page needing 16 blocks for a leaf cost
+ * 17% more instructions on a_pymalloc_heavy; two cost 1%.) Blocks that do
+ * not fit a slot (an address not 16-byte aligned, a size of 4 GiB or more, a
+ * site index beyond 2^27) are always in the exact table. */
 #define LIVE_LEAF_SLOTS 256
+#define LIVE_PROMOTE 2 /* blocks of a page in the exact table that make a leaf */
+#define LIVE_THIN 2 /* fewer blocks make a leaf thin */
+#define LIVE_THIN_SWEEP 16384 /* leaves (32 MiB) above which thin ones may go */
 
 struct live_leaf {
 	uint64_t page; /* address >> 12 */
 	uint32_t used; /* slots in use */
+	uint32_t nexact; /* blocks of the page at 16-byte aligned addresses in the exact table */
 	uint64_t slot[LIVE_LEAF_SLOTS]; /* size | meta << 32; 0 = empty */
 };
 
 struct live_page {
 	uint64_t page;
 	struct live_leaf *leaf; /* NULL = empty entry */
+};
+
+/* Blocks at 16-byte aligned addresses in the exact table, per page without
+ * a leaf. */
+struct live_sparse {
+	uint64_t page;
+	uint32_t n; /* 0 = empty entry */
 };
 
 struct live_map {
@@ -46,7 +64,10 @@ struct live_map {
 	struct block *slots; /* exact table: addr 0 = empty slot */
 	size_t mask, exact;
 	unsigned shift;
+	struct live_sparse *sparse;
+	size_t sparse_mask, nsparse;
 	size_t count; /* blocks in both */
+	uint64_t promotions, demotions; /* leaves made and given back (tests) */
 };
 
 static inline size_t live_page_home(const struct live_map *m, uint64_t page)
@@ -70,6 +91,15 @@ void live_map_free(struct live_map *m);
  * take from the exact table once no leaf held the address. */
 bool live_map_put_slow(struct live_map *m, const struct block *b, struct block *old);
 bool live_map_take_slow(struct live_map *m, uint64_t addr, struct block *out);
+/* Gives back the leaves that hold fewer than LIVE_THIN blocks when the
+ * leaves are many and hold fewer than that on average (most of a dense heap
+ * freed, a block left on each page): their blocks go to the exact table. */
+void live_map_sweep(struct live_map *m);
+
+static inline bool live_map_wasteful(const struct live_map *m)
+{
+	return m->npages > LIVE_THIN_SWEEP && m->npages * LIVE_THIN > m->count;
+}
 
 #define LIVE_MAX_SITE ((1u << 27) - 1) /* site + 1 and 4 flag bits in 32 bits */
 
@@ -102,11 +132,10 @@ static inline struct live_leaf *live_map_leaf_of(struct live_map *m, uint64_t ad
  * true is returned. */
 static inline bool live_map_put(struct live_map *m, const struct block *b, struct block *old)
 {
-	if (!(b->addr & 15) && b->size < UINT32_MAX && b->site < LIVE_MAX_SITE && b->kind < 8 &&
-	    !m->exact) {
+	if (!(b->addr & 15) && b->size < UINT32_MAX && b->site < LIVE_MAX_SITE && b->kind < 8) {
 		struct live_leaf *l = live_map_leaf_of(m, b->addr);
 		uint64_t *s = l ? &l->slot[(b->addr >> 4) & (LIVE_LEAF_SLOTS - 1)] : NULL;
-		if (s && !*s) { /* the common case: a new block on a known page */
+		if (s && !*s && !l->nexact) { /* the common case: a new block on a known page */
 			*s = live_slot_pack(b);
 			if (!l->used++)
 				m->empty_leaves--;
@@ -131,9 +160,11 @@ static inline bool live_map_take(struct live_map *m, uint64_t addr, struct block
 		if (s && *s) {
 			live_slot_unpack(*s, addr, out);
 			*s = 0;
+			m->count--;
 			if (!--l->used)
 				m->empty_leaves++;
-			m->count--;
+			if (__builtin_expect(live_map_wasteful(m), 0))
+				live_map_sweep(m);
 			return true;
 		}
 	}

@@ -1,7 +1,8 @@
 /* analyzer/live_map.c: the live set keeps exact blocks through inserts,
  * deletes and growth, whether a block sits in a page leaf or in the exact
- * table (unaligned address, 4 GiB or more, a huge site index), and gives
- * emptied leaves back; mappings are cut into pieces. */
+ * table (a sparse page, an unaligned address, 4 GiB or more, a huge site
+ * index), gives emptied and thinned-out leaves back, and costs memory per
+ * live block, not per page; mappings are cut into pieces. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -96,23 +97,25 @@ static void misfits_and_replacement(void **state)
 }
 
 /* Random puts and takes against a plain array: every block comes back with
- * its fields, and iteration sees exactly the live ones. */
-static void matches_a_plain_array(void **state)
+ * its fields, and iteration sees exactly the live ones. Addresses `spacing`
+ * bytes apart (every eighth one unaligned); phases that mostly put and
+ * mostly take make dense pages fill and drain. */
+static void against_array(size_t spacing, int steps)
 {
-	(void)state;
 	enum { N = 4096 };
 	static struct block ref[N]; /* ref[i]: address i's block, size 0 = none */
+	memset(ref, 0, sizeof(ref));
 	struct live_map m;
 	live_map_init(&m);
 	uint64_t r = 88172645463325252ull;
 	size_t live = 0;
-	for (int step = 0; step < 400000; step++) {
+	for (int step = 0; step < steps; step++) {
 		r ^= r << 13, r ^= r >> 7, r ^= r << 17;
 		size_t i = (size_t)(r % N);
-		/* spread over many pages; every eighth address unaligned */
-		uint64_t addr = 0x7f0000000000ull + (uint64_t)i * 2064 + (i % 8 == 0 ? 8 : 0);
+		uint64_t addr = 0x7f0000000000ull + (uint64_t)i * spacing + (i % 8 == 0 ? 8 : 0);
 		struct block out;
-		if (r >> 60 < 9) {
+		unsigned puts = (step / 20000) % 2 ? 3 : 13; /* of 16 */
+		if (r >> 60 < puts) {
 			uint64_t size = (r >> 20) % 97 == 0 ? (uint64_t)1 << 33 : (r >> 24) % 5000 + 1;
 			struct block b = {addr, size, (uint32_t)(r >> 32) % 100000, (uint8_t)(r % 5),
 					  (uint8_t)(r >> 40 & 1)};
@@ -143,12 +146,67 @@ static void matches_a_plain_array(void **state)
 	size_t pos = 0, seen = 0;
 	struct block it;
 	while (live_map_iter(&m, &pos, &it)) {
-		size_t i = (size_t)((it.addr & ~(uint64_t)15) - 0x7f0000000000ull) / 2064;
+		size_t i = (size_t)((it.addr & ~(uint64_t)15) - 0x7f0000000000ull) / spacing;
 		assert_true(i < N);
 		assert_int_equal(it.size, ref[i].size);
 		seen++;
 	}
 	assert_int_equal(seen, live);
+	if (spacing < 256)
+		assert_true(m.promotions > 0); /* dense pages had leaves */
+	else if (spacing > 4096)
+		assert_int_equal(m.promotions, 0); /* a block a page: never */
+	live_map_free(&m);
+}
+
+static void matches_a_plain_array(void **state)
+{
+	(void)state;
+	against_array(4112, 200000);
+	against_array(2064, 400000);
+	against_array(48, 400000);
+}
+
+/* One live block on each of 200,000 pages costs no leaf (a leaf is 2 KiB:
+ * that was 400 MiB for 200,000 blocks); pages filled densely get leaves,
+ * and once all but one block of each is freed, the thin leaves go back. */
+static void memory_follows_the_blocks(void **state)
+{
+	(void)state;
+	struct live_map m;
+	live_map_init(&m);
+	struct block old, out;
+	for (uint64_t p = 1; p <= 200000; p++) {
+		struct block b = {p << 12, 100, 1, 0, 1};
+		assert_false(live_map_put(&m, &b, &old));
+	}
+	assert_int_equal(m.count, 200000);
+	assert_int_equal(m.npages, 0);
+	assert_true(m.mask + 1 <= 4 * 200000); /* the exact table, at least a quarter full */
+	for (uint64_t p = 1; p <= 200000; p++)
+		assert_true(live_map_take(&m, p << 12, &out));
+	/* 40,000 pages of 20 blocks each: leaves */
+	const uint64_t base = (uint64_t)1 << 32;
+	for (uint64_t p = 0; p < 40000; p++)
+		for (uint64_t k = 0; k < 20; k++) {
+			struct block b = {base + (p << 12) + k * 64, 64, (uint32_t)k, 0, 1};
+			assert_false(live_map_put(&m, &b, &old));
+		}
+	assert_true(m.promotions >= 40000);
+	assert_true(m.npages >= 40000);
+	/* all but the first block of every page freed: the leaves go */
+	for (uint64_t p = 0; p < 40000; p++)
+		for (uint64_t k = 1; k < 20; k++)
+			assert_true(live_map_take(&m, base + (p << 12) + k * 64, &out));
+	assert_int_equal(m.count, 40000);
+	assert_true(m.demotions > 0);
+	assert_true(m.npages < 40000 - LIVE_THIN_SWEEP);
+	for (uint64_t p = 0; p < 40000; p++) {
+		assert_true(live_map_take(&m, base + (p << 12), &out));
+		assert_int_equal(out.size, 64);
+		assert_int_equal(out.site, 0);
+	}
+	assert_int_equal(m.count, 0);
 	live_map_free(&m);
 }
 
@@ -162,11 +220,11 @@ static void emptied_leaves_go(void **state)
 	struct block old, out;
 	for (uint64_t round = 0; round < 64; round++) {
 		for (uint64_t i = 0; i < 1000; i++) { /* 1000 pages, a block each */
-			struct block b = {(round * 1000 + i) << 12, 64, 1, 0, 1};
+			struct block b = {(round * 1000 + i + 1) << 12, 64, 1, 0, 1};
 			assert_false(live_map_put(&m, &b, &old));
 		}
 		for (uint64_t i = 0; i < 1000; i++)
-			assert_true(live_map_take(&m, (round * 1000 + i) << 12, &out));
+			assert_true(live_map_take(&m, (round * 1000 + i + 1) << 12, &out));
 	}
 	assert_int_equal(m.count, 0);
 	/* 64,000 pages were used, never more than 1,000 at once */
@@ -267,6 +325,7 @@ int main(void)
 		cmocka_unit_test(misfits_and_replacement),
 		cmocka_unit_test(matches_a_plain_array),
 		cmocka_unit_test(emptied_leaves_go),
+		cmocka_unit_test(memory_follows_the_blocks),
 		cmocka_unit_test(ranges_split_and_trim),
 		cmocka_unit_test(ranges_match_a_page_model),
 	};
