@@ -81,6 +81,7 @@ struct site {
 	uint8_t kind;
 	/* second line */
 	uint32_t raw_stack __attribute__((aligned(64)));
+	uint32_t canon; /* its canonical stack (HW_NO_NODE: none), set at the end */
 	bool eligible; /* counts as a leak (see analysis_run) */
 	uint64_t leak_bytes, leak_blocks; /* live at the leak point */
 	uint64_t temp_count, temp_bytes; /* freed before the thread allocated again */

@@ -55,11 +55,38 @@ static void lines_for(const struct analysis *a)
 	g_lines_for = a;
 }
 
+static uint32_t *g_first_py;
+static const struct analysis *g_first_py_for;
+
 void report_stack_frames_done(void)
 {
 	free(g_lines);
 	g_lines = NULL;
 	g_lines_for = NULL;
+	free(g_first_py);
+	g_first_py = NULL;
+	g_first_py_for = NULL;
+}
+
+/* The innermost Python frame of every canonical stack (a node whose code
+ * object is known), or HW_NO_NODE: one pass in index order (a node's
+ * caller comes first), so finding a site's Python line costs O(1) however
+ * deep its stack (walking each stack was quadratic in a deep chain). */
+static const uint32_t *first_python(const struct analysis *a)
+{
+	if (g_first_py && g_first_py_for == a)
+		return g_first_py;
+	free(g_first_py);
+	g_first_py = xmalloc((a->st.ncnodes + 1) * sizeof(*g_first_py));
+	for (size_t c = 0; c < a->st.ncnodes; c++) {
+		const struct cnode *cn = &a->st.cnodes[c];
+		uint32_t up = cn->parent < c ? g_first_py[cn->parent] : HW_NO_NODE;
+		bool py = cn->frame_kind == HW_FRAME_PYTHON &&
+			  pycode_find(&a->codes, (uint32_t)(cn->frame >> 32));
+		g_first_py[c] = py ? (uint32_t)c : up;
+	}
+	g_first_py_for = a;
+	return g_first_py;
 }
 
 static bool python_frame(const struct analysis *a, uint32_t c, struct frame_info *out)
@@ -192,6 +219,19 @@ static uint64_t metric(const struct row *r, enum sort_by by)
 
 static enum sort_by g_sort;
 
+/* Rows grouped by stack carry no key text: their key is the canonical stack
+ * number, which orders as its ten-digit text did. */
+static int cmp_key(const struct row *a, const struct row *b)
+{
+	if (a->key && b->key)
+		return strcmp(a->key, b->key);
+	if (!a->key && !b->key)
+		return a->canon < b->canon ? -1 : a->canon > b->canon;
+	char buf[16];
+	snprintf(buf, sizeof(buf), "%010" PRIu32, a->key ? b->canon : a->canon);
+	return a->key ? strcmp(a->key, buf) : strcmp(buf, b->key);
+}
+
 static int cmp_rows(const void *x, const void *y)
 {
 	const struct row *a = x, *b = y;
@@ -200,16 +240,7 @@ static int cmp_rows(const void *x, const void *y)
 		return ma > mb ? -1 : 1;
 	if (a->allocated_bytes != b->allocated_bytes)
 		return a->allocated_bytes > b->allocated_bytes ? -1 : 1;
-	return strcmp(a->key, b->key);
-}
-
-static int cmp_keys(const void *x, const void *y)
-{
-	const struct row *a = x, *b = y;
-	int c = strcmp(a->key, b->key);
-	if (c)
-		return c;
-	return a->cls - b->cls;
+	return cmp_key(a, b);
 }
 
 /* The frame a grouped row is keyed by: the innermost Python frame, else
@@ -217,9 +248,11 @@ static int cmp_keys(const void *x, const void *y)
 static size_t key_frame(const struct analysis *a, struct symbolizer *s, uint32_t canon,
 			struct frame_info *out)
 {
-	for (uint32_t c = canon; c != HW_NO_NODE; c = a->st.cnodes[c].parent)
-		if (a->st.cnodes[c].frame_kind == HW_FRAME_PYTHON && python_frame(a, c, out))
-			return 1;
+	if (canon == HW_NO_NODE)
+		return 0;
+	uint32_t c = first_python(a)[canon];
+	if (c != HW_NO_NODE)
+		return python_frame(a, c, out);
 	return stack_frames(a, s, canon, out, 1, NULL);
 }
 
@@ -245,99 +278,338 @@ static bool part_shown_before(const struct row *x, const struct row *y, enum sor
 	return c ? c < 0 : cmp_text(fx->file, fy->file) < 0;
 }
 
-/* With framed false (by stack only), the rows get no frames. */
+/* Interned key texts of one grouping. */
+struct keytab {
+	char **text;
+	size_t n, cap;
+	uint32_t *slots; /* id + 1 */
+	size_t mask;
+	uint32_t *memo; /* per canonical node: its key's id + 1, 0 = not yet */
+};
+
+static uint64_t str_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 1099511628211ull;
+	return h;
+}
+
+static uint32_t key_intern(struct keytab *t, char *text)
+{
+	if ((t->n + 1) * 2 > t->mask + 1) {
+		size_t mask = t->mask ? t->mask * 2 + 1 : 1023;
+		uint32_t *slots = xcalloc(mask + 1, sizeof(*slots));
+		for (size_t i = 0; i < t->n; i++) {
+			size_t j = str_hash(t->text[i]) & mask;
+			while (slots[j])
+				j = (j + 1) & mask;
+			slots[j] = (uint32_t)i + 1;
+		}
+		free(t->slots);
+		t->slots = slots;
+		t->mask = mask;
+	}
+	size_t j = str_hash(text) & t->mask;
+	for (; t->slots[j]; j = (j + 1) & t->mask) {
+		if (!strcmp(t->text[t->slots[j] - 1], text)) {
+			free(text);
+			return t->slots[j] - 1;
+		}
+	}
+	HW_GROW(t->text, t->n, t->cap);
+	t->text[t->n] = text;
+	t->slots[j] = (uint32_t)++t->n;
+	return (uint32_t)t->n - 1;
+}
+
+static void keytab_free(struct keytab *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		free(t->text[i]);
+	free(t->text);
+	free(t->slots);
+	free(t->memo);
+}
+
+#define KEY_NONE UINT32_MAX
+
+/* The group of a site grouped by line, function or file: the key of its
+ * key frame, symbolized once per canonical node; KEY_NONE when its stack
+ * has no frame at all. */
+static uint32_t frame_group(struct keytab *t, const struct analysis *a, struct symbolizer *s,
+			    enum group_by group, uint32_t canon)
+{
+	if (canon == HW_NO_NODE)
+		return KEY_NONE;
+	uint32_t c = first_python(a)[canon];
+	if (c == HW_NO_NODE)
+		c = canon;
+	if (t->memo[c])
+		return t->memo[c] - 1;
+	struct frame_info f;
+	uint32_t id = KEY_NONE;
+	if (key_frame(a, s, canon, &f))
+		id = key_intern(t, frame_key(&f, group));
+	t->memo[c] = id + 1; /* KEY_NONE + 1 wraps to 0: looked up again */
+	return id;
+}
+
+/* A site's figures as a row of its own. */
+static void site_row(struct row *row, const struct analysis *a, const struct site *st)
+{
+	memset(row, 0, sizeof(*row));
+	row->peak_bytes = site_peak_bytes(a, st);
+	row->leaked_bytes = st->eligible ? st->leak_bytes : 0;
+	row->leaked_blocks = st->eligible ? st->leak_blocks : 0;
+	row->allocated_bytes = st->alloc_bytes;
+	row->count = st->allocs;
+	row->temporary = st->temp_count;
+	row->temporary_bytes = st->temp_bytes;
+	row->cls = st->cls;
+	row->kind = st->kind;
+	row->canon = st->canon;
+}
+
+struct site_ref {
+	uint64_t key; /* the canonical stack, or 1 << 32 | key id */
+	uint32_t site;
+	uint8_t cls;
+};
+
+static int cmp_refs(const void *x, const void *y)
+{
+	const struct site_ref *a = x, *b = y;
+	if (a->cls != b->cls)
+		return a->cls - b->cls;
+	if (a->key != b->key)
+		return a->key < b->key ? -1 : 1;
+	return a->site < b->site ? -1 : a->site > b->site;
+}
+
+/* A group of sites (refs[first, first + n)) with its sort figures, before
+ * it becomes a row. */
+struct group {
+	uint64_t metric, allocated;
+	uint32_t first, n;
+};
+
+struct group_ctx {
+	const struct site_ref *refs;
+	const struct keytab *kt;
+	bool by_frame;
+};
+
+static const struct group_ctx *g_gctx;
+
+/* The order of cmp_rows, on groups: metric, then allocated bytes, then the
+ * key (text, or the stack's number), then the class. */
+static int cmp_groups(const void *x, const void *y)
+{
+	const struct group *a = x, *b = y;
+	if (a->metric != b->metric)
+		return a->metric > b->metric ? -1 : 1;
+	if (a->allocated != b->allocated)
+		return a->allocated > b->allocated ? -1 : 1;
+	const struct group_ctx *c = g_gctx;
+	const struct site_ref *ra = &c->refs[a->first], *rb = &c->refs[b->first];
+	struct row x1 = {0}, y1 = {0};
+	char ka[16], kb[16];
+	x1.canon = (uint32_t)ra->key;
+	y1.canon = (uint32_t)rb->key;
+	if (ra->key >> 32)
+		x1.key = c->kt->text[(uint32_t)ra->key];
+	else if (c->by_frame)
+		snprintf(x1.key = ka, sizeof(ka), "%010" PRIu32, x1.canon);
+	if (rb->key >> 32)
+		y1.key = c->kt->text[(uint32_t)rb->key];
+	else if (c->by_frame)
+		snprintf(y1.key = kb, sizeof(kb), "%010" PRIu32, y1.canon);
+	int k = cmp_key(&x1, &y1);
+	return k ? k : ra->cls - rb->cls;
+}
+
+static uint64_t site_metric(const struct analysis *a, const struct site *st, enum sort_by by)
+{
+	switch (by) {
+	case BY_PEAK:
+		return site_peak_bytes(a, st);
+	case BY_LEAKED:
+		return st->eligible ? st->leak_bytes : 0;
+	case BY_ALLOCATED:
+		return st->alloc_bytes;
+	case BY_TEMPORARY:
+		return st->temp_count;
+	default:
+		return st->allocs;
+	}
+}
+
+/* Keeps the best `keep` of n groups (a binary heap with the worst kept one
+ * on top: O(n log keep)), then sorts those. Returns how many there are. */
+static size_t select_best(struct group *g, size_t n, size_t keep)
+{
+	if (!keep || keep >= n) {
+		if (n > 1)
+			qsort(g, n, sizeof(*g), cmp_groups);
+		return n;
+	}
+	for (size_t i = 0; i < n; i++) {
+		size_t at;
+		if (i < keep) { /* g[0, keep): a heap whose root is the worst kept */
+			at = i;
+			while (at && cmp_groups(&g[(at - 1) / 2], &g[at]) < 0) {
+				struct group t = g[at];
+				g[at] = g[(at - 1) / 2];
+				g[(at - 1) / 2] = t;
+				at = (at - 1) / 2;
+			}
+			continue;
+		}
+		if (cmp_groups(&g[i], &g[0]) >= 0)
+			continue; /* not better than the worst kept */
+		g[0] = g[i];
+		for (at = 0;;) {
+			size_t l = 2 * at + 1, r = l + 1, w = at;
+			if (l < keep && cmp_groups(&g[l], &g[w]) > 0)
+				w = l;
+			if (r < keep && cmp_groups(&g[r], &g[w]) > 0)
+				w = r;
+			if (w == at)
+				break;
+			struct group t = g[at];
+			g[at] = g[w];
+			g[w] = t;
+			at = w;
+		}
+	}
+	qsort(g, keep, sizeof(*g), cmp_groups);
+	return keep;
+}
+
+enum only { ONLY_ALL, ONLY_LEAKS, ONLY_HEAP_PEAK, ONLY_HEAP };
+
+/* The rows of a report: the sites grouped (by canonical stack, or by the key
+ * of one frame, each symbolized once per node) without a text or an
+ * allocation per site, the groups ordered, and only the best `keep` (0 =
+ * all) made rows: O(S log S) for S sites. A merged row keeps each kind's
+ * part, and a grouped row shows the frame of its part with the most of `by`
+ * (by line: the function that holds the line's bytes, such as a <listcomp>).
+ * With framed false (by stack only), the rows get no frames. With site_rows,
+ * each site's row (or -1) goes there. */
 static void build(struct report *r, const struct analysis *a, struct symbolizer *s,
-		  enum group_by group, enum sort_by by, bool only_leaks, bool framed)
+		  enum group_by group, enum sort_by by, enum only only, bool framed, size_t keep,
+		  int32_t *site_rows)
 {
 	memset(r, 0, sizeof(*r));
 	r->by = by;
 	r->group = group;
-	struct row *rows = xcalloc(a->nsites + 1, sizeof(*rows));
-	size_t n = 0;
-	struct frame_info *tmp = xmalloc(MAX_FRAMES * sizeof(*tmp));
 	lines_for(a);
+	struct keytab kt = {0};
+	if (group != GROUP_STACK)
+		kt.memo = xcalloc(a->st.ncnodes + 1, sizeof(*kt.memo));
+	struct site_ref *refs = xmalloc((a->nsites + 1) * sizeof(*refs));
+	size_t n = 0;
 	for (size_t i = 0; i < a->nsites; i++) {
 		const struct site *st = &a->sites[i];
-		struct row *row = &rows[n];
-		row->peak_bytes = site_peak_bytes(a, st);
-		row->leaked_bytes = st->eligible ? st->leak_bytes : 0;
-		row->leaked_blocks = st->eligible ? st->leak_blocks : 0;
-		row->allocated_bytes = st->alloc_bytes;
-		row->count = st->allocs;
-		row->temporary = st->temp_count;
-		row->temporary_bytes = st->temp_bytes;
-		row->cls = st->cls;
-		row->kind = st->kind;
-		if (only_leaks && !row->leaked_bytes)
+		if (only == ONLY_LEAKS && !(st->eligible && st->leak_bytes))
 			continue;
-		uint32_t canon = stack_table_canon(&a->st, st->raw_stack);
-		row->canon = canon;
+		if (only == ONLY_HEAP_PEAK && (st->cls != CLASS_HEAP || !site_peak_bytes(a, st)))
+			continue;
+		if (only == ONLY_HEAP && st->cls != CLASS_HEAP)
+			continue;
+		uint64_t key = st->canon;
+		if (group != GROUP_STACK) {
+			uint32_t id = frame_group(&kt, a, s, group, st->canon);
+			if (id != KEY_NONE)
+				key = (uint64_t)1 << 32 | id;
+		}
+		refs[n++] = (struct site_ref){key, (uint32_t)i, st->cls};
+	}
+	if (n > 1)
+		qsort(refs, n, sizeof(*refs), cmp_refs);
+	struct group *groups = xmalloc((n + 1) * sizeof(*groups));
+	size_t ng = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct site *st = &a->sites[refs[i].site];
+		if (!i || refs[i].key != refs[i - 1].key || refs[i].cls != refs[i - 1].cls)
+			groups[ng++] = (struct group){0, 0, (uint32_t)i, 0};
+		struct group *g = &groups[ng - 1];
+		g->metric += site_metric(a, st, by);
+		g->allocated += st->alloc_bytes;
+		g->n++;
+	}
+	struct group_ctx ctx = {refs, &kt, group != GROUP_STACK};
+	g_gctx = &ctx;
+	ng = select_best(groups, ng, keep);
+	g_gctx = NULL;
+	if (site_rows)
+		for (size_t i = 0; i < a->nsites; i++)
+			site_rows[i] = -1;
+	struct row *rows = xcalloc(ng + 1, sizeof(*rows));
+	struct frame_info *tmp = xmalloc(MAX_FRAMES * sizeof(*tmp));
+	for (size_t k = 0; k < ng; k++) {
+		struct row *row = &rows[k];
+		const struct site_ref *first = &refs[groups[k].first];
+		struct row best, part;
+		struct frame_info best_frame, frame;
+		for (uint32_t j = 0; j < groups[k].n; j++) {
+			const struct site *st = &a->sites[first[j].site];
+			if (site_rows)
+				site_rows[first[j].site] = (int32_t)k;
+			site_row(&part, a, st);
+			if (!j)
+				*row = part;
+			else
+				report_row_add(row, &part);
+			if (!(first->key >> 32))
+				continue;
+			/* a grouped row: which part's frame shows it */
+			key_frame(a, s, st->canon, &frame);
+			part.frames = &frame;
+			part.nframes = 1;
+			if (!j || part_shown_before(&part, &best, by)) {
+				best = part;
+				best_frame = frame;
+				best.frames = &best_frame;
+			}
+		}
 		row->sym = s;
-		/* grouped: only the frame that keys the row is symbolized */
-		size_t nf = !framed ? 0
-			    : group == GROUP_STACK ? stack_frames(a, s, canon, tmp, MAX_FRAMES, NULL)
-						   : key_frame(a, s, canon, tmp);
-		if (group == GROUP_STACK || nf == 0) {
-			char key[64];
-			snprintf(key, sizeof(key), "%010" PRIu32, canon);
-			row->key = xstrndup(key, strlen(key));
-			row->frames = xmalloc((nf + 1) * sizeof(*row->frames));
-			memcpy(row->frames, tmp, nf * sizeof(*tmp));
-			row->nframes = nf;
-		} else {
-			/* tracemalloc's way: the innermost Python frame, if any */
-			size_t first = 0;
-			row->key = frame_key(&tmp[first], group);
+		if (first->key >> 32) {
+			uint32_t id = (uint32_t)first->key;
+			row->key = xstrndup(kt.text[id], strlen(kt.text[id]));
 			row->frames = xmalloc(sizeof(*row->frames));
-			row->frames[0] = tmp[first];
+			row->frames[0] = best_frame;
 			if (group != GROUP_LINE)
 				row->frames[0].line = 0;
 			if (group == GROUP_FILE)
 				row->frames[0].function = NULL;
 			row->nframes = 1;
+		} else if (group != GROUP_STACK) { /* no frame at all: its stack */
+			char key[16];
+			snprintf(key, sizeof(key), "%010" PRIu32, row->canon);
+			row->key = xstrndup(key, strlen(key));
+		} else if (framed) {
+			size_t nf = stack_frames(a, s, row->canon, tmp, MAX_FRAMES, NULL);
+			row->frames = xmalloc((nf + 1) * sizeof(*row->frames));
+			memcpy(row->frames, tmp, nf * sizeof(*tmp));
+			row->nframes = nf;
 		}
-		n++;
 	}
 	free(tmp);
+	free(groups);
+	free(refs);
+	keytab_free(&kt);
 	report_stack_frames_done();
-	/* merge rows with equal keys; a merged row shows the frame of the part
-	 * with the most of `by` (by line: the function that holds the line's
-	 * bytes, such as a <listcomp>, not whichever came first) */
-	qsort(rows, n, sizeof(*rows), cmp_keys);
-	size_t out = 0;
-	struct row *rep = xmalloc((n + 1) * sizeof(*rep)); /* each merged row's shown part */
-	for (size_t i = 0; i < n; i++) {
-		if (out && !strcmp(rows[out - 1].key, rows[i].key) && rows[out - 1].cls == rows[i].cls) {
-			struct row *d = &rows[out - 1];
-			if (part_shown_before(&rows[i], &rep[out - 1], by)) {
-				struct frame_info *swap = d->frames;
-				size_t nswap = d->nframes;
-				d->frames = rows[i].frames;
-				d->nframes = rows[i].nframes;
-				rows[i].frames = swap;
-				rows[i].nframes = nswap;
-				rep[out - 1] = rows[i];
-				rep[out - 1].frames = d->frames;
-			}
-			report_row_add(d, &rows[i]);
-			free(rows[i].key);
-			free(rows[i].frames);
-			free(rows[i].kinds);
-			continue;
-		}
-		rep[out] = rows[i];
-		rows[out++] = rows[i];
-	}
-	free(rep);
 	r->rows = rows;
-	r->n = out;
-	report_sort(r);
+	r->n = ng;
+	report_sort(r); /* settles each row's kind; the order is already this */
 }
 
 void report_build(struct report *r, const struct analysis *a, struct symbolizer *s,
 		  enum group_by group, enum sort_by by, bool only_leaks)
 {
-	build(r, a, s, group, by, only_leaks, true);
+	build(r, a, s, group, by, only_leaks ? ONLY_LEAKS : ONLY_ALL, true, 0, NULL);
 }
 
 enum framing { FRAMES_ALL, FRAMES_ONE_LINE, FRAMES_TEXT };
@@ -365,7 +637,7 @@ static void frame_row(struct row *row, const struct analysis *a, struct symboliz
 void report_build_peak(struct report *r, const struct analysis *a, struct symbolizer *s,
 		       size_t max, bool one_line)
 {
-	build(r, a, s, GROUP_STACK, BY_PEAK, false, false);
+	build(r, a, s, GROUP_STACK, BY_PEAK, ONLY_HEAP_PEAK, false, max, NULL);
 	struct frame_info *tmp = xmalloc(MAX_FRAMES * sizeof(*tmp));
 	lines_for(a);
 	for (size_t i = 0, shown = 0; i < r->n && shown < max; i++) {
@@ -381,11 +653,12 @@ void report_build_peak(struct report *r, const struct analysis *a, struct symbol
 void report_build_shown(struct report *r, const struct analysis *a, struct symbolizer *s,
 			enum group_by group, enum sort_by by, bool only_leaks, size_t shown, bool text)
 {
-	if (group != GROUP_STACK || !shown) { /* other groupings need every row's frames */
-		build(r, a, s, group, by, only_leaks, true);
+	enum only only = only_leaks ? ONLY_LEAKS : ONLY_ALL;
+	if (group != GROUP_STACK || !shown) { /* rows of one frame */
+		build(r, a, s, group, by, only, true, shown, NULL);
 		return;
 	}
-	build(r, a, s, group, by, only_leaks, false);
+	build(r, a, s, group, by, only, false, shown, NULL);
 	struct frame_info *tmp = xmalloc(MAX_FRAMES * sizeof(*tmp));
 	lines_for(a);
 	for (size_t i = 0; i < r->n && i < shown; i++)
