@@ -47,8 +47,10 @@ struct mark {
 
 struct analysis;
 
-/* Called after every change of a callsite's live bytes (index into sites). */
-typedef void (*site_hook_fn)(void *ctx, const struct analysis *a, size_t site, uint64_t time_ns);
+/* Called after every change of a heap callsite's live bytes: the site
+ * (index into sites), the change, and the heap's live bytes after it. */
+typedef void (*site_hook_fn)(void *ctx, const struct analysis *a, size_t site, int64_t delta,
+			     uint64_t heap_live, uint64_t time_ns);
 
 /* What part of the trace to analyse. */
 struct analysis_opts {

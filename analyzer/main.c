@@ -29,7 +29,8 @@ static const char usage[] =
 	"  check TRACE... [--max-peak SIZE] [--max-leaked SIZE] [--max-allocations N]\n"
 	"                 [--suppressions FILE] [--junit FILE]\n"
 	"  flamegraph TRACE... [--metric peak|leaked|allocated] -o OUT.html|OUT.svg|OUT.folded\n"
-	"  timeline TRACE [-n N] -o OUT.html|OUT.json|OUT.csv|OUT.svg\n"
+	"  timeline TRACE [-n N] [--group-by stack|line|function|file]\n"
+	"           -o OUT.html|OUT.json|OUT.csv|OUT.svg\n"
 	"  export TRACE... --format json|folded|pprof -o OUT\n"
 	"  diff BASE NEW [--json] [--max-peak-growth PCT] [--group-by ...] [-n N]\n"
 	"  dump TRACE\n"
@@ -54,8 +55,10 @@ struct report_opts {
 	size_t n;
 };
 
+enum { ALLOW_BY = 1, ALLOW_GROUP = 2 }; /* --by, --group-by */
+
 static int parse_report_opts(const char *cmd, int argc, char **argv, struct report_opts *o,
-			     bool allow_by)
+			     int allow)
 {
 	static const struct option opts[] = {
 		{"json", no_argument, NULL, 'j'},
@@ -96,7 +99,7 @@ static int parse_report_opts(const char *cmd, int argc, char **argv, struct repo
 			o->json = true;
 			break;
 		case 'b':
-			if (!allow_by) {
+			if (!(allow & ALLOW_BY)) {
 				err_print("%s: --by is an option of top only", cmd);
 				goto bad;
 			}
@@ -117,8 +120,8 @@ static int parse_report_opts(const char *cmd, int argc, char **argv, struct repo
 			}
 			break;
 		case 'g':
-			if (!allow_by) {
-				err_print("%s: --group-by is an option of top and diff only", cmd);
+			if (!(allow & ALLOW_GROUP)) {
+				err_print("%s: --group-by is an option of top, timeline and diff only", cmd);
 				goto bad;
 			}
 			if (!parse_group_option(cmd, optarg, &o->group))
@@ -243,7 +246,7 @@ static void summary_of(const struct tree *tr, bool json)
 int cmd_summary(int argc, char **argv)
 {
 	struct report_opts o = {0};
-	int rc = parse_report_opts("summary", argc, argv, &o, false);
+	int rc = parse_report_opts("summary", argc, argv, &o, 0);
 	if (rc)
 		return rc;
 	struct tree tr;
@@ -312,7 +315,7 @@ static int rows_command(int argc, char **argv, bool leaks)
 {
 	struct report_opts o = {.by = leaks ? BY_LEAKED : BY_PEAK, .n = 10};
 	const char *cmd = leaks ? "leaks" : "top";
-	int rc = parse_report_opts(cmd, argc, argv, &o, !leaks);
+	int rc = parse_report_opts(cmd, argc, argv, &o, leaks ? 0 : ALLOW_BY | ALLOW_GROUP);
 	if (rc)
 		return rc;
 	struct tree tr;
@@ -385,7 +388,7 @@ static int close_output(const char *cmd, const char *path, FILE *f, bool ok)
 int cmd_flamegraph(int argc, char **argv)
 {
 	struct report_opts o = {.metric = METRIC_PEAK};
-	int rc = parse_report_opts("flamegraph", argc, argv, &o, false);
+	int rc = parse_report_opts("flamegraph", argc, argv, &o, 0);
 	if (rc)
 		return rc;
 	enum flame_format fmt;
@@ -427,7 +430,7 @@ int cmd_flamegraph(int argc, char **argv)
 int cmd_timeline(int argc, char **argv)
 {
 	struct report_opts o = {.n = 8};
-	int rc = parse_report_opts("timeline", argc, argv, &o, false);
+	int rc = parse_report_opts("timeline", argc, argv, &o, ALLOW_GROUP);
 	if (rc)
 		return rc;
 	if (o.ntraces > 1) {
@@ -464,7 +467,7 @@ int cmd_timeline(int argc, char **argv)
 		trace_close(&t);
 		return 2;
 	}
-	enum hw_err e = report_timeline(f, &t, &o.an, o.n, fmt, title);
+	enum hw_err e = report_timeline(f, &t, &o.an, o.n, o.group, fmt, title);
 	rc = close_output("timeline", o.output, f, e == HW_OK);
 	trace_close(&t);
 	return e == HW_OK ? rc : 2;
@@ -473,7 +476,7 @@ int cmd_timeline(int argc, char **argv)
 int cmd_export(int argc, char **argv)
 {
 	struct report_opts o = {.metric = METRIC_ALLOCATED};
-	int rc = parse_report_opts("export", argc, argv, &o, false);
+	int rc = parse_report_opts("export", argc, argv, &o, 0);
 	if (rc)
 		return rc;
 	if (!o.format || !o.output) {

@@ -147,10 +147,8 @@ static inline __attribute__((always_inline)) void heap_change(struct analysis *a
 		a->peaks[CLASS_HEAP].peak_seq = seq;
 		a->peaks[CLASS_HEAP].peak_time_ns = time_ns;
 	}
-	if (a->hook) {
-		hot_put(a, h);
-		a->hook(a->hook_ctx, a, (size_t)(s - a->sites), time_ns);
-	}
+	if (a->hook)
+		a->hook(a->hook_ctx, a, (size_t)(s - a->sites), bytes, h->live, time_ns);
 }
 
 /* A heap block went away. The heap kinds' live and freed totals are not
@@ -164,7 +162,7 @@ static inline __attribute__((always_inline)) void heap_gone(struct analysis *a, 
 }
 
 /* A piece of a mapping went away. */
-static void map_gone(struct analysis *a, const struct block *b, bool whole, uint64_t time_ns)
+static void map_gone(struct analysis *a, const struct block *b, bool whole)
 {
 	if (!b->counted)
 		return;
@@ -178,13 +176,10 @@ static void map_gone(struct analysis *a, const struct block *b, bool whole, uint
 	struct peak *pk = &a->peaks[s->cls];
 	site_touch(s, pk->id, -(int64_t)b->size, whole ? -1 : 0);
 	pk->live -= b->size;
-	if (a->hook)
-		a->hook(a->hook_ctx, a, (size_t)(s - a->sites), time_ns);
 }
 
 struct cut_ctx {
 	struct analysis *a;
-	uint64_t time_ns;
 	int first_kind;
 };
 
@@ -193,7 +188,7 @@ static void on_cut(void *ctx, const struct block *piece, bool whole)
 	struct cut_ctx *c = ctx;
 	if (c->first_kind < 0)
 		c->first_kind = piece->kind;
-	map_gone(c->a, piece, whole, c->time_ns);
+	map_gone(c->a, piece, whole);
 }
 
 /* A mapping (mmap, or the new half of mremap). */
@@ -206,7 +201,7 @@ static void do_map(struct analysis *a, int kind, uint64_t addr, uint64_t size, u
 		size = UINT64_MAX - addr;
 	struct block b = {addr, size, counted ? site_cached(a, stack, kind) : 0, (uint8_t)kind,
 			  counted};
-	struct cut_ctx c = {a, time_ns, -1};
+	struct cut_ctx c = {a, -1};
 	range_map_add(&a->maps, &b, on_cut, &c);
 	if (!counted)
 		return;
@@ -227,13 +222,11 @@ static void do_map(struct analysis *a, int kind, uint64_t addr, uint64_t size, u
 		pk->peak_time_ns = time_ns;
 		pk->id++;
 	}
-	if (a->hook)
-		a->hook(a->hook_ctx, a, (size_t)(s - a->sites), time_ns);
 }
 
-static int do_unmap(struct analysis *a, uint64_t addr, uint64_t len, uint64_t time_ns)
+static int do_unmap(struct analysis *a, uint64_t addr, uint64_t len)
 {
-	struct cut_ctx c = {a, time_ns, -1};
+	struct cut_ctx c = {a, -1};
 	range_map_cut(&a->maps, addr, len, on_cut, &c);
 	return c.first_kind;
 }
@@ -573,10 +566,10 @@ enum hw_err analysis_run(struct analysis *a, struct trace *t, const struct analy
 				me->addr = e->addr;
 				break;
 			case EV_UNMAP:
-				do_unmap(a, e->addr, e->size, now);
+				do_unmap(a, e->addr, e->size);
 				break;
 			case EV_REMAP_UNMAP: {
-				int k = do_unmap(a, e->addr, e->size, now);
+				int k = do_unmap(a, e->addr, e->size);
 				me->remap_kind = (uint8_t)(k < 0 ? HW_KIND_MMAP : k);
 				break;
 			}

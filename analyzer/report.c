@@ -786,6 +786,12 @@ void report_kinds_json(FILE *f, const struct row *r)
 	fputc('}', f);
 }
 
+void report_build_series(struct report *r, const struct analysis *a, struct symbolizer *s,
+			 enum group_by group, size_t n, int32_t *site_rows)
+{
+	build(r, a, s, group, BY_PEAK, ONLY_HEAP, true, n, site_rows);
+}
+
 void report_sort(struct report *r)
 {
 	for (size_t i = 0; i < r->n; i++)

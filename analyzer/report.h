@@ -59,6 +59,12 @@ void report_build_peak(struct report *r, const struct analysis *a, struct symbol
 void report_build_shown(struct report *r, const struct analysis *a, struct symbolizer *s,
 			enum group_by group, enum sort_by by, bool only_leaks, size_t shown, bool text);
 
+/* The heap's callsites grouped as report_build groups them, the best n by
+ * bytes at the peak (with every frame when grouped by stack): the series of a
+ * timeline. site_row[i] (room for a->nsites) gets site i's row, or -1. */
+void report_build_series(struct report *r, const struct analysis *a, struct symbolizer *s,
+			 enum group_by group, size_t n, int32_t *site_row);
+
 /* Frames a text report prints from the innermost Python frame outwards, and
  * of the native frames below it. */
 #define REPORT_TEXT_FRAMES 8

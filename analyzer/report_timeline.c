@@ -1,12 +1,15 @@
 /* Timelines (analyzer, aggregation + reports stages): live heap bytes over
- * time for the top callsites (by their bytes at the heap's peak), the rest as
- * "other", and the process's RSS beside them. Each value is the highest live
- * byte count of its series within its interval, so a short-lived spike is
- * never averaged away, and the fall after it shows in the next interval.
- * Two replays: the first picks the callsites, the second records them. */
+ * time for the top callsites (by their bytes at the heap's peak), grouped as
+ * `top` groups them (stack, line, function or file), the rest as "other",
+ * the process's RSS beside them, and the trace's markers. Each value is the
+ * highest live byte count of its series within its interval, so a
+ * short-lived spike is never averaged away, and the fall after it shows in
+ * the next interval. Two replays: the first picks the series (report rows,
+ * O(S log n) for S callsites), the second records them (O(1) an event). */
 #include "report_timeline.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,28 +17,26 @@
 #include "util.h"
 
 #define BUCKETS 400
-#define MAX_FRAMES 1024
 
 struct series {
-	uint32_t canon; /* canonical stack */
-	bool other; /* the rest of the heap */
-	uint64_t peak;
+	const struct row *row; /* NULL: "other" */
 	uint64_t cur;
 	uint64_t *max; /* per bucket */
-	struct frame_info *frames;
-	size_t nframes;
 };
 
 struct timeline {
 	struct series *s;
 	size_t n; /* tracked series; s[n] is "other" */
+	enum group_by group;
 	int32_t *site_series; /* site index -> series (-1: other) */
-	uint64_t *site_live; /* last live bytes seen per site */
 	size_t nsites;
 	uint64_t duration_ns;
 	size_t bucket; /* current bucket */
-	uint64_t heap_cur, tracked_cur;
+	uint64_t edge; /* the time the next bucket starts */
+	uint64_t tracked_cur;
 	uint64_t *rss;
+	const struct mark *marks;
+	size_t nmarks;
 };
 
 static size_t bucket_of(const struct timeline *tl, uint64_t t)
@@ -46,6 +47,15 @@ static size_t bucket_of(const struct timeline *tl, uint64_t t)
 	return b >= BUCKETS ? BUCKETS - 1 : (size_t)b;
 }
 
+/* The first time in bucket b + 1. */
+static uint64_t edge_after(const struct timeline *tl, size_t b)
+{
+	if (b + 1 >= BUCKETS)
+		return UINT64_MAX;
+	/* the least t with t * BUCKETS / duration >= b + 1 */
+	return ((b + 1) * tl->duration_ns + BUCKETS - 1) / BUCKETS;
+}
+
 /* Moves to bucket b: the buckets passed over start at the current values. */
 static void advance(struct timeline *tl, size_t b)
 {
@@ -54,26 +64,21 @@ static void advance(struct timeline *tl, size_t b)
 		for (size_t i = 0; i <= tl->n; i++)
 			tl->s[i].max[tl->bucket] = tl->s[i].cur;
 	}
+	tl->edge = edge_after(tl, tl->bucket);
 }
 
-static void on_change(void *ctx, const struct analysis *a, size_t site, uint64_t time_ns)
+static void on_change(void *ctx, const struct analysis *a, size_t site, int64_t delta,
+		      uint64_t heap, uint64_t time_ns)
 {
 	struct timeline *tl = ctx;
-	const struct site *st = &a->sites[site];
-	if (st->cls != CLASS_HEAP)
-		return;
-	size_t b = bucket_of(tl, time_ns);
-	if (b > tl->bucket)
-		advance(tl, b);
+	(void)a;
+	if (time_ns >= tl->edge)
+		advance(tl, bucket_of(tl, time_ns));
 	int32_t k = site < tl->nsites ? tl->site_series[site] : -1;
-	uint64_t heap = a->peaks[CLASS_HEAP].live;
 	if (k >= 0) {
-		/* unsigned wrap-around makes a fall a negative delta */
-		uint64_t delta = st->live_bytes - tl->site_live[site];
-		tl->site_live[site] = st->live_bytes;
 		struct series *sr = &tl->s[k];
-		sr->cur += delta;
-		tl->tracked_cur += delta;
+		sr->cur += (uint64_t)delta; /* unsigned wrap-around: a fall */
+		tl->tracked_cur += (uint64_t)delta;
 		if (sr->cur > sr->max[tl->bucket])
 			sr->max[tl->bucket] = sr->cur;
 	}
@@ -83,50 +88,84 @@ static void on_change(void *ctx, const struct analysis *a, size_t site, uint64_t
 		other->max[tl->bucket] = other->cur;
 }
 
-static int cmp_series(const void *x, const void *y)
+/* A series' name, as `top` shows its row (the display form): a stack by its
+ * innermost Python frame (else its innermost frame), a line, function or
+ * file as top names them. */
+static void label(FILE *f, const struct series *s, enum group_by group)
 {
-	const struct series *a = x, *b = y;
-	if (a->peak != b->peak)
-		return a->peak > b->peak ? -1 : 1;
-	return a->canon < b->canon ? -1 : a->canon > b->canon;
-}
-
-static void label(FILE *f, const struct series *s)
-{
-	if (!s->nframes) {
-		fputs(s->other ? "other" : "(no stack recorded)", f);
+	if (!s->row) {
+		fputs("other", f);
 		return;
 	}
-	size_t py = report_first_python(s->frames, s->nframes);
-	report_frame_text(f, &s->frames[py < s->nframes ? py : 0]);
+	const struct row *r = s->row;
+	if (!r->nframes) {
+		fputs("(no stack recorded)", f);
+		return;
+	}
+	size_t py = report_first_python(r->frames, r->nframes);
+	report_row_frame_text(f, r, py < r->nframes ? py : 0, group);
 }
 
-static char *label_text(const struct series *s)
+/* The label, for a display format: the display form of the text (control
+ * bytes and bytes that are not UTF-8 shown as escapes). Free it. */
+static char *label_text(const struct series *s, enum group_by group)
 {
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
-	label(f, s);
+	label(f, s, group);
 	fclose(f);
-	return buf;
+	char *shown = text_dup(buf);
+	free(buf);
+	return shown;
+}
+
+static const char *mark_kind(int kind)
+{
+	return kind == HW_MARK_USER ? "mark" : kind == HW_MARK_PY_FINALIZE ? "python-finalize" : "other";
+}
+
+/* What a marker line says: hw_mark()'s label, or what the shim marked. */
+static const char *mark_text(const struct mark *m)
+{
+	return m->kind == HW_MARK_PY_FINALIZE ? "Python finalizes" : m->label;
 }
 
 static void write_json(FILE *f, const struct timeline *tl, double step)
 {
-	fputs("{\"version\":1,\"times_s\":[", f);
+	fprintf(f, "{\"version\":1,\"group_by\":\"%s\",\"times_s\":[", group_name(tl->group));
 	for (size_t b = 0; b < BUCKETS; b++)
 		fprintf(f, "%s%.6f", b ? "," : "", (double)b * step);
 	fputs("],\"rss_bytes\":[", f);
 	for (size_t b = 0; b < BUCKETS; b++)
 		fprintf(f, "%s%" PRIu64, b ? "," : "", tl->rss[b]);
+	fputs("],\"marks\":[", f);
+	for (size_t i = 0; i < tl->nmarks; i++) {
+		const struct mark *m = &tl->marks[i];
+		fprintf(f, "%s{\"time_s\":%.6f,\"kind\":\"%s\",\"label\":", i ? "," : "",
+			(double)m->time_ns / 1e9, mark_kind(m->kind));
+		json_str(f, m->label);
+		fputc('}', f);
+	}
 	fputs("],\"series\":[", f);
 	for (size_t i = 0; i <= tl->n; i++) {
 		const struct series *s = &tl->s[i];
 		fprintf(f, "%s\n{\"callsite\":{\"frames\":", i ? "," : "");
-		report_frames_json(f, s->frames, s->nframes);
+		if (s->row)
+			report_frames_json(f, s->row->frames, s->row->nframes);
+		else
+			fputs("[]", f);
 		if (i == tl->n)
 			fputs(",\"other\":true", f);
-		fputs("},\"live_bytes\":[", f);
+		fputs("},\"label\":", f);
+		char *buf = NULL;
+		size_t len = 0;
+		FILE *m = open_memstream(&buf, &len);
+		label(m, s, tl->group);
+		fclose(m);
+		json_str(f, buf);
+		free(buf);
+		fputs(",\"live_bytes\":[", f);
 		for (size_t b = 0; b < BUCKETS; b++)
 			fprintf(f, "%s%" PRIu64, b ? "," : "", s->max[b]);
 		fputs("]}", f);
@@ -138,10 +177,14 @@ static void write_csv(FILE *f, const struct timeline *tl, double step)
 {
 	fputs("time_s,rss_bytes", f);
 	for (size_t i = 0; i <= tl->n; i++) {
-		char *l = label_text(&tl->s[i]);
+		char *buf = NULL;
+		size_t len = 0;
+		FILE *m = open_memstream(&buf, &len);
+		label(m, &tl->s[i], tl->group);
+		fclose(m);
 		fputc(',', f);
-		csv_cell(f, l);
-		free(l);
+		csv_cell(f, buf);
+		free(buf);
 	}
 	fputc('\n', f);
 	for (size_t b = 0; b < BUCKETS; b++) {
@@ -152,12 +195,66 @@ static void write_csv(FILE *f, const struct timeline *tl, double step)
 	}
 }
 
+/* A step of 1, 2 or 5 times a power of ten that cuts span into about `want`
+ * pieces. */
+static double nice_step(double span, int want)
+{
+	if (!(span > 0))
+		return 1;
+	double raw = span / want, mag = pow(10, floor(log10(raw)));
+	double f = raw / mag;
+	return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * mag;
+}
+
+/* A time on an axis whose ticks are `step` seconds apart: in s, ms or us,
+ * with the decimals the step needs. */
+static void fmt_time(char *buf, size_t size, double t, double step)
+{
+	const char *unit = "s";
+	double scale = 1;
+	if (step < 1e-3) {
+		unit = "us";
+		scale = 1e6;
+	} else if (step < 1) {
+		unit = "ms";
+		scale = 1e3;
+	}
+	double v = t * scale, st = step * scale;
+	int dec = st >= 1 ? 0 : (int)ceil(-log10(st) - 1e-9);
+	snprintf(buf, size, "%.*f %s", dec, fabs(v) < 0.5 * pow(10, -dec) ? 0.0 : v, unit);
+}
+
+/* Bytes on an axis whose ticks are `step` bytes apart, in the binary unit
+ * of the step. */
+static void fmt_bytes(char *buf, size_t size, double v, double step)
+{
+	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+	int u = 0;
+	while (u < 4 && step >= 1024) {
+		step /= 1024;
+		v /= 1024;
+		u++;
+	}
+	int dec = step >= 1 ? 0 : (int)ceil(-log10(step) - 1e-9);
+	snprintf(buf, size, "%.*f %s", dec, v, units[u]);
+}
+
+/* A byte step of 1, 2 or 5 times a power of ten of a binary unit. */
+static double nice_bytes(double span, int want)
+{
+	double unit = 1;
+	while (span / unit >= 1024 * want && unit < 1099511627776.0)
+		unit *= 1024;
+	return nice_step(span / unit, want) * unit;
+}
+
 static const char *const palette[] = {"#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2",
 				       "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"};
 
 static void write_svg(FILE *f, const struct timeline *tl, double step, const char *title)
 {
-	const double W = 1000, H = 360, L = 70, T = 40;
+	const double W = 1000, H = 360, L = 80, T = 40;
+	const double span = step * BUCKETS;
 	uint64_t top = 1;
 	for (size_t b = 0; b < BUCKETS; b++) {
 		uint64_t sum = 0;
@@ -176,6 +273,24 @@ static void write_svg(FILE *f, const struct timeline *tl, double step, const cha
 		W + L + 20, H + T + 50 + legend, L);
 	xml_text(f, title);
 	fputs("</text>\n", f);
+	/* grid and ticks: bytes on the left, time below */
+	char b1[64];
+	double ys = nice_bytes((double)top, 5);
+	for (int i = 0; (double)i * ys <= (double)top * 1.0000001; i++) {
+		double v = (double)i * ys, y = T + H - H * v / (double)top;
+		fmt_bytes(b1, sizeof(b1), v, ys);
+		fprintf(f, "<line x1=\"%.0f\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"#e4e4e4\"/>"
+			   "<text x=\"%.0f\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n",
+			L, y, L + W, y, L - 4, y + 4, b1);
+	}
+	double xs = nice_step(span, 8);
+	for (int i = 0; (double)i * xs <= span * 1.0000001; i++) {
+		double t = (double)i * xs, x = L + W * t / span;
+		fmt_time(b1, sizeof(b1), t, xs);
+		fprintf(f, "<line x1=\"%.1f\" y1=\"%.0f\" x2=\"%.1f\" y2=\"%.0f\" stroke=\"#444\"/>"
+			   "<text x=\"%.1f\" y=\"%.0f\" text-anchor=\"middle\">%s</text>\n",
+			x, T + H, x, T + H + 5, x, T + H + 18, b1);
+	}
 	/* stacked areas, from "other" at the bottom up */
 	double *base = xcalloc(BUCKETS, sizeof(double));
 	for (size_t k = tl->n + 1; k-- > 0;) {
@@ -190,7 +305,7 @@ static void write_svg(FILE *f, const struct timeline *tl, double step, const cha
 			fprintf(f, "%.1f,%.1f ", L + W * (double)b / (BUCKETS - 1),
 				T + H - H * base[b] / (double)top);
 		fputs("\"><title>", f);
-		char *l = label_text(s);
+		char *l = label_text(s, tl->group);
 		xml_text(f, l);
 		free(l);
 		fputs("</title></polygon>\n", f);
@@ -203,15 +318,24 @@ static void write_svg(FILE *f, const struct timeline *tl, double step, const cha
 		fprintf(f, "%.1f,%.1f ", L + W * (double)b / (BUCKETS - 1),
 			T + H - H * (double)tl->rss[b] / (double)top);
 	fputs("\"><title>RSS</title></polyline>\n", f);
-	char b1[32];
 	fprintf(f, "<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"#444\"/>\n", L, T + H,
 		L + W, T + H);
-	fprintf(f, "<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"end\">%s</text>\n", L - 4, T + 10,
-		fmt_size(b1, top));
-	fprintf(f, "<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"end\">0</text>\n", L - 4, T + H);
-	fprintf(f, "<text x=\"%.0f\" y=\"%.0f\">0 s</text>\n", L, T + H + 16);
-	fprintf(f, "<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"end\">%.3f s</text>\n", L + W, T + H + 16,
-		step * BUCKETS);
+	/* markers: a dashed line each, the label at its top */
+	for (size_t i = 0; i < tl->nmarks; i++) {
+		const struct mark *m = &tl->marks[i];
+		double x = L + W * ((double)m->time_ns / 1e9) / (span > 0 ? span : 1);
+		if (x > L + W)
+			x = L + W;
+		bool right = x > L + W - 120; /* the label to the left of its line */
+		fprintf(f, "<g class=\"mark\"><line x1=\"%.1f\" y1=\"%.0f\" x2=\"%.1f\" y2=\"%.0f\" "
+			   "stroke=\"%s\" stroke-dasharray=\"4 3\"/><text x=\"%.1f\" y=\"%.0f\" "
+			   "font-size=\"11\" fill=\"%s\"%s>",
+			x, T - 4, x, T + H, m->kind == HW_MARK_USER ? "#7a3fb0" : "#b03f3f",
+			right ? x - 3 : x + 3, T + 8 + 12.0 * (double)(i % 3),
+			m->kind == HW_MARK_USER ? "#7a3fb0" : "#b03f3f", right ? " text-anchor=\"end\"" : "");
+		xml_text(f, mark_text(m));
+		fputs("</text></g>\n", f);
+	}
 	double y = T + H + 40;
 	fprintf(f, "<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"#000\" stroke-width=\"2\"/>"
 		   "<text x=\"%.0f\" y=\"%.0f\">RSS</text>\n",
@@ -220,7 +344,7 @@ static void write_svg(FILE *f, const struct timeline *tl, double step, const cha
 		y += 22;
 		fprintf(f, "<rect x=\"%.0f\" y=\"%.0f\" width=\"14\" height=\"12\" fill=\"%s\"/><text x=\"%.0f\" y=\"%.0f\">",
 			L, y - 11, k == tl->n ? "#cccccc" : palette[k % 10], L + 20, y);
-		char *l = label_text(&tl->s[k]);
+		char *l = label_text(&tl->s[k], tl->group);
 		xml_text(f, l);
 		free(l);
 		fputs("</text>\n", f);
@@ -242,34 +366,49 @@ static const char html_mid[] =
 static const char html_tail[] =
 	"</script>\n<script>\n(function(){\n"
 	"var d=JSON.parse(document.getElementById('data').textContent);\n"
-	"var T=d.times_s,S=d.series,R=d.rss_bytes,N=T.length,lo=0,hi=N-1,NS='http://www.w3.org/2000/svg';\n"
+	"var T=d.times_s,S=d.series,R=d.rss_bytes,M=d.marks||[],N=T.length,lo=0,hi=N-1,NS='http://www.w3.org/2000/svg';\n"
+	"var dt=N>1?T[1]-T[0]:1;\n"
 	"document.title=d.title;document.getElementById('title').textContent=d.title;\n"
 	"var C=['#4e79a7','#f28e2b','#59a14f','#e15759','#76b7b2','#edc948','#b07aa1','#ff9da7','#9c755f','#bab0ac'];\n"
 	"function col(k){return S[k].callsite.other?'#ccc':C[k%10]}\n"
-	"function lab(s){if(s.callsite.other)return 'other';var f=s.callsite.frames;"
-	"if(!f.length)return '(no stack recorded)';var p=f.filter(function(x){return x.kind==='python'})[0]||f[0];"
-	"if(p.kind==='python')return p.file+':'+p.line+' '+p.function;"
-	"return (p.function||'?\x3f')+' ('+(p.file?p.file+':'+p.line+', ':'')+(p.module||p.address||'?\x3f')+')'}\n"
+	"function lab(s){return s.label}\n"
+	"function nice(span,want){if(!(span>0))return 1;var r=span/want,m=Math.pow(10,Math.floor(Math.log10(r))),f=r/m;"
+	"return (f<=1?1:f<=2?2:f<=5?5:10)*m}\n"
+	"function dec(st){return st>=1?0:Math.ceil(-Math.log10(st)-1e-9)}\n"
+	"function ftime(t,st){var u='s',k=1;if(st<1e-3){u='\\u00b5s';k=1e6}else if(st<1){u='ms';k=1e3}"
+	"var v=t*k;return (Math.abs(v)<1e-9?0:v).toFixed(dec(st*k))+' '+u}\n"
 	"function size(v){var u=['B','KiB','MiB','GiB','TiB'],i=0;while(v>=1024&&i<4){v/=1024;i++}"
 	"return (i?v.toFixed(1):v)+' '+u[i]}\n"
+	"function fbytes(v,st){var u=['B','KiB','MiB','GiB','TiB'],i=0;while(i<4&&st>=1024){st/=1024;v/=1024;i++}"
+	"return v.toFixed(dec(st))+' '+u[i]}\n"
+	"function nbytes(span,want){var u=1;while(span/u>=1024*want&&u<1099511627776)u*=1024;return nice(span/u,want)*u}\n"
 	"var box=document.getElementById('chart'),info=document.getElementById('info'),down=-1;\n"
 	"function el(n,a){var e=document.createElementNS(NS,n);for(var k in a)e.setAttribute(k,a[k]);return e}\n"
-	"function draw(){box.textContent='';var W=box.clientWidth||1000,H=340,top=1,i,k;\n"
+	"function text(x,y,s,a){var t=el('text',a||{});t.setAttribute('x',x);t.setAttribute('y',y);t.textContent=s;return t}\n"
+	"function draw(){box.textContent='';var W0=box.clientWidth||1000,LM=72,W=Math.max(200,W0-LM-10),H=340,TM=40,top=1,i,k;\n"
 	"for(i=lo;i<=hi;i++){var s=0;for(k=0;k<S.length;k++)s+=S[k].live_bytes[i];top=Math.max(top,s,R[i])}\n"
-	"var X=function(i){return (i-lo)/Math.max(1,hi-lo)*W},Y=function(v){return H-H*v/top};\n"
-	"var svg=el('svg',{width:W,height:H+18}),base=[];for(i=0;i<N;i++)base.push(0);\n"
-	"for(k=S.length-1;k>=0;k--){var pts=[];for(i=lo;i<=hi;i++)pts.push(X(i)+','+Y(base[i]+S[k].live_bytes[i]));"
-	"for(i=hi;i>=lo;i--)pts.push(X(i)+','+Y(base[i]));var p=el('polygon',{points:pts.join(' '),fill:col(k),'fill-opacity':0.85});"
-	"var t=el('title',{});t.textContent=lab(S[k]);p.appendChild(t);svg.appendChild(p);"
+	"var t0=T[lo],t1=T[hi]+dt,X=function(t){return LM+(t-t0)/(t1-t0)*W},XI=function(i){return X(T[i]+dt/2)},"
+	"Y=function(v){return TM+H-H*v/top};\n"
+	"var svg=el('svg',{width:LM+W+10,height:TM+H+24}),base=[];for(i=0;i<N;i++)base.push(0);\n"
+	"var ys=nbytes(top,5);for(var v=0;v<=top*1.0000001;v+=ys){svg.appendChild(el('line',{x1:LM,x2:LM+W,y1:Y(v),y2:Y(v),stroke:'#e4e4e4'}));"
+	"svg.appendChild(text(LM-4,Y(v)+4,fbytes(v,ys),{'text-anchor':'end'}))}\n"
+	"var xs=nice(t1-t0,8);for(var t=Math.ceil(t0/xs-1e-9)*xs;t<=t1+1e-12;t+=xs){svg.appendChild(el('line',{x1:X(t),x2:X(t),y1:TM+H,y2:TM+H+5,stroke:'#444'}));"
+	"svg.appendChild(text(X(t),TM+H+18,ftime(t,xs),{'text-anchor':'middle'}))}\n"
+	"for(k=S.length-1;k>=0;k--){var pts=[];for(i=lo;i<=hi;i++)pts.push(XI(i)+','+Y(base[i]+S[k].live_bytes[i]));"
+	"for(i=hi;i>=lo;i--)pts.push(XI(i)+','+Y(base[i]));var p=el('polygon',{points:pts.join(' '),fill:col(k),'fill-opacity':0.85});"
+	"var tt=el('title',{});tt.textContent=lab(S[k]);p.appendChild(tt);svg.appendChild(p);"
 	"for(i=lo;i<=hi;i++)base[i]+=S[k].live_bytes[i]}\n"
-	"var r=[];for(i=lo;i<=hi;i++)r.push(X(i)+','+Y(R[i]));"
+	"var r=[];for(i=lo;i<=hi;i++)r.push(XI(i)+','+Y(R[i]));"
 	"svg.appendChild(el('polyline',{points:r.join(' '),fill:'none',stroke:'#000','stroke-width':1.5}));\n"
-	"var t0=el('text',{x:2,y:H+14});t0.textContent=T[lo].toFixed(3)+' s';svg.appendChild(t0);\n"
-	"var t1=el('text',{x:W-2,y:H+14,'text-anchor':'end'});t1.textContent=T[hi].toFixed(3)+' s';svg.appendChild(t1);\n"
-	"var t2=el('text',{x:2,y:12});t2.textContent=size(top);svg.appendChild(t2);\n"
-	"var cur=el('line',{y1:0,y2:H,stroke:'#888'});svg.appendChild(cur);\n"
-	"function at(ev){var b=svg.getBoundingClientRect();return Math.round(lo+(ev.clientX-b.left)/W*(hi-lo))}\n"
-	"svg.onmousemove=function(ev){var i=Math.max(lo,Math.min(hi,at(ev)));cur.setAttribute('x1',X(i));cur.setAttribute('x2',X(i));"
+	"svg.appendChild(el('line',{x1:LM,x2:LM+W,y1:TM+H,y2:TM+H,stroke:'#444'}));\n"
+	"M.forEach(function(m,j){if(m.time_s<t0||m.time_s>t1)return;var c=m.kind==='mark'?'#7a3fb0':'#b03f3f',g=el('g',{'class':'mark'});"
+	"g.appendChild(el('line',{x1:X(m.time_s),x2:X(m.time_s),y1:TM-4,y2:TM+H,stroke:c,'stroke-dasharray':'4 3'}));"
+	"var rt=X(m.time_s)>LM+W-120;g.appendChild(text(X(m.time_s)+(rt?-3:3),TM+8+12*(j%3),m.kind==='python-finalize'?'Python finalizes':m.label,{fill:c,'font-size':11,'text-anchor':rt?'end':'start'}));"
+	"var mt=el('title',{});mt.textContent=(m.kind==='python-finalize'?'Python finalizes':'marker '+m.label)+' at '+m.time_s.toFixed(6)+' s';g.appendChild(mt);svg.appendChild(g)});\n"
+	"var cur=el('line',{y1:TM,y2:TM+H,stroke:'#888'});svg.appendChild(cur);\n"
+	"function at(ev){var b=svg.getBoundingClientRect(),t=t0+(ev.clientX-b.left-LM)/W*(t1-t0);"
+	"return Math.max(lo,Math.min(hi,Math.floor(t/dt)))}\n"
+	"svg.onmousemove=function(ev){var i=at(ev);cur.setAttribute('x1',XI(i));cur.setAttribute('x2',XI(i));"
 	"var s=T[i].toFixed(3)+' s   RSS '+size(R[i]);for(var k=0;k<S.length;k++)if(S[k].live_bytes[i])s+='\\n'+size(S[k].live_bytes[i])+'  '+lab(S[k]);"
 	"info.textContent=s};\n"
 	"svg.onmousedown=function(ev){down=at(ev)};svg.onmouseup=function(ev){var u=at(ev);"
@@ -302,7 +441,8 @@ static void write_html(FILE *f, const struct timeline *tl, double step, const ch
 }
 
 enum hw_err report_timeline(FILE *f, struct trace *t, const struct analysis_opts *opts,
-			    size_t n, enum timeline_format fmt, const char *title)
+			    size_t n, enum group_by group, enum timeline_format fmt,
+			    const char *title)
 {
 	struct analysis a;
 	enum hw_err rc = analysis_run(&a, t, opts);
@@ -310,57 +450,27 @@ enum hw_err report_timeline(FILE *f, struct trace *t, const struct analysis_opts
 		analysis_free(&a);
 		return rc;
 	}
-	/* pass 1: the callsites with the most bytes at the peak */
-	struct series *all = xcalloc(a.nsites + 1, sizeof(*all));
-	size_t nall = 0;
-	int32_t *site_series = xmalloc((a.nsites + 1) * sizeof(*site_series));
-	for (size_t i = 0; i < a.nsites; i++) {
-		site_series[i] = -1;
-		if (a.sites[i].cls != CLASS_HEAP)
-			continue;
-		uint32_t canon = stack_table_canon(&a.st, a.sites[i].raw_stack);
-		size_t k;
-		for (k = 0; k < nall && all[k].canon != canon; k++)
-			;
-		if (k == nall)
-			all[nall++].canon = canon;
-		all[k].peak += site_peak_bytes(&a, &a.sites[i]);
-	}
-	qsort(all, nall, sizeof(*all), cmp_series);
-	if (n > nall)
-		n = nall;
-	struct timeline tl = {0};
-	tl.n = n;
-	tl.s = xcalloc(n + 1, sizeof(*tl.s));
+	/* pass 1: the series, as top's rows by peak */
 	struct symbolizer *s = symbolizer_new(&a);
-	struct frame_info *tmp = xmalloc(MAX_FRAMES * sizeof(*tmp));
-	for (size_t k = 0; k < n; k++) {
-		tl.s[k] = all[k];
-		for (size_t i = 0; i < a.nsites; i++)
-			if (a.sites[i].cls == CLASS_HEAP &&
-			    stack_table_canon(&a.st, a.sites[i].raw_stack) == all[k].canon) {
-				site_series[i] = (int32_t)k;
-				if (!tl.s[k].frames) { /* the first site of the callsite names it */
-					size_t nf = report_stack_frames(&a, s, a.sites[i].raw_stack, tmp,
-									MAX_FRAMES);
-					tl.s[k].frames = xmalloc((nf + 1) * sizeof(*tmp));
-					memcpy(tl.s[k].frames, tmp, nf * sizeof(*tmp));
-					tl.s[k].nframes = nf;
-					for (size_t j = 0; j < nf; j++) /* all in the output */
-						symbolizer_shown(s, &tmp[j]);
-				}
-			}
+	struct report rows;
+	int32_t *site_series = xmalloc((a.nsites + 1) * sizeof(*site_series));
+	report_build_series(&rows, &a, s, group, n, site_series);
+	struct timeline tl = {0};
+	tl.n = rows.n;
+	tl.group = group;
+	tl.s = xcalloc(tl.n + 1, sizeof(*tl.s));
+	for (size_t k = 0; k < tl.n; k++) {
+		tl.s[k].row = &rows.rows[k];
+		for (size_t j = 0; j < rows.rows[k].nframes; j++) /* all in the output */
+			symbolizer_shown(s, &rows.rows[k].frames[j]);
 	}
-	tl.s[n].canon = HW_NO_NODE;
-	tl.s[n].other = true;
-	free(tmp);
-	report_stack_frames_done();
-	free(all);
 	tl.site_series = site_series;
-	tl.site_live = xcalloc(a.nsites + 1, sizeof(uint64_t));
 	tl.nsites = a.nsites;
 	tl.duration_ns = a.end_time_ns + 1;
-	for (size_t i = 0; i <= n; i++)
+	tl.edge = edge_after(&tl, 0);
+	tl.marks = a.marks;
+	tl.nmarks = a.nmarks;
+	for (size_t i = 0; i <= tl.n; i++)
 		tl.s[i].max = xcalloc(BUCKETS, sizeof(uint64_t));
 	tl.rss = xcalloc(BUCKETS, sizeof(uint64_t));
 	for (size_t i = 0; i < a.nrss; i++) {
@@ -372,7 +482,8 @@ enum hw_err report_timeline(FILE *f, struct trace *t, const struct analysis_opts
 		if (!tl.rss[b])
 			tl.rss[b] = tl.rss[b - 1];
 
-	/* pass 2: the same replay, recording the series */
+	/* pass 2: the same replay (sites come in the same order), recording
+	 * the series */
 	struct analysis_opts o2 = *opts;
 	o2.hook = on_change;
 	o2.hook_ctx = &tl;
@@ -393,14 +504,12 @@ enum hw_err report_timeline(FILE *f, struct trace *t, const struct analysis_opts
 			rc = HW_ERR_OUTPUT;
 	}
 	analysis_free(&a2);
-	for (size_t i = 0; i <= n; i++) {
+	for (size_t i = 0; i <= tl.n; i++)
 		free(tl.s[i].max);
-		free(tl.s[i].frames);
-	}
 	free(tl.s);
 	free(tl.rss);
 	free(site_series);
-	free(tl.site_live);
+	report_free(&rows);
 	symbolizer_print_hints(s);
 	symbolizer_free(s);
 	analysis_free(&a);

@@ -1,7 +1,7 @@
 /* libFuzzer target: a trace through the reader, the replay and every report
  * it feeds (summary, top in every grouping and order, leaks, a marker window,
- * JSON and text, flame graphs in every format, pprof, timelines, and the
- * combined reports of a process tree). Symbolization stays
+ * JSON and text, flame graphs in every format, pprof, timelines in every
+ * grouping and format, and the combined reports of a process tree). Symbolization stays
  * offline: a trace names files, and a hostile one must not make the analyzer
  * read them. Every output it renders is checked: valid UTF-8 with no
  * control character but newline and no C1 control, whatever bytes the
@@ -148,9 +148,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		analysis_free(&a);
 		tree_reports(data, size);
-		report_timeline(sink(), &t, &(struct analysis_opts){0}, 4, TIMELINE_SVG, "fuzz");
-		report_timeline(sink(), &t, &(struct analysis_opts){0}, 2, TIMELINE_HTML, "fuzz");
-		report_timeline(sink(), &t, &(struct analysis_opts){0}, 3, TIMELINE_CSV, "fuzz");
+		/* timelines in every grouping and format (the corpus has a trace
+		 * of many stacks: make_scale stacks) */
+		static const enum timeline_format fmts[] = {TIMELINE_SVG, TIMELINE_HTML,
+							    TIMELINE_JSON, TIMELINE_CSV};
+		for (int g = GROUP_STACK; g <= GROUP_FILE; g++)
+			report_timeline(sink(), &t, &(struct analysis_opts){0}, g == GROUP_STACK ? 4 : 3,
+					(enum group_by)g, fmts[g], "fuzz");
 		check_output();
 	}
 	trace_close(&t);

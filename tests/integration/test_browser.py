@@ -54,6 +54,22 @@ class Browser(TraceTest):
         self.assertIn("make_str", dom)  # in the legend
         self.assertIn("<polygon", dom)  # areas were drawn
 
+    def test_timeline_markers_ticks_and_groups(self):
+        """The HTML timeline draws hw_mark()'s markers and Python's
+        finalization as lines with their labels, readable time and size
+        ticks, and the series grouped by line."""
+        script = os.path.join(HERE, "py", "many_callers.py")
+        _, _, traces = self.run_traced(["/usr/bin/python3.11", script])
+        out = self.report(traces[0], "timeline", "--group-by", "line", ".html")
+        dom, errors = self.render(out)
+        self.assertEqual(errors, [])
+        self.assertEqual(dom.count('<g class="mark">'), 3, dom[-3000:])
+        for label in (">start<", ">done<", ">Python finalizes<"):
+            self.assertIn(label, dom)
+        self.assertRegex(dom, r">(0|100|200|250|300|400|500) ms</text>")
+        self.assertRegex(dom, r">\d+ MiB</text>")
+        self.assertIn("many_callers.py:13 work", dom)  # the line's series, in the legend
+
     def test_native_names_in_the_flamegraph(self):
         _, _, traces = self.run_traced([self.prog("leaks")])
         dom, errors = self.render(self.report(traces[0], "flamegraph", "--metric", "leaked",

@@ -126,6 +126,48 @@ class Reports(TraceTest):
         self.assertTrue(lines[0].startswith("time_s,rss_bytes,"))
         self.heapwise("timeline", traces[0], "-o", os.path.join(self.dir, "t.png"), status=2)
 
+    def test_timeline_series_by_line_and_marks(self):
+        """80 stacks reach one line: grouped by stack, 8 series and the rest
+        as "other"; grouped by line, one series holds it all. hw_mark()'s
+        markers and Python's finalization are in the document."""
+        script = os.path.join(os.path.dirname(__file__), "py", "many_callers.py")
+        _, _, traces = self.run_traced([PY, script])
+        docs = {}
+        for group in ("stack", "line", "function", "file"):
+            out = os.path.join(self.dir, f"t-{group}.json")
+            self.heapwise("timeline", traces[0], "--group-by", group, "-o", out)
+            with open(out) as f:
+                docs[group] = json.load(f)
+            self.assertEqual(docs[group]["group_by"], group)
+        peak = lambda s: max(s["live_bytes"])
+        other = lambda d: next(s for s in d["series"] if s["callsite"].get("other"))
+        by_stack, by_line = docs["stack"], docs["line"]
+        self.assertGreater(peak(other(by_stack)), 4_000_000)  # 70 of 80 stacks
+        first = by_line["series"][0]
+        self.assertTrue(first["label"].endswith("many_callers.py:13 work"), first["label"])
+        self.assertGreater(peak(first), 7_500_000)
+        self.assertLess(peak(other(by_line)), 1_000_000)
+        self.assertIn("work", docs["function"]["series"][0]["label"])
+        self.assertTrue(docs["file"]["series"][0]["label"].endswith("many_callers.py"))
+        marks = by_line["marks"]
+        self.assertEqual([(m["kind"], m["label"]) for m in marks],
+                         [("mark", "start"), ("mark", "done"),
+                          ("python-finalize", "python-finalize")])
+        times = [m["time_s"] for m in marks]
+        self.assertEqual(times, sorted(times))
+        self.assertLess(times[-1], by_line["times_s"][-1] + 0.1)
+        self.assertGreater(times[1] - times[0], 0.1)  # 80 sleeps of 2 ms
+        # the SVG draws them, with time and size ticks
+        svg = os.path.join(self.dir, "t.svg")
+        self.heapwise("timeline", traces[0], "--group-by", "line", "-o", svg)
+        with open(svg) as f:
+            text = f.read()
+        self.assertEqual(text.count('<g class="mark">'), 3)
+        self.assertIn(">Python finalizes</text>", text)
+        self.assertRegex(text, r">(0|100|200|300|400|500) ms</text>")
+        self.assertRegex(text, r">\d+ MiB</text>")
+        self.heapwise("timeline", traces[0], "--group-by", "kind", "-o", svg, status=2)
+
     def test_python_pprof_has_python_lines(self):
         script = os.path.join(os.path.dirname(__file__), "py", "sizes.py")
         _, _, traces = self.run_traced([PY, script], check_status=3)

@@ -59,6 +59,18 @@ class Scaling(TraceTest):
         mappings were a sorted array that moved its tail at every one."""
         self.check("mmaps", 25000, [("summary", lambda t, o: ["summary", t])])
 
+    def test_many_stacks(self):
+        """A trace of 160,000 distinct Python stacks against 40,000: the
+        timeline looked each stack up in a list of all of them (12x)."""
+        o = lambda ext: os.path.join(self.dir, "out" + ext)
+        self.check("leaves", 40000, [
+            ("timeline", lambda t, _: ["timeline", t, "-o", o(".json")]),
+            ("timeline by line", lambda t, _: ["timeline", t, "--group-by", "line", "-o", o(".svg")]),
+            ("summary", lambda t, _: ["summary", t]),
+            ("top by file", lambda t, _: ["top", "--group-by", "file", t]),
+            ("flamegraph", lambda t, _: ["flamegraph", t, "-o", o(".html")]),
+        ])
+
 
 class NeverWaits(TraceTest):
     def make(self, *args):

@@ -2,6 +2,7 @@
  * tools/bench_analyzer.py): make_scale KIND N OUT.
  *   stacks N   a Python process with N distinct stacks (3 Python frames over
  *              two native ones), 4 events each, a block of each kept live
+ *   leaves N   the same stacks with one allocation each, nothing else
  *   chain N    a Python stack N frames deep with an allocation at every depth
  *   mmaps N    N one-page anonymous mappings (top-down, as the kernel places
  *              them), all unmapped at the end
@@ -10,14 +11,16 @@
  *              after each dlclose, as the shim writes them)
  *   module OFF a native frame at offset OFF (hex) of the module PATH (the 4th
  *              argument: a library, or a FIFO that must not stall a report)
- * Times advance 1 us per event, so every report sees a run of N us or more. */
+ * Times advance 1 us per event, so every report sees a run of N us or more.
+ * Chunks are 64 KiB (MAKE_SCALE_CHUNK=BYTES: another power of two). */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "trace_builder.h"
 
-#define CHUNK (1u << 16)
+static uint32_t CHUNK = 1u << 16; /* MAKE_SCALE_CHUNK=BYTES changes it */
 
 struct gen {
 	struct tb b;
@@ -50,7 +53,7 @@ static void tick(struct gen *g)
 	tb_time(&g->b, g->t);
 }
 
-static void stacks(struct gen *g, uint32_t n)
+static void stacks(struct gen *g, uint32_t n, bool one)
 {
 	uint32_t k = 1;
 	while (k * k < n)
@@ -78,6 +81,13 @@ static void stacks(struct gen *g, uint32_t n)
 			room(g);
 			uint32_t leaf = id++;
 			tb_pystack(&g->b, leaf, outer, 2 + k + j, 0);
+			if (one) {
+				tb_alloc(&g->b, HW_KIND_PYOBJ, g->seq++, addr, 64, leaf);
+				addr += 64;
+				if (j % 64 == 0)
+					tick(g);
+				continue;
+			}
 			/* a temporary, a block kept, a realloc'ed one */
 			tb_alloc(&g->b, HW_KIND_PYOBJ, g->seq++, addr, 64, leaf);
 			tb_free(&g->b, HW_KIND_PYOBJ, g->seq++, addr);
@@ -156,16 +166,19 @@ static void module(struct gen *g, uint64_t off, const char *path)
 int main(int argc, char **argv)
 {
 	if (argc < 4) {
-		fprintf(stderr, "usage: make_scale stacks|chain|mmaps|dlopen|module N OUT [PATH]\n");
+		fprintf(stderr, "usage: make_scale stacks|leaves|chain|mmaps|dlopen|module N OUT [PATH]\n");
 		return 2;
 	}
 	const char *kind = argv[1];
 	uint32_t n = (uint32_t)strtoul(argv[2], NULL, 0);
+	const char *chunk = getenv("MAKE_SCALE_CHUNK");
+	if (chunk)
+		CHUNK = (uint32_t)strtoul(chunk, NULL, 0);
 	struct gen g = {.seq = 1, .t = 1000};
 	tb_init(&g.b, CHUNK, "python3 scale.py", 16);
 	thread(&g, 1);
-	if (!strcmp(kind, "stacks"))
-		stacks(&g, n);
+	if (!strcmp(kind, "stacks") || !strcmp(kind, "leaves"))
+		stacks(&g, n, kind[0] == 'l');
 	else if (!strcmp(kind, "chain"))
 		chain(&g, n);
 	else if (!strcmp(kind, "mmaps"))
