@@ -169,6 +169,10 @@ struct analysis {
  * Returns HW_ERR_USAGE (after printing why) when a marker is not found. */
 enum hw_err analysis_run(struct analysis *a, struct trace *t, const struct analysis_opts *opts);
 void analysis_free(struct analysis *a);
+/* Frees what only the replay and the per-site figures need (live set,
+ * sites, stack table), keeping the code objects, modules, markers and RSS
+ * samples that symbolized frames and labels point into. */
+void analysis_release_replay(struct analysis *a);
 
 /* One line saying that the trace's Python frames were off and why, or NULL
  * when Python frames were recorded (or there is no Python). buf NULL: a

@@ -688,6 +688,24 @@ const char *analysis_python_off(const struct analysis *a, char *buf, size_t cap)
 	return buf;
 }
 
+void analysis_release_replay(struct analysis *a)
+{
+	stack_table_free(&a->st);
+	if (a->sites)
+		munmap(a->sites, a->sitecap * sizeof(struct site));
+	a->sites = NULL;
+	a->nsites = a->sitecap = 0;
+	free(a->site_index);
+	a->site_index = NULL;
+	live_map_free(&a->live);
+	range_map_free(&a->maps);
+	free(a->threads_tab.slots);
+	memset(&a->threads_tab, 0, sizeof(a->threads_tab));
+	free(a->ticks);
+	a->ticks = NULL;
+	a->nticks = a->tickcap = 0;
+}
+
 void analysis_free(struct analysis *a)
 {
 	stack_table_free(&a->st);

@@ -481,6 +481,9 @@ enum hw_err report_timeline(FILE *f, struct trace *t, const struct analysis_opts
 	for (size_t b = 1; b < BUCKETS; b++) /* carry the last sample forward */
 		if (!tl.rss[b])
 			tl.rss[b] = tl.rss[b - 1];
+	/* the rows have their figures and frames: pass 1's replay state goes
+	 * before pass 2 makes its own */
+	analysis_release_replay(&a);
 
 	/* pass 2: the same replay (sites come in the same order), recording
 	 * the series */
