@@ -89,12 +89,21 @@ struct site {
 	uint64_t temp_count, temp_bytes; /* freed before the thread allocated again */
 };
 
+/* A loaded object, as the shim saw it load (one record per load: a library
+ * dlopen'ed again after a dlclose is another). */
 struct module_rec {
 	uint64_t bias, lo, hi;
-	uint64_t load_seq, unload_seq; /* unload_seq = UINT64_MAX while loaded */
+	uint64_t load_seq; /* the sequence number of the first event after its load */
 	uint8_t build_id[HW_MAX_BUILD_ID];
 	size_t build_id_len;
 	char *path;
+	uint32_t file; /* index into files (set at the end of the replay) */
+};
+
+/* An object file: every load of one path with one build-id. Frames are
+ * symbolized per file, wherever it was loaded. */
+struct module_file {
+	uint32_t first; /* its first load in modules[]: path, build-id, bias */
 };
 
 struct rss_sample {
@@ -121,6 +130,13 @@ struct analysis {
 	char python_off[HW_MAX_PY_REASON + 1]; /* why frames were off, "" when unknown */
 	struct module_rec *modules;
 	size_t nmodules, modcap;
+	struct module_file *files;
+	size_t nfiles;
+	/* stack nodes read since the cursor's last event, whose time is the
+	 * next event's (see merge_def_fn) */
+	uint32_t *pending;
+	size_t npending, pendcap;
+	const void *pending_cursor;
 	struct site *sites;
 	size_t nsites, sitecap;
 	uint32_t *site_index; /* (raw stack, kind) -> site + 1 */
@@ -178,6 +194,13 @@ void analysis_release_replay(struct analysis *a);
  * when Python frames were recorded (or there is no Python). buf NULL: a
  * static buffer. analysis_run prints it as a warning for every report. */
 const char *analysis_python_off(const struct analysis *a, char *buf, size_t cap);
+
+/* The module map by time (modmap.c): groups the loads into files, and
+ * gives every native stack node the file and offset of the object loaded
+ * at its address at the node's time (the latest load at or before it that
+ * covers the address, else the first one after it). O((n + m) log m) for n
+ * nodes and m loads. */
+void modmap_resolve(struct analysis *a);
 
 /* Bytes and blocks a site had live at its class's peak. */
 uint64_t site_peak_bytes(const struct analysis *a, const struct site *s);

@@ -500,6 +500,15 @@ static uint32_t next_node(const struct range_map *m, uint64_t addr, bool above)
 	return best;
 }
 
+bool range_map_find(const struct range_map *m, uint64_t addr, struct block *out)
+{
+	uint32_t t = floor_node(m, addr);
+	if (!t || addr - m->nodes[t].b.addr >= m->nodes[t].b.size)
+		return false;
+	*out = m->nodes[t].b;
+	return true;
+}
+
 bool range_map_next(const struct range_map *m, uint64_t addr, bool above, struct block *out)
 {
 	uint32_t t = next_node(m, addr, above);

@@ -205,6 +205,8 @@ void range_map_cut(struct range_map *m, uint64_t addr, uint64_t len,
  * past the end of the address space, is not added. */
 void range_map_add(struct range_map *m, const struct block *b,
 		   void (*cut)(void *ctx, const struct block *piece, bool whole), void *ctx);
+/* The range that holds addr; false when none does. */
+bool range_map_find(const struct range_map *m, uint64_t addr, struct block *out);
 /* The range with the lowest start above addr (with above false: at or above
  * it); false when there is none. range_map_next(m, 0, false, &b) is the
  * first. */

@@ -90,15 +90,19 @@ static void drop_pages(struct merge *m, const struct chunk_ref *c)
 static bool advance(struct merge *m, struct cursor *c)
 {
 	size_t ci = (size_t)(c - m->cursors);
+	bool defs = false;
 	for (;;) {
 		int n = cursor_next_events(c, &c->rec, c->ev);
 		if (n > 0) {
 			c->nev = n;
 			c->at = 0;
+			if (defs) /* their time: see merge_def_fn */
+				m->def(m->ctx, c, NULL);
 			return true;
 		}
 		if (n == 0) {
 			m->def(m->ctx, c, &c->rec);
+			defs = true;
 			continue;
 		}
 		drop_pages(m, c->chunk);

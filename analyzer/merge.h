@@ -13,6 +13,11 @@
 
 struct merge;
 
+/* A definition r read by cursor c; after the definitions of a run, once the
+ * cursor has decoded the event that follows them (in c->ev[0]), the
+ * callback comes once more with r NULL: that event's sequence number is
+ * the time of those definitions (a stack node is made just before the
+ * event that uses it, after the modules it needs were recorded). */
 typedef void (*merge_def_fn)(void *ctx, const struct cursor *c, const struct hw_record *r);
 struct merge *merge_new(const struct trace *t, merge_def_fn def, void *ctx);
 /* The next batch of events (valid until the next call); 0 at the end. */

@@ -388,11 +388,28 @@ static bool label_is(const char *name, size_t len, const char *label)
 static void on_definition(void *ctx, const struct cursor *c, const struct hw_record *r)
 {
 	struct analysis *a = ctx;
+	if (!r) { /* the event after the definitions: their time */
+		if (c == a->pending_cursor)
+			for (size_t i = 0; i < a->npending; i++)
+				a->st.nodes[a->pending[i]].def_seq = c->ev[0].seq;
+		a->npending = 0;
+		return;
+	}
 	switch (r->tag) {
-	case HW_REC_STACK:
-		stack_table_add(&a->st, (uint32_t)r->id, (uint32_t)r->parent, r->frame_kind, r->frame,
-				c->last_seq);
+	case HW_REC_STACK: {
+		/* until the event after it comes: the cursor's last event */
+		uint32_t i = stack_table_add(&a->st, (uint32_t)r->id, (uint32_t)r->parent,
+					     r->frame_kind, r->frame, c->last_seq);
+		if (i == HW_NO_NODE)
+			break;
+		if (a->pending_cursor != c) {
+			a->npending = 0;
+			a->pending_cursor = c;
+		}
+		HW_GROW(a->pending, a->npending, a->pendcap);
+		a->pending[a->npending++] = i;
 		break;
+	}
 	case HW_REC_MODULE: {
 		HW_GROW(a->modules, a->nmodules, a->modcap);
 		struct module_rec *m = &a->modules[a->nmodules++];
@@ -401,20 +418,13 @@ static void on_definition(void *ctx, const struct cursor *c, const struct hw_rec
 		m->lo = r->lo;
 		m->hi = r->hi;
 		m->load_seq = r->seq;
-		m->unload_seq = UINT64_MAX;
 		m->build_id_len = r->build_id_len;
 		memcpy(m->build_id, r->build_id, r->build_id_len);
 		m->path = xstrndup(r->path, r->path_len);
 		break;
 	}
-	case HW_REC_MODULE_UNLOAD:
-		for (size_t i = 0; i < a->nmodules; i++) {
-			struct module_rec *m = &a->modules[i];
-			if (m->bias == r->bias && m->lo == r->lo && m->unload_seq == UINT64_MAX &&
-			    m->load_seq <= r->seq)
-				m->unload_seq = r->seq;
-		}
-		break;
+	/* MODULE_UNLOAD: a load stands for its addresses until another load
+	 * covers them (see modmap_resolve) */
 	case HW_REC_CODE:
 		pycode_add(&a->codes, (uint32_t)r->id, (int)r->frame, r->path, r->path_len, r->name,
 			   r->name_len, r->blob, r->blob_len);
@@ -643,6 +653,7 @@ enum hw_err analysis_run(struct analysis *a, struct trace *t, const struct analy
 		if (c)
 			n->frame = (uint64_t)a->codes.codes[c->canon].id << 32 | (n->frame & 0xffffffffu);
 	}
+	modmap_resolve(a);
 	stack_table_canonicalize(&a->st);
 
 	uint32_t *tids = xmalloc((t->nchunks + 1) * sizeof(*tids));
@@ -713,6 +724,8 @@ void analysis_free(struct analysis *a)
 	for (size_t i = 0; i < a->nmodules; i++)
 		free(a->modules[i].path);
 	free(a->modules);
+	free(a->files);
+	free(a->pending);
 	if (a->sites)
 		munmap(a->sites, a->sitecap * sizeof(struct site));
 	free(a->site_index);

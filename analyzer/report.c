@@ -149,7 +149,7 @@ static size_t stack_frames(const struct analysis *a, struct symbolizer *s, uint3
 			continue;
 		}
 		const struct frame_info *fr;
-		size_t k = symbolize_native(s, cn->frame, cn->def_seq, &fr);
+		size_t k = symbolize_native(s, cn->mod, cn->key, cn->frame, &fr);
 		for (size_t i = 0; i < k && n < max; i++)
 			out[n++] = fr[i];
 	}

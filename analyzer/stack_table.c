@@ -48,13 +48,14 @@ uint32_t stack_table_find(const struct stack_table *st, uint32_t raw_id)
 	return HW_NO_NODE;
 }
 
-void stack_table_add(struct stack_table *st, uint32_t raw_id, uint32_t parent_raw,
-		     uint8_t frame_kind, uint64_t frame, uint64_t def_seq)
+uint32_t stack_table_add(struct stack_table *st, uint32_t raw_id, uint32_t parent_raw,
+			 uint8_t frame_kind, uint64_t frame, uint64_t def_seq)
 {
 	if (stack_table_find(st, raw_id) != HW_NO_NODE)
-		return;
+		return HW_NO_NODE;
 	HW_GROW(st->nodes, st->n, st->cap);
-	st->nodes[st->n] = (struct node){raw_id, parent_raw, frame, def_seq, frame_kind, HW_NO_NODE};
+	st->nodes[st->n] = (struct node){raw_id, parent_raw, frame, def_seq, frame_kind, HW_NO_NODE,
+					 0, 0};
 	if ((st->n + 1) * 2 > st->index_mask + 1) {
 		size_t mask = st->index_mask * 2 + 1;
 		uint32_t *idx = xcalloc(mask + 1, sizeof(*idx));
@@ -65,7 +66,7 @@ void stack_table_add(struct stack_table *st, uint32_t raw_id, uint32_t parent_ra
 		st->index_mask = mask;
 	}
 	index_put(st->index, st->index_mask, st->nodes, (uint32_t)st->n);
-	st->n++;
+	return (uint32_t)st->n++;
 }
 
 struct ckey_table {
@@ -73,28 +74,28 @@ struct ckey_table {
 	size_t mask;
 };
 
-static size_t ckey_hash(uint32_t parent, uint8_t kind, uint64_t frame)
+static size_t ckey_hash(uint32_t parent, uint8_t kind, uint32_t mod, uint64_t key)
 {
-	uint64_t h = frame * 0x9e3779b97f4a7c15ull ^ ((uint64_t)parent << 8 | kind) * 0xc2b2ae3d27d4eb4full;
+	uint64_t h = key * 0x9e3779b97f4a7c15ull ^
+		     ((uint64_t)parent << 8 | kind) * 0xc2b2ae3d27d4eb4full ^ (uint64_t)mod << 40;
 	return (size_t)(h ^ (h >> 31));
 }
 
 static uint32_t cintern(struct stack_table *st, struct ckey_table *ct, uint32_t parent,
-			uint8_t kind, uint64_t frame, uint64_t def_seq)
+			const struct node *n)
 {
-	size_t j = ckey_hash(parent, kind, frame) & ct->mask;
+	uint64_t key = n->mod ? n->key : n->frame;
+	size_t j = ckey_hash(parent, n->frame_kind, n->mod, key) & ct->mask;
 	while (ct->slots[j]) {
 		struct cnode *c = &st->cnodes[ct->slots[j] - 1];
-		if (c->parent == parent && c->frame_kind == kind && c->frame == frame) {
-			if (def_seq < c->def_seq)
-				c->def_seq = def_seq;
+		if (c->parent == parent && c->frame_kind == n->frame_kind && c->mod == n->mod &&
+		    c->key == key)
 			return ct->slots[j] - 1;
-		}
 		j = (j + 1) & ct->mask;
 	}
 	HW_GROW(st->cnodes, st->ncnodes, st->ccap);
 	uint32_t depth = parent == HW_NO_NODE ? 1 : st->cnodes[parent].depth + 1;
-	st->cnodes[st->ncnodes] = (struct cnode){parent, kind, frame, def_seq, depth};
+	st->cnodes[st->ncnodes] = (struct cnode){parent, n->frame_kind, depth, n->mod, n->frame, key};
 	ct->slots[j] = (uint32_t)++st->ncnodes;
 	return (uint32_t)st->ncnodes - 1;
 }
@@ -134,7 +135,7 @@ void stack_table_canonicalize(struct stack_table *st)
 		}
 		while (np) {
 			struct node *n = &st->nodes[path[--np]];
-			parent_canon = cintern(st, &ct, parent_canon, n->frame_kind, n->frame, n->def_seq);
+			parent_canon = cintern(st, &ct, parent_canon, n);
 			n->canon = parent_canon;
 		}
 	}

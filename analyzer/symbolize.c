@@ -212,10 +212,10 @@ struct symbolizer *symbolizer_new(const struct analysis *a)
 	struct symbolizer *s = xcalloc(1, sizeof(*s));
 	s->offline = g_offline_only;
 	s->a = a;
-	s->mods = xcalloc(a->nmodules + 1, sizeof(*s->mods));
-	for (size_t i = 0; i < a->nmodules; i++) {
-		const char *p = strrchr(a->modules[i].path, '/');
-		s->mods[i].base = p ? p + 1 : a->modules[i].path;
+	s->mods = xcalloc(a->nfiles + 1, sizeof(*s->mods));
+	for (size_t i = 0; i < a->nfiles; i++) {
+		const char *path = a->modules[a->files[i].first].path, *p = strrchr(path, '/');
+		s->mods[i].base = p ? p + 1 : path;
 	}
 	s->cache_mask = 4095;
 	s->cache = xcalloc(s->cache_mask + 1, sizeof(*s->cache));
@@ -233,7 +233,7 @@ void symbolizer_free(struct symbolizer *s)
 {
 	if (!s)
 		return;
-	for (size_t i = 0; i < s->a->nmodules; i++) {
+	for (size_t i = 0; i < s->a->nfiles; i++) {
 		if (s->mods[i].dwfl)
 			dwfl_end(s->mods[i].dwfl);
 		free(s->mods[i].syms);
@@ -248,19 +248,11 @@ void symbolizer_free(struct symbolizer *s)
 	free(s);
 }
 
-static int find_module(const struct analysis *a, uint64_t ip, uint64_t seq)
+/* A module file's first load: its path, build-id, and the bias its session
+ * is reported at. */
+static const struct module_rec *file_rec(const struct symbolizer *s, int i)
 {
-	int best = -1;
-	for (size_t i = 0; i < a->nmodules; i++) {
-		const struct module_rec *m = &a->modules[i];
-		if (ip < m->lo || ip >= m->hi)
-			continue;
-		if (m->load_seq <= seq && seq < m->unload_seq)
-			return (int)i;
-		if (best < 0)
-			best = (int)i;
-	}
-	return best;
+	return &s->a->modules[s->a->files[i].first];
 }
 
 static int cmp_sym(const void *x, const void *y)
@@ -325,7 +317,7 @@ static bool open_module(struct symbolizer *s, int i)
 	if (ms->tried)
 		return ms->usable;
 	ms->tried = true;
-	const struct module_rec *m = &s->a->modules[i];
+	const struct module_rec *m = file_rec(s, i);
 	if (s->offline)
 		return false;
 	if (m->path[0] != '/') {
@@ -404,17 +396,18 @@ static void add_frame(struct symbolizer *s, const char *fn, const char *file, in
 						       module, ip, off, s->resolving + 1};
 }
 
-static void resolve(struct symbolizer *s, int mi, uint64_t ip)
+/* The frames at offset off of module file mi (ip: the address it had in
+ * the trace, for the reports). */
+static void resolve(struct symbolizer *s, int mi, uint64_t off, uint64_t ip)
 {
-	const struct module_rec *m = &s->a->modules[mi];
+	const struct module_rec *m = file_rec(s, mi);
 	struct mod_state *ms = &s->mods[mi];
-	uint64_t off = ip - m->bias;
 	if (!open_module(s, mi)) {
 		ms->unnamed++;
 		add_frame(s, NULL, NULL, 0, ms->base, ip, off);
 		return;
 	}
-	Dwarf_Addr pc = ip - 1;
+	Dwarf_Addr pc = m->bias + off - 1; /* where the session has it */
 	const char *symname = symbol_at(ms, pc);
 	const char *file = NULL;
 	int line = 0;
@@ -472,11 +465,13 @@ static void resolve(struct symbolizer *s, int mi, uint64_t ip)
 	}
 }
 
-size_t symbolize_native(struct symbolizer *s, uint64_t ip, uint64_t seq,
+size_t symbolize_native(struct symbolizer *s, uint32_t mod, uint64_t off, uint64_t ip,
 			const struct frame_info **out)
 {
-	int mi = find_module(s->a, ip, seq);
-	uint64_t key = ip ^ ((uint64_t)(mi + 1) << 56);
+	int mi = mod && mod <= s->a->nfiles ? (int)mod - 1 : -1;
+	if (mi < 0)
+		off = ip;
+	uint64_t key = off ^ ((uint64_t)(mi + 1) << 48);
 	size_t j = (key * 0x9e3779b97f4a7c15ull >> 20) & s->cache_mask;
 	while (s->cache[j].used) {
 		if (s->cache[j].ip == key && s->cache[j].mod == mi) {
@@ -490,7 +485,7 @@ size_t symbolize_native(struct symbolizer *s, uint64_t ip, uint64_t seq,
 	if (mi < 0)
 		add_frame(s, NULL, NULL, 0, NULL, ip, ip);
 	else
-		resolve(s, mi, ip);
+		resolve(s, mi, off, ip);
 	if ((s->cache_n + 1) * 2 > s->cache_mask + 1) {
 		size_t mask = s->cache_mask * 2 + 1;
 		struct cache_entry *c = xcalloc(mask + 1, sizeof(*c));
@@ -523,10 +518,10 @@ static size_t cache_slot(const struct symbolizer *s, uint64_t key)
 
 void symbolizer_shown(struct symbolizer *s, const struct frame_info *f)
 {
-	if (!s || f->python || f->function || !f->module_id || f->module_id > s->a->nmodules)
+	if (!s || f->python || f->function || !f->module_id || f->module_id > s->a->nfiles)
 		return;
-	int mi = (int)f->module_id - 1;
-	uint64_t key = f->ip ^ ((uint64_t)(mi + 1) << 56);
+	int mi = (int)f->module_id - 1; /* a module file */
+	uint64_t key = f->module_offset ^ ((uint64_t)(mi + 1) << 48);
 	for (size_t j = cache_slot(s, key); s->cache[j].used; j = (j + 1) & s->cache_mask) {
 		struct cache_entry *c = &s->cache[j];
 		if (c->ip == key && c->mod == mi) {
@@ -541,11 +536,11 @@ void symbolizer_shown(struct symbolizer *s, const struct frame_info *f)
 
 void symbolizer_print_hints(struct symbolizer *s)
 {
-	for (size_t i = 0; i < s->a->nmodules; i++) {
+	for (size_t i = 0; i < s->a->nfiles; i++) {
 		struct mod_state *ms = &s->mods[i];
 		if (!ms->shown || (ms->missing && !ms->why))
 			continue; /* vdso and other unnamed objects */
-		const char *p = s->a->modules[i].path;
+		const char *p = file_rec(s, (int)i)->path;
 		unsigned long long n = (unsigned long long)ms->shown;
 		const char *what = n == 1 ? "frame" : "frames", *have = n == 1 ? "has" : "have";
 		const char *stays = n == 1 ? "stays" : "stay";

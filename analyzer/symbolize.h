@@ -18,7 +18,7 @@ struct frame_info {
 	const char *module; /* base name of the object, NULL when unknown */
 	uint64_t ip;
 	uint64_t module_offset;
-	uint32_t module_id; /* the trace's module + 1 (0: none), for symbolizer_shown */
+	uint32_t module_id; /* the module file + 1 (0: none), for symbolizer_shown */
 };
 
 struct symbolizer;
@@ -38,10 +38,12 @@ void symbolizer_offline_only(void);
  * a warning and leaves the module's frames unnamed. */
 void symbolizer_set_sysroot(const char *dir);
 
-/* Frames for one return address, innermost (inlined) first; the array is
- * owned by the symbolizer and valid until the next call (copy it); seq picks the
- * module when an address range was reused after dlclose. */
-size_t symbolize_native(struct symbolizer *s, uint64_t ip, uint64_t seq,
+/* Frames for one return address, innermost (inlined) first: at offset off
+ * of module file mod (index + 1 into the analysis's files; 0 = no module,
+ * off unused); ip is the address the trace had, shown in the reports. The
+ * array is owned by the symbolizer and valid until the next call (copy it).
+ * One library loaded at several addresses is one file: symbolized once. */
+size_t symbolize_native(struct symbolizer *s, uint32_t mod, uint64_t off, uint64_t ip,
 			const struct frame_info **out);
 
 /* A report shows frame f: symbolizer_print_hints speaks only of frames a

@@ -71,6 +71,15 @@ class Scaling(TraceTest):
             ("flamegraph", lambda t, _: ["flamegraph", t, "-o", o(".html")]),
         ])
 
+    def test_dlopen_dlclose_cycles(self):
+        """20,000 loads of one library at one address against 5,000: every
+        frame looked its module up among all the loads (18x)."""
+        lib = os.path.join(PROGS, "dlib.so")
+        self.check("dlopen", 5000, [
+            ("top by function", lambda t, _: ["top", "--group-by", "function", t]),
+            ("top", lambda t, _: ["top", t]),
+        ], extra=[lib])
+
 
 class NeverWaits(TraceTest):
     def make(self, *args):

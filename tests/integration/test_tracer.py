@@ -180,6 +180,28 @@ class Symbols(TraceTest):
         dump = self.heapwise("dump", traces[0]).stdout
         self.assertIn("MODULE_UNLOAD", dump)
 
+    def test_library_loaded_where_another_was(self):
+        """A library dlopen'ed at the addresses of one dlclose'd before it,
+        called on a new thread: its frames are its own, not the first
+        library's (which were at the same addresses)."""
+        first, second = self.prog("dswap_first.so"), self.prog("dswap_second.so")
+        status, err, traces = self.run_traced([self.prog("dlswap"), first, second],
+                                              check_status=None)
+        if status == 3:
+            self.skipTest("the second library was not loaded at the first one's address")
+        self.assertEqual(status, 0, err)
+        doc = self.json("top", traces[0], "--group-by", "function", "-n", "100")
+        by_fn = {c["frames"][0]["function"]: c for c in doc["callsites"] if c["frames"]}
+        self.assertEqual(by_fn["first_alloc"]["allocated_bytes"], 4321)
+        self.assertEqual(by_fn["first_alloc"]["frames"][0]["module"], "dswap_first.so")
+        self.assertEqual(by_fn["second_alloc"]["allocated_bytes"], 4321)
+        self.assertEqual(by_fn["second_alloc"]["frames"][0]["module"], "dswap_second.so")
+        doc = self.json("top", traces[0], "-n", "100")
+        rows = [c for c in doc["callsites"] if c["frames"] and
+                c["frames"][0]["function"] == "second_alloc"]
+        self.assertEqual(len(rows), 1)
+        self.assertEqual(rows[0]["frames"][1]["function"], "worker")
+
     def test_inlined_frames_are_expanded(self):
         _, _, traces = self.run_traced([self.prog("inlined")])
         doc = self.json("leaks", traces[0], "-n", "100")

@@ -11,6 +11,8 @@
 #include <cmocka.h>
 
 #include "analysis.h"
+#include "report.h"
+#include "symbolize.h"
 #include "trace_builder.h"
 
 static char path[64];
@@ -253,6 +255,92 @@ static void python_without_frames_leaks_natively(void **state)
 	}
 }
 
+/* The module of a frame's row, by the row's innermost frame's address. */
+static const char *module_at(const struct report *r, uint64_t ip, uint64_t *offset)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (r->rows[i].nframes && r->rows[i].frames[0].ip == ip) {
+			*offset = r->rows[i].frames[0].module_offset;
+			return r->rows[i].frames[0].module;
+		}
+	return NULL;
+}
+
+/* A library dlopen'ed at the addresses another one had before it was
+ * dlclose'd, running on a new thread: its frames are its own, resolved by
+ * the time their stack nodes were made (the event after them), not the
+ * first library's; equal addresses in the two are different callsites. So
+ * is a node that an old thread defines in its old chunk after the second
+ * library came. */
+static void modules_by_the_time_of_the_stack(void **state)
+{
+	(void)state;
+	const uint64_t X = 0x7f0000000000;
+	struct tb b;
+	tb_init(&b, HW_MIN_CHUNK_SIZE, "x", 1);
+	tb_chunk(&b, 1);
+	tb_module(&b, 1, X, X, X + 0x10000, "/nonexistent/libfirst.so");
+	tb_stack(&b, 1, 0, X + 0x1234);
+	tb_alloc(&b, HW_KIND_MALLOC, 1, 0x1000, 100, 1);
+	tb_stack(&b, 3, 0, X + 0x1300); /* defined after libsecond came (seq 2) */
+	tb_alloc(&b, HW_KIND_MALLOC, 4, 0x3000, 300, 3);
+	tb_chunk(&b, 2); /* a new thread */
+	tb_module_unload(&b, 2, X, X);
+	tb_module(&b, 2, X, X, X + 0x10000, "/nonexistent/libsecond.so");
+	tb_stack(&b, 2, 0, X + 0x1234);
+	tb_alloc(&b, HW_KIND_MALLOC, 2, 0x2000, 200, 2);
+	struct analysis a;
+	replay_built(&b, NULL, &a);
+	struct symbolizer *s = symbolizer_new_offline(&a);
+	struct report r;
+	report_build(&r, &a, s, GROUP_STACK, BY_PEAK, false);
+	assert_int_equal(r.n, 3);
+	uint64_t off = 0;
+	assert_string_equal(module_at(&r, X + 0x1234, &off), "libsecond.so"); /* 200 B: first */
+	assert_int_equal(off, 0x1234);
+	assert_int_equal(r.rows[0].peak_bytes, 300);
+	assert_string_equal(r.rows[0].frames[0].module, "libsecond.so");
+	assert_int_equal(r.rows[0].frames[0].module_offset, 0x1300);
+	assert_int_equal(r.rows[1].peak_bytes, 200);
+	assert_string_equal(r.rows[1].frames[0].module, "libsecond.so");
+	assert_int_equal(r.rows[2].peak_bytes, 100);
+	assert_string_equal(r.rows[2].frames[0].module, "libfirst.so");
+	report_free(&r);
+	symbolizer_free(s);
+	analysis_free(&a);
+}
+
+/* The same library loaded again at another address (dlopen after dlclose):
+ * one callsite, whatever the address. */
+static void one_library_at_two_addresses(void **state)
+{
+	(void)state;
+	const uint64_t X = 0x7f0000000000, Y = 0x7f4000000000;
+	struct tb b;
+	tb_init(&b, HW_MIN_CHUNK_SIZE, "x", 1);
+	tb_chunk(&b, 1);
+	tb_module(&b, 1, X, X, X + 0x10000, "/nonexistent/libcycle.so");
+	tb_stack(&b, 1, 0, X + 0x1234);
+	tb_alloc(&b, HW_KIND_MALLOC, 1, 0x1000, 100, 1);
+	tb_module_unload(&b, 2, X, X);
+	tb_module(&b, 2, Y, Y, Y + 0x10000, "/nonexistent/libcycle.so");
+	tb_stack(&b, 2, 0, Y + 0x1234);
+	tb_alloc(&b, HW_KIND_MALLOC, 2, 0x2000, 200, 2);
+	struct analysis a;
+	replay_built(&b, NULL, &a);
+	struct symbolizer *s = symbolizer_new_offline(&a);
+	struct report r;
+	report_build(&r, &a, s, GROUP_STACK, BY_PEAK, false);
+	assert_int_equal(r.n, 1);
+	assert_int_equal(r.rows[0].peak_bytes, 300);
+	assert_int_equal(r.rows[0].count, 2);
+	assert_string_equal(r.rows[0].frames[0].module, "libcycle.so");
+	assert_int_equal(r.rows[0].frames[0].module_offset, 0x1234);
+	report_free(&r);
+	symbolizer_free(s);
+	analysis_free(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -263,6 +351,8 @@ int main(void)
 		cmocka_unit_test(window_counts_only_blocks_inside),
 		cmocka_unit_test(one_unmap_of_many_mappings),
 		cmocka_unit_test(python_without_frames_leaks_natively),
+		cmocka_unit_test(modules_by_the_time_of_the_stack),
+		cmocka_unit_test(one_library_at_two_addresses),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
