@@ -19,6 +19,7 @@
 #include "commands.h"
 #include "err.h"
 #include "heapwise/trace_format.h"
+#include "run_child.h"
 #include "util.h"
 
 #ifndef HW_LIBDIR
@@ -199,18 +200,16 @@ int cmd_run(int argc, char **argv)
 	char **cmd = &argv[optind];
 	time_t started = time(NULL) - 1;
 
-	struct sigaction ign = {.sa_handler = SIG_IGN}, old_int, old_quit;
-	sigaction(SIGINT, &ign, &old_int);
-	sigaction(SIGQUIT, &ign, &old_quit);
+	struct run_child rc;
 	fflush(NULL);
+	run_child_prepare(&rc);
 	pid_t pid = fork();
 	if (pid < 0) {
 		err_print("run: fork failed: %s", strerror(errno));
 		return 2;
 	}
 	if (pid == 0) {
-		sigaction(SIGINT, &old_int, NULL);
-		sigaction(SIGQUIT, &old_quit, NULL);
+		run_child_restore(&rc);
 		const char *old = getenv("LD_PRELOAD");
 		size_t len = strlen(shim) + (old ? strlen(old) + 1 : 0) + 1;
 		char *pre = xmalloc(len);
@@ -229,29 +228,8 @@ int cmd_run(int argc, char **argv)
 		fprintf(stderr, "heapwise: error: run: cannot execute %s: %s\n", cmd[0], strerror(e));
 		_exit(e == ENOENT ? 127 : 126);
 	}
-	int status;
-	while (waitpid(pid, &status, 0) < 0) {
-		if (errno != EINTR) {
-			err_print("run: waitpid failed: %s", strerror(errno));
-			return 2;
-		}
-	}
-	sigaction(SIGINT, &old_int, NULL);
-	sigaction(SIGQUIT, &old_quit, NULL);
+	int status = run_child_wait(&rc, pid);
 	free(shim);
 	report_traces(output, pid, started);
-	if (WIFEXITED(status))
-		return WEXITSTATUS(status);
-	if (WIFSIGNALED(status)) {
-		int sig = WTERMSIG(status);
-		/* die the same way, so a shell sees the same status */
-		signal(sig, SIG_DFL);
-		sigset_t set;
-		sigemptyset(&set);
-		sigaddset(&set, sig);
-		sigprocmask(SIG_UNBLOCK, &set, NULL);
-		raise(sig);
-		return 128 + sig;
-	}
-	return 2;
+	run_child_end_like(status);
 }

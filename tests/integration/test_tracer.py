@@ -1,11 +1,14 @@
 """The core tracer on small C programs: exact figures, threads, process trees,
 SIGKILL, full disk, exit status, bad input. Run by meson (see tests/meson.build)."""
+import fcntl
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
+import termios
 import time
 import unittest
 
@@ -137,6 +140,222 @@ class Crash(TraceTest):
         self.assertEqual(status, -signal.SIGSEGV)
         self.assertEqual(len(traces), 1)
         self.assertEqual(self.json("summary", traces[0])["allocations"] >= 1000, True)
+
+
+def proc_state(pid):
+    """The state letter of /proc/PID/stat ('T' stopped, 'Z' zombie), None when gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return None
+
+
+def running_with(word):
+    """Pids of live processes with WORD in their command line."""
+    pids = []
+    for d in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/cmdline" % d, "rb") as f:
+                if word.encode() in f.read() and proc_state(int(d)) not in (None, "Z"):
+                    pids.append(int(d))
+        except (OSError, ValueError):
+            pass
+    return pids
+
+
+def wait_state(pid, want, timeout=10):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        state = proc_state(pid)
+        if want(state):
+            return state
+        time.sleep(0.01)
+    return proc_state(pid)
+
+
+class Signals(TraceTest):
+    """A signal sent to `heapwise run` is the program's: it reaches the program
+    once, the program ends by its own handler, and run ends the way it does."""
+
+    def start(self, mode, **kw):
+        p = subprocess.Popen([HEAPWISE, "run", "-o", os.path.join(self.dir, "s.%p.hwt"), "--",
+                              self.prog("sigprog"), mode], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, cwd=self.dir, **kw)
+        line = p.stdout.readline()
+        if not line.startswith("ready "):
+            p.kill()
+            self.fail("no ready line: %r %s" % (line, p.communicate()[1]))
+        return p, int(line.split()[1])
+
+    def finish(self, p, pid):
+        """Waits for run; returns (program's stdout, stderr, run's status) and
+        fails when the program outlives it."""
+        try:
+            out, err = p.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            os.kill(pid, signal.SIGKILL)
+            self.fail("heapwise run did not end: " + p.communicate()[1])
+        if wait_state(pid, lambda s: s in (None, "Z"), 2) not in (None, "Z"):
+            os.kill(pid, signal.SIGKILL)
+            self.fail("the program outlived heapwise run (orphaned)")
+        return out, err, p.returncode
+
+    def test_signals_reach_the_program_once(self):
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT,
+                    signal.SIGUSR1):
+            with self.subTest(signal=sig.name):
+                p, pid = self.start("handle")
+                os.kill(p.pid, sig)
+                out, err, status = self.finish(p, pid)
+                self.assertEqual(out, "got %s x1\n" % sig.name[3:], err)
+                self.assertEqual(status, 64 + sig, err)
+
+    def test_program_dies_of_the_signal_and_so_does_run(self):
+        p, pid = self.start("default")
+        os.kill(p.pid, signal.SIGTERM)
+        _, err, status = self.finish(p, pid)
+        self.assertEqual(status, -signal.SIGTERM, err)
+
+    def test_program_ignoring_the_signal_keeps_running(self):
+        p, pid = self.start("ignore")
+        os.kill(p.pid, signal.SIGTERM)
+        time.sleep(0.5)
+        self.assertIsNone(p.poll())
+        self.assertNotIn(proc_state(pid), (None, "Z"))
+        os.kill(p.pid, signal.SIGUSR1)
+        _, err, status = self.finish(p, pid)
+        self.assertEqual(status, 3, err)
+
+    def test_program_signalling_its_own_group_gets_it_once(self):
+        # kill(0, SIGTERM) reaches heapwise run too: sent from inside the
+        # program's tree, it is not forwarded back (once, not twice or a loop)
+        p, pid = self.start("killgroup", process_group=0)
+        out, err, status = self.finish(p, pid)
+        self.assertEqual(out, "got TERM x1\n", err)
+        self.assertEqual(status, 64 + signal.SIGTERM, err)
+
+    def test_signal_while_run_starts(self):
+        marker = "hw-early-%d" % os.getpid()
+        for _ in range(5):
+            p = subprocess.Popen([HEAPWISE, "run", "-o", os.path.join(self.dir, "e.%p.hwt"),
+                                  "--", self.prog("sigprog"), "handle", marker],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=self.dir)
+            os.kill(p.pid, signal.SIGTERM)
+            out, err = p.communicate(timeout=20)
+            # before the program's handler exists it dies of the signal; after, it
+            # exits by its handler; either way run ends as it does, and nothing is left
+            self.assertIn(p.returncode, (-signal.SIGTERM, 64 + signal.SIGTERM), err)
+            if p.returncode > 0:
+                self.assertEqual(out.decode().split("\n")[1], "got TERM x1")
+            self.assertEqual(running_with(marker), [])
+
+    def test_ctrl_c_in_a_terminal_reaches_the_program_once(self):
+        master, slave = os.openpty()
+
+        def own_terminal():
+            os.setsid()
+            fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+
+        p = subprocess.Popen([HEAPWISE, "run", "-o", os.path.join(self.dir, "c.%p.hwt"), "--",
+                              self.prog("sigprog"), "handle"], stdin=slave, stdout=slave,
+                             stderr=slave, cwd=self.dir, preexec_fn=own_terminal)
+        os.close(slave)
+        out = b""
+        try:
+            while b"ready" not in out:
+                out += os.read(master, 1000)
+            os.write(master, b"\x03")  # the terminal's SIGINT, to the whole foreground group
+            while True:
+                try:
+                    chunk = os.read(master, 1000)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                out += chunk
+        finally:
+            os.close(master)
+        status = p.wait(timeout=20)
+        text = out.decode(errors="replace").replace("\r", "")
+        self.assertIn("got INT x1\n", text)
+        self.assertNotIn("x2", text)
+        self.assertEqual(status, 64 + signal.SIGINT, text)
+
+    def test_stop_and_continue_reach_the_program(self):
+        # a process group of its own in this session, so that it is not an
+        # orphaned group (where SIGTSTP does not stop)
+        p, pid = self.start("handle", process_group=0)
+        os.kill(p.pid, signal.SIGTSTP)
+        _, st = os.waitpid(p.pid, os.WUNTRACED)
+        self.assertTrue(os.WIFSTOPPED(st))
+        self.assertEqual(os.WSTOPSIG(st), signal.SIGTSTP)
+        self.assertEqual(proc_state(pid), "T")  # the program stopped, then run with it
+        os.kill(p.pid, signal.SIGCONT)
+        self.assertNotEqual(wait_state(pid, lambda s: s != "T"), "T")
+        # stopped by somebody else, the program takes run with it: a shell sees
+        # the job stop
+        os.kill(pid, signal.SIGSTOP)
+        _, st = os.waitpid(p.pid, os.WUNTRACED)
+        self.assertTrue(os.WIFSTOPPED(st))
+        self.assertEqual(os.WSTOPSIG(st), signal.SIGSTOP)
+        os.kill(p.pid, signal.SIGCONT)
+        self.assertNotEqual(wait_state(pid, lambda s: s != "T"), "T")
+        os.kill(p.pid, signal.SIGTERM)
+        out, err, status = self.finish(p, pid)
+        self.assertEqual(out, "got TERM x1\n", err)
+        self.assertEqual(status, 64 + signal.SIGTERM)
+
+    def test_sigkill_of_run_takes_the_program(self):
+        p, pid = self.start("handle")
+        p.kill()
+        self.assertEqual(p.wait(timeout=20), -signal.SIGKILL)
+        if wait_state(pid, lambda s: s in (None, "Z"), 5) not in (None, "Z"):
+            os.kill(pid, signal.SIGKILL)
+            self.fail("the program outlived heapwise run (orphaned)")
+        p.stdout.close()
+        p.stderr.close()
+
+    def test_program_core_file_is_kept(self):
+        with open("/proc/sys/kernel/core_pattern") as f:
+            pattern = f.read().strip()
+        if pattern.startswith("|") or "/" in pattern:
+            self.skipTest("core_pattern is %r, not a file in the working directory" % pattern)
+        cores = os.path.join(self.dir, "cores")
+        os.mkdir(cores)
+        p = subprocess.run([HEAPWISE, "run", "-o", os.path.join(self.dir, "a.%p.hwt"), "--",
+                            self.prog("sigprog"), "abort"], cwd=cores, capture_output=True,
+                           text=True, timeout=60,
+                           preexec_fn=lambda: resource.setrlimit(
+                               resource.RLIMIT_CORE, (resource.RLIM_INFINITY,
+                                                      resource.RLIM_INFINITY)))
+        self.assertEqual(p.returncode, -signal.SIGABRT, p.stderr)
+        files = os.listdir(cores)
+        self.assertEqual(len(files), 1, files)  # the program's core, and no core of run's
+        self.assertEqual(core_program(os.path.join(cores, files[0])), "sigprog")
+
+
+def core_program(path):
+    """pr_fname of a core file's NT_PRPSINFO note: the program that dumped it."""
+    import struct
+    with open(path, "rb") as f:
+        data = f.read()
+    assert data[:4] == b"\x7fELF" and data[4] == 2, "not an ELF64 core"
+    phoff, = struct.unpack_from("<Q", data, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
+    for i in range(phnum):
+        ptype, _, off, _, _, filesz = struct.unpack_from("<IIQQQQ", data, phoff + i * phentsize)
+        if ptype != 4:  # PT_NOTE
+            continue
+        pos, end = off, off + filesz
+        while pos + 12 <= end:
+            namesz, descsz, ntype = struct.unpack_from("<III", data, pos)
+            desc = pos + 12 + (namesz + 3) // 4 * 4
+            if ntype == 3:  # NT_PRPSINFO: pr_fname[16] at offset 40 on x86_64
+                return data[desc + 40:desc + 56].split(b"\0")[0].decode()
+            pos = desc + (descsz + 3) // 4 * 4
+    return None
 
 
 class FullDisk(TraceTest):
