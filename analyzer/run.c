@@ -1,10 +1,8 @@
 /* `heapwise run` (analyzer, front): runs a command with the shim preloaded and
  * exits with the command's status. The shim is looked for beside the CLI in
  * the build tree, then in the install directory. */
-#include <dirent.h>
 #include <errno.h>
-#include <fnmatch.h>
-#include <time.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
@@ -68,76 +66,142 @@ static char *find_shim(void)
 	return readable(installed) ? strdup(installed) : NULL;
 }
 
-/* The pid in a trace's header (0 when it cannot be read). */
-static uint64_t trace_pid(const char *path)
+/* One trace the command's tree wrote, as its header describes it. */
+struct listed {
+	const char *path;
+	uint64_t pid;
+	char prog[48]; /* base name of its argv[0], control bytes escaped */
+};
+
+/* Copies S into OUT (SIZE bytes) with control bytes written as \xNN: names
+ * come from the traced programs. */
+static void escaped(char *out, size_t size, const char *s, size_t len)
 {
-	struct hw_file_header h;
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return 0;
-	size_t n = fread(&h, 1, sizeof(h), f);
-	fclose(f);
-	return n == sizeof(h) && !memcmp(h.magic, HW_MAGIC, 8) ? h.pid : 0;
+	size_t j = 0;
+	for (size_t i = 0; i < len && s[i] && j + 5 < size; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c < 0x20 || c == 0x7f)
+			j += (size_t)snprintf(out + j, size - j, "\\x%02x", c);
+		else
+			out[j++] = (char)c;
+	}
+	out[j] = 0;
 }
 
-/* Lists the traces this run made: names that fit the output pattern (%p =
- * any pid, and the "-N" a shim adds when an exec'd image reuses its pid's
- * name), written since the run started; the root process's first. */
-static void report_traces(const char *output, pid_t pid, time_t started)
+/* Reads PATH's header into T; false unless PATH is a regular file that starts
+ * like a trace. */
+static bool read_listed(const char *path, struct listed *t)
 {
-	char pattern[PATH_MAX], dir[PATH_MAX];
-	const char *src = output ? output : "heapwise.*.%p.hwt";
-	size_t j = 0;
-	for (const char *p = src; *p && j + 8 < sizeof(pattern); p++) {
-		if (p[0] == '%' && p[1] == 'p') {
-			memcpy(pattern + j, "[0-9]*", 6);
-			j += 6;
-			p++;
-		} else if (p[0] == '%' && p[1] == '%') {
-			pattern[j++] = '%';
-			p++;
-		} else {
-			pattern[j++] = *p;
+	struct stat st;
+	if (lstat(path, &st) || !S_ISREG(st.st_mode))
+		return false; /* never open a device or a FIFO */
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	uint8_t buf[HW_HEADER_SIZE];
+	ssize_t n = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? pread(fd, buf, sizeof(buf), 0) : -1;
+	close(fd);
+	struct hw_file_header h;
+	if (n < (ssize_t)sizeof(h))
+		return false;
+	memcpy(&h, buf, sizeof(h));
+	if (memcmp(h.magic, HW_MAGIC, 8))
+		return false;
+	t->path = path;
+	t->pid = h.pid;
+	size_t text = (size_t)n - HW_HEADER_FIXED_SIZE;
+	size_t cl = h.cmdline_len < text ? h.cmdline_len : text;
+	const char *argv0 = (const char *)buf + HW_HEADER_FIXED_SIZE;
+	size_t len = strnlen(argv0, cl);
+	const char *base = memrchr(argv0, '/', len);
+	base = base ? base + 1 : argv0;
+	escaped(t->prog, sizeof(t->prog), base, len - (size_t)(base - argv0));
+	return true;
+}
+
+/* Prints "trace written to PATH (NOTE)", PATH relative to the working
+ * directory when it is inside it. */
+static void print_listed(const struct listed *t, const char *cwd, const char *note)
+{
+	size_t cl = strlen(cwd);
+	const char *shown = t->path;
+	if (cl > 1 && !strncmp(shown, cwd, cl) && shown[cl] == '/')
+		shown += cl + 1;
+	char name[PATH_MAX * 4];
+	escaped(name, sizeof(name), shown, strlen(shown));
+	fprintf(stderr, "heapwise: trace written to %s%s%s%s\n", name, note ? " (" : "",
+		note ? note : "", note ? ")" : "");
+}
+
+/* Lists the traces the command's process tree wrote, each of which the shim
+ * named in the manifest FD when it created it: the command's own first (the
+ * image it last exec'd when it exec'd in place, as `env` or `sh -c 'exec ...'`
+ * do, then the images before it), then its descendants', in the order they
+ * started. */
+static void report_traces(int fd, pid_t pid)
+{
+	char *data = NULL;
+	size_t len = 0, cap = 0;
+	for (;;) {
+		if (cap - len < 65536) {
+			cap = cap ? cap * 2 : 65536;
+			data = xrealloc(data, cap + 1);
 		}
-	}
-	pattern[j] = 0;
-	snprintf(dir, sizeof(dir), "%s", pattern);
-	char *slash = strrchr(dir, '/');
-	const char *name_pat = pattern;
-	if (slash) {
-		*slash = 0;
-		name_pat = pattern + (slash - dir) + 1;
-		if (!dir[0])
-			strcpy(dir, "/");
-	} else {
-		strcpy(dir, ".");
-	}
-	DIR *d = opendir(dir);
-	if (!d)
-		return;
-	struct dirent *e;
-	char **names = NULL;
-	size_t n = 0, cap = 0;
-	while ((e = readdir(d))) {
-		struct stat st;
-		char full[PATH_MAX * 2];
-		snprintf(full, sizeof(full), "%s/%s", dir, e->d_name);
-		if (fnmatch(name_pat, e->d_name, 0) || stat(full, &st) || st.st_mtime < started)
+		ssize_t r = pread(fd, data + len, cap - len, (off_t)len);
+		if (r < 0 && errno == EINTR)
 			continue;
-		HW_GROW(names, n, cap);
-		names[n++] = strdup(slash ? full : e->d_name);
+		if (r <= 0)
+			break;
+		len += (size_t)r;
 	}
-	closedir(d);
-	for (int pass = 0; pass < 2; pass++)
-		for (size_t i = 0; i < n; i++) {
-			bool root = trace_pid(names[i]) == (uint64_t)pid;
-			if (root == (pass == 0))
-				fprintf(stderr, "heapwise: trace written to %s%s\n", names[i],
-					root ? "" : " (child process)");
+	if (!data)
+		return;
+	data[len] = 0;
+	struct listed *t = NULL;
+	size_t n = 0, tcap = 0;
+	for (size_t off = 0; off < len; off += strlen(data + off) + 1) {
+		HW_GROW(t, n, tcap);
+		if (data[off] == '/' && read_listed(data + off, &t[n]))
+			n++;
+	}
+	char cwd[PATH_MAX];
+	if (!getcwd(cwd, sizeof(cwd)))
+		cwd[0] = 0;
+	ssize_t last = -1; /* the command's own trace: its last image's */
+	for (size_t i = 0; i < n; i++)
+		if (t[i].pid == (uint64_t)pid)
+			last = (ssize_t)i;
+	if (last >= 0)
+		print_listed(&t[last], cwd, NULL);
+	for (ssize_t i = 0; i < last; i++)
+		if (t[i].pid == (uint64_t)pid) {
+			/* an image the command replaced by exec in the same process */
+			char note[160];
+			ssize_t next = i + 1;
+			while (t[next].pid != (uint64_t)pid)
+				next++;
+			snprintf(note, sizeof(note), "%s, before it exec'd %s", t[i].prog,
+				 t[next].prog);
+			print_listed(&t[i], cwd, note);
 		}
 	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
+		if (t[i].pid != (uint64_t)pid)
+			print_listed(&t[i], cwd, "child process");
+	free(t);
+	free(data);
+}
+
+/* A manifest for the shims of this run to name their traces in: a new empty
+ * file in $TMPDIR (or /tmp), mode 0600. Returns its descriptor (kept by run
+ * only: close-on-exec) and its path in PATH, or -1. */
+static int make_manifest(char *path, size_t size)
+{
+	const char *tmp = getenv("TMPDIR");
+	if (!tmp || tmp[0] != '/')
+		tmp = "/tmp";
+	if ((size_t)snprintf(path, size, "%s/heapwise-run.XXXXXX", tmp) >= size)
+		return -1;
+	return mkostemp(path, O_CLOEXEC);
 }
 
 int cmd_run(int argc, char **argv)
@@ -198,7 +262,12 @@ int cmd_run(int argc, char **argv)
 		return 2;
 	}
 	char **cmd = &argv[optind];
-	time_t started = time(NULL) - 1;
+	char manifest[PATH_MAX];
+	int manifest_fd = make_manifest(manifest, sizeof(manifest));
+	if (manifest_fd < 0)
+		warn_print("run: cannot create a list of this run's traces in %s (%s): "
+			   "they will not be named at the end",
+			   getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", strerror(errno));
 
 	struct run_child rc;
 	fflush(NULL);
@@ -223,6 +292,8 @@ int cmd_run(int argc, char **argv)
 		char pidbuf[32];
 		snprintf(pidbuf, sizeof(pidbuf), "%d", (int)getpid());
 		setenv("HEAPWISE_ROOT_PID", pidbuf, 1);
+		if (manifest_fd >= 0)
+			setenv("HEAPWISE_MANIFEST", manifest, 1);
 		execvp(cmd[0], cmd);
 		int e = errno;
 		fprintf(stderr, "heapwise: error: run: cannot execute %s: %s\n", cmd[0], strerror(e));
@@ -230,6 +301,10 @@ int cmd_run(int argc, char **argv)
 	}
 	int status = run_child_wait(&rc, pid);
 	free(shim);
-	report_traces(output, pid, started);
+	if (manifest_fd >= 0) {
+		report_traces(manifest_fd, pid);
+		unlink(manifest);
+		close(manifest_fd);
+	}
 	run_child_end_like(status);
 }

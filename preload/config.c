@@ -110,6 +110,15 @@ bool config_read(void)
 		}
 		c.chunk_size = (uint32_t)v;
 	}
+	s = getenv("HEAPWISE_MANIFEST");
+	if (s && *s) {
+		if (s[0] != '/' || strlen(s) >= sizeof(c.manifest)) {
+			log_line("HEAPWISE_MANIFEST=%s is invalid: expected an absolute path shorter than %zu bytes; not tracing",
+				 s, sizeof(c.manifest));
+			return false;
+		}
+		strcpy(c.manifest, s);
+	}
 	g_config = c;
 	return true;
 }

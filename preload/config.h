@@ -25,12 +25,14 @@ struct config {
 	bool follow; /* trace fork/exec children */
 	long root_pid; /* with follow off: the only pid traced (0 = any) */
 	uint32_t chunk_size;
+	char manifest[1024]; /* HEAPWISE_MANIFEST: the file `heapwise run` lists
+			      * the trees' traces from; empty = none */
 };
 
 extern struct config g_config;
 
 /* Reads HEAPWISE_OUTPUT, HEAPWISE_NATIVE, HEAPWISE_DEPTH, HEAPWISE_FOLLOW,
- * HEAPWISE_ROOT_PID and HEAPWISE_CHUNK_SIZE into g_config. Returns false (and
+ * HEAPWISE_ROOT_PID, HEAPWISE_CHUNK_SIZE and HEAPWISE_MANIFEST into g_config. Returns false (and
  * has logged one line naming the variable) when a value is invalid. */
 bool config_read(void);
 

@@ -135,6 +135,26 @@ static int create_exclusive(char *path, size_t size)
 	return -1;
 }
 
+/* Adds this process's trace to the list `heapwise run` reads
+ * (HEAPWISE_MANIFEST): the absolute path and a NUL, in one O_APPEND write, so
+ * the entries of processes that start together never mix. Opened and closed
+ * here: no descriptor stays. A list that cannot be written (removed, another
+ * user's) only leaves this trace out of run's message. */
+static void manifest_add(void)
+{
+	if (!g_config.manifest[0])
+		return;
+	int saved = errno;
+	int fd = open(g_config.manifest, O_WRONLY | O_APPEND | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+	if (fd >= 0) {
+		struct stat st;
+		if (!fstat(fd, &st) && S_ISREG(st.st_mode))
+			(void)!write(fd, w.abs_path, strlen(w.abs_path) + 1);
+		close(fd);
+	}
+	errno = saved;
+}
+
 bool writer_open(uint64_t start_realtime_ns, uint64_t start_monotonic_ns, uint32_t flags)
 {
 	extern char *program_invocation_short_name;
@@ -213,6 +233,7 @@ bool writer_open(uint64_t start_realtime_ns, uint64_t start_monotonic_ns, uint32
 	atomic_store(&w.capacity, 0);
 	atomic_store(&w.failed, false);
 	atomic_store(&w.finished, false);
+	manifest_add();
 	return true;
 }
 

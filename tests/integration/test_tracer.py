@@ -358,6 +358,63 @@ def core_program(path):
     return None
 
 
+def listed(stderr):
+    """(path, note) of each "trace written to" line of heapwise run."""
+    out = []
+    for line in stderr.splitlines():
+        m = re.match(r"heapwise: trace written to (.*?)(?: \((.*)\))?$", line)
+        if m:
+            out.append(m.groups())
+    return out
+
+
+class RunListing(TraceTest):
+    """heapwise run names exactly the traces its command's tree wrote."""
+
+    def run_here(self, *args, cwd=None):
+        p = subprocess.run([HEAPWISE, "run", *args], cwd=cwd or self.dir, capture_output=True,
+                           text=True, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        return listed(p.stderr)
+
+    def test_second_run_lists_only_its_own_trace(self):
+        first = self.run_here("--", "python3", "-c", "pass")
+        second = self.run_here("--", "python3", "-c", "pass")
+        self.assertEqual(len(first), 1, first)
+        self.assertEqual(len(second), 1, second)  # not the first run's file as its child
+        self.assertNotEqual(first[0][0], second[0][0])
+        self.assertEqual(sorted(f for f in os.listdir(self.dir) if f.endswith(".hwt")),
+                         sorted([first[0][0], second[0][0]]))
+
+    def test_children_listed_after_the_program(self):
+        got = self.run_here("-o", "f.%p.hwt", "--", self.prog("family"))
+        self.assertEqual(len(got), 3, got)
+        self.assertEqual(got[0][1], None)
+        self.assertEqual([note for _, note in got[1:]], ["child process"] * 2)
+        docs = [self.json("summary", os.path.join(self.dir, path)) for path, _ in got]
+        for child in docs[1:]:  # the program itself comes first
+            self.assertEqual(child["ppid"], docs[0]["pid"])
+        self.assertEqual(sorted(os.listdir(self.dir)), sorted(p for p, _ in got))
+
+    def test_fixed_output_names_the_execd_programs_file(self):
+        # env execs the program in the same process: out.hwt is env's, and the
+        # program's trace is out-2.hwt beside it
+        got = self.run_here("-o", "out.hwt", "--", "env", self.prog("churn"), "10", "0")
+        self.assertEqual(got, [("out-2.hwt", None), ("out.hwt", "env, before it exec'd churn")])
+        fn = self.by_function(os.path.join(self.dir, "out-2.hwt"), by="count")
+        self.assertIn("main", fn)
+
+    def test_other_directory_is_named_in_full(self):
+        out = os.path.join(self.dir, "elsewhere")
+        os.mkdir(out)
+        here = os.path.join(self.dir, "here")
+        os.mkdir(here)
+        got = self.run_here("-o", os.path.join(out, "x.%p.hwt"), "--", self.prog("churn"),
+                            "10", "0", cwd=here)
+        self.assertEqual(len(got), 1)
+        self.assertTrue(got[0][0].startswith(out + "/x."), got)
+
+
 class FullDisk(TraceTest):
     def test_full_filesystem_leaves_program_alone(self):
         mnt = os.path.join(self.dir, "small")

@@ -69,6 +69,12 @@ static void config_values(void **state)
 	assert_true(config_read());
 	assert_int_equal(g_config.native, NATIVE_FULL);
 	unsetenv("HEAPWISE_NATIVE");
+	setenv("HEAPWISE_MANIFEST", "relative/list", 1); /* each process has its own cwd */
+	assert_false(config_read());
+	setenv("HEAPWISE_MANIFEST", "/tmp/list", 1);
+	assert_true(config_read());
+	assert_string_equal(g_config.manifest, "/tmp/list");
+	unsetenv("HEAPWISE_MANIFEST");
 }
 
 static void path_patterns(void **state)
