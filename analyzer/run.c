@@ -262,6 +262,8 @@ int cmd_run(int argc, char **argv)
 		return 2;
 	}
 	char **cmd = &argv[optind];
+	char cwd[PATH_MAX];
+	bool cwd_ok = getcwd(cwd, sizeof(cwd)) != NULL;
 	char manifest[PATH_MAX];
 	int manifest_fd = make_manifest(manifest, sizeof(manifest));
 	if (manifest_fd < 0)
@@ -294,6 +296,10 @@ int cmd_run(int argc, char **argv)
 		setenv("HEAPWISE_ROOT_PID", pidbuf, 1);
 		if (manifest_fd >= 0)
 			setenv("HEAPWISE_MANIFEST", manifest, 1);
+		/* -o and the default name are relative to this directory in every
+		 * process of the tree, whatever directory it runs in */
+		if (cwd_ok)
+			setenv("HEAPWISE_DIR", cwd, 1);
 		execvp(cmd[0], cmd);
 		int e = errno;
 		fprintf(stderr, "heapwise: error: run: cannot execute %s: %s\n", cmd[0], strerror(e));

@@ -1,11 +1,13 @@
 /* Reads and validates the HEAPWISE_* environment once, at start (shim, init
- * stage). Only getenv and strtoull: nothing here allocates. */
+ * stage). Only getenv, strtoull and getcwd into a buffer: nothing here
+ * allocates. */
 #include "config.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "heapwise/trace_format.h"
 #include "log.h"
@@ -118,6 +120,21 @@ bool config_read(void)
 			return false;
 		}
 		strcpy(c.manifest, s);
+	}
+	s = getenv("HEAPWISE_DIR");
+	if (s && *s) {
+		if (s[0] != '/' || strlen(s) >= sizeof(c.dir)) {
+			log_line("HEAPWISE_DIR=%s is invalid: expected an absolute path shorter than %zu bytes; not tracing",
+				 s, sizeof(c.dir));
+			return false;
+		}
+		strcpy(c.dir, s);
+	} else if (c.output[0] != '/') {
+		if (!getcwd(c.dir, sizeof(c.dir))) {
+			log_line("cannot tell the working directory (%s); not tracing", strerror(errno));
+			return false;
+		}
+		c.dir_from_cwd = true;
 	}
 	g_config = c;
 	return true;

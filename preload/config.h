@@ -27,12 +27,17 @@ struct config {
 	uint32_t chunk_size;
 	char manifest[1024]; /* HEAPWISE_MANIFEST: the file `heapwise run` lists
 			      * the trees' traces from; empty = none */
+	char dir[1024]; /* HEAPWISE_DIR, else the working directory at start: a
+			 * relative output path is relative to it in every
+			 * descendant, whatever its own working directory */
+	bool dir_from_cwd; /* this process is the first: no HEAPWISE_DIR */
 };
 
 extern struct config g_config;
 
 /* Reads HEAPWISE_OUTPUT, HEAPWISE_NATIVE, HEAPWISE_DEPTH, HEAPWISE_FOLLOW,
- * HEAPWISE_ROOT_PID, HEAPWISE_CHUNK_SIZE and HEAPWISE_MANIFEST into g_config. Returns false (and
+ * HEAPWISE_ROOT_PID, HEAPWISE_CHUNK_SIZE, HEAPWISE_MANIFEST and HEAPWISE_DIR
+ * (or the working directory) into g_config. Returns false (and
  * has logged one line naming the variable) when a value is invalid. */
 bool config_read(void);
 

@@ -5,6 +5,7 @@
  * through unrecorded meanwhile. */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <sys/auxv.h>
 #include <time.h>
 #include <unistd.h>
@@ -136,6 +137,18 @@ __attribute__((constructor)) static void heapwise_ctor(void)
 {
 	hooks_resolve();
 	init_maybe();
+	/* The first traced process (no HEAPWISE_DIR: not under heapwise run)
+	 * tells its exec'd descendants where it started, so that their traces
+	 * land beside its own whatever directory they run in. Only here, before
+	 * main: a start from an intercepted call may be inside the program's own
+	 * setenv. The one change the shim makes to the program's environment
+	 * (README, "heapwise run"). */
+	if (g_config.dir_from_cwd) {
+		int guard = hw_tls.guard;
+		hw_tls.guard = 1;
+		setenv("HEAPWISE_DIR", g_config.dir, 0);
+		hw_tls.guard = guard;
+	}
 }
 
 __attribute__((destructor)) static void heapwise_dtor(void)

@@ -32,7 +32,7 @@ static struct {
 	atomic_bool failed;
 	atomic_bool finished;
 	pthread_mutex_t grow_lock;
-	char path[1024]; /* as created, for messages */
+	char path[2048]; /* as created (absolute), for messages */
 	char abs_path[2048]; /* for reopening after a chdir */
 } w = {.grow_lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -118,7 +118,7 @@ static int create_exclusive(char *path, size_t size)
 	/* Never overwrite: an exec'd image keeps its pid (env, exec in a shell),
 	 * so the name may be taken by the image before it. Take the next free
 	 * "NAME-N.hwt" beside it. */
-	char base[1024];
+	char base[sizeof(w.path)];
 	strcpy(base, path);
 	size_t len = strlen(base);
 	const char *ext = len > 4 && !strcmp(base + len - 4, ".hwt") ? ".hwt" : "";
@@ -161,7 +161,14 @@ bool writer_open(uint64_t start_realtime_ns, uint64_t start_monotonic_ns, uint32
 	const char *prog = program_invocation_short_name;
 	if (!prog || !*prog)
 		prog = "process";
-	if (!writer_expand_path(w.path, sizeof(w.path), g_config.output, prog, (long)getpid())) {
+	/* A relative path is relative to the directory the tree started in
+	 * (g_config.dir), not to this process's working directory: a test
+	 * runner's child in a temporary directory must not leave its trace
+	 * there, nor lose it when the directory is removed. */
+	char name[1024];
+	if (!writer_expand_path(name, sizeof(name), g_config.output, prog, (long)getpid()) ||
+	    log_snprintf(w.path, sizeof(w.path), "%s%s%s", name[0] == '/' ? "" : g_config.dir,
+			 name[0] == '/' ? "" : "/", name) >= sizeof(w.path) - 1) {
 		log_line("the output path is too long; not tracing");
 		return false;
 	}
@@ -170,18 +177,7 @@ bool writer_open(uint64_t start_realtime_ns, uint64_t start_monotonic_ns, uint32
 		log_line("cannot create trace file %s: %s; not tracing", w.path, strerror(errno));
 		return false;
 	}
-	if (w.path[0] == '/') {
-		log_snprintf(w.abs_path, sizeof(w.abs_path), "%s", w.path);
-	} else {
-		char cwd[1024];
-		if (!getcwd(cwd, sizeof(cwd))) {
-			log_line("cannot tell the working directory of %s; not tracing", w.path);
-			close(fd);
-			unlink(w.path);
-			return false;
-		}
-		log_snprintf(w.abs_path, sizeof(w.abs_path), "%s/%s", cwd, w.path);
-	}
+	log_snprintf(w.abs_path, sizeof(w.abs_path), "%s", w.path);
 	struct stat st;
 	if (fstat(fd, &st) < 0) {
 		close(fd);

@@ -47,6 +47,20 @@ class CPythonSuite(TraceTest):
               f"{traced[3]:.1f} s ({traced[4]}), {traced[3] / plain[3]:.2f}x, {len(traces)} traces")
         self.assertGreater(len(traces), 10)  # subprocess children were traced too
 
+    def test_runner_children_keep_their_traces(self):
+        # regrtest runs the tests in a temporary directory that it removes
+        # afterwards, and --fail-env-changed fails a test that leaves a file
+        # there: the children's traces belong where heapwise run started
+        p = subprocess.run([HEAPWISE, "run", "--", PY, "-m", "test", "--fail-env-changed",
+                            "test_json"], cwd=self.dir, capture_output=True, text=True,
+                           timeout=600)
+        self.assertIn("Tests result: SUCCESS", p.stdout, p.stdout[-3000:] + p.stderr[-2000:])
+        self.assertEqual(p.returncode, 0)
+        written = [l.split(" to ", 1)[1].split(" (")[0] for l in p.stderr.splitlines()
+                   if l.startswith("heapwise: trace written to ")]
+        self.assertGreater(len(written), 10)  # test_json's json.tool children
+        self.assertEqual(sorted(written), sorted(os.listdir(self.dir)))
+
 
 if __name__ == "__main__":
     main()

@@ -8,6 +8,7 @@ import resource
 import shutil
 import signal
 import subprocess
+import tempfile
 import termios
 import time
 import unittest
@@ -413,6 +414,59 @@ class RunListing(TraceTest):
                             "10", "0", cwd=here)
         self.assertEqual(len(got), 1)
         self.assertTrue(got[0][0].startswith(out + "/x."), got)
+
+
+class OutputDirectory(TraceTest):
+    """Every process of a tree writes its trace where the tree started, in
+    whatever directory it runs (CPython's test runner runs its children in a
+    temporary directory and removes it)."""
+
+    def shim(self):
+        return os.path.join(os.path.dirname(os.path.dirname(HEAPWISE)), "preload",
+                            "libheapwise.so")
+
+    def clean_env(self, **extra):
+        e = {k: v for k, v in os.environ.items() if not k.startswith("HEAPWISE_")}
+        e.update(extra)
+        return e
+
+    def test_children_in_a_removed_directory_keep_their_traces(self):
+        for how in (["fork"], ["exec", self.prog("churn"), "10", "0"]):
+            with self.subTest(child=how[0]):
+                here = tempfile.mkdtemp(dir=self.dir)
+                p = subprocess.run([HEAPWISE, "run", "--", self.prog("tmpchild"), *how],
+                                   cwd=here, capture_output=True, text=True, timeout=120,
+                                   env=self.clean_env())
+                # 0: nothing was left in the child's directory
+                self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+                files = sorted(os.listdir(here))
+                self.assertEqual(len(files), 2, files)
+                self.assertEqual(sorted(path for path, _ in listed(p.stderr)), files)
+
+    def test_relative_output_is_relative_to_where_run_started(self):
+        os.mkdir(os.path.join(self.dir, "out"))
+        p = subprocess.run([HEAPWISE, "run", "-o", "out/t.%p.hwt", "--", self.prog("tmpchild"),
+                            "exec", self.prog("churn"), "10", "0"], cwd=self.dir,
+                           capture_output=True, text=True, timeout=120, env=self.clean_env())
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertEqual(len(os.listdir(os.path.join(self.dir, "out"))), 2)
+
+    def test_plain_preload_children_write_beside_the_first_process(self):
+        env = self.clean_env(LD_PRELOAD=self.shim())
+        p = subprocess.run([self.prog("tmpchild"), "exec", self.prog("churn"), "10", "0"],
+                           cwd=self.dir, capture_output=True, text=True, timeout=120, env=env)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        names = sorted(re.sub(r"\.\d+\.hwt$", "", f) for f in os.listdir(self.dir))
+        self.assertEqual(names, ["heapwise.churn", "heapwise.tmpchild"])
+        # what the shim adds to the environment, for the descendants: HEAPWISE_DIR
+        sub = os.path.join(self.dir, "sub")
+        os.mkdir(sub)
+        p = subprocess.run(["sh", "-c", "cd sub && exec env"], cwd=self.dir, env=env,
+                           capture_output=True, text=True, timeout=60)
+        added = set(p.stdout.splitlines()) - {"%s=%s" % kv for kv in env.items()}
+        self.assertEqual({l for l in added if not l.startswith(("PWD=", "OLDPWD=", "SHLVL=", "_="))},
+                         {"HEAPWISE_DIR=" + self.dir})
+        self.assertEqual(os.listdir(sub), [])
 
 
 class FullDisk(TraceTest):
