@@ -26,7 +26,8 @@
 
 static const char run_usage[] =
 	"usage: heapwise run [-o PATH] [--native|--no-native] [--no-follow] -- CMD [ARG...]\n"
-	"  -o PATH        trace file (%p = pid); default heapwise.<program>.<pid>.hwt\n"
+	"  -o PATH        trace file (%p = pid); default heapwise.<program>.<pid>.hwt;\n"
+	"                 relative to this directory in every process of the tree\n"
 	"  stacks: by default a thread running Python records its Python frames, and a\n"
 	"  thread without Python frames its native stack\n"
 	"  --native       the whole native stack as well, with the Python frames\n"
@@ -204,6 +205,133 @@ static int make_manifest(char *path, size_t size)
 	return mkostemp(path, O_CLOEXEC);
 }
 
+/* The file execvp would run for CMD (PATH searched, "/bin:/usr/bin" when
+ * unset, when CMD has no '/'); false when there is none. */
+static bool find_program(const char *cmd, char *out, size_t size)
+{
+	if (strchr(cmd, '/'))
+		return (size_t)snprintf(out, size, "%s", cmd) < size;
+	const char *path = getenv("PATH");
+	if (!path)
+		path = "/bin:/usr/bin";
+	for (const char *p = path;;) {
+		const char *end = strchrnul(p, ':');
+		int len = (int)(end - p);
+		struct stat st;
+		if ((size_t)snprintf(out, size, "%.*s%s%s", len, p, len ? "/" : "", cmd) < size &&
+		    !stat(out, &st) && S_ISREG(st.st_mode) && !access(out, X_OK))
+			return true;
+		if (!*end)
+			return false;
+		p = end + 1;
+	}
+}
+
+/* One ELF header field: SIZE (1, 2, 4 or 8) little-endian bytes at OFF. */
+static uint64_t field(const uint8_t *b, size_t off, size_t size)
+{
+	uint64_t v = 0;
+	for (size_t i = size; i-- > 0;)
+		v = v << 8 | b[off + i];
+	return v;
+}
+
+/* Whether the ELF file FD (HEAD: its first bytes, N of them) runs without the
+ * dynamic loader, so that LD_PRELOAD cannot reach it: no PT_INTERP, and no
+ * PT_DYNAMIC (static) or a PT_DYNAMIC without DT_SONAME (static-pie; the
+ * loader itself, run as a program, has its soname). Reads only the program
+ * and dynamic headers, bounds-checked; false when in doubt. */
+static bool elf_static(int fd, const uint8_t *head, size_t n)
+{
+	if (n < 64 || memcmp(head, "\177ELF", 4) || head[5] != 1 /* little-endian */)
+		return false;
+	bool wide = head[4] == 2;
+	if (!wide && head[4] != 1)
+		return false;
+	uint64_t phoff = wide ? field(head, 32, 8) : field(head, 28, 4);
+	size_t phentsize = field(head, wide ? 54 : 42, 2), phnum = field(head, wide ? 56 : 44, 2);
+	size_t want = wide ? 56 : 32;
+	if (phentsize < want || phentsize > 256 || phnum == 0 || phnum > 4096)
+		return false;
+	uint8_t *ph = xmalloc(phentsize * phnum);
+	bool stat_ic = false;
+	if (pread(fd, ph, phentsize * phnum, (off_t)phoff) != (ssize_t)(phentsize * phnum))
+		goto out;
+	uint64_t dyn_off = 0, dyn_size = 0;
+	bool has_dyn = false;
+	for (size_t i = 0; i < phnum; i++) {
+		const uint8_t *e = ph + i * phentsize;
+		uint32_t type = (uint32_t)field(e, 0, 4);
+		if (type == 3 /* PT_INTERP */)
+			goto out;
+		if (type == 2 /* PT_DYNAMIC */) {
+			has_dyn = true;
+			dyn_off = wide ? field(e, 8, 8) : field(e, 4, 4);
+			dyn_size = wide ? field(e, 32, 8) : field(e, 16, 4);
+		}
+	}
+	stat_ic = true;
+	if (has_dyn) {
+		size_t ent = wide ? 16 : 8;
+		if (dyn_size > (1u << 20))
+			dyn_size = 1u << 20;
+		uint8_t *dyn = xmalloc(dyn_size + 1);
+		ssize_t got = pread(fd, dyn, dyn_size, (off_t)dyn_off);
+		for (size_t off = 0; got > 0 && off + ent <= (size_t)got; off += ent) {
+			uint64_t tag = field(dyn, off, ent / 2);
+			if (tag == 0 /* DT_NULL */)
+				break;
+			if (tag == 14 /* DT_SONAME */)
+				stat_ic = false;
+		}
+		free(dyn);
+	}
+out:
+	free(ph);
+	return stat_ic;
+}
+
+/* Says in one line when the program CMD would run (following "#!"
+ * interpreters, four deep as the kernel does) cannot be traced because it is
+ * statically linked. */
+static void warn_if_static(const char *cmd)
+{
+	char path[PATH_MAX];
+	if (!find_program(cmd, path, sizeof(path)))
+		return; /* execvp says what is wrong */
+	for (int depth = 0; depth < 5; depth++) {
+		struct stat st;
+		if (stat(path, &st) || !S_ISREG(st.st_mode))
+			return;
+		int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+		if (fd < 0)
+			return;
+		uint8_t head[256];
+		ssize_t n = pread(fd, head, sizeof(head) - 1, 0);
+		if (n > 2 && head[0] == '#' && head[1] == '!') {
+			close(fd);
+			head[n] = 0;
+			char *p = (char *)head + 2;
+			p += strspn(p, " \t");
+			size_t len = strcspn(p, " \t\n");
+			if (!len || len >= sizeof(path))
+				return;
+			memmove(path, p, len);
+			path[len] = 0;
+			continue;
+		}
+		bool is_static = n > 0 && elf_static(fd, head, (size_t)n);
+		close(fd);
+		if (is_static) {
+			char name[PATH_MAX * 4];
+			escaped(name, sizeof(name), path, strlen(path));
+			warn_print("run: %s is statically linked: the shim cannot be preloaded into it, "
+				   "so it runs untraced", name);
+		}
+		return;
+	}
+}
+
 int cmd_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -262,6 +390,7 @@ int cmd_run(int argc, char **argv)
 		return 2;
 	}
 	char **cmd = &argv[optind];
+	warn_if_static(cmd[0]);
 	char cwd[PATH_MAX];
 	bool cwd_ok = getcwd(cwd, sizeof(cwd)) != NULL;
 	char manifest[PATH_MAX];

@@ -469,6 +469,41 @@ class OutputDirectory(TraceTest):
         self.assertEqual(os.listdir(sub), [])
 
 
+class StaticProgram(TraceTest):
+    """A statically linked program cannot be traced (LD_PRELOAD needs the
+    dynamic loader): heapwise run says so in one line and runs it."""
+
+    def test_static_program_is_named_and_runs(self):
+        for prog in ("churn_static", "churn_static_pie"):
+            with self.subTest(prog=prog):
+                status, err, traces = self.run_traced([self.prog(prog), "100", "9"],
+                                                      check_status=9)
+                lines = [l for l in err.splitlines() if l.startswith("heapwise:")]
+                self.assertEqual(lines, ["heapwise: warning: run: %s is statically linked: the "
+                                         "shim cannot be preloaded into it, so it runs untraced"
+                                         % self.prog(prog)])
+                self.assertEqual(traces, [])
+
+    def test_script_of_a_static_interpreter_is_named(self):
+        script = os.path.join(self.dir, "script")
+        with open(script, "w") as f:
+            f.write("#!%s\n" % self.prog("churn_static"))
+        os.chmod(script, 0o755)
+        # the kernel runs `churn_static SCRIPT 100 4`: churn's N is 0, its status 100
+        _, err, _ = self.run_traced([script, "100", "4"], check_status=100)
+        self.assertIn("run: %s is statically linked" % self.prog("churn_static"), err)
+
+    def test_dynamic_programs_are_not_named(self):
+        loader = "/lib64/ld-linux-x86-64.so.2"  # runs its argument, which is traced
+        for cmd in ([self.prog("churn"), "100", "0"], ["true"], [loader, self.prog("churn"), "1"]):
+            with self.subTest(cmd=cmd[0]):
+                if not os.path.exists(cmd[0]) and "/" in cmd[0]:
+                    continue
+                _, err, traces = self.run_traced(cmd)
+                self.assertNotIn("statically linked", err)
+                self.assertEqual(len(traces), 1, err)
+
+
 class FullDisk(TraceTest):
     def test_full_filesystem_leaves_program_alone(self):
         mnt = os.path.join(self.dir, "small")
