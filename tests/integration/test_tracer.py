@@ -325,9 +325,13 @@ class Signals(TraceTest):
             self.skipTest("core_pattern is %r, not a file in the working directory" % pattern)
         cores = os.path.join(self.dir, "cores")
         os.mkdir(cores)
+        # an ASan build of heapwise would lower RLIMIT_CORE to 0 for itself and
+        # so for the program (ASan's disable_coredump)
+        env = dict(os.environ, ASAN_OPTIONS=":".join(
+            filter(None, [os.environ.get("ASAN_OPTIONS"), "disable_coredump=0"])))
         p = subprocess.run([HEAPWISE, "run", "-o", os.path.join(self.dir, "a.%p.hwt"), "--",
                             self.prog("sigprog"), "abort"], cwd=cores, capture_output=True,
-                           text=True, timeout=60,
+                           text=True, timeout=60, env=env,
                            preexec_fn=lambda: resource.setrlimit(
                                resource.RLIMIT_CORE, (resource.RLIM_INFINITY,
                                                       resource.RLIM_INFINITY)))
