@@ -71,23 +71,8 @@ static char *find_shim(void)
 struct listed {
 	const char *path;
 	uint64_t pid;
-	char prog[48]; /* base name of its argv[0], control bytes escaped */
+	char prog[64]; /* base name of its argv[0], in the display form */
 };
-
-/* Copies S into OUT (SIZE bytes) with control bytes written as \xNN: names
- * come from the traced programs. */
-static void escaped(char *out, size_t size, const char *s, size_t len)
-{
-	size_t j = 0;
-	for (size_t i = 0; i < len && s[i] && j + 5 < size; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c < 0x20 || c == 0x7f)
-			j += (size_t)snprintf(out + j, size - j, "\\x%02x", c);
-		else
-			out[j++] = (char)c;
-	}
-	out[j] = 0;
-}
 
 /* Reads PATH's header into T; false unless PATH is a regular file that starts
  * like a trace. */
@@ -116,7 +101,9 @@ static bool read_listed(const char *path, struct listed *t)
 	size_t len = strnlen(argv0, cl);
 	const char *base = memrchr(argv0, '/', len);
 	base = base ? base + 1 : argv0;
-	escaped(t->prog, sizeof(t->prog), base, len - (size_t)(base - argv0));
+	char raw[sizeof(t->prog)];
+	snprintf(raw, sizeof(raw), "%.*s", (int)(len - (size_t)(base - argv0)), base);
+	text_escape(t->prog, sizeof(t->prog), raw);
 	return true;
 }
 
@@ -128,10 +115,9 @@ static void print_listed(const struct listed *t, const char *cwd, const char *no
 	const char *shown = t->path;
 	if (cl > 1 && !strncmp(shown, cwd, cl) && shown[cl] == '/')
 		shown += cl + 1;
-	char name[PATH_MAX * 4];
-	escaped(name, sizeof(name), shown, strlen(shown));
-	fprintf(stderr, "heapwise: trace written to %s%s%s%s\n", name, note ? " (" : "",
-		note ? note : "", note ? ")" : "");
+	fputs("heapwise: trace written to ", stderr);
+	text_str(stderr, shown);
+	fprintf(stderr, "%s%s%s\n", note ? " (" : "", note ? note : "", note ? ")" : "");
 }
 
 /* Lists the traces the command's process tree wrote, each of which the shim
@@ -323,10 +309,8 @@ static void warn_if_static(const char *cmd)
 		bool is_static = n > 0 && elf_static(fd, head, (size_t)n);
 		close(fd);
 		if (is_static) {
-			char name[PATH_MAX * 4];
-			escaped(name, sizeof(name), path, strlen(path));
 			warn_print("run: %s is statically linked: the shim cannot be preloaded into it, "
-				   "so it runs untraced", name);
+				   "so it runs untraced", path); /* in the display form */
 		}
 		return;
 	}

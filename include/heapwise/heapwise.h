@@ -19,8 +19,8 @@ extern "C" {
  * with the allocations around it. Async-signal-unsafe, thread-safe. */
 __attribute__((weak)) void hw_mark(const char *label);
 
-/* The path of the trace file this process writes, or NULL when it is not
- * traced (or recording stopped after an I/O error). */
+/* The absolute path of the trace file this process writes, or NULL when it
+ * is not traced (or recording stopped after an I/O error). */
 __attribute__((weak)) const char *hw_trace_path(void);
 
 #define HW_MARK(label)                                                                    \

@@ -409,6 +409,11 @@ class RunListing(TraceTest):
         fn = self.by_function(os.path.join(self.dir, "out-2.hwt"), by="count")
         self.assertIn("main", fn)
 
+    def test_names_are_escaped(self):
+        got = self.run_here("-o", "evil\n\x1b[31m.%p.hwt", "--", self.prog("churn"), "10", "0")
+        self.assertEqual(len(got), 1, got)
+        self.assertTrue(got[0][0].startswith("evil\\n\\x1b[31m."), got)
+
     def test_other_directory_is_named_in_full(self):
         out = os.path.join(self.dir, "elsewhere")
         os.mkdir(out)
