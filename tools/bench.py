@@ -15,6 +15,7 @@ under PYTHONMALLOC=malloc (against an untraced PYTHONMALLOC=malloc run).
 ratios of each interpreter (a path, or sid:3.14 for the sid chroot's) side by
 side, each against an untraced run of itself, all rounds alternating."""
 import argparse
+import atexit
 import json
 import os
 import shutil
@@ -202,12 +203,15 @@ class Interpreter:
             self.root = os.environ.get("HEAPWISE_SID", "/work/sid")
             self.exe = f"/usr/bin/python{spec[4:]}"
             self.name = f"{spec[4:]} (sid)"
-            stage = os.path.join(self.root, "opt", "heapwise-bench")
-            shutil.rmtree(stage, ignore_errors=True)
+            # a directory of this run's own: benchmarks of other builds may
+            # share the chroot at the same time
+            stage = tempfile.mkdtemp(prefix="heapwise-bench-", dir=os.path.join(self.root, "opt"))
+            atexit.register(shutil.rmtree, stage, True)
             shutil.copytree(WORKLOADS, os.path.join(stage, "workloads"))
             shutil.copy2(lib, os.path.join(stage, "libheapwise.so"))
-            self.lib = "/opt/heapwise-bench/libheapwise.so"
-            self.workloads = "/opt/heapwise-bench/workloads"
+            inside = "/opt/" + os.path.basename(stage)
+            self.lib = inside + "/libheapwise.so"
+            self.workloads = inside + "/workloads"
         else:
             self.exe = spec
             self.lib = lib

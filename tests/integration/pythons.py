@@ -7,6 +7,7 @@ outside), and own builds (HEAPWISE_PYTHON_PREFIXES, default /work/py/*: install
 prefixes with bin/python3.1X or, free-threaded, bin/python3.1Xt). A version that is not present is
 skipped with a printed reason; `summary()` lists what was found."""
 import glob
+import hashlib
 import os
 import re
 import shutil
@@ -16,6 +17,10 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BUILD = os.environ.get("HW_BUILD", os.path.join(HERE, "..", "..", "build"))
+# What this build stages in a chroot lives under a name of its own: several
+# clones (or worktrees) testing at once would otherwise run each other's shim
+# and programs, the newest copy winning.
+STAGE = "/opt/heapwise-" + hashlib.sha1(os.path.realpath(BUILD).encode()).hexdigest()[:12]
 PROGS = os.environ.get("HW_PROGS", ".")
 HEAPWISE = os.environ.get("HEAPWISE", "heapwise")
 SID = os.environ.get("HEAPWISE_SID", "/work/sid")
@@ -41,14 +46,14 @@ class Interp:
         for the interpreter."""
         if not self.root:
             return path
-        stage = os.path.join(self.root, "opt", "heapwise-tests")
+        stage = self.root + STAGE + "/tests"
         rel = os.path.relpath(path, HERE) if path.startswith(HERE) else \
             os.path.join("progs", os.path.basename(path))
         dst = os.path.join(stage, rel)
         if not os.path.exists(dst) or os.path.getmtime(dst) < os.path.getmtime(path):
             os.makedirs(os.path.dirname(dst), exist_ok=True)
             shutil.copy2(path, dst)
-        return os.path.join("/opt/heapwise-tests", rel)
+        return os.path.join(STAGE, "tests", rel)
 
     def workdir(self, host_dir):
         """A directory the program can write that the host reads: (path
@@ -75,12 +80,12 @@ class Interp:
         lib = os.path.join(BUILD, "preload", "libheapwise.so")
         if not self.root:
             return lib
-        dst = os.path.join(self.root, "opt", "heapwise", "libheapwise.so")
+        dst = self.root + STAGE + "/libheapwise.so"
         if not os.path.exists(dst) or os.path.getmtime(dst) < os.path.getmtime(lib):
             os.makedirs(os.path.dirname(dst), exist_ok=True)
             shutil.copy2(lib, dst + ".new")
             os.replace(dst + ".new", dst)
-        return "/opt/heapwise/libheapwise.so"
+        return STAGE + "/libheapwise.so"
 
     # --- running ------------------------------------------------------------
     def run(self, args, env, timeout=120):

@@ -144,7 +144,9 @@ class Reports(TraceTest):
         by_stack, by_line = docs["stack"], docs["line"]
         self.assertGreater(peak(other(by_stack)), 4_000_000)  # 70 of 80 stacks
         first = by_line["series"][0]
-        self.assertTrue(first["label"].endswith("many_callers.py:13 work"), first["label"])
+        # 3.11 runs a comprehension as a function of its own: the line's bytes are
+        # in work.<locals>.<listcomp>, and a row by line names that function
+        self.assertRegex(first["label"], r"many_callers\.py:13 work(\.<locals>\.<listcomp>)?$")
         self.assertGreater(peak(first), 7_500_000)
         self.assertLess(peak(other(by_line)), 1_000_000)
         self.assertIn("work", docs["function"]["series"][0]["label"])
