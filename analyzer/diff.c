@@ -38,7 +38,8 @@ struct vals {
 
 struct drow {
 	char *key;
-	const struct row *any; /* frames to print: the new side's, else the base's */
+	struct row *any; /* frames to print: the new side's, else the base's */
+	struct side *from; /* any's */
 	int cls;
 	struct vals base, now;
 	int64_t d_peak, d_leaked, d_alloc;
@@ -57,7 +58,10 @@ static int load_side(struct side *s, const char *path, enum group_by g)
 		return 2;
 	}
 	s->s = symbolizer_new(&s->a);
-	report_build(&s->r, &s->a, s->s, g, BY_PEAK, false);
+	if (g == GROUP_STACK) /* keyed by report_row_hash, framed when shown */
+		report_build_bare(&s->r, &s->a, s->s, g, BY_PEAK);
+	else
+		report_build(&s->r, &s->a, s->s, g, BY_PEAK, false);
 	s->loaded = true;
 	return 0;
 }
@@ -88,6 +92,12 @@ static int cmp_growth(const void *x, const void *y)
 		return a->d_leaked > b->d_leaked ? -1 : 1;
 	if (a->d_alloc != b->d_alloc)
 		return a->d_alloc > b->d_alloc ? -1 : 1;
+	/* as much growth: the larger callsite first */
+	uint64_t va[] = {a->now.peak, a->now.leaked, a->now.alloc, a->base.peak, a->base.alloc};
+	uint64_t vb[] = {b->now.peak, b->now.leaked, b->now.alloc, b->base.peak, b->base.alloc};
+	for (size_t i = 0; i < sizeof(va) / sizeof(*va); i++)
+		if (va[i] != vb[i])
+			return va[i] > vb[i] ? -1 : 1;
 	return strcmp(a->key, b->key);
 }
 
@@ -142,9 +152,18 @@ static void add_row(struct vals *v, const struct row *r)
 	v->count += r->count;
 }
 
-static struct drow side_row(const struct row *r, bool is_new)
+static struct drow side_row(struct side *s, struct report_keys *k, struct row *r, bool is_new)
 {
-	struct drow d = {.key = report_row_key(r), .any = r, .cls = r->cls};
+	struct drow d = {.any = r, .from = s, .cls = r->cls};
+	if (k) { /* by stack: the hash of what the row would print */
+		uint64_t h[2];
+		char buf[40];
+		report_row_hash(k, r, h);
+		snprintf(buf, sizeof(buf), "%016" PRIx64 "%016" PRIx64, h[0], h[1]);
+		d.key = xstrndup(buf, strlen(buf));
+	} else {
+		d.key = report_row_key(r);
+	}
 	add_row(is_new ? &d.now : &d.base, r);
 	return d;
 }
@@ -218,10 +237,13 @@ int cmd_diff(int argc, char **argv)
 	size_t total = base.r.n + now.r.n;
 	struct drow *rows = xcalloc(total + 1, sizeof(*rows));
 	size_t m = 0;
-	for (size_t i = 0; i < base.r.n; i++)
-		rows[m++] = side_row(&base.r.rows[i], false);
-	for (size_t i = 0; i < now.r.n; i++)
-		rows[m++] = side_row(&now.r.rows[i], true);
+	for (int side = 0; side < 2; side++) {
+		struct side *sd = side ? &now : &base;
+		struct report_keys *k = group == GROUP_STACK ? report_keys_new(&sd->a, sd->s) : NULL;
+		for (size_t i = 0; i < sd->r.n; i++)
+			rows[m++] = side_row(sd, k, &sd->r.rows[i], side);
+		report_keys_free(k);
+	}
 	qsort(rows, m, sizeof(*rows), cmp_key);
 	/* rows whose frames print the same are one callsite: their figures add
 	 * up on each side (the key has the class) */
@@ -232,8 +254,10 @@ int cmd_diff(int argc, char **argv)
 			if (rows[i].base.present)
 				add_row(&d->base, rows[i].any);
 			if (rows[i].now.present) {
-				if (!d->now.present)
+				if (!d->now.present) {
 					d->any = rows[i].any;
+					d->from = rows[i].from;
+				}
 				add_row(&d->now, rows[i].any);
 			}
 			free(rows[i].key);
@@ -265,6 +289,9 @@ int cmd_diff(int argc, char **argv)
 	bool failed = gate && growth > max_growth;
 	if (n > out)
 		n = out;
+	if (group == GROUP_STACK)
+		for (size_t i = 0; i < n; i++)
+			report_row_frame(rows[i].any, &rows[i].from->a, rows[i].from->s);
 	if (json) {
 		printf("{\"version\":1,\"base\":");
 		json_str(stdout, argv[optind]);

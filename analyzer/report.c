@@ -634,6 +634,153 @@ static void frame_row(struct row *row, const struct analysis *a, struct symboliz
 	row->nframes = nf;
 }
 
+/* What a frame prints (report_frame_text), folded into a 128-bit hash: two
+ * lanes over every byte, each string's end marked. */
+struct khash {
+	uint64_t a, b;
+};
+
+static void kh_bytes(struct khash *h, const void *p, size_t n)
+{
+	const unsigned char *c = p;
+	for (size_t i = 0; i < n; i++) {
+		h->a = (h->a ^ c[i]) * 0x100000001b3ull;
+		h->b = (h->b + c[i] + 1) * 0x9e3779b97f4a7c15ull;
+		h->b ^= h->b >> 29;
+	}
+}
+
+static void kh_str(struct khash *h, const char *str)
+{
+	kh_bytes(h, str ? str : "??", strlen(str ? str : "??") + 1);
+}
+
+static void kh_u64(struct khash *h, uint64_t v)
+{
+	kh_bytes(h, &v, sizeof(v));
+}
+
+static void kh_frame(struct khash *h, const struct frame_info *fr)
+{
+	kh_u64(h, fr->python ? 1 : fr->file ? 2 : fr->module ? 3 : 4);
+	if (fr->python || fr->file) {
+		kh_str(h, fr->file);
+		kh_u64(h, (uint64_t)(int64_t)fr->line);
+		kh_str(h, fr->function);
+		if (!fr->python)
+			kh_str(h, fr->module);
+	} else {
+		kh_str(h, fr->function);
+		if (fr->module) {
+			kh_str(h, fr->module);
+			kh_u64(h, fr->module_offset);
+		} else {
+			kh_u64(h, fr->ip);
+		}
+	}
+}
+
+/* The frames of one canonical node (report_stack_frames without its
+ * callers), innermost first; 0 when it prints none. */
+static size_t node_frames(const struct analysis *a, struct symbolizer *s, uint32_t c,
+			  const struct frame_info **out, struct frame_info *py)
+{
+	const struct cnode *cn = &a->st.cnodes[c];
+	if (cn->frame_kind == HW_FRAME_PYTHON) {
+		*out = py;
+		return python_frame(a, c, py) ? 1 : 0;
+	}
+	if (cn->frame_kind != HW_FRAME_NATIVE)
+		return 0;
+	return symbolize_native(s, cn->mod, cn->key, cn->frame, out);
+}
+
+struct report_keys {
+	const struct analysis *a;
+	struct symbolizer *s;
+	struct khash *h; /* per canonical node: its frames and its callers' */
+	uint8_t *done; /* per canonical node: h is set */
+	uint32_t *path;
+	size_t cap;
+};
+
+struct report_keys *report_keys_new(const struct analysis *a, struct symbolizer *s)
+{
+	struct report_keys *k = xcalloc(1, sizeof(*k));
+	k->a = a;
+	k->s = s;
+	k->h = xmalloc((a->st.ncnodes + 1) * sizeof(*k->h));
+	k->done = xcalloc(a->st.ncnodes + 1, 1);
+	return k;
+}
+
+void report_keys_free(struct report_keys *k)
+{
+	if (!k)
+		return;
+	free(k->h);
+	free(k->done);
+	free(k->path);
+	free(k);
+}
+
+/* Folds the frames from the outermost inwards, so a hash depends only on
+ * the sequence a row prints, not on how its nodes split it: a node's hash is
+ * its caller's, continued with its own frames (their last first). Each node
+ * is symbolized and hashed once, however many stacks share it. */
+void report_row_hash(struct report_keys *k, const struct row *r, uint64_t out[2])
+{
+	const struct analysis *a = k->a;
+	lines_for(a);
+	uint32_t canon = r->canon;
+	struct khash h = {0xcbf29ce484222325ull, 0x84222325cbf29ce4ull};
+	if (canon != HW_NO_NODE && canon < a->st.ncnodes) {
+		size_t n = 0;
+		for (uint32_t c = canon; c != HW_NO_NODE && !k->done[c];) {
+			if (n == k->cap) {
+				k->cap = k->cap ? 2 * k->cap : 256;
+				k->path = xrealloc(k->path, k->cap * sizeof(*k->path));
+			}
+			k->path[n++] = c;
+			uint32_t p = a->st.cnodes[c].parent;
+			c = p < c ? p : HW_NO_NODE; /* a caller comes first */
+		}
+		while (n--) {
+			uint32_t c = k->path[n], p = a->st.cnodes[c].parent;
+			bool top = p == HW_NO_NODE || p >= c;
+			struct khash nh = top ? h : k->h[p];
+			struct frame_info py;
+			const struct frame_info *fr;
+			size_t m = node_frames(a, k->s, c, &fr, &py);
+			for (size_t i = m; i-- > 0;)
+				kh_frame(&nh, &fr[i]);
+			k->h[c] = nh;
+			k->done[c] = 1;
+		}
+		/* the whole stack, also past the MAX_FRAMES a row prints: two
+		 * stacks that differ only deeper stay two callsites (hashing
+		 * each row's first MAX_FRAMES instead is O(rows x MAX_FRAMES)) */
+		h = k->h[canon];
+	}
+	kh_u64(&h, (uint64_t)r->cls);
+	out[0] = h.a;
+	out[1] = h.b;
+}
+
+void report_row_frame(struct row *r, const struct analysis *a, struct symbolizer *s)
+{
+	struct frame_info *tmp = xmalloc(MAX_FRAMES * sizeof(*tmp));
+	lines_for(a);
+	frame_row(r, a, s, tmp, FRAMES_ALL);
+	free(tmp);
+}
+
+void report_build_bare(struct report *r, const struct analysis *a, struct symbolizer *s,
+		       enum group_by group, enum sort_by by)
+{
+	build(r, a, s, group, by, ONLY_ALL, false, 0, NULL);
+}
+
 void report_build_peak(struct report *r, const struct analysis *a, struct symbolizer *s,
 		       size_t max, bool one_line)
 {

@@ -59,6 +59,21 @@ void report_build_peak(struct report *r, const struct analysis *a, struct symbol
 void report_build_shown(struct report *r, const struct analysis *a, struct symbolizer *s,
 			enum group_by group, enum sort_by by, bool only_leaks, size_t shown, bool text);
 
+/* Rows with their figures and canonical stacks but no frames, for a report
+ * that keys them otherwise (diff by stack: report_row_hash) and frames the
+ * ones it shows (report_row_frame). */
+void report_build_bare(struct report *r, const struct analysis *a, struct symbolizer *s,
+		       enum group_by group, enum sort_by by);
+void report_row_frame(struct row *r, const struct analysis *a, struct symbolizer *s);
+/* A 128-bit hash of a row grouped by stack: its class and the frames of its
+ * whole stack as report_row_key prints them (which stops at 1024), from a
+ * memo per canonical node: O(nodes) for every row of a trace, where the
+ * keys' text was O(rows x depth). */
+struct report_keys;
+struct report_keys *report_keys_new(const struct analysis *a, struct symbolizer *s);
+void report_row_hash(struct report_keys *k, const struct row *r, uint64_t out[2]);
+void report_keys_free(struct report_keys *k);
+
 /* The heap's callsites grouped as report_build groups them, the best n by
  * bytes at the peak (with every frame when grouped by stack): the series of a
  * timeline. site_row[i] (room for a->nsites) gets site i's row, or -1. */
