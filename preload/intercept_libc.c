@@ -108,12 +108,15 @@ static void *do_realloc(void *old, size_t n, size_t count, bool array)
 	void *p = array ? g_real.reallocarray(old, count, n) : g_real.realloc(old, n);
 	if (ts) {
 		int e = errno;
-		size_t size = array ? count * n : n;
+		size_t size = n;
+		/* a reallocarray whose size overflows failed and left old alive:
+		 * nothing to record, whatever count * n wraps to */
+		bool overflow = array && __builtin_mul_overflow(count, n, &size);
 		if (p && old)
 			tracker_realloc(ts, HW_KIND_MALLOC, seq_free, old, p, size);
 		else if (p)
 			tracker_alloc(ts, HW_KIND_MALLOC, p, size);
-		else if (old && size == 0)
+		else if (old && size == 0 && !overflow)
 			tracker_free_at(ts, HW_KIND_MALLOC, seq_free, old); /* glibc freed it */
 		errno = e;
 		tracker_leave();

@@ -46,6 +46,15 @@ class Stress(TraceTest):
         s = self.json("summary", traces[0])
         self.assertGreater(s["allocations"], 1000)
 
+    def test_failed_reallocarray_keeps_its_block(self):
+        # reallocarray(p, 2^32, 2^32) overflows and fails: p stays alive, and
+        # the 1,000 bytes it holds are a leak
+        _, _, traces = self.run_traced([self.prog("rarray")])
+        fn = self.by_function(traces[0])
+        self.assertEqual(fn["keep_me"]["leaked_bytes"], 1000)
+        self.assertEqual(fn["keep_me"]["leaked_blocks"], 1)
+        self.assertEqual(self.json("summary", traces[0])["unmatched_frees"], 0)
+
 
 if __name__ == "__main__":
     main()
