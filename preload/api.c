@@ -1,5 +1,6 @@
 /* The shim's public API (include/heapwise/heapwise.h): markers and the trace
  * path, exported next to the interposed allocator functions. */
+#include <errno.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -13,7 +14,9 @@ HW_EXPORT void hw_mark(const char *label)
 	struct thread_state *ts = tracker_enter();
 	if (!ts)
 		return;
+	int saved = errno;
 	tracker_mark(ts, HW_MARK_USER, label ? label : "");
+	errno = saved;
 	tracker_leave();
 }
 

@@ -4,6 +4,7 @@
 #include "hooks.h"
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -62,6 +63,7 @@ void hooks_resolve(void)
 		return;
 	}
 	t_resolving = 1;
+	int saved = errno; /* dlsym may set it */
 	struct real_functions r;
 #define HW_X(name, ret, params) *(void **)&r.name = dlsym(RTLD_NEXT, #name);
 	HW_HOOKED_SYMBOLS(HW_X)
@@ -74,4 +76,5 @@ void hooks_resolve(void)
 #undef HW_X
 	t_resolving = 0;
 	atomic_store(&g_resolve_state, 2);
+	errno = saved;
 }

@@ -3,6 +3,7 @@
  * (threads of other preloaded libraries may allocate before our constructor
  * runs); one thread wins a compare-and-swap and starts, the others pass
  * through unrecorded meanwhile. */
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -34,10 +35,12 @@ static void thread_exit(void *arg)
 		pthread_setspecific(g_thread_key, ts);
 		return;
 	}
+	int saved = errno;
 	hw_tls.guard = 1;
 	tracker_thread_exit(ts);
 	hw_tls.dead = 1;
 	hw_tls.guard = 0;
+	errno = saved;
 }
 
 static void fork_prepare(void)
@@ -56,6 +59,7 @@ static void fork_child(void)
 {
 	tracker_registry_unlock();
 	modules_fork_after();
+	int saved = errno;
 	int guard = hw_tls.guard;
 	hw_tls.guard = 1;
 	int was = atomic_load(&g_run_state);
@@ -67,6 +71,7 @@ static void fork_child(void)
 	/* The child opens its own file lazily, at its first event. */
 	atomic_store(&g_run_state, was == RUN_ON && g_config.follow ? RUN_NOT_STARTED : RUN_OFF);
 	hw_tls.guard = guard;
+	errno = saved;
 }
 
 static uint64_t realtime_ns(void)
@@ -126,10 +131,14 @@ bool init_maybe(void)
 		return false;
 	if (!atomic_compare_exchange_strong(&g_run_state, &s, RUN_STARTING))
 		return s == RUN_ON;
+	/* the program's call that started us returns with its own errno, also
+	 * when the trace could not be made */
+	int saved = errno;
 	hw_tls.guard = 1;
 	bool ok = start();
 	hw_tls.guard = 0;
 	atomic_store(&g_run_state, ok ? RUN_ON : RUN_OFF);
+	errno = saved;
 	return ok;
 }
 
@@ -155,7 +164,9 @@ __attribute__((destructor)) static void heapwise_dtor(void)
 {
 	if (atomic_load(&g_run_state) != RUN_ON)
 		return;
+	int saved = errno; /* atexit handlers that run after this one see it */
 	tracker_write_trailer();
 	atomic_store(&g_run_state, RUN_OFF);
 	writer_finish();
+	errno = saved;
 }

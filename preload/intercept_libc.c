@@ -38,12 +38,11 @@ static inline void watch_python(void)
 static inline void record_alloc(struct thread_state *ts, int kind, void *p, size_t n)
 {
 	if (ts) {
+		int e = errno;
 		watch_python();
-		if (p) {
-			int e = errno;
+		if (p)
 			tracker_alloc(ts, kind, p, n);
-			errno = e;
-		}
+		errno = e;
 		tracker_leave();
 	}
 }

@@ -303,7 +303,17 @@ void tracker_remap(struct thread_state *ts, uint64_t seq_free, const void *old, 
 	tracker_commit(ts, p);
 }
 
+static struct thread_state *thread_state_new(void);
+
 struct thread_state *tracker_thread_state_slow(void)
+{
+	int saved = errno;
+	struct thread_state *ts = thread_state_new();
+	errno = saved;
+	return ts;
+}
+
+static struct thread_state *thread_state_new(void)
 {
 	if (hw_tls.dead)
 		return NULL;

@@ -55,6 +55,15 @@ class Stress(TraceTest):
         self.assertEqual(fn["keep_me"]["leaked_blocks"], 1)
         self.assertEqual(self.json("summary", traces[0])["unmatched_frees"], 0)
 
+    def test_errno_is_never_changed(self):
+        # every call that succeeds leaves errno as it was: first events of
+        # threads, chunk claims, a fork child that cannot create its trace,
+        # a child of the raw fork system call
+        for flags in ([], ["--native"]):
+            status, err, _ = self.run_traced([self.prog("errnock")], *flags, check_status=None)
+            self.assertNotIn("changed errno", err)
+            self.assertEqual(status, 0, err)
+
 
 if __name__ == "__main__":
     main()
