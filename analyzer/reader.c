@@ -245,7 +245,8 @@ static int cursor_bad(struct cursor *c)
  * and goes back to the cursor once per run. *bad: a damaged record stopped
  * it (the cursor is then at the end of its chunk). */
 static inline __attribute__((always_inline)) size_t decode_run(struct cursor *c, struct hw_event *out,
-							       size_t max, uint64_t limit, bool *bad)
+							       size_t max, uint64_t limit, bool *bad,
+							       bool wrap_first)
 {
 	const uint8_t *p = c->p, *end = c->end, *rec = p;
 	uint64_t seq = c->last_seq, addr = c->last_addr, v, w, size, stack;
@@ -260,7 +261,10 @@ static inline __attribute__((always_inline)) size_t decode_run(struct cursor *c,
 		uint8_t tag = (uint8_t)HW_TAG_BASE(t), kind = t & HW_TAG_KIND_MASK;
 		p++;
 		GET_FAST(v);
-		if (v > UINT64_MAX - seq)
+		/* wrap_first: the first record's number may lie before the one
+		 * read last (the writer's delta wrapped around, see
+		 * cursor_next_events) */
+		if (v > UINT64_MAX - seq && !(wrap_first && rec == c->p))
 			goto bad;
 		uint64_t s0 = seq + v;
 		struct hw_event *e = &out[n];
@@ -322,16 +326,16 @@ bad:
 size_t cursor_decode_run(struct cursor *c, struct hw_event *out, size_t max, uint64_t limit)
 {
 	bool bad;
-	return decode_run(c, out, max, limit, &bad);
+	return decode_run(c, out, max, limit, &bad, false);
 }
 
 /* One ALLOC, FREE or REALLOC record: 1 or 2 events (their time in
  * c->ev_time), 0 when the next record is another kind or none, -1 when it
  * is damaged. */
-static int decode_heap_event(struct cursor *c, struct hw_event ev[2])
+static int decode_heap_event(struct cursor *c, struct hw_event ev[2], bool wrap)
 {
 	bool bad;
-	size_t n = decode_run(c, ev, 2, UINT64_MAX, &bad);
+	size_t n = decode_run(c, ev, 2, UINT64_MAX, &bad, wrap);
 	c->ev_time = c->time_ns;
 	return n ? (int)n : bad ? -1 : 0;
 }
@@ -343,7 +347,9 @@ enum read_result cursor_next(struct cursor *c, struct hw_record *r)
 		return READ_END;
 	memset(r, 0, sizeof(*r));
 	struct hw_event ev[2];
-	int n = decode_heap_event(c, ev);
+	bool after_mark = c->after_mark;
+	c->after_mark = false;
+	int n = decode_heap_event(c, ev, after_mark);
 	if (n < 0)
 		return READ_BAD;
 	if (n) {
@@ -401,6 +407,7 @@ enum read_result cursor_next(struct cursor *c, struct hw_record *r)
 			goto bad;
 		GET_U8(r->kind);
 		GET_BYTES(r->name, r->name_len, HW_MAX_LABEL - 1);
+		c->after_mark = true;
 		break;
 	case HW_REC_STACK:
 		GET(r->id);
@@ -471,9 +478,27 @@ bad:
 
 
 
-int cursor_next_events(struct cursor *c, struct hw_record *r, struct hw_event ev[2])
+/* True when the record at c->p is an ALLOC, FREE or REALLOC whose sequence
+ * number lies before the one read last. Format 2 traces have them right
+ * after CPython's finalization mark: the mark took its number after the free
+ * (or realloc) that saw the interpreter finalizing had taken its own, and
+ * was written first, so the free's delta wrapped around. The writer's
+ * arithmetic is modulo 2^64, so the wrapped delta gives the exact number. */
+static bool older_event_follows(const struct cursor *c)
 {
-	int n = decode_heap_event(c, ev);
+	const uint8_t *p = c->p, *end = c->end;
+	if (p >= end || *p < HW_REC_ALLOC || *p >= HW_REC_REALLOC + HW_KIND_COUNT)
+		return false;
+	p++;
+	uint64_t v;
+	return !hw_get_varint(&p, end, &v) && v > UINT64_MAX - c->last_seq;
+}
+
+int cursor_next_events(struct cursor *c, struct hw_record *r, struct hw_event ev[3])
+{
+	bool after_mark = c->after_mark;
+	c->after_mark = false;
+	int n = decode_heap_event(c, ev, after_mark);
 	if (n)
 		return n;
 	if (cursor_next(c, r) != READ_RECORD)
@@ -501,7 +526,21 @@ int cursor_next_events(struct cursor *c, struct hw_record *r, struct hw_event ev
 		ev[0].op = EV_MARK;
 		ev[0].addr = (uint64_t)(uintptr_t)r->name;
 		ev[0].size = r->name_len;
-		return 1;
+		n = 1;
+		if (older_event_follows(c)) {
+			/* hand out all three in sequence order (a realloc's
+			 * alloc half took its number after the mark) */
+			struct hw_event mark = ev[0];
+			n = decode_heap_event(c, ev, true);
+			c->after_mark = false;
+			if (n < 0)
+				return -1;
+			int i = n++;
+			for (; i > 0 && ev[i - 1].seq > mark.seq; i--)
+				ev[i] = ev[i - 1];
+			ev[i] = mark;
+		}
+		return n;
 	default:
 		return 0;
 	}

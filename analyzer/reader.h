@@ -96,9 +96,10 @@ struct cursor {
 	uint64_t last_seq, last_addr;
 	uint64_t time_ns;
 	uint32_t tid;
+	bool after_mark; /* the record read last was a MARK (see reader.c) */
 	/* merge state: the events of the record read last */
 	struct hw_record rec;
-	struct hw_event ev[2];
+	struct hw_event ev[3];
 	uint64_t ev_time;
 	int nev, at;
 };
@@ -119,9 +120,11 @@ void cursor_init(struct cursor *c, const struct trace *t, size_t i);
 enum read_result cursor_next(struct cursor *c, struct hw_record *r);
 
 /* Decodes the next record: the events of an event record go to ev (returns
- * 1 or 2, with their time in c->ev_time), a definition to *r (returns 0).
- * Returns -1 at the end of the chunk or at a bad record (see cursor_next). */
-int cursor_next_events(struct cursor *c, struct hw_record *r, struct hw_event ev[2]);
+ * 1 to 3, in sequence order, with their time in c->ev_time), a definition to
+ * *r (returns 0). Returns -1 at the end of the chunk or at a bad record (see
+ * cursor_next). Three events: a MARK and the free or realloc written after
+ * it with an older sequence number (traces of heapwise before format 3). */
+int cursor_next_events(struct cursor *c, struct hw_record *r, struct hw_event ev[3]);
 
 /* Decodes a run of ALLOC, FREE and REALLOC records into out (at most max
  * events) while their sequence numbers stay below limit; stops before any

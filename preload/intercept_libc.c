@@ -103,7 +103,7 @@ static void *realloc_boot(void *old, size_t n)
 static void *do_realloc(void *old, size_t n, size_t count, bool array)
 {
 	struct thread_state *ts = tracker_enter();
-	uint64_t seq_free = ts && old ? tracker_take_seq() : 0;
+	uint64_t seq_free = ts && old ? tracker_event_seq(ts) : 0;
 	void *p = array ? g_real.reallocarray(old, count, n) : g_real.realloc(old, n);
 	if (ts) {
 		int e = errno;
@@ -248,7 +248,7 @@ HW_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...
 	if (HW_UNLIKELY(!g_real.mremap))
 		return (void *)syscall(SYS_mremap, old, old_len, new_len, flags, new_addr);
 	struct thread_state *ts = tracker_enter();
-	uint64_t seq_free = ts ? tracker_take_seq() : 0;
+	uint64_t seq_free = ts ? tracker_event_seq(ts) : 0;
 	void *p = g_real.mremap(old, old_len, new_len, flags, new_addr);
 	if (ts) {
 		if (p != MAP_FAILED) {

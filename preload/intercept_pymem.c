@@ -98,7 +98,7 @@ static void *hook_realloc(void *ctx, void *old, size_t n)
 {
 	struct hook_ctx *c = ctx;
 	struct thread_state *ts = tracker_enter();
-	uint64_t seq_free = ts && old ? tracker_take_seq() : 0;
+	uint64_t seq_free = ts && old ? tracker_event_seq(ts) : 0;
 	void *p = c->prev.realloc(c->prev.ctx, old, n);
 	if (ts) {
 		int e = errno;

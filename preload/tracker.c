@@ -229,12 +229,11 @@ void tracker_alloc(struct thread_state *ts, int kind, const void *ptr, size_t si
 
 void tracker_free(struct thread_state *ts, int kind, const void *ptr)
 {
-	tracker_free_at(ts, kind, tracker_take_seq(), ptr);
+	tracker_free_at(ts, kind, tracker_event_seq(ts), ptr);
 }
 
 void tracker_free_at(struct thread_state *ts, int kind, uint64_t seq, const void *ptr)
 {
-	tracker_watch_finalize(ts);
 	note_time(ts);
 	uint8_t *p = tracker_reserve(ts, HW_MAX_EVENT_RECORD);
 	if (!p)
@@ -249,7 +248,6 @@ void tracker_free_at(struct thread_state *ts, int kind, uint64_t seq, const void
 void tracker_realloc(struct thread_state *ts, int kind, uint64_t seq_free, const void *old,
 		     const void *new_ptr, size_t size)
 {
-	tracker_watch_finalize(ts);
 	uint32_t stack = capture(ts, kind);
 	note_time(ts);
 	uint8_t *p = tracker_reserve(ts, HW_MAX_EVENT_RECORD);

@@ -97,9 +97,10 @@ static inline uint64_t tracker_take_seq(void)
  * after the real call returned, frees before the real free runs. */
 void tracker_alloc(struct thread_state *ts, int kind, const void *ptr, size_t size);
 void tracker_free(struct thread_state *ts, int kind, const void *ptr);
-/* A free whose sequence number was taken before the real call (realloc to 0). */
+/* A free whose sequence number was taken with tracker_event_seq before the
+ * real call (realloc to 0). */
 void tracker_free_at(struct thread_state *ts, int kind, uint64_t seq, const void *ptr);
-/* seq_free was taken with tracker_take_seq before the real realloc ran. */
+/* seq_free was taken with tracker_event_seq before the real realloc ran. */
 void tracker_realloc(struct thread_state *ts, int kind, uint64_t seq_free, const void *old,
 		     const void *new_ptr, size_t size);
 void tracker_unmap(struct thread_state *ts, const void *addr, size_t len);
@@ -119,6 +120,18 @@ static inline void tracker_watch_finalize(struct thread_state *ts)
 	uintptr_t *fin = atomic_load_explicit(&g_py_finalizing, memory_order_relaxed);
 	if (HW_UNLIKELY(fin) && HW_UNLIKELY(*(volatile uintptr_t *)fin))
 		tracker_finalize_seen(ts);
+}
+
+/* The sequence number of a free (or of the free half of a realloc or
+ * mremap) taken before the real call. CPython's finalization mark is written
+ * first when this is the event that sees it: the mark takes its number
+ * before the free's, so a chunk's numbers only ever grow (a free written
+ * after a mark with a newer number had a negative delta, and the reader
+ * dropped the rest of the chunk). */
+static inline uint64_t tracker_event_seq(struct thread_state *ts)
+{
+	tracker_watch_finalize(ts);
+	return tracker_take_seq();
 }
 
 /* Writes a record of at most `max` bytes: returns where to write, or NULL when

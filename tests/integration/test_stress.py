@@ -2,7 +2,13 @@
 allocate, signal handlers allocating inside malloc, dlopen/dlclose in a loop,
 exit() from a thread. Each must finish (no deadlock), keep the program's exit
 status, and give exact figures where they are knowable."""
+import json
+import os
+
 from helpers import TraceTest, main
+
+PY_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "py")
+PYTHON = "/usr/bin/python3.11"
 
 
 class Stress(TraceTest):
@@ -63,6 +69,19 @@ class Stress(TraceTest):
             status, err, _ = self.run_traced([self.prog("errnock")], *flags, check_status=None)
             self.assertNotIn("changed errno", err)
             self.assertEqual(status, 0, err)
+
+    def test_daemon_thread_alive_at_exit(self):
+        # CPython starts to finalize while a daemon thread allocates: the
+        # finalization mark and the events around it are in order, nothing
+        # is damaged (every run was, before)
+        for _ in range(3):
+            _, err, traces = self.run_traced([PYTHON, os.path.join(PY_DIR, "daemon_exit.py")])
+            p = self.heapwise("summary", traces[0], "--json")
+            self.assertNotIn("damaged", p.stderr)
+            s = json.loads(p.stdout)
+            self.assertFalse(s["truncated"], traces[0])
+            self.assertTrue(s["clean_exit"])
+            self.assertEqual(s["leak_point"], "the start of Python's finalization")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "merge.h"
 #include "reader.h"
 #include "trace_builder.h"
 
@@ -203,6 +204,66 @@ static void cut_file_reads_what_is_there(void **state)
 	trace_close(&t);
 }
 
+static void no_def(void *ctx, const struct cursor *c, const struct hw_record *r)
+{
+	(void)ctx, (void)c, (void)r;
+}
+
+/* Format 2 traces of a Python program with a daemon thread: CPython's
+ * finalization mark was written before the free (and the realloc) that saw
+ * it, whose numbers were taken first, so their deltas wrapped around. They
+ * are read, in sequence order, and the chunk goes on. */
+static void old_finalize_mark_before_older_free(void **state)
+{
+	(void)state;
+	struct tb b;
+	tb_init(&b, HW_MIN_CHUNK_SIZE, "x", 1);
+	tb_chunk(&b, 1);
+	tb_alloc(&b, HW_KIND_PYOBJ, 1, 0x1000, 10, 0);
+	tb_alloc(&b, HW_KIND_PYOBJ, 2, 0x2000, 20, 0);
+	tb_mark(&b, 5, HW_MARK_PY_FINALIZE, "python-finalize");
+	tb_free(&b, HW_KIND_PYOBJ, 4, 0x1000); /* delta 4 - 5 wraps */
+	tb_alloc(&b, HW_KIND_PYOBJ, 7, 0x3000, 30, 0);
+	tb_mark(&b, 9, HW_MARK_PY_FINALIZE, "python-finalize");
+	tb_realloc(&b, 8, 10, 0x2000, 0x4000, 40, 0); /* free half before the mark */
+	tb_trailer(&b, 13, 1, 4, 2);
+	tb_chunk(&b, 2);
+	tb_alloc(&b, HW_KIND_MALLOC, 3, 0x9000, 1, 0);
+	tb_free(&b, HW_KIND_MALLOC, 6, 0x9000);
+	tb_alloc(&b, HW_KIND_MALLOC, 11, 0xa000, 1, 0);
+	tb_free(&b, HW_KIND_MALLOC, 12, 0xa000);
+	tb_write(&b, path);
+	tb_free_builder(&b);
+	struct trace t;
+	assert_int_equal(trace_open(path, &t), HW_OK);
+	struct merge *m = merge_new(&t, no_def, NULL);
+	const struct hw_event *ev;
+	size_t n;
+	uint64_t want = 1;
+	int marks = 0, trailers = 0;
+	while ((n = merge_batch(m, &ev)) > 0) {
+		for (size_t i = 0; i < n; i++) {
+			if (ev[i].op == EV_TIME || ev[i].op == EV_THREAD)
+				continue;
+			assert_int_equal(ev[i].seq, want);
+			want++;
+			marks += ev[i].op == EV_MARK;
+			trailers += ev[i].op == EV_TRAILER;
+		}
+	}
+	merge_free(m);
+	assert_int_equal(want, 14);
+	assert_int_equal(marks, 2);
+	assert_int_equal(trailers, 1);
+	assert_false(t.damaged);
+	/* record by record (heapwise dump) the chunk is read to its end too */
+	enum read_result last;
+	assert_int_equal(count_records(&t, 0, &last), 8);
+	assert_int_equal(last, READ_END);
+	assert_false(t.damaged);
+	trace_close(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -210,6 +271,7 @@ int main(void)
 		cmocka_unit_test(bad_headers),
 		cmocka_unit_test(damaged_record_keeps_prefix),
 		cmocka_unit_test(cut_file_reads_what_is_there),
+		cmocka_unit_test(old_finalize_mark_before_older_free),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
