@@ -86,6 +86,7 @@ static bool start(void)
 	if (getauxval(AT_SECURE))
 		return false; /* setuid/setgid: never trace */
 	if (!g_fork_child) {
+		log_take_stderr();
 		if (!config_read())
 			return false;
 		/* a descendant of the traced command keeps quiet unless a person

@@ -3,8 +3,11 @@
 #include "log.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct out {
@@ -120,10 +123,52 @@ size_t log_snprintf(char *buf, size_t size, const char *fmt, ...)
 
 int g_log_only_tty;
 
+/* The stderr the program started with: its file and how it was opened. */
+static struct {
+	enum { ERR_UNKNOWN, ERR_KNOWN, ERR_NONE } state;
+	dev_t dev;
+	ino_t ino;
+	int flags;
+} g_err;
+
+#define ERR_FLAGS (O_ACCMODE | O_APPEND)
+
+static bool stderr_identity(dev_t *dev, ino_t *ino, int *flags)
+{
+	struct stat st;
+	int fl = fcntl(STDERR_FILENO, F_GETFL);
+	if (fl < 0 || fstat(STDERR_FILENO, &st) < 0)
+		return false;
+	*dev = st.st_dev;
+	*ino = st.st_ino;
+	*flags = fl & ERR_FLAGS;
+	return true;
+}
+
+void log_take_stderr(void)
+{
+	int saved = errno;
+	g_err.state = stderr_identity(&g_err.dev, &g_err.ino, &g_err.flags) ? ERR_KNOWN : ERR_NONE;
+	errno = saved;
+}
+
+/* A program may close its stderr and open something else as fd 2 (a data
+ * file, a socket): a line written there would become part of its data. */
+static bool stderr_unchanged(void)
+{
+	if (g_err.state == ERR_UNKNOWN)
+		return true;
+	dev_t dev;
+	ino_t ino;
+	int flags;
+	return g_err.state == ERR_KNOWN && stderr_identity(&dev, &ino, &flags) &&
+	       dev == g_err.dev && ino == g_err.ino && flags == g_err.flags;
+}
+
 void log_line(const char *fmt, ...)
 {
 	int saved = errno;
-	if (g_log_only_tty && !isatty(STDERR_FILENO)) {
+	if ((g_log_only_tty && !isatty(STDERR_FILENO)) || !stderr_unchanged()) {
 		errno = saved;
 		return;
 	}

@@ -10,6 +10,12 @@
  * captured stderr must stay what the program wrote. */
 extern int g_log_only_tty;
 
+/* Notes which file fd 2 is (device, inode, access mode and O_APPEND): from
+ * then on log_line writes only while fd 2 is still that file, and never when
+ * fd 2 was closed here. Called once at start; a fork child keeps its
+ * parent's. */
+void log_take_stderr(void);
+
 /* Formats with %s, %d, %u, %lu, %llu, %zu, %x, %p, %% only; prefixes
  * "heapwise: " and appends a newline. Never allocates. */
 void log_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

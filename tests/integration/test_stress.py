@@ -83,6 +83,20 @@ class Stress(TraceTest):
             self.assertTrue(s["clean_exit"])
             self.assertEqual(s["leak_point"], "the start of Python's finalization")
 
+    def test_message_only_on_the_stderr_it_started_with(self):
+        # the program closes stderr and opens a data file as fd 2, then its
+        # trace is removed: "recording stopped" must not go into the data
+        want = "".join(f"data {i}\n" for i in range(0, 100000, 10000))
+        data = os.path.join(self.dir, "data.txt")
+        _, err, _ = self.run_traced([self.prog("swaperr"), data])
+        with open(data) as f:
+            self.assertEqual(f.read(), want)
+        # the boundary: with stderr left alone the line is there
+        _, err, _ = self.run_traced([self.prog("swaperr"), data, "keep"])
+        self.assertIn("recording stopped", err)
+        with open(data) as f:
+            self.assertEqual(f.read(), want)
+
 
 if __name__ == "__main__":
     main()
