@@ -177,6 +177,9 @@ bool writer_open(uint64_t start_realtime_ns, uint64_t start_monotonic_ns, uint32
 		log_line("cannot create trace file %s: %s; not tracing", w.path, strerror(errno));
 		return false;
 	}
+	/* 0600 whatever the umask: each chunk claim reopens the file, which a
+	 * program's umask 0777 (mode 0000) would refuse to anyone but root */
+	fchmod(fd, 0600);
 	log_snprintf(w.abs_path, sizeof(w.abs_path), "%s", w.path);
 	struct stat st;
 	if (fstat(fd, &st) < 0) {

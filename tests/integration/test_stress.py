@@ -2,10 +2,14 @@
 allocate, signal handlers allocating inside malloc, dlopen/dlclose in a loop,
 exit() from a thread. Each must finish (no deadlock), keep the program's exit
 status, and give exact figures where they are knowable."""
+import glob
 import json
 import os
+import shutil
+import subprocess
+import unittest
 
-from helpers import TraceTest, main
+from helpers import HEAPWISE, TraceTest, main
 
 PY_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "py")
 PYTHON = "/usr/bin/python3.11"
@@ -96,6 +100,30 @@ class Stress(TraceTest):
         self.assertIn("recording stopped", err)
         with open(data) as f:
             self.assertEqual(f.read(), want)
+
+    @unittest.skipUnless(shutil.which("setpriv") and os.geteuid() == 0,
+                         "needs root to run the program as another user")
+    def test_umask_0777_fork_child_is_traced(self):
+        # umask 0777 creates the child's trace with mode 0000: a user who is
+        # not root could not reopen it for its chunks, and the child's trace
+        # stayed empty without a word
+        run_dir = os.path.join(self.dir, "nobody")
+        os.mkdir(run_dir)
+        os.chmod(self.dir, 0o755)
+        os.chmod(run_dir, 0o777)
+        p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                            HEAPWISE, "run", "-o", os.path.join(run_dir, "t.%p.hwt"), "--",
+                            self.prog("umaskfork")],
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        traces = sorted(glob.glob(os.path.join(run_dir, "t.*.hwt")))
+        self.assertEqual(len(traces), 2, p.stderr)
+        child = [t for t in traces if "child_alloc" in self.by_function(t)]
+        self.assertEqual(len(child), 1, p.stderr)
+        fn = self.by_function(child[0])
+        self.assertEqual(fn["child_alloc"]["leaked_bytes"], 4321)
+        self.assertGreaterEqual(self.json("summary", child[0])["allocations"], 20000)
+        self.assertEqual(os.stat(child[0]).st_mode & 0o777, 0o600)
 
 
 if __name__ == "__main__":
