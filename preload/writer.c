@@ -13,6 +13,7 @@
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -57,6 +58,26 @@ void writer_fail(const char *what, int err)
 		return;
 	log_line("%s %s failed (%s); recording stopped, the program continues", what, w.path,
 		 strerror(err));
+}
+
+/* Stops recording before a limit is reached; why says which. */
+static void stop_before(const char *why, uint64_t value)
+{
+	if (atomic_exchange(&w.failed, true))
+		return;
+	log_line("%s would pass %s (%llu bytes); recording stopped, the program continues", w.path,
+		 why, (unsigned long long)value);
+}
+
+/* The program's file size limit (ulimit -f): a file that grows past it gets
+ * the program killed with SIGXFSZ. Read at each growth: the program may
+ * change it. */
+static uint64_t fsize_limit(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_FSIZE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+		return UINT64_MAX;
+	return (uint64_t)rl.rlim_cur;
 }
 
 bool writer_expand_path(char *out, size_t size, const char *pattern, const char *program,
@@ -186,6 +207,14 @@ bool writer_open(uint64_t start_realtime_ns, uint64_t start_monotonic_ns, uint32
 		close(fd);
 		return false;
 	}
+	uint64_t limit = fsize_limit();
+	if (limit < (uint64_t)HW_HEADER_SIZE + g_config.chunk_size) {
+		log_line("the file size limit (ulimit -f, %llu bytes) leaves no room for a trace; not tracing",
+			 (unsigned long long)limit);
+		close(fd);
+		unlink(w.path);
+		return false;
+	}
 
 	uint8_t hdr[HW_HEADER_SIZE];
 	memset(hdr, 0, sizeof(hdr));
@@ -260,6 +289,17 @@ static bool grow_to(int fd, uint64_t need)
 	if (cap <= need) {
 		uint64_t add = cap / 4 > GROW_MIN_CHUNKS ? cap / 4 : GROW_MIN_CHUNKS;
 		uint64_t target = need + add;
+		uint64_t limit = fsize_limit();
+		if (limit != UINT64_MAX) {
+			uint64_t room = (limit - HW_HEADER_SIZE) / w.chunk_size; /* writer_open checked */
+			if (room <= need) {
+				stop_before("the file size limit of ulimit -f", limit);
+				pthread_mutex_unlock(&w.grow_lock);
+				return false;
+			}
+			if (target > room)
+				target = room;
+		}
 		off_t from = (off_t)(HW_HEADER_SIZE + cap * w.chunk_size);
 		off_t len = (off_t)((target - cap) * w.chunk_size);
 		int err = 0;

@@ -125,6 +125,35 @@ class Stress(TraceTest):
         self.assertGreaterEqual(self.json("summary", child[0])["allocations"], 20000)
         self.assertEqual(os.stat(child[0]).st_mode & 0o777, 0o600)
 
+    def test_file_size_limit_is_never_hit(self):
+        # ulimit -f: the trace stops growing before the program's file size
+        # limit, which would kill the program with SIGXFSZ
+        limit = 1 << 20
+        import resource
+        setlimit = lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+        out = os.path.join(self.dir, "t.%p.hwt")
+        p = subprocess.run([HEAPWISE, "run", "-o", out, "--", self.prog("churn"), "300000", "7"],
+                           capture_output=True, text=True, timeout=120, preexec_fn=setlimit)
+        self.assertEqual(p.returncode, 7, p.stderr)
+        lines = [l for l in p.stderr.splitlines()
+                 if l.startswith("heapwise:") and "trace written" not in l]
+        self.assertEqual(len(lines), 1, p.stderr)
+        self.assertIn("file size limit", lines[0])
+        self.assertIn("recording stopped", lines[0])
+        traces = glob.glob(os.path.join(self.dir, "t.*.hwt"))
+        self.assertEqual(len(traces), 1)
+        self.assertLessEqual(os.path.getsize(traces[0]), limit)
+        s = self.json("summary", traces[0])
+        self.assertGreater(s["allocations"], 1000)
+        self.assertLess(s["allocations"], 300000)
+        # a limit too small for the header: no trace, the program untouched
+        limit = 2048
+        p = subprocess.run([HEAPWISE, "run", "-o", os.path.join(self.dir, "u.%p.hwt"), "--",
+                            self.prog("churn"), "1000", "7"],
+                           capture_output=True, text=True, timeout=120, preexec_fn=setlimit)
+        self.assertEqual(p.returncode, 7, p.stderr)
+        self.assertIn("file size limit", p.stderr)
+
 
 if __name__ == "__main__":
     main()
