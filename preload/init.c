@@ -43,28 +43,42 @@ static void thread_exit(void *arg)
 	errno = saved;
 }
 
+/* The shim's locks are held across fork so the child gets them free, except
+ * when fork comes from a signal handler that interrupted shim code on this
+ * thread (fork is async-signal-safe): that code may hold one of them, and
+ * taking it again would never return. */
+static __thread bool t_fork_locked __attribute__((tls_model("initial-exec")));
+
 static void fork_prepare(void)
 {
+	t_fork_locked = !hw_tls.guard;
+	if (!t_fork_locked)
+		return;
 	modules_fork_prepare();
 	tracker_registry_lock();
 }
 
 static void fork_parent(void)
 {
+	if (!t_fork_locked)
+		return;
 	tracker_registry_unlock();
 	modules_fork_after();
 }
 
-static void fork_child(void)
+void init_fork_child(void)
 {
+	/* only this thread exists: a lock still held belonged to another one
+	 * (or to the shim code a signal handler interrupted here, which
+	 * unlocks it again when it goes on) */
 	tracker_registry_unlock();
 	modules_fork_after();
 	int saved = errno;
 	int guard = hw_tls.guard;
 	hw_tls.guard = 1;
 	int was = atomic_load(&g_run_state);
-	atomic_fetch_add(&g_generation, 1);
-	tracker_forget_all_threads();
+	proc_claim();
+	tracker_forget_all_threads(guard);
 	writer_forget();
 	g_fork_child = true;
 	g_log_only_tty = 1;
@@ -72,6 +86,11 @@ static void fork_child(void)
 	atomic_store(&g_run_state, was == RUN_ON && g_config.follow ? RUN_NOT_STARTED : RUN_OFF);
 	hw_tls.guard = guard;
 	errno = saved;
+}
+
+static void fork_child(void)
+{
+	init_fork_child();
 }
 
 static uint64_t realtime_ns(void)
@@ -96,6 +115,8 @@ static bool start(void)
 		if (!g_config.follow && g_config.root_pid && g_config.root_pid != getpid())
 			return false;
 	}
+	if (!g_fork_child)
+		proc_setup();
 	g_start_monotonic_ns = tracker_monotonic_ns();
 	if (!writer_open(realtime_ns(), g_start_monotonic_ns,
 			 g_config.native == NATIVE_FULL   ? HW_HDR_NATIVE_STACKS
@@ -164,6 +185,11 @@ __attribute__((constructor)) static void heapwise_ctor(void)
 __attribute__((destructor)) static void heapwise_dtor(void)
 {
 	if (atomic_load(&g_run_state) != RUN_ON)
+		return;
+	/* A child that never recorded an event after a fork without atfork
+	 * handlers, or a child sharing our memory (vfork, clone(CLONE_VM))
+	 * that calls exit(): the trace is its parent's, which runs on. */
+	if (proc_wiped() || getpid() != g_proc.pid)
 		return;
 	int saved = errno; /* atexit handlers that run after this one see it */
 	tracker_write_trailer();

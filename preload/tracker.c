@@ -24,7 +24,6 @@
 
 __thread struct tls hw_tls __attribute__((tls_model("initial-exec")));
 _Atomic int g_run_state;
-_Atomic uint32_t g_generation = 1;
 _Atomic uint64_t g_seq = 1;
 _Atomic uint32_t g_module_epoch;
 uintptr_t *_Atomic g_py_finalizing;
@@ -91,22 +90,15 @@ static bool new_chunk(struct thread_state *ts)
 	return true;
 }
 
-uint8_t *tracker_reserve(struct thread_state *ts, size_t max)
+uint8_t *tracker_reserve_slow(struct thread_state *ts, size_t max)
 {
-	if (HW_UNLIKELY(!ts->chunk || ts->used + max > ts->cap)) {
-		if (max + 1 + HW_VARINT_MAX > writer_chunk_size() - HW_CHUNK_HEADER_SIZE)
-			return NULL;
-		if (!writer_ok() || !new_chunk(ts))
-			return NULL;
-	}
+	if (tracker_foreign(ts))
+		return NULL;
+	if (max + 1 + HW_VARINT_MAX > writer_chunk_size() - HW_CHUNK_HEADER_SIZE)
+		return NULL;
+	if (!writer_ok() || !new_chunk(ts))
+		return NULL;
 	return ts->chunk + HW_CHUNK_HEADER_SIZE + ts->used;
-}
-
-void tracker_commit(struct thread_state *ts, uint8_t *end)
-{
-	ts->used = (uint32_t)(end - (ts->chunk + HW_CHUNK_HEADER_SIZE));
-	struct hw_chunk_header *h = (struct hw_chunk_header *)ts->chunk;
-	atomic_store_explicit((_Atomic uint32_t *)&h->used, ts->used, memory_order_release);
 }
 
 static uint64_t read_rss(void)
@@ -147,16 +139,20 @@ static void sample_rss(struct thread_state *ts, uint64_t now)
 
 /* Called once per event: a TIME record when the clock moved on, and the
  * process's RSS every RSS_INTERVAL_NS. */
-static inline void note_time(struct thread_state *ts)
+static __attribute__((noinline)) void time_moved(struct thread_state *ts, uint64_t now)
 {
-	uint64_t now = coarse_ns();
-	if (HW_LIKELY(now == ts->time_ns && ts->chunk))
-		return;
 	if (!tracker_reserve(ts, 1 + HW_VARINT_MAX))
 		return;
 	if (now != ts->time_ns)
 		write_time(ts, now);
 	sample_rss(ts, now);
+}
+
+static inline __attribute__((always_inline)) void note_time(struct thread_state *ts)
+{
+	uint64_t now = coarse_ns();
+	if (HW_UNLIKELY(now != ts->time_ns || !ts->chunk))
+		time_moved(ts, now);
 }
 
 /* Owner-only increment: a plain add, no locked instruction. */
@@ -306,7 +302,18 @@ static struct thread_state *thread_state_new(void);
 struct thread_state *tracker_thread_state_slow(void)
 {
 	int saved = errno;
-	struct thread_state *ts = thread_state_new();
+	struct thread_state *ts;
+	if (HW_UNLIKELY(proc_wiped())) {
+		/* the first event of a child made without atfork handlers: do
+		 * what they would have done, then start this child's trace */
+		init_fork_child();
+		hw_tls.guard = 0;
+		bool on = init_maybe();
+		hw_tls.guard = 1;
+		ts = on ? hw_tls.state : NULL;
+	} else {
+		ts = thread_state_new();
+	}
 	errno = saved;
 	return ts;
 }
@@ -324,7 +331,7 @@ static struct thread_state *thread_state_new(void)
 				       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (ts == MAP_FAILED)
 		return NULL;
-	ts->generation = atomic_load(&g_generation);
+	ts->generation = atomic_load(&g_proc.generation);
 	ts->tid = (uint32_t)gettid();
 	ts->time_ns = UINT64_MAX;
 	tracker_registry_lock();
@@ -360,19 +367,29 @@ void tracker_thread_exit(struct thread_state *ts)
 	hw_tls.state = NULL;
 }
 
-void tracker_forget_all_threads(void)
+void tracker_forget_all_threads(bool interrupted)
 {
 	/* In a fork child only the calling thread exists; every state is a
 	 * copy of the parent's and its chunk mapping is shared with the
 	 * parent's file: unmap, never write. */
+	struct thread_state *me = interrupted ? hw_tls.state : NULL;
 	struct thread_state *ts = g_threads;
 	g_threads = NULL;
 	while (ts) {
 		struct thread_state *next = ts->next;
-		release(ts);
+		if (ts != me)
+			release(ts);
 		ts = next;
 	}
+	if (me && me->chunk &&
+	    mmap(me->chunk, writer_chunk_size(), PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
+		me->chunk = NULL; /* cannot happen for a mapping of this size */
+	/* me stays allocated for the code it interrupted (a few pages, in
+	 * this child only); its key value would let the thread-exit
+	 * destructor release it while that code runs */
 	hw_tls.state = NULL;
+	pthread_setspecific(g_thread_key, NULL);
 	atomic_store(&g_allocs_done, 0);
 	atomic_store(&g_frees_done, 0);
 	atomic_store(&g_last_rss_ns, 0);

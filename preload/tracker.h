@@ -12,6 +12,8 @@
 
 #include "config.h"
 #include "heapwise/compiler.h"
+#include "heapwise/trace_format.h"
+#include "proc.h"
 #include "stack.h"
 #include "stack_tree.h"
 
@@ -19,7 +21,7 @@
 #define HW_MAX_EVENT_RECORD 80u
 
 struct thread_state {
-	uint32_t generation; /* g_generation when made; a fork child drops older ones */
+	uint32_t generation; /* g_proc.generation when made; a fork child drops older ones */
 	uint32_t tid;
 	uint8_t *chunk; /* current chunk mapping, NULL before the first event */
 	uint32_t used; /* record bytes in the chunk */
@@ -52,7 +54,6 @@ enum run_state { RUN_NOT_STARTED = 0, RUN_STARTING = 1, RUN_ON = 2, RUN_OFF = 3 
 
 extern __thread struct tls hw_tls __attribute__((tls_model("initial-exec")));
 extern _Atomic int g_run_state;
-extern _Atomic uint32_t g_generation;
 extern _Atomic uint64_t g_seq;
 extern _Atomic uint32_t g_module_epoch; /* bumped by dlclose */
 
@@ -73,7 +74,7 @@ static inline struct thread_state *tracker_enter(void)
 		return NULL;
 	hw_tls.guard = 1;
 	struct thread_state *ts = hw_tls.state;
-	if (HW_UNLIKELY(!ts || ts->generation != atomic_load_explicit(&g_generation,
+	if (HW_UNLIKELY(!ts || ts->generation != atomic_load_explicit(&g_proc.generation,
 								      memory_order_relaxed))) {
 		ts = tracker_thread_state_slow();
 		if (!ts)
@@ -134,18 +135,52 @@ static inline uint64_t tracker_event_seq(struct thread_state *ts)
 	return tracker_take_seq();
 }
 
+/* True for a state of another process: in a child made by fork without
+ * atfork handlers, from a signal handler that interrupted an event of this
+ * thread, the event goes on in the child too. Its chunk is the parent's,
+ * which has written on since: the child writes nothing into it, and never
+ * publishes a shorter length that would cut the parent's records. */
+static inline bool tracker_foreign(const struct thread_state *ts)
+{
+	return ts->generation != atomic_load_explicit(&g_proc.generation, memory_order_relaxed);
+}
+
+uint8_t *tracker_reserve_slow(struct thread_state *ts, size_t max);
+
 /* Writes a record of at most `max` bytes: returns where to write, or NULL when
  * recording has failed; tracker_commit publishes it. Switching to a new chunk
  * restarts the delta bases and the time. */
-uint8_t *tracker_reserve(struct thread_state *ts, size_t max);
-void tracker_commit(struct thread_state *ts, uint8_t *end);
+static inline uint8_t *tracker_reserve(struct thread_state *ts, size_t max)
+{
+	if (HW_UNLIKELY(!ts->chunk || ts->used + max > ts->cap || tracker_foreign(ts)))
+		return tracker_reserve_slow(ts, max);
+	return ts->chunk + HW_CHUNK_HEADER_SIZE + ts->used;
+}
+
+static inline void tracker_commit(struct thread_state *ts, uint8_t *end)
+{
+	ts->used = (uint32_t)(end - (ts->chunk + HW_CHUNK_HEADER_SIZE));
+	if (HW_UNLIKELY(tracker_foreign(ts)))
+		return;
+	struct hw_chunk_header *h = (struct hw_chunk_header *)ts->chunk;
+	atomic_store_explicit((_Atomic uint32_t *)&h->used, ts->used, memory_order_release);
+}
 
 /* Writes the trailer for a clean exit from the calling thread. */
 void tracker_write_trailer(void);
 
 /* Called by the thread-exit key destructor and in a fork child. */
 void tracker_thread_exit(struct thread_state *ts);
-void tracker_forget_all_threads(void);
+/* In a fork child: drops the parent's thread states and unmaps their chunks
+ * (never writes to them). interrupted: the fork came from a signal handler
+ * that interrupted shim code on this thread, which runs on with its state
+ * once the handler returns: that state is kept, its chunk replaced by
+ * private memory, so what it writes reaches nobody's file. */
+void tracker_forget_all_threads(bool interrupted);
+
+/* init.c: what a fork child does; called by the atfork child handler and by
+ * the first event of a child made without it. */
+void init_fork_child(void);
 void tracker_registry_lock(void);
 void tracker_registry_unlock(void);
 

@@ -18,8 +18,10 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "heapwise/compiler.h"
 #include "heapwise/trace_format.h"
 #include "log.h"
+#include "proc.h"
 
 #define GROW_MIN_CHUNKS 2u
 
@@ -321,7 +323,7 @@ static bool grow_to(int fd, uint64_t need)
 
 uint8_t *writer_claim_chunk(uint32_t tid, uint32_t index)
 {
-	if (!writer_ok() || atomic_load_explicit(&w.finished, memory_order_relaxed))
+	if (!writer_ok() || atomic_load_explicit(&w.finished, memory_order_relaxed) || proc_wiped())
 		return NULL;
 	uint64_t idx = atomic_fetch_add(&w.next_chunk, 1);
 	int fd = reopen();
@@ -342,6 +344,12 @@ uint8_t *writer_claim_chunk(uint32_t tid, uint32_t index)
 	close(fd);
 	if (p == MAP_FAILED) {
 		writer_fail("mapping", map_err);
+		return NULL;
+	}
+	if (HW_UNLIKELY(!w.open || proc_wiped())) {
+		/* a fork child (from a signal handler that interrupted this
+		 * claim) that goes on here: the chunk is its parent's */
+		munmap(p, w.chunk_size);
 		return NULL;
 	}
 	struct hw_chunk_header *ch = p;

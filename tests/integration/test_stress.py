@@ -154,6 +154,67 @@ class Stress(TraceTest):
         self.assertEqual(p.returncode, 7, p.stderr)
         self.assertIn("file size limit", p.stderr)
 
+    def test_children_made_without_atfork(self):
+        # the raw fork system call, _Fork() and clone(fn, stack, SIGCHLD)
+        # run no atfork handler: the child must still never touch its
+        # parent's chunks or file (with exit() it truncated the file and the
+        # parent died of SIGBUS; with _exit() the two wrote into the same
+        # chunks), and gets a trace of its own
+        for how in ("syscall", "_Fork", "clone"):
+            for end in ("exit", "_exit"):
+                _, err, traces = self.run_traced([self.prog("rawfork"), how, end])
+                self.assertEqual(len(traces), 2, (how, end, err))
+                fns = [self.by_function(t, by="count") for t in traces]
+                parent = [f for f in fns if "parent_work" in f]
+                child = [f for f in fns if "child_work" in f]
+                self.assertEqual(len(parent), 1, (how, end))
+                self.assertEqual(len(child), 1, (how, end))
+                self.assertEqual(parent[0]["parent_work"]["count"], 200000, (how, end))
+                self.assertNotIn("child_work", parent[0])
+                self.assertEqual(child[0]["child_work"]["count"], 50001, (how, end))
+                self.assertNotIn("parent_work", child[0])
+                for t, f in zip(traces, fns):
+                    p = self.heapwise("summary", "--json", t)
+                    self.assertNotIn("damaged", p.stderr, (how, end))
+                    if "parent_work" in f or end == "exit":  # _exit writes no trailer
+                        self.assertTrue(json.loads(p.stdout)["clean_exit"], (how, end, t))
+        # a vfork child shares its parent's memory: calling exit() there
+        # (wrong, but done) must not end the parent's recording. (It runs
+        # the parent's exit handlers and destructors, which glibc then never
+        # runs again: the trace has every event but no clean-exit trailer.)
+        for end in ("exit", "_exit"):
+            _, err, traces = self.run_traced([self.prog("rawfork"), "vfork", end])
+            self.assertEqual(len(traces), 1, err)
+            self.assertEqual(self.by_function(traces[0], by="count")["parent_work"]["count"],
+                             200000, end)
+            p = self.heapwise("summary", "--json", traces[0])
+            self.assertNotIn("damaged", p.stderr)
+            if end == "_exit":
+                self.assertTrue(json.loads(p.stdout)["clean_exit"])
+
+    def test_fork_from_a_signal_handler(self):
+        # fork is async-signal-safe: a handler that interrupted malloc or
+        # free forks, and the child returns into the interrupted code (the
+        # shim's, mostly): no crash in the child, no deadlock in the parent,
+        # every trace whole
+        for how in ("fork", "syscall"):
+            for flags in ([], ["--native"]):
+                _, err, traces = self.run_traced([self.prog("sigfork"), how], *flags,
+                                                 timeout=600)
+                self.assertEqual(len(traces), 201, (how, flags, err))
+                # the parent's trace is the largest; a sample of children
+                # (reading all 201 takes minutes)
+                traces.sort(key=os.path.getsize)
+                p = self.heapwise("summary", "--json", traces[-1], *traces[::20])
+                self.assertNotIn("damaged", p.stderr, (how, flags))
+                doc = json.loads(p.stdout)
+                parent = doc["processes"][0]
+                self.assertGreaterEqual(parent["allocations"], 1000000)
+                self.assertTrue(parent["clean_exit"], (how, flags))
+                self.assertFalse(parent["truncated"], (how, flags))
+                for proc in doc["processes"][1:]:  # they end with _exit()
+                    self.assertGreaterEqual(proc["allocations"], 100, (how, flags))
+
 
 if __name__ == "__main__":
     main()

@@ -26,6 +26,11 @@ bool init_maybe(void)
 	return atomic_load(&g_run_state) == RUN_ON;
 }
 
+void init_fork_child(void)
+{
+	/* the process page is never set up here: never called */
+}
+
 static char path[128];
 
 __attribute__((noinline)) static void record_here(struct thread_state *ts, uintptr_t addr)

@@ -25,6 +25,11 @@ bool init_maybe(void)
 	return atomic_load(&g_run_state) == RUN_ON;
 }
 
+void init_fork_child(void)
+{
+	/* the process page is never set up here: never called */
+}
+
 #define THREADS 8
 #define EVENTS 20000
 
