@@ -188,8 +188,7 @@ static inline unsigned collect(struct frame_key *keys, bool attached)
 		 * Python thread state (native thread pools): not for the
 		 * interpreter starting up or a Python thread between frames. Then
 		 * a Python process that needs no native stack never starts
-		 * libunwind, which keeps a pipe open for good once started (two
-		 * descriptors the program would see). */
+		 * libunwind. */
 		if (g_config.native == NATIVE_NONE ||
 		    atomic_load_explicit(&g_py_state, memory_order_relaxed) == PY_WAITING ||
 		    python_thread_has_state())

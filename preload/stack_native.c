@@ -1,32 +1,138 @@
 /* Native stack capture (shim, stacks stage); the only file that uses
  * libunwind. unw_backtrace is libunwind's fast path (it caches frame recipes
- * per address); frames inside the shim are cut off. */
+ * per address); frames inside the shim are cut off.
+ *
+ * libunwind checks the addresses it reads while it unwinds a frame without
+ * unwind information (a guessed frame) by writing a byte of memory into a
+ * pipe, which 1.6 opens when it starts (1.8: at the first check) and keeps:
+ * two descriptors the program sees, lists, closes, and reuses for its own
+ * files, into which libunwind then writes. The shim replaces the memory
+ * accessor of libunwind's local address space with its own, which checks an
+ * address with no descriptor (the calling thread's stack, else
+ * process_vm_readv on itself, the kernel's read of our own memory that
+ * fails with EFAULT where a plain read would fault), and closes the pipe
+ * libunwind opened while starting. */
 #define UNW_LOCAL_ONLY
 #include "stack_native.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <libunwind.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include "heapwise/compiler.h"
 
 #include "modules.h"
+#include "proc.h"
+
+#if UNW_VERSION < UNW_VERSION_CODE(1, 6)
+#error "libunwind 1.6 or later: the accessor's argument carries the validation bit"
+#endif
 
 #define MAX_SELF_FRAMES 8
 #define MAX_UNWIND 512
+#define PAGE 4096u
+#define GOOD_PAGES 4
 
-static atomic_bool g_ready;
+static _Atomic int g_unwind_state; /* 0 not started, 1 starting, 2 ready */
+static int (*g_unw_access_mem)(unw_addr_space_t, unw_word_t, unw_word_t *, int, void *);
 
-/* libunwind starts at the first native unwind, not at our start: starting it
- * opens a pipe that stays open for good. */
+/* Pages this thread found readable lately (libunwind checks the same few
+ * stack and code pages over and over). */
+static __thread uintptr_t t_good[GOOD_PAGES] __attribute__((tls_model("initial-exec")));
+static __thread unsigned t_good_next __attribute__((tls_model("initial-exec")));
+
+static bool read_checked(uintptr_t addr, unw_word_t *val)
+{
+	uintptr_t page = addr & ~(uintptr_t)(PAGE - 1);
+	bool one_page = ((addr + sizeof(*val) - 1) & ~(uintptr_t)(PAGE - 1)) == page;
+	if (one_page)
+		for (unsigned i = 0; i < GOOD_PAGES; i++)
+			if (t_good[i] == page) {
+				*val = *(const unw_word_t *)addr;
+				return true;
+			}
+	if (addr < PAGE)
+		return false;
+	/* the kernel reads it for us: EFAULT instead of a fault, no descriptor */
+	struct iovec local = {val, sizeof(*val)}, remote = {(void *)addr, sizeof(*val)};
+	int saved = errno;
+	ssize_t n = process_vm_readv(g_proc.pid ? g_proc.pid : getpid(), &local, 1, &remote, 1, 0);
+	errno = saved;
+	if (n != (ssize_t)sizeof(*val))
+		return false; /* unreadable, or the call is not allowed: stop there */
+	if (one_page) {
+		t_good[t_good_next] = page;
+		t_good_next = (t_good_next + 1) % GOOD_PAGES;
+	}
+	return true;
+}
+
+/* libunwind's local accessor, with its check (the low bit of arg, packed by
+ * libunwind 1.6 and later) done without a descriptor. */
+static int access_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *val, int write,
+		      void *arg)
+{
+	if (HW_UNLIKELY(write) || HW_LIKELY(!((uintptr_t)arg & 1)))
+		return g_unw_access_mem(as, addr, val, write, arg);
+	return read_checked(addr, val) ? 0 : -UNW_EINVAL;
+}
+
+/* The lowest descriptor not open from `from` on. */
+static int lowest_free(int from)
+{
+	int fd = from;
+	while (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+		fd++;
+	return fd;
+}
+
+/* True when rd and wr are the two ends of one pipe opened non-blocking and
+ * close-on-exec, the way libunwind opens its own. */
+static bool is_validation_pipe(int rd, int wr)
+{
+	struct stat a, b;
+	int fa = fcntl(rd, F_GETFL), fb = fcntl(wr, F_GETFL);
+	int da = fcntl(rd, F_GETFD), db = fcntl(wr, F_GETFD);
+	return fa >= 0 && fb >= 0 && (fa & O_ACCMODE) == O_RDONLY && (fb & O_ACCMODE) == O_WRONLY &&
+	       (fa & fb & O_NONBLOCK) && (da & db & FD_CLOEXEC) && !fstat(rd, &a) && !fstat(wr, &b) &&
+	       S_ISFIFO(a.st_mode) && S_ISFIFO(b.st_mode) && a.st_dev == b.st_dev &&
+	       a.st_ino == b.st_ino;
+}
+
+/* libunwind starts at the first native unwind, not at our start: a Python
+ * program's default mode never needs it. Other threads wait for the first. */
 static void unwind_start(void)
 {
-	if (HW_LIKELY(atomic_load_explicit(&g_ready, memory_order_acquire)))
+	if (HW_LIKELY(atomic_load_explicit(&g_unwind_state, memory_order_acquire) == 2))
 		return;
+	int expect = 0;
+	if (!atomic_compare_exchange_strong(&g_unwind_state, &expect, 1)) {
+		while (atomic_load_explicit(&g_unwind_state, memory_order_acquire) != 2)
+			sched_yield();
+		return;
+	}
+	int saved = errno;
+	/* libunwind 1.6 opens its pipe on the two lowest free descriptors
+	 * while it starts (here, in unw_get_accessors) */
+	int rd = lowest_free(0), wr = lowest_free(rd + 1);
+	unw_accessors_t *acc = unw_get_accessors(unw_local_addr_space);
+	if (is_validation_pipe(rd, wr)) {
+		close(rd);
+		close(wr);
+	}
+	g_unw_access_mem = acc->access_mem;
+	acc->access_mem = access_mem;
 	/* per-thread caches: no global lock in an unwind */
 	unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
-	atomic_store_explicit(&g_ready, true, memory_order_release);
+	errno = saved;
+	atomic_store_explicit(&g_unwind_state, 2, memory_order_release);
 }
 
 unsigned stack_native_unwind(uintptr_t *ips, unsigned max)

@@ -215,6 +215,25 @@ class Stress(TraceTest):
                 for proc in doc["processes"][1:]:  # they end with _exit()
                     self.assertGreaterEqual(proc["allocations"], 100, (how, flags))
 
+    def test_no_descriptor_of_the_shim(self):
+        # a program that closes its descriptors and opens files on those
+        # numbers: libunwind's memory-validation pipe sat on fds 3 and 4,
+        # and unwinding a frame without unwind information read a byte of
+        # the program's input and wrote a byte of memory into its output
+        src = os.path.join(self.dir, "in.bin")
+        with open(src, "wb") as f:
+            f.write(bytes(range(256)))
+        out = os.path.join(self.dir, "out.txt")
+        for flags in (["--native"], []):
+            status, err, traces = self.run_traced([self.prog("fdreuse"), src, out], *flags,
+                                                  check_status=None)
+            self.assertNotIn("open descriptor", err, flags)
+            self.assertEqual(status, 0, err)
+            with open(out) as f:
+                self.assertEqual(f.read(), "line\n" * 20, flags)
+            fn = self.by_function(traces[0], by="count")
+            self.assertEqual(fn["nocfi_alloc"]["count"], 2000, flags)
+
 
 if __name__ == "__main__":
     main()
