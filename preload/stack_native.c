@@ -43,8 +43,10 @@
 static _Atomic int g_unwind_state; /* 0 not started, 1 starting, 2 ready */
 static int (*g_unw_access_mem)(unw_addr_space_t, unw_word_t, unw_word_t *, int, void *);
 
-/* Pages this thread found readable lately (libunwind checks the same few
- * stack and code pages over and over). */
+/* Pages this thread found readable in its current unwind (libunwind checks
+ * the same few stack and code pages over and over). Forgotten at the next
+ * unwind: a page may be unmapped between two events (a frame pointer of a
+ * guessed frame can point anywhere, into a block freed since). */
 static __thread uintptr_t t_good[GOOD_PAGES] __attribute__((tls_model("initial-exec")));
 static __thread unsigned t_good_next __attribute__((tls_model("initial-exec")));
 
@@ -138,6 +140,8 @@ static void unwind_start(void)
 unsigned stack_native_unwind(uintptr_t *ips, unsigned max)
 {
 	unwind_start();
+	for (unsigned i = 0; i < GOOD_PAGES; i++)
+		t_good[i] = 0;
 	void *raw[MAX_UNWIND + MAX_SELF_FRAMES];
 	if (max > MAX_UNWIND)
 		max = MAX_UNWIND;
