@@ -115,8 +115,17 @@ static bool start(void)
 		if (!g_config.follow && g_config.root_pid && g_config.root_pid != getpid())
 			return false;
 	}
-	if (!g_fork_child)
+	if (!g_fork_child) {
 		proc_setup();
+		/* Bind libc's own calls to the allocator now, with stack to spare:
+		 * a thread's first event asks pthread_getattr_np for its stack,
+		 * and libc's first call of realloc and free through its lazily
+		 * bound table takes 3 KiB of the loader's stack, maybe of a 16
+		 * KiB thread. */
+		pthread_attr_t a;
+		if (!pthread_getattr_np(pthread_self(), &a))
+			pthread_attr_destroy(&a);
+	}
 	g_start_monotonic_ns = tracker_monotonic_ns();
 	if (!writer_open(realtime_ns(), g_start_monotonic_ns,
 			 g_config.native == NATIVE_FULL   ? HW_HDR_NATIVE_STACKS

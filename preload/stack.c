@@ -19,7 +19,8 @@
 #include "stack_native.h"
 #include "tracker.h"
 
-#define MAX_PY 256
+#define MAX_PY HW_MAX_PY_FRAMES
+#define SCRATCH(keys) ((struct stack_scratch *)(keys)) /* keys is its first member */
 #define PY_BIT HW_FRAME_KEY_PYTHON
 #define AUTO_NATIVE_MAX 16 /* native frames looked at below the innermost Python frame */
 
@@ -47,9 +48,12 @@ static inline struct frame_key py_key(const struct py_frame *f)
 static unsigned splice(const struct py_frame *py, unsigned npy, const uintptr_t *ips,
 		       const uintptr_t *sps, unsigned nips, struct frame_key *out, unsigned max)
 {
-	/* the runs of frames, innermost first: run k is py[lo[k]] .. py[hi[k]-1] */
-	unsigned lo[MAX_PY + 1], hi[MAX_PY + 1], nseg = 0, start = 0;
-	uintptr_t entry[MAX_PY + 1];
+	/* the runs of frames, innermost first: run k is py[lo[k]] .. py[hi[k]-1];
+	 * the arrays are the thread state's (out is its scratch's keys), not
+	 * the program's stack */
+	struct splice_scratch *sc = &SCRATCH(out)->splice;
+	unsigned *lo = sc->lo, *hi = sc->hi, nseg = 0, start = 0;
+	uintptr_t *entry = sc->entry;
 	for (unsigned i = 0; i < npy; i++) {
 		if (!py[i].code) {
 			entry[nseg] = py[i].entry;
@@ -64,8 +68,8 @@ static unsigned splice(const struct py_frame *py, unsigned npy, const uintptr_t 
 		hi[nseg++] = npy;
 	}
 	/* at[i]: the run that native frame i ran, + 1 (0: none) */
-	unsigned short at[HW_MAX_DEPTH];
-	bool used[MAX_PY + 1];
+	unsigned short *at = sc->at;
+	bool *used = sc->used;
 	memset(used, 0, nseg * sizeof(used[0]));
 	unsigned matched = 0;
 	if (sps) {
@@ -133,7 +137,7 @@ static bool eval_frames_missing(const struct py_frame *py, unsigned npy, const u
 
 static unsigned collect_native(struct frame_key *keys, unsigned max)
 {
-	uintptr_t ips[HW_MAX_DEPTH];
+	uintptr_t *ips = SCRATCH(keys)->ips;
 	unsigned nips = stack_native_unwind(ips, max < HW_MAX_DEPTH ? max : HW_MAX_DEPTH), n = 0;
 	for (unsigned i = nips; i-- > 0;)
 		keys[n++] = native_key(ips[i]);
@@ -143,8 +147,9 @@ static unsigned collect_native(struct frame_key *keys, unsigned max)
 /* The uncommon modes: Python frames joined with native ones. */
 static __attribute__((noinline)) unsigned collect_mixed(struct frame_key *keys, bool attached)
 {
-	uintptr_t ips[HW_MAX_DEPTH];
-	struct py_frame py[MAX_PY];
+	_Static_assert(sizeof(struct py_frame) * MAX_PY <= sizeof(SCRATCH(keys)->py), "py frames");
+	uintptr_t *ips = SCRATCH(keys)->ips;
+	struct py_frame *py = (struct py_frame *)SCRATCH(keys)->py;
 	unsigned npy = stack_python_collect(py, MAX_PY, attached), n = 0;
 	if (!npy)
 		return g_config.native == NATIVE_NONE ? 0 : collect_native(keys, g_config.depth);
@@ -155,7 +160,7 @@ static __attribute__((noinline)) unsigned collect_mixed(struct frame_key *keys, 
 		/* An eval call whose native frame is not known yet: find it by
 		 * the stack position of its entry frame (a slower unwind), and
 		 * learn the function for the fast path. */
-		uintptr_t sps[HW_MAX_DEPTH];
+		uintptr_t *sps = SCRATCH(keys)->sps;
 		nips = stack_native_unwind_sp(ips, sps, g_config.depth);
 		return splice(py, npy, ips, sps, nips, keys, HW_MAX_FRAMES);
 	}
@@ -173,6 +178,25 @@ static __attribute__((noinline)) unsigned collect_mixed(struct frame_key *keys, 
 	return n;
 }
 
+static inline void root_first(struct frame_key *keys, unsigned n)
+{
+	for (unsigned i = 0, j = n - 1; n && i < j; i++, j--) {
+		struct frame_key k = keys[i];
+		keys[i] = keys[j];
+		keys[j] = k;
+	}
+}
+
+/* Not enough stack left for libunwind: the Python frames alone, or none. */
+static __attribute__((noinline)) unsigned collect_short(struct frame_key *keys, bool attached)
+{
+	if (!g_py_layout || atomic_load_explicit(&g_py_state, memory_order_relaxed) == PY_NONE)
+		return 0;
+	unsigned n = g_py_keys(keys, MAX_PY, attached);
+	root_first(keys, n);
+	return n;
+}
+
 /* Root first into keys; returns the depth. */
 static inline unsigned collect(struct frame_key *keys, bool attached)
 {
@@ -181,8 +205,7 @@ static inline unsigned collect(struct frame_key *keys, bool attached)
 	if (g_config.native == NATIVE_FULL || g_config.native == NATIVE_BELOW)
 		return collect_mixed(keys, attached);
 	/* auto and none: Python frames only, walked straight into keys */
-	struct frame_key leaf_first[MAX_PY];
-	unsigned n = g_py_keys(leaf_first, MAX_PY, attached);
+	unsigned n = g_py_keys(keys, MAX_PY, attached);
 	if (!n) {
 		/* No Python frame. Native frames only for threads that have no
 		 * Python thread state (native thread pools): not for the
@@ -195,8 +218,7 @@ static inline unsigned collect(struct frame_key *keys, bool attached)
 			return 0;
 		return collect_native(keys, g_config.depth);
 	}
-	for (unsigned i = 0; i < n; i++)
-		keys[i] = leaf_first[n - 1 - i];
+	root_first(keys, n);
 	return n;
 }
 
@@ -209,8 +231,10 @@ uint32_t stack_capture(struct thread_state *ts, bool attached)
 		ts->last_depth = 0;
 		ts->module_epoch = epoch;
 	}
-	struct frame_key keys[MAX_PY > HW_MAX_DEPTH ? MAX_PY : HW_MAX_DEPTH];
-	unsigned depth = collect(keys, attached);
+	struct frame_key *keys = ts->scratch.keys;
+	unsigned depth = HW_LIKELY(tracker_stack_native_ok(ts, (uintptr_t)__builtin_frame_address(0)))
+				 ? collect(keys, attached)
+				 : collect_short(keys, attached);
 	if (!depth)
 		return 0;
 	unsigned same = 0;

@@ -20,6 +20,29 @@ struct frame_key {
 
 #define HW_MAX_FRAMES 512
 #define HW_FRAME_KEY_PYTHON (1ull << 63)
+#define HW_MAX_UNWIND 512 /* native frames unwound at most */
+#define HW_UNWIND_SELF 8 /* frames of the shim's own above them */
+#define HW_MAX_PY_FRAMES 256
+
+/* splice's arrays (stack.c) */
+struct splice_scratch {
+	unsigned lo[HW_MAX_PY_FRAMES + 1], hi[HW_MAX_PY_FRAMES + 1];
+	uintptr_t entry[HW_MAX_PY_FRAMES + 1];
+	unsigned short at[HW_MAX_UNWIND];
+	bool used[HW_MAX_PY_FRAMES + 1];
+};
+
+/* A capture's working arrays, kept in the thread's state rather than on
+ * the stack of the program's thread (about 35 KiB; a thread may have only
+ * 16 KiB of stack). keys comes first: the collecting functions get keys
+ * and reach the rest from it. */
+struct stack_scratch {
+	struct frame_key keys[HW_MAX_FRAMES];
+	uintptr_t ips[HW_MAX_UNWIND + HW_UNWIND_SELF];
+	uintptr_t sps[HW_MAX_UNWIND + HW_UNWIND_SELF];
+	struct splice_scratch splice;
+	_Alignas(16) unsigned char py[HW_MAX_PY_FRAMES * 32]; /* struct py_frame */
+};
 
 /* Returns the leaf node id of the calling thread's stack (0: no stack).
  * Which frames: see enum native_mode in config.h. Consecutive stacks of a

@@ -29,14 +29,13 @@
 #include "heapwise/compiler.h"
 
 #include "modules.h"
+#include "stack.h"
 #include "proc.h"
 
 #if UNW_VERSION < UNW_VERSION_CODE(1, 6)
 #error "libunwind 1.6 or later: the accessor's argument carries the validation bit"
 #endif
 
-#define MAX_SELF_FRAMES 8
-#define MAX_UNWIND 512
 #define PAGE 4096u
 #define GOOD_PAGES 4
 
@@ -142,22 +141,24 @@ unsigned stack_native_unwind(uintptr_t *ips, unsigned max)
 	unwind_start();
 	for (unsigned i = 0; i < GOOD_PAGES; i++)
 		t_good[i] = 0;
-	void *raw[MAX_UNWIND + MAX_SELF_FRAMES];
-	if (max > MAX_UNWIND)
-		max = MAX_UNWIND;
-	int n = unw_backtrace(raw, (int)max + MAX_SELF_FRAMES);
+	if (max > HW_MAX_UNWIND)
+		max = HW_MAX_UNWIND;
+	_Static_assert(sizeof(void *) == sizeof(uintptr_t), "addresses");
+	int n = unw_backtrace((void **)ips, (int)max + HW_UNWIND_SELF);
 	int skip = 0;
-	while (skip < n && modules_is_self((uintptr_t)raw[skip]))
+	while (skip < n && modules_is_self(ips[skip]))
 		skip++;
 	unsigned out = 0;
 	for (int i = skip; i < n && out < max; i++)
-		ips[out++] = (uintptr_t)raw[i];
+		ips[out++] = ips[i];
 	return out;
 }
 
 unsigned stack_native_unwind_sp(uintptr_t *ips, uintptr_t *sps, unsigned max)
 {
 	unwind_start();
+	for (unsigned i = 0; i < GOOD_PAGES; i++)
+		t_good[i] = 0;
 	unw_context_t uc;
 	unw_cursor_t cur;
 	if (unw_getcontext(&uc) != 0 || unw_init_local(&cur, &uc) != 0)
@@ -168,12 +169,12 @@ unsigned stack_native_unwind_sp(uintptr_t *ips, uintptr_t *sps, unsigned max)
 		unw_word_t ip, sp;
 		if (unw_get_reg(&cur, UNW_REG_IP, &ip) != 0 || unw_get_reg(&cur, UNW_REG_SP, &sp) != 0)
 			break;
-		if (ours && modules_is_self((uintptr_t)ip) && seen++ < MAX_SELF_FRAMES)
+		if (ours && modules_is_self((uintptr_t)ip) && seen++ < HW_UNWIND_SELF)
 			continue;
 		ours = false;
 		ips[out] = (uintptr_t)ip;
 		sps[out++] = (uintptr_t)sp;
-	} while (out < max && out < MAX_UNWIND && unw_step(&cur) > 0);
+	} while (out < max && out < HW_MAX_UNWIND && unw_step(&cur) > 0);
 	return out;
 }
 

@@ -7,7 +7,8 @@
 #include <stdint.h>
 
 /* Return addresses of the calling thread below the shim, innermost first;
- * at most max. */
+ * at most max. ips has room for max + HW_UNWIND_SELF entries (the shim's
+ * own frames are unwound into it too, then dropped). */
 unsigned stack_native_unwind(uintptr_t *ips, unsigned max);
 
 /* The same frames with each one's stack pointer (sps[i]: frame i's locals

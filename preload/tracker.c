@@ -8,9 +8,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -318,6 +320,58 @@ struct thread_state *tracker_thread_state_slow(void)
 	return ts;
 }
 
+size_t tracker_stack_room(const struct thread_state *ts, uintptr_t sp)
+{
+	if (sp >= ts->stack_lo && sp < ts->stack_hi)
+		return sp - ts->stack_lo;
+	int saved = errno;
+	stack_t ss;
+	bool alt = sigaltstack(NULL, &ss) == 0 && !(ss.ss_flags & SS_DISABLE) &&
+		   sp >= (uintptr_t)ss.ss_sp && sp - (uintptr_t)ss.ss_sp < ss.ss_size;
+	errno = saved;
+	return alt ? sp - (uintptr_t)ss.ss_sp : SIZE_MAX;
+}
+
+extern void *__libc_stack_end; /* ld.so: near the top of the main thread's stack */
+
+/* The calling thread's stack. A thread made by pthread_create knows it. The
+ * main thread's ends just above __libc_stack_end (the arguments, environment
+ * and auxiliary vector) and may grow down to its stack size limit; without a
+ * limit it is unknown. (pthread_getattr_np would read /proc/self/maps with
+ * stdio for it, 2 KiB of stack, maybe at a fork child's first event in a
+ * signal handler.) */
+static void stack_bounds(struct thread_state *ts)
+{
+	ts->stack_ok = 0;
+	ts->stack_span = UINTPTR_MAX; /* unknown: as if there were room */
+	uintptr_t lo = 0, hi = 0;
+	if (ts->tid == (uint32_t)getpid()) {
+		struct rlimit rl;
+		uintptr_t top = ((uintptr_t)__libc_stack_end + 4095) & ~(uintptr_t)4095;
+		if (getrlimit(RLIMIT_STACK, &rl) || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= top)
+			return;
+		lo = top - rl.rlim_cur;
+		hi = top;
+	} else {
+		pthread_attr_t a;
+		if (pthread_getattr_np(pthread_self(), &a))
+			return;
+		void *addr;
+		size_t size;
+		if (!pthread_attr_getstack(&a, &addr, &size)) {
+			lo = (uintptr_t)addr;
+			hi = lo + size;
+		}
+		pthread_attr_destroy(&a);
+	}
+	if (hi <= lo)
+		return;
+	ts->stack_lo = lo;
+	ts->stack_hi = hi;
+	ts->stack_ok = hi - lo > HW_STACK_NATIVE ? lo + HW_STACK_NATIVE : hi;
+	ts->stack_span = hi - ts->stack_ok;
+}
+
 static struct thread_state *thread_state_new(void)
 {
 	if (hw_tls.dead)
@@ -334,6 +388,7 @@ static struct thread_state *thread_state_new(void)
 	ts->generation = atomic_load(&g_proc.generation);
 	ts->tid = (uint32_t)gettid();
 	ts->time_ns = UINT64_MAX;
+	stack_bounds(ts);
 	tracker_registry_lock();
 	ts->next = g_threads;
 	g_threads = ts;

@@ -20,9 +20,22 @@
 /* Largest record the hot path writes (REMAP: tag + 6 varints + stack). */
 #define HW_MAX_EVENT_RECORD 80u
 
+/* Stack the shim may use below the program's frame for one event: with a
+ * native unwind (libunwind's frames are most of it), and without (about
+ * 0.7 KiB measured; a chunk claim's system calls included). With less left
+ * the event gets no native frames, or is not recorded. The integration test
+ * stackuse checks the shim stays under them on every path. */
+#define HW_STACK_NATIVE (8u << 10)
+#define HW_STACK_MIN (2u << 10)
+
 struct thread_state {
 	uint32_t generation; /* g_proc.generation when made; a fork child drops older ones */
 	uint32_t tid;
+	/* a stack pointer in [stack_ok, stack_ok + stack_span) leaves room for
+	 * any event (HW_STACK_NATIVE above the thread's stack bottom); other
+	 * ones go to tracker_stack_room. Unknown bounds: 0 and all addresses */
+	uintptr_t stack_ok, stack_span;
+	uintptr_t stack_lo, stack_hi; /* the thread's stack, 0 when unknown */
 	uint8_t *chunk; /* current chunk mapping, NULL before the first event */
 	uint32_t used; /* record bytes in the chunk */
 	uint32_t cap; /* record bytes the chunk can hold */
@@ -41,6 +54,7 @@ struct thread_state {
 	uint32_t last_code[HW_MAX_FRAMES]; /* code ids of the Python frames among them */
 	struct stack_tree tree;
 	struct code_map *codes; /* Python code objects this thread has written */
+	struct stack_scratch scratch; /* stack_capture's arrays */
 	struct thread_state *next; /* registry of live states */
 };
 
@@ -62,6 +76,18 @@ bool init_maybe(void);
 
 struct thread_state *tracker_thread_state_slow(void);
 
+/* Bytes of stack below sp: on the thread's own stack, or on the signal
+ * stack it runs on (one sigaltstack call); SIZE_MAX on a stack the shim
+ * does not know (makecontext, a coroutine library). */
+size_t tracker_stack_room(const struct thread_state *ts, uintptr_t sp);
+
+/* True when an event at sp has room for a native unwind. */
+static inline bool tracker_stack_native_ok(const struct thread_state *ts, uintptr_t sp)
+{
+	return HW_LIKELY(sp - ts->stack_ok < ts->stack_span) ||
+	       tracker_stack_room(ts, sp) >= HW_STACK_NATIVE;
+}
+
 /* Begins shim work on this thread: returns its state with the reentrancy
  * guard set, or NULL (guard untouched) when this call must not be recorded:
  * recording is off, or shim code is already running on this thread. */
@@ -77,8 +103,17 @@ static inline struct thread_state *tracker_enter(void)
 	if (HW_UNLIKELY(!ts || ts->generation != atomic_load_explicit(&g_proc.generation,
 								      memory_order_relaxed))) {
 		ts = tracker_thread_state_slow();
-		if (!ts)
+		if (!ts) {
 			hw_tls.guard = 0;
+			return NULL;
+		}
+	}
+	/* one subtraction and compare: room for anything, or look closer
+	 * (a small stack nearly used up, a signal handler's alternate stack) */
+	if (HW_UNLIKELY((uintptr_t)__builtin_frame_address(0) - ts->stack_ok >= ts->stack_span) &&
+	    tracker_stack_room(ts, (uintptr_t)__builtin_frame_address(0)) < HW_STACK_MIN) {
+		hw_tls.guard = 0;
+		return NULL; /* not recorded: it could not be without overflowing */
 	}
 	return ts;
 }

@@ -85,7 +85,7 @@ static uint64_t fsize_limit(void)
 bool writer_expand_path(char *out, size_t size, const char *pattern, const char *program,
 			long pid)
 {
-	char def[600];
+	static char def[600]; /* static: see writer_open */
 	if (!*pattern) {
 		log_snprintf(def, sizeof(def), "heapwise.%s.%%p.hwt", program);
 		pattern = def;
@@ -141,7 +141,7 @@ static int create_exclusive(char *path, size_t size)
 	/* Never overwrite: an exec'd image keeps its pid (env, exec in a shell),
 	 * so the name may be taken by the image before it. Take the next free
 	 * "NAME-N.hwt" beside it. */
-	char base[sizeof(w.path)];
+	static char base[sizeof(w.path)]; /* static: see writer_open */
 	strcpy(base, path);
 	size_t len = strlen(base);
 	const char *ext = len > 4 && !strcmp(base + len - 4, ".hwt") ? ".hwt" : "";
@@ -187,8 +187,9 @@ bool writer_open(uint64_t start_realtime_ns, uint64_t start_monotonic_ns, uint32
 	/* A relative path is relative to the directory the tree started in
 	 * (g_config.dir), not to this process's working directory: a test
 	 * runner's child in a temporary directory must not leave its trace
-	 * there, nor lose it when the directory is removed. */
-	char name[1024];
+	 * there, nor lose it when the directory is removed. Static, as the
+	 * other buffers of a start (see hdr below). */
+	static char name[1024];
 	if (!writer_expand_path(name, sizeof(name), g_config.output, prog, (long)getpid()) ||
 	    log_snprintf(w.path, sizeof(w.path), "%s%s%s", name[0] == '/' ? "" : g_config.dir,
 			 name[0] == '/' ? "" : "/", name) >= sizeof(w.path) - 1) {
@@ -218,7 +219,10 @@ bool writer_open(uint64_t start_realtime_ns, uint64_t start_monotonic_ns, uint32
 		return false;
 	}
 
-	uint8_t hdr[HW_HEADER_SIZE];
+	/* Static, as the other buffers on the way here: a fork child starts at
+	 * its first event, which may be on a nearly full stack (a signal
+	 * handler's); one thread at a time runs the start. */
+	static uint8_t hdr[HW_HEADER_SIZE];
 	memset(hdr, 0, sizeof(hdr));
 	struct hw_file_header *h = (struct hw_file_header *)hdr;
 	memcpy(h->magic, HW_MAGIC, 8);

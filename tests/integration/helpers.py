@@ -36,6 +36,16 @@ class TraceTest(unittest.TestCase):
             self.assertEqual(p.returncode, check_status, p.stderr)
         return p.returncode, p.stderr, sorted(glob.glob(os.path.join(run_dir, "t.*.hwt")))
 
+    def run_traced_stdout(self, args, *flags, timeout=120):
+        """As run_traced, for a program whose output is read: (status,
+        stdout, traces)."""
+        run_dir = tempfile.mkdtemp(prefix="run-", dir=self.dir)
+        out = os.path.join(run_dir, "t.%p.hwt")
+        p = subprocess.run([HEAPWISE, "run", "-o", out, *flags, "--", *args],
+                           cwd=self.dir, capture_output=True, text=True, timeout=timeout)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        return p.returncode, p.stdout, sorted(glob.glob(os.path.join(run_dir, "t.*.hwt")))
+
     def heapwise(self, *args, status=0):
         p = subprocess.run([HEAPWISE, *args], capture_output=True, text=True, timeout=300)
         if status is not None:

@@ -234,6 +234,48 @@ class Stress(TraceTest):
             fn = self.by_function(traces[0], by="count")
             self.assertEqual(fn["nocfi_alloc"]["count"], 2000, flags)
 
+    def test_small_stacks(self):
+        # threads with 16 and 24 KiB stacks, a signal handler on a 16 KiB
+        # alternate stack calling malloc: they crashed only when traced
+        # (16-24 KiB more stack per allocation); now an event near the end
+        # of a stack is recorded with a shorter stack or none
+        for flags in ([], ["--native"]):
+            for what, allocs in (("threads", 8000), ("altstack", 200 * 401)):
+                _, err, traces = self.run_traced([self.prog("smallstack"), what], *flags)
+                s = self.json("summary", traces[0])
+                self.assertGreaterEqual(s["allocations"], allocs, (flags, what))
+                self.assertEqual(s["unmatched_frees"], 0, (flags, what))
+                self.assertFalse(s["truncated"], (flags, what))
+
+    def test_python_threads_with_small_stacks(self):
+        # threading.stack_size(32768) with --native
+        _, err, traces = self.run_traced([PYTHON, os.path.join(PY_DIR, "small_stack.py")],
+                                         "--native")
+        doc = self.json("top", traces[0], "--by", "count", "--group-by", "line", "-n", "100000")
+        line = [c for c in doc["callsites"] if c["frames"] and c["frames"][0]["line"] == 12
+                and c["frames"][0]["file"].endswith("small_stack.py")]
+        self.assertEqual(len(line), 1, err)
+        self.assertGreaterEqual(line[0]["count"], 4 * 12 * 200)
+
+    def test_stack_use_per_path(self):
+        # the shim's stack below the program's frame, per path: under the
+        # bounds it checks (HW_STACK_MIN 2 KiB, HW_STACK_NATIVE 8 KiB in
+        # preload/tracker.h) with room to spare. Before: 19 KiB with native
+        # frames, 3 KiB without.
+        def use(*flags):
+            if flags:
+                _, out, _ = self.run_traced_stdout([self.prog("stackuse")], *flags)
+            else:
+                out = subprocess.run([self.prog("stackuse")], capture_output=True, text=True,
+                                     check=True).stdout
+            return {l.split()[0]: int(l.split()[1]) for l in out.splitlines()}
+        base = use()
+        for flags, bound in ((["--no-native"], 1536), (["--native"], 7 * 1024)):
+            traced = use(*flags)
+            self.assertEqual(set(traced), set(base))
+            for path, n in traced.items():
+                self.assertLessEqual(n - base[path], bound, (flags, path, n, base[path]))
+
 
 if __name__ == "__main__":
     main()
