@@ -117,6 +117,9 @@ static void dump_record(FILE *f, const struct hw_record *r)
 		fprintf(f, "  TRAILER seq=%" PRIu64 " %.6f s allocs=%" PRIu64 " frees=%" PRIu64 "\n",
 			r->seq, (double)r->time_ns / 1e9, r->allocs, r->frees);
 		break;
+	case HW_REC_THREAD:
+		fprintf(f, "  THREAD %" PRIu64 " tid=%" PRIu64 "\n", r->id, r->os_tid);
+		break;
 	default:
 		fprintf(f, "  ? tag 0x%02x\n", r->tag);
 	}
@@ -143,7 +146,7 @@ int cmd_dump(int argc, char **argv)
 	printf("\nchunks: %zu\n", t.nchunks);
 	for (size_t i = 0; i < t.nchunks; i++) {
 		const struct chunk_ref *c = &t.chunks[i];
-		printf("chunk at %" PRIu64 ": thread %u, #%u, %u bytes\n", c->offset, c->tid, c->index,
+		printf("chunk at %" PRIu64 ": thread %u, #%u, %u bytes\n", c->offset, c->thread, c->index,
 		       c->used);
 		struct cursor cur;
 		struct hw_record r;

@@ -36,7 +36,7 @@ struct merge {
 	merge_def_fn def;
 	void *ctx;
 	const struct trace *t;
-	uint32_t out_tid; /* what the consumer was last told */
+	uint32_t out_thread; /* what the consumer was last told */
 	uint64_t out_time;
 	bool told;
 	uintptr_t drop_lo, drop_hi; /* read pages not given back yet */
@@ -139,14 +139,29 @@ static void sift_down(struct merge *m, size_t i)
 
 static const struct trace *g_sort_trace;
 
+/* Format 3: a thread (a serial, never reused) in the order of its chunks. */
 static int by_thread(const void *x, const void *y)
 {
 	const struct chunk_ref *a = &g_sort_trace->chunks[*(const size_t *)x];
 	const struct chunk_ref *b = &g_sort_trace->chunks[*(const size_t *)y];
-	if (a->tid != b->tid)
-		return a->tid < b->tid ? -1 : 1;
+	if (a->thread != b->thread)
+		return a->thread < b->thread ? -1 : 1;
 	if (a->index != b->index)
 		return a->index < b->index ? -1 : 1;
+	return a->offset < b->offset ? -1 : a->offset > b->offset;
+}
+
+/* Format 2 named a thread by its OS id, which the kernel reuses: in file
+ * order, one thread's chunks are claimed one after the other (growing
+ * offsets), and a later thread with the same id starts again at index 0,
+ * which begins a chain of its own. (By index, the two threads' chunks
+ * interleaved into wrong chains: frees before their allocations.) */
+static int by_os_thread(const void *x, const void *y)
+{
+	const struct chunk_ref *a = &g_sort_trace->chunks[*(const size_t *)x];
+	const struct chunk_ref *b = &g_sort_trace->chunks[*(const size_t *)y];
+	if (a->thread != b->thread)
+		return a->thread < b->thread ? -1 : 1;
 	return a->offset < b->offset ? -1 : a->offset > b->offset;
 }
 
@@ -164,9 +179,9 @@ struct merge *merge_new(const struct trace *t, merge_def_fn def, void *ctx)
 		m->chain[i] = i;
 	g_sort_trace = t;
 	if (n > 1)
-		qsort(m->chain, n, sizeof(*m->chain), by_thread);
+		qsort(m->chain, n, sizeof(*m->chain), t->hdr.version >= 3 ? by_thread : by_os_thread);
 	/* a chain: one thread's chunks numbered 0, 1, 2, ... without a gap; a
-	 * reused thread id or a damaged index starts a new chain */
+	 * reused thread id (format 2) or a damaged index starts a new chain */
 	m->cursors = xcalloc(n + 1, sizeof(*m->cursors));
 	m->chain_end = xcalloc(n + 1, sizeof(*m->chain_end));
 	m->chain_at = xcalloc(n + 1, sizeof(*m->chain_at));
@@ -174,7 +189,7 @@ struct merge *merge_new(const struct trace *t, merge_def_fn def, void *ctx)
 	size_t ncur = 0;
 	for (size_t i = 0; i < n;) {
 		size_t j = i + 1;
-		while (j < n && t->chunks[m->chain[j]].tid == t->chunks[m->chain[i]].tid &&
+		while (j < n && t->chunks[m->chain[j]].thread == t->chunks[m->chain[i]].thread &&
 		       t->chunks[m->chain[j]].index == t->chunks[m->chain[j - 1]].index + 1)
 			j++;
 		m->chain_at[ncur] = i;
@@ -250,10 +265,10 @@ static void fill(struct merge *m, struct batch *b)
 	struct hw_event run[RUN];
 	while (n + 3 <= BATCH && m->n) {
 		struct cursor *c = m->heap[0];
-		if (c->tid != m->out_tid || !m->told) {
-			struct hw_event e = {.op = EV_THREAD, .addr = c->tid};
+		if (c->thread != m->out_thread || !m->told) {
+			struct hw_event e = {.op = EV_THREAD, .addr = c->thread};
 			emit(m, b, &n, &e);
-			m->out_tid = c->tid;
+			m->out_thread = c->thread;
 		}
 		tell_time(m, b, &n, c->ev_time);
 		m->told = true;

@@ -80,6 +80,37 @@ enum hw_err trace_open_buffer(const uint8_t *data, size_t size, const char *name
 	return parse(t, -1);
 }
 
+/* Chunk headers are read with pread: touching them through the mapping
+ * would map the whole file (fault-around maps 64 KiB per fault). */
+static void read_header(const struct trace *t, int fd, uint64_t off, struct hw_chunk_header *ch)
+{
+	if (fd < 0 || pread(fd, ch, sizeof(*ch), (off_t)off) != (ssize_t)sizeof(*ch))
+		memcpy(ch, t->data + off, sizeof(*ch));
+}
+
+/* A chunk of size bytes (its header included) at off. */
+static void add_chunk(struct trace *t, size_t *cap, uint64_t off, const struct hw_chunk_header *ch,
+		      uint32_t size)
+{
+	uint64_t room = t->size - off - HW_CHUNK_HEADER_SIZE;
+	uint64_t limit = size - HW_CHUNK_HEADER_SIZE;
+	uint64_t used = ch->used;
+	if (used > limit) {
+		t->damaged = true;
+		used = limit;
+	}
+	if (used > room) {
+		if (!t->warned)
+			warn_print("%s: trace cut at offset %zu, inside a chunk; reading what is there",
+				   t->path, t->size);
+		t->warned = true;
+		t->damaged = true;
+		used = room;
+	}
+	HW_GROW(t->chunks, t->nchunks, *cap);
+	t->chunks[t->nchunks++] = (struct chunk_ref){off, ch->thread, ch->index, (uint32_t)used};
+}
+
 static enum hw_err parse(struct trace *t, int fd)
 {
 	const char *path = t->path;
@@ -115,27 +146,25 @@ static enum hw_err parse(struct trace *t, int fd)
 	for (uint64_t off = h->header_size; off + HW_CHUNK_HEADER_SIZE <= t->size;
 	     off += h->chunk_size) {
 		struct hw_chunk_header ch;
-		if (fd < 0 || pread(fd, &ch, sizeof(ch), (off_t)off) != (ssize_t)sizeof(ch))
-			memcpy(&ch, t->data + off, sizeof(ch));
-		if (ch.magic != HW_CHUNK_MAGIC)
+		read_header(t, fd, off, &ch);
+		if (ch.magic == HW_CHUNK_MAGIC) {
+			add_chunk(t, &cap, off, &ch, h->chunk_size);
+			continue;
+		}
+		/* a slab: chunks of ch.thread bytes (the slot size) */
+		uint32_t slot = ch.thread;
+		if (ch.magic != HW_SLAB_MAGIC || h->version < 3)
 			continue; /* claimed but never written, or preallocated */
-		uint64_t room = t->size - off - HW_CHUNK_HEADER_SIZE;
-		uint64_t limit = h->chunk_size - HW_CHUNK_HEADER_SIZE;
-		uint64_t used = ch.used;
-		if (used > limit) {
-			t->damaged = true;
-			used = limit;
+		if (slot < HW_SLOT_MIN || slot > h->chunk_size / 4 || (slot & (slot - 1))) {
+			t->damaged = true; /* a slab of what? none of its slots is read */
+			continue;
 		}
-		if (used > room) {
-			if (!t->warned)
-				warn_print("%s: trace cut at offset %zu, inside a chunk; reading what is there",
-					   path, t->size);
-			t->warned = true;
-			t->damaged = true;
-			used = room;
+		for (uint64_t s = off + HW_SLAB_HEADER_SIZE;
+		     s + slot <= off + h->chunk_size && s + HW_CHUNK_HEADER_SIZE <= t->size; s += slot) {
+			read_header(t, fd, s, &ch);
+			if (ch.magic == HW_CHUNK_MAGIC)
+				add_chunk(t, &cap, s, &ch, slot);
 		}
-		HW_GROW(t->chunks, t->nchunks, cap);
-		t->chunks[t->nchunks++] = (struct chunk_ref){off, ch.tid, ch.index, (uint32_t)used};
 	}
 	return HW_OK;
 }
@@ -159,7 +188,7 @@ void cursor_init(struct cursor *c, const struct trace *t, size_t i)
 	c->start = t->data + c->chunk->offset + HW_CHUNK_HEADER_SIZE;
 	c->p = c->start;
 	c->end = c->start + c->chunk->used;
-	c->tid = c->chunk->tid;
+	c->thread = c->chunk->thread;
 }
 
 uint64_t cursor_offset(const struct cursor *c)
@@ -462,6 +491,10 @@ enum read_result cursor_next(struct cursor *c, struct hw_record *r)
 		GET(r->time_ns);
 		GET(r->allocs);
 		GET(r->frees);
+		break;
+	case HW_REC_THREAD:
+		GET(r->id);
+		GET(r->os_tid);
 		break;
 	default:
 		goto bad;

@@ -13,7 +13,7 @@
 
 struct chunk_ref {
 	uint64_t offset; /* of the chunk header in the file */
-	uint32_t tid;
+	uint32_t thread; /* serial in its process (format 3), OS thread id (format 2) */
 	uint32_t index;
 	uint32_t used; /* record bytes that may be read */
 };
@@ -58,6 +58,8 @@ struct hw_record {
 	uint8_t frames_ok;
 	/* PYTHON_INFO: flags, the layout row's name in path, the reason in name */
 	uint64_t flags;
+	/* THREAD: serial in id, and */
+	uint64_t os_tid;
 };
 
 enum read_result { READ_RECORD, READ_END, READ_BAD };
@@ -77,7 +79,7 @@ enum ev_op {
 	EV_TRAILER, /* addr: allocations, size: frees */
 	EV_MARK, /* addr: label (pointer into the trace), size: its length, kind */
 	EV_TIME, /* addr: time in ns */
-	EV_THREAD, /* addr: thread id */
+	EV_THREAD, /* addr: the thread (chunk_ref.thread) */
 };
 
 struct __attribute__((aligned(16))) hw_event {
@@ -95,7 +97,7 @@ struct cursor {
 	const uint8_t *start, *p, *end;
 	uint64_t last_seq, last_addr;
 	uint64_t time_ns;
-	uint32_t tid;
+	uint32_t thread; /* the chunk's */
 	bool after_mark; /* the record read last was a MARK (see reader.c) */
 	/* merge state: the events of the record read last */
 	struct hw_record rec;

@@ -658,7 +658,7 @@ enum hw_err analysis_run(struct analysis *a, struct trace *t, const struct analy
 
 	uint32_t *tids = xmalloc((t->nchunks + 1) * sizeof(*tids));
 	for (size_t i = 0; i < t->nchunks; i++)
-		tids[i] = t->chunks[i].tid;
+		tids[i] = t->chunks[i].thread;
 	if (t->nchunks > 1)
 		qsort(tids, t->nchunks, sizeof(*tids), cmp_u32);
 	for (size_t i = 0; i < t->nchunks; i++)

@@ -42,6 +42,34 @@ static bool parse_uint(const char *name, const char *s, unsigned long long lo,
 	return true;
 }
 
+bool config_parse_size(const char *s, uint64_t *out)
+{
+	if (*s < '0' || *s > '9')
+		return false;
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno)
+		return false;
+	unsigned shift = 0;
+	if (*end) {
+		const char *units = "KMGT";
+		const char *u = strchr(units, *end & ~0x20);
+		if (!u)
+			return false;
+		shift = 10 * (unsigned)(u - units + 1);
+		end++;
+		if (!strcasecmp(end, "iB") || !strcasecmp(end, "B"))
+			end += strlen(end);
+		if (*end)
+			return false;
+	}
+	if (shift && v > (~0ull >> shift))
+		return false;
+	*out = v << shift;
+	return true;
+}
+
 static bool read_bool(const char *name, bool *out)
 {
 	const char *s = getenv(name);
@@ -64,6 +92,8 @@ bool config_read(void)
 		.follow = true,
 		.root_pid = 0,
 		.chunk_size = HW_DEFAULT_CHUNK_SIZE,
+		.min_free_bytes = HW_DEFAULT_MIN_FREE,
+		.min_free_percent = HW_DEFAULT_MIN_FREE_PERCENT,
 	};
 	unsigned long long v;
 	const char *s = getenv("HEAPWISE_OUTPUT");
@@ -135,6 +165,32 @@ bool config_read(void)
 			return false;
 		}
 		c.dir_from_cwd = true;
+	}
+	s = getenv("HEAPWISE_MAX_SIZE");
+	if (s && *s &&
+	    (!config_parse_size(s, &c.max_size) ||
+	     (c.max_size && c.max_size < (uint64_t)HW_HEADER_SIZE + c.chunk_size))) {
+		log_line("HEAPWISE_MAX_SIZE=%s is invalid: expected 0 (no cap) or a size of at least the header and one chunk (%u bytes), such as 500M or 2G; not tracing",
+			 s, HW_HEADER_SIZE + c.chunk_size);
+		return false;
+	}
+	s = getenv("HEAPWISE_MIN_FREE");
+	if (s && *s) {
+		size_t len = strlen(s);
+		c.min_free_bytes = 0;
+		c.min_free_percent = 0;
+		char num[8] = "x";
+		if (len > 1 && len <= sizeof(num) && s[len - 1] == '%')
+			memcpy(num, s, len - 1), num[len - 1] = 0;
+		if (s[len - 1] == '%') {
+			if (!parse_uint("HEAPWISE_MIN_FREE (percent)", num, 0, 100, &v))
+				return false;
+			c.min_free_percent = (uint32_t)v;
+		} else if (!config_parse_size(s, &c.min_free_bytes)) {
+			log_line("HEAPWISE_MIN_FREE=%s is invalid: expected a size such as 1G or a percentage such as 5%%; not tracing",
+				 s);
+			return false;
+		}
 	}
 	g_config = c;
 	return true;

@@ -31,15 +31,29 @@ struct config {
 			 * relative output path is relative to it in every
 			 * descendant, whatever its own working directory */
 	bool dir_from_cwd; /* this process is the first: no HEAPWISE_DIR */
+	uint64_t max_size; /* HEAPWISE_MAX_SIZE: the trace file's size cap, 0 = none */
+	/* HEAPWISE_MIN_FREE: free space the trace leaves on its filesystem,
+	 * the smaller of these two (0 = that one does not apply; both 0: no
+	 * reserve). Default: 1 GiB or 5% of the filesystem. */
+	uint64_t min_free_bytes;
+	uint32_t min_free_percent;
 };
+
+#define HW_DEFAULT_MIN_FREE (1ull << 30)
+#define HW_DEFAULT_MIN_FREE_PERCENT 5u
 
 extern struct config g_config;
 
 /* Reads HEAPWISE_OUTPUT, HEAPWISE_NATIVE, HEAPWISE_DEPTH, HEAPWISE_FOLLOW,
- * HEAPWISE_ROOT_PID, HEAPWISE_CHUNK_SIZE, HEAPWISE_MANIFEST and HEAPWISE_DIR
- * (or the working directory) into g_config. Returns false (and
- * has logged one line naming the variable) when a value is invalid. */
+ * HEAPWISE_ROOT_PID, HEAPWISE_CHUNK_SIZE, HEAPWISE_MAX_SIZE,
+ * HEAPWISE_MIN_FREE, HEAPWISE_MANIFEST and HEAPWISE_DIR (or the working
+ * directory) into g_config. Returns false (and has logged one line naming the
+ * variable) when a value is invalid. */
 bool config_read(void);
+
+/* Parses a size: digits, then K, M, G or T (binary: KiB...), with an
+ * optional "B" or "iB". False when the text is not one. */
+bool config_parse_size(const char *s, uint64_t *out);
 
 /* Parses a bool setting the way config_read does ("0/1/yes/no/true/false/on/off").
  * Returns -1 when the text is none of those. */

@@ -73,6 +73,7 @@ void init_fork_child(void)
 	 * unlocks it again when it goes on) */
 	tracker_registry_unlock();
 	modules_fork_after();
+	writer_fork_child_locks();
 	int saved = errno;
 	int guard = hw_tls.guard;
 	hw_tls.guard = 1;
@@ -193,7 +194,8 @@ __attribute__((constructor)) static void heapwise_ctor(void)
 
 __attribute__((destructor)) static void heapwise_dtor(void)
 {
-	if (atomic_load(&g_run_state) != RUN_ON)
+	int state = atomic_load(&g_run_state);
+	if (state != RUN_ON && state != RUN_STOPPED)
 		return;
 	/* A child that never recorded an event after a fork without atfork
 	 * handlers, or a child sharing our memory (vfork, clone(CLONE_VM))
@@ -201,7 +203,8 @@ __attribute__((destructor)) static void heapwise_dtor(void)
 	if (proc_wiped() || getpid() != g_proc.pid)
 		return;
 	int saved = errno; /* atexit handlers that run after this one see it */
-	tracker_write_trailer();
+	if (state == RUN_ON)
+		tracker_write_trailer();
 	atomic_store(&g_run_state, RUN_OFF);
 	writer_finish();
 	errno = saved;

@@ -108,7 +108,10 @@ static bool is_validation_pipe(int rd, int wr)
 }
 
 /* libunwind starts at the first native unwind, not at our start: a Python
- * program's default mode never needs it. Other threads wait for the first. */
+ * program's default mode never needs it. Other threads wait for the first.
+ * The caching policy is global (locked): Debian's libunwind is built
+ * without per-thread caches, and asked for them it shares one cache between
+ * all threads without a lock. */
 static void unwind_start(void)
 {
 	if (HW_LIKELY(atomic_load_explicit(&g_unwind_state, memory_order_acquire) == 2))
@@ -130,11 +133,37 @@ static void unwind_start(void)
 	}
 	g_unw_access_mem = acc->access_mem;
 	acc->access_mem = access_mem;
-	/* per-thread caches: no global lock in an unwind */
-	unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+	unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_GLOBAL);
 	errno = saved;
 	atomic_store_explicit(&g_unwind_state, 2, memory_order_release);
 }
+
+/* unw_backtrace's fast path keeps a cache of frame recipes per thread, which
+ * it makes (256 KiB, every entry written) at the thread's first unwind and
+ * unmaps at its exit: for a thread that allocates a few times that was
+ * most of what it cost traced (and a TLB shootdown on every CPU at its
+ * exit). A thread's first unwinds step frame by frame instead (libunwind's
+ * own slow path, without that cache); the ones after use the fast path. */
+#define YOUNG_UNWINDS 8
+static __thread unsigned t_unwinds __attribute__((tls_model("initial-exec")));
+
+static __attribute__((noinline)) int step_by_step(void **ips, int max)
+{
+	unw_context_t uc;
+	unw_cursor_t cursor;
+	if (unw_getcontext(&uc) < 0 || unw_init_local(&cursor, &uc) < 0)
+		return 0;
+	int n = 0;
+	unw_word_t ip;
+	while (n < max && unw_step(&cursor) > 0 && unw_get_reg(&cursor, UNW_REG_IP, &ip) >= 0)
+		ips[n++] = (void *)ip;
+	return n;
+}
+
+/* Called through one call instruction: both give the same return address
+ * for the frame that calls them (the shim's own frames are the same
+ * either way). */
+static int (*const g_unwinders[2])(void **, int) = {unw_backtrace, step_by_step};
 
 unsigned stack_native_unwind(uintptr_t *ips, unsigned max)
 {
@@ -144,7 +173,9 @@ unsigned stack_native_unwind(uintptr_t *ips, unsigned max)
 	if (max > HW_MAX_UNWIND)
 		max = HW_MAX_UNWIND;
 	_Static_assert(sizeof(void *) == sizeof(uintptr_t), "addresses");
-	int n = unw_backtrace((void **)ips, (int)max + HW_UNWIND_SELF);
+	bool young = HW_UNLIKELY(t_unwinds < YOUNG_UNWINDS);
+	t_unwinds += young;
+	int n = g_unwinders[young]((void **)ips, (int)max + HW_UNWIND_SELF);
 	int skip = 0;
 	while (skip < n && modules_is_self(ips[skip]))
 		skip++;

@@ -32,6 +32,16 @@ uintptr_t *_Atomic g_py_finalizing;
 uint64_t g_start_monotonic_ns;
 
 static struct thread_state *g_threads; /* registry */
+/* States of exited threads for the next ones, with their stack trees and
+ * code maps: a new thread then neither maps and faults in its state nor
+ * writes again the stack nodes and code objects the trace has (their ids
+ * are the process's, and definitions may be in any chunk). Unmapping a
+ * state at each thread exit cost an inter-processor interrupt per CPU (TLB
+ * shootdown), the most of what a short-lived thread cost. */
+#define POOL_MAX 64
+static struct thread_state *g_pool;
+static unsigned g_pool_n;
+static _Atomic uint32_t g_thread_serials; /* handed out in this process */
 static atomic_flag g_threads_lock = ATOMIC_FLAG_INIT;
 static _Atomic uint64_t g_last_rss_ns;
 static _Atomic uint64_t g_allocs_done, g_frees_done; /* of exited threads */
@@ -75,20 +85,38 @@ static void write_time(struct thread_state *ts, uint64_t t)
 	ts->time_ns = t;
 }
 
-static bool new_chunk(struct thread_state *ts)
+/* Room the records opening a chunk take: TIME, and THREAD in chunk 0. */
+#define CHUNK_OPENING (2 + 3 * HW_VARINT_MAX)
+
+/* A thread's chunk 0 is a small slot and chunk 1 a medium one, the others
+ * whole blocks: a thread that lives for a few events costs about what they
+ * take (a first record too big for a slot skips ahead). */
+static bool new_chunk(struct thread_state *ts, size_t need)
 {
 	uint64_t t = ts->time_ns;
-	writer_release_chunk(ts->chunk);
-	ts->chunk = writer_claim_chunk(ts->tid, ts->chunk_index++);
-	if (!ts->chunk)
+	writer_release_chunk(&ts->lease);
+	ts->chunk = NULL;
+	enum chunk_class cls = ts->chunk_index < CHUNK_FULL ? (enum chunk_class)ts->chunk_index
+							    : CHUNK_FULL;
+	while (cls < CHUNK_FULL && writer_class_capacity(cls) < need + CHUNK_OPENING)
+		cls++;
+	if (!writer_claim_chunk(ts->serial, ts->chunk_index, cls, &ts->lease))
 		return false;
+	ts->chunk = ts->lease.map;
 	ts->used = 0;
-	ts->cap = writer_chunk_size() - HW_CHUNK_HEADER_SIZE;
+	ts->cap = ts->lease.size - HW_CHUNK_HEADER_SIZE;
 	ts->last_seq = 0;
 	ts->last_addr = 0;
 	/* Every chunk starts with the thread's time: a reader decodes chunks
 	 * independently. */
 	write_time(ts, t == UINT64_MAX ? coarse_ns() : t);
+	if (ts->chunk_index++ == 0) {
+		uint8_t *p = ts->chunk + HW_CHUNK_HEADER_SIZE + ts->used;
+		*p++ = HW_REC_THREAD;
+		p = hw_put_varint(p, ts->serial);
+		p = hw_put_varint(p, ts->tid);
+		tracker_commit(ts, p);
+	}
 	return true;
 }
 
@@ -96,10 +124,15 @@ uint8_t *tracker_reserve_slow(struct thread_state *ts, size_t max)
 {
 	if (tracker_foreign(ts))
 		return NULL;
-	if (max + 1 + HW_VARINT_MAX > writer_chunk_size() - HW_CHUNK_HEADER_SIZE)
+	if (max + CHUNK_OPENING > writer_class_capacity(CHUNK_FULL))
 		return NULL;
-	if (!writer_ok() || !new_chunk(ts))
+	if (!writer_ok() || !new_chunk(ts, max)) {
+		/* recording stopped (a full disk, a limit): from now on every
+		 * event goes straight to the real function, no stack taken */
+		if (!writer_ok())
+			atomic_store(&g_run_state, RUN_STOPPED);
 		return NULL;
+	}
 	return ts->chunk + HW_CHUNK_HEADER_SIZE + ts->used;
 }
 
@@ -344,6 +377,7 @@ static void stack_bounds(struct thread_state *ts)
 {
 	ts->stack_ok = 0;
 	ts->stack_span = UINTPTR_MAX; /* unknown: as if there were room */
+	ts->stack_lo = ts->stack_hi = 0;
 	uintptr_t lo = 0, hi = 0;
 	if (ts->tid == (uint32_t)getpid()) {
 		struct rlimit rl;
@@ -381,11 +415,30 @@ static struct thread_state *thread_state_new(void)
 		/* A state from before a fork: the child forgot it already. */
 		hw_tls.state = NULL;
 	}
-	struct thread_state *ts = mmap(NULL, sizeof(*ts), PROT_READ | PROT_WRITE,
-				       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (ts == MAP_FAILED)
-		return NULL;
+	tracker_registry_lock();
+	struct thread_state *ts = g_pool;
+	if (ts) {
+		g_pool = ts->next;
+		g_pool_n--;
+	}
+	tracker_registry_unlock();
+	if (ts) {
+		/* all but the stack tree, the code map and their epoch */
+		ts->chunk = NULL;
+		ts->used = ts->cap = ts->chunk_index = 0;
+		ts->last_seq = ts->last_addr = 0;
+		atomic_store_explicit(&ts->allocs, 0, memory_order_relaxed);
+		atomic_store_explicit(&ts->frees, 0, memory_order_relaxed);
+		ts->exiting = false;
+		ts->last_depth = 0;
+	} else {
+		ts = mmap(NULL, sizeof(*ts), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			  -1, 0);
+		if (ts == MAP_FAILED)
+			return NULL;
+	}
 	ts->generation = atomic_load(&g_proc.generation);
+	ts->serial = atomic_fetch_add(&g_thread_serials, 1) + 1;
 	ts->tid = (uint32_t)gettid();
 	ts->time_ns = UINT64_MAX;
 	stack_bounds(ts);
@@ -400,7 +453,7 @@ static struct thread_state *thread_state_new(void)
 
 static void release(struct thread_state *ts)
 {
-	writer_release_chunk(ts->chunk);
+	writer_release_chunk(&ts->lease);
 	stack_tree_release(&ts->tree);
 	stack_python_release(ts->codes);
 	munmap(ts, sizeof(*ts));
@@ -418,8 +471,18 @@ void tracker_thread_exit(struct thread_state *ts)
 	tracker_registry_unlock();
 	atomic_fetch_add(&g_allocs_done, atomic_load(&ts->allocs));
 	atomic_fetch_add(&g_frees_done, atomic_load(&ts->frees));
-	release(ts);
 	hw_tls.state = NULL;
+	writer_release_chunk(&ts->lease);
+	tracker_registry_lock();
+	bool pooled = g_pool_n < POOL_MAX;
+	if (pooled) {
+		ts->next = g_pool;
+		g_pool = ts;
+		g_pool_n++;
+	}
+	tracker_registry_unlock();
+	if (!pooled)
+		release(ts);
 }
 
 void tracker_forget_all_threads(bool interrupted)
@@ -428,23 +491,33 @@ void tracker_forget_all_threads(bool interrupted)
 	 * copy of the parent's and its chunk mapping is shared with the
 	 * parent's file: unmap, never write. */
 	struct thread_state *me = interrupted ? hw_tls.state : NULL;
-	struct thread_state *ts = g_threads;
-	g_threads = NULL;
-	while (ts) {
-		struct thread_state *next = ts->next;
-		if (ts != me)
-			release(ts);
-		ts = next;
+	for (int list = 0; list < 2; list++) {
+		/* the pool's trees name stack nodes of the parent's trace */
+		struct thread_state *ts = list ? g_pool : g_threads;
+		while (ts) {
+			struct thread_state *next = ts->next;
+			if (ts != me)
+				release(ts);
+			ts = next;
+		}
 	}
-	if (me && me->chunk &&
-	    mmap(me->chunk, writer_chunk_size(), PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
-		me->chunk = NULL; /* cannot happen for a mapping of this size */
+	g_threads = g_pool = NULL;
+	g_pool_n = 0;
+	if (me && me->chunk) {
+		/* the pages under its chunk (a slot's are shared with others) */
+		uintptr_t lo = (uintptr_t)me->chunk & ~(uintptr_t)4095;
+		uintptr_t hi = ((uintptr_t)me->chunk + me->lease.size + 4095) & ~(uintptr_t)4095;
+		if (mmap((void *)lo, hi - lo, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
+			me->chunk = NULL; /* cannot happen for a mapping of this size */
+		me->lease.map = NULL; /* not the child's to give back */
+	}
 	/* me stays allocated for the code it interrupted (a few pages, in
 	 * this child only); its key value would let the thread-exit
 	 * destructor release it while that code runs */
 	hw_tls.state = NULL;
 	pthread_setspecific(g_thread_key, NULL);
+	atomic_store(&g_thread_serials, 0); /* a trace of its own */
 	atomic_store(&g_allocs_done, 0);
 	atomic_store(&g_frees_done, 0);
 	atomic_store(&g_last_rss_ns, 0);

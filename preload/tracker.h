@@ -16,6 +16,7 @@
 #include "proc.h"
 #include "stack.h"
 #include "stack_tree.h"
+#include "writer.h"
 
 /* Largest record the hot path writes (REMAP: tag + 6 varints + stack). */
 #define HW_MAX_EVENT_RECORD 80u
@@ -30,13 +31,14 @@
 
 struct thread_state {
 	uint32_t generation; /* g_proc.generation when made; a fork child drops older ones */
-	uint32_t tid;
+	uint32_t tid; /* the OS's, reused */
+	uint32_t serial; /* in this process, from 1, never reused: the trace's thread */
 	/* a stack pointer in [stack_ok, stack_ok + stack_span) leaves room for
 	 * any event (HW_STACK_NATIVE above the thread's stack bottom); other
 	 * ones go to tracker_stack_room. Unknown bounds: 0 and all addresses */
 	uintptr_t stack_ok, stack_span;
 	uintptr_t stack_lo, stack_hi; /* the thread's stack, 0 when unknown */
-	uint8_t *chunk; /* current chunk mapping, NULL before the first event */
+	uint8_t *chunk; /* current chunk (lease.map), NULL before the first event */
 	uint32_t used; /* record bytes in the chunk */
 	uint32_t cap; /* record bytes the chunk can hold */
 	uint32_t chunk_index;
@@ -54,6 +56,7 @@ struct thread_state {
 	uint32_t last_code[HW_MAX_FRAMES]; /* code ids of the Python frames among them */
 	struct stack_tree tree;
 	struct code_map *codes; /* Python code objects this thread has written */
+	struct chunk_lease lease; /* of the current chunk */
 	struct stack_scratch scratch; /* stack_capture's arrays */
 	struct thread_state *next; /* registry of live states */
 };
@@ -64,7 +67,9 @@ struct tls {
 	struct thread_state *state;
 };
 
-enum run_state { RUN_NOT_STARTED = 0, RUN_STARTING = 1, RUN_ON = 2, RUN_OFF = 3 };
+/* RUN_STOPPED: recording stopped for good (a full disk, a limit); the trace
+ * is still this process's, to be trimmed at exit. */
+enum run_state { RUN_NOT_STARTED = 0, RUN_STARTING = 1, RUN_ON = 2, RUN_OFF = 3, RUN_STOPPED = 4 };
 
 extern __thread struct tls hw_tls __attribute__((tls_model("initial-exec")));
 extern _Atomic int g_run_state;

@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -67,8 +68,8 @@ static void stop_before(const char *why, uint64_t value)
 {
 	if (atomic_exchange(&w.failed, true))
 		return;
-	log_line("%s would pass %s (%llu bytes); recording stopped, the program continues", w.path,
-		 why, (unsigned long long)value);
+	log_line("%s would %s (%llu bytes); recording stopped, the program continues", w.path, why,
+		 (unsigned long long)value);
 }
 
 /* The program's file size limit (ulimit -f): a file that grows past it gets
@@ -287,6 +288,25 @@ static int reopen(void)
 	return fd;
 }
 
+/* The free space the trace must leave on its filesystem (HEAPWISE_MIN_FREE),
+ * and what is free now: the blocks an unprivileged program may still take.
+ * False when there is no reserve (or no answer). */
+static bool free_space(int fd, uint64_t *reserve, uint64_t *avail)
+{
+	if (!g_config.min_free_bytes && !g_config.min_free_percent)
+		return false;
+	struct statvfs sv;
+	if (fstatvfs(fd, &sv) < 0)
+		return false;
+	uint64_t r = g_config.min_free_bytes ? g_config.min_free_bytes : UINT64_MAX;
+	uint64_t pct = (uint64_t)sv.f_blocks / 100 * g_config.min_free_percent * sv.f_frsize;
+	if (g_config.min_free_percent && pct < r)
+		r = pct;
+	*reserve = r;
+	*avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+	return true;
+}
+
 static bool grow_to(int fd, uint64_t need)
 {
 	bool ok = true;
@@ -295,16 +315,34 @@ static bool grow_to(int fd, uint64_t need)
 	if (cap <= need) {
 		uint64_t add = cap / 4 > GROW_MIN_CHUNKS ? cap / 4 : GROW_MIN_CHUNKS;
 		uint64_t target = need + add;
+		/* the limits: growth stops short of each, and recording stops
+		 * before the next block would pass one */
 		uint64_t limit = fsize_limit();
-		if (limit != UINT64_MAX) {
-			uint64_t room = (limit - HW_HEADER_SIZE) / w.chunk_size; /* writer_open checked */
-			if (room <= need) {
-				stop_before("the file size limit of ulimit -f", limit);
+		const char *which = "pass the file size limit of ulimit -f";
+		if (g_config.max_size && g_config.max_size < limit) {
+			limit = g_config.max_size;
+			which = "pass its size cap (HEAPWISE_MAX_SIZE)";
+		}
+		uint64_t room = limit < HW_HEADER_SIZE ? 0 : (limit - HW_HEADER_SIZE) / w.chunk_size;
+		if (room <= need) {
+			stop_before(which, limit);
+			pthread_mutex_unlock(&w.grow_lock);
+			return false;
+		}
+		if (target > room)
+			target = room;
+		uint64_t reserve, avail;
+		if (free_space(fd, &reserve, &avail)) {
+			uint64_t fits = avail > reserve ? (avail - reserve) / w.chunk_size : 0;
+			if (cap + fits <= need) {
+				stop_before("leave less free space on its filesystem than the reserve "
+					    "(HEAPWISE_MIN_FREE)",
+					    reserve);
 				pthread_mutex_unlock(&w.grow_lock);
 				return false;
 			}
-			if (target > room)
-				target = room;
+			if (target > cap + fits)
+				target = cap + fits;
 		}
 		off_t from = (off_t)(HW_HEADER_SIZE + cap * w.chunk_size);
 		off_t len = (off_t)((target - cap) * w.chunk_size);
@@ -325,11 +363,10 @@ static bool grow_to(int fd, uint64_t need)
 	return ok;
 }
 
-uint8_t *writer_claim_chunk(uint32_t tid, uint32_t index)
+/* Maps block idx of the file (a thread's chunk or a slab): NULL after
+ * failing (the first failure logged). */
+static uint8_t *map_block(uint64_t idx)
 {
-	if (!writer_ok() || atomic_load_explicit(&w.finished, memory_order_relaxed) || proc_wiped())
-		return NULL;
-	uint64_t idx = atomic_fetch_add(&w.next_chunk, 1);
 	int fd = reopen();
 	if (fd < 0) {
 		writer_fail("reopening", errno);
@@ -340,7 +377,7 @@ uint8_t *writer_claim_chunk(uint32_t tid, uint32_t index)
 		return NULL;
 	}
 	off_t off = (off_t)(HW_HEADER_SIZE + idx * w.chunk_size);
-	/* MAP_POPULATE: the chunk's pages are faulted in by this one call
+	/* MAP_POPULATE: the block's pages are faulted in by this one call
 	 * instead of one page fault each on the hot path. */
 	void *p = mmap(NULL, w.chunk_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd,
 		       off);
@@ -352,22 +389,131 @@ uint8_t *writer_claim_chunk(uint32_t tid, uint32_t index)
 	}
 	if (HW_UNLIKELY(!w.open || proc_wiped())) {
 		/* a fork child (from a signal handler that interrupted this
-		 * claim) that goes on here: the chunk is its parent's */
+		 * claim) that goes on here: the block is its parent's */
 		munmap(p, w.chunk_size);
 		return NULL;
 	}
-	struct hw_chunk_header *ch = p;
-	ch->tid = tid;
-	ch->index = index;
-	ch->used = 0;
-	atomic_store_explicit((_Atomic uint32_t *)&ch->magic, HW_CHUNK_MAGIC, memory_order_release);
 	return p;
 }
 
-void writer_release_chunk(uint8_t *chunk)
+/* Slabs: blocks cut into slots of one size (trace_format.h), handed to
+ * threads for their first chunks. A slab stays mapped while a thread
+ * writes into one of its slots, or while slots are left to hand out. */
+struct slab {
+	uint8_t *map;
+	uint32_t size, nslots, next, users;
+	struct slab *free_next;
+};
+
+static const uint32_t slot_sizes[] = {HW_SLOT_SMALL, HW_SLOT_MEDIUM};
+
+static struct {
+	pthread_mutex_t lock;
+	struct slab *cur[2]; /* handing out slots, per size */
+	struct slab *free; /* unused descriptors */
+} g_slabs = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static struct slab *slab_new(void)
 {
-	if (chunk)
-		munmap(chunk, w.chunk_size);
+	if (!g_slabs.free) {
+		struct slab *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+					 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (page == MAP_FAILED)
+			return NULL;
+		for (unsigned i = 0; i < 4096 / sizeof(*page); i++) {
+			page[i].free_next = g_slabs.free;
+			g_slabs.free = &page[i];
+		}
+	}
+	struct slab *s = g_slabs.free;
+	g_slabs.free = s->free_next;
+	memset(s, 0, sizeof(*s));
+	return s;
+}
+
+static void slab_drop(struct slab *s)
+{
+	munmap(s->map, w.chunk_size);
+	s->free_next = g_slabs.free;
+	g_slabs.free = s;
+}
+
+/* A slot of class cls (its slab's lock held); NULL when the writer failed. */
+static uint8_t *claim_slot(int cls, struct slab **slab)
+{
+	struct slab *s = g_slabs.cur[cls];
+	if (!s || s->next == s->nslots) {
+		struct slab *n = slab_new();
+		if (!n)
+			return NULL;
+		n->map = map_block(atomic_fetch_add(&w.next_chunk, 1));
+		if (!n->map) {
+			n->free_next = g_slabs.free;
+			g_slabs.free = n;
+			return NULL;
+		}
+		n->size = slot_sizes[cls];
+		n->nslots = (w.chunk_size - HW_SLAB_HEADER_SIZE) / n->size;
+		struct hw_chunk_header *h = (struct hw_chunk_header *)n->map;
+		h->thread = n->size;
+		atomic_store_explicit((_Atomic uint32_t *)&h->magic, HW_SLAB_MAGIC,
+				      memory_order_release);
+		if (s && !s->users)
+			slab_drop(s);
+		g_slabs.cur[cls] = s = n;
+	}
+	s->users++;
+	*slab = s;
+	return s->map + HW_SLAB_HEADER_SIZE + (size_t)s->next++ * s->size;
+}
+
+bool writer_claim_chunk(uint32_t thread, uint32_t index, enum chunk_class cls,
+			struct chunk_lease *out)
+{
+	if (!writer_ok() || atomic_load_explicit(&w.finished, memory_order_relaxed) || proc_wiped())
+		return false;
+	uint8_t *p;
+	if (cls == CHUNK_FULL) {
+		p = map_block(atomic_fetch_add(&w.next_chunk, 1));
+		out->size = w.chunk_size;
+		out->slab = NULL;
+	} else {
+		pthread_mutex_lock(&g_slabs.lock);
+		p = claim_slot(cls, &out->slab);
+		pthread_mutex_unlock(&g_slabs.lock);
+		out->size = slot_sizes[cls];
+	}
+	if (!p)
+		return false;
+	struct hw_chunk_header *ch = (struct hw_chunk_header *)p;
+	ch->thread = thread;
+	ch->index = index;
+	ch->used = 0;
+	atomic_store_explicit((_Atomic uint32_t *)&ch->magic, HW_CHUNK_MAGIC, memory_order_release);
+	out->map = p;
+	return true;
+}
+
+uint32_t writer_class_capacity(enum chunk_class cls)
+{
+	return (cls == CHUNK_FULL ? w.chunk_size : slot_sizes[cls]) - HW_CHUNK_HEADER_SIZE;
+}
+
+void writer_release_chunk(struct chunk_lease *l)
+{
+	if (!l->map)
+		return;
+	if (!l->slab) {
+		munmap(l->map, w.chunk_size);
+	} else {
+		pthread_mutex_lock(&g_slabs.lock);
+		struct slab *s = l->slab;
+		if (!--s->users && g_slabs.cur[0] != s && g_slabs.cur[1] != s)
+			slab_drop(s);
+		pthread_mutex_unlock(&g_slabs.lock);
+	}
+	l->map = NULL;
+	l->slab = NULL;
 }
 
 void writer_finish(void)
@@ -389,9 +535,24 @@ void writer_finish(void)
 	pthread_mutex_unlock(&w.grow_lock);
 }
 
+void writer_fork_child_locks(void)
+{
+	pthread_mutex_init(&w.grow_lock, NULL);
+	pthread_mutex_init(&g_slabs.lock, NULL);
+}
+
 void writer_forget(void)
 {
 	w.open = false;
 	w.path[0] = 0;
-	pthread_mutex_init(&w.grow_lock, NULL);
+	/* The slabs handing out slots are the parent's: private memory takes
+	 * their place (a thread state kept for shim code a signal handler
+	 * interrupted may still write into its slot); their descriptors stay
+	 * unused. */
+	for (int cls = 0; cls < 2; cls++) {
+		if (g_slabs.cur[cls])
+			mmap(g_slabs.cur[cls]->map, w.chunk_size, PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+		g_slabs.cur[cls] = NULL;
+	}
 }

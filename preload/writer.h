@@ -13,18 +13,40 @@
  * line when the file cannot be made; recording is then off. */
 bool writer_open(uint64_t start_realtime_ns, uint64_t start_monotonic_ns, uint32_t flags);
 
-/* Claims the next free chunk for thread `tid`, maps it and writes its header.
- * Returns the mapping (chunk_size bytes) or NULL once the writer has failed
- * (disk full, file gone); the first failure logs one line. No lock is taken
- * unless the file must grow, which happens once per many chunks. */
-uint8_t *writer_claim_chunk(uint32_t tid, uint32_t index);
+/* Chunk sizes: a slot of a small or medium slab, or a whole block. */
+enum chunk_class { CHUNK_SMALL = 0, CHUNK_MEDIUM = 1, CHUNK_FULL = 2 };
 
-/* Unmaps a chunk obtained from writer_claim_chunk. */
-void writer_release_chunk(uint8_t *chunk);
+/* A chunk handed to a thread. */
+struct chunk_lease {
+	uint8_t *map; /* the chunk's header; NULL: none */
+	uint32_t size; /* the chunk's bytes, header included */
+	struct slab *slab; /* the slab of a slot, NULL for a whole block */
+};
+
+/* Claims a chunk of class cls for thread serial `thread` (its index-th),
+ * maps it and writes its header. False once the writer has failed or
+ * stopped (disk full, file gone, a limit); the first failure logs one
+ * line. A whole block takes one atomic add (and a lock when the file must
+ * grow, once per many blocks); a slot takes the slabs' lock, and a block
+ * every (block size / slot size) slots. */
+bool writer_claim_chunk(uint32_t thread, uint32_t index, enum chunk_class cls,
+			struct chunk_lease *out);
+
+/* Record bytes a chunk of class cls holds. */
+uint32_t writer_class_capacity(enum chunk_class cls);
+
+/* Gives back a chunk from writer_claim_chunk (unmaps it, or its slab once
+ * the slab is used up and no thread writes in it any more). */
+void writer_release_chunk(struct chunk_lease *l);
 
 /* Stops new chunk claims and cuts the preallocated tail of the file. Chunks
  * already claimed stay valid. */
 void writer_finish(void);
+
+/* In a fork child, first: the writer's locks may be held by a thread that
+ * is not there (a fork without atfork handlers, or a slab lock atfork does
+ * not take): free ones. */
+void writer_fork_child_locks(void);
 
 /* Forgets the parent's file in a fork child (without touching it). */
 void writer_forget(void);

@@ -14,15 +14,31 @@
  *   | file header    | chunk 0                      | chunk 1       |
  *   +----------------+------------------------------+---------------+--
  *
- * A thread claims a whole chunk with one atomic add and is its only writer.
- * Chunk:
+ * Each chunk_size block after the header is a thread's chunk, or (format 3)
+ * a slab of small chunks. A thread is the only writer of its chunks. Chunk:
  *   +--------+--------+--------+--------+---------------------------------+
- *   | magic  | tid    | used   | index  | records ...           | zeros   |
+ *   | magic  | thread | used   | index  | records ...           | zeros   |
  *   | u32    | u32    | u32    | u32    | <- used bytes ->      |         |
  *   +--------+--------+--------+--------+---------------------------------+
  * `used` is published (release store) after each record, so a reader never
- * trusts bytes past it. A chunk whose magic is not HW_CHUNK_MAGIC is unused
- * (the file is preallocated ahead of the writers).
+ * trusts bytes past it. A block whose magic is neither HW_CHUNK_MAGIC nor
+ * HW_SLAB_MAGIC is unused (the file is preallocated ahead of the writers).
+ * thread: format 3, the thread's serial number in its process (1, 2, ...,
+ * never reused; a THREAD record gives its OS thread id); format 2, the OS
+ * thread id, which the kernel reuses. index: the chunk's position in its
+ * thread's sequence (0, 1, 2, ...).
+ *
+ * Slab (format 3): small chunks of one size, so that a thread that lives
+ * for a few events costs about what they take, not a whole block. A
+ * thread's chunk 0 is a HW_SLOT_SMALL slot, chunk 1 a HW_SLOT_MEDIUM slot,
+ * the others whole blocks (a first record too big for a slot skips ahead).
+ *   +--------+--------+--------+--------+--------+--------+----+--------+
+ *   | magic  | slot   | 0      | 0      | slot 0          | .. | slot n |
+ *   | HWSL   | size   |        |        | (a chunk, as    |    |        |
+ *   |        |        |        |        |  above)         |    |        |
+ *   +--------+--------+--------+--------+--------+--------+----+--------+
+ * Slot k starts at 16 + k * size; a slot whose magic is not HW_CHUNK_MAGIC
+ * is unused. Records of a slot: size - 16 bytes at most.
  */
 
 #define HW_MAGIC "HEAPWISE"
@@ -30,6 +46,11 @@
 #define HW_FORMAT_VERSION_MIN 2u /* the oldest version the reader still reads */
 #define HW_HEADER_SIZE 4096u
 #define HW_CHUNK_MAGIC 0x4b435748u /* "HWCK" */
+#define HW_SLAB_MAGIC 0x4c535748u /* "HWSL" */
+#define HW_SLAB_HEADER_SIZE 16u
+#define HW_SLOT_SMALL 512u
+#define HW_SLOT_MEDIUM 4096u
+#define HW_SLOT_MIN 64u /* what a reader accepts */
 #define HW_CHUNK_HEADER_SIZE 16u
 #define HW_DEFAULT_CHUNK_SIZE (64u * 1024u)
 #define HW_MIN_CHUNK_SIZE (16u * 1024u)
@@ -75,7 +96,7 @@ _Static_assert(sizeof(struct hw_file_header) == HW_HEADER_FIXED_SIZE, "header la
 
 struct hw_chunk_header {
 	uint32_t magic;
-	uint32_t tid;
+	uint32_t thread; /* serial (format 3) or OS thread id (format 2) */
 	uint32_t used; /* bytes of records after this header */
 	uint32_t index; /* position of the chunk in its thread's sequence */
 };
@@ -123,6 +144,9 @@ _Static_assert(sizeof(struct hw_chunk_header) == HW_CHUNK_HEADER_SIZE, "chunk la
  *                                           events of this chunk's thread)
  *   RSS       t:v rss_bytes:v
  *   TRAILER   seq:v t:v allocs:v frees:v   (clean exit)
+ *   THREAD    serial:v tid:v               (format 3: the OS thread id of the
+ *                                           chunk header's thread serial;
+ *                                           first in its chunk 0)
  */
 enum hw_record_tag {
 	HW_REC_ALLOC = 0x40, /* 0x40-0x47: | kind */
@@ -137,6 +161,7 @@ enum hw_record_tag {
 	HW_REC_CODE = 0x13,
 	HW_REC_PYTHON = 0x14,
 	HW_REC_PYTHON_INFO = 0x15,
+	HW_REC_THREAD = 0x18,
 	HW_REC_TIME = 0x20,
 	HW_REC_RSS = 0x21,
 	HW_REC_TRAILER = 0x30,

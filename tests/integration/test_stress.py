@@ -276,6 +276,87 @@ class Stress(TraceTest):
             for path, n in traced.items():
                 self.assertLessEqual(n - base[path], bound, (flags, path, n, base[path]))
 
+    def test_short_lived_threads_cost_their_events(self):
+        # 5,000 threads of one allocation each: every thread claimed a whole
+        # 64 KiB chunk (328 MB); now about what their records take
+        n = 5000
+        _, err, traces = self.run_traced([self.prog("tchurn"), str(n)], timeout=600)
+        self.assertLess(os.path.getsize(traces[0]), n * 1024 + (1 << 20))
+        s = self.json("summary", traces[0])
+        self.assertEqual(s["threads"], n + 1)
+        self.assertEqual(s["unmatched_frees"], 0)
+        fn = self.by_function(traces[0], by="count")
+        self.assertEqual(fn["worker_alloc"]["count"], n)
+        self.assertEqual(fn["worker_alloc"]["allocated_bytes"],
+                         sum(32 + i % 100 for i in range(n)))
+        # Python threads
+        code = "import threading\nfor _ in range(1000):\n" \
+               "    t = threading.Thread(target=lambda: [0] * 100); t.start(); t.join()\n"
+        _, err, traces = self.run_traced([PYTHON, "-c", code], timeout=600)
+        self.assertLess(os.path.getsize(traces[0]), 1000 * 8192 + (2 << 20))
+        self.assertEqual(self.json("summary", traces[0])["threads"], 1001)
+
+    @unittest.skipUnless(os.access("/proc/sys/kernel/ns_last_pid", os.W_OK),
+                         "needs root to make the kernel reuse thread ids")
+    def test_reused_thread_ids(self):
+        # every thread gets the id of the one before (ns_last_pid): threads
+        # named by their OS id were merged into one, their chunks chained in
+        # the wrong order, and frees came before their allocations
+        n = 300
+        _, err, traces = self.run_traced([self.prog("tchurn"), str(n), "reuse"], timeout=600)
+        s = self.json("summary", traces[0])
+        self.assertEqual(s["unmatched_frees"], 0)
+        self.assertEqual(s["threads"], n + 1)
+        fn = self.by_function(traces[0], by="count")
+        self.assertEqual(fn["worker_alloc"]["count"], n * 20001)
+        self.assertEqual(fn["worker_alloc"]["leaked_bytes"], 0)
+
+    def test_size_cap(self):
+        # HEAPWISE_MAX_SIZE: recording stops, with one line, before the
+        # trace passes it; the program runs on untouched
+        _, err, traces = self.run_traced([self.prog("churn"), "300000", "7"], check_status=7,
+                                         env={"HEAPWISE_MAX_SIZE": "1M"})
+        lines = [l for l in err.splitlines() if l.startswith("heapwise:")
+                 and "trace written" not in l]
+        self.assertEqual(len(lines), 1, err)
+        self.assertIn("HEAPWISE_MAX_SIZE", lines[0])
+        self.assertIn("recording stopped", lines[0])
+        self.assertLessEqual(os.path.getsize(traces[0]), 1 << 20)
+        s = self.json("summary", traces[0])
+        self.assertGreater(s["allocations"], 1000)
+        self.assertLess(s["allocations"], 300000)
+
+    def test_free_space_reserve(self):
+        # the trace, preallocated ahead, filled the program's disk until its
+        # own writes failed with ENOSPC; it leaves HEAPWISE_MIN_FREE free
+        mnt = os.path.join(self.dir, "small")
+        os.mkdir(mnt)
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", mnt],
+                           capture_output=True)
+        if r.returncode != 0:
+            self.skipTest("cannot mount a tmpfs here: " + r.stderr.decode())
+        try:
+            for env, write in (({"HEAPWISE_MIN_FREE": "3M"}, 2 << 20),
+                               ({}, 256 << 10)):  # default: 5% of 8 MiB
+                for f in os.listdir(mnt):
+                    os.unlink(os.path.join(mnt, f))
+                e = dict(os.environ, **env)
+                p = subprocess.run([HEAPWISE, "run", "-o", os.path.join(mnt, "t.%p.hwt"), "--",
+                                    self.prog("fillfs"), "2000000", os.path.join(mnt, "data"),
+                                    str(write)],
+                                   capture_output=True, text=True, timeout=300, env=e)
+                self.assertEqual(p.returncode, 0, p.stderr)  # its own write went through
+                self.assertEqual(os.path.getsize(os.path.join(mnt, "data")), write)
+                lines = [l for l in p.stderr.splitlines() if l.startswith("heapwise:")
+                         and "trace written" not in l]
+                self.assertEqual(len(lines), 1, p.stderr)
+                self.assertIn("HEAPWISE_MIN_FREE", lines[0])
+                trace = [f for f in os.listdir(mnt) if f.endswith(".hwt")]
+                self.assertGreater(self.json("summary", os.path.join(mnt, trace[0]))["allocations"],
+                                   1000)
+        finally:
+            subprocess.run(["umount", mnt])
+
 
 if __name__ == "__main__":
     main()

@@ -61,6 +61,23 @@ static void commit_used(struct tb *b)
 
 void tb_chunk(struct tb *b, uint32_t tid)
 {
+	tb_chunk_at(b, tid, 0);
+}
+
+void tb_thread(struct tb *b, uint32_t serial, uint32_t tid)
+{
+	uint8_t *p = b->buf + b->size;
+	ensure(b, 32);
+	p = b->buf + b->size;
+	*p++ = HW_REC_THREAD;
+	p = hw_put_varint(p, serial);
+	p = hw_put_varint(p, tid);
+	b->size = (size_t)(p - b->buf);
+	commit_used(b);
+}
+
+void tb_chunk_at(struct tb *b, uint32_t tid, uint32_t index)
+{
 	if (b->chunk_off) {
 		/* pad the previous chunk to its full size */
 		size_t end = b->chunk_off + b->chunk_size;
@@ -70,7 +87,7 @@ void tb_chunk(struct tb *b, uint32_t tid)
 	}
 	ensure(b, b->chunk_size);
 	b->chunk_off = b->size;
-	struct hw_chunk_header ch = {HW_CHUNK_MAGIC, tid, 0, 0};
+	struct hw_chunk_header ch = {HW_CHUNK_MAGIC, tid, 0, index};
 	memcpy(b->buf + b->size, &ch, sizeof(ch));
 	b->size += HW_CHUNK_HEADER_SIZE;
 	b->last_seq = b->last_addr = 0;

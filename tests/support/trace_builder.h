@@ -20,8 +20,12 @@ void tb_init(struct tb *b, uint32_t chunk_size, const char *cmdline, size_t cmdl
 /* Sets the header's process: pid, parent pid and start time (wall clock and
  * monotonic, in ns). tb_init makes pid 4242, parent 1, start 0. */
 void tb_process(struct tb *b, uint64_t pid, uint64_t ppid, uint64_t start_ns);
-/* Starts a chunk for thread tid (delta bases restart). */
+/* Starts a chunk for thread tid (delta bases restart); its index is 0. */
 void tb_chunk(struct tb *b, uint32_t tid);
+/* The same with the chunk's index in its thread's sequence. */
+void tb_chunk_at(struct tb *b, uint32_t thread, uint32_t index);
+/* A THREAD record (format 3): serial's OS thread id. */
+void tb_thread(struct tb *b, uint32_t serial, uint32_t tid);
 void tb_time(struct tb *b, uint64_t t_ns);
 void tb_alloc(struct tb *b, int kind, uint64_t seq, uint64_t addr, uint64_t size, uint32_t stack);
 void tb_free(struct tb *b, int kind, uint64_t seq, uint64_t addr);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "heapwise/varint.h"
 #include "merge.h"
 #include "reader.h"
 #include "trace_builder.h"
@@ -65,7 +66,7 @@ static void decodes_every_kind(void **state)
 	struct trace t;
 	assert_int_equal(trace_open(path, &t), HW_OK);
 	assert_int_equal(t.nchunks, 1);
-	assert_int_equal(t.chunks[0].tid, 11);
+	assert_int_equal(t.chunks[0].thread, 11);
 	assert_string_equal(t.cmdline, "prog arg");
 	struct cursor c;
 	struct hw_record r;
@@ -264,6 +265,152 @@ static void old_finalize_mark_before_older_free(void **state)
 	trace_close(&t);
 }
 
+/* Format 2 named threads by OS id, reused by the kernel: two threads with
+ * id 7, two chunks each, the second thread after the first in the file.
+ * Chained by index they interleaved (the first thread's chunk 1 after the
+ * second's chunk 0: its free came after the second thread's allocation at
+ * the same address, which it then freed). */
+static void old_reused_thread_ids(void **state)
+{
+	(void)state;
+	struct tb b;
+	tb_init(&b, HW_MIN_CHUNK_SIZE, "x", 1);
+	((struct hw_file_header *)b.buf)->version = 2;
+	tb_chunk_at(&b, 7, 0);
+	tb_alloc(&b, HW_KIND_MALLOC, 1, 0x1000, 10, 0);
+	tb_chunk_at(&b, 7, 1);
+	tb_free(&b, HW_KIND_MALLOC, 2, 0x1000);
+	tb_chunk_at(&b, 7, 0);
+	tb_alloc(&b, HW_KIND_MALLOC, 3, 0x1000, 20, 0);
+	tb_chunk_at(&b, 7, 1);
+	tb_free(&b, HW_KIND_MALLOC, 4, 0x1000);
+	tb_write(&b, path);
+	tb_free_builder(&b);
+	struct trace t;
+	assert_int_equal(trace_open(path, &t), HW_OK);
+	struct merge *m = merge_new(&t, no_def, NULL);
+	const struct hw_event *ev;
+	size_t n;
+	uint64_t want = 1;
+	while ((n = merge_batch(m, &ev)) > 0)
+		for (size_t i = 0; i < n; i++)
+			if (ev[i].op != EV_TIME && ev[i].op != EV_THREAD)
+				assert_int_equal(ev[i].seq, want++);
+	merge_free(m);
+	assert_int_equal(want, 5);
+	trace_close(&t);
+}
+
+/* One chunk's header and records at p (a slot or a block). */
+static uint8_t *raw_chunk(uint8_t *p, uint32_t thread, uint32_t index)
+{
+	struct hw_chunk_header h = {HW_CHUNK_MAGIC, thread, 0, index};
+	memcpy(p, &h, sizeof(h));
+	return p + sizeof(h);
+}
+
+static void raw_done(uint8_t *chunk, uint8_t *end)
+{
+	uint32_t used = (uint32_t)(end - chunk - HW_CHUNK_HEADER_SIZE);
+	memcpy(chunk + offsetof(struct hw_chunk_header, used), &used, 4);
+}
+
+static uint8_t *raw_event(uint8_t *p, uint8_t tag, uint64_t seq_delta, int64_t addr_delta,
+			  uint64_t size)
+{
+	*p++ = tag;
+	p = hw_put_varint(p, seq_delta);
+	p = hw_put_varint(p, hw_zigzag(addr_delta));
+	if ((tag & ~HW_TAG_KIND_MASK) == HW_REC_ALLOC) {
+		p = hw_put_varint(p, size);
+		p = hw_put_varint(p, 0);
+	}
+	return p;
+}
+
+/* Format 3: slabs of small chunks. Thread 1's chunk 0 in a small slot,
+ * chunk 1 in a medium one, chunk 2 a whole block; thread 2 in the next
+ * small slot; an unused slot; a slab of a slot size no writer makes. */
+static void slabs_and_thread_serials(void **state)
+{
+	(void)state;
+	const uint32_t cs = HW_MIN_CHUNK_SIZE;
+	struct tb b;
+	tb_init(&b, cs, "x", 1);
+	size_t size = HW_HEADER_SIZE + 4 * (size_t)cs;
+	uint8_t *f = calloc(1, size);
+	memcpy(f, b.buf, HW_HEADER_SIZE);
+	tb_free_builder(&b);
+	uint8_t *blk[4];
+	for (int i = 0; i < 4; i++)
+		blk[i] = f + HW_HEADER_SIZE + (size_t)i * cs;
+	struct hw_chunk_header slab = {HW_SLAB_MAGIC, HW_SLOT_SMALL, 0, 0};
+	memcpy(blk[0], &slab, sizeof(slab));
+	uint8_t *s0 = blk[0] + HW_SLAB_HEADER_SIZE, *s1 = s0 + HW_SLOT_SMALL;
+	uint8_t *p = raw_chunk(s0, 1, 0);
+	*p++ = HW_REC_THREAD;
+	p = hw_put_varint(p, 1);
+	p = hw_put_varint(p, 4321);
+	p = raw_event(p, HW_REC_ALLOC, 1, 0x1000, 10);
+	raw_done(s0, p);
+	p = raw_event(raw_chunk(s1, 2, 0), HW_REC_ALLOC, 2, 0x3000, 30);
+	raw_done(s1, p);
+	slab.thread = HW_SLOT_MEDIUM;
+	memcpy(blk[1], &slab, sizeof(slab));
+	uint8_t *m0 = blk[1] + HW_SLAB_HEADER_SIZE;
+	p = raw_event(raw_chunk(m0, 1, 1), HW_REC_FREE, 3, 0x1000, 0);
+	raw_done(m0, p);
+	p = raw_event(raw_chunk(blk[2], 1, 2), HW_REC_FREE, 4, 0x3000, 0);
+	raw_done(blk[2], p);
+	struct trace t;
+	assert_int_equal(trace_open_buffer(f, size, "slabs", &t), HW_OK);
+	assert_int_equal(t.nchunks, 4);
+	assert_false(t.damaged);
+	struct merge *m = merge_new(&t, no_def, NULL);
+	const struct hw_event *ev;
+	size_t n;
+	uint64_t want = 1;
+	uint32_t thread = 0, threads[4];
+	while ((n = merge_batch(m, &ev)) > 0) {
+		for (size_t i = 0; i < n; i++) {
+			if (ev[i].op == EV_THREAD)
+				thread = (uint32_t)ev[i].addr;
+			if (ev[i].op == EV_TIME || ev[i].op == EV_THREAD)
+				continue;
+			threads[want - 1] = thread;
+			assert_int_equal(ev[i].seq, want++);
+		}
+	}
+	merge_free(m);
+	assert_int_equal(want, 5);
+	assert_int_equal(threads[0], 1);
+	assert_int_equal(threads[1], 2);
+	assert_int_equal(threads[2], 1);
+	assert_int_equal(threads[3], 1);
+	/* THREAD gives the OS id */
+	struct cursor c;
+	struct hw_record r;
+	cursor_init(&c, &t, 0);
+	assert_int_equal(cursor_next(&c, &r), READ_RECORD);
+	assert_int_equal(r.tag, HW_REC_THREAD);
+	assert_int_equal(r.id, 1);
+	assert_int_equal(r.os_tid, 4321);
+	trace_close(&t);
+	/* a slot size no writer makes: that slab is skipped, the trace damaged */
+	slab.thread = 100;
+	memcpy(blk[3], &slab, sizeof(slab));
+	assert_int_equal(trace_open_buffer(f, size, "slabs", &t), HW_OK);
+	assert_int_equal(t.nchunks, 4);
+	assert_true(t.damaged);
+	trace_close(&t);
+	/* format 2 has no slabs */
+	((struct hw_file_header *)f)->version = 2;
+	assert_int_equal(trace_open_buffer(f, size, "slabs", &t), HW_OK);
+	assert_int_equal(t.nchunks, 1);
+	trace_close(&t);
+	free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -272,6 +419,8 @@ int main(void)
 		cmocka_unit_test(damaged_record_keeps_prefix),
 		cmocka_unit_test(cut_file_reads_what_is_there),
 		cmocka_unit_test(old_finalize_mark_before_older_free),
+		cmocka_unit_test(old_reused_thread_ids),
+		cmocka_unit_test(slabs_and_thread_serials),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
