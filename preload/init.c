@@ -54,6 +54,8 @@ static void fork_prepare(void)
 	t_fork_locked = !hw_tls.guard;
 	if (!t_fork_locked)
 		return;
+	/* first: a thread inside may need the modules lock to get out */
+	tracker_fork_drain();
 	modules_fork_prepare();
 	tracker_registry_lock();
 }
@@ -64,9 +66,10 @@ static void fork_parent(void)
 		return;
 	tracker_registry_unlock();
 	modules_fork_after();
+	atomic_store(&g_unwind_gate, 0);
 }
 
-void init_fork_child(void)
+void init_fork_child(bool drained)
 {
 	/* only this thread exists: a lock still held belonged to another one
 	 * (or to the shim code a signal handler interrupted here, which
@@ -79,6 +82,16 @@ void init_fork_child(void)
 	hw_tls.guard = 1;
 	int was = atomic_load(&g_run_state);
 	proc_claim();
+	/* Made without the prepare handler's drain (no atfork handlers, or a
+	 * fork from a signal handler that interrupted the shim) while other
+	 * threads lived: one may have held a lock of libunwind's or the
+	 * loader's, held for good here; or the loader's lock is held (a thread
+	 * of the program was in dl_iterate_phdr: a C++ throw, backtrace()).
+	 * No native unwind in this child, nor in its own children: its events
+	 * get Python frames or none. */
+	if ((!drained && tracker_had_other_threads()) || stack_native_loader_locked())
+		g_unwind_unsafe = true;
+	atomic_store(&g_unwind_gate, 0);
 	tracker_forget_all_threads(guard);
 	writer_forget();
 	g_fork_child = true;
@@ -91,7 +104,7 @@ void init_fork_child(void)
 
 static void fork_child(void)
 {
-	init_fork_child();
+	init_fork_child(t_fork_locked);
 }
 
 static uint64_t realtime_ns(void)
@@ -148,6 +161,7 @@ static bool start(void)
 		modules_emit_all(ts);
 		python_emit_info(ts);
 	} else {
+		stack_native_find_loader_lock();
 		modules_init(ts);
 		python_start(ts);
 	}

@@ -184,7 +184,9 @@ static void rescan(struct thread_state *ts)
 
 void modules_check(struct thread_state *ts)
 {
-	if (!g_mods)
+	/* dl_iterate_phdr takes the loader's lock: not while a fork is under
+	 * way (tracker_unwind_enter); the next check sees the change */
+	if (!g_mods || !tracker_unwind_enter(ts))
 		return;
 	unsigned long long c[2] = {0, 0};
 	dl_iterate_phdr(read_counters, c);
@@ -195,6 +197,7 @@ void modules_check(struct thread_state *ts)
 		rescan(ts);
 	}
 	unlock();
+	tracker_unwind_exit(ts);
 }
 
 static int find_self(struct dl_phdr_info *info, size_t size, void *arg)

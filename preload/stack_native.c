@@ -15,9 +15,12 @@
 #define UNW_LOCAL_ONLY
 #include "stack_native.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libunwind.h>
+#include <link.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -31,6 +34,7 @@
 #include "modules.h"
 #include "stack.h"
 #include "proc.h"
+#include "tracker.h"
 
 #if UNW_VERSION < UNW_VERSION_CODE(1, 6)
 #error "libunwind 1.6 or later: the accessor's argument carries the validation bit"
@@ -167,6 +171,9 @@ static int (*const g_unwinders[2])(void **, int) = {unw_backtrace, step_by_step}
 
 unsigned stack_native_unwind(uintptr_t *ips, unsigned max)
 {
+	struct thread_state *ts = hw_tls.state;
+	if (!tracker_unwind_enter(ts))
+		return 0;
 	unwind_start();
 	for (unsigned i = 0; i < GOOD_PAGES; i++)
 		t_good[i] = 0;
@@ -176,6 +183,7 @@ unsigned stack_native_unwind(uintptr_t *ips, unsigned max)
 	bool young = HW_UNLIKELY(t_unwinds < YOUNG_UNWINDS);
 	t_unwinds += young;
 	int n = g_unwinders[young]((void **)ips, (int)max + HW_UNWIND_SELF);
+	tracker_unwind_exit(ts);
 	int skip = 0;
 	while (skip < n && modules_is_self(ips[skip]))
 		skip++;
@@ -187,13 +195,18 @@ unsigned stack_native_unwind(uintptr_t *ips, unsigned max)
 
 unsigned stack_native_unwind_sp(uintptr_t *ips, uintptr_t *sps, unsigned max)
 {
+	struct thread_state *ts = hw_tls.state;
+	if (!tracker_unwind_enter(ts))
+		return 0;
 	unwind_start();
 	for (unsigned i = 0; i < GOOD_PAGES; i++)
 		t_good[i] = 0;
 	unw_context_t uc;
 	unw_cursor_t cur;
-	if (unw_getcontext(&uc) != 0 || unw_init_local(&cur, &uc) != 0)
+	if (unw_getcontext(&uc) != 0 || unw_init_local(&cur, &uc) != 0) {
+		tracker_unwind_exit(ts);
 		return 0;
+	}
 	unsigned out = 0, seen = 0;
 	bool ours = true;
 	do {
@@ -206,16 +219,72 @@ unsigned stack_native_unwind_sp(uintptr_t *ips, uintptr_t *sps, unsigned max)
 		ips[out] = (uintptr_t)ip;
 		sps[out++] = (uintptr_t)sp;
 	} while (out < max && out < HW_MAX_UNWIND && unw_step(&cur) > 0);
+	tracker_unwind_exit(ts);
 	return out;
 }
 
 bool stack_native_proc_range(uintptr_t ip, uintptr_t *lo, uintptr_t *hi)
 {
 	unw_proc_info_t pi;
-	if (unw_get_proc_info_by_ip(unw_local_addr_space, (unw_word_t)ip, &pi, NULL) != 0 ||
-	    pi.end_ip <= pi.start_ip)
+	struct thread_state *ts = hw_tls.state;
+	if (!tracker_unwind_enter(ts))
+		return false;
+	int r = unw_get_proc_info_by_ip(unw_local_addr_space, (unw_word_t)ip, &pi, NULL);
+	tracker_unwind_exit(ts);
+	if (r != 0 || pi.end_ip <= pi.start_ip)
 		return false;
 	*lo = (uintptr_t)pi.start_ip;
 	*hi = (uintptr_t)pi.end_ip;
 	return true;
+}
+
+/* The loader lock is GL(dl_load_write_lock), a recursive mutex inside ld.so's
+ * _rtld_global (at a different offset in every glibc release: 2608 in 2.36,
+ * 1840 in sid's). Found as the one recursive mutex in _rtld_global this
+ * thread holds while a dl_iterate_phdr callback runs. Only ever read. */
+static const int *g_loader_lock;
+
+struct loader_scan {
+	const unsigned char *base;
+	size_t size;
+	const int *found;
+	unsigned count;
+};
+
+static int scan_loader(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	(void)info;
+	(void)size;
+	struct loader_scan *s = arg;
+	pid_t tid = gettid();
+	for (size_t off = 0; off + sizeof(pthread_mutex_t) <= s->size; off += 8) {
+		const pthread_mutex_t *m = (const void *)(s->base + off);
+		if (m->__data.__owner == tid && m->__data.__lock && m->__data.__count >= 1 &&
+		    (m->__data.__kind & 3) == PTHREAD_MUTEX_RECURSIVE_NP) {
+			s->found = &m->__data.__lock;
+			s->count++;
+		}
+	}
+	return 1; /* one call is enough */
+}
+
+void stack_native_find_loader_lock(void)
+{
+	if (g_loader_lock)
+		return;
+	void *g = dlvsym(RTLD_DEFAULT, "_rtld_global", "GLIBC_PRIVATE");
+	Dl_info info;
+	const ElfW(Sym) *sym = NULL;
+	if (!g || !dladdr1(g, &info, (void **)&sym, RTLD_DL_SYMENT) || !sym ||
+	    sym->st_size < sizeof(pthread_mutex_t) || sym->st_size > (1u << 20))
+		return;
+	struct loader_scan s = {g, sym->st_size, NULL, 0};
+	dl_iterate_phdr(scan_loader, &s);
+	if (s.count == 1)
+		g_loader_lock = s.found;
+}
+
+bool stack_native_loader_locked(void)
+{
+	return g_loader_lock && __atomic_load_n(g_loader_lock, __ATOMIC_RELAXED) != 0;
 }

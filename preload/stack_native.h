@@ -19,4 +19,13 @@ unsigned stack_native_unwind_sp(uintptr_t *ips, uintptr_t *sps, unsigned max);
  * in. */
 bool stack_native_proc_range(uintptr_t ip, uintptr_t *lo, uintptr_t *hi);
 
+/* glibc's loader lock (the one dl_iterate_phdr holds, which libunwind
+ * takes to find unwind tables): stack_native_find_loader_lock, at the first
+ * start, learns where it is; in a fork child stack_native_loader_locked
+ * tells whether a thread of the parent held it at the fork (it then stays
+ * held for good: the child's first native unwind would wait for ever). False
+ * when not known. */
+void stack_native_find_loader_lock(void);
+bool stack_native_loader_locked(void);
+
 #endif

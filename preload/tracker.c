@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,8 @@
 
 __thread struct tls hw_tls __attribute__((tls_model("initial-exec")));
 _Atomic int g_run_state;
+_Atomic int g_unwind_gate;
+bool g_unwind_unsafe;
 _Atomic uint64_t g_seq = 1;
 _Atomic uint32_t g_module_epoch;
 uintptr_t *_Atomic g_py_finalizing;
@@ -57,6 +60,25 @@ void tracker_registry_lock(void)
 void tracker_registry_unlock(void)
 {
 	atomic_flag_clear_explicit(&g_threads_lock, memory_order_release);
+}
+
+void tracker_fork_drain(void)
+{
+	atomic_store(&g_unwind_gate, 1); /* seq_cst: before the loads below */
+	struct thread_state *self = hw_tls.state;
+	tracker_registry_lock();
+	for (struct thread_state *ts = g_threads; ts; ts = ts->next)
+		while (ts != self && atomic_load(&ts->unwinding))
+			sched_yield();
+	tracker_registry_unlock();
+}
+
+bool tracker_had_other_threads(void)
+{
+	for (struct thread_state *ts = g_threads; ts; ts = ts->next)
+		if (ts != hw_tls.state)
+			return true;
+	return false;
 }
 
 uint64_t tracker_monotonic_ns(void)
@@ -341,7 +363,7 @@ struct thread_state *tracker_thread_state_slow(void)
 	if (HW_UNLIKELY(proc_wiped())) {
 		/* the first event of a child made without atfork handlers: do
 		 * what they would have done, then start this child's trace */
-		init_fork_child();
+		init_fork_child(false);
 		hw_tls.guard = 0;
 		bool on = init_maybe();
 		hw_tls.guard = 1;

@@ -42,6 +42,9 @@ struct thread_state {
 	uint32_t used; /* record bytes in the chunk */
 	uint32_t cap; /* record bytes the chunk can hold */
 	uint32_t chunk_index;
+	/* inside libunwind or dl_iterate_phdr (tracker_unwind_enter): written by
+	 * its thread only, read by a fork's prepare handler */
+	_Atomic uint32_t unwinding;
 	uint64_t last_seq; /* delta bases, reset with each chunk */
 	uint64_t last_addr;
 	uint64_t time_ns; /* last TIME record of this chunk; UINT64_MAX: none yet */
@@ -73,6 +76,8 @@ enum run_state { RUN_NOT_STARTED = 0, RUN_STARTING = 1, RUN_ON = 2, RUN_OFF = 3,
 
 extern __thread struct tls hw_tls __attribute__((tls_model("initial-exec")));
 extern _Atomic int g_run_state;
+extern _Atomic int g_unwind_gate; /* 1 while a fork is under way */
+extern bool g_unwind_unsafe; /* this process may never unwind natively */
 extern _Atomic uint64_t g_seq;
 extern _Atomic uint32_t g_module_epoch; /* bumped by dlclose */
 
@@ -219,10 +224,54 @@ void tracker_thread_exit(struct thread_state *ts);
 void tracker_forget_all_threads(bool interrupted);
 
 /* init.c: what a fork child does; called by the atfork child handler and by
- * the first event of a child made without it. */
-void init_fork_child(void);
+ * the first event of a child made without it. drained: the prepare handler
+ * drained the unwinders (tracker_fork_drain) before the fork. */
+void init_fork_child(bool drained);
 void tracker_registry_lock(void);
 void tracker_registry_unlock(void);
+
+/* Fork and the locks of libunwind and the loader. libunwind holds locks of
+ * its own while it unwinds (its global cache's, with every signal blocked)
+ * and takes the loader's through dl_iterate_phdr; a thread that holds one
+ * when another forks holds it in the child for good, and the child's first
+ * native unwind waited for ever (the fork storm that hung CI). Every call
+ * of the shim into libunwind or dl_iterate_phdr is inside
+ * tracker_unwind_enter/exit; fork's prepare handler closes the gate and
+ * waits until no other thread is inside (tracker_fork_drain), the parent and
+ * child handlers open it. A thread that finds the gate closed does not
+ * wait (it may hold a lock fork needs, an nss or stdio one): its event gets
+ * no native frames. Nesting is allowed. */
+static inline bool tracker_unwind_enter(struct thread_state *ts)
+{
+	if (HW_UNLIKELY(g_unwind_unsafe))
+		return false;
+	if (!ts)
+		return true;
+	/* a store, then a load of another variable: both sequentially
+	 * consistent (the exchange is a full barrier), so that this thread or
+	 * the prepare handler sees the other's store (Dekker) */
+	uint32_t n = atomic_exchange(&ts->unwinding,
+				     atomic_load_explicit(&ts->unwinding, memory_order_relaxed) + 1);
+	if (HW_LIKELY(!atomic_load(&g_unwind_gate)))
+		return true;
+	atomic_store_explicit(&ts->unwinding, n, memory_order_release);
+	return false;
+}
+
+static inline void tracker_unwind_exit(struct thread_state *ts)
+{
+	if (ts)
+		atomic_store_explicit(&ts->unwinding,
+				      atomic_load_explicit(&ts->unwinding, memory_order_relaxed) - 1,
+				      memory_order_release);
+}
+
+/* fork's prepare handler: closes the gate and waits until no other thread
+ * is inside it. */
+void tracker_fork_drain(void);
+/* In a child: true when a thread other than the caller had a state (it may
+ * have held a lock of libunwind's or the loader's at the fork). */
+bool tracker_had_other_threads(void);
 
 uint64_t tracker_monotonic_ns(void);
 extern uint64_t g_start_monotonic_ns;

@@ -6,7 +6,9 @@ import glob
 import json
 import os
 import shutil
+import signal
 import subprocess
+import tempfile
 import unittest
 
 from helpers import HEAPWISE, TraceTest, main
@@ -37,6 +39,30 @@ class Stress(TraceTest):
                 self.assertEqual(fn["child_work"]["leaked_bytes"], 1234, t)
                 self.assertTrue(self.json("summary", t)["clean_exit"], t)
         self.assertEqual(children, 200)
+
+    def test_fork_while_a_thread_holds_the_loader_lock(self):
+        # glibc's fork leaves the loader lock that dl_iterate_phdr holds
+        # held in the child when another thread was inside it: the child
+        # never needs it untraced; traced, its first native unwind waited
+        # for it for ever, every signal blocked
+        run_dir = tempfile.mkdtemp(prefix="run-", dir=self.dir)
+        p = subprocess.Popen([HEAPWISE, "run", "-o", os.path.join(run_dir, "t.%p.hwt"), "--",
+                              self.prog("dlfork")], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True, start_new_session=True)
+        try:
+            _, err = p.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.communicate()
+            self.fail("the fork child hung")
+        self.assertEqual(p.returncode, 0, err)
+        traces = sorted(glob.glob(os.path.join(run_dir, "t.*.hwt")))
+        self.assertEqual(len(traces), 2, err)
+        docs = [self.json("summary", t) for t in traces]
+        child = [d for d in docs if d["ppid"] in [o["pid"] for o in docs]]
+        self.assertEqual(len(child), 1)
+        self.assertGreaterEqual(child[0]["leaked_bytes"], 4321)
+        self.assertTrue(child[0]["clean_exit"] or child[0]["events"] >= 1)
 
     def test_signal_handlers_allocating(self):
         _, _, traces = self.run_traced([self.prog("sigalloc")], timeout=300)

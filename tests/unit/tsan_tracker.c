@@ -25,9 +25,9 @@ bool init_maybe(void)
 	return atomic_load(&g_run_state) == RUN_ON;
 }
 
-void init_fork_child(void)
+void init_fork_child(bool drained)
 {
-	/* the process page is never set up here: never called */
+	(void)drained; /* the process page is never set up here: never called */
 }
 
 #define THREADS 8
