@@ -278,7 +278,7 @@ static void rows_of(const struct tree *tr, const struct report_opts *o, bool lea
 {
 	struct report r;
 	if (tr->n > 1) { /* the tree combined first */
-		tree_report(&r, tr, o->group, o->by, leaks);
+		tree_report(&r, tr, o->group, o->by, leaks, o->n);
 		if (o->json) {
 			fprintf(stdout, "{\"version\":1,\"sort_by\":\"%s\",\"group_by\":\"%s\","
 					"\"combined\":{\"processes\":%zu,\"callsites\":",
@@ -515,7 +515,7 @@ int cmd_export(int argc, char **argv)
 		/* everything: the summary and every callsite with its whole stack */
 		if (tr.n > 1) {
 			struct report r;
-			tree_report(&r, &tr, GROUP_STACK, BY_ALLOCATED, false);
+			tree_report(&r, &tr, GROUP_STACK, BY_ALLOCATED, false, 0);
 			fputs("{\"version\":1,\"combined\":{\"summary\":", f);
 			tree_summary_json(f, &tr);
 			fputs(",\"callsites\":", f);

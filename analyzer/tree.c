@@ -282,22 +282,45 @@ static int cmp_keyed(const void *x, const void *y)
 }
 
 void tree_report(struct report *out, const struct tree *tr, enum group_by group, enum sort_by by,
-		 bool only_leaks)
+		 bool only_leaks, size_t shown)
 {
+	/* by stack, rows are joined on a hash of what they print
+	 * (report_row_hash) and only the first ones get frames: the text of
+	 * every stack of every process cost O(rows x depth) */
+	bool bare = group == GROUP_STACK && shown;
 	size_t total = 0;
 	struct report *each = xcalloc(tr->n + 1, sizeof(*each));
 	for (size_t i = 0; i < tr->n; i++) {
-		report_build(&each[i], &tr->p[i].a, tr->p[i].s, group, by, only_leaks);
+		if (bare)
+			report_build_bare(&each[i], &tr->p[i].a, tr->p[i].s, group, by);
+		else
+			report_build(&each[i], &tr->p[i].a, tr->p[i].s, group, by, only_leaks);
 		total += each[i].n;
 	}
 	struct keyed *all = xcalloc(total + 1, sizeof(*all));
 	size_t k = 0;
 	for (size_t i = 0; i < tr->n; i++) {
+		struct report_keys *keys = bare ? report_keys_new(&tr->p[i].a, tr->p[i].s) : NULL;
 		for (size_t j = 0; j < each[i].n; j++) {
-			all[k].row = each[i].rows[j];
-			all[k].key = report_row_key(&all[k].row);
+			struct row *r = &each[i].rows[j];
+			if (bare && only_leaks && !r->leaked_bytes) {
+				free(r->key);
+				free(r->kinds);
+				continue;
+			}
+			all[k].row = *r;
+			if (bare) {
+				uint64_t h[2];
+				char buf[40];
+				report_row_hash(keys, r, h);
+				snprintf(buf, sizeof(buf), "%016" PRIx64 "%016" PRIx64, h[0], h[1]);
+				all[k].key = xstrndup(buf, strlen(buf));
+			} else {
+				all[k].key = report_row_key(&all[k].row);
+			}
 			k++;
 		}
+		report_keys_free(keys);
 		free(each[i].rows); /* the rows' keys and frames moved to all */
 	}
 	free(each);
@@ -321,6 +344,19 @@ void tree_report(struct report *out, const struct tree *tr, enum group_by group,
 		free(all[j].key);
 	free(all);
 	report_sort(out);
+	if (!bare)
+		return;
+	/* frames for the rows shown: the first `shown`, and on until `shown`
+	 * heap rows with bytes at the peak (the summary's lines) */
+	for (size_t j = 0, heap = 0; j < out->n && (j < shown || heap < shown); j++) {
+		struct row *r = &out->rows[j];
+		for (size_t i = 0; i < tr->n; i++)
+			if (tr->p[i].s == r->sym) {
+				report_row_frame(r, &tr->p[i].a, tr->p[i].s);
+				break;
+			}
+		heap += r->cls == CLASS_HEAP && r->peak_bytes;
+	}
 }
 
 static double secs(uint64_t ns)
@@ -354,7 +390,7 @@ void tree_summary_text(FILE *f, const struct tree *tr)
 			t.damaged ? "a trace is damaged or cut: figures cover what could be read"
 				  : "a process did not exit cleanly (killed, crashed, exec'd or still running)");
 	struct report r;
-	tree_report(&r, tr, GROUP_STACK, BY_PEAK, false);
+	tree_report(&r, tr, GROUP_STACK, BY_PEAK, false, 5);
 	fprintf(f, "  largest callsites at the processes' peaks:\n");
 	report_peak_lines(f, &r, 5);
 	report_free(&r);

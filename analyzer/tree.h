@@ -53,9 +53,11 @@ size_t tree_split(struct tree *tr, size_t *counts);
 char *tree_describe(const struct tree *tr, const size_t *counts, size_t ntrees);
 
 /* The rows of every process joined by frames, sorted by `by`. Peak bytes of
- * a joined row are the sum of what each process had live at its own peak. */
+ * a joined row are the sum of what each process had live at its own peak.
+ * With shown (not 0), grouped by stack, only the rows a report shows get
+ * frames: the first `shown`, and on until `shown` heap rows with peak bytes. */
 void tree_report(struct report *out, const struct tree *tr, enum group_by group, enum sort_by by,
-		 bool only_leaks);
+		 bool only_leaks, size_t shown);
 
 /* "pid 123 (parent 1): python3 app.py", the command line in the display
  * form of escape.h. */

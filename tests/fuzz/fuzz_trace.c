@@ -115,9 +115,13 @@ static void tree_reports(const uint8_t *data, size_t size)
 	tree_summary_text(out, &tr);
 	tree_summary_json(out, &tr);
 	struct report r;
-	tree_report(&r, &tr, GROUP_FUNCTION, BY_LEAKED, true);
+	tree_report(&r, &tr, GROUP_FUNCTION, BY_LEAKED, true, 0);
 	report_rows_text(out, &r, 0);
 	report_callsites_json(out, &r, 0);
+	report_free(&r);
+	tree_report(&r, &tr, GROUP_STACK, BY_LEAKED, true, 3); /* joined by hash, 3 framed */
+	report_rows_text(out, &r, 3);
+	report_callsites_json(out, &r, 3);
 	report_free(&r);
 	struct flame_proc fp[2] = {{&tr.p[0].a, tr.p[0].s, "a"}, {&tr.p[1].a, tr.p[1].s, "b;c"}};
 	report_flame_procs(out, fp, 2, METRIC_PEAK, FLAME_FOLDED, "fuzz");
