@@ -27,12 +27,30 @@ struct sym {
 	int rank; /* 0 global, 1 weak, 2 local: the preferred name at an address */
 };
 
-struct mod_state {
-	bool tried, usable;
+/* A module file opened with libdwfl. Shared by every symbolizer that needs
+ * the same file with the same build-id (the processes of a tree all have
+ * libc: one session parses its debug information once, where each process
+ * parsing its own cost about 17 MB apiece). */
+struct session {
+	char *file; /* as opened (under the sysroot) */
+	unsigned char build_id[64];
+	size_t build_id_len;
+	uint64_t bias; /* where the session has the file */
 	Dwfl *dwfl;
 	Dwfl_Module *mod;
 	struct sym *syms; /* function symbols sorted by address */
 	size_t nsyms;
+	bool usable, mismatch, missing;
+	char *why;
+	unsigned refs;
+	struct session *next;
+};
+
+static struct session *g_sessions;
+
+struct mod_state {
+	bool tried, usable;
+	struct session *ses;
 	const char *base;
 	uint64_t unnamed; /* frames left without a function name */
 	uint64_t shown; /* of those, the return addresses a report showed */
@@ -234,10 +252,21 @@ void symbolizer_free(struct symbolizer *s)
 	if (!s)
 		return;
 	for (size_t i = 0; i < s->a->nfiles; i++) {
-		if (s->mods[i].dwfl)
-			dwfl_end(s->mods[i].dwfl);
-		free(s->mods[i].syms);
+		struct session *ses = s->mods[i].ses;
 		free(s->mods[i].why);
+		if (!ses || --ses->refs)
+			continue;
+		for (struct session **p = &g_sessions; *p; p = &(*p)->next)
+			if (*p == ses) {
+				*p = ses->next;
+				break;
+			}
+		if (ses->dwfl)
+			dwfl_end(ses->dwfl);
+		free(ses->syms);
+		free(ses->why);
+		free(ses->file);
+		free(ses);
 	}
 	for (size_t i = 0; i < s->nstrings; i++)
 		free(s->strings[i]);
@@ -268,7 +297,7 @@ static int cmp_sym(const void *x, const void *y)
 /* The module's function symbols, sorted once: dwfl_module_addrinfo scans the
  * whole symbol table for every address, which made symbolization the larger
  * part of a report on a big interpreter without debug symbols. */
-static void load_symbols(struct mod_state *ms)
+static void load_symbols(struct session *ms)
 {
 	int n = dwfl_module_getsymtab(ms->mod);
 	if (n <= 0)
@@ -290,7 +319,7 @@ static void load_symbols(struct mod_state *ms)
 
 /* The function symbol that contains pc: the last one starting at or below it
  * whose size covers it (a sizeless symbol reaches to the next one). */
-static const char *symbol_at(const struct mod_state *ms, uint64_t pc)
+static const char *symbol_at(const struct session *ms, uint64_t pc)
 {
 	size_t lo = 0, hi = ms->nsyms;
 	while (lo < hi) {
@@ -311,6 +340,45 @@ static const char *symbol_at(const struct mod_state *ms, uint64_t pc)
 	return NULL;
 }
 
+/* Opens a module file into a new session (its outcome in ses). */
+static void open_session(struct session *ses, const char *base, const struct module_rec *m)
+{
+	const char *file = ses->file;
+	int fd = symbolize_open_regular(file);
+	if (fd < 0) {
+		ses->missing = true;
+		const char *why = errno == EINVAL ? "not a regular file" : strerror(errno);
+		ses->why = xstrndup(why, strlen(why));
+		return;
+	}
+	ses->dwfl = dwfl_begin(g_sysroot ? &g_sysroot_callbacks : &callbacks);
+	if (!ses->dwfl) {
+		close(fd);
+		return;
+	}
+	dwfl_report_begin(ses->dwfl);
+	/* fd is libdwfl's from here on when this succeeds */
+	ses->mod = dwfl_report_elf(ses->dwfl, base, file, fd, m->bias, false);
+	dwfl_report_end(ses->dwfl, NULL, NULL);
+	if (!ses->mod) {
+		close(fd);
+		ses->missing = true;
+		const char *why = dwfl_errmsg(-1); /* reading it clears it */
+		ses->why = xstrndup(why, strlen(why));
+		return;
+	}
+	const unsigned char *bits;
+	GElf_Addr vaddr;
+	int len = dwfl_module_build_id(ses->mod, &bits, &vaddr);
+	if (m->build_id_len && len > 0 &&
+	    ((size_t)len != m->build_id_len || memcmp(bits, m->build_id, (size_t)len))) {
+		ses->mismatch = true;
+		return;
+	}
+	load_symbols(ses);
+	ses->usable = true;
+}
+
 static bool open_module(struct symbolizer *s, int i)
 {
 	struct mod_state *ms = &s->mods[i];
@@ -324,52 +392,34 @@ static bool open_module(struct symbolizer *s, int i)
 		ms->missing = true; /* vdso and other unnamed objects */
 		return false;
 	}
-	char *rooted = NULL;
-	if (g_sysroot) {
-		size_t cap = strlen(g_sysroot) + strlen(m->path) + 1;
-		rooted = xmalloc(cap);
-		snprintf(rooted, cap, "%s%s", g_sysroot, m->path);
+	size_t cap = (g_sysroot ? strlen(g_sysroot) : 0) + strlen(m->path) + 1;
+	char *file = xmalloc(cap);
+	snprintf(file, cap, "%s%s", g_sysroot ? g_sysroot : "", m->path);
+	size_t idlen = m->build_id_len < sizeof(ms->ses->build_id) ? m->build_id_len : 0;
+	struct session *ses = g_sessions;
+	for (; ses; ses = ses->next)
+		if (!strcmp(ses->file, file) && ses->build_id_len == idlen &&
+		    !memcmp(ses->build_id, m->build_id, idlen))
+			break;
+	if (ses) {
+		free(file);
+	} else {
+		ses = xcalloc(1, sizeof(*ses));
+		ses->file = file;
+		ses->build_id_len = idlen;
+		memcpy(ses->build_id, m->build_id, idlen);
+		ses->bias = m->bias;
+		open_session(ses, ms->base, m);
+		ses->next = g_sessions;
+		g_sessions = ses;
 	}
-	const char *file = rooted ? rooted : m->path;
-	int fd = symbolize_open_regular(file);
-	if (fd < 0) {
-		ms->missing = true;
-		const char *why = errno == EINVAL ? "not a regular file" : strerror(errno);
-		ms->why = xstrndup(why, strlen(why));
-		free(rooted);
-		return false;
-	}
-	ms->dwfl = dwfl_begin(g_sysroot ? &g_sysroot_callbacks : &callbacks);
-	if (!ms->dwfl) {
-		close(fd);
-		free(rooted);
-		return false;
-	}
-	dwfl_report_begin(ms->dwfl);
-	/* fd is libdwfl's from here on when this succeeds */
-	ms->mod = dwfl_report_elf(ms->dwfl, ms->base, file, fd, m->bias, false);
-	dwfl_report_end(ms->dwfl, NULL, NULL);
-	if (!ms->mod) {
-		close(fd);
-		ms->missing = true;
-		const char *why = dwfl_errmsg(-1); /* reading it clears it */
-		ms->why = xstrndup(why, strlen(why));
-		free(rooted);
-		return false;
-	}
-	const unsigned char *bits;
-	GElf_Addr vaddr;
-	int len = dwfl_module_build_id(ms->mod, &bits, &vaddr);
-	if (m->build_id_len && len > 0 &&
-	    ((size_t)len != m->build_id_len || memcmp(bits, m->build_id, (size_t)len))) {
-		ms->mismatch = true;
-		free(rooted);
-		return false;
-	}
-	free(rooted);
-	load_symbols(ms);
-	ms->usable = true;
-	return true;
+	ses->refs++;
+	ms->ses = ses;
+	ms->missing = ses->missing;
+	ms->mismatch = ses->mismatch;
+	ms->why = ses->why ? xstrndup(ses->why, strlen(ses->why)) : NULL;
+	ms->usable = ses->usable;
+	return ms->usable;
 }
 
 static const char *die_name(Dwarf_Die *die)
@@ -400,23 +450,23 @@ static void add_frame(struct symbolizer *s, const char *fn, const char *file, in
  * the trace, for the reports). */
 static void resolve(struct symbolizer *s, int mi, uint64_t off, uint64_t ip)
 {
-	const struct module_rec *m = file_rec(s, mi);
 	struct mod_state *ms = &s->mods[mi];
 	if (!open_module(s, mi)) {
 		ms->unnamed++;
 		add_frame(s, NULL, NULL, 0, ms->base, ip, off);
 		return;
 	}
-	Dwarf_Addr pc = m->bias + off - 1; /* where the session has it */
-	const char *symname = symbol_at(ms, pc);
+	struct session *ses = ms->ses;
+	Dwarf_Addr pc = ses->bias + off - 1; /* where the session has it */
+	const char *symname = symbol_at(ses, pc);
 	const char *file = NULL;
 	int line = 0;
-	Dwfl_Line *l = dwfl_module_getsrc(ms->mod, pc);
+	Dwfl_Line *l = dwfl_module_getsrc(ses->mod, pc);
 	if (l)
 		file = dwfl_lineinfo(l, NULL, &line, NULL, NULL, NULL);
 
 	Dwarf_Addr bias = 0;
-	Dwarf_Die *cudie = dwfl_module_addrdie(ms->mod, pc, &bias);
+	Dwarf_Die *cudie = dwfl_module_addrdie(ses->mod, pc, &bias);
 	Dwarf_Die *scopes = NULL;
 	int n = cudie ? dwarf_getscopes(cudie, pc - bias, &scopes) : 0;
 	if (n > 0) {
@@ -427,7 +477,7 @@ static void resolve(struct symbolizer *s, int mi, uint64_t off, uint64_t ip)
 		free(scopes);
 		scopes = NULL;
 		Dwarf_Addr dw_bias;
-		Dwarf *dw = dwfl_module_getdwarf(ms->mod, &dw_bias);
+		Dwarf *dw = dwfl_module_getdwarf(ses->mod, &dw_bias);
 		Dwarf_Die inner;
 		n = dw && dwarf_offdie(dw, off, &inner) ? dwarf_getscopes_die(&inner, &scopes) : 0;
 	}

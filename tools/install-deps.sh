@@ -3,7 +3,7 @@
 # through sudo). Installing libunwind-dev replaces the image's LLVM
 # libunwind-14-dev; that is expected.
 set -euo pipefail
-pkgs=(meson ninja-build pkg-config gcc libc6-dev libunwind-dev libdw-dev libelf-dev
+pkgs=(meson ninja-build pkg-config gcc libc6-dev libunwind-dev libdw-dev libelf-dev strace
       libcmocka-dev zlib1g-dev python3 python3-numpy python3-pytest valgrind libpython3.11-testsuite protobuf-compiler chromium
       golang-go libxml2-utils python3-dev)
 missing=()
