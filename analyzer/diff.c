@@ -155,15 +155,8 @@ static void add_row(struct vals *v, const struct row *r)
 static struct drow side_row(struct side *s, struct report_keys *k, struct row *r, bool is_new)
 {
 	struct drow d = {.any = r, .from = s, .cls = r->cls};
-	if (k) { /* by stack: the hash of what the row would print */
-		uint64_t h[2];
-		char buf[40];
-		report_row_hash(k, r, h);
-		snprintf(buf, sizeof(buf), "%016" PRIx64 "%016" PRIx64, h[0], h[1]);
-		d.key = xstrndup(buf, strlen(buf));
-	} else {
-		d.key = report_row_key(r);
-	}
+	/* by stack: the hash of what the row would print */
+	d.key = k ? report_row_hash_key(k, r) : report_row_key(r);
 	add_row(is_new ? &d.now : &d.base, r);
 	return d;
 }

@@ -767,6 +767,15 @@ void report_row_hash(struct report_keys *k, const struct row *r, uint64_t out[2]
 	out[1] = h.b;
 }
 
+char *report_row_hash_key(struct report_keys *k, const struct row *r)
+{
+	uint64_t h[2];
+	char buf[40];
+	report_row_hash(k, r, h);
+	snprintf(buf, sizeof(buf), "%016" PRIx64 "%016" PRIx64, h[0], h[1]);
+	return xstrndup(buf, strlen(buf));
+}
+
 void report_row_frame(struct row *r, const struct analysis *a, struct symbolizer *s)
 {
 	struct frame_info *tmp = xmalloc(MAX_FRAMES * sizeof(*tmp));

@@ -73,6 +73,8 @@ struct report_keys;
 struct report_keys *report_keys_new(const struct analysis *a, struct symbolizer *s);
 void report_row_hash(struct report_keys *k, const struct row *r, uint64_t out[2]);
 void report_keys_free(struct report_keys *k);
+/* That hash as a key string for a sort by key (free it). */
+char *report_row_hash_key(struct report_keys *k, const struct row *r);
 
 /* The heap's callsites grouped as report_build groups them, the best n by
  * bytes at the peak (with every frame when grouped by stack): the series of a

@@ -309,15 +309,7 @@ void tree_report(struct report *out, const struct tree *tr, enum group_by group,
 				continue;
 			}
 			all[k].row = *r;
-			if (bare) {
-				uint64_t h[2];
-				char buf[40];
-				report_row_hash(keys, r, h);
-				snprintf(buf, sizeof(buf), "%016" PRIx64 "%016" PRIx64, h[0], h[1]);
-				all[k].key = xstrndup(buf, strlen(buf));
-			} else {
-				all[k].key = report_row_key(&all[k].row);
-			}
+			all[k].key = bare ? report_row_hash_key(keys, r) : report_row_key(&all[k].row);
 			k++;
 		}
 		report_keys_free(keys);
