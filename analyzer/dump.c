@@ -146,8 +146,11 @@ int cmd_dump(int argc, char **argv)
 	printf("\nchunks: %zu\n", t.nchunks);
 	for (size_t i = 0; i < t.nchunks; i++) {
 		const struct chunk_ref *c = &t.chunks[i];
-		printf("chunk at %" PRIu64 ": thread %u, #%u, %u bytes\n", c->offset, c->thread, c->index,
+		printf("chunk at %" PRIu64 ": thread %u, #%u, %u bytes", c->offset, c->thread, c->index,
 		       c->used);
+		if (c->zlen)
+			printf(" (%u compressed)", c->zlen);
+		putchar('\n');
 		struct cursor cur;
 		struct hw_record r;
 		cursor_init(&cur, &t, i);
@@ -156,6 +159,7 @@ int cmd_dump(int argc, char **argv)
 			dump_record(stdout, &r);
 		if (res == READ_BAD)
 			printf("  (damaged record at offset %" PRIu64 ")\n", cursor_offset(&cur));
+		cursor_done(&cur);
 	}
 	trace_close(&t);
 	return 0;

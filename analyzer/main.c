@@ -20,7 +20,7 @@
 
 static const char usage[] =
 	"usage: heapwise COMMAND [ARGS]\n"
-	"  run [-o PATH] [--native|--no-native] [--no-follow] -- CMD [ARG...]\n"
+	"  run [-o PATH] [--native|--no-native] [--no-follow] [--no-compress] -- CMD [ARG...]\n"
 	"  summary TRACE... [--json]\n"
 	"  top TRACE... [--by peak|leaked|allocated|count|temporary]\n"
 	"            [--group-by stack|line|function|file]\n"
@@ -34,13 +34,15 @@ static const char usage[] =
 	"  export TRACE... --format json|folded|pprof -o OUT\n"
 	"  diff BASE NEW [--json] [--max-peak-growth PCT] [--group-by ...] [-n N]\n"
 	"  dump TRACE\n"
+	"  compress [--level N] TRACE...\n"
 	"TRACE...: several traces of one process tree give each process and the tree\n"
 	"  combined\n"
 	"report options: --between MARK_A MARK_B (only what was allocated between two\n"
 	"  hw_mark() markers), --include-all (Python: every callsite counts as a leak),\n"
 	"  --sysroot DIR (the program ran in the chroot or container root DIR: name\n"
 	"  native frames from its files)\n"
-	"exit status: 0 success, 1 a gate failed, 2 usage error or unreadable input\n";
+	"exit status: 0 success, 1 a gate failed, 2 usage error or unreadable input,\n"
+	"  3 compress: a trace is still open in another process (left as it is)\n";
 
 struct report_opts {
 	struct analysis_opts an;
@@ -562,7 +564,7 @@ int main(int argc, char **argv)
 		{"run", cmd_run},   {"summary", cmd_summary}, {"top", cmd_top},
 		{"leaks", cmd_leaks}, {"dump", cmd_dump}, {"check", cmd_check},
 		{"flamegraph", cmd_flamegraph}, {"export", cmd_export}, {"diff", cmd_diff},
-		{"timeline", cmd_timeline},
+		{"timeline", cmd_timeline}, {"compress", cmd_compress},
 	};
 	if (argc < 2) {
 		fputs(usage, stderr);

@@ -70,7 +70,8 @@ static void drop_pages(struct merge *m, const struct chunk_ref *c)
 		return;
 	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
 	uintptr_t lo = (uintptr_t)(t->data + c->offset) & ~(page - 1);
-	uintptr_t hi = (uintptr_t)(t->data + c->offset + HW_CHUNK_HEADER_SIZE + c->used);
+	uintptr_t hi = (uintptr_t)(t->data + c->offset +
+				   (c->zlen ? HW_ZCHUNK_HEADER_SIZE + c->zlen : HW_CHUNK_HEADER_SIZE + c->used));
 	hi = (hi + page - 1) & ~(page - 1);
 	if (hi <= lo)
 		return;
@@ -105,6 +106,10 @@ static bool advance(struct merge *m, struct cursor *c)
 			defs = true;
 			continue;
 		}
+		/* a compressed chunk's buffer: nothing read from it outlives it
+		 * (definitions are copied by the callback, MARK labels by the
+		 * reader) */
+		cursor_done(c);
 		drop_pages(m, c->chunk);
 		__atomic_store_n(&m->done_bytes, m->done_bytes + c->chunk->used, __ATOMIC_RELAXED);
 		if (++m->chain_at[ci] >= m->chain_end[ci])
@@ -408,6 +413,8 @@ void merge_free(struct merge *m)
 		pthread_cond_destroy(&m->cond);
 	}
 	flush_drops(m);
+	for (size_t i = 0; m->cursors[i].trace; i++) /* cursors: n + 1, zeroed */
+		cursor_done(&m->cursors[i]);
 	free(m->ring);
 	free(m->cursors);
 	free(m->chain);

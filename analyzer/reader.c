@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #include "heapwise/varint.h"
 #include "util.h"
@@ -108,7 +109,7 @@ static void add_chunk(struct trace *t, size_t *cap, uint64_t off, const struct h
 		used = room;
 	}
 	HW_GROW(t->chunks, t->nchunks, *cap);
-	t->chunks[t->nchunks++] = (struct chunk_ref){off, ch->thread, ch->index, (uint32_t)used};
+	t->chunks[t->nchunks++] = (struct chunk_ref){off, ch->thread, ch->index, (uint32_t)used, 0};
 }
 
 static enum hw_err parse(struct trace *t, int fd)
@@ -143,10 +144,48 @@ static enum hw_err parse(struct trace *t, int fd)
 		t->exe[strlen(t->exe)] = 0;
 
 	size_t cap = 0;
-	for (uint64_t off = h->header_size; off + HW_CHUNK_HEADER_SIZE <= t->size;
-	     off += h->chunk_size) {
+	uint64_t next;
+	for (uint64_t off = h->header_size; off + HW_CHUNK_HEADER_SIZE <= t->size; off = next) {
+		next = off + h->chunk_size;
 		struct hw_chunk_header ch;
 		read_header(t, fd, off, &ch);
+		if (ch.magic == HW_CHUNK_MAGIC && (ch.used & HW_CHUNK_FLAG_MASK) == HW_CHUNK_ZSTD) {
+			/* a compressed chunk: 20 + zlen bytes */
+			uint64_t limit = h->chunk_size - HW_CHUNK_HEADER_SIZE;
+			uint64_t used = ch.used & HW_CHUNK_USED_MASK;
+			uint32_t z = 0;
+			if (off + HW_ZCHUNK_HEADER_SIZE <= t->size) {
+				if (fd < 0 || pread(fd, &z, 4, (off_t)(off + HW_CHUNK_HEADER_SIZE)) != 4)
+					memcpy(&z, t->data + off + HW_CHUNK_HEADER_SIZE, 4);
+			}
+			uint64_t room = off + HW_ZCHUNK_HEADER_SIZE <= t->size
+						? t->size - off - HW_ZCHUNK_HEADER_SIZE
+						: 0;
+			if (off + HW_ZCHUNK_HEADER_SIZE > t->size || z > room) {
+				if (!t->warned)
+					warn_print("%s: trace cut at offset %zu, inside a compressed chunk; reading what is before it",
+						   path, t->size);
+				t->warned = true;
+				t->damaged = true;
+				break;
+			}
+			next = off + HW_ZCHUNK_HEADER_SIZE + z;
+			if (used > limit || z == 0 || z > ZSTD_compressBound(h->chunk_size)) {
+				if (!t->warned)
+					warn_print("%s: damaged compressed chunk at offset %llu (sizes out of range); it is skipped",
+						   path, (unsigned long long)off);
+				t->warned = true;
+				t->damaged = true;
+				continue;
+			}
+			if (!used)
+				continue;
+			t->ncompressed++;
+			HW_GROW(t->chunks, t->nchunks, cap);
+			t->chunks[t->nchunks++] =
+				(struct chunk_ref){off, ch.thread, ch.index, (uint32_t)used, z};
+			continue;
+		}
 		if (ch.magic == HW_CHUNK_MAGIC) {
 			add_chunk(t, &cap, off, &ch, h->chunk_size);
 			continue;
@@ -159,6 +198,8 @@ static enum hw_err parse(struct trace *t, int fd)
 			t->damaged = true; /* a slab of what? none of its slots is read */
 			continue;
 		}
+		/* a slab is never compressed (heapwise compress copies it whole),
+		 * nor is a slot: a slot's used with flags is out of range */
 		for (uint64_t s = off + HW_SLAB_HEADER_SIZE;
 		     s + slot <= off + h->chunk_size && s + HW_CHUNK_HEADER_SIZE <= t->size; s += slot) {
 			read_header(t, fd, s, &ch);
@@ -169,6 +210,31 @@ static enum hw_err parse(struct trace *t, int fd)
 	return HW_OK;
 }
 
+size_t trace_chunk_decompress(const struct trace *tc, size_t i, uint8_t *dst)
+{
+	struct trace *t = (struct trace *)tc; /* its context and warning state */
+	const struct chunk_ref *c = &t->chunks[i];
+	if (!t->dctx)
+		t->dctx = ZSTD_createDCtx();
+	/* dst has room for `used` bytes only: a frame that claims more, or
+	 * decompresses to more (a bomb), is an error, never an overflow */
+	size_t n = t->dctx ? ZSTD_decompressDCtx(t->dctx, dst, c->used,
+						 t->data + c->offset + HW_ZCHUNK_HEADER_SIZE, c->zlen)
+			   : (size_t)-1;
+	if (!t->dctx || ZSTD_isError(n) || n != c->used) {
+		if (!t->warned)
+			warn_print("%s: damaged compressed chunk at offset %llu (%s); it is skipped", t->path,
+				   (unsigned long long)c->offset,
+				   !t->dctx ? "out of memory"
+				   : ZSTD_isError(n) ? ZSTD_getErrorName(n)
+						     : "it decompresses to fewer bytes than it says");
+		t->warned = true;
+		t->damaged = true;
+		return 0;
+	}
+	return n;
+}
+
 void trace_close(struct trace *t)
 {
 	if (t->data && t->mapped)
@@ -177,6 +243,10 @@ void trace_close(struct trace *t)
 	free(t->cmdline);
 	free(t->exe);
 	free(t->chunks);
+	ZSTD_freeDCtx(t->dctx);
+	for (size_t i = 0; i < t->nlabels; i++)
+		free(t->labels[i]);
+	free(t->labels);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -185,14 +255,35 @@ void cursor_init(struct cursor *c, const struct trace *t, size_t i)
 	memset(c, 0, sizeof(*c));
 	c->trace = t;
 	c->chunk = &t->chunks[i];
+	c->thread = c->chunk->thread;
+	if (c->chunk->zlen) {
+		c->buf = xmalloc(c->chunk->used);
+		c->start = c->p = c->buf;
+		c->end = c->start + trace_chunk_decompress(t, i, c->buf);
+		return;
+	}
 	c->start = t->data + c->chunk->offset + HW_CHUNK_HEADER_SIZE;
 	c->p = c->start;
 	c->end = c->start + c->chunk->used;
-	c->thread = c->chunk->thread;
+}
+
+void cursor_done(struct cursor *c)
+{
+	free(c->buf);
+	c->buf = NULL;
+}
+
+uint8_t *cursor_take_buffer(struct cursor *c)
+{
+	uint8_t *b = c->buf;
+	c->buf = NULL;
+	return b;
 }
 
 uint64_t cursor_offset(const struct cursor *c)
 {
+	if (c->buf) /* inside a compressed chunk: the offset of its records' copy */
+		return c->chunk->offset + HW_CHUNK_HEADER_SIZE + (uint64_t)(c->p - c->start);
 	return (uint64_t)(c->p - c->trace->data);
 }
 
@@ -557,6 +648,15 @@ int cursor_next_events(struct cursor *c, struct hw_record *r, struct hw_event ev
 		/* the label stays readable: dropped pages of a file mapping come
 		 * back from the page cache */
 		ev[0].op = EV_MARK;
+		if (c->buf) { /* the chunk's buffer goes before the event is used */
+			struct trace *t = (struct trace *)c->trace;
+			HW_GROW(t->labels, t->nlabels, t->labelcap);
+			char *copy = xmalloc(r->name_len + 1);
+			memcpy(copy, r->name, r->name_len);
+			copy[r->name_len] = 0;
+			t->labels[t->nlabels++] = copy;
+			r->name = copy;
+		}
 		ev[0].addr = (uint64_t)(uintptr_t)r->name;
 		ev[0].size = r->name_len;
 		n = 1;

@@ -15,7 +15,8 @@ struct chunk_ref {
 	uint64_t offset; /* of the chunk header in the file */
 	uint32_t thread; /* serial in its process (format 3), OS thread id (format 2) */
 	uint32_t index;
-	uint32_t used; /* record bytes that may be read */
+	uint32_t used; /* record bytes that may be read (decompressed) */
+	uint32_t zlen; /* a compressed chunk: bytes of its zstd frame; 0: raw */
 };
 
 struct trace {
@@ -30,6 +31,14 @@ struct trace {
 	bool damaged; /* a chunk had a bad record or the file was cut */
 	bool mapped; /* data is our own mapping */
 	bool warned;
+	size_t ncompressed; /* chunks stored compressed */
+	/* decompression: one context, used by one thread at a time (the
+	 * merge's decoding thread, or the caller's) */
+	void *dctx;
+	/* labels of MARK records read from compressed chunks: the chunk's
+	 * buffer goes, the event still points at its label */
+	char **labels;
+	size_t nlabels, labelcap;
 };
 
 struct hw_record {
@@ -104,6 +113,7 @@ struct cursor {
 	struct hw_event ev[3];
 	uint64_t ev_time;
 	int nev, at;
+	uint8_t *buf; /* a compressed chunk's records, decompressed (owned) */
 };
 
 /* Opens and maps a trace and finds its chunks. On error prints one line
@@ -114,8 +124,20 @@ enum hw_err trace_open(const char *path, struct trace *t);
 enum hw_err trace_open_buffer(const uint8_t *data, size_t size, const char *name, struct trace *t);
 void trace_close(struct trace *t);
 
-/* Positions a cursor at the first record of chunk i. */
+/* Positions a cursor at the first record of chunk i. A compressed chunk is
+ * decompressed into c->buf, which the caller takes (cursor_take_buffer) or
+ * frees (cursor_done) before the next cursor_init; one that does not
+ * decompress to exactly its size is damaged (one warning, no records). */
 void cursor_init(struct cursor *c, const struct trace *t, size_t i);
+/* Frees the cursor's buffer, if any. */
+void cursor_done(struct cursor *c);
+/* Hands the cursor's buffer to the caller (NULL for a raw chunk). */
+uint8_t *cursor_take_buffer(struct cursor *c);
+
+/* Decompresses chunk i's records into dst (room for its `used` bytes).
+ * Returns the bytes written, which is `used` unless the frame is damaged
+ * (then a warning was printed and the trace is marked damaged). */
+size_t trace_chunk_decompress(const struct trace *t, size_t i, uint8_t *dst);
 
 /* Decodes the next record. READ_BAD: the chunk ends here (a warning with the
  * offset was printed once per trace, and the trace is marked damaged). */

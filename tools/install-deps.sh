@@ -5,7 +5,7 @@
 set -euo pipefail
 pkgs=(meson ninja-build pkg-config gcc libc6-dev libunwind-dev libdw-dev libelf-dev strace
       libcmocka-dev zlib1g-dev python3 python3-numpy python3-pytest valgrind libpython3.11-testsuite protobuf-compiler chromium
-      golang-go libxml2-utils python3-dev)
+      golang-go libxml2-utils python3-dev libzstd-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

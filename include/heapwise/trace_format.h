@@ -39,6 +39,24 @@
  *   +--------+--------+--------+--------+--------+--------+----+--------+
  * Slot k starts at 16 + k * size; a slot whose magic is not HW_CHUNK_MAGIC
  * is unused. Records of a slot: size - 16 bytes at most.
+ *
+ * The top 8 bits of `used` are chunk flags (HW_CHUNK_FLAG_MASK; issue 17):
+ * the writer never sets them (a chunk holds less than 16 MiB), and
+ * `heapwise compress` sets HW_CHUNK_ZSTD. Compressed chunk (issue 17):
+ *   +--------+--------+-------------+--------+--------+------------------+
+ *   | magic  | thread | used        | index  | zlen   | zstd frame       |
+ *   | u32    | u32    | ZSTD|bytes  | u32    | u32    | <- zlen bytes -> |
+ *   +--------+--------+-------------+--------+--------+------------------+
+ * used & HW_CHUNK_USED_MASK: the record bytes the frame decompresses to
+ * (at most chunk_size - 16, or the chunk is damaged); the frame holds
+ * exactly the `used` bytes of records of the raw chunk, so a chunk's
+ * records, and their deltas, are the same before and after. A compressed
+ * chunk takes 20 + zlen bytes and the next chunk (or block) starts right
+ * after it; any other block still takes chunk_size bytes. A compressed
+ * file is the raw file's header, then its blocks in file order: chunks
+ * compressed, unused (all-zero) blocks dropped, and any block that could
+ * not be compressed (a damaged chunk header, a chunk cut by the end of the
+ * file, a block of another kind, a slab) copied as it was.
  */
 
 #define HW_MAGIC "HEAPWISE"
@@ -101,6 +119,11 @@ struct hw_chunk_header {
 	uint32_t index; /* position of the chunk in its thread's sequence */
 };
 _Static_assert(sizeof(struct hw_chunk_header) == HW_CHUNK_HEADER_SIZE, "chunk layout");
+
+#define HW_CHUNK_FLAG_MASK 0xff000000u /* chunk flags in `used` (issue 17) */
+#define HW_CHUNK_USED_MASK 0x00ffffffu
+#define HW_CHUNK_ZSTD 0x80000000u /* records are a zstd frame (see above) */
+#define HW_ZCHUNK_HEADER_SIZE 20u /* chunk header + zlen */
 
 /*
  * Records. A record is a tag byte followed by fields; v = unsigned LEB128

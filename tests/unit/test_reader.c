@@ -8,10 +8,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
+#include <zstd.h>
 #include <cmocka.h>
 
 #include "heapwise/varint.h"
+#include "compress.h"
 #include "merge.h"
 #include "reader.h"
 #include "trace_builder.h"
@@ -40,6 +49,7 @@ static size_t count_records(struct trace *t, size_t chunk, enum read_result *las
 	cursor_init(&c, t, chunk);
 	while ((*last = cursor_next(&c, &r)) == READ_RECORD)
 		n++;
+	cursor_done(&c);
 	return n;
 }
 
@@ -411,6 +421,307 @@ static void slabs_and_thread_serials(void **state)
 	free(f);
 }
 
+/* --- compressed chunks (issue 17) ---------------------------------------- */
+
+static uint8_t *slurp(const char *p, size_t *n)
+{
+	FILE *f = fopen(p, "rb");
+	assert_non_null(f);
+	fseek(f, 0, SEEK_END);
+	*n = (size_t)ftell(f);
+	rewind(f);
+	uint8_t *d = malloc(*n + 1);
+	assert_int_equal(fread(d, 1, *n, f), *n);
+	fclose(f);
+	return d;
+}
+
+static void noop_def(void *ctx, const struct cursor *c, const struct hw_record *r)
+{
+	(void)ctx;
+	(void)c;
+	(void)r;
+}
+#define NOOP_DEF noop_def
+
+/* Every event of a trace, in merge order, as text (MARK labels included). */
+static char *events_text(const char *p)
+{
+	struct trace t;
+	assert_int_equal(trace_open(p, &t), HW_OK);
+	struct merge *m = merge_new(&t, NOOP_DEF, NULL);
+	size_t cap = 1 << 16, len = 0;
+	char *out = malloc(cap);
+	const struct hw_event *ev;
+	size_t n;
+	while ((n = merge_batch(m, &ev)) > 0) {
+		for (size_t i = 0; i < n; i++) {
+			if (cap - len < 512) {
+				cap *= 2;
+				out = realloc(out, cap);
+			}
+			if (ev[i].op == EV_MARK)
+				len += (size_t)snprintf(out + len, cap - len, "mark %.*s\n", (int)ev[i].size,
+							(const char *)(uintptr_t)ev[i].addr);
+			else
+				len += (size_t)snprintf(out + len, cap - len, "%d %llu %llx %llu %u\n", ev[i].op,
+							(unsigned long long)ev[i].seq,
+							(unsigned long long)ev[i].addr,
+							(unsigned long long)ev[i].size, ev[i].stack);
+		}
+	}
+	merge_free(m);
+	trace_close(&t);
+	out[len] = 0;
+	return out;
+}
+
+/* Two threads, three chunks each, a mark: a raw trace of 7 blocks. */
+static void build_threads(const char *p)
+{
+	struct tb b;
+	tb_init(&b, HW_MIN_CHUNK_SIZE, "x", 1);
+	uint64_t seq = 1;
+	for (int c = 0; c < 3; c++)
+		for (uint32_t tid = 1; tid <= 2; tid++) {
+			tb_chunk(&b, tid);
+			memcpy(b.buf + b.chunk_off + 12, &(uint32_t){(uint32_t)c}, 4); /* index */
+			tb_time(&b, seq * 10);
+			for (int i = 0; i < 500; i++, seq++)
+				tb_alloc(&b, HW_KIND_MALLOC, seq, 0x10000 + seq * 32, 24 + (seq % 7), 0);
+			if (c == 1 && tid == 2)
+				tb_mark(&b, seq++, HW_MARK_USER, "the label");
+			uint32_t used = (uint32_t)(b.size - b.chunk_off - HW_CHUNK_HEADER_SIZE);
+			memcpy(b.buf + b.chunk_off + 8, &used, 4);
+		}
+	tb_chunk(&b, 3); /* an unused block at the end: claimed, never written */
+	memset(b.buf + b.chunk_off, 0, HW_CHUNK_HEADER_SIZE);
+	tb_write(&b, p);
+	tb_free_builder(&b);
+}
+
+static void compressed_reads_the_same(void **state)
+{
+	(void)state;
+	build_threads(path);
+	char *raw = events_text(path);
+	struct stat st0;
+	assert_int_equal(stat(path, &st0), 0);
+	struct compress_stats cs;
+	assert_int_equal(compress_trace(path, 3, true, &cs), COMPRESS_DONE);
+	assert_int_equal(cs.chunks, 6);
+	struct stat st1;
+	assert_int_equal(stat(path, &st1), 0);
+	assert_true(st1.st_size < st0.st_size / 4);
+	assert_int_equal(st1.st_mode & 0777, st0.st_mode & 0777);
+	struct trace t;
+	assert_int_equal(trace_open(path, &t), HW_OK);
+	assert_int_equal(t.nchunks, 6);
+	assert_int_equal(t.ncompressed, 6);
+	assert_false(t.damaged);
+	trace_close(&t);
+	char *packed = events_text(path);
+	assert_string_equal(raw, packed);
+	assert_non_null(strstr(packed, "mark the label\n"));
+	/* a second time: nothing to do, the file is not touched */
+	assert_int_equal(compress_trace(path, 3, true, &cs), COMPRESS_ALREADY);
+	struct stat st2;
+	assert_int_equal(stat(path, &st2), 0);
+	assert_int_equal(st2.st_ino, st1.st_ino);
+	free(raw);
+	free(packed);
+}
+
+/* A file of the header of a small trace and one hand-made compressed chunk. */
+static void write_zchunk(uint32_t used_field, uint32_t zlen_field, const void *frame, size_t n,
+			 size_t cut)
+{
+	struct tb b;
+	tb_init(&b, HW_MIN_CHUNK_SIZE, "x", 1);
+	FILE *f = fopen(path, "wb");
+	assert_non_null(f);
+	fwrite(b.buf, 1, HW_HEADER_SIZE, f);
+	struct hw_chunk_header ch = {HW_CHUNK_MAGIC, 1, used_field, 0};
+	uint8_t *blob = malloc(HW_ZCHUNK_HEADER_SIZE + n);
+	memcpy(blob, &ch, sizeof(ch));
+	memcpy(blob + HW_CHUNK_HEADER_SIZE, &zlen_field, 4);
+	memcpy(blob + HW_ZCHUNK_HEADER_SIZE, frame, n);
+	size_t len = HW_ZCHUNK_HEADER_SIZE + n - cut;
+	fwrite(blob, 1, len, f);
+	fclose(f);
+	free(blob);
+	tb_free_builder(&b);
+}
+
+/* The records of the only chunk, or -1 when there is none. */
+static long read_zchunk(bool *damaged)
+{
+	struct trace t;
+	assert_int_equal(trace_open(path, &t), HW_OK);
+	long n = -1;
+	if (t.nchunks) {
+		enum read_result last;
+		n = (long)count_records(&t, 0, &last);
+	}
+	*damaged = t.damaged;
+	trace_close(&t);
+	return n;
+}
+
+static void hostile_compressed_chunks(void **state)
+{
+	(void)state;
+	/* records: 100 allocations */
+	struct tb r;
+	tb_init(&r, HW_MIN_CHUNK_SIZE, "x", 1);
+	tb_chunk(&r, 1);
+	for (int i = 0; i < 100; i++)
+		tb_alloc(&r, HW_KIND_MALLOC, (uint64_t)i + 1, 0x1000 + (uint64_t)i * 16, 16, 0);
+	const uint8_t *rec = r.buf + r.chunk_off + HW_CHUNK_HEADER_SIZE;
+	uint32_t used = (uint32_t)(r.size - r.chunk_off - HW_CHUNK_HEADER_SIZE);
+	size_t bound = ZSTD_compressBound(HW_MAX_CHUNK_SIZE);
+	uint8_t *z = malloc(bound);
+	size_t n = ZSTD_compress(z, bound, rec, used, 3);
+	assert_false(ZSTD_isError(n));
+	bool damaged;
+
+	write_zchunk(HW_CHUNK_ZSTD | used, (uint32_t)n, z, n, 0); /* the good one */
+	assert_int_equal(read_zchunk(&damaged), 100);
+	assert_false(damaged);
+	/* the size lies: more than the frame holds, less, more than a chunk */
+	write_zchunk(HW_CHUNK_ZSTD | (used + 1), (uint32_t)n, z, n, 0);
+	assert_int_equal(read_zchunk(&damaged), 0);
+	assert_true(damaged);
+	write_zchunk(HW_CHUNK_ZSTD | (used - 1), (uint32_t)n, z, n, 0);
+	assert_int_equal(read_zchunk(&damaged), 0);
+	assert_true(damaged);
+	write_zchunk(HW_CHUNK_ZSTD | HW_CHUNK_USED_MASK, (uint32_t)n, z, n, 0);
+	assert_int_equal(read_zchunk(&damaged), -1);
+	assert_true(damaged);
+	/* the compressed length lies: past the end of the file (cut), zero */
+	write_zchunk(HW_CHUNK_ZSTD | used, (uint32_t)n + 1, z, n, 0);
+	assert_int_equal(read_zchunk(&damaged), -1);
+	assert_true(damaged);
+	write_zchunk(HW_CHUNK_ZSTD | used, (uint32_t)n, z, n, 1);
+	assert_int_equal(read_zchunk(&damaged), -1);
+	assert_true(damaged);
+	write_zchunk(HW_CHUNK_ZSTD | used, 0, z, 0, 0);
+	assert_int_equal(read_zchunk(&damaged), -1);
+	assert_true(damaged);
+	/* a damaged frame: the checksum (or the decoder) refuses it */
+	ZSTD_CCtx *cc = ZSTD_createCCtx();
+	ZSTD_CCtx_setParameter(cc, ZSTD_c_checksumFlag, 1);
+	size_t m = ZSTD_compress2(cc, z, bound, rec, used);
+	assert_false(ZSTD_isError(m));
+	z[m - 1] ^= 0x55;
+	write_zchunk(HW_CHUNK_ZSTD | used, (uint32_t)m, z, m, 0);
+	assert_int_equal(read_zchunk(&damaged), 0);
+	assert_true(damaged);
+	/* a bomb: 16 MiB of zeros said to be 1000 bytes of records */
+	uint8_t *zeros = calloc(1, HW_MAX_CHUNK_SIZE);
+	size_t k = ZSTD_compress(z, bound, zeros, HW_MAX_CHUNK_SIZE, 19);
+	assert_false(ZSTD_isError(k));
+	write_zchunk(HW_CHUNK_ZSTD | 1000, (uint32_t)k, z, k, 0);
+	assert_int_equal(read_zchunk(&damaged), 0);
+	assert_true(damaged);
+	ZSTD_freeCCtx(cc);
+	free(zeros);
+	free(z);
+	tb_free_builder(&r);
+}
+
+/* A trace cut by a crash inside its last chunk: compressed, the cut chunk
+ * is kept as it was and reads as before. */
+static void compress_keeps_a_cut_chunk(void **state)
+{
+	(void)state;
+	build_threads(path);
+	size_t n;
+	uint8_t *d = slurp(path, &n);
+	free(d);
+	/* cut in the sixth chunk's records */
+	off_t cut = (off_t)(HW_HEADER_SIZE + 5 * HW_MIN_CHUNK_SIZE + 2000);
+	assert_int_equal(truncate(path, cut), 0);
+	char *raw = events_text(path);
+	struct compress_stats cs;
+	assert_int_equal(compress_trace(path, 3, true, &cs), COMPRESS_DONE);
+	assert_int_equal(cs.chunks, 5);
+	assert_int_equal(cs.chunks_raw, 1);
+	struct trace t;
+	assert_int_equal(trace_open(path, &t), HW_OK);
+	assert_true(t.damaged);
+	assert_int_equal(t.nchunks, 6);
+	trace_close(&t);
+	char *packed = events_text(path);
+	assert_string_equal(raw, packed);
+	free(raw);
+	free(packed);
+}
+
+/* A write error (here the file size limit, as a full disk would) leaves
+ * the trace as it was and no temporary file. */
+static void compress_write_error_keeps_the_trace(void **state)
+{
+	(void)state;
+	build_threads(path);
+	size_t n0;
+	uint8_t *before = slurp(path, &n0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		signal(SIGXFSZ, SIG_IGN);
+		struct rlimit rl = {HW_HEADER_SIZE + 100, HW_HEADER_SIZE + 100};
+		setrlimit(RLIMIT_FSIZE, &rl);
+		struct compress_stats cs;
+		_exit(compress_trace(path, 3, true, &cs) == COMPRESS_FAILED ? 0 : 1);
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	size_t n1;
+	uint8_t *after = slurp(path, &n1);
+	assert_int_equal(n0, n1);
+	assert_memory_equal(before, after, n0);
+	free(before);
+	free(after);
+	/* no temporary file left beside it */
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "ls -a /tmp | grep -c '^\\.hw-test-reader-%d' >/dev/null", (int)getpid());
+	assert_int_not_equal(system(cmd), 0);
+}
+
+/* A trace another process still has mapped (its writer) is left alone. */
+static void compress_leaves_a_trace_in_use(void **state)
+{
+	(void)state;
+	build_threads(path);
+	int pipefd[2];
+	assert_int_equal(pipe(pipefd), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlives a failed test */
+		int fd = open(path, O_RDWR);
+		void *m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		close(fd);
+		if (m == MAP_FAILED)
+			_exit(1);
+		char c = 1;
+		if (write(pipefd[1], &c, 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	char c;
+	assert_int_equal(read(pipefd[0], &c, 1), 1);
+	struct compress_stats cs;
+	assert_int_equal(compress_trace(path, 3, false, &cs), COMPRESS_BUSY);
+	assert_int_equal(cs.writer, pid);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	close(pipefd[0]);
+	close(pipefd[1]);
+	assert_int_equal(compress_trace(path, 3, false, &cs), COMPRESS_DONE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -421,6 +732,11 @@ int main(void)
 		cmocka_unit_test(old_finalize_mark_before_older_free),
 		cmocka_unit_test(old_reused_thread_ids),
 		cmocka_unit_test(slabs_and_thread_serials),
+		cmocka_unit_test(compressed_reads_the_same),
+		cmocka_unit_test(hostile_compressed_chunks),
+		cmocka_unit_test(compress_keeps_a_cut_chunk),
+		cmocka_unit_test(compress_write_error_keeps_the_trace),
+		cmocka_unit_test(compress_leaves_a_trace_in_use),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,420 @@
+/* Trace compression (analyzer): see compress.h. The raw trace is read
+ * through the reader's mapping, block by block in file order, as the reader
+ * walks it; each intact chunk's `used` bytes of records go into one zstd
+ * frame, everything else is copied as it was, so a compressed trace reads
+ * exactly as the raw one did: the same records, the same damage. */
+#include "compress.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "commands.h"
+#include "err.h"
+#include "escape.h"
+#include "heapwise/trace_format.h"
+#include "reader.h"
+#include "util.h"
+
+/* --- who still has the file ---------------------------------------------- */
+
+static bool maps_file(const char *pid, dev_t dev, ino_t ino)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%s/maps", pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return false;
+	char line[4096 + 256];
+	bool found = false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		unsigned maj, min;
+		unsigned long long inode;
+		/* lo-hi perms offset maj:min inode [path] */
+		if (sscanf(line, "%*s %*s %*s %x:%x %llu", &maj, &min, &inode) == 3 &&
+		    inode == (unsigned long long)ino && makedev(maj, min) == dev)
+			found = true;
+		if (!strchr(line, '\n')) { /* a long path: skip the rest */
+			int ch;
+			while ((ch = fgetc(f)) != EOF && ch != '\n')
+				;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+static bool has_open(const char *pid, dev_t dev, ino_t ino)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%s/fd", pid);
+	DIR *d = opendir(path);
+	if (!d)
+		return false;
+	bool found = false;
+	struct dirent *e;
+	while (!found && (e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		char fd[320];
+		struct stat st;
+		snprintf(fd, sizeof(fd), "/proc/%s/fd/%s", pid, e->d_name);
+		/* stat follows the link to the open file itself: no open, no
+		 * FIFO or device is touched */
+		if (stat(fd, &st) == 0 && st.st_dev == dev && st.st_ino == ino)
+			found = true;
+	}
+	closedir(d);
+	return found;
+}
+
+pid_t file_writer(dev_t dev, ino_t ino)
+{
+	DIR *d = opendir("/proc");
+	if (!d)
+		return 0;
+	pid_t self = getpid(), found = 0;
+	struct dirent *e;
+	while (!found && (e = readdir(d))) {
+		char *end;
+		long pid = strtol(e->d_name, &end, 10);
+		if (*end || pid <= 0 || pid == self)
+			continue;
+		if (maps_file(e->d_name, dev, ino) || has_open(e->d_name, dev, ino))
+			found = (pid_t)pid;
+	}
+	closedir(d);
+	return found;
+}
+
+/* --- output ------------------------------------------------------------- */
+
+struct out {
+	int fd;
+	uint8_t *buf;
+	size_t n, cap;
+	int err; /* errno of the first failed write */
+	uint64_t written;
+};
+
+static void out_flush(struct out *o)
+{
+	size_t done = 0;
+	while (!o->err && done < o->n) {
+		ssize_t w = write(o->fd, o->buf + done, o->n - done);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			o->err = w < 0 ? errno : EIO;
+		else
+			done += (size_t)w;
+	}
+	o->n = 0;
+}
+
+static void out_put(struct out *o, const void *p, size_t n)
+{
+	o->written += n;
+	while (n && !o->err) {
+		if (o->n == o->cap)
+			out_flush(o);
+		size_t k = o->cap - o->n < n ? o->cap - o->n : n;
+		memcpy(o->buf + o->n, p, k);
+		o->n += k;
+		p = (const uint8_t *)p + k;
+		n -= k;
+	}
+}
+
+/* --- compression ------------------------------------------------------- */
+
+/* The bytes a raw block at off takes: chunk_size, or what is left of the file. */
+static uint64_t block_len(const struct trace *t, uint64_t off)
+{
+	uint64_t left = t->size - off;
+	return left < t->hdr.chunk_size ? left : t->hdr.chunk_size;
+}
+
+/* Writes the compressed form of t into o. Returns false when there was
+ * nothing to compress (every chunk already compressed). */
+static bool write_compressed(const struct trace *t, struct out *o, ZSTD_CCtx *cc,
+			     struct compress_stats *st)
+{
+	const struct hw_file_header *h = &t->hdr;
+	size_t bound = ZSTD_compressBound(h->chunk_size);
+	uint8_t *z = xmalloc(HW_ZCHUNK_HEADER_SIZE + bound);
+	out_put(o, t->data, h->header_size);
+	uint64_t next, dropped_to = 0;
+	long page = sysconf(_SC_PAGESIZE);
+	for (uint64_t off = h->header_size; off < t->size && !o->err; off = next) {
+		next = off + h->chunk_size;
+		if (t->mapped && off - dropped_to >= (8u << 20)) { /* give back what was read */
+			uint64_t lo = dropped_to & ~(uint64_t)(page - 1), hi = off & ~(uint64_t)(page - 1);
+			madvise((void *)(t->data + lo), hi - lo, MADV_DONTNEED);
+			dropped_to = hi;
+		}
+		struct hw_chunk_header ch = {0};
+		uint64_t left = t->size - off;
+		memcpy(&ch, t->data + off, left < sizeof(ch) ? left : sizeof(ch));
+		if (left < sizeof(ch) || ch.magic != HW_CHUNK_MAGIC) {
+			/* unused (zero) blocks go; anything else is kept as it is */
+			const uint8_t *b = t->data + off;
+			uint64_t len = block_len(t, off);
+			bool zero = ch.magic == 0;
+			for (uint64_t i = 0; zero && i < len; i++)
+				zero = !b[i];
+			if (!zero) {
+				out_put(o, b, len);
+				st->chunks_raw++;
+			}
+			continue;
+		}
+		if ((ch.used & HW_CHUNK_FLAG_MASK) == HW_CHUNK_ZSTD) {
+			/* compressed already: copied (to the end of the file if it
+			 * claims more than is there) */
+			uint32_t zlen = 0;
+			if (left >= HW_ZCHUNK_HEADER_SIZE)
+				memcpy(&zlen, t->data + off + HW_CHUNK_HEADER_SIZE, 4);
+			uint64_t len = HW_ZCHUNK_HEADER_SIZE + (uint64_t)zlen;
+			if (len > left)
+				len = left;
+			out_put(o, t->data + off, len);
+			next = off + len;
+			continue;
+		}
+		uint64_t limit = h->chunk_size - HW_CHUNK_HEADER_SIZE;
+		if (ch.used > limit || HW_CHUNK_HEADER_SIZE + (uint64_t)ch.used > left) {
+			/* a damaged header, or records cut by the end of the file:
+			 * kept as they are, so they read as they did */
+			out_put(o, t->data + off, block_len(t, off));
+			st->chunks_raw++;
+			continue;
+		}
+		size_t n = ZSTD_compress2(cc, z + HW_ZCHUNK_HEADER_SIZE, bound,
+					  t->data + off + HW_CHUNK_HEADER_SIZE, ch.used);
+		if (ZSTD_isError(n) || HW_ZCHUNK_HEADER_SIZE + n >= block_len(t, off)) {
+			out_put(o, t->data + off, block_len(t, off));
+			st->chunks_raw++;
+			continue;
+		}
+		struct hw_chunk_header zh = ch;
+		zh.used = HW_CHUNK_ZSTD | ch.used;
+		uint32_t zlen = (uint32_t)n;
+		memcpy(z, &zh, sizeof(zh));
+		memcpy(z + HW_CHUNK_HEADER_SIZE, &zlen, 4);
+		out_put(o, z, HW_ZCHUNK_HEADER_SIZE + n);
+		st->chunks++;
+	}
+	free(z);
+	out_flush(o);
+	return st->chunks > 0 || st->chunks_raw > 0;
+}
+
+static const char *base_name(const char *path)
+{
+	const char *s = strrchr(path, '/');
+	return s ? s + 1 : path;
+}
+
+enum compress_result compress_trace(const char *path, int level, bool report_busy,
+				    struct compress_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	struct stat before;
+	if (lstat(path, &before) < 0) {
+		err_print("compress: cannot open %s: %s", path, strerror(errno));
+		return COMPRESS_FAILED;
+	}
+	if (!S_ISREG(before.st_mode)) {
+		err_print("compress: %s is not a regular file", path);
+		return COMPRESS_FAILED;
+	}
+	pid_t w = file_writer(before.st_dev, before.st_ino);
+	if (w) {
+		st->writer = w;
+		if (report_busy)
+			err_print("compress: %s is open in process %d, which may still write it; it is left as it is",
+				  path, (int)w);
+		return COMPRESS_BUSY;
+	}
+	struct trace t;
+	if (trace_open(path, &t) != HW_OK) {
+		trace_close(&t);
+		return COMPRESS_FAILED;
+	}
+	st->bytes_in = t.size;
+	if (t.ncompressed) {
+		/* compressed before: what it kept raw, it kept for a reason */
+		trace_close(&t);
+		st->bytes_out = st->bytes_in;
+		return COMPRESS_ALREADY;
+	}
+
+	/* the temporary file: beside the trace (rename stays in one filesystem),
+	 * hidden, mode 0600 until it is complete */
+	size_t plen = strlen(path);
+	char *tmp = xmalloc(plen + 32);
+	const char *base = base_name(path);
+	snprintf(tmp, plen + 32, "%.*s.%s.XXXXXX", (int)(base - path), path, base);
+	int fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0) {
+		err_print("compress: cannot create a file beside %s: %s; it is left as it is", path,
+			  strerror(errno));
+		trace_close(&t);
+		free(tmp);
+		return COMPRESS_FAILED;
+	}
+	ZSTD_CCtx *cc = ZSTD_createCCtx();
+	struct out o = {.fd = fd, .cap = 1u << 20};
+	o.buf = xmalloc(o.cap);
+	const char *what = NULL;
+	if (!cc) {
+		o.err = ENOMEM;
+	} else {
+		ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, level);
+		ZSTD_CCtx_setParameter(cc, ZSTD_c_checksumFlag, 1);
+		ZSTD_CCtx_setParameter(cc, ZSTD_c_contentSizeFlag, 1);
+		write_compressed(&t, &o, cc, st);
+	}
+	st->bytes_out = o.written;
+	if (!o.err && fchmod(fd, before.st_mode & 07777) < 0)
+		o.err = errno;
+	if (!o.err && fsync(fd) < 0)
+		o.err = errno;
+	if (close(fd) < 0 && !o.err)
+		o.err = errno;
+	struct stat after;
+	if (!o.err && (stat(path, &after) < 0 || after.st_ino != before.st_ino ||
+		       after.st_size != before.st_size || after.st_mtim.tv_sec != before.st_mtim.tv_sec ||
+		       after.st_mtim.tv_nsec != before.st_mtim.tv_nsec))
+		what = "it changed while it was compressed";
+	pid_t late = 0;
+	if (!o.err && !what && (late = file_writer(before.st_dev, before.st_ino)))
+		what = "a process opened it while it was compressed";
+	if (!o.err && !what && rename(tmp, path) < 0)
+		o.err = errno;
+	if (o.err || what) {
+		if (what)
+			err_print("compress: %s: %s; it is left as it is", path, what);
+		else
+			err_print("compress: cannot write %s: %s; the trace is left as it is", tmp,
+				  strerror(o.err));
+		unlink(tmp);
+	} else {
+		/* the rename itself reaches the disk with the directory */
+		char *dir = xstrndup(path, (size_t)(base - path));
+		int dfd = open(*dir ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd >= 0) {
+			fsync(dfd);
+			close(dfd);
+		}
+		free(dir);
+	}
+	ZSTD_freeCCtx(cc);
+	free(o.buf);
+	free(tmp);
+	trace_close(&t);
+	return o.err || what ? COMPRESS_FAILED : COMPRESS_DONE;
+}
+
+static void human(char *buf, size_t cap, uint64_t n)
+{
+	if (n >= (10u << 20))
+		snprintf(buf, cap, "%.1f MiB", (double)n / (1 << 20));
+	else if (n >= (10u << 10))
+		snprintf(buf, cap, "%.1f KiB", (double)n / (1 << 10));
+	else
+		snprintf(buf, cap, "%" PRIu64 " B", n);
+}
+
+void compress_print(FILE *f, const char *path, const struct compress_stats *st)
+{
+	char a[32], b[32];
+	human(a, sizeof(a), st->bytes_in);
+	human(b, sizeof(b), st->bytes_out);
+	fputs("heapwise: compressed ", f);
+	text_str(f, path);
+	fprintf(f, ": %s -> %s (%.1fx)", a, b,
+		st->bytes_out ? (double)st->bytes_in / (double)st->bytes_out : 0.0);
+	if (st->chunks_raw)
+		fprintf(f, ", %" PRIu64 " damaged or incompressible block%s kept as they were",
+			st->chunks_raw, st->chunks_raw == 1 ? "" : "s");
+	fputc('\n', f);
+}
+
+static const char compress_usage[] =
+	"usage: heapwise compress [--level N] TRACE...\n"
+	"  compresses each trace in place (zstd, one frame per chunk); every command\n"
+	"  reads compressed traces. A trace is rewritten into a temporary file beside it\n"
+	"  and renamed over it: on any error it is left as it was.\n"
+	"  --level N      zstd level, 1-19 (default 3)\n";
+
+int cmd_compress(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"level", required_argument, NULL, 'l'},
+		{"help", no_argument, NULL, 'h'},
+		{0, 0, 0, 0},
+	};
+	int level = HW_COMPRESS_LEVEL, c;
+	optind = 1;
+	while ((c = err_getopt("compress", argc, argv, "h", opts)) != -1) {
+		switch (c) {
+		case 'l': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*end || end == optarg || v < 1 || v > 19) {
+				err_print("compress: --level wants a number from 1 to 19, not %s", optarg);
+				return 2;
+			}
+			level = (int)v;
+			break;
+		}
+		case 'h':
+			fputs(compress_usage, stdout);
+			return 0;
+		default:
+			fputs(compress_usage, stderr);
+			return 2;
+		}
+	}
+	if (optind >= argc) {
+		err_print("compress: no trace given");
+		fputs(compress_usage, stderr);
+		return 2;
+	}
+	int rc = 0;
+	for (int i = optind; i < argc; i++) {
+		struct compress_stats st;
+		switch (compress_trace(argv[i], level, true, &st)) {
+		case COMPRESS_DONE:
+			compress_print(stdout, argv[i], &st);
+			break;
+		case COMPRESS_ALREADY:
+			printf("heapwise: ");
+			text_str(stdout, argv[i]);
+			printf(" is compressed already\n");
+			break;
+		case COMPRESS_BUSY:
+			rc = 3;
+			break;
+		case COMPRESS_FAILED:
+			if (!rc)
+				rc = 2;
+			break;
+		}
+	}
+	return rc;
+}

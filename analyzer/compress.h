@@ -1,0 +1,42 @@
+/* Trace compression (analyzer, `heapwise compress` and the end of `heapwise
+ * run`): each chunk's records become one zstd frame in a compressed chunk of
+ * the same file format (include/heapwise/trace_format.h). The file is
+ * rewritten into a temporary file beside it, synced and renamed over it: on
+ * any error the trace is left as it was. */
+#ifndef HW_ANALYZER_COMPRESS_H
+#define HW_ANALYZER_COMPRESS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#define HW_COMPRESS_LEVEL 3 /* default zstd level (see README, Compact traces) */
+
+enum compress_result {
+	COMPRESS_DONE, /* compressed and renamed over the trace */
+	COMPRESS_ALREADY, /* nothing left to compress */
+	COMPRESS_BUSY, /* a process still has the file open or mapped */
+	COMPRESS_FAILED, /* could not read or write: the trace is left as it was */
+};
+
+struct compress_stats {
+	uint64_t bytes_in, bytes_out;
+	uint64_t chunks, chunks_raw; /* chunks compressed; blocks copied as they were */
+	pid_t writer; /* COMPRESS_BUSY: the process */
+};
+
+/* Compresses the trace at PATH with zstd LEVEL. Every outcome but
+ * COMPRESS_DONE and COMPRESS_ALREADY printed one line naming the file
+ * (COMPRESS_BUSY: only when report_busy). */
+enum compress_result compress_trace(const char *path, int level, bool report_busy,
+				    struct compress_stats *st);
+
+/* A process other than this one that has the file (dev, ino) open or mapped
+ * (it may still write it), or 0. Reads /proc. */
+pid_t file_writer(dev_t dev, ino_t ino);
+
+/* "heapwise: compressed PATH: A -> B (Rx)" and a newline. */
+void compress_print(FILE *f, const char *path, const struct compress_stats *st);
+
+#endif
