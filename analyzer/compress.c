@@ -331,9 +331,9 @@ enum compress_result compress_trace(const char *path, int level, bool report_bus
 
 static void human(char *buf, size_t cap, uint64_t n)
 {
-	if (n >= (10u << 20))
+	if (n >= (1u << 20))
 		snprintf(buf, cap, "%.1f MiB", (double)n / (1 << 20));
-	else if (n >= (10u << 10))
+	else if (n >= (1u << 10))
 		snprintf(buf, cap, "%.1f KiB", (double)n / (1 << 10));
 	else
 		snprintf(buf, cap, "%" PRIu64 " B", n);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "compress.h"
 #include "err.h"
 #include "heapwise/trace_format.h"
 #include "run_child.h"
@@ -25,7 +26,8 @@
 #endif
 
 static const char run_usage[] =
-	"usage: heapwise run [-o PATH] [--native|--no-native] [--no-follow] -- CMD [ARG...]\n"
+	"usage: heapwise run [-o PATH] [--native|--no-native] [--no-follow] [--no-compress]\n"
+	"                    -- CMD [ARG...]\n"
 	"  -o PATH        trace file (%p = pid); default heapwise.<program>.<pid>.hwt;\n"
 	"                 relative to this directory in every process of the tree\n"
 	"  stacks: by default a thread running Python records its Python frames, and a\n"
@@ -34,7 +36,9 @@ static const char run_usage[] =
 	"                 spliced in where the interpreter ran them (slower)\n"
 	"  --no-native    Python frames only, no native frames (fastest; nothing for\n"
 	"                 threads without Python)\n"
-	"  --no-follow    do not trace child processes\n";
+	"  --no-follow    do not trace child processes\n"
+	"  --no-compress  keep the traces raw (by default, when CMD exits, each trace\n"
+	"                 no process still has open is compressed, as heapwise compress)\n";
 
 static bool readable(const char *p)
 {
@@ -125,7 +129,55 @@ static void print_listed(const struct listed *t, const char *cwd, const char *no
  * image it last exec'd when it exec'd in place, as `env` or `sh -c 'exec ...'`
  * do, then the images before it), then its descendants', in the order they
  * started. */
-static void report_traces(int fd, pid_t pid)
+/* Compresses the listed traces (after the command exited): each that no
+ * process still has open or mapped, a child that outlived the command say;
+ * those are named with what to do later. */
+static void compress_listed(const struct listed *t, size_t n, const char *cwd)
+{
+	uint64_t in = 0, out = 0;
+	size_t done = 0;
+	const char *one = NULL;
+	struct compress_stats one_st;
+	for (size_t i = 0; i < n; i++) {
+		struct compress_stats st;
+		switch (compress_trace(t[i].path, HW_COMPRESS_LEVEL, false, &st)) {
+		case COMPRESS_DONE:
+			in += st.bytes_in;
+			out += st.bytes_out;
+			one = t[i].path;
+			one_st = st;
+			done++;
+			break;
+		case COMPRESS_BUSY: {
+			size_t cl = strlen(cwd);
+			const char *shown = t[i].path;
+			if (cl > 1 && !strncmp(shown, cwd, cl) && shown[cl] == '/')
+				shown += cl + 1;
+			fputs("heapwise: ", stderr);
+			text_str(stderr, shown);
+			fprintf(stderr, " is still open in process %d: left uncompressed (heapwise compress it once that process has ended)\n",
+				(int)st.writer);
+			break;
+		}
+		default: /* compress_trace said why */
+			break;
+		}
+	}
+	if (done == 1) {
+		size_t cl = strlen(cwd);
+		const char *shown = one;
+		if (cl > 1 && !strncmp(shown, cwd, cl) && shown[cl] == '/')
+			shown += cl + 1;
+		compress_print(stderr, shown, &one_st);
+	} else if (done > 1) {
+		struct compress_stats all = {.bytes_in = in, .bytes_out = out};
+		char what[64];
+		snprintf(what, sizeof(what), "%zu traces", done);
+		compress_print(stderr, what, &all);
+	}
+}
+
+static void report_traces(int fd, pid_t pid, bool compress)
 {
 	char *data = NULL;
 	size_t len = 0, cap = 0;
@@ -174,6 +226,8 @@ static void report_traces(int fd, pid_t pid)
 	for (size_t i = 0; i < n; i++)
 		if (t[i].pid != (uint64_t)pid)
 			print_listed(&t[i], cwd, "child process");
+	if (compress)
+		compress_listed(t, n, cwd);
 	free(t);
 	free(data);
 }
@@ -323,12 +377,13 @@ int cmd_run(int argc, char **argv)
 		{"native", no_argument, NULL, 'N'},
 		{"no-native", no_argument, NULL, 'n'},
 		{"no-follow", no_argument, NULL, 'F'},
+		{"no-compress", no_argument, NULL, 'Z'},
 		{"help", no_argument, NULL, 'h'},
 		{0, 0, 0, 0},
 	};
 	const char *output = NULL;
 	const char *native = NULL;
-	bool follow = true;
+	bool follow = true, compress = true;
 	int c;
 	optind = 1;
 	while ((c = err_getopt("run", argc, argv, "+o:h", opts)) != -1) {
@@ -344,6 +399,9 @@ int cmd_run(int argc, char **argv)
 			break;
 		case 'F':
 			follow = false;
+			break;
+		case 'Z':
+			compress = false;
 			break;
 		case 'h':
 			fputs(run_usage, stdout);
@@ -421,7 +479,9 @@ int cmd_run(int argc, char **argv)
 	int status = run_child_wait(&rc, pid);
 	free(shim);
 	if (manifest_fd >= 0) {
-		report_traces(manifest_fd, pid);
+		/* a clean exit: the traces are complete; a command killed by
+		 * a signal leaves them raw, as they were when it died */
+		report_traces(manifest_fd, pid, compress && WIFEXITED(status));
 		unlink(manifest);
 		close(manifest_fd);
 	}

@@ -425,6 +425,123 @@ class RunListing(TraceTest):
         self.assertTrue(got[0][0].startswith(out + "/x."), got)
 
 
+def trace_chunks(path):
+    """(compressed chunks, all chunks) of a trace, from heapwise dump."""
+    p = subprocess.run([HEAPWISE, "dump", path], capture_output=True, text=True, timeout=120)
+    lines = [l for l in p.stdout.splitlines() if l.startswith("chunk at ")]
+    return sum("compressed)" in l for l in lines), len(lines)
+
+
+class Compress(TraceTest):
+    """heapwise run compresses its traces after a clean exit, heapwise compress
+    later; every command reads a compressed trace as it read the raw one."""
+
+    REPORTS = [("summary", "--json"), ("top", "--json", "-n", "50"), ("leaks", "--json"),
+               ("top", "--by", "allocated", "--group-by", "line"), ("check", "--max-leaked", "1M")]
+
+    def reports(self, trace):
+        out = []
+        for args in self.REPORTS:
+            p = self.heapwise(args[0], trace, *args[1:], status=None)
+            out.append((p.returncode, p.stdout.replace(trace, "TRACE")))
+        for fmt, ext in (("folded", "folded"), ("json", "json")):
+            dst = os.path.join(self.dir, "export." + ext)
+            self.heapwise("export", trace, "--format", fmt, "-o", dst)
+            with open(dst) as f:
+                out.append((0, f.read().replace(trace, "TRACE")))
+        dst = os.path.join(self.dir, "timeline.csv")
+        self.heapwise("timeline", trace, "-o", dst)
+        with open(dst) as f:
+            out.append((0, f.read()))
+        return out
+
+    def test_run_compresses_and_every_report_is_the_same(self):
+        _, err, traces = self.run_traced([self.prog("leaks")])
+        self.assertEqual(len(traces), 1)
+        self.assertIn("heapwise: compressed ", err)
+        z, n = trace_chunks(traces[0])
+        self.assertTrue(n > 0 and z == n, (z, n))
+        _, err, raw = self.run_traced([self.prog("leaks")], "--no-compress")
+        self.assertNotIn("compressed", err)
+        self.assertEqual(trace_chunks(raw[0])[0], 0)
+        copy = os.path.join(self.dir, "copy.hwt")
+        shutil.copy(raw[0], copy)
+        p = self.heapwise("compress", copy)
+        self.assertRegex(p.stdout, r"^heapwise: compressed .*copy.hwt: .* -> .*\(\d+\.\dx\)\n$")
+        self.assertLess(os.path.getsize(copy), os.path.getsize(raw[0]) / 2)
+        self.assertEqual(os.stat(copy).st_mode & 0o777, 0o600)
+        self.assertEqual(self.reports(raw[0]), self.reports(copy))
+        # a second time: nothing to do
+        self.assertIn("is compressed already", self.heapwise("compress", copy).stdout)
+
+    def test_python_program_reads_the_same(self):
+        script = os.path.join(self.dir, "app.py")
+        with open(script, "w") as f:
+            f.write("import json\nkeep = [json.dumps({'k': i}) for i in range(20000)]\n")
+        _, _, raw = self.run_traced(["python3", script], "--no-compress")
+        copy = os.path.join(self.dir, "copy.hwt")
+        shutil.copy(raw[0], copy)
+        self.heapwise("compress", copy)
+        self.assertEqual(self.reports(raw[0]), self.reports(copy))
+
+    def test_a_child_that_outlives_the_command_keeps_its_trace_raw(self):
+        # the command exits while its child still allocates: the child's
+        # trace is still written, so run leaves it raw and says so
+        script = ("import os, sys, time\n"
+                  "r, w = os.pipe()\n"
+                  "if os.fork() == 0:\n"
+                  "    os.close(r); time.sleep(0.2); os.write(w, b'x')\n"
+                  "    keep = [bytes(100) for _ in range(1000)]; time.sleep(3)\n"
+                  "    sys.exit(0)\n"
+                  "os.close(w); os.read(r, 1)\n")
+        _, err, traces = self.run_traced(["python3", "-c", script], timeout=60)
+        self.assertEqual(len(traces), 2, err)
+        self.assertRegex(err, r"is still open in process \d+: left uncompressed")
+        states = sorted(trace_chunks(t)[0] > 0 for t in traces)
+        self.assertEqual(states, [False, True], err)
+        child = [t for t in traces if trace_chunks(t)[0] == 0][0]
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            p = self.heapwise("compress", child, status=None)
+            if p.returncode != 3:
+                break
+            time.sleep(0.5)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        z, n = trace_chunks(child)
+        self.assertEqual(z, n)
+        self.assertTrue(self.json("summary", child)["clean_exit"])
+
+    def test_killed_program_is_left_raw_and_compresses_later(self):
+        out = os.path.join(self.dir, "k.%p.hwt")
+        p = subprocess.Popen([HEAPWISE, "run", "-o", out, "--", self.prog("hold"), "5000"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=self.dir)
+        self.assertEqual(p.stdout.readline(), b"ready\n")
+        t = os.path.join(self.dir, [f for f in os.listdir(self.dir) if f.startswith("k.")][0])
+        os.kill(int(os.path.basename(t).split(".")[1]), signal.SIGKILL)
+        self.assertEqual(p.wait(timeout=30), -signal.SIGKILL)
+        p.stdout.close()
+        p.stderr.close()
+        self.assertEqual(trace_chunks(t)[0], 0)  # no clean exit: left as it was
+        before = self.reports(t)
+        self.heapwise("compress", t)
+        self.assertGreater(trace_chunks(t)[0], 0)
+        self.assertEqual(self.reports(t), before)
+        self.assertEqual(self.by_function(t)["hold"]["leaked_blocks"], 5000)
+
+    def test_compress_refuses_what_is_not_a_trace(self):
+        bogus = os.path.join(self.dir, "bogus.hwt")
+        with open(bogus, "wb") as f:
+            f.write(b"not a trace at all" * 500)
+        p = self.heapwise("compress", bogus, status=2)
+        self.assertIn("not a heapwise trace", p.stderr)
+        with open(bogus, "rb") as f:
+            self.assertEqual(f.read(), b"not a trace at all" * 500)
+        self.assertEqual(os.listdir(self.dir), ["bogus.hwt"])  # no temporary file left
+        self.assertIn("not a regular file", self.heapwise("compress", self.dir, status=2).stderr)
+        self.assertIn("--level", self.heapwise("compress", "--level", "40", bogus, status=2).stderr)
+        self.heapwise("compress", status=2)
+
+
 class OutputDirectory(TraceTest):
     """Every process of a tree writes its trace where the tree started, in
     whatever directory it runs (CPython's test runner runs its children in a
