@@ -75,8 +75,10 @@ static void drop_pages(struct merge *m, const struct chunk_ref *c)
 	hi = (hi + page - 1) & ~(page - 1);
 	if (hi <= lo)
 		return;
-	if (m->drop_hi > m->drop_lo && lo >= m->drop_hi && lo - m->drop_hi < ((uintptr_t)64 << 10)) {
-		m->drop_hi = hi; /* the next chunk in the file */
+	if (m->drop_hi > m->drop_lo && lo >= m->drop_lo && lo <= m->drop_hi + ((uintptr_t)64 << 10)) {
+		/* the next chunk in the file (compressed ones share pages) */
+		if (hi > m->drop_hi)
+			m->drop_hi = hi;
 	} else {
 		flush_drops(m);
 		m->drop_lo = lo;

@@ -147,17 +147,19 @@ static enum hw_err parse(struct trace *t, int fd)
 	uint64_t next;
 	for (uint64_t off = h->header_size; off + HW_CHUNK_HEADER_SIZE <= t->size; off = next) {
 		next = off + h->chunk_size;
+		/* the chunk header and, in a compressed chunk, its zlen */
+		uint8_t head[HW_ZCHUNK_HEADER_SIZE] = {0};
+		uint64_t have = t->size - off < sizeof(head) ? t->size - off : sizeof(head);
+		if (fd < 0 || pread(fd, head, have, (off_t)off) != (ssize_t)have)
+			memcpy(head, t->data + off, have);
 		struct hw_chunk_header ch;
-		read_header(t, fd, off, &ch);
+		memcpy(&ch, head, sizeof(ch));
 		if (ch.magic == HW_CHUNK_MAGIC && (ch.used & HW_CHUNK_FLAG_MASK) == HW_CHUNK_ZSTD) {
 			/* a compressed chunk: 20 + zlen bytes */
 			uint64_t limit = h->chunk_size - HW_CHUNK_HEADER_SIZE;
 			uint64_t used = ch.used & HW_CHUNK_USED_MASK;
-			uint32_t z = 0;
-			if (off + HW_ZCHUNK_HEADER_SIZE <= t->size) {
-				if (fd < 0 || pread(fd, &z, 4, (off_t)(off + HW_CHUNK_HEADER_SIZE)) != 4)
-					memcpy(&z, t->data + off + HW_CHUNK_HEADER_SIZE, 4);
-			}
+			uint32_t z;
+			memcpy(&z, head + HW_CHUNK_HEADER_SIZE, 4);
 			uint64_t room = off + HW_ZCHUNK_HEADER_SIZE <= t->size
 						? t->size - off - HW_ZCHUNK_HEADER_SIZE
 						: 0;
@@ -247,6 +249,8 @@ void trace_close(struct trace *t)
 	for (size_t i = 0; i < t->nlabels; i++)
 		free(t->labels[i]);
 	free(t->labels);
+	for (size_t i = 0; i < t->nspare; i++)
+		free(t->spare[i].p);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -257,7 +261,19 @@ void cursor_init(struct cursor *c, const struct trace *t, size_t i)
 	c->chunk = &t->chunks[i];
 	c->thread = c->chunk->thread;
 	if (c->chunk->zlen) {
-		c->buf = xmalloc(c->chunk->used);
+		struct trace *tw = (struct trace *)t; /* its spare buffers */
+		size_t need = c->chunk->used;
+		for (size_t k = tw->nspare; k-- > 0;)
+			if (tw->spare[k].cap >= need) {
+				c->buf = tw->spare[k].p;
+				c->buf_cap = tw->spare[k].cap;
+				tw->spare[k] = tw->spare[--tw->nspare];
+				break;
+			}
+		if (!c->buf) {
+			c->buf_cap = (need + 4095) & ~(size_t)4095;
+			c->buf = xmalloc(c->buf_cap);
+		}
 		c->start = c->p = c->buf;
 		c->end = c->start + trace_chunk_decompress(t, i, c->buf);
 		return;
@@ -269,15 +285,25 @@ void cursor_init(struct cursor *c, const struct trace *t, size_t i)
 
 void cursor_done(struct cursor *c)
 {
-	free(c->buf);
+	if (!c->buf)
+		return;
+	struct trace *t = (struct trace *)c->trace;
+	size_t n = sizeof(t->spare) / sizeof(t->spare[0]);
+	if (t->nspare == n) { /* full: the smallest goes */
+		size_t s = 0;
+		for (size_t k = 1; k < n; k++)
+			if (t->spare[k].cap < t->spare[s].cap)
+				s = k;
+		if (t->spare[s].cap >= c->buf_cap) {
+			free(c->buf);
+			c->buf = NULL;
+			return;
+		}
+		free(t->spare[s].p);
+		t->spare[s] = t->spare[--t->nspare];
+	}
+	t->spare[t->nspare++] = (struct spare_buf){c->buf, c->buf_cap};
 	c->buf = NULL;
-}
-
-uint8_t *cursor_take_buffer(struct cursor *c)
-{
-	uint8_t *b = c->buf;
-	c->buf = NULL;
-	return b;
 }
 
 uint64_t cursor_offset(const struct cursor *c)

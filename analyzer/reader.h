@@ -39,6 +39,13 @@ struct trace {
 	 * buffer goes, the event still points at its label */
 	char **labels;
 	size_t nlabels, labelcap;
+	/* buffers of compressed chunks read to the end, for the next ones
+	 * (freeing and mapping 64 KiB each time cost page faults) */
+	struct spare_buf {
+		uint8_t *p;
+		size_t cap;
+	} spare[8];
+	size_t nspare;
 };
 
 struct hw_record {
@@ -114,6 +121,7 @@ struct cursor {
 	uint64_t ev_time;
 	int nev, at;
 	uint8_t *buf; /* a compressed chunk's records, decompressed (owned) */
+	size_t buf_cap;
 };
 
 /* Opens and maps a trace and finds its chunks. On error prints one line
@@ -125,14 +133,12 @@ enum hw_err trace_open_buffer(const uint8_t *data, size_t size, const char *name
 void trace_close(struct trace *t);
 
 /* Positions a cursor at the first record of chunk i. A compressed chunk is
- * decompressed into c->buf, which the caller takes (cursor_take_buffer) or
- * frees (cursor_done) before the next cursor_init; one that does not
+ * decompressed into c->buf, which the caller gives back with cursor_done
+ * before the next cursor_init of that cursor; one that does not
  * decompress to exactly its size is damaged (one warning, no records). */
 void cursor_init(struct cursor *c, const struct trace *t, size_t i);
-/* Frees the cursor's buffer, if any. */
+/* Gives the cursor's buffer back (to the trace's spares), if any. */
 void cursor_done(struct cursor *c);
-/* Hands the cursor's buffer to the caller (NULL for a raw chunk). */
-uint8_t *cursor_take_buffer(struct cursor *c);
 
 /* Decompresses chunk i's records into dst (room for its `used` bytes).
  * Returns the bytes written, which is `used` unless the frame is damaged
