@@ -147,9 +147,8 @@ static uint64_t block_len(const struct trace *t, uint64_t off)
 	return left < t->hdr.chunk_size ? left : t->hdr.chunk_size;
 }
 
-/* Writes the compressed form of t into o. Returns false when there was
- * nothing to compress (every chunk already compressed). */
-static bool write_compressed(const struct trace *t, struct out *o, ZSTD_CCtx *cc,
+/* Writes the compressed form of t into o. */
+static void write_compressed(const struct trace *t, struct out *o, ZSTD_CCtx *cc,
 			     struct compress_stats *st)
 {
 	const struct hw_file_header *h = &t->hdr;
@@ -219,7 +218,25 @@ static bool write_compressed(const struct trace *t, struct out *o, ZSTD_CCtx *cc
 	}
 	free(z);
 	out_flush(o);
-	return st->chunks > 0 || st->chunks_raw > 0;
+}
+
+int compress_to_fd(const struct trace *t, int fd, int level, struct compress_stats *st)
+{
+	ZSTD_CCtx *cc = ZSTD_createCCtx();
+	struct out o = {.fd = fd, .cap = 1u << 20};
+	o.buf = xmalloc(o.cap);
+	if (!cc) {
+		o.err = ENOMEM;
+	} else {
+		ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, level);
+		ZSTD_CCtx_setParameter(cc, ZSTD_c_checksumFlag, 1);
+		ZSTD_CCtx_setParameter(cc, ZSTD_c_contentSizeFlag, 1);
+		write_compressed(t, &o, cc, st);
+	}
+	st->bytes_out = o.written;
+	ZSTD_freeCCtx(cc);
+	free(o.buf);
+	return o.err;
 }
 
 static const char *base_name(const char *path)
@@ -276,19 +293,9 @@ enum compress_result compress_trace(const char *path, int level, bool report_bus
 		free(tmp);
 		return COMPRESS_FAILED;
 	}
-	ZSTD_CCtx *cc = ZSTD_createCCtx();
-	struct out o = {.fd = fd, .cap = 1u << 20};
-	o.buf = xmalloc(o.cap);
+	struct out o = {.fd = fd};
+	o.err = compress_to_fd(&t, fd, level, st);
 	const char *what = NULL;
-	if (!cc) {
-		o.err = ENOMEM;
-	} else {
-		ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, level);
-		ZSTD_CCtx_setParameter(cc, ZSTD_c_checksumFlag, 1);
-		ZSTD_CCtx_setParameter(cc, ZSTD_c_contentSizeFlag, 1);
-		write_compressed(&t, &o, cc, st);
-	}
-	st->bytes_out = o.written;
 	if (!o.err && fchmod(fd, before.st_mode & 07777) < 0)
 		o.err = errno;
 	if (!o.err && fsync(fd) < 0)
@@ -322,8 +329,6 @@ enum compress_result compress_trace(const char *path, int level, bool report_bus
 		}
 		free(dir);
 	}
-	ZSTD_freeCCtx(cc);
-	free(o.buf);
 	free(tmp);
 	trace_close(&t);
 	return o.err || what ? COMPRESS_FAILED : COMPRESS_DONE;

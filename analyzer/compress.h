@@ -32,6 +32,11 @@ struct compress_stats {
 enum compress_result compress_trace(const char *path, int level, bool report_busy,
 				    struct compress_stats *st);
 
+struct trace;
+/* Writes the compressed form of the open trace t to fd (from its current
+ * offset). Returns 0 or the errno of the first failed write. */
+int compress_to_fd(const struct trace *t, int fd, int level, struct compress_stats *st);
+
 /* A process other than this one that has the file (dev, ino) open or mapped
  * (it may still write it), or 0. Reads /proc. */
 pid_t file_writer(dev_t dev, ino_t ino);

@@ -11,7 +11,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include "analysis.h"
+#include "compress.h"
+#include "merge.h"
 #include "report.h"
 #include "report_flame.h"
 #include "report_pprof.h"
@@ -131,6 +137,75 @@ static void tree_reports(const uint8_t *data, size_t size)
 	check_output();
 }
 
+static void no_def(void *ctx, const struct cursor *c, const struct hw_record *r)
+{
+	(void)ctx;
+	(void)c;
+	(void)r;
+}
+
+/* Every event of a trace, in merge order (MARK labels by content). */
+static uint8_t *events_of(const struct trace *t, size_t *len)
+{
+	char *buf = NULL;
+	FILE *f = open_memstream(&buf, len);
+	struct merge *m = merge_new(t, no_def, NULL);
+	const struct hw_event *ev;
+	size_t n;
+	while ((n = merge_batch(m, &ev)) > 0)
+		for (size_t i = 0; i < n; i++) {
+			const struct hw_event *e = &ev[i];
+			uint64_t v[6] = {e->seq, e->op == EV_MARK ? 0 : e->addr, e->size, e->stack,
+					 e->op, e->kind};
+			if (e->op == EV_MARK)
+				fwrite((const void *)(uintptr_t)e->addr, 1, e->size, f);
+			fwrite(v, sizeof(v), 1, f);
+		}
+	merge_free(m);
+	fclose(f);
+	return (uint8_t *)buf;
+}
+
+/* The trace compressed as `heapwise compress` writes it, read back: the
+ * same events in the same order as the raw trace, whatever the input. */
+static void compress_round_trip(const uint8_t *data, size_t size)
+{
+	struct trace t;
+	if (trace_open_buffer(data, size, "fuzz.hwt", &t) != HW_OK || t.ncompressed) {
+		trace_close(&t);
+		return;
+	}
+	int fd = memfd_create("fuzz-z", MFD_CLOEXEC);
+	struct compress_stats st = {0};
+	if (fd < 0 || compress_to_fd(&t, fd, 1, &st)) {
+		if (fd >= 0)
+			close(fd);
+		trace_close(&t);
+		return;
+	}
+	size_t zn = (size_t)lseek(fd, 0, SEEK_END);
+	uint8_t *z = xmalloc(zn + 1);
+	if (pread(fd, z, zn, 0) != (ssize_t)zn)
+		abort();
+	close(fd);
+	struct trace tz;
+	if (trace_open_buffer(z, zn, "fuzz.hwt", &tz) != HW_OK) {
+		fprintf(stderr, "the compressed trace does not open\n");
+		abort();
+	}
+	size_t n1, n2;
+	uint8_t *e1 = events_of(&t, &n1), *e2 = events_of(&tz, &n2);
+	if (n1 != n2 || memcmp(e1, e2, n1)) {
+		fprintf(stderr, "compressed trace: %zu bytes of events, raw %zu: they differ\n", n2, n1);
+		abort();
+	}
+	free(e1);
+	free(e2);
+	trace_close(&tz);
+	trace_close(&t);
+	free(z);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	symbolizer_offline_only();
@@ -162,5 +237,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_output();
 	}
 	trace_close(&t);
+	compress_round_trip(data, size);
 	return 0;
 }
