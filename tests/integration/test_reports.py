@@ -607,7 +607,7 @@ class ProcessTreeReports(TraceTest):
 
     def test_progress_only_on_a_terminal(self):
         # a trace of more than 8 MiB: 3 million events
-        _, _, traces = self.run_traced([self.prog("churn"), "1500000", "0"])
+        _, _, traces = self.run_traced([self.prog("churn"), "1500000", "0"], "--no-compress")
         self.assertGreater(os.path.getsize(traces[0]), 8 << 20)
         quiet = self.heapwise("summary", traces[0])
         self.assertNotIn("reading", quiet.stderr)

@@ -644,13 +644,23 @@ class FullDisk(TraceTest):
                                 "300000", "7"], capture_output=True, text=True, timeout=120)
             self.assertEqual(p.returncode, 7, p.stderr)
             shim_lines = [l for l in p.stderr.splitlines()
-                          if l.startswith("heapwise:") and "trace written" not in l]
+                          if l.startswith("heapwise:") and "trace written" not in l
+                          and "compress" not in l]
             self.assertEqual(len(shim_lines), 1, p.stderr)
             # the free-space reserve (5% of this filesystem) stops it first
             self.assertIn("HEAPWISE_MIN_FREE", shim_lines[0])
             self.assertIn("recording stopped", shim_lines[0])
             traces = [os.path.join(mnt, f) for f in os.listdir(mnt)]
-            self.assertEqual(len(traces), 1)
+            self.assertEqual(len(traces), 1)  # no temporary file of compress left
+            # a disk still full: compressing fails in one line and the trace
+            # stays raw, whole and readable (else it was compressed)
+            compress_lines = [l for l in p.stderr.splitlines() if "compress" in l]
+            self.assertEqual(len(compress_lines), 1, p.stderr)
+            if "No space left" in compress_lines[0]:
+                self.assertRegex(compress_lines[0], "the trace is left as it is$")
+                self.assertEqual(trace_chunks(traces[0])[0], 0)
+            else:
+                self.assertIn("heapwise: compressed ", compress_lines[0])
             s = self.json("summary", traces[0])  # what was written stays readable
             self.assertGreater(s["allocations"], 1000)
             self.assertLess(s["allocations"], 300000)  # recording stopped at the failure
@@ -802,7 +812,7 @@ class Cli(TraceTest):
             self.assertTrue(p.stderr.startswith("heapwise: error: %s: " % args[0]),
                             (args, p.stderr))
         p = self.heapwise("run", "--no", "--", "true", status=2)
-        self.assertIn("--no is ambiguous (--no-native, --no-follow)", p.stderr)
+        self.assertIn("--no is ambiguous (--no-native, --no-follow, --no-compress)", p.stderr)
 
     def test_run_usage_says_what_each_mode_records(self):
         usage = self.heapwise("run", "--help").stdout
