@@ -296,6 +296,10 @@ enum compress_result compress_trace(const char *path, int level, bool report_bus
 	struct out o = {.fd = fd};
 	o.err = compress_to_fd(&t, fd, level, st);
 	const char *what = NULL;
+	/* the owner too (root compressing a user's trace); failing that (not
+	 * root), the file is ours, as the trace was when we could write it */
+	if (!o.err && fchown(fd, before.st_uid, before.st_gid) < 0 && errno != EPERM)
+		o.err = errno;
 	if (!o.err && fchmod(fd, before.st_mode & 07777) < 0)
 		o.err = errno;
 	if (!o.err && fsync(fd) < 0)

@@ -487,10 +487,12 @@ static void build_threads(const char *p)
 			tb_chunk(&b, tid);
 			memcpy(b.buf + b.chunk_off + 12, &(uint32_t){(uint32_t)c}, 4); /* index */
 			tb_time(&b, seq * 10);
-			for (int i = 0; i < 500; i++, seq++)
-				tb_alloc(&b, HW_KIND_MALLOC, seq, 0x10000 + seq * 32, 24 + (seq % 7), 0);
+			/* first in its chunk: the next chunk's records, decompressed
+			 * into the same buffer, cover the label */
 			if (c == 1 && tid == 2)
 				tb_mark(&b, seq++, HW_MARK_USER, "the label");
+			for (int i = 0; i < 500; i++, seq++)
+				tb_alloc(&b, HW_KIND_MALLOC, seq, 0x10000 + seq * 32, 24 + (seq % 7), 0);
 			uint32_t used = (uint32_t)(b.size - b.chunk_off - HW_CHUNK_HEADER_SIZE);
 			memcpy(b.buf + b.chunk_off + 8, &used, 4);
 		}
