@@ -147,6 +147,61 @@ static uint64_t block_len(const struct trace *t, uint64_t off)
 	return left < t->hdr.chunk_size ? left : t->hdr.chunk_size;
 }
 
+/* A slab (format 3) at off as compressed chunks, one per used slot, in slot
+ * order: the reader finds a slot's chunk by its thread and index, not by
+ * where it lies, so a slot's chunk reads the same as a chunk of its own.
+ * Only a whole slab whose every used slot is sound (its records inside the
+ * slot, some records) is converted; anything else is copied as it was, so
+ * that it reads as it did. Returns false when it was not converted. */
+static bool put_slab(const struct trace *t, struct out *o, ZSTD_CCtx *cc, uint64_t off,
+		     struct compress_stats *st)
+{
+	const struct hw_file_header *h = &t->hdr;
+	struct hw_chunk_header sh, ch;
+	if (h->version < 3 || off + h->chunk_size > t->size)
+		return false;
+	memcpy(&sh, t->data + off, sizeof(sh));
+	uint32_t slot = sh.thread;
+	if (sh.magic != HW_SLAB_MAGIC || slot < HW_SLOT_MIN || slot > h->chunk_size / 4 ||
+	    (slot & (slot - 1)))
+		return false;
+	for (uint64_t s = off + HW_SLAB_HEADER_SIZE; s + slot <= off + h->chunk_size; s += slot) {
+		memcpy(&ch, t->data + s, sizeof(ch));
+		if (ch.magic == HW_CHUNK_MAGIC && (ch.used == 0 || ch.used > slot - HW_CHUNK_HEADER_SIZE))
+			return false;
+	}
+	size_t bound = ZSTD_compressBound(slot);
+	size_t nslots = (h->chunk_size - HW_SLAB_HEADER_SIZE) / slot;
+	uint8_t *buf = xmalloc(nslots * (HW_ZCHUNK_HEADER_SIZE + bound));
+	size_t len = 0, n = 0;
+	bool ok = true;
+	for (uint64_t s = off + HW_SLAB_HEADER_SIZE; ok && s + slot <= off + h->chunk_size; s += slot) {
+		memcpy(&ch, t->data + s, sizeof(ch));
+		if (ch.magic != HW_CHUNK_MAGIC)
+			continue; /* an unused slot */
+		uint8_t *z = buf + len;
+		size_t k = ZSTD_compress2(cc, z + HW_ZCHUNK_HEADER_SIZE, bound,
+					  t->data + s + HW_CHUNK_HEADER_SIZE, ch.used);
+		if (ZSTD_isError(k)) {
+			ok = false;
+			break;
+		}
+		struct hw_chunk_header zh = ch;
+		zh.used = HW_CHUNK_ZSTD | ch.used;
+		uint32_t zlen = (uint32_t)k;
+		memcpy(z, &zh, sizeof(zh));
+		memcpy(z + HW_CHUNK_HEADER_SIZE, &zlen, 4);
+		len += HW_ZCHUNK_HEADER_SIZE + k;
+		n++;
+	}
+	if (ok) {
+		out_put(o, buf, len);
+		st->chunks += n;
+	}
+	free(buf);
+	return ok;
+}
+
 /* Writes the compressed form of t into o. */
 static void write_compressed(const struct trace *t, struct out *o, ZSTD_CCtx *cc,
 			     struct compress_stats *st)
@@ -171,6 +226,8 @@ static void write_compressed(const struct trace *t, struct out *o, ZSTD_CCtx *cc
 			/* unused (zero) blocks go; anything else is kept as it is */
 			const uint8_t *b = t->data + off;
 			uint64_t len = block_len(t, off);
+			if (left >= sizeof(ch) && ch.magic == HW_SLAB_MAGIC && put_slab(t, o, cc, off, st))
+				continue;
 			bool zero = ch.magic == 0;
 			for (uint64_t i = 0; zero && i < len; i++)
 				zero = !b[i];

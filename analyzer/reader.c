@@ -200,8 +200,8 @@ static enum hw_err parse(struct trace *t, int fd)
 			t->damaged = true; /* a slab of what? none of its slots is read */
 			continue;
 		}
-		/* a slab is never compressed (heapwise compress copies it whole),
-		 * nor is a slot: a slot's used with flags is out of range */
+		/* a slot is never compressed in place (heapwise compress turns a
+		 * slab into compressed chunks): a slot's used with flags is out of range */
 		for (uint64_t s = off + HW_SLAB_HEADER_SIZE;
 		     s + slot <= off + h->chunk_size && s + HW_CHUNK_HEADER_SIZE <= t->size; s += slot) {
 			read_header(t, fd, s, &ch);

@@ -56,7 +56,12 @@
  * file is the raw file's header, then its blocks in file order: chunks
  * compressed, unused (all-zero) blocks dropped, and any block that could
  * not be compressed (a damaged chunk header, a chunk cut by the end of the
- * file, a block of another kind, a slab) copied as it was.
+ * file, a block of another kind) copied as it was. A slab (format 3)
+ * becomes one compressed chunk per used slot, in slot order, its header and
+ * unused slots dropped (a chunk is found by its thread and index, not by
+ * where it lies); a slab with a slot whose used is 0 or past the slot, or
+ * cut by the end of the file, is copied as it was. A slot itself is never
+ * compressed in place.
  */
 
 #define HW_MAGIC "HEAPWISE"

@@ -341,6 +341,33 @@ static uint8_t *raw_event(uint8_t *p, uint8_t tag, uint64_t seq_delta, int64_t a
 /* Format 3: slabs of small chunks. Thread 1's chunk 0 in a small slot,
  * chunk 1 in a medium one, chunk 2 a whole block; thread 2 in the next
  * small slot; an unused slot; a slab of a slot size no writer makes. */
+/* The four events of slabs_and_thread_serials' trace, in order, each on
+ * its thread. */
+static void check_slab_events(const struct trace *t)
+{
+	struct merge *m = merge_new(t, no_def, NULL);
+	const struct hw_event *ev;
+	size_t n;
+	uint64_t want = 1;
+	uint32_t thread = 0, threads[4];
+	while ((n = merge_batch(m, &ev)) > 0) {
+		for (size_t i = 0; i < n; i++) {
+			if (ev[i].op == EV_THREAD)
+				thread = (uint32_t)ev[i].addr;
+			if (ev[i].op == EV_TIME || ev[i].op == EV_THREAD)
+				continue;
+			threads[want - 1] = thread;
+			assert_int_equal(ev[i].seq, want++);
+		}
+	}
+	merge_free(m);
+	assert_int_equal(want, 5);
+	assert_int_equal(threads[0], 1);
+	assert_int_equal(threads[1], 2);
+	assert_int_equal(threads[2], 1);
+	assert_int_equal(threads[3], 1);
+}
+
 static void slabs_and_thread_serials(void **state)
 {
 	(void)state;
@@ -376,27 +403,28 @@ static void slabs_and_thread_serials(void **state)
 	assert_int_equal(trace_open_buffer(f, size, "slabs", &t), HW_OK);
 	assert_int_equal(t.nchunks, 4);
 	assert_false(t.damaged);
-	struct merge *m = merge_new(&t, no_def, NULL);
-	const struct hw_event *ev;
-	size_t n;
-	uint64_t want = 1;
-	uint32_t thread = 0, threads[4];
-	while ((n = merge_batch(m, &ev)) > 0) {
-		for (size_t i = 0; i < n; i++) {
-			if (ev[i].op == EV_THREAD)
-				thread = (uint32_t)ev[i].addr;
-			if (ev[i].op == EV_TIME || ev[i].op == EV_THREAD)
-				continue;
-			threads[want - 1] = thread;
-			assert_int_equal(ev[i].seq, want++);
-		}
-	}
-	merge_free(m);
-	assert_int_equal(want, 5);
-	assert_int_equal(threads[0], 1);
-	assert_int_equal(threads[1], 2);
-	assert_int_equal(threads[2], 1);
-	assert_int_equal(threads[3], 1);
+	check_slab_events(&t);
+	/* compressed (issue 17): each slot becomes a compressed chunk of its
+	 * own, the slabs go, and it reads the same */
+	int zfd = memfd_create("slabs-z", MFD_CLOEXEC);
+	assert_true(zfd >= 0);
+	struct compress_stats st = {0};
+	assert_int_equal(compress_to_fd(&t, zfd, 3, &st), 0);
+	assert_int_equal(st.chunks, 4);
+	assert_int_equal(st.chunks_raw, 0);
+	off_t zsize = lseek(zfd, 0, SEEK_END);
+	assert_true(zsize > 0 && zsize < (off_t)(HW_HEADER_SIZE + cs));
+	uint8_t *zf = malloc((size_t)zsize);
+	assert_int_equal(pread(zfd, zf, (size_t)zsize, 0), zsize);
+	close(zfd);
+	struct trace zt;
+	assert_int_equal(trace_open_buffer(zf, (size_t)zsize, "slabs-z", &zt), HW_OK);
+	assert_int_equal(zt.nchunks, 4);
+	assert_int_equal(zt.ncompressed, 4);
+	assert_false(zt.damaged);
+	check_slab_events(&zt);
+	trace_close(&zt);
+	free(zf);
 	/* THREAD gives the OS id */
 	struct cursor c;
 	struct hw_record r;
