@@ -123,6 +123,9 @@ struct analysis {
 	struct trace *trace;
 	struct stack_table st;
 	struct pycode_table codes;
+	/* per canonical node: its stack's innermost Python frame, and its
+	 * innermost frame in the user's code (usercode.h), HW_NO_NODE if none */
+	uint32_t *py_node, *user_node;
 	uint64_t python_version; /* 0: no Python seen */
 	bool python_frames; /* the shim could read Python frames */
 	uint64_t python_flags; /* HW_PY_* (PYTHON_INFO; format 3) */

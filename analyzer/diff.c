@@ -17,7 +17,7 @@
 
 static const char diff_usage[] =
 	"usage: heapwise diff BASE NEW [--json] [--max-peak-growth PCT]\n"
-	"                     [--group-by stack|line|function|file] [-n N]\n"
+	"                     [--group-by stack|line|function|file] [--blame user|innermost] [-n N]\n"
 	"  exit status: 0 (or growth within the limit), 1 the peak grew more than PCT, 2 usage\n";
 
 struct side {
@@ -168,6 +168,7 @@ int cmd_diff(int argc, char **argv)
 		{"max-peak-growth", required_argument, NULL, 'g'},
 		{"group-by", required_argument, NULL, 'G'},
 		{"sysroot", required_argument, NULL, 'S'},
+		{"blame", required_argument, NULL, 'L'},
 		{"help", no_argument, NULL, 'h'},
 		{0, 0, 0, 0},
 	};
@@ -201,6 +202,13 @@ int cmd_diff(int argc, char **argv)
 			if (!parse_group_option("diff", optarg, &group))
 				return 2;
 			break;
+		case 'L': {
+			enum blame b;
+			if (!parse_blame_option("diff", optarg, &b))
+				return 2;
+			report_set_blame(b);
+			break;
+		}
 		case 'n':
 			if (!parse_count_option("diff", optarg, 1000000, &n))
 				return 2;
@@ -343,7 +351,7 @@ int cmd_diff(int argc, char **argv)
 			const struct row *any = d->any;
 			printf("  %3zu  %-12s %-12s %-12s ", i + 1, signed_size(b1, d->d_peak),
 			       signed_size(b2, d->d_leaked), signed_size(b3, d->d_alloc));
-			size_t py = report_first_python(any->frames, any->nframes);
+			size_t py = usercode_blame_frame(any->frames, any->nframes, report_blame());
 			if (any->nframes)
 				report_row_frame_text(stdout, any, py < any->nframes ? py : 0, group);
 			else

@@ -19,7 +19,8 @@
 static const char check_usage[] =
 	"usage: heapwise check TRACE... [--max-peak SIZE] [--max-leaked SIZE] [--max-allocations N]\n"
 	"                      [--suppressions FILE] [--junit FILE] [--between MARK_A MARK_B]\n"
-	"                      [--include-all] [--sysroot DIR] [-n N]\n"
+	"                      [--include-all] [--sysroot DIR] [--blame user|innermost]\n"
+	"                      [-n N]\n"
 	"  SIZE: 123, 10K, 10KiB, 5MB, 1.5G (K = 1024)\n"
 	"  exit status: 0 every limit holds, 1 a limit failed, 2 usage error or unreadable trace\n";
 
@@ -37,20 +38,34 @@ struct check_opts {
 	size_t n;
 };
 
-/* One line per offending row: size and the most useful frame. */
+/* One line per offending line of code (the user's, see usercode.h): the
+ * stacks the suppressions leave, grouped by their blamed line. */
 static char *offenders(const struct analysis *a, struct symbolizer *s, enum sort_by by,
 		       struct suppressions *sup, size_t n, bool leaks)
 {
 	struct report r;
 	report_build(&r, a, s, GROUP_STACK, by, leaks);
+	size_t kept = 0;
+	for (size_t i = 0; i < r.n; i++) {
+		struct row *row = &r.rows[i];
+		if (row->cls != CLASS_HEAP ||
+		    (leaks && sup && suppressions_match(sup, row->frames, row->nframes))) {
+			free(row->key);
+			free(row->frames);
+			free(row->kinds);
+			continue;
+		}
+		r.rows[kept++] = *row;
+	}
+	r.n = kept;
+	report_regroup(&r, GROUP_LINE);
 	char *buf = NULL;
 	size_t len = 0, shown = 0;
 	FILE *f = open_memstream(&buf, &len);
 	for (size_t i = 0; i < r.n && shown < n; i++) {
 		const struct row *row = &r.rows[i];
 		uint64_t v = leaks ? row->leaked_bytes : row->peak_bytes;
-		if (!v || row->cls != CLASS_HEAP ||
-		    (leaks && sup && suppressions_match(sup, row->frames, row->nframes)))
+		if (!v)
 			continue;
 		char b[32];
 		fprintf(f, "      %-10s", fmt_size(b, v));
@@ -58,15 +73,10 @@ static char *offenders(const struct analysis *a, struct symbolizer *s, enum sort
 			fprintf(f, " in %" PRIu64 " block%s", row->leaked_blocks,
 				row->leaked_blocks == 1 ? " " : "s");
 		fputs("  ", f);
-		size_t py = report_first_python(row->frames, row->nframes);
 		if (row->nframes)
-			report_row_frame_text(f, row, py < row->nframes ? py : 0, GROUP_STACK);
+			report_row_frame_text(f, row, 0, GROUP_LINE);
 		else
 			fputs("(no stack recorded)", f);
-		if (py < row->nframes && py + 1 < row->nframes) {
-			fputs("  <- ", f);
-			report_row_frame_text(f, row, py + 1, GROUP_STACK);
-		}
 		fputc('\n', f);
 		shown++;
 	}
@@ -149,7 +159,7 @@ static int check_one(const char *path, struct check_opts *o, struct suppressions
 		if (l->failed && l != &o->allocs) {
 			bool leaks = l == &o->leaked;
 			l->detail = offenders(&a, s, leaks ? BY_LEAKED : BY_PEAK, sup, o->n, leaks);
-			printf("    top %s callsites:\n%s", leaks ? "leaking" : "peak", l->detail);
+			printf("    top %s lines:\n%s", leaks ? "leaking" : "peak", l->detail);
 		}
 		if (junit) {
 			fprintf(junit, "  <testcase classname=\"heapwise.check\" name=\"");
@@ -199,6 +209,7 @@ int cmd_check(int argc, char **argv)
 		{"between", required_argument, NULL, 'b'},
 		{"include-all", no_argument, NULL, 'i'},
 		{"sysroot", required_argument, NULL, 'S'},
+		{"blame", required_argument, NULL, 'L'},
 		{"help", no_argument, NULL, 'h'},
 		{0, 0, 0, 0},
 	};
@@ -253,6 +264,13 @@ int cmd_check(int argc, char **argv)
 		case 'i':
 			o.an.include_all = true;
 			break;
+		case 'L': {
+			enum blame b;
+			if (!parse_blame_option("check", optarg, &b))
+				return 2;
+			report_set_blame(b);
+			break;
+		}
 		case 'n':
 			if (!parse_count_option("check", optarg, 1000, &o.n))
 				return 2;

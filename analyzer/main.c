@@ -25,7 +25,7 @@ static const char usage[] =
 	"  top TRACE... [--by peak|leaked|allocated|count|temporary]\n"
 	"            [--group-by stack|line|function|file]\n"
 	"            [-n N] [--json]\n"
-	"  leaks TRACE... [-n N] [--json]\n"
+	"  leaks TRACE... [--group-by stack|line|function|file] [-n N] [--json]\n"
 	"  check TRACE... [--max-peak SIZE] [--max-leaked SIZE] [--max-allocations N]\n"
 	"                 [--suppressions FILE] [--junit FILE]\n"
 	"  flamegraph TRACE... [--metric peak|leaked|allocated] -o OUT.html|OUT.svg|OUT.folded\n"
@@ -40,7 +40,10 @@ static const char usage[] =
 	"report options: --between MARK_A MARK_B (only what was allocated between two\n"
 	"  hw_mark() markers), --include-all (Python: every callsite counts as a leak),\n"
 	"  --sysroot DIR (the program ran in the chroot or container root DIR: name\n"
-	"  native frames from its files)\n"
+	"  native frames from its files),\n"
+	"  --blame user|innermost (the Python line a row is charged to: the innermost\n"
+	"  in your code, outside the standard library and site-packages (default), or\n"
+	"  the innermost of all, as tracemalloc)\n"
 	"exit status: 0 success, 1 a gate failed, 2 usage error or unreadable input,\n"
 	"  3 compress: a trace is still open in another process (left as it is)\n";
 
@@ -72,6 +75,7 @@ static int parse_report_opts(const char *cmd, int argc, char **argv, struct repo
 		{"metric", required_argument, NULL, 'M'},
 		{"include-all", no_argument, NULL, 'I'},
 		{"sysroot", required_argument, NULL, 'S'},
+		{"blame", required_argument, NULL, 'L'},
 		{"help", no_argument, NULL, 'h'},
 		{0, 0, 0, 0},
 	};
@@ -123,7 +127,7 @@ static int parse_report_opts(const char *cmd, int argc, char **argv, struct repo
 			break;
 		case 'g':
 			if (!(allow & ALLOW_GROUP)) {
-				err_print("%s: --group-by is an option of top, timeline and diff only", cmd);
+				err_print("%s: --group-by is an option of top, leaks, timeline and diff only", cmd);
 				goto bad;
 			}
 			if (!parse_group_option(cmd, optarg, &o->group))
@@ -147,6 +151,13 @@ static int parse_report_opts(const char *cmd, int argc, char **argv, struct repo
 		case 'S':
 			symbolizer_set_sysroot(optarg);
 			break;
+		case 'L': {
+			enum blame b;
+			if (!parse_blame_option(cmd, optarg, &b))
+				return 2;
+			report_set_blame(b);
+			break;
+		}
 		case 'h':
 			fputs(usage, stdout);
 			exit(0);
@@ -317,7 +328,7 @@ static int rows_command(int argc, char **argv, bool leaks)
 {
 	struct report_opts o = {.by = leaks ? BY_LEAKED : BY_PEAK, .n = 10};
 	const char *cmd = leaks ? "leaks" : "top";
-	int rc = parse_report_opts(cmd, argc, argv, &o, leaks ? 0 : ALLOW_BY | ALLOW_GROUP);
+	int rc = parse_report_opts(cmd, argc, argv, &o, leaks ? ALLOW_GROUP : ALLOW_BY | ALLOW_GROUP);
 	if (rc)
 		return rc;
 	struct tree tr;

@@ -10,6 +10,7 @@
 #include "analysis.h"
 #include "err.h"
 #include "merge.h"
+#include "usercode.h"
 #include "util.h"
 
 const char *kind_name(int kind)
@@ -655,6 +656,7 @@ enum hw_err analysis_run(struct analysis *a, struct trace *t, const struct analy
 	}
 	modmap_resolve(a);
 	stack_table_canonicalize(&a->st);
+	usercode_index(a);
 
 	uint32_t *tids = xmalloc((t->nchunks + 1) * sizeof(*tids));
 	for (size_t i = 0; i < t->nchunks; i++)
@@ -721,6 +723,8 @@ void analysis_free(struct analysis *a)
 {
 	stack_table_free(&a->st);
 	pycode_table_free(&a->codes);
+	free(a->py_node);
+	free(a->user_node);
 	for (size_t i = 0; i < a->nmodules; i++)
 		free(a->modules[i].path);
 	free(a->modules);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "usercode.h"
 #include "util.h"
 
 #define MAX_FRAMES 1024
@@ -41,6 +42,18 @@ const char *group_name(enum group_by g)
 	return n[g];
 }
 
+static enum blame g_blame = BLAME_USER;
+
+void report_set_blame(enum blame b)
+{
+	g_blame = b;
+}
+
+enum blame report_blame(void)
+{
+	return g_blame;
+}
+
 static int *g_lines; /* per canonical node: decoded line, INT32_MIN = not yet */
 static const struct analysis *g_lines_for;
 
@@ -55,38 +68,11 @@ static void lines_for(const struct analysis *a)
 	g_lines_for = a;
 }
 
-static uint32_t *g_first_py;
-static const struct analysis *g_first_py_for;
-
 void report_stack_frames_done(void)
 {
 	free(g_lines);
 	g_lines = NULL;
 	g_lines_for = NULL;
-	free(g_first_py);
-	g_first_py = NULL;
-	g_first_py_for = NULL;
-}
-
-/* The innermost Python frame of every canonical stack (a node whose code
- * object is known), or HW_NO_NODE: one pass in index order (a node's
- * caller comes first), so finding a site's Python line costs O(1) however
- * deep its stack (walking each stack was quadratic in a deep chain). */
-static const uint32_t *first_python(const struct analysis *a)
-{
-	if (g_first_py && g_first_py_for == a)
-		return g_first_py;
-	free(g_first_py);
-	g_first_py = xmalloc((a->st.ncnodes + 1) * sizeof(*g_first_py));
-	for (size_t c = 0; c < a->st.ncnodes; c++) {
-		const struct cnode *cn = &a->st.cnodes[c];
-		uint32_t up = cn->parent < c ? g_first_py[cn->parent] : HW_NO_NODE;
-		bool py = cn->frame_kind == HW_FRAME_PYTHON &&
-			  pycode_find(&a->codes, (uint32_t)(cn->frame >> 32));
-		g_first_py[c] = py ? (uint32_t)c : up;
-	}
-	g_first_py_for = a;
-	return g_first_py;
 }
 
 static bool python_frame(const struct analysis *a, uint32_t c, struct frame_info *out)
@@ -107,23 +93,20 @@ static bool python_frame(const struct analysis *a, uint32_t c, struct frame_info
 }
 
 /* Symbolized frames of a canonical stack, innermost first. With more (a text
- * report) only the frames it prints: from the innermost Python frame
- * REPORT_TEXT_FRAMES outwards (without a Python frame: the first
- * REPORT_TEXT_FRAMES) and the native frames below it; the stack entries past
- * them are only counted, in *more. The debug information of the libraries at
- * the bottom of every stack (libc's start-up code) was the slowest part of
- * `top`. */
+ * report) only the frames it prints: from the blamed Python frame (the
+ * user's, see usercode.h) REPORT_TEXT_FRAMES outwards (without a Python
+ * frame: the first REPORT_TEXT_FRAMES), and the library and native frames
+ * below it; the stack entries past them are only counted, in *more. The
+ * debug information of the libraries at the bottom of every stack (libc's
+ * start-up code) was the slowest part of `top`. */
 static size_t stack_frames(const struct analysis *a, struct symbolizer *s, uint32_t canon,
 			   struct frame_info *out, size_t max, size_t *more)
 {
 	size_t n = 0, past = 0, need = SIZE_MAX;
-	bool wait_python = false; /* need is set at the first Python frame */
+	uint32_t blamed = HW_NO_NODE; /* need is set at the blamed Python frame */
 	if (more) {
-		need = REPORT_TEXT_FRAMES;
-		for (uint32_t c = canon; c != HW_NO_NODE && !wait_python; c = a->st.cnodes[c].parent)
-			wait_python = a->st.cnodes[c].frame_kind == HW_FRAME_PYTHON;
-		if (wait_python)
-			need = SIZE_MAX;
+		blamed = usercode_blame(a, canon, g_blame);
+		need = blamed == HW_NO_NODE ? REPORT_TEXT_FRAMES : SIZE_MAX;
 	}
 	for (uint32_t c = canon; c != HW_NO_NODE && n + past < max; c = a->st.cnodes[c].parent) {
 		const struct cnode *cn = &a->st.cnodes[c];
@@ -135,10 +118,8 @@ static size_t stack_frames(const struct analysis *a, struct symbolizer *s, uint3
 				past++;
 				continue;
 			}
-			if (wait_python) {
+			if (c == blamed)
 				need = n + REPORT_TEXT_FRAMES;
-				wait_python = false;
-			}
 			out[n++] = py;
 			continue;
 		}
@@ -243,16 +224,17 @@ static int cmp_rows(const void *x, const void *y)
 	return cmp_key(a, b);
 }
 
-/* The frame a grouped row is keyed by: the innermost Python frame, else
- * the innermost frame; only that one is symbolized. */
+/* The frame a grouped row is keyed by: the blamed Python frame (the
+ * user's innermost, see usercode.h), else the innermost frame; only that
+ * one is symbolized. */
 static size_t key_frame(const struct analysis *a, struct symbolizer *s, uint32_t canon,
 			struct frame_info *out)
 {
 	if (canon == HW_NO_NODE)
 		return 0;
-	uint32_t c = first_python(a)[canon];
-	if (c != HW_NO_NODE)
-		return python_frame(a, c, out);
+	uint32_t c = usercode_blame(a, canon, g_blame);
+	if (c != HW_NO_NODE && python_frame(a, c, out))
+		return 1;
 	return stack_frames(a, s, canon, out, 1, NULL);
 }
 
@@ -277,6 +259,52 @@ static bool part_shown_before(const struct row *x, const struct row *y, enum sor
 	int c = cmp_text(fx->function, fy->function);
 	return c ? c < 0 : cmp_text(fx->file, fy->file) < 0;
 }
+
+static int cmp_keys(const void *x, const void *y)
+{
+	const struct row *a = x, *b = y;
+	int c = cmp_key(a, b);
+	return c ? c : a->cls - b->cls;
+}
+
+/* Merges rows with equal keys and classes (they are sorted by key first);
+ * returns how many are left. A merged row shows the frame of the part with
+ * the most of `by` (by line: the function that holds the line's bytes, such
+ * as a <listcomp>, not whichever came first). */
+static size_t merge_rows(struct row *rows, size_t n, enum sort_by by)
+{
+	if (n > 1)
+		qsort(rows, n, sizeof(*rows), cmp_keys);
+	size_t out = 0;
+	struct row *rep = xmalloc((n + 1) * sizeof(*rep)); /* each merged row's shown part */
+	for (size_t i = 0; i < n; i++) {
+		if (out && !cmp_keys(&rows[out - 1], &rows[i])) {
+			struct row *d = &rows[out - 1];
+			if (part_shown_before(&rows[i], &rep[out - 1], by)) {
+				struct frame_info *swap = d->frames;
+				size_t nswap = d->nframes;
+				d->frames = rows[i].frames;
+				d->nframes = rows[i].nframes;
+				d->canon = rows[i].canon;
+				d->sym = rows[i].sym;
+				rows[i].frames = swap;
+				rows[i].nframes = nswap;
+				rep[out - 1] = rows[i];
+				rep[out - 1].frames = d->frames;
+			}
+			report_row_add(d, &rows[i]);
+			free(rows[i].key);
+			free(rows[i].frames);
+			free(rows[i].kinds);
+			continue;
+		}
+		rep[out] = rows[i];
+		rows[out++] = rows[i];
+	}
+	free(rep);
+	return out;
+}
+
 
 /* Interned key texts of one grouping. */
 struct keytab {
@@ -342,7 +370,7 @@ static uint32_t frame_group(struct keytab *t, const struct analysis *a, struct s
 {
 	if (canon == HW_NO_NODE)
 		return KEY_NONE;
-	uint32_t c = first_python(a)[canon];
+	uint32_t c = usercode_blame(a, canon, g_blame);
 	if (c == HW_NO_NODE)
 		c = canon;
 	if (t->memo[c])
@@ -504,6 +532,7 @@ static void build(struct report *r, const struct analysis *a, struct symbolizer 
 	memset(r, 0, sizeof(*r));
 	r->by = by;
 	r->group = group;
+	r->blame = g_blame;
 	lines_for(a);
 	struct keytab kt = {0};
 	if (group != GROUP_STACK)
@@ -604,6 +633,31 @@ static void build(struct report *r, const struct analysis *a, struct symbolizer 
 	r->rows = rows;
 	r->n = ng;
 	report_sort(r); /* settles each row's kind; the order is already this */
+}
+
+void report_regroup(struct report *r, enum group_by group)
+{
+	if (group == GROUP_STACK)
+		return;
+	for (size_t i = 0; i < r->n; i++) {
+		struct row *row = &r->rows[i];
+		if (!row->nframes)
+			continue;
+		size_t u = usercode_blame_frame(row->frames, row->nframes, r->blame);
+		struct frame_info f = row->frames[u < row->nframes ? u : 0];
+		free(row->key);
+		row->key = frame_key(&f, group);
+		if (group != GROUP_LINE)
+			f.line = 0;
+		if (group == GROUP_FILE)
+			f.function = NULL;
+		row->frames[0] = f;
+		row->nframes = 1;
+		row->more = 0;
+	}
+	r->group = group;
+	r->n = merge_rows(r->rows, r->n, r->by);
+	report_sort(r);
 }
 
 void report_build(struct report *r, const struct analysis *a, struct symbolizer *s,

@@ -8,6 +8,7 @@
 
 #include "analysis.h"
 #include "symbolize.h"
+#include "usercode.h"
 
 enum sort_by { BY_PEAK, BY_LEAKED, BY_ALLOCATED, BY_COUNT, BY_TEMPORARY };
 enum group_by { GROUP_STACK, GROUP_LINE, GROUP_FUNCTION, GROUP_FILE };
@@ -38,13 +39,24 @@ struct report {
 	size_t n;
 	enum sort_by by;
 	enum group_by group;
+	enum blame blame; /* the frame a row shows first (report_set_blame) */
 };
+
+/* Which frame reports blame (usercode.h): BLAME_USER unless the command line
+ * says --blame innermost. Every report built afterwards uses it. */
+void report_set_blame(enum blame b);
+enum blame report_blame(void);
 
 /* Builds and sorts the rows (largest first); with only_leaks, rows without
  * leaked bytes are dropped. */
 void report_build(struct report *r, const struct analysis *a, struct symbolizer *s,
 		  enum group_by group, enum sort_by by, bool only_leaks);
 void report_free(struct report *r);
+/* Groups the rows of a report grouped by stack (each with its whole stack)
+ * by line, function or file of their blamed frame, as report_build would:
+ * for a report whose rows were filtered by stack first (check's
+ * suppressions). */
+void report_regroup(struct report *r, enum group_by group);
 /* The live set at the heap's peak by stack, for the summary: rows sorted by
  * peak, and only the first max heap rows with peak bytes (the ones a summary
  * shows) get frames: with one_line their innermost Python frame (else their

@@ -103,9 +103,9 @@ void report_peak_lines(FILE *f, const struct report *r, size_t max)
 		if (row->cls != CLASS_HEAP || !row->peak_bytes)
 			continue;
 		fprintf(f, "    %-10s ", fmt_size(b1, row->peak_bytes));
-		size_t py = report_first_python(row->frames, row->nframes);
+		size_t u = usercode_blame_frame(row->frames, row->nframes, r->blame);
 		if (row->nframes)
-			report_row_frame_text(f, row, py < row->nframes ? py : 0, GROUP_STACK);
+			report_row_frame_text(f, row, u < row->nframes ? u : 0, r->group);
 		else
 			fputs("(no stack recorded)", f);
 		fputc('\n', f);
@@ -157,9 +157,10 @@ void report_summary_text(FILE *f, const struct analysis *a, struct symbolizer *s
 	if (a->rss_peak)
 		fprintf(f, "  peak RSS    %s\n", fmt_size(b1, a->rss_peak));
 	if (s && a->peaks[CLASS_HEAP].peak) {
+		/* by line (the user's, see usercode.h), as top --group-by line */
 		struct report r;
-		report_build_peak(&r, a, s, 5, true);
-		fprintf(f, "  at the peak (heap live at %.3f s, largest callsites):\n",
+		report_build(&r, a, s, GROUP_LINE, BY_PEAK, false);
+		fprintf(f, "  at the peak (heap live at %.3f s, largest lines):\n",
 			secs(a->peaks[CLASS_HEAP].peak_time_ns));
 		report_peak_lines(f, &r, 5);
 		report_free(&r);
@@ -208,6 +209,22 @@ void report_top_text(FILE *f, const struct analysis *a, const struct report *r, 
 	report_rows_text(f, r, n);
 }
 
+/* Frames [from, to) of a row under a heading, innermost first. */
+static void frames_below(FILE *f, const struct row *row, size_t from, size_t to, enum group_by g,
+			 const char *heading)
+{
+	if (from >= to)
+		return;
+	fprintf(f, "         %s:\n", heading);
+	for (size_t j = from; j < to && j - from < REPORT_TEXT_FRAMES; j++) {
+		fputs("           ", f);
+		report_row_frame_text(f, row, j, g);
+		fputc('\n', f);
+	}
+	if (to - from > REPORT_TEXT_FRAMES)
+		fprintf(f, "           ... %zu more\n", to - from - REPORT_TEXT_FRAMES);
+}
+
 void report_rows_text(FILE *f, const struct report *r, size_t n)
 {
 	char b1[32], b2[32], b3[32];
@@ -232,28 +249,23 @@ void report_rows_text(FILE *f, const struct report *r, size_t n)
 		size_t nf = row->nframes, all = nf + row->more;
 		if (!nf)
 			fprintf(f, "         (no stack recorded)\n");
-		/* Python frames first: from the innermost Python frame outwards,
-		 * then the native frames below it. */
+		/* The blamed Python frame first (the user's innermost, see
+		 * usercode.h) and its callers outwards; then the library's Python
+		 * frames it called, and the native frames below them, each list
+		 * innermost first. */
 		size_t py = report_first_python(row->frames, nf);
+		size_t u = usercode_blame_frame(row->frames, nf, r->blame);
 		if (py == nf)
-			py = 0;
+			py = u = 0;
 		size_t shown = 0;
-		for (size_t j = py; j < nf && shown < REPORT_TEXT_FRAMES; j++, shown++) {
+		for (size_t j = u; j < nf && shown < REPORT_TEXT_FRAMES; j++, shown++) {
 			fputs("         ", f);
 			report_row_frame_text(f, row, j, r->group);
 			fputc('\n', f);
 		}
-		if (all - py > shown)
-			fprintf(f, "         ... %zu more frames (--json shows all)\n", all - py - shown);
-		if (py) {
-			fputs("         native frames below it:\n", f);
-			for (size_t j = 0; j < py && j < REPORT_TEXT_FRAMES; j++) {
-				fputs("           ", f);
-				report_row_frame_text(f, row, j, r->group);
-				fputc('\n', f);
-			}
-			if (py > REPORT_TEXT_FRAMES)
-				fprintf(f, "           ... %zu more\n", py - REPORT_TEXT_FRAMES);
-		}
+		if (all - u > shown)
+			fprintf(f, "         ... %zu more frames (--json shows all)\n", all - u - shown);
+		frames_below(f, row, py, u, r->group, "library frames it called");
+		frames_below(f, row, 0, py, r->group, "native frames below it");
 	}
 }

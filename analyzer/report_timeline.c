@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "report.h"
+#include "usercode.h"
 #include "util.h"
 
 #define BUCKETS 400
@@ -102,7 +103,7 @@ static void label(FILE *f, const struct series *s, enum group_by group)
 		fputs("(no stack recorded)", f);
 		return;
 	}
-	size_t py = report_first_python(r->frames, r->nframes);
+	size_t py = usercode_blame_frame(r->frames, r->nframes, report_blame());
 	report_row_frame_text(f, r, py < r->nframes ? py : 0, group);
 }
 

@@ -320,6 +320,7 @@ void tree_report(struct report *out, const struct tree *tr, enum group_by group,
 	memset(out, 0, sizeof(*out));
 	out->by = by;
 	out->group = group;
+	out->blame = report_blame();
 	out->rows = xcalloc(k + 1, sizeof(*out->rows));
 	for (size_t j = 0; j < k; j++) {
 		struct row *r = &all[j].row;
@@ -382,8 +383,8 @@ void tree_summary_text(FILE *f, const struct tree *tr)
 			t.damaged ? "a trace is damaged or cut: figures cover what could be read"
 				  : "a process did not exit cleanly (killed, crashed, exec'd or still running)");
 	struct report r;
-	tree_report(&r, tr, GROUP_STACK, BY_PEAK, false, 5);
-	fprintf(f, "  largest callsites at the processes' peaks:\n");
+	tree_report(&r, tr, GROUP_LINE, BY_PEAK, false, 5);
+	fprintf(f, "  largest lines at the processes' peaks:\n");
 	report_peak_lines(f, &r, 5);
 	report_free(&r);
 }

@@ -13,7 +13,8 @@ Markers (the names pytest-memray uses, so tests can switch):
 
 Sizes: a number with B, KB, MB, GB (or KiB, MiB, GiB); K = 1024, as in
 `heapwise check`. A failing test's message names the limit, the measured value
-and the top callsites with their Python lines.
+and the top lines, each the innermost line of the user's code (a leak made in
+json.loads names the test's line that called it, not json/decoder.py).
 
 --heapwise-repeat N runs each leak-gated test N times and counts only growth
 that repeats: the smallest leak among runs 2..N. A cache that is filled on the

@@ -147,16 +147,20 @@ class PytestPlugin(TraceTest):
         self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
         failed = sorted(l.split("::")[1].split()[0] for l in p.stdout.splitlines()
                         if l.startswith("FAILED"))
-        self.assertEqual(failed, ["test_cache_once", "test_hungry", "test_leaking"])
+        self.assertEqual(failed, ["test_cache_once", "test_hungry", "test_json_leak",
+                                  "test_leaking"])
         self.assertIn(f"test_mem.py:{line_of(src, 'LINE-PT-LEAK')} test_leaking", p.stdout)
         self.assertIn(f"test_mem.py:{line_of(src, 'LINE-PT-HUNGRY')} test_hungry", p.stdout)
+        # what json.loads allocated is the test's line, not json/decoder.py's
+        self.assertIn(f"test_mem.py:{line_of(src, 'LINE-PT-JSON')} test_json_leak", p.stdout)
+        self.assertNotIn("decoder.py", p.stdout)
         self.assertIn("limit_memory", p.stdout)
 
     def test_repeat_ignores_a_cache_filled_once(self):
         p, _ = self.session("--heapwise-repeat", "3")
         failed = sorted(l.split("::")[1].split()[0] for l in p.stdout.splitlines()
                         if l.startswith("FAILED"))
-        self.assertEqual(failed, ["test_hungry", "test_leaking"])
+        self.assertEqual(failed, ["test_hungry", "test_json_leak", "test_leaking"])
         self.assertIn("every run of 3 leaked", p.stdout)
 
 

@@ -307,6 +307,59 @@ class NumPy(PythonTest):
             self.skipTest("numpy is installed for none of the interpreters")
 
 
+class UserLine(PythonTest):
+    """Allocations made inside NumPy and json on the user's own lines are
+    charged to those lines (the innermost frame in the user's code), in
+    every report that names one line; --blame innermost keeps tracemalloc's
+    rule."""
+
+    def test_numpy_and_json_on_the_users_line(self):
+        python = "/usr/bin/python3.11"
+        if subprocess.run([python, "-c", "import numpy"], capture_output=True).returncode:
+            self.skipTest("python3-numpy is not installed")
+        script = os.path.join(PY_DIR, "userline.py")
+        status, err, traces = self.run_traced([python, script], env=self.env({}))
+        # the sizes the program measures itself (sys.getsizeof), untraced
+        known = json.loads(subprocess.run([python, script], capture_output=True, text=True,
+                                          check=True).stdout)
+        mark = marker_lines("userline.py")
+        rows = self.lines(traces[0], by="leaked")
+        for tag, what in (("LINE-NUMPY", "numpy"), ("LINE-JSON", "json")):
+            got = rows[("userline.py", mark[tag])]["leaked_bytes"]
+            self.assertAlmostEqual(got / known[what], 1.0, delta=0.02,
+                                   msg=f"{what}: heapwise {got}, known {known[what]}")
+        # tracemalloc's rule: the library's own lines
+        doc = self.json("top", traces[0], "--by", "leaked", "--group-by", "line",
+                        "--blame", "innermost", "-n", "100000")
+        files = {os.path.basename(c["frames"][0]["file"] or "") for c in doc["callsites"][:2]}
+        self.assertEqual(files, {"numeric.py", "decoder.py"})
+        numpy_line = f"userline.py:{mark['LINE-NUMPY']} main"
+        json_line = f"userline.py:{mark['LINE-JSON']} main"
+        # the summary's peak lines, check's offenders, leaks' rows
+        summary = self.heapwise("summary", traces[0]).stdout
+        peak = summary[summary.index("at the peak"):summary.index("allocator")]
+        self.assertIn(numpy_line, peak)
+        self.assertIn(json_line, peak)
+        self.assertNotIn("numeric.py", peak)
+        self.assertNotIn("decoder.py", peak)
+        p = self.heapwise("check", traces[0], "--max-leaked", "1M", status=1)
+        offenders = p.stdout[p.stdout.index("top leaking"):]
+        self.assertRegex(offenders, r"\n +7\.6 MiB +in \d+ blocks? +/\S+/" + numpy_line)
+        self.assertIn(json_line, offenders)
+        self.assertNotIn("decoder.py", offenders)
+        leaks = self.heapwise("leaks", traces[0], "-n", "2").stdout
+        rows_text = leaks.split("\n    1  ")[1]
+        first = [l.strip() for l in rows_text.splitlines()[1:3]]
+        self.assertTrue(first[0].endswith(numpy_line) or first[0].endswith(json_line), first)
+        self.assertIn("library frames it called:", rows_text)
+        self.assertIn("numeric.py:", rows_text)
+        doc = self.json("top", traces[0], "--by", "leaked", "--group-by", "function", "-n", "3")
+        top = doc["callsites"][0]["frames"][0]
+        self.assertEqual((os.path.basename(top["file"]), top["function"]), ("userline.py", "main"))
+        self.assertGreater(doc["callsites"][0]["leaked_bytes"],
+                           0.98 * (known["numpy"] + known["json"]))
+
+
 class Tracemalloc(PythonTest):
     def test_live_bytes_per_line_agree(self):
         for py in self.each_interpreter():

@@ -236,7 +236,8 @@ class Reports(TraceTest):
         for field in ("peak_bytes", "leaked_bytes", "allocated_bytes", "count"):
             self.assertEqual(sum(k[field] for k in row["kinds"].values()), row[field], field)
         text = self.heapwise("top", traces[0], "-n", "3").stdout
-        self.assertRegex(text, r"\n +1 +7\.\d MiB .* malloc\+pyobj\n +\S*numeric\.py:\d+ ones\n")
+        self.assertRegex(text, r"\n +1 +7\.\d MiB .* malloc\+pyobj\n +\S*numpy_line\.py:\d+ build\n"
+                               r"(.*\n)*? +library frames it called:\n +\S*numeric\.py:\d+ ones\n")
         folded_page = os.path.join(self.dir, "f.html")
         self.heapwise("flamegraph", traces[0], "-o", folded_page)
         with open(folded_page, encoding="utf-8") as f:

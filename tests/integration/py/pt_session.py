@@ -1,9 +1,13 @@
 """A pytest session for the plugin test: one leaking, one clean, one
-memory-hungry test, and one that fills a cache once."""
+memory-hungry test, one that fills a cache once, and one that leaks what a
+library (json) allocated on its line."""
+import json
+
 import pytest
 
 LEAK = []
 CACHE = {}
+DOC = json.dumps([{"n": i, "text": "x" * 40} for i in range(5_000)])
 
 
 @pytest.mark.limit_leaks("100 KB")
@@ -27,3 +31,8 @@ def test_hungry():
 def test_cache_once():
     if "k" not in CACHE:
         CACHE["k"] = bytearray(1_000_000)  # LINE-PT-CACHE
+
+
+@pytest.mark.limit_leaks("100 KB")
+def test_json_leak():
+    LEAK.append(json.loads(DOC))  # LINE-PT-JSON
