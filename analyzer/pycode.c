@@ -2,8 +2,10 @@
  * 3.11 location table is a list of entries, each covering 1-8 code units:
  *   byte 0: 1 | code:4 | (units - 1):3
  *   code 15: no location; 14: long form (signed varint line delta, then end
- *   line, column, end column varints); 13: line delta only; 10-12: line
- *   delta code-10, then 2 column bytes; 0-9: same line, 1 column byte.
+ *   line delta, column + 1 and end column + 1 varints); 13: line delta
+ *   only, no columns; 10-12: line delta code-10, then the column and end
+ *   column bytes; 0-9: same line, one byte b: column code*8 + (b >> 4), end
+ *   column that + (b & 15).
  * Varints here are 6 bits a byte, bit 6 = more (Objects/locations.md). */
 #include "pycode.h"
 
@@ -205,4 +207,168 @@ int pycode_addr2line(const uint8_t *table, size_t len, int first_line, int lasti
 		unit += units;
 	}
 	return -1;
+}
+
+/* One entry of a location table: code units [start, start + units). */
+struct loc {
+	int start, units;
+	struct pycode_pos pos;
+};
+
+/* Reads the next entry at r (the line so far in *line); false at the end
+ * or on damage. */
+static bool next_loc(struct rd *r, long *line, int *unit, struct loc *out)
+{
+	if (r->p >= r->end)
+		return false;
+	unsigned b = rd_byte(r);
+	if (!(b & 0x80))
+		return false; /* not at an entry start: damaged */
+	unsigned code = (b >> 3) & 15, units = (b & 7) + 1;
+	long end_line = -1;
+	long col = -1, end_col = -1;
+	bool none = false;
+	switch (code) {
+	case 15:
+		none = true;
+		break;
+	case 14:
+		*line += rd_svarint(r);
+		end_line = *line + (long)rd_varint(r);
+		col = (long)rd_varint(r) - 1;
+		end_col = (long)rd_varint(r) - 1;
+		break;
+	case 13:
+		*line += rd_svarint(r);
+		end_line = *line;
+		break;
+	case 10:
+	case 11:
+	case 12:
+		*line += (long)code - 10;
+		end_line = *line;
+		col = (long)rd_byte(r);
+		end_col = (long)rd_byte(r);
+		break;
+	default: {
+		unsigned second = rd_byte(r);
+		end_line = *line;
+		col = (long)(code * 8 + (second >> 4));
+		end_col = col + (long)(second & 15);
+		break;
+	}
+	}
+	if (r->bad)
+		return false;
+	bool line_ok = !none && *line >= 0 && *line <= 0x7fffffff && end_line >= 0 &&
+		       end_line <= 0x7fffffff;
+	out->start = *unit;
+	out->units = (int)units;
+	out->pos = (struct pycode_pos){line_ok ? (int)*line : -1, line_ok ? (int)end_line : -1,
+				       line_ok && col >= 0 && col <= 0x7fffffff ? (int)col : -1,
+				       line_ok && end_col >= 0 && end_col <= 0x7fffffff ? (int)end_col : -1};
+	*unit += (int)units;
+	return true;
+}
+
+bool pycode_addr2pos(const uint8_t *table, size_t len, int first_line, int lasti,
+		     struct pycode_pos *out)
+{
+	*out = (struct pycode_pos){-1, -1, -1, -1};
+	if (lasti < 0)
+		return false;
+	struct rd r = {table, table + len, false};
+	long line = first_line;
+	int unit = 0;
+	struct loc e;
+	while (unit <= lasti && next_loc(&r, &line, &unit, &e)) {
+		if (lasti < e.start + e.units) {
+			*out = e.pos;
+			return true;
+		}
+	}
+	return false;
+}
+
+static int cmp_pos(const struct pycode_pos *a, const struct pycode_pos *b)
+{
+	if (a->line != b->line)
+		return a->line < b->line ? -1 : 1;
+	if (a->end_line != b->end_line)
+		return a->end_line < b->end_line ? -1 : 1;
+	if (a->col != b->col)
+		return a->col < b->col ? -1 : 1;
+	return a->end_col < b->end_col ? -1 : a->end_col > b->end_col;
+}
+
+static int cmp_frames(const void *x, const void *y)
+{
+	const struct pycode_frame *a = x, *b = y;
+	if (a->code != b->code)
+		return a->code < b->code ? -1 : 1;
+	return a->lasti < b->lasti ? -1 : a->lasti > b->lasti;
+}
+
+static const struct loc *g_locs; /* for cmp_by_pos */
+
+static int cmp_by_pos(const void *x, const void *y)
+{
+	uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+	int c = cmp_pos(&g_locs[a].pos, &g_locs[b].pos);
+	return c ? c : (a < b ? -1 : a > b);
+}
+
+void pycode_first_positions(const struct pycode_table *t, struct pycode_frame *frames, size_t n)
+{
+	if (n > 1)
+		qsort(frames, n, sizeof(*frames), cmp_frames);
+	struct loc *locs = NULL;
+	uint32_t *order = NULL;
+	int *first = NULL; /* per entry: the start of the first entry with its position */
+	size_t cap = 0;
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+		while (j < n && frames[j].code == frames[i].code)
+			j++;
+		if (frames[i].code >= t->n) {
+			i = j;
+			continue;
+		}
+		const struct pycode *c = &t->codes[frames[i].code];
+		/* decode the table once (at most one entry per byte) */
+		struct rd r = {c->linetable, c->linetable + c->linetable_len, false};
+		long line = c->first_line;
+		int unit = 0;
+		size_t ne = 0;
+		if (c->linetable_len + 1 > cap) {
+			cap = c->linetable_len + 1;
+			locs = xrealloc(locs, cap * sizeof(*locs));
+			order = xrealloc(order, cap * sizeof(*order));
+			first = xrealloc(first, cap * sizeof(*first));
+		}
+		while (ne < cap && next_loc(&r, &line, &unit, &locs[ne]))
+			ne++;
+		for (size_t k = 0; k < ne; k++)
+			order[k] = (uint32_t)k;
+		g_locs = locs;
+		if (ne > 1)
+			qsort(order, ne, sizeof(*order), cmp_by_pos);
+		for (size_t k = 0; k < ne; k++) {
+			bool same = k && !cmp_pos(&locs[order[k]].pos, &locs[order[k - 1]].pos);
+			first[order[k]] = same ? first[order[k - 1]] : locs[order[k]].start;
+		}
+		/* frames and entries are both in instruction order */
+		size_t e = 0;
+		for (size_t k = i; k < j; k++) {
+			int lasti = frames[k].lasti;
+			while (e < ne && locs[e].start + locs[e].units <= lasti)
+				e++;
+			if (lasti >= 0 && e < ne && lasti >= locs[e].start)
+				frames[k].lasti = first[e];
+		}
+		i = j;
+	}
+	free(locs);
+	free(order);
+	free(first);
 }

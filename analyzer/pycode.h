@@ -4,6 +4,7 @@
 #ifndef HW_ANALYZER_PYCODE_H
 #define HW_ANALYZER_PYCODE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,6 +33,35 @@ void pycode_add(struct pycode_table *t, uint32_t id, int first_line, const char 
 const struct pycode *pycode_find(const struct pycode_table *t, uint32_t id);
 /* Sets canon for every code (equal filename, qualname, first line, table). */
 void pycode_dedup(struct pycode_table *t);
+
+/* A source position, as co_positions() gives it: lines from 1, columns
+ * 0-based UTF-8 byte offsets; -1 where the location table has none. */
+struct pycode_pos {
+	int line, end_line, col, end_col;
+};
+
+/* The position of instruction index `lasti` (code units) from a CPython
+ * 3.11+ location table, as co_positions() gives it (line -1: no location).
+ * Returns false when lasti is past the table or the table is damaged
+ * (then *out is all -1). Never reads outside [table, table + len). */
+bool pycode_addr2pos(const uint8_t *table, size_t len, int first_line, int lasti,
+		     struct pycode_pos *out);
+
+/* A Python frame for pycode_first_positions: its code object (an index
+ * into the table's codes) and instruction; `node` is the caller's. */
+struct pycode_frame {
+	uint32_t code;
+	int32_t lasti;
+	uint32_t node;
+};
+
+/* Replaces each frame's instruction by the first instruction of its code
+ * object that has the same position (line and columns): frames that print
+ * the same become equal, and so do their stacks (two bytecode offsets of
+ * one expression, such as BUILD_LIST and LIST_EXTEND of a list display).
+ * Instructions outside their table are left alone. Reorders frames;
+ * O(n log n + the size of the tables), each table decoded once. */
+void pycode_first_positions(const struct pycode_table *t, struct pycode_frame *frames, size_t n);
 
 /* The line of instruction index `lasti` (code units; -1 = before the first)
  * from a CPython 3.11+ location table, as PyCode_Addr2Line computes it.

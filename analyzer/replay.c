@@ -646,14 +646,29 @@ enum hw_err analysis_run(struct analysis *a, struct trace *t, const struct analy
 	/* Threads write a code object under ids of their own: frames of equal
 	 * code objects must become equal before stacks are canonicalized. */
 	pycode_dedup(&a->codes);
+	/* Two instructions at one source position (BUILD_LIST and LIST_EXTEND
+	 * of [1, 2, 3]) are one frame: stacks that print the same are one
+	 * callsite. Frames of different positions of a line stay apart, and
+	 * the reports show their columns where they would print the same. */
+	struct pycode_frame *pf = xmalloc((a->st.n + 1) * sizeof(*pf));
+	size_t npf = 0;
 	for (size_t i = 0; i < a->st.n; i++) {
 		struct node *n = &a->st.nodes[i];
 		if (n->frame_kind != HW_FRAME_PYTHON)
 			continue;
 		const struct pycode *c = pycode_find(&a->codes, (uint32_t)(n->frame >> 32));
+		uint32_t instr = (uint32_t)n->frame; /* instruction + 1; 0 = none */
 		if (c)
-			n->frame = (uint64_t)a->codes.codes[c->canon].id << 32 | (n->frame & 0xffffffffu);
+			pf[npf++] = (struct pycode_frame){
+				c->canon, instr && instr <= INT32_MAX ? (int32_t)instr - 1 : -1, (uint32_t)i};
 	}
+	pycode_first_positions(&a->codes, pf, npf);
+	for (size_t k = 0; k < npf; k++) {
+		struct node *n = &a->st.nodes[pf[k].node];
+		uint32_t instr = pf[k].lasti >= 0 ? (uint32_t)pf[k].lasti + 1 : (uint32_t)n->frame;
+		n->frame = (uint64_t)a->codes.codes[pf[k].code].id << 32 | instr;
+	}
+	free(pf);
 	modmap_resolve(a);
 	stack_table_canonicalize(&a->st);
 	usercode_index(a);

@@ -54,7 +54,11 @@ enum blame report_blame(void)
 	return g_blame;
 }
 
-static int *g_lines; /* per canonical node: decoded line, INT32_MIN = not yet */
+/* per canonical node: decoded line and column (1-based, 0 = none),
+ * line INT32_MIN = not yet */
+static struct line_col {
+	int line, col;
+} *g_lines;
 static const struct analysis *g_lines_for;
 
 static void lines_for(const struct analysis *a)
@@ -64,7 +68,7 @@ static void lines_for(const struct analysis *a)
 	free(g_lines);
 	g_lines = xmalloc((a->st.ncnodes + 1) * sizeof(*g_lines));
 	for (size_t i = 0; i <= a->st.ncnodes; i++)
-		g_lines[i] = INT32_MIN;
+		g_lines[i].line = INT32_MIN;
 	g_lines_for = a;
 }
 
@@ -81,14 +85,23 @@ static bool python_frame(const struct analysis *a, uint32_t c, struct frame_info
 	const struct pycode *code = pycode_find(&a->codes, (uint32_t)(cn->frame >> 32));
 	if (!code)
 		return false;
-	int lasti = (int)(cn->frame & 0xffffffffu) - 1;
-	if (g_lines[c] == INT32_MIN)
-		g_lines[c] = pycode_addr2line(code->linetable, code->linetable_len, code->first_line,
-					      lasti);
+	uint32_t instr = (uint32_t)cn->frame; /* instruction + 1 */
+	int lasti = instr && instr <= INT32_MAX ? (int)instr - 1 : -1;
+	struct line_col *lc = &g_lines[c];
+	if (lc->line == INT32_MIN) {
+		struct pycode_pos pos;
+		lc->line = pycode_addr2line(code->linetable, code->linetable_len, code->first_line,
+					    lasti);
+		lc->col = pycode_addr2pos(code->linetable, code->linetable_len, code->first_line,
+					  lasti, &pos) && pos.line == lc->line && pos.col >= 0
+				  ? pos.col + 1
+				  : 0;
+	}
 	*out = (struct frame_info){.python = true,
 				   .function = code->qualname,
 				   .file = code->filename,
-				   .line = g_lines[c] > 0 ? g_lines[c] : 0};
+				   .line = lc->line > 0 ? lc->line : 0,
+				   .column = lc->line > 0 ? lc->col : 0};
 	return true;
 }
 
@@ -517,6 +530,203 @@ static size_t select_best(struct group *g, size_t n, size_t keep)
 
 enum only { ONLY_ALL, ONLY_LEAKS, ONLY_HEAP_PEAK, ONLY_HEAP };
 
+/* A row as text reports print it, for comparing rows: its class, frames and
+ * the count of frames past them; with all_columns every Python frame's
+ * column, else only those marked show_column. Free it. */
+static char *row_text(const struct row *r, bool all_columns)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	fprintf(f, "%d|%zu|", r->cls, r->more);
+	for (size_t i = 0; i < r->nframes; i++) {
+		struct frame_info fr = r->frames[i];
+		fr.show_column |= all_columns;
+		report_frame_text(f, &fr);
+		fputc('\n', f);
+	}
+	fclose(f);
+	return buf;
+}
+
+struct dkey {
+	char *text;
+	size_t i;
+};
+
+static int cmp_dkeys(const void *x, const void *y)
+{
+	const struct dkey *a = x, *b = y;
+	int c = strcmp(a->text, b->text);
+	return c ? c : (a->i < b->i ? -1 : a->i > b->i);
+}
+
+/* Sorted keys of rows [0, n): their text as printed now. */
+static struct dkey *row_keys(const struct row *rows, size_t n)
+{
+	struct dkey *k = xmalloc((n + 1) * sizeof(*k));
+	for (size_t i = 0; i < n; i++)
+		k[i] = (struct dkey){row_text(&rows[i], false), i};
+	if (n > 1)
+		qsort(k, n, sizeof(*k), cmp_dkeys);
+	return k;
+}
+
+static void free_keys(struct dkey *k, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(k[i].text);
+	free(k);
+}
+
+/* No two of the rows [0, n) may print the same. Where rows print the same
+ * but for a Python frame's column (two expressions of one line, such as
+ * `("value-%d" % key) * 8`), that frame shows its column in each of them
+ * (app.py:19:10); rows that still print the same (two native return
+ * addresses of one source line, or stacks that differ only past the frames
+ * shown) are merged into the first. Rows [n, total) move up over the merged
+ * ones; returns the new total and sets *n_out to the rows left of [0, n). */
+static size_t distinguish(struct row *rows, size_t n, size_t total, size_t *n_out)
+{
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < rows[i].nframes; j++)
+			rows[i].frames[j].show_column = false;
+	struct dkey *k = row_keys(rows, n);
+	for (size_t g = 0; g < n;) {
+		size_t e = g + 1;
+		while (e < n && !strcmp(k[e].text, k[g].text))
+			e++;
+		const struct row *first = &rows[k[g].i];
+		for (size_t j = 0; e - g > 1 && j < first->nframes; j++) {
+			bool differ = false;
+			for (size_t m = g + 1; m < e && !differ; m++)
+				differ = rows[k[m].i].frames[j].column != first->frames[j].column;
+			for (size_t m = g; differ && m < e; m++)
+				rows[k[m].i].frames[j].show_column = true;
+		}
+		g = e;
+	}
+	free_keys(k, n);
+	k = row_keys(rows, n);
+	bool *gone = xcalloc(n + 1, sizeof(*gone));
+	size_t merged = 0;
+	for (size_t g = 0; g < n;) {
+		size_t e = g + 1;
+		while (e < n && !strcmp(k[e].text, k[g].text)) {
+			struct row *into = &rows[k[g].i], *from = &rows[k[e].i]; /* k[g].i is the lowest */
+			report_row_add(into, from);
+			free(from->key);
+			free(from->frames);
+			free(from->kinds);
+			gone[k[e].i] = true;
+			merged++;
+			e++;
+		}
+		g = e;
+	}
+	free_keys(k, n);
+	size_t out = 0;
+	for (size_t i = 0; i < total; i++)
+		if (i >= n || !gone[i])
+			rows[out++] = rows[i];
+	free(gone);
+	*n_out = n - merged;
+	return total - merged;
+}
+
+void report_distinct(struct report *r)
+{
+	report_distinct_first(r, r->n);
+}
+
+bool report_distinct_first(struct report *r, size_t n)
+{
+	size_t left, before = r->n;
+	r->n = distinguish(r->rows, n < r->n ? n : r->n, r->n, &left);
+	if (r->n == before)
+		return false;
+	report_sort(r);
+	return true;
+}
+
+/* One stack's label as report_stack_labels makes it: the blamed frame
+ * (with its column when col), then `callers` of its callers. */
+static char *stack_label(const struct frame_info *frames, size_t n, size_t blamed, bool col,
+			 size_t callers)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	if (!n) {
+		fputs("(no stack recorded)", f);
+	} else {
+		struct frame_info fr = frames[blamed];
+		fr.show_column = col;
+		report_frame_text(f, &fr);
+		for (size_t k = 1; k <= callers && blamed + k < n; k++) {
+			fputs(" <- ", f);
+			report_frame_text(f, &frames[blamed + k]);
+		}
+	}
+	fclose(f);
+	return buf;
+}
+
+size_t report_stack_labels(const struct frame_info *const *frames, const size_t *nframes, size_t n,
+			   enum blame b, char **out, size_t *same_as)
+{
+	size_t *blamed = xcalloc(n + 1, sizeof(*blamed)), *callers = xcalloc(n + 1, sizeof(*callers));
+	bool *col = xcalloc(n + 1, sizeof(*col));
+	for (size_t i = 0; i < n; i++) {
+		blamed[i] = usercode_blame_frame(frames[i], nframes[i], b);
+		if (blamed[i] >= nframes[i])
+			blamed[i] = 0;
+		out[i] = stack_label(frames[i], nframes[i], blamed[i], false, 0);
+	}
+	/* while two labels are the same: columns if they tell the stacks apart,
+	 * else one more caller each, as long as one has more */
+	for (bool again = true; again;) {
+		again = false;
+		for (size_t i = 0; i < n; i++) {
+			for (size_t j = i + 1; j < n; j++) {
+				if (strcmp(out[i], out[j]))
+					continue;
+				const struct frame_info *fi = &frames[i][blamed[i]], *fj = &frames[j][blamed[j]];
+				bool grow = false;
+				if (nframes[i] && nframes[j] && !col[i] && fi->column != fj->column) {
+					col[i] = col[j] = true;
+					grow = true;
+				} else if (blamed[i] + callers[i] + 1 < nframes[i] ||
+					   blamed[j] + callers[j] + 1 < nframes[j]) {
+					callers[i]++;
+					callers[j]++;
+					grow = true;
+				}
+				if (!grow)
+					continue;
+				for (size_t k = 0; k < 2; k++) {
+					size_t m = k ? j : i;
+					free(out[m]);
+					out[m] = stack_label(frames[m], nframes[m], blamed[m], col[m], callers[m]);
+				}
+				again = true;
+			}
+		}
+	}
+	size_t distinct = 0;
+	for (size_t i = 0; i < n; i++) {
+		same_as[i] = i;
+		for (size_t j = 0; j < i && same_as[i] == i; j++)
+			if (!strcmp(out[i], out[j]))
+				same_as[i] = j;
+		distinct += same_as[i] == i;
+	}
+	free(blamed);
+	free(callers);
+	free(col);
+	return distinct;
+}
+
 /* The rows of a report: the sites grouped (by canonical stack, or by the key
  * of one frame, each symbolized once per node) without a text or an
  * allocation per site, the groups ordered, and only the best `keep` (0 =
@@ -609,6 +819,7 @@ static void build(struct report *r, const struct analysis *a, struct symbolizer 
 			row->key = xstrndup(kt.text[id], strlen(kt.text[id]));
 			row->frames = xmalloc(sizeof(*row->frames));
 			row->frames[0] = best_frame;
+			row->frames[0].column = 0; /* a line's row holds every column */
 			if (group != GROUP_LINE)
 				row->frames[0].line = 0;
 			if (group == GROUP_FILE)
@@ -633,6 +844,8 @@ static void build(struct report *r, const struct analysis *a, struct symbolizer 
 	r->rows = rows;
 	r->n = ng;
 	report_sort(r); /* settles each row's kind; the order is already this */
+	if (framed && group == GROUP_STACK && !site_rows)
+		report_distinct(r);
 }
 
 void report_regroup(struct report *r, enum group_by group)
@@ -647,6 +860,8 @@ void report_regroup(struct report *r, enum group_by group)
 		struct frame_info f = row->frames[u < row->nframes ? u : 0];
 		free(row->key);
 		row->key = frame_key(&f, group);
+		f.column = 0;
+		f.show_column = false;
 		if (group != GROUP_LINE)
 			f.line = 0;
 		if (group == GROUP_FILE)
@@ -844,37 +1059,56 @@ void report_build_bare(struct report *r, const struct analysis *a, struct symbol
 	build(r, a, s, group, by, ONLY_ALL, false, 0, NULL);
 }
 
+/* The best `shown` rows by stack (0: all), each with its frames, no two
+ * printing the same: the best `keep` groups are built and framed, rows
+ * that print the same are merged (distinguish), and when that left fewer
+ * than `shown` rows while more groups were not built, again with twice as
+ * many (merges are rare: two native return addresses of one source line,
+ * stacks that differ only past the frames a text report shows). */
+static void build_framed(struct report *r, const struct analysis *a, struct symbolizer *s,
+			 enum sort_by by, enum only only, size_t shown, enum framing how)
+{
+	struct frame_info *tmp = xmalloc(MAX_FRAMES * sizeof(*tmp));
+	for (size_t keep = shown;;) {
+		build(r, a, s, GROUP_STACK, by, only, false, keep, NULL);
+		size_t built = r->n, left;
+		lines_for(a);
+		for (size_t i = 0; i < r->n; i++)
+			frame_row(&r->rows[i], a, s, tmp, how);
+		report_stack_frames_done();
+		r->n = distinguish(r->rows, r->n, r->n, &left);
+		report_sort(r);
+		if (!keep || built < keep || r->n >= shown || keep > SIZE_MAX / 2)
+			break;
+		report_free(r);
+		keep *= 2;
+	}
+	free(tmp);
+	if (shown && r->n > shown) { /* merged rows grew past the last ones */
+		for (size_t i = shown; i < r->n; i++) {
+			free(r->rows[i].key);
+			free(r->rows[i].frames);
+			free(r->rows[i].kinds);
+		}
+		r->n = shown;
+	}
+}
+
 void report_build_peak(struct report *r, const struct analysis *a, struct symbolizer *s,
 		       size_t max, bool one_line)
 {
-	build(r, a, s, GROUP_STACK, BY_PEAK, ONLY_HEAP_PEAK, false, max, NULL);
-	struct frame_info *tmp = xmalloc(MAX_FRAMES * sizeof(*tmp));
-	lines_for(a);
-	for (size_t i = 0, shown = 0; i < r->n && shown < max; i++) {
-		if (r->rows[i].cls != CLASS_HEAP || !r->rows[i].peak_bytes)
-			continue;
-		frame_row(&r->rows[i], a, s, tmp, one_line ? FRAMES_ONE_LINE : FRAMES_ALL);
-		shown++;
-	}
-	free(tmp);
-	report_stack_frames_done();
+	build_framed(r, a, s, BY_PEAK, ONLY_HEAP_PEAK, max, one_line ? FRAMES_ONE_LINE : FRAMES_ALL);
 }
 
 void report_build_shown(struct report *r, const struct analysis *a, struct symbolizer *s,
 			enum group_by group, enum sort_by by, bool only_leaks, size_t shown, bool text)
 {
 	enum only only = only_leaks ? ONLY_LEAKS : ONLY_ALL;
-	if (group != GROUP_STACK || !shown) { /* rows of one frame */
+	if (group != GROUP_STACK || !shown) { /* rows of one frame, or all */
 		build(r, a, s, group, by, only, true, shown, NULL);
 		return;
 	}
-	build(r, a, s, group, by, only, false, shown, NULL);
-	struct frame_info *tmp = xmalloc(MAX_FRAMES * sizeof(*tmp));
-	lines_for(a);
-	for (size_t i = 0; i < r->n && i < shown; i++)
-		frame_row(&r->rows[i], a, s, tmp, text ? FRAMES_TEXT : FRAMES_ALL);
-	free(tmp);
-	report_stack_frames_done();
+	build_framed(r, a, s, by, only, shown, text ? FRAMES_TEXT : FRAMES_ALL);
 }
 
 static void part_add(struct kind_part *p, const struct row *r)
@@ -1018,7 +1252,9 @@ char *report_row_key(const struct row *r)
 	FILE *f = open_memstream(&buf, &len);
 	fprintf(f, "%d|", r->cls);
 	for (size_t i = 0; i < r->nframes; i++) {
-		report_frame_text(f, &r->frames[i]);
+		struct frame_info fr = r->frames[i];
+		fr.show_column = true; /* two positions of a line are two callsites */
+		report_frame_text(f, &fr);
 		fputc('\n', f);
 	}
 	fclose(f);

@@ -101,6 +101,25 @@ void report_build_series(struct report *r, const struct analysis *a, struct symb
 /* Sorts the rows by r->by, largest first, and settles each row's kind: the
  * one with the most of r->by (then of allocated bytes). */
 void report_sort(struct report *r);
+/* No two rows of a report (each with its frames) print the same: a Python
+ * frame shows its column where that tells rows apart (app.py:19:10), and
+ * rows that still print the same are merged; then sorted again. */
+void report_distinct(struct report *r);
+/* report_distinct over the first n rows only (those with frames: the rows a
+ * report shows); true when rows were merged (and the report sorted again). */
+bool report_distinct_first(struct report *r, size_t n);
+/* Labels of n stacks (frames[i], nframes[i] frames, innermost first) shown
+ * one line each, such as timeline legends: each stack's blamed frame (see
+ * usercode.h) as text reports write it. Where two labels would be the
+ * same, the frame shows its column if that tells them apart
+ * (app.py:19:10), else the labels go on with callers ("app.py:10 load <-
+ * app.py:32 main") until they differ. Stacks whose labels are still the
+ * same print the same all the way out: same_as[i] is the first such stack
+ * (i itself if none), for the caller to merge. out[i] is allocated (free
+ * it). Returns the number of distinct labels. O(n^2 * depth): for the few
+ * series of a timeline. */
+size_t report_stack_labels(const struct frame_info *const *frames, const size_t *nframes, size_t n,
+			   enum blame b, char **out, size_t *same_as);
 /* Adds row src's figures (and kinds) to dst. */
 void report_row_add(struct row *dst, const struct row *src);
 /* A row's kinds for text: "malloc", or "malloc+pyobj" (largest first by

@@ -22,6 +22,10 @@ void report_frames_json(FILE *f, const struct frame_info *frames, size_t n)
 			fprintf(f, ",\"line\":%d", fr->line);
 		else
 			fputs(",\"line\":null", f);
+		if (fr->python && fr->column > 0)
+			fprintf(f, ",\"column\":%d", fr->column);
+		else if (fr->python)
+			fputs(",\"column\":null", f);
 		fputs(",\"module\":", f);
 		json_str(f, fr->module);
 		if (!fr->python)

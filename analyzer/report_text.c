@@ -12,7 +12,10 @@ void report_frame_text(FILE *f, const struct frame_info *fr)
 {
 	if (fr->python) {
 		text_str(f, fr->file ? fr->file : "??");
-		fprintf(f, ":%d ", fr->line);
+		fprintf(f, ":%d", fr->line);
+		if (fr->show_column && fr->column > 0)
+			fprintf(f, ":%d", fr->column);
+		fputc(' ', f);
 		text_str(f, fr->function ? fr->function : "??");
 		return;
 	}

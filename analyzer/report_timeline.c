@@ -23,6 +23,7 @@ struct series {
 	const struct row *row; /* NULL: "other" */
 	uint64_t cur;
 	uint64_t *max; /* per bucket */
+	char *label; /* by stack: report_stack_labels' (never two the same) */
 };
 
 struct timeline {
@@ -98,6 +99,10 @@ static void label(FILE *f, const struct series *s, enum group_by group)
 		fputs("other", f);
 		return;
 	}
+	if (s->label) {
+		fputs(s->label, f);
+		return;
+	}
 	const struct row *r = s->row;
 	if (!r->nframes) {
 		fputs("(no stack recorded)", f);
@@ -105,6 +110,45 @@ static void label(FILE *f, const struct series *s, enum group_by group)
 	}
 	size_t py = usercode_blame_frame(r->frames, r->nframes, report_blame());
 	report_row_frame_text(f, r, py < r->nframes ? py : 0, group);
+}
+
+/* Series by stack get legends that never read the same: each its blamed
+ * frame, with its column or its callers where two would read the same
+ * (report_stack_labels); series whose frames print the same all the way
+ * out become one (the sites of the later go to the first). */
+static void distinct_labels(struct timeline *tl, int32_t *site_series, size_t nsites)
+{
+	size_t n = tl->n;
+	const struct frame_info **fr = xcalloc(n + 1, sizeof(*fr));
+	size_t *nfr = xcalloc(n + 1, sizeof(*nfr)), *same = xcalloc(n + 1, sizeof(*same));
+	char **labels = xcalloc(n + 1, sizeof(*labels));
+	for (size_t k = 0; k < n; k++) {
+		fr[k] = tl->s[k].row->frames;
+		nfr[k] = tl->s[k].row->nframes;
+	}
+	report_stack_labels(fr, nfr, n, report_blame(), labels, same);
+	size_t kept = 0;
+	int32_t *to = xmalloc((n + 1) * sizeof(*to));
+	for (size_t k = 0; k < n; k++) {
+		if (same[k] != k) {
+			to[k] = to[same[k]];
+			free(labels[k]);
+			continue;
+		}
+		to[k] = (int32_t)kept;
+		tl->s[kept] = tl->s[k];
+		tl->s[kept++].label = labels[k];
+	}
+	for (size_t i = 0; i < nsites; i++)
+		if (site_series[i] >= 0)
+			site_series[i] = to[site_series[i]];
+	tl->s[kept] = tl->s[n]; /* "other" */
+	tl->n = kept;
+	free(to);
+	free(labels);
+	free(same);
+	free(nfr);
+	free(fr);
 }
 
 /* The label, for a display format: the display form of the text (control
@@ -465,6 +509,8 @@ enum hw_err report_timeline(FILE *f, struct trace *t, const struct analysis_opts
 		for (size_t j = 0; j < rows.rows[k].nframes; j++) /* all in the output */
 			symbolizer_shown(s, &rows.rows[k].frames[j]);
 	}
+	if (group == GROUP_STACK)
+		distinct_labels(&tl, site_series, a.nsites);
 	tl.site_series = site_series;
 	tl.nsites = a.nsites;
 	tl.duration_ns = a.end_time_ns + 1;
@@ -508,8 +554,10 @@ enum hw_err report_timeline(FILE *f, struct trace *t, const struct analysis_opts
 			rc = HW_ERR_OUTPUT;
 	}
 	analysis_free(&a2);
-	for (size_t i = 0; i <= tl.n; i++)
+	for (size_t i = 0; i <= tl.n; i++) {
 		free(tl.s[i].max);
+		free(tl.s[i].label);
+	}
 	free(tl.s);
 	free(tl.rss);
 	free(site_series);

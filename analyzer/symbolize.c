@@ -442,8 +442,13 @@ static void add_frame(struct symbolizer *s, const char *fn, const char *file, in
 		fn = plain;
 	}
 	HW_GROW(s->frames, s->nframes, s->fcap);
-	s->frames[s->nframes++] = (struct frame_info){false, keep(s, fn), keep(s, file), line,
-						       module, ip, off, s->resolving + 1};
+	s->frames[s->nframes++] = (struct frame_info){.function = keep(s, fn),
+						       .file = keep(s, file),
+						       .line = line,
+						       .module = module,
+						       .ip = ip,
+						       .module_offset = off,
+						       .module_id = s->resolving + 1};
 }
 
 /* The frames at offset off of module file mi (ip: the address it had in

@@ -19,6 +19,8 @@ struct frame_info {
 	uint64_t ip;
 	uint64_t module_offset;
 	uint32_t module_id; /* the module file + 1 (0: none), for symbolizer_shown */
+	int column; /* Python: the expression's column from 1 (UTF-8 bytes); 0 when unknown */
+	bool show_column; /* text prints FILE:LINE:COLUMN (two rows would look the same) */
 };
 
 struct symbolizer;

@@ -337,18 +337,27 @@ void tree_report(struct report *out, const struct tree *tr, enum group_by group,
 		free(all[j].key);
 	free(all);
 	report_sort(out);
-	if (!bare)
+	if (!bare) {
+		report_distinct(out);
 		return;
+	}
 	/* frames for the rows shown: the first `shown`, and on until `shown`
-	 * heap rows with bytes at the peak (the summary's lines) */
-	for (size_t j = 0, heap = 0; j < out->n && (j < shown || heap < shown); j++) {
-		struct row *r = &out->rows[j];
-		for (size_t i = 0; i < tr->n; i++)
-			if (tr->p[i].s == r->sym) {
-				report_row_frame(r, &tr->p[i].a, tr->p[i].s);
-				break;
-			}
-		heap += r->cls == CLASS_HEAP && r->peak_bytes;
+	 * heap rows with bytes at the peak (the summary's lines); those rows
+	 * never print the same (report_distinct_first), and when merging them
+	 * moved other rows into the shown ones, these get frames too */
+	for (;;) {
+		size_t j = 0;
+		for (size_t heap = 0; j < out->n && (j < shown || heap < shown); j++) {
+			struct row *r = &out->rows[j];
+			for (size_t i = 0; i < tr->n && !r->frames; i++)
+				if (tr->p[i].s == r->sym) {
+					report_row_frame(r, &tr->p[i].a, tr->p[i].s);
+					break;
+				}
+			heap += r->cls == CLASS_HEAP && r->peak_bytes;
+		}
+		if (!report_distinct_first(out, j))
+			break;
 	}
 }
 

@@ -98,6 +98,23 @@ CASES = [
     ("hidden.top-file.txt", ["top", "hidden.hwt", "--group-by", "file"], "stderr"),
     ("hidden.summary.txt", ["summary", "hidden.hwt"], "stderr"),
     ("basic.top-file.txt", ["top", "basic.hwt", "--group-by", "file"], "stderr"),
+    # the user's line (shop.py) is charged with what libraries allocated
+    # under it; two expressions of one line show their columns, two
+    # instructions of one expression are one row
+    ("attr.top.txt", ["top", "attr.hwt"]),
+    ("attr.top.json", ["top", "attr.hwt", "--json"]),
+    ("attr.top-line.txt", ["top", "attr.hwt", "--group-by", "line"]),
+    ("attr.top-line-innermost.txt", ["top", "attr.hwt", "--group-by", "line", "--blame",
+                                     "innermost"]),
+    ("attr.top-function.txt", ["top", "attr.hwt", "--group-by", "function", "--by",
+                               "allocated"]),
+    ("attr.leaks.txt", ["leaks", "attr.hwt"]),
+    ("attr.leaks-file.json", ["leaks", "attr.hwt", "--group-by", "file", "--json"]),
+    ("attr.summary.txt", ["summary", "attr.hwt"]),
+    ("attr.check.txt", ["check", "attr.hwt", "--max-leaked", "1K", "--max-peak", "1M"]),
+    ("attr.timeline.csv", ["timeline", "attr.hwt", "-o", "{out}.csv"]),
+    ("attr.diff.txt", ["diff", "grow-base.hwt", "attr.hwt", "--group-by", "line"]),
+    ("attr.blame-usage.txt", ["top", "attr.hwt", "--blame", "outer"], "stderr"),
     ("cut.summary.txt", ["summary", "cut.hwt"]),
     ("cut.summary.json", ["summary", "cut.hwt", "--json"]),
     # several traces of one tree: each process and the tree combined

@@ -244,6 +244,105 @@ static void hidden(struct tb *b)
 	tb_trailer(b, 2, 2000000, 1, 0);
 }
 
+/* A location table entry: `units` code units at `line` (relative to the
+ * entry before, the first to first_line), columns [col, end_col) (col -1:
+ * none). */
+struct loc {
+	int units, line_delta, col, end_col;
+};
+
+/* A CODE record with a CPython 3.11 location table of long-form entries
+ * (code 14: line delta, end line delta, column + 1, end column + 1), or
+ * line-only entries (code 13) where col is -1. */
+static void code_locs(struct tb *b, uint64_t id, const char *file, const char *func,
+		      uint64_t first_line, const struct loc *locs, size_t n)
+{
+	uint8_t rec[2048], *p = rec, table[512], *t = table;
+	for (size_t i = 0; i < n; i++) {
+		int d = locs[i].line_delta;
+		unsigned sv = d < 0 ? ((unsigned)-d << 1) | 1 : (unsigned)d << 1;
+		*t++ = (uint8_t)(0x80 | ((locs[i].col < 0 ? 13 : 14) << 3) | (locs[i].units - 1));
+		do { /* 6-bit varints, bit 6 = more */
+			*t++ = (uint8_t)((sv & 63) | (sv > 63 ? 64 : 0));
+			sv >>= 6;
+		} while (sv);
+		if (locs[i].col >= 0) {
+			*t++ = 0; /* end line: the same */
+			*t++ = (uint8_t)(locs[i].col + 1);
+			*t++ = (uint8_t)(locs[i].end_col + 1);
+		}
+	}
+	size_t fl = strlen(file), nl = strlen(func);
+	*p++ = HW_REC_CODE;
+	p = hw_put_varint(p, id);
+	p = hw_put_varint(p, first_line);
+	p = hw_put_varint(p, fl);
+	memcpy(p, file, fl);
+	p += fl;
+	p = hw_put_varint(p, nl);
+	memcpy(p, func, nl);
+	p += nl;
+	p = hw_put_varint(p, (uint64_t)(t - table));
+	memcpy(p, table, (size_t)(t - table));
+	p += t - table;
+	tb_raw(b, rec, (size_t)(p - rec));
+}
+
+/* The user's lines (shop.py, committed beside the traces for `lines`) with
+ * what libraries allocated under them: json's decoder, NumPy's ones in a
+ * virtual environment, the import machinery; a line with two expressions
+ * (two columns: two rows) and two instructions of one expression (one
+ * row); a stack with no frame of the user's. The start time is past any
+ * checkout's mtime, so shop.py is not taken as changed since the trace. */
+static void attr(struct tb *b)
+{
+	static const char cmd[] = "python3\0shop.py";
+	tb_init(b, HW_MIN_CHUNK_SIZE, cmd, sizeof(cmd));
+	tb_process(b, 4242, 1, 2400000000000000000ull);
+	tb_chunk(b, 9);
+	tb_time(b, 1000000);
+	static const struct loc module[] = {{2, 19, 9, 19}, {2, 1, 14, 22}, {2, 1, 0, 9}, {2, 1, 0, 10}};
+	static const struct loc load[] = {{2, 2, 11, 27}};
+	static const struct loc build[] = {{2, 2, 11, 32}, {2, 1, 18, 34}, {2, 0, 17, 39}, {2, 0, 17, 39}};
+	static const struct loc decoder[] = {{8, 10, -1, -1}};
+	static const struct loc ones[] = {{8, 69, 4, 40}};
+	static const struct loc frozen[] = {{8, 8, -1, -1}};
+	code_locs(b, 1, "shop.py", "<module>", 1, module, 4);
+	code_locs(b, 2, "shop.py", "load", 5, load, 1);
+	code_locs(b, 3, "shop.py", "build", 10, build, 4);
+	code_locs(b, 4, "/usr/lib/python3.11/json/decoder.py", "JSONDecoder.raw_decode", 343,
+		  decoder, 1);
+	code_locs(b, 5, "/srv/venv/lib/python3.11/site-packages/numpy/core/numeric.py", "ones", 136,
+		  ones, 1);
+	code_locs(b, 6, "<frozen importlib._bootstrap>", "_call_with_frames_removed", 233, frozen, 1);
+	pystack(b, 1, 0, 1, 0); /* shop.py:20 */
+	pystack(b, 2, 1, 2, 0); /* load, shop.py:7 */
+	pystack(b, 3, 2, 4, 0); /* json/decoder.py:353 */
+	pystack(b, 4, 0, 1, 2); /* shop.py:21 */
+	pystack(b, 5, 4, 3, 0); /* build, shop.py:12 */
+	pystack(b, 6, 5, 5, 0); /* numeric.py:205 */
+	pystack(b, 7, 4, 3, 2); /* shop.py:13:19, the % */
+	pystack(b, 8, 4, 3, 4); /* shop.py:13:18, the * */
+	pystack(b, 9, 4, 3, 6); /* the * again: another instruction, the same position */
+	pystack(b, 10, 0, 1, 6); /* shop.py:23, an import */
+	pystack(b, 11, 10, 6, 0);
+	pystack(b, 12, 0, 6, 3); /* the import machinery alone */
+	tb_alloc(b, HW_KIND_PYOBJ, 1, 0x10000, 3 << 20, 3);
+	tb_alloc(b, HW_KIND_PYMEM, 2, 0x400000, 4000, 3);
+	tb_alloc(b, HW_KIND_MALLOC, 3, 0x1000000, 8000000, 6);
+	tb_alloc(b, HW_KIND_PYOBJ, 4, 0x2000000, 112, 6);
+	tb_alloc(b, HW_KIND_PYOBJ, 5, 0x3000000, 100000, 7);
+	tb_alloc(b, HW_KIND_PYOBJ, 6, 0x4000000, 800000, 8);
+	tb_alloc(b, HW_KIND_PYOBJ, 7, 0x5000000, 80000, 9);
+	tb_alloc(b, HW_KIND_PYOBJ, 8, 0x6000000, 50000, 11);
+	tb_alloc(b, HW_KIND_PYOBJ, 9, 0x7000000, 20000, 12);
+	tb_time(b, 2000000);
+	tb_free(b, HW_KIND_PYOBJ, 10, 0x3000000);
+	tb_free(b, HW_KIND_PYOBJ, 11, 0x7000000);
+	tb_time(b, 3000000);
+	tb_trailer(b, 12, 3000000, 9, 2);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -295,6 +394,10 @@ int main(int argc, char **argv)
 	tb_free_builder(&b);
 	grow(&b, true);
 	if (tb_write(&b, "grow-new.hwt"))
+		return 1;
+	tb_free_builder(&b);
+	attr(&b);
+	if (tb_write(&b, "attr.hwt"))
 		return 1;
 	tb_free_builder(&b);
 	return 0;
