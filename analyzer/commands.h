@@ -14,5 +14,6 @@ int cmd_export(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
 int cmd_timeline(int argc, char **argv);
 int cmd_compress(int argc, char **argv);
+int cmd_lines(int argc, char **argv);
 
 #endif

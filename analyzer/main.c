@@ -6,12 +6,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "analysis.h"
 #include "commands.h"
 #include "err.h"
 #include "report.h"
 #include "report_flame.h"
+#include "report_lines.h"
 #include "report_pprof.h"
 #include "report_timeline.h"
 #include "symbolize.h"
@@ -31,6 +33,7 @@ static const char usage[] =
 	"  flamegraph TRACE... [--metric peak|leaked|allocated] -o OUT.html|OUT.svg|OUT.folded\n"
 	"  timeline TRACE [-n N] [--group-by stack|line|function|file]\n"
 	"           -o OUT.html|OUT.json|OUT.csv|OUT.svg\n"
+	"  lines TRACE [FILE...] [--all] [--json] [-o OUT.html|OUT.json|OUT.txt]\n"
 	"  export TRACE... --format json|folded|pprof -o OUT\n"
 	"  diff BASE NEW [--json] [--max-peak-growth PCT] [--group-by ...] [-n N]\n"
 	"  dump TRACE\n"
@@ -486,6 +489,70 @@ int cmd_timeline(int argc, char **argv)
 	return e == HW_OK ? rc : 2;
 }
 
+/* heapwise lines TRACE [FILE...]: the source with figures per line. */
+int cmd_lines(int argc, char **argv)
+{
+	/* --all is this command's own; the rest are the report options */
+	char **args = xmalloc(((size_t)argc + 1) * sizeof(*args));
+	int nargs = 0;
+	bool all = false;
+	for (int i = 0; i < argc; i++) {
+		if (i && !strcmp(argv[i], "--all"))
+			all = true;
+		else
+			args[nargs++] = argv[i];
+	}
+	args[nargs] = NULL;
+	struct report_opts o = {0};
+	int rc = parse_report_opts("lines", nargs, args, &o, 0);
+	if (rc) {
+		free(args);
+		return rc;
+	}
+	enum lines_format fmt = o.json ? LINES_JSON : LINES_TEXT;
+	if (o.output && ends_with(o.output, ".html"))
+		fmt = LINES_HTML;
+	else if (o.output && ends_with(o.output, ".json"))
+		fmt = LINES_JSON;
+	else if (o.output && strcmp(o.output, "-") && !ends_with(o.output, ".txt")) {
+		err_print("lines: %s: the name must end in .html, .json or .txt", o.output);
+		free(args);
+		return 2;
+	}
+	struct trace t;
+	if (trace_open(o.trace, &t) != HW_OK) {
+		trace_close(&t);
+		free(args);
+		return 2;
+	}
+	struct analysis a;
+	if (analysis_run(&a, &t, &o.an) != HW_OK) {
+		analysis_free(&a);
+		trace_close(&t);
+		free(args);
+		return 2;
+	}
+	char title[1200], cmd[1024];
+	text_escape(cmd, sizeof(cmd), t.cmdline[0] ? t.cmdline : o.trace);
+	snprintf(title, sizeof(title), "heapwise lines: %s", cmd);
+	FILE *f = o.output ? open_output("lines", o.output) : stdout;
+	if (f) {
+		bool color = f == stdout && fmt == LINES_TEXT && isatty(fileno(stdout)) &&
+			     !getenv("NO_COLOR");
+		struct symbolizer *s = symbolizer_new(&a);
+		int r = report_lines(f, &a, s, o.traces + 1, o.ntraces - 1, fmt, all, color, title);
+		symbolizer_free(s);
+		rc = o.output ? close_output("lines", o.output, f, !ferror(f)) : (fflush(f) ? 2 : 0);
+		rc = r ? r : rc;
+	} else {
+		rc = 2;
+	}
+	analysis_free(&a);
+	trace_close(&t);
+	free(args);
+	return rc;
+}
+
 int cmd_export(int argc, char **argv)
 {
 	struct report_opts o = {.metric = METRIC_ALLOCATED};
@@ -575,7 +642,7 @@ int main(int argc, char **argv)
 		{"run", cmd_run},   {"summary", cmd_summary}, {"top", cmd_top},
 		{"leaks", cmd_leaks}, {"dump", cmd_dump}, {"check", cmd_check},
 		{"flamegraph", cmd_flamegraph}, {"export", cmd_export}, {"diff", cmd_diff},
-		{"timeline", cmd_timeline}, {"compress", cmd_compress},
+		{"timeline", cmd_timeline}, {"compress", cmd_compress}, {"lines", cmd_lines},
 	};
 	if (argc < 2) {
 		fputs(usage, stderr);

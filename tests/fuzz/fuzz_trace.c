@@ -1,6 +1,7 @@
 /* libFuzzer target: a trace through the reader, the replay and every report
  * it feeds (summary, top in every grouping and order, leaks, a marker window,
- * JSON and text, flame graphs in every format, pprof, timelines in every
+ * JSON and text, flame graphs in every format, pprof, lines in every format
+ * (no source read), timelines in every
  * grouping and format, and the combined reports of a process tree). Symbolization stays
  * offline: a trace names files, and a hostile one must not make the analyzer
  * read them. Every output it renders is checked: valid UTF-8 with no
@@ -21,6 +22,7 @@
 #include "report.h"
 #include "report_flame.h"
 #include "report_pprof.h"
+#include "report_lines.h"
 #include "report_timeline.h"
 #include "symbolize.h"
 #include "tree.h"
@@ -94,6 +96,8 @@ static void reports(const struct analysis *a)
 		for (int fmt = FLAME_FOLDED; fmt <= FLAME_HTML; fmt++)
 			report_flame(out, a, s, (enum flame_metric)m, (enum flame_format)fmt, "fuzz");
 	report_pprof("/dev/null", a, s);
+	for (int fmt = LINES_TEXT; fmt <= LINES_HTML; fmt++)
+		report_lines(out, a, s, NULL, 0, (enum lines_format)fmt, fmt == LINES_HTML, false, "fuzz");
 	symbolizer_free(s);
 	check_output();
 }
@@ -209,6 +213,7 @@ static void compress_round_trip(const uint8_t *data, size_t size)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	symbolizer_offline_only();
+	report_lines_no_sources();
 	struct trace t;
 	if (trace_open_buffer(data, size, "fuzz.hwt", &t) == HW_OK) {
 		struct analysis a;

@@ -114,6 +114,14 @@ CASES = [
     ("attr.check.txt", ["check", "attr.hwt", "--max-leaked", "1K", "--max-peak", "1M"]),
     ("attr.timeline.csv", ["timeline", "attr.hwt", "-o", "{out}.csv"]),
     ("attr.diff.txt", ["diff", "grow-base.hwt", "attr.hwt", "--group-by", "line"]),
+    # heapwise lines: shop.py with its figures; a pseudo-file's lines
+    # without source; the hostile names escaped in text and HTML
+    ("attr.lines.txt", ["lines", "attr.hwt"]),
+    ("attr.lines-file.json", ["lines", "attr.hwt", "shop.py", "--json"]),
+    ("attr.lines.html", ["lines", "attr.hwt", "-o", "{out}.html"]),
+    ("attr.lines-missing.txt", ["lines", "attr.hwt", "nothere.py"], "stderr"),
+    ("names.lines.txt", ["lines", "names.hwt"], "stderr"),
+    ("names.lines.html", ["lines", "names.hwt", "-o", "{out}.html"]),
     ("attr.blame-usage.txt", ["top", "attr.hwt", "--blame", "outer"], "stderr"),
     ("cut.summary.txt", ["summary", "cut.hwt"]),
     ("cut.summary.json", ["summary", "cut.hwt", "--json"]),

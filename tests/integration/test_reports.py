@@ -451,6 +451,99 @@ class IdenticalRows(TraceTest):
         self.assertEqual(len(rowcheck.duplicates(json.dumps(doc), "json")), 1)
 
 
+class Lines(TraceTest):
+    """heapwise lines: the program's source with each line's figures, which
+    are top --group-by line's; control bytes in the source escaped in text,
+    markup in it escaped in HTML; a source file that became a FIFO is not
+    opened (the command ends, saying so)."""
+
+    SOURCE = ("import json  # \x1b[31mred</td><script>alert(1)</script>\n"
+              "def make(n):\n"
+              "\treturn [str(i) * 10 for i in range(n)]\n"
+              "keep = make(50000)\n"
+              "tmp = bytearray(4 << 20)\n"
+              "del tmp\n"
+              "data = json.loads('[' + ','.join(['1.5'] * 100000) + ']')\n")
+
+    def trace(self):
+        src = os.path.join(self.dir, "lines_prog.py")
+        with open(src, "w", encoding="utf-8") as f:
+            f.write(self.SOURCE)
+        _, err, traces = self.run_traced([PY, src])
+        self.assertTrue(traces, err)
+        return src, traces[0]
+
+    def test_figures_are_top_by_line(self):
+        src, trace = self.trace()
+        doc = json.loads(self.heapwise("lines", trace, "--json").stdout)
+        top = json.loads(self.heapwise("top", trace, "--group-by", "line", "-n", "1000000",
+                                       "--json").stdout)
+        want = {}
+        for c in top["callsites"]:
+            fr = c["frames"][0] if c["frames"] else None
+            if not fr or fr["kind"] != "python":
+                continue
+            w = want.setdefault((fr["file"], fr["line"]), [0, 0, 0, 0])
+            for i, k in enumerate(("allocated_bytes", "peak_bytes", "leaked_bytes", "count")):
+                w[i] += c[k]
+        got = {}
+        for f in doc["files"]:
+            for ln in f["lines"]:
+                got[(f["file"], ln["line"])] = [ln["allocated_bytes"], ln["peak_bytes"],
+                                                ln["leaked_bytes"], ln["count"]]
+        self.assertEqual(got, want)
+        mine = {ln["line"]: ln for f in doc["files"] if f["file"] == src for ln in f["lines"]}
+        self.assertGreater(mine[3]["allocated_bytes"], 50000 * 50)  # the strings, on the user's line
+        self.assertGreaterEqual(mine[5]["allocated_bytes"], 4 << 20)  # the bytearray
+        self.assertLess(mine[5]["leaked_bytes"], 4 << 20)
+        self.assertGreater(mine[7]["leaked_bytes"], 100000 * 24)  # json.loads: the user's line
+        self.assertEqual(mine[3]["source"], " " * 8 + "return [str(i) * 10 for i in range(n)]")  # tab stops of 8
+        # only the named file, found by the end of its path
+        named = json.loads(self.heapwise("lines", trace, "lines_prog.py", "--json").stdout)
+        self.assertEqual([f["file"] for f in named["files"]], [src])
+
+    def test_source_is_escaped(self):
+        src, trace = self.trace()
+        text = self.heapwise("lines", trace, src).stdout
+        self.assertNotIn("\x1b", text)
+        self.assertIn("\\x1b[31mred", text)
+        self.assertNotIn("\t", text)
+        rows = [ln for ln in text.splitlines() if re.match(r"^ +[0-9]+  ", ln)]
+        self.assertEqual(len(rows), 7, text)  # a short file: every line, dim or not
+        out = os.path.join(self.dir, "l.html")
+        self.heapwise("lines", trace, "-o", out)
+        with open(out, encoding="utf-8") as f:
+            html = f.read()
+        self.assertNotIn("<script>alert", html)
+        self.assertIn("&lt;/td&gt;&lt;script&gt;alert(1)", html)
+        self.assertNotIn("<script", html)  # the page has no script of its own
+        self.assertEqual(html.count("<tr"), html.count("</tr>"))
+        self.assertEqual(html.count("<td"), html.count("</td>"))
+
+    def test_a_fifo_is_not_opened(self):
+        src, trace = self.trace()
+        os.unlink(src)
+        os.mkfifo(src)
+        p = subprocess.run([HEAPWISE, "lines", trace, src], capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("not a regular file", p.stdout)
+
+    def test_long_files_show_lines_with_figures(self):
+        src = os.path.join(self.dir, "long_prog.py")
+        with open(src, "w", encoding="utf-8") as f:
+            f.write("x = 1\n" * 100 + "keep = [bytearray(1000) for _ in range(1000)]\n"
+                    + "y = 2\n" * 100)
+        _, err, traces = self.run_traced([PY, src])
+        text = self.heapwise("lines", traces[0], src).stdout
+        rows = [ln.split()[0] for ln in text.splitlines() if re.match(r"^ +[0-9]+  ", ln)]
+        self.assertEqual(rows, [str(n) for n in range(99, 104)], text)
+        self.assertIn("     ...", text)
+        full = self.heapwise("lines", traces[0], src, "--all").stdout
+        self.assertEqual(len([ln for ln in full.splitlines() if re.match(r"^ +[0-9]+  ", ln)]),
+                         201)
+
+
 class HostileNames(TraceTest):
     """Names with terminal escape sequences, newlines, bidi overrides, bytes
     that are not UTF-8 and formula prefixes, in every output: text and
