@@ -346,20 +346,43 @@ int cmd_diff(int argc, char **argv)
 		printf("  allocated   %s -> %s\n\n", fmt_size(b1, total_allocated(&base.a)),
 		       fmt_size(b2, total_allocated(&now.a)));
 		printf("  %3s  %-12s %-12s %-12s %s\n", "#", "PEAK", "LEAKED", "ALLOCATED", "callsite");
+		/* by stack, a row is named by one frame: where two would read the
+		 * same, by its column or its callers (report_stack_labels) */
+		char **labels = NULL;
+		if (group == GROUP_STACK) {
+			const struct frame_info **fr = xcalloc(n + 1, sizeof(*fr));
+			size_t *nfr = xcalloc(n + 1, sizeof(*nfr)), *same = xcalloc(n + 1, sizeof(*same));
+			labels = xcalloc(n + 1, sizeof(*labels));
+			for (size_t i = 0; i < n; i++) {
+				fr[i] = rows[i].any->frames;
+				nfr[i] = rows[i].any->nframes;
+				for (size_t j = 0; j < nfr[i]; j++)
+					symbolizer_shown(rows[i].any->sym, &fr[i][j]);
+			}
+			report_stack_labels(fr, nfr, n, report_blame(), labels, same);
+			free(fr);
+			free(nfr);
+			free(same);
+		}
 		for (size_t i = 0; i < n; i++) {
 			const struct drow *d = &rows[i];
 			const struct row *any = d->any;
 			printf("  %3zu  %-12s %-12s %-12s ", i + 1, signed_size(b1, d->d_peak),
 			       signed_size(b2, d->d_leaked), signed_size(b3, d->d_alloc));
 			size_t py = usercode_blame_frame(any->frames, any->nframes, report_blame());
-			if (any->nframes)
+			if (labels)
+				fputs(labels[i], stdout); /* the display form already */
+			else if (any->nframes)
 				report_row_frame_text(stdout, any, py < any->nframes ? py : 0, group);
 			else
 				fputs("(no stack recorded)", stdout);
+			if (labels)
+				free(labels[i]);
 			if (d->cls != CLASS_HEAP)
 				printf("  [%s]", class_name(d->cls));
 			printf("%s\n", !d->base.present ? "  [new]" : !d->now.present ? "  [gone]" : "");
 		}
+		free(labels);
 		if (rest)
 			printf("       %-12s %-12s %-12s ... %zu more heap callsite%s (-n shows more)\n",
 			       signed_size(b1, rest_peak), signed_size(b2, rest_leaked),

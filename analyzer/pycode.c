@@ -290,15 +290,13 @@ bool pycode_addr2pos(const uint8_t *table, size_t len, int first_line, int lasti
 	return false;
 }
 
+/* Positions as reports show them: line and column (two expressions that
+ * start at one place, a.f(x) and a.f(x).g(y), read the same). */
 static int cmp_pos(const struct pycode_pos *a, const struct pycode_pos *b)
 {
 	if (a->line != b->line)
 		return a->line < b->line ? -1 : 1;
-	if (a->end_line != b->end_line)
-		return a->end_line < b->end_line ? -1 : 1;
-	if (a->col != b->col)
-		return a->col < b->col ? -1 : 1;
-	return a->end_col < b->end_col ? -1 : a->end_col > b->end_col;
+	return a->col < b->col ? -1 : a->col > b->col;
 }
 
 static int cmp_frames(const void *x, const void *y)

@@ -56,9 +56,11 @@ struct pycode_frame {
 };
 
 /* Replaces each frame's instruction by the first instruction of its code
- * object that has the same position (line and columns): frames that print
- * the same become equal, and so do their stacks (two bytecode offsets of
- * one expression, such as BUILD_LIST and LIST_EXTEND of a list display).
+ * object at the same line and starting column: frames that print the same
+ * (FILE:LINE:COLUMN) become equal, and so do their stacks (two bytecode
+ * offsets of one expression, such as BUILD_LIST and LIST_EXTEND of a list
+ * display, or of two expressions that start at one place, a.f(x) and
+ * a.f(x).g(y)).
  * Instructions outside their table are left alone. Reorders frames;
  * O(n log n + the size of the tables), each table decoded once. */
 void pycode_first_positions(const struct pycode_table *t, struct pycode_frame *frames, size_t n);

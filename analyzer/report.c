@@ -538,13 +538,15 @@ static char *row_text(const struct row *r, bool all_columns)
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
-	fprintf(f, "%d|%zu|", r->cls, r->more);
+	struct row copy = *r;
+	copy.frames = xmalloc((r->nframes + 1) * sizeof(*copy.frames));
 	for (size_t i = 0; i < r->nframes; i++) {
-		struct frame_info fr = r->frames[i];
-		fr.show_column |= all_columns;
-		report_frame_text(f, &fr);
-		fputc('\n', f);
+		copy.frames[i] = r->frames[i];
+		copy.frames[i].show_column |= all_columns;
 	}
+	fprintf(f, "%d|", r->cls);
+	report_row_body_text(f, &copy, GROUP_STACK, g_blame);
+	free(copy.frames);
 	fclose(f);
 	return buf;
 }
@@ -600,9 +602,11 @@ static size_t distinguish(struct row *rows, size_t n, size_t total, size_t *n_ou
 		for (size_t j = 0; e - g > 1 && j < first->nframes; j++) {
 			bool differ = false;
 			for (size_t m = g + 1; m < e && !differ; m++)
-				differ = rows[k[m].i].frames[j].column != first->frames[j].column;
+				differ = j < rows[k[m].i].nframes &&
+					 rows[k[m].i].frames[j].column != first->frames[j].column;
 			for (size_t m = g; differ && m < e; m++)
-				rows[k[m].i].frames[j].show_column = true;
+				if (j < rows[k[m].i].nframes)
+					rows[k[m].i].frames[j].show_column = true;
 		}
 		g = e;
 	}
@@ -652,7 +656,7 @@ bool report_distinct_first(struct report *r, size_t n)
 /* One stack's label as report_stack_labels makes it: the blamed frame
  * (with its column when col), then `callers` of its callers. */
 static char *stack_label(const struct frame_info *frames, size_t n, size_t blamed, bool col,
-			 size_t callers)
+			 size_t ext)
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -663,64 +667,93 @@ static char *stack_label(const struct frame_info *frames, size_t n, size_t blame
 		struct frame_info fr = frames[blamed];
 		fr.show_column = col;
 		report_frame_text(f, &fr);
-		for (size_t k = 1; k <= callers && blamed + k < n; k++) {
+		size_t out = n - 1 - blamed < ext ? n - 1 - blamed : ext; /* callers */
+		for (size_t k = 1; k <= out; k++) {
 			fputs(" <- ", f);
 			report_frame_text(f, &frames[blamed + k]);
+		}
+		for (size_t k = 1; k <= ext - out && k <= blamed; k++) { /* then what it called */
+			fputs(k == 1 ? " via " : ", ", f);
+			report_frame_text(f, &frames[blamed - k]);
 		}
 	}
 	fclose(f);
 	return buf;
 }
 
+static char *const *g_labels; /* for cmp_label_idx */
+
+static int cmp_label_idx(const void *x, const void *y)
+{
+	size_t a = *(const size_t *)x, b = *(const size_t *)y;
+	int c = strcmp(g_labels[a], g_labels[b]);
+	return c ? c : (a < b ? -1 : a > b);
+}
+
 size_t report_stack_labels(const struct frame_info *const *frames, const size_t *nframes, size_t n,
 			   enum blame b, char **out, size_t *same_as)
 {
 	size_t *blamed = xcalloc(n + 1, sizeof(*blamed)), *callers = xcalloc(n + 1, sizeof(*callers));
+	size_t *order = xmalloc((n + 1) * sizeof(*order));
 	bool *col = xcalloc(n + 1, sizeof(*col));
 	for (size_t i = 0; i < n; i++) {
 		blamed[i] = usercode_blame_frame(frames[i], nframes[i], b);
 		if (blamed[i] >= nframes[i])
 			blamed[i] = 0;
 		out[i] = stack_label(frames[i], nframes[i], blamed[i], false, 0);
+		order[i] = i;
 	}
-	/* while two labels are the same: columns if they tell the stacks apart,
-	 * else one more caller each, as long as one has more */
+	/* Labels sorted, each run of equal ones told apart: by the blamed
+	 * frame's column where the run's columns differ, else by one more
+	 * caller for each stack that has one; again until no run changes.
+	 * Every round lengthens a label, so at most depth + 1 rounds of
+	 * O(n log n). */
 	for (bool again = true; again;) {
 		again = false;
-		for (size_t i = 0; i < n; i++) {
-			for (size_t j = i + 1; j < n; j++) {
-				if (strcmp(out[i], out[j]))
-					continue;
-				const struct frame_info *fi = &frames[i][blamed[i]], *fj = &frames[j][blamed[j]];
-				bool grow = false;
-				if (nframes[i] && nframes[j] && !col[i] && fi->column != fj->column) {
-					col[i] = col[j] = true;
-					grow = true;
-				} else if (blamed[i] + callers[i] + 1 < nframes[i] ||
-					   blamed[j] + callers[j] + 1 < nframes[j]) {
-					callers[i]++;
-					callers[j]++;
-					grow = true;
+		g_labels = out;
+		if (n > 1)
+			qsort(order, n, sizeof(*order), cmp_label_idx);
+		for (size_t g = 0; g < n;) {
+			size_t e = g + 1;
+			while (e < n && !strcmp(out[order[e]], out[order[g]]))
+				e++;
+			if (e - g > 1) {
+				bool differ = false;
+				const struct frame_info *f0 =
+					nframes[order[g]] ? &frames[order[g]][blamed[order[g]]] : NULL;
+				for (size_t k = g + 1; k < e && f0 && !differ; k++) {
+					size_t m = order[k];
+					differ = nframes[m] && !col[m] && frames[m][blamed[m]].column != f0->column;
 				}
-				if (!grow)
-					continue;
-				for (size_t k = 0; k < 2; k++) {
-					size_t m = k ? j : i;
-					free(out[m]);
-					out[m] = stack_label(frames[m], nframes[m], blamed[m], col[m], callers[m]);
+				for (size_t k = g; k < e; k++) {
+					size_t m = order[k];
+					bool grow = false;
+					if (differ && !col[m] && nframes[m])
+						grow = col[m] = true;
+					else if (!differ && callers[m] + 1 < nframes[m])
+						grow = ++callers[m] > 0;
+					if (grow) {
+						free(out[m]);
+						out[m] = stack_label(frames[m], nframes[m], blamed[m], col[m],
+								     callers[m]);
+						again = true;
+					}
 				}
-				again = true;
 			}
+			g = e;
 		}
 	}
+	g_labels = out;
+	if (n > 1)
+		qsort(order, n, sizeof(*order), cmp_label_idx);
 	size_t distinct = 0;
-	for (size_t i = 0; i < n; i++) {
-		same_as[i] = i;
-		for (size_t j = 0; j < i && same_as[i] == i; j++)
-			if (!strcmp(out[i], out[j]))
-				same_as[i] = j;
-		distinct += same_as[i] == i;
+	for (size_t k = 0; k < n; k++) {
+		bool same = k && !strcmp(out[order[k]], out[order[k - 1]]);
+		same_as[order[k]] = same ? same_as[order[k - 1]] : order[k]; /* the lowest index */
+		distinct += !same;
 	}
+	g_labels = NULL;
+	free(order);
 	free(blamed);
 	free(callers);
 	free(col);
@@ -844,8 +877,6 @@ static void build(struct report *r, const struct analysis *a, struct symbolizer 
 	r->rows = rows;
 	r->n = ng;
 	report_sort(r); /* settles each row's kind; the order is already this */
-	if (framed && group == GROUP_STACK && !site_rows)
-		report_distinct(r);
 }
 
 void report_regroup(struct report *r, enum group_by group)
@@ -1076,6 +1107,8 @@ static void build_framed(struct report *r, const struct analysis *a, struct symb
 		for (size_t i = 0; i < r->n; i++)
 			frame_row(&r->rows[i], a, s, tmp, how);
 		report_stack_frames_done();
+		if (how == FRAMES_ALL) /* JSON: every frame, its column and address */
+			break;
 		r->n = distinguish(r->rows, r->n, r->n, &left);
 		report_sort(r);
 		if (!keep || built < keep || r->n >= shown || keep > SIZE_MAX / 2)

@@ -109,17 +109,22 @@ void report_distinct(struct report *r);
  * report shows); true when rows were merged (and the report sorted again). */
 bool report_distinct_first(struct report *r, size_t n);
 /* Labels of n stacks (frames[i], nframes[i] frames, innermost first) shown
- * one line each, such as timeline legends: each stack's blamed frame (see
- * usercode.h) as text reports write it. Where two labels would be the
- * same, the frame shows its column if that tells them apart
- * (app.py:19:10), else the labels go on with callers ("app.py:10 load <-
- * app.py:32 main") until they differ. Stacks whose labels are still the
- * same print the same all the way out: same_as[i] is the first such stack
- * (i itself if none), for the caller to merge. out[i] is allocated (free
- * it). Returns the number of distinct labels. O(n^2 * depth): for the few
- * series of a timeline. */
+ * one line each, such as timeline legends and diff's rows by stack: each
+ * stack's blamed frame (see usercode.h) as text reports write it. Where two
+ * labels would be the same, the frame shows its column if that tells them
+ * apart (app.py:19:10), else the labels go on with callers ("app.py:10
+ * load <- app.py:32 main"), then with the frames it called ("app.py:5
+ * <module> via <frozen importlib._bootstrap>:241 ...") until they differ.
+ * Stacks whose labels are still the same print the same all the way:
+ * same_as[i] is the first such stack (i itself if none), for the caller to
+ * merge. out[i] is allocated (free it). Returns the number of distinct
+ * labels. O(n log n * depth). */
 size_t report_stack_labels(const struct frame_info *const *frames, const size_t *nframes, size_t n,
 			   enum blame b, char **out, size_t *same_as);
+/* A row's frames as report_rows_text prints them below its figures (the
+ * blamed frame and its callers, then the library and native frames below
+ * it, each list cut at REPORT_TEXT_FRAMES). */
+void report_row_body_text(FILE *f, const struct row *row, enum group_by g, enum blame b);
 /* Adds row src's figures (and kinds) to dst. */
 void report_row_add(struct row *dst, const struct row *src);
 /* A row's kinds for text: "malloc", or "malloc+pyobj" (largest first by

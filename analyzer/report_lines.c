@@ -482,6 +482,14 @@ int report_lines(FILE *f, const struct analysis *a, struct symbolizer *s, char *
 			rc = 2;
 		}
 	}
+	if (!nfiles) { /* the user's files (usercode.h), if the trace has any */
+		size_t k = 0;
+		for (size_t g = 0; g < ng; g++)
+			if (!usercode_is_library(groups[g].total.file))
+				groups[k++] = groups[g];
+		if (k)
+			ng = k;
+	}
 	if (ng > 1)
 		qsort(groups, ng, sizeof(*groups), cmp_groups);
 	struct line_fig shown = {0};
@@ -530,7 +538,8 @@ int report_lines(FILE *f, const struct analysis *a, struct symbolizer *s, char *
 		fprintf(f, "\nthese lines hold %s of the %s allocated", fmt_size(b1, shown.alloc),
 			fmt_size(b2, everything.alloc));
 		fputs(shown.alloc < everything.alloc
-			      ? " (the rest: other files, or no Python frame: see top --group-by line)\n"
+			      ? " (the rest: the standard library's, packages' and other files' lines (name them\n"
+				"as FILE), or no Python frame: see top --group-by line)\n"
 			      : "\n",
 		      f);
 	}

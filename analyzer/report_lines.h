@@ -12,8 +12,9 @@
 enum lines_format { LINES_TEXT, LINES_JSON, LINES_HTML };
 
 /* Writes the lines report of analysis a: every source file the trace has
- * lines of (by its co_filename; opened only when a regular file), or only
- * those FILE arguments name (the path, or its end at a '/'). The figures
+ * lines of that is the user's (usercode.h; every file when none is), or
+ * only those FILE arguments name (the path, or its end at a '/'); each
+ * opened only when a regular file. The figures
  * of a line are top --group-by line's (its rows of every memory class
  * summed). A file longer than 80 lines shows its lines with figures and
  * two lines around them, unless all; color dims the lines without figures

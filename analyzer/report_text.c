@@ -228,6 +228,31 @@ static void frames_below(FILE *f, const struct row *row, size_t from, size_t to,
 		fprintf(f, "           ... %zu more\n", to - from - REPORT_TEXT_FRAMES);
 }
 
+void report_row_body_text(FILE *f, const struct row *row, enum group_by g, enum blame b)
+{
+	size_t nf = row->nframes, all = nf + row->more;
+	if (!nf)
+		fprintf(f, "         (no stack recorded)\n");
+	/* The blamed Python frame first (the user's innermost, see
+	 * usercode.h) and its callers outwards; then the library's Python
+	 * frames it called, and the native frames below them, each list
+	 * innermost first. */
+	size_t py = report_first_python(row->frames, nf);
+	size_t u = usercode_blame_frame(row->frames, nf, b);
+	if (py == nf)
+		py = u = 0;
+	size_t shown = 0;
+	for (size_t j = u; j < nf && shown < REPORT_TEXT_FRAMES; j++, shown++) {
+		fputs("         ", f);
+		report_row_frame_text(f, row, j, g);
+		fputc('\n', f);
+	}
+	if (all - u > shown)
+		fprintf(f, "         ... %zu more frames (--json shows all)\n", all - u - shown);
+	frames_below(f, row, py, u, g, "library frames it called");
+	frames_below(f, row, 0, py, g, "native frames below it");
+}
+
 void report_rows_text(FILE *f, const struct report *r, size_t n)
 {
 	char b1[32], b2[32], b3[32];
@@ -249,26 +274,6 @@ void report_rows_text(FILE *f, const struct report *r, size_t n)
 			fmt_size(b1, row->peak_bytes), fmt_size(b2, row->leaked_bytes),
 			fmt_size(b3, row->allocated_bytes), temp ? row->temporary : row->count,
 			report_kind_label(row, r->by, kinds));
-		size_t nf = row->nframes, all = nf + row->more;
-		if (!nf)
-			fprintf(f, "         (no stack recorded)\n");
-		/* The blamed Python frame first (the user's innermost, see
-		 * usercode.h) and its callers outwards; then the library's Python
-		 * frames it called, and the native frames below them, each list
-		 * innermost first. */
-		size_t py = report_first_python(row->frames, nf);
-		size_t u = usercode_blame_frame(row->frames, nf, r->blame);
-		if (py == nf)
-			py = u = 0;
-		size_t shown = 0;
-		for (size_t j = u; j < nf && shown < REPORT_TEXT_FRAMES; j++, shown++) {
-			fputs("         ", f);
-			report_row_frame_text(f, row, j, r->group);
-			fputc('\n', f);
-		}
-		if (all - u > shown)
-			fprintf(f, "         ... %zu more frames (--json shows all)\n", all - u - shown);
-		frames_below(f, row, py, u, r->group, "library frames it called");
-		frames_below(f, row, 0, py, r->group, "native frames below it");
+		report_row_body_text(f, row, r->group, r->blame);
 	}
 }

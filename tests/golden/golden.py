@@ -119,6 +119,7 @@ CASES = [
     ("attr.lines.txt", ["lines", "attr.hwt"]),
     ("attr.lines-file.json", ["lines", "attr.hwt", "shop.py", "--json"]),
     ("attr.lines.html", ["lines", "attr.hwt", "-o", "{out}.html"]),
+    ("attr.lines-frozen.txt", ["lines", "attr.hwt", "<frozen importlib._bootstrap>"]),
     ("attr.lines-missing.txt", ["lines", "attr.hwt", "nothere.py"], "stderr"),
     ("names.lines.txt", ["lines", "names.hwt"], "stderr"),
     ("names.lines.html", ["lines", "names.hwt", "-o", "{out}.html"]),

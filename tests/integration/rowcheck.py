@@ -92,6 +92,31 @@ def _dups(name, rows):
     return found
 
 
+LINES_HEADING = re.compile(r"^ +LINE +ALLOCATED +PEAK +LEAKED +COUNT +SOURCE")
+LINES_ROW = re.compile(r"^ +(\d+|\?)  ")
+
+
+def _lines_tables(lines):
+    """`heapwise lines`: the line numbers of each file's table, and the
+    files' headings (a file's table once)."""
+    out, rows, files = [], None, []
+    for i, line in enumerate(lines):
+        if LINES_HEADING.match(line):
+            rows = []
+            out.append(rows)
+            head = i - 1 if not lines[i - 1].startswith("  (") else i - 2
+            files.append(lines[head])
+            continue
+        if rows is None:
+            continue
+        m = LINES_ROW.match(line)
+        if m:
+            rows.append(m.group(1))
+        elif not line.startswith("     ..."):
+            rows = None
+    return out + [files]
+
+
 def duplicates(output, fmt="text"):
     """fmt: text (any text report), json, csv (a timeline)."""
     found = []
@@ -109,4 +134,6 @@ def duplicates(output, fmt="text"):
         found += _dups("peak lines", rows)
     for rows in _blocks(lines, CHECK_HEADING, 6, CHECK_STRIP):
         found += _dups("check lines", rows)
+    for rows in _lines_tables(lines):
+        found += _dups("lines", [r for r in rows if r != "?"])
     return found
