@@ -1286,7 +1286,7 @@ char *report_row_key(const struct row *r)
 	fprintf(f, "%d|", r->cls);
 	for (size_t i = 0; i < r->nframes; i++) {
 		struct frame_info fr = r->frames[i];
-		fr.show_column = true; /* two positions of a line are two callsites */
+		fr.show_column = false; /* two calls on one line are one callsite (diff, trees) */
 		report_frame_text(f, &fr);
 		fputc('\n', f);
 	}
