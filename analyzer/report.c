@@ -681,6 +681,30 @@ static char *stack_label(const struct frame_info *frames, size_t n, size_t blame
 	return buf;
 }
 
+/* stack_label(..., ext) from stack_label(..., ext - 1) in *label: the one
+ * frame the ext-th step adds, appended (rebuilding the label at each step
+ * cost O(depth^2) for two stacks that differ only deep down). */
+static void stack_label_grow(char **label, const struct frame_info *frames, size_t n,
+			     size_t blamed, size_t ext)
+{
+	size_t callers = n - 1 - blamed;
+	char *piece = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&piece, &len);
+	if (ext <= callers) {
+		fputs(" <- ", f);
+		report_frame_text(f, &frames[blamed + ext]);
+	} else if (ext - callers <= blamed) {
+		fputs(ext - callers == 1 ? " via " : ", ", f);
+		report_frame_text(f, &frames[blamed - (ext - callers)]);
+	}
+	fclose(f);
+	size_t have = strlen(*label);
+	*label = xrealloc(*label, have + len + 1);
+	memcpy(*label + have, piece, len + 1);
+	free(piece);
+}
+
 static char *const *g_labels; /* for cmp_label_idx */
 
 static int cmp_label_idx(const void *x, const void *y)
@@ -727,15 +751,15 @@ size_t report_stack_labels(const struct frame_info *const *frames, const size_t 
 				}
 				for (size_t k = g; k < e; k++) {
 					size_t m = order[k];
-					bool grow = false;
-					if (differ && !col[m] && nframes[m])
-						grow = col[m] = true;
-					else if (!differ && callers[m] + 1 < nframes[m])
-						grow = ++callers[m] > 0;
-					if (grow) {
+					if (differ && !col[m] && nframes[m]) { /* its column */
+						col[m] = true;
 						free(out[m]);
-						out[m] = stack_label(frames[m], nframes[m], blamed[m], col[m],
+						out[m] = stack_label(frames[m], nframes[m], blamed[m], true,
 								     callers[m]);
+						again = true;
+					} else if (!differ && callers[m] + 1 < nframes[m]) { /* one more frame */
+						stack_label_grow(&out[m], frames[m], nframes[m], blamed[m],
+								 ++callers[m]);
 						again = true;
 					}
 				}
