@@ -984,6 +984,9 @@ static void kh_u64(struct khash *h, uint64_t v)
 	kh_bytes(h, &v, sizeof(v));
 }
 
+/* Not the column: diff and process trees match callsites by their frames
+ * without columns (report_row_key drops them too), so two calls on one line
+ * are one callsite there even where a single report shows them apart. */
 static void kh_frame(struct khash *h, const struct frame_info *fr)
 {
 	kh_u64(h, fr->python ? 1 : fr->file ? 2 : fr->module ? 3 : 4);

@@ -619,6 +619,26 @@ class ProcessTreeReports(TraceTest):
         self.assertIn("3 processes of one tree", text)
         self.assertEqual(text.count("heapwise summary of "), 4)  # combined + 3
 
+    def test_two_calls_on_one_line_are_one_combined_row(self):
+        """A process tree's combined rows match stacks by the frames they
+        print without columns, as diff does: the two calls of one line in a
+        parent and its fork child are one combined row by stack, its bytes
+        both processes' (its rows are joined on report_row_hash, which must
+        skip the column a single process's rows may show)."""
+        script = os.path.join(self.dir, "forked_line.py")
+        with open(script, "w") as f:
+            f.write("import os\n"
+                    "pid = os.fork()\n"
+                    "a, b = bytearray(1_000_000), bytearray(2_000_000)\n"
+                    "if pid:\n    os.waitpid(pid, 0)\nelse:\n    os._exit(0)\n")
+        _, err, traces = self.run_traced([PY, script])
+        self.assertEqual(len(traces), 2, err)
+        doc = self.json("top", *traces, "--by", "leaked", "-n", "40")
+        rows = [c for c in doc["combined"]["callsites"] if c["frames"] and
+                c["frames"][0]["file"] == script and c["frames"][0]["line"] == 3]
+        self.assertEqual(len(rows), 1, rows)
+        self.assertGreaterEqual(rows[0]["leaked_bytes"], 6_000_000)
+
     def test_unrelated_traces_are_reported_apart(self):
         """Two runs in one directory are two process trees, each reported on
         its own with a warning (before: "6 processes of one tree", their
