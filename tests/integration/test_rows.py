@@ -3,6 +3,7 @@ every report of the test programs and examples/, checked by rowcheck.py.
 Its own runner: it makes some 150 reports."""
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import rowcheck
 from helpers import TraceTest, main
@@ -33,41 +34,52 @@ class IdenticalRows(TraceTest):
         return progs
 
     def reports(self, trace):
-        """(name, fmt, output) of every report of one trace."""
+        """(name, fmt, make) of every report of one trace: make() runs it and
+        returns its output."""
         out = []
+
+        def report(name, fmt, *args, status=0):
+            out.append((name, fmt, lambda: self.heapwise(*args, status=status).stdout))
+
         for group in ("stack", "line", "function", "file"):
             for by in ("peak", "allocated"):
                 args = ["top", trace, "--group-by", group, "--by", by, "-n", "40"]
-                out.append((" ".join(args[2:]), "text", self.heapwise(*args).stdout))
-            out.append((group + " --json", "json",
-                        self.heapwise("top", trace, "--group-by", group, "--json").stdout))
-            out.append(("leaks " + group, "text",
-                        self.heapwise("leaks", trace, "--group-by", group, "-n", "40").stdout))
-        out.append(("leaks --json", "json", self.heapwise("leaks", trace, "--json").stdout))
-        out.append(("summary", "text", self.heapwise("summary", trace).stdout))
-        out.append(("summary --json", "json", self.heapwise("summary", trace, "--json").stdout))
-        out.append(("check", "text", self.heapwise("check", trace, "--max-peak", "1",
-                                                   "--max-leaked", "1", status=None).stdout))
-        out.append(("diff", "text", self.heapwise("diff", trace, trace, "-n", "40").stdout))
-        out.append(("export", "json",
-                    self.heapwise("export", trace, "--format", "json", "-o", "-").stdout))
-        out.append(("lines", "text", self.heapwise("lines", trace, "--all", status=None).stdout))
-        for n in ("20",):
-            for ext, fmt in ((".csv", "csv"), (".json", "json")):
-                path = os.path.join(self.dir, "t" + ext)
-                self.heapwise("timeline", trace, "-n", n, "-o", path)
+                report(" ".join(args[2:]), "text", *args)
+            report(group + " --json", "json", "top", trace, "--group-by", group, "--json")
+            report("leaks " + group, "text", "leaks", trace, "--group-by", group, "-n", "40")
+        report("leaks --json", "json", "leaks", trace, "--json")
+        report("summary", "text", "summary", trace)
+        report("summary --json", "json", "summary", trace, "--json")
+        report("check", "text", "check", trace, "--max-peak", "1", "--max-leaked", "1",
+               status=None)
+        report("diff", "text", "diff", trace, trace, "-n", "40")
+        report("export", "json", "export", trace, "--format", "json", "-o", "-")
+        report("lines", "text", "lines", trace, "--all", status=None)
+        for ext, fmt in ((".csv", "csv"), (".json", "json")):
+            def timeline(ext=ext):
+                path = os.path.join(os.path.dirname(trace), "timeline" + ext)
+                self.heapwise("timeline", trace, "-n", "20", "-o", path)
                 with open(path, encoding="utf-8") as f:
-                    out.append(("timeline -n " + n + ext, fmt, f.read()))
+                    return f.read()
+            out.append(("timeline -n 20" + ext, fmt, timeline))
         return out
 
     def test_no_two_rows_read_the_same(self):
+        """Each program is traced once and all its reports made from that
+        trace, two commands at a time (each reads the trace on its own)."""
+        progs = self.programs()
+        with ThreadPoolExecutor(2) as pool:
+            runs = list(pool.map(lambda p: self.run_traced(p[0], *p[1], check_status=p[2]),
+                                 progs))
+            jobs = []
+            for (args, flags, _), (_, err, traces) in zip(progs, runs):
+                self.assertTrue(traces, err)
+                who = f"{os.path.basename(args[-1])} {' '.join(flags)}"
+                jobs += [(who, name, fmt, make) for name, fmt, make in self.reports(traces[0])]
+            outputs = list(pool.map(lambda job: job[3](), jobs))
         found = []
-        for args, flags, status in self.programs():
-            _, err, traces = self.run_traced(args, *flags, check_status=status)
-            self.assertTrue(traces, err)
-            for name, fmt, output in self.reports(traces[0]):
-                found += [f"{os.path.basename(args[-1])} {' '.join(flags)} {name}: {d}"
-                          for d in rowcheck.duplicates(output, fmt)]
+        for (who, name, fmt, _), output in zip(jobs, outputs):
+            found += [f"{who} {name}: {d}" for d in rowcheck.duplicates(output, fmt)]
         self.assertEqual(found, [], "\n".join(found[:20]))
 
     def test_the_checker_finds_identical_rows(self):
