@@ -116,8 +116,7 @@ static void write_time(struct thread_state *ts, uint64_t t)
 static bool new_chunk(struct thread_state *ts, size_t need)
 {
 	uint64_t t = ts->time_ns;
-	writer_release_chunk(&ts->lease);
-	ts->chunk = NULL;
+	ts->chunk = NULL; /* the claim gives the old one back */
 	enum chunk_class cls = ts->chunk_index < CHUNK_FULL ? (enum chunk_class)ts->chunk_index
 							    : CHUNK_FULL;
 	while (cls < CHUNK_FULL && writer_class_capacity(cls) < need + CHUNK_OPENING)
@@ -532,7 +531,7 @@ void tracker_forget_all_threads(bool interrupted)
 		if (mmap((void *)lo, hi - lo, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
 			me->chunk = NULL; /* cannot happen for a mapping of this size */
-		me->lease.map = NULL; /* not the child's to give back */
+		me->lease = (struct chunk_lease){0}; /* not the child's to give back */
 	}
 	/* me stays allocated for the code it interrupted (a few pages, in
 	 * this child only); its key value would let the thread-exit

@@ -363,24 +363,37 @@ static bool grow_to(int fd, uint64_t need)
 	return ok;
 }
 
-/* Maps block idx of the file (a thread's chunk or a slab): NULL after
- * failing (the first failure logged). */
-static uint8_t *map_block(uint64_t idx)
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+
+/* Has MADV_POPULATE_WRITE failed as unknown (a kernel before 5.14)? */
+static atomic_bool g_no_populate_write;
+
+/* Maps n blocks of the file from block idx on, their pages made ready for
+ * writing by one call: NULL after failing (the first failure logged).
+ * MADV_POPULATE_WRITE faults every page in for writing (the page cache page
+ * zeroed, the filesystem told it is dirty) in one system call; left to the
+ * hot path, each page was a write fault of its own, and on this machine the
+ * faults and the mapping calls of 64 KiB blocks were most of the system time
+ * of a traced run. MAP_POPULATE alone prefaults a shared mapping for reading
+ * only. A kernel without MADV_POPULATE_WRITE gets MAP_POPULATE. */
+static uint8_t *map_blocks(uint64_t idx, uint32_t n)
 {
 	int fd = reopen();
 	if (fd < 0) {
 		writer_fail("reopening", errno);
 		return NULL;
 	}
-	if (idx >= atomic_load(&w.capacity) && !grow_to(fd, idx)) {
+	if (idx + n - 1 >= atomic_load(&w.capacity) && !grow_to(fd, idx + n - 1)) {
 		close(fd);
 		return NULL;
 	}
 	off_t off = (off_t)(HW_HEADER_SIZE + idx * w.chunk_size);
-	/* MAP_POPULATE: the block's pages are faulted in by this one call
-	 * instead of one page fault each on the hot path. */
-	void *p = mmap(NULL, w.chunk_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd,
-		       off);
+	size_t len = (size_t)n * w.chunk_size;
+	bool pw = !atomic_load_explicit(&g_no_populate_write, memory_order_relaxed);
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | (pw ? 0 : MAP_POPULATE),
+		       fd, off);
 	int map_err = errno;
 	close(fd);
 	if (p == MAP_FAILED) {
@@ -389,11 +402,18 @@ static uint8_t *map_block(uint64_t idx)
 	}
 	if (HW_UNLIKELY(!w.open || proc_wiped())) {
 		/* a fork child (from a signal handler that interrupted this
-		 * claim) that goes on here: the block is its parent's */
-		munmap(p, w.chunk_size);
+		 * claim) that goes on here: the blocks are its parent's */
+		munmap(p, len);
 		return NULL;
 	}
+	if (pw && madvise(p, len, MADV_POPULATE_WRITE) < 0 && errno == EINVAL)
+		atomic_store_explicit(&g_no_populate_write, true, memory_order_relaxed);
 	return p;
+}
+
+static uint8_t *map_block(uint64_t idx)
+{
+	return map_blocks(idx, 1);
 }
 
 /* Slabs: blocks cut into slots of one size (trace_format.h), handed to
@@ -467,16 +487,63 @@ static uint8_t *claim_slot(int cls, struct slab **slab)
 	return s->map + HW_SLAB_HEADER_SIZE + (size_t)s->next++ * s->size;
 }
 
+/* The chunk a lease holds goes back: a slot to its slab; a whole block stays
+ * mapped with the rest of its window until the window is used up. */
+static void release_current(struct chunk_lease *l)
+{
+	if (!l->map)
+		return;
+	if (l->slab) {
+		pthread_mutex_lock(&g_slabs.lock);
+		struct slab *s = l->slab;
+		if (!--s->users && g_slabs.cur[0] != s && g_slabs.cur[1] != s)
+			slab_drop(s);
+		pthread_mutex_unlock(&g_slabs.lock);
+	}
+	l->map = NULL;
+	l->slab = NULL;
+}
+
+/* A thread's whole blocks come in windows of consecutive blocks, claimed
+ * with one atomic add and mapped (and their pages prepared) with one call:
+ * 1, 2, 4 ... blocks, doubling with each window of the thread up to
+ * WINDOW_MAX_BYTES (16 blocks of the default 64 KiB; one block when blocks
+ * are that large), so a thread that writes little maps little, and one
+ * that writes much pays the mapping calls once per window. Blocks of its
+ * last window a thread did not reach stay unwritten (the reader skips
+ * them). */
+#define WINDOW_MAX_BYTES (1u << 20)
+
+static uint8_t *next_window_block(struct chunk_lease *l)
+{
+	if (l->win && l->win_next < l->win_blocks)
+		return l->win + (size_t)l->win_next++ * w.chunk_size;
+	uint32_t n = l->win ? l->win_blocks * 2 : 1;
+	uint32_t max = w.chunk_size < WINDOW_MAX_BYTES ? WINDOW_MAX_BYTES / w.chunk_size : 1;
+	if (n > max)
+		n = max;
+	if (l->win)
+		munmap(l->win, (size_t)l->win_blocks * w.chunk_size);
+	l->win = map_blocks(atomic_fetch_add(&w.next_chunk, n), n);
+	if (!l->win) {
+		l->win_blocks = l->win_next = 0;
+		return NULL;
+	}
+	l->win_blocks = n;
+	l->win_next = 1;
+	return l->win;
+}
+
 bool writer_claim_chunk(uint32_t thread, uint32_t index, enum chunk_class cls,
 			struct chunk_lease *out)
 {
 	if (!writer_ok() || atomic_load_explicit(&w.finished, memory_order_relaxed) || proc_wiped())
 		return false;
 	uint8_t *p;
+	release_current(out);
 	if (cls == CHUNK_FULL) {
-		p = map_block(atomic_fetch_add(&w.next_chunk, 1));
+		p = next_window_block(out);
 		out->size = w.chunk_size;
-		out->slab = NULL;
 	} else {
 		pthread_mutex_lock(&g_slabs.lock);
 		p = claim_slot(cls, &out->slab);
@@ -501,19 +568,11 @@ uint32_t writer_class_capacity(enum chunk_class cls)
 
 void writer_release_chunk(struct chunk_lease *l)
 {
-	if (!l->map)
-		return;
-	if (!l->slab) {
-		munmap(l->map, w.chunk_size);
-	} else {
-		pthread_mutex_lock(&g_slabs.lock);
-		struct slab *s = l->slab;
-		if (!--s->users && g_slabs.cur[0] != s && g_slabs.cur[1] != s)
-			slab_drop(s);
-		pthread_mutex_unlock(&g_slabs.lock);
-	}
-	l->map = NULL;
-	l->slab = NULL;
+	release_current(l);
+	if (l->win)
+		munmap(l->win, (size_t)l->win_blocks * w.chunk_size);
+	l->win = NULL;
+	l->win_blocks = l->win_next = 0;
 }
 
 void writer_finish(void)

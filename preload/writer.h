@@ -21,10 +21,15 @@ struct chunk_lease {
 	uint8_t *map; /* the chunk's header; NULL: none */
 	uint32_t size; /* the chunk's bytes, header included */
 	struct slab *slab; /* the slab of a slot, NULL for a whole block */
+	/* the thread's window of whole blocks (see writer.c): mapped at win,
+	 * win_next of its win_blocks handed out */
+	uint8_t *win;
+	uint32_t win_blocks, win_next;
 };
 
 /* Claims a chunk of class cls for thread serial `thread` (its index-th),
- * maps it and writes its header. False once the writer has failed or
+ * maps it and writes its header; the chunk the lease held before is given
+ * back first. False once the writer has failed or
  * stopped (disk full, file gone, a limit); the first failure logs one
  * line. A whole block takes one atomic add (and a lock when the file must
  * grow, once per many blocks); a slot takes the slabs' lock, and a block
@@ -35,8 +40,9 @@ bool writer_claim_chunk(uint32_t thread, uint32_t index, enum chunk_class cls,
 /* Record bytes a chunk of class cls holds. */
 uint32_t writer_class_capacity(enum chunk_class cls);
 
-/* Gives back a chunk from writer_claim_chunk (unmaps it, or its slab once
- * the slab is used up and no thread writes in it any more). */
+/* Gives back everything a lease holds: its chunk (a slot's slab is unmapped
+ * once used up and no thread writes in it any more) and its window of
+ * blocks. */
 void writer_release_chunk(struct chunk_lease *l);
 
 /* Stops new chunk claims and cuts the preallocated tail of the file. Chunks
