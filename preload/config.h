@@ -37,6 +37,10 @@ struct config {
 	 * reserve). Default: 1 GiB or 5% of the filesystem. */
 	uint64_t min_free_bytes;
 	uint32_t min_free_percent;
+	/* HEAPWISE_STACK_CACHE: off walks every Python frame chain without the
+	 * frame-chain cache; check also makes every cached capture the uncached
+	 * way and counts the differences (reported at exit) */
+	bool no_stack_cache, stack_check;
 };
 
 #define HW_DEFAULT_MIN_FREE (1ull << 30)
@@ -46,7 +50,8 @@ extern struct config g_config;
 
 /* Reads HEAPWISE_OUTPUT, HEAPWISE_NATIVE, HEAPWISE_DEPTH, HEAPWISE_FOLLOW,
  * HEAPWISE_ROOT_PID, HEAPWISE_CHUNK_SIZE, HEAPWISE_MAX_SIZE,
- * HEAPWISE_MIN_FREE, HEAPWISE_MANIFEST and HEAPWISE_DIR (or the working
+ * HEAPWISE_MIN_FREE, HEAPWISE_MANIFEST, HEAPWISE_STACK_CACHE and
+ * HEAPWISE_DIR (or the working
  * directory) into g_config. Returns false (and has logged one line naming the
  * variable) when a value is invalid. */
 bool config_read(void);

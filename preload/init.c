@@ -15,6 +15,7 @@
 #include "heapwise/trace_format.h"
 #include "hooks.h"
 #include "log.h"
+#include "stack.h"
 #include "modules.h"
 #include "python.h"
 #include "stack_native.h"
@@ -221,5 +222,9 @@ __attribute__((destructor)) static void heapwise_dtor(void)
 		tracker_write_trailer();
 	atomic_store(&g_run_state, RUN_OFF);
 	writer_finish();
+	if (g_config.stack_check)
+		log_line("HEAPWISE_STACK_CACHE=check: %llu cached captures, %llu differed from the uncached walk",
+			 (unsigned long long)atomic_load(&g_stack_checks),
+			 (unsigned long long)atomic_load(&g_stack_check_misses));
 	errno = saved;
 }

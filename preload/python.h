@@ -61,6 +61,15 @@ struct frame_key;
 /* The same frames as frame keys (see stack.h), innermost first. */
 extern unsigned (*g_py_keys)(struct frame_key *out, unsigned max, bool attached);
 
+/* The same keys without the generation (b's high half 0), root first at the
+ * end of out (out[max - n] .. out[max - 1]): for a capture that compares them
+ * with the previous one before it needs the generations. */
+extern unsigned (*g_py_raw_keys)(struct frame_key *out, unsigned max, bool attached);
+
+/* Code objects that died in this process (any address): while it stands
+ * still, every code generation does too. */
+extern _Atomic uint32_t g_code_deaths;
+
 /* Generation of a code object address: bumped when a code object that hashes
  * to the same slot dies, so a cached (address -> id) is known to be stale. */
 #define HW_CODE_GEN_SLOTS 4096u

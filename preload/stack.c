@@ -222,6 +222,83 @@ static inline unsigned collect(struct frame_key *keys, bool attached)
 	return n;
 }
 
+_Atomic uint64_t g_stack_checks, g_stack_check_misses;
+
+/* HEAPWISE_STACK_CHECK: the stack just captured by the frame-chain cache
+ * (last_keys) against an uncached walk. */
+static __attribute__((noinline)) void check_cached(struct thread_state *ts, bool attached)
+{
+	struct frame_key *keys = ts->scratch.keys;
+	unsigned n = g_py_keys(keys, MAX_PY, attached);
+	bool same = n == ts->last_depth;
+	for (unsigned i = 0; same && i < n; i++)
+		same = keys[n - 1 - i].a == ts->last_keys[i].a && keys[n - 1 - i].b == ts->last_keys[i].b;
+	atomic_fetch_add_explicit(&g_stack_checks, 1, memory_order_relaxed);
+	if (!same)
+		atomic_fetch_add_explicit(&g_stack_check_misses, 1, memory_order_relaxed);
+}
+
+/* The Python-only modes with Python frames (the common case), through the
+ * thread's frame-chain cache: the frames are walked without their code
+ * generations, and compared with the previous capture's from the root; the
+ * frames that match (usually all but the innermost) keep their nodes, and
+ * only the others get their generation, code id and node. The walk itself
+ * cannot be skipped: a frame is not known to be the same call as before by
+ * anything cheaper than its chain (a frame's address is reused by the next
+ * call at that depth, a generator's frame is resumed from anywhere), but it
+ * reads a few words a frame. A match is exact while no code object has died
+ * since the previous capture (g_code_deaths): then no generation has
+ * moved, and a frame with the same code address and instruction has the
+ * same key (code address, instruction, generation) as before. After a
+ * death, every frame takes its generation again. 0 with no Python frame:
+ * the caller decides. */
+static inline __attribute__((always_inline)) uint32_t
+capture_python(struct thread_state *ts, bool attached, unsigned *depth_out)
+{
+	struct frame_key *buf = ts->scratch.keys; /* not the program's stack */
+	unsigned n = g_py_raw_keys(buf, MAX_PY, attached);
+	*depth_out = n;
+	if (!n)
+		return 0;
+	const struct frame_key *raw = buf + MAX_PY - n; /* root first, generation 0 */
+	uint32_t deaths = atomic_load_explicit(&g_code_deaths, memory_order_acquire);
+	unsigned same = 0, last = ts->py_cached && deaths == ts->py_deaths ? ts->last_depth : 0;
+	if (last > n)
+		last = n;
+	const struct frame_key *old = ts->py_raw;
+	while (same < last && !((old[same].a ^ raw[same].a) | (old[same].b ^ raw[same].b)))
+		same++;
+	uint32_t parent = same ? ts->last_ids[same - 1] : 0;
+	for (unsigned i = same; i < n; i++) {
+		const struct frame_key *k = &raw[i];
+		ts->py_raw[i] = *k;
+		uintptr_t code_addr = (uintptr_t)(k->a & ~PY_BIT);
+		uint32_t gen = stack_python_code_gen(code_addr), instr = (uint32_t)k->b;
+		/* the same code object one instruction on: the code id is known */
+		uint32_t code = i < ts->last_depth && ts->last_keys[i].a == k->a &&
+					(uint32_t)(ts->last_keys[i].b >> 32) == gen
+				? ts->last_code[i]
+				: stack_python_code_id(ts, code_addr, gen);
+		ts->last_code[i] = code;
+		parent = code ? stack_tree_intern(ts, parent, HW_FRAME_PYTHON,
+						  (uint64_t)code << 32 | instr)
+			      : 0;
+		if (!parent) {
+			ts->last_depth = 0;
+			return 0;
+		}
+		ts->last_keys[i].a = k->a;
+		ts->last_keys[i].b = instr | (uint64_t)gen << 32;
+		ts->last_ids[i] = parent;
+	}
+	ts->last_depth = n;
+	ts->py_cached = true;
+	ts->py_deaths = deaths;
+	if (HW_UNLIKELY(g_config.stack_check))
+		check_cached(ts, attached);
+	return parent;
+}
+
 uint32_t stack_capture(struct thread_state *ts, bool attached)
 {
 	uint32_t epoch = atomic_load_explicit(&g_module_epoch, memory_order_relaxed);
@@ -231,6 +308,15 @@ uint32_t stack_capture(struct thread_state *ts, bool attached)
 		ts->last_depth = 0;
 		ts->module_epoch = epoch;
 	}
+	if (HW_LIKELY(g_py_layout && atomic_load_explicit(&g_py_state, memory_order_relaxed) != PY_NONE &&
+		      (g_config.native == NATIVE_AUTO || g_config.native == NATIVE_NONE) &&
+		      !g_config.no_stack_cache)) {
+		unsigned n;
+		uint32_t leaf = capture_python(ts, attached, &n);
+		if (n)
+			return leaf;
+	}
+	ts->py_cached = false;
 	struct frame_key *keys = ts->scratch.keys;
 	unsigned depth = HW_LIKELY(tracker_stack_native_ok(ts, (uintptr_t)__builtin_frame_address(0)))
 				 ? collect(keys, attached)

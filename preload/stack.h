@@ -3,6 +3,7 @@
 #ifndef HW_PRELOAD_STACK_H
 #define HW_PRELOAD_STACK_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -50,5 +51,8 @@ struct stack_scratch {
  * attached: called from a PyMem hook (the thread has an attached Python
  * thread state). */
 uint32_t stack_capture(struct thread_state *ts, bool attached);
+
+/* HEAPWISE_STACK_CACHE=check: captures checked, and those that differed. */
+extern _Atomic uint64_t g_stack_checks, g_stack_check_misses;
 
 #endif

@@ -37,9 +37,12 @@ static const uintptr_t *g_py_finalizing_at; /* &_PyRuntime._finalizing, for good
 /* Installed as PyCode_Type.tp_dealloc's wrapper: a code object address that
  * dies gets a new generation, so per-thread (address -> id) caches of it go
  * stale. Runs on any thread, without the GIL in free-threaded builds. */
+_Atomic uint32_t g_code_deaths;
+
 static void code_dealloc(void *op)
 {
 	atomic_fetch_add_explicit(&g_code_gen[gen_slot((uintptr_t)op)], 1, memory_order_release);
+	atomic_fetch_add_explicit(&g_code_deaths, 1, memory_order_release);
 	g_code_dealloc(op);
 }
 
@@ -207,9 +210,12 @@ collect(const struct python_layout *L, struct py_frame *out, unsigned max, bool 
 }
 
 /* The Python frames as frame keys (innermost first) for the Python-only
- * stack modes: no intermediate array, the generation read inline. */
+ * stack modes: no intermediate array, the generation read inline (with_gen);
+ * or root first at the end of out with the generation left 0, for the
+ * caller to add to the frames it needs it for. */
 static inline __attribute__((always_inline)) unsigned
-collect_keys(const struct python_layout *L, struct frame_key *out, unsigned max, bool attached)
+collect_keys(const struct python_layout *L, struct frame_key *out, unsigned max, bool attached,
+	     bool with_gen)
 {
 	void *f = innermost_frame(L, attached);
 	unsigned n = 0;
@@ -221,8 +227,11 @@ collect_keys(const struct python_layout *L, struct frame_key *out, unsigned max,
 		if (k != FRAME_PYTHON)
 			continue;
 		uint64_t instr = (uint32_t)(r.lasti + 1);
-		out[n].a = r.code | HW_FRAME_KEY_PYTHON;
-		out[n].b = instr | (uint64_t)stack_python_code_gen(r.code) << 32;
+		/* without the generations: from the end of out backwards, so
+		 * the frames end root first at out + max - n */
+		struct frame_key *o = with_gen ? &out[n] : &out[max - 1 - n];
+		o->a = r.code | HW_FRAME_KEY_PYTHON;
+		o->b = with_gen ? instr | (uint64_t)stack_python_code_gen(r.code) << 32 : instr;
 		n++;
 	}
 	return n;
@@ -236,7 +245,11 @@ collect_keys(const struct python_layout *L, struct frame_key *out, unsigned max,
 	}                                                                                   \
 	static unsigned keys_row##i(struct frame_key *out, unsigned max, bool attached)    \
 	{                                                                                   \
-		return collect_keys(&python_layouts[i], out, max, attached);                \
+		return collect_keys(&python_layouts[i], out, max, attached, true);          \
+	}                                                                                   \
+	static unsigned raw_row##i(struct frame_key *out, unsigned max, bool attached)     \
+	{                                                                                   \
+		return collect_keys(&python_layouts[i], out, max, attached, false);         \
 	}
 HW_PY_ROW_INDEXES(HW_ROW_WALKERS)
 #undef HW_ROW_WALKERS
@@ -248,6 +261,12 @@ static unsigned (*const row_collect[])(struct py_frame *, unsigned, bool) = {
 };
 static unsigned (*const row_keys[])(struct frame_key *, unsigned, bool) = {
 #define HW_X(i) keys_row##i,
+	HW_PY_ROW_INDEXES(HW_X)
+#undef HW_X
+};
+
+static unsigned (*const row_raw[])(struct frame_key *, unsigned, bool) = {
+#define HW_X(i) raw_row##i,
 	HW_PY_ROW_INDEXES(HW_X)
 #undef HW_X
 };
@@ -266,6 +285,7 @@ static unsigned keys_none(struct frame_key *out, unsigned max, bool attached)
 
 unsigned (*g_py_collect)(struct py_frame *out, unsigned max, bool attached) = collect_none;
 unsigned (*g_py_keys)(struct frame_key *out, unsigned max, bool attached) = keys_none;
+unsigned (*g_py_raw_keys)(struct frame_key *out, unsigned max, bool attached) = keys_none;
 
 /* Is this 3.13+ interpreter a free-threaded build? Its _PyRuntime starts
  * with _Py_DebugOffsets: the cookie, the version, then free_threaded (the
@@ -320,6 +340,7 @@ bool stack_python_attach(uint32_t version, char *why, size_t cap)
 	g_py_layout = L;
 	g_py_collect = row_collect[row];
 	g_py_keys = row_keys[row];
+	g_py_raw_keys = row_raw[row];
 	g_py_finalizing_at = (const uintptr_t *)((char *)g_py_runtime + L->runtime_finalizing);
 	atomic_store(&g_py_finalizing, (uintptr_t *)g_py_finalizing_at);
 	return true;

@@ -54,6 +54,10 @@ struct thread_state {
 	bool exiting; /* the thread's key destructor ran once */
 	uint32_t module_epoch; /* g_module_epoch its stack tree was built in */
 	unsigned last_depth; /* previous stack, root first, with its nodes */
+	bool py_cached; /* last_* are a Python-only capture's (stack.c), whose
+			 * frames without generations are py_raw */
+	struct frame_key py_raw[HW_MAX_FRAMES];
+	uint32_t py_deaths; /* g_code_deaths when they were made */
 	struct frame_key last_keys[HW_MAX_FRAMES];
 	uint32_t last_ids[HW_MAX_FRAMES];
 	uint32_t last_code[HW_MAX_FRAMES]; /* code ids of the Python frames among them */

@@ -4,6 +4,7 @@ free-threaded builds) and under every allocator setting each accepts;
 agreement with tracemalloc; callbacks, coroutines, threads, NumPy."""
 import json
 import os
+import re
 import subprocess
 import unittest
 
@@ -264,6 +265,44 @@ class LeakGate(PythonTest):
                 self.assertGreaterEqual(s["leaked_bytes"], 100 * 10_000)
                 _, fixed = self.traced(py, "leaky.py", "--fixed")
                 self.heapwise("check", fixed, "--max-leaked", "100K", *self.sysroot, status=0)
+
+
+class FrameChainCache(PythonTest):
+    def test_cached_stacks_equal_the_walk(self):
+        # HEAPWISE_STACK_CACHE=check makes every stack the frame-chain cache
+        # gives (its unchanged root part kept from the thread's previous
+        # stack) also by an uncached walk, and counts the stacks that differ:
+        # generators and coroutines resumed from other callers, recursion,
+        # exceptions, other functions at a reused frame address, dying code
+        # objects, threads
+        for py in self.each_interpreter():
+            with self.on(py):
+                err, trace = self.traced(py, "frame_chains.py",
+                                         env={"HEAPWISE_STACK_CACHE": "check"})
+                m = re.search(r"(\d+) cached captures, (\d+) differed", err)
+                self.assertIsNotNone(m, err)
+                self.assertGreater(int(m.group(1)), 100_000, err)
+                self.assertEqual(int(m.group(2)), 0, err)
+                rows = self.lines(trace)
+                self.assertIn(("frame_chains.py", 14), rows)  # inside the generator
+                self.assertIn(("dyn199.py", 2), rows)  # the last exec'd function
+
+    def test_off_gives_the_same_report(self):
+        # the cache off (HEAPWISE_STACK_CACHE=0): the same stacks per line
+        py = self.each_interpreter()[0]
+        counts = []
+        for cache in ("0", "1"):
+            _, trace = self.traced(py, "frame_chains.py", env={"HEAPWISE_STACK_CACHE": cache})
+            doc = self.json("top", trace, "--by", "count", "-n", "100000")
+            counts.append(sorted(
+                (c["count"], tuple((f["file"], f["line"], f["function"]) for f in c["frames"]))
+                for c in doc["callsites"]
+                if c["frames"] and c["frames"][0]["kind"] == "python"
+                and "threading" not in str(c["frames"])))
+        # threads interleave differently from run to run: compare the
+        # main thread's stacks (no frame of threading.py or worker)
+        main_only = [[c for c in cs if all(f[2] != "worker" for f in c[1])] for cs in counts]
+        self.assertEqual(main_only[0], main_only[1])
 
 
 class CodeReuse(PythonTest):
