@@ -233,6 +233,11 @@ static __attribute__((noinline)) void check_cached(struct thread_state *ts, bool
 	bool same = n == ts->last_depth;
 	for (unsigned i = 0; same && i < n; i++)
 		same = keys[n - 1 - i].a == ts->last_keys[i].a && keys[n - 1 - i].b == ts->last_keys[i].b;
+	/* A code object that died on another thread since the capture read
+	 * g_code_deaths (a free-threaded build's collector runs on any thread)
+	 * may have moved a generation between the two walks: no verdict. */
+	if (!same && atomic_load_explicit(&g_code_deaths, memory_order_acquire) != ts->py_deaths)
+		return;
 	atomic_fetch_add_explicit(&g_stack_checks, 1, memory_order_relaxed);
 	if (!same)
 		atomic_fetch_add_explicit(&g_stack_check_misses, 1, memory_order_relaxed);
@@ -280,8 +285,8 @@ capture_python(struct thread_state *ts, bool attached, unsigned *depth_out)
 				? ts->last_code[i]
 				: stack_python_code_id(ts, code_addr, gen);
 		ts->last_code[i] = code;
-		parent = code ? stack_tree_intern(ts, parent, HW_FRAME_PYTHON,
-						  (uint64_t)code << 32 | instr)
+		parent = code ? stack_tree_intern_python(ts, &ts->tree, parent,
+							 (uint64_t)code << 32 | instr)
 			      : 0;
 		if (!parent) {
 			ts->last_depth = 0;

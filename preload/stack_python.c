@@ -219,21 +219,37 @@ collect_keys(const struct python_layout *L, struct frame_key *out, unsigned max,
 {
 	void *f = innermost_frame(L, attached);
 	unsigned n = 0;
-	bool innermost = true;
+	/* without the generations: from the end of out backwards, so the
+	 * frames end root first at out + max - n */
+	struct frame_key *o = with_gen ? out : out + max;
+#define EMIT()                                                                                  \
+	do {                                                                                    \
+		uint64_t instr = (uint32_t)(r.lasti + 1);                                       \
+		if (!with_gen)                                                                  \
+			o--;                                                                    \
+		o->a = r.code | HW_FRAME_KEY_PYTHON;                                            \
+		o->b = with_gen ? instr | (uint64_t)stack_python_code_gen(r.code) << 32 : instr; \
+		if (with_gen)                                                                   \
+			o++;                                                                    \
+		n++;                                                                            \
+	} while (0)
+	/* the innermost frames up to the first one not skipped: only there
+	 * can a frame still be being set up (read_frame) */
+	while (f && max) {
+		struct frame_read r;
+		enum frame_kind k = read_frame(L, f, true, &r);
+		f = LOAD(void *, f, L->frame_previous);
+		if (k == FRAME_PYTHON)
+			EMIT();
+		if (k != FRAME_SKIP)
+			break;
+	}
 	for (; f && n < max; f = LOAD(void *, f, L->frame_previous)) {
 		struct frame_read r;
-		enum frame_kind k = read_frame(L, f, innermost, &r);
-		innermost = k == FRAME_SKIP && innermost;
-		if (k != FRAME_PYTHON)
-			continue;
-		uint64_t instr = (uint32_t)(r.lasti + 1);
-		/* without the generations: from the end of out backwards, so
-		 * the frames end root first at out + max - n */
-		struct frame_key *o = with_gen ? &out[n] : &out[max - 1 - n];
-		o->a = r.code | HW_FRAME_KEY_PYTHON;
-		o->b = with_gen ? instr | (uint64_t)stack_python_code_gen(r.code) << 32 : instr;
-		n++;
+		if (read_frame(L, f, false, &r) == FRAME_PYTHON)
+			EMIT();
 	}
+#undef EMIT
 	return n;
 }
 

@@ -7,16 +7,22 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "heapwise/trace_format.h"
+
 struct stack_tree_entry {
 	uint64_t frame;
 	uint32_t parent;
 	uint32_t id; /* 0 = empty slot */
 };
 
+#define HW_TREE_MEMO 64
+
 struct stack_tree {
 	struct stack_tree_entry *slots; /* mmap'd, never from the traced malloc */
 	uint32_t mask; /* capacity - 1; capacity is a power of two */
 	uint32_t count;
+	/* the nodes met last, direct-mapped (stack_tree_intern_memo) */
+	struct stack_tree_entry memo[HW_TREE_MEMO];
 };
 
 struct thread_state;
@@ -26,6 +32,27 @@ struct thread_state;
  * failed. */
 uint32_t stack_tree_intern(struct thread_state *ts, uint32_t parent, int frame_kind,
 			   uint64_t frame);
+
+/* stack_tree_intern for a Python frame, through a small direct-mapped memo
+ * of the nodes met last: a Python stack that changed only in its innermost
+ * frame (most do) finds that node in one probe of a line or two instead of
+ * the table's hashing and probing. The memo holds only nodes of the table
+ * (and is cleared with it), so the ids are the table's. */
+static inline uint32_t stack_tree_intern_python(struct thread_state *ts, struct stack_tree *t,
+						uint32_t parent, uint64_t frame)
+{
+	uint64_t h = (frame ^ (uint64_t)parent << 40) * 0x9e3779b97f4a7c15ull;
+	struct stack_tree_entry *m = &t->memo[h >> 58]; /* 64 slots */
+	if (m->frame == frame && m->parent == parent && m->id)
+		return m->id;
+	uint32_t id = stack_tree_intern(ts, parent, HW_FRAME_PYTHON, frame);
+	if (id) {
+		m->frame = frame;
+		m->parent = parent;
+		m->id = id;
+	}
+	return id;
+}
 
 /* Frees the table's memory. */
 void stack_tree_release(struct stack_tree *t);
