@@ -307,14 +307,18 @@ static bool free_space(int fd, uint64_t *reserve, uint64_t *avail)
 	return true;
 }
 
-static bool grow_to(int fd, uint64_t need)
+/* Makes the file hold blocks first .. first + *n - 1, preallocated. The
+ * limits (ulimit -f, HEAPWISE_MAX_SIZE, the free-space reserve) may leave
+ * room for fewer: *n becomes what fits, and only when block first itself
+ * does not fit does recording stop (false). A window of blocks is cut at a
+ * limit instead of stopping short of it by the window's size. */
+static bool grow_to(int fd, uint64_t first, uint32_t *n)
 {
 	bool ok = true;
 	pthread_mutex_lock(&w.grow_lock);
 	uint64_t cap = atomic_load(&w.capacity);
+	uint64_t need = first + *n - 1;
 	if (cap <= need) {
-		uint64_t add = cap / 4 > GROW_MIN_CHUNKS ? cap / 4 : GROW_MIN_CHUNKS;
-		uint64_t target = need + add;
 		/* the limits: growth stops short of each, and recording stops
 		 * before the next block would pass one */
 		uint64_t limit = fsize_limit();
@@ -324,39 +328,49 @@ static bool grow_to(int fd, uint64_t need)
 			which = "pass its size cap (HEAPWISE_MAX_SIZE)";
 		}
 		uint64_t room = limit < HW_HEADER_SIZE ? 0 : (limit - HW_HEADER_SIZE) / w.chunk_size;
-		if (room <= need) {
+		if (room <= first) {
 			stop_before(which, limit);
 			pthread_mutex_unlock(&w.grow_lock);
 			return false;
 		}
-		if (target > room)
-			target = room;
+		if (room <= need)
+			need = room - 1;
 		uint64_t reserve, avail;
-		if (free_space(fd, &reserve, &avail)) {
-			uint64_t fits = avail > reserve ? (avail - reserve) / w.chunk_size : 0;
-			if (cap + fits <= need) {
+		uint64_t fits = UINT64_MAX;
+		if (need >= cap && free_space(fd, &reserve, &avail)) {
+			fits = avail > reserve ? (avail - reserve) / w.chunk_size : 0;
+			if (cap + fits <= first) {
 				stop_before("leave less free space on its filesystem than the reserve "
 					    "(HEAPWISE_MIN_FREE)",
 					    reserve);
 				pthread_mutex_unlock(&w.grow_lock);
 				return false;
 			}
-			if (target > cap + fits)
+			if (cap + fits <= need)
+				need = cap + fits - 1;
+		}
+		*n = (uint32_t)(need - first + 1);
+		if (cap <= need) {
+			uint64_t add = cap / 4 > GROW_MIN_CHUNKS ? cap / 4 : GROW_MIN_CHUNKS;
+			uint64_t target = need + add;
+			if (target > room)
+				target = room;
+			if (fits != UINT64_MAX && target > cap + fits)
 				target = cap + fits;
-		}
-		off_t from = (off_t)(HW_HEADER_SIZE + cap * w.chunk_size);
-		off_t len = (off_t)((target - cap) * w.chunk_size);
-		int err = 0;
-		if (fallocate(fd, 0, from, len) < 0) {
-			err = errno;
-			if (err == EOPNOTSUPP || err == ENOSYS)
-				err = posix_fallocate(fd, from, len);
-		}
-		if (err) {
-			writer_fail("growing", err);
-			ok = false;
-		} else {
-			atomic_store(&w.capacity, target);
+			off_t from = (off_t)(HW_HEADER_SIZE + cap * w.chunk_size);
+			off_t len = (off_t)((target - cap) * w.chunk_size);
+			int err = 0;
+			if (fallocate(fd, 0, from, len) < 0) {
+				err = errno;
+				if (err == EOPNOTSUPP || err == ENOSYS)
+					err = posix_fallocate(fd, from, len);
+			}
+			if (err) {
+				writer_fail("growing", err);
+				ok = false;
+			} else {
+				atomic_store(&w.capacity, target);
+			}
 		}
 	}
 	pthread_mutex_unlock(&w.grow_lock);
@@ -378,16 +392,20 @@ static atomic_bool g_no_populate_write;
  * faults and the mapping calls of 64 KiB blocks were most of the system time
  * of a traced run. MAP_POPULATE alone prefaults a shared mapping for reading
  * only. A kernel without MADV_POPULATE_WRITE gets MAP_POPULATE. */
-static uint8_t *map_blocks(uint64_t idx, uint32_t n)
+static uint8_t *map_blocks(uint64_t idx, uint32_t *np)
 {
+	uint32_t n = *np;
 	int fd = reopen();
 	if (fd < 0) {
 		writer_fail("reopening", errno);
 		return NULL;
 	}
-	if (idx + n - 1 >= atomic_load(&w.capacity) && !grow_to(fd, idx + n - 1)) {
-		close(fd);
-		return NULL;
+	if (idx + n - 1 >= atomic_load(&w.capacity)) {
+		if (!grow_to(fd, idx, &n)) {
+			close(fd);
+			return NULL;
+		}
+		*np = n;
 	}
 	off_t off = (off_t)(HW_HEADER_SIZE + idx * w.chunk_size);
 	size_t len = (size_t)n * w.chunk_size;
@@ -413,7 +431,8 @@ static uint8_t *map_blocks(uint64_t idx, uint32_t n)
 
 static uint8_t *map_block(uint64_t idx)
 {
-	return map_blocks(idx, 1);
+	uint32_t n = 1;
+	return map_blocks(idx, &n);
 }
 
 /* Slabs: blocks cut into slots of one size (trace_format.h), handed to
@@ -524,7 +543,7 @@ static uint8_t *next_window_block(struct chunk_lease *l)
 		n = max;
 	if (l->win)
 		munmap(l->win, (size_t)l->win_blocks * w.chunk_size);
-	l->win = map_blocks(atomic_fetch_add(&w.next_chunk, n), n);
+	l->win = map_blocks(atomic_fetch_add(&w.next_chunk, n), &n); /* n may shrink at a limit */
 	if (!l->win) {
 		l->win_blocks = l->win_next = 0;
 		return NULL;

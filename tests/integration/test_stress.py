@@ -170,6 +170,7 @@ class Stress(TraceTest):
         traces = glob.glob(os.path.join(self.dir, "t.*.hwt"))
         self.assertEqual(len(traces), 1)
         self.assertLessEqual(os.path.getsize(traces[0]), limit)
+        self.assertGreater(os.path.getsize(traces[0]), limit - 2 * 65536)  # the room is used
         s = self.json("summary", traces[0])
         self.assertGreater(s["allocations"], 1000)
         self.assertLess(s["allocations"], 300000)
@@ -351,6 +352,9 @@ class Stress(TraceTest):
         self.assertIn("HEAPWISE_MAX_SIZE", lines[0])
         self.assertIn("recording stopped", lines[0])
         self.assertLessEqual(os.path.getsize(traces[0]), 1 << 20)
+        # and uses the room up to one 64 KiB block: blocks claimed in
+        # windows of up to 16 stopped a window short of the cap (640 KiB)
+        self.assertGreater(os.path.getsize(traces[0]), (1 << 20) - 2 * 65536)
         s = self.json("summary", traces[0])
         self.assertGreater(s["allocations"], 1000)
         self.assertLess(s["allocations"], 300000)
