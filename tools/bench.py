@@ -4,7 +4,7 @@ no stacks) and under heaptrack, in alternating rounds; prints the median of the
 per-round ratios to the untraced time, and heapwise's cost per event.
 
   tools/bench.py [--build build] [--rounds 5] [--scale 1.0] [--only a,c] [--python]
-                 [--python-bin PYTHON ...]
+                 [--python-bin PYTHON ...] [--also-build NAME=DIR ...] [--pythonpath DIR]
 
 Default table: Python workloads run with PYTHONMALLOC=malloc so every tracer
 sees the same allocations (heaptrack cannot see pymalloc).
@@ -13,7 +13,12 @@ sees the same allocations (heaptrack cannot see pymalloc).
 under PYTHONMALLOC=malloc (against an untraced PYTHONMALLOC=malloc run).
 --python --python-bin A --python-bin B ...: the default mode's and --native's
 ratios of each interpreter (a path, or sid:3.14 for the sid chroot's) side by
-side, each against an untraced run of itself, all rounds alternating."""
+side, each against an untraced run of itself, all rounds alternating (min and
+median of the per-round ratios); --also-build NAME=DIR adds the shim of
+another build (e.g. main's) beside this one's, in the same rounds.
+Workload p (Pygments highlighting Python source to HTML, a pygmentize-like
+run) needs Pygments: --pythonpath DIR puts a directory that has it on the
+interpreters' PYTHONPATH."""
 import argparse
 import atexit
 import json
@@ -29,6 +34,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORKLOADS = os.path.join(ROOT, "..", "shared", "bench", "workloads")
 if not os.path.isdir(WORKLOADS):  # a worktree under /work/wt: shared/ is /work/shared
     WORKLOADS = os.path.join(ROOT, "..", "..", "shared", "bench", "workloads")
+OWN_WORKLOADS = os.path.join(ROOT, "tools", "workloads")  # workloads of this repository
 PY = "/usr/bin/python3.11"
 
 # name -> (argv builder, default size[, extra heapwise run flags])
@@ -47,6 +53,8 @@ BENCHES = {
     "g": (py("g_fork.py"), 300_000),
     # heaptrack does not trace fork children; this row traces what it traces
     "g-nofollow": (py("g_fork.py"), 300_000, ["--no-follow"]),
+    # KiB of source highlighted (tools/workloads, needs Pygments)
+    "p": (lambda n: [PY, os.path.join(OWN_WORKLOADS, "p_pygmentize.py"), str(n)], 256),
 }
 
 
@@ -73,12 +81,19 @@ def main():
                          "sid:3.14 for the interpreter of the sid chroot (HEAPWISE_SID)")
     ap.add_argument("--default-only", action="store_true",
                     help="with --python-bin: the default mode only (no --native runs)")
+    ap.add_argument("--also-build", action="append", default=[], metavar="NAME=DIR",
+                    help="with --python-bin: also the shim of build DIR, labelled NAME")
+    ap.add_argument("--pythonpath", default="",
+                    help="a directory put on PYTHONPATH (e.g. one with Pygments, for p)")
     args = ap.parse_args()
 
     hw = os.path.join(args.build, "analyzer", "heapwise")
     cbench = os.path.join(args.build, "tools", "bench_malloc")
     heaptrack = None if args.no_heaptrack else shutil.which("heaptrack")
     only = set(filter(None, args.only.split(",")))
+    if args.pythonpath:
+        os.environ["PYTHONPATH"] = os.pathsep.join(
+            filter(None, [args.pythonpath, os.environ.get("PYTHONPATH", "")]))
     env = dict(os.environ, PYTHONMALLOC="malloc")
     if args.python and args.python_bin:
         return python_versions_table(args, only)
@@ -99,9 +114,9 @@ def main():
                 continue
             n = max(1, int(size * args.scale))
             argv = [cbench, str(n)] if build is None else build(n)
-            if name.startswith("f") and subprocess.run([PY, "-c", "import numpy"],
-                                              capture_output=True).returncode:
-                print(f"{name:10} skipped: numpy is not installed (python3-numpy)")
+            need = {"f": "numpy", "p": "pygments"}.get(name[0])
+            if need and subprocess.run([PY, "-c", "import " + need], capture_output=True).returncode:
+                print(f"{name:10} skipped: {need} is not installed")
                 continue
             modes = {
                 "untraced": argv,
@@ -158,9 +173,9 @@ def python_table(args, hw, heaptrack, only):
             flags = extra[0] if extra else []
             n = max(1, int(size * args.scale))
             argv = build(n)
-            if name.startswith("f") and subprocess.run([PY, "-c", "import numpy"],
-                                                       capture_output=True).returncode:
-                print(f"{name:10} skipped: numpy is not installed (python3-numpy)")
+            need = {"f": "numpy", "p": "pygments"}.get(name[0])
+            if need and subprocess.run([PY, "-c", "import " + need], capture_output=True).returncode:
+                print(f"{name:10} skipped: {need} is not installed")
                 continue
             out = lambda tag: os.path.join(tmp, tag + ".%p.hwt")
             modes = {
@@ -197,7 +212,8 @@ class Interpreter:
     """An interpreter to benchmark: on the host, or in the sid chroot (run in a
     private mount namespace; the shim and the workloads are copied in)."""
 
-    def __init__(self, spec, lib):
+    def __init__(self, spec, libs):
+        """libs: {label: path of a libheapwise.so}"""
         self.root = None
         if spec.startswith("sid:"):
             self.root = os.environ.get("HEAPWISE_SID", "/work/sid")
@@ -208,14 +224,20 @@ class Interpreter:
             stage = tempfile.mkdtemp(prefix="heapwise-bench-", dir=os.path.join(self.root, "opt"))
             atexit.register(shutil.rmtree, stage, True)
             shutil.copytree(WORKLOADS, os.path.join(stage, "workloads"))
-            shutil.copy2(lib, os.path.join(stage, "libheapwise.so"))
+            shutil.copytree(OWN_WORKLOADS, os.path.join(stage, "own"))
             inside = "/opt/" + os.path.basename(stage)
-            self.lib = inside + "/libheapwise.so"
+            self.libs = {}
+            for i, (label, lib) in enumerate(libs.items()):
+                os.mkdir(os.path.join(stage, f"lib{i}"))
+                shutil.copy2(lib, os.path.join(stage, f"lib{i}", "libheapwise.so"))
+                self.libs[label] = f"{inside}/lib{i}/libheapwise.so"
             self.workloads = inside + "/workloads"
+            self.own = inside + "/own"
         else:
             self.exe = spec
-            self.lib = lib
+            self.libs = dict(libs)
             self.workloads = WORKLOADS
+            self.own = OWN_WORKLOADS
             v = subprocess.run([spec, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
                                capture_output=True, text=True).stdout.strip()
             self.name = v or spec
@@ -227,7 +249,8 @@ class Interpreter:
         return ("/tmp/" + os.path.basename(d) if self.root else d), d
 
     def argv(self, script, n, env):
-        argv = [self.exe, os.path.join(self.workloads, script), str(n)]
+        own = os.path.exists(os.path.join(OWN_WORKLOADS, script))
+        argv = [self.exe, os.path.join(self.own if own else self.workloads, script), str(n)]
         if not self.root:
             return argv
         inner = ["env", "-i", "PATH=/usr/bin:/bin"] + [f"{k}={v}" for k, v in env.items()
@@ -237,8 +260,9 @@ class Interpreter:
                   'mount --rbind /dev "$0/dev" && exec chroot "$0" "$@"')
         return ["unshare", "-m", "sh", "-c", script, self.root] + inner
 
-    def has_numpy(self):
-        return subprocess.run(self.argv_raw(["-c", "import numpy"]), capture_output=True).returncode == 0
+    def has(self, module):
+        return subprocess.run(self.argv_raw(["-c", "import " + module]),
+                              capture_output=True).returncode == 0
 
     def argv_raw(self, args):
         if not self.root:
@@ -251,12 +275,21 @@ def python_versions_table(args, only):
     same interpreter, for each interpreter given, every run alternating:
     all interpreters are traced the same way (LD_PRELOAD), so their ratios
     compare."""
-    lib = os.path.join(args.build, "preload", "libheapwise.so")
-    pys = [Interpreter(spec, lib) for spec in args.python_bin]
+    libs = {"": os.path.join(args.build, "preload", "libheapwise.so")}
+    for spec in args.also_build:
+        label, _, d = spec.partition("=")
+        libs[label] = os.path.join(d, "preload", "libheapwise.so")
+    pys = [Interpreter(spec, libs) for spec in args.python_bin]
+    cols = [(label, mode) for label in libs
+            for mode in (("default",) if args.default_only else ("default", "native"))]
+
+    def col_name(label, mode):
+        return (label + " " if label else "") + ("--native" if mode == "native" else "default")
     plain = {k: v for k, v in os.environ.items() if k != "PYTHONMALLOC"}
-    print(f"rounds {args.rounds}, median of per-round ratios to an untraced run of the same "
-          "interpreter (pymalloc on, traced with LD_PRELOAD)")
-    print(f"{'workload':10}" + "".join(f" {p.name + ' default':>16} {'--native':>9}" for p in pys))
+    print(f"rounds {args.rounds}, min/median of per-round ratios to an untraced run of the "
+          "same interpreter (pymalloc on, traced with LD_PRELOAD)")
+    print(f"{'workload':10}" + "".join(f" {(p.name + ' ' if i == 0 else '') + col_name(*c):>16}"
+                                     for p in pys for i, c in enumerate(cols)))
     for name, (build, size, *extra) in BENCHES.items():
         if build is None or (only and name not in only):
             continue
@@ -265,13 +298,17 @@ def python_versions_table(args, only):
         follow = {"HEAPWISE_FOLLOW": "0"} if extra and "--no-follow" in extra[0] else {}
         runs = {}
         for p in pys:
-            if name.startswith("f") and not p.has_numpy():
+            need = {"f": "numpy", "p": "pygments"}.get(name[0])
+            if need and not p.has(need):
+                print(f"{name:10} {p.name}: skipped, no {need}")
                 continue
             inside, outside = p.tmp()
-            out = {"HEAPWISE_OUTPUT": os.path.join(inside, "t.%p.hwt"), "LD_PRELOAD": p.lib, **follow}
-            modes = [("untraced", {}), ("default", out)]
-            if not args.default_only:
-                modes.append(("native", dict(out, HEAPWISE_NATIVE="1")))
+            modes = [(("", "untraced"), {})]
+            for label, mode in cols:
+                out = {"HEAPWISE_OUTPUT": os.path.join(inside, "t.%p.hwt"),
+                       "LD_PRELOAD": p.libs[label], **follow}
+                modes.append(((label, mode), dict(out, HEAPWISE_NATIVE="1") if mode == "native"
+                              else out))
             for mode, extra_env in modes:
                 env = dict(plain, **extra_env)
                 runs[(p.name, mode)] = (p.argv(script, n, env), env, outside)
@@ -282,13 +319,14 @@ def python_versions_table(args, only):
                 for f in os.listdir(outside):
                     os.unlink(os.path.join(outside, f))
 
-        def ratio(py, mode):
-            if (py, mode) not in times:
-                return f"{'-':>9}"
-            return f"{statistics.median(t / b for t, b in zip(times[(py, mode)], times[(py, 'untraced')])):8.2f}x"
+        def ratio(py, col):
+            if (py, col) not in times:
+                return "-"
+            r = [t / b for t, b in zip(times[(py, col)], times[(py, ("", "untraced"))])]
+            return f"{min(r):.2f}/{statistics.median(r):.2f}x"
 
-        print(f"{name:10}" + "".join(f" {ratio(p.name, 'default'):>16} {ratio(p.name, 'native'):>9}"
-                                     for p in pys), flush=True)
+        print(f"{name:10}" + "".join(f" {ratio(p.name, c):>16}" for p in pys for c in cols),
+              flush=True)
         for *_, outside in runs.values():
             shutil.rmtree(outside, ignore_errors=True)
     return 0
