@@ -87,6 +87,102 @@ bool python_thread_has_state(void)
 
 #define LOAD(type, base, off) (*(type *)((uintptr_t)(base) + (off)))
 
+/* 3.12+ keep the attached thread state in a thread-local variable,
+ * _Py_tss_tstate, read by the exported _PyThreadState_GetCurrent(). In a
+ * shared libpython that function is a call through the PLT into
+ * __tls_get_addr (about 20 instructions an event; 3.11's gilstate was a
+ * load from _PyRuntime). The variable is not exported, so its place is
+ * read from the function's code, which comes in three forms, each taken
+ * only when its bytes match exactly:
+ *   local exec (libpython in the executable):
+ *     [endbr64] mov %fs:OFF,%rax; ret
+ *   initial exec (a shared libpython built so):
+ *     [endbr64] mov GOT(%rip),%rax; mov %fs:(%rax),%rax; ret
+ *   general dynamic (a shared libpython, as pyenv builds it):
+ *     [endbr64] [sub $8,%rsp] data16 lea TI(%rip),%rdi;
+ *     data16 data16 rex.W call __tls_get_addr; mov (%rax),%rax
+ * Each thread finds its variable's address once (hw_tls.py_tstate_slot)
+ * and takes it only after the address held what the function returned; a
+ * thread's thread-local variables stay where they are while it lives. */
+enum { TSS_NONE, TSS_TPOFF, TSS_TLS_INDEX };
+static _Atomic int g_tss_kind = TSS_NONE;
+static intptr_t g_tss_tpoff; /* TSS_TPOFF: the variable's offset from the thread pointer */
+static void *g_tss_index; /* TSS_TLS_INDEX: its tls_index, for __tls_get_addr */
+static void *(*g_tls_get_addr)(void *);
+
+static void tss_decode(const uint8_t *c)
+{
+	/* only the function's own bytes are read (its size from the symbol) */
+	Dl_info info;
+	const ElfW(Sym) *sym = NULL;
+	if (!dladdr1(c, &info, (void **)&sym, RTLD_DL_SYMENT) || !sym || sym->st_size < 10)
+		return;
+	const uint8_t *end = c + sym->st_size;
+	static const uint8_t endbr[] = {0xf3, 0x0f, 0x1e, 0xfa};
+	if (!memcmp(c, endbr, 4))
+		c += 4;
+	static const uint8_t le[] = {0x64, 0x48, 0x8b, 0x04, 0x25};
+	if (end - c >= 10 && !memcmp(c, le, 5) && c[9] == 0xc3) {
+		int32_t off;
+		memcpy(&off, c + 5, 4);
+		g_tss_tpoff = off;
+		atomic_store(&g_tss_kind, TSS_TPOFF);
+		return;
+	}
+	static const uint8_t ie0[] = {0x48, 0x8b, 0x05}, ie1[] = {0x64, 0x48, 0x8b, 0x00, 0xc3};
+	if (end - c >= 12 && !memcmp(c, ie0, 3) && !memcmp(c + 7, ie1, 5)) {
+		int32_t rel;
+		memcpy(&rel, c + 3, 4);
+		g_tss_tpoff = *(const intptr_t *)(c + 7 + rel);
+		atomic_store(&g_tss_kind, TSS_TPOFF);
+		return;
+	}
+	static const uint8_t sub8[] = {0x48, 0x83, 0xec, 0x08};
+	if (end - c >= 4 && !memcmp(c, sub8, 4))
+		c += 4;
+	static const uint8_t gd0[] = {0x66, 0x48, 0x8d, 0x3d}, gd1[] = {0x66, 0x66, 0x48, 0xe8},
+			     gd2[] = {0x48, 0x8b, 0x00};
+	if (end - c >= 19 && !memcmp(c, gd0, 4) && !memcmp(c + 8, gd1, 4) &&
+	    !memcmp(c + 16, gd2, 3)) {
+		g_tls_get_addr = (void *(*)(void *))dlsym(RTLD_DEFAULT, "__tls_get_addr");
+		int32_t rel;
+		memcpy(&rel, c + 4, 4);
+		g_tss_index = (void *)(c + 8 + rel);
+		atomic_store(&g_tss_kind, g_tls_get_addr ? TSS_TLS_INDEX : TSS_NONE);
+	}
+}
+
+/* The calling thread's current Python thread state, the first time on this
+ * thread (or while its slot is not known). */
+static __attribute__((noinline)) void *tss_first(void)
+{
+	void *ts = g_py_current_tstate();
+	int kind = atomic_load_explicit(&g_tss_kind, memory_order_relaxed);
+	if (!ts || kind == TSS_NONE)
+		return ts;
+	void *const *slot;
+	if (kind == TSS_TPOFF) {
+		uintptr_t tp;
+		__asm__("mov %%fs:0, %0" : "=r"(tp));
+		slot = (void *const *)(tp + (uintptr_t)g_tss_tpoff);
+	} else {
+		slot = g_tls_get_addr(g_tss_index);
+	}
+	/* taken only when it holds what the function returned (a state is
+	 * attached here, so not 0) */
+	if (slot && *slot == ts)
+		hw_tls.py_tstate_slot = slot;
+	else
+		atomic_store_explicit(&g_tss_kind, TSS_NONE, memory_order_relaxed);
+	return ts;
+}
+
+static inline void *current_tstate(void)
+{
+	void *const *slot = hw_tls.py_tstate_slot;
+	return HW_LIKELY(slot) ? *slot : tss_first();
+}
+
 /* Once CPython finalizes, it frees the thread states of the other threads
  * (daemon threads) while those may still run C code that allocates, and
  * PyGILState_GetThisThreadState() still returns their freed state. From then
@@ -111,7 +207,7 @@ innermost_frame(const struct python_layout *L, bool attached)
 			if (ts && LOAD(unsigned long, ts, L->ts_thread_id) != (unsigned long)pthread_self())
 				ts = NULL; /* a caller that does not hold the GIL after all */
 		} else {
-			ts = g_py_current_tstate();
+			ts = current_tstate();
 		}
 	}
 	if (!ts)
@@ -339,6 +435,8 @@ bool stack_python_attach(uint32_t version, char *why, size_t cap)
 	}
 	if (L->has_debug_offsets && !python_layout_check_debug(L, g_py_runtime, version, why, cap))
 		return false;
+	if (L->tstate_from == TSTATE_CURRENT_FUNCTION)
+		tss_decode((const uint8_t *)g_py_current_tstate);
 	g_code_type = (uintptr_t)code_type;
 	void (**slot)(void *) = (void (**)(void *))((char *)code_type + L->type_dealloc);
 	if (*slot != code_dealloc) {

@@ -72,6 +72,10 @@ struct tls {
 	int guard; /* set while shim code runs on this thread */
 	int dead; /* the thread's key destructor has run */
 	struct thread_state *state;
+	/* where this thread's current Python thread state lives (CPython's
+	 * thread-local _Py_tss_tstate, 3.12+; stack_python.c), NULL until
+	 * found: what _PyThreadState_GetCurrent() returns, read directly */
+	void *const *py_tstate_slot;
 };
 
 /* RUN_STOPPED: recording stopped for good (a full disk, a limit); the trace
