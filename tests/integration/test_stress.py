@@ -158,7 +158,9 @@ class Stress(TraceTest):
         import resource
         setlimit = lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
         out = os.path.join(self.dir, "t.%p.hwt")
-        p = subprocess.run([HEAPWISE, "run", "-o", out, "--", self.prog("churn"), "300000", "7"],
+        # raw (--no-compress): the limit is on the file the shim writes
+        p = subprocess.run([HEAPWISE, "run", "-o", out, "--no-compress", "--",
+                            self.prog("churn"), "300000", "7"],
                            capture_output=True, text=True, timeout=120, preexec_fn=setlimit)
         self.assertEqual(p.returncode, 7, p.stderr)
         lines = [l for l in p.stderr.splitlines()
@@ -343,8 +345,8 @@ class Stress(TraceTest):
     def test_size_cap(self):
         # HEAPWISE_MAX_SIZE: recording stops, with one line, before the
         # trace passes it; the program runs on untouched
-        _, err, traces = self.run_traced([self.prog("churn"), "300000", "7"], check_status=7,
-                                         env={"HEAPWISE_MAX_SIZE": "1M"})
+        _, err, traces = self.run_traced([self.prog("churn"), "300000", "7"], "--no-compress",
+                                         check_status=7, env={"HEAPWISE_MAX_SIZE": "1M"})
         lines = [l for l in err.splitlines() if l.startswith("heapwise:")
                  and "trace written" not in l
                  and not l.startswith("heapwise: compressed ")]
