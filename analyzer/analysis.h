@@ -43,6 +43,9 @@ struct mark {
 	uint64_t seq, time_ns;
 	uint8_t kind; /* HW_MARK_* */
 	char *label;
+	uint64_t live_bytes; /* the heap's live bytes at the mark */
+	uint64_t freed_bytes; /* HW_MARK_GC_END: the live bytes the collection
+			       * took away (live at its GC_START minus live here) */
 };
 
 struct analysis;
@@ -153,6 +156,7 @@ struct analysis {
 	size_t nrss, rsscap;
 	uint64_t rss_peak;
 	uint64_t events, unmatched_frees, replaced_blocks;
+	uint64_t retags, retags_unknown; /* free-list reuses (RETAG) of known and unknown blocks */
 	uint64_t last_seq;
 	uint64_t end_time_ns; /* the last time in the trace: the run's, window or not */
 	bool clean_exit;

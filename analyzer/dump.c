@@ -42,10 +42,13 @@ static void dump_record(FILE *f, const struct hw_record *r)
 			"+%" PRIu64 " stack=%u\n",
 			r->seq, r->seq2, r->addr, r->size, r->addr2, r->size2, r->stack);
 		break;
+	case HW_REC_RETAG:
+		fprintf(f, "  RETAG seq=%" PRIu64 " addr=0x%" PRIx64 " stack=%u\n", r->seq, r->addr,
+			r->stack);
+		break;
 	case HW_REC_MARK: {
 		char *label = xstrndup(r->name, r->name_len);
-		fprintf(f, "  MARK seq=%" PRIu64 " %s ", r->seq,
-			r->kind == HW_MARK_PY_FINALIZE ? "python-finalize" : "user");
+		fprintf(f, "  MARK seq=%" PRIu64 " %s ", r->seq, mark_kind_name(r->kind));
 		json_str(f, label);
 		fputc('\n', f);
 		free(label);

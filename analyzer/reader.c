@@ -547,6 +547,17 @@ enum read_result cursor_next(struct cursor *c, struct hw_record *r)
 		r->stack = (uint32_t)v;
 		r->kind = HW_KIND_MMAP;
 		break;
+	case HW_REC_RETAG:
+		GET(v);
+		if (!next_seq(c, v, &r->seq))
+			goto bad;
+		GET(v);
+		r->addr = next_addr(c, v);
+		GET(v);
+		if (v > UINT32_MAX)
+			goto bad;
+		r->stack = (uint32_t)v;
+		break;
 	case HW_REC_MARK:
 		GET(v);
 		if (!next_seq(c, v, &r->seq))
@@ -659,6 +670,9 @@ int cursor_next_events(struct cursor *c, struct hw_record *r, struct hw_event ev
 	switch (r->tag) {
 	case HW_REC_UNMAP:
 		ev[0].op = EV_UNMAP;
+		return 1;
+	case HW_REC_RETAG:
+		ev[0].op = EV_RETAG;
 		return 1;
 	case HW_REC_REMAP:
 		ev[0].op = EV_REMAP_UNMAP;

@@ -96,6 +96,7 @@ enum ev_op {
 	EV_MARK, /* addr: label (pointer into the trace), size: its length, kind */
 	EV_TIME, /* addr: time in ns */
 	EV_THREAD, /* addr: the thread (chunk_ref.thread) */
+	EV_RETAG, /* addr (a live block), stack: its new owner (a free list's reuse) */
 };
 
 struct __attribute__((aligned(16))) hw_event {

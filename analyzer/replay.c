@@ -524,6 +524,7 @@ enum hw_err analysis_run(struct analysis *a, struct trace *t, const struct analy
 	bool over = false; /* the window ended: only the trailer still matters */
 	struct hot h = {0, 0, 1, 0};
 	uint64_t events = 0, last_seq = 0;
+	uint64_t gc_start_live = UINT64_MAX; /* the heap's live bytes at the open GC_START */
 	struct progress pr;
 	uint64_t done, total;
 	merge_done(m, &total);
@@ -592,12 +593,36 @@ enum hw_err analysis_run(struct analysis *a, struct trace *t, const struct analy
 				a->trailer_allocs = e->addr;
 				a->trailer_frees = e->size;
 				break;
+			case EV_RETAG: {
+				/* a free list's object, made again by another
+				 * stack: its live block moves there */
+				struct block b, old;
+				if (!live_map_take(&a->live, e->addr, &b)) {
+					a->retags_unknown++;
+					break;
+				}
+				a->retags++;
+				heap_gone(a, &h, &b, seq, now);
+				b.counted = started;
+				b.site = started ? site_cached(a, e->stack, b.kind) : 0;
+				live_map_put(&a->live, &b, &old);
+				if (started)
+					heap_change(a, &h, &a->sites[b.site], (int64_t)b.size, 1, seq, now);
+				me->addr = e->addr;
+				break;
+			}
 			case EV_MARK: {
 				const char *name = (const char *)(uintptr_t)e->addr;
 				size_t len = (size_t)e->size;
 				HW_GROW(a->marks, a->nmarks, a->markcap);
-				a->marks[a->nmarks++] = (struct mark){seq, now, e->kind,
-								      xstrndup(name, len)};
+				struct mark mk = {seq, now, e->kind, xstrndup(name, len), h.live, 0};
+				if (e->kind == HW_MARK_GC_START)
+					gc_start_live = h.live;
+				else if (e->kind == HW_MARK_GC_END && gc_start_live != UINT64_MAX) {
+					mk.freed_bytes = gc_start_live > h.live ? gc_start_live - h.live : 0;
+					gc_start_live = UINT64_MAX;
+				}
+				a->marks[a->nmarks++] = mk;
 				if (e->kind != HW_MARK_USER) {
 					if (e->kind == HW_MARK_PY_FINALIZE && !opts->to_mark &&
 					    !leak_taken) {

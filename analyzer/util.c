@@ -1,4 +1,5 @@
 /* Helpers shared by every analyzer stage. */
+#include "heapwise/trace_format.h"
 #include "util.h"
 
 #include "err.h"
@@ -142,4 +143,20 @@ void progress_end(struct progress *p)
 		fflush(stderr);
 	}
 	p->on = false;
+}
+
+const char *mark_kind_name(int kind)
+{
+	switch (kind) {
+	case HW_MARK_USER:
+		return "user";
+	case HW_MARK_PY_FINALIZE:
+		return "python-finalize";
+	case HW_MARK_GC_START:
+		return "gc-start";
+	case HW_MARK_GC_END:
+		return "gc-end";
+	default:
+		return "other";
+	}
 }

@@ -70,6 +70,10 @@ static void *hook_malloc(void *ctx, size_t n)
 	if (ts) {
 		if (p) {
 			int e = errno;
+			if (c->kind == HW_KIND_PYOBJ) {
+				ts->py_last = (uintptr_t)p;
+				ts->py_last_size = n;
+			}
 			tracker_alloc(ts, c->kind, p, n);
 			errno = e;
 		}
@@ -86,6 +90,10 @@ static void *hook_calloc(void *ctx, size_t n, size_t size)
 	if (ts) {
 		if (p) {
 			int e = errno;
+			if (c->kind == HW_KIND_PYOBJ) {
+				ts->py_last = (uintptr_t)p;
+				ts->py_last_size = n * size;
+			}
 			tracker_alloc(ts, c->kind, p, n * size);
 			errno = e;
 		}
@@ -102,6 +110,10 @@ static void *hook_realloc(void *ctx, void *old, size_t n)
 	void *p = c->prev.realloc(c->prev.ctx, old, n);
 	if (ts) {
 		int e = errno;
+		if (p && c->kind == HW_KIND_PYOBJ) {
+			ts->py_last = (uintptr_t)p;
+			ts->py_last_size = n;
+		}
 		if (p && old)
 			tracker_realloc(ts, c->kind, seq_free, old, p, n);
 		else if (p)
@@ -154,8 +166,10 @@ void python_check_hooks(void)
 	bool ready = py_is_initialized();
 	install(DOMAIN_MEM, HW_KIND_PYMEM);
 	install(DOMAIN_OBJ, HW_KIND_PYOBJ);
-	if (ready)
+	if (ready) {
+		python_objects_arm();
 		atomic_store(&g_py_state, PY_READY);
+	}
 	atomic_flag_clear_explicit(&g_install_busy, memory_order_release);
 }
 

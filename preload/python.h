@@ -112,6 +112,12 @@ static inline bool python_entries_on_cstack(void)
 	return g_py_layout && g_py_layout->owner_entry;
 }
 
+/* python_objects.c: arms the GC watch once the interpreter exists (the
+ * first PyMem event after it then starts the free-list work), and stops
+ * both when CPython finalizes (its interpreter state goes away). */
+void python_objects_arm(void);
+void python_objects_finalizing(void);
+
 /* Frees a thread's code map (and the map itself). */
 struct code_map;
 void stack_python_release(struct code_map *m);

@@ -125,9 +125,33 @@ struct python_layout {
 	uint16_t str_compact_data; /* sizeof(PyCompactUnicodeObject) */
 	uint8_t str_kind_shift, str_compact_shift, str_ascii_shift; /* bits of state */
 	uint16_t type_dealloc; /* PyTypeObject.tp_dealloc */
+	uint16_t type_flags; /* PyTypeObject.tp_flags */
+	uint8_t gc_head; /* bytes of PyGC_Head before a GC object (0: free-threaded) */
+
+	/* PyInterpreterState (python_objects.c: GC marks, free lists) */
+	uint32_t interp_gc_collecting; /* gc.collecting (int) */
+	uint32_t interp_gc_stats; /* gc.generation_stats[3] of {collections,
+				   * collected, uncollectable}; 0: absent (3.15
+				   * keeps them elsewhere) */
+	/* The free lists of 3.11 and 3.12 (3.13+ reports reuse through
+	 * PyRefTracer; 0: absent): float_state {numfree, free_list}, tuple
+	 * {free_list[20], numfree[20]}, list {free_list[80], numfree},
+	 * dict_state {free_list[80], numfree} */
+	uint32_t fl_float_numfree, fl_float_head;
+	uint32_t fl_tuple_heads, fl_tuple_numfree;
+	uint32_t fl_list_items, fl_list_numfree;
+	uint32_t fl_dict_items, fl_dict_numfree;
 
 	struct python_debug_positions dbg; /* where _Py_DebugOffsets says the same */
 };
+
+/* The free-list limits of 3.11 and 3.12 (the same in both; checked against
+ * their headers) */
+#define HW_PY_FLOAT_MAXFREE 100
+#define HW_PY_TUPLE_NFREE 20
+#define HW_PY_TUPLE_MAXFREE 2000
+#define HW_PY_LIST_MAXFREE 80
+#define HW_PY_DICT_MAXFREE 80
 
 /* The rows. The walker is instantiated once per row (HW_PY_ROW_INDEXES). */
 static const struct python_layout python_layouts[] = {
@@ -167,6 +191,18 @@ static const struct python_layout python_layouts[] = {
 		.str_compact_shift = 5,
 		.str_ascii_shift = 6,
 		.type_dealloc = 48,
+		.type_flags = 168,
+		.gc_head = 16,
+		.interp_gc_collecting = 848,
+		.interp_gc_stats = 776,
+		.fl_float_numfree = 3608,
+		.fl_float_head = 3616,
+		.fl_tuple_heads = 3632,
+		.fl_tuple_numfree = 3792,
+		.fl_list_items = 3872,
+		.fl_list_numfree = 4512,
+		.fl_dict_items = 4520,
+		.fl_dict_numfree = 5160,
 	},
 	{
 		/* 3.12: the thread state is a thread-local (no gilstate.tstate_current);
@@ -204,6 +240,18 @@ static const struct python_layout python_layouts[] = {
 		.str_compact_shift = 5,
 		.str_ascii_shift = 6,
 		.type_dealloc = 48,
+		.type_flags = 168,
+		.gc_head = 16,
+		.interp_gc_collecting = 312,
+		.interp_gc_stats = 240,
+		.fl_float_numfree = 267408,
+		.fl_float_head = 267416,
+		.fl_tuple_heads = 269832,
+		.fl_tuple_numfree = 269992,
+		.fl_list_items = 270072,
+		.fl_list_numfree = 270712,
+		.fl_dict_items = 270736,
+		.fl_dict_numfree = 272016,
 	},
 	{
 		/* 3.13: current_frame in the thread state, f_executable (a code
@@ -242,6 +290,10 @@ static const struct python_layout python_layouts[] = {
 		.str_compact_shift = 5,
 		.str_ascii_shift = 6,
 		.type_dealloc = 48,
+		.type_flags = 168,
+		.gc_head = 16,
+		.interp_gc_collecting = 7600,
+		.interp_gc_stats = 7528,
 		.dbg = {.version = 8, .free_threaded = 16, .runtime_finalizing = 32,
 			.frame_current = 184, .frame_previous = 232, .frame_code = 240,
 			.frame_instr = 248, .frame_owner = 264, .code_filename = 280,
@@ -288,6 +340,10 @@ static const struct python_layout python_layouts[] = {
 		.str_compact_shift = 5,
 		.str_ascii_shift = 6,
 		.type_dealloc = 64,
+		.type_flags = 184,
+		.gc_head = 0,
+		.interp_gc_collecting = 7600,
+		.interp_gc_stats = 7528,
 		.dbg = {.version = 8, .free_threaded = 16, .runtime_finalizing = 32,
 			.frame_current = 184, .frame_previous = 232, .frame_code = 240,
 			.frame_instr = 248, .frame_owner = 264, .code_filename = 280,
@@ -334,6 +390,10 @@ static const struct python_layout python_layouts[] = {
 		.str_compact_shift = 5,
 		.str_ascii_shift = 6,
 		.type_dealloc = 48,
+		.type_flags = 168,
+		.gc_head = 16,
+		.interp_gc_collecting = 7600,
+		.interp_gc_stats = 7528,
 		.dbg = {.version = 8, .free_threaded = 16, .runtime_finalizing = 32,
 			.frame_current = 208, .frame_previous = 256, .frame_code = 264,
 			.frame_instr = 272, .frame_owner = 288, .code_filename = 320,
@@ -381,6 +441,9 @@ static const struct python_layout python_layouts[] = {
 		.str_compact_shift = 5,
 		.str_ascii_shift = 6,
 		.type_dealloc = 48,
+		.type_flags = 168,
+		.gc_head = 16,
+		.interp_gc_collecting = 7512,
 		.dbg = {.version = 8, .free_threaded = 16, .runtime_finalizing = 32,
 			.frame_current = 208, .frame_previous = 320, .frame_code = 328,
 			.frame_instr = 336, .frame_owner = 352, .code_filename = 384,
@@ -432,6 +495,10 @@ static const struct python_layout python_layouts[] = {
 		.str_compact_shift = 11,
 		.str_ascii_shift = 12,
 		.type_dealloc = 64,
+		.type_flags = 184,
+		.gc_head = 0,
+		.interp_gc_collecting = 7600,
+		.interp_gc_stats = 7528,
 		.dbg = {.version = 8, .free_threaded = 16, .runtime_finalizing = 32,
 			.frame_current = 208, .frame_previous = 256, .frame_code = 264,
 			.frame_instr = 272, .frame_owner = 288, .frame_tlbc_index = 304,

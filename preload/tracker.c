@@ -258,13 +258,15 @@ void tracker_mark(struct thread_state *ts, int kind, const char *label)
 void tracker_finalize_seen(struct thread_state *ts)
 {
 	uintptr_t *fin = atomic_exchange(&g_py_finalizing, NULL);
-	if (fin) /* the first thread to see it writes the mark */
+	if (fin) { /* the first thread to see it writes the mark */
+		python_objects_finalizing();
 		tracker_mark(ts, HW_MARK_PY_FINALIZE, "python-finalize");
+	}
 }
 
 void tracker_alloc(struct thread_state *ts, int kind, const void *ptr, size_t size)
 {
-	tracker_watch_finalize(ts);
+	tracker_watch_python(ts, kind == HW_KIND_PYMEM || kind == HW_KIND_PYOBJ);
 	uint32_t stack = capture(ts, kind);
 	note_time(ts);
 	uint8_t *p = tracker_reserve(ts, HW_MAX_EVENT_RECORD);
@@ -277,6 +279,20 @@ void tracker_alloc(struct thread_state *ts, int kind, const void *ptr, size_t si
 	p = hw_put_varint(p, stack);
 	tracker_commit(ts, p);
 	bump(&ts->allocs);
+}
+
+void tracker_retag(struct thread_state *ts, const void *block)
+{
+	uint32_t stack = capture(ts, HW_KIND_PYOBJ);
+	note_time(ts);
+	uint8_t *p = tracker_reserve(ts, HW_MAX_EVENT_RECORD);
+	if (!p)
+		return;
+	*p++ = HW_REC_RETAG;
+	p = put_seq(ts, p, tracker_take_seq());
+	p = put_addr(ts, p, block);
+	p = hw_put_varint(p, stack);
+	tracker_commit(ts, p);
 }
 
 void tracker_free(struct thread_state *ts, int kind, const void *ptr)

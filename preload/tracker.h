@@ -65,6 +65,8 @@ struct thread_state {
 	struct code_map *codes; /* Python code objects this thread has written */
 	struct chunk_lease lease; /* of the current chunk */
 	struct stack_scratch scratch; /* stack_capture's arrays */
+	uintptr_t py_last; /* the thread's last OBJ-domain block (python_objects.c) */
+	size_t py_last_size;
 	struct thread_state *next; /* registry of live states */
 };
 
@@ -169,11 +171,32 @@ void tracker_mark(struct thread_state *ts, int kind, const char *label);
 extern uintptr_t *_Atomic g_py_finalizing;
 void tracker_finalize_seen(struct thread_state *ts);
 
-static inline void tracker_watch_finalize(struct thread_state *ts)
+/* Non-NULL once the interpreter runs: the address of its gc.collecting
+ * flag, watched by every event (one load); g_py_gc_seen is the value the
+ * last mark was written for (HW_GC_UNARMED until python_objects.c started). */
+#define HW_GC_UNARMED (-1)
+#define HW_GC_BUSY (-2)
+extern int *_Atomic g_py_gc_flag;
+extern _Atomic int g_py_gc_seen;
+/* attached: called from a PyMem hook (an attached thread state) */
+void tracker_gc_seen(struct thread_state *ts, bool attached);
+
+/* The watches of each event: CPython finalizing, its collector running. */
+static inline void tracker_watch_python(struct thread_state *ts, bool attached)
 {
 	uintptr_t *fin = atomic_load_explicit(&g_py_finalizing, memory_order_relaxed);
 	if (HW_UNLIKELY(fin) && HW_UNLIKELY(*(volatile uintptr_t *)fin))
 		tracker_finalize_seen(ts);
+	int *gc = atomic_load_explicit(&g_py_gc_flag, memory_order_relaxed);
+	if (HW_UNLIKELY(gc) &&
+	    HW_UNLIKELY(*(volatile int *)gc != atomic_load_explicit(&g_py_gc_seen, memory_order_relaxed)))
+		tracker_gc_seen(ts, attached);
+}
+
+/* The same for an event that does not come from a PyMem hook. */
+static inline void tracker_watch_finalize(struct thread_state *ts)
+{
+	tracker_watch_python(ts, false);
 }
 
 /* The sequence number of a free (or of the free half of a realloc or
@@ -199,6 +222,9 @@ static inline bool tracker_foreign(const struct thread_state *ts)
 }
 
 uint8_t *tracker_reserve_slow(struct thread_state *ts, size_t max);
+/* A RETAG event: CPython reused the live block at block (from a free list)
+ * for an object the calling thread's stack makes. */
+void tracker_retag(struct thread_state *ts, const void *block);
 
 /* Writes a record of at most `max` bytes: returns where to write, or NULL when
  * recording has failed; tracker_commit publishes it. Switching to a new chunk

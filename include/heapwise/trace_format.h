@@ -151,6 +151,15 @@ _Static_assert(sizeof(struct hw_chunk_header) == HW_CHUNK_HEADER_SIZE, "chunk la
  *                                           finalize; an event, so it is
  *                                           ordered with the allocations)
  *   REMAP     seq_free:d seq_alloc:v old:z old_len:v new:z new_len:v stack:v
+ *   RETAG     seq:d addr:z stack:v         (format 3, issue 16: CPython took
+ *                                           the live block at addr from one of
+ *                                           its free lists for a new object,
+ *                                           made by this stack: the block now
+ *                                           belongs to it, as if allocated
+ *                                           here; addr is the block's start
+ *                                           (the object minus its GC and
+ *                                           managed-dict headers); a block the
+ *                                           reader does not know is ignored)
  *   STACK     id:v parent:v frame_kind:u8 value:v
  *             (a node of the stack tree: frame on top of parent; 0 = root)
  *   MODULE    seq:v bias:v lo:v hi:v build_id:s path:s
@@ -183,6 +192,7 @@ enum hw_record_tag {
 	HW_REC_UNMAP = 0x04,
 	HW_REC_REMAP = 0x05,
 	HW_REC_MARK = 0x06,
+	HW_REC_RETAG = 0x08,
 	HW_REC_STACK = 0x10,
 	HW_REC_MODULE = 0x11,
 	HW_REC_MODULE_UNLOAD = 0x12,
@@ -211,6 +221,15 @@ enum hw_alloc_kind {
 enum hw_mark_kind {
 	HW_MARK_USER = 0, /* hw_mark(label) */
 	HW_MARK_PY_FINALIZE = 1, /* Py_FinalizeEx passed atexit: Python leaks are measured here */
+	/* CPython's cyclic garbage collector (format 3): written at the first
+	 * event that sees the interpreter's collecting flag set, and at the
+	 * first that sees it clear again (nothing was allocated or freed in
+	 * between, so the marks are exact in event order). GC_START's label is
+	 * "gc"; GC_END's is "gc gen G: C collected[, U uncollectable][, N
+	 * collections]" from the interpreter's own statistics (3.11-3.14), or
+	 * "gc" where they cannot be read (3.15) */
+	HW_MARK_GC_START = 2,
+	HW_MARK_GC_END = 3,
 };
 
 #define HW_MAX_LABEL 256u

@@ -419,6 +419,40 @@ class Tracemalloc(PythonTest):
                                            msg=f"line {s['line']}: heapwise {got}, tracemalloc {s['size']}")
 
 
+class FreeLists(PythonTest):
+    def test_reused_objects_on_the_line_that_keeps_them(self):
+        """Issue 16 item 1: CPython takes lists, dicts, tuples and floats from
+        its free lists without calling the allocator. Each LINE-*-TEMP line of
+        freelists.py frees its object at once and the LINE-*-KEEP line after
+        it keeps one: live bytes per line must be tracemalloc's (within 2%),
+        and a TEMP line holds at most one object (before the fix it held the
+        memory its KEEP line keeps)."""
+        mark = marker_lines("freelists.py")
+        for py in self.each_interpreter():
+            with self.on(py):
+                script = py.script(os.path.join(PY_DIR, "freelists.py"))
+                inside, outside = py.workdir(self.dir)
+                r = py.run(["-X", "tracemalloc=1", script],
+                           self.env({"HW_TRACEMALLOC_OUT": os.path.join(inside, "tm.json")}))
+                self.assertEqual(r.returncode, 0, r.stderr)
+                with open(os.path.join(outside, "tm.json")) as f:
+                    tm = {s["line"]: s["size"] for s in json.load(f) if s["file"] == script}
+                err, trace = self.traced(py, "freelists.py")
+                self.assertNotIn("damaged", err)
+                hw = self.lines(trace, by="leaked")
+                for kind in ("LIST", "DICT", "TUPLE", "FLOAT"):
+                    keep, temp = mark[f"LINE-{kind}-KEEP"], mark[f"LINE-{kind}-TEMP"]
+                    want = tm.get(keep, 0)
+                    self.assertGreater(want, 1_000_000, kind)
+                    got = hw.get(("freelists.py", keep), {}).get("leaked_bytes", 0)
+                    self.assertAlmostEqual(got / want, 1.0, delta=0.02,
+                                           msg=f"{kind} keep line {keep}: heapwise {got}, "
+                                               f"tracemalloc {want}")
+                    got = hw.get(("freelists.py", temp), {}).get("leaked_bytes", 0)
+                    self.assertLess(got, 1024, f"{kind} temp line {temp}: heapwise {got}, "
+                                               f"tracemalloc {tm.get(temp, 0)}")
+
+
 class Hints(PythonTest):
     def test_missing_symbols_hint(self):
         python = "/usr/bin/python3.11"

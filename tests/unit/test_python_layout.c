@@ -14,6 +14,7 @@
 #include <internal/pycore_frame.h>
 #include <internal/pycore_pystate.h>
 #include <internal/pycore_runtime.h>
+#include <internal/pycore_interp.h>
 #if __has_include(<internal/pycore_interpframe_structs.h>)
 #include <internal/pycore_interpframe_structs.h>
 #endif
@@ -146,6 +147,42 @@ static void check_row(const struct python_layout *L)
 	CHECK(str_compact_shift, STATE_SHIFT(compact, 1));
 	CHECK(str_ascii_shift, STATE_SHIFT(ascii, 1));
 	CHECK(type_dealloc, offsetof(PyTypeObject, tp_dealloc));
+	CHECK(type_flags, offsetof(PyTypeObject, tp_flags));
+	CHECK(gc_head, FT ? 0 : sizeof(PyGC_Head));
+	CHECK(interp_gc_collecting, offsetof(PyInterpreterState, gc.collecting));
+#if PY_VERSION_HEX < 0x030f0000
+	CHECK(interp_gc_stats, offsetof(PyInterpreterState, gc.generation_stats));
+	check(L->name, "(gc stats: 3 of collections, collected, uncollectable)", 0,
+	      sizeof(((PyInterpreterState *)0)->gc.generation_stats) != 3 * 3 * sizeof(Py_ssize_t) ||
+		      offsetof(struct gc_generation_stats, collected) != sizeof(Py_ssize_t) ||
+		      offsetof(struct gc_generation_stats, uncollectable) != 2 * sizeof(Py_ssize_t));
+#else
+	CHECK(interp_gc_stats, 0);
+#endif
+#if PY_VERSION_HEX < 0x030d0000
+	/* python_objects.c's free-list code knows these sizes and limits */
+	CHECK(fl_float_numfree, offsetof(PyInterpreterState, float_state.numfree));
+	CHECK(fl_float_head, offsetof(PyInterpreterState, float_state.free_list));
+	CHECK(fl_tuple_heads, offsetof(PyInterpreterState, tuple.free_list));
+	CHECK(fl_tuple_numfree, offsetof(PyInterpreterState, tuple.numfree));
+	CHECK(fl_list_items, offsetof(PyInterpreterState, list.free_list));
+	CHECK(fl_list_numfree, offsetof(PyInterpreterState, list.numfree));
+	CHECK(fl_dict_items, offsetof(PyInterpreterState, dict_state.free_list));
+	CHECK(fl_dict_numfree, offsetof(PyInterpreterState, dict_state.numfree));
+	check(L->name, "(PyFloat_MAXFREELIST)", HW_PY_FLOAT_MAXFREE, PyFloat_MAXFREELIST);
+	check(L->name, "(PyTuple_NFREELISTS)", HW_PY_TUPLE_NFREE, PyTuple_NFREELISTS);
+	check(L->name, "(PyTuple_MAXFREELIST)", HW_PY_TUPLE_MAXFREE, PyTuple_MAXFREELIST);
+	check(L->name, "(PyList_MAXFREELIST)", HW_PY_LIST_MAXFREE, PyList_MAXFREELIST);
+	check(L->name, "(PyDict_MAXFREELIST)", HW_PY_DICT_MAXFREE, PyDict_MAXFREELIST);
+	check(L->name, "(numfree ints)", 0,
+	      sizeof(((PyInterpreterState *)0)->float_state.numfree) != 4 ||
+		      sizeof(((PyInterpreterState *)0)->tuple.numfree[0]) != 4 ||
+		      sizeof(((PyInterpreterState *)0)->list.numfree) != 4 ||
+		      sizeof(((PyInterpreterState *)0)->dict_state.numfree) != 4);
+#else
+	CHECK(fl_float_numfree, 0);
+	CHECK(fl_list_items, 0);
+#endif
 
 #if PY_VERSION_HEX >= 0x030d0000
 #define DBG(field, path) check(L->name, "dbg." #field, L->dbg.field, offsetof(_Py_DebugOffsets, path))

@@ -1,0 +1,283 @@
+/* CPython objects the allocator hooks do not see (shim, intercept stage):
+ * objects CPython takes from its free lists instead of the allocator (issue
+ * 16 item 1), and the cyclic garbage collector's collections (item 5).
+ * Free lists: 3.13+ tells a reference tracer (PyRefTracer) about every new
+ * object; one whose memory the thread did not just allocate came from a free
+ * list, and a RETAG record gives its block to the stack creating it (what
+ * tracemalloc does in _Py_NewReference). 3.11 and 3.12 have no such hook: the
+ * free lists of lists and dicts are emptied back into the allocator after
+ * each list or dict deallocation, and those of floats and tuples are kept
+ * full-but-empty, so those objects come from the allocator the hooks see.
+ * GC: every event already loads one flag (finalization); the interpreter's
+ * collecting flag is the second, and its changes are written as marks. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "heapwise/compiler.h"
+#include "heapwise/trace_format.h"
+#include "log.h"
+#include "python.h"
+#include "tracker.h"
+
+#define LOAD(type, base, off) (*(type *)((uintptr_t)(base) + (off)))
+
+int *_Atomic g_py_gc_flag;
+_Atomic int g_py_gc_seen = HW_GC_UNARMED;
+
+static char *g_interp; /* the main interpreter */
+static void *(*g_interp_get)(void); /* PyInterpreterState_Get */
+static void (*g_gc_del)(void *); /* PyObject_GC_Del */
+static void (*g_obj_free)(void *); /* PyObject_Free */
+static _Atomic int g_objects_off; /* set once CPython finalizes */
+static intptr_t g_stats[9]; /* gc statistics when the collection started */
+
+/* --- 3.13+: the reference tracer ------------------------------------------ */
+
+typedef int (*reftracer_fn)(void *op, int event, void *data);
+static reftracer_fn g_prev_tracer; /* a tracer set before ours: called first */
+static void *g_prev_data;
+
+#define PY_TPFLAGS_HAVE_GC (1ul << 14)
+#define PY_TPFLAGS_PREHEADER (1ul << 3 | 1ul << 4) /* managed weakref, dict (3.13+) */
+
+/* Called by CPython for every object it makes (CREATE) or destroys, on the
+ * thread doing it, with its thread state attached (without the GIL in a
+ * free-threaded build). Must not make Python objects. */
+static int reftracer(void *op, int event, void *data)
+{
+	(void)data;
+	if (g_prev_tracer)
+		g_prev_tracer(op, event, g_prev_data);
+	if (event != 0) /* PyRefTracer_DESTROY */
+		return 0;
+	struct thread_state *ts = tracker_enter();
+	if (!ts)
+		return 0;
+	uintptr_t o = (uintptr_t)op;
+	/* most objects are made right after the allocation the OBJ hook saw */
+	if (HW_UNLIKELY(o - ts->py_last >= ts->py_last_size)) {
+		int e = errno;
+		const struct python_layout *L = g_py_layout;
+		uintptr_t type = LOAD(uintptr_t, o, L->obj_type);
+		unsigned long flags = type ? LOAD(unsigned long, type, L->type_flags) : 0;
+		size_t pre = (flags & PY_TPFLAGS_HAVE_GC ? L->gc_head : 0) +
+			     (flags & PY_TPFLAGS_PREHEADER ? 2 * sizeof(void *) : 0);
+		tracker_retag(ts, (const void *)(o - pre));
+		errno = e;
+	}
+	tracker_leave();
+	return 0;
+}
+
+static void start_reftracer(void)
+{
+	reftracer_fn (*get)(void **) = (reftracer_fn(*)(void **))dlsym(RTLD_DEFAULT, "PyRefTracer_GetTracer");
+	int (*set)(reftracer_fn, void *) = (int (*)(reftracer_fn, void *))dlsym(RTLD_DEFAULT, "PyRefTracer_SetTracer");
+	if (!get || !set)
+		return;
+	void *data = NULL;
+	reftracer_fn prev = get(&data);
+	if (prev == reftracer)
+		return;
+	g_prev_data = data;
+	g_prev_tracer = prev;
+	set(reftracer, NULL);
+}
+
+/* --- 3.11, 3.12: free lists emptied into the allocator --------------------- */
+
+/* A type whose tp_dealloc is wrapped. The slot holds the original while it
+ * runs: its trashcan (Py_TRASHCAN_BEGIN, which bounds the C stack a deep
+ * structure's deallocation takes) only works when the type's tp_dealloc is
+ * the function itself. Deallocations nested in it call the original
+ * directly; their objects are emptied from the free list as it returns. */
+struct wrapped {
+	void (**slot)(void *);
+	void (*orig)(void *);
+};
+static struct wrapped g_list, g_dict;
+
+static void drain_array(char *interp, uint32_t items, uint32_t numfree)
+{
+	int *n = (int *)(interp + numfree);
+	void **item = (void **)(interp + items);
+	while (*n > 0) {
+		void *op = item[--*n];
+		g_gc_del(op);
+	}
+}
+
+/* Empties the free lists of the interpreter the thread runs in, if it is the
+ * main one (a subinterpreter has lists of its own: left alone). Floats and
+ * tuples are kept out of their lists by a full count (their deallocation
+ * then frees, and their lists stay empty); a full collection empties and
+ * resets them (clear_freelists), so this runs after every list or dict
+ * deallocation, which programs do all the time. The GIL is held. */
+static void drain(void)
+{
+	if (atomic_load_explicit(&g_objects_off, memory_order_relaxed))
+		return;
+	char *interp = g_interp_get();
+	if (interp != g_interp)
+		return;
+	const struct python_layout *L = g_py_layout;
+	drain_array(interp, L->fl_list_items, L->fl_list_numfree);
+	drain_array(interp, L->fl_dict_items, L->fl_dict_numfree);
+	int *fn = (int *)(interp + L->fl_float_numfree);
+	if (HW_UNLIKELY(*fn != HW_PY_FLOAT_MAXFREE)) {
+		void **head = (void **)(interp + L->fl_float_head);
+		while (*head) { /* linked through ob_type */
+			void *op = *head;
+			*head = LOAD(void *, op, L->obj_type);
+			g_obj_free(op);
+		}
+		*fn = HW_PY_FLOAT_MAXFREE;
+	}
+	int *tn = (int *)(interp + L->fl_tuple_numfree);
+	if (HW_UNLIKELY(tn[0] != HW_PY_TUPLE_MAXFREE)) {
+		void **heads = (void **)(interp + L->fl_tuple_heads);
+		for (int i = 0; i < HW_PY_TUPLE_NFREE; i++) {
+			while (heads[i]) { /* linked through ob_item[0] */
+				void *op = heads[i];
+				heads[i] = LOAD(void *, op, 3 * sizeof(void *));
+				g_gc_del(op);
+			}
+			tn[i] = HW_PY_TUPLE_MAXFREE;
+		}
+	}
+}
+
+static void list_dealloc(void *op)
+{
+	*g_list.slot = g_list.orig;
+	g_list.orig(op);
+	*g_list.slot = list_dealloc;
+	drain();
+}
+
+static void dict_dealloc(void *op)
+{
+	*g_dict.slot = g_dict.orig;
+	g_dict.orig(op);
+	*g_dict.slot = dict_dealloc;
+	drain();
+}
+
+static void wrap(struct wrapped *w, const char *type, void (*fn)(void *))
+{
+	char *t = dlsym(RTLD_DEFAULT, type);
+	if (!t)
+		return;
+	w->slot = (void (**)(void *))(t + g_py_layout->type_dealloc);
+	if (*w->slot == fn)
+		return;
+	w->orig = *w->slot;
+	*w->slot = fn;
+}
+
+static void start_draining(void)
+{
+	g_interp_get = (void *(*)(void))dlsym(RTLD_DEFAULT, "PyInterpreterState_Get");
+	g_gc_del = (void (*)(void *))dlsym(RTLD_DEFAULT, "PyObject_GC_Del");
+	g_obj_free = (void (*)(void *))dlsym(RTLD_DEFAULT, "PyObject_Free");
+	if (!g_interp_get || !g_gc_del || !g_obj_free)
+		return;
+	wrap(&g_list, "PyList_Type", list_dealloc);
+	wrap(&g_dict, "PyDict_Type", dict_dealloc);
+}
+
+/* --- the collector's marks -------------------------------------------------- */
+
+static void read_stats(intptr_t out[9])
+{
+	uint32_t off = g_py_layout->interp_gc_stats;
+	if (off)
+		memcpy(out, g_interp + off, 9 * sizeof(intptr_t));
+	else
+		memset(out, 0, 9 * sizeof(intptr_t));
+}
+
+static void end_label(char *buf, size_t cap)
+{
+	intptr_t now[9];
+	read_stats(now);
+	if (!g_py_layout->interp_gc_stats) {
+		log_snprintf(buf, cap, "gc");
+		return;
+	}
+	intptr_t runs = 0, collected = 0, uncollectable = 0;
+	int gen = -1;
+	for (int g = 0; g < 3; g++) {
+		intptr_t n = now[3 * g] - g_stats[3 * g];
+		if (n > 0)
+			gen = g;
+		runs += n;
+		collected += now[3 * g + 1] - g_stats[3 * g + 1];
+		uncollectable += now[3 * g + 2] - g_stats[3 * g + 2];
+	}
+	memcpy(g_stats, now, sizeof(now));
+	if (gen < 0) {
+		log_snprintf(buf, cap, "gc");
+		return;
+	}
+	size_t n = log_snprintf(buf, cap, "gc gen %d: %ld collected", gen, (long)collected);
+	if (uncollectable)
+		n += log_snprintf(buf + n, cap - n, ", %ld uncollectable", (long)uncollectable);
+	if (runs > 1)
+		log_snprintf(buf + n, cap - n, ", %ld collections", (long)runs);
+}
+
+void python_objects_arm(void)
+{
+	const struct python_layout *L = g_py_layout;
+	if (!L || atomic_load(&g_py_gc_flag))
+		return;
+	void *(*main_interp)(void) = (void *(*)(void))dlsym(RTLD_DEFAULT, "PyInterpreterState_Main");
+	char *interp = main_interp ? main_interp() : NULL;
+	if (!interp)
+		return;
+	g_interp = interp;
+	atomic_store(&g_py_gc_flag, (int *)(interp + L->interp_gc_collecting));
+}
+
+void python_objects_finalizing(void)
+{
+	/* the interpreter state is freed at the end of finalization */
+	atomic_store(&g_objects_off, 1);
+	atomic_store(&g_py_gc_flag, NULL);
+}
+
+void tracker_gc_seen(struct thread_state *ts, bool attached)
+{
+	int *flag = atomic_load_explicit(&g_py_gc_flag, memory_order_relaxed);
+	if (!flag)
+		return;
+	int now = *(volatile int *)flag;
+	int seen = atomic_load(&g_py_gc_seen);
+	if (seen == HW_GC_UNARMED) {
+		/* the first event of a thread with an attached thread state
+		 * (the GIL, in a GIL build) after the interpreter started */
+		if (!attached || !atomic_compare_exchange_strong(&g_py_gc_seen, &seen, HW_GC_BUSY))
+			return;
+		if (g_py_layout->fl_list_items)
+			start_draining();
+		else
+			start_reftracer();
+		read_stats(g_stats);
+		atomic_store(&g_py_gc_seen, 0);
+		return;
+	}
+	if (seen == HW_GC_BUSY || !atomic_compare_exchange_strong(&g_py_gc_seen, &seen, now))
+		return;
+	if (now) {
+		read_stats(g_stats);
+		tracker_mark(ts, HW_MARK_GC_START, "gc");
+	} else {
+		char label[96];
+		end_label(label, sizeof(label));
+		tracker_mark(ts, HW_MARK_GC_END, label);
+	}
+}

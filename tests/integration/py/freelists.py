@@ -1,0 +1,36 @@
+"""Objects CPython takes from its free lists (issue 16 item 1): on each
+LINE-*-TEMP line an object is made and freed at once (its free list gets it),
+on the LINE-*-KEEP line after it an object of the same type is kept, most
+often the one just freed. Live bytes per line at the end must be tracemalloc's
+(HW_TRACEMALLOC_OUT: run under -X tracemalloc=1, it writes tracemalloc's
+per-line statistics there); either way it ends with os._exit at that point."""
+import json
+import os
+
+N = 40_000
+lists, dicts, tuples, floats = [], [], [], []
+
+
+def run():
+    for i in range(N):
+        t = [1, 2]  # LINE-LIST-TEMP
+        lists.append([])  # LINE-LIST-KEEP
+        d = {"a": i}  # LINE-DICT-TEMP
+        dicts.append({})  # LINE-DICT-KEEP
+        u = (i, i)  # LINE-TUPLE-TEMP
+        tuples.append((N, 0))  # LINE-TUPLE-KEEP
+        f = i * 0.5  # LINE-FLOAT-TEMP
+        floats.append(i + 0.25)  # LINE-FLOAT-KEEP
+    return t, d, u, f
+
+
+run()
+out = os.environ.get("HW_TRACEMALLOC_OUT")
+if out:
+    import tracemalloc
+    snap = tracemalloc.take_snapshot()
+    stats = [{"file": s.traceback[0].filename, "line": s.traceback[0].lineno, "size": s.size}
+             for s in snap.statistics("lineno")]
+    with open(out, "w") as f:
+        json.dump(stats, f)
+os._exit(0)
