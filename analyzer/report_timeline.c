@@ -167,13 +167,32 @@ static char *label_text(const struct series *s, enum group_by group)
 
 static const char *mark_kind(int kind)
 {
-	return kind == HW_MARK_USER ? "mark" : kind == HW_MARK_PY_FINALIZE ? "python-finalize" : "other";
+	return kind == HW_MARK_USER ? "mark" : mark_kind_name(kind);
 }
 
-/* What a marker line says: hw_mark()'s label, or what the shim marked. */
-static const char *mark_text(const struct mark *m)
+/* What a marker line says: hw_mark()'s label, or what the shim marked (a
+ * collection: the collector's figures and the live bytes it took away). */
+static const char *mark_text(const struct mark *m, char *buf, size_t cap)
 {
-	return m->kind == HW_MARK_PY_FINALIZE ? "Python finalizes" : m->label;
+	if (m->kind == HW_MARK_PY_FINALIZE)
+		return "Python finalizes";
+	if (m->kind != HW_MARK_GC_END)
+		return m->label;
+	char size[32];
+	snprintf(buf, cap, "%s, %s freed", m->label, fmt_size(size, m->freed_bytes));
+	return buf;
+}
+
+/* Collections are many in most programs: the timeline draws those that
+ * freed something or were full (generation 2), and labels them only when
+ * they are few; the JSON lists every mark. */
+#define GC_LABELS_MAX 40
+
+static bool mark_drawn(const struct mark *m)
+{
+	if (m->kind == HW_MARK_GC_START)
+		return false; /* its collection is drawn at its end */
+	return m->kind != HW_MARK_GC_END || m->freed_bytes || strstr(m->label, "gen 2");
 }
 
 static void write_json(FILE *f, const struct timeline *tl, double step)
@@ -187,8 +206,11 @@ static void write_json(FILE *f, const struct timeline *tl, double step)
 	fputs("],\"marks\":[", f);
 	for (size_t i = 0; i < tl->nmarks; i++) {
 		const struct mark *m = &tl->marks[i];
-		fprintf(f, "%s{\"time_s\":%.6f,\"kind\":\"%s\",\"label\":", i ? "," : "",
-			(double)m->time_ns / 1e9, mark_kind(m->kind));
+		fprintf(f, "%s{\"time_s\":%.6f,\"kind\":\"%s\",\"live_bytes\":%" PRIu64, i ? "," : "",
+			(double)m->time_ns / 1e9, mark_kind(m->kind), m->live_bytes);
+		if (m->kind == HW_MARK_GC_END)
+			fprintf(f, ",\"freed_bytes\":%" PRIu64, m->freed_bytes);
+		fputs(",\"label\":", f);
 		json_str(f, m->label);
 		fputc('}', f);
 	}
@@ -365,9 +387,36 @@ static void write_svg(FILE *f, const struct timeline *tl, double step, const cha
 	fputs("\"><title>RSS</title></polyline>\n", f);
 	fprintf(f, "<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"#444\"/>\n", L, T + H,
 		L + W, T + H);
-	/* markers: a dashed line each, the label at its top */
+	/* markers: a dashed line each, the label at its top; collections a
+	 * green line, labelled when they are few */
+	size_t ngc = 0;
+	for (size_t i = 0; i < tl->nmarks; i++)
+		ngc += tl->marks[i].kind == HW_MARK_GC_END && mark_drawn(&tl->marks[i]);
 	for (size_t i = 0; i < tl->nmarks; i++) {
 		const struct mark *m = &tl->marks[i];
+		if (!mark_drawn(m))
+			continue;
+		char buf[HW_MAX_LABEL + 64];
+		if (m->kind == HW_MARK_GC_END) {
+			double gx = L + W * ((double)m->time_ns / 1e9) / (span > 0 ? span : 1);
+			if (gx > L + W)
+				gx = L + W;
+			fprintf(f, "<g class=\"mark gc\"><line x1=\"%.1f\" y1=\"%.0f\" x2=\"%.1f\" y2=\"%.0f\" "
+				   "stroke=\"#2e7d32\" stroke-width=\"1\"/><title>",
+				gx, T - 4, gx, T + H);
+			xml_text(f, mark_text(m, buf, sizeof(buf)));
+			fputs("</title>", f);
+			if (ngc <= GC_LABELS_MAX) {
+				bool rt = gx > L + W - 120;
+				fprintf(f, "<text x=\"%.1f\" y=\"%.0f\" font-size=\"11\" fill=\"#2e7d32\"%s>",
+					rt ? gx - 3 : gx + 3, T + H - 6 - 12.0 * (double)(i % 3),
+					rt ? " text-anchor=\"end\"" : "");
+				xml_text(f, mark_text(m, buf, sizeof(buf)));
+				fputs("</text>", f);
+			}
+			fputs("</g>\n", f);
+			continue;
+		}
 		double x = L + W * ((double)m->time_ns / 1e9) / (span > 0 ? span : 1);
 		if (x > L + W)
 			x = L + W;
@@ -378,7 +427,7 @@ static void write_svg(FILE *f, const struct timeline *tl, double step, const cha
 			x, T - 4, x, T + H, m->kind == HW_MARK_USER ? "#7a3fb0" : "#b03f3f",
 			right ? x - 3 : x + 3, T + 8 + 12.0 * (double)(i % 3),
 			m->kind == HW_MARK_USER ? "#7a3fb0" : "#b03f3f", right ? " text-anchor=\"end\"" : "");
-		xml_text(f, mark_text(m));
+		xml_text(f, mark_text(m, buf, sizeof(buf)));
 		fputs("</text></g>\n", f);
 	}
 	double y = T + H + 40;
@@ -446,7 +495,14 @@ static const char html_tail[] =
 	"var r=[];for(i=lo;i<=hi;i++)r.push(XI(i)+','+Y(R[i]));"
 	"svg.appendChild(el('polyline',{points:r.join(' '),fill:'none',stroke:'#000','stroke-width':1.5}));\n"
 	"svg.appendChild(el('line',{x1:LM,x2:LM+W,y1:TM+H,y2:TM+H,stroke:'#444'}));\n"
-	"M.forEach(function(m,j){if(m.time_s<t0||m.time_s>t1)return;var c=m.kind==='mark'?'#7a3fb0':'#b03f3f',g=el('g',{'class':'mark'});"
+	"var GC=M.filter(function(m){return m.kind==='gc-end'&&(m.freed_bytes>0||m.label.indexOf('gen 2')>=0)}).length;\n"
+	"M.forEach(function(m,j){if(m.time_s<t0||m.time_s>t1||m.kind==='gc-start')return;"
+	"if(m.kind==='gc-end'){if(!(m.freed_bytes>0||m.label.indexOf('gen 2')>=0))return;"
+	"var gt=m.label+', '+size(m.freed_bytes)+' freed',gg=el('g',{'class':'mark gc'});"
+	"gg.appendChild(el('line',{x1:X(m.time_s),x2:X(m.time_s),y1:TM-4,y2:TM+H,stroke:'#2e7d32'}));"
+	"if(GC<=40){var grt=X(m.time_s)>LM+W-120;gg.appendChild(text(X(m.time_s)+(grt?-3:3),TM+H-6-12*(j%3),gt,{fill:'#2e7d32','font-size':11,'text-anchor':grt?'end':'start'}))}"
+	"var gti=el('title',{});gti.textContent=gt+' at '+m.time_s.toFixed(6)+' s';gg.appendChild(gti);svg.appendChild(gg);return}"
+	"var c=m.kind==='mark'?'#7a3fb0':'#b03f3f',g=el('g',{'class':'mark'});"
 	"g.appendChild(el('line',{x1:X(m.time_s),x2:X(m.time_s),y1:TM-4,y2:TM+H,stroke:c,'stroke-dasharray':'4 3'}));"
 	"var rt=X(m.time_s)>LM+W-120;g.appendChild(text(X(m.time_s)+(rt?-3:3),TM+8+12*(j%3),m.kind==='python-finalize'?'Python finalizes':m.label,{fill:c,'font-size':11,'text-anchor':rt?'end':'start'}));"
 	"var mt=el('title',{});mt.textContent=(m.kind==='python-finalize'?'Python finalizes':'marker '+m.label)+' at '+m.time_s.toFixed(6)+' s';g.appendChild(mt);svg.appendChild(g)});\n"

@@ -453,6 +453,61 @@ class FreeLists(PythonTest):
                                                f"tracemalloc {tm.get(temp, 0)}")
 
 
+    def test_deep_structures_still_free_in_bounded_stack(self):
+        # 3.11/3.12 wrap list's and dict's tp_dealloc: the trashcan must still
+        # bound the C stack (a million-deep list crashed without it)
+        for py in self.each_interpreter():
+            with self.on(py):
+                err, _ = self.traced(py, "deep_free.py")
+
+
+class GarbageCollector(PythonTest):
+    def test_marks_at_the_three_collections(self):
+        """Issue 16 item 5: gc_three.py (automatic collection off) calls
+        gc.collect() three times; each collection is a gc-start and gc-end
+        mark in dump and the timeline JSON, the end mark with the
+        collector's figures (3.11-3.14: what gc.collect() returned) and the
+        live bytes it freed; the SVG and HTML draw them."""
+        rounds = (200, 400, 300)
+        for py in self.each_interpreter():
+            with self.on(py):
+                inside, outside = py.workdir(self.dir)
+                rc, err, traces = py.run_traced(
+                    self.dir, [py.script(os.path.join(PY_DIR, "gc_three.py"))],
+                    env=self.env({"HW_GC_OUT": os.path.join(inside, "gc.txt")}))
+                self.assertEqual(rc, 0, err)
+                trace = traces[0]
+                with open(os.path.join(outside, "gc.txt")) as f:
+                    returned = [int(x) for x in f.read().split()]
+                out = os.path.join(self.dir, "gc.json")
+                self.heapwise("timeline", trace, "-o", out, *self.sysroot)
+                with open(out) as f:
+                    marks = json.load(f)["marks"]
+                big = [m for m in marks if m["kind"] == "gc-end" and m["freed_bytes"] > 1_000_000]
+                self.assertEqual(len(big), 3, marks)
+                stats = not py.name.startswith("3.15")
+                for n, m in zip(rounds, big):
+                    i = marks.index(m)
+                    self.assertEqual(marks[i - 1]["kind"], "gc-start")
+                    # two 10 KB buffers per cycle, and the two objects
+                    self.assertGreaterEqual(m["freed_bytes"], n * 2 * 10_000)
+                    self.assertLess(m["freed_bytes"], n * 2 * 10_000 * 1.15)
+                    if stats:
+                        self.assertTrue(m["label"].startswith("gc gen 2: "), m)
+                if stats:
+                    self.assertEqual([m["label"] for m in big],
+                                     [f"gc gen 2: {n} collected" for n in returned])
+                dump = self.heapwise("dump", trace).stdout
+                self.assertEqual(dump.count(" gc-end "), sum(m["kind"] == "gc-end" for m in marks))
+                self.assertEqual(dump.count(" gc-start "), sum(m["kind"] == "gc-start" for m in marks))
+                for m in big:
+                    self.assertIn(f' gc-end "{m["label"]}"', dump)
+                svg = os.path.join(self.dir, "gc.svg")
+                self.heapwise("timeline", trace, "-o", svg, *self.sysroot)
+                with open(svg) as f:
+                    self.assertGreaterEqual(f.read().count('class="mark gc"'), 3)
+
+
 class Hints(PythonTest):
     def test_missing_symbols_hint(self):
         python = "/usr/bin/python3.11"
