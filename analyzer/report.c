@@ -136,6 +136,12 @@ static size_t stack_frames(const struct analysis *a, struct symbolizer *s, uint3
 			out[n++] = py;
 			continue;
 		}
+		if (cn->frame_kind == HW_FRAME_THREAD && n < need) {
+			/* the frames after it started the thread */
+			out[n++] = (struct frame_info){.thread_start = true,
+						       .function = "[thread started by the Python frames shown]"};
+			continue;
+		}
 		if (cn->frame_kind != HW_FRAME_NATIVE)
 			continue;
 		if (n >= need) {

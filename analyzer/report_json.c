@@ -14,7 +14,7 @@ void report_frames_json(FILE *f, const struct frame_info *frames, size_t n)
 	for (size_t j = 0; j < n; j++) {
 		const struct frame_info *fr = &frames[j];
 		fprintf(f, "%s{\"kind\":\"%s\",\"function\":", j ? "," : "",
-			fr->python ? "python" : "native");
+			fr->python ? "python" : fr->thread_start ? "thread" : "native");
 		json_str(f, fr->function);
 		fputs(",\"file\":", f);
 		json_str(f, fr->file);
@@ -28,7 +28,7 @@ void report_frames_json(FILE *f, const struct frame_info *frames, size_t n)
 			fputs(",\"column\":null", f);
 		fputs(",\"module\":", f);
 		json_str(f, fr->module);
-		if (!fr->python)
+		if (!fr->python && !fr->thread_start)
 			fprintf(f, ",\"address\":\"0x%" PRIx64 "\"", fr->ip);
 		fputc('}', f);
 	}

@@ -10,6 +10,10 @@
 
 void report_frame_text(FILE *f, const struct frame_info *fr)
 {
+	if (fr->thread_start) {
+		fputs(fr->function, f);
+		return;
+	}
 	if (fr->python) {
 		text_str(f, fr->file ? fr->file : "??");
 		fprintf(f, ":%d", fr->line);

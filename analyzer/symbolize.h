@@ -21,6 +21,8 @@ struct frame_info {
 	uint32_t module_id; /* the module file + 1 (0: none), for symbolizer_shown */
 	int column; /* Python: the expression's column from 1 (UTF-8 bytes); 0 when unknown */
 	bool show_column; /* text prints FILE:LINE:COLUMN (two rows would look the same) */
+	bool thread_start; /* not a frame: the thread was started by the frames
+			    * after it (issue 16 item 4); function says so */
 };
 
 struct symbolizer;

@@ -4,6 +4,7 @@
 #ifndef HW_PRELOAD_HOOKS_H
 #define HW_PRELOAD_HOOKS_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -24,7 +25,8 @@
 	X(mmap64, void *, (void *, size_t, int, int, int, off_t))               \
 	X(munmap, int, (void *, size_t))                                        \
 	X(mremap, void *, (void *, size_t, size_t, int, ...))                   \
-	X(dlclose, int, (void *))
+	X(dlclose, int, (void *))                                               \
+	X(pthread_create, int, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *))
 
 struct real_functions {
 #define HW_X(name, ret, params) ret(*name) params;

@@ -273,3 +273,71 @@ HW_EXPORT int dlclose(void *handle)
 	atomic_fetch_add(&g_module_epoch, 1);
 	return r;
 }
+
+/* Threads started under a Python frame (issue 16 item 4): a C extension's
+ * workers, OpenBLAS's pool at `import numpy`. The creating thread's stack is
+ * captured at the call, and the new thread runs a trampoline that gives it
+ * to the thread's state before the start routine runs: every stack of the
+ * thread hangs under it. The start arguments travel in a static slot (the
+ * trampoline frees it first thing); with all slots taken, or no Python
+ * frame on the creating thread, the thread starts as it would untraced. */
+struct thread_start {
+	_Atomic int busy;
+	void *(*fn)(void *);
+	void *arg;
+	uint32_t origin;
+};
+#define THREAD_START_SLOTS 256u
+static struct thread_start g_starts[THREAD_START_SLOTS];
+static _Atomic unsigned g_start_next;
+
+static struct thread_start *start_claim(void)
+{
+	unsigned first = atomic_fetch_add_explicit(&g_start_next, 1, memory_order_relaxed);
+	for (unsigned k = 0; k < THREAD_START_SLOTS; k++) {
+		struct thread_start *s = &g_starts[(first + k) % THREAD_START_SLOTS];
+		int free_slot = 0;
+		if (atomic_compare_exchange_strong(&s->busy, &free_slot, 1))
+			return s;
+	}
+	return NULL;
+}
+
+static void *thread_trampoline(void *p)
+{
+	struct thread_start *s = p;
+	void *(*fn)(void *) = s->fn;
+	void *arg = s->arg;
+	uint32_t origin = s->origin;
+	atomic_store_explicit(&s->busy, 0, memory_order_release);
+	int e = errno;
+	tracker_set_origin(origin);
+	errno = e;
+	return fn(arg);
+}
+
+HW_EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
+			     void *(*start)(void *), void *arg)
+{
+	ENSURE(pthread_create);
+	uint32_t origin = 0;
+	struct thread_state *ts = g_py_layout ? tracker_enter() : NULL;
+	if (ts) {
+		int e = errno;
+		struct py_frame f;
+		if (stack_python_collect(&f, 1, false))
+			origin = stack_capture(ts, false);
+		errno = e;
+		tracker_leave();
+	}
+	struct thread_start *s = origin ? start_claim() : NULL;
+	if (!s)
+		return g_real.pthread_create(thread, attr, start, arg);
+	s->fn = start;
+	s->arg = arg;
+	s->origin = origin;
+	int r = g_real.pthread_create(thread, attr, thread_trampoline, s);
+	if (r)
+		atomic_store_explicit(&s->busy, 0, memory_order_release);
+	return r;
+}

@@ -332,7 +332,7 @@ uint32_t stack_capture(struct thread_state *ts, bool attached)
 	while (same < ts->last_depth && same < depth && ts->last_keys[same].a == keys[same].a &&
 	       ts->last_keys[same].b == keys[same].b)
 		same++;
-	uint32_t parent = same ? ts->last_ids[same - 1] : 0;
+	uint32_t parent = same ? ts->last_ids[same - 1] : ts->root;
 	for (unsigned i = same; i < depth; i++) {
 		const struct frame_key *k = &keys[i];
 		if (k->a & PY_BIT) {

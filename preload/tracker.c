@@ -485,7 +485,22 @@ static struct thread_state *thread_state_new(void)
 	tracker_registry_unlock();
 	hw_tls.state = ts;
 	pthread_setspecific(g_thread_key, ts);
+	/* a state that served another thread had its root */
+	ts->root = hw_tls.origin ? stack_tree_intern(ts, hw_tls.origin, HW_FRAME_THREAD, 0) : 0;
+	ts->py_last_size = 0;
 	return ts;
+}
+
+void tracker_set_origin(uint32_t origin)
+{
+	hw_tls.origin = origin;
+	struct thread_state *ts = hw_tls.state; /* made by an event before the start routine */
+	if (!ts || hw_tls.guard)
+		return;
+	hw_tls.guard = 1;
+	ts->root = stack_tree_intern(ts, origin, HW_FRAME_THREAD, 0);
+	ts->last_depth = 0;
+	hw_tls.guard = 0;
 }
 
 static void release(struct thread_state *ts)
@@ -555,6 +570,7 @@ void tracker_forget_all_threads(bool interrupted)
 	hw_tls.state = NULL;
 	pthread_setspecific(g_thread_key, NULL);
 	atomic_store(&g_thread_serials, 0); /* a trace of its own */
+	hw_tls.origin = 0; /* its stack is in the parent's trace */
 	atomic_store(&g_allocs_done, 0);
 	atomic_store(&g_frees_done, 0);
 	atomic_store(&g_last_rss_ns, 0);

@@ -65,6 +65,8 @@ struct thread_state {
 	struct code_map *codes; /* Python code objects this thread has written */
 	struct chunk_lease lease; /* of the current chunk */
 	struct stack_scratch scratch; /* stack_capture's arrays */
+	uint32_t root; /* parent of the stacks' outermost frames: 0, or the
+			* THREAD node under the stack that started the thread */
 	uintptr_t py_last; /* the thread's last OBJ-domain block (python_objects.c) */
 	size_t py_last_size;
 	struct thread_state *next; /* registry of live states */
@@ -78,6 +80,7 @@ struct tls {
 	 * thread-local _Py_tss_tstate, 3.12+; stack_python.c), NULL until
 	 * found: what _PyThreadState_GetCurrent() returns, read directly */
 	void *const *py_tstate_slot;
+	uint32_t origin; /* the stack that started this thread under Python, 0: none */
 };
 
 /* RUN_STOPPED: recording stopped for good (a full disk, a limit); the trace
@@ -247,6 +250,11 @@ static inline void tracker_commit(struct thread_state *ts, uint8_t *end)
 
 /* Writes the trailer for a clean exit from the calling thread. */
 void tracker_write_trailer(void);
+
+/* Called first on a thread pthread_create started under a Python frame:
+ * origin is the creating thread's stack at that call; this thread's stacks
+ * hang under a THREAD frame on top of it. */
+void tracker_set_origin(uint32_t origin);
 
 /* Called by the thread-exit key destructor and in a fork child. */
 void tracker_thread_exit(struct thread_state *ts);

@@ -161,7 +161,9 @@ _Static_assert(sizeof(struct hw_chunk_header) == HW_CHUNK_HEADER_SIZE, "chunk la
  *                                           managed-dict headers); a block the
  *                                           reader does not know is ignored)
  *   STACK     id:v parent:v frame_kind:u8 value:v
- *             (a node of the stack tree: frame on top of parent; 0 = root)
+ *             (a node of the stack tree: frame on top of parent; 0 = root;
+ *              HW_FRAME_*: a THREAD frame's parent is a stack of another
+ *              thread, the one that started this thread)
  *   MODULE    seq:v bias:v lo:v hi:v build_id:s path:s
  *             (a loaded ELF object: load bias, lowest and highest mapped
  *              address of its PT_LOAD segments)
@@ -241,6 +243,10 @@ enum hw_mark_kind {
 enum hw_frame_kind {
 	HW_FRAME_NATIVE = 1, /* value: return address (instruction pointer) */
 	HW_FRAME_PYTHON = 2, /* value: code id << 32 | (instruction index + 1) */
+	/* format 3, issue 16: the root of every stack of a thread that
+	 * pthread_create started under a Python frame; its parent is the
+	 * creating thread's stack at that call (value: 0) */
+	HW_FRAME_THREAD = 3,
 };
 
 #define HW_MAX_BUILD_ID 64u

@@ -216,15 +216,19 @@ class Shapes(PythonTest):
         self.assertGreaterEqual(total, 2 * 90_033 + 3)
         self.assertLess(total, 2 * 90_033 + 3 + 300)
         self.assertEqual(coro[0]["frames"][0]["function"], "fetch")
-        # the native thread: native frames only, with its own function
+        # the native thread: its own native frames, then (issue 16 item 4)
+        # the Python line that started it
         native = [c for c in doc["callsites"] if c["allocated_bytes"] == 123_457]
         self.assertEqual(len(native), 1, [c["allocated_bytes"] for c in doc["callsites"][:5]])
-        self.assertTrue(all(f["kind"] == "native" for f in native[0]["frames"]))
+        kinds = [f["kind"] for f in native[0]["frames"]]
         self.assertEqual(native[0]["frames"][0]["function"], "native_worker")
-        # not under a Python frame: a Python leak only with --include-all
-        self.assertEqual(native[0]["leaked_bytes"], 0)
-        every = self.json("top", trace, "--by", "leaked", "--include-all", "-n", "100000")
-        self.assertIn(123_457, [c["leaked_bytes"] for c in every["callsites"]])
+        self.assertIn("thread", kinds)
+        starter = native[0]["frames"][kinds.index("thread") + 1:]
+        self.assertEqual(starter[0]["kind"], "python", starter)
+        self.assertEqual(starter[0]["line"], mark["LINE-NTHREAD"])
+        self.assertTrue(all(k == "native" for k in kinds[:kinds.index("thread")]), kinds)
+        # under a Python frame now: a leak of the program
+        self.assertEqual(native[0]["leaked_bytes"], 123_457)
 
 
 class Threads(PythonTest):
@@ -459,6 +463,44 @@ class FreeLists(PythonTest):
         for py in self.each_interpreter():
             with self.on(py):
                 err, _ = self.traced(py, "deep_free.py")
+
+
+class NativeThreads(PythonTest):
+    def test_threads_started_from_python_on_their_line(self):
+        """Issue 16 item 4: workers.py starts a C library's threads (ctypes)
+        on two lines and a Python thread on a third; each thread's
+        allocations are under a thread frame on top of the stack that
+        started it, so grouped by line they land on the starting line
+        (before: native frames only, on no Python line)."""
+        mark = marker_lines("workers.py")
+        for py in self.each_interpreter():
+            with self.on(py):
+                lib = py.script(self.prog("workers.so"))
+                _, trace = self.traced(py, "workers.py", lib)
+                rows = self.lines(trace, by="leaked")
+                a = rows.get(("workers.py", mark["LINE-START-A"]), {}).get("leaked_bytes", 0)
+                b = rows.get(("workers.py", mark["LINE-START-B"]), {}).get("leaked_bytes", 0)
+                self.assertGreaterEqual(a, 4_000_000)
+                self.assertLess(a, 4_000_000 * 1.02)
+                self.assertGreaterEqual(b, 6_000_000)
+                self.assertLess(b, 6_000_000 * 1.02)
+                doc = self.json("top", trace, "--by", "leaked", "-n", "20")
+                top = doc["callsites"][0]
+                kinds = [f["kind"] for f in top["frames"]]
+                funcs = [f["function"] for f in top["frames"]]
+                self.assertEqual(funcs[0], "worker_main", funcs)
+                self.assertIn("thread", kinds)
+                self.assertEqual([f["line"] for f in top["frames"] if f["kind"] == "python"][:2],
+                                 [mark["LINE-START-B"], mark["LINE-START-A"] + 1])
+                # a Python thread: its own frames, then the line of start()
+                pyt = [c for c in doc["callsites"] if any(
+                    f["kind"] == "python" and f["function"] == "python_worker" for f in c["frames"])]
+                self.assertTrue(pyt)
+                fr = pyt[0]["frames"]
+                below = fr[[f["kind"] for f in fr].index("thread") + 1:]
+                self.assertIn(mark["LINE-START-PY"], [f["line"] for f in below if f["kind"] == "python"])
+                text = self.heapwise("top", trace, "--by", "leaked", "-n", "3", *self.sysroot).stdout
+                self.assertIn("[thread started by the Python frames shown]", text)
 
 
 class GarbageCollector(PythonTest):
