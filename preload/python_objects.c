@@ -28,7 +28,8 @@ int *_Atomic g_py_gc_flag;
 _Atomic int g_py_gc_seen = HW_GC_UNARMED;
 
 static char *g_interp; /* the main interpreter */
-static void *(*g_interp_get)(void); /* PyInterpreterState_Get */
+static char *g_runtime; /* &_PyRuntime */
+static void *(*g_tstate_current)(void); /* _PyThreadState_GetCurrent (3.12+) */
 static void (*g_gc_del)(void *); /* PyObject_GC_Del */
 static void (*g_obj_free)(void *); /* PyObject_Free */
 static _Atomic int g_objects_off; /* set once CPython finalizes */
@@ -100,6 +101,18 @@ struct wrapped {
 };
 static struct wrapped g_list, g_dict;
 
+/* The interpreter of the calling thread's thread state, read without a
+ * check that could end the process (PyInterpreterState_Get() is fatal on a
+ * thread without one); NULL when there is none. */
+static char *current_interp(void)
+{
+	const struct python_layout *L = g_py_layout;
+	void *ts = L->tstate_from == TSTATE_RUNTIME_GILSTATE
+			   ? LOAD(void *, g_runtime, L->runtime_tstate_current)
+			   : g_tstate_current();
+	return ts ? LOAD(char *, ts, 2 * sizeof(void *)) : NULL; /* PyThreadState.interp */
+}
+
 static void drain_array(char *interp, uint32_t items, uint32_t numfree)
 {
 	int *n = (int *)(interp + numfree);
@@ -120,7 +133,7 @@ static void drain(void)
 {
 	if (atomic_load_explicit(&g_objects_off, memory_order_relaxed))
 		return;
-	char *interp = g_interp_get();
+	char *interp = current_interp();
 	if (interp != g_interp)
 		return;
 	const struct python_layout *L = g_py_layout;
@@ -180,10 +193,12 @@ static void wrap(struct wrapped *w, const char *type, void (*fn)(void *))
 
 static void start_draining(void)
 {
-	g_interp_get = (void *(*)(void))dlsym(RTLD_DEFAULT, "PyInterpreterState_Get");
+	g_runtime = dlsym(RTLD_DEFAULT, "_PyRuntime");
+	g_tstate_current = (void *(*)(void))dlsym(RTLD_DEFAULT, "_PyThreadState_GetCurrent");
 	g_gc_del = (void (*)(void *))dlsym(RTLD_DEFAULT, "PyObject_GC_Del");
 	g_obj_free = (void (*)(void *))dlsym(RTLD_DEFAULT, "PyObject_Free");
-	if (!g_interp_get || !g_gc_del || !g_obj_free)
+	if (!g_runtime || !g_gc_del || !g_obj_free ||
+	    (g_py_layout->tstate_from != TSTATE_RUNTIME_GILSTATE && !g_tstate_current))
 		return;
 	wrap(&g_list, "PyList_Type", list_dealloc);
 	wrap(&g_dict, "PyDict_Type", dict_dealloc);

@@ -150,6 +150,8 @@ static void check_row(const struct python_layout *L)
 	CHECK(type_flags, offsetof(PyTypeObject, tp_flags));
 	CHECK(gc_head, FT ? 0 : sizeof(PyGC_Head));
 	CHECK(interp_gc_collecting, offsetof(PyInterpreterState, gc.collecting));
+	/* python_objects.c reads a thread state's interpreter there */
+	check(L->name, "(PyThreadState.interp)", 2 * sizeof(void *), offsetof(PyThreadState, interp));
 #if PY_VERSION_HEX < 0x030f0000
 	CHECK(interp_gc_stats, offsetof(PyInterpreterState, gc.generation_stats));
 	check(L->name, "(gc stats: 3 of collections, collected, uncollectable)", 0,
