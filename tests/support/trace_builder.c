@@ -144,6 +144,15 @@ void tb_free(struct tb *b, int kind, uint64_t s, uint64_t a)
 	done(b, addr(b, p, a));
 }
 
+void tb_retag(struct tb *b, uint64_t s, uint64_t a, uint32_t stack)
+{
+	uint8_t *p = rec(b, 64);
+	*p++ = HW_REC_RETAG;
+	p = seq(b, p, s);
+	p = addr(b, p, a);
+	done(b, hw_put_varint(p, stack));
+}
+
 void tb_realloc(struct tb *b, uint64_t sf, uint64_t sa, uint64_t old, uint64_t new_addr, uint64_t size,
 		uint32_t stack)
 {

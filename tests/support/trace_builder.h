@@ -29,6 +29,7 @@ void tb_thread(struct tb *b, uint32_t serial, uint32_t tid);
 void tb_time(struct tb *b, uint64_t t_ns);
 void tb_alloc(struct tb *b, int kind, uint64_t seq, uint64_t addr, uint64_t size, uint32_t stack);
 void tb_free(struct tb *b, int kind, uint64_t seq, uint64_t addr);
+void tb_retag(struct tb *b, uint64_t seq, uint64_t addr, uint32_t stack);
 void tb_realloc(struct tb *b, uint64_t seq_free, uint64_t seq_alloc, uint64_t old, uint64_t new_addr,
 		uint64_t size, uint32_t stack);
 void tb_unmap(struct tb *b, uint64_t seq, uint64_t addr, uint64_t len);

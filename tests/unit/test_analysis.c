@@ -80,6 +80,36 @@ static void peak_snapshot_per_callsite(void **state)
 	analysis_free(&a);
 }
 
+/* A RETAG (a free list's object made again by another stack) moves the live
+ * block to the new stack: live, peak and leaked bytes follow it, allocation
+ * counts stay calls into the allocator; an unknown block is only counted. */
+static void retag_moves_a_live_block(void **state)
+{
+	(void)state;
+	struct tb b;
+	tb_init(&b, HW_MIN_CHUNK_SIZE, "x", 1);
+	tb_chunk(&b, 1);
+	tb_alloc(&b, HW_KIND_PYOBJ, 1, 0x1000, 56, 1);
+	tb_alloc(&b, HW_KIND_PYOBJ, 2, 0x2000, 56, 1);
+	tb_retag(&b, 3, 0x1000, 2); /* stack 1's block reused on stack 2 */
+	tb_retag(&b, 4, 0x9000, 2); /* never allocated: ignored */
+	tb_alloc(&b, HW_KIND_PYOBJ, 5, 0x3000, 100, 3); /* the peak: 212 */
+	tb_free(&b, HW_KIND_PYOBJ, 6, 0x3000);
+	tb_trailer(&b, 7, 1, 3, 1);
+	struct analysis a;
+	replay_built(&b, NULL, &a);
+	assert_int_equal(a.retags, 1);
+	assert_int_equal(a.retags_unknown, 1);
+	assert_int_equal(site_of(&a, 1, CLASS_HEAP)->live_bytes, 56);
+	assert_int_equal(site_of(&a, 2, CLASS_HEAP)->live_bytes, 56);
+	assert_int_equal(site_of(&a, 1, CLASS_HEAP)->allocs, 2);
+	assert_int_equal(site_of(&a, 2, CLASS_HEAP)->allocs, 0);
+	assert_int_equal(site_peak_bytes(&a, site_of(&a, 2, CLASS_HEAP)), 56);
+	assert_int_equal(a.peaks[CLASS_HEAP].peak, 212);
+	assert_int_equal(a.kinds[HW_KIND_PYOBJ].allocs, 3);
+	analysis_free(&a);
+}
+
 static void merge_orders_threads_and_realloc_halves(void **state)
 {
 	(void)state;
@@ -345,6 +375,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(peak_snapshot_per_callsite),
+		cmocka_unit_test(retag_moves_a_live_block),
 		cmocka_unit_test(merge_orders_threads_and_realloc_halves),
 		cmocka_unit_test(mappings_and_anomalies),
 		cmocka_unit_test(temporaries_per_thread),
