@@ -136,10 +136,14 @@ static size_t stack_frames(const struct analysis *a, struct symbolizer *s, uint3
 			out[n++] = py;
 			continue;
 		}
-		if (cn->frame_kind == HW_FRAME_THREAD && n < need) {
+		if (cn->frame_kind == HW_FRAME_THREAD) {
 			/* the frames after it started the thread */
-			out[n++] = (struct frame_info){.thread_start = true,
-						       .function = "[thread started by the Python frames shown]"};
+			if (n >= need)
+				past++;
+			else
+				out[n++] = (struct frame_info){
+					.thread_start = true,
+					.function = "[thread started by the Python frames shown]"};
 			continue;
 		}
 		if (cn->frame_kind != HW_FRAME_NATIVE)

@@ -151,7 +151,8 @@ class Reports(TraceTest):
         self.assertLess(peak(other(by_line)), 1_000_000)
         self.assertIn("work", docs["function"]["series"][0]["label"])
         self.assertTrue(docs["file"]["series"][0]["label"].endswith("many_callers.py"))
-        marks = by_line["marks"]
+        # (the garbage collector's marks come and go with the interpreter's collections)
+        marks = [m for m in by_line["marks"] if not m["kind"].startswith("gc-")]
         self.assertEqual([(m["kind"], m["label"]) for m in marks],
                          [("mark", "start"), ("mark", "done"),
                           ("python-finalize", "python-finalize")])
@@ -224,9 +225,12 @@ class Reports(TraceTest):
         script = os.path.join(HERE, "py", "numpy_line.py")
         _, _, traces = self.run_traced([PY, script])
         doc = self.json("top", traces[0], "-n", "1000000")
+        # the array's row (ones' next line has small objects of its own:
+        # tuples and dicts that CPython's free lists no longer hide)
         rows = [c for c in doc["callsites"] if any(
             f["kind"] == "python" and f["file"] == script and f["function"] == "build"
-            for f in c["frames"]) and c["frames"][0]["function"] == "ones"]
+            for f in c["frames"]) and c["frames"][0]["function"] == "ones"
+            and c["allocated_bytes"] >= 8_000_000]
         self.assertEqual(len(rows), 1, [c["frames"][:2] for c in doc["callsites"][:5]])
         row = rows[0]
         self.assertEqual(row["kind"], "malloc")
