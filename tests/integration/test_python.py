@@ -235,21 +235,38 @@ class Threads(PythonTest):
     def test_four_threads_allocating(self):
         # Four threads allocate at once (at the same moment, without a GIL
         # in a free-threaded build): each allocation on its thread's line,
-        # none lost (3.14t runs a per-thread copy of the bytecode).
+        # none lost, none counted twice (3.14t runs a per-thread copy of the
+        # bytecode).
         for py in self.each_interpreter():
             with self.on(py):
                 _, trace = self.traced(py, "threads4.py")
                 mark = marker_lines("threads4.py")
                 rows = self.lines(trace)
                 got = rows[("threads4.py", mark["LINE-T"])]
-                # 8,000 bytes objects (1,000-1,006 bytes + a header of 33, 49
-                # free-threaded) and the four lists growing on the same line (each
-                # realloc counts its whole new size: about 140 KB a list)
-                self.assertGreaterEqual(got["count"], 4 * 2_000, got)
-                self.assertLess(got["count"], 4 * 2_000 + 300, got)
+                obj = got["kinds"]["pyobj"]
+                # What the line keeps (the script keeps them to the end): 8,000
+                # bytes objects of 1,000-1,006 bytes (+ a header of 33, 49
+                # free-threaded), each once; besides them less than one such
+                # object's worth of small ones (from 3.13 on 5 or 6 objects,
+                # under 400 bytes, that the line took from free lists)
                 head = getsizeof(py, "b''")
-                self.assertGreaterEqual(got["allocated_bytes"], 4 * 2_000 * (1000 + head))
-                self.assertLess(got["allocated_bytes"], 4 * 2_000 * (1006 + head) + 800_000)
+                kept = 4 * sum(1000 + i % 7 + head for i in range(2_000))
+                self.assertGreaterEqual(obj["leaked_bytes"], kept, got)
+                self.assertLess(obj["leaked_bytes"], kept + 1000 + head, got)
+                # Allocator calls: one a bytes object, and on 3.11/3.12 one
+                # more for the tuple bytes(n) packs its argument in (freed at
+                # once): CPython's tuple free list served it untraced, and
+                # there the shim keeps that list empty (from 3.13 on an object
+                # from a free list moves its block without counting a call);
+                # the four lists' reallocations besides (pymem, each counts
+                # its whole new size: about 140 KB a list)
+                calls = 2 if py.name.startswith(("3.11", "3.12")) else 1
+                self.assertGreaterEqual(obj["count"], 4 * 2_000, got)
+                self.assertLessEqual(obj["count"], calls * 4 * 2_000, got)
+                self.assertLess(got["count"], calls * 4 * 2_000 + 300, got)
+                self.assertGreaterEqual(got["allocated_bytes"], kept)
+                self.assertLess(got["allocated_bytes"],
+                                kept + (calls - 1) * 4 * 2_000 * getsizeof(py, "(1,)") + 800_000)
                 s = self.json("summary", trace)
                 self.assertGreaterEqual(s["threads"], 5)
 

@@ -1,6 +1,8 @@
 """Four threads allocating at once (integration test): each makes 2,000
 bytes objects of about 1,000 bytes on one line. In a free-threaded build they
-run in parallel, and 3.14t runs a per-thread copy of the bytecode."""
+run in parallel, and 3.14t runs a per-thread copy of the bytecode. The
+objects stay live until the interpreter finalizes (leaked: what the line
+keeps, whichever thread ends first)."""
 import threading
 
 START = threading.Barrier(4)
@@ -21,6 +23,7 @@ def main():
     for t in threads:
         t.join()
     print("threads4", sum(len(o) for o in outs))
+    return outs
 
 
-main()
+KEPT = main()
