@@ -62,6 +62,37 @@ static uint32_t version_from_text(void)
 		       : 0;
 }
 
+/* An OBJ-domain block while the reference tracer runs (3.13+): it compares
+ * each new object with the thread's last block, and the memo of tags learns
+ * the block's stack. */
+static inline void obj_alloc(struct thread_state *ts, void *p, size_t n)
+{
+	ts->py_last = (uintptr_t)p;
+	ts->py_last_size = n;
+	if (g_tags_on) {
+		/* the epoch before the record's sequence number */
+		uint32_t epoch = atomic_load(&g_tag_epoch);
+		python_tag(p, tracker_alloc_stack(ts, HW_KIND_PYOBJ, p, n), epoch);
+	} else {
+		tracker_alloc(ts, HW_KIND_PYOBJ, p, n);
+	}
+}
+
+static inline void obj_realloc(struct thread_state *ts, uint64_t seq_free, void *old, void *p,
+			       size_t n)
+{
+	if (!old) {
+		obj_alloc(ts, p, n);
+		return;
+	}
+	ts->py_last = (uintptr_t)p;
+	ts->py_last_size = n;
+	uint32_t epoch = g_tags_on ? atomic_load(&g_tag_epoch) : 0;
+	uint32_t stack = tracker_realloc(ts, HW_KIND_PYOBJ, seq_free, old, p, n);
+	if (g_tags_on)
+		python_tag(p, stack, epoch);
+}
+
 static void *hook_malloc(void *ctx, size_t n)
 {
 	struct hook_ctx *c = ctx;
@@ -70,11 +101,10 @@ static void *hook_malloc(void *ctx, size_t n)
 	if (ts) {
 		if (p) {
 			int e = errno;
-			if (c->kind == HW_KIND_PYOBJ) {
-				ts->py_last = (uintptr_t)p;
-				ts->py_last_size = n;
-			}
-			tracker_alloc(ts, c->kind, p, n);
+			if (c->kind == HW_KIND_PYOBJ && g_py_reftracer_on)
+				obj_alloc(ts, p, n);
+			else
+				tracker_alloc(ts, c->kind, p, n);
 			errno = e;
 		}
 		tracker_leave();
@@ -90,11 +120,10 @@ static void *hook_calloc(void *ctx, size_t n, size_t size)
 	if (ts) {
 		if (p) {
 			int e = errno;
-			if (c->kind == HW_KIND_PYOBJ) {
-				ts->py_last = (uintptr_t)p;
-				ts->py_last_size = n * size;
-			}
-			tracker_alloc(ts, c->kind, p, n * size);
+			if (c->kind == HW_KIND_PYOBJ && g_py_reftracer_on)
+				obj_alloc(ts, p, n * size);
+			else
+				tracker_alloc(ts, c->kind, p, n * size);
 			errno = e;
 		}
 		tracker_leave();
@@ -110,11 +139,9 @@ static void *hook_realloc(void *ctx, void *old, size_t n)
 	void *p = c->prev.realloc(c->prev.ctx, old, n);
 	if (ts) {
 		int e = errno;
-		if (p && c->kind == HW_KIND_PYOBJ) {
-			ts->py_last = (uintptr_t)p;
-			ts->py_last_size = n;
-		}
-		if (p && old)
+		if (p && c->kind == HW_KIND_PYOBJ && g_py_reftracer_on)
+			obj_realloc(ts, seq_free, old, p, n);
+		else if (p && old)
 			tracker_realloc(ts, c->kind, seq_free, old, p, n);
 		else if (p)
 			tracker_alloc(ts, c->kind, p, n);

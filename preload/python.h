@@ -118,6 +118,38 @@ static inline bool python_entries_on_cstack(void)
 void python_objects_arm(void);
 void python_objects_finalizing(void);
 
+/* The memo of tags (python_objects.c): a slot per block address (hashed), the
+ * stack that block was last given by an OBJ allocation or a RETAG, and the
+ * epoch then. The epoch moves at every mark (a report's window starts and
+ * ends at marks: a RETAG left out must not cross one) and in a fork child;
+ * a RETAG to the stack the memo holds for the block in the same epoch is
+ * left out (it would move the block to where it is). Only in GIL builds
+ * with the reference tracer on (g_tags_on): its readers and writers hold
+ * the GIL. */
+struct hw_tag {
+	uintptr_t block;
+	uint32_t stack, epoch;
+};
+#define HW_TAGS 4096 /* 1 << 12: hw_tag_slot's shift is 64 - 12 */
+extern struct hw_tag g_tags[HW_TAGS];
+extern bool g_tags_on;
+extern bool g_py_reftracer_on; /* the OBJ hooks then note each thread's last block */
+extern _Atomic uint32_t g_tag_epoch;
+
+static inline size_t hw_tag_slot(uintptr_t block)
+{
+	/* Fibonacci hashing: a pool's blocks of 32-64 bytes would use every
+	 * second to fourth slot of (block >> 4) and wrap onto each other */
+	return (size_t)(((uint64_t)(block >> 4) * 0x9E3779B97F4A7C15ull) >> 52);
+}
+
+/* An OBJ block the thread allocated (or moved) at stack, in epoch (the
+ * caller checks g_tags_on). */
+static inline void python_tag(const void *block, uint32_t stack, uint32_t epoch)
+{
+	g_tags[hw_tag_slot((uintptr_t)block)] = (struct hw_tag){(uintptr_t)block, stack, epoch};
+}
+
 /* Frees a thread's code map (and the map itself). */
 struct code_map;
 void stack_python_release(struct code_map *m);

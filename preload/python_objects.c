@@ -44,33 +44,67 @@ static void *g_prev_data;
 #define PY_TPFLAGS_HAVE_GC (1ul << 14)
 #define PY_TPFLAGS_PREHEADER (1ul << 3 | 1ul << 4) /* managed weakref, dict (3.13+) */
 
-/* Called by CPython for every object it makes (CREATE) or destroys, on the
- * thread doing it, with its thread state attached (without the GIL in a
- * free-threaded build). Must not make Python objects. */
-static int reftracer(void *op, int event, void *data)
+/* The memo of tags (GIL builds, 3.13+): which stack each recent OBJ block
+ * was last given, so that a free list's object made again by the stack that
+ * made it before needs no RETAG (a loop making a tuple per turn reuses the
+ * tuple it freed: most RETAGs). */
+struct hw_tag g_tags[HW_TAGS];
+bool g_tags_on, g_py_reftracer_on;
+_Atomic uint32_t g_tag_epoch = 1;
+
+/* Gives the block of object o, which o's thread did not just allocate (a
+ * free list's), to the stack making o. */
+static __attribute__((noinline)) void retag(struct thread_state *ts, uintptr_t o)
 {
-	(void)data;
-	if (g_prev_tracer)
-		g_prev_tracer(op, event, g_prev_data);
-	if (event != 0) /* PyRefTracer_DESTROY */
-		return 0;
+	int e = errno;
+	const struct python_layout *L = g_py_layout;
+	uintptr_t type = LOAD(uintptr_t, o, L->obj_type);
+	unsigned long flags = type ? LOAD(unsigned long, type, L->type_flags) : 0;
+	uintptr_t block = o - ((flags & PY_TPFLAGS_HAVE_GC ? L->gc_head : 0) +
+			       (flags & PY_TPFLAGS_PREHEADER ? 2 * sizeof(void *) : 0));
+	if (g_tags_on) {
+		/* the epoch before the record's sequence number: a mark taken
+		 * after it makes the memo's tags older than the mark */
+		uint32_t epoch = atomic_load(&g_tag_epoch);
+		struct hw_tag *t = &g_tags[hw_tag_slot(block)];
+		uint32_t same = t->block == block && t->epoch == epoch ? t->stack : 0;
+		uint32_t stack = tracker_retag(ts, (const void *)block, same);
+		*t = (struct hw_tag){block, stack, epoch};
+	} else {
+		tracker_retag(ts, (const void *)block, 0);
+	}
+	errno = e;
+}
+
+/* A new object: most are made right after the allocation the OBJ hook saw. */
+static __attribute__((noinline)) int created(void *op)
+{
 	struct thread_state *ts = tracker_enter();
 	if (!ts)
 		return 0;
 	uintptr_t o = (uintptr_t)op;
-	/* most objects are made right after the allocation the OBJ hook saw */
-	if (HW_UNLIKELY(o - ts->py_last >= ts->py_last_size)) {
-		int e = errno;
-		const struct python_layout *L = g_py_layout;
-		uintptr_t type = LOAD(uintptr_t, o, L->obj_type);
-		unsigned long flags = type ? LOAD(unsigned long, type, L->type_flags) : 0;
-		size_t pre = (flags & PY_TPFLAGS_HAVE_GC ? L->gc_head : 0) +
-			     (flags & PY_TPFLAGS_PREHEADER ? 2 * sizeof(void *) : 0);
-		tracker_retag(ts, (const void *)(o - pre));
-		errno = e;
-	}
+	if (HW_UNLIKELY(o - ts->py_last >= ts->py_last_size))
+		retag(ts, o);
 	tracker_leave();
 	return 0;
+}
+
+static __attribute__((noinline)) int chained(void *op, int event)
+{
+	g_prev_tracer(op, event, g_prev_data);
+	return event == 0 ? created(op) : 0; /* 1: PyRefTracer_DESTROY */
+}
+
+/* Called by CPython for every object it makes (CREATE) or destroys, on the
+ * thread doing it, with its thread state attached (without the GIL in a
+ * free-threaded build). Must not make Python objects. The destroyed ones
+ * (a third of the calls) cost a load and two compares. */
+static int reftracer(void *op, int event, void *data)
+{
+	(void)data;
+	if (HW_UNLIKELY(g_prev_tracer != NULL))
+		return chained(op, event);
+	return event == 0 ? created(op) : 0;
 }
 
 static void start_reftracer(void)
@@ -85,6 +119,9 @@ static void start_reftracer(void)
 		return;
 	g_prev_data = data;
 	g_prev_tracer = prev;
+	/* the memo's tags are read and written by threads holding the GIL */
+	g_tags_on = !g_py_layout->free_threaded;
+	g_py_reftracer_on = true;
 	set(reftracer, NULL);
 }
 

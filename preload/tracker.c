@@ -242,6 +242,7 @@ static inline uint32_t capture(struct thread_state *ts, int kind)
 
 void tracker_mark(struct thread_state *ts, int kind, const char *label)
 {
+	atomic_fetch_add(&g_tag_epoch, 1); /* before the mark's sequence number */
 	size_t len = strnlen(label, HW_MAX_LABEL - 1);
 	note_time(ts);
 	uint8_t *p = tracker_reserve(ts, 3 + 2 * HW_VARINT_MAX + len);
@@ -264,14 +265,15 @@ void tracker_finalize_seen(struct thread_state *ts)
 	}
 }
 
-void tracker_alloc(struct thread_state *ts, int kind, const void *ptr, size_t size)
+static inline __attribute__((always_inline)) uint32_t alloc_record(struct thread_state *ts, int kind,
+								 const void *ptr, size_t size)
 {
 	tracker_watch_python(ts, kind == HW_KIND_PYMEM || kind == HW_KIND_PYOBJ);
 	uint32_t stack = capture(ts, kind);
 	note_time(ts);
 	uint8_t *p = tracker_reserve(ts, HW_MAX_EVENT_RECORD);
 	if (!p)
-		return;
+		return 0;
 	*p++ = (uint8_t)(HW_REC_ALLOC | kind);
 	p = put_seq(ts, p, tracker_take_seq());
 	p = put_addr(ts, p, ptr);
@@ -279,20 +281,34 @@ void tracker_alloc(struct thread_state *ts, int kind, const void *ptr, size_t si
 	p = hw_put_varint(p, stack);
 	tracker_commit(ts, p);
 	bump(&ts->allocs);
+	return stack;
 }
 
-void tracker_retag(struct thread_state *ts, const void *block)
+void tracker_alloc(struct thread_state *ts, int kind, const void *ptr, size_t size)
+{
+	alloc_record(ts, kind, ptr, size);
+}
+
+uint32_t tracker_alloc_stack(struct thread_state *ts, int kind, const void *ptr, size_t size)
+{
+	return alloc_record(ts, kind, ptr, size);
+}
+
+uint32_t tracker_retag(struct thread_state *ts, const void *block, uint32_t same)
 {
 	uint32_t stack = capture(ts, HW_KIND_PYOBJ);
+	if (stack && stack == same)
+		return stack;
 	note_time(ts);
 	uint8_t *p = tracker_reserve(ts, HW_MAX_EVENT_RECORD);
 	if (!p)
-		return;
+		return 0;
 	*p++ = HW_REC_RETAG;
 	p = put_seq(ts, p, tracker_take_seq());
 	p = put_addr(ts, p, block);
 	p = hw_put_varint(p, stack);
 	tracker_commit(ts, p);
+	return stack;
 }
 
 void tracker_free(struct thread_state *ts, int kind, const void *ptr)
@@ -313,14 +329,14 @@ void tracker_free_at(struct thread_state *ts, int kind, uint64_t seq, const void
 	bump(&ts->frees);
 }
 
-void tracker_realloc(struct thread_state *ts, int kind, uint64_t seq_free, const void *old,
+uint32_t tracker_realloc(struct thread_state *ts, int kind, uint64_t seq_free, const void *old,
 		     const void *new_ptr, size_t size)
 {
 	uint32_t stack = capture(ts, kind);
 	note_time(ts);
 	uint8_t *p = tracker_reserve(ts, HW_MAX_EVENT_RECORD);
 	if (!p)
-		return;
+		return 0;
 	uint64_t seq_alloc = tracker_take_seq();
 	*p++ = (uint8_t)(HW_REC_REALLOC | kind);
 	p = put_seq(ts, p, seq_free);
@@ -333,6 +349,7 @@ void tracker_realloc(struct thread_state *ts, int kind, uint64_t seq_free, const
 	tracker_commit(ts, p);
 	bump(&ts->allocs);
 	bump(&ts->frees);
+	return stack;
 }
 
 void tracker_unmap(struct thread_state *ts, const void *addr, size_t len)
@@ -571,6 +588,7 @@ void tracker_forget_all_threads(bool interrupted)
 	pthread_setspecific(g_thread_key, NULL);
 	atomic_store(&g_thread_serials, 0); /* a trace of its own */
 	hw_tls.origin = 0; /* its stack is in the parent's trace */
+	atomic_fetch_add(&g_tag_epoch, 1); /* so are the memo's tags */
 	atomic_store(&g_allocs_done, 0);
 	atomic_store(&g_frees_done, 0);
 	atomic_store(&g_last_rss_ns, 0);

@@ -155,12 +155,15 @@ static inline uint64_t tracker_take_seq(void)
 /* Event entry points; ts comes from tracker_enter. Allocations are recorded
  * after the real call returned, frees before the real free runs. */
 void tracker_alloc(struct thread_state *ts, int kind, const void *ptr, size_t size);
+/* tracker_alloc_stack and tracker_realloc return the stack the record names,
+ * 0 when none was written. */
+uint32_t tracker_alloc_stack(struct thread_state *ts, int kind, const void *ptr, size_t size);
 void tracker_free(struct thread_state *ts, int kind, const void *ptr);
 /* A free whose sequence number was taken with tracker_event_seq before the
  * real call (realloc to 0). */
 void tracker_free_at(struct thread_state *ts, int kind, uint64_t seq, const void *ptr);
 /* seq_free was taken with tracker_event_seq before the real realloc ran. */
-void tracker_realloc(struct thread_state *ts, int kind, uint64_t seq_free, const void *old,
+uint32_t tracker_realloc(struct thread_state *ts, int kind, uint64_t seq_free, const void *old,
 		     const void *new_ptr, size_t size);
 void tracker_unmap(struct thread_state *ts, const void *addr, size_t len);
 void tracker_remap(struct thread_state *ts, uint64_t seq_free, const void *old, size_t old_len,
@@ -226,8 +229,9 @@ static inline bool tracker_foreign(const struct thread_state *ts)
 
 uint8_t *tracker_reserve_slow(struct thread_state *ts, size_t max);
 /* A RETAG event: CPython reused the live block at block (from a free list)
- * for an object the calling thread's stack makes. */
-void tracker_retag(struct thread_state *ts, const void *block);
+ * for an object the calling thread's stack makes; none when that stack is
+ * `same` (the block's already). Returns the stack, 0 when none was written. */
+uint32_t tracker_retag(struct thread_state *ts, const void *block, uint32_t same);
 
 /* Writes a record of at most `max` bytes: returns where to write, or NULL when
  * recording has failed; tracker_commit publishes it. Switching to a new chunk

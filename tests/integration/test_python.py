@@ -474,6 +474,27 @@ class FreeLists(PythonTest):
                                                f"tracemalloc {tm.get(temp, 0)}")
 
 
+    def test_reused_objects_count_in_the_window_they_are_made_in(self):
+        """freelist_window.py makes 2,000 tuples, frees them, and after the
+        marker 'window' makes 2,000 more on the same line and stack (from
+        3.13 on from the free list) that live past the marker 'end': they were
+        allocated in the window. The shim leaves out a RETAG that would give
+        a block the stack it already has, unless a marker came between (then
+        the block moves into the window); without that check the window held
+        one tuple."""
+        mark = marker_lines("freelist_window.py")
+        for py in self.each_interpreter():
+            with self.on(py):
+                _, trace = self.traced(py, "freelist_window.py")
+                doc = self.json("top", trace, "--between", "window", "end", "--by", "leaked",
+                                "--group-by", "line", "-n", "100000")
+                rows = {(os.path.basename(c["frames"][0]["file"]), c["frames"][0]["line"]): c
+                        for c in doc["callsites"]
+                        if c["frames"] and c["frames"][0]["kind"] == "python"}
+                got = rows.get(("freelist_window.py", mark["LINE-TUPLE"]), {})
+                self.assertEqual(got.get("leaked_bytes", 0), 2_000 * getsizeof(py, "(1, 2, 'x')"),
+                                 got)
+
     def test_deep_structures_still_free_in_bounded_stack(self):
         # 3.11/3.12 wrap list's and dict's tp_dealloc: the trashcan must still
         # bound the C stack (a million-deep list crashed without it)
