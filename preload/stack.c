@@ -273,7 +273,7 @@ capture_python(struct thread_state *ts, bool attached, unsigned *depth_out)
 	const struct frame_key *old = ts->py_raw;
 	while (same < last && !((old[same].a ^ raw[same].a) | (old[same].b ^ raw[same].b)))
 		same++;
-	uint32_t parent = same ? ts->last_ids[same - 1] : 0;
+	uint32_t parent = same ? ts->last_ids[same - 1] : ts->root;
 	for (unsigned i = same; i < n; i++) {
 		const struct frame_key *k = &raw[i];
 		ts->py_raw[i] = *k;
