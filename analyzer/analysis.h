@@ -130,6 +130,9 @@ struct analysis {
 	 * innermost frame in the user's code (usercode.h), HW_NO_NODE if none */
 	uint32_t *py_node, *user_node;
 	uint64_t python_version; /* 0: no Python seen */
+	/* a sampled trace (SAMPLE record): the mean interval in bytes, else 0;
+	 * every heap figure is then an estimate (analysis_weigh) */
+	uint64_t sample_interval;
 	bool python_frames; /* the shim could read Python frames */
 	uint64_t python_flags; /* HW_PY_* (PYTHON_INFO; format 3) */
 	char python_layout[65]; /* the shim's layout row, "" when unknown */
@@ -219,4 +222,12 @@ static inline int kind_class(int kind)
 const char *kind_name(int kind);
 const char *class_name(int cls);
 
+/* What a heap block of `size` bytes recorded in a trace sampled at mean
+ * interval `interval` stands for: size / p bytes and 1 / p blocks, p = 1 -
+ * exp(-size / interval) the chance it was sampled (the unbiased estimate).
+ * The block count is rounded up or down at random, seeded by the block's
+ * address and size, so that it is unbiased too and the same at the block's
+ * allocation and free. interval 0: the block itself. */
+void analysis_weigh(uint64_t interval, uint64_t addr, uint64_t size, uint64_t *bytes,
+		    uint64_t *blocks);
 #endif

@@ -13,6 +13,7 @@
 #include "analysis.h"
 #include "commands.h"
 #include "report.h"
+#include "sampled.h"
 #include "util.h"
 
 static const char diff_usage[] =
@@ -298,6 +299,11 @@ int cmd_diff(int argc, char **argv)
 		json_str(stdout, argv[optind]);
 		printf(",\"new\":");
 		json_str(stdout, argv[optind + 1]);
+		/* sampled traces: their figures are estimates */
+		printf(",\"base_sample_interval\":");
+		base.a.sample_interval ? printf("%" PRIu64, base.a.sample_interval) : printf("null");
+		printf(",\"new_sample_interval\":");
+		now.a.sample_interval ? printf("%" PRIu64, now.a.sample_interval) : printf("null");
 		printf(",\"peak_bytes\":{\"base\":%" PRIu64 ",\"new\":%" PRIu64 "},\"peak_growth_pct\":",
 		       bpk, npk);
 		if (isfinite(growth))
@@ -335,6 +341,13 @@ int cmd_diff(int argc, char **argv)
 		fputs(" -> ", stdout);
 		text_str(stdout, argv[optind + 1]);
 		printf(" (grouped by %s)\n", group_name(group));
+		char note[160];
+		if (base.a.sample_interval)
+			printf("  base        %s\n",
+			       sample_note(base.a.sample_interval, note, sizeof(note)));
+		if (now.a.sample_interval)
+			printf("  new         %s\n",
+			       sample_note(now.a.sample_interval, note, sizeof(note)));
 		printf("  peak heap   %s -> %s (%s", fmt_size(b1, bpk), fmt_size(b2, npk),
 		       signed_size(b3, (int64_t)(npk - bpk)));
 		if (isfinite(growth))

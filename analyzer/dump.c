@@ -123,6 +123,9 @@ static void dump_record(FILE *f, const struct hw_record *r)
 	case HW_REC_THREAD:
 		fprintf(f, "  THREAD %" PRIu64 " tid=%" PRIu64 "\n", r->id, r->os_tid);
 		break;
+	case HW_REC_SAMPLE:
+		fprintf(f, "  SAMPLE seq=%" PRIu64 " interval=%" PRIu64 " bytes\n", r->seq, r->size);
+		break;
 	default:
 		fprintf(f, "  ? tag 0x%02x\n", r->tag);
 	}

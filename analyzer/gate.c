@@ -11,6 +11,7 @@
 #include "analysis.h"
 #include "commands.h"
 #include "report.h"
+#include "sampled.h"
 #include "suppress.h"
 #include "util.h"
 
@@ -19,9 +20,10 @@
 static const char check_usage[] =
 	"usage: heapwise check TRACE... [--max-peak SIZE] [--max-leaked SIZE] [--max-allocations N]\n"
 	"                      [--suppressions FILE] [--junit FILE] [--between MARK_A MARK_B]\n"
-	"                      [--include-all] [--sysroot DIR] [--blame user|innermost]\n"
-	"                      [-n N]\n"
+	"                      [--include-all] [--allow-sampled] [--sysroot DIR]\n"
+	"                      [--blame user|innermost] [-n N]\n"
 	"  SIZE: 123, 10K, 10KiB, 5MB, 1.5G (K = 1024)\n"
+	"  --allow-sampled  check a sampled trace's estimates (refused otherwise: exit 2)\n"
 	"  exit status: 0 every limit holds, 1 a limit failed, 2 usage error or unreadable trace\n";
 
 struct limit {
@@ -36,6 +38,7 @@ struct check_opts {
 	const char *suppressions, *junit;
 	struct analysis_opts an;
 	size_t n;
+	bool allow_sampled; /* limits against a sampled trace's estimates */
 };
 
 /* One line per offending line of code (the user's, see usercode.h): the
@@ -109,6 +112,15 @@ static int check_one(const char *path, struct check_opts *o, struct suppressions
 		trace_close(&t);
 		return 2;
 	}
+	char note[160];
+	if (a.sample_interval && !o->allow_sampled) {
+		/* a limit is exact; a sampled figure may be over or under it */
+		err_print("check: %s is %s; its figures cannot be held to exact limits (--allow-sampled checks the estimates against them)",
+			  path, sample_note(a.sample_interval, note, sizeof(note)));
+		analysis_free(&a);
+		trace_close(&t);
+		return 2;
+	}
 	struct symbolizer *s = symbolizer_new(&a);
 	struct limit *limits[] = {&o->peak, &o->leaked, &o->allocs};
 	/* leaked: every eligible heap row, minus what the suppressions take */
@@ -140,6 +152,9 @@ static int check_one(const char *path, struct check_opts *o, struct suppressions
 	fputs("heapwise check: ", stdout);
 	text_str(stdout, path);
 	putchar('\n');
+	if (a.sample_interval)
+		printf("  note: the trace is %s (--allow-sampled)\n",
+		       sample_note(a.sample_interval, note, sizeof(note)));
 	int failed = 0, checked = 0;
 	for (size_t i = 0; i < 3; i++) {
 		struct limit *l = limits[i];
@@ -210,6 +225,7 @@ int cmd_check(int argc, char **argv)
 		{"include-all", no_argument, NULL, 'i'},
 		{"sysroot", required_argument, NULL, 'S'},
 		{"blame", required_argument, NULL, 'L'},
+		{"allow-sampled", no_argument, NULL, 'A'},
 		{"help", no_argument, NULL, 'h'},
 		{0, 0, 0, 0},
 	};
@@ -271,6 +287,9 @@ int cmd_check(int argc, char **argv)
 			report_set_blame(b);
 			break;
 		}
+		case 'A':
+			o.allow_sampled = true;
+			break;
 		case 'n':
 			if (!parse_count_option("check", optarg, 1000, &o.n))
 				return 2;

@@ -12,6 +12,7 @@
 #include "commands.h"
 #include "err.h"
 #include "report.h"
+#include "sampled.h"
 #include "report_flame.h"
 #include "report_lines.h"
 #include "report_pprof.h"
@@ -297,14 +298,20 @@ static void rows_of(const struct tree *tr, const struct report_opts *o, bool lea
 		tree_report(&r, tr, o->group, o->by, leaks, o->n);
 		if (o->json) {
 			fprintf(stdout, "{\"version\":1,\"sort_by\":\"%s\",\"group_by\":\"%s\","
-					"\"combined\":{\"processes\":%zu,\"callsites\":",
+					"\"combined\":{\"processes\":%zu",
 				sort_name(o->by), group_name(o->group), tr->n);
+			sample_json(stdout, tree_sample_interval(tr));
+			fputs(",\"callsites\":", stdout);
 			report_callsites_json(stdout, &r, o->n);
 			fputs("},\"processes\":[", stdout);
 		} else {
 			fprintf(stdout, "%s: %zu processes combined, by %s, grouped by %s\n"
 					"PEAK = live at each process's own peak, added; LEAKED = live at each one's leak point\n\n",
 				title, tr->n, sort_name(o->by), group_name(o->group));
+			char note[160];
+			if (tree_sample_interval(tr))
+				fprintf(stdout, "%s\n\n",
+					sample_note(tree_sample_interval(tr), note, sizeof(note)));
 			report_rows_text(stdout, &r, o->n);
 		}
 		report_free(&r);
@@ -436,6 +443,13 @@ int cmd_flamegraph(int argc, char **argv)
 	else
 		snprintf(title, sizeof(title), "heapwise %s flame graph: %s",
 			 flame_metric_name(o.metric), cmd);
+	char note[160];
+	if (tree_sample_interval(&tr)) {
+		size_t len = strlen(title);
+		snprintf(title + len, sizeof(title) - len, " (%s)",
+			 sample_note(tree_sample_interval(&tr), note, sizeof(note)));
+		sample_warn(o.output, tree_sample_interval(&tr));
+	}
 	FILE *f = open_output("flamegraph", o.output);
 	rc = f ? close_output("flamegraph", o.output, f, flame_tree(f, &tr, o.metric, fmt, title)) : 2;
 	print_hints(&tr);
@@ -577,6 +591,7 @@ int cmd_export(int argc, char **argv)
 	if (load_trees("export", &o, &tr, &counts, &ntrees, true))
 		return 2;
 	free(counts);
+	sample_warn(o.output, tree_sample_interval(&tr));
 	if (pprof) {
 		struct pprof_proc *pp = xcalloc(tr.n + 1, sizeof(*pp));
 		for (size_t i = 0; i < tr.n; i++)

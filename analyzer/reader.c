@@ -624,6 +624,12 @@ enum read_result cursor_next(struct cursor *c, struct hw_record *r)
 		GET(r->id);
 		GET(r->os_tid);
 		break;
+	case HW_REC_SAMPLE:
+		GET(r->seq);
+		GET(r->size); /* the mean interval */
+		if (!r->size || r->size > HW_SAMPLE_INTERVAL_MAX)
+			goto bad;
+		break;
 	default:
 		goto bad;
 	}

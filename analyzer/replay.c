@@ -3,11 +3,13 @@
  * callsites at each class's peak: a callsite saves its live bytes the first
  * time it changes after a new high-water mark, so finding "what was live at
  * the peak" costs O(1) per event and no second pass. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
 #include "analysis.h"
+#include "heapwise/compiler.h"
 #include "err.h"
 #include "merge.h"
 #include "usercode.h"
@@ -109,6 +111,30 @@ static inline void site_touch(struct site *s, uint64_t id, int64_t bytes, int64_
 	s->live_blocks += (uint64_t)blocks;
 }
 
+void analysis_weigh(uint64_t interval, uint64_t addr, uint64_t size, uint64_t *bytes,
+		    uint64_t *blocks)
+{
+	if (!interval) {
+		*bytes = size;
+		*blocks = 1;
+		return;
+	}
+	if (!size) { /* never sampled by the shim (a hostile trace) */
+		*bytes = 0;
+		*blocks = 1;
+		return;
+	}
+	double p = -expm1(-(double)size / (double)interval); /* 1 - exp(-size / interval) */
+	double w = 1.0 / p;
+	*bytes = (uint64_t)llround((double)size * w);
+	/* random rounding, the same for the block's allocation and its free */
+	uint64_t x = (addr ^ size * 0x9e3779b97f4a7c15ull) * 0xbf58476d1ce4e5b9ull;
+	x ^= x >> 31;
+	double u = (double)(x >> 11) * 0x1.0p-53;
+	double whole = floor(w);
+	*blocks = (uint64_t)whole + (w - whole > u);
+}
+
 uint64_t site_peak_bytes(const struct analysis *a, const struct site *s)
 {
 	/* a site that changed since the peak saved its bytes at its first change
@@ -158,8 +184,12 @@ static inline __attribute__((always_inline)) void heap_gone(struct analysis *a, 
 							     const struct block *b, uint64_t seq,
 							     uint64_t time_ns)
 {
-	if (b->counted) /* else allocated outside the window */
-		heap_change(a, h, &a->sites[b->site], -(int64_t)b->size, -1, seq, time_ns);
+	if (!b->counted) /* allocated outside the window */
+		return;
+	uint64_t bytes = b->size, blocks = 1;
+	if (HW_UNLIKELY(a->sample_interval))
+		analysis_weigh(a->sample_interval, b->addr, b->size, &bytes, &blocks);
+	heap_change(a, h, &a->sites[b->site], -(int64_t)bytes, -(int64_t)blocks, seq, time_ns);
 }
 
 /* A piece of a mapping went away. */
@@ -250,13 +280,16 @@ static inline __attribute__((always_inline)) void do_alloc(struct analysis *a, s
 	}
 	if (!counted)
 		return;
+	uint64_t bytes = size, blocks = 1;
+	if (HW_UNLIKELY(a->sample_interval))
+		analysis_weigh(a->sample_interval, addr, size, &bytes, &blocks);
 	struct kind_totals *k = &a->kinds[kind];
-	k->allocs++;
-	k->alloc_bytes += size;
+	k->allocs += blocks;
+	k->alloc_bytes += bytes;
 	struct site *s = &a->sites[b.site];
-	s->allocs++;
-	s->alloc_bytes += size;
-	heap_change(a, h, s, (int64_t)size, 1, seq, time_ns);
+	s->allocs += blocks;
+	s->alloc_bytes += bytes;
+	heap_change(a, h, s, (int64_t)bytes, (int64_t)blocks, seq, time_ns);
 }
 
 /* A heap free; plain_free: not the free half of a realloc (temporaries). */
@@ -273,8 +306,11 @@ static inline __attribute__((always_inline)) void do_free(struct analysis *a, st
 	}
 	if (plain_free && me->addr == addr && b.counted) {
 		/* freed before the thread allocated again */
-		a->sites[b.site].temp_count++;
-		a->sites[b.site].temp_bytes += b.size;
+		uint64_t bytes = b.size, blocks = 1;
+		if (HW_UNLIKELY(a->sample_interval))
+			analysis_weigh(a->sample_interval, b.addr, b.size, &bytes, &blocks);
+		a->sites[b.site].temp_count += blocks;
+		a->sites[b.site].temp_bytes += bytes;
 	}
 	me->addr = 0;
 	heap_gone(a, h, &b, seq, time_ns);
@@ -317,8 +353,11 @@ static void heap_kind_totals(struct analysis *a)
 	while (live_map_iter(&a->live, &pos, &b)) {
 		if (!b.counted)
 			continue;
-		a->kinds[b.kind].live_bytes += b.size;
-		a->kinds[b.kind].live_blocks++;
+		uint64_t bytes = b.size, blocks = 1;
+		if (a->sample_interval)
+			analysis_weigh(a->sample_interval, b.addr, b.size, &bytes, &blocks);
+		a->kinds[b.kind].live_bytes += bytes;
+		a->kinds[b.kind].live_blocks += blocks;
 	}
 	for (int k = 0; k < HW_KIND_COUNT; k++)
 		if (kind_class(k) == CLASS_HEAP)
@@ -438,6 +477,9 @@ static void on_definition(void *ctx, const struct cursor *c, const struct hw_rec
 		a->python_flags = r->flags;
 		snprintf(a->python_layout, sizeof(a->python_layout), "%.*s", (int)r->path_len, r->path);
 		snprintf(a->python_off, sizeof(a->python_off), "%.*s", (int)r->name_len, r->name);
+		break;
+	case HW_REC_SAMPLE:
+		a->sample_interval = r->size;
 		break;
 	case HW_REC_RSS:
 		HW_GROW(a->rss, a->nrss, a->rsscap);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "report.h"
+#include "sampled.h"
 #include "util.h"
 
 #define JSON_VERSION 1
@@ -68,6 +69,7 @@ void report_summary_json(FILE *f, const struct analysis *a, struct symbolizer *s
 	json_str(f, t->cmdline);
 	fputs(",\"executable\":", f);
 	json_str(f, t->exe);
+	sample_json(f, a->sample_interval);
 	uint64_t leaked, leaked_blocks;
 	char where[300];
 	report_leaked(a, &leaked, &leaked_blocks);
@@ -138,6 +140,7 @@ void report_rows_json(FILE *f, const struct analysis *a, const struct report *r,
 		n = r->n;
 	fprintf(f, "{\"version\":%d,\"trace\":", JSON_VERSION);
 	json_str(f, a->trace->path);
+	sample_json(f, a->sample_interval);
 	fprintf(f, ",\"sort_by\":\"%s\",\"group_by\":\"%s\",\"peak_bytes\":%" PRIu64 ",\"callsites\":",
 		sort_name(r->by), group_name(r->group), a->peaks[CLASS_HEAP].peak);
 	report_callsites_json(f, r, n);

@@ -11,6 +11,7 @@
 #include <zlib.h>
 
 #include "report.h"
+#include "sampled.h"
 #include "util.h"
 
 #define MAX_FRAMES 1024
@@ -253,6 +254,17 @@ bool report_pprof_procs(const char *path, const struct pprof_proc *procs, size_t
 	pb_uint(&prof, 10, end - start);
 	value_type(&prof, &st, 11, "space", "bytes"); /* period type */
 	pb_uint(&prof, 14, (uint64_t)str_id(&st, "inuse_space"));
+	uint64_t interval = 0;
+	for (size_t i = 0; i < nprocs; i++)
+		if (procs[i].a->sample_interval > interval)
+			interval = procs[i].a->sample_interval;
+	if (interval) {
+		/* period: the mean sampling interval; a comment says the values
+		 * are estimates (`go tool pprof -comments`) */
+		char note[160];
+		pb_uint(&prof, 12, interval);
+		pb_uint(&prof, 13, (uint64_t)str_id(&st, sample_note(interval, note, sizeof(note))));
+	}
 	/* the string table last: every string above is in it, in the display
 	 * form of escape.h (protobuf strings must be UTF-8, and pprof prints
 	 * them on a terminal) */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "report.h"
+#include "sampled.h"
 #include "util.h"
 
 
@@ -125,7 +126,7 @@ void report_summary_text(FILE *f, const struct analysis *a, struct symbolizer *s
 	const struct trace *t = a->trace;
 	struct kind_totals heap;
 	class_totals(a, CLASS_HEAP, &heap);
-	char b1[32], b2[32];
+	char b1[32], b2[32], note[160];
 	fputs("heapwise summary of ", f);
 	text_str(f, t->path);
 	fputs("\n  command     ", f);
@@ -134,6 +135,8 @@ void report_summary_text(FILE *f, const struct analysis *a, struct symbolizer *s
 	fprintf(f, "  process     pid %" PRIu64 ", parent %" PRIu64 ", %u thread%s, %.3f s, %s\n",
 		t->hdr.pid, t->hdr.ppid, a->threads, a->threads == 1 ? "" : "s",
 		secs(a->end_time_ns), end_note(a));
+	if (a->sample_interval)
+		fprintf(f, "  estimates   %s\n", sample_note(a->sample_interval, note, sizeof(note)));
 	fprintf(f, "  heap        %" PRIu64 " allocations (%s), %" PRIu64 " frees\n", heap.allocs,
 		fmt_size(b1, heap.alloc_bytes), heap.frees);
 	fprintf(f, "  peak heap   %s at %.3f s\n", fmt_size(b1, a->peaks[CLASS_HEAP].peak),
@@ -209,6 +212,9 @@ void report_top_text(FILE *f, const struct analysis *a, const struct report *r, 
 	fprintf(f, "%s: ", title);
 	text_str(f, a->trace->path);
 	fprintf(f, " by %s, grouped by %s\n", sort_name(r->by), group_name(r->group));
+	char note[160];
+	if (a->sample_interval)
+		fprintf(f, "%s\n", sample_note(a->sample_interval, note, sizeof(note)));
 	char where[300];
 	fprintf(f, "peak heap %s at %.3f s; PEAK = live at its class's peak, LEAKED = live at %s\n\n",
 		fmt_size(b1, a->peaks[CLASS_HEAP].peak), secs(a->peaks[CLASS_HEAP].peak_time_ns),

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "report.h"
+#include "sampled.h"
 #include "usercode.h"
 #include "util.h"
 
@@ -39,6 +40,7 @@ struct timeline {
 	uint64_t *rss;
 	const struct mark *marks;
 	size_t nmarks;
+	uint64_t sample_interval; /* a sampled trace: the series are estimates */
 };
 
 static size_t bucket_of(const struct timeline *tl, uint64_t t)
@@ -197,7 +199,9 @@ static bool mark_drawn(const struct mark *m)
 
 static void write_json(FILE *f, const struct timeline *tl, double step)
 {
-	fprintf(f, "{\"version\":1,\"group_by\":\"%s\",\"times_s\":[", group_name(tl->group));
+	fprintf(f, "{\"version\":1,\"group_by\":\"%s\"", group_name(tl->group));
+	sample_json(f, tl->sample_interval);
+	fputs(",\"times_s\":[", f);
 	for (size_t b = 0; b < BUCKETS; b++)
 		fprintf(f, "%s%.6f", b ? "," : "", (double)b * step);
 	fputs("],\"rss_bytes\":[", f);
@@ -573,6 +577,7 @@ enum hw_err report_timeline(FILE *f, struct trace *t, const struct analysis_opts
 	tl.edge = edge_after(&tl, 0);
 	tl.marks = a.marks;
 	tl.nmarks = a.nmarks;
+	tl.sample_interval = a.sample_interval;
 	for (size_t i = 0; i <= tl.n; i++)
 		tl.s[i].max = xcalloc(BUCKETS, sizeof(uint64_t));
 	tl.rss = xcalloc(BUCKETS, sizeof(uint64_t));
@@ -598,6 +603,14 @@ enum hw_err report_timeline(FILE *f, struct trace *t, const struct analysis_opts
 	if (rc == HW_OK) {
 		advance(&tl, BUCKETS - 1);
 		double step = (double)tl.duration_ns / 1e9 / BUCKETS;
+		char full[1400], note[160];
+		if (tl.sample_interval) {
+			snprintf(full, sizeof(full), "%s (%s)", title,
+				 sample_note(tl.sample_interval, note, sizeof(note)));
+			title = full;
+			if (fmt == TIMELINE_CSV)
+				sample_warn(t->path, tl.sample_interval);
+		}
 		if (fmt == TIMELINE_JSON)
 			write_json(f, &tl, step);
 		else if (fmt == TIMELINE_CSV)

@@ -27,7 +27,7 @@
 
 static const char run_usage[] =
 	"usage: heapwise run [-o PATH] [--native|--no-native] [--no-follow] [--no-compress]\n"
-	"                    -- CMD [ARG...]\n"
+	"                    [--sample SIZE] -- CMD [ARG...]\n"
 	"  -o PATH        trace file (%p = pid); default heapwise.<program>.<pid>.hwt;\n"
 	"                 relative to this directory in every process of the tree\n"
 	"  stacks: by default a thread running Python records its Python frames, and a\n"
@@ -38,7 +38,9 @@ static const char run_usage[] =
 	"                 threads without Python)\n"
 	"  --no-follow    do not trace child processes\n"
 	"  --no-compress  keep the traces raw (by default, when CMD exits, each trace\n"
-	"                 no process still has open is compressed, as heapwise compress)\n";
+	"                 no process still has open is compressed, as heapwise compress)\n"
+	"  --sample SIZE  record about one allocation per SIZE bytes allocated (Poisson\n"
+	"                 sampling by bytes, such as 512K): reports are estimates\n";
 
 static bool readable(const char *p)
 {
@@ -378,11 +380,13 @@ int cmd_run(int argc, char **argv)
 		{"no-native", no_argument, NULL, 'n'},
 		{"no-follow", no_argument, NULL, 'F'},
 		{"no-compress", no_argument, NULL, 'Z'},
+		{"sample", required_argument, NULL, 'S'},
 		{"help", no_argument, NULL, 'h'},
 		{0, 0, 0, 0},
 	};
 	const char *output = NULL;
 	const char *native = NULL;
+	char sample[32] = ""; /* bytes, in the digits the shim reads */
 	bool follow = true, compress = true;
 	int c;
 	optind = 1;
@@ -403,6 +407,16 @@ int cmd_run(int argc, char **argv)
 		case 'Z':
 			compress = false;
 			break;
+		case 'S': {
+			uint64_t v;
+			if (!parse_size(optarg, &v) || !v || v > HW_SAMPLE_INTERVAL_MAX) {
+				err_print("run: --sample %s is not a sampling interval: expected a size from 1 byte to 1T, such as 512K",
+					  optarg);
+				return 2;
+			}
+			snprintf(sample, sizeof(sample), "%llu", (unsigned long long)v);
+			break;
+		}
 		case 'h':
 			fputs(run_usage, stdout);
 			return 0;
@@ -461,6 +475,8 @@ int cmd_run(int argc, char **argv)
 			setenv("HEAPWISE_OUTPUT", output, 1);
 		if (native)
 			setenv("HEAPWISE_NATIVE", native, 1);
+		if (*sample)
+			setenv("HEAPWISE_SAMPLE", sample, 1);
 		setenv("HEAPWISE_FOLLOW", follow ? "1" : "0", 1);
 		char pidbuf[32];
 		snprintf(pidbuf, sizeof(pidbuf), "%d", (int)getpid());

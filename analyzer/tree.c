@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sampled.h"
 #include "util.h"
 
 int tree_load(struct tree *tr, char *const *paths, size_t n, const struct analysis_opts *opts)
@@ -366,6 +367,15 @@ static double secs(uint64_t ns)
 	return (double)ns / 1e9;
 }
 
+uint64_t tree_sample_interval(const struct tree *tr)
+{
+	uint64_t v = 0;
+	for (size_t i = 0; i < tr->n; i++)
+		if (tr->p[i].a.sample_interval > v)
+			v = tr->p[i].a.sample_interval;
+	return v;
+}
+
 void tree_summary_text(FILE *f, const struct tree *tr)
 {
 	struct tree_totals t;
@@ -378,6 +388,9 @@ void tree_summary_text(FILE *f, const struct tree *tr)
 	}
 	if (tr->n > 8)
 		fprintf(f, "  %-11s ... %zu more (each has its section below)\n", "", tr->n - 8);
+	char note[160];
+	if (tree_sample_interval(tr))
+		fprintf(f, "  estimates   %s\n", sample_note(tree_sample_interval(tr), note, sizeof(note)));
 	fprintf(f, "  heap        %" PRIu64 " allocations (%s), %" PRIu64 " frees\n", t.allocs,
 		fmt_size(b1, t.alloc_bytes), t.frees);
 	fprintf(f, "  peak heap   %s at %.3f s after the first process started (the processes' live heap added up)\n",
@@ -412,5 +425,7 @@ void tree_summary_json(FILE *f, const struct tree *tr)
 		t.damaged || !t.all_clean ? "true" : "false");
 	for (size_t i = 0; i < tr->n; i++)
 		fprintf(f, "%s%" PRIu64, i ? "," : "", tr->p[i].t.hdr.pid);
-	fputs("]}", f);
+	fputc(']', f);
+	sample_json(f, tree_sample_interval(tr));
+	fputc('}', f);
 }

@@ -65,6 +65,8 @@ void tree_proc_name(const struct proc *p, char *buf, size_t size);
 
 /* Renderers of the combined part. */
 void tree_summary_text(FILE *f, const struct tree *tr);
+/* The sampling interval of the tree's traces: the largest (0: all exact). */
+uint64_t tree_sample_interval(const struct tree *tr);
 void tree_summary_json(FILE *f, const struct tree *tr);
 
 #endif

@@ -206,6 +206,12 @@ bool config_read(void)
 			return false;
 		}
 	}
+	s = getenv("HEAPWISE_SAMPLE");
+	if (s && *s && (!config_parse_size(s, &c.sample) || c.sample > HW_SAMPLE_INTERVAL_MAX)) {
+		log_line("HEAPWISE_SAMPLE=%s is invalid: expected 0 (every allocation) or a mean sampling interval of at most 1T, such as 512K; not tracing",
+			 s);
+		return false;
+	}
 	g_config = c;
 	return true;
 }

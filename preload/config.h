@@ -41,6 +41,7 @@ struct config {
 	 * frame-chain cache; check also makes every cached capture the uncached
 	 * way and counts the differences (reported at exit) */
 	bool no_stack_cache, stack_check;
+	uint64_t sample; /* HEAPWISE_SAMPLE: mean sampling interval, 0 = exact */
 };
 
 #define HW_DEFAULT_MIN_FREE (1ull << 30)
@@ -50,10 +51,9 @@ extern struct config g_config;
 
 /* Reads HEAPWISE_OUTPUT, HEAPWISE_NATIVE, HEAPWISE_DEPTH, HEAPWISE_FOLLOW,
  * HEAPWISE_ROOT_PID, HEAPWISE_CHUNK_SIZE, HEAPWISE_MAX_SIZE,
- * HEAPWISE_MIN_FREE, HEAPWISE_MANIFEST, HEAPWISE_STACK_CACHE and
- * HEAPWISE_DIR (or the working
- * directory) into g_config. Returns false (and has logged one line naming the
- * variable) when a value is invalid. */
+ * HEAPWISE_MIN_FREE, HEAPWISE_MANIFEST, HEAPWISE_STACK_CACHE, HEAPWISE_SAMPLE
+ * and HEAPWISE_DIR (or the working directory) into g_config. Returns false
+ * (and has logged one line naming the variable) when a value is invalid. */
 bool config_read(void);
 
 /* Parses a size: digits, then K, M, G or T (binary: KiB...), with an

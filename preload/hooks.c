@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "sample.h"
 #include "tracker.h"
 
 #define BOOT_SIZE (64 * 1024)
@@ -64,6 +65,7 @@ void hooks_resolve(void)
 	}
 	t_resolving = 1;
 	int saved = errno; /* dlsym may set it */
+	sample_read_env();
 	struct real_functions r;
 #define HW_X(name, ret, params) *(void **)&r.name = dlsym(RTLD_NEXT, #name);
 	HW_HOOKED_SYMBOLS(HW_X)

@@ -18,6 +18,7 @@
 #include "stack.h"
 #include "modules.h"
 #include "python.h"
+#include "sample.h"
 #include "stack_native.h"
 #include "tracker.h"
 #include "writer.h"
@@ -94,6 +95,7 @@ void init_fork_child(bool drained)
 		g_unwind_unsafe = true;
 	atomic_store(&g_unwind_gate, 0);
 	tracker_forget_all_threads(guard);
+	sample_fork_child();
 	writer_forget();
 	g_fork_child = true;
 	g_log_only_tty = 1;
@@ -159,10 +161,12 @@ static bool start(void)
 	if (!ts)
 		return false;
 	if (g_fork_child) {
+		sample_emit_info(ts);
 		modules_emit_all(ts);
 		python_emit_info(ts);
 	} else {
 		stack_native_find_loader_lock();
+		sample_emit_info(ts);
 		modules_init(ts);
 		python_start(ts);
 	}

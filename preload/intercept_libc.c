@@ -17,6 +17,7 @@
 #include "heapwise/trace_format.h"
 #include "hooks.h"
 #include "python.h"
+#include "sample.h"
 #include "tracker.h"
 
 #define PAGE 4096u
@@ -47,11 +48,28 @@ static inline void record_alloc(struct thread_state *ts, int kind, void *p, size
 	}
 }
 
+/* The sampling mode's allocation (sample.h): the real call under the guard
+ * (what it allocates inside is not the program's), then the countdown. */
+#define SAMPLED_ALLOC(kind, n, call)                                                      \
+	do {                                                                              \
+		if (hw_tls.guard)                                                         \
+			return call;                                                      \
+		hw_tls.guard = 1;                                                         \
+		void *p_ = call;                                                          \
+		watch_python();                                                           \
+		hw_tls.guard = 0;                                                         \
+		if (p_ && HW_UNLIKELY(sample_take(n)))                                    \
+			sample_record_alloc(kind, p_, n);                                 \
+		return p_;                                                                \
+	} while (0)
+
 HW_EXPORT void *malloc(size_t n)
 {
 	ENSURE(malloc);
 	if (HW_UNLIKELY(!g_real.malloc))
 		return hooks_boot_alloc(n, 16);
+	if (g_sample_interval)
+		SAMPLED_ALLOC(HW_KIND_MALLOC, n, g_real.malloc(n));
 	struct thread_state *ts = tracker_enter();
 	void *p = g_real.malloc(n);
 	record_alloc(ts, HW_KIND_MALLOC, p, n);
@@ -67,6 +85,8 @@ HW_EXPORT void *calloc(size_t n, size_t size)
 			return NULL;
 		return hooks_boot_alloc(total, 16);
 	}
+	if (g_sample_interval)
+		SAMPLED_ALLOC(HW_KIND_MALLOC, n * size, g_real.calloc(n, size));
 	struct thread_state *ts = tracker_enter();
 	void *p = g_real.calloc(n, size);
 	record_alloc(ts, HW_KIND_MALLOC, p, n * size);
@@ -78,6 +98,21 @@ HW_EXPORT void free(void *p)
 	if (!p || HW_UNLIKELY(hooks_is_boot(p)))
 		return;
 	ENSURE(free);
+	if (g_sample_interval) {
+		/* only a sampled block's free is recorded; the guard covers
+		 * the real free (glibc may unmap a chunk in it) */
+		if (hw_tls.guard) {
+			g_real.free(p);
+			return;
+		}
+		if (HW_UNLIKELY(sample_maybe_sampled(p)))
+			sample_free_slow(HW_KIND_MALLOC, p);
+		else
+			hw_tls.guard = 1;
+		g_real.free(p);
+		hw_tls.guard = 0;
+		return;
+	}
 	struct thread_state *ts = tracker_enter();
 	if (ts) {
 		int e = errno;
@@ -100,8 +135,22 @@ static void *realloc_boot(void *old, size_t n)
 	return p;
 }
 
+static void *sampled_realloc(void *old, size_t n, size_t count, bool array)
+{
+	struct sample_realloc r;
+	if (!sample_realloc_begin(&r, old))
+		return array ? g_real.reallocarray(old, count, n) : g_real.realloc(old, n);
+	void *p = array ? g_real.reallocarray(old, count, n) : g_real.realloc(old, n);
+	size_t size = n;
+	bool overflow = array && __builtin_mul_overflow(count, n, &size);
+	sample_realloc_end(&r, HW_KIND_MALLOC, old, p, size, !p && old && size == 0 && !overflow);
+	return p;
+}
+
 static void *do_realloc(void *old, size_t n, size_t count, bool array)
 {
+	if (g_sample_interval)
+		return sampled_realloc(old, n, count, array);
 	struct thread_state *ts = tracker_enter();
 	uint64_t seq_free = ts && old ? tracker_event_seq(ts) : 0;
 	void *p = array ? g_real.reallocarray(old, count, n) : g_real.realloc(old, n);
@@ -161,6 +210,16 @@ HW_EXPORT int posix_memalign(void **out, size_t align, size_t n)
 		*out = hooks_boot_alloc(n, align);
 		return *out ? 0 : ENOMEM;
 	}
+	if (g_sample_interval) {
+		if (hw_tls.guard)
+			return g_real.posix_memalign(out, align, n);
+		hw_tls.guard = 1;
+		int r = g_real.posix_memalign(out, align, n);
+		hw_tls.guard = 0;
+		if (r == 0 && HW_UNLIKELY(sample_take(n)))
+			sample_record_alloc(HW_KIND_MALLOC, *out, n);
+		return r;
+	}
 	struct thread_state *ts = tracker_enter();
 	int r = g_real.posix_memalign(out, align, n);
 	record_alloc(ts, HW_KIND_MALLOC, r == 0 ? *out : NULL, n);
@@ -173,6 +232,8 @@ HW_EXPORT int posix_memalign(void **out, size_t align, size_t n)
 		ENSURE(name);                                                             \
 		if (HW_UNLIKELY(!g_real.name))                                            \
 			return hooks_boot_alloc(size_expr, align_expr);                   \
+		if (g_sample_interval)                                                    \
+			SAMPLED_ALLOC(HW_KIND_MALLOC, size_expr, g_real.name args);       \
 		struct thread_state *ts = tracker_enter();                                \
 		void *p = g_real.name args;                                               \
 		record_alloc(ts, HW_KIND_MALLOC, p, size_expr);                           \

@@ -14,6 +14,7 @@
 #include "heapwise/varint.h"
 #include "log.h"
 #include "python.h"
+#include "sample.h"
 #include "tracker.h"
 
 enum { DOMAIN_RAW = 0, DOMAIN_MEM = 1, DOMAIN_OBJ = 2 };
@@ -93,9 +94,50 @@ static inline void obj_realloc(struct thread_state *ts, uint64_t seq_free, void 
 		python_tag(p, stack, epoch);
 }
 
+/* The sampling mode (sample.h): the guard around the wrapped call, then the
+ * countdown; a free or realloc looks in the set of sampled blocks. */
+static void *sampled_alloc(struct hook_ctx *c, size_t nelem, size_t n, bool zero)
+{
+	if (hw_tls.guard)
+		return zero ? c->prev.calloc(c->prev.ctx, nelem, n) : c->prev.malloc(c->prev.ctx, n);
+	hw_tls.guard = 1;
+	void *p = zero ? c->prev.calloc(c->prev.ctx, nelem, n) : c->prev.malloc(c->prev.ctx, n);
+	hw_tls.guard = 0;
+	size_t size = zero ? nelem * n : n;
+	if (p && HW_UNLIKELY(sample_take(size)))
+		sample_record_alloc(c->kind, p, size);
+	return p;
+}
+
+static void *sampled_realloc(struct hook_ctx *c, void *old, size_t n)
+{
+	struct sample_realloc r;
+	if (!sample_realloc_begin(&r, old))
+		return c->prev.realloc(c->prev.ctx, old, n);
+	void *p = c->prev.realloc(c->prev.ctx, old, n);
+	sample_realloc_end(&r, c->kind, old, p, n, false);
+	return p;
+}
+
+static void sampled_free(struct hook_ctx *c, void *p)
+{
+	if (hw_tls.guard || !p) {
+		c->prev.free(c->prev.ctx, p);
+		return;
+	}
+	if (HW_UNLIKELY(sample_maybe_sampled(p)))
+		sample_free_slow(c->kind, p);
+	else
+		hw_tls.guard = 1;
+	c->prev.free(c->prev.ctx, p);
+	hw_tls.guard = 0;
+}
+
 static void *hook_malloc(void *ctx, size_t n)
 {
 	struct hook_ctx *c = ctx;
+	if (g_sample_interval)
+		return sampled_alloc(c, 1, n, false);
 	struct thread_state *ts = tracker_enter();
 	void *p = c->prev.malloc(c->prev.ctx, n);
 	if (ts) {
@@ -115,6 +157,8 @@ static void *hook_malloc(void *ctx, size_t n)
 static void *hook_calloc(void *ctx, size_t n, size_t size)
 {
 	struct hook_ctx *c = ctx;
+	if (g_sample_interval)
+		return sampled_alloc(c, n, size, true);
 	struct thread_state *ts = tracker_enter();
 	void *p = c->prev.calloc(c->prev.ctx, n, size);
 	if (ts) {
@@ -134,6 +178,8 @@ static void *hook_calloc(void *ctx, size_t n, size_t size)
 static void *hook_realloc(void *ctx, void *old, size_t n)
 {
 	struct hook_ctx *c = ctx;
+	if (g_sample_interval)
+		return sampled_realloc(c, old, n);
 	struct thread_state *ts = tracker_enter();
 	uint64_t seq_free = ts && old ? tracker_event_seq(ts) : 0;
 	void *p = c->prev.realloc(c->prev.ctx, old, n);
@@ -154,6 +200,10 @@ static void *hook_realloc(void *ctx, void *old, size_t n)
 static void hook_free(void *ctx, void *p)
 {
 	struct hook_ctx *c = ctx;
+	if (g_sample_interval) {
+		sampled_free(c, p);
+		return;
+	}
 	struct thread_state *ts = p ? tracker_enter() : NULL;
 	if (ts) {
 		int e = errno;

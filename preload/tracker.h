@@ -81,6 +81,10 @@ struct tls {
 	 * found: what _PyThreadState_GetCurrent() returns, read directly */
 	void *const *py_tstate_slot;
 	uint32_t origin; /* the stack that started this thread under Python, 0: none */
+	/* sampling mode (sample.h): bytes to the next sample point (0: not
+	 * drawn yet), and the thread's random generator (0: not seeded) */
+	uint64_t sample_left;
+	uint64_t sample_rng;
 };
 
 /* RUN_STOPPED: recording stopped for good (a full disk, a limit); the trace

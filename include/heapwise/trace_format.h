@@ -186,6 +186,19 @@ _Static_assert(sizeof(struct hw_chunk_header) == HW_CHUNK_HEADER_SIZE, "chunk la
  *   THREAD    serial:v tid:v               (format 3: the OS thread id of the
  *                                           chunk header's thread serial;
  *                                           first in its chunk 0)
+ *   SAMPLE    seq:v interval:v             (format 3, issue 17: the trace is
+ *                                           sampled: Poisson sampling by bytes,
+ *                                           mean interval in bytes. An ALLOC,
+ *                                           REALLOC or FREE of a heap kind
+ *                                           (malloc, PyMem, PyObj) is written
+ *                                           only for a sampled block; a block
+ *                                           of n bytes stands for
+ *                                           n / (1 - exp(-n / interval)) bytes
+ *                                           and 1 / (1 - exp(-n / interval))
+ *                                           blocks. Mappings (mmap kinds,
+ *                                           UNMAP, REMAP) are all written and
+ *                                           weigh what they are. Written before
+ *                                           the process's first event.)
  */
 enum hw_record_tag {
 	HW_REC_ALLOC = 0x40, /* 0x40-0x47: | kind */
@@ -205,6 +218,7 @@ enum hw_record_tag {
 	HW_REC_TIME = 0x20,
 	HW_REC_RSS = 0x21,
 	HW_REC_TRAILER = 0x30,
+	HW_REC_SAMPLE = 0x24,
 };
 
 #define HW_TAG_KIND_MASK 0x07u
@@ -248,6 +262,8 @@ enum hw_frame_kind {
 	 * creating thread's stack at that call (value: 0) */
 	HW_FRAME_THREAD = 3,
 };
+
+#define HW_SAMPLE_INTERVAL_MAX (1ull << 40) /* SAMPLE: 1 TiB at most */
 
 #define HW_MAX_BUILD_ID 64u
 #define HW_MAX_LINETABLE (16u * 1024u) /* longer line tables are cut */

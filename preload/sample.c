@@ -1,0 +1,326 @@
+/* Sampling mode (shim, between intercept and tracker): the countdown's draws,
+ * the set of sampled live blocks, and the sampled events' slow paths. The
+ * unsampled events never get here (sample.h's inline parts). */
+#include "sample.h"
+
+#include <errno.h>
+#include <string.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "heapwise/trace_format.h"
+#include "heapwise/varint.h"
+
+uint64_t g_sample_interval;
+struct sample_set g_sample_set;
+static atomic_flag g_set_lock = ATOMIC_FLAG_INIT;
+static _Atomic uint64_t g_seeds;
+
+#define FIRST_SLOTS 1024u
+
+void sample_read_env(void)
+{
+	/* before any event: the first one takes the sampling path too
+	 * (config_read checks the value and says when it is not one) */
+	const char *s = getenv("HEAPWISE_SAMPLE");
+	uint64_t v = 0;
+	if (s && *s && config_parse_size(s, &v) && v <= HW_SAMPLE_MAX)
+		g_sample_interval = v;
+}
+
+/* splitmix64: a thread's generator state (never 0 once seeded). */
+static uint64_t mix(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ull;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+static void seed(void)
+{
+	uint64_t s = __builtin_ia32_rdtsc() ^ (uint64_t)getpid() << 40 ^
+		     (uint64_t)(uintptr_t)&hw_tls ^
+		     atomic_fetch_add_explicit(&g_seeds, 1, memory_order_relaxed) << 20;
+	hw_tls.sample_rng = mix(s) | 1;
+}
+
+/* xorshift64*: a few instructions, once per sample. */
+static uint64_t next_random(void)
+{
+	uint64_t x = hw_tls.sample_rng;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	hw_tls.sample_rng = x;
+	return x * 0x2545f4914f6cdd1dull;
+}
+
+/* ln(u) for u in (0, 1] without libm (the tests link the shim's core into
+ * programs of their own): u = m * 2^e with m in [1, 2), ln m by the atanh
+ * series in s = (m - 1) / (m + 1) <= 1/3; relative error below 1e-8. */
+static double log_unit(double u)
+{
+	uint64_t bits;
+	memcpy(&bits, &u, sizeof(bits));
+	int e = (int)((bits >> 52) & 0x7ff) - 1023;
+	bits = (bits & 0x000fffffffffffffull) | 0x3ff0000000000000ull;
+	double m;
+	memcpy(&m, &bits, sizeof(m));
+	double s = (m - 1) / (m + 1), s2 = s * s;
+	double series = s * (2 + s2 * (2.0 / 3 + s2 * (2.0 / 5 + s2 * (2.0 / 7 + s2 * (2.0 / 9 +
+			s2 * (2.0 / 11 + s2 * (2.0 / 13 + s2 * (2.0 / 15))))))));
+	return e * 0.6931471805599453 + series;
+}
+
+/* Bytes to the next sample point: exponential, mean g_sample_interval, at
+ * least 1 (0 means "not drawn yet"). */
+static uint64_t draw(void)
+{
+	double u = (double)((next_random() >> 11) + 1) * 0x1.0p-53; /* (0, 1] */
+	double d = -log_unit(u) * (double)g_sample_interval;
+	return d < 1.8e19 ? (uint64_t)d + 1 : UINT64_MAX;
+}
+
+bool sample_point(size_t n)
+{
+	int e = errno;
+	if (!hw_tls.sample_rng)
+		seed();
+	bool taken = true;
+	if (!hw_tls.sample_left) {
+		/* the thread's first allocation: its countdown starts here */
+		uint64_t left = draw();
+		taken = n >= left;
+		hw_tls.sample_left = left - n;
+	}
+	if (taken)
+		hw_tls.sample_left = draw(); /* memoryless: from this block's end */
+	errno = e;
+	return taken;
+}
+
+static void set_lock(void)
+{
+	while (atomic_flag_test_and_set_explicit(&g_set_lock, memory_order_acquire))
+		;
+}
+
+static void set_unlock(void)
+{
+	atomic_flag_clear_explicit(&g_set_lock, memory_order_release);
+}
+
+/* A change readers may see half done: the version is odd meanwhile. */
+static void change_begin(void)
+{
+	/* the slot stores after it are release stores: a reader that sees one
+	 * sees the odd version too */
+	atomic_fetch_add_explicit(&g_sample_set.version, 1, memory_order_acq_rel);
+}
+
+static void change_end(void)
+{
+	uint32_t v = atomic_load_explicit(&g_sample_set.version, memory_order_relaxed);
+	atomic_store_explicit(&g_sample_set.version, v + 1, memory_order_release);
+}
+
+static void put(struct sample_table *t, uint64_t a)
+{
+	for (size_t i = sample_home(t, a);; i = (i + 1) & t->mask) {
+		uint64_t s = atomic_load_explicit(&t->slot[i], memory_order_relaxed);
+		if (s == a)
+			return; /* a stale entry: its free was never seen */
+		if (!s) {
+			atomic_store_explicit(&t->slot[i], a, memory_order_release);
+			t->used++;
+			return;
+		}
+	}
+}
+
+static struct sample_table *table_new(size_t slots)
+{
+	size_t bytes = sizeof(struct sample_table) + slots * sizeof(uint64_t);
+	int saved = errno;
+	struct sample_table *t =
+		mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	errno = saved;
+	if (t == MAP_FAILED)
+		return NULL;
+	t->mask = slots - 1;
+	t->shift = 64u - (unsigned)__builtin_ctzll(slots);
+	t->used = 0;
+	return t;
+}
+
+bool sample_set_add(const void *p)
+{
+	uint64_t a = (uintptr_t)p;
+	set_lock();
+	struct sample_table *t = atomic_load_explicit(&g_sample_set.table, memory_order_relaxed);
+	if (!t || (t->used + 1) * 2 > t->mask + 1) {
+		/* at most half full, so a miss ends at an empty slot soon */
+		struct sample_table *n = table_new(t ? (t->mask + 1) * 4 : FIRST_SLOTS);
+		if (!n) {
+			set_unlock();
+			return false;
+		}
+		for (size_t i = 0; t && i <= t->mask; i++) {
+			uint64_t s = atomic_load_explicit(&t->slot[i], memory_order_relaxed);
+			if (s)
+				put(n, s);
+		}
+		/* the old table stays mapped: a reader may be probing it, and
+		 * what it finds there is checked again under the lock */
+		atomic_store_explicit(&g_sample_set.table, n, memory_order_release);
+		t = n;
+	}
+	change_begin();
+	put(t, a);
+	change_end();
+	set_unlock();
+	return true;
+}
+
+bool sample_set_take(const void *p)
+{
+	uint64_t a = (uintptr_t)p;
+	bool found = false;
+	set_lock();
+	struct sample_table *t = atomic_load_explicit(&g_sample_set.table, memory_order_relaxed);
+	size_t i = t ? sample_home(t, a) : 0;
+	for (; t; i = (i + 1) & t->mask) {
+		uint64_t s = atomic_load_explicit(&t->slot[i], memory_order_relaxed);
+		if (!s)
+			break;
+		if (s == a) {
+			found = true;
+			break;
+		}
+	}
+	if (found) {
+		/* backward shift: every entry stays reachable from its home
+		 * without tombstones (a reader that raced with a move sees the
+		 * version change and asks again here) */
+		change_begin();
+		for (size_t j = i;;) {
+			j = (j + 1) & t->mask;
+			uint64_t s = atomic_load_explicit(&t->slot[j], memory_order_relaxed);
+			if (!s)
+				break;
+			size_t k = sample_home(t, s);
+			bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
+			if (!stays) {
+				atomic_store_explicit(&t->slot[i], s, memory_order_release);
+				i = j;
+			}
+		}
+		atomic_store_explicit(&t->slot[i], 0, memory_order_release);
+		t->used--;
+		change_end();
+	}
+	set_unlock();
+	return found;
+}
+
+void sample_fork_child(void)
+{
+	/* the parent's tables stay mapped here: code a signal handler
+	 * interrupted in this thread may still use one; the lock it may have
+	 * held is released */
+	atomic_store(&g_sample_set.table, NULL);
+	atomic_store(&g_sample_set.version, 0);
+	atomic_flag_clear(&g_set_lock);
+	hw_tls.sample_rng = 0; /* a stream of its own */
+}
+
+void sample_record_alloc(int kind, void *p, size_t n)
+{
+	int e = errno;
+	struct thread_state *ts = tracker_enter();
+	if (ts) {
+		if (sample_set_add(p))
+			tracker_alloc(ts, kind, p, n);
+		tracker_leave();
+	}
+	errno = e;
+}
+
+bool sample_free_slow(int kind, void *p)
+{
+	int e = errno;
+	struct thread_state *ts = tracker_enter();
+	if (!ts)
+		hw_tls.guard = 1;
+	if (sample_set_take(p) && ts)
+		tracker_free(ts, kind, p);
+	errno = e;
+	return true;
+}
+
+bool sample_realloc_begin(struct sample_realloc *r, void *old)
+{
+	if (hw_tls.guard)
+		return false;
+	r->ts = NULL;
+	r->was_sampled = false;
+	r->seq_free = 0;
+	if (old && HW_UNLIKELY(sample_maybe_sampled(old))) {
+		int e = errno;
+		r->ts = tracker_enter();
+		if (!r->ts)
+			hw_tls.guard = 1;
+		r->was_sampled = sample_set_take(old);
+		if (r->was_sampled && r->ts)
+			r->seq_free = tracker_event_seq(r->ts);
+		errno = e;
+	} else {
+		hw_tls.guard = 1;
+	}
+	return true;
+}
+
+void sample_realloc_end(struct sample_realloc *r, int kind, void *old, void *p, size_t n,
+			bool freed)
+{
+	int e = errno;
+	if (!p && !freed) {
+		/* it failed: old lives on, sampled as it was */
+		if (r->was_sampled)
+			sample_set_add(old);
+	} else if (freed) {
+		if (r->was_sampled && r->ts)
+			tracker_free_at(r->ts, kind, r->seq_free, old);
+	} else {
+		bool taken = sample_take(n);
+		if (r->was_sampled) {
+			if (r->ts && taken && sample_set_add(p))
+				tracker_realloc(r->ts, kind, r->seq_free, old, p, n);
+			else if (r->ts)
+				tracker_free_at(r->ts, kind, r->seq_free, old);
+		} else if (taken) {
+			hw_tls.guard = 0;
+			sample_record_alloc(kind, p, n);
+			errno = e;
+			return;
+		}
+	}
+	hw_tls.guard = 0;
+	errno = e;
+}
+
+void sample_emit_info(struct thread_state *ts)
+{
+	if (!g_sample_interval)
+		return;
+	uint8_t *p = tracker_reserve(ts, 1 + 2 * HW_VARINT_MAX);
+	if (!p)
+		return;
+	*p++ = HW_REC_SAMPLE;
+	p = hw_put_varint(p, atomic_load(&g_seq));
+	p = hw_put_varint(p, g_sample_interval);
+	tracker_commit(ts, p);
+}

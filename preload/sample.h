@@ -1,0 +1,125 @@
+/* Sampling mode (shim, between intercept and tracker): Poisson sampling by
+ * bytes, the way tcmalloc, heapprofd and V8 do it. Each thread counts down
+ * the bytes to its next sample point, drawn from an exponential distribution
+ * of mean HEAPWISE_SAMPLE; an allocation that reaches it is recorded (the
+ * analyzer weighs it), the others cost a subtraction. A free is recorded only
+ * for a sampled block: the process keeps their addresses in a small hash set
+ * that a free reads without a lock. Mappings (mmap, munmap, mremap) are
+ * system calls already: they are recorded whole, as in the exact mode. */
+#ifndef HW_PRELOAD_SAMPLE_H
+#define HW_PRELOAD_SAMPLE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "heapwise/compiler.h"
+#include "tracker.h"
+
+/* The mean sampling interval in bytes; 0 in the exact mode. Set at start
+ * (config) and never changed after. */
+extern uint64_t g_sample_interval;
+#define HW_SAMPLE_MAX HW_SAMPLE_INTERVAL_MAX /* larger intervals are refused */
+
+/* Reads HEAPWISE_SAMPLE into g_sample_interval (hooks_resolve calls it
+ * before the first event; an invalid value leaves 0 and config_read says
+ * so). */
+void sample_read_env(void);
+
+/* The set of sampled live blocks: open addressing, linear probing,
+ * deletion by backward shift (no tombstones), changed under a lock by
+ * sampled events only. A reader probes without the lock and trusts a miss
+ * only when the version did not move meanwhile (a seqlock), so a moving
+ * entry is never missed; anything else sends it to sample_set_take, which
+ * looks again under the lock. Tables replaced by a bigger one stay mapped
+ * (a reader may still probe them): at most the size of the newest. */
+struct sample_table {
+	size_t mask;
+	unsigned shift; /* 64 - log2(slots) */
+	size_t used;
+	_Atomic uint64_t slot[]; /* an address, 0 = empty */
+};
+
+struct sample_set {
+	struct sample_table *_Atomic table; /* NULL until the first sample */
+	_Atomic uint32_t version; /* odd while the lock holder changes slots */
+};
+extern struct sample_set g_sample_set;
+
+static inline size_t sample_home(const struct sample_table *t, uint64_t a)
+{
+	return (size_t)((a * 0x9e3779b97f4a7c15ull) >> t->shift);
+}
+
+/* False when p is surely not a sampled block (almost every free): one load
+ * of the table pointer and the version, a multiply and, mostly, one slot. */
+static inline bool sample_maybe_sampled(const void *p)
+{
+	uint32_t v = atomic_load_explicit(&g_sample_set.version, memory_order_acquire);
+	struct sample_table *t = atomic_load_explicit(&g_sample_set.table, memory_order_acquire);
+	if (HW_LIKELY(!t))
+		return false;
+	uint64_t a = (uintptr_t)p;
+	for (size_t i = sample_home(t, a);; i = (i + 1) & t->mask) {
+		/* acquire (a plain load on x86): the version is read after */
+		uint64_t s = atomic_load_explicit(&t->slot[i], memory_order_acquire);
+		if (s == a)
+			return true;
+		if (!s)
+			break;
+	}
+	return v & 1 || atomic_load_explicit(&g_sample_set.version, memory_order_relaxed) != v;
+}
+
+/* Adds a sampled block's address (a new table when it fills). False when
+ * no memory could be had for it: then the block is not recorded. */
+bool sample_set_add(const void *p);
+/* Removes p; true when it was there (a sampled block). */
+bool sample_set_take(const void *p);
+/* A fork child: the parent's blocks are the parent's trace's. */
+void sample_fork_child(void);
+
+/* What the countdown found for an allocation of n bytes that reached the
+ * sample point (or a thread's first, which draws its first countdown):
+ * true when it is sampled. Draws the next countdown. */
+bool sample_point(size_t n);
+
+/* True when an allocation of n bytes is sampled: the hot path. */
+static inline bool sample_take(size_t n)
+{
+	if (HW_LIKELY(n < hw_tls.sample_left)) {
+		hw_tls.sample_left -= n;
+		return false;
+	}
+	return sample_point(n);
+}
+
+/* Records a sampled allocation (guard not held): adds it to the set. */
+void sample_record_alloc(int kind, void *p, size_t n);
+
+/* A free in the sampling mode, before the real free runs (guard not held):
+ * records it when p was a sampled block. Returns true when it took the
+ * guard (then the caller runs the real free and calls tracker_leave). */
+bool sample_free_slow(int kind, void *p);
+
+/* realloc in the sampling mode, around the real call: sample_realloc_begin
+ * takes the guard (false: it was held, call the real function and return)
+ * and, when old was a sampled block, takes it out of the set and its free's
+ * sequence number before the real call; sample_realloc_end records what
+ * happened (freed: the call freed old and returned NULL, as realloc to 0)
+ * and drops the guard. */
+struct sample_realloc {
+	struct thread_state *ts; /* NULL when old was not sampled or not recordable */
+	bool was_sampled;
+	uint64_t seq_free;
+};
+bool sample_realloc_begin(struct sample_realloc *r, void *old);
+void sample_realloc_end(struct sample_realloc *r, int kind, void *old, void *p, size_t n,
+			bool freed);
+
+/* Writes the SAMPLE record at the start of a trace (nothing in the exact
+ * mode). */
+void sample_emit_info(struct thread_state *ts);
+
+#endif
