@@ -52,16 +52,34 @@ static inline void record_alloc(struct thread_state *ts, int kind, void *p, size
  * (what it allocates inside is not the program's), then the countdown. */
 #define SAMPLED_ALLOC(kind, n, call)                                                      \
 	do {                                                                              \
-		if (hw_tls.guard)                                                         \
-			return call;                                                      \
-		hw_tls.guard = 1;                                                         \
+		if (HW_LIKELY(sample_enter_fast(n))) {                                    \
+			void *p_ = call;                                                  \
+			watch_python();                                                   \
+			hw_tls.guard = 0;                                                 \
+			return p_;                                                        \
+		}                                                                         \
+		enum sample_entry s_ = sample_enter_slow(n);                              \
 		void *p_ = call;                                                          \
-		watch_python();                                                           \
-		hw_tls.guard = 0;                                                         \
-		if (p_ && HW_UNLIKELY(sample_take(n)))                                    \
-			sample_record_alloc(kind, p_, n);                                 \
+		if (s_ != SAMPLE_NESTED) {                                                \
+			watch_python();                                                   \
+			hw_tls.guard = 0;                                                 \
+			if (s_ == SAMPLE_SAMPLED && p_)                                   \
+				sample_record_alloc(kind, p_, n);                         \
+		}                                                                         \
 		return p_;                                                                \
 	} while (0)
+
+/* The sampling mode's malloc and calloc, apart from the exported ones so
+ * that their exact paths do not set up their frames for them. */
+static __attribute__((noinline)) void *sampled_malloc(size_t n)
+{
+	SAMPLED_ALLOC(HW_KIND_MALLOC, n, g_real.malloc(n));
+}
+
+static __attribute__((noinline)) void *sampled_calloc(size_t n, size_t size)
+{
+	SAMPLED_ALLOC(HW_KIND_MALLOC, n * size, g_real.calloc(n, size));
+}
 
 HW_EXPORT void *malloc(size_t n)
 {
@@ -69,7 +87,7 @@ HW_EXPORT void *malloc(size_t n)
 	if (HW_UNLIKELY(!g_real.malloc))
 		return hooks_boot_alloc(n, 16);
 	if (g_sample_interval)
-		SAMPLED_ALLOC(HW_KIND_MALLOC, n, g_real.malloc(n));
+		return sampled_malloc(n);
 	struct thread_state *ts = tracker_enter();
 	void *p = g_real.malloc(n);
 	record_alloc(ts, HW_KIND_MALLOC, p, n);
@@ -86,11 +104,31 @@ HW_EXPORT void *calloc(size_t n, size_t size)
 		return hooks_boot_alloc(total, 16);
 	}
 	if (g_sample_interval)
-		SAMPLED_ALLOC(HW_KIND_MALLOC, n * size, g_real.calloc(n, size));
+		return sampled_calloc(n, size);
 	struct thread_state *ts = tracker_enter();
 	void *p = g_real.calloc(n, size);
 	record_alloc(ts, HW_KIND_MALLOC, p, n * size);
 	return p;
+}
+
+/* Only a sampled block's free is recorded; the guard covers the real free
+ * (glibc may unmap a chunk in it). Apart from free so that free's exact
+ * path does not set up its frame for it. */
+static __attribute__((noinline)) void sampled_free(void *p)
+{
+	if (HW_LIKELY(!hw_tls.guard) && HW_LIKELY(!sample_maybe_sampled(p))) {
+		hw_tls.guard = 1;
+		g_real.free(p);
+		hw_tls.guard = 0;
+		return;
+	}
+	if (hw_tls.guard) {
+		g_real.free(p);
+		return;
+	}
+	sample_free_slow(HW_KIND_MALLOC, p);
+	g_real.free(p);
+	hw_tls.guard = 0;
 }
 
 HW_EXPORT void free(void *p)
@@ -98,21 +136,8 @@ HW_EXPORT void free(void *p)
 	if (!p || HW_UNLIKELY(hooks_is_boot(p)))
 		return;
 	ENSURE(free);
-	if (g_sample_interval) {
-		/* only a sampled block's free is recorded; the guard covers
-		 * the real free (glibc may unmap a chunk in it) */
-		if (hw_tls.guard) {
-			g_real.free(p);
-			return;
-		}
-		if (HW_UNLIKELY(sample_maybe_sampled(p)))
-			sample_free_slow(HW_KIND_MALLOC, p);
-		else
-			hw_tls.guard = 1;
-		g_real.free(p);
-		hw_tls.guard = 0;
-		return;
-	}
+	if (g_sample_interval)
+		return sampled_free(p);
 	struct thread_state *ts = tracker_enter();
 	if (ts) {
 		int e = errno;
@@ -135,8 +160,14 @@ static void *realloc_boot(void *old, size_t n)
 	return p;
 }
 
-static void *sampled_realloc(void *old, size_t n, size_t count, bool array)
+static __attribute__((noinline)) void *sampled_realloc(void *old, size_t n, size_t count,
+							bool array)
 {
+	if (!array && HW_LIKELY(sample_realloc_fast(old, n))) {
+		void *p = g_real.realloc(old, n);
+		hw_tls.guard = 0;
+		return p;
+	}
 	struct sample_realloc r;
 	if (!sample_realloc_begin(&r, old))
 		return array ? g_real.reallocarray(old, count, n) : g_real.realloc(old, n);
@@ -211,13 +242,13 @@ HW_EXPORT int posix_memalign(void **out, size_t align, size_t n)
 		return *out ? 0 : ENOMEM;
 	}
 	if (g_sample_interval) {
-		if (hw_tls.guard)
-			return g_real.posix_memalign(out, align, n);
-		hw_tls.guard = 1;
+		enum sample_entry s = sample_enter_slow(n);
 		int r = g_real.posix_memalign(out, align, n);
-		hw_tls.guard = 0;
-		if (r == 0 && HW_UNLIKELY(sample_take(n)))
-			sample_record_alloc(HW_KIND_MALLOC, *out, n);
+		if (s != SAMPLE_NESTED) {
+			hw_tls.guard = 0;
+			if (s == SAMPLE_SAMPLED && r == 0)
+				sample_record_alloc(HW_KIND_MALLOC, *out, n);
+		}
 		return r;
 	}
 	struct thread_state *ts = tracker_enter();

@@ -94,23 +94,47 @@ static inline void obj_realloc(struct thread_state *ts, uint64_t seq_free, void 
 		python_tag(p, stack, epoch);
 }
 
-/* The sampling mode (sample.h): the guard around the wrapped call, then the
- * countdown; a free or realloc looks in the set of sampled blocks. */
-static void *sampled_alloc(struct hook_ctx *c, size_t nelem, size_t n, bool zero)
+/* The sampling mode's hooks (sample.h), installed instead of the exact
+ * mode's: the countdown and the guard around the wrapped call; a free or
+ * realloc looks in the set of sampled blocks. */
+static __attribute__((noinline)) void *sampled_alloc(struct hook_ctx *c, size_t nelem,
+						     size_t n, bool zero)
 {
-	if (hw_tls.guard)
-		return zero ? c->prev.calloc(c->prev.ctx, nelem, n) : c->prev.malloc(c->prev.ctx, n);
-	hw_tls.guard = 1;
-	void *p = zero ? c->prev.calloc(c->prev.ctx, nelem, n) : c->prev.malloc(c->prev.ctx, n);
-	hw_tls.guard = 0;
 	size_t size = zero ? nelem * n : n;
-	if (p && HW_UNLIKELY(sample_take(size)))
-		sample_record_alloc(c->kind, p, size);
+	enum sample_entry s = sample_enter_slow(size);
+	void *p = zero ? c->prev.calloc(c->prev.ctx, nelem, n) : c->prev.malloc(c->prev.ctx, n);
+	if (s != SAMPLE_NESTED) {
+		hw_tls.guard = 0;
+		if (s == SAMPLE_SAMPLED && p)
+			sample_record_alloc(c->kind, p, size);
+	}
 	return p;
 }
 
-static void *sampled_realloc(struct hook_ctx *c, void *old, size_t n)
+static void *sampled_hook_malloc(void *ctx, size_t n)
 {
+	struct hook_ctx *c = ctx;
+	if (HW_LIKELY(sample_enter_fast(n))) {
+		void *p = c->prev.malloc(c->prev.ctx, n);
+		hw_tls.guard = 0;
+		return p;
+	}
+	return sampled_alloc(c, 1, n, false);
+}
+
+static void *sampled_hook_calloc(void *ctx, size_t nelem, size_t n)
+{
+	return sampled_alloc(ctx, nelem, n, true);
+}
+
+static void *sampled_hook_realloc(void *ctx, void *old, size_t n)
+{
+	struct hook_ctx *c = ctx;
+	if (HW_LIKELY(sample_realloc_fast(old, n))) {
+		void *p = c->prev.realloc(c->prev.ctx, old, n);
+		hw_tls.guard = 0;
+		return p;
+	}
 	struct sample_realloc r;
 	if (!sample_realloc_begin(&r, old))
 		return c->prev.realloc(c->prev.ctx, old, n);
@@ -119,25 +143,32 @@ static void *sampled_realloc(struct hook_ctx *c, void *old, size_t n)
 	return p;
 }
 
-static void sampled_free(struct hook_ctx *c, void *p)
+static __attribute__((noinline)) void sampled_free(struct hook_ctx *c, void *p)
 {
 	if (hw_tls.guard || !p) {
 		c->prev.free(c->prev.ctx, p);
 		return;
 	}
-	if (HW_UNLIKELY(sample_maybe_sampled(p)))
-		sample_free_slow(c->kind, p);
-	else
-		hw_tls.guard = 1;
+	sample_free_slow(c->kind, p);
 	c->prev.free(c->prev.ctx, p);
 	hw_tls.guard = 0;
+}
+
+static void sampled_hook_free(void *ctx, void *p)
+{
+	struct hook_ctx *c = ctx;
+	if (HW_LIKELY(!hw_tls.guard) && HW_LIKELY(!sample_maybe_sampled(p))) {
+		hw_tls.guard = 1;
+		c->prev.free(c->prev.ctx, p);
+		hw_tls.guard = 0;
+		return;
+	}
+	sampled_free(c, p);
 }
 
 static void *hook_malloc(void *ctx, size_t n)
 {
 	struct hook_ctx *c = ctx;
-	if (g_sample_interval)
-		return sampled_alloc(c, 1, n, false);
 	struct thread_state *ts = tracker_enter();
 	void *p = c->prev.malloc(c->prev.ctx, n);
 	if (ts) {
@@ -157,8 +188,6 @@ static void *hook_malloc(void *ctx, size_t n)
 static void *hook_calloc(void *ctx, size_t n, size_t size)
 {
 	struct hook_ctx *c = ctx;
-	if (g_sample_interval)
-		return sampled_alloc(c, n, size, true);
 	struct thread_state *ts = tracker_enter();
 	void *p = c->prev.calloc(c->prev.ctx, n, size);
 	if (ts) {
@@ -178,8 +207,6 @@ static void *hook_calloc(void *ctx, size_t n, size_t size)
 static void *hook_realloc(void *ctx, void *old, size_t n)
 {
 	struct hook_ctx *c = ctx;
-	if (g_sample_interval)
-		return sampled_realloc(c, old, n);
 	struct thread_state *ts = tracker_enter();
 	uint64_t seq_free = ts && old ? tracker_event_seq(ts) : 0;
 	void *p = c->prev.realloc(c->prev.ctx, old, n);
@@ -200,10 +227,6 @@ static void *hook_realloc(void *ctx, void *old, size_t n)
 static void hook_free(void *ctx, void *p)
 {
 	struct hook_ctx *c = ctx;
-	if (g_sample_interval) {
-		sampled_free(c, p);
-		return;
-	}
 	struct thread_state *ts = p ? tracker_enter() : NULL;
 	if (ts) {
 		int e = errno;
@@ -219,7 +242,7 @@ static void install(int domain, int kind)
 {
 	struct pymem_allocator cur;
 	py_get_allocator(domain, &cur);
-	if (cur.malloc == hook_malloc)
+	if (cur.malloc == hook_malloc || cur.malloc == sampled_hook_malloc)
 		return;
 	if (g_ninstalls == MAX_INSTALLS)
 		return;
@@ -227,6 +250,9 @@ static void install(int domain, int kind)
 	c->prev = cur;
 	c->kind = kind;
 	struct pymem_allocator ours = {c, hook_malloc, hook_calloc, hook_realloc, hook_free};
+	if (g_sample_interval)
+		ours = (struct pymem_allocator){c, sampled_hook_malloc, sampled_hook_calloc,
+						sampled_hook_realloc, sampled_hook_free};
 	py_set_allocator(domain, &ours);
 }
 

@@ -15,6 +15,7 @@
 
 uint64_t g_sample_interval;
 struct sample_set g_sample_set;
+uint8_t g_sample_filter[1u << SAMPLE_FILTER_BITS];
 static atomic_flag g_set_lock = ATOMIC_FLAG_INIT;
 static _Atomic uint64_t g_seeds;
 
@@ -102,6 +103,15 @@ bool sample_point(size_t n)
 	return taken;
 }
 
+enum sample_entry sample_enter_slow(size_t n)
+{
+	if (hw_tls.guard)
+		return SAMPLE_NESTED;
+	bool taken = sample_take(n);
+	hw_tls.guard = 1;
+	return taken ? SAMPLE_SAMPLED : SAMPLE_UNSAMPLED;
+}
+
 static void set_lock(void)
 {
 	while (atomic_flag_test_and_set_explicit(&g_set_lock, memory_order_acquire))
@@ -127,18 +137,29 @@ static void change_end(void)
 	atomic_store_explicit(&g_sample_set.version, v + 1, memory_order_release);
 }
 
-static void put(struct sample_table *t, uint64_t a)
+/* True when a was not there. */
+static bool put(struct sample_table *t, uint64_t a)
 {
 	for (size_t i = sample_home(t, a);; i = (i + 1) & t->mask) {
 		uint64_t s = atomic_load_explicit(&t->slot[i], memory_order_relaxed);
 		if (s == a)
-			return; /* a stale entry: its free was never seen */
+			return false; /* a stale entry: its free was never seen */
 		if (!s) {
 			atomic_store_explicit(&t->slot[i], a, memory_order_release);
 			t->used++;
-			return;
+			return true;
 		}
 	}
+}
+
+/* The filter's count of a's bucket, under the lock (readers load it
+ * without). 255 stays: it may count more. */
+static void filter_add(uint64_t a, int d)
+{
+	uint8_t *f = &g_sample_filter[sample_filter_slot(a)];
+	uint8_t v = __atomic_load_n(f, __ATOMIC_RELAXED);
+	if (v != 255)
+		__atomic_store_n(f, (uint8_t)(v + d), __ATOMIC_RELEASE);
 }
 
 static struct sample_table *table_new(size_t slots)
@@ -171,7 +192,7 @@ bool sample_set_add(const void *p)
 		for (size_t i = 0; t && i <= t->mask; i++) {
 			uint64_t s = atomic_load_explicit(&t->slot[i], memory_order_relaxed);
 			if (s)
-				put(n, s);
+				(void)put(n, s);
 		}
 		/* the old table stays mapped: a reader may be probing it, and
 		 * what it finds there is checked again under the lock */
@@ -179,7 +200,8 @@ bool sample_set_add(const void *p)
 		t = n;
 	}
 	change_begin();
-	put(t, a);
+	if (put(t, a))
+		filter_add(a, 1);
 	change_end();
 	set_unlock();
 	return true;
@@ -220,6 +242,7 @@ bool sample_set_take(const void *p)
 		}
 		atomic_store_explicit(&t->slot[i], 0, memory_order_release);
 		t->used--;
+		filter_add(a, -1);
 		change_end();
 	}
 	set_unlock();
@@ -233,6 +256,7 @@ void sample_fork_child(void)
 	 * held is released */
 	atomic_store(&g_sample_set.table, NULL);
 	atomic_store(&g_sample_set.version, 0);
+	memset(g_sample_filter, 0, sizeof(g_sample_filter));
 	atomic_flag_clear(&g_set_lock);
 	hw_tls.sample_rng = 0; /* a stream of its own */
 }

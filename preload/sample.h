@@ -52,9 +52,22 @@ static inline size_t sample_home(const struct sample_table *t, uint64_t a)
 	return (size_t)((a * 0x9e3779b97f4a7c15ull) >> t->shift);
 }
 
-/* False when p is surely not a sampled block (almost every free): one load
- * of the table pointer and the version, a multiply and, mostly, one slot. */
-static inline bool sample_maybe_sampled(const void *p)
+/* In front of the set: per hash bucket of addresses, how many sampled
+ * blocks are live (saturating at 255, which then stays). A free whose
+ * bucket holds none is not of a sampled block: a multiply and a byte load.
+ * A count is raised before its block reaches the program and lowered only
+ * by that block's own removal, so it is never 0 while the block lives. */
+#define SAMPLE_FILTER_BITS 15
+extern uint8_t g_sample_filter[1u << SAMPLE_FILTER_BITS];
+
+static inline size_t sample_filter_slot(uint64_t a)
+{
+	return (size_t)((a * 0x9e3779b97f4a7c15ull) >> (64 - SAMPLE_FILTER_BITS));
+}
+
+/* The set itself (sample_maybe_sampled's second step): one load of the
+ * table pointer and the version, and mostly one slot. */
+static inline bool sample_probe(const void *p)
 {
 	uint32_t v = atomic_load_explicit(&g_sample_set.version, memory_order_acquire);
 	struct sample_table *t = atomic_load_explicit(&g_sample_set.table, memory_order_acquire);
@@ -72,6 +85,15 @@ static inline bool sample_maybe_sampled(const void *p)
 	return v & 1 || atomic_load_explicit(&g_sample_set.version, memory_order_relaxed) != v;
 }
 
+/* False when p is surely not a sampled block (almost every free). */
+static inline bool sample_maybe_sampled(const void *p)
+{
+	if (HW_LIKELY(!__atomic_load_n(&g_sample_filter[sample_filter_slot((uintptr_t)p)],
+				       __ATOMIC_RELAXED)))
+		return false;
+	return sample_probe(p);
+}
+
 /* Adds a sampled block's address (a new table when it fills). False when
  * no memory could be had for it: then the block is not recorded. */
 bool sample_set_add(const void *p);
@@ -85,7 +107,7 @@ void sample_fork_child(void);
  * true when it is sampled. Draws the next countdown. */
 bool sample_point(size_t n);
 
-/* True when an allocation of n bytes is sampled: the hot path. */
+/* True when an allocation of n bytes is sampled (realloc's). */
 static inline bool sample_take(size_t n)
 {
 	if (HW_LIKELY(n < hw_tls.sample_left)) {
@@ -94,6 +116,28 @@ static inline bool sample_take(size_t n)
 	}
 	return sample_point(n);
 }
+
+/* The hot path of an allocation: true when n bytes do not reach the sample
+ * point and no shim or allocator code runs on this thread below us; then
+ * the countdown moved on and the guard is taken (the real call's own
+ * allocations are not the program's): call the real function, drop the
+ * guard. Else sample_enter_slow. Deciding before the real call keeps
+ * nothing live across it (no frame to save in the hooks). */
+static inline bool sample_enter_fast(size_t n)
+{
+	if (HW_LIKELY(n < hw_tls.sample_left) && HW_LIKELY(!hw_tls.guard)) {
+		hw_tls.sample_left -= n;
+		hw_tls.guard = 1;
+		return true;
+	}
+	return false;
+}
+
+/* What sample_enter_slow found: NESTED, call the real function and nothing
+ * else; UNSAMPLED or SAMPLED, the guard is taken: drop it after the real
+ * call and, when SAMPLED, give the block to sample_record_alloc. */
+enum sample_entry { SAMPLE_NESTED = 0, SAMPLE_UNSAMPLED = 1, SAMPLE_SAMPLED = 2 };
+enum sample_entry sample_enter_slow(size_t n);
 
 /* Records a sampled allocation (guard not held): adds it to the set. */
 void sample_record_alloc(int kind, void *p, size_t n);
@@ -115,6 +159,19 @@ struct sample_realloc {
 	uint64_t seq_free;
 };
 bool sample_realloc_begin(struct sample_realloc *r, void *old);
+
+/* realloc's hot path: old is not sampled and the new size does not reach
+ * the sample point; as sample_enter_fast. */
+static inline bool sample_realloc_fast(const void *old, size_t n)
+{
+	if (HW_LIKELY(n < hw_tls.sample_left) && HW_LIKELY(!hw_tls.guard) &&
+	    HW_LIKELY(!old || !sample_maybe_sampled(old))) {
+		hw_tls.sample_left -= n;
+		hw_tls.guard = 1;
+		return true;
+	}
+	return false;
+}
 void sample_realloc_end(struct sample_realloc *r, int kind, void *old, void *p, size_t n,
 			bool freed);
 

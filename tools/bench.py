@@ -8,9 +8,13 @@ per-round ratios to the untraced time, and heapwise's cost per event.
 
 Default table: Python workloads run with PYTHONMALLOC=malloc so every tracer
 sees the same allocations (heaptrack cannot see pymalloc).
---python: the Python-aware table: untraced and heapwise (default mode and
---native) with CPython's own allocator, and beside them heaptrack's ratio
-under PYTHONMALLOC=malloc (against an untraced PYTHONMALLOC=malloc run).
+--python: the Python-aware table: untraced and heapwise (default mode,
+--native and --sample SIZE, 512K unless --sample says otherwise) with
+CPython's own allocator, and beside them heaptrack's ratio under
+PYTHONMALLOC=malloc (against an untraced PYTHONMALLOC=malloc run); the trace
+bytes per second of the default and the sampled mode; with --accuracy N, the
+sampled mode's estimate of every callsite holding at least 2% of the peak,
+averaged over N sampled runs, against the default mode's exact figure.
 --python --python-bin A --python-bin B ...: the default mode's and --native's
 ratios of each interpreter (a path, or sid:3.14 for the sid chroot's) side by
 side, each against an untraced run of itself, all rounds alternating (min and
@@ -79,6 +83,12 @@ def main():
     ap.add_argument("--python-bin", action="append", default=[], metavar="PYTHON",
                     help="with --python: compare interpreters (repeatable): a path, or "
                          "sid:3.14 for the interpreter of the sid chroot (HEAPWISE_SID)")
+    ap.add_argument("--sample", default="512K", metavar="SIZE",
+                    help="with --python: the sampled mode's interval (default 512K)")
+    ap.add_argument("--accuracy", type=int, default=0, metavar="N",
+                    help="with --python: compare N sampled runs' callsites with the exact run's")
+    ap.add_argument("--extra", action="append", default=[], metavar="CMD",
+                    help="with --python: a real program to add as a row (a shell command)")
     ap.add_argument("--default-only", action="store_true",
                     help="with --python-bin: the default mode only (no --native runs)")
     ap.add_argument("--also-build", action="append", default=[], metavar="NAME=DIR",
@@ -165,9 +175,14 @@ def python_table(args, hw, heaptrack, only):
     plain = {k: v for k, v in os.environ.items() if k != "PYTHONMALLOC"}
     malloc_env = dict(plain, PYTHONMALLOC="malloc")
     print(f"rounds {args.rounds}, median of per-round ratios; Python-aware (pymalloc on)")
-    print(f"{'workload':10} {'untraced':>9} {'default':>9} {'--native':>9} {'heaptrack*':>10}")
+    print(f"{'workload':10} {'untraced':>9} {'default':>9} {'--native':>9} "
+          f"{'--sample':>9} {'heaptrack*':>10} {'MB/s dflt':>9} {'KB/s smp':>9}"
+          + (f"  accuracy over {args.accuracy} sampled runs" if args.accuracy else ""))
+    benches = dict(BENCHES)
+    for i, cmd in enumerate(args.extra):
+        benches[f"x{i + 1}"] = (lambda n, cmd=cmd: ["sh", "-c", cmd], 1)
     try:
-        for name, (build, size, *extra) in BENCHES.items():
+        for name, (build, size, *extra) in benches.items():
             if build is None or (only and name not in only):
                 continue
             flags = extra[0] if extra else []
@@ -182,30 +197,82 @@ def python_table(args, hw, heaptrack, only):
                 "untraced": (argv, plain),
                 "default": ([hw, "run", *flags, "-o", out("d"), "--", *argv], plain),
                 "native": ([hw, "run", *flags, "--native", "-o", out("n"), "--", *argv], plain),
+                "sample": ([hw, "run", *flags, "--sample", args.sample, "-o", out("s"), "--",
+                            *argv], plain),
             }
             if heaptrack:
                 modes["untraced-malloc"] = (argv, malloc_env)
                 modes["heaptrack"] = ([heaptrack, "-o", os.path.join(tmp, "ht"), *argv],
                                       malloc_env)
             times = {m: [] for m in modes}
-            for _ in range(args.rounds):
+            rates = {"default": [], "sample": []}  # trace bytes per second
+            exact, sampled = None, []
+            for r in range(args.rounds):
                 for m, (cmd, env) in modes.items():
                     times[m].append(timed(cmd, env, tmp))
+                    traces = [os.path.join(tmp, f) for f in os.listdir(tmp) if f.endswith(".hwt")]
+                    if m in rates:
+                        size = sum(os.path.getsize(t) for t in traces)
+                        rates[m].append(size / times[m][-1])
+                    if m == "default" and r == 0 and args.accuracy:
+                        exact = callsites(hw, traces)
+                    if m == "sample" and len(sampled) < args.accuracy:
+                        sampled.append(callsites(hw, traces))
                     for f in os.listdir(tmp):
                         p = os.path.join(tmp, f)
                         os.unlink(p) if os.path.isfile(p) else shutil.rmtree(p)
+                while len(sampled) < args.accuracy:  # more sampled runs, untimed
+                    timed(modes["sample"][0], plain, tmp)
+                    sampled.append(callsites(hw, [os.path.join(tmp, f) for f in os.listdir(tmp)
+                                                  if f.endswith(".hwt")]))
+                    for f in os.listdir(tmp):
+                        os.unlink(os.path.join(tmp, f))
 
             def ratio(m, base):
                 return statistics.median(t / b for t, b in zip(times[m], times[base]))
 
             ht = f"{ratio('heaptrack', 'untraced-malloc'):9.2f}x" if heaptrack else f"{'-':>10}"
+            acc = accuracy(exact, sampled) if args.accuracy else ""
             print(f"{name:10} {statistics.median(times['untraced']):8.2f}s "
-                  f"{ratio('default', 'untraced'):8.2f}x {ratio('native', 'untraced'):8.2f}x {ht}",
-                  flush=True)
+                  f"{ratio('default', 'untraced'):8.2f}x {ratio('native', 'untraced'):8.2f}x "
+                  f"{ratio('sample', 'untraced'):8.2f}x {ht} "
+                  f"{statistics.median(rates['default']) / 1e6:9.1f} "
+                  f"{statistics.median(rates['sample']) / 1e3:9.1f}  {acc}", flush=True)
         print("* heaptrack under PYTHONMALLOC=malloc, against untraced PYTHONMALLOC=malloc")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
+
+
+def callsites(hw, traces):
+    """{(process index, callsite's frames): peak bytes} of a run's traces
+    (the callsite of a Python line: grouped by line)."""
+    out = {}
+    for i, t in enumerate(sorted(traces)):
+        doc = json.loads(subprocess.run([hw, "top", t, "--json", "--by", "peak", "--group-by",
+                                         "line", "-n", "100000"],
+                                        capture_output=True, text=True).stdout)
+        peak = doc["peak_bytes"]
+        for c in doc["callsites"]:
+            key = (i, json.dumps(c["frames"][:1]))
+            out[key] = out.get(key, 0) + c["peak_bytes"]
+        out[(i, "peak")] = peak
+    return out
+
+
+def accuracy(exact, sampled):
+    """The callsites holding at least 2% of their process's exact peak: how
+    many the mean of the sampled runs estimates within 10%, and the worst."""
+    if not exact or not sampled:
+        return "-"
+    big = [k for k, v in exact.items() if k[1] != "peak" and v >= 0.02 * exact[(k[0], "peak")]]
+    errs = []
+    for k in big:
+        est = statistics.mean(s.get(k, 0) for s in sampled)
+        errs.append(abs(est - exact[k]) / exact[k])
+    within = sum(e <= 0.10 for e in errs)
+    worst = max(errs) if errs else 0
+    return f"{within}/{len(big)} callsites >=2% of peak within 10% (worst {worst * 100:.1f}%)"
 
 
 class Interpreter:

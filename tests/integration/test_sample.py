@@ -1,0 +1,203 @@
+"""Sampling mode (issue 17): `heapwise run --sample SIZE` records about one
+allocation per SIZE bytes, and every report gives estimates. A program with
+known callsites is traced exactly once and sampled several times: the mean of
+the sampled estimates must be within 10% of the exact figures; every sampled
+block's free must be seen (nothing looks leaked when everything is freed); the
+reports must say they are estimates, and check must refuse exact limits."""
+import json
+import os
+import subprocess
+import sys
+
+from helpers import HEAPWISE, TraceTest, main
+
+INTERVAL = 32 * 1024
+RUNS = 8
+SITES = ["site_small", "site_medium", "site_large", "site_calloc", "site_grow", "site_thread"]
+
+PY_PROG = r"""
+import sys
+keep = []
+def objects():            # PyObject_Malloc: small objects
+    out = []
+    for i in range(60000):
+        out.append((i, str(i)))
+    return out
+def buffers():            # bytearray: PyObject_Malloc over 512 bytes -> malloc
+    out = []
+    for i in range(4000):
+        out.append(bytearray(2000))
+    return out
+def churn():              # allocated and freed at once
+    for i in range(200000):
+        x = [i] * 4
+for _ in range(2):
+    keep.append(objects())
+    keep.append(buffers())
+churn()
+"""
+
+
+def mean(xs):
+    return sum(xs) / len(xs)
+
+
+class Sampling(TraceTest):
+    def sampled_sites(self, mode, runs, flags=("--sample", str(INTERVAL))):
+        """Per run: {function: callsite} of a sampled trace of `sampled mode`."""
+        out = []
+        for _ in range(runs):
+            _, _, traces = self.run_traced([self.prog("sampled"), mode], *flags)
+            self.assertEqual(len(traces), 1)
+            out.append(self.by_function(traces[0], by="allocated"))
+        return out
+
+    def test_estimates_within_ten_percent_of_exact_over_runs(self):
+        _, _, exact = self.run_traced([self.prog("sampled"), "keep"])
+        truth = self.by_function(exact[0], by="allocated")
+        runs = self.sampled_sites("keep", RUNS)
+        for site in SITES + ["site_churn"]:
+            for field in ("allocated_bytes", "leaked_bytes", "count"):
+                want = truth[site][field]
+                if field == "leaked_bytes" and site == "site_churn":
+                    self.assertEqual(want, 0)
+                    continue
+                got = mean([r[site][field] if site in r else 0 for r in runs])
+                self.assertLess(abs(got - want), 0.10 * want,
+                                f"{site} {field}: exact {want}, sampled mean {got:.0f} over {RUNS} runs")
+        # the whole: the peak
+        peaks = []
+        for _ in range(3):
+            _, _, t = self.run_traced([self.prog("sampled"), "keep"], "--sample", str(INTERVAL))
+            peaks.append(self.json("summary", t[0])["peak_bytes"])
+        exact_peak = self.json("summary", exact[0])["peak_bytes"]
+        self.assertLess(abs(mean(peaks) - exact_peak), 0.10 * exact_peak)
+
+    def test_every_sampled_free_is_seen(self):
+        # Everything freed (by other threads, after realloc, shrunk): a free
+        # missed would leave a sampled block live, a free of an unsampled
+        # block recorded would be a free of an unknown block.
+        _, _, exact = self.run_traced([self.prog("sampled"), "free"])
+        exact_events = self.json("summary", exact[0])["events"]
+        for _ in range(3):
+            _, _, traces = self.run_traced([self.prog("sampled"), "free"], "--sample", str(INTERVAL))
+            s = self.json("summary", traces[0])
+            self.assertEqual(s["sample_interval"], INTERVAL)
+            leaked = {f: c["leaked_bytes"] for f, c in self.by_function(traces[0]).items()}
+            for site in SITES:
+                self.assertEqual(leaked.get(site, 0), 0, site)
+            self.assertEqual(s["unmatched_frees"], 0)
+            # an unsampled block is not in the trace, nor is its free
+            self.assertLess(s["events"], exact_events / 20)
+
+    def test_fork_children_sample_with_a_set_of_their_own(self):
+        _, _, traces = self.run_traced([self.prog("sampled"), "free", "fork"],
+                                       "--sample", str(INTERVAL))
+        self.assertEqual(len(traces), 2)
+        for t in traces:
+            s = self.json("summary", t)
+            self.assertEqual(s["sample_interval"], INTERVAL, t)
+            # the child frees its parent's sampled blocks: not its trace's
+            self.assertEqual(s["unmatched_frees"], 0, t)
+            leaked = {f: c["leaked_bytes"] for f, c in self.by_function(t).items()}
+            for site in SITES:
+                self.assertEqual(leaked.get(site, 0), 0, (t, site))
+
+    def test_python_domains(self):
+        script = os.path.join(self.dir, "prog.py")
+        with open(script, "w") as f:
+            f.write(PY_PROG)
+        _, _, exact = self.run_traced([sys.executable, script])
+
+        def by_func(trace):
+            doc = self.json("top", trace, "--by", "allocated", "--group-by", "function",
+                            "-n", "100000")
+            return {c["frames"][0]["function"]: c for c in doc["callsites"]
+                    if c["frames"] and c["frames"][0]["kind"] == "python"}
+        truth = by_func(exact[0])
+        runs = []
+        for _ in range(5):
+            _, _, t = self.run_traced([sys.executable, script], "--sample", str(INTERVAL))
+            runs.append(by_func(t[0]))
+        for func in ("objects", "buffers", "churn"):
+            want = truth[func]["allocated_bytes"]
+            got = mean([r.get(func, {}).get("allocated_bytes", 0) for r in runs])
+            self.assertLess(abs(got - want), 0.10 * want, f"{func}: exact {want}, sampled {got:.0f}")
+        for func in ("objects", "buffers"):
+            want = truth[func]["leaked_bytes"]
+            got = mean([r.get(func, {}).get("leaked_bytes", 0) for r in runs])
+            self.assertLess(abs(got - want), 0.10 * want, f"{func}: exact {want}, sampled {got:.0f}")
+
+
+class Reports(TraceTest):
+    def setUp(self):
+        super().setUp()
+        _, _, t = self.run_traced([self.prog("sampled"), "keep"], "--sample", "32K")
+        self.trace = t[0]
+
+    def test_check_refuses_a_sampled_trace(self):
+        p = self.heapwise("check", self.trace, "--max-peak", "10G", status=2)
+        self.assertIn("sampled every 32.0 KiB", p.stderr)
+        self.assertIn("--allow-sampled", p.stderr)
+        self.assertNotIn("PASS", p.stdout)
+        p = self.heapwise("check", self.trace, "--max-peak", "10G", "--allow-sampled")
+        self.assertIn("estimates", p.stdout)
+        self.assertIn("PASS", p.stdout)
+        self.heapwise("check", self.trace, "--max-peak", "1K", "--allow-sampled", status=1)
+
+    def test_every_report_says_it_is_sampled(self):
+        note = "sampled every 32.0 KiB on average"
+        self.assertIn(note, self.heapwise("summary", self.trace).stdout)
+        self.assertIn(note, self.heapwise("top", self.trace).stdout)
+        self.assertIn(note, self.heapwise("leaks", self.trace).stdout)
+        self.assertEqual(self.json("summary", self.trace)["sample_interval"], 32768)
+        self.assertEqual(self.json("top", self.trace)["sample_interval"], 32768)
+        self.assertEqual(self.json("leaks", self.trace)["sample_interval"], 32768)
+        out = os.path.join(self.dir, "f.svg")
+        p = self.heapwise("flamegraph", self.trace, "-o", out)
+        with open(out) as f:
+            self.assertIn(note, f.read())
+        for name in ("t.json", "t.html"):
+            out = os.path.join(self.dir, name)
+            self.heapwise("timeline", self.trace, "-o", out)
+            with open(out) as f:
+                text = f.read()
+            self.assertIn('"sample_interval":32768', text)
+        out = os.path.join(self.dir, "t.csv")
+        self.assertIn(note, self.heapwise("timeline", self.trace, "-o", out).stderr)
+        out = os.path.join(self.dir, "e.json")
+        self.heapwise("export", self.trace, "--format", "json", "-o", out)
+        with open(out) as f:
+            self.assertEqual(json.load(f)["summary"]["sample_interval"], 32768)
+        out = os.path.join(self.dir, "e.pb")
+        p = self.heapwise("export", self.trace, "--format", "pprof", "-o", out)
+        self.assertIn(note, p.stderr)
+        with open(out, "rb") as f:
+            data = f.read()
+        import gzip
+        if data[:2] == b"\x1f\x8b":
+            data = gzip.decompress(data)
+        self.assertIn(note.encode(), data)  # the profile's comment
+        self.assertIn(note, self.heapwise("diff", self.trace, self.trace).stdout)
+        self.assertIn("SAMPLE seq=", self.heapwise("dump", self.trace).stdout)
+        # an exact trace says nothing of the sort
+        _, _, exact = self.run_traced([self.prog("sampled"), "keep"])
+        self.assertNotIn("sampled every", self.heapwise("summary", exact[0]).stdout)
+        self.assertIsNone(self.json("summary", exact[0])["sample_interval"])
+
+    def test_bad_intervals(self):
+        for bad in ("0", "x", "2T", "-1", ""):
+            p = subprocess.run([HEAPWISE, "run", "--sample", bad, "--", "true"],
+                               capture_output=True, text=True)
+            self.assertEqual(p.returncode, 2, bad)
+            self.assertIn("is not a sampling interval", p.stderr)
+        env = dict(os.environ, HEAPWISE_SAMPLE="lots",
+                   HEAPWISE_OUTPUT=os.path.join(self.dir, "bad.hwt"))
+        p = subprocess.run([HEAPWISE, "run", "--", self.prog("sampled"), "free"],
+                           capture_output=True, text=True, env=env, cwd=self.dir)
+        self.assertEqual(p.returncode, 0)
+        self.assertIn("HEAPWISE_SAMPLE=lots is invalid", p.stderr)
+
+
+if __name__ == "__main__":
+    main()
