@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <math.h>
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -371,6 +372,79 @@ static void one_library_at_two_addresses(void **state)
 	analysis_free(&a);
 }
 
+/* A sampled trace (SAMPLE record): each heap block stands for size / p
+ * bytes and about 1 / p blocks, p = 1 - exp(-size / interval); the free of
+ * a block takes back what its allocation added; mappings weigh what they
+ * are. */
+static void sampled_blocks_are_weighed(void **state)
+{
+	(void)state;
+	struct tb b;
+	tb_init(&b, HW_MIN_CHUNK_SIZE, "x", 1);
+	tb_chunk(&b, 1);
+	uint8_t rec[] = {HW_REC_SAMPLE, 1, 0xe8, 0x07}; /* seq 1, interval 1000 */
+	tb_raw(&b, rec, sizeof(rec));
+	tb_alloc(&b, HW_KIND_PYOBJ, 2, 0x1000, 100, 1); /* p = 0.0952: 1050.8 bytes */
+	tb_alloc(&b, HW_KIND_MALLOC, 3, 0x2000, 10000, 2); /* p = 0.99995 */
+	tb_alloc(&b, HW_KIND_MMAP, 4, 0x10000, 4096, 3); /* a mapping: itself */
+	tb_free(&b, HW_KIND_PYOBJ, 5, 0x1000);
+	tb_trailer(&b, 6, 1, 3, 1);
+	struct analysis a;
+	replay_built(&b, NULL, &a);
+	assert_int_equal(a.sample_interval, 1000);
+	assert_int_equal(a.kinds[HW_KIND_PYOBJ].alloc_bytes, 1051);
+	assert_int_equal(a.kinds[HW_KIND_MALLOC].alloc_bytes, 10000);
+	assert_int_equal(a.peaks[CLASS_HEAP].peak, 11051);
+	assert_int_equal(a.peaks[CLASS_HEAP].live, 10000);
+	assert_int_equal(a.kinds[HW_KIND_PYOBJ].live_bytes, 0);
+	assert_int_equal(a.kinds[HW_KIND_PYOBJ].live_blocks, 0);
+	uint64_t blocks = a.kinds[HW_KIND_PYOBJ].allocs;
+	assert_true(blocks == 10 || blocks == 11); /* 1 / p = 10.51 */
+	assert_int_equal(a.kinds[HW_KIND_PYOBJ].frees, blocks);
+	assert_int_equal(site_of(&a, 1, CLASS_HEAP)->live_blocks, 0);
+	assert_int_equal(a.kinds[HW_KIND_MALLOC].allocs, 1);
+	assert_int_equal(a.peaks[CLASS_MMAP].peak, 4096);
+	analysis_free(&a);
+}
+
+/* The block counts' random rounding is unbiased, and the same for a
+ * block's allocation and its free (address and size). */
+static void sample_weights_are_unbiased(void **state)
+{
+	(void)state;
+	uint64_t bytes, blocks, total = 0, again;
+	const uint64_t n = 200000;
+	for (uint64_t i = 0; i < n; i++) {
+		analysis_weigh(1000, 0x10000 + i * 48, 700, &bytes, &blocks);
+		analysis_weigh(1000, 0x10000 + i * 48, 700, &bytes, &again);
+		assert_int_equal(blocks, again);
+		total += blocks;
+	}
+	double want = 1.0 / -expm1(-0.7); /* 1.9863 */
+	assert_true(fabs((double)total / (double)n - want) < 0.005);
+	assert_int_equal(bytes, (uint64_t)llround(700 * want));
+	analysis_weigh(0, 0x1000, 700, &bytes, &blocks);
+	assert_int_equal(bytes, 700);
+	assert_int_equal(blocks, 1);
+}
+
+/* A SAMPLE record with no interval is not one: the chunk stops there. */
+static void sample_record_without_interval(void **state)
+{
+	(void)state;
+	struct tb b;
+	tb_init(&b, HW_MIN_CHUNK_SIZE, "x", 1);
+	tb_chunk(&b, 1);
+	uint8_t rec[] = {HW_REC_SAMPLE, 1, 0};
+	tb_raw(&b, rec, sizeof(rec));
+	tb_alloc(&b, HW_KIND_MALLOC, 2, 0x1000, 100, 1);
+	struct analysis a;
+	replay_built(&b, NULL, &a);
+	assert_int_equal(a.sample_interval, 0);
+	assert_int_equal(a.kinds[HW_KIND_MALLOC].allocs, 0);
+	analysis_free(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -384,6 +458,9 @@ int main(void)
 		cmocka_unit_test(python_without_frames_leaks_natively),
 		cmocka_unit_test(modules_by_the_time_of_the_stack),
 		cmocka_unit_test(one_library_at_two_addresses),
+		cmocka_unit_test(sampled_blocks_are_weighed),
+		cmocka_unit_test(sample_weights_are_unbiased),
+		cmocka_unit_test(sample_record_without_interval),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,6 +1,7 @@
 /* preload core: the allocation-free formatter, configuration validation, and
  * trace file creation rules (exclusive, 0600, no symlinks, never overwrite). */
 #include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -16,6 +17,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "sample.h"
 #include "tracker.h"
 #include "writer.h"
 
@@ -131,6 +133,114 @@ static void file_rules(void **state)
 	rmdir(dir);
 }
 
+static uint64_t rnd(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+/* The set of sampled blocks: exact answers once nobody changes it, growth,
+ * deletion by backward shift (entries behind a removed one stay reachable),
+ * and the filter in front of it back to empty at the end. */
+static void sampled_set(void **state)
+{
+	(void)state;
+	enum { N = 20000 };
+	static uint64_t addr[N];
+	for (uint64_t i = 0; i < N; i++) {
+		/* malloc-like: 16-byte aligned, distinct, spread over 64 MiB */
+		addr[i] = 0x7f0000000000ull + ((i * 2654435761u) & ((1u << 22) - 1)) * 16;
+		assert_true(sample_set_add((void *)addr[i]));
+	}
+	for (int i = 0; i < N; i++)
+		assert_true(sample_maybe_sampled((void *)addr[i]));
+	for (int i = 0; i < N; i += 2)
+		assert_true(sample_set_take((void *)addr[i]));
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(sample_probe((void *)addr[i]), i % 2 == 1);
+		if (i % 2 == 0)
+			assert_false(sample_set_take((void *)addr[i]));
+	}
+	for (int i = 1; i < N; i += 2)
+		assert_true(sample_set_take((void *)addr[i]));
+	for (size_t i = 0; i < sizeof(g_sample_filter); i++)
+		assert_int_equal(g_sample_filter[i], 0);
+	for (int i = 0; i < N; i++)
+		assert_false(sample_maybe_sampled((void *)addr[i]));
+}
+
+/* Readers never miss a present block while other threads add and remove
+ * theirs (removals move entries back over the reader's probe). */
+struct churn_arg {
+	uint64_t base;
+	_Atomic bool *stop;
+	int missed;
+};
+
+static void *set_churn(void *p)
+{
+	struct churn_arg *a = p;
+	uint64_t x = a->base | 1;
+	uint64_t mine[64];
+	for (int i = 0; i < 64; i++) {
+		mine[i] = a->base + (uint64_t)i * 16;
+		sample_set_add((void *)mine[i]);
+	}
+	for (int round = 0; round < 2000; round++) {
+		for (int i = 0; i < 64; i++)
+			a->missed += !sample_maybe_sampled((void *)mine[i]);
+		int k = (int)(rnd(&x) % 64);
+		sample_set_take((void *)mine[k]);
+		mine[k] = a->base + (uint64_t)(64 + round) * 16; /* a new one */
+		sample_set_add((void *)mine[k]);
+	}
+	for (int i = 0; i < 64; i++)
+		sample_set_take((void *)mine[i]);
+	return NULL;
+}
+
+static void sampled_set_threads(void **state)
+{
+	(void)state;
+	_Atomic bool stop = false;
+	struct churn_arg args[4];
+	pthread_t t[4];
+	for (int i = 0; i < 4; i++) {
+		args[i] = (struct churn_arg){0x100000000000ull * (uint64_t)(i + 1), &stop, 0};
+		pthread_create(&t[i], NULL, set_churn, &args[i]);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(args[i].missed, 0);
+	}
+}
+
+/* The countdown's draws: exponential with the configured mean. */
+static void sample_draws(void **state)
+{
+	(void)state;
+	uint64_t saved = g_sample_interval;
+	g_sample_interval = 4096;
+	hw_tls.sample_left = 0;
+	hw_tls.sample_rng = 0;
+	/* 64-byte allocations: one sample per 64 of them on average (about
+	 * 62,500 samples: the mean is within 3% but for 1 in 10^12 runs) */
+	long taken = 0, n = 4000000;
+	for (long i = 0; i < n; i++)
+		taken += sample_take(64);
+	double mean = (double)n * 64 / (double)taken;
+	assert_true(mean > 4096 * 0.97 && mean < 4096 * 1.03);
+	/* an allocation of the interval's size: sampled 1 - 1/e of the time */
+	taken = 0;
+	for (long i = 0; i < 200000; i++)
+		taken += sample_take(4096);
+	double p = (double)taken / 200000;
+	assert_true(p > 0.632 - 0.01 && p < 0.632 + 0.01); /* 10 standard deviations */
+	g_sample_interval = saved;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -138,6 +248,9 @@ int main(void)
 		cmocka_unit_test(config_values),
 		cmocka_unit_test(path_patterns),
 		cmocka_unit_test(file_rules),
+		cmocka_unit_test(sampled_set),
+		cmocka_unit_test(sampled_set_threads),
+		cmocka_unit_test(sample_draws),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
