@@ -27,6 +27,7 @@ import argparse
 import atexit
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -62,11 +63,18 @@ BENCHES = {
 }
 
 
+CPU_TIME = False  # --cpu: user + system time of the command and its children
+
+
 def timed(argv, env, cwd):
     t = time.perf_counter()
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     p = subprocess.run(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL,
                        stderr=subprocess.PIPE, text=True)
     dt = time.perf_counter() - t
+    if CPU_TIME:
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        dt = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
     if p.returncode != 0:
         raise RuntimeError(f"{argv[:4]} failed ({p.returncode}): {p.stderr[-400:]}")
     return dt
@@ -87,6 +95,8 @@ def main():
                     help="with --python: the sampled mode's interval (default 512K)")
     ap.add_argument("--accuracy", type=int, default=0, metavar="N",
                     help="with --python: compare N sampled runs' callsites with the exact run's")
+    ap.add_argument("--no-native", action="store_true",
+                    help="with --python: skip the --native column (saves time)")
     ap.add_argument("--extra", action="append", default=[], metavar="CMD",
                     help="with --python: a real program to add as a row (a shell command)")
     ap.add_argument("--default-only", action="store_true",
@@ -95,7 +105,12 @@ def main():
                     help="with --python-bin: also the shim of build DIR, labelled NAME")
     ap.add_argument("--pythonpath", default="",
                     help="a directory put on PYTHONPATH (e.g. one with Pygments, for p)")
+    ap.add_argument("--cpu", action="store_true",
+                    help="time by CPU (user + system of the command and its children) "
+                         "instead of wall clock: steadier on a loaded machine")
     args = ap.parse_args()
+    global CPU_TIME
+    CPU_TIME = args.cpu
 
     hw = os.path.join(args.build, "analyzer", "heapwise")
     cbench = os.path.join(args.build, "tools", "bench_malloc")
@@ -200,6 +215,8 @@ def python_table(args, hw, heaptrack, only):
                 "sample": ([hw, "run", *flags, "--sample", args.sample, "-o", out("s"), "--",
                             *argv], plain),
             }
+            if args.no_native:
+                del modes["native"]
             if heaptrack:
                 modes["untraced-malloc"] = (argv, malloc_env)
                 modes["heaptrack"] = ([heaptrack, "-o", os.path.join(tmp, "ht"), *argv],
@@ -229,6 +246,8 @@ def python_table(args, hw, heaptrack, only):
                         os.unlink(os.path.join(tmp, f))
 
             def ratio(m, base):
+                if m not in times:
+                    return float("nan")
                 return statistics.median(t / b for t, b in zip(times[m], times[base]))
 
             ht = f"{ratio('heaptrack', 'untraced-malloc'):9.2f}x" if heaptrack else f"{'-':>10}"
@@ -272,7 +291,9 @@ def accuracy(exact, sampled):
         errs.append(abs(est - exact[k]) / exact[k])
     within = sum(e <= 0.10 for e in errs)
     worst = max(errs) if errs else 0
-    return f"{within}/{len(big)} callsites >=2% of peak within 10% (worst {worst * 100:.1f}%)"
+    peak = max(v for k, v in exact.items() if k[1] == "peak") / 2**20
+    return (f"peak {peak:.1f} MiB: {within}/{len(big)} callsites >=2% of peak within 10% "
+            f"(worst {worst * 100:.1f}%)")
 
 
 class Interpreter:
