@@ -124,6 +124,11 @@ void analysis_weigh(uint64_t interval, uint64_t addr, uint64_t size, uint64_t *b
 		*blocks = 1;
 		return;
 	}
+	if (size / 64 >= interval) { /* p = 1 within 1e-27; llround stays in range */
+		*bytes = size;
+		*blocks = 1;
+		return;
+	}
 	double p = -expm1(-(double)size / (double)interval); /* 1 - exp(-size / interval) */
 	double w = 1.0 / p;
 	*bytes = (uint64_t)llround((double)size * w);
