@@ -100,7 +100,11 @@ void init_fork_child(bool drained)
 	g_fork_child = true;
 	g_log_only_tty = 1;
 	/* The child opens its own file lazily, at its first event. */
-	atomic_store(&g_run_state, was == RUN_ON && g_config.follow ? RUN_NOT_STARTED : RUN_OFF);
+	bool follow = was == RUN_ON && g_config.follow;
+	atomic_store(&g_run_state, follow ? RUN_NOT_STARTED : RUN_OFF);
+	/* 0 until this child's trace starts; 1 in a child never traced, whose
+	 * sampled hooks then count down without coming to start it */
+	atomic_store(&g_proc.started, !follow);
 	hw_tls.guard = guard;
 	errno = saved;
 }
@@ -189,6 +193,8 @@ bool init_maybe(void)
 	bool ok = start();
 	hw_tls.guard = 0;
 	atomic_store(&g_run_state, ok ? RUN_ON : RUN_OFF);
+	if (ok)
+		atomic_store_explicit(&g_proc.started, 1, memory_order_release);
 	errno = saved;
 	return ok;
 }

@@ -17,7 +17,12 @@
 struct proc_page {
 	_Atomic uint32_t generation; /* of this process's thread states; 0 when wiped */
 	int32_t pid; /* of the process this page belongs to; 0 when wiped */
-	char pad[4096 - 8];
+	/* this process's trace started (init_maybe), or never will (a fork
+	 * child not followed); 0 when wiped and in a fork child until its own
+	 * starts: the sampling mode's allocations take their slow path until
+	 * then (sample.h) */
+	_Atomic uint32_t started;
+	char pad[4096 - 12];
 } __attribute__((aligned(4096)));
 
 extern struct proc_page g_proc;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "proc.h"
 #include "heapwise/trace_format.h"
 #include "heapwise/varint.h"
 
@@ -88,25 +89,57 @@ static uint64_t draw(void)
 bool sample_point(size_t n)
 {
 	int e = errno;
+	/* A child made without atfork handlers (raw fork, _Fork, clone) whose
+	 * trace has not started (sample_enter_slow starts it first; a realloc's
+	 * allocation half comes here without): this thread's countdown and
+	 * generator are its parent's copies, and would pick the parent's
+	 * blocks. A stream of its own from here, as init_fork_child gives. */
+	if (HW_UNLIKELY(proc_wiped()))
+		sample_fork_child();
 	if (!hw_tls.sample_rng)
 		seed();
-	bool taken = true;
-	if (!hw_tls.sample_left) {
-		/* the thread's first allocation: its countdown starts here */
-		uint64_t left = draw();
-		taken = n >= left;
-		hw_tls.sample_left = left - n;
-	}
+	if (!hw_tls.sample_left) /* the thread's first allocation: its countdown starts here */
+		hw_tls.sample_left = draw();
+	/* also reached short of the point (before the start, see
+	 * sample_ready) */
+	bool taken = n >= hw_tls.sample_left;
 	if (taken)
 		hw_tls.sample_left = draw(); /* memoryless: from this block's end */
+	else
+		hw_tls.sample_left -= n;
 	errno = e;
 	return taken;
+}
+
+/* This process's first allocation, or a fork child's (made with or without
+ * atfork handlers): its trace starts here, as the exact mode's first event
+ * starts it (a fork child that allocates gets a trace even when it reaches
+ * no sample point). A process that will not be traced (--no-follow, setuid,
+ * a trace that cannot be made) goes over to the exact mode's paths, which
+ * go straight to the real functions when recording is off, instead of
+ * coming here at every allocation. */
+static __attribute__((noinline)) void start_here(void)
+{
+	int e = errno;
+	struct thread_state *ts = tracker_enter();
+	if (ts)
+		tracker_leave();
+	else if (atomic_load(&g_run_state) == RUN_OFF && !sample_ready())
+		__atomic_store_n(&g_sample_interval, 0, __ATOMIC_RELAXED);
+	errno = e;
 }
 
 enum sample_entry sample_enter_slow(size_t n)
 {
 	if (hw_tls.guard)
 		return SAMPLE_NESTED;
+	if (HW_UNLIKELY(!sample_ready())) {
+		start_here();
+		if (!sample_ready()) { /* not traced (yet): nothing to sample */
+			hw_tls.guard = 1;
+			return SAMPLE_UNSAMPLED;
+		}
+	}
 	bool taken = sample_take(n);
 	hw_tls.guard = 1;
 	return taken ? SAMPLE_SAMPLED : SAMPLE_UNSAMPLED;
@@ -251,6 +284,8 @@ bool sample_set_take(const void *p)
 
 void sample_fork_child(void)
 {
+	if (!g_sample_interval)
+		return; /* nothing to forget (and the filter's pages stay shared) */
 	/* the parent's tables stay mapped here: code a signal handler
 	 * interrupted in this thread may still use one; the lock it may have
 	 * held is released */
@@ -258,7 +293,11 @@ void sample_fork_child(void)
 	atomic_store(&g_sample_set.version, 0);
 	memset(g_sample_filter, 0, sizeof(g_sample_filter));
 	atomic_flag_clear(&g_set_lock);
-	hw_tls.sample_rng = 0; /* a stream of its own */
+	/* a stream of its own: reseeded, and the countdown drawn again at the
+	 * next allocation (the parent's, copied, would pick the same block as
+	 * the parent's next sample) */
+	hw_tls.sample_rng = 0;
+	hw_tls.sample_left = 0;
 }
 
 void sample_record_alloc(int kind, void *p, size_t n)

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "heapwise/compiler.h"
+#include "proc.h"
 #include "tracker.h"
 
 /* The mean sampling interval in bytes; 0 in the exact mode. Set at start
@@ -107,10 +108,23 @@ void sample_fork_child(void);
  * true when it is sampled. Draws the next countdown. */
 bool sample_point(size_t n);
 
+/* False until this process's trace started: before the first start, in a
+ * fork child until its own trace starts, and in a child made without
+ * atfork handlers (proc.h: the kernel zeroed the process page), whose
+ * countdown and generator are still its parent's. Then allocations take
+ * sample_enter_slow, which starts the trace (with its SAMPLE record, as the
+ * exact mode's first event does) and so gives a child made without atfork
+ * handlers an empty set and a stream of its own at its first allocation,
+ * as fork's child handler does. One compare with memory. */
+static inline bool sample_ready(void)
+{
+	return atomic_load_explicit(&g_proc.started, memory_order_relaxed) != 0;
+}
+
 /* True when an allocation of n bytes is sampled (realloc's). */
 static inline bool sample_take(size_t n)
 {
-	if (HW_LIKELY(n < hw_tls.sample_left)) {
+	if (HW_LIKELY(n < hw_tls.sample_left) && HW_LIKELY(sample_ready())) {
 		hw_tls.sample_left -= n;
 		return false;
 	}
@@ -125,7 +139,8 @@ static inline bool sample_take(size_t n)
  * nothing live across it (no frame to save in the hooks). */
 static inline bool sample_enter_fast(size_t n)
 {
-	if (HW_LIKELY(n < hw_tls.sample_left) && HW_LIKELY(!hw_tls.guard)) {
+	if (HW_LIKELY(n < hw_tls.sample_left) && HW_LIKELY(!hw_tls.guard) &&
+	    HW_LIKELY(sample_ready())) {
 		hw_tls.sample_left -= n;
 		hw_tls.guard = 1;
 		return true;
@@ -165,7 +180,7 @@ bool sample_realloc_begin(struct sample_realloc *r, void *old);
 static inline bool sample_realloc_fast(const void *old, size_t n)
 {
 	if (HW_LIKELY(n < hw_tls.sample_left) && HW_LIKELY(!hw_tls.guard) &&
-	    HW_LIKELY(!old || !sample_maybe_sampled(old))) {
+	    HW_LIKELY(sample_ready()) && HW_LIKELY(!old || !sample_maybe_sampled(old))) {
 		hw_tls.sample_left -= n;
 		hw_tls.guard = 1;
 		return true;
