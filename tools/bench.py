@@ -26,6 +26,7 @@ interpreters' PYTHONPATH."""
 import argparse
 import atexit
 import json
+import math
 import os
 import resource
 import shutil
@@ -189,9 +190,10 @@ def python_table(args, hw, heaptrack, only):
     tmp = tempfile.mkdtemp(prefix="hw-bench-")
     plain = {k: v for k, v in os.environ.items() if k != "PYTHONMALLOC"}
     malloc_env = dict(plain, PYTHONMALLOC="malloc")
-    print(f"rounds {args.rounds}, median of per-round ratios; Python-aware (pymalloc on)")
+    print(f"rounds {args.rounds}, median of per-round ratios (smp min: the sampled mode's "
+          f"smallest); Python-aware (pymalloc on)")
     print(f"{'workload':10} {'untraced':>9} {'default':>9} {'--native':>9} "
-          f"{'--sample':>9} {'heaptrack*':>10} {'MB/s dflt':>9} {'KB/s smp':>9}"
+          f"{'--sample':>9} {'smp min':>8} {'heaptrack*':>10} {'MB/s dflt':>9} {'KB/s smp':>9}"
           + (f"  accuracy over {args.accuracy} sampled runs" if args.accuracy else ""))
     benches = dict(BENCHES)
     for i, cmd in enumerate(args.extra):
@@ -245,16 +247,17 @@ def python_table(args, hw, heaptrack, only):
                     for f in os.listdir(tmp):
                         os.unlink(os.path.join(tmp, f))
 
-            def ratio(m, base):
+            def ratio(m, base, agg=statistics.median):
                 if m not in times:
                     return float("nan")
-                return statistics.median(t / b for t, b in zip(times[m], times[base]))
+                return agg([t / b for t, b in zip(times[m], times[base])])
 
             ht = f"{ratio('heaptrack', 'untraced-malloc'):9.2f}x" if heaptrack else f"{'-':>10}"
             acc = accuracy(exact, sampled) if args.accuracy else ""
             print(f"{name:10} {statistics.median(times['untraced']):8.2f}s "
                   f"{ratio('default', 'untraced'):8.2f}x {ratio('native', 'untraced'):8.2f}x "
-                  f"{ratio('sample', 'untraced'):8.2f}x {ht} "
+                  f"{ratio('sample', 'untraced'):8.2f}x {ratio('sample', 'untraced', min):7.2f}x "
+                  f"{ht} "
                   f"{statistics.median(rates['default']) / 1e6:9.1f} "
                   f"{statistics.median(rates['sample']) / 1e3:9.1f}  {acc}", flush=True)
         print("* heaptrack under PYTHONMALLOC=malloc, against untraced PYTHONMALLOC=malloc")
@@ -285,15 +288,22 @@ def accuracy(exact, sampled):
     if not exact or not sampled:
         return "-"
     big = [k for k, v in exact.items() if k[1] != "peak" and v >= 0.02 * exact[(k[0], "peak")]]
-    errs = []
+    errs, needed = [], []
     for k in big:
         est = statistics.mean(s.get(k, 0) for s in sampled)
         errs.append(abs(est - exact[k]) / exact[k])
+        # one run's relative error (root mean square over the runs); the
+        # mean of N runs has 1/sqrt(N) of it: within 10% 19 times in 20
+        # takes N >= (1.96 * e1 / 0.10)^2
+        e1 = math.sqrt(statistics.mean(((s.get(k, 0) - exact[k]) / exact[k]) ** 2
+                                       for s in sampled))
+        needed.append(math.ceil((1.96 * e1 / 0.10) ** 2))
     within = sum(e <= 0.10 for e in errs)
     worst = max(errs) if errs else 0
     peak = max(v for k, v in exact.items() if k[1] == "peak") / 2**20
     return (f"peak {peak:.1f} MiB: {within}/{len(big)} callsites >=2% of peak within 10% "
-            f"(worst {worst * 100:.1f}%)")
+            f"(worst {worst * 100:.1f}%); runs for all within 10% (95%): "
+            f"{max(needed) if needed else 0}")
 
 
 class Interpreter:
