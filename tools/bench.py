@@ -22,7 +22,9 @@ median of the per-round ratios); --also-build NAME=DIR adds the shim of
 another build (e.g. main's) beside this one's, in the same rounds.
 Workload p (Pygments highlighting Python source to HTML, a pygmentize-like
 run) needs Pygments: --pythonpath DIR puts a directory that has it on the
-interpreters' PYTHONPATH."""
+interpreters' PYTHONPATH.
+heapwise run keeps the traces raw here (--no-compress): the ratios are the
+recording's cost; the compression after a run is bench_compress.py's."""
 import argparse
 import atexit
 import json
@@ -146,10 +148,10 @@ def main():
                 continue
             modes = {
                 "untraced": argv,
-                "native": [hw, "run", *flags, "--native", "-o", os.path.join(tmp, "n.%p.hwt"),
+                "native": [hw, "run", "--no-compress", *flags, "--native", "-o", os.path.join(tmp, "n.%p.hwt"),
                            "--", *argv],
-                "default": [hw, "run", *flags, "-o", os.path.join(tmp, "d.%p.hwt"), "--", *argv],
-                "no-stack": [hw, "run", *flags, "--no-native", "-o",
+                "default": [hw, "run", "--no-compress", *flags, "-o", os.path.join(tmp, "d.%p.hwt"), "--", *argv],
+                "no-stack": [hw, "run", "--no-compress", *flags, "--no-native", "-o",
                              os.path.join(tmp, "s.%p.hwt"), "--", *argv],
             }
             if heaptrack:
@@ -212,9 +214,9 @@ def python_table(args, hw, heaptrack, only):
             out = lambda tag: os.path.join(tmp, tag + ".%p.hwt")
             modes = {
                 "untraced": (argv, plain),
-                "default": ([hw, "run", *flags, "-o", out("d"), "--", *argv], plain),
-                "native": ([hw, "run", *flags, "--native", "-o", out("n"), "--", *argv], plain),
-                "sample": ([hw, "run", *flags, "--sample", args.sample, "-o", out("s"), "--",
+                "default": ([hw, "run", "--no-compress", *flags, "-o", out("d"), "--", *argv], plain),
+                "native": ([hw, "run", "--no-compress", *flags, "--native", "-o", out("n"), "--", *argv], plain),
+                "sample": ([hw, "run", "--no-compress", *flags, "--sample", args.sample, "-o", out("s"), "--",
                             *argv], plain),
             }
             if args.no_native:
