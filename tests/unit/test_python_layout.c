@@ -10,6 +10,9 @@
 #define Py_BUILD_CORE 1
 #include <Python.h>
 
+/* first: 3.13t's pycore_stackref.h (through pycore_frame.h) calls
+ * _PyObject_HasDeferredRefcount, which pycore_object.h declares */
+#include <internal/pycore_object.h>
 #include <internal/pycore_code.h>
 #include <internal/pycore_frame.h>
 #include <internal/pycore_pystate.h>
