@@ -70,6 +70,16 @@ class Browser(TraceTest):
         self.assertRegex(dom, r">\d+ MiB</text>")
         self.assertIn("many_callers.py:13 work", dom)  # the line's series, in the legend
 
+    def test_marks_in_the_last_bucket(self):
+        """A mark at the trace's very end (Python's finalization, where the
+        timeline's rounded bucket times end before it) is drawn, zoomed out."""
+        out = self.report(os.path.join(GOLDEN, "endmark.hwt"), "timeline", ".html")
+        dom, errors = self.render(out)
+        self.assertEqual(errors, [])
+        self.assertEqual(dom.count('<g class="mark">'), 2, dom[-3000:])
+        self.assertIn(">Python finalizes<", dom)
+        self.assertIn(">begin<", dom)
+
     def test_native_names_in_the_flamegraph(self):
         _, _, traces = self.run_traced([self.prog("leaks")])
         dom, errors = self.render(self.report(traces[0], "flamegraph", "--metric", "leaked",

@@ -343,6 +343,27 @@ static void attr(struct tb *b)
 	tb_trailer(b, 12, 3000000, 9, 2);
 }
 
+/* A user mark and Python's finalization in the timeline's last bucket: the
+ * finalization at the trailer's time, a time whose six-decimal rounding puts
+ * it past the rounded bucket times (250091724 ns: 0.250092 against 0.250091),
+ * where the HTML timeline once dropped it. */
+static void endmark(struct tb *b)
+{
+	tb_init(b, HW_MIN_CHUNK_SIZE, "python3 end.py", 14);
+	tb_chunk(b, 5);
+	tb_time(b, 1000000);
+	tb_module(b, 0, 0x400000, 0x400000, 0x500000, "/nonexistent/python3");
+	tb_stack(b, 1, 0, 0x401000);
+	tb_mark(b, 1, HW_MARK_USER, "begin");
+	tb_alloc(b, HW_KIND_MALLOC, 2, 0x1000, 100000, 1);
+	tb_time(b, 200000000);
+	tb_alloc(b, HW_KIND_MALLOC, 3, 0x2000, 50000, 1);
+	tb_time(b, 250091724);
+	tb_mark(b, 4, HW_MARK_PY_FINALIZE, "python-finalize");
+	tb_free(b, HW_KIND_MALLOC, 5, 0x2000);
+	tb_trailer(b, 6, 250091724, 2, 1);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -398,6 +419,10 @@ int main(int argc, char **argv)
 	tb_free_builder(&b);
 	attr(&b);
 	if (tb_write(&b, "attr.hwt"))
+		return 1;
+	tb_free_builder(&b);
+	endmark(&b);
+	if (tb_write(&b, "endmark.hwt"))
 		return 1;
 	tb_free_builder(&b);
 	return 0;
