@@ -48,6 +48,20 @@ struct mark {
 			       * took away (live at its GC_START minus live here) */
 };
 
+/* A sampled trace's spread per site (analysis_weigh_var), beside a->sites:
+ * the estimated variance of the site's weighed bytes (in bytes squared,
+ * summed exactly as integers so that a free takes away what its allocation
+ * added) and the recorded blocks behind it that stand for more than
+ * themselves ("samples"), live now (live_*), at its class's peak (snap_*,
+ * kept as site.snap_bytes is), at the leak point (leak_*) and over all its
+ * allocations (alloc_*). */
+struct site_spread {
+	unsigned __int128 live_var, snap_var, leak_var, alloc_var;
+	unsigned __int128 count_var; /* of the estimated count of allocations */
+	uint64_t live_n, snap_n, leak_n, alloc_n;
+	uint64_t seen;
+};
+
 struct analysis;
 
 /* Called after every change of a heap callsite's live bytes: the site
@@ -133,6 +147,8 @@ struct analysis {
 	/* a sampled trace (SAMPLE record): the mean interval in bytes, else 0;
 	 * every heap figure is then an estimate (analysis_weigh) */
 	uint64_t sample_interval;
+	struct site_spread *spread; /* sampled traces: per site, else NULL */
+	size_t spreadcap;
 	bool python_frames; /* the shim could read Python frames */
 	uint64_t python_flags; /* HW_PY_* (PYTHON_INFO; format 3) */
 	char python_layout[65]; /* the shim's layout row, "" when unknown */
@@ -215,6 +231,16 @@ void modmap_resolve(struct analysis *a);
 /* Bytes and blocks a site had live at its class's peak. */
 uint64_t site_peak_bytes(const struct analysis *a, const struct site *s);
 
+/* A sampled trace's figures for site i: the variance of its estimated bytes
+ * at its class's peak, at the leak point and over its allocations, and the
+ * samples behind each (see struct site_spread). All 0 for an exact trace. */
+struct spread_fig {
+	double peak_var, leak_var, alloc_var;
+	double count_var; /* of the estimated count of allocations */
+	uint64_t peak_n, leak_n, alloc_n;
+};
+void site_spread_fig(const struct analysis *a, size_t i, struct spread_fig *out);
+
 static inline int kind_class(int kind)
 {
 	return kind == HW_KIND_MMAP ? CLASS_MMAP : kind == HW_KIND_MMAP_FILE ? CLASS_FILE : CLASS_HEAP;
@@ -230,4 +256,18 @@ const char *class_name(int cls);
  * allocation and free. interval 0: the block itself. */
 void analysis_weigh(uint64_t interval, uint64_t addr, uint64_t size, uint64_t *bytes,
 		    uint64_t *blocks);
+
+/* The variance that one recorded block of `size` bytes adds to an estimate
+ * of bytes, as an unbiased estimate of it from the block having been
+ * recorded: the weighed bytes are X = w * 1{recorded} with w = size / p, so
+ * Var X = w^2 p (1 - p), and 1{recorded} * w^2 (1 - p) = w (w - size) has
+ * that expectation. Blocks are recorded independently (Poisson points on
+ * disjoint byte ranges), so a row's variance is the sum over its recorded
+ * blocks. 0 for an exact trace and for blocks analysis_weigh counts as
+ * themselves. */
+double analysis_weigh_var(uint64_t interval, uint64_t size);
+/* The same for an estimate of blocks: each recorded block counts 1 / p
+ * (rounded at random between its neighbours, which adds at most 1/4), so
+ * (1 - p) / p^2 + 1/4. */
+double analysis_weigh_count_var(uint64_t interval, uint64_t size);
 #endif

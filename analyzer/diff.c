@@ -35,6 +35,9 @@ struct side {
 struct vals {
 	bool present;
 	uint64_t peak, leaked, alloc, count;
+	/* a sampled side: the variances and samples of its estimates */
+	double peak_var, leaked_var, alloc_var;
+	uint64_t peak_n, leaked_n, alloc_n;
 };
 
 struct drow {
@@ -133,15 +136,21 @@ static uint64_t total_allocated(const struct analysis *a)
 	return sum;
 }
 
-static void json_side(FILE *f, const struct vals *v)
+static void json_side(FILE *f, const struct vals *v, bool sampled)
 {
 	if (!v->present) {
 		fputs("null", f);
 		return;
 	}
 	fprintf(f, "{\"peak_bytes\":%" PRIu64 ",\"leaked_bytes\":%" PRIu64 ",\"allocated_bytes\":%" PRIu64
-		   ",\"count\":%" PRIu64 "}",
+		   ",\"count\":%" PRIu64,
 		v->peak, v->leaked, v->alloc, v->count);
+	if (sampled) {
+		sample_spread_json(f, "peak", v->peak_var, v->peak_n);
+		sample_spread_json(f, "leaked", v->leaked_var, v->leaked_n);
+		sample_spread_json(f, "allocated", v->alloc_var, v->alloc_n);
+	}
+	fputc('}', f);
 }
 
 static void add_row(struct vals *v, const struct row *r)
@@ -151,6 +160,12 @@ static void add_row(struct vals *v, const struct row *r)
 	v->leaked += r->leaked_bytes;
 	v->alloc += r->allocated_bytes;
 	v->count += r->count;
+	v->peak_var += r->peak_var;
+	v->leaked_var += r->leaked_var;
+	v->alloc_var += r->allocated_var;
+	v->peak_n += r->peak_samples;
+	v->leaked_n += r->leaked_samples;
+	v->alloc_n += r->allocated_samples;
 }
 
 static struct drow side_row(struct side *s, struct report_keys *k, struct row *r, bool is_new)
@@ -287,6 +302,10 @@ int cmd_diff(int argc, char **argv)
 		rest_alloc += rows[i].d_alloc;
 	}
 	uint64_t bpk = base.a.peaks[CLASS_HEAP].peak, npk = now.a.peaks[CLASS_HEAP].peak;
+	bool sampled = base.a.sample_interval || now.a.sample_interval;
+	struct spread_fig bspread, nspread;
+	sample_heap_spread(&base.a, &bspread);
+	sample_heap_spread(&now.a, &nspread);
 	double growth = pct(bpk, npk);
 	bool failed = gate && growth > max_growth;
 	if (n > out)
@@ -304,8 +323,12 @@ int cmd_diff(int argc, char **argv)
 		base.a.sample_interval ? printf("%" PRIu64, base.a.sample_interval) : printf("null");
 		printf(",\"new_sample_interval\":");
 		now.a.sample_interval ? printf("%" PRIu64, now.a.sample_interval) : printf("null");
-		printf(",\"peak_bytes\":{\"base\":%" PRIu64 ",\"new\":%" PRIu64 "},\"peak_growth_pct\":",
-		       bpk, npk);
+		printf(",\"peak_bytes\":{\"base\":%" PRIu64 ",\"new\":%" PRIu64, bpk, npk);
+		if (sampled) {
+			sample_spread_json(stdout, "base_peak", bspread.peak_var, bspread.peak_n);
+			sample_spread_json(stdout, "new_peak", nspread.peak_var, nspread.peak_n);
+		}
+		printf("},\"peak_growth_pct\":");
 		if (isfinite(growth))
 			printf("%.3f", growth);
 		else
@@ -324,12 +347,23 @@ int cmd_diff(int argc, char **argv)
 			printf("%s\n{\"class\":\"%s\",\"frames\":", i ? "," : "", class_name(d->cls));
 			report_frames_json(stdout, any->frames, any->nframes);
 			printf(",\"base\":");
-			json_side(stdout, &d->base);
+			json_side(stdout, &d->base, sampled);
 			printf(",\"new\":");
-			json_side(stdout, &d->now);
+			json_side(stdout, &d->now, sampled);
 			printf(",\"delta\":{\"peak_bytes\":%" PRId64 ",\"leaked_bytes\":%" PRId64
-			       ",\"allocated_bytes\":%" PRId64 "}}",
+			       ",\"allocated_bytes\":%" PRId64,
 			       d->d_peak, d->d_leaked, d->d_alloc);
+			if (sampled) { /* two independent estimates: their variances add */
+				sample_spread_json(stdout, "peak", d->base.peak_var + d->now.peak_var,
+						   d->base.peak_n + d->now.peak_n);
+				sample_spread_json(stdout, "leaked",
+						   d->base.leaked_var + d->now.leaked_var,
+						   d->base.leaked_n + d->now.leaked_n);
+				sample_spread_json(stdout, "allocated",
+						   d->base.alloc_var + d->now.alloc_var,
+						   d->base.alloc_n + d->now.alloc_n);
+			}
+			printf("}}");
 		}
 		printf("],\"heap_callsites_not_shown\":{\"count\":%zu,\"delta\":{\"peak_bytes\":%" PRId64
 		       ",\"leaked_bytes\":%" PRId64 ",\"allocated_bytes\":%" PRId64 "}}}\n",
@@ -348,8 +382,20 @@ int cmd_diff(int argc, char **argv)
 		if (now.a.sample_interval)
 			printf("  new         %s\n",
 			       sample_note(now.a.sample_interval, note, sizeof(note)));
-		printf("  peak heap   %s -> %s (%s", fmt_size(b1, bpk), fmt_size(b2, npk),
-		       signed_size(b3, (int64_t)(npk - bpk)));
+		char pm1[100] = "", pm2[100] = "", pm3[100] = "", t[96];
+		if (sampled) {
+			if (base.a.sample_interval)
+				snprintf(pm1, sizeof(pm1), " %s",
+					 sample_pm(t, bpk, bspread.peak_var, bspread.peak_n));
+			if (now.a.sample_interval)
+				snprintf(pm2, sizeof(pm2), " %s",
+					 sample_pm(t, npk, nspread.peak_var, nspread.peak_n));
+			snprintf(pm3, sizeof(pm3), " %s",
+				 sample_pm(t, bpk + npk, bspread.peak_var + nspread.peak_var,
+					   bspread.peak_n + nspread.peak_n));
+		}
+		printf("  peak heap   %s%s -> %s%s (%s%s", fmt_size(b1, bpk), pm1, fmt_size(b2, npk), pm2,
+		       signed_size(b3, (int64_t)(npk - bpk)), pm3);
 		if (isfinite(growth))
 			printf(", %+.1f%%)\n", growth);
 		else
@@ -394,6 +440,21 @@ int cmd_diff(int argc, char **argv)
 			if (d->cls != CLASS_HEAP)
 				printf("  [%s]", class_name(d->cls));
 			printf("%s\n", !d->base.present ? "  [new]" : !d->now.present ? "  [gone]" : "");
+			if (sampled) {
+				/* the change's 95% interval: base and new are
+				 * independent estimates, their variances add */
+				char s1[96], s2[96], s3[96];
+				printf("       95%% interval of the change: peak %s, leaked %s, allocated %s\n",
+				       sample_pm(s1, d->base.peak + d->now.peak,
+						 d->base.peak_var + d->now.peak_var,
+						 d->base.peak_n + d->now.peak_n),
+				       sample_pm(s2, d->base.leaked + d->now.leaked,
+						 d->base.leaked_var + d->now.leaked_var,
+						 d->base.leaked_n + d->now.leaked_n),
+				       sample_pm(s3, d->base.alloc + d->now.alloc,
+						 d->base.alloc_var + d->now.alloc_var,
+						 d->base.alloc_n + d->now.alloc_n));
+			}
 		}
 		free(labels);
 		if (rest)
@@ -405,6 +466,13 @@ int cmd_diff(int argc, char **argv)
 			       failed ? "FAIL" : "PASS", growth >= 0 ? "+" : "",
 			       isfinite(growth) ? growth : 100.0, failed ? "exceeds" : "is within",
 			       max_growth);
+		if (gate && sampled && bpk) {
+			/* the growth of estimates: its interval, from the change's */
+			double h = 100.0 * sample_half95(bspread.peak_var + nspread.peak_var) / (double)bpk;
+			printf("  (estimates: the growth's 95%% interval is %+.1f%% to %+.1f%%; the gate "
+			       "holds the estimate to the limit)\n",
+			       growth - h, growth + h);
+		}
 	}
 	for (size_t i = 0; i < out; i++)
 		free(rows[i].key);

@@ -30,6 +30,7 @@ struct limit {
 	const char *name;
 	bool set, failed;
 	uint64_t max, value;
+	double var; /* a sampled trace: the estimate's variance (sampled.h) */
 	char *detail; /* offending callsites, text */
 };
 
@@ -72,6 +73,12 @@ static char *offenders(const struct analysis *a, struct symbolizer *s, enum sort
 			continue;
 		char b[32];
 		fprintf(f, "      %-10s", fmt_size(b, v));
+		if (a->sample_interval) {
+			char pm[96];
+			fprintf(f, " %-30s",
+				leaks ? sample_pm(pm, v, row->leaked_var, row->leaked_samples)
+				      : sample_pm(pm, v, row->peak_var, row->peak_samples));
+		}
 		if (leaks)
 			fprintf(f, " in %" PRIu64 " block%s", row->leaked_blocks,
 				row->leaked_blocks == 1 ? " " : "s");
@@ -88,14 +95,38 @@ static char *offenders(const struct analysis *a, struct symbolizer *s, enum sort
 	return buf;
 }
 
-static void limit_message(char *buf, size_t size, const struct limit *l, bool bytes)
+static void limit_message(char *buf, size_t size, const struct limit *l, bool bytes,
+			  bool sampled)
 {
 	char v[32], m[32];
+	int k;
 	if (bytes)
-		snprintf(buf, size, "%s (%" PRIu64 " B) %s %s (%" PRIu64 " B)", fmt_size(v, l->value),
-			 l->value, l->failed ? ">" : "<=", fmt_size(m, l->max), l->max);
+		k = snprintf(buf, size, "%s (%" PRIu64 " B) %s %s (%" PRIu64 " B)",
+			     fmt_size(v, l->value), l->value, l->failed ? ">" : "<=",
+			     fmt_size(m, l->max), l->max);
 	else
-		snprintf(buf, size, "%" PRIu64 " %s %" PRIu64, l->value, l->failed ? ">" : "<=", l->max);
+		k = snprintf(buf, size, "%" PRIu64 " %s %" PRIu64, l->value, l->failed ? ">" : "<=",
+			     l->max);
+	if (!sampled || k < 0 || (size_t)k >= size)
+		return;
+	/* The estimate is checked, not a bound of its interval: it is
+	 * unbiased, so a program over the limit fails as often as not, and the
+	 * interval says how sure that is. */
+	double h = sample_half95(l->var);
+	double lo = (double)l->value - h, hi = (double)l->value + h;
+	if (lo < 0)
+		lo = 0;
+	const char *verdict = l->failed ? (lo > (double)l->max ? "over the limit at 95%"
+							       : "the limit is inside the interval: may be under it")
+					: (hi <= (double)l->max ? "under the limit at 95%"
+								: "the limit is inside the interval: may be over it");
+	if (bytes)
+		snprintf(buf + k, size - (size_t)k, "; estimate, 95%% interval %s to %s: %s",
+			 fmt_size(v, (uint64_t)lo), fmt_size(m, hi >= 1.8e19 ? UINT64_MAX : (uint64_t)hi),
+			 verdict);
+	else
+		snprintf(buf + k, size - (size_t)k, "; estimate, 95%% interval %.0f to %.0f: %s", lo, hi,
+			 verdict);
 }
 
 /* Checks one trace; returns 0 pass, 1 fail, 2 error. Appends JUnit cases. */
@@ -125,6 +156,7 @@ static int check_one(const char *path, struct check_opts *o, struct suppressions
 	struct limit *limits[] = {&o->peak, &o->leaked, &o->allocs};
 	/* leaked: every eligible heap row, minus what the suppressions take */
 	uint64_t leaked = 0, heap_allocs = 0;
+	double leaked_var = 0;
 	for (int k = 0; k < HW_KIND_COUNT; k++)
 		if (kind_class(k) == CLASS_HEAP)
 			heap_allocs += a.kinds[k].allocs;
@@ -140,9 +172,15 @@ static int check_one(const char *path, struct check_opts *o, struct suppressions
 			rule->bytes += row->leaked_bytes;
 		} else {
 			leaked += row->leaked_bytes;
+			leaked_var += row->leaked_var;
 		}
 	}
 	report_free(&r);
+	struct spread_fig hs;
+	sample_heap_spread(&a, &hs);
+	o->peak.var = hs.peak_var;
+	o->leaked.var = leaked_var;
+	o->allocs.var = hs.count_var;
 	o->peak.value = a.peaks[CLASS_HEAP].peak;
 	o->leaked.value = leaked;
 	o->allocs.value = heap_allocs;
@@ -165,8 +203,8 @@ static int check_one(const char *path, struct check_opts *o, struct suppressions
 		checked++;
 		l->failed = l->value > l->max;
 		failed += l->failed;
-		char msg[128];
-		limit_message(msg, sizeof(msg), l, l != &o->allocs);
+		char msg[320];
+		limit_message(msg, sizeof(msg), l, l != &o->allocs, a.sample_interval != 0);
 		printf("  %s  %-16s %s", l->failed ? "FAIL" : "PASS", l->name, msg);
 		if (l == &o->leaked)
 			printf(" (heap live at %s)", where);

@@ -140,6 +140,79 @@ void analysis_weigh(uint64_t interval, uint64_t addr, uint64_t size, uint64_t *b
 	*blocks = (uint64_t)whole + (w - whole > u);
 }
 
+double analysis_weigh_var(uint64_t interval, uint64_t size)
+{
+	if (!interval || !size || size / 64 >= interval)
+		return 0; /* as analysis_weigh: the block counts as itself */
+	double n = (double)size;
+	double p = -expm1(-n / (double)interval);
+	double w = n / p;
+	return w * (w - n);
+}
+
+double analysis_weigh_count_var(uint64_t interval, uint64_t size)
+{
+	if (!interval || !size || size / 64 >= interval)
+		return 0;
+	double p = -expm1(-(double)size / (double)interval);
+	return (1 - p) / (p * p) + 0.25;
+}
+
+/* Site i's spread, grown (zeroed) to the sites' capacity on first use. */
+static struct site_spread *spread_at(struct analysis *a, size_t i)
+{
+	if (HW_UNLIKELY(i >= a->spreadcap)) {
+		size_t cap = a->sitecap > i ? a->sitecap : i + 1;
+		a->spread = xrealloc(a->spread, cap * sizeof(*a->spread));
+		memset(a->spread + a->spreadcap, 0, (cap - a->spreadcap) * sizeof(*a->spread));
+		a->spreadcap = cap;
+	}
+	return &a->spread[i];
+}
+
+/* A sampled heap block of `size` bytes comes (sign 1) or goes (-1) at site
+ * i; id: its class's peak id before the change (as site_touch). */
+static void spread_change(struct analysis *a, size_t i, uint64_t id, uint64_t size, int sign)
+{
+	double v = analysis_weigh_var(a->sample_interval, size);
+	if (v <= 0)
+		return;
+	unsigned __int128 q = (unsigned __int128)(v + 0.5);
+	struct site_spread *p = spread_at(a, i);
+	if (p->seen != id) {
+		p->snap_var = p->live_var;
+		p->snap_n = p->live_n;
+		p->seen = id;
+	}
+	if (sign > 0) {
+		p->live_var += q;
+		p->live_n++;
+		p->alloc_var += q;
+		p->alloc_n++;
+		p->count_var +=
+			(unsigned __int128)(analysis_weigh_count_var(a->sample_interval, size) + 0.5);
+	} else {
+		p->live_var -= q;
+		p->live_n--;
+	}
+}
+
+void site_spread_fig(const struct analysis *a, size_t i, struct spread_fig *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!a->spread || i >= a->spreadcap || i >= a->nsites)
+		return;
+	const struct site_spread *p = &a->spread[i];
+	bool at_peak = p->seen == a->peaks[a->sites[i].cls].id;
+	out->peak_var = (double)(at_peak ? p->snap_var : p->live_var);
+	out->peak_n = at_peak ? p->snap_n : p->live_n;
+	out->leak_var = (double)p->leak_var;
+	out->leak_n = p->leak_n;
+	out->alloc_var = (double)p->alloc_var;
+	out->alloc_n = p->alloc_n;
+	out->count_var = (double)p->count_var;
+}
+
 uint64_t site_peak_bytes(const struct analysis *a, const struct site *s)
 {
 	/* a site that changed since the peak saved its bytes at its first change
@@ -192,8 +265,10 @@ static inline __attribute__((always_inline)) void heap_gone(struct analysis *a, 
 	if (!b->counted) /* allocated outside the window */
 		return;
 	uint64_t bytes = b->size, blocks = 1;
-	if (HW_UNLIKELY(a->sample_interval))
+	if (HW_UNLIKELY(a->sample_interval)) {
 		analysis_weigh(a->sample_interval, b->addr, b->size, &bytes, &blocks);
+		spread_change(a, b->site, h->id, b->size, -1);
+	}
 	heap_change(a, h, &a->sites[b->site], -(int64_t)bytes, -(int64_t)blocks, seq, time_ns);
 }
 
@@ -286,8 +361,10 @@ static inline __attribute__((always_inline)) void do_alloc(struct analysis *a, s
 	if (!counted)
 		return;
 	uint64_t bytes = size, blocks = 1;
-	if (HW_UNLIKELY(a->sample_interval))
+	if (HW_UNLIKELY(a->sample_interval)) {
 		analysis_weigh(a->sample_interval, addr, size, &bytes, &blocks);
+		spread_change(a, b.site, h->id, size, 1);
+	}
 	struct kind_totals *k = &a->kinds[kind];
 	k->allocs += blocks;
 	k->alloc_bytes += bytes;
@@ -502,6 +579,10 @@ static void leak_snapshot(struct analysis *a, int point, uint64_t seq, uint64_t 
 	for (size_t i = 0; i < a->nsites; i++) {
 		a->sites[i].leak_bytes = a->sites[i].live_bytes;
 		a->sites[i].leak_blocks = a->sites[i].live_blocks;
+	}
+	for (size_t i = 0; a->spread && i < a->spreadcap && i < a->nsites; i++) {
+		a->spread[i].leak_var = a->spread[i].live_var;
+		a->spread[i].leak_n = a->spread[i].live_n;
 	}
 	a->leak_point = point;
 	a->leak_seq = seq;
@@ -797,6 +878,9 @@ void analysis_release_replay(struct analysis *a)
 	a->nsites = a->sitecap = 0;
 	free(a->site_index);
 	a->site_index = NULL;
+	free(a->spread);
+	a->spread = NULL;
+	a->spreadcap = 0;
 	live_map_free(&a->live);
 	range_map_free(&a->maps);
 	free(a->threads_tab.slots);
@@ -820,6 +904,7 @@ void analysis_free(struct analysis *a)
 	if (a->sites)
 		munmap(a->sites, a->sitecap * sizeof(struct site));
 	free(a->site_index);
+	free(a->spread);
 	live_map_free(&a->live);
 	range_map_free(&a->maps);
 	free(a->rss);

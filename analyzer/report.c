@@ -420,6 +420,19 @@ static void site_row(struct row *row, const struct analysis *a, const struct sit
 	row->cls = st->cls;
 	row->kind = st->kind;
 	row->canon = st->canon;
+	if (a->spread) {
+		struct spread_fig sf;
+		site_spread_fig(a, (size_t)(st - a->sites), &sf);
+		row->peak_var = sf.peak_var;
+		row->peak_samples = sf.peak_n;
+		if (st->eligible) {
+			row->leaked_var = sf.leak_var;
+			row->leaked_samples = sf.leak_n;
+		}
+		row->allocated_var = sf.alloc_var;
+		row->allocated_samples = sf.alloc_n;
+		row->count_var = sf.count_var;
+	}
 }
 
 struct site_ref {
@@ -810,6 +823,7 @@ static void build(struct report *r, const struct analysis *a, struct symbolizer 
 	r->by = by;
 	r->group = group;
 	r->blame = g_blame;
+	r->sample_interval = a->sample_interval;
 	lines_for(a);
 	struct keytab kt = {0};
 	if (group != GROUP_STACK)
@@ -1212,6 +1226,13 @@ void report_row_add(struct row *d, const struct row *r)
 	d->count += r->count;
 	d->temporary += r->temporary;
 	d->temporary_bytes += r->temporary_bytes;
+	d->peak_var += r->peak_var;
+	d->leaked_var += r->leaked_var;
+	d->allocated_var += r->allocated_var;
+	d->count_var += r->count_var;
+	d->peak_samples += r->peak_samples;
+	d->leaked_samples += r->leaked_samples;
+	d->allocated_samples += r->allocated_samples;
 }
 
 static uint64_t part_metric(const struct kind_part *p, enum sort_by by)

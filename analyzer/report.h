@@ -21,6 +21,10 @@ struct kind_part {
 struct row {
 	uint64_t peak_bytes, leaked_bytes, leaked_blocks, allocated_bytes, count;
 	uint64_t temporary, temporary_bytes; /* freed before the thread allocated again */
+	/* a sampled trace: the variance of the estimated peak, leaked and
+	 * allocated bytes and the samples behind each (site_spread_fig) */
+	double peak_var, leaked_var, allocated_var, count_var;
+	uint64_t peak_samples, leaked_samples, allocated_samples;
 	int cls;
 	int kind; /* the kind that holds most of the row (report_sort settles it) */
 	/* each kind's part when the row has more than one kind (a Python line
@@ -40,6 +44,7 @@ struct report {
 	enum sort_by by;
 	enum group_by group;
 	enum blame blame; /* the frame a row shows first (report_set_blame) */
+	uint64_t sample_interval; /* the trace's (0: exact): rows carry their spread */
 };
 
 /* Which frame reports blame (usercode.h): BLAME_USER unless the command line
@@ -152,6 +157,8 @@ void report_rows_json(FILE *f, const struct analysis *a, const struct report *r,
 /* The summary's "at the peak" lines: the first max heap rows with peak
  * bytes, each with its innermost Python frame (else its innermost frame). */
 void report_peak_lines(FILE *f, const struct report *r, size_t max);
+/* A sampled trace's row: the 95% intervals of its estimates, one line. */
+void report_row_spread_text(FILE *f, const struct row *row);
 /* The rows of report_top_text without its heading. */
 void report_rows_text(FILE *f, const struct report *r, size_t n);
 /* The "callsites" array of report_rows_json. */

@@ -1,6 +1,7 @@
 /* JSON renderers (analyzer, reports stage). Every document has a top-level
  * "version"; every string from the trace goes through json_str. */
 #include <inttypes.h>
+#include <math.h>
 #include <string.h>
 
 #include "report.h"
@@ -80,6 +81,14 @@ void report_summary_json(FILE *f, const struct analysis *a, struct symbolizer *s
 		heap.allocs, heap.frees, heap.alloc_bytes, a->peaks[CLASS_HEAP].peak,
 		(double)a->peaks[CLASS_HEAP].peak_time_ns / 1e9, leaked, leaked_blocks,
 		(double)a->end_time_ns / 1e9, a->threads);
+	if (a->sample_interval) {
+		struct spread_fig hs;
+		sample_heap_spread(a, &hs);
+		sample_spread_json(f, "peak", hs.peak_var, hs.peak_n);
+		sample_spread_json(f, "leaked", hs.leak_var, hs.leak_n);
+		sample_spread_json(f, "allocated", hs.alloc_var, hs.alloc_n);
+		fprintf(f, ",\"allocations_stderr\":%.0f", sqrt(hs.count_var));
+	}
 	fputs(",\"leak_point\":", f);
 	json_str(f, report_leak_point(a, where, sizeof(where)));
 	fprintf(f, ",\"python\":%s", a->python_version ? "true" : "false");
@@ -122,8 +131,10 @@ void report_summary_json(FILE *f, const struct analysis *a, struct symbolizer *s
 			const struct row *row = &r.rows[i];
 			if (row->cls != CLASS_HEAP || !row->peak_bytes)
 				continue;
-			fprintf(f, "%s{\"peak_bytes\":%" PRIu64 ",\"frames\":", shown ? "," : "",
-				row->peak_bytes);
+			fprintf(f, "%s{\"peak_bytes\":%" PRIu64, shown ? "," : "", row->peak_bytes);
+			if (a->sample_interval)
+				sample_spread_json(f, "peak", row->peak_var, row->peak_samples);
+			fputs(",\"frames\":", f);
 			frames_json(f, row);
 			fputc('}', f);
 			shown++;
@@ -157,9 +168,16 @@ void report_callsites_json(FILE *f, const struct report *r, size_t n)
 		fprintf(f,
 			"%s\n{\"peak_bytes\":%" PRIu64 ",\"leaked_bytes\":%" PRIu64
 			",\"leaked_blocks\":%" PRIu64 ",\"allocated_bytes\":%" PRIu64 ",\"count\":%" PRIu64
-			",\"temporary\":%" PRIu64 ",\"temporary_bytes\":%" PRIu64 ",",
+			",\"temporary\":%" PRIu64 ",\"temporary_bytes\":%" PRIu64,
 			i ? "," : "", row->peak_bytes, row->leaked_bytes, row->leaked_blocks,
 			row->allocated_bytes, row->count, row->temporary, row->temporary_bytes);
+		if (r->sample_interval) {
+			sample_spread_json(f, "peak", row->peak_var, row->peak_samples);
+			sample_spread_json(f, "leaked", row->leaked_var, row->leaked_samples);
+			sample_spread_json(f, "allocated", row->allocated_var, row->allocated_samples);
+			fprintf(f, ",\"count_stderr\":%.0f", sqrt(row->count_var));
+		}
+		fputc(',', f);
 		report_kinds_json(f, row);
 		fputs(",\"frames\":", f);
 		frames_json(f, row);

@@ -7,12 +7,14 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "err.h"
 #include "escape.h"
+#include "sampled.h"
 #include "util.h"
 
 /* A file longer than this shows only its lines with figures and a little
@@ -26,6 +28,9 @@ struct line_fig {
 	const char *file; /* the code objects' co_filename */
 	int line; /* 0: not known */
 	uint64_t alloc, peak, leaked, leaked_blocks, count;
+	/* a sampled trace: the variances and samples of the estimates */
+	double alloc_var, peak_var, leaked_var;
+	uint64_t alloc_n, peak_n, leaked_n;
 };
 
 struct source {
@@ -47,6 +52,7 @@ static int cmp_figs(const void *x, const void *y)
 }
 
 static bool g_no_sources;
+static bool g_sampled; /* the report's trace is sampled: show the intervals */
 
 void report_lines_no_sources(void)
 {
@@ -196,6 +202,12 @@ static void add(struct line_fig *d, const struct line_fig *s)
 	d->leaked += s->leaked;
 	d->leaked_blocks += s->leaked_blocks;
 	d->count += s->count;
+	d->alloc_var += s->alloc_var;
+	d->peak_var += s->peak_var;
+	d->leaked_var += s->leaked_var;
+	d->alloc_n += s->alloc_n;
+	d->peak_n += s->peak_n;
+	d->leaked_n += s->leaked_n;
 }
 
 static bool has_figures(const struct line_fig *l)
@@ -231,10 +243,22 @@ static void text_figs(FILE *f, const struct line_fig *l)
 	char b1[32], b2[32], b3[32];
 	if (!l || !has_figures(l)) {
 		fprintf(f, "%-11s %-11s %-11s %-9s ", "", "", "", "");
+		if (g_sampled)
+			fprintf(f, "%-14s ", "");
 		return;
 	}
 	fprintf(f, "%-11s %-11s %-11s %-9" PRIu64 " ", fmt_size(b1, l->alloc), fmt_size(b2, l->peak),
 		l->leaked ? fmt_size(b3, l->leaked) : "", l->count);
+	if (g_sampled) {
+		/* the half width of the peak's 95% interval; "?" under
+		 * HW_FEW_SAMPLES samples */
+		char pm[48] = "exact";
+		double h = sample_half95(l->peak_var);
+		if (l->peak_var > 0 || !l->peak)
+			snprintf(pm, sizeof(pm), "\u00b1 %s%s", fmt_size(b1, (uint64_t)llround(h)),
+				 l->peak_n < HW_FEW_SAMPLES ? " ?" : "");
+		fprintf(f, "%-15s ", pm); /* "\u00b1" is two bytes */
+	}
 }
 
 static void text_file(FILE *f, const struct file_group *g, bool all, bool color)
@@ -251,8 +275,11 @@ static void text_file(FILE *f, const struct file_group *g, bool all, bool color)
 	if (src.err)
 		fprintf(f, "  (source not shown: %s; the lines with figures only)\n",
 			source_error(src.err));
-	fprintf(f, "  %6s  %-11s %-11s %-11s %-9s %s\n", "LINE", "ALLOCATED", "PEAK", "LEAKED",
-		"COUNT", "SOURCE");
+	if (g_sampled)
+		fprintf(f, "  PEAK \u00b1 is its 95%% interval (? under %d samples: unreliable)\n",
+			HW_FEW_SAMPLES);
+	fprintf(f, "  %6s  %-11s %-11s %-11s %-9s %s%s\n", "LINE", "ALLOCATED", "PEAK", "LEAKED",
+		"COUNT", g_sampled ? "PEAK \u00b1         " : "", "SOURCE");
 	size_t k = 0;
 	for (; k < g->n && g->figs[k].line < 1; k++) { /* no line known */
 		fprintf(f, "  %6s  ", "?");
@@ -308,8 +335,14 @@ static void json_file(FILE *f, const struct file_group *g)
 		fprintf(f,
 			",\"allocated_bytes\":%" PRIu64 ",\"peak_bytes\":%" PRIu64
 			",\"leaked_bytes\":%" PRIu64 ",\"leaked_blocks\":%" PRIu64 ",\"count\":%" PRIu64
-			",\"source\":",
+			"",
 			l->alloc, l->peak, l->leaked, l->leaked_blocks, l->count);
+		if (g_sampled) {
+			sample_spread_json(f, "allocated", l->alloc_var, l->alloc_n);
+			sample_spread_json(f, "peak", l->peak_var, l->peak_n);
+			sample_spread_json(f, "leaked", l->leaked_var, l->leaked_n);
+		}
+		fputs(",\"source\":", f);
 		char *s = source_line(&src, l->line);
 		json_str(f, s);
 		free(s);
@@ -352,12 +385,17 @@ static void html_row(FILE *f, const char *line, const struct line_fig *l, const 
 	char b1[32], b2[32], b3[32];
 	fprintf(f, "<tr%s><td class=\"n\">%s</td>", l ? "" : " class=\"z\"", line);
 	html_bar(f, l, max);
+	char pm[100] = "";
+	if (l && g_sampled) {
+		char b4[96];
+		snprintf(pm, sizeof(pm), " %s", sample_pm(b4, l->peak, l->peak_var, l->peak_n));
+	}
 	if (l)
 		fprintf(f,
-			"<td class=\"n\">%s</td><td class=\"n\">%s</td><td class=\"n\">%s</td>"
+			"<td class=\"n\">%s</td><td class=\"n\">%s%s</td><td class=\"n\">%s</td>"
 			"<td class=\"n\">%" PRIu64 "</td>",
-			fmt_size(b1, l->alloc), fmt_size(b2, l->peak), l->leaked ? fmt_size(b3, l->leaked) : "",
-			l->count);
+			fmt_size(b1, l->alloc), fmt_size(b2, l->peak), pm,
+			l->leaked ? fmt_size(b3, l->leaked) : "", l->count);
 	else
 		fputs("<td></td><td></td><td></td><td></td>", f);
 	fputs("<td class=\"s\">", f);
@@ -416,14 +454,26 @@ int report_lines(FILE *f, const struct analysis *a, struct symbolizer *s, char *
 		 size_t nfiles, enum lines_format fmt, bool all, bool color, const char *title)
 {
 	struct report r;
+	g_sampled = a->sample_interval != 0;
 	report_build(&r, a, s, GROUP_LINE, BY_ALLOCATED, false);
 	struct line_fig *figs = xmalloc((r.n + 1) * sizeof(*figs));
 	size_t n = 0;
 	struct line_fig everything = {0};
 	for (size_t i = 0; i < r.n; i++) {
 		const struct row *row = &r.rows[i];
-		struct line_fig l = {NULL, 0, row->allocated_bytes, row->peak_bytes, row->leaked_bytes,
-				     row->leaked_blocks, row->count};
+		struct line_fig l = {NULL,
+				     0,
+				     row->allocated_bytes,
+				     row->peak_bytes,
+				     row->leaked_bytes,
+				     row->leaked_blocks,
+				     row->count,
+				     row->allocated_var,
+				     row->peak_var,
+				     row->leaked_var,
+				     row->allocated_samples,
+				     row->peak_samples,
+				     row->leaked_samples};
 		add(&everything, &l);
 		if (!row->nframes || !row->frames[0].python || !row->frames[0].file)
 			continue;
@@ -446,7 +496,7 @@ int report_lines(FILE *f, const struct analysis *a, struct symbolizer *s, char *
 	size_t ng = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (!ng || strcmp(groups[ng - 1].total.file, figs[i].file))
-			groups[ng++] = (struct file_group){&figs[i], 0, {figs[i].file, 0, 0, 0, 0, 0, 0},
+			groups[ng++] = (struct file_group){&figs[i], 0, {figs[i].file, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
 							   false, SIZE_MAX};
 		groups[ng - 1].n++;
 		add(&groups[ng - 1].total, &figs[i]);

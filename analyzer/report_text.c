@@ -111,6 +111,11 @@ void report_peak_lines(FILE *f, const struct report *r, size_t max)
 		if (row->cls != CLASS_HEAP || !row->peak_bytes)
 			continue;
 		fprintf(f, "    %-10s ", fmt_size(b1, row->peak_bytes));
+		if (r->sample_interval) {
+			char pm[96];
+			fprintf(f, "%-30s ",
+				sample_pm(pm, row->peak_bytes, row->peak_var, row->peak_samples));
+		}
 		size_t u = usercode_blame_frame(row->frames, row->nframes, r->blame);
 		if (row->nframes)
 			report_row_frame_text(f, row, u < row->nframes ? u : 0, r->group);
@@ -136,16 +141,25 @@ void report_summary_text(FILE *f, const struct analysis *a, struct symbolizer *s
 		t->hdr.pid, t->hdr.ppid, a->threads, a->threads == 1 ? "" : "s",
 		secs(a->end_time_ns), end_note(a));
 	if (a->sample_interval)
-		fprintf(f, "  estimates   %s\n", sample_note(a->sample_interval, note, sizeof(note)));
+		fprintf(f, "  estimates   %s; \u00b1: 95%% intervals\n",
+			sample_note(a->sample_interval, note, sizeof(note)));
 	fprintf(f, "  heap        %" PRIu64 " allocations (%s), %" PRIu64 " frees\n", heap.allocs,
 		fmt_size(b1, heap.alloc_bytes), heap.frees);
-	fprintf(f, "  peak heap   %s at %.3f s\n", fmt_size(b1, a->peaks[CLASS_HEAP].peak),
+	struct spread_fig hs;
+	sample_heap_spread(a, &hs);
+	char pm[96], pm2[100] = "";
+	if (a->sample_interval)
+		snprintf(pm2, sizeof(pm2), " %s",
+			 sample_pm(pm, a->peaks[CLASS_HEAP].peak, hs.peak_var, hs.peak_n));
+	fprintf(f, "  peak heap   %s%s at %.3f s\n", fmt_size(b1, a->peaks[CLASS_HEAP].peak), pm2,
 		secs(a->peaks[CLASS_HEAP].peak_time_ns));
 	uint64_t leaked, leaked_blocks;
 	char where[300];
 	report_leaked(a, &leaked, &leaked_blocks);
-	fprintf(f, "  leaked      %s in %" PRIu64 " block%s (heap still live at %s%s)\n",
-		fmt_size(b1, leaked), leaked_blocks, leaked_blocks == 1 ? "" : "s",
+	if (a->sample_interval)
+		snprintf(pm2, sizeof(pm2), " %s", sample_pm(pm, leaked, hs.leak_var, hs.leak_n));
+	fprintf(f, "  leaked      %s%s in %" PRIu64 " block%s (heap still live at %s%s)\n",
+		fmt_size(b1, leaked), pm2, leaked_blocks, leaked_blocks == 1 ? "" : "s",
 		report_leak_point(a, where, sizeof(where)),
 		a->python_version && a->sites && a->nsites && !all_eligible(a)
 			? "; allocated under Python frames, import machinery left out"
@@ -263,6 +277,18 @@ void report_row_body_text(FILE *f, const struct row *row, enum group_by g, enum 
 	frames_below(f, row, 0, py, g, "native frames below it");
 }
 
+void report_row_spread_text(FILE *f, const struct row *row)
+{
+	char b1[96], b2[96], b3[96];
+	fprintf(f, "         95%% interval: peak %s", sample_pm(b1, row->peak_bytes, row->peak_var,
+							    row->peak_samples));
+	if (row->leaked_bytes || row->leaked_samples)
+		fprintf(f, ", leaked %s",
+			sample_pm(b2, row->leaked_bytes, row->leaked_var, row->leaked_samples));
+	fprintf(f, ", allocated %s\n",
+		sample_pm(b3, row->allocated_bytes, row->allocated_var, row->allocated_samples));
+}
+
 void report_rows_text(FILE *f, const struct report *r, size_t n)
 {
 	char b1[32], b2[32], b3[32];
@@ -284,6 +310,8 @@ void report_rows_text(FILE *f, const struct report *r, size_t n)
 			fmt_size(b1, row->peak_bytes), fmt_size(b2, row->leaked_bytes),
 			fmt_size(b3, row->allocated_bytes), temp ? row->temporary : row->count,
 			report_kind_label(row, r->by, kinds));
+		if (r->sample_interval)
+			report_row_spread_text(f, row);
 		report_row_body_text(f, row, r->group, r->blame);
 	}
 }

@@ -3,6 +3,8 @@
 #include "sampled.h"
 
 #include <inttypes.h>
+#include <math.h>
+#include <string.h>
 
 #include "util.h"
 
@@ -34,4 +36,51 @@ void sample_warn(const char *path, uint64_t interval)
 	if (interval)
 		fprintf(stderr, "heapwise: note: %s: %s\n", path,
 			sample_note(interval, note, sizeof(note)));
+}
+
+double sample_half95(double var)
+{
+	return var > 0 ? 1.96 * sqrt(var) : 0;
+}
+
+const char *sample_pm(char *buf, uint64_t value, double var, uint64_t samples)
+{
+	char b[32];
+	if (var <= 0 && value && !samples) {
+		snprintf(buf, 96, "exact");
+		return buf;
+	}
+	double h = sample_half95(var);
+	snprintf(buf, 96, "\u00b1 %s (%" PRIu64 " sample%s%s)",
+		 fmt_size(b, h >= 1.8e19 ? UINT64_MAX : (uint64_t)llround(h)), samples,
+		 samples == 1 ? "" : "s", samples < HW_FEW_SAMPLES ? ", unreliable" : "");
+	return buf;
+}
+
+void sample_spread_json(FILE *f, const char *name, double var, uint64_t samples)
+{
+	double se = var > 0 ? sqrt(var) : 0;
+	fprintf(f, ",\"%s_stderr_bytes\":%" PRIu64 ",\"%s_samples\":%" PRIu64, name,
+		se >= 1.8e19 ? UINT64_MAX : (uint64_t)llround(se), name, samples);
+}
+
+void sample_heap_spread(const struct analysis *a, struct spread_fig *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; a->spread && i < a->nsites; i++) {
+		const struct site *st = &a->sites[i];
+		if (st->cls != CLASS_HEAP)
+			continue;
+		struct spread_fig f;
+		site_spread_fig(a, i, &f);
+		out->peak_var += f.peak_var;
+		out->peak_n += f.peak_n;
+		if (st->eligible) {
+			out->leak_var += f.leak_var;
+			out->leak_n += f.leak_n;
+		}
+		out->alloc_var += f.alloc_var;
+		out->alloc_n += f.alloc_n;
+		out->count_var += f.count_var;
+	}
 }

@@ -21,4 +21,25 @@ void sample_json(FILE *f, uint64_t interval);
  * CSV): "heapwise: note: PATH: sampled every ...". Nothing for exact traces. */
 void sample_warn(const char *path, uint64_t interval);
 
+/* Estimates with fewer samples than this are marked unreliable: their
+ * interval rests on too few recorded blocks for the normal approximation. */
+#define HW_FEW_SAMPLES 5
+
+/* Half the width of the 95% interval of an estimate whose variance is var:
+ * 1.96 standard errors. */
+double sample_half95(double var);
+
+/* An estimate's uncertainty for text: "± 1.2 MiB (14 samples)", with
+ * ", unreliable" under HW_FEW_SAMPLES samples, "exact" for an estimate
+ * made only of blocks that count as themselves (var 0, value > 0). buf
+ * needs 96 bytes. */
+const char *sample_pm(char *buf, uint64_t value, double var, uint64_t samples);
+
+/* Writes ,"NAME_stderr_bytes":N,"NAME_samples":N into a JSON object. */
+void sample_spread_json(FILE *f, const char *name, double var, uint64_t samples);
+
+/* The heap's spread over all its sites: at the peak, at the leak point (the
+ * sites that count as leaks) and over all allocations. */
+void sample_heap_spread(const struct analysis *a, struct spread_fig *out);
+
 #endif

@@ -58,6 +58,17 @@ CASES = [
     ("diff.gate-fail.txt", ["diff", "cut.hwt", "basic.hwt", "--max-peak-growth", "0.1",
                             "--group-by", "function"]),
     ("diff.usage.txt", ["diff", "basic.hwt"]),
+    # a sampled trace: every estimate with its 95% interval (text) and
+    # standard error (JSON); check holds the estimate to the limit
+    ("sampled.summary.txt", ["summary", "sampled.hwt"]),
+    ("sampled.summary.json", ["summary", "sampled.hwt", "--json"]),
+    ("sampled.top.txt", ["top", "sampled.hwt"]),
+    ("sampled.top.json", ["top", "sampled.hwt", "--json"]),
+    ("sampled.leaks.json", ["leaks", "sampled.hwt", "--json"]),
+    ("sampled.check.txt", ["check", "sampled.hwt", "--allow-sampled", "--max-peak", "400K",
+                           "--max-leaked", "350K", "--max-allocations", "200"]),
+    ("diff.basic-sampled.txt", ["diff", "basic.hwt", "sampled.hwt", "--max-peak-growth", "10"]),
+    ("diff.basic-sampled.json", ["diff", "basic.hwt", "sampled.hwt", "--json"]),
     # two stacks whose frames print the same are one row: rows add up
     ("diff.grow.txt", ["diff", "grow-base.hwt", "grow-new.hwt"]),
     ("diff.grow.json", ["diff", "grow-base.hwt", "grow-new.hwt", "--json"]),

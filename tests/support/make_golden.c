@@ -364,6 +364,36 @@ static void endmark(struct tb *b)
 	tb_trailer(b, 6, 250091724, 2, 1);
 }
 
+/* A trace sampled every 4 KiB on average (issue 17): callsites of many
+ * small blocks, of blocks of the interval's size, one block too large to be
+ * weighed (it counts as itself) and one small block (one sample: marked
+ * unreliable); the reports give each estimate its 95% interval. */
+static void sampled(struct tb *b)
+{
+	tb_init(b, HW_MIN_CHUNK_SIZE, "./sampled-app", 13);
+	tb_chunk(b, 1);
+	tb_time(b, 1000000);
+	uint8_t rec[] = {HW_REC_SAMPLE, 1, 0x80, 0x20}; /* seq 1, interval 4096 */
+	tb_raw(b, rec, sizeof(rec));
+	tb_module(b, 2, 0x400000, 0x400000, 0x500000, "/nonexistent/sampled-app");
+	tb_stack(b, 1, 0, 0x401000);
+	tb_stack(b, 2, 0, 0x402000);
+	tb_stack(b, 3, 0, 0x403000);
+	tb_stack(b, 4, 0, 0x404000);
+	uint64_t seq = 3;
+	for (int i = 0; i < 20; i++) /* p = 0.118: each stands for 4.3 KiB */
+		tb_alloc(b, HW_KIND_MALLOC, seq++, 0x100000 + (uint64_t)i * 0x1000, 512, 1);
+	for (int i = 0; i < 6; i++) /* p = 0.632 */
+		tb_alloc(b, HW_KIND_MALLOC, seq++, 0x200000 + (uint64_t)i * 0x2000, 4096, 2);
+	tb_alloc(b, HW_KIND_MALLOC, seq++, 0x300000, 300000, 3); /* counts as itself */
+	tb_alloc(b, HW_KIND_MALLOC, seq++, 0x700000, 100, 4); /* one sample */
+	tb_time(b, 2000000);
+	for (int i = 0; i < 10; i++) /* after the peak */
+		tb_free(b, HW_KIND_MALLOC, seq++, 0x100000 + (uint64_t)i * 0x1000);
+	tb_free(b, HW_KIND_MALLOC, seq++, 0x300000);
+	tb_trailer(b, seq, 2000000, 28, 11);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -423,6 +453,10 @@ int main(int argc, char **argv)
 	tb_free_builder(&b);
 	endmark(&b);
 	if (tb_write(&b, "endmark.hwt"))
+		return 1;
+	tb_free_builder(&b);
+	sampled(&b);
+	if (tb_write(&b, "sampled.hwt"))
 		return 1;
 	tb_free_builder(&b);
 	return 0;

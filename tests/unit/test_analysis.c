@@ -13,6 +13,7 @@
 
 #include "analysis.h"
 #include "report.h"
+#include "sampled.h"
 #include "symbolize.h"
 #include "trace_builder.h"
 
@@ -428,6 +429,102 @@ static void sample_weights_are_unbiased(void **state)
 	assert_int_equal(blocks, 1);
 }
 
+/* A sampled block's variance, n^2 (1 - p) / p^2 (the brief's form; the
+ * analyzer computes w (w - n), w = n / p), with p = 1 - exp(-n / I). */
+static double want_var(double n, double interval)
+{
+	double p = 1 - exp(-n / interval);
+	return n * n * (1 - p) / (p * p);
+}
+
+/* Each site's spread: the variance of its estimated bytes is the sum of
+ * its recorded blocks' at the peak, at the leak point and over its
+ * allocations, with the samples behind each; blocks that count as
+ * themselves (mappings) add none; an exact trace has none. */
+static void sampled_spread_per_site(void **state)
+{
+	(void)state;
+	/* n = I: p = 1 - 1/e, variance 920,674 */
+	assert_true(fabs(analysis_weigh_var(1000, 1000) - 920673.9) < 0.5);
+	assert_true(fabs(analysis_weigh_var(1000, 1000) - want_var(1000, 1000)) < 1e-6 * 920674);
+	assert_true(analysis_weigh_var(0, 1000) == 0); /* exact trace */
+	assert_true(analysis_weigh_var(1000, 64000) == 0); /* counts as itself */
+	/* small blocks: about I^2 each, so B bytes give a relative error of
+	 * about sqrt(I / B) */
+	assert_true(fabs(analysis_weigh_var(1u << 20, 48) / ((double)(1u << 20) * (1u << 20)) - 1) <
+		    0.001);
+	/* counts: (1 - p) / p^2 + 1/4 */
+	double p = 1 - exp(-0.1);
+	assert_true(fabs(analysis_weigh_count_var(1000, 100) - ((1 - p) / (p * p) + 0.25)) < 1e-9);
+
+	struct tb b;
+	tb_init(&b, HW_MIN_CHUNK_SIZE, "x", 1);
+	tb_chunk(&b, 1);
+	uint8_t rec[] = {HW_REC_SAMPLE, 1, 0xe8, 0x07}; /* seq 1, interval 1000 */
+	tb_raw(&b, rec, sizeof(rec));
+	tb_alloc(&b, HW_KIND_PYOBJ, 2, 0x1000, 100, 1);
+	tb_alloc(&b, HW_KIND_PYOBJ, 3, 0x3000, 500, 1);
+	tb_alloc(&b, HW_KIND_MALLOC, 4, 0x8000, 3000, 2);
+	tb_alloc(&b, HW_KIND_MMAP, 5, 0x10000, 4096, 3); /* a mapping: itself */
+	tb_free(&b, HW_KIND_PYOBJ, 6, 0x3000); /* after the heap's peak */
+	tb_alloc(&b, HW_KIND_PYOBJ, 7, 0x5000, 200, 1); /* below the peak again */
+	tb_trailer(&b, 8, 1, 4, 1);
+	struct analysis a;
+	replay_built(&b, NULL, &a);
+	const struct site *s1 = site_of(&a, 1, CLASS_HEAP), *s2 = site_of(&a, 2, CLASS_HEAP),
+			  *s3 = site_of(&a, 3, CLASS_MMAP);
+	struct spread_fig f1, f2, f3;
+	site_spread_fig(&a, (size_t)(s1 - a.sites), &f1);
+	site_spread_fig(&a, (size_t)(s2 - a.sites), &f2);
+	site_spread_fig(&a, (size_t)(s3 - a.sites), &f3);
+	double v100 = want_var(100, 1000), v500 = want_var(500, 1000), v200 = want_var(200, 1000),
+	       v3000 = want_var(3000, 1000);
+	/* at the peak (after seq 4): 100 and 500 */
+	assert_true(fabs(f1.peak_var - (v100 + v500)) < 2);
+	assert_int_equal(f1.peak_n, 2);
+	/* at the end (the leak point): 100 and 200 */
+	assert_true(fabs(f1.leak_var - (v100 + v200)) < 2);
+	assert_int_equal(f1.leak_n, 2);
+	/* every allocation */
+	assert_true(fabs(f1.alloc_var - (v100 + v500 + v200)) < 3);
+	assert_int_equal(f1.alloc_n, 3);
+	assert_true(fabs(f2.peak_var - v3000) < 1 && fabs(f2.leak_var - v3000) < 1);
+	assert_int_equal(f2.peak_n, 1);
+	assert_true(f3.peak_var == 0 && f3.alloc_var == 0 && f3.peak_n == 0);
+	/* the heap as a whole */
+	struct spread_fig h;
+	sample_heap_spread(&a, &h);
+	assert_true(fabs(h.peak_var - (v100 + v500 + v3000)) < 3);
+	assert_int_equal(h.peak_n, 3);
+	assert_true(fabs(h.leak_var - (v100 + v200 + v3000)) < 3);
+	analysis_free(&a);
+
+	/* the text: a 95% interval of 1.96 standard errors, marked unreliable
+	 * under HW_FEW_SAMPLES samples, "exact" without any */
+	char buf[96];
+	assert_string_equal(sample_pm(buf, 5000, 1e6, 3), "\u00b1 1.9 KiB (3 samples, unreliable)");
+	assert_string_equal(sample_pm(buf, 5000, 1e6, 40), "\u00b1 1.9 KiB (40 samples)");
+	assert_string_equal(sample_pm(buf, 5000, 0, 0), "exact");
+}
+
+/* An exact trace has no spread at all. */
+static void exact_trace_has_no_spread(void **state)
+{
+	(void)state;
+	struct tb b;
+	tb_init(&b, HW_MIN_CHUNK_SIZE, "x", 1);
+	tb_chunk(&b, 1);
+	tb_alloc(&b, HW_KIND_MALLOC, 1, 0x1000, 100, 1);
+	tb_trailer(&b, 2, 1, 0, 1);
+	struct analysis a;
+	replay_built(&b, NULL, &a);
+	struct spread_fig f;
+	site_spread_fig(&a, 0, &f);
+	assert_true(f.peak_var == 0 && f.peak_n == 0 && f.alloc_n == 0);
+	assert_null(a.spread);
+	analysis_free(&a);
+}
+
 /* A SAMPLE record with no interval is not one: the chunk stops there. */
 static void sample_record_without_interval(void **state)
 {
@@ -461,6 +558,8 @@ int main(void)
 		cmocka_unit_test(sampled_blocks_are_weighed),
 		cmocka_unit_test(sample_weights_are_unbiased),
 		cmocka_unit_test(sample_record_without_interval),
+		cmocka_unit_test(sampled_spread_per_site),
+		cmocka_unit_test(exact_trace_has_no_spread),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,163 @@
+"""The sampled estimates' intervals (issue 17): every report of a sampled
+trace gives each estimate a standard error, and text a 95% interval. The
+program `spread` allocates known sizes: 64-byte blocks and blocks of a
+quarter of, one and two times the interval (where the chance of a block being
+recorded, p = 1 - exp(-n / I), is far from 0, so a variance without its
+1 - p is too wide), and small blocks freed at once. It is traced many times
+at a small interval, and the exact figures must lie within the printed 95%
+interval in about 95% of the estimates."""
+import json
+import math
+import os
+import subprocess
+import tempfile
+
+from helpers import HEAPWISE, TraceTest, main
+
+INTERVAL = 16 * 1024
+RUNS = 240
+# function: (bytes, "peak" for a kept site, "allocated" for the churn)
+TRUTH = {
+    "spread_small": (20000 * 64, "peak"),
+    "spread_quarter": (300 * 4096, "peak"),
+    "spread_one": (80 * 16384, "peak"),
+    "spread_two": (40 * 32768, "peak"),
+    "spread_churn": (20000 * 100, "allocated"),
+}
+LARGE = ("spread_quarter", "spread_one", "spread_two")
+
+
+def binomial_bounds(n, p=0.95, sds=4.0):
+    """The coverage a correct 95% interval stays within over n estimates
+    except with a probability of about 1e-4 (4 standard deviations)."""
+    sd = math.sqrt(p * (1 - p) / n)
+    return p - sds * sd, p + sds * sd
+
+
+class Spread(TraceTest):
+    def trace(self, *flags):
+        _, _, traces = self.run_traced([self.prog("spread")], "--no-compress", *flags)
+        self.assertEqual(len(traces), 1)
+        return traces[0]
+
+    def rows(self, trace):
+        return self.by_function(trace, by="allocated")
+
+    def test_exact_figures_lie_in_the_95_percent_interval_95_percent_of_the_time(self):
+        # RUNS runs of the program under one `heapwise run` (a shell loop:
+        # each exec'd process samples with a stream of its own), read by one
+        # `top` (several traces: each process's document)
+        loop = f'i=0; while [ $i -lt {RUNS} ]; do "$1"; i=$((i+1)); done'
+        _, _, traces = self.run_traced(["sh", "-c", loop, "sh", self.prog("spread")],
+                                       "--no-compress", "--sample", str(INTERVAL), timeout=300)
+        doc = self.json("top", *traces, "--by", "allocated", "--group-by", "function",
+                        "-n", "100000")
+        runs = []
+        for p in doc["processes"]:
+            rows = {c["frames"][0]["function"]: c for c in p["callsites"] if c["frames"]}
+            if "spread_small" in rows or "spread_churn" in rows:
+                runs.append(rows)
+        self.assertEqual(len(runs), RUNS)
+        hits = {f: 0 for f in TRUTH}
+        z2 = []
+        for rows in runs:
+            for f, (want, field) in TRUTH.items():
+                row = rows.get(f)
+                # a site with no block recorded is estimated at 0, with no spread
+                est = row[field + "_bytes"] if row else 0
+                se = row[field + "_stderr_bytes"] if row else 0
+                hits[f] += abs(est - want) <= 1.96 * se
+                if se:
+                    z2.append(((est - want) / se) ** 2)
+        n = RUNS * len(TRUTH)
+        coverage = sum(hits.values()) / n
+        lo, hi = binomial_bounds(n)
+        per_site = {f: round(h / RUNS, 3) for f, h in hits.items()}
+        print(f"\ncoverage {coverage:.3f} of {n} estimates (bounds {lo:.3f}-{hi:.3f}), "
+              f"per site {per_site}, mean squared z {sum(z2) / len(z2):.3f}")
+        self.assertTrue(lo <= coverage <= hi,
+                        f"coverage {coverage:.3f} of {n} estimates outside [{lo:.3f}, {hi:.3f}]: {per_site}")
+        # the blocks comparable to the interval on their own: a variance
+        # without 1 - p covers 99-100% of them
+        nl = RUNS * len(LARGE)
+        cl = sum(hits[f] for f in LARGE) / nl
+        lo, hi = binomial_bounds(nl)
+        self.assertTrue(lo <= cl <= hi,
+                        f"coverage {cl:.3f} of the large blocks' {nl} estimates outside [{lo:.3f}, {hi:.3f}]: {per_site}")
+        # squared standardized errors average 1 when the variance is right
+        m = sum(z2) / len(z2)
+        self.assertTrue(0.8 < m < 1.25, f"mean squared z {m:.3f} over {len(z2)} estimates")
+
+    def test_reports_show_intervals_and_few_samples(self):
+        t = self.trace("--sample", str(INTERVAL))
+        # top: a line of 95% intervals under each row
+        out = self.heapwise("top", t, "--group-by", "function").stdout
+        self.assertIn("95% interval: peak \u00b1 ", out)
+        # JSON: every row has its standard errors and samples
+        for c in self.json("top", t)["callsites"]:
+            for k in ("peak", "leaked", "allocated"):
+                self.assertIn(k + "_stderr_bytes", c)
+                self.assertIn(k + "_samples", c)
+            self.assertIn("count_stderr", c)
+        for c in self.json("leaks", t)["callsites"]:
+            self.assertIn("leaked_stderr_bytes", c)
+        s = self.json("summary", t)
+        for k in ("peak_stderr_bytes", "leaked_stderr_bytes", "allocated_stderr_bytes",
+                  "allocations_stderr"):
+            self.assertIn(k, s)
+        self.assertGreater(s["peak_samples"], 100)
+        for c in s["peak"]["callsites"]:
+            self.assertIn("peak_stderr_bytes", c)
+        text = self.heapwise("summary", t).stdout
+        self.assertRegex(text, r"peak heap   \S+ \S+ \u00b1 \S+ \S+ \(\d+ samples\)")
+        # a site seen through fewer than 5 samples is marked unreliable:
+        # the churn's bytes at the peak are one 100-byte block at most
+        rows = self.rows(t)
+        few = [f for f, r in rows.items() if 0 < r["allocated_samples"] < 5 or
+               0 < r["peak_samples"] < 5]
+        out = self.heapwise("top", t, "--group-by", "function", "--by", "allocated",
+                            "-n", "1000").stdout
+        if few:
+            self.assertIn("unreliable)", out)
+        # diff: the change's interval adds both sides' variances
+        t2 = self.trace("--sample", str(INTERVAL))
+        d = self.json("diff", t, t2, "--group-by", "function", "-n", "100")
+        for c in d["callsites"]:
+            if c["base"] and c["new"]:
+                want = math.hypot(c["base"]["peak_stderr_bytes"], c["new"]["peak_stderr_bytes"])
+                self.assertLessEqual(abs(c["delta"]["peak_stderr_bytes"] - want), 1.5)
+        self.assertIn("95% interval of the change", self.heapwise("diff", t, t2).stdout)
+
+    def test_exact_traces_show_no_intervals(self):
+        t = self.trace()
+        self.assertNotIn("\u00b1", self.heapwise("top", t).stdout)
+        self.assertNotIn("\u00b1", self.heapwise("summary", t).stdout)
+        doc = self.json("top", t)
+        self.assertNotIn("peak_stderr_bytes", doc["callsites"][0])
+        self.assertNotIn("peak_stderr_bytes", self.json("summary", t))
+
+    def test_check_gives_the_interval_and_fails_on_the_estimate(self):
+        t = self.trace("--sample", str(INTERVAL))
+        s = self.json("summary", t)
+        peak, se = s["peak_bytes"], s["peak_stderr_bytes"]
+        self.assertGreater(se, 0)
+        # a limit just under the estimate, inside its interval: fails
+        # (the estimate is checked), and says the run may be under it
+        p = self.heapwise("check", t, "--allow-sampled", "--max-peak", str(peak - 1), status=1)
+        self.assertIn("FAIL  max-peak", p.stdout)
+        self.assertIn("95% interval", p.stdout)
+        self.assertIn("the limit is inside the interval: may be under it", p.stdout)
+        # a limit just over it: passes, and may be over it
+        p = self.heapwise("check", t, "--allow-sampled", "--max-peak", str(peak + 1))
+        self.assertIn("PASS  max-peak", p.stdout)
+        self.assertIn("may be over it", p.stdout)
+        # far below the interval's lower bound: over the limit at 95%
+        p = self.heapwise("check", t, "--allow-sampled", "--max-peak",
+                          str(int(peak - 3 * se)), status=1)
+        self.assertIn("over the limit at 95%", p.stdout)
+        p = self.heapwise("check", t, "--allow-sampled", "--max-peak", str(int(peak + 3 * se)))
+        self.assertIn("under the limit at 95%", p.stdout)
+
+
+if __name__ == "__main__":
+    main()
