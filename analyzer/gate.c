@@ -122,7 +122,7 @@ static void limit_message(char *buf, size_t size, const struct limit *l, bool by
 								: "the limit is inside the interval: may be over it");
 	if (bytes)
 		snprintf(buf + k, size - (size_t)k, "; estimate, 95%% interval %s to %s: %s",
-			 fmt_size(v, (uint64_t)lo), fmt_size(m, hi >= 1.8e19 ? UINT64_MAX : (uint64_t)hi),
+			 fmt_size(v, sample_clamp(lo)), fmt_size(m, sample_clamp(hi)),
 			 verdict);
 	else
 		snprintf(buf + k, size - (size_t)k, "; estimate, 95%% interval %.0f to %.0f: %s", lo, hi,

@@ -177,6 +177,10 @@ static void spread_change(struct analysis *a, size_t i, uint64_t id, uint64_t si
 	double v = analysis_weigh_var(a->sample_interval, size);
 	if (v <= 0)
 		return;
+	/* a hostile interval (up to 2^64) makes v up to 2^128: clamp it so
+	 * the conversion stays defined and 2^24 blocks' sum cannot wrap */
+	if (v > 0x1p100)
+		v = 0x1p100;
 	unsigned __int128 q = (unsigned __int128)(v + 0.5);
 	struct site_spread *p = spread_at(a, i);
 	if (p->seen != id) {
@@ -189,8 +193,8 @@ static void spread_change(struct analysis *a, size_t i, uint64_t id, uint64_t si
 		p->live_n++;
 		p->alloc_var += q;
 		p->alloc_n++;
-		p->count_var +=
-			(unsigned __int128)(analysis_weigh_count_var(a->sample_interval, size) + 0.5);
+		double c = analysis_weigh_count_var(a->sample_interval, size);
+		p->count_var += (unsigned __int128)((c > 0x1p100 ? 0x1p100 : c) + 0.5);
 	} else {
 		p->live_var -= q;
 		p->live_n--;

@@ -87,7 +87,7 @@ void report_summary_json(FILE *f, const struct analysis *a, struct symbolizer *s
 		sample_spread_json(f, "peak", hs.peak_var, hs.peak_n);
 		sample_spread_json(f, "leaked", hs.leak_var, hs.leak_n);
 		sample_spread_json(f, "allocated", hs.alloc_var, hs.alloc_n);
-		fprintf(f, ",\"allocations_stderr\":%.0f", sqrt(hs.count_var));
+		fprintf(f, ",\"allocations_stderr\":%" PRIu64, sample_clamp(sqrt(hs.count_var)));
 	}
 	fputs(",\"leak_point\":", f);
 	json_str(f, report_leak_point(a, where, sizeof(where)));
@@ -175,7 +175,7 @@ void report_callsites_json(FILE *f, const struct report *r, size_t n)
 			sample_spread_json(f, "peak", row->peak_var, row->peak_samples);
 			sample_spread_json(f, "leaked", row->leaked_var, row->leaked_samples);
 			sample_spread_json(f, "allocated", row->allocated_var, row->allocated_samples);
-			fprintf(f, ",\"count_stderr\":%.0f", sqrt(row->count_var));
+			fprintf(f, ",\"count_stderr\":%" PRIu64, sample_clamp(sqrt(row->count_var)));
 		}
 		fputc(',', f);
 		report_kinds_json(f, row);

@@ -255,7 +255,7 @@ static void text_figs(FILE *f, const struct line_fig *l)
 		char pm[48] = "exact";
 		double h = sample_half95(l->peak_var);
 		if (l->peak_var > 0 || !l->peak)
-			snprintf(pm, sizeof(pm), "\u00b1 %s%s", fmt_size(b1, (uint64_t)llround(h)),
+			snprintf(pm, sizeof(pm), "\u00b1 %s%s", fmt_size(b1, sample_clamp(h)),
 				 l->peak_n < HW_FEW_SAMPLES ? " ?" : "");
 		fprintf(f, "%-15s ", pm); /* "\u00b1" is two bytes */
 	}

@@ -43,6 +43,15 @@ double sample_half95(double var)
 	return var > 0 ? 1.96 * sqrt(var) : 0;
 }
 
+uint64_t sample_clamp(double v)
+{
+	if (!(v > 0))
+		return 0;
+	if (v >= 0x1p63)
+		return v >= 0x1p64 ? UINT64_MAX : (uint64_t)v;
+	return (uint64_t)llround(v);
+}
+
 const char *sample_pm(char *buf, uint64_t value, double var, uint64_t samples)
 {
 	char b[32];
@@ -52,7 +61,7 @@ const char *sample_pm(char *buf, uint64_t value, double var, uint64_t samples)
 	}
 	double h = sample_half95(var);
 	snprintf(buf, 96, "\u00b1 %s (%" PRIu64 " sample%s%s)",
-		 fmt_size(b, h >= 1.8e19 ? UINT64_MAX : (uint64_t)llround(h)), samples,
+		 fmt_size(b, sample_clamp(h)), samples,
 		 samples == 1 ? "" : "s", samples < HW_FEW_SAMPLES ? ", unreliable" : "");
 	return buf;
 }
@@ -61,7 +70,7 @@ void sample_spread_json(FILE *f, const char *name, double var, uint64_t samples)
 {
 	double se = var > 0 ? sqrt(var) : 0;
 	fprintf(f, ",\"%s_stderr_bytes\":%" PRIu64 ",\"%s_samples\":%" PRIu64, name,
-		se >= 1.8e19 ? UINT64_MAX : (uint64_t)llround(se), name, samples);
+		sample_clamp(se), name, samples);
 }
 
 void sample_heap_spread(const struct analysis *a, struct spread_fig *out)

@@ -29,6 +29,10 @@ void sample_warn(const char *path, uint64_t interval);
  * 1.96 standard errors. */
 double sample_half95(double var);
 
+/* A non-negative figure in bytes as an integer, saturated at UINT64_MAX
+ * (hostile traces make any size). */
+uint64_t sample_clamp(double v);
+
 /* An estimate's uncertainty for text: "± 1.2 MiB (14 samples)", with
  * ", unreliable" under HW_FEW_SAMPLES samples, "exact" for an estimate
  * made only of blocks that count as themselves (var 0, value > 0). buf

@@ -507,6 +507,37 @@ static void sampled_spread_per_site(void **state)
 	assert_string_equal(sample_pm(buf, 5000, 0, 0), "exact");
 }
 
+/* The largest interval a trace may name (HW_SAMPLE_INTERVAL_MAX, 2^40) and
+ * 1-byte blocks: each block's variance is about 2^80, past 64 bits: the
+ * 128-bit sums keep it (the UBSan build runs this), and text and JSON
+ * saturate what does not fit. */
+static void hostile_interval_spread(void **state)
+{
+	(void)state;
+	struct tb b;
+	tb_init(&b, HW_MIN_CHUNK_SIZE, "x", 1);
+	tb_chunk(&b, 1);
+	uint8_t rec[] = {HW_REC_SAMPLE, 1, 0x80, 0x80, 0x80, 0x80, 0x80, 0x20}; /* 2^40 */
+	tb_raw(&b, rec, sizeof(rec));
+	for (uint64_t i = 0; i < 300; i++)
+		tb_alloc(&b, HW_KIND_MALLOC, 2 + i, 0x1000 + i * 16, 1, 1);
+	tb_trailer(&b, 400, 1, 300, 0);
+	struct analysis a;
+	replay_built(&b, NULL, &a);
+	assert_int_equal(a.sample_interval, HW_SAMPLE_INTERVAL_MAX);
+	struct spread_fig f;
+	site_spread_fig(&a, 0, &f);
+	assert_int_equal(f.peak_n, 300);
+	assert_true(fabs(f.peak_var / (300 * 0x1p80) - 1) < 0.01);
+	char buf[96];
+	sample_pm(buf, UINT64_MAX, f.peak_var, f.peak_n);
+	assert_string_equal(buf, "\u00b1 33.9 TiB (300 samples)"); /* 1.96 sqrt(300) 2^40 */
+	assert_int_equal(sample_clamp(1e300), UINT64_MAX);
+	assert_int_equal(sample_clamp(-1), 0);
+	assert_int_equal(sample_clamp(0x1p63 + 4096), ((uint64_t)1 << 63) + 4096);
+	analysis_free(&a);
+}
+
 /* An exact trace has no spread at all. */
 static void exact_trace_has_no_spread(void **state)
 {
@@ -560,6 +591,7 @@ int main(void)
 		cmocka_unit_test(sample_record_without_interval),
 		cmocka_unit_test(sampled_spread_per_site),
 		cmocka_unit_test(exact_trace_has_no_spread),
+		cmocka_unit_test(hostile_interval_spread),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
