@@ -322,6 +322,7 @@ void tree_report(struct report *out, const struct tree *tr, enum group_by group,
 	out->by = by;
 	out->group = group;
 	out->blame = report_blame();
+	out->sample_interval = tree_sample_interval(tr); /* rows carry their spread */
 	out->rows = xcalloc(k + 1, sizeof(*out->rows));
 	for (size_t j = 0; j < k; j++) {
 		struct row *r = &all[j].row;

@@ -280,6 +280,10 @@ def callsites(hw, traces):
         for c in doc["callsites"]:
             key = (i, json.dumps(c["frames"][:1]))
             out[key] = out.get(key, 0) + c["peak_bytes"]
+            if "peak_stderr_bytes" in c:  # sampled: the printed interval's
+                out[("var",) + key] = (out.get(("var",) + key, 0)
+                                       + c["peak_stderr_bytes"] ** 2)
+                out[("n",) + key] = out.get(("n",) + key, 0) + c["peak_samples"]
         out[(i, "peak")] = peak
     return out
 
@@ -301,11 +305,24 @@ def accuracy(exact, sampled):
                                        for s in sampled))
         needed.append(math.ceil((1.96 * e1 / 0.10) ** 2))
     within = sum(e <= 0.10 for e in errs)
+    # each run's printed 95% interval (1.96 standard errors): does it hold
+    # the exact figure? Overall, and where the estimate rests on 5 samples
+    # or more (fewer are marked unreliable)
+    inside = total = inside5 = total5 = 0
+    for s in sampled:
+        for k in big:
+            hit = abs(s.get(k, 0) - exact[k]) <= 1.96 * math.sqrt(s.get(("var",) + k, 0))
+            inside += hit
+            total += 1
+            if s.get(("n",) + k, 0) >= 5:
+                inside5 += hit
+                total5 += 1
     worst = max(errs) if errs else 0
     peak = max(v for k, v in exact.items() if k[1] == "peak") / 2**20
     return (f"peak {peak:.1f} MiB: {within}/{len(big)} callsites >=2% of peak within 10% "
             f"(worst {worst * 100:.1f}%); runs for all within 10% (95%): "
-            f"{max(needed) if needed else 0}")
+            f"{max(needed) if needed else 0}; exact inside the printed 95% interval "
+            f"{inside}/{total} ({inside5}/{total5} with >=5 samples)")
 
 
 class Interpreter:

@@ -52,6 +52,9 @@ class Spread(TraceTest):
                                        "--no-compress", "--sample", str(INTERVAL), timeout=300)
         doc = self.json("top", *traces, "--by", "allocated", "--group-by", "function",
                         "-n", "100000")
+        # the processes joined: a row's variance is its processes' added
+        for c in doc["combined"]["callsites"]:
+            self.assertIn("peak_stderr_bytes", c)
         runs = []
         for p in doc["processes"]:
             rows = {c["frames"][0]["function"]: c for c in p["callsites"] if c["frames"]}
