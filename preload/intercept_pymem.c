@@ -122,6 +122,107 @@ static void *sampled_hook_malloc(void *ctx, size_t n)
 	return sampled_alloc(c, 1, n, false);
 }
 
+/* pymalloc (the MEM and OBJ domains' allocator unless PYTHONMALLOC, -X dev
+ * or an embedder chose another; free-threaded builds use mimalloc) serves
+ * 1-512 bytes from its pools without the allocators the hooks see, except
+ * for a new arena, whose allocator (wrap_arenas) takes the guard, and the
+ * bookkeeping of one (its arena table grows by realloc, its address map by
+ * calloc: a few, small, per new arena of 1 MiB; they count as the libc
+ * allocations they are). For those sizes the hook needs no guard and
+ * tail-calls it: a compare, the countdown, a jump (14 instructions instead
+ * of 22 on x86-64). */
+#define PYMALLOC_MAX 512 /* SMALL_REQUEST_THRESHOLD, 3.11-3.15 */
+
+static __attribute__((noinline)) void *sampled_malloc_other(struct hook_ctx *c, size_t n)
+{
+	return sampled_hook_malloc(c, n);
+}
+
+static void *sampled_hook_malloc_pymalloc(void *ctx, size_t n)
+{
+	struct hook_ctx *c = ctx;
+	if (HW_LIKELY(n - 1 < PYMALLOC_MAX) && HW_LIKELY(sample_count_fast(n)))
+		return c->prev.malloc(c->prev.ctx, n);
+	return sampled_malloc_other(c, n);
+}
+
+/* PyObjectArenaAllocator */
+struct arena_allocator {
+	void *ctx;
+	void *(*alloc)(void *ctx, size_t size);
+	void (*free)(void *ctx, void *ptr, size_t size);
+};
+static struct arena_allocator g_arena_prev;
+static bool g_arenas_wrapped;
+
+static void *arena_alloc(void *ctx, size_t n)
+{
+	(void)ctx;
+	int g = hw_tls.guard;
+	hw_tls.guard = 1;
+	void *p = g_arena_prev.alloc(g_arena_prev.ctx, n);
+	hw_tls.guard = g;
+	return p;
+}
+
+static void arena_free(void *ctx, void *p, size_t n)
+{
+	(void)ctx;
+	int g = hw_tls.guard;
+	hw_tls.guard = 1;
+	g_arena_prev.free(g_arena_prev.ctx, p, n);
+	hw_tls.guard = g;
+}
+
+/* The sampling mode: pymalloc's arenas are mapped and unmapped under the
+ * guard, whichever hook (or none) is below (sampled_hook_malloc_pymalloc
+ * calls pymalloc without it). */
+static void wrap_arenas(void)
+{
+	if (g_arenas_wrapped || !g_sample_interval)
+		return;
+	void (*get)(struct arena_allocator *) =
+		(void (*)(struct arena_allocator *))dlsym(RTLD_DEFAULT, "PyObject_GetArenaAllocator");
+	void (*set)(struct arena_allocator *) =
+		(void (*)(struct arena_allocator *))dlsym(RTLD_DEFAULT, "PyObject_SetArenaAllocator");
+	if (!get || !set)
+		return;
+	struct arena_allocator cur;
+	get(&cur);
+	if (cur.alloc != arena_alloc) {
+		if (!cur.alloc || !cur.free)
+			return;
+		g_arena_prev = cur;
+		struct arena_allocator ours = {NULL, arena_alloc, arena_free};
+		set(&ours);
+	}
+	g_arenas_wrapped = true;
+}
+
+static void *hook_malloc(void *ctx, size_t n);
+
+static bool ours_malloc(void *(*f)(void *, size_t))
+{
+	return f == hook_malloc || f == sampled_hook_malloc || f == sampled_hook_malloc_pymalloc;
+}
+
+/* True when cur, the allocator the hook of domain wraps, is pymalloc: the
+ * same functions in the MEM and OBJ domains without a ctx, and not the RAW
+ * domain's (PYTHONMALLOC=malloc gives all three malloc's; the debug hooks
+ * have a ctx; mimalloc has a MEM and an OBJ function of its own). */
+static bool is_pymalloc(const struct pymem_allocator *cur, int domain)
+{
+	if (cur->ctx || !g_arenas_wrapped)
+		return false;
+	struct pymem_allocator raw, other;
+	py_get_allocator(DOMAIN_RAW, &raw);
+	py_get_allocator(domain == DOMAIN_OBJ ? DOMAIN_MEM : DOMAIN_OBJ, &other);
+	if (ours_malloc(other.malloc))
+		other = ((struct hook_ctx *)other.ctx)->prev;
+	return !other.ctx && cur->malloc == other.malloc && cur->free == other.free &&
+	       cur->realloc == other.realloc && cur->malloc != raw.malloc;
+}
+
 static void *sampled_hook_calloc(void *ctx, size_t nelem, size_t n)
 {
 	return sampled_alloc(ctx, nelem, n, true);
@@ -246,7 +347,7 @@ static void install(int domain, int kind)
 {
 	struct pymem_allocator cur;
 	py_get_allocator(domain, &cur);
-	if (cur.malloc == hook_malloc || cur.malloc == sampled_hook_malloc)
+	if (ours_malloc(cur.malloc))
 		return;
 	if (g_ninstalls == MAX_INSTALLS)
 		return;
@@ -255,8 +356,9 @@ static void install(int domain, int kind)
 	c->kind = kind;
 	struct pymem_allocator ours = {c, hook_malloc, hook_calloc, hook_realloc, hook_free};
 	if (g_sample_interval)
-		ours = (struct pymem_allocator){c, sampled_hook_malloc, sampled_hook_calloc,
-						sampled_hook_realloc, sampled_hook_free};
+		ours = (struct pymem_allocator){c, is_pymalloc(&cur, domain) ? sampled_hook_malloc_pymalloc
+									: sampled_hook_malloc,
+						sampled_hook_calloc, sampled_hook_realloc, sampled_hook_free};
 	py_set_allocator(domain, &ours);
 }
 
@@ -271,6 +373,7 @@ void python_check_hooks(void)
 	if (atomic_flag_test_and_set_explicit(&g_install_busy, memory_order_acquire))
 		return;
 	bool ready = py_is_initialized();
+	wrap_arenas();
 	install(DOMAIN_MEM, HW_KIND_PYMEM);
 	install(DOMAIN_OBJ, HW_KIND_PYOBJ);
 	if (ready) {

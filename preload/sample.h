@@ -148,6 +148,21 @@ static inline bool sample_enter_fast(size_t n)
 	return false;
 }
 
+/* The hot path of an allocation whose real call allocates nothing the hooks
+ * could see (pymalloc's own sizes, intercept_pymem.c): as sample_enter_fast
+ * without the guard, so the caller tail-calls the real function. Nor does
+ * it test the guard: shim code allocates nothing from those functions
+ * (a nested call would only move the countdown; at the sample point
+ * sample_enter_slow tests it). */
+static inline bool sample_count_fast(size_t n)
+{
+	if (HW_LIKELY(n < hw_tls.sample_left) && HW_LIKELY(sample_ready())) {
+		hw_tls.sample_left -= n;
+		return true;
+	}
+	return false;
+}
+
 /* What sample_enter_slow found: NESTED, call the real function and nothing
  * else; UNSAMPLED or SAMPLED, the guard is taken: drop it after the real
  * call and, when SAMPLED, give the block to sample_record_alloc. */

@@ -104,6 +104,9 @@ def main():
                     help="with --python: a real program to add as a row (a shell command)")
     ap.add_argument("--default-only", action="store_true",
                     help="with --python-bin: the default mode only (no --native runs)")
+    ap.add_argument("--modes", default="",
+                    help="with --python-bin: the traced modes, comma-separated, of default, "
+                         "native and sample (the --sample interval); default: default,native")
     ap.add_argument("--also-build", action="append", default=[], metavar="NAME=DIR",
                     help="with --python-bin: also the shim of build DIR, labelled NAME")
     ap.add_argument("--pythonpath", default="",
@@ -397,14 +400,22 @@ def python_versions_table(args, only):
         label, _, d = spec.partition("=")
         libs[label] = os.path.join(d, "preload", "libheapwise.so")
     pys = [Interpreter(spec, libs) for spec in args.python_bin]
-    cols = [(label, mode) for label in libs
-            for mode in (("default",) if args.default_only else ("default", "native"))]
+    wanted = (tuple(filter(None, args.modes.split(","))) if args.modes
+              else ("default",) if args.default_only else ("default", "native"))
+    bad = [m for m in wanted if m not in ("default", "native", "sample")]
+    if bad:
+        print(f"bench.py: --modes: unknown mode {bad[0]!r} (default, native, sample)",
+              file=sys.stderr)
+        return 2
+    cols = [(label, mode) for label in libs for mode in wanted]
 
     def col_name(label, mode):
-        return (label + " " if label else "") + ("--native" if mode == "native" else "default")
+        return (label + " " if label else "") + {"native": "--native",
+                                                 "sample": "--sample"}.get(mode, "default")
     plain = {k: v for k, v in os.environ.items() if k != "PYTHONMALLOC"}
     print(f"rounds {args.rounds}, min/median of per-round ratios to an untraced run of the "
-          "same interpreter (pymalloc on, traced with LD_PRELOAD)")
+          "same interpreter (pymalloc on, traced with LD_PRELOAD)"
+          + (f"; --sample {args.sample}" if "sample" in wanted else ""))
     print(f"{'workload':10}" + "".join(f" {(p.name + ' ' if i == 0 else '') + col_name(*c):>16}"
                                      for p in pys for i, c in enumerate(cols)))
     for name, (build, size, *extra) in BENCHES.items():
@@ -424,8 +435,11 @@ def python_versions_table(args, only):
             for label, mode in cols:
                 out = {"HEAPWISE_OUTPUT": os.path.join(inside, "t.%p.hwt"),
                        "LD_PRELOAD": p.libs[label], **follow}
-                modes.append(((label, mode), dict(out, HEAPWISE_NATIVE="1") if mode == "native"
-                              else out))
+                if mode == "native":
+                    out["HEAPWISE_NATIVE"] = "1"
+                elif mode == "sample":
+                    out["HEAPWISE_SAMPLE"] = args.sample
+                modes.append(((label, mode), out))
             for mode, extra_env in modes:
                 env = dict(plain, **extra_env)
                 runs[(p.name, mode)] = (p.argv(script, n, env), env, outside)

@@ -199,6 +199,21 @@ class Sampling(TraceTest):
         _, _, sampled = self.run_traced([py, script], "--sample", str(INTERVAL))
         self.assertEqual(retags(sampled[0]), 0)
 
+    def test_pymalloc_arenas_are_not_mappings(self):
+        """The OBJ and MEM hooks call pymalloc without the guard for its own
+        sizes (1-512 bytes); its arenas (1 MiB mappings) are made under the
+        guard by the arena allocator the shim wraps, so they are not
+        recorded as mappings over the objects they hold."""
+        script = os.path.join(self.dir, "arenas.py")
+        with open(script, "w") as f:
+            f.write("keep = [(i, str(i)) for i in range(300000)]\n")
+        _, _, t = self.run_traced([sys.executable, script], "--sample", "64K")
+        doc = self.json("summary", t[0])
+        self.assertEqual(doc["sample_interval"], 65536)
+        self.assertEqual(doc["kinds"]["mmap"]["allocations"], 0, doc["kinds"]["mmap"])
+        # 300,000 tuples and str of about 50 bytes each
+        self.assertGreater(doc["kinds"]["pyobj"]["allocated_bytes"], 20 << 20)
+
 
 class Reports(TraceTest):
     def setUp(self):
