@@ -174,7 +174,7 @@ static __attribute__((noinline)) void *sampled_realloc(void *old, size_t n, size
 	void *p = array ? g_real.reallocarray(old, count, n) : g_real.realloc(old, n);
 	size_t size = n;
 	bool overflow = array && __builtin_mul_overflow(count, n, &size);
-	sample_realloc_end(&r, HW_KIND_MALLOC, old, p, size, !p && old && size == 0 && !overflow);
+	sample_realloc_end(&r, HW_KIND_MALLOC, old, p, size, !p && old && size == 0 && !overflow, -1);
 	return p;
 }
 

@@ -123,19 +123,51 @@ static void *sampled_hook_malloc(void *ctx, size_t n)
 }
 
 /* pymalloc (the MEM and OBJ domains' allocator unless PYTHONMALLOC, -X dev
- * or an embedder chose another; free-threaded builds use mimalloc) serves
- * 1-512 bytes from its pools without the allocators the hooks see, except
- * for a new arena, whose allocator (wrap_arenas) takes the guard, and the
- * bookkeeping of one (its arena table grows by realloc, its address map by
- * calloc: a few, small, per new arena of 1 MiB; they count as the libc
- * allocations they are). For those sizes the hook needs no guard and
- * tail-calls it: a compare, the countdown, a jump (14 instructions instead
- * of 22 on x86-64). */
+ * or an embedder chose another; free-threaded builds use mimalloc) gets
+ * hooks of its own in the sampling mode:
+ * - It serves 1-512 bytes from its pools without the allocators the hooks
+ *   see, except for a new arena, whose allocator (wrap_arenas) takes the
+ *   guard, and the bookkeeping of one (its arena table grows by realloc,
+ *   its address map by calloc: a few, small, per new arena of 1 MiB; they
+ *   count as the libc allocations they are). For those sizes the malloc
+ *   hook needs no guard and tail-calls it: a compare, the countdown, a jump
+ *   (15 instructions instead of 23 on x86-64).
+ * - A sampled block is asked of it at 513 bytes at least: pymalloc gives
+ *   those to PyMem_RawMalloc (libc's malloc, under the guard), and its
+ *   free and realloc give a block that is not in its arenas back to
+ *   PyMem_RawFree and PyMem_RawRealloc. So a sampled block's free reaches
+ *   the libc free hook, which finds it in the set, and the domain's free
+ *   needs no hook at all: the allocator installed has pymalloc's own free
+ *   (CPython calls it inline again), and its address test, which it makes
+ *   anyway, is the tag test of the unsampled frees. A sampled block takes
+ *   a libc chunk of 513 bytes or more instead of a pool slot: about 530
+ *   bytes more for each SIZE bytes of live small objects (0.1% at 512K). */
 #define PYMALLOC_MAX 512 /* SMALL_REQUEST_THRESHOLD, 3.11-3.15 */
 
-static __attribute__((noinline)) void *sampled_malloc_other(struct hook_ctx *c, size_t n)
+/* The size asked of pymalloc for a sampled block of n bytes. */
+static inline size_t pymalloc_raw_size(size_t n)
 {
-	return sampled_hook_malloc(c, n);
+	return n > PYMALLOC_MAX ? n : PYMALLOC_MAX + 1;
+}
+
+static __attribute__((noinline)) void *sampled_alloc_pymalloc(struct hook_ctx *c, size_t nelem,
+							      size_t n, bool zero)
+{
+	size_t size = n;
+	bool overflow = zero && __builtin_mul_overflow(nelem, n, &size);
+	enum sample_entry s = sample_enter_slow(size);
+	void *p;
+	if (s == SAMPLE_SAMPLED && !overflow)
+		p = zero ? c->prev.calloc(c->prev.ctx, 1, pymalloc_raw_size(size))
+			 : c->prev.malloc(c->prev.ctx, pymalloc_raw_size(size));
+	else
+		p = zero ? c->prev.calloc(c->prev.ctx, nelem, n) : c->prev.malloc(c->prev.ctx, n);
+	if (s != SAMPLE_NESTED) {
+		hw_tls.guard = 0;
+		if (s == SAMPLE_SAMPLED && p && !overflow)
+			sample_record_alloc(c->kind, p, size);
+	}
+	return p;
 }
 
 static void *sampled_hook_malloc_pymalloc(void *ctx, size_t n)
@@ -143,7 +175,36 @@ static void *sampled_hook_malloc_pymalloc(void *ctx, size_t n)
 	struct hook_ctx *c = ctx;
 	if (HW_LIKELY(n - 1 < PYMALLOC_MAX) && HW_LIKELY(sample_count_fast(n)))
 		return c->prev.malloc(c->prev.ctx, n);
-	return sampled_malloc_other(c, n);
+	return sampled_alloc_pymalloc(c, 1, n, false);
+}
+
+static void *sampled_hook_calloc_pymalloc(void *ctx, size_t nelem, size_t n)
+{
+	return sampled_alloc_pymalloc(ctx, nelem, n, true);
+}
+
+static __attribute__((noinline)) void *sampled_realloc_pymalloc(struct hook_ctx *c, void *old,
+								size_t n)
+{
+	struct sample_realloc r;
+	if (!sample_realloc_begin(&r, old))
+		return c->prev.realloc(c->prev.ctx, old, n);
+	/* drawn before the call: a sampled new block must be a raw one */
+	bool taken = sample_take(n);
+	void *p = c->prev.realloc(c->prev.ctx, old, taken ? pymalloc_raw_size(n) : n);
+	sample_realloc_end(&r, c->kind, old, p, n, false, taken);
+	return p;
+}
+
+static void *sampled_hook_realloc_pymalloc(void *ctx, void *old, size_t n)
+{
+	struct hook_ctx *c = ctx;
+	if (HW_LIKELY(sample_realloc_fast(old, n))) {
+		void *p = c->prev.realloc(c->prev.ctx, old, n);
+		hw_tls.guard = 0;
+		return p;
+	}
+	return sampled_realloc_pymalloc(c, old, n);
 }
 
 /* PyObjectArenaAllocator */
@@ -206,13 +267,50 @@ static bool ours_malloc(void *(*f)(void *, size_t))
 	return f == hook_malloc || f == sampled_hook_malloc || f == sampled_hook_malloc_pymalloc;
 }
 
-/* True when cur, the allocator the hook of domain wraps, is pymalloc: the
- * same functions in the MEM and OBJ domains without a ctx, and not the RAW
- * domain's (PYTHONMALLOC=malloc gives all three malloc's; the debug hooks
- * have a ctx; mimalloc has a MEM and an OBJ function of its own). */
+/* Whether three addresses lie in the loaded segments of one object (bit i
+ * of found: addr[i] is in the object that holds addr[0]). dladdr would
+ * scan a static executable's symbol table: 55,000 instructions a call. */
+struct in_object {
+	uintptr_t addr[3];
+	unsigned found;
+};
+
+static int in_object_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+	(void)size;
+	struct in_object *q = data;
+	unsigned in = 0;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type != PT_LOAD)
+			continue;
+		uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+		for (int k = 0; k < 3; k++)
+			if (q->addr[k] - lo < hi - lo)
+				in |= 1u << k;
+	}
+	if (!(in & 1))
+		return 0;
+	q->found = in;
+	return 1;
+}
+
+/* True when cur, the allocator the hook of domain wraps, is pymalloc:
+ * CPython's own functions (in the object that has PyObject_Malloc), the
+ * same in the MEM and OBJ domains, without a ctx, and not the RAW domain's
+ * (PYTHONMALLOC=malloc gives all three malloc's; the debug hooks have a
+ * ctx; mimalloc has a MEM and an OBJ function of its own). An allocator of
+ * an embedder's is not taken for it. */
 static bool is_pymalloc(const struct pymem_allocator *cur, int domain)
 {
 	if (cur->ctx || !g_arenas_wrapped)
+		return false;
+	struct in_object q = {{(uintptr_t)dlsym(RTLD_DEFAULT, "PyObject_Malloc"),
+			       (uintptr_t)cur->malloc, (uintptr_t)cur->free}, 0};
+	if (!q.addr[0])
+		return false;
+	dl_iterate_phdr(in_object_cb, &q);
+	if (q.found != 7)
 		return false;
 	struct pymem_allocator raw, other;
 	py_get_allocator(DOMAIN_RAW, &raw);
@@ -240,7 +338,7 @@ static void *sampled_hook_realloc(void *ctx, void *old, size_t n)
 	if (!sample_realloc_begin(&r, old))
 		return c->prev.realloc(c->prev.ctx, old, n);
 	void *p = c->prev.realloc(c->prev.ctx, old, n);
-	sample_realloc_end(&r, c->kind, old, p, n, false);
+	sample_realloc_end(&r, c->kind, old, p, n, false, -1);
 	return p;
 }
 
@@ -355,10 +453,13 @@ static void install(int domain, int kind)
 	c->prev = cur;
 	c->kind = kind;
 	struct pymem_allocator ours = {c, hook_malloc, hook_calloc, hook_realloc, hook_free};
-	if (g_sample_interval)
-		ours = (struct pymem_allocator){c, is_pymalloc(&cur, domain) ? sampled_hook_malloc_pymalloc
-									: sampled_hook_malloc,
-						sampled_hook_calloc, sampled_hook_realloc, sampled_hook_free};
+	if (g_sample_interval && is_pymalloc(&cur, domain))
+		ours = (struct pymem_allocator){c, sampled_hook_malloc_pymalloc,
+						sampled_hook_calloc_pymalloc,
+						sampled_hook_realloc_pymalloc, cur.free};
+	else if (g_sample_interval)
+		ours = (struct pymem_allocator){c, sampled_hook_malloc, sampled_hook_calloc,
+						sampled_hook_realloc, sampled_hook_free};
 	py_set_allocator(domain, &ours);
 }
 

@@ -347,7 +347,7 @@ bool sample_realloc_begin(struct sample_realloc *r, void *old)
 }
 
 void sample_realloc_end(struct sample_realloc *r, int kind, void *old, void *p, size_t n,
-			bool freed)
+			bool freed, int taken_before)
 {
 	int e = errno;
 	if (!p && !freed) {
@@ -358,7 +358,7 @@ void sample_realloc_end(struct sample_realloc *r, int kind, void *old, void *p, 
 		if (r->was_sampled && r->ts)
 			tracker_free_at(r->ts, kind, r->seq_free, old);
 	} else {
-		bool taken = sample_take(n);
+		bool taken = taken_before < 0 ? sample_take(n) : taken_before;
 		if (r->was_sampled) {
 			if (r->ts && taken && sample_set_add(p))
 				tracker_realloc(r->ts, kind, r->seq_free, old, p, n);

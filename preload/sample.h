@@ -181,8 +181,10 @@ bool sample_free_slow(int kind, void *p);
  * takes the guard (false: it was held, call the real function and return)
  * and, when old was a sampled block, takes it out of the set and its free's
  * sequence number before the real call; sample_realloc_end records what
- * happened (freed: the call freed old and returned NULL, as realloc to 0)
- * and drops the guard. */
+ * happened (freed: the call freed old and returned NULL, as realloc to 0;
+ * taken_before: whether the new block is sampled, when the caller drew it
+ * before the real call with sample_take, or -1: drawn here) and drops the
+ * guard. */
 struct sample_realloc {
 	struct thread_state *ts; /* NULL when old was not sampled or not recordable */
 	bool was_sampled;
@@ -203,7 +205,7 @@ static inline bool sample_realloc_fast(const void *old, size_t n)
 	return false;
 }
 void sample_realloc_end(struct sample_realloc *r, int kind, void *old, void *p, size_t n,
-			bool freed);
+			bool freed, int taken_before);
 
 /* Writes the SAMPLE record at the start of a trace (nothing in the exact
  * mode). */
