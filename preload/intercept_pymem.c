@@ -237,17 +237,20 @@ static void arena_free(void *ctx, void *p, size_t n)
 
 /* The sampling mode: pymalloc's arenas are mapped and unmapped under the
  * guard, whichever hook (or none) is below (sampled_hook_malloc_pymalloc
- * calls pymalloc without it). */
+ * calls pymalloc without it). Checked at every install: an embedder's
+ * second Py_Initialize resets the runtime's allocators. */
 static void wrap_arenas(void)
 {
-	if (g_arenas_wrapped || !g_sample_interval)
+	static void (*get)(struct arena_allocator *), (*set)(struct arena_allocator *);
+	g_arenas_wrapped = false;
+	if (!g_sample_interval)
 		return;
-	void (*get)(struct arena_allocator *) =
-		(void (*)(struct arena_allocator *))dlsym(RTLD_DEFAULT, "PyObject_GetArenaAllocator");
-	void (*set)(struct arena_allocator *) =
-		(void (*)(struct arena_allocator *))dlsym(RTLD_DEFAULT, "PyObject_SetArenaAllocator");
-	if (!get || !set)
-		return;
+	if (!get || !set) {
+		get = (void (*)(struct arena_allocator *))dlsym(RTLD_DEFAULT, "PyObject_GetArenaAllocator");
+		set = (void (*)(struct arena_allocator *))dlsym(RTLD_DEFAULT, "PyObject_SetArenaAllocator");
+		if (!get || !set)
+			return;
+	}
 	struct arena_allocator cur;
 	get(&cur);
 	if (cur.alloc != arena_alloc) {

@@ -150,13 +150,14 @@ static inline bool sample_enter_fast(size_t n)
 
 /* The hot path of an allocation whose real call allocates nothing the hooks
  * could see (pymalloc's own sizes, intercept_pymem.c): as sample_enter_fast
- * without the guard, so the caller tail-calls the real function. Nor does
- * it test the guard: shim code allocates nothing from those functions
- * (a nested call would only move the countdown; at the sample point
- * sample_enter_slow tests it). */
+ * without taking the guard, so the caller tail-calls the real function. It
+ * still tests it: a hook of ours may wrap another allocator that wraps this
+ * one (-X tracemalloc starts between two installs), and the bytes the
+ * outer hook counted are not counted again here. */
 static inline bool sample_count_fast(size_t n)
 {
-	if (HW_LIKELY(n < hw_tls.sample_left) && HW_LIKELY(sample_ready())) {
+	if (HW_LIKELY(n < hw_tls.sample_left) && HW_LIKELY(!hw_tls.guard) &&
+	    HW_LIKELY(sample_ready())) {
 		hw_tls.sample_left -= n;
 		return true;
 	}

@@ -238,6 +238,23 @@ class Sampling(TraceTest):
         self.assertLess(obj["live_bytes"], 2 << 20, obj)
         self.assertGreater(obj["frees"], 0.9 * obj["allocations"], obj)
 
+    def test_no_double_count_under_tracemalloc(self):
+        """-X tracemalloc starts between two installs of the hooks: ours
+        wrap tracemalloc's, which wrap ours again. The inner hook (the
+        unguarded pymalloc one) must not count what the outer one counted:
+        the estimates stay the exact mode's."""
+        script = os.path.join(self.dir, "prog.py")
+        with open(script, "w") as f:
+            f.write(PY_PROG)
+        argv = [sys.executable, "-X", "tracemalloc", script]
+
+        def pyobj(trace):
+            return self.json("summary", trace)["kinds"]["pyobj"]["allocated_bytes"]
+        _, _, exact = self.run_traced(argv)
+        want = pyobj(exact[0])
+        got = mean([pyobj(self.run_traced(argv, "--sample", "64K")[2][0]) for _ in range(3)])
+        self.assertLess(abs(got - want), 0.10 * want, f"exact {want}, sampled {got:.0f}")
+
 
 class Reports(TraceTest):
     def setUp(self):
