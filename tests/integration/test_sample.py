@@ -28,9 +28,9 @@ def buffers():            # bytearray: PyObject_Malloc over 512 bytes -> malloc
     for i in range(4000):
         out.append(bytearray(2000))
     return out
-def churn():              # allocated and freed at once
+def churn():              # allocated and freed at once (str: no free list)
     for i in range(200000):
-        x = [i] * 4
+        x = "ab" * (i % 50 + 10)
 for _ in range(2):
     keep.append(objects())
     keep.append(buffers())
@@ -198,6 +198,41 @@ class Sampling(TraceTest):
         self.assertGreater(retags(exact[0]), 1000, "the exact mode retags free lists' tuples")
         _, _, sampled = self.run_traced([py, script], "--sample", str(INTERVAL))
         self.assertEqual(retags(sampled[0]), 0)
+
+    def test_free_lists_left_to_cpython(self):
+        """3.11 and 3.12: the exact mode hands freed lists and dicts back to
+        the allocator by wrapping their types' deallocators (README, "Objects
+        from CPython's free lists"); the sampling mode leaves the free lists
+        as CPython keeps them, as it does on 3.13+, so a list a free list
+        serves costs nothing. The deallocator of list, read from the type,
+        lies in the shim's file in the exact mode and not when sampling."""
+        script = os.path.join(self.dir, "dealloc.py")
+        with open(script, "w") as f:
+            f.write("import ctypes\n"
+                    "for _ in range(3):\n"
+                    "    x = [[i] for i in range(100)]\n"
+                    "    del x\n"
+                    "# PyTypeObject: ob_refcnt, ob_type, ob_size, tp_name, tp_basicsize,\n"
+                    "# tp_itemsize, then tp_dealloc\n"
+                    "fn = ctypes.c_void_p.from_address(id(list) + 6 * 8).value\n"
+                    "for line in open('/proc/self/maps'):\n"
+                    "    f = line.split()\n"
+                    "    lo, hi = (int(v, 16) for v in f[0].split('-'))\n"
+                    "    if lo <= fn < hi:\n"
+                    "        print('dealloc in', f[5] if len(f) > 5 else '?')\n")
+        pythons = [sys.executable, "/root/.pyenv/versions/3.12.1/bin/python3"]
+        tried = 0
+        for py in pythons:
+            if not os.path.exists(py):
+                continue
+            tried += 1
+            _, out, _ = self.run_traced_stdout([py, script])
+            self.assertIn("libheapwise", out, f"{py}: the exact mode wraps list's deallocator")
+            _, out, _ = self.run_traced_stdout([py, script], "--sample", str(INTERVAL))
+            self.assertIn("dealloc in", out)
+            self.assertNotIn("libheapwise", out, f"{py}: {out}")
+        if not tried:
+            self.skipTest("no 3.11 or 3.12 interpreter")
 
     def test_pymalloc_arenas_are_not_mappings(self):
         """The OBJ and MEM hooks call pymalloc without the guard for its own
