@@ -21,6 +21,7 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include "cols.h"
 #include "commands.h"
 #include "err.h"
 #include "escape.h"
@@ -147,14 +148,48 @@ static uint64_t block_len(const struct trace *t, uint64_t off)
 	return left < t->hdr.chunk_size ? left : t->hdr.chunk_size;
 }
 
+/* Room for a compressed chunk's payload of a chunk of chunk_size bytes. */
+static size_t zbound(size_t chunk_size)
+{
+	size_t a = ZSTD_compressBound(chunk_size), b = cols_bound(chunk_size);
+	return a + b; /* room for both: the smaller is kept */
+}
+
+/* A chunk's `used` record bytes at rec into out (cap bytes, zbound's):
+ * column streams (HW_CHUNK_COLS), or one zstd frame where the columns do
+ * not give the records back exactly. Returns the payload's length and its
+ * flags for the chunk header, or 0 when it could not be compressed. */
+static size_t compress_records(ZSTD_CCtx *cc, struct cols_work *cw, const uint8_t *rec, size_t used,
+			       uint8_t *out, size_t cap, uint32_t *flags)
+{
+	size_t n = cols_encode(cw, cc, rec, used, out, cap);
+	/* columns that shrink the records less than 16 times (few events, a
+	 * chunk of strings): one frame of the records may do better; the
+	 * smaller one is kept */
+	if (n && n <= used / 16) {
+		*flags = HW_CHUNK_ZSTD | HW_CHUNK_COLS;
+		return n;
+	}
+	uint8_t *plain = n ? out + n : out;
+	size_t m = ZSTD_compress2(cc, plain, cap - (size_t)(plain - out), rec, used);
+	if (ZSTD_isError(m) || (n && m >= n)) {
+		*flags = HW_CHUNK_ZSTD | HW_CHUNK_COLS;
+		return n;
+	}
+	if (n)
+		memmove(out, plain, m);
+	*flags = HW_CHUNK_ZSTD;
+	return m;
+}
+
 /* A slab (format 3) at off as compressed chunks, one per used slot, in slot
  * order: the reader finds a slot's chunk by its thread and index, not by
  * where it lies, so a slot's chunk reads the same as a chunk of its own.
  * Only a whole slab whose every used slot is sound (its records inside the
  * slot, some records) is converted; anything else is copied as it was, so
  * that it reads as it did. Returns false when it was not converted. */
-static bool put_slab(const struct trace *t, struct out *o, ZSTD_CCtx *cc, uint64_t off,
-		     struct compress_stats *st)
+static bool put_slab(const struct trace *t, struct out *o, ZSTD_CCtx *cc, struct cols_work *cw,
+		     uint64_t off, struct compress_stats *st)
 {
 	const struct hw_file_header *h = &t->hdr;
 	struct hw_chunk_header sh, ch;
@@ -170,7 +205,7 @@ static bool put_slab(const struct trace *t, struct out *o, ZSTD_CCtx *cc, uint64
 		if (ch.magic == HW_CHUNK_MAGIC && (ch.used == 0 || ch.used > slot - HW_CHUNK_HEADER_SIZE))
 			return false;
 	}
-	size_t bound = ZSTD_compressBound(slot);
+	size_t bound = zbound(slot);
 	size_t nslots = (h->chunk_size - HW_SLAB_HEADER_SIZE) / slot;
 	uint8_t *buf = xmalloc(nslots * (HW_ZCHUNK_HEADER_SIZE + bound));
 	size_t len = 0, n = 0;
@@ -180,14 +215,15 @@ static bool put_slab(const struct trace *t, struct out *o, ZSTD_CCtx *cc, uint64
 		if (ch.magic != HW_CHUNK_MAGIC)
 			continue; /* an unused slot */
 		uint8_t *z = buf + len;
-		size_t k = ZSTD_compress2(cc, z + HW_ZCHUNK_HEADER_SIZE, bound,
-					  t->data + s + HW_CHUNK_HEADER_SIZE, ch.used);
-		if (ZSTD_isError(k)) {
+		uint32_t flags;
+		size_t k = compress_records(cc, cw, t->data + s + HW_CHUNK_HEADER_SIZE, ch.used,
+					    z + HW_ZCHUNK_HEADER_SIZE, bound, &flags);
+		if (!k) {
 			ok = false;
 			break;
 		}
 		struct hw_chunk_header zh = ch;
-		zh.used = HW_CHUNK_ZSTD | ch.used;
+		zh.used = flags | ch.used;
 		uint32_t zlen = (uint32_t)k;
 		memcpy(z, &zh, sizeof(zh));
 		memcpy(z + HW_CHUNK_HEADER_SIZE, &zlen, 4);
@@ -207,7 +243,8 @@ static void write_compressed(const struct trace *t, struct out *o, ZSTD_CCtx *cc
 			     struct compress_stats *st)
 {
 	const struct hw_file_header *h = &t->hdr;
-	size_t bound = ZSTD_compressBound(h->chunk_size);
+	struct cols_work cw = {0};
+	size_t bound = zbound(h->chunk_size);
 	uint8_t *z = xmalloc(HW_ZCHUNK_HEADER_SIZE + bound);
 	out_put(o, t->data, h->header_size);
 	uint64_t next, dropped_to = 0;
@@ -226,7 +263,7 @@ static void write_compressed(const struct trace *t, struct out *o, ZSTD_CCtx *cc
 			/* unused (zero) blocks go; anything else is kept as it is */
 			const uint8_t *b = t->data + off;
 			uint64_t len = block_len(t, off);
-			if (left >= sizeof(ch) && ch.magic == HW_SLAB_MAGIC && put_slab(t, o, cc, off, st))
+			if (left >= sizeof(ch) && ch.magic == HW_SLAB_MAGIC && put_slab(t, o, cc, &cw, off, st))
 				continue;
 			bool zero = ch.magic == 0;
 			for (uint64_t i = 0; zero && i < len; i++)
@@ -237,7 +274,7 @@ static void write_compressed(const struct trace *t, struct out *o, ZSTD_CCtx *cc
 			}
 			continue;
 		}
-		if ((ch.used & HW_CHUNK_FLAG_MASK) == HW_CHUNK_ZSTD) {
+		if (HW_CHUNK_IS_Z(ch.used)) {
 			/* compressed already: copied (to the end of the file if it
 			 * claims more than is there) */
 			uint32_t zlen = 0;
@@ -258,15 +295,16 @@ static void write_compressed(const struct trace *t, struct out *o, ZSTD_CCtx *cc
 			st->chunks_raw++;
 			continue;
 		}
-		size_t n = ZSTD_compress2(cc, z + HW_ZCHUNK_HEADER_SIZE, bound,
-					  t->data + off + HW_CHUNK_HEADER_SIZE, ch.used);
-		if (ZSTD_isError(n) || HW_ZCHUNK_HEADER_SIZE + n >= block_len(t, off)) {
+		uint32_t flags;
+		size_t n = compress_records(cc, &cw, t->data + off + HW_CHUNK_HEADER_SIZE, ch.used,
+					    z + HW_ZCHUNK_HEADER_SIZE, bound, &flags);
+		if (!n || HW_ZCHUNK_HEADER_SIZE + n >= block_len(t, off)) {
 			out_put(o, t->data + off, block_len(t, off));
 			st->chunks_raw++;
 			continue;
 		}
 		struct hw_chunk_header zh = ch;
-		zh.used = HW_CHUNK_ZSTD | ch.used;
+		zh.used = flags | ch.used;
 		uint32_t zlen = (uint32_t)n;
 		memcpy(z, &zh, sizeof(zh));
 		memcpy(z + HW_CHUNK_HEADER_SIZE, &zlen, 4);
@@ -274,6 +312,7 @@ static void write_compressed(const struct trace *t, struct out *o, ZSTD_CCtx *cc
 		st->chunks++;
 	}
 	free(z);
+	cols_free(&cw);
 	out_flush(o);
 }
 

@@ -155,7 +155,7 @@ int cmd_dump(int argc, char **argv)
 		printf("chunk at %" PRIu64 ": thread %u, #%u, %u bytes", c->offset, c->thread, c->index,
 		       c->used);
 		if (c->zlen)
-			printf(" (%u compressed)", c->zlen);
+			printf(" (%u compressed%s)", c->zlen, c->cols ? " in columns" : "");
 		putchar('\n');
 		struct cursor cur;
 		struct hw_record r;

@@ -13,6 +13,8 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include "cols.h"
+
 #include "heapwise/varint.h"
 #include "util.h"
 
@@ -109,7 +111,7 @@ static void add_chunk(struct trace *t, size_t *cap, uint64_t off, const struct h
 		used = room;
 	}
 	HW_GROW(t->chunks, t->nchunks, *cap);
-	t->chunks[t->nchunks++] = (struct chunk_ref){off, ch->thread, ch->index, (uint32_t)used, 0};
+	t->chunks[t->nchunks++] = (struct chunk_ref){off, ch->thread, ch->index, (uint32_t)used, 0, false};
 }
 
 static enum hw_err parse(struct trace *t, int fd)
@@ -154,7 +156,7 @@ static enum hw_err parse(struct trace *t, int fd)
 			memcpy(head, t->data + off, have);
 		struct hw_chunk_header ch;
 		memcpy(&ch, head, sizeof(ch));
-		if (ch.magic == HW_CHUNK_MAGIC && (ch.used & HW_CHUNK_FLAG_MASK) == HW_CHUNK_ZSTD) {
+		if (ch.magic == HW_CHUNK_MAGIC && HW_CHUNK_IS_Z(ch.used)) {
 			/* a compressed chunk: 20 + zlen bytes */
 			uint64_t limit = h->chunk_size - HW_CHUNK_HEADER_SIZE;
 			uint64_t used = ch.used & HW_CHUNK_USED_MASK;
@@ -172,7 +174,9 @@ static enum hw_err parse(struct trace *t, int fd)
 				break;
 			}
 			next = off + HW_ZCHUNK_HEADER_SIZE + z;
-			if (used > limit || z == 0 || z > ZSTD_compressBound(h->chunk_size)) {
+			bool cols = ch.used & HW_CHUNK_COLS;
+			if (used > limit || z == 0 ||
+			    z > (cols ? cols_bound(h->chunk_size) : ZSTD_compressBound(h->chunk_size))) {
 				if (!t->warned)
 					warn_print("%s: damaged compressed chunk at offset %llu (sizes out of range); it is skipped",
 						   path, (unsigned long long)off);
@@ -185,7 +189,7 @@ static enum hw_err parse(struct trace *t, int fd)
 			t->ncompressed++;
 			HW_GROW(t->chunks, t->nchunks, cap);
 			t->chunks[t->nchunks++] =
-				(struct chunk_ref){off, ch.thread, ch.index, (uint32_t)used, z};
+				(struct chunk_ref){off, ch.thread, ch.index, (uint32_t)used, z, cols};
 			continue;
 		}
 		if (ch.magic == HW_CHUNK_MAGIC) {
@@ -220,14 +224,22 @@ size_t trace_chunk_decompress(const struct trace *tc, size_t i, uint8_t *dst)
 		t->dctx = ZSTD_createDCtx();
 	/* dst has room for `used` bytes only: a frame that claims more, or
 	 * decompresses to more (a bomb), is an error, never an overflow */
-	size_t n = t->dctx ? ZSTD_decompressDCtx(t->dctx, dst, c->used,
-						 t->data + c->offset + HW_ZCHUNK_HEADER_SIZE, c->zlen)
-			   : (size_t)-1;
-	if (!t->dctx || ZSTD_isError(n) || n != c->used) {
+	const uint8_t *z = t->data + c->offset + HW_ZCHUNK_HEADER_SIZE;
+	const char *why = NULL;
+	size_t n = (size_t)-1;
+	if (t->dctx && c->cols) {
+		if (!t->cols)
+			t->cols = xcalloc(1, sizeof(*t->cols));
+		n = cols_decode(t->cols, t->dctx, z, c->zlen, dst, c->used, &why);
+	} else if (t->dctx) {
+		n = ZSTD_decompressDCtx(t->dctx, dst, c->used, z, c->zlen);
+	}
+	if (!t->dctx || why || ZSTD_isError(n) || n != c->used) {
 		if (!t->warned)
 			warn_print("%s: damaged compressed chunk at offset %llu (%s); it is skipped", t->path,
 				   (unsigned long long)c->offset,
 				   !t->dctx ? "out of memory"
+				   : why	     ? why
 				   : ZSTD_isError(n) ? ZSTD_getErrorName(n)
 						     : "it decompresses to fewer bytes than it says");
 		t->warned = true;
@@ -246,6 +258,10 @@ void trace_close(struct trace *t)
 	free(t->exe);
 	free(t->chunks);
 	ZSTD_freeDCtx(t->dctx);
+	if (t->cols) {
+		cols_free(t->cols);
+		free(t->cols);
+	}
 	for (size_t i = 0; i < t->nlabels; i++)
 		free(t->labels[i]);
 	free(t->labels);

@@ -11,12 +11,15 @@
 #include "err.h"
 #include "heapwise/trace_format.h"
 
+struct cols_work;
+
 struct chunk_ref {
 	uint64_t offset; /* of the chunk header in the file */
 	uint32_t thread; /* serial in its process (format 3), OS thread id (format 2) */
 	uint32_t index;
 	uint32_t used; /* record bytes that may be read (decompressed) */
 	uint32_t zlen; /* a compressed chunk: bytes of its zstd frame; 0: raw */
+	bool cols; /* a compressed chunk in column streams (HW_CHUNK_COLS) */
 };
 
 struct trace {
@@ -35,6 +38,7 @@ struct trace {
 	/* decompression: one context, used by one thread at a time (the
 	 * merge's decoding thread, or the caller's) */
 	void *dctx;
+	struct cols_work *cols; /* the column decoder's memory (same thread) */
 	/* labels of MARK records read from compressed chunks: the chunk's
 	 * buffer goes, the event still points at its label */
 	char **labels;

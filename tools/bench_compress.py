@@ -5,8 +5,9 @@ trace against the raw one, on every workload of ../shared/bench and a
 pygmentize run (Debian's python3-pygments highlighting a 2 MB Python file).
 
 Each round: the workload traced (default mode, `heapwise run --no-compress`,
-wall time), its trace(s) copied and compressed by `heapwise compress` (wall
-time), then `heapwise summary` on the raw and on the compressed trace(s), in
+wall and CPU time), its trace(s) copied and compressed by `heapwise compress`
+(wall and CPU time: on a shared host the wall times of both swing with the
+load, the CPU ratio is steadier), then `heapwise summary` on the raw and on the compressed trace(s), in
 alternating order (wall and CPU time: user + system of the command, steadier
 on a shared host). Printed: the median of the per-round ratios, min and
 median of the times.
@@ -95,10 +96,11 @@ def main():
     level = ["--level", str(args.level)] if args.level else []
     print(f"rounds {args.rounds}; default mode; heapwise compress{' ' + ' '.join(level) if level else ''};"
           " times: median (min)")
-    print("B/ev = trace bytes per event; compress/run = compression time / traced run time;\n"
+    print("B/ev = trace bytes per event; compress/run = compression time / traced run time\n"
+          "(wall; cpu: user + system of compress / of the traced run and its children);\n"
           "summary z/raw = CPU time of heapwise summary on the compressed trace / on the raw one")
     print(f"{'workload':11} {'events':>10} {'raw B/ev':>8} {'zstd B/ev':>9} {'ratio':>6} "
-          f"{'run s':>12} {'compress s':>12} {'compr/run':>9} {'sum raw cpu':>13} "
+          f"{'run s':>12} {'compress s':>12} {'compr/run':>9} {'cpu':>6} {'sum raw cpu':>13} "
           f"{'sum z cpu':>13} {'z/raw cpu':>9} {'z/raw wall':>10}")
     fails = []
     try:
@@ -112,6 +114,7 @@ def main():
             n = max(1, int(size * args.scale))
             argv = build(n)
             runs, comps, ratios, raw_cpu, z_cpu, zr_cpu, zr_wall = [], [], [], [], [], [], []
+            cpu_ratios = []
             events = raw_bytes = z_bytes = 0
             for r in range(args.rounds):
                 rdir = os.path.join(tmp, "raw")
@@ -119,17 +122,18 @@ def main():
                 for d in (rdir, zdir):
                     shutil.rmtree(d, ignore_errors=True)
                     os.makedirs(d)
-                w, _ = timed([hw, "run", "--no-compress", "-o", os.path.join(rdir, "t.%p.hwt"),
-                              "--", *argv], tmp)
+                w, wc = timed([hw, "run", "--no-compress", "-o", os.path.join(rdir, "t.%p.hwt"),
+                               "--", *argv], tmp)
                 runs.append(w)
                 raw = sorted(glob.glob(os.path.join(rdir, "*.hwt")))
                 z = []
                 for t in raw:
                     z.append(os.path.join(zdir, os.path.basename(t)))
                     shutil.copy(t, z[-1])
-                cw, _ = timed([hw, "compress", *level, *z], tmp)
+                cw, cc = timed([hw, "compress", *level, *z], tmp)
                 comps.append(cw)
                 ratios.append(cw / w)
+                cpu_ratios.append(cc / wc)
                 if r == 0:
                     for t in raw:
                         s = json.loads(subprocess.run([hw, "summary", t, "--json"],
@@ -151,7 +155,8 @@ def main():
             bpe_z = z_bytes / events if events else 0
             print(f"{name:11} {events:10d} {bpe_raw:8.2f} {bpe_z:9.2f} {raw_bytes / z_bytes:5.1f}x "
                   f"{med(runs):5.2f} ({min(runs):4.2f}) {med(comps):5.2f} ({min(comps):4.2f}) "
-                  f"{med(ratios) * 100:8.1f}% {med(raw_cpu):5.2f} ({min(raw_cpu):4.2f}) "
+                  f"{med(ratios) * 100:8.1f}% {med(cpu_ratios) * 100:5.1f}% "
+                  f"{med(raw_cpu):5.2f} ({min(raw_cpu):4.2f}) "
                   f"{med(z_cpu):5.2f} ({min(z_cpu):4.2f}) {med(zr_cpu):8.2f}x {med(zr_wall):9.2f}x",
                   flush=True)
             if bpe_z > 1.0:

@@ -62,6 +62,53 @@
  * where it lies); a slab with a slot whose used is 0 or past the slot, or
  * cut by the end of the file, is copied as it was. A slot itself is never
  * compressed in place.
+ *
+ * Column chunk (issue 17, HW_CHUNK_ZSTD | HW_CHUNK_COLS in `used`): the
+ * same 20-byte head, then instead of one zstd frame of the records, the
+ * records re-encoded into HW_COLS_STREAMS streams, each its own zstd frame:
+ *   +------+-----+-------+------------+------------+--------+-----------+
+ *   | head | zlen        | zlen[0]    | ...        | zlen[S-1] | frame 0 |..
+ *   | 16   | u32 (all)   | u32        |            | u32       |         |
+ *   +------+-----+-------+------------+------------+--------+-----------+
+ * zlen[i]: bytes of stream i's frame (0: the stream is empty, no frame);
+ * the frames follow in stream order and end exactly at 20 + zlen. The
+ * streams decompress to at most 2 * used + 256 bytes together. The reader
+ * rebuilds the chunk's exact record bytes (used of them) from the streams,
+ * walking one tag per record from the TAG stream; every field goes back
+ * in its raw form:
+ *   TAG      every record's tag byte, in order
+ *   SEQ      the seq varints of event records, as they were (d, and a
+ *            REALLOC's second v)
+ *   HINT     per ALLOC (and REALLOC's new block), u8: 0 = the address is
+ *            in ADELTA; k >= 1 = the k-th newest block of the ALLOC's class
+ *            ring (the blocks FREEs of that class gave back last, at most
+ *            HW_COLS_RING, the oldest dropped; the block leaves the ring)
+ *   REF      per FREE (and REALLOC's old block), v: k >= 1 = the address of
+ *            the k-th ALLOC back in this chunk (1: the last; REALLOC's new
+ *            block counts as an ALLOC); 0 = the address is in FDELTA
+ *   ADELTA   z: address - the class's last ALLOC in this chunk (none yet:
+ *            - the running address, the raw records' previous address)
+ *   FDELTA   z: address - the previous FREE's (or REALLOC old block's)
+ *            address in this chunk (0 at the start)
+ *   SIZE     ALLOC and REALLOC sizes, v as they were
+ *   STACK    z: stack id - the previous ALLOC's (or REALLOC's) stack id
+ *   OTHER    the bodies (all but the tag) of the other known records, as
+ *            they were; a STACK record's frame kind byte
+ *   SID      STACK: z: id - (the previous STACK's id + 1)
+ *   SPARENT  STACK: z: id - parent
+ *   SVALUE   STACK: the value v as it was
+ *   TAIL     the chunk's bytes from the first record it does not split (a
+ *            zero byte, a tag it does not know, a cut record, a varint of
+ *            a rewritten field not in its shortest form) to `used`, as
+ *            they were
+ * An ALLOC's class: (size <= 1024 ? (size + 15) / 16 : size) * 8 + kind,
+ * times 0x9E3779B97F4A7C15 (mod 2^64), top HW_COLS_CLASS_BITS bits; the
+ * model (class rings, last ALLOC per class, the ALLOC list) starts empty in
+ * every chunk. A reference out of range, a stream that ends early or holds
+ * more than its records, or records that rebuild to other than `used`
+ * bytes: the chunk is damaged (skipped, one warning). `heapwise compress`
+ * stores a chunk in columns, or as one zstd frame of its records
+ * (HW_CHUNK_ZSTD alone) when that is smaller.
  */
 
 #define HW_MAGIC "HEAPWISE"
@@ -129,6 +176,33 @@ _Static_assert(sizeof(struct hw_chunk_header) == HW_CHUNK_HEADER_SIZE, "chunk la
 #define HW_CHUNK_USED_MASK 0x00ffffffu
 #define HW_CHUNK_ZSTD 0x80000000u /* records are a zstd frame (see above) */
 #define HW_ZCHUNK_HEADER_SIZE 20u /* chunk header + zlen */
+#define HW_CHUNK_COLS 0x40000000u /* with HW_CHUNK_ZSTD: column streams (see above) */
+
+/* Column chunk streams (HW_CHUNK_COLS), in their order in the chunk */
+enum hw_cols_stream {
+	HW_COLS_TAG,
+	HW_COLS_SEQ,
+	HW_COLS_HINT,
+	HW_COLS_REF,
+	HW_COLS_ADELTA,
+	HW_COLS_FDELTA,
+	HW_COLS_SIZE,
+	HW_COLS_STACK,
+	HW_COLS_OTHER,
+	HW_COLS_SID,
+	HW_COLS_SPARENT,
+	HW_COLS_SVALUE,
+	HW_COLS_TAIL,
+	HW_COLS_STREAMS,
+};
+#define HW_COLS_RING 4u /* freed blocks remembered per class */
+#define HW_COLS_CLASS_BITS 10
+#define HW_COLS_CLASSES (1u << HW_COLS_CLASS_BITS)
+
+/* A chunk header's `used` flags name a compressed chunk: zstd, plain or columns. */
+#define HW_CHUNK_IS_Z(used) \
+	(((used) & HW_CHUNK_FLAG_MASK) == HW_CHUNK_ZSTD || \
+	 ((used) & HW_CHUNK_FLAG_MASK) == (HW_CHUNK_ZSTD | HW_CHUNK_COLS))
 
 /*
  * Records. A record is a tag byte followed by fields; v = unsigned LEB128

@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "heapwise/varint.h"
+#include "cols.h"
 #include "compress.h"
 #include "merge.h"
 #include "reader.h"
@@ -660,6 +661,256 @@ static void hostile_compressed_chunks(void **state)
 	tb_free_builder(&r);
 }
 
+/* --- column chunks (issue 17, HW_CHUNK_COLS) ----------------------------- */
+
+/* Records of every kind the columns split: allocations, frees of blocks
+ * of this chunk and of no known block, reallocs, stacks, the others. */
+static void column_records(struct tb *r)
+{
+	tb_init(r, HW_MIN_CHUNK_SIZE, "x", 1);
+	tb_chunk(r, 1);
+	tb_time(r, 5);
+	uint64_t seq = 1;
+	for (uint32_t s = 1; s <= 20; s++)
+		tb_stack(r, s, s - 1, 0x400000 + s * 8);
+	tb_pystack(r, 21, 3, 7, 12);
+	for (int i = 0; i < 300; i++) {
+		uint64_t a = 0x7f0000001000 + (uint64_t)(i % 50) * 64 + (uint64_t)(i / 50) * 0x10000;
+		tb_alloc(r, i % 3 ? HW_KIND_PYOBJ : HW_KIND_MALLOC, seq++, a, 32 + (i % 5) * 16,
+			 (uint32_t)(i % 21) + 1);
+		if (i % 4 == 3)
+			tb_free(r, HW_KIND_PYOBJ, seq++, a - 64);
+		if (i % 17 == 0)
+			tb_free(r, HW_KIND_MALLOC, seq++, 0x5000 + (uint64_t)i); /* not allocated here */
+		if (i % 29 == 0) {
+			tb_realloc(r, seq, seq + 1, a, a + 0x100000, 4096, 2);
+			seq += 2;
+		}
+	}
+	tb_unmap(r, seq++, 0x7f0000100000, 8192);
+	tb_retag(r, seq++, 0x7f0000001040, 4);
+	tb_mark(r, seq++, HW_MARK_USER, "label");
+	tb_rss(r, 10, 1 << 20);
+	tb_alloc(r, HW_KIND_MALLOC, seq++, 0x9000, 24, 1);
+}
+
+static void good_column_chunk(void **state)
+{
+	(void)state;
+	struct tb r;
+	column_records(&r);
+	const uint8_t *rec = r.buf + r.chunk_off + HW_CHUNK_HEADER_SIZE;
+	size_t used = r.size - r.chunk_off - HW_CHUNK_HEADER_SIZE;
+	/* the raw chunk's records, counted */
+	bool damaged;
+	struct tb b;
+	tb_init(&b, HW_MIN_CHUNK_SIZE, "x", 1);
+	tb_chunk(&b, 1);
+	tb_raw(&b, rec, used);
+	memcpy(b.buf + b.chunk_off + 8, &(uint32_t){(uint32_t)used}, 4);
+	tb_write(&b, path);
+	tb_free_builder(&b);
+	char *raw = events_text(path);
+	struct trace t;
+	assert_int_equal(trace_open(path, &t), HW_OK);
+	enum read_result last;
+	long nraw = (long)count_records(&t, 0, &last);
+	trace_close(&t);
+
+	struct cols_work w = {0};
+	ZSTD_CCtx *cc = ZSTD_createCCtx();
+	size_t cap = cols_bound(HW_MIN_CHUNK_SIZE);
+	uint8_t *z = malloc(cap);
+	size_t n = cols_encode(&w, cc, rec, used, z, cap);
+	assert_true(n > 0);
+	write_zchunk(HW_CHUNK_ZSTD | HW_CHUNK_COLS | (uint32_t)used, (uint32_t)n, z, n, 0);
+	assert_int_equal(read_zchunk(&damaged), nraw);
+	assert_false(damaged);
+	char *packed = events_text(path);
+	assert_string_equal(raw, packed);
+	/* the rebuilt bytes are the raw ones */
+	ZSTD_DCtx *dc = ZSTD_createDCtx();
+	uint8_t *back = malloc(used);
+	const char *why = "unset";
+	assert_int_equal(cols_decode(&w, dc, z, n, back, used, &why), used);
+	assert_memory_equal(back, rec, used);
+	/* a chunk the columns do not split to its end (a zero byte, then
+	 * bytes): the rest rides along as it was */
+	uint8_t *odd = malloc(used + 3);
+	memcpy(odd, rec, used);
+	memcpy(odd + used, "\0\x41\x42", 3);
+	n = cols_encode(&w, cc, odd, used + 3, z, cap);
+	assert_true(n > 0);
+	uint8_t *back2 = malloc(used + 3);
+	assert_int_equal(cols_decode(&w, dc, z, n, back2, used + 3, &why), used + 3);
+	assert_memory_equal(back2, odd, used + 3);
+	/* a varint written in more bytes than it needs (0x81 0x00 for 1) would
+	 * come back shorter: from that record on, the chunk rides along as it
+	 * is, and rebuilds byte for byte */
+	uint8_t lax[] = {HW_REC_ALLOC, 0x01, 0x02, 0x10, 0x00, HW_REC_ALLOC, 0x81, 0x00, 0x02, 0x10, 0x00};
+	n = cols_encode(&w, cc, lax, sizeof(lax), z, cap);
+	assert_true(n > 0);
+	uint8_t back3[sizeof(lax)];
+	assert_int_equal(cols_decode(&w, dc, z, n, back3, sizeof(lax), &why), sizeof(lax));
+	assert_memory_equal(back3, lax, sizeof(lax));
+	free(odd);
+	free(back);
+	free(back2);
+	free(raw);
+	free(packed);
+	free(z);
+	cols_free(&w);
+	ZSTD_freeCCtx(cc);
+	ZSTD_freeDCtx(dc);
+	tb_free_builder(&r);
+}
+
+/* A column payload of the given streams (NULL: empty), each a zstd frame. */
+static size_t make_cols(uint8_t *out, size_t cap, const uint8_t *const s[HW_COLS_STREAMS],
+			const size_t len[HW_COLS_STREAMS])
+{
+	size_t at = 4u * HW_COLS_STREAMS;
+	for (int i = 0; i < HW_COLS_STREAMS; i++) {
+		uint32_t zl = 0;
+		if (len[i]) {
+			size_t k = ZSTD_compress(out + at, cap - at, s[i], len[i], 3);
+			assert_false(ZSTD_isError(k));
+			zl = (uint32_t)k;
+			at += k;
+		}
+		memcpy(out + 4u * i, &zl, 4);
+	}
+	return at;
+}
+
+/* Hand-made column chunks that lie: one clear warning, the chunk skipped,
+ * nothing read out of bounds (the ASan build runs this too). */
+static void hostile_column_chunks(void **state)
+{
+	(void)state;
+	size_t cap = 1 << 20;
+	uint8_t *z = malloc(cap);
+	bool damaged;
+	const uint8_t *s[HW_COLS_STREAMS];
+	size_t len[HW_COLS_STREAMS];
+	uint32_t COLS = HW_CHUNK_ZSTD | HW_CHUNK_COLS;
+#define RESET() (memset(s, 0, sizeof(s)), memset(len, 0, sizeof(len)))
+#define SET(i, ...)                                                                       \
+	do {                                                                              \
+		static const uint8_t b_[] = {__VA_ARGS__};                                \
+		s[i] = b_;                                                                \
+		len[i] = sizeof(b_);                                                      \
+	} while (0)
+
+	/* good: ALLOC 0x1000 (seq 1, 32 bytes, stack 1), FREE of it by reference:
+	 * raw 40 01 80 40 20 01 | 48 01 00: 9 bytes */
+	RESET();
+	SET(HW_COLS_TAG, HW_REC_ALLOC, HW_REC_FREE);
+	SET(HW_COLS_SEQ, 1, 1);
+	SET(HW_COLS_HINT, 0);
+	SET(HW_COLS_ADELTA, 0x80, 0x40);
+	SET(HW_COLS_SIZE, 32);
+	SET(HW_COLS_STACK, 2);
+	SET(HW_COLS_REF, 1);
+	size_t n = make_cols(z, cap, s, len);
+	write_zchunk(COLS | 9, (uint32_t)n, z, n, 0);
+	assert_int_equal(read_zchunk(&damaged), 2);
+	assert_false(damaged);
+
+	/* the FREE refers to the 2nd ALLOC back: there is only one */
+	SET(HW_COLS_REF, 2);
+	n = make_cols(z, cap, s, len);
+	write_zchunk(COLS | 9, (uint32_t)n, z, n, 0);
+	assert_int_equal(read_zchunk(&damaged), 0);
+	assert_true(damaged);
+	struct trace t;
+	uint8_t dst[64];
+	const char *why = NULL;
+	ZSTD_DCtx *dc = ZSTD_createDCtx();
+	struct cols_work w = {0};
+	assert_int_equal(cols_decode(&w, dc, z, n, dst, 9, &why), 0);
+	assert_string_equal(why, "a reference to an ALLOC out of range");
+	/* a huge reference (10-byte varint) */
+	SET(HW_COLS_REF, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01);
+	n = make_cols(z, cap, s, len);
+	assert_int_equal(cols_decode(&w, dc, z, n, dst, 9, &why), 0);
+	assert_string_equal(why, "a reference to an ALLOC out of range");
+	SET(HW_COLS_REF, 1);
+
+	/* the ALLOC names a freed block of its class: there is none */
+	SET(HW_COLS_HINT, 3);
+	n = make_cols(z, cap, s, len);
+	assert_int_equal(cols_decode(&w, dc, z, n, dst, 9, &why), 0);
+	assert_string_equal(why, "a freed-block reference out of range");
+	SET(HW_COLS_HINT, 0);
+
+	/* a stream ends early, or holds more than its records */
+	SET(HW_COLS_SEQ, 1);
+	n = make_cols(z, cap, s, len);
+	assert_int_equal(cols_decode(&w, dc, z, n, dst, 9, &why), 0);
+	assert_string_equal(why, "a stream ends early");
+	SET(HW_COLS_SEQ, 1, 1, 1);
+	n = make_cols(z, cap, s, len);
+	assert_int_equal(cols_decode(&w, dc, z, n, dst, 9, &why), 0);
+	assert_string_equal(why, "a stream holds more than its records");
+	SET(HW_COLS_SEQ, 1, 1);
+
+	/* the records rebuild to other than `used` bytes: more, fewer */
+	n = make_cols(z, cap, s, len);
+	assert_int_equal(cols_decode(&w, dc, z, n, dst, 8, &why), 0);
+	assert_string_equal(why, "it rebuilds to more bytes than it says");
+	assert_int_equal(cols_decode(&w, dc, z, n, dst, 10, &why), 0);
+	assert_string_equal(why, "it rebuilds to fewer bytes than it says");
+	write_zchunk(COLS | 10, (uint32_t)n, z, n, 0);
+	assert_int_equal(read_zchunk(&damaged), 0);
+	assert_true(damaged);
+
+	/* an unknown tag */
+	SET(HW_COLS_TAG, 0x7e, HW_REC_FREE);
+	n = make_cols(z, cap, s, len);
+	assert_int_equal(cols_decode(&w, dc, z, n, dst, 9, &why), 0);
+	assert_string_equal(why, "an unknown record tag");
+	SET(HW_COLS_TAG, HW_REC_ALLOC, HW_REC_FREE);
+
+	/* the stream table: a frame past the payload, bytes after the last,
+	 * a table cut short */
+	n = make_cols(z, cap, s, len);
+	uint32_t big = (uint32_t)n;
+	uint8_t *bad = malloc(n + 1);
+	memcpy(bad, z, n);
+	memcpy(bad, &big, 4);
+	assert_int_equal(cols_decode(&w, dc, bad, n, dst, 9, &why), 0);
+	assert_string_equal(why, "a stream runs past the chunk");
+	memcpy(bad, z, n);
+	bad[n] = 0;
+	assert_int_equal(cols_decode(&w, dc, bad, n + 1, dst, 9, &why), 0);
+	assert_string_equal(why, "bytes after its last stream");
+	assert_int_equal(cols_decode(&w, dc, bad, 4 * HW_COLS_STREAMS - 1, dst, 9, &why), 0);
+	assert_string_equal(why, "its stream table is cut");
+	write_zchunk(COLS | 9, (uint32_t)n, bad, n - 1, 0); /* zlen says n, file has n-1 */
+	assert_int_equal(read_zchunk(&damaged), -1);
+	assert_true(damaged);
+
+	/* a bomb: a stream of 1 MiB for 10 bytes of records */
+	uint8_t *zeros = calloc(1, 1 << 20);
+	s[HW_COLS_TAIL] = zeros;
+	len[HW_COLS_TAIL] = 1 << 20;
+	n = make_cols(z, cap, s, len);
+	assert_int_equal(cols_decode(&w, dc, z, n, dst, 9, &why), 0);
+	assert_non_null(why);
+	write_zchunk(COLS | 9, (uint32_t)n, z, n, 0);
+	assert_int_equal(read_zchunk(&damaged), 0);
+	assert_true(damaged);
+	(void)t;
+#undef SET
+#undef RESET
+	free(zeros);
+	free(bad);
+	free(z);
+	cols_free(&w);
+	ZSTD_freeDCtx(dc);
+}
+
 /* A trace cut by a crash inside its last chunk: compressed, the cut chunk
  * is kept as it was and reads as before. */
 static void compress_keeps_a_cut_chunk(void **state)
@@ -764,6 +1015,8 @@ int main(void)
 		cmocka_unit_test(slabs_and_thread_serials),
 		cmocka_unit_test(compressed_reads_the_same),
 		cmocka_unit_test(hostile_compressed_chunks),
+		cmocka_unit_test(good_column_chunk),
+		cmocka_unit_test(hostile_column_chunks),
 		cmocka_unit_test(compress_keeps_a_cut_chunk),
 		cmocka_unit_test(compress_write_error_keeps_the_trace),
 		cmocka_unit_test(compress_leaves_a_trace_in_use),

@@ -1,0 +1,684 @@
+/* Column encoding of a compressed chunk's records: see cols.h and the
+ * drawn layout of HW_CHUNK_COLS in heapwise/trace_format.h.
+ *
+ * The encoder (split) and the decoder (build) walk the same model of the
+ * chunk, record by record, with the same state; the decoder trusts nothing:
+ * every stream read is bounds-checked, every back reference is checked
+ * against the ALLOCs seen so far, and the output never passes `used`
+ * bytes. Both are linear in the chunk's bytes: per record a constant amount
+ * of work (a class ring of HW_COLS_RING entries, one hash probe sequence in
+ * the encoder's table, which is never more than half full). */
+#include "cols.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zstd.h>
+
+#include "heapwise/varint.h"
+#include "util.h"
+
+struct cols_class {
+	uint64_t last; /* the last ALLOC of the class (0: none yet) */
+	uint64_t ring[HW_COLS_RING]; /* freed blocks, the newest last */
+	uint32_t n;
+	uint32_t gen; /* the chunk it was last reset for */
+};
+
+struct cols_slot {
+	uint64_t addr;
+	uint32_t ord;
+	uint32_t gen;
+};
+
+void cols_free(struct cols_work *w)
+{
+	free(w->buf);
+	for (int i = 0; i < HW_COLS_STREAMS; i++)
+		free(w->s[i]);
+	free(w->al_addr);
+	free(w->al_cls);
+	free(w->cls);
+	free(w->map);
+	memset(w, 0, sizeof(*w));
+}
+
+/* Body field kinds of the records other than ALLOC, FREE and REALLOC:
+ * v varint, z varint address delta (moves the running address), b byte,
+ * s varint length + bytes. NULL: a tag the column encoding does not know
+ * (the encoder stops there: the rest of the chunk goes as it is). STACK
+ * records get columns of their own (see below). */
+static const char *body_format(uint8_t tag)
+{
+	switch (tag) {
+	case HW_REC_UNMAP: return "vzv";
+	case HW_REC_REMAP: return "vvzvzvv";
+	case HW_REC_MARK: return "vbs";
+	case HW_REC_RETAG: return "vzv";
+	case HW_REC_MODULE: return "vvvvss";
+	case HW_REC_MODULE_UNLOAD: return "vvv";
+	case HW_REC_CODE: return "vvsss";
+	case HW_REC_PYTHON: return "vvb";
+	case HW_REC_PYTHON_INFO: return "vss";
+	case HW_REC_THREAD: return "vv";
+	case HW_REC_TIME: return "v";
+	case HW_REC_RSS: return "vv";
+	case HW_REC_TRAILER: return "vvvv";
+	case HW_REC_SAMPLE: return "vv";
+	default: return NULL;
+	}
+}
+
+static inline bool is_heap_tag(uint8_t t)
+{
+	return t >= HW_REC_ALLOC && t < HW_REC_REALLOC + 8 && (t & HW_TAG_KIND_MASK) < HW_KIND_COUNT;
+}
+
+/* The size class of an ALLOC: CPython's allocators hand out blocks of one
+ * rounded size from one pool, so the last block of the class and the
+ * blocks of the class freed last predict the next one. */
+static inline uint32_t class_of(uint8_t kind, uint64_t size)
+{
+	uint64_t key = (size <= 1024 ? (size + 15) >> 4 : size) * 8 + kind;
+	return (uint32_t)((key * 0x9E3779B97F4A7C15ull) >> (64 - HW_COLS_CLASS_BITS));
+}
+
+/* --- the model shared by both sides -------------------------------------- */
+
+struct model {
+	struct cols_work *w;
+	uint64_t addr; /* the running address of the raw records */
+	uint64_t last_free; /* the address of the last FREE (or realloc's old block) */
+	uint64_t last_stack;
+	uint64_t last_sid;
+	size_t nal;
+};
+
+static bool model_init(struct model *m, struct cols_work *w, size_t used)
+{
+	memset(m, 0, sizeof(*m));
+	m->w = w;
+	/* an ALLOC takes 5 raw bytes at least, a REALLOC 7 */
+	size_t need = used / 5 + 2;
+	if (w->al_cap < need) {
+		free(w->al_addr);
+		free(w->al_cls);
+		w->al_addr = xmalloc(need * sizeof(*w->al_addr));
+		w->al_cls = xmalloc(need * sizeof(*w->al_cls));
+		w->al_cap = need;
+	}
+	if (!w->cls)
+		w->cls = xcalloc(HW_COLS_CLASSES, sizeof(*w->cls));
+	if (++w->gen == 0) { /* once in 4 billion chunks */
+		memset(w->cls, 0, HW_COLS_CLASSES * sizeof(*w->cls));
+		if (w->map)
+			memset(w->map, 0, w->map_cap * sizeof(*w->map));
+		w->gen = 1;
+	}
+	return true;
+}
+
+static inline struct cols_class *class_get(struct model *m, uint32_t ci)
+{
+	struct cols_class *c = &m->w->cls[ci];
+	if (c->gen != m->w->gen) {
+		c->gen = m->w->gen;
+		c->last = 0;
+		c->n = 0;
+	}
+	return c;
+}
+
+/* An ALLOC's block at a, of class ci: remembered for FREEs and the class. */
+static inline bool model_alloc(struct model *m, uint64_t a, uint32_t ci)
+{
+	if (m->nal >= m->w->al_cap)
+		return false;
+	m->w->al_addr[m->nal] = a;
+	m->w->al_cls[m->nal] = (uint16_t)ci;
+	m->nal++;
+	class_get(m, ci)->last = a;
+	return true;
+}
+
+/* A FREE of the block of ALLOC number ord (or of an unknown block: ord
+ * = SIZE_MAX): its block goes back to its class's ring. */
+static inline void model_free(struct model *m, uint64_t a, size_t ord)
+{
+	m->last_free = a;
+	if (ord == SIZE_MAX)
+		return;
+	struct cols_class *c = class_get(m, m->w->al_cls[ord]);
+	if (c->n == HW_COLS_RING) {
+		for (uint32_t k = 1; k < HW_COLS_RING; k++)
+			c->ring[k - 1] = c->ring[k];
+		c->n--;
+	}
+	c->ring[c->n++] = a;
+}
+
+/* --- encoder --------------------------------------------------------------- */
+
+static void grow(struct cols_work *w, int s, size_t need)
+{
+	size_t cap = w->scap[s] ? w->scap[s] : 4096;
+	while (cap < need)
+		cap *= 2;
+	w->s[s] = xrealloc(w->s[s], cap);
+	w->scap[s] = cap;
+}
+
+static inline void put_bytes(struct cols_work *w, int s, const void *p, size_t n)
+{
+	if (w->slen[s] + n > w->scap[s])
+		grow(w, s, w->slen[s] + n);
+	memcpy(w->s[s] + w->slen[s], p, n);
+	w->slen[s] += n;
+}
+
+static inline __attribute__((always_inline)) void put_v(struct cols_work *w, int s, uint64_t v)
+{
+	if (__builtin_expect(w->slen[s] + HW_VARINT_MAX > w->scap[s], 0))
+		grow(w, s, w->slen[s] + HW_VARINT_MAX);
+	uint8_t *p = w->s[s] + w->slen[s];
+	if (v < 0x80) {
+		*p = (uint8_t)v;
+		w->slen[s]++;
+		return;
+	}
+	w->slen[s] = (size_t)(hw_put_varint(p, v) - w->s[s]);
+}
+
+static inline __attribute__((always_inline)) void put_u8(struct cols_work *w, int s, uint8_t v)
+{
+	if (__builtin_expect(w->slen[s] + 1 > w->scap[s], 0))
+		grow(w, s, w->slen[s] + 1);
+	w->s[s][w->slen[s]++] = v;
+}
+
+/* A varint of a raw record as the encoder takes it: only in its shortest
+ * form (the form the decoder writes back); any other stops the split, and
+ * the rest of the chunk goes as it is (TAIL). */
+static inline __attribute__((always_inline)) bool raw_cv(const uint8_t **p, const uint8_t *end,
+							 uint64_t *v)
+{
+	const uint8_t *q = *p;
+	if (end - q >= 3) {
+		if (q[0] < 0x80) {
+			*v = q[0];
+			*p = q + 1;
+			return true;
+		}
+		if (q[1] < 0x80) {
+			*v = (uint64_t)(q[0] & 0x7f) | (uint64_t)q[1] << 7;
+			*p = q + 2;
+			return q[1] != 0;
+		}
+		if (q[2] < 0x80) {
+			*v = (uint64_t)(q[0] & 0x7f) | (uint64_t)(q[1] & 0x7f) << 7 | (uint64_t)q[2] << 14;
+			*p = q + 3;
+			return q[2] != 0;
+		}
+	}
+	if (hw_get_varint(p, end, v))
+		return false;
+	return *p - q == 1 || (*p)[-1] != 0;
+}
+
+/* One varint, the one- to three-byte cases inline. */
+static inline __attribute__((always_inline)) bool raw_v(const uint8_t **p, const uint8_t *end,
+							uint64_t *v)
+{
+	const uint8_t *q = *p;
+	if (end - q >= 3) { /* most fields: one to three bytes */
+		if (q[0] < 0x80) {
+			*v = q[0];
+			*p = q + 1;
+			return true;
+		}
+		if (q[1] < 0x80) {
+			*v = (uint64_t)(q[0] & 0x7f) | (uint64_t)q[1] << 7;
+			*p = q + 2;
+			return true;
+		}
+		if (q[2] < 0x80) {
+			*v = (uint64_t)(q[0] & 0x7f) | (uint64_t)(q[1] & 0x7f) << 7 | (uint64_t)q[2] << 14;
+			*p = q + 3;
+			return true;
+		}
+	}
+	return !hw_get_varint(p, end, v);
+}
+
+/* The encoder's address table: address -> number of its latest ALLOC. */
+static inline struct cols_slot *map_find(struct cols_work *w, uint64_t a)
+{
+	size_t mask = w->map_cap - 1;
+	size_t i = (size_t)((a * 0x9E3779B97F4A7C15ull) >> 20) & mask;
+	while (w->map[i].gen == w->gen && w->map[i].addr != a)
+		i = (i + 1) & mask;
+	return &w->map[i];
+}
+
+/* ALLOC-side address of a block of class ci at a. */
+static inline __attribute__((always_inline)) void enc_alloc_addr(struct model *m, uint64_t a, uint32_t ci)
+{
+	struct cols_work *w = m->w;
+	struct cols_class *c = class_get(m, ci);
+	uint8_t hint = 0;
+	for (uint32_t j = 0; j < c->n; j++)
+		if (c->ring[c->n - 1 - j] == a) {
+			hint = (uint8_t)(1 + j);
+			for (uint32_t k = c->n - j; k < c->n; k++)
+				c->ring[k - 1] = c->ring[k];
+			c->n--;
+			break;
+		}
+	put_u8(w, HW_COLS_HINT, hint);
+	if (!hint)
+		put_v(w, HW_COLS_ADELTA, hw_zigzag((int64_t)(a - (c->last ? c->last : m->addr))));
+	struct cols_slot *s = map_find(w, a);
+	s->addr = a;
+	s->ord = (uint32_t)m->nal;
+	s->gen = w->gen;
+}
+
+/* FREE-side address: the distance back to its ALLOC, or 0 and a delta. */
+static inline __attribute__((always_inline)) void enc_free_addr(struct model *m, uint64_t a)
+{
+	struct cols_work *w = m->w;
+	struct cols_slot *s = map_find(w, a);
+	size_t ord = SIZE_MAX;
+	if (s->gen == w->gen) {
+		ord = s->ord;
+		put_v(w, HW_COLS_REF, m->nal - ord);
+	} else {
+		put_v(w, HW_COLS_REF, 0);
+		put_v(w, HW_COLS_FDELTA, hw_zigzag((int64_t)(a - m->last_free)));
+	}
+	model_free(m, a, ord);
+}
+
+/* Splits rec into the streams. Returns false if a stream would not be
+ * rebuilt (out of the model's room). */
+static bool split(struct cols_work *w, const uint8_t *rec, size_t used)
+{
+	struct model m;
+	model_init(&m, w, used);
+	size_t need = 1;
+	while (need < 2 * (used / 5 + 2))
+		need *= 2;
+	if (w->map_cap < need) {
+		free(w->map);
+		w->map = xcalloc(need, sizeof(*w->map));
+		w->map_cap = need;
+	}
+	for (int i = 0; i < HW_COLS_STREAMS; i++)
+		w->slen[i] = 0;
+	const uint8_t *p = rec, *end = rec + used;
+	while (p < end) {
+		const uint8_t *r = p;
+		uint8_t t = *p++;
+		uint64_t v[7];
+		if (is_heap_tag(t)) {
+			uint8_t base = (uint8_t)HW_TAG_BASE(t), kind = t & HW_TAG_KIND_MASK;
+			int nf = base == HW_REC_ALLOC ? 4 : base == HW_REC_FREE ? 2 : 6;
+			bool ok = true;
+			for (int i = 0; ok && i < nf; i++)
+				ok = raw_cv(&p, end, &v[i]);
+			if (!ok) {
+				p = r;
+				break;
+			}
+			put_u8(w, HW_COLS_TAG, t);
+			put_v(w, HW_COLS_SEQ, v[0]);
+			if (base == HW_REC_ALLOC) {
+				uint64_t a = m.addr + (uint64_t)hw_unzigzag(v[1]);
+				uint32_t ci = class_of(kind, v[2]);
+				enc_alloc_addr(&m, a, ci);
+				if (!model_alloc(&m, a, ci))
+					return false;
+				m.addr = a;
+				put_v(w, HW_COLS_SIZE, v[2]);
+				put_v(w, HW_COLS_STACK, hw_zigzag((int64_t)(v[3] - m.last_stack)));
+				m.last_stack = v[3];
+			} else if (base == HW_REC_FREE) {
+				uint64_t a = m.addr + (uint64_t)hw_unzigzag(v[1]);
+				enc_free_addr(&m, a);
+				m.addr = a;
+			} else { /* REALLOC seq_free seq_alloc old new size stack */
+				put_v(w, HW_COLS_SEQ, v[1]);
+				uint64_t from = m.addr + (uint64_t)hw_unzigzag(v[2]);
+				uint64_t to = from + (uint64_t)hw_unzigzag(v[3]);
+				enc_free_addr(&m, from);
+				uint32_t ci = class_of(kind, v[4]);
+				enc_alloc_addr(&m, to, ci);
+				if (!model_alloc(&m, to, ci))
+					return false;
+				m.addr = to;
+				put_v(w, HW_COLS_SIZE, v[4]);
+				put_v(w, HW_COLS_STACK, hw_zigzag((int64_t)(v[5] - m.last_stack)));
+				m.last_stack = v[5];
+			}
+			continue;
+		}
+		if (t == HW_REC_STACK) { /* id parent kind:u8 value */
+			bool ok = raw_cv(&p, end, &v[0]) && raw_cv(&p, end, &v[1]) &&
+				  p < end;
+			if (ok) {
+				v[2] = *p++;
+				ok = raw_cv(&p, end, &v[3]);
+			}
+			if (!ok) {
+				p = r;
+				break;
+			}
+			put_u8(w, HW_COLS_TAG, t);
+			put_v(w, HW_COLS_SID, hw_zigzag((int64_t)(v[0] - m.last_sid - 1)));
+			put_v(w, HW_COLS_SPARENT, hw_zigzag((int64_t)(v[0] - v[1])));
+			put_u8(w, HW_COLS_OTHER, (uint8_t)v[2]);
+			put_v(w, HW_COLS_SVALUE, v[3]);
+			m.last_sid = v[0];
+			continue;
+		}
+		const char *f = body_format(t);
+		bool ok = f != NULL;
+		uint64_t a = m.addr;
+		for (; ok && *f; f++) {
+			uint64_t x;
+			if (*f == 'b') {
+				ok = p < end;
+				p++;
+			} else {
+				ok = raw_v(&p, end, &x);
+				if (ok && *f == 'z')
+					a += (uint64_t)hw_unzigzag(x);
+				if (ok && *f == 's') {
+					ok = x <= (uint64_t)(end - p);
+					if (ok)
+						p += x;
+				}
+			}
+		}
+		if (!ok) {
+			p = r;
+			break;
+		}
+		m.addr = a;
+		put_u8(w, HW_COLS_TAG, t);
+		put_bytes(w, HW_COLS_OTHER, r + 1, (size_t)(p - r - 1));
+	}
+	if (p < end) /* a zero byte, a tag not known here, a cut record: as it is */
+		put_bytes(w, HW_COLS_TAIL, p, (size_t)(end - p));
+	return true;
+}
+
+/* --- decoder --------------------------------------------------------------- */
+
+struct rd {
+	const uint8_t *p, *end;
+};
+
+static inline __attribute__((always_inline)) bool get_v(struct rd *r, uint64_t *v)
+{
+	return raw_v(&r->p, r->end, v);
+}
+
+static inline bool get_u8(struct rd *r, uint8_t *v)
+{
+	if (r->p >= r->end)
+		return false;
+	*v = *r->p++;
+	return true;
+}
+
+/* ALLOC-side address of class ci from the hint and delta streams. */
+static inline __attribute__((always_inline)) bool dec_alloc_addr(struct model *m, struct rd *hint, struct rd *ad, uint32_t ci,
+				  uint64_t *a, const char **why)
+{
+	struct cols_class *c = class_get(m, ci);
+	uint8_t h;
+	if (!get_u8(hint, &h))
+		return *why = "a stream ends early", false;
+	if (h) {
+		if (h > c->n)
+			return *why = "a freed-block reference out of range", false;
+		uint32_t at = c->n - h;
+		*a = c->ring[at];
+		for (uint32_t k = at + 1; k < c->n; k++)
+			c->ring[k - 1] = c->ring[k];
+		c->n--;
+		return true;
+	}
+	uint64_t d;
+	if (!get_v(ad, &d))
+		return *why = "a stream ends early", false;
+	*a = (c->last ? c->last : m->addr) + (uint64_t)hw_unzigzag(d);
+	return true;
+}
+
+static inline __attribute__((always_inline)) bool dec_free_addr(struct model *m, struct rd *ref, struct rd *fd, uint64_t *a,
+				 const char **why)
+{
+	uint64_t k;
+	if (!get_v(ref, &k))
+		return *why = "a stream ends early", false;
+	size_t ord = SIZE_MAX;
+	if (k) {
+		if (k > m->nal)
+			return *why = "a reference to an ALLOC out of range", false;
+		ord = m->nal - (size_t)k;
+		*a = m->w->al_addr[ord];
+	} else {
+		uint64_t d;
+		if (!get_v(fd, &d))
+			return *why = "a stream ends early", false;
+		*a = m->last_free + (uint64_t)hw_unzigzag(d);
+	}
+	model_free(m, *a, ord);
+	return true;
+}
+
+#define OUT_V(x) (o = hw_put_varint(o, (x)))
+#define PUT_REC()                                                                         \
+	do {                                                                              \
+		if (!direct) {                                                            \
+			NEED((size_t)(o - tmp));                                          \
+			memcpy(d, tmp, (size_t)(o - tmp));                                \
+		}                                                                         \
+		d += o - rec;                                                             \
+	} while (0)
+#define NEED(n)                                                                           \
+	do {                                                                              \
+		if ((size_t)(dend - d) < (n))                                             \
+			return *why = "it rebuilds to more bytes than it says", 0;        \
+	} while (0)
+
+/* Rebuilds the records from the streams st[] into dst (used bytes). */
+static size_t build(struct cols_work *w, struct rd st[HW_COLS_STREAMS], uint8_t *dst, size_t used,
+		    const char **why)
+{
+	struct model m;
+	model_init(&m, w, used);
+	*why = NULL;
+	uint8_t *d = dst, *dend = dst + used;
+	struct rd *tags = &st[HW_COLS_TAG];
+	while (tags->p < tags->end) {
+		uint8_t t = *tags->p++;
+		/* a record is written in place when the room surely holds it */
+		uint8_t tmp[8 * HW_VARINT_MAX];
+		bool direct = (size_t)(dend - d) >= sizeof(tmp);
+		uint8_t *const rec = direct ? d : tmp, *o = rec;
+		*o++ = t;
+		uint64_t v, s0, s1, size, stack;
+		if (is_heap_tag(t)) {
+			uint8_t base = (uint8_t)HW_TAG_BASE(t), kind = t & HW_TAG_KIND_MASK;
+			if (!get_v(&st[HW_COLS_SEQ], &s0))
+				return *why = "a stream ends early", 0;
+			OUT_V(s0);
+			uint64_t a;
+			if (base == HW_REC_FREE) {
+				if (!dec_free_addr(&m, &st[HW_COLS_REF], &st[HW_COLS_FDELTA], &a, why))
+					return 0;
+				OUT_V(hw_zigzag((int64_t)(a - m.addr)));
+				m.addr = a;
+			} else {
+				uint64_t from = 0;
+				if (base == HW_REC_REALLOC) {
+					if (!get_v(&st[HW_COLS_SEQ], &s1) ||
+					    !dec_free_addr(&m, &st[HW_COLS_REF], &st[HW_COLS_FDELTA], &from, why))
+						return *why = *why ? *why : "a stream ends early", 0;
+					OUT_V(s1);
+					OUT_V(hw_zigzag((int64_t)(from - m.addr)));
+				}
+				if (!get_v(&st[HW_COLS_SIZE], &size) || !get_v(&st[HW_COLS_STACK], &v))
+					return *why = "a stream ends early", 0;
+				uint32_t ci = class_of(kind, size);
+				if (!dec_alloc_addr(&m, &st[HW_COLS_HINT], &st[HW_COLS_ADELTA], ci, &a, why))
+					return 0;
+				if (!model_alloc(&m, a, ci))
+					return *why = "more ALLOCs than its size allows", 0;
+				OUT_V(hw_zigzag((int64_t)(a - (base == HW_REC_REALLOC ? from : m.addr))));
+				m.addr = a;
+				stack = m.last_stack + (uint64_t)hw_unzigzag(v);
+				m.last_stack = stack;
+				OUT_V(size);
+				OUT_V(stack);
+			}
+			PUT_REC();
+			continue;
+		}
+		if (t == HW_REC_STACK) {
+			uint64_t id, par, val;
+			uint8_t k;
+			if (!get_v(&st[HW_COLS_SID], &id) || !get_v(&st[HW_COLS_SPARENT], &par) ||
+			    !get_u8(&st[HW_COLS_OTHER], &k) || !get_v(&st[HW_COLS_SVALUE], &val))
+				return *why = "a stream ends early", 0;
+			id = m.last_sid + 1 + (uint64_t)hw_unzigzag(id);
+			m.last_sid = id;
+			OUT_V(id);
+			OUT_V(id - (uint64_t)hw_unzigzag(par));
+			*o++ = k;
+			OUT_V(val);
+			PUT_REC();
+			continue;
+		}
+		const char *f = body_format(t);
+		if (!f)
+			return *why = "an unknown record tag", 0;
+		NEED(1);
+		*d++ = t;
+		struct rd *ot = &st[HW_COLS_OTHER];
+		const uint8_t *b = ot->p;
+		for (; *f; f++) {
+			if (*f == 'b') {
+				if (ot->p >= ot->end)
+					return *why = "a stream ends early", 0;
+				ot->p++;
+				continue;
+			}
+			if (!get_v(ot, &v))
+				return *why = "a stream ends early", 0;
+			if (*f == 'z')
+				m.addr += (uint64_t)hw_unzigzag(v);
+			if (*f == 's') {
+				if (v > (uint64_t)(ot->end - ot->p))
+					return *why = "a stream ends early", 0;
+				ot->p += v;
+			}
+		}
+		NEED((size_t)(ot->p - b));
+		memcpy(d, b, (size_t)(ot->p - b));
+		d += ot->p - b;
+	}
+	struct rd *tail = &st[HW_COLS_TAIL];
+	NEED((size_t)(tail->end - tail->p));
+	memcpy(d, tail->p, (size_t)(tail->end - tail->p));
+	d += tail->end - tail->p;
+	tail->p = tail->end;
+	for (int i = 0; i < HW_COLS_STREAMS; i++)
+		if (st[i].p != st[i].end)
+			return *why = "a stream holds more than its records", 0;
+	if (d != dend)
+		return *why = "it rebuilds to fewer bytes than it says", 0;
+	return used;
+}
+
+/* --- payload ------------------------------------------------------------- */
+
+/* Streams of a chunk of `used` bytes hold at most this many bytes together
+ * (a varint may grow from 1 to 10 bytes when it becomes a delta; the
+ * encoder keeps only chunks within this) */
+static size_t streams_limit(size_t used)
+{
+	return 2 * used + 256;
+}
+
+size_t cols_bound(size_t chunk_size)
+{
+	return 4u * HW_COLS_STREAMS + HW_COLS_STREAMS * ZSTD_compressBound(0) +
+	       ZSTD_compressBound(streams_limit(chunk_size)) + 64u * HW_COLS_STREAMS;
+}
+
+size_t cols_encode(struct cols_work *w, void *cctx, const uint8_t *rec, size_t used, uint8_t *out,
+		   size_t cap)
+{
+	if (!split(w, rec, used))
+		return 0;
+	size_t total = 0;
+	for (int i = 0; i < HW_COLS_STREAMS; i++)
+		total += w->slen[i];
+	if (total > streams_limit(used))
+		return 0;
+	size_t head = 4u * HW_COLS_STREAMS;
+	if (cap < head)
+		return 0;
+	size_t len = head;
+	for (int i = 0; i < HW_COLS_STREAMS; i++) {
+		uint32_t zl = 0;
+		if (w->slen[i]) {
+			size_t n = ZSTD_compress2(cctx, out + len, cap - len, w->s[i], w->slen[i]);
+			if (ZSTD_isError(n))
+				return 0;
+			zl = (uint32_t)n;
+			len += n;
+		}
+		memcpy(out + 4u * i, &zl, 4);
+	}
+	return len;
+}
+
+size_t cols_decode(struct cols_work *w, void *dctx, const uint8_t *z, size_t zlen, uint8_t *dst,
+		   size_t used, const char **why)
+{
+	size_t head = 4u * HW_COLS_STREAMS;
+	if (zlen < head)
+		return *why = "its stream table is cut", 0;
+	size_t limit = streams_limit(used);
+	if (w->buf_cap < limit) {
+		free(w->buf);
+		w->buf = xmalloc(limit);
+		w->buf_cap = limit;
+	}
+	struct rd st[HW_COLS_STREAMS];
+	size_t at = head, have = 0;
+	for (int i = 0; i < HW_COLS_STREAMS; i++) {
+		uint32_t zl;
+		memcpy(&zl, z + 4u * i, 4);
+		if (zl > zlen - at)
+			return *why = "a stream runs past the chunk", 0;
+		size_t n = 0;
+		if (zl) {
+			/* the room left: a frame that claims or makes more is an error */
+			n = ZSTD_decompressDCtx(dctx, w->buf + have, limit - have, z + at, zl);
+			if (ZSTD_isError(n))
+				return *why = ZSTD_getErrorName(n), 0;
+		}
+		st[i] = (struct rd){w->buf + have, w->buf + have + n};
+		have += n;
+		at += zl;
+	}
+	if (at != zlen)
+		return *why = "bytes after its last stream", 0;
+	return build(w, st, dst, used, why);
+}

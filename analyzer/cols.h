@@ -1,0 +1,60 @@
+/* A compressed chunk's records split into columns (issue 17, compact traces;
+ * the layout is drawn in heapwise/trace_format.h, HW_CHUNK_COLS).
+ *
+ * `heapwise compress` re-encodes a chunk's records before zstd: every field
+ * goes to its own stream (tags, sequence deltas, sizes, stack ids, ...),
+ * and addresses are written as what a reader can predict them from: a
+ * FREE's address as the distance back to the ALLOC that made it, an
+ * ALLOC's as the block a FREE of its size class gave back last, or else
+ * the difference to the last ALLOC of that class. The reader rebuilds the
+ * chunk's exact record bytes when it inflates it, so every command reads
+ * the ordinary record stream. The encoder splits only what the decoder
+ * writes back byte for byte (varints in their shortest form, known tags);
+ * the rest of a chunk from the first record it does not split rides along
+ * as it is. */
+#ifndef HEAPWISE_COLS_H
+#define HEAPWISE_COLS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "heapwise/trace_format.h"
+
+/* Per-chunk working memory of the encoder and decoder, reused across
+ * chunks (zeroed before first use, freed by cols_free). */
+struct cols_work {
+	uint8_t *buf; /* decoder: the decompressed streams */
+	size_t buf_cap;
+	uint8_t *s[HW_COLS_STREAMS]; /* encoder: the streams */
+	size_t slen[HW_COLS_STREAMS], scap[HW_COLS_STREAMS];
+	uint64_t *al_addr; /* ALLOCs of the chunk, in order */
+	uint16_t *al_cls;
+	size_t al_cap;
+	struct cols_class *cls; /* HW_COLS_CLASSES */
+	struct cols_slot *map; /* encoder: address -> latest ALLOC */
+	size_t map_cap;
+	uint32_t gen;
+};
+
+void cols_free(struct cols_work *w);
+
+/* Encodes the `used` record bytes at rec into out (cap bytes): the payload
+ * of a HW_CHUNK_COLS chunk. cctx: a zstd compression context (void * to
+ * keep zstd.h out of the callers). Returns the payload's length, or 0 when
+ * the chunk is to be stored otherwise (its streams would outgrow what a
+ * reader accepts, or the payload does not fit in cap). */
+size_t cols_encode(struct cols_work *w, void *cctx, const uint8_t *rec, size_t used, uint8_t *out,
+		   size_t cap);
+
+/* Rebuilds into dst the `used` record bytes of a payload of zlen bytes.
+ * dctx: a zstd decompression context. Returns used, or 0 with *why set
+ * (a damaged or hostile payload: nothing is read or written out of
+ * bounds). */
+size_t cols_decode(struct cols_work *w, void *dctx, const uint8_t *z, size_t zlen, uint8_t *dst,
+		   size_t used, const char **why);
+
+/* The largest payload cols_encode can write for a chunk of chunk_size bytes
+ * (what a reader accepts as a payload's length). */
+size_t cols_bound(size_t chunk_size);
+
+#endif
