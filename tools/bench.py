@@ -252,16 +252,17 @@ def python_table(args, hw, heaptrack, only):
                     for f in os.listdir(tmp):
                         os.unlink(os.path.join(tmp, f))
 
-            def ratio(m, base, agg=statistics.median):
+            def ratio(m, base, agg=statistics.median, width=8):
+                """A column: the ratio, or '-' for a mode not measured."""
                 if m not in times:
-                    return float("nan")
-                return agg([t / b for t, b in zip(times[m], times[base])])
+                    return f"{'-':>{width + 1}}"
+                return f"{agg([t / b for t, b in zip(times[m], times[base])]):{width}.2f}x"
 
-            ht = f"{ratio('heaptrack', 'untraced-malloc'):9.2f}x" if heaptrack else f"{'-':>10}"
+            ht = ratio('heaptrack', 'untraced-malloc', width=9) if heaptrack else f"{'-':>10}"
             acc = accuracy(exact, sampled) if args.accuracy else ""
             print(f"{name:10} {statistics.median(times['untraced']):8.2f}s "
-                  f"{ratio('default', 'untraced'):8.2f}x {ratio('native', 'untraced'):8.2f}x "
-                  f"{ratio('sample', 'untraced'):8.2f}x {ratio('sample', 'untraced', min):7.2f}x "
+                  f"{ratio('default', 'untraced')} {ratio('native', 'untraced')} "
+                  f"{ratio('sample', 'untraced')} {ratio('sample', 'untraced', min, 7)} "
                   f"{ht} "
                   f"{statistics.median(rates['default']) / 1e6:9.1f} "
                   f"{statistics.median(rates['sample']) / 1e3:9.1f}  {acc}", flush=True)
