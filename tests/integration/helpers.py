@@ -46,6 +46,13 @@ class TraceTest(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stderr)
         return p.returncode, p.stdout, sorted(glob.glob(os.path.join(run_dir, "t.*.hwt")))
 
+    def script(self, name, text):
+        """A file of this test's directory holding text; its path."""
+        path = os.path.join(self.dir, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
     def heapwise(self, *args, status=0):
         p = subprocess.run([HEAPWISE, *args], capture_output=True, text=True, timeout=300)
         if status is not None:

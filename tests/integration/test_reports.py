@@ -629,12 +629,11 @@ class ProcessTreeReports(TraceTest):
         parent and its fork child are one combined row by stack, its bytes
         both processes' (its rows are joined on report_row_hash, which must
         skip the column a single process's rows may show)."""
-        script = os.path.join(self.dir, "forked_line.py")
-        with open(script, "w") as f:
-            f.write("import os\n"
-                    "pid = os.fork()\n"
-                    "a, b = bytearray(1_000_000), bytearray(2_000_000)\n"
-                    "if pid:\n    os.waitpid(pid, 0)\nelse:\n    os._exit(0)\n")
+        script = self.script("forked_line.py",
+                             "import os\n"
+                             "pid = os.fork()\n"
+                             "a, b = bytearray(1_000_000), bytearray(2_000_000)\n"
+                             "if pid:\n    os.waitpid(pid, 0)\nelse:\n    os._exit(0)\n")
         _, err, traces = self.run_traced([PY, script])
         self.assertEqual(len(traces), 2, err)
         doc = self.json("top", *traces, "--by", "leaked", "-n", "40")

@@ -150,9 +150,7 @@ class Sampling(TraceTest):
                                      "parent's first")
 
     def test_python_domains(self):
-        script = os.path.join(self.dir, "prog.py")
-        with open(script, "w") as f:
-            f.write(PY_PROG)
+        script = self.script("prog.py", PY_PROG)
         _, _, exact = self.run_traced([sys.executable, script])
 
         def by_func(trace):
@@ -183,13 +181,12 @@ class Sampling(TraceTest):
         py = "/root/.pyenv/versions/3.13.0/bin/python3"
         if not os.path.exists(py):
             self.skipTest(f"{py} is not installed")
-        script = os.path.join(self.dir, "tuples.py")
-        with open(script, "w") as f:
-            f.write("out = []\n"
-                    "for i in range(100000):\n"
-                    "    t = (i, i + 1, str(i))\n"
-                    "    out.append(t[2])\n"
-                    "    del t\n")
+        script = self.script("tuples.py",
+                             "out = []\n"
+                             "for i in range(100000):\n"
+                             "    t = (i, i + 1, str(i))\n"
+                             "    out.append(t[2])\n"
+                             "    del t\n")
 
         def retags(trace):
             dump = self.heapwise("dump", trace).stdout
@@ -206,20 +203,19 @@ class Sampling(TraceTest):
         as CPython keeps them, as it does on 3.13+, so a list a free list
         serves costs nothing. The deallocator of list, read from the type,
         lies in the shim's file in the exact mode and not when sampling."""
-        script = os.path.join(self.dir, "dealloc.py")
-        with open(script, "w") as f:
-            f.write("import ctypes\n"
-                    "for _ in range(3):\n"
-                    "    x = [[i] for i in range(100)]\n"
-                    "    del x\n"
-                    "# PyTypeObject: ob_refcnt, ob_type, ob_size, tp_name, tp_basicsize,\n"
-                    "# tp_itemsize, then tp_dealloc\n"
-                    "fn = ctypes.c_void_p.from_address(id(list) + 6 * 8).value\n"
-                    "for line in open('/proc/self/maps'):\n"
-                    "    f = line.split()\n"
-                    "    lo, hi = (int(v, 16) for v in f[0].split('-'))\n"
-                    "    if lo <= fn < hi:\n"
-                    "        print('dealloc in', f[5] if len(f) > 5 else '?')\n")
+        script = self.script("dealloc.py",
+                             "import ctypes\n"
+                             "for _ in range(3):\n"
+                             "    x = [[i] for i in range(100)]\n"
+                             "    del x\n"
+                             "# PyTypeObject: ob_refcnt, ob_type, ob_size, tp_name, tp_basicsize,\n"
+                             "# tp_itemsize, then tp_dealloc\n"
+                             "fn = ctypes.c_void_p.from_address(id(list) + 6 * 8).value\n"
+                             "for line in open('/proc/self/maps'):\n"
+                             "    f = line.split()\n"
+                             "    lo, hi = (int(v, 16) for v in f[0].split('-'))\n"
+                             "    if lo <= fn < hi:\n"
+                             "        print('dealloc in', f[5] if len(f) > 5 else '?')\n")
         pythons = [sys.executable, "/root/.pyenv/versions/3.12.1/bin/python3"]
         tried = 0
         for py in pythons:
@@ -239,9 +235,7 @@ class Sampling(TraceTest):
         sizes (1-512 bytes); its arenas (1 MiB mappings) are made under the
         guard by the arena allocator the shim wraps, so they are not
         recorded as mappings over the objects they hold."""
-        script = os.path.join(self.dir, "arenas.py")
-        with open(script, "w") as f:
-            f.write("keep = [(i, str(i)) for i in range(300000)]\n")
+        script = self.script("arenas.py", "keep = [(i, str(i)) for i in range(300000)]\n")
         _, _, t = self.run_traced([sys.executable, script], "--sample", "64K")
         doc = self.json("summary", t[0])
         self.assertEqual(doc["sample_interval"], 65536)
@@ -255,15 +249,14 @@ class Sampling(TraceTest):
         the shim sees it. 400,000 small objects made and dropped, 1,000 of
         about 100 bytes each kept: the leak estimate is the kept ones', and
         every sampled block dropped was seen freed."""
-        script = os.path.join(self.dir, "churn.py")
-        with open(script, "w") as f:
-            f.write("keep = []\n"
-                    "def churn():\n"
-                    "    for i in range(400000):\n"
-                    "        t = (i, str(i), [i])\n"
-                    "        if i % 400 == 0:\n"
-                    "            keep.append(t)\n"
-                    "churn()\n")
+        script = self.script("churn.py",
+                             "keep = []\n"
+                             "def churn():\n"
+                             "    for i in range(400000):\n"
+                             "        t = (i, str(i), [i])\n"
+                             "        if i % 400 == 0:\n"
+                             "            keep.append(t)\n"
+                             "churn()\n")
         _, _, t = self.run_traced([sys.executable, script], "--sample", "16K")
         doc = self.json("summary", t[0])
         obj = doc["kinds"]["pyobj"]
@@ -278,9 +271,7 @@ class Sampling(TraceTest):
         wrap tracemalloc's, which wrap ours again. The inner hook (the
         unguarded pymalloc one) must not count what the outer one counted:
         the estimates stay the exact mode's."""
-        script = os.path.join(self.dir, "prog.py")
-        with open(script, "w") as f:
-            f.write(PY_PROG)
+        script = self.script("prog.py", PY_PROG)
         argv = [sys.executable, "-X", "tracemalloc", script]
 
         def pyobj(trace):

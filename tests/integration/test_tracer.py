@@ -475,9 +475,8 @@ class Compress(TraceTest):
         self.assertIn("is compressed already", self.heapwise("compress", copy).stdout)
 
     def test_python_program_reads_the_same(self):
-        script = os.path.join(self.dir, "app.py")
-        with open(script, "w") as f:
-            f.write("import json\nkeep = [json.dumps({'k': i}) for i in range(20000)]\n")
+        script = self.script("app.py",
+                             "import json\nkeep = [json.dumps({'k': i}) for i in range(20000)]\n")
         _, _, raw = self.run_traced(["python3", script], "--no-compress")
         copy = os.path.join(self.dir, "copy.hwt")
         shutil.copy(raw[0], copy)
@@ -519,9 +518,7 @@ class Compress(TraceTest):
         # records. Deep recursion, dict and list churn, bytearray growth
         # (reallocs), two threads: under 1 byte per event at rest (plain
         # zstd per chunk: 1.84 bytes per event on this program).
-        script = os.path.join(self.dir, "app.py")
-        with open(script, "w") as f:
-            f.write(self.COLUMNS_APP)
+        script = self.script("app.py", self.COLUMNS_APP)
         _, _, raw = self.run_traced(["/usr/bin/python3.11", script], "--no-compress")
         self.assertEqual(len(raw), 1)
         events = self.json("summary", raw[0])["events"]
@@ -546,9 +543,7 @@ class Compress(TraceTest):
         # a trace cut by a crash in the middle of a chunk: the whole chunks
         # become columns, the cut one stays as it was; every record and
         # report reads as before
-        script = os.path.join(self.dir, "app.py")
-        with open(script, "w") as f:
-            f.write(self.COLUMNS_APP)
+        script = self.script("app.py", self.COLUMNS_APP)
         _, _, raw = self.run_traced(["/usr/bin/python3.11", script], "--no-compress")
         chunks = [re.match(r"chunk at (\d+): .*, (\d+) bytes$", l)
                   for l in self.heapwise("dump", raw[0]).stdout.splitlines()
@@ -691,9 +686,7 @@ class StaticProgram(TraceTest):
                 self.assertEqual(traces, [])
 
     def test_script_of_a_static_interpreter_is_named(self):
-        script = os.path.join(self.dir, "script")
-        with open(script, "w") as f:
-            f.write("#!%s\n" % self.prog("churn_static"))
+        script = self.script("script", "#!%s\n" % self.prog("churn_static"))
         os.chmod(script, 0o755)
         # the kernel runs `churn_static SCRIPT 100 4`: churn's N is 0, its status 100
         _, err, _ = self.run_traced([script, "100", "4"], check_status=100)
