@@ -238,6 +238,64 @@ static const char *source_error(int err)
 	return err < 0 ? "a pseudo-file, no source" : err == EINVAL ? "not a regular file" : strerror(err);
 }
 
+/* The rows of one file's listing, in order: figures without a line number,
+ * the source lines shown (a GAP where shown lines skip some), then figures
+ * past the end of the source (or of a file that could not be read). */
+enum row_kind { ROW_NO_LINE, ROW_LINE, ROW_GAP, ROW_PAST, ROW_END };
+
+struct row_walk {
+	const struct file_group *g;
+	const struct source *src;
+	bool *show;
+	size_t k; /* the next figure */
+	size_t line; /* the next source line */
+	bool skipped; /* lines were skipped since the last row shown */
+};
+
+static void row_walk_init(struct row_walk *w, const struct file_group *g, const struct source *src,
+			  bool all)
+{
+	*w = (struct row_walk){g, src, shown_lines(g, src, all), 0, 1, false};
+}
+
+/* The next row: its kind, its line (ROW_LINE, ROW_PAST) and its figures
+ * (*l NULL on a source line without any). */
+static enum row_kind row_next(struct row_walk *w, size_t *line, const struct line_fig **l)
+{
+	const struct file_group *g = w->g;
+	*l = NULL;
+	if (w->line == 1 && w->k < g->n && g->figs[w->k].line < 1) {
+		*l = &g->figs[w->k++];
+		return ROW_NO_LINE;
+	}
+	for (; w->line <= w->src->n; w->line++) {
+		if (!w->show[w->line]) {
+			if (w->k < g->n && g->figs[w->k].line == (int)w->line)
+				w->k++;
+			w->skipped = true;
+			continue;
+		}
+		if (w->skipped) {
+			w->skipped = false;
+			return ROW_GAP;
+		}
+		*line = w->line++;
+		if (w->k < g->n && g->figs[w->k].line == (int)*line)
+			*l = &g->figs[w->k++];
+		return ROW_LINE;
+	}
+	if (w->skipped) {
+		w->skipped = false;
+		return ROW_GAP;
+	}
+	if (w->k < g->n) {
+		*l = &g->figs[w->k++];
+		*line = (size_t)(*l)->line;
+		return ROW_PAST;
+	}
+	return ROW_END;
+}
+
 static void text_figs(FILE *f, const struct line_fig *l)
 {
 	char b1[32], b2[32], b3[32];
@@ -280,41 +338,35 @@ static void text_file(FILE *f, const struct file_group *g, bool all, bool color)
 			HW_FEW_SAMPLES);
 	fprintf(f, "  %6s  %-11s %-11s %-11s %-9s %s%s\n", "LINE", "ALLOCATED", "PEAK", "LEAKED",
 		"COUNT", g_sampled ? "PEAK \u00b1         " : "", "SOURCE");
-	size_t k = 0;
-	for (; k < g->n && g->figs[k].line < 1; k++) { /* no line known */
-		fprintf(f, "  %6s  ", "?");
-		text_figs(f, &g->figs[k]);
-		fputs("(no line number)\n", f);
-	}
-	bool *show = shown_lines(g, &src, all);
-	bool skipped = false;
-	for (size_t line = 1; line <= src.n; line++) {
-		const struct line_fig *l = k < g->n && g->figs[k].line == (int)line ? &g->figs[k++] : NULL;
-		if (!show[line]) {
-			skipped = true;
+	struct row_walk w;
+	row_walk_init(&w, g, &src, all);
+	size_t line;
+	const struct line_fig *l;
+	for (enum row_kind kind; (kind = row_next(&w, &line, &l)) != ROW_END;) {
+		if (kind == ROW_GAP) {
+			fputs("     ...\n", f);
 			continue;
 		}
-		if (skipped)
-			fputs("     ...\n", f);
-		skipped = false;
 		bool dim = color && !l;
 		if (dim)
 			fputs("\033[2m", f);
-		fprintf(f, "  %6zu  ", line);
+		if (kind == ROW_NO_LINE)
+			fprintf(f, "  %6s  ", "?");
+		else
+			fprintf(f, "  %6zu  ", line);
 		text_figs(f, l);
-		char *s = source_line(&src, (int)line);
-		text_str(f, s);
-		free(s);
+		if (kind == ROW_LINE) {
+			char *s = source_line(&src, (int)line);
+			text_str(f, s);
+			free(s);
+		} else if (kind == ROW_NO_LINE) {
+			fputs("(no line number)", f);
+		} else if (!src.err) {
+			fputs("(past the end of the file: it changed since the trace?)", f);
+		}
 		fputs(dim ? "\033[0m\n" : "\n", f);
 	}
-	if (skipped)
-		fputs("     ...\n", f);
-	for (; k < g->n; k++) { /* past the end, or no source */
-		fprintf(f, "  %6d  ", g->figs[k].line);
-		text_figs(f, &g->figs[k]);
-		fputs(src.err ? "\n" : "(past the end of the file: it changed since the trace?)\n", f);
-	}
-	free(show);
+	free(w.show);
 	source_free(&src);
 }
 
@@ -420,33 +472,27 @@ static void html_file(FILE *f, const struct file_group *g, uint64_t max, bool al
 	fputs("</p>\n<table><tr><th>line</th><th>allocated / peak / leaked</th><th>allocated</th>"
 	      "<th>peak</th><th>leaked</th><th>count</th><th>source</th></tr>\n",
 	      f);
-	size_t k = 0;
-	for (; k < g->n && g->figs[k].line < 1; k++)
-		html_row(f, "?", &g->figs[k], "(no line number)", max);
-	bool *show = shown_lines(g, &src, all);
-	bool skipped = false;
-	for (size_t line = 1; line <= src.n; line++) {
-		const struct line_fig *l = k < g->n && g->figs[k].line == (int)line ? &g->figs[k++] : NULL;
-		if (!show[line]) {
-			skipped = true;
-			continue;
-		}
-		if (skipped)
+	struct row_walk w;
+	row_walk_init(&w, g, &src, all);
+	size_t line;
+	const struct line_fig *l;
+	for (enum row_kind kind; (kind = row_next(&w, &line, &l)) != ROW_END;) {
+		if (kind == ROW_GAP) {
 			fputs("<tr class=\"g\"><td colspan=\"7\">&#8942;</td></tr>\n", f);
-		skipped = false;
-		char *s = source_line(&src, (int)line);
-		snprintf(num, sizeof(num), "%zu", line);
-		html_row(f, num, l, s, max);
-		free(s);
-	}
-	if (skipped)
-		fputs("<tr class=\"g\"><td colspan=\"7\">&#8942;</td></tr>\n", f);
-	for (; k < g->n; k++) {
-		snprintf(num, sizeof(num), "%d", g->figs[k].line);
-		html_row(f, num, &g->figs[k], src.err ? "" : "(past the end of the file)", max);
+		} else if (kind == ROW_NO_LINE) {
+			html_row(f, "?", l, "(no line number)", max);
+		} else if (kind == ROW_PAST) {
+			snprintf(num, sizeof(num), "%zu", line);
+			html_row(f, num, l, src.err ? "" : "(past the end of the file)", max);
+		} else {
+			char *s = source_line(&src, (int)line);
+			snprintf(num, sizeof(num), "%zu", line);
+			html_row(f, num, l, s, max);
+			free(s);
+		}
 	}
 	fputs("</table>\n", f);
-	free(show);
+	free(w.show);
 	source_free(&src);
 }
 
