@@ -1,7 +1,7 @@
 /* analyzer/pycode.c: the offline line-table decoder gives the line CPython's
  * own PyCode_Addr2Line gives, for every instruction of ~200 code objects
  * (fixture recorded from the interpreter by tests/support/
- * gen_linetable_fixture.py); damaged tables never read out of bounds; equal
+ * gen_pycode_fixture.py); damaged tables never read out of bounds; equal
  * code objects written by different threads are merged. */
 #include <setjmp.h>
 #include <stdarg.h>
