@@ -235,8 +235,9 @@ static void tree_heading(const struct tree *v, size_t t, size_t n)
 	       v->n > 1 ? " and its children" : "");
 }
 
-static void summary_of(const struct tree *tr, bool json)
+static void summary_of(const struct tree *tr, const struct report_opts *o)
 {
+	bool json = o->json;
 	if (tr->n == 1 && json) {
 		report_summary_json(stdout, &tr->p[0].a, tr->p[0].s);
 	} else if (tr->n == 1) {
@@ -260,33 +261,40 @@ static void summary_of(const struct tree *tr, bool json)
 	}
 }
 
-int cmd_summary(int argc, char **argv)
+/* Loads the traces of o and reports each process tree with report(): text
+ * trees under a heading, several JSON trees in one object. Returns the
+ * command's exit code. */
+static int each_tree(const char *cmd, struct report_opts *o,
+		     void (*report)(const struct tree *, const struct report_opts *))
 {
-	struct report_opts o = {0};
-	int rc = parse_report_opts("summary", argc, argv, &o, 0);
-	if (rc)
-		return rc;
 	struct tree tr;
 	size_t *counts, ntrees;
-	if (load_trees("summary", &o, &tr, &counts, &ntrees, false))
+	if (load_trees(cmd, o, &tr, &counts, &ntrees, false))
 		return 2;
-	if (ntrees > 1 && o.json)
+	if (ntrees > 1 && o->json)
 		fputs("{\"version\":1,\"trees\":[", stdout);
 	for (size_t t = 0; t < ntrees; t++) {
 		struct tree v = tree_view(&tr, counts, t);
-		if (ntrees > 1 && o.json && t)
+		if (ntrees > 1 && o->json && t)
 			fputc(',', stdout);
-		else if (ntrees > 1 && !o.json)
+		else if (ntrees > 1 && !o->json)
 			tree_heading(&v, t, ntrees);
-		summary_of(&v, o.json);
+		report(&v, o);
 	}
-	if (ntrees > 1 && o.json)
+	if (ntrees > 1 && o->json)
 		fputs("]}\n", stdout);
-	if (!o.json)
+	if (!o->json)
 		print_hints(&tr);
 	free(counts);
 	tree_free(&tr);
 	return 0;
+}
+
+int cmd_summary(int argc, char **argv)
+{
+	struct report_opts o = {0};
+	int rc = parse_report_opts("summary", argc, argv, &o, 0);
+	return rc ? rc : each_tree("summary", &o, summary_of);
 }
 
 /* top or leaks of one process tree. */
@@ -334,34 +342,22 @@ static void rows_of(const struct tree *tr, const struct report_opts *o, bool lea
 		fputs("]}\n", stdout);
 }
 
+static void top_of(const struct tree *tr, const struct report_opts *o)
+{
+	rows_of(tr, o, false, "top callsites");
+}
+
+static void leaks_of(const struct tree *tr, const struct report_opts *o)
+{
+	rows_of(tr, o, true, "leaks");
+}
+
 static int rows_command(int argc, char **argv, bool leaks)
 {
 	struct report_opts o = {.by = leaks ? BY_LEAKED : BY_PEAK, .n = 10};
 	const char *cmd = leaks ? "leaks" : "top";
 	int rc = parse_report_opts(cmd, argc, argv, &o, leaks ? ALLOW_GROUP : ALLOW_BY | ALLOW_GROUP);
-	if (rc)
-		return rc;
-	struct tree tr;
-	size_t *counts, ntrees;
-	if (load_trees(cmd, &o, &tr, &counts, &ntrees, false))
-		return 2;
-	if (ntrees > 1 && o.json)
-		fputs("{\"version\":1,\"trees\":[", stdout);
-	for (size_t t = 0; t < ntrees; t++) {
-		struct tree v = tree_view(&tr, counts, t);
-		if (ntrees > 1 && o.json && t)
-			fputc(',', stdout);
-		else if (ntrees > 1 && !o.json)
-			tree_heading(&v, t, ntrees);
-		rows_of(&v, &o, leaks, leaks ? "leaks" : "top callsites");
-	}
-	if (ntrees > 1 && o.json)
-		fputs("]}\n", stdout);
-	if (!o.json)
-		print_hints(&tr);
-	free(counts);
-	tree_free(&tr);
-	return 0;
+	return rc ? rc : each_tree(cmd, &o, leaks ? leaks_of : top_of);
 }
 
 /* The flame graph of every process (a frame per process when several). */
