@@ -61,10 +61,24 @@ struct frame_key;
 /* The same frames as frame keys (see stack.h), innermost first. */
 extern unsigned (*g_py_keys)(struct frame_key *out, unsigned max, bool attached);
 
-/* The same keys without the generation (b's high half 0), root first at the
- * end of out (out[max - n] .. out[max - 1]): for a capture that compares them
- * with the previous one before it needs the generations. */
+/* The same frames as raw keys, root first at the end of out (out[max - n]
+ * .. out[max - 1]): for a capture that compares them with the previous one
+ * before it needs anything else. A raw key's b is the frame's instruction
+ * pointer when g_py_raw_first is not 0 (the instruction index is then
+ * computed only for the frames that changed: stack_python_raw_instr), and
+ * instruction index + 1 otherwise (free-threaded 3.14+, where a frame may
+ * run a per-thread copy of the bytecode); never a generation. Within one
+ * code object, equal instruction pointers are equal instructions. */
 extern unsigned (*g_py_raw_keys)(struct frame_key *out, unsigned max, bool attached);
+extern uint16_t g_py_raw_first; /* code_code_adaptive of the row, or 0 */
+
+/* instruction index + 1 of a raw key's b (see g_py_raw_keys) */
+static inline uint32_t stack_python_raw_instr(uintptr_t code, uint64_t b)
+{
+	if (!g_py_raw_first)
+		return (uint32_t)b;
+	return (uint32_t)((int32_t)(((intptr_t)b - (intptr_t)(code + g_py_raw_first)) >> 1) + 1);
+}
 
 /* Code objects that died in this process (any address): while it stands
  * still, every code generation does too. */

@@ -225,6 +225,7 @@ innermost_frame(const struct python_layout *L, bool attached)
 struct frame_read {
 	uintptr_t code;
 	int32_t lasti; /* index of the instruction's code unit; -1 before the first */
+	uintptr_t instr; /* the instruction pointer */
 };
 
 enum frame_kind { FRAME_SKIP, FRAME_PYTHON, FRAME_ENTRY };
@@ -270,6 +271,7 @@ read_frame(const struct python_layout *L, const void *f, bool innermost, struct 
 		return FRAME_SKIP;
 	r->code = code;
 	r->lasti = (int32_t)(((intptr_t)instr - (intptr_t)first) >> 1);
+	r->instr = instr;
 	return FRAME_PYTHON;
 }
 
@@ -320,7 +322,9 @@ collect_keys(const struct python_layout *L, struct frame_key *out, unsigned max,
 	struct frame_key *o = with_gen ? out : out + max;
 #define EMIT()                                                                                  \
 	do {                                                                                    \
-		uint64_t instr = (uint32_t)(r.lasti + 1);                                       \
+		/* raw keys: the pointer, unless the row has per-thread bytecode */     \
+		uint64_t instr = !with_gen && !L->code_tlbc ? (uint64_t)r.instr                 \
+							    : (uint32_t)(r.lasti + 1);          \
 		if (!with_gen)                                                                  \
 			o--;                                                                    \
 		o->a = r.code | HW_FRAME_KEY_PYTHON;                                            \
@@ -398,6 +402,7 @@ static unsigned keys_none(struct frame_key *out, unsigned max, bool attached)
 unsigned (*g_py_collect)(struct py_frame *out, unsigned max, bool attached) = collect_none;
 unsigned (*g_py_keys)(struct frame_key *out, unsigned max, bool attached) = keys_none;
 unsigned (*g_py_raw_keys)(struct frame_key *out, unsigned max, bool attached) = keys_none;
+uint16_t g_py_raw_first;
 
 /* Is this 3.13+ interpreter a free-threaded build? Its _PyRuntime starts
  * with _Py_DebugOffsets: the cookie, the version, then free_threaded (the
@@ -454,6 +459,7 @@ bool stack_python_attach(uint32_t version, char *why, size_t cap)
 	g_py_layout = L;
 	g_py_collect = row_collect[row];
 	g_py_keys = row_keys[row];
+	g_py_raw_first = L->code_tlbc ? 0 : L->code_code_adaptive;
 	g_py_raw_keys = row_raw[row];
 	g_py_finalizing_at = (const uintptr_t *)((char *)g_py_runtime + L->runtime_finalizing);
 	atomic_store(&g_py_finalizing, (uintptr_t *)g_py_finalizing_at);
