@@ -311,12 +311,8 @@ uint32_t tracker_retag(struct thread_state *ts, const void *block, uint32_t same
 	return stack;
 }
 
-void tracker_free(struct thread_state *ts, int kind, const void *ptr)
-{
-	tracker_free_at(ts, kind, tracker_event_seq(ts), ptr);
-}
-
-void tracker_free_at(struct thread_state *ts, int kind, uint64_t seq, const void *ptr)
+static inline __attribute__((always_inline)) void free_record(struct thread_state *ts, int kind,
+								uint64_t seq, const void *ptr)
 {
 	note_time(ts);
 	uint8_t *p = tracker_reserve(ts, HW_MAX_EVENT_RECORD);
@@ -327,6 +323,18 @@ void tracker_free_at(struct thread_state *ts, int kind, uint64_t seq, const void
 	p = put_addr(ts, p, ptr);
 	tracker_commit(ts, p);
 	bump(&ts->frees);
+}
+
+/* Both write the record inline: tracker_free calling tracker_free_at cost
+ * about 11 instructions a free (a_pymalloc_heavy, 3.11: 2.2 M of 205,000). */
+void tracker_free(struct thread_state *ts, int kind, const void *ptr)
+{
+	free_record(ts, kind, tracker_event_seq(ts), ptr);
+}
+
+void tracker_free_at(struct thread_state *ts, int kind, uint64_t seq, const void *ptr)
+{
+	free_record(ts, kind, seq, ptr);
 }
 
 uint32_t tracker_realloc(struct thread_state *ts, int kind, uint64_t seq_free, const void *old,
