@@ -86,6 +86,14 @@ struct heap_tick {
 	uint64_t time_ns, max, end;
 };
 
+/* A sampled trace's tick (beside its heap_tick): the variance of the
+ * estimated live heap (bytes squared) and the samples behind it, at the
+ * tick's highest value and at its end. */
+struct tick_spread {
+	double max_var, end_var;
+	uint64_t max_n, end_n;
+};
+
 /* A callsite: one stack and one allocator kind (so one memory class). The fields the replay changes
  * at every event come first and fill one cache line (the array is 64-byte
  * aligned): a free lands on the site of an old block, a random one. */
@@ -193,6 +201,14 @@ struct analysis {
 	struct thread_table threads_tab; /* per thread: last allocation, mremap */
 	struct heap_tick *ticks; /* with opts->heap_ticks, at most HW_MAX_TICKS */
 	size_t nticks, tickcap;
+	/* with ticks, a sampled trace: each tick's spread (NULL for an exact
+	 * trace; room for tickcap), and the heap's live variance and samples
+	 * now (every site's live_var, live_n) and when the tick's highest
+	 * value was reached */
+	struct tick_spread *tick_sp;
+	size_t tick_spcap;
+	unsigned __int128 heap_var, tick_var;
+	uint64_t heap_n, tick_n;
 	bool want_ticks;
 	uint64_t temporaries;
 };

@@ -188,6 +188,10 @@ static void spread_change(struct analysis *a, size_t i, uint64_t id, uint64_t si
 		p->snap_n = p->live_n;
 		p->seen = id;
 	}
+	if (a->want_ticks) { /* the whole heap's, for a process tree's peak */
+		a->heap_var = sign > 0 ? a->heap_var + q : a->heap_var - q;
+		a->heap_n = sign > 0 ? a->heap_n + 1 : a->heap_n - 1;
+	}
 	if (sign > 0) {
 		p->live_var += q;
 		p->live_n++;
@@ -248,8 +252,11 @@ static inline __attribute__((always_inline)) void heap_change(struct analysis *a
 {
 	site_touch(s, h->id, bytes, blocks);
 	h->live += (uint64_t)bytes;
-	if (a->want_ticks && h->live > h->tick_max)
+	if (a->want_ticks && h->live > h->tick_max) {
 		h->tick_max = h->live;
+		a->tick_var = a->heap_var;
+		a->tick_n = a->heap_n;
+	}
 	if (h->live > h->peak) {
 		h->peak = h->live;
 		h->id++;
@@ -460,12 +467,27 @@ static void push_tick(struct analysis *a, uint64_t time_ns, uint64_t live, uint6
 		size_t k = 0;
 		for (size_t i = 0; i + 1 < a->nticks; i += 2, k++) {
 			struct heap_tick *x = &a->ticks[i], *y = &a->ticks[i + 1];
-			a->ticks[k] = (struct heap_tick){x->time_ns, x->max > y->max ? x->max : y->max,
-							 y->end};
+			bool first = x->max > y->max; /* the pair's highest value */
+			a->ticks[k] = (struct heap_tick){x->time_ns, first ? x->max : y->max, y->end};
+			if (a->tick_sp) {
+				struct tick_spread *sx = &a->tick_sp[i], *sy = &a->tick_sp[i + 1];
+				a->tick_sp[k] = (struct tick_spread){first ? sx->max_var : sy->max_var,
+								     sy->end_var,
+								     first ? sx->max_n : sy->max_n, sy->end_n};
+			}
 		}
 		a->nticks = k;
 	}
 	HW_GROW(a->ticks, a->nticks, a->tickcap);
+	if (a->sample_interval && a->tick_spcap < a->tickcap) { /* zeros before it */
+		a->tick_sp = xrealloc(a->tick_sp, a->tickcap * sizeof(*a->tick_sp));
+		memset(a->tick_sp + a->tick_spcap, 0,
+		       (a->tickcap - a->tick_spcap) * sizeof(*a->tick_sp));
+		a->tick_spcap = a->tickcap;
+	}
+	if (a->tick_sp)
+		a->tick_sp[a->nticks] = (struct tick_spread){(double)a->tick_var, (double)a->heap_var,
+							     a->tick_n, a->heap_n};
 	a->ticks[a->nticks++] = (struct heap_tick){time_ns, max, live};
 }
 
@@ -681,6 +703,8 @@ enum hw_err analysis_run(struct analysis *a, struct trace *t, const struct analy
 				if (a->want_ticks && !over) {
 					push_tick(a, now, h.live, h.tick_max);
 					h.tick_max = h.live;
+					a->tick_var = a->heap_var;
+					a->tick_n = a->heap_n;
 				}
 				now = e->addr;
 				if (now > a->end_time_ns) /* the run's, window or not */
@@ -892,6 +916,9 @@ void analysis_release_replay(struct analysis *a)
 	free(a->ticks);
 	a->ticks = NULL;
 	a->nticks = a->tickcap = 0;
+	free(a->tick_sp);
+	a->tick_sp = NULL;
+	a->tick_spcap = 0;
 }
 
 void analysis_free(struct analysis *a)
@@ -914,6 +941,7 @@ void analysis_free(struct analysis *a)
 	free(a->rss);
 	free(a->threads_tab.slots);
 	free(a->ticks);
+	free(a->tick_sp);
 	for (size_t i = 0; i < a->nmarks; i++)
 		free(a->marks[i].label);
 	free(a->marks);

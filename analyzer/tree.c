@@ -2,6 +2,7 @@
 #include "tree.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -196,6 +197,7 @@ struct tick_ref {
 	uint64_t at; /* on the monotonic clock */
 	uint32_t proc;
 	const struct heap_tick *tick;
+	const struct tick_spread *sp; /* a sampled trace's, else NULL */
 };
 
 static int cmp_tick(const void *x, const void *y)
@@ -211,7 +213,8 @@ static int cmp_tick(const void *x, const void *y)
  * highest value and the others their current one. Exact to the resolution
  * of the trace clock (events in one tick of two processes may not have
  * been at their highest together). */
-static void combined_peak(const struct tree *tr, uint64_t *peak, uint64_t *at_ns)
+static void combined_peak(const struct tree *tr, uint64_t *peak, uint64_t *at_ns,
+			  struct spread_fig *spread)
 {
 	size_t total = 0;
 	uint64_t first = UINT64_MAX;
@@ -226,11 +229,13 @@ static void combined_peak(const struct tree *tr, uint64_t *peak, uint64_t *at_ns
 		const struct proc *p = &tr->p[i];
 		for (size_t j = 0; j < p->a.nticks; j++)
 			refs[k++] = (struct tick_ref){p->t.hdr.start_monotonic_ns + p->a.ticks[j].time_ns,
-						      (uint32_t)i, &p->a.ticks[j]};
+						      (uint32_t)i, &p->a.ticks[j],
+						      p->a.tick_sp ? &p->a.tick_sp[j] : NULL};
 	}
 	qsort(refs, k, sizeof(*refs), cmp_tick);
 	uint64_t *live = xcalloc(tr->n + 1, sizeof(*live));
 	uint64_t sum = 0;
+	size_t best = SIZE_MAX;
 	*peak = 0;
 	*at_ns = 0;
 	for (size_t j = 0; j < k; j++) {
@@ -239,9 +244,28 @@ static void combined_peak(const struct tree *tr, uint64_t *peak, uint64_t *at_ns
 		if (high > *peak) {
 			*peak = high;
 			*at_ns = refs[j].at - first;
+			best = j;
 		}
 		sum = sum - live[i] + refs[j].tick->end;
 		live[i] = refs[j].tick->end;
+	}
+	/* the peak's spread: each process's at that moment (the highest value
+	 * of the peak's tick in its process, the others' at the end of their
+	 * last tick before it), added; found again by a second walk so that
+	 * the sums are made once, not kept up by subtraction */
+	if (best != SIZE_MAX) {
+		const struct tick_spread **cur = xcalloc(tr->n + 1, sizeof(*cur));
+		for (size_t j = 0; j < best; j++)
+			cur[refs[j].proc] = refs[j].sp;
+		for (size_t i = 0; i < tr->n; i++) {
+			const struct tick_spread *x = i == refs[best].proc ? refs[best].sp : cur[i];
+			if (!x)
+				continue;
+			bool hi = i == refs[best].proc;
+			spread->peak_var += hi ? x->max_var : x->end_var;
+			spread->peak_n += hi ? x->max_n : x->end_n;
+		}
+		free(cur);
 	}
 	free(live);
 	free(refs);
@@ -266,10 +290,17 @@ void tree_totals(const struct tree *tr, struct tree_totals *out)
 		out->leaked_blocks += n;
 		out->events += a->events;
 		out->rss_peak_sum += a->rss_peak;
+		struct spread_fig hs;
+		sample_heap_spread(a, &hs);
+		out->spread.leak_var += hs.leak_var;
+		out->spread.leak_n += hs.leak_n;
+		out->spread.alloc_var += hs.alloc_var;
+		out->spread.alloc_n += hs.alloc_n;
+		out->spread.count_var += hs.count_var;
 		out->damaged |= tr->p[i].t.damaged;
 		out->all_clean &= a->clean_exit;
 	}
-	combined_peak(tr, &out->peak, &out->peak_time_ns);
+	combined_peak(tr, &out->peak, &out->peak_time_ns, &out->spread);
 }
 
 struct keyed {
@@ -389,15 +420,23 @@ void tree_summary_text(FILE *f, const struct tree *tr)
 	}
 	if (tr->n > 8)
 		fprintf(f, "  %-11s ... %zu more (each has its section below)\n", "", tr->n - 8);
-	char note[160];
-	if (tree_sample_interval(tr))
-		fprintf(f, "  estimates   %s\n", sample_note(tree_sample_interval(tr), note, sizeof(note)));
+	char note[160], pm[96], pm2[100] = "";
+	bool sampled = tree_sample_interval(tr) != 0;
+	if (sampled)
+		fprintf(f, "  estimates   %s; \u00b1: 95%% intervals\n",
+			sample_note(tree_sample_interval(tr), note, sizeof(note)));
 	fprintf(f, "  heap        %" PRIu64 " allocations (%s), %" PRIu64 " frees\n", t.allocs,
 		fmt_size(b1, t.alloc_bytes), t.frees);
-	fprintf(f, "  peak heap   %s at %.3f s after the first process started (the processes' live heap added up)\n",
-		fmt_size(b1, t.peak), secs(t.peak_time_ns));
-	fprintf(f, "  leaked      %s in %" PRIu64 " block%s (each process at its own leak point)\n",
-		fmt_size(b1, t.leaked), t.leaked_blocks, t.leaked_blocks == 1 ? "" : "s");
+	if (sampled)
+		snprintf(pm2, sizeof(pm2), " %s",
+			 sample_pm(pm, t.peak, t.spread.peak_var, t.spread.peak_n));
+	fprintf(f, "  peak heap   %s%s at %.3f s after the first process started (the processes' live heap added up)\n",
+		fmt_size(b1, t.peak), pm2, secs(t.peak_time_ns));
+	if (sampled)
+		snprintf(pm2, sizeof(pm2), " %s",
+			 sample_pm(pm, t.leaked, t.spread.leak_var, t.spread.leak_n));
+	fprintf(f, "  leaked      %s%s in %" PRIu64 " block%s (each process at its own leak point)\n",
+		fmt_size(b1, t.leaked), pm2, t.leaked_blocks, t.leaked_blocks == 1 ? "" : "s");
 	if (t.rss_peak_sum)
 		fprintf(f, "  peak RSS    %s at most (each process's peak, added)\n",
 			fmt_size(b1, t.rss_peak_sum));
@@ -428,5 +467,12 @@ void tree_summary_json(FILE *f, const struct tree *tr)
 		fprintf(f, "%s%" PRIu64, i ? "," : "", tr->p[i].t.hdr.pid);
 	fputc(']', f);
 	sample_json(f, tree_sample_interval(tr));
+	if (tree_sample_interval(tr)) {
+		sample_spread_json(f, "peak", t.spread.peak_var, t.spread.peak_n);
+		sample_spread_json(f, "leaked", t.spread.leak_var, t.spread.leak_n);
+		sample_spread_json(f, "allocated", t.spread.alloc_var, t.spread.alloc_n);
+		fprintf(f, ",\"allocations_stderr\":%" PRIu64,
+			sample_clamp(sqrt(t.spread.count_var)));
+	}
 	fputc('}', f);
 }

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -16,6 +17,8 @@
 #include "sampled.h"
 #include "symbolize.h"
 #include "trace_builder.h"
+#include "util.h"
+#include "tree.h"
 
 static char path[64];
 
@@ -507,6 +510,84 @@ static void sampled_spread_per_site(void **state)
 	assert_string_equal(sample_pm(buf, 5000, 0, 0), "exact");
 }
 
+/* A process tree of sampled traces: the combined peak's interval adds each
+ * process's live variance at that moment (the peak's tick at its highest
+ * value, the other process at the end of its last tick), and the leaks'
+ * add theirs. The child's 2000-byte block lives only inside one tick:
+ * that tick's highest value has its variance and its end has none. */
+static void tree_combined_spread(void **state)
+{
+	(void)state;
+	char p2[80];
+	snprintf(p2, sizeof(p2), "%s.child", path);
+	uint8_t rec[] = {HW_REC_SAMPLE, 1, 0xe8, 0x07}; /* seq 1, interval 1000 */
+	struct tb b;
+	tb_init(&b, HW_MIN_CHUNK_SIZE, "parent", 6);
+	tb_process(&b, 100, 1, 1000);
+	tb_chunk(&b, 1);
+	tb_raw(&b, rec, sizeof(rec));
+	tb_time(&b, 10);
+	tb_alloc(&b, HW_KIND_MALLOC, 2, 0x1000, 500, 1);
+	tb_time(&b, 20);
+	tb_alloc(&b, HW_KIND_MALLOC, 3, 0x2000, 300, 1);
+	tb_time(&b, 30);
+	tb_free(&b, HW_KIND_MALLOC, 4, 0x1000);
+	tb_time(&b, 50);
+	tb_trailer(&b, 5, 50, 2, 1);
+	assert_int_equal(tb_write(&b, path), 0);
+	tb_free_builder(&b);
+	tb_init(&b, HW_MIN_CHUNK_SIZE, "child", 5);
+	tb_process(&b, 101, 100, 1001);
+	tb_chunk(&b, 1);
+	tb_raw(&b, rec, sizeof(rec));
+	tb_time(&b, 24); /* 1025 on the common clock: A has 800 live */
+	tb_alloc(&b, HW_KIND_MALLOC, 2, 0x9000, 2000, 1);
+	tb_free(&b, HW_KIND_MALLOC, 3, 0x9000);
+	tb_alloc(&b, HW_KIND_MALLOC, 4, 0xa000, 100, 1);
+	tb_time(&b, 40);
+	tb_trailer(&b, 5, 40, 2, 1);
+	assert_int_equal(tb_write(&b, p2), 0);
+	tb_free_builder(&b);
+
+	char *paths[] = {path, p2};
+	struct analysis_opts o = {0};
+	struct tree tr;
+	assert_int_equal(tree_load(&tr, paths, 2, &o), 0);
+	struct tree_totals t;
+	tree_totals(&tr, &t);
+	uint64_t w500, w300, w2000, w100, n;
+	analysis_weigh(1000, 0x1000, 500, &w500, &n);
+	analysis_weigh(1000, 0x2000, 300, &w300, &n);
+	analysis_weigh(1000, 0x9000, 2000, &w2000, &n);
+	analysis_weigh(1000, 0xa000, 100, &w100, &n);
+	assert_int_equal(t.peak, w500 + w300 + w2000);
+	double v500 = want_var(500, 1000), v300 = want_var(300, 1000), v2000 = want_var(2000, 1000),
+	       v100 = want_var(100, 1000);
+	assert_true(fabs(t.spread.peak_var - (v500 + v300 + v2000)) < 3);
+	assert_int_equal(t.spread.peak_n, 3);
+	/* leaked: the parent's 300 and the child's 100 */
+	assert_int_equal(t.leaked, w300 + w100);
+	assert_true(fabs(t.spread.leak_var - (v300 + v100)) < 2);
+	assert_int_equal(t.spread.leak_n, 2);
+	assert_true(fabs(t.spread.alloc_var - (v500 + v300 + v2000 + v100)) < 4);
+	assert_int_equal(t.spread.alloc_n, 4);
+	/* the text says it */
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	tree_summary_text(f, &tr);
+	fclose(f);
+	char want[160], pm[96];
+	char sz[32];
+	snprintf(want, sizeof(want), "peak heap   %s %s at", fmt_size(sz, t.peak),
+		 sample_pm(pm, t.peak, v500 + v300 + v2000, 3));
+	assert_non_null(strstr(buf, want));
+	assert_non_null(strstr(buf, "; \u00b1: 95% intervals"));
+	free(buf);
+	tree_free(&tr);
+	unlink(p2);
+}
+
 /* The largest interval a trace may name (HW_SAMPLE_INTERVAL_MAX, 2^40) and
  * 1-byte blocks: each block's variance is about 2^80, past 64 bits: the
  * 128-bit sums keep it (the UBSan build runs this), and text and JSON
@@ -592,6 +673,7 @@ int main(void)
 		cmocka_unit_test(sampled_spread_per_site),
 		cmocka_unit_test(exact_trace_has_no_spread),
 		cmocka_unit_test(hostile_interval_spread),
+		cmocka_unit_test(tree_combined_spread),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
