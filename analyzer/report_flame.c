@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sampled.h"
 #include "util.h"
 
 #define MAX_FRAMES 1024
@@ -28,6 +29,10 @@ struct fnode {
 	char *name;
 	uint64_t total, self;
 	uint64_t kinds[FLAME_KINDS]; /* total by heap kind */
+	/* a sampled trace: the variance of total (its callsites are sampled
+	 * independently, so theirs add) and the samples behind it */
+	double var;
+	uint64_t samples;
 	uint8_t python;
 	uint32_t *kids;
 	size_t nkids, kcap;
@@ -37,6 +42,7 @@ struct ftree {
 	struct fnode *n;
 	size_t count, cap;
 	size_t depth;
+	uint64_t sample_interval; /* the largest of the processes' (0: exact) */
 };
 
 const char *flame_metric_name(enum flame_metric m)
@@ -106,6 +112,35 @@ static uint64_t metric_of(const struct analysis *a, const struct site *s, enum f
 	}
 }
 
+/* A sampled trace's spread of the metric at site i (0 for an exact trace). */
+static void metric_spread(const struct analysis *a, size_t i, enum flame_metric m, double *var,
+			  uint64_t *samples)
+{
+	struct spread_fig f;
+	site_spread_fig(a, i, &f);
+	switch (m) {
+	case METRIC_PEAK:
+		*var = f.peak_var;
+		*samples = f.peak_n;
+		break;
+	case METRIC_LEAKED:
+		*var = a->sites[i].eligible ? f.leak_var : 0;
+		*samples = a->sites[i].eligible ? f.leak_n : 0;
+		break;
+	default:
+		*var = f.alloc_var;
+		*samples = f.alloc_n;
+	}
+}
+
+static void node_add(struct fnode *n, uint64_t v, int ks, double var, uint64_t samples)
+{
+	n->total += v;
+	n->kinds[ks] += v;
+	n->var += var;
+	n->samples += samples;
+}
+
 /* Adds one process's callsites under `root` (the tree's root, or the
  * process's own frame when there are several). */
 static void build_one(struct ftree *t, uint32_t root, const struct analysis *a,
@@ -120,24 +155,22 @@ static void build_one(struct ftree *t, uint32_t root, const struct analysis *a,
 			continue;
 		size_t nf = report_stack_frames(a, s, st->raw_stack, frames, MAX_FRAMES);
 		int ks = kind_slot(st->kind);
+		double var;
+		uint64_t samples;
+		metric_spread(a, i, m, &var, &samples);
 		uint32_t at = root;
-		t->n[0].total += v;
-		t->n[0].kinds[ks] += v;
-		if (root) {
-			t->n[root].total += v;
-			t->n[root].kinds[ks] += v;
-		}
+		node_add(&t->n[0], v, ks, var, samples);
+		if (root)
+			node_add(&t->n[root], v, ks, var, samples);
 		if (!nf) {
 			at = child(t, root, "(no stack recorded)", false);
-			t->n[at].total += v;
-			t->n[at].kinds[ks] += v;
+			node_add(&t->n[at], v, ks, var, samples);
 		}
 		for (size_t k = nf; k-- > 0;) {
 			symbolizer_shown(s, &frames[k]);
 			frame_name(&frames[k], name, sizeof(name));
 			at = child(t, at, name, frames[k].python);
-			t->n[at].total += v;
-			t->n[at].kinds[ks] += v;
+			node_add(&t->n[at], v, ks, var, samples);
 		}
 		t->n[at].self += v;
 		if (base + nf + 1 > t->depth)
@@ -158,6 +191,8 @@ static void build(struct ftree *t, const struct flame_proc *procs, size_t n, enu
 			root = child(t, 0, name, false);
 		}
 		build_one(t, root, procs[i].a, procs[i].s, m, frames);
+		if (procs[i].a->sample_interval > t->sample_interval)
+			t->sample_interval = procs[i].a->sample_interval;
 	}
 	free(frames);
 }
@@ -244,11 +279,13 @@ static void svg_node(FILE *f, const struct ftree *t, uint32_t id, double x, size
 	if (w < 0.3)
 		return;
 	double y = (double)(max_depth - depth - 1) * SVG_ROW + 40;
-	char b[32], kinds[160];
+	char b[32], kinds[160], pm[100] = "", pm1[96];
+	if (t->sample_interval)
+		snprintf(pm, sizeof(pm), " %s", sample_pm(pm1, n->total, n->var, n->samples));
 	fprintf(f, "<g><title>");
 	xml_text(f, n->name);
-	fprintf(f, " — %s, %.1f%%, %s</title><rect x=\"%.2f\" y=\"%.0f\" width=\"%.2f\" height=\"%d\" fill=\"%s\"/>",
-		fmt_size(b, n->total), 100.0 * (double)n->total / total, kinds_text(n, kinds), x, y, w,
+	fprintf(f, " — %s%s, %.1f%%, %s</title><rect x=\"%.2f\" y=\"%.0f\" width=\"%.2f\" height=\"%d\" fill=\"%s\"/>",
+		fmt_size(b, n->total), pm, 100.0 * (double)n->total / total, kinds_text(n, kinds), x, y, w,
 		SVG_ROW - 1, id == 0 ? "#ccc" : n->python ? "#7cbf7c" : "#e8a05a");
 	if (w > 35) {
 		size_t chars = (size_t)((w - 6) / 7);
@@ -301,6 +338,9 @@ static void json_tree(FILE *f, const struct ftree *t, uint32_t id)
 	char kinds[160];
 	fprintf(f, ",\"v\":%" PRIu64 ",\"p\":%d,\"k\":", n->total, n->python);
 	json_str(f, kinds_text(n, kinds));
+	if (t->sample_interval) /* the 95% interval's half width, its samples */
+		fprintf(f, ",\"e\":%" PRIu64 ",\"s\":%" PRIu64, sample_clamp(sample_half95(n->var)),
+			n->samples);
 	if (n->nkids) {
 		fputs(",\"c\":[", f);
 		for (size_t i = 0; i < n->nkids; i++) {
@@ -349,24 +389,28 @@ static const char html_tail[] =
 	"if(k.h+1>n.h)n.h=k.h+1})}})();\n"
 	"function size(v){var u=['B','KiB','MiB','GiB','TiB'],i=0;while(v>=1024&&i<4){v/=1024;i++}"
 	"return (i?v.toFixed(1):v)+' '+u[i]}\n"
+	/* a sampled trace: each frame's 95% interval (e: half width, s: samples) */
+	"function pm(e,s,v){if(!doc.sample_interval)return '';if(!e&&!s&&v)return ' exact';"
+	"return ' \\u00b1 '+size(e)+' ('+s+' sample'+(s==1?'':'s')+(s<5?', unreliable':'')+')'}\n"
 	"function bar(n,x,w,d,cls){var e=document.createElement('div');\n"
 	"e.className='f '+(n===root?'root':n.p?'py':'nat')+(cls||'')+(re&&n!==root&&re.test(n.n)?' hit':'');\n"
 	"e.style.left=x+'px';e.style.width=w+'px';e.style.top=(d*ROW)+'px';\n"
-	"e.textContent=n.n;e.title=n.n+'\\n'+size(n.v)+' ('+(100*n.v/root.v).toFixed(1)+'%), '+n.k;\n"
+	"e.textContent=n.n;e.title=n.n+'\\n'+size(n.v)+pm(n.e,n.s,n.v)+' ('+(100*n.v/root.v).toFixed(1)+'%), '+n.k;\n"
 	"e.onclick=function(){zoom=n;draw()};e.onmouseover=function(){info.textContent=e.title.replace('\\n',' \\u2014 ')};\n"
 	"chart.appendChild(e)}\n"
 	"function place(n,x,w,d){if(w<1)return;bar(n,x,w,d);var cx=x;"
 	"(n.c||[]).forEach(function(k){var kw=w*k.v/n.v;place(k,cx,kw,d+1);cx+=kw})}\n"
 	/* the outermost matches' bytes, below the root */
-	"function hits(){var s=0,st=(root.c||[]).slice();while(st.length){var n=st.pop();"
-	"if(re.test(n.n))s+=n.v;else(n.c||[]).forEach(function(k){st.push(k)})}return s}\n"
+	"function hits(){var s=0,e2=0,m=0,st=(root.c||[]).slice();while(st.length){var n=st.pop();"
+	"if(re.test(n.n)){s+=n.v;e2+=(n.e||0)*(n.e||0);m+=n.s||0}else(n.c||[]).forEach(function(k){st.push(k)})}"
+	"return {v:s,e:Math.sqrt(e2),s:m}}\n"
 	"function draw(){chart.textContent='';var W=chart.clientWidth||1000,anc=[];\n"
 	"for(var p=zoom.up;p;p=p.up)anc.unshift(p);\n"
 	"anc.forEach(function(n,i){bar(n,0,W,i,' anc')});\n"
 	"place(zoom,0,W,anc.length);\n"
 	"chart.style.height=((anc.length+zoom.h+1)*ROW+4)+'px';\n"
-	"if(re){var h=hits();matched.setAttribute('data-bytes',h);matched.textContent='matched '+size(h)+' of '+"
-	"size(root.v)+' ('+(root.v?100*h/root.v:0).toFixed(1)+'%)'}"
+	"if(re){var h=hits();matched.setAttribute('data-bytes',h.v);matched.textContent='matched '+size(h.v)+"
+	"pm(Math.round(h.e),h.s,h.v)+' of '+size(root.v)+' ('+(root.v?100*h.v/root.v:0).toFixed(1)+'%)'}"
 	"else{matched.removeAttribute('data-bytes');matched.textContent=''}}\n"
 	"document.getElementById('search').oninput=function(){var v=this.value;"
 	"try{re=v?new RegExp(v):null}catch(e){re=null}draw()};\n"
@@ -399,6 +443,8 @@ bool report_flame_procs(FILE *f, const struct flame_proc *procs, size_t n,
 		fputs(html_style, f);
 		fputs("{\"version\":1,\"title\":", f);
 		json_str(f, title);
+		if (t.sample_interval)
+			fprintf(f, ",\"sample_interval\":%" PRIu64, t.sample_interval);
 		fputs(",\"tree\":", f);
 		json_tree(f, &t, 0);
 		fputs("}", f);

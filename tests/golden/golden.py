@@ -67,6 +67,11 @@ CASES = [
     ("sampled.leaks.json", ["leaks", "sampled.hwt", "--json"]),
     ("sampled.check.txt", ["check", "sampled.hwt", "--allow-sampled", "--max-peak", "400K",
                            "--max-leaked", "350K", "--max-allocations", "200"]),
+    # flame graphs: the interval in the title, each frame's in its tooltip
+    # (SVG title, HTML data); the folded stacks stay flamegraph.pl's
+    ("sampled.flame.svg", ["flamegraph", "sampled.hwt", "-o", "{out}.svg"]),
+    ("sampled.flame.html", ["flamegraph", "sampled.hwt", "-o", "{out}.html"]),
+    ("sampled.flame.folded", ["flamegraph", "sampled.hwt", "-o", "-"]),
     ("diff.basic-sampled.txt", ["diff", "basic.hwt", "sampled.hwt", "--max-peak-growth", "10"]),
     ("diff.basic-sampled.json", ["diff", "basic.hwt", "sampled.hwt", "--json"]),
     # two stacks whose frames print the same are one row: rows add up

@@ -54,6 +54,23 @@ class Browser(TraceTest):
         self.assertIn("make_str", dom)  # in the legend
         self.assertIn("<polygon", dom)  # areas were drawn
 
+    def test_sampled_reports_give_their_intervals(self):
+        """A sampled trace's flame graph says so in its heading, and each
+        frame's tooltip has the 95% interval of its bytes; the timeline's
+        heading says so too, and under the mouse each series has its
+        interval."""
+        script = os.path.join(HERE, "py", "sizes.py")
+        _, _, traces = self.run_traced(["/usr/bin/python3.11", script], "--sample", "16K",
+                                       check_status=3)
+        dom, errors = self.render(self.report(traces[0], "flamegraph", ".html"))
+        self.assertEqual(errors, [])
+        self.assertIn("sampled every 16.0 KiB on average", dom)
+        # the root: the interpreter's small blocks, sampled
+        self.assertRegex(dom, r'class="f root"[^>]*title="all\n[\d.]+ [KMG]?i?B '
+                              r'\u00b1 [\d.]+ [KMG]?i?B \(\d+ samples?[,)]')
+        # 5 MB blocks are always recorded and count as themselves
+        self.assertRegex(dom, r'class="f py"[^>]*title="make_str [^"]*\n[\d.]+ MiB exact \(')
+
     def test_timeline_markers_ticks_and_groups(self):
         """The HTML timeline draws hw_mark()'s markers and Python's
         finalization as lines with their labels, readable time and size
