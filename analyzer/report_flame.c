@@ -338,9 +338,11 @@ static void json_tree(FILE *f, const struct ftree *t, uint32_t id)
 	char kinds[160];
 	fprintf(f, ",\"v\":%" PRIu64 ",\"p\":%d,\"k\":", n->total, n->python);
 	json_str(f, kinds_text(n, kinds));
-	if (t->sample_interval) /* the 95% interval's half width, its samples */
-		fprintf(f, ",\"e\":%" PRIu64 ",\"s\":%" PRIu64, sample_clamp(sample_half95(n->var)),
-			n->samples);
+	if (t->sample_interval) /* the 95% interval's half width, its samples
+				 * (none: exact, as sample_pm says) */
+		fprintf(f, ",\"e\":%" PRIu64 ",\"s\":%" PRIu64,
+			n->var < 1 ? 0 : sample_clamp(sample_half95(n->var)),
+			n->var < 1 ? 0 : n->samples);
 	if (n->nkids) {
 		fputs(",\"c\":[", f);
 		for (size_t i = 0; i < n->nkids; i++) {

@@ -24,6 +24,13 @@ struct series {
 	const struct row *row; /* NULL: "other" */
 	uint64_t cur;
 	uint64_t *max; /* per bucket */
+	/* a sampled trace: the variance of cur and the samples behind it (its
+	 * sites' live_var and live_n, kept up by their changes), and per
+	 * bucket those of max, when it was reached */
+	unsigned __int128 cur_var;
+	uint64_t cur_n;
+	double *var;
+	uint64_t *nsamp;
 	char *label; /* by stack: report_stack_labels' (never two the same) */
 };
 
@@ -41,6 +48,13 @@ struct timeline {
 	const struct mark *marks;
 	size_t nmarks;
 	uint64_t sample_interval; /* a sampled trace: the series are estimates */
+	/* a sampled trace: each site's live_var and live_n as last seen (a
+	 * change is the difference), and the tracked series' sums */
+	unsigned __int128 *site_var;
+	uint64_t *site_n;
+	size_t site_cap;
+	unsigned __int128 heap_var, tracked_var;
+	uint64_t heap_n, tracked_n;
 };
 
 static size_t bucket_of(const struct timeline *tl, uint64_t t)
@@ -65,31 +79,89 @@ static void advance(struct timeline *tl, size_t b)
 {
 	while (tl->bucket < b) {
 		tl->bucket++;
-		for (size_t i = 0; i <= tl->n; i++)
-			tl->s[i].max[tl->bucket] = tl->s[i].cur;
+		for (size_t i = 0; i <= tl->n; i++) {
+			struct series *sr = &tl->s[i];
+			sr->max[tl->bucket] = sr->cur;
+			if (sr->var) {
+				sr->var[tl->bucket] = (double)sr->cur_var;
+				sr->nsamp[tl->bucket] = sr->cur_n;
+			}
+		}
 	}
 	tl->edge = edge_after(tl, tl->bucket);
+}
+
+/* A sampled trace: the change of site's variance and samples since the
+ * last change (the replay updated its spread before calling the hook). */
+static void spread_delta(struct timeline *tl, const struct analysis *a, size_t site,
+			 unsigned __int128 *dv, uint64_t *dn)
+{
+	*dv = 0;
+	*dn = 0;
+	if (!a->spread || site >= a->spreadcap)
+		return;
+	if (site >= tl->site_cap) {
+		size_t cap = a->spreadcap > site ? a->spreadcap : site + 1;
+		tl->site_var = xrealloc(tl->site_var, cap * sizeof(*tl->site_var));
+		tl->site_n = xrealloc(tl->site_n, cap * sizeof(*tl->site_n));
+		memset(tl->site_var + tl->site_cap, 0, (cap - tl->site_cap) * sizeof(*tl->site_var));
+		memset(tl->site_n + tl->site_cap, 0, (cap - tl->site_cap) * sizeof(*tl->site_n));
+		tl->site_cap = cap;
+	}
+	const struct site_spread *p = &a->spread[site];
+	*dv = p->live_var - tl->site_var[site]; /* modulo 2^128: a fall wraps */
+	*dn = p->live_n - tl->site_n[site];
+	tl->site_var[site] = p->live_var;
+	tl->site_n[site] = p->live_n;
 }
 
 static void on_change(void *ctx, const struct analysis *a, size_t site, int64_t delta,
 		      uint64_t heap, uint64_t time_ns)
 {
 	struct timeline *tl = ctx;
-	(void)a;
 	if (time_ns >= tl->edge)
 		advance(tl, bucket_of(tl, time_ns));
+	unsigned __int128 dv = 0;
+	uint64_t dn = 0;
+	if (tl->sample_interval) {
+		spread_delta(tl, a, site, &dv, &dn);
+		tl->heap_var += dv;
+		tl->heap_n += dn;
+	}
 	int32_t k = site < tl->nsites ? tl->site_series[site] : -1;
 	if (k >= 0) {
 		struct series *sr = &tl->s[k];
 		sr->cur += (uint64_t)delta; /* unsigned wrap-around: a fall */
 		tl->tracked_cur += (uint64_t)delta;
-		if (sr->cur > sr->max[tl->bucket])
+		sr->cur_var += dv;
+		sr->cur_n += dn;
+		tl->tracked_var += dv;
+		tl->tracked_n += dn;
+		if (sr->cur > sr->max[tl->bucket]) {
 			sr->max[tl->bucket] = sr->cur;
+			if (sr->var) {
+				sr->var[tl->bucket] = (double)sr->cur_var;
+				sr->nsamp[tl->bucket] = sr->cur_n;
+			}
+		}
 	}
 	struct series *other = &tl->s[tl->n];
 	other->cur = heap > tl->tracked_cur ? heap - tl->tracked_cur : 0;
-	if (other->cur > other->max[tl->bucket])
+	other->cur_var = tl->heap_var - tl->tracked_var;
+	other->cur_n = tl->heap_n - tl->tracked_n;
+	if (other->cur > other->max[tl->bucket]) {
 		other->max[tl->bucket] = other->cur;
+		if (other->var) {
+			other->var[tl->bucket] = (double)other->cur_var;
+			other->nsamp[tl->bucket] = other->cur_n;
+		}
+	}
+}
+
+/* One standard error in bytes, for the JSON and CSV. */
+static uint64_t stderr_of(double var)
+{
+	return sample_clamp(var > 0 ? sqrt(var) : 0);
 }
 
 /* A series' name, as `top` shows its row (the display form): a stack by its
@@ -239,6 +311,14 @@ static void write_json(FILE *f, const struct timeline *tl, double step)
 		fputs(",\"live_bytes\":[", f);
 		for (size_t b = 0; b < BUCKETS; b++)
 			fprintf(f, "%s%" PRIu64, b ? "," : "", s->max[b]);
+		if (s->var) { /* a sampled trace: each value's standard error */
+			fputs("],\"live_stderr_bytes\":[", f);
+			for (size_t b = 0; b < BUCKETS; b++)
+				fprintf(f, "%s%" PRIu64, b ? "," : "", stderr_of(s->var[b]));
+			fputs("],\"live_samples\":[", f);
+			for (size_t b = 0; b < BUCKETS; b++)
+				fprintf(f, "%s%" PRIu64, b ? "," : "", s->nsamp[b]);
+		}
 		fputs("]}", f);
 	}
 	fputs("]}\n", f);
@@ -257,11 +337,26 @@ static void write_csv(FILE *f, const struct timeline *tl, double step)
 		csv_cell(f, buf);
 		free(buf);
 	}
+	/* a sampled trace: then each series' standard error, in the same order */
+	bool sampled = tl->s[tl->n].var != NULL;
+	for (size_t i = 0; sampled && i <= tl->n; i++) {
+		char *buf = NULL;
+		size_t len = 0;
+		FILE *m = open_memstream(&buf, &len);
+		label(m, &tl->s[i], tl->group);
+		fputs(" (stderr bytes)", m);
+		fclose(m);
+		fputc(',', f);
+		csv_cell(f, buf);
+		free(buf);
+	}
 	fputc('\n', f);
 	for (size_t b = 0; b < BUCKETS; b++) {
 		fprintf(f, "%.6f,%" PRIu64, (double)b * step, tl->rss[b]);
 		for (size_t i = 0; i <= tl->n; i++)
 			fprintf(f, ",%" PRIu64, tl->s[i].max[b]);
+		for (size_t i = 0; sampled && i <= tl->n; i++)
+			fprintf(f, ",%" PRIu64, stderr_of(tl->s[i].var[b]));
 		fputc('\n', f);
 	}
 }
@@ -327,10 +422,19 @@ static void write_svg(FILE *f, const struct timeline *tl, double step, const cha
 	const double W = 1000, H = 360, L = 80, T = 40;
 	const double span = step * BUCKETS;
 	uint64_t top = 1;
+	/* a sampled trace: the 95% interval of the stacked total (the series
+	 * hold disjoint blocks, sampled independently: their variances add) */
+	double *band = xcalloc(BUCKETS, sizeof(double));
 	for (size_t b = 0; b < BUCKETS; b++) {
 		uint64_t sum = 0;
-		for (size_t i = 0; i <= tl->n; i++)
+		double var = 0;
+		for (size_t i = 0; i <= tl->n; i++) {
 			sum += tl->s[i].max[b];
+			var += tl->s[i].var ? tl->s[i].var[b] : 0;
+		}
+		band[b] = sample_half95(var);
+		if (band[b] > 0)
+			sum = sample_clamp((double)sum + band[b]);
 		if (sum > top)
 			top = sum;
 		if (tl->rss[b] > top)
@@ -383,7 +487,20 @@ static void write_svg(FILE *f, const struct timeline *tl, double step, const cha
 		for (size_t b = 0; b < BUCKETS; b++)
 			base[b] += (double)s->max[b];
 	}
+	if (tl->sample_interval) {
+		fputs("<polygon class=\"band\" fill=\"#000\" fill-opacity=\"0.12\" points=\"", f);
+		for (size_t b = 0; b < BUCKETS; b++)
+			fprintf(f, "%.1f,%.1f ", L + W * (double)b / (BUCKETS - 1),
+				T + H - H * (base[b] + band[b]) / (double)top);
+		for (size_t b = BUCKETS; b-- > 0;) {
+			double lo = base[b] > band[b] ? base[b] - band[b] : 0;
+			fprintf(f, "%.1f,%.1f ", L + W * (double)b / (BUCKETS - 1),
+				T + H - H * lo / (double)top);
+		}
+		fputs("\"><title>95% interval of the estimated heap</title></polygon>\n", f);
+	}
 	free(base);
+	free(band);
 	fputs("<polyline fill=\"none\" stroke=\"#000\" stroke-width=\"1.5\" points=\"", f);
 	for (size_t b = 0; b < BUCKETS; b++)
 		fprintf(f, "%.1f,%.1f ", L + W * (double)b / (BUCKETS - 1),
@@ -470,6 +587,12 @@ static const char html_tail[] =
 	"var C=['#4e79a7','#f28e2b','#59a14f','#e15759','#76b7b2','#edc948','#b07aa1','#ff9da7','#9c755f','#bab0ac'];\n"
 	"function col(k){return S[k].callsite.other?'#ccc':C[k%10]}\n"
 	"function lab(s){return s.label}\n"
+	/* a sampled trace: the 95% interval's half width of the stacked total
+	 * (the series hold disjoint blocks: their variances add) and of one
+	 * value */
+	"function half(se){return 1.96*se}\n"
+	"function band(i){if(!d.sample_interval)return 0;var v=0;for(var k=0;k<S.length;k++){var e=S[k].live_stderr_bytes[i];v+=e*e}return half(Math.sqrt(v))}\n"
+	"function pm(s,i){return !d.sample_interval||!s.live_bytes[i]?'':!s.live_stderr_bytes[i]?' exact':' \\u00b1 '+size(Math.round(half(s.live_stderr_bytes[i])))+' ('+s.live_samples[i]+' sample'+(s.live_samples[i]==1?'':'s')+(s.live_samples[i]<5?', unreliable':'')+')'}\n"
 	"function nice(span,want){if(!(span>0))return 1;var r=span/want,m=Math.pow(10,Math.floor(Math.log10(r))),f=r/m;"
 	"return (f<=1?1:f<=2?2:f<=5?5:10)*m}\n"
 	"function dec(st){return st>=1?0:Math.ceil(-Math.log10(st)-1e-9)}\n"
@@ -484,7 +607,7 @@ static const char html_tail[] =
 	"function el(n,a){var e=document.createElementNS(NS,n);for(var k in a)e.setAttribute(k,a[k]);return e}\n"
 	"function text(x,y,s,a){var t=el('text',a||{});t.setAttribute('x',x);t.setAttribute('y',y);t.textContent=s;return t}\n"
 	"function draw(){box.textContent='';var W0=box.clientWidth||1000,LM=72,W=Math.max(200,W0-LM-10),H=340,TM=40,top=1,i,k;\n"
-	"for(i=lo;i<=hi;i++){var s=0;for(k=0;k<S.length;k++)s+=S[k].live_bytes[i];top=Math.max(top,s,R[i])}\n"
+	"for(i=lo;i<=hi;i++){var s=0;for(k=0;k<S.length;k++)s+=S[k].live_bytes[i];top=Math.max(top,s+band(i),R[i])}\n"
 	"var t0=T[lo],t1=T[hi]+dt,X=function(t){return LM+(t-t0)/(t1-t0)*W},XI=function(i){return X(T[i]+dt/2)},"
 	"MX=function(t){return Math.min(LM+W,Math.max(LM,X(t)))},"
 	"Y=function(v){return TM+H-H*v/top};\n"
@@ -497,6 +620,10 @@ static const char html_tail[] =
 	"for(i=hi;i>=lo;i--)pts.push(XI(i)+','+Y(base[i]));var p=el('polygon',{points:pts.join(' '),fill:col(k),'fill-opacity':0.85});"
 	"var tt=el('title',{});tt.textContent=lab(S[k]);p.appendChild(tt);svg.appendChild(p);"
 	"for(i=lo;i<=hi;i++)base[i]+=S[k].live_bytes[i]}\n"
+	"if(d.sample_interval){var bp=[];for(i=lo;i<=hi;i++)bp.push(XI(i)+','+Y(base[i]+band(i)));"
+	"for(i=hi;i>=lo;i--)bp.push(XI(i)+','+Y(Math.max(0,base[i]-band(i))));"
+	"var bd=el('polygon',{points:bp.join(' '),fill:'#000','fill-opacity':0.12,'class':'band'});"
+	"var bt=el('title',{});bt.textContent='95% interval of the estimated heap';bd.appendChild(bt);svg.appendChild(bd)}\n"
 	"var r=[];for(i=lo;i<=hi;i++)r.push(XI(i)+','+Y(R[i]));"
 	"svg.appendChild(el('polyline',{points:r.join(' '),fill:'none',stroke:'#000','stroke-width':1.5}));\n"
 	"svg.appendChild(el('line',{x1:LM,x2:LM+W,y1:TM+H,y2:TM+H,stroke:'#444'}));\n"
@@ -515,7 +642,7 @@ static const char html_tail[] =
 	"function at(ev){var b=svg.getBoundingClientRect(),t=t0+(ev.clientX-b.left-LM)/W*(t1-t0);"
 	"return Math.max(lo,Math.min(hi,Math.floor(t/dt)))}\n"
 	"svg.onmousemove=function(ev){var i=at(ev);cur.setAttribute('x1',XI(i));cur.setAttribute('x2',XI(i));"
-	"var s=T[i].toFixed(3)+' s   RSS '+size(R[i]);for(var k=0;k<S.length;k++)if(S[k].live_bytes[i])s+='\\n'+size(S[k].live_bytes[i])+'  '+lab(S[k]);"
+	"var s=T[i].toFixed(3)+' s   RSS '+size(R[i]);for(var k=0;k<S.length;k++)if(S[k].live_bytes[i])s+='\\n'+size(S[k].live_bytes[i])+pm(S[k],i)+'  '+lab(S[k]);"
 	"info.textContent=s};\n"
 	"svg.onmousedown=function(ev){down=at(ev)};svg.onmouseup=function(ev){var u=at(ev);"
 	"if(down>=0&&Math.abs(u-down)>1){lo=Math.max(0,Math.min(down,u));hi=Math.min(N-1,Math.max(down,u));draw()}down=-1};\n"
@@ -579,8 +706,13 @@ enum hw_err report_timeline(FILE *f, struct trace *t, const struct analysis_opts
 	tl.marks = a.marks;
 	tl.nmarks = a.nmarks;
 	tl.sample_interval = a.sample_interval;
-	for (size_t i = 0; i <= tl.n; i++)
+	for (size_t i = 0; i <= tl.n; i++) {
 		tl.s[i].max = xcalloc(BUCKETS, sizeof(uint64_t));
+		if (tl.sample_interval) {
+			tl.s[i].var = xcalloc(BUCKETS, sizeof(double));
+			tl.s[i].nsamp = xcalloc(BUCKETS, sizeof(uint64_t));
+		}
+	}
 	tl.rss = xcalloc(BUCKETS, sizeof(uint64_t));
 	for (size_t i = 0; i < a.nrss; i++) {
 		size_t b = bucket_of(&tl, a.rss[i].time_ns);
@@ -626,8 +758,12 @@ enum hw_err report_timeline(FILE *f, struct trace *t, const struct analysis_opts
 	analysis_free(&a2);
 	for (size_t i = 0; i <= tl.n; i++) {
 		free(tl.s[i].max);
+		free(tl.s[i].var);
+		free(tl.s[i].nsamp);
 		free(tl.s[i].label);
 	}
+	free(tl.site_var);
+	free(tl.site_n);
 	free(tl.s);
 	free(tl.rss);
 	free(site_series);

@@ -35,7 +35,8 @@ uint64_t sample_clamp(double v);
 
 /* An estimate's uncertainty for text: "± 1.2 MiB (14 samples)", with
  * ", unreliable" under HW_FEW_SAMPLES samples, "exact" for an estimate
- * made only of blocks that count as themselves (var 0, value > 0). buf
+ * made only of blocks that count as themselves or nearly (var under one
+ * byte squared, value > 0). buf
  * needs 96 bytes. */
 const char *sample_pm(char *buf, uint64_t value, double var, uint64_t samples);
 

@@ -72,6 +72,8 @@ CASES = [
     ("sampled.flame.svg", ["flamegraph", "sampled.hwt", "-o", "{out}.svg"]),
     ("sampled.flame.html", ["flamegraph", "sampled.hwt", "-o", "{out}.html"]),
     ("sampled.flame.folded", ["flamegraph", "sampled.hwt", "-o", "-"]),
+    # a timeline's series with their standard errors (CSV: after the values)
+    ("sampled.timeline.csv", ["timeline", "sampled.hwt", "-n", "2", "-o", "{out}.csv"]),
     ("diff.basic-sampled.txt", ["diff", "basic.hwt", "sampled.hwt", "--max-peak-growth", "10"]),
     ("diff.basic-sampled.json", ["diff", "basic.hwt", "sampled.hwt", "--json"]),
     # two stacks whose frames print the same are one row: rows add up

@@ -70,6 +70,12 @@ class Browser(TraceTest):
                               r'\u00b1 [\d.]+ [KMG]?i?B \(\d+ samples?[,)]')
         # 5 MB blocks are always recorded and count as themselves
         self.assertRegex(dom, r'class="f py"[^>]*title="make_str [^"]*\n[\d.]+ MiB exact \(')
+        # the timeline: the heading, and a band for the 95% interval of the
+        # stacked total
+        dom, errors = self.render(self.report(traces[0], "timeline", ".html"))
+        self.assertEqual(errors, [])
+        self.assertIn("sampled every 16.0 KiB on average", dom)
+        self.assertIn('class="band"', dom)
 
     def test_timeline_markers_ticks_and_groups(self):
         """The HTML timeline draws hw_mark()'s markers and Python's
@@ -169,6 +175,49 @@ class FlameGraphInteraction(TraceTest):
         self.assertLessEqual(search["bytes"], search["total"])
         self.assertRegex(search["text"], r"^matched [\d.]+ MiB of [\d.]+ MiB \([\d.]+%\)$")
         self.assertGreater(search["hits"], 100)  # every nested match is coloured
+
+
+@unittest.skipUnless(CHROMIUM and NODE, "chromium and node are needed (Debian packages)")
+class SampledInteraction(TraceTest):
+    """A sampled trace's HTML reports under the mouse: the timeline gives
+    each series under the mouse its 95% interval, and the flame graph's
+    search the interval of the bytes it matched."""
+
+    def node(self, script, *args):
+        if not os.path.isdir(PUPPETEER):
+            self.fail("puppeteer-core is not installed: run `npm ci` in tests/browser")
+        profile = tempfile.mkdtemp(prefix="chr-", dir=self.dir)
+        p = subprocess.run([NODE, os.path.join(DRIVER, script), *args, profile],
+                           capture_output=True, text=True, timeout=180,
+                           env=dict(os.environ, CHROMIUM=CHROMIUM))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        return json.loads(p.stdout)
+
+    def test_values_under_the_mouse_have_their_intervals(self):
+        script = os.path.join(HERE, "py", "deep.py")
+        _, _, traces = self.run_traced(["/usr/bin/python3.11", script], "--sample", "16K")
+        page = os.path.join(self.dir, "t.html")
+        self.heapwise("timeline", traces[0], "-o", page)
+        got = self.node("timeline.js", page)
+        self.assertEqual(got["errors"], [])
+        self.assertIn("sampled every 16.0 KiB", got["title"])
+        self.assertEqual(got["bands"], 1)
+        # "4.0 MiB ± 1.1 MiB (52 samples)  deep.py:12 rec" per series
+        self.assertRegex(got["info"], r"\n[\d.]+ [KMG]?i?B \u00b1 [\d.]+ [KMG]?i?B \(\d+ samples(, unreliable)?\)  ")
+        page = os.path.join(self.dir, "f.html")
+        self.heapwise("flamegraph", traces[0], "-o", page)
+        if not os.path.isdir(PUPPETEER):
+            self.fail("puppeteer-core is not installed: run `npm ci` in tests/browser")
+        profile = tempfile.mkdtemp(prefix="chr-", dir=self.dir)
+        # "." matches the root's children: every byte, the interpreter's
+        # small sampled blocks with them (deep.py's 4 MB block is exact)
+        p = subprocess.run([NODE, os.path.join(DRIVER, "flame.js"), page, ".", profile],
+                           capture_output=True, text=True, timeout=180,
+                           env=dict(os.environ, CHROMIUM=CHROMIUM))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        search = json.loads(p.stdout)["search"]
+        self.assertRegex(search["text"], r"^matched [\d.]+ [KMG]?i?B \u00b1 [\d.]+ [KMG]?i?B "
+                                         r"\(\d+ samples(, unreliable)?\) of ")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ recorded, p = 1 - exp(-n / I), is far from 0, so a variance without its
 1 - p is too wide), and small blocks freed at once. It is traced many times
 at a small interval, and the exact figures must lie within the printed 95%
 interval in about 95% of the estimates."""
+import csv
 import json
 import math
 import os
@@ -131,12 +132,53 @@ class Spread(TraceTest):
                 self.assertLessEqual(abs(c["delta"]["peak_stderr_bytes"] - want), 1.5)
         self.assertIn("95% interval of the change", self.heapwise("diff", t, t2).stdout)
 
+    def test_timeline_series_have_their_intervals(self):
+        """A timeline of a sampled trace: each series' live bytes per
+        interval with their standard errors and samples (JSON, CSV). spread
+        keeps every block to its end, so in the last interval each series
+        holds what `top` says it leaked, with the same standard error."""
+        t = self.trace("--sample", str(INTERVAL))
+        out = os.path.join(self.dir, "t.json")
+        self.heapwise("timeline", t, "--group-by", "function", "-n", "20", "-o", out)
+        with open(out) as f:
+            doc = json.load(f)
+        self.assertEqual(doc["sample_interval"], INTERVAL)
+        rows = self.rows(t)
+        seen = 0
+        for s in doc["series"]:
+            self.assertEqual(len(s["live_stderr_bytes"]), len(s["live_bytes"]))
+            self.assertEqual(len(s["live_samples"]), len(s["live_bytes"]))
+            f = s["callsite"]["frames"][0]["function"] if s["callsite"]["frames"] else None
+            if f in ("spread_small", "spread_quarter", "spread_one"):
+                r = rows[f]
+                self.assertEqual(s["live_bytes"][-1], r["leaked_bytes"], f)
+                self.assertLessEqual(abs(s["live_stderr_bytes"][-1] - r["leaked_stderr_bytes"]), 1, f)
+                self.assertEqual(s["live_samples"][-1], r["leaked_samples"], f)
+                self.assertGreater(r["leaked_samples"], 5, f)
+                seen += 1
+        self.assertEqual(seen, 3)
+        # CSV: the standard errors after the values, one column a series
+        out = os.path.join(self.dir, "t.csv")
+        p = self.heapwise("timeline", t, "--group-by", "function", "-n", "20", "-o", out)
+        self.assertIn("sampled every 16.0 KiB", p.stderr)
+        with open(out, newline="") as f:
+            table = list(csv.reader(f))
+        n = len(doc["series"])
+        self.assertEqual(len(table[0]), 2 + 2 * n)
+        for k, s in enumerate(doc["series"]):
+            self.assertEqual(table[0][2 + n + k], s["label"] + " (stderr bytes)")
+            self.assertEqual(int(table[-1][2 + n + k]), s["live_stderr_bytes"][-1])
+
     def test_exact_traces_show_no_intervals(self):
         t = self.trace()
         self.assertNotIn("\u00b1", self.heapwise("top", t).stdout)
         self.assertNotIn("\u00b1", self.heapwise("summary", t).stdout)
         doc = self.json("top", t)
         self.assertNotIn("peak_stderr_bytes", doc["callsites"][0])
+        out = os.path.join(self.dir, "t.json")
+        self.heapwise("timeline", t, "-o", out)
+        with open(out) as f:
+            self.assertNotIn("live_stderr_bytes", json.load(f)["series"][0])
         self.assertNotIn("peak_stderr_bytes", self.json("summary", t))
 
     def test_check_gives_the_interval_and_fails_on_the_estimate(self):
