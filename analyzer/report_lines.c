@@ -53,6 +53,7 @@ static int cmp_figs(const void *x, const void *y)
 
 static bool g_no_sources;
 static bool g_sampled; /* the report's trace is sampled: show the intervals */
+static uint64_t g_interval; /* its interval */
 
 void report_lines_no_sources(void)
 {
@@ -312,7 +313,7 @@ static void text_figs(FILE *f, const struct line_fig *l)
 		 * HW_FEW_SAMPLES samples */
 		char pm[48] = "exact";
 		double h = sample_half95(l->peak_var);
-		if (l->peak_var > 0 || !l->peak)
+		if (l->peak_var >= 1 || !l->peak) /* as sample_pm */
 			snprintf(pm, sizeof(pm), "\u00b1 %s%s", fmt_size(b1, sample_clamp(h)),
 				 l->peak_n < HW_FEW_SAMPLES ? " ?" : "");
 		fprintf(f, "%-15s ", pm); /* "\u00b1" is two bytes */
@@ -501,6 +502,7 @@ int report_lines(FILE *f, const struct analysis *a, struct symbolizer *s, char *
 {
 	struct report r;
 	g_sampled = a->sample_interval != 0;
+	g_interval = a->sample_interval;
 	report_build(&r, a, s, GROUP_LINE, BY_ALLOCATED, false);
 	struct line_fig *figs = xmalloc((r.n + 1) * sizeof(*figs));
 	size_t n = 0;
@@ -604,6 +606,7 @@ int report_lines(FILE *f, const struct analysis *a, struct symbolizer *s, char *
 	} else if (fmt == LINES_JSON) {
 		fputs("{\"version\":1,\"blame\":", f);
 		json_str(f, blame_name(report_blame()));
+		sample_json(f, g_interval);
 		fprintf(f, ",\"allocated_bytes\":%" PRIu64 ",\"files\":[", everything.alloc);
 		for (size_t g = 0; g < ng; g++) {
 			if (g)
@@ -623,12 +626,21 @@ int report_lines(FILE *f, const struct analysis *a, struct symbolizer *s, char *
 			   "and leaked, and the allocations. Bars: allocated (light), peak (blue), leaked "
 			   "(red), against the largest line. These lines hold %s of the %s allocated.</p>\n",
 			fmt_size(b1, shown.alloc), fmt_size(b2, everything.alloc));
+		if (g_sampled) {
+			char note[160];
+			fprintf(f, "<p class=\"sampled\">The trace is %s; \u00b1: 95%% intervals.</p>\n",
+				sample_note(g_interval, note, sizeof(note)));
+		}
 		for (size_t g = 0; g < ng; g++)
 			html_file(f, &groups[g], max, all);
 		fputs("</body></html>\n", f);
 	} else {
 		text_str(f, title);
 		fprintf(f, "\nper line (its own code's line, as top --group-by line): bytes allocated, live at the heap's peak, leaked, and allocations\n");
+		if (g_sampled) {
+			char note[160];
+			fprintf(f, "%s\n", sample_note(g_interval, note, sizeof(note)));
+		}
 		for (size_t g = 0; g < ng; g++)
 			text_file(f, &groups[g], all, color);
 		fprintf(f, "\nthese lines hold %s of the %s allocated", fmt_size(b1, shown.alloc),

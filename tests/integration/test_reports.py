@@ -384,13 +384,32 @@ class Lines(TraceTest):
               "del tmp\n"
               "data = json.loads('[' + ','.join(['1.5'] * 100000) + ']')\n")
 
-    def trace(self):
+    def trace(self, *flags):
         src = os.path.join(self.dir, "lines_prog.py")
         with open(src, "w", encoding="utf-8") as f:
             f.write(self.SOURCE)
-        _, err, traces = self.run_traced([PY, src])
+        _, err, traces = self.run_traced([PY, src], *flags)
         self.assertTrue(traces, err)
         return src, traces[0]
+
+    def test_a_sampled_trace_says_so(self):
+        """lines of a sampled trace says it is sampled and at what
+        interval, in text, JSON and HTML (an exact one's JSON has null)."""
+        src, trace = self.trace("--sample", "16K")
+        note = "sampled every 16.0 KiB on average (Poisson, by bytes)"
+        text = self.heapwise("lines", trace, src).stdout
+        self.assertIn(note, text.splitlines()[2])
+        self.assertIn("PEAK \u00b1", text)
+        self.assertEqual(json.loads(self.heapwise("lines", trace, "--json").stdout)
+                         ["sample_interval"], 16384)
+        out = os.path.join(self.dir, "l.html")
+        self.heapwise("lines", trace, "-o", out)
+        with open(out, encoding="utf-8") as f:
+            self.assertIn(note, f.read())
+        _, exact = self.trace()
+        self.assertIsNone(json.loads(self.heapwise("lines", exact, "--json").stdout)
+                          ["sample_interval"])
+        self.assertNotIn("sampled every", self.heapwise("lines", exact, src).stdout)
 
     def test_figures_are_top_by_line(self):
         src, trace = self.trace()
