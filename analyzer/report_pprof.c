@@ -264,6 +264,33 @@ bool report_pprof_procs(const char *path, const struct pprof_proc *procs, size_t
 		char note[160];
 		pb_uint(&prof, 12, interval);
 		pb_uint(&prof, 13, (uint64_t)str_id(&st, sample_note(interval, note, sizeof(note))));
+		/* the whole profile's 95% intervals (the processes' variances add):
+		 * what each sample type's total may be off by */
+		struct spread_fig all = {0};
+		uint64_t inuse = 0, alloc = 0;
+		for (size_t i = 0; i < nprocs; i++) {
+			const struct analysis *a = procs[i].a;
+			struct spread_fig hs;
+			sample_heap_spread(a, &hs);
+			all.leak_var += hs.leak_var;
+			all.leak_n += hs.leak_n;
+			all.alloc_var += hs.alloc_var;
+			all.alloc_n += hs.alloc_n;
+			for (size_t j = 0; j < a->nsites; j++) {
+				const struct site *site = &a->sites[j];
+				if (site->cls != CLASS_HEAP)
+					continue;
+				alloc += site->alloc_bytes;
+				inuse += site->eligible ? site->leak_bytes : 0;
+			}
+		}
+		char b[32], pm[96];
+		snprintf(note, sizeof(note), "inuse_space (live at the leak point): %s %s, 95%% interval",
+			 fmt_size(b, inuse), sample_pm(pm, inuse, all.leak_var, all.leak_n));
+		pb_uint(&prof, 13, (uint64_t)str_id(&st, note));
+		snprintf(note, sizeof(note), "alloc_space: %s %s, 95%% interval", fmt_size(b, alloc),
+			 sample_pm(pm, alloc, all.alloc_var, all.alloc_n));
+		pb_uint(&prof, 13, (uint64_t)str_id(&st, note));
 	}
 	/* the string table last: every string above is in it, in the display
 	 * form of escape.h (protobuf strings must be UTF-8, and pprof prints

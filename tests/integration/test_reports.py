@@ -55,6 +55,39 @@ def packed(buf):
 
 
 class Reports(TraceTest):
+    def test_sampled_pprof_says_so(self):
+        """A sampled trace's profile says so as Go's heap profiles do: the
+        period type space/bytes, the period the mean interval, and comments
+        (`go tool pprof -comments`) with the note and the 95% intervals of
+        the inuse and alloc totals, as the summary prints them."""
+        # spread keeps 1.3 MB of 64-byte blocks to its end: many samples
+        _, _, traces = self.run_traced([self.prog("spread")], "--sample", "16K")
+        out = os.path.join(self.dir, "p.pb.gz")
+        self.heapwise("export", traces[0], "--format", "pprof", "-o", out)
+        top = fields(gzip.open(out).read())
+        strings = [v.decode() for f, wt, v in top if f == 6]
+        self.assertEqual([v for f, wt, v in top if f == 12], [16384])
+        ptype = fields(next(v for f, wt, v in top if f == 11))
+        self.assertEqual([strings[x[2]] for x in ptype], ["space", "bytes"])
+        comments = [strings[v] for f, wt, v in top if f == 13]
+        self.assertIn("sampled every 16.0 KiB on average", comments[0])
+        summary = self.heapwise("summary", traces[0]).stdout
+        leaked = re.search(r"leaked +(\S+ \S+ \u00b1 \S+ \S+ \(\d+ samples\))", summary)
+        self.assertTrue(leaked, summary)
+        self.assertEqual(comments[1], f"inuse_space (live at the leak point): {leaked.group(1)}, "
+                                      "95% interval")
+        self.assertRegex(comments[2], r"^alloc_space: \S+ \S+ \u00b1 \S+ \S+ \(\d+ samples")
+        if GO:
+            p = subprocess.run([GO, "tool", "pprof", "-raw", out], capture_output=True, text=True,
+                               timeout=300, env=go_env(self.dir))
+            self.assertIn("Period: 16384", p.stdout, p.stderr)
+            self.assertIn("Comment: inuse_space (live at the leak point): ", p.stdout)
+        # an exact trace: no period, no comment
+        _, _, traces = self.run_traced([self.prog("leaks")])
+        self.heapwise("export", traces[0], "--format", "pprof", "-o", out)
+        top = fields(gzip.open(out).read())
+        self.assertEqual([v for f, wt, v in top if f in (12, 13)], [])
+
     def test_pprof_totals(self):
         _, _, traces = self.run_traced([self.prog("leaks")])
         out = os.path.join(self.dir, "p.pb.gz")
