@@ -333,10 +333,19 @@ int cmd_diff(int argc, char **argv)
 			printf("%.3f", growth);
 		else
 			printf("null");
-		printf(",\"leaked_bytes\":{\"base\":%" PRIu64 ",\"new\":%" PRIu64 "}"
-		       ",\"allocated_bytes\":{\"base\":%" PRIu64 ",\"new\":%" PRIu64 "}",
-		       total_leaked(&base.a), total_leaked(&now.a), total_allocated(&base.a),
-		       total_allocated(&now.a));
+		printf(",\"leaked_bytes\":{\"base\":%" PRIu64 ",\"new\":%" PRIu64,
+		       total_leaked(&base.a), total_leaked(&now.a));
+		if (sampled) {
+			sample_spread_json(stdout, "base_leaked", bspread.leak_var, bspread.leak_n);
+			sample_spread_json(stdout, "new_leaked", nspread.leak_var, nspread.leak_n);
+		}
+		printf("},\"allocated_bytes\":{\"base\":%" PRIu64 ",\"new\":%" PRIu64,
+		       total_allocated(&base.a), total_allocated(&now.a));
+		if (sampled) {
+			sample_spread_json(stdout, "base_allocated", bspread.alloc_var, bspread.alloc_n);
+			sample_spread_json(stdout, "new_allocated", nspread.alloc_var, nspread.alloc_n);
+		}
+		putchar('}');
 		if (gate)
 			printf(",\"max_peak_growth_pct\":%.3f,\"passed\":%s", max_growth,
 			       failed ? "false" : "true");
@@ -400,10 +409,24 @@ int cmd_diff(int argc, char **argv)
 			printf(", %+.1f%%)\n", growth);
 		else
 			printf(")\n");
-		printf("  leaked      %s -> %s\n", fmt_size(b1, total_leaked(&base.a)),
-		       fmt_size(b2, total_leaked(&now.a)));
-		printf("  allocated   %s -> %s\n\n", fmt_size(b1, total_allocated(&base.a)),
-		       fmt_size(b2, total_allocated(&now.a)));
+		/* leaked and allocated: each side's interval (the change's is in
+		 * the rows below, per callsite) */
+		uint64_t bl = total_leaked(&base.a), nl = total_leaked(&now.a);
+		uint64_t ba = total_allocated(&base.a), na = total_allocated(&now.a);
+		pm1[0] = pm2[0] = 0;
+		if (base.a.sample_interval)
+			snprintf(pm1, sizeof(pm1), " %s", sample_pm(t, bl, bspread.leak_var, bspread.leak_n));
+		if (now.a.sample_interval)
+			snprintf(pm2, sizeof(pm2), " %s", sample_pm(t, nl, nspread.leak_var, nspread.leak_n));
+		printf("  leaked      %s%s -> %s%s\n", fmt_size(b1, bl), pm1, fmt_size(b2, nl), pm2);
+		pm1[0] = pm2[0] = 0;
+		if (base.a.sample_interval)
+			snprintf(pm1, sizeof(pm1), " %s",
+				 sample_pm(t, ba, bspread.alloc_var, bspread.alloc_n));
+		if (now.a.sample_interval)
+			snprintf(pm2, sizeof(pm2), " %s",
+				 sample_pm(t, na, nspread.alloc_var, nspread.alloc_n));
+		printf("  allocated   %s%s -> %s%s\n\n", fmt_size(b1, ba), pm1, fmt_size(b2, na), pm2);
 		printf("  %3s  %-12s %-12s %-12s %s\n", "#", "PEAK", "LEAKED", "ALLOCATED", "callsite");
 		/* by stack, a row is named by one frame: where two would read the
 		 * same, by its column or its callers (report_stack_labels) */

@@ -143,11 +143,18 @@ void report_summary_text(FILE *f, const struct analysis *a, struct symbolizer *s
 	if (a->sample_interval)
 		fprintf(f, "  estimates   %s; \u00b1: 95%% intervals\n",
 			sample_note(a->sample_interval, note, sizeof(note)));
-	fprintf(f, "  heap        %" PRIu64 " allocations (%s), %" PRIu64 " frees\n", heap.allocs,
-		fmt_size(b1, heap.alloc_bytes), heap.frees);
 	struct spread_fig hs;
 	sample_heap_spread(a, &hs);
-	char pm[96], pm2[100] = "";
+	char pm[96], pm2[100] = "", pmc[48] = "";
+	if (a->sample_interval) {
+		snprintf(pmc, sizeof(pmc), " \u00b1 %" PRIu64,
+			 sample_clamp(sample_half95(hs.count_var)));
+		snprintf(pm2, sizeof(pm2), " %s",
+			 sample_pm(pm, heap.alloc_bytes, hs.alloc_var, hs.alloc_n));
+	}
+	fprintf(f, "  heap        %" PRIu64 "%s allocations (%s%s), %" PRIu64 " frees\n", heap.allocs,
+		pmc, fmt_size(b1, heap.alloc_bytes), pm2, heap.frees);
+	pm2[0] = 0;
 	if (a->sample_interval)
 		snprintf(pm2, sizeof(pm2), " %s",
 			 sample_pm(pm, a->peaks[CLASS_HEAP].peak, hs.peak_var, hs.peak_n));
@@ -229,9 +236,15 @@ void report_top_text(FILE *f, const struct analysis *a, const struct report *r, 
 	char note[160];
 	if (a->sample_interval)
 		fprintf(f, "%s\n", sample_note(a->sample_interval, note, sizeof(note)));
-	char where[300];
-	fprintf(f, "peak heap %s at %.3f s; PEAK = live at its class's peak, LEAKED = live at %s\n\n",
-		fmt_size(b1, a->peaks[CLASS_HEAP].peak), secs(a->peaks[CLASS_HEAP].peak_time_ns),
+	char where[300], pm[96], pm2[100] = "";
+	if (a->sample_interval) {
+		struct spread_fig hs;
+		sample_heap_spread(a, &hs);
+		snprintf(pm2, sizeof(pm2), " %s",
+			 sample_pm(pm, a->peaks[CLASS_HEAP].peak, hs.peak_var, hs.peak_n));
+	}
+	fprintf(f, "peak heap %s%s at %.3f s; PEAK = live at its class's peak, LEAKED = live at %s\n\n",
+		fmt_size(b1, a->peaks[CLASS_HEAP].peak), pm2, secs(a->peaks[CLASS_HEAP].peak_time_ns),
 		report_leak_point(a, where, sizeof(where)));
 	report_rows_text(f, r, n);
 }
@@ -300,7 +313,10 @@ void report_rows_text(FILE *f, const struct report *r, size_t n)
 	}
 	bool temp = r->by == BY_TEMPORARY;
 	if (temp)
-		fprintf(f, "TEMPORARY = allocations freed before their thread allocated again\n\n");
+		fprintf(f, "TEMPORARY = allocations freed before their thread allocated again%s\n\n",
+			r->sample_interval
+				? " (sampled: before its next recorded allocation, so an upper bound)"
+				: "");
 	fprintf(f, "  %3s  %-11s %-11s %-11s %-10s %s\n", "#", "PEAK", "LEAKED", "ALLOCATED",
 		temp ? "TEMPORARY" : "COUNT", "KIND");
 	for (size_t i = 0; i < n; i++) {

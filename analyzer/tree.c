@@ -425,8 +425,15 @@ void tree_summary_text(FILE *f, const struct tree *tr)
 	if (sampled)
 		fprintf(f, "  estimates   %s; \u00b1: 95%% intervals\n",
 			sample_note(tree_sample_interval(tr), note, sizeof(note)));
-	fprintf(f, "  heap        %" PRIu64 " allocations (%s), %" PRIu64 " frees\n", t.allocs,
-		fmt_size(b1, t.alloc_bytes), t.frees);
+	char pmc[48] = "";
+	if (sampled) {
+		snprintf(pmc, sizeof(pmc), " \u00b1 %" PRIu64,
+			 sample_clamp(sample_half95(t.spread.count_var)));
+		snprintf(pm2, sizeof(pm2), " %s",
+			 sample_pm(pm, t.alloc_bytes, t.spread.alloc_var, t.spread.alloc_n));
+	}
+	fprintf(f, "  heap        %" PRIu64 "%s allocations (%s%s), %" PRIu64 " frees\n", t.allocs,
+		pmc, fmt_size(b1, t.alloc_bytes), pm2, t.frees);
 	if (sampled)
 		snprintf(pm2, sizeof(pm2), " %s",
 			 sample_pm(pm, t.peak, t.spread.peak_var, t.spread.peak_n));

@@ -132,6 +132,27 @@ class Spread(TraceTest):
                 self.assertLessEqual(abs(c["delta"]["peak_stderr_bytes"] - want), 1.5)
         self.assertIn("95% interval of the change", self.heapwise("diff", t, t2).stdout)
 
+    def test_headlines_have_their_intervals(self):
+        """The totals above the rows are estimates too: the summary's
+        allocations and bytes, top's peak line, diff's leaked and allocated
+        lines (text and JSON); top --by temporary says a sampled trace
+        overcounts its temporaries."""
+        t = self.trace("--sample", str(INTERVAL))
+        pm = r"\u00b1 \S+ \S+ \(\d+ samples\)"
+        text = self.heapwise("summary", t).stdout
+        self.assertRegex(text, r"heap        \d+ \u00b1 \d+ allocations \(\S+ \S+ " + pm + r"\)")
+        s = self.json("summary", t)
+        self.assertRegex(self.heapwise("top", t).stdout.splitlines()[2],
+                         r"^peak heap \S+ \S+ " + pm + " at ")
+        t2 = self.trace("--sample", str(INTERVAL))
+        out = self.heapwise("diff", t, t2).stdout
+        self.assertRegex(out, r"leaked      \S+ \S+ " + pm + r" -> \S+ \S+ " + pm)
+        self.assertRegex(out, r"allocated   \S+ \S+ " + pm + r" -> \S+ \S+ " + pm)
+        d = self.json("diff", t, t2)
+        self.assertEqual(d["leaked_bytes"]["base_leaked_stderr_bytes"], s["leaked_stderr_bytes"])
+        self.assertEqual(d["allocated_bytes"]["base_allocated_samples"], s["allocated_samples"])
+        self.assertIn("so an upper bound", self.heapwise("top", t, "--by", "temporary").stdout)
+
     def test_timeline_series_have_their_intervals(self):
         """A timeline of a sampled trace: each series' live bytes per
         interval with their standard errors and samples (JSON, CSV). spread
