@@ -22,7 +22,10 @@ first run is not a leak (the way CPython's refleak hunting works).
 
 How: the plugin puts a marker (hw_mark) before and after each gated test and
 runs `heapwise check --between` on the trace the process is writing. Outside
-heapwise the markers do nothing and the plugin says so once.
+heapwise the markers do nothing and the plugin says so once. Under
+`heapwise run --sample` (HEAPWISE_SAMPLE) the limits are not checked either,
+and the plugin says so once: one test's figures from a sampled trace rest on a
+few samples, and a gate on them would fail at random.
 """
 import ctypes
 import gc
@@ -74,9 +77,17 @@ class _Tracer:
         if not pre:
             del self.env["LD_PRELOAD"]
 
+        # a sampled trace (heapwise run --sample): no per-test gate
+        sample = os.environ.get("HEAPWISE_SAMPLE", "").strip()
+        self.sampled = sample if sample not in ("", "0") else None
+
+    @property
+    def traced(self):
+        return bool(self.mark_fn and self.path)
+
     @property
     def active(self):
-        return bool(self.mark_fn and self.path)
+        return self.traced and not self.sampled
 
     def window(self):
         self.count += 1
@@ -110,6 +121,10 @@ def pytest_report_header(config):
     t = config._heapwise
     if t.active:
         return f"heapwise: limits checked on {t.path}"
+    if t.traced:
+        return (f"heapwise: {t.path} is sampled (HEAPWISE_SAMPLE={t.sampled}): one test's "
+                "figures would be estimates from a few samples; limit_memory and limit_leaks "
+                "are not checked (run without --sample to check them)")
     return ("heapwise: not running under heapwise (heapwise run -- python3 -m pytest ...): "
             "limit_memory and limit_leaks are not checked")
 

@@ -129,14 +129,14 @@ class Check(TraceTest):
 
 
 class PytestPlugin(TraceTest):
-    def session(self, *args):
+    def session(self, *args, run_flags=()):
         if subprocess.run([PY, "-c", "import pytest"], capture_output=True).returncode:
             self.skipTest("python3-pytest is not installed")
         src = os.path.join(HERE, "py", "pt_session.py")
         shutil.copy(src, os.path.join(self.dir, "test_mem.py"))
         env = dict(os.environ, PYTHONPATH=TOOLS, HEAPWISE_BIN=HEAPWISE)
         out = os.path.join(self.dir, "s.%p.hwt")
-        p = subprocess.run([HEAPWISE, "run", "-o", out, "--", PY, "-m", "pytest", "-p",
+        p = subprocess.run([HEAPWISE, "run", "-o", out, *run_flags, "--", PY, "-m", "pytest", "-p",
                             "pytest_heapwise", "-p", "no:cacheprovider", "-rf", *args,
                             "test_mem.py"], cwd=self.dir, env=env, capture_output=True,
                            text=True, timeout=300)
@@ -162,6 +162,16 @@ class PytestPlugin(TraceTest):
                         if l.startswith("FAILED"))
         self.assertEqual(failed, ["test_hungry", "test_json_leak", "test_leaking"])
         self.assertIn("every run of 3 leaked", p.stdout)
+
+    def test_a_sampled_run_says_it_checks_nothing(self):
+        """Under heapwise run --sample the plugin gates nothing (one test's
+        sampled figures are too noisy for a limit) and says so once in the
+        header, instead of failing every gated test on check's refusal."""
+        p, _ = self.session(run_flags=("--sample", "64K"))
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("is sampled (HEAPWISE_SAMPLE=65536)", p.stdout)
+        self.assertIn("limit_memory and limit_leaks are not checked", p.stdout)
+        self.assertNotIn("FAILED", p.stdout)
 
 
 if __name__ == "__main__":
