@@ -588,6 +588,61 @@ static void tree_combined_spread(void **state)
 	unlink(p2);
 }
 
+/* More clock ticks than HW_MAX_TICKS: neighbouring ticks are merged, and a
+ * sampled trace's tick spread with them (the pair's highest value's
+ * variance, the second one's end). Even ticks allocate and free 100 bytes,
+ * odd ones 200 (the higher value of each pair); from tick 40000 on, 500
+ * bytes stay live. */
+static void tick_spread_survives_merging(void **state)
+{
+	(void)state;
+	struct tb b;
+	tb_init(&b, 4u << 20, "ticks", 5);
+	tb_chunk(&b, 1);
+	uint8_t rec[] = {HW_REC_SAMPLE, 1, 0xe8, 0x07}; /* seq 1, interval 1000 */
+	tb_raw(&b, rec, sizeof(rec));
+	enum { N = 70000, KEEP = 40000 };
+	uint64_t seq = 2;
+	for (uint64_t i = 0; i < N; i++) {
+		tb_time(&b, 10 + 10 * i);
+		if (i == KEEP)
+			tb_alloc(&b, HW_KIND_MALLOC, seq++, 0x100000, 500, 1);
+		tb_alloc(&b, HW_KIND_MALLOC, seq++, 0x1000, i % 2 ? 200 : 100, 1);
+		tb_free(&b, HW_KIND_MALLOC, seq++, 0x1000);
+	}
+	tb_time(&b, 10 + 10 * N);
+	tb_trailer(&b, seq, 10 + 10 * N, N + 1, N);
+	struct analysis_opts o = {.heap_ticks = true};
+	struct analysis a;
+	replay_built(&b, &o, &a);
+	assert_non_null(a.tick_sp);
+	assert_true(a.nticks < HW_MAX_TICKS && a.nticks > N / 2);
+	double v100 = want_var(100, 1000), v200 = want_var(200, 1000), v500 = want_var(500, 1000);
+	size_t checked = 0;
+	for (size_t j = 0; j < a.nticks; j++) {
+		const struct heap_tick *t = &a.ticks[j];
+		const struct tick_spread *sp = &a.tick_sp[j];
+		/* the allocation i of its first tick (time 10 + 10 i; the
+		 * first tick, at 0, has none: -1); a merged pair (the first
+		 * HW_MAX_TICKS / 2) covers i and i + 1, i odd, whose highest
+		 * value is i's 200 bytes (w(200) > w(100)) */
+		int64_t i = t->time_ns ? ((int64_t)t->time_ns - 10) / 10 : -1;
+		bool merged = j < HW_MAX_TICKS / 2;
+		int64_t last = merged ? i + 1 : i;
+		if ((i <= KEEP && last >= KEEP) || i < 0 || i >= N)
+			continue; /* where the 500 came, the start and the end */
+		bool kept = i > KEEP;
+		double want = (merged || i % 2 ? v200 : v100) + (kept ? v500 : 0);
+		assert_true(fabs(sp->max_var - want) < 2);
+		assert_int_equal(sp->max_n, kept ? 2 : 1);
+		assert_true(fabs(sp->end_var - (kept ? v500 : 0)) < 1);
+		assert_int_equal(sp->end_n, kept ? 1 : 0);
+		checked++;
+	}
+	assert_true(checked > N / 2 - 10);
+	analysis_free(&a);
+}
+
 /* The largest interval a trace may name (HW_SAMPLE_INTERVAL_MAX, 2^40) and
  * 1-byte blocks: each block's variance is about 2^80, past 64 bits: the
  * 128-bit sums keep it (the UBSan build runs this), and text and JSON
@@ -674,6 +729,7 @@ int main(void)
 		cmocka_unit_test(exact_trace_has_no_spread),
 		cmocka_unit_test(hostile_interval_spread),
 		cmocka_unit_test(tree_combined_spread),
+		cmocka_unit_test(tick_spread_survives_merging),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
