@@ -245,6 +245,13 @@ static inline void hot_put(struct analysis *a, const struct hot *h)
 	pk->id = h->id;
 }
 
+/* A sampled trace's tick reaches its highest value: its spread now. */
+static void tick_spread_mark(struct analysis *a)
+{
+	a->tick_var = a->heap_var;
+	a->tick_n = a->heap_n;
+}
+
 static inline __attribute__((always_inline)) void heap_change(struct analysis *a, struct hot *h,
 							       struct site *s, int64_t bytes,
 							       int64_t blocks, uint64_t seq,
@@ -252,11 +259,8 @@ static inline __attribute__((always_inline)) void heap_change(struct analysis *a
 {
 	site_touch(s, h->id, bytes, blocks);
 	h->live += (uint64_t)bytes;
-	if (a->want_ticks && h->live > h->tick_max) {
+	if (a->want_ticks && h->live > h->tick_max)
 		h->tick_max = h->live;
-		a->tick_var = a->heap_var;
-		a->tick_n = a->heap_n;
-	}
 	if (h->live > h->peak) {
 		h->peak = h->live;
 		h->id++;
@@ -375,6 +379,11 @@ static inline __attribute__((always_inline)) void do_alloc(struct analysis *a, s
 	if (HW_UNLIKELY(a->sample_interval)) {
 		analysis_weigh(a->sample_interval, addr, size, &bytes, &blocks);
 		spread_change(a, b.site, h->id, size, 1);
+		/* heap_change below makes this its tick's highest value (a free
+		 * never does): the spread of that moment, here, where an exact
+		 * trace's replay never comes */
+		if (a->want_ticks && h->live + bytes > h->tick_max)
+			tick_spread_mark(a);
 	}
 	struct kind_totals *k = &a->kinds[kind];
 	k->allocs += blocks;

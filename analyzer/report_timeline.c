@@ -20,17 +20,22 @@
 
 #define BUCKETS 400
 
-struct series {
-	const struct row *row; /* NULL: "other" */
-	uint64_t cur;
-	uint64_t *max; /* per bucket */
-	/* a sampled trace: the variance of cur and the samples behind it (its
-	 * sites' live_var and live_n, kept up by their changes), and per
-	 * bucket those of max, when it was reached */
+/* A sampled trace's series: the variance of its current value and the
+ * samples behind it (its sites' live_var and live_n, kept up by their
+ * changes), and per bucket those of max, when it was reached. Apart from
+ * struct series, which an exact trace's replay walks at every event. */
+struct series_spread {
 	unsigned __int128 cur_var;
 	uint64_t cur_n;
 	double *var;
 	uint64_t *nsamp;
+};
+
+struct series {
+	const struct row *row; /* NULL: "other" */
+	uint64_t cur;
+	uint64_t *max; /* per bucket */
+	struct series_spread *sp; /* a sampled trace's, else NULL */
 	char *label; /* by stack: report_stack_labels' (never two the same) */
 };
 
@@ -74,21 +79,29 @@ static uint64_t edge_after(const struct timeline *tl, size_t b)
 	return ((b + 1) * tl->duration_ns + BUCKETS - 1) / BUCKETS;
 }
 
-/* Moves to bucket b: the buckets passed over start at the current values. */
+/* Moves to bucket b: the buckets passed over start at the current values
+ * (a sampled trace's spread: advance_spread, so that this stays small and
+ * the exact trace's hook keeps its registers across the call). */
 static void advance(struct timeline *tl, size_t b)
 {
 	while (tl->bucket < b) {
 		tl->bucket++;
-		for (size_t i = 0; i <= tl->n; i++) {
-			struct series *sr = &tl->s[i];
-			sr->max[tl->bucket] = sr->cur;
-			if (sr->var) {
-				sr->var[tl->bucket] = (double)sr->cur_var;
-				sr->nsamp[tl->bucket] = sr->cur_n;
-			}
-		}
+		for (size_t i = 0; i <= tl->n; i++)
+			tl->s[i].max[tl->bucket] = tl->s[i].cur;
 	}
 	tl->edge = edge_after(tl, tl->bucket);
+}
+
+/* The same for each series' spread, over the buckets after `from` that
+ * advance passed. */
+static void advance_spread(struct timeline *tl, size_t from)
+{
+	for (size_t b = from + 1; b <= tl->bucket; b++)
+		for (size_t i = 0; i <= tl->n; i++) {
+			struct series_spread *sp = tl->s[i].sp;
+			sp->var[b] = (double)sp->cur_var;
+			sp->nsamp[b] = sp->cur_n;
+		}
 }
 
 /* A sampled trace: the change of site's variance and samples since the
@@ -119,42 +132,62 @@ static void on_change(void *ctx, const struct analysis *a, size_t site, int64_t 
 		      uint64_t heap, uint64_t time_ns)
 {
 	struct timeline *tl = ctx;
+	(void)a;
 	if (time_ns >= tl->edge)
 		advance(tl, bucket_of(tl, time_ns));
-	unsigned __int128 dv = 0;
-	uint64_t dn = 0;
-	if (tl->sample_interval) {
-		spread_delta(tl, a, site, &dv, &dn);
-		tl->heap_var += dv;
-		tl->heap_n += dn;
-	}
 	int32_t k = site < tl->nsites ? tl->site_series[site] : -1;
 	if (k >= 0) {
 		struct series *sr = &tl->s[k];
 		sr->cur += (uint64_t)delta; /* unsigned wrap-around: a fall */
 		tl->tracked_cur += (uint64_t)delta;
-		sr->cur_var += dv;
-		sr->cur_n += dn;
+		if (sr->cur > sr->max[tl->bucket])
+			sr->max[tl->bucket] = sr->cur;
+	}
+	struct series *other = &tl->s[tl->n];
+	other->cur = heap > tl->tracked_cur ? heap - tl->tracked_cur : 0;
+	if (other->cur > other->max[tl->bucket])
+		other->max[tl->bucket] = other->cur;
+}
+
+/* The same for a sampled trace, with each series' variance and samples
+ * (a hook of its own: an exact trace's replay does none of this). */
+static void on_change_sampled(void *ctx, const struct analysis *a, size_t site, int64_t delta,
+			      uint64_t heap, uint64_t time_ns)
+{
+	struct timeline *tl = ctx;
+	if (time_ns >= tl->edge) {
+		size_t from = tl->bucket;
+		advance(tl, bucket_of(tl, time_ns));
+		advance_spread(tl, from);
+	}
+	unsigned __int128 dv;
+	uint64_t dn;
+	spread_delta(tl, a, site, &dv, &dn);
+	tl->heap_var += dv;
+	tl->heap_n += dn;
+	int32_t k = site < tl->nsites ? tl->site_series[site] : -1;
+	if (k >= 0) {
+		struct series *sr = &tl->s[k];
+		sr->cur += (uint64_t)delta; /* unsigned wrap-around: a fall */
+		tl->tracked_cur += (uint64_t)delta;
+		sr->sp->cur_var += dv;
+		sr->sp->cur_n += dn;
 		tl->tracked_var += dv;
 		tl->tracked_n += dn;
 		if (sr->cur > sr->max[tl->bucket]) {
 			sr->max[tl->bucket] = sr->cur;
-			if (sr->var) {
-				sr->var[tl->bucket] = (double)sr->cur_var;
-				sr->nsamp[tl->bucket] = sr->cur_n;
-			}
+			sr->sp->var[tl->bucket] = (double)sr->sp->cur_var;
+			sr->sp->nsamp[tl->bucket] = sr->sp->cur_n;
 		}
 	}
 	struct series *other = &tl->s[tl->n];
 	other->cur = heap > tl->tracked_cur ? heap - tl->tracked_cur : 0;
-	other->cur_var = tl->heap_var - tl->tracked_var;
-	other->cur_n = tl->heap_n - tl->tracked_n;
+	other->sp->cur_var = tl->heap_var - tl->tracked_var;
+	other->sp->cur_n = tl->heap_n - tl->tracked_n;
 	if (other->cur > other->max[tl->bucket]) {
 		other->max[tl->bucket] = other->cur;
-		if (other->var) {
-			other->var[tl->bucket] = (double)other->cur_var;
-			other->nsamp[tl->bucket] = other->cur_n;
-		}
+		other->sp->var[tl->bucket] = (double)other->sp->cur_var;
+		other->sp->nsamp[tl->bucket] = other->sp->cur_n;
 	}
 }
 
@@ -311,13 +344,13 @@ static void write_json(FILE *f, const struct timeline *tl, double step)
 		fputs(",\"live_bytes\":[", f);
 		for (size_t b = 0; b < BUCKETS; b++)
 			fprintf(f, "%s%" PRIu64, b ? "," : "", s->max[b]);
-		if (s->var) { /* a sampled trace: each value's standard error */
+		if (s->sp) { /* a sampled trace: each value's standard error */
 			fputs("],\"live_stderr_bytes\":[", f);
 			for (size_t b = 0; b < BUCKETS; b++)
-				fprintf(f, "%s%" PRIu64, b ? "," : "", stderr_of(s->var[b]));
+				fprintf(f, "%s%" PRIu64, b ? "," : "", stderr_of(s->sp->var[b]));
 			fputs("],\"live_samples\":[", f);
 			for (size_t b = 0; b < BUCKETS; b++)
-				fprintf(f, "%s%" PRIu64, b ? "," : "", s->nsamp[b]);
+				fprintf(f, "%s%" PRIu64, b ? "," : "", s->sp->nsamp[b]);
 		}
 		fputs("]}", f);
 	}
@@ -338,7 +371,7 @@ static void write_csv(FILE *f, const struct timeline *tl, double step)
 		free(buf);
 	}
 	/* a sampled trace: then each series' standard error, in the same order */
-	bool sampled = tl->s[tl->n].var != NULL;
+	bool sampled = tl->s[tl->n].sp != NULL;
 	for (size_t i = 0; sampled && i <= tl->n; i++) {
 		char *buf = NULL;
 		size_t len = 0;
@@ -356,7 +389,7 @@ static void write_csv(FILE *f, const struct timeline *tl, double step)
 		for (size_t i = 0; i <= tl->n; i++)
 			fprintf(f, ",%" PRIu64, tl->s[i].max[b]);
 		for (size_t i = 0; sampled && i <= tl->n; i++)
-			fprintf(f, ",%" PRIu64, stderr_of(tl->s[i].var[b]));
+			fprintf(f, ",%" PRIu64, stderr_of(tl->s[i].sp->var[b]));
 		fputc('\n', f);
 	}
 }
@@ -430,7 +463,7 @@ static void write_svg(FILE *f, const struct timeline *tl, double step, const cha
 		double var = 0;
 		for (size_t i = 0; i <= tl->n; i++) {
 			sum += tl->s[i].max[b];
-			var += tl->s[i].var ? tl->s[i].var[b] : 0;
+			var += tl->s[i].sp ? tl->s[i].sp->var[b] : 0;
 		}
 		band[b] = sample_half95(var);
 		if (band[b] > 0)
@@ -709,8 +742,9 @@ enum hw_err report_timeline(FILE *f, struct trace *t, const struct analysis_opts
 	for (size_t i = 0; i <= tl.n; i++) {
 		tl.s[i].max = xcalloc(BUCKETS, sizeof(uint64_t));
 		if (tl.sample_interval) {
-			tl.s[i].var = xcalloc(BUCKETS, sizeof(double));
-			tl.s[i].nsamp = xcalloc(BUCKETS, sizeof(uint64_t));
+			tl.s[i].sp = xcalloc(1, sizeof(*tl.s[i].sp));
+			tl.s[i].sp->var = xcalloc(BUCKETS, sizeof(double));
+			tl.s[i].sp->nsamp = xcalloc(BUCKETS, sizeof(uint64_t));
 		}
 	}
 	tl.rss = xcalloc(BUCKETS, sizeof(uint64_t));
@@ -729,12 +763,15 @@ enum hw_err report_timeline(FILE *f, struct trace *t, const struct analysis_opts
 	/* pass 2: the same replay (sites come in the same order), recording
 	 * the series */
 	struct analysis_opts o2 = *opts;
-	o2.hook = on_change;
+	o2.hook = tl.sample_interval ? on_change_sampled : on_change;
 	o2.hook_ctx = &tl;
 	struct analysis a2;
 	rc = analysis_run(&a2, t, &o2);
 	if (rc == HW_OK) {
+		size_t from = tl.bucket;
 		advance(&tl, BUCKETS - 1);
+		if (tl.sample_interval)
+			advance_spread(&tl, from);
 		double step = (double)tl.duration_ns / 1e9 / BUCKETS;
 		char full[1400], note[160];
 		if (tl.sample_interval) {
@@ -758,8 +795,11 @@ enum hw_err report_timeline(FILE *f, struct trace *t, const struct analysis_opts
 	analysis_free(&a2);
 	for (size_t i = 0; i <= tl.n; i++) {
 		free(tl.s[i].max);
-		free(tl.s[i].var);
-		free(tl.s[i].nsamp);
+		if (tl.s[i].sp) {
+			free(tl.s[i].sp->var);
+			free(tl.s[i].sp->nsamp);
+			free(tl.s[i].sp);
+		}
 		free(tl.s[i].label);
 	}
 	free(tl.site_var);
