@@ -1,6 +1,7 @@
 /* analyzer/replay.c + merge.c: events of several chunks replay in sequence
  * order; the peak snapshot gives each callsite's bytes at the high-water
  * mark; leaks are what is live at the end; anomalies are counted. */
+#include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -583,6 +584,17 @@ static void tree_combined_spread(void **state)
 		 sample_pm(pm, t.peak, v500 + v300 + v2000, 3));
 	assert_non_null(strstr(buf, want));
 	assert_non_null(strstr(buf, "; \u00b1: 95% intervals"));
+	free(buf);
+	/* and the JSON: one standard error, and the samples */
+	f = open_memstream(&buf, &len);
+	tree_summary_json(f, &tr);
+	fclose(f);
+	snprintf(want, sizeof(want), "\"peak_stderr_bytes\":%" PRIu64 ",\"peak_samples\":3",
+		 sample_clamp(sqrt(v500 + v300 + v2000)));
+	assert_non_null(strstr(buf, want));
+	snprintf(want, sizeof(want), "\"leaked_stderr_bytes\":%" PRIu64 ",\"leaked_samples\":2",
+		 sample_clamp(sqrt(v300 + v100)));
+	assert_non_null(strstr(buf, want));
 	free(buf);
 	tree_free(&tr);
 	unlink(p2);
