@@ -331,55 +331,13 @@ static size_t merge_rows(struct row *rows, size_t n, enum sort_by by)
 
 /* Interned key texts of one grouping. */
 struct keytab {
-	char **text;
-	size_t n, cap;
-	uint32_t *slots; /* id + 1 */
-	size_t mask;
+	struct strtab tab;
 	uint32_t *memo; /* per canonical node: its key's id + 1, 0 = not yet */
 };
 
-static uint64_t str_hash(const char *s)
-{
-	uint64_t h = 1469598103934665603ull;
-	for (; *s; s++)
-		h = (h ^ (uint8_t)*s) * 1099511628211ull;
-	return h;
-}
-
-static uint32_t key_intern(struct keytab *t, char *text)
-{
-	if ((t->n + 1) * 2 > t->mask + 1) {
-		size_t mask = t->mask ? t->mask * 2 + 1 : 1023;
-		uint32_t *slots = xcalloc(mask + 1, sizeof(*slots));
-		for (size_t i = 0; i < t->n; i++) {
-			size_t j = str_hash(t->text[i]) & mask;
-			while (slots[j])
-				j = (j + 1) & mask;
-			slots[j] = (uint32_t)i + 1;
-		}
-		free(t->slots);
-		t->slots = slots;
-		t->mask = mask;
-	}
-	size_t j = str_hash(text) & t->mask;
-	for (; t->slots[j]; j = (j + 1) & t->mask) {
-		if (!strcmp(t->text[t->slots[j] - 1], text)) {
-			free(text);
-			return t->slots[j] - 1;
-		}
-	}
-	HW_GROW(t->text, t->n, t->cap);
-	t->text[t->n] = text;
-	t->slots[j] = (uint32_t)++t->n;
-	return (uint32_t)t->n - 1;
-}
-
 static void keytab_free(struct keytab *t)
 {
-	for (size_t i = 0; i < t->n; i++)
-		free(t->text[i]);
-	free(t->text);
-	free(t->slots);
+	strtab_free(&t->tab);
 	free(t->memo);
 }
 
@@ -401,7 +359,7 @@ static uint32_t frame_group(struct keytab *t, const struct analysis *a, struct s
 	struct frame_info f;
 	uint32_t id = KEY_NONE;
 	if (key_frame(a, s, canon, &f))
-		id = key_intern(t, frame_key(&f, group));
+		id = strtab_take(&t->tab, frame_key(&f, group));
 	t->memo[c] = id + 1; /* KEY_NONE + 1 wraps to 0: looked up again */
 	return id;
 }
@@ -482,11 +440,11 @@ static int cmp_groups(const void *x, const void *y)
 	x1.canon = (uint32_t)ra->key;
 	y1.canon = (uint32_t)rb->key;
 	if (ra->key >> 32)
-		x1.key = c->kt->text[(uint32_t)ra->key];
+		x1.key = c->kt->tab.s[(uint32_t)ra->key];
 	else if (c->by_frame)
 		snprintf(x1.key = ka, sizeof(ka), "%010" PRIu32, x1.canon);
 	if (rb->key >> 32)
-		y1.key = c->kt->text[(uint32_t)rb->key];
+		y1.key = c->kt->tab.s[(uint32_t)rb->key];
 	else if (c->by_frame)
 		snprintf(y1.key = kb, sizeof(kb), "%010" PRIu32, y1.canon);
 	int k = cmp_key(&x1, &y1);
@@ -897,7 +855,7 @@ static void build(struct report *r, const struct analysis *a, struct symbolizer 
 		row->sym = s;
 		if (first->key >> 32) {
 			uint32_t id = (uint32_t)first->key;
-			row->key = xstrndup(kt.text[id], strlen(kt.text[id]));
+			row->key = xstrndup(kt.tab.s[id], strlen(kt.tab.s[id]));
 			row->frames = xmalloc(sizeof(*row->frames));
 			row->frames[0] = best_frame;
 			row->frames[0].column = 0; /* a line's row holds every column */

@@ -57,49 +57,10 @@ static void pb_msg(struct pb *p, unsigned field, const struct pb *m)
 	pb_bytes(p, m->b, m->n);
 }
 
-/* String table with deduplication by linear probing. */
-struct strtab {
-	char **s;
-	size_t n, cap;
-	size_t *slot;
-	size_t mask;
-};
-
-static size_t str_hash(const char *s)
-{
-	size_t h = 1469598103934665603ull;
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ull;
-	return h;
-}
-
+/* pprof's string table: ids of strtab_id, NULL as "". */
 static int64_t str_id(struct strtab *t, const char *s)
 {
-	if (!s)
-		s = "";
-	if ((t->n + 1) * 2 > t->mask + 1) {
-		size_t mask = t->mask ? t->mask * 2 + 1 : 255;
-		size_t *slot = xcalloc(mask + 1, sizeof(*slot));
-		for (size_t i = 0; i < t->n; i++) {
-			size_t j = str_hash(t->s[i]) & mask;
-			while (slot[j])
-				j = (j + 1) & mask;
-			slot[j] = i + 1;
-		}
-		free(t->slot);
-		t->slot = slot;
-		t->mask = mask;
-	}
-	size_t j = str_hash(s) & t->mask;
-	while (t->slot[j]) {
-		if (!strcmp(t->s[t->slot[j] - 1], s))
-			return (int64_t)t->slot[j] - 1;
-		j = (j + 1) & t->mask;
-	}
-	HW_GROW(t->s, t->n, t->cap);
-	t->s[t->n] = xstrndup(s, strlen(s));
-	t->slot[j] = ++t->n;
-	return (int64_t)t->n - 1;
+	return strtab_id(t, s ? s : "");
 }
 
 /* Functions and locations, deduplicated by their text. */
@@ -168,14 +129,6 @@ static uint64_t location_id(struct ids *loc, struct ids *fn, struct strtab *st,
 		free(m.b);
 	}
 	return id;
-}
-
-static void strtab_free(struct strtab *t)
-{
-	for (size_t i = 0; i < t->n; i++)
-		free(t->s[i]);
-	free(t->s);
-	free(t->slot);
 }
 
 static void value_type(struct pb *p, struct strtab *st, unsigned field, const char *type,

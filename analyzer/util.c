@@ -160,3 +160,64 @@ const char *mark_kind_name(int kind)
 		return "other";
 	}
 }
+
+static uint64_t str_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ull; /* FNV-1a */
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 1099511628211ull;
+	return h;
+}
+
+/* The slot of s: its id + 1 there, or 0 where it goes (room made first). */
+static size_t strtab_slot(struct strtab *t, const char *s)
+{
+	if ((t->n + 1) * 2 > t->mask + 1) {
+		size_t mask = t->mask ? t->mask * 2 + 1 : 255;
+		uint32_t *slot = xcalloc(mask + 1, sizeof(*slot));
+		for (size_t i = 0; i < t->n; i++) {
+			size_t j = str_hash(t->s[i]) & mask;
+			while (slot[j])
+				j = (j + 1) & mask;
+			slot[j] = (uint32_t)i + 1;
+		}
+		free(t->slot);
+		t->slot = slot;
+		t->mask = mask;
+	}
+	size_t j = str_hash(s) & t->mask;
+	while (t->slot[j] && strcmp(t->s[t->slot[j] - 1], s))
+		j = (j + 1) & t->mask;
+	return j;
+}
+
+static uint32_t strtab_add(struct strtab *t, size_t j, char *s)
+{
+	HW_GROW(t->s, t->n, t->cap);
+	t->s[t->n] = s;
+	t->slot[j] = (uint32_t)++t->n;
+	return (uint32_t)t->n - 1;
+}
+
+uint32_t strtab_id(struct strtab *t, const char *s)
+{
+	size_t j = strtab_slot(t, s);
+	return t->slot[j] ? t->slot[j] - 1 : strtab_add(t, j, xstrndup(s, strlen(s)));
+}
+
+uint32_t strtab_take(struct strtab *t, char *s)
+{
+	size_t j = strtab_slot(t, s);
+	if (!t->slot[j])
+		return strtab_add(t, j, s);
+	free(s);
+	return t->slot[j] - 1;
+}
+
+void strtab_free(struct strtab *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		free(t->s[i]);
+	free(t->s);
+	free(t->slot);
+}

@@ -27,6 +27,21 @@ char *xstrndup(const char *s, size_t n);
 		}                                                                       \
 	} while (0)
 
+/* Interned strings: each text once, ids from 0 in the order first seen. */
+struct strtab {
+	char **s;
+	size_t n, cap;
+	uint32_t *slot; /* id + 1, 0 = empty */
+	size_t mask;
+};
+
+/* The id of s, copied into the table when new. */
+uint32_t strtab_id(struct strtab *t, const char *s);
+/* The id of s, a malloc'd text the table takes (freed at once when the
+ * table has it already). */
+uint32_t strtab_take(struct strtab *t, char *s);
+void strtab_free(struct strtab *t);
+
 /* "1.5 MiB", "512 B". buf needs 32 bytes. */
 const char *fmt_size(char *buf, uint64_t bytes);
 
