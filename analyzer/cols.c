@@ -16,13 +16,13 @@
 #include <zstd.h>
 
 #include "heapwise/varint.h"
+#include "reader.h"
 #include "util.h"
 
 struct cols_class {
 	uint64_t last; /* the last ALLOC of the class (0: none yet) */
 	uint64_t ring[HW_COLS_RING]; /* freed blocks, the newest last */
 	uint32_t n;
-	uint32_t gen; /* the chunk it was last reset for */
 };
 
 struct cols_slot {
@@ -69,9 +69,16 @@ static const char *body_format(uint8_t tag)
 	}
 }
 
+/* ALLOC, FREE and REALLOC tags (of a known kind): 1 */
+static const uint8_t heap_tag[256] = {
+	[HW_REC_ALLOC... HW_REC_ALLOC + HW_KIND_COUNT - 1] = 1,
+	[HW_REC_FREE... HW_REC_FREE + HW_KIND_COUNT - 1] = 1,
+	[HW_REC_REALLOC... HW_REC_REALLOC + HW_KIND_COUNT - 1] = 1,
+};
+
 static inline bool is_heap_tag(uint8_t t)
 {
-	return t >= HW_REC_ALLOC && t < HW_REC_REALLOC + 8 && (t & HW_TAG_KIND_MASK) < HW_KIND_COUNT;
+	return heap_tag[t];
 }
 
 /* The size class of an ALLOC: CPython's allocators hand out blocks of one
@@ -107,10 +114,12 @@ static bool model_init(struct model *m, struct cols_work *w, size_t used)
 		w->al_cls = xmalloc(need * sizeof(*w->al_cls));
 		w->al_cap = need;
 	}
+	/* every class starts empty with each chunk (a memset is cheaper than
+	 * a test at each use) */
 	if (!w->cls)
-		w->cls = xcalloc(HW_COLS_CLASSES, sizeof(*w->cls));
+		w->cls = xmalloc(HW_COLS_CLASSES * sizeof(*w->cls));
+	memset(w->cls, 0, HW_COLS_CLASSES * sizeof(*w->cls));
 	if (++w->gen == 0) { /* once in 4 billion chunks */
-		memset(w->cls, 0, HW_COLS_CLASSES * sizeof(*w->cls));
 		if (w->map)
 			memset(w->map, 0, w->map_cap * sizeof(*w->map));
 		w->gen = 1;
@@ -120,13 +129,7 @@ static bool model_init(struct model *m, struct cols_work *w, size_t used)
 
 static inline struct cols_class *class_get(struct model *m, uint32_t ci)
 {
-	struct cols_class *c = &m->w->cls[ci];
-	if (c->gen != m->w->gen) {
-		c->gen = m->w->gen;
-		c->last = 0;
-		c->n = 0;
-	}
-	return c;
+	return &m->w->cls[ci];
 }
 
 /* An ALLOC's block at a, of class ci: remembered for FREEs and the class. */
@@ -493,24 +496,280 @@ static inline __attribute__((always_inline)) bool dec_free_addr(struct model *m,
 		if ((size_t)(dend - d) < (n))                                             \
 			return *why = "it rebuilds to more bytes than it says", 0;        \
 	} while (0)
+/* events: the raw bytes a record takes, counted instead of written */
+#define RAW(n)                                                                            \
+	do {                                                                              \
+		if (used - raw < (n))                                                     \
+			return *why = "it rebuilds to more bytes than it says", 0;        \
+		raw += (n);                                                               \
+	} while (0)
 
-/* Rebuilds the records from the streams st[] into dst (used bytes). */
-static size_t build(struct cols_work *w, struct rd st[HW_COLS_STREAMS], uint8_t *dst, size_t used,
-		    const char **why)
+/* Bytes of x as a varint in its shortest form. */
+static const uint8_t vlen_of_clz[64] = {
+	10, 9, 9, 9, 9, 9, 9, 9, 8, 8, 8, 8, 8, 8, 8, 7, 7, 7, 7, 7, 7, 7,
+	6,  6, 6, 6, 6, 6, 6, 5, 5, 5, 5, 5, 5, 5, 4, 4, 4, 4, 4, 4, 4, 3,
+	3,  3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1,
+};
+
+static inline __attribute__((always_inline)) size_t vlen(uint64_t x)
+{
+	return vlen_of_clz[__builtin_clzll(x | 1)];
+}
+
+/* The decoder's output when it hands out events (build with ev, see
+ * cols_decode_events). */
+struct evout {
+	struct hw_event **ev;
+	size_t *cap, n;
+	size_t hdr; /* the open run's header, SIZE_MAX: none */
+	size_t *tail_at;
+	bool fallback; /* the records need the byte-for-byte reading */
+};
+
+static void ev_grow(struct evout *e)
+{
+	size_t cap = *e->cap ? *e->cap * 2 : 4096;
+	*e->ev = xrealloc(*e->ev, cap * sizeof(**e->ev));
+	*e->cap = cap;
+}
+
+/* A stream read in heap_run: its bytes in locals (registers), not in st[].
+ * A stream's end is followed by 0x80 (inflate): the one-byte case needs no
+ * bounds check, the end takes the checked way. */
+#define GETV(sp, se, x)                                                                   \
+	do {                                                                              \
+		if (__builtin_expect(*sp < 0x80, 1))                                      \
+			(x) = *sp++;                                                      \
+		else if (!raw_v(&sp, se, &(x)))                                           \
+			goto early;                                                       \
+	} while (0)
+
+/* The same for a field the raw record holds as it is (a sequence delta, a
+ * size): its raw bytes added to n (1 in the one-byte case). */
+#define GETVN(sp, se, x, n)                                                               \
+	do {                                                                              \
+		if (__builtin_expect(*sp < 0x80, 1)) {                                    \
+			(x) = *sp++;                                                      \
+			(n)++;                                                            \
+		} else if (raw_v(&sp, se, &(x))) {                                        \
+			(n) += vlen(x);                                                   \
+		} else {                                                                  \
+			goto early;                                                       \
+		}                                                                         \
+	} while (0)
+
+/* An event written field by field (a compound literal went through the
+ * stack here). */
+static inline __attribute__((always_inline)) void put_ev(struct hw_event *e, uint64_t seq, uint64_t addr,
+							 uint64_t size, uint32_t stack, uint8_t op,
+							 uint8_t kind)
+{
+	_Static_assert(offsetof(struct hw_event, stack) == 24 && sizeof(struct hw_event) == 32,
+		       "the last 8 bytes: stack, op, kind, padding");
+	e->seq = seq;
+	e->addr = addr;
+	e->size = size;
+	uint64_t tail = stack | (uint64_t)op << 32 | (uint64_t)kind << 40;
+	memcpy((char *)e + 24, &tail, 8);
+}
+
+/* cols_decode_events: the run of ALLOC, FREE and REALLOC records at the
+ * tags stream's position, into events (the model, the checks and the
+ * order of the stream reads those of build_, with the streams and the
+ * model's state in locals). Returns false with *why set, or with
+ * eo->fallback. */
+static __attribute__((noinline)) bool heap_run(struct model *m, struct rd st[HW_COLS_STREAMS], struct evout *eo, size_t *nevp,
+		     size_t *rawp, uint64_t *seqp, size_t used, const char **why)
+{
+	const uint8_t *tp = st[HW_COLS_TAG].p, *te = st[HW_COLS_TAG].end;
+	const uint8_t *qp = st[HW_COLS_SEQ].p, *qe = st[HW_COLS_SEQ].end;
+	const uint8_t *rp = st[HW_COLS_REF].p, *re = st[HW_COLS_REF].end;
+	const uint8_t *fp = st[HW_COLS_FDELTA].p, *fe = st[HW_COLS_FDELTA].end;
+	const uint8_t *hp = st[HW_COLS_HINT].p, *he = st[HW_COLS_HINT].end;
+	const uint8_t *ap = st[HW_COLS_ADELTA].p, *ae = st[HW_COLS_ADELTA].end;
+	const uint8_t *zp = st[HW_COLS_SIZE].p, *ze = st[HW_COLS_SIZE].end;
+	const uint8_t *kp = st[HW_COLS_STACK].p, *ke = st[HW_COLS_STACK].end;
+	struct cols_work *w = m->w;
+	struct cols_class *const cls = w->cls;
+	uint64_t *const al_addr = w->al_addr;
+	uint16_t *const al_cls = w->al_cls;
+	const size_t al_cap = w->al_cap;
+	uint64_t addr = m->addr, last_free = m->last_free, last_stack = m->last_stack;
+	size_t nal = m->nal, nev = *nevp, raw = *rawp;
+	uint64_t seq = *seqp;
+	struct hw_event *ev = *eo->ev;
+	size_t evcap = *eo->cap;
+	bool ok = false;
+	while (tp < te && heap_tag[*tp]) {
+		uint8_t t = *tp++;
+		uint8_t base = t & (uint8_t)~HW_TAG_KIND_MASK, kind = t & HW_TAG_KIND_MASK;
+		if (__builtin_expect(nev + 2 > evcap, 0)) {
+			ev_grow(eo);
+			ev = *eo->ev;
+			evcap = *eo->cap;
+		}
+		uint64_t v, s0, s1 = 0, size, a, from = 0, k, dz;
+		size_t n = 1;
+		GETVN(qp, qe, v, n);
+		/* what a raw reading refuses (a number that wraps, a stack id
+		 * over 32 bits) or takes specially (format 2's wrap after a
+		 * MARK): the byte-for-byte way */
+		if (v > UINT64_MAX - seq)
+			goto fallback;
+		s0 = seq + v;
+		if (base == HW_REC_REALLOC) {
+			GETVN(qp, qe, s1, n);
+			if (s1 > UINT64_MAX - s0)
+				goto fallback;
+		}
+		if (base != HW_REC_ALLOC) { /* the block freed (dec_free_addr) */
+			GETV(rp, re, k);
+			if (k) {
+				if (k > nal) {
+					*why = "a reference to an ALLOC out of range";
+					goto out;
+				}
+				size_t ord = nal - (size_t)k;
+				from = al_addr[ord];
+				struct cols_class *c = &cls[al_cls[ord]];
+				if (c->n == HW_COLS_RING) {
+					for (uint32_t j = 1; j < HW_COLS_RING; j++)
+						c->ring[j - 1] = c->ring[j];
+					c->n--;
+				}
+				c->ring[c->n++] = from;
+			} else {
+				GETV(fp, fe, dz);
+				from = last_free + (uint64_t)hw_unzigzag(dz);
+			}
+			last_free = from;
+			n += vlen(hw_zigzag((int64_t)(from - addr)));
+			if (base == HW_REC_FREE) {
+				if (used - raw < n)
+					goto more;
+				raw += n;
+				put_ev(&ev[nev++], s0, from, 0, 0, EV_FREE, kind);
+				addr = from;
+				seq = s0;
+				continue;
+			}
+		}
+		GETVN(zp, ze, size, n);
+		GETV(kp, ke, v);
+		uint32_t ci = class_of(kind, size);
+		struct cols_class *c = &cls[ci];
+		if (hp >= he)
+			goto early;
+		uint8_t h = *hp++;
+		if (h) {
+			if (h > c->n) {
+				*why = "a freed-block reference out of range";
+				goto out;
+			}
+			uint32_t at = c->n - h;
+			a = c->ring[at];
+			for (uint32_t j = at + 1; j < c->n; j++)
+				c->ring[j - 1] = c->ring[j];
+			c->n--;
+		} else {
+			GETV(ap, ae, dz);
+			a = (c->last ? c->last : addr) + (uint64_t)hw_unzigzag(dz);
+		}
+		if (nal >= al_cap) {
+			*why = "more ALLOCs than its size allows";
+			goto out;
+		}
+		al_addr[nal] = a;
+		al_cls[nal] = (uint16_t)ci;
+		nal++;
+		c->last = a;
+		uint64_t stack = last_stack + (uint64_t)hw_unzigzag(v);
+		last_stack = stack;
+		n += vlen(hw_zigzag((int64_t)(a - (base == HW_REC_REALLOC ? from : addr)))) + vlen(stack);
+		addr = a;
+		if (stack > UINT32_MAX)
+			goto fallback;
+		if (used - raw < n)
+			goto more;
+		raw += n;
+		if (base == HW_REC_REALLOC) {
+			put_ev(&ev[nev], s0, from, 0, 0, EV_REALLOC_FREE, kind);
+			put_ev(&ev[nev + 1], s0 + s1, a, size, (uint32_t)stack, EV_REALLOC_ALLOC, kind);
+			nev += 2;
+			seq = s0 + s1;
+		} else {
+			put_ev(&ev[nev++], s0, a, size, (uint32_t)stack, EV_ALLOC, kind);
+			seq = s0;
+		}
+	}
+	ok = true;
+	goto out;
+early:
+	*why = "a stream ends early";
+	goto out;
+more:
+	*why = "it rebuilds to more bytes than it says";
+	goto out;
+fallback:
+	eo->fallback = true;
+out:
+	st[HW_COLS_TAG].p = tp;
+	st[HW_COLS_SEQ].p = qp;
+	st[HW_COLS_REF].p = rp;
+	st[HW_COLS_FDELTA].p = fp;
+	st[HW_COLS_HINT].p = hp;
+	st[HW_COLS_ADELTA].p = ap;
+	st[HW_COLS_SIZE].p = zp;
+	st[HW_COLS_STACK].p = kp;
+	m->addr = addr;
+	m->last_free = last_free;
+	m->last_stack = last_stack;
+	m->nal = nal;
+	*nevp = nev;
+	*rawp = raw;
+	*seqp = seq;
+	return ok;
+}
+
+/* Rebuilds the records from the streams st[] into dst (used bytes). With
+ * ev (cols_decode_events): every run of ALLOC, FREE and REALLOC records
+ * becomes one HW_COLS_RUN byte in dst and a header and its events in
+ * ev; the checks are the same, on the bytes the records take raw. */
+static inline __attribute__((always_inline)) size_t build_(struct cols_work *w,
+							   struct rd st[HW_COLS_STREAMS], uint8_t *dst,
+							   size_t used, const char **why, struct evout *eo)
 {
 	struct model m;
 	model_init(&m, w, used);
 	*why = NULL;
 	uint8_t *d = dst, *dend = dst + used;
+	size_t raw = 0; /* ev: the raw bytes of the records so far (d: what is written) */
+	uint64_t seq = 0; /* ev: the sequence number a raw reading would be at */
+	struct hw_event *ev = eo ? *eo->ev : NULL;
+	size_t nev = 0, evcap = eo ? *eo->cap : 0;
 	struct rd *tags = &st[HW_COLS_TAG];
 	while (tags->p < tags->end) {
 		uint8_t t = *tags->p++;
+		uint64_t v, s0, s1 = 0, size, stack;
+		if (eo && is_heap_tag(t)) { /* a run: one byte here, its events in ev */
+			NEED(1);
+			*d++ = HW_COLS_RUN;
+			if (nev + 1 > evcap)
+				ev_grow(eo);
+			size_t hdr = nev++, r0 = raw;
+			tags->p--;
+			if (!heap_run(&m, st, eo, &nev, &raw, &seq, used, why))
+				return 0;
+			ev = *eo->ev;
+			evcap = *eo->cap;
+			ev[hdr] = (struct hw_event){.seq = nev - hdr - 1, .addr = raw - r0, .op = EV_RUN_HEADER};
+			continue;
+		}
 		/* a record is written in place when the room surely holds it */
 		uint8_t tmp[8 * HW_VARINT_MAX];
 		bool direct = (size_t)(dend - d) >= sizeof(tmp);
 		uint8_t *const rec = direct ? d : tmp, *o = rec;
 		*o++ = t;
-		uint64_t v, s0, s1, size, stack;
 		if (is_heap_tag(t)) {
 			uint8_t base = (uint8_t)HW_TAG_BASE(t), kind = t & HW_TAG_KIND_MASK;
 			if (!get_v(&st[HW_COLS_SEQ], &s0))
@@ -561,6 +820,8 @@ static size_t build(struct cols_work *w, struct rd st[HW_COLS_STREAMS], uint8_t 
 			*o++ = k;
 			OUT_V(val);
 			PUT_REC();
+			if (eo)
+				RAW((size_t)(o - rec));
 			continue;
 		}
 		const char *f = body_format(t);
@@ -570,6 +831,11 @@ static size_t build(struct cols_work *w, struct rd st[HW_COLS_STREAMS], uint8_t 
 		*d++ = t;
 		struct rd *ot = &st[HW_COLS_OTHER];
 		const uint8_t *b = ot->p;
+		/* ev: the sequence deltas of the records that have them */
+		int nseq = !eo ? 0
+			   : t == HW_REC_UNMAP || t == HW_REC_MARK || t == HW_REC_RETAG ? 1
+			   : t == HW_REC_REMAP					       ? 2
+										       : 0;
 		for (; *f; f++) {
 			if (*f == 'b') {
 				if (ot->p >= ot->end)
@@ -579,6 +845,12 @@ static size_t build(struct cols_work *w, struct rd st[HW_COLS_STREAMS], uint8_t 
 			}
 			if (!get_v(ot, &v))
 				return *why = "a stream ends early", 0;
+			if (nseq) {
+				nseq--;
+				if (v > UINT64_MAX - seq)
+					return eo->fallback = true, 0;
+				seq += v;
+			}
 			if (*f == 'z')
 				m.addr += (uint64_t)hw_unzigzag(v);
 			if (*f == 's') {
@@ -590,8 +862,15 @@ static size_t build(struct cols_work *w, struct rd st[HW_COLS_STREAMS], uint8_t 
 		NEED((size_t)(ot->p - b));
 		memcpy(d, b, (size_t)(ot->p - b));
 		d += ot->p - b;
+		if (eo)
+			RAW(1 + (size_t)(ot->p - b));
 	}
 	struct rd *tail = &st[HW_COLS_TAIL];
+	if (eo) {
+		RAW((size_t)(tail->end - tail->p));
+		*eo->tail_at = (size_t)(d - dst);
+		eo->n = nev;
+	}
 	NEED((size_t)(tail->end - tail->p));
 	memcpy(d, tail->p, (size_t)(tail->end - tail->p));
 	d += tail->end - tail->p;
@@ -599,9 +878,21 @@ static size_t build(struct cols_work *w, struct rd st[HW_COLS_STREAMS], uint8_t 
 	for (int i = 0; i < HW_COLS_STREAMS; i++)
 		if (st[i].p != st[i].end)
 			return *why = "a stream holds more than its records", 0;
-	if (d != dend)
+	if (eo ? raw != used : d != dend)
 		return *why = "it rebuilds to fewer bytes than it says", 0;
-	return used;
+	return eo ? (size_t)(d - dst) : used;
+}
+
+static size_t build(struct cols_work *w, struct rd st[HW_COLS_STREAMS], uint8_t *dst, size_t used,
+		    const char **why)
+{
+	return build_(w, st, dst, used, why, NULL);
+}
+
+static size_t build_ev(struct cols_work *w, struct rd st[HW_COLS_STREAMS], uint8_t *dst, size_t used,
+		       const char **why, struct evout *eo)
+{
+	return build_(w, st, dst, used, why, eo);
 }
 
 /* --- payload ------------------------------------------------------------- */
@@ -648,37 +939,70 @@ size_t cols_encode(struct cols_work *w, void *cctx, const uint8_t *rec, size_t u
 	return len;
 }
 
-size_t cols_decode(struct cols_work *w, void *dctx, const uint8_t *z, size_t zlen, uint8_t *dst,
-		   size_t used, const char **why)
+/* Inflates the streams of a payload into w->buf (st: where each lies). */
+static bool inflate(struct cols_work *w, void *dctx, const uint8_t *z, size_t zlen, size_t used,
+		    struct rd st[HW_COLS_STREAMS], const char **why)
 {
 	size_t head = 4u * HW_COLS_STREAMS;
 	if (zlen < head)
-		return *why = "its stream table is cut", 0;
+		return *why = "its stream table is cut", false;
+	/* each stream followed by one byte 0x80: a varint's one-byte fast
+	 * path needs no bounds check (that byte sends it to the checked way) */
 	size_t limit = streams_limit(used);
-	if (w->buf_cap < limit) {
+	if (w->buf_cap < limit + HW_COLS_STREAMS) {
 		free(w->buf);
-		w->buf = xmalloc(limit);
-		w->buf_cap = limit;
+		w->buf = xmalloc(limit + HW_COLS_STREAMS);
+		w->buf_cap = limit + HW_COLS_STREAMS;
 	}
-	struct rd st[HW_COLS_STREAMS];
-	size_t at = head, have = 0;
+	size_t at = head, have = 0, total = 0;
 	for (int i = 0; i < HW_COLS_STREAMS; i++) {
 		uint32_t zl;
 		memcpy(&zl, z + 4u * i, 4);
 		if (zl > zlen - at)
-			return *why = "a stream runs past the chunk", 0;
+			return *why = "a stream runs past the chunk", false;
 		size_t n = 0;
 		if (zl) {
 			/* the room left: a frame that claims or makes more is an error */
-			n = ZSTD_decompressDCtx(dctx, w->buf + have, limit - have, z + at, zl);
+			n = ZSTD_decompressDCtx(dctx, w->buf + have, limit - total, z + at, zl);
 			if (ZSTD_isError(n))
-				return *why = ZSTD_getErrorName(n), 0;
+				return *why = ZSTD_getErrorName(n), false;
 		}
 		st[i] = (struct rd){w->buf + have, w->buf + have + n};
-		have += n;
+		w->buf[have + n] = 0x80;
+		have += n + 1;
+		total += n;
 		at += zl;
 	}
 	if (at != zlen)
-		return *why = "bytes after its last stream", 0;
+		return *why = "bytes after its last stream", false;
+	return true;
+}
+
+size_t cols_decode(struct cols_work *w, void *dctx, const uint8_t *z, size_t zlen, uint8_t *dst,
+		   size_t used, const char **why)
+{
+	struct rd st[HW_COLS_STREAMS];
+	*why = NULL;
+	if (!inflate(w, dctx, z, zlen, used, st, why))
+		return 0;
 	return build(w, st, dst, used, why);
+}
+
+size_t cols_decode_events(struct cols_work *w, void *dctx, const uint8_t *z, size_t zlen,
+			  uint8_t *dst, size_t used, struct hw_event **ev, size_t *ev_cap,
+			  size_t *nev, size_t *tail_at, const char **why)
+{
+	struct rd st[HW_COLS_STREAMS], again[HW_COLS_STREAMS];
+	*why = NULL;
+	*nev = 0;
+	*tail_at = 0;
+	if (!inflate(w, dctx, z, zlen, used, st, why))
+		return 0;
+	memcpy(again, st, sizeof(st));
+	struct evout eo = {.ev = ev, .cap = ev_cap, .tail_at = tail_at};
+	size_t n = build_ev(w, st, dst, used, why, &eo);
+	if (n || !eo.fallback)
+		return (*nev = n ? eo.n : 0), n;
+	*tail_at = 0;
+	return build(w, again, dst, used, why);
 }

@@ -53,6 +53,29 @@ size_t cols_encode(struct cols_work *w, void *cctx, const uint8_t *rec, size_t u
 size_t cols_decode(struct cols_work *w, void *dctx, const uint8_t *z, size_t zlen, uint8_t *dst,
 		   size_t used, const char **why);
 
+/* In the records cols_decode_events writes: one run of ALLOC, FREE and
+ * REALLOC records, handed out as events (never a record tag: no body
+ * format has it, so the column decoder never writes it as a record). */
+#define HW_COLS_RUN 0xff
+
+struct hw_event;
+
+/* Like cols_decode, for the replay: each run of ALLOC, FREE and REALLOC
+ * records comes out as one HW_COLS_RUN byte in dst and, in *ev (grown as
+ * needed, *ev_cap events), a header event (op EV_RUN_HEADER, seq: the
+ * number of events after it, addr: the raw bytes of the run) and the
+ * events of its records, as the raw reading would give them; every other
+ * record is rebuilt byte for byte. *nev: the entries written in *ev;
+ * *tail_at: where the records the columns did not split start in dst
+ * (HW_COLS_RUN bytes lie only before it). When a record is one the raw
+ * reading refuses or reads specially (a sequence number that wraps, a
+ * stack id over 32 bits), the whole chunk is rebuilt byte for byte
+ * instead (*nev = 0). Returns the bytes written into dst (room: used
+ * bytes), or 0 with *why set. */
+size_t cols_decode_events(struct cols_work *w, void *dctx, const uint8_t *z, size_t zlen,
+			  uint8_t *dst, size_t used, struct hw_event **ev, size_t *ev_cap,
+			  size_t *nev, size_t *tail_at, const char **why);
+
 /* The largest payload cols_encode can write for a chunk of chunk_size bytes
  * (what a reader accepts as a payload's length). */
 size_t cols_bound(size_t chunk_size);

@@ -117,7 +117,7 @@ static bool advance(struct merge *m, struct cursor *c)
 		if (++m->chain_at[ci] >= m->chain_end[ci])
 			return false;
 		/* the delta bases restart with each chunk; the time does not */
-		cursor_init(c, m->t, m->chain[m->chain_at[ci]]);
+		cursor_init_events(c, m->t, m->chain[m->chain_at[ci]]);
 	}
 }
 
@@ -206,7 +206,7 @@ struct merge *merge_new(const struct trace *t, merge_def_fn def, void *ctx)
 	}
 	for (size_t k = 0; k < ncur; k++) {
 		struct cursor *c = &m->cursors[k];
-		cursor_init(c, t, m->chain[m->chain_at[k]]);
+		cursor_init_events(c, t, m->chain[m->chain_at[k]]);
 		if (advance(m, c))
 			m->heap[m->n++] = c;
 	}
@@ -416,7 +416,7 @@ void merge_free(struct merge *m)
 	}
 	flush_drops(m);
 	for (size_t i = 0; m->cursors[i].trace; i++) /* cursors: n + 1, zeroed */
-		cursor_done(&m->cursors[i]);
+		cursor_release(&m->cursors[i]);
 	free(m->ring);
 	free(m->cursors);
 	free(m->chain);

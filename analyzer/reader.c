@@ -216,6 +216,8 @@ static enum hw_err parse(struct trace *t, int fd)
 	return HW_OK;
 }
 
+static size_t chunk_checked(struct trace *t, const struct chunk_ref *c, const char *why, size_t n);
+
 size_t trace_chunk_decompress(const struct trace *tc, size_t i, uint8_t *dst)
 {
 	struct trace *t = (struct trace *)tc; /* its context and warning state */
@@ -234,6 +236,12 @@ size_t trace_chunk_decompress(const struct trace *tc, size_t i, uint8_t *dst)
 	} else if (t->dctx) {
 		n = ZSTD_decompressDCtx(t->dctx, dst, c->used, z, c->zlen);
 	}
+	return chunk_checked(t, c, why, n);
+}
+
+/* What decompressing chunk c gave: n bytes (used), or a warning. */
+static size_t chunk_checked(struct trace *t, const struct chunk_ref *c, const char *why, size_t n)
+{
 	if (!t->dctx || why || ZSTD_isError(n) || n != c->used) {
 		if (!t->warned)
 			warn_print("%s: damaged compressed chunk at offset %llu (%s); it is skipped", t->path,
@@ -270,6 +278,69 @@ void trace_close(struct trace *t)
 	memset(t, 0, sizeof(*t));
 }
 
+/* A buffer of `need` bytes for a compressed chunk's records. */
+static void cursor_buf(struct cursor *c, size_t need)
+{
+	struct trace *tw = (struct trace *)c->trace; /* its spare buffers */
+	for (size_t k = tw->nspare; k-- > 0;)
+		if (tw->spare[k].cap >= need) {
+			c->buf = tw->spare[k].p;
+			c->buf_cap = tw->spare[k].cap;
+			tw->spare[k] = tw->spare[--tw->nspare];
+			return;
+		}
+	c->buf_cap = (need + 4095) & ~(size_t)4095;
+	c->buf = xmalloc(c->buf_cap);
+}
+
+void cursor_init_events(struct cursor *c, const struct trace *t, size_t i)
+{
+	const struct chunk_ref *ch = &t->chunks[i];
+	if (!ch->zlen || !ch->cols) {
+		struct hw_event *ev = c->cev;
+		size_t cap = c->cev_cap;
+		cursor_init(c, t, i);
+		c->cev = ev;
+		c->cev_cap = cap;
+		return;
+	}
+	struct hw_event *ev = c->cev;
+	size_t cap = c->cev_cap;
+	memset(c, 0, sizeof(*c));
+	c->cev = ev;
+	c->cev_cap = cap;
+	c->trace = t;
+	c->chunk = ch;
+	c->thread = ch->thread;
+	cursor_buf(c, ch->used);
+	c->start = c->p = c->end = c->run_lim = c->buf;
+	struct trace *tw = (struct trace *)t;
+	if (!tw->dctx)
+		tw->dctx = ZSTD_createDCtx();
+	const char *why = NULL;
+	size_t n = 0, tail_at = 0;
+	if (tw->dctx) {
+		if (!tw->cols)
+			tw->cols = xcalloc(1, sizeof(*tw->cols));
+		n = cols_decode_events(tw->cols, tw->dctx, t->data + ch->offset + HW_ZCHUNK_HEADER_SIZE,
+				       ch->zlen, c->buf, ch->used, &c->cev, &c->cev_cap, &c->cev_n,
+				       &tail_at, &why);
+	}
+	/* rebuilt byte for byte (no events): as cursor_init */
+	if (chunk_checked(tw, ch, why, c->cev_n || why ? ch->used : n) != ch->used)
+		return;
+	c->end = c->buf + n;
+	c->run_lim = c->buf + tail_at;
+}
+
+void cursor_release(struct cursor *c)
+{
+	cursor_done(c);
+	free(c->cev);
+	c->cev = NULL;
+	c->cev_cap = 0;
+}
+
 void cursor_init(struct cursor *c, const struct trace *t, size_t i)
 {
 	memset(c, 0, sizeof(*c));
@@ -277,19 +348,7 @@ void cursor_init(struct cursor *c, const struct trace *t, size_t i)
 	c->chunk = &t->chunks[i];
 	c->thread = c->chunk->thread;
 	if (c->chunk->zlen) {
-		struct trace *tw = (struct trace *)t; /* its spare buffers */
-		size_t need = c->chunk->used;
-		for (size_t k = tw->nspare; k-- > 0;)
-			if (tw->spare[k].cap >= need) {
-				c->buf = tw->spare[k].p;
-				c->buf_cap = tw->spare[k].cap;
-				tw->spare[k] = tw->spare[--tw->nspare];
-				break;
-			}
-		if (!c->buf) {
-			c->buf_cap = (need + 4095) & ~(size_t)4095;
-			c->buf = xmalloc(c->buf_cap);
-		}
+		cursor_buf(c, c->chunk->used);
 		c->start = c->p = c->buf;
 		c->end = c->start + trace_chunk_decompress(t, i, c->buf);
 		return;
@@ -325,7 +384,7 @@ void cursor_done(struct cursor *c)
 uint64_t cursor_offset(const struct cursor *c)
 {
 	if (c->buf) /* inside a compressed chunk: the offset of its records' copy */
-		return c->chunk->offset + HW_CHUNK_HEADER_SIZE + (uint64_t)(c->p - c->start);
+		return c->chunk->offset + HW_CHUNK_HEADER_SIZE + (uint64_t)(c->p - c->start) + c->shrink;
 	return (uint64_t)(c->p - c->trace->data);
 }
 
@@ -402,6 +461,31 @@ static int cursor_bad(struct cursor *c)
 	return -1;
 }
 
+/* Hands out the events of the run at c->p (cursor_init_events) into out
+ * (room events), as decode_run does records: room for two per record,
+ * those before limit. */
+static size_t take_run(struct cursor *c, struct hw_event *out, size_t room, uint64_t limit)
+{
+	if (!c->run_left) { /* its header */
+		const struct hw_event *h = &c->cev[c->cev_at++];
+		c->run_left = h->seq;
+		c->shrink += h->addr - 1;
+	}
+	const struct hw_event *e = c->cev + c->cev_at;
+	size_t k = 0, max = c->run_left < room ? (size_t)c->run_left : room;
+	while (k < max && e[k].seq < limit)
+		k++;
+	/* whole records only, each begun with room for two events */
+	if (k && e[k - 1].op == EV_REALLOC_FREE)
+		k--;
+	else if (k == room && e[k - 1].op != EV_REALLOC_ALLOC)
+		k--;
+	memcpy(out, e, k * sizeof(*e));
+	c->cev_at += k;
+	c->run_left -= k;
+	return k;
+}
+
 /* ALLOC, FREE and REALLOC records, the bulk of every trace, decoded straight
  * into events (see cursor_decode_run). The decoding state stays in registers
  * and goes back to the cursor once per run. *bad: a damaged record stopped
@@ -418,8 +502,21 @@ static inline __attribute__((always_inline)) size_t decode_run(struct cursor *c,
 		rec = p;
 		uint8_t t = *p;
 		if (t < HW_REC_ALLOC || t >= HW_REC_REALLOC + HW_KIND_COUNT ||
-		    (t & HW_TAG_KIND_MASK) >= HW_KIND_COUNT)
-			break;
+		    (t & HW_TAG_KIND_MASK) >= HW_KIND_COUNT) {
+			if (t != HW_COLS_RUN || p >= c->run_lim)
+				break;
+			/* a run of a column chunk, decoded already */
+			size_t k = take_run(c, out + n, max - n, limit);
+			if (k) {
+				n += k;
+				seq = out[n - 1].seq;
+				addr = out[n - 1].addr;
+			}
+			if (c->run_left)
+				break; /* the rest of the run comes later */
+			p++;
+			continue;
+		}
 		uint8_t tag = (uint8_t)HW_TAG_BASE(t), kind = t & HW_TAG_KIND_MASK;
 		p++;
 		GET_FAST(v);

@@ -101,6 +101,8 @@ enum ev_op {
 	EV_TIME, /* addr: time in ns */
 	EV_THREAD, /* addr: the thread (chunk_ref.thread) */
 	EV_RETAG, /* addr (a live block), stack: its new owner (a free list's reuse) */
+	/* inside the reader only: a run of a column chunk's events (cols.h) */
+	EV_RUN_HEADER = 0xff,
 };
 
 struct __attribute__((aligned(16))) hw_event {
@@ -127,6 +129,14 @@ struct cursor {
 	int nev, at;
 	uint8_t *buf; /* a compressed chunk's records, decompressed (owned) */
 	size_t buf_cap;
+	/* a column chunk read by cursor_init_events: its runs of ALLOC, FREE
+	 * and REALLOC records are HW_COLS_RUN bytes before run_lim, their
+	 * events in cev (see cols_decode_events) */
+	const uint8_t *run_lim;
+	struct hw_event *cev; /* owned, kept from chunk to chunk */
+	size_t cev_cap, cev_at, cev_n;
+	uint64_t run_left; /* events of the current run not handed out yet */
+	uint64_t shrink; /* raw bytes of the runs passed, less their HW_COLS_RUN bytes */
 };
 
 /* Opens and maps a trace and finds its chunks. On error prints one line
@@ -142,8 +152,16 @@ void trace_close(struct trace *t);
  * before the next cursor_init of that cursor; one that does not
  * decompress to exactly its size is damaged (one warning, no records). */
 void cursor_init(struct cursor *c, const struct trace *t, size_t i);
+/* The same for the replay (merge.c): a column chunk's ALLOC, FREE and
+ * REALLOC records are decoded from its columns straight into events
+ * rather than rebuilt as bytes and parsed again; what the cursor hands
+ * out is the same. The cursor keeps its event buffer from chunk to chunk:
+ * c must have been zeroed, or used with cursor_init_events before. */
+void cursor_init_events(struct cursor *c, const struct trace *t, size_t i);
 /* Gives the cursor's buffer back (to the trace's spares), if any. */
 void cursor_done(struct cursor *c);
+/* cursor_done, and frees the event buffer of cursor_init_events. */
+void cursor_release(struct cursor *c);
 
 /* Decompresses chunk i's records into dst (room for its `used` bytes).
  * Returns the bytes written, which is `used` unless the frame is damaged

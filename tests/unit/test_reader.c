@@ -765,6 +765,128 @@ static void good_column_chunk(void **state)
 	tb_free_builder(&r);
 }
 
+/* events_text with what went to stderr (the warnings) after it, and
+ * whether the trace was found damaged. */
+static char *events_and_warnings(const char *p, bool *damaged)
+{
+	char tmp[64];
+	snprintf(tmp, sizeof(tmp), "/tmp/hw-test-reader-err-%d", (int)getpid());
+	fflush(stderr);
+	int saved = dup(2);
+	int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_true(saved >= 0 && fd >= 0);
+	dup2(fd, 2);
+	char *ev = events_text(p);
+	struct trace t;
+	assert_int_equal(trace_open(p, &t), HW_OK);
+	enum read_result last = READ_END;
+	for (size_t i = 0; i < t.nchunks; i++)
+		count_records(&t, i, &last);
+	*damaged = t.damaged;
+	trace_close(&t);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	off_t n = lseek(fd, 0, SEEK_END);
+	char *out = malloc(strlen(ev) + (size_t)n + 1);
+	strcpy(out, ev);
+	assert_int_equal(pread(fd, out + strlen(ev), (size_t)n, 0), n);
+	out[strlen(ev) + (size_t)n] = 0;
+	close(fd);
+	unlink(tmp);
+	free(ev);
+	return out;
+}
+
+/* The replay reads a column chunk's ALLOC, FREE and REALLOC records from
+ * the columns straight into events (cursor_init_events): what it hands
+ * out, the warning (with the damaged record's offset in the raw records)
+ * and what it skips are those of the raw chunk, also for records the raw
+ * reading refuses or reads specially after runs of decoded events. */
+static void column_events_as_raw(void **state)
+{
+	(void)state;
+	struct tb r;
+	column_records(&r);
+	const uint8_t *rec0 = r.buf + r.chunk_off + HW_CHUNK_HEADER_SIZE;
+	size_t used0 = r.size - r.chunk_off - HW_CHUNK_HEADER_SIZE;
+	/* after the good records, one the raw reading refuses, then more */
+	static const uint8_t big_stack[] = {HW_REC_ALLOC, 0x01, 0x02, 0x10, 0x80, 0x80, 0x80, 0x80, 0x20};
+	static const uint8_t stack_loop[] = {HW_REC_STACK, 0x05, 0x05, 0x00, 0x01};
+	static const uint8_t wraps[] = {HW_REC_FREE, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x02};
+	static const uint8_t after[] = {HW_REC_ALLOC, 0x01, 0x04, 0x20, 0x01, HW_REC_FREE, 0x01, 0x01};
+	struct {
+		const uint8_t *b;
+		size_t n;
+	} odd[] = {{NULL, 0}, {big_stack, sizeof(big_stack)}, {stack_loop, sizeof(stack_loop)},
+		   {wraps, sizeof(wraps)}};
+	ZSTD_CCtx *cc = ZSTD_createCCtx();
+	size_t cap = cols_bound(HW_MIN_CHUNK_SIZE);
+	uint8_t *z = malloc(cap);
+	struct cols_work w = {0};
+	for (size_t k = 0; k < sizeof(odd) / sizeof(odd[0]); k++) {
+		uint8_t *rec = malloc(used0 + 64);
+		memcpy(rec, rec0, used0);
+		size_t used = used0;
+		memcpy(rec + used, odd[k].b ? odd[k].b : after, odd[k].b ? odd[k].n : sizeof(after));
+		used += odd[k].b ? odd[k].n : sizeof(after);
+		memcpy(rec + used, after, sizeof(after));
+		used += sizeof(after);
+		struct tb b;
+		tb_init(&b, HW_MIN_CHUNK_SIZE, "x", 1);
+		tb_chunk(&b, 1);
+		assert_int_equal(b.chunk_off, HW_HEADER_SIZE); /* where write_zchunk puts it */
+		tb_raw(&b, rec, used);
+		memcpy(b.buf + b.chunk_off + 8, &(uint32_t){(uint32_t)used}, 4);
+		tb_write(&b, path);
+		tb_free_builder(&b);
+		bool dr, dz;
+		char *raw = events_and_warnings(path, &dr);
+		size_t n = cols_encode(&w, cc, rec, used, z, cap);
+		assert_true(n > 0);
+		write_zchunk(HW_CHUNK_ZSTD | HW_CHUNK_COLS | (uint32_t)used, (uint32_t)n, z, n, 0);
+		char *packed = events_and_warnings(path, &dz);
+		assert_string_equal(raw, packed);
+		assert_int_equal(dr, dz);
+		assert_int_equal(dr, k != 0);
+		assert_int_equal(strstr(raw, "damaged record at offset") != NULL, k != 0);
+		free(raw);
+		free(packed);
+		free(rec);
+	}
+	/* the decoder's events: a header per run, its events, the raw bytes */
+	ZSTD_DCtx *dc = ZSTD_createDCtx();
+	uint8_t *dst = malloc(used0);
+	struct hw_event *ev = NULL;
+	size_t evcap = 0, nev = 0, tail_at = 0, n = cols_encode(&w, cc, rec0, used0, z, cap);
+	const char *why = "unset";
+	size_t got = cols_decode_events(&w, dc, z, n, dst, used0, &ev, &evcap, &nev, &tail_at, &why);
+	assert_null(why);
+	assert_true(got > 0 && got < used0 / 4);
+	assert_int_equal(tail_at, got);
+	size_t runs = 0, raw_in_runs = 0;
+	for (size_t i = 0; i < nev; i += 1 + ev[i].seq) {
+		assert_int_equal(ev[i].op, EV_RUN_HEADER);
+		runs++;
+		raw_in_runs += ev[i].addr;
+	}
+	size_t marks = 0;
+	for (size_t i = 0; i < got; i++)
+		marks += dst[i] == HW_COLS_RUN;
+	assert_true(runs >= 2 && marks >= runs);
+	assert_int_equal(got - runs + raw_in_runs, used0);
+	/* a lying size: the same message as the byte-for-byte rebuild */
+	assert_int_equal(cols_decode_events(&w, dc, z, n, dst, used0 - 1, &ev, &evcap, &nev, &tail_at, &why), 0);
+	assert_string_equal(why, "it rebuilds to more bytes than it says");
+	free(ev);
+	free(dst);
+	ZSTD_freeDCtx(dc);
+	free(z);
+	cols_free(&w);
+	ZSTD_freeCCtx(cc);
+	tb_free_builder(&r);
+}
+
 /* A column payload of the given streams (NULL: empty), each a zstd frame. */
 static size_t make_cols(uint8_t *out, size_t cap, const uint8_t *const s[HW_COLS_STREAMS],
 			const size_t len[HW_COLS_STREAMS])
@@ -1017,6 +1139,7 @@ int main(void)
 		cmocka_unit_test(hostile_compressed_chunks),
 		cmocka_unit_test(good_column_chunk),
 		cmocka_unit_test(hostile_column_chunks),
+		cmocka_unit_test(column_events_as_raw),
 		cmocka_unit_test(compress_keeps_a_cut_chunk),
 		cmocka_unit_test(compress_write_error_keeps_the_trace),
 		cmocka_unit_test(compress_leaves_a_trace_in_use),
