@@ -179,26 +179,6 @@ static inline void put_bytes(struct cols_work *w, int s, const void *p, size_t n
 	w->slen[s] += n;
 }
 
-static inline __attribute__((always_inline)) void put_v(struct cols_work *w, int s, uint64_t v)
-{
-	if (__builtin_expect(w->slen[s] + HW_VARINT_MAX > w->scap[s], 0))
-		grow(w, s, w->slen[s] + HW_VARINT_MAX);
-	uint8_t *p = w->s[s] + w->slen[s];
-	if (v < 0x80) {
-		*p = (uint8_t)v;
-		w->slen[s]++;
-		return;
-	}
-	w->slen[s] = (size_t)(hw_put_varint(p, v) - w->s[s]);
-}
-
-static inline __attribute__((always_inline)) void put_u8(struct cols_work *w, int s, uint8_t v)
-{
-	if (__builtin_expect(w->slen[s] + 1 > w->scap[s], 0))
-		grow(w, s, w->slen[s] + 1);
-	w->s[s][w->slen[s]++] = v;
-}
-
 /* A varint of a raw record as the encoder takes it: only in its shortest
  * form (the form the decoder writes back); any other stops the split, and
  * the rest of the chunk goes as it is (TAIL). */
@@ -233,12 +213,12 @@ static inline __attribute__((always_inline)) bool raw_v(const uint8_t **p, const
 							uint64_t *v)
 {
 	const uint8_t *q = *p;
-	if (end - q >= 3) { /* most fields: one to three bytes */
-		if (q[0] < 0x80) {
-			*v = q[0];
-			*p = q + 1;
-			return true;
-		}
+	if (__builtin_expect(q < end && q[0] < 0x80, 1)) { /* most fields */
+		*v = q[0];
+		*p = q + 1;
+		return true;
+	}
+	if (end - q >= 3) { /* two or three bytes */
 		if (q[1] < 0x80) {
 			*v = (uint64_t)(q[0] & 0x7f) | (uint64_t)q[1] << 7;
 			*p = q + 2;
@@ -263,47 +243,60 @@ static inline struct cols_slot *map_find(struct cols_work *w, uint64_t a)
 	return &w->map[i];
 }
 
-/* ALLOC-side address of a block of class ci at a. */
-static inline __attribute__((always_inline)) void enc_alloc_addr(struct model *m, uint64_t a, uint32_t ci)
+/* A varint of a raw record as the encoder takes it (raw_cv), the longer
+ * forms unrolled when ten bytes are there (addresses take three to five). */
+static inline __attribute__((always_inline)) bool rv(const uint8_t **p, const uint8_t *end,
+						     uint64_t *out)
 {
-	struct cols_work *w = m->w;
-	struct cols_class *c = class_get(m, ci);
-	uint8_t hint = 0;
-	for (uint32_t j = 0; j < c->n; j++)
-		if (c->ring[c->n - 1 - j] == a) {
-			hint = (uint8_t)(1 + j);
-			for (uint32_t k = c->n - j; k < c->n; k++)
-				c->ring[k - 1] = c->ring[k];
-			c->n--;
-			break;
+	const uint8_t *q = *p;
+	if (__builtin_expect(q < end && q[0] < 0x80, 1)) {
+		*out = q[0];
+		*p = q + 1;
+		return true;
+	}
+	if (end - q < HW_VARINT_MAX)
+		return raw_cv(p, end, out);
+	uint64_t v = q[0] & 0x7f;
+#pragma GCC unroll 9
+	for (int i = 1; i < HW_VARINT_MAX; i++) {
+		uint64_t b = q[i];
+		v |= (b & 0x7f) << (7 * i);
+		if (b < 0x80) {
+			*out = v;
+			*p = q + i + 1;
+			/* the shortest form only; the 10th byte holds one bit */
+			return b != 0 && (i < HW_VARINT_MAX - 1 || b <= 1);
 		}
-	put_u8(w, HW_COLS_HINT, hint);
-	if (!hint)
-		put_v(w, HW_COLS_ADELTA, hw_zigzag((int64_t)(a - (c->last ? c->last : m->addr))));
-	struct cols_slot *s = map_find(w, a);
-	s->addr = a;
-	s->ord = (uint32_t)m->nal;
-	s->gen = w->gen;
+	}
+	return false;
 }
 
-/* FREE-side address: the distance back to its ALLOC, or 0 and a delta. */
-static inline __attribute__((always_inline)) void enc_free_addr(struct model *m, uint64_t a)
+#define PUTV(o, x)                                                                        \
+	do {                                                                              \
+		uint64_t x_ = (x);                                                        \
+		if (x_ < 0x80)                                                            \
+			*o++ = (uint8_t)x_;                                               \
+		else                                                                      \
+			o = hw_put_varint(o, x_);                                         \
+	} while (0)
+
+/* The most bytes one record puts in one stream (two varints), and the
+ * records written between two looks at the streams' room. */
+#define SPLIT_ROOM (2 * HW_VARINT_MAX)
+#define SPLIT_BATCH 512
+
+/* Room for SPLIT_BATCH records in every stream but the tail. */
+static void reserve(struct cols_work *w)
 {
-	struct cols_work *w = m->w;
-	struct cols_slot *s = map_find(w, a);
-	size_t ord = SIZE_MAX;
-	if (s->gen == w->gen) {
-		ord = s->ord;
-		put_v(w, HW_COLS_REF, m->nal - ord);
-	} else {
-		put_v(w, HW_COLS_REF, 0);
-		put_v(w, HW_COLS_FDELTA, hw_zigzag((int64_t)(a - m->last_free)));
-	}
-	model_free(m, a, ord);
+	for (int s = 0; s < HW_COLS_STREAMS; s++)
+		if (s != HW_COLS_TAIL && w->slen[s] + SPLIT_ROOM * SPLIT_BATCH > w->scap[s])
+			grow(w, s, w->slen[s] + SPLIT_ROOM * SPLIT_BATCH);
 }
 
 /* Splits rec into the streams. Returns false if a stream would not be
- * rebuilt (out of the model's room). */
+ * rebuilt (out of the model's room). The streams are written through
+ * locals (a byte stored through w->s[] would make the compiler load every
+ * stream's length again), with room for SPLIT_BATCH records at a time. */
 static bool split(struct cols_work *w, const uint8_t *rec, size_t used)
 {
 	struct model m;
@@ -318,69 +311,125 @@ static bool split(struct cols_work *w, const uint8_t *rec, size_t used)
 	}
 	for (int i = 0; i < HW_COLS_STREAMS; i++)
 		w->slen[i] = 0;
+	uint8_t *oT, *oQ, *oH, *oR, *oA, *oF, *oZ, *oK, *oI, *oP, *oO, *oV;
+#define SYNC_IN()                                                                         \
+	(oT = w->s[HW_COLS_TAG] + w->slen[HW_COLS_TAG], oQ = w->s[HW_COLS_SEQ] + w->slen[HW_COLS_SEQ], \
+	 oH = w->s[HW_COLS_HINT] + w->slen[HW_COLS_HINT], oR = w->s[HW_COLS_REF] + w->slen[HW_COLS_REF], \
+	 oA = w->s[HW_COLS_ADELTA] + w->slen[HW_COLS_ADELTA],                                  \
+	 oF = w->s[HW_COLS_FDELTA] + w->slen[HW_COLS_FDELTA],                                  \
+	 oZ = w->s[HW_COLS_SIZE] + w->slen[HW_COLS_SIZE], oK = w->s[HW_COLS_STACK] + w->slen[HW_COLS_STACK], \
+	 oI = w->s[HW_COLS_SID] + w->slen[HW_COLS_SID],                                        \
+	 oP = w->s[HW_COLS_SPARENT] + w->slen[HW_COLS_SPARENT],                                \
+	 oO = w->s[HW_COLS_OTHER] + w->slen[HW_COLS_OTHER],                                    \
+	 oV = w->s[HW_COLS_SVALUE] + w->slen[HW_COLS_SVALUE])
+#define SYNC_OUT()                                                                        \
+	(w->slen[HW_COLS_TAG] = (size_t)(oT - w->s[HW_COLS_TAG]),                              \
+	 w->slen[HW_COLS_SEQ] = (size_t)(oQ - w->s[HW_COLS_SEQ]),                              \
+	 w->slen[HW_COLS_HINT] = (size_t)(oH - w->s[HW_COLS_HINT]),                            \
+	 w->slen[HW_COLS_REF] = (size_t)(oR - w->s[HW_COLS_REF]),                              \
+	 w->slen[HW_COLS_ADELTA] = (size_t)(oA - w->s[HW_COLS_ADELTA]),                        \
+	 w->slen[HW_COLS_FDELTA] = (size_t)(oF - w->s[HW_COLS_FDELTA]),                        \
+	 w->slen[HW_COLS_SIZE] = (size_t)(oZ - w->s[HW_COLS_SIZE]),                            \
+	 w->slen[HW_COLS_STACK] = (size_t)(oK - w->s[HW_COLS_STACK]),                          \
+	 w->slen[HW_COLS_SID] = (size_t)(oI - w->s[HW_COLS_SID]),                              \
+	 w->slen[HW_COLS_SPARENT] = (size_t)(oP - w->s[HW_COLS_SPARENT]),                      \
+	 w->slen[HW_COLS_OTHER] = (size_t)(oO - w->s[HW_COLS_OTHER]),                          \
+	 w->slen[HW_COLS_SVALUE] = (size_t)(oV - w->s[HW_COLS_SVALUE]))
+	reserve(w);
+	SYNC_IN();
+	size_t left = SPLIT_BATCH;
 	const uint8_t *p = rec, *end = rec + used;
 	while (p < end) {
+		if (__builtin_expect(!left, 0)) {
+			SYNC_OUT();
+			reserve(w);
+			SYNC_IN();
+			left = SPLIT_BATCH;
+		}
+		left--;
 		const uint8_t *r = p;
 		uint8_t t = *p++;
-		uint64_t v[7];
-		if (is_heap_tag(t)) {
-			uint8_t base = (uint8_t)HW_TAG_BASE(t), kind = t & HW_TAG_KIND_MASK;
-			int nf = base == HW_REC_ALLOC ? 4 : base == HW_REC_FREE ? 2 : 6;
-			bool ok = true;
-			for (int i = 0; ok && i < nf; i++)
-				ok = raw_cv(&p, end, &v[i]);
+		if (heap_tag[t]) {
+			uint8_t base = t & (uint8_t)~HW_TAG_KIND_MASK, kind = t & HW_TAG_KIND_MASK;
+			uint64_t s0, s1 = 0, d0, d1 = 0, size = 0, stack = 0;
+			bool ok;
+			if (base == HW_REC_ALLOC)
+				ok = rv(&p, end, &s0) && rv(&p, end, &d0) && rv(&p, end, &size) &&
+				     rv(&p, end, &stack);
+			else if (base == HW_REC_FREE)
+				ok = rv(&p, end, &s0) && rv(&p, end, &d0);
+			else
+				ok = rv(&p, end, &s0) && rv(&p, end, &s1) && rv(&p, end, &d0) &&
+				     rv(&p, end, &d1) && rv(&p, end, &size) && rv(&p, end, &stack);
 			if (!ok) {
 				p = r;
 				break;
 			}
-			put_u8(w, HW_COLS_TAG, t);
-			put_v(w, HW_COLS_SEQ, v[0]);
-			if (base == HW_REC_ALLOC) {
-				uint64_t a = m.addr + (uint64_t)hw_unzigzag(v[1]);
-				uint32_t ci = class_of(kind, v[2]);
-				enc_alloc_addr(&m, a, ci);
-				if (!model_alloc(&m, a, ci))
-					return false;
-				m.addr = a;
-				put_v(w, HW_COLS_SIZE, v[2]);
-				put_v(w, HW_COLS_STACK, hw_zigzag((int64_t)(v[3] - m.last_stack)));
-				m.last_stack = v[3];
-			} else if (base == HW_REC_FREE) {
-				uint64_t a = m.addr + (uint64_t)hw_unzigzag(v[1]);
-				enc_free_addr(&m, a);
-				m.addr = a;
-			} else { /* REALLOC seq_free seq_alloc old new size stack */
-				put_v(w, HW_COLS_SEQ, v[1]);
-				uint64_t from = m.addr + (uint64_t)hw_unzigzag(v[2]);
-				uint64_t to = from + (uint64_t)hw_unzigzag(v[3]);
-				enc_free_addr(&m, from);
-				uint32_t ci = class_of(kind, v[4]);
-				enc_alloc_addr(&m, to, ci);
-				if (!model_alloc(&m, to, ci))
-					return false;
-				m.addr = to;
-				put_v(w, HW_COLS_SIZE, v[4]);
-				put_v(w, HW_COLS_STACK, hw_zigzag((int64_t)(v[5] - m.last_stack)));
-				m.last_stack = v[5];
+			*oT++ = t;
+			PUTV(oQ, s0);
+			if (base == HW_REC_REALLOC)
+				PUTV(oQ, s1);
+			uint64_t a = m.addr + (uint64_t)hw_unzigzag(d0);
+			if (base != HW_REC_ALLOC) { /* the block freed: enc_free_addr */
+				struct cols_slot *sl = map_find(w, a);
+				size_t ord = SIZE_MAX;
+				if (sl->gen == w->gen) {
+					ord = sl->ord;
+					PUTV(oR, m.nal - ord);
+				} else {
+					*oR++ = 0;
+					PUTV(oF, hw_zigzag((int64_t)(a - m.last_free)));
+				}
+				model_free(&m, a, ord);
+				if (base == HW_REC_FREE) {
+					m.addr = a;
+					continue;
+				}
+				a += (uint64_t)hw_unzigzag(d1); /* the realloc's new block */
 			}
+			/* the block allocated: enc_alloc_addr */
+			uint32_t ci = class_of(kind, size);
+			struct cols_class *c = class_get(&m, ci);
+			uint8_t hint = 0;
+			for (uint32_t j = 0; j < c->n; j++)
+				if (c->ring[c->n - 1 - j] == a) {
+					hint = (uint8_t)(1 + j);
+					for (uint32_t k = c->n - j; k < c->n; k++)
+						c->ring[k - 1] = c->ring[k];
+					c->n--;
+					break;
+				}
+			*oH++ = hint;
+			if (!hint)
+				PUTV(oA, hw_zigzag((int64_t)(a - (c->last ? c->last : m.addr))));
+			struct cols_slot *sl = map_find(w, a);
+			sl->addr = a;
+			sl->ord = (uint32_t)m.nal;
+			sl->gen = w->gen;
+			if (!model_alloc(&m, a, ci))
+				return false;
+			m.addr = a;
+			PUTV(oZ, size);
+			PUTV(oK, hw_zigzag((int64_t)(stack - m.last_stack)));
+			m.last_stack = stack;
 			continue;
 		}
+		uint64_t v[4];
 		if (t == HW_REC_STACK) { /* id parent kind:u8 value */
-			bool ok = raw_cv(&p, end, &v[0]) && raw_cv(&p, end, &v[1]) &&
-				  p < end;
+			bool ok = rv(&p, end, &v[0]) && rv(&p, end, &v[1]) && p < end;
 			if (ok) {
 				v[2] = *p++;
-				ok = raw_cv(&p, end, &v[3]);
+				ok = rv(&p, end, &v[3]);
 			}
 			if (!ok) {
 				p = r;
 				break;
 			}
-			put_u8(w, HW_COLS_TAG, t);
-			put_v(w, HW_COLS_SID, hw_zigzag((int64_t)(v[0] - m.last_sid - 1)));
-			put_v(w, HW_COLS_SPARENT, hw_zigzag((int64_t)(v[0] - v[1])));
-			put_u8(w, HW_COLS_OTHER, (uint8_t)v[2]);
-			put_v(w, HW_COLS_SVALUE, v[3]);
+			*oT++ = t;
+			PUTV(oI, hw_zigzag((int64_t)(v[0] - m.last_sid - 1)));
+			PUTV(oP, hw_zigzag((int64_t)(v[0] - v[1])));
+			*oO++ = (uint8_t)v[2];
+			PUTV(oV, v[3]);
 			m.last_sid = v[0];
 			continue;
 		}
@@ -408,9 +457,16 @@ static bool split(struct cols_work *w, const uint8_t *rec, size_t used)
 			break;
 		}
 		m.addr = a;
-		put_u8(w, HW_COLS_TAG, t);
+		*oT++ = t;
+		/* a body of any length: through put_bytes, and room again after */
+		SYNC_OUT();
 		put_bytes(w, HW_COLS_OTHER, r + 1, (size_t)(p - r - 1));
+		SYNC_IN();
+		left = 0;
 	}
+	SYNC_OUT();
+#undef SYNC_IN
+#undef SYNC_OUT
 	if (p < end) /* a zero byte, a tag not known here, a cut record: as it is */
 		put_bytes(w, HW_COLS_TAIL, p, (size_t)(end - p));
 	return true;
