@@ -13,12 +13,12 @@
 #include "sample.h"
 #include "tracker.h"
 
-#define BOOT_SIZE (64 * 1024)
+#define BOOT_SIZE HW_BOOT_SIZE
 #define BOOT_HEADER 16u
 
 struct real_functions g_real;
 
-static _Alignas(64) unsigned char g_boot[BOOT_SIZE];
+_Alignas(64) unsigned char g_boot[HW_BOOT_SIZE];
 static _Atomic size_t g_boot_used;
 static _Atomic int g_resolve_state; /* 0 none, 1 running, 2 done */
 static __thread int t_resolving __attribute__((tls_model("initial-exec")));
@@ -38,11 +38,6 @@ void *hooks_boot_alloc(size_t size, size_t align)
 			return g_boot + start; /* static storage is zeroed */
 		}
 	}
-}
-
-bool hooks_is_boot(const void *p)
-{
-	return (const unsigned char *)p >= g_boot && (const unsigned char *)p < g_boot + BOOT_SIZE;
 }
 
 size_t hooks_boot_size(const void *p)

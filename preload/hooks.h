@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* X(name, return type, parameter list) */
@@ -43,7 +44,14 @@ void hooks_resolve(void);
 
 /* Bootstrap arena: a small static buffer, never returned to libc. */
 void *hooks_boot_alloc(size_t size, size_t align);
-bool hooks_is_boot(const void *p);
+#define HW_BOOT_SIZE (64 * 1024)
+extern unsigned char g_boot[HW_BOOT_SIZE] __attribute__((visibility("hidden")));
+/* Inline: every free and realloc asks it first (one subtraction and
+ * compare). */
+static inline bool hooks_is_boot(const void *p)
+{
+	return (uintptr_t)p - (uintptr_t)g_boot < HW_BOOT_SIZE;
+}
 size_t hooks_boot_size(const void *p);
 
 #endif

@@ -22,6 +22,11 @@
 
 #define PAGE 4096u
 
+/* The exported allocator functions' own frame: none (their fast path is a
+ * few tests and a tail call; the rest is a function of its own, which has
+ * one). */
+#define HW_NO_FRAME __attribute__((optimize("omit-frame-pointer")))
+
 #define ENSURE(name)                                                                      \
 	do {                                                                              \
 		if (HW_UNLIKELY(!g_real.name))                                            \
@@ -81,7 +86,7 @@ static __attribute__((noinline)) void *sampled_calloc(size_t n, size_t size)
 	SAMPLED_ALLOC(HW_KIND_MALLOC, n * size, g_real.calloc(n, size));
 }
 
-HW_EXPORT void *malloc(size_t n)
+static __attribute__((noinline)) void *malloc_slow(size_t n)
 {
 	ENSURE(malloc);
 	if (HW_UNLIKELY(!g_real.malloc))
@@ -94,7 +99,17 @@ HW_EXPORT void *malloc(size_t n)
 	return p;
 }
 
-HW_EXPORT void *calloc(size_t n, size_t size)
+/* The exported functions begin with the sampling mode's path over glibc
+ * (sample.h): no frame, a test or three and a tail call; everything else
+ * in a function of its own. */
+HW_EXPORT HW_NO_FRAME void *malloc(size_t n)
+{
+	if (HW_LIKELY(g_sample_libc) && HW_LIKELY(sample_libc_pass(n)))
+		return g_real.malloc(n);
+	return malloc_slow(n);
+}
+
+static __attribute__((noinline)) void *calloc_slow(size_t n, size_t size)
 {
 	ENSURE(calloc);
 	if (HW_UNLIKELY(!g_real.calloc)) {
@@ -109,6 +124,15 @@ HW_EXPORT void *calloc(size_t n, size_t size)
 	void *p = g_real.calloc(n, size);
 	record_alloc(ts, HW_KIND_MALLOC, p, n * size);
 	return p;
+}
+
+HW_EXPORT HW_NO_FRAME void *calloc(size_t n, size_t size)
+{
+	size_t total;
+	if (HW_LIKELY(g_sample_libc) && HW_LIKELY(!__builtin_mul_overflow(n, size, &total)) &&
+	    HW_LIKELY(sample_libc_pass(total)))
+		return g_real.calloc(n, size);
+	return calloc_slow(n, size);
 }
 
 /* Only a sampled block's free is recorded; the guard covers the real free
@@ -131,7 +155,7 @@ static __attribute__((noinline)) void sampled_free(void *p)
 	hw_tls.guard = 0;
 }
 
-HW_EXPORT void free(void *p)
+static __attribute__((noinline)) void free_slow(void *p)
 {
 	if (!p || HW_UNLIKELY(hooks_is_boot(p)))
 		return;
@@ -147,6 +171,19 @@ HW_EXPORT void free(void *p)
 	g_real.free(p);
 	if (ts)
 		tracker_leave();
+}
+
+HW_EXPORT HW_NO_FRAME void free(void *p)
+{
+	/* the sampling mode over glibc: a block the filter says was not
+	 * sampled (sample.h) goes to glibc's free, guard or not, as a tail
+	 * call */
+	if (HW_LIKELY(g_sample_libc) &&
+	    HW_LIKELY(!__atomic_load_n(&g_sample_filter[sample_filter_slot((uintptr_t)p)],
+				       __ATOMIC_RELAXED)) &&
+	    HW_LIKELY(!hooks_is_boot(p)))
+		return g_real.free(p);
+	free_slow(p);
 }
 
 static void *realloc_boot(void *old, size_t n)
@@ -203,7 +240,7 @@ static void *do_realloc(void *old, size_t n, size_t count, bool array)
 	return p;
 }
 
-HW_EXPORT void *realloc(void *old, size_t n)
+static __attribute__((noinline)) void *realloc_slow(void *old, size_t n)
 {
 	ENSURE(realloc);
 	if (HW_UNLIKELY(hooks_is_boot(old) || !g_real.realloc)) {
@@ -218,6 +255,17 @@ HW_EXPORT void *realloc(void *old, size_t n)
 		return realloc_boot(old, n);
 	}
 	return do_realloc(old, n, 1, false);
+}
+
+HW_EXPORT HW_NO_FRAME void *realloc(void *old, size_t n)
+{
+	/* the sampling mode over glibc: old was not sampled (or the call is
+	 * nested) and n bytes do not reach the sample point */
+	if (HW_LIKELY(g_sample_libc) && HW_LIKELY(!hooks_is_boot(old)) &&
+	    (HW_UNLIKELY(hw_tls.guard) ||
+	     (HW_LIKELY(!old || !sample_maybe_sampled(old)) && HW_LIKELY(sample_libc_pass(n)))))
+		return g_real.realloc(old, n);
+	return realloc_slow(old, n);
 }
 
 HW_EXPORT void *reallocarray(void *old, size_t count, size_t n)

@@ -483,6 +483,7 @@ void python_check_hooks(void)
 	if (ready) {
 		python_objects_arm();
 		atomic_store(&g_py_state, PY_READY);
+		sample_libc_update();
 	}
 	atomic_flag_clear_explicit(&g_install_busy, memory_order_release);
 }
@@ -529,6 +530,7 @@ void python_start(struct thread_state *ts)
 	else
 		g_py_off[0] = 0;
 	atomic_store(&g_py_state, PY_WAITING);
+	sample_libc_update();
 	python_check_hooks();
 	python_emit_info(ts);
 }

@@ -3,6 +3,8 @@
  * unsampled events never get here (sample.h's inline parts). */
 #include "sample.h"
 
+#include <dlfcn.h>
+#include <link.h>
 #include <errno.h>
 #include <string.h>
 #include <stdlib.h>
@@ -11,12 +13,15 @@
 
 #include "config.h"
 #include "proc.h"
+#include "python.h"
 #include "heapwise/trace_format.h"
 #include "heapwise/varint.h"
 
 uint64_t g_sample_interval;
 struct sample_set g_sample_set;
 uint8_t g_sample_filter[1u << SAMPLE_FILTER_BITS];
+bool g_sample_libc;
+static _Atomic int g_libc_glibc = -1; /* -1 not checked yet, 0 no, 1 yes */
 static atomic_flag g_set_lock = ATOMIC_FLAG_INIT;
 static _Atomic uint64_t g_seeds;
 
@@ -124,8 +129,10 @@ static __attribute__((noinline)) void start_here(void)
 	struct thread_state *ts = tracker_enter();
 	if (ts)
 		tracker_leave();
-	else if (atomic_load(&g_run_state) == RUN_OFF && !sample_ready())
+	else if (atomic_load(&g_run_state) == RUN_OFF && !sample_ready()) {
+		__atomic_store_n(&g_sample_libc, false, __ATOMIC_RELAXED);
 		__atomic_store_n(&g_sample_interval, 0, __ATOMIC_RELAXED);
+	}
 	errno = e;
 }
 
@@ -375,10 +382,77 @@ void sample_realloc_end(struct sample_realloc *r, int kind, void *old, void *p, 
 	errno = e;
 }
 
+/* Whether addresses lie in the loaded segments of one object (bit i of
+ * found: addr[i] is in the object that holds addr[0]). dladdr would scan
+ * libc's symbols: 100,000 instructions a call. */
+#define LIBC_FUNCS 5
+struct in_libc {
+	uintptr_t addr[LIBC_FUNCS];
+	unsigned found;
+};
+
+static int in_libc_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+	(void)size;
+	struct in_libc *q = data;
+	unsigned in = 0;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type != PT_LOAD)
+			continue;
+		uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+		for (int k = 0; k < LIBC_FUNCS; k++)
+			if (q->addr[k] - lo < hi - lo)
+				in |= 1u << k;
+	}
+	if (!(in & 1))
+		return 0;
+	q->found = in;
+	return 1;
+}
+
+/* True when the real malloc, calloc, realloc and free (the definitions
+ * after the shim's, as hooks_resolve finds them) are glibc's own (in the
+ * object that has gnu_get_libc_version), 2.34 or newer (no __malloc_hook
+ * left to call). Once per process tree. */
+static bool libc_is_glibc(void)
+{
+	const char *(*version)(void) =
+		(const char *(*)(void))dlsym(RTLD_DEFAULT, "gnu_get_libc_version");
+	const char *v = version ? version() : NULL;
+	unsigned major = 0, minor = 0;
+	for (; v && *v >= '0' && *v <= '9'; v++)
+		major = major * 10 + (unsigned)(*v - '0');
+	if (v && *v == '.')
+		for (v++; *v >= '0' && *v <= '9'; v++)
+			minor = minor * 10 + (unsigned)(*v - '0');
+	if (!v || major != 2 || minor < 34)
+		return false;
+	struct in_libc q = {{(uintptr_t)version}, 0};
+	static const char *const name[LIBC_FUNCS - 1] = {"malloc", "calloc", "realloc", "free"};
+	for (int i = 0; i < LIBC_FUNCS - 1; i++)
+		if (!(q.addr[i + 1] = (uintptr_t)dlsym(RTLD_NEXT, name[i])))
+			return false;
+	dl_iterate_phdr(in_libc_cb, &q);
+	return q.found == (1u << LIBC_FUNCS) - 1;
+}
+
+void sample_libc_update(void)
+{
+	bool on = g_sample_interval && atomic_load(&g_libc_glibc) == 1 &&
+		  atomic_load(&g_py_state) != PY_WAITING;
+	__atomic_store_n(&g_sample_libc, on, __ATOMIC_SEQ_CST);
+}
+
 void sample_emit_info(struct thread_state *ts)
 {
 	if (!g_sample_interval)
 		return;
+	int e = errno;
+	if (atomic_load(&g_libc_glibc) < 0)
+		atomic_store(&g_libc_glibc, libc_is_glibc());
+	errno = e;
+	sample_libc_update();
 	uint8_t *p = tracker_reserve(ts, 1 + 2 * HW_VARINT_MAX);
 	if (!p)
 		return;

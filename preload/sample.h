@@ -164,6 +164,38 @@ static inline bool sample_count_fast(size_t n)
 	return false;
 }
 
+/* The libc hooks' fast path (intercept_libc.c): true when the real malloc,
+ * calloc, realloc and free are glibc's (2.34 or newer: no malloc hooks),
+ * the sampling mode is on and no interpreter is starting (PY_WAITING: then
+ * every libc allocation looks whether CPython replaced our PyMem hooks).
+ * glibc's allocator calls no function the shim interposes (its mmap, brk,
+ * munmap and mremap are its own internal calls, its corruption checks
+ * write with its own write and abort), so the real call needs no guard:
+ * an unsampled allocation is the countdown and a tail call, an unsampled
+ * free the filter's byte and a tail call, and a call made while the guard
+ * is held (shim code, or a guarded PyMem hook above: not the program's) a
+ * tail call. Anything else (jemalloc, tcmalloc, libc_malloc_debug, an
+ * older glibc) keeps the guarded path. Set at the trace's start
+ * (sample_emit_info) and when the interpreter is ready. */
+extern bool g_sample_libc;
+/* Recomputes g_sample_libc (after g_py_state changed). */
+void sample_libc_update(void);
+
+/* The libc hooks' countdown when g_sample_libc: true when the real
+ * function may be called at once, without the guard: the guard is held
+ * (a nested call, not counted), or n bytes do not reach the sample point
+ * (counted). */
+static inline bool sample_libc_pass(size_t n)
+{
+	if (HW_UNLIKELY(hw_tls.guard))
+		return true;
+	if (HW_LIKELY(n < hw_tls.sample_left) && HW_LIKELY(sample_ready())) {
+		hw_tls.sample_left -= n;
+		return true;
+	}
+	return false;
+}
+
 /* What sample_enter_slow found: NESTED, call the real function and nothing
  * else; UNSAMPLED or SAMPLED, the guard is taken: drop it after the real
  * call and, when SAMPLED, give the block to sample_record_alloc. */
@@ -209,7 +241,7 @@ void sample_realloc_end(struct sample_realloc *r, int kind, void *old, void *p, 
 			bool freed, int taken_before);
 
 /* Writes the SAMPLE record at the start of a trace (nothing in the exact
- * mode). */
+ * mode), and sets g_sample_libc. */
 void sample_emit_info(struct thread_state *ts);
 
 #endif

@@ -90,6 +90,21 @@ class Sampling(TraceTest):
             # an unsampled block is not in the trace, nor is its free
             self.assertLess(s["events"], exact_events / 20)
 
+    def test_allocator_below_the_shim_keeps_the_guard(self):
+        """Over glibc's allocator the libc hooks call it without the guard
+        (it calls nothing the shim interposes); over another one (here a
+        wrapper that maps a page of bookkeeping every 64 mallocs, as
+        jemalloc or tcmalloc map theirs) the real call stays under the
+        guard: its mappings are not the program's, and the program's
+        allocations are estimated as over glibc."""
+        _, _, t = self.run_traced([self.prog("churn"), "100000", "0"], "--sample", "64K",
+                                  env={"LD_PRELOAD": self.prog("walloc.so")})
+        kinds = self.json("summary", t[0])["kinds"]
+        self.assertEqual(kinds["mmap"]["allocations"], 0, kinds["mmap"])
+        # 100,000 blocks of 1-100 bytes (5,050,000 bytes), all freed
+        self.assertEqual(kinds["malloc"]["live_bytes"], 0, kinds["malloc"])
+        self.assertGreater(kinds["malloc"]["allocated_bytes"], 3_000_000, kinds["malloc"])
+
     def test_fork_children_sample_with_a_set_of_their_own(self):
         _, _, traces = self.run_traced([self.prog("sampled"), "free", "fork"],
                                        "--sample", str(INTERVAL))
