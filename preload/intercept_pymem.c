@@ -155,6 +155,12 @@ static __attribute__((noinline)) void *sampled_alloc_pymalloc(struct hook_ctx *c
 {
 	size_t size = n;
 	bool overflow = zero && __builtin_mul_overflow(nelem, n, &size);
+	if (HW_LIKELY(!overflow) && HW_LIKELY(sample_enter_fast(size))) {
+		/* over 512 bytes: pymalloc asks libc, under the guard */
+		void *p = zero ? c->prev.calloc(c->prev.ctx, nelem, n) : c->prev.malloc(c->prev.ctx, n);
+		hw_tls.guard = 0;
+		return p;
+	}
 	enum sample_entry s = sample_enter_slow(size);
 	void *p;
 	if (s == SAMPLE_SAMPLED && !overflow)
@@ -178,9 +184,16 @@ static void *sampled_hook_malloc_pymalloc(void *ctx, size_t n)
 	return sampled_alloc_pymalloc(c, 1, n, false);
 }
 
+/* As the malloc hook: pymalloc's calloc serves 1-512 bytes from its pools
+ * (and clears them itself). */
 static void *sampled_hook_calloc_pymalloc(void *ctx, size_t nelem, size_t n)
 {
-	return sampled_alloc_pymalloc(ctx, nelem, n, true);
+	struct hook_ctx *c = ctx;
+	size_t size;
+	if (HW_LIKELY(!__builtin_mul_overflow(nelem, n, &size)) && HW_LIKELY(size - 1 < PYMALLOC_MAX) &&
+	    HW_LIKELY(sample_count_fast(size)))
+		return c->prev.calloc(c->prev.ctx, nelem, n);
+	return sampled_alloc_pymalloc(c, nelem, n, true);
 }
 
 static __attribute__((noinline)) void *sampled_realloc_pymalloc(struct hook_ctx *c, void *old,

@@ -28,12 +28,18 @@ def buffers():            # bytearray: PyObject_Malloc over 512 bytes -> malloc
     for i in range(4000):
         out.append(bytearray(2000))
     return out
+def zeroed():             # PyObject_Calloc: bytes(300) is a 334-byte calloc
+    out = []
+    for i in range(30000):
+        out.append(bytes(300))
+    return out
 def churn():              # allocated and freed at once (str: no free list)
     for i in range(200000):
         x = "ab" * (i % 50 + 10)
 for _ in range(2):
     keep.append(objects())
     keep.append(buffers())
+    keep.append(zeroed())
 churn()
 """
 
@@ -178,11 +184,11 @@ class Sampling(TraceTest):
         for _ in range(5):
             _, _, t = self.run_traced([sys.executable, script], "--sample", str(INTERVAL))
             runs.append(by_func(t[0]))
-        for func in ("objects", "buffers", "churn"):
+        for func in ("objects", "buffers", "zeroed", "churn"):
             want = truth[func]["allocated_bytes"]
             got = mean([r.get(func, {}).get("allocated_bytes", 0) for r in runs])
             self.assertLess(abs(got - want), 0.10 * want, f"{func}: exact {want}, sampled {got:.0f}")
-        for func in ("objects", "buffers"):
+        for func in ("objects", "buffers", "zeroed"):
             want = truth[func]["leaked_bytes"]
             got = mean([r.get(func, {}).get("leaked_bytes", 0) for r in runs])
             self.assertLess(abs(got - want), 0.10 * want, f"{func}: exact {want}, sampled {got:.0f}")
