@@ -35,7 +35,7 @@ struct real_functions {
 #undef HW_X
 };
 
-extern struct real_functions g_real;
+extern struct real_functions g_real __attribute__((visibility("hidden")));
 
 /* Looks up every real function with dlsym(RTLD_NEXT). Safe to call from any
  * hook at any time; a thread arriving while another resolves waits, and the

@@ -105,6 +105,7 @@ void init_fork_child(bool drained)
 	/* 0 until this child's trace starts; 1 in a child never traced, whose
 	 * sampled hooks then count down without coming to start it */
 	atomic_store(&g_proc.started, !follow);
+	sample_libc_update();
 	hw_tls.guard = guard;
 	errno = saved;
 }
@@ -193,8 +194,10 @@ bool init_maybe(void)
 	bool ok = start();
 	hw_tls.guard = 0;
 	atomic_store(&g_run_state, ok ? RUN_ON : RUN_OFF);
-	if (ok)
+	if (ok) {
 		atomic_store_explicit(&g_proc.started, 1, memory_order_release);
+		sample_libc_update();
+	}
 	errno = saved;
 	return ok;
 }

@@ -104,7 +104,7 @@ static __attribute__((noinline)) void *malloc_slow(size_t n)
  * in a function of its own. */
 HW_EXPORT HW_NO_FRAME void *malloc(size_t n)
 {
-	if (HW_LIKELY(g_sample_libc) && HW_LIKELY(sample_libc_pass(n)))
+	if (HW_LIKELY(sample_libc_on()) && HW_LIKELY(sample_libc_pass(n)))
 		return g_real.malloc(n);
 	return malloc_slow(n);
 }
@@ -129,7 +129,7 @@ static __attribute__((noinline)) void *calloc_slow(size_t n, size_t size)
 HW_EXPORT HW_NO_FRAME void *calloc(size_t n, size_t size)
 {
 	size_t total;
-	if (HW_LIKELY(g_sample_libc) && HW_LIKELY(!__builtin_mul_overflow(n, size, &total)) &&
+	if (HW_LIKELY(sample_libc_on()) && HW_LIKELY(!__builtin_mul_overflow(n, size, &total)) &&
 	    HW_LIKELY(sample_libc_pass(total)))
 		return g_real.calloc(n, size);
 	return calloc_slow(n, size);
@@ -178,7 +178,7 @@ HW_EXPORT HW_NO_FRAME void free(void *p)
 	/* the sampling mode over glibc: a block the filter says was not
 	 * sampled (sample.h) goes to glibc's free, guard or not, as a tail
 	 * call */
-	if (HW_LIKELY(g_sample_libc) &&
+	if (HW_LIKELY(sample_libc_on()) &&
 	    HW_LIKELY(!__atomic_load_n(&g_sample_filter[sample_filter_slot((uintptr_t)p)],
 				       __ATOMIC_RELAXED)) &&
 	    HW_LIKELY(!hooks_is_boot(p)))
@@ -261,7 +261,7 @@ HW_EXPORT HW_NO_FRAME void *realloc(void *old, size_t n)
 {
 	/* the sampling mode over glibc: old was not sampled (or the call is
 	 * nested) and n bytes do not reach the sample point */
-	if (HW_LIKELY(g_sample_libc) && HW_LIKELY(!hooks_is_boot(old)) &&
+	if (HW_LIKELY(sample_libc_on()) && HW_LIKELY(!hooks_is_boot(old)) &&
 	    (HW_UNLIKELY(hw_tls.guard) ||
 	     (HW_LIKELY(!old || !sample_maybe_sampled(old)) && HW_LIKELY(sample_libc_pass(n)))))
 		return g_real.realloc(old, n);

@@ -22,10 +22,13 @@ struct proc_page {
 	 * starts: the sampling mode's allocations take their slow path until
 	 * then (sample.h) */
 	_Atomic uint32_t started;
-	char pad[4096 - 12];
+	/* the sampling mode's libc hooks may call glibc without the guard
+	 * (sample.h): set once this process's trace started, 0 when wiped */
+	_Atomic uint32_t sample_libc;
+	char pad[4096 - 16];
 } __attribute__((aligned(4096)));
 
-extern struct proc_page g_proc;
+extern struct proc_page g_proc __attribute__((visibility("hidden")));
 
 /* At the first start: asks the kernel to wipe the page in its children
  * (false when it cannot: children made without atfork then go unnoticed),

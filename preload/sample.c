@@ -20,7 +20,6 @@
 uint64_t g_sample_interval;
 struct sample_set g_sample_set;
 uint8_t g_sample_filter[1u << SAMPLE_FILTER_BITS];
-bool g_sample_libc;
 static _Atomic int g_libc_glibc = -1; /* -1 not checked yet, 0 no, 1 yes */
 static atomic_flag g_set_lock = ATOMIC_FLAG_INIT;
 static _Atomic uint64_t g_seeds;
@@ -129,10 +128,8 @@ static __attribute__((noinline)) void start_here(void)
 	struct thread_state *ts = tracker_enter();
 	if (ts)
 		tracker_leave();
-	else if (atomic_load(&g_run_state) == RUN_OFF && !sample_ready()) {
-		__atomic_store_n(&g_sample_libc, false, __ATOMIC_RELAXED);
+	else if (atomic_load(&g_run_state) == RUN_OFF && !sample_ready())
 		__atomic_store_n(&g_sample_interval, 0, __ATOMIC_RELAXED);
-	}
 	errno = e;
 }
 
@@ -439,9 +436,9 @@ static bool libc_is_glibc(void)
 
 void sample_libc_update(void)
 {
-	bool on = g_sample_interval && atomic_load(&g_libc_glibc) == 1 &&
+	bool on = g_sample_interval && atomic_load(&g_libc_glibc) == 1 && sample_ready() &&
 		  atomic_load(&g_py_state) != PY_WAITING;
-	__atomic_store_n(&g_sample_libc, on, __ATOMIC_SEQ_CST);
+	atomic_store(&g_proc.sample_libc, on);
 }
 
 void sample_emit_info(struct thread_state *ts)
@@ -452,7 +449,6 @@ void sample_emit_info(struct thread_state *ts)
 	if (atomic_load(&g_libc_glibc) < 0)
 		atomic_store(&g_libc_glibc, libc_is_glibc());
 	errno = e;
-	sample_libc_update();
 	uint8_t *p = tracker_reserve(ts, 1 + 2 * HW_VARINT_MAX);
 	if (!p)
 		return;

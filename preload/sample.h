@@ -59,7 +59,7 @@ static inline size_t sample_home(const struct sample_table *t, uint64_t a)
  * A count is raised before its block reaches the program and lowered only
  * by that block's own removal, so it is never 0 while the block lives. */
 #define SAMPLE_FILTER_BITS 15
-extern uint8_t g_sample_filter[1u << SAMPLE_FILTER_BITS];
+extern uint8_t g_sample_filter[1u << SAMPLE_FILTER_BITS] __attribute__((visibility("hidden")));
 
 static inline size_t sample_filter_slot(uint64_t a)
 {
@@ -166,8 +166,9 @@ static inline bool sample_count_fast(size_t n)
 
 /* The libc hooks' fast path (intercept_libc.c): true when the real malloc,
  * calloc, realloc and free are glibc's (2.34 or newer: no malloc hooks),
- * the sampling mode is on and no interpreter is starting (PY_WAITING: then
- * every libc allocation looks whether CPython replaced our PyMem hooks).
+ * the sampling mode is on, this process's trace started (sample_ready) and
+ * no interpreter is starting (PY_WAITING: then every libc allocation looks
+ * whether CPython replaced our PyMem hooks).
  * glibc's allocator calls no function the shim interposes (its mmap, brk,
  * munmap and mremap are its own internal calls, its corruption checks
  * write with its own write and abort), so the real call needs no guard:
@@ -175,13 +176,19 @@ static inline bool sample_count_fast(size_t n)
  * free the filter's byte and a tail call, and a call made while the guard
  * is held (shim code, or a guarded PyMem hook above: not the program's) a
  * tail call. Anything else (jemalloc, tcmalloc, libc_malloc_debug, an
- * older glibc) keeps the guarded path. Set at the trace's start
- * (sample_emit_info) and when the interpreter is ready. */
-extern bool g_sample_libc;
-/* Recomputes g_sample_libc (after g_py_state changed). */
+ * older glibc) keeps the guarded path. The flag lives in the process page
+ * (proc.h), which the kernel zeroes in every child: one load tells both
+ * that this process started and that the fast path applies. */
+static inline bool sample_libc_on(void)
+{
+	return atomic_load_explicit(&g_proc.sample_libc, memory_order_relaxed) != 0;
+}
+/* Recomputes the flag: after the trace started (in every process, also a
+ * fork child never traced), and after g_py_state changed. The allocator is
+ * looked at once per process tree, by sample_emit_info. */
 void sample_libc_update(void);
 
-/* The libc hooks' countdown when g_sample_libc: true when the real
+/* The libc hooks' countdown when sample_libc_on(): true when the real
  * function may be called at once, without the guard: the guard is held
  * (a nested call, not counted), or n bytes do not reach the sample point
  * (counted). */
@@ -189,7 +196,7 @@ static inline bool sample_libc_pass(size_t n)
 {
 	if (HW_UNLIKELY(hw_tls.guard))
 		return true;
-	if (HW_LIKELY(n < hw_tls.sample_left) && HW_LIKELY(sample_ready())) {
+	if (HW_LIKELY(n < hw_tls.sample_left)) {
 		hw_tls.sample_left -= n;
 		return true;
 	}
@@ -241,7 +248,7 @@ void sample_realloc_end(struct sample_realloc *r, int kind, void *old, void *p, 
 			bool freed, int taken_before);
 
 /* Writes the SAMPLE record at the start of a trace (nothing in the exact
- * mode), and sets g_sample_libc. */
+ * mode), and looks whether the allocator below is glibc's. */
 void sample_emit_info(struct thread_state *ts);
 
 #endif
