@@ -24,8 +24,13 @@
 
 /* The exported allocator functions' own frame: none (their fast path is a
  * few tests and a tail call; the rest is a function of its own, which has
- * one). */
+ * one). GCC only: clang has no such attribute (its build keeps the frame,
+ * three instructions). */
+#if defined(__GNUC__) && !defined(__clang__)
 #define HW_NO_FRAME __attribute__((optimize("omit-frame-pointer")))
+#else
+#define HW_NO_FRAME
+#endif
 
 #define ENSURE(name)                                                                      \
 	do {                                                                              \
