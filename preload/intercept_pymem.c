@@ -5,7 +5,6 @@
  * allocators while the interpreter starts: until Py_IsInitialized() the libc
  * interposers call python_check_hooks, which installs the hooks again. */
 #include <dlfcn.h>
-#include <link.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -13,6 +12,7 @@
 #include "heapwise/trace_format.h"
 #include "heapwise/varint.h"
 #include "log.h"
+#include "modules.h"
 #include "python.h"
 #include "sample.h"
 #include "tracker.h"
@@ -283,34 +283,6 @@ static bool ours_malloc(void *(*f)(void *, size_t))
 	return f == hook_malloc || f == sampled_hook_malloc || f == sampled_hook_malloc_pymalloc;
 }
 
-/* Whether three addresses lie in the loaded segments of one object (bit i
- * of found: addr[i] is in the object that holds addr[0]). dladdr would
- * scan a static executable's symbol table: 55,000 instructions a call. */
-struct in_object {
-	uintptr_t addr[3];
-	unsigned found;
-};
-
-static int in_object_cb(struct dl_phdr_info *info, size_t size, void *data)
-{
-	(void)size;
-	struct in_object *q = data;
-	unsigned in = 0;
-	for (int i = 0; i < info->dlpi_phnum; i++) {
-		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-		if (ph->p_type != PT_LOAD)
-			continue;
-		uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
-		for (int k = 0; k < 3; k++)
-			if (q->addr[k] - lo < hi - lo)
-				in |= 1u << k;
-	}
-	if (!(in & 1))
-		return 0;
-	q->found = in;
-	return 1;
-}
-
 /* True when cur, the allocator the hook of domain wraps, is pymalloc:
  * CPython's own functions (in the object that has PyObject_Malloc), the
  * same in the MEM and OBJ domains, without a ctx, and not the RAW domain's
@@ -321,12 +293,9 @@ static bool is_pymalloc(const struct pymem_allocator *cur, int domain)
 {
 	if (cur->ctx || !g_arenas_wrapped)
 		return false;
-	struct in_object q = {{(uintptr_t)dlsym(RTLD_DEFAULT, "PyObject_Malloc"),
-			       (uintptr_t)cur->malloc, (uintptr_t)cur->free}, 0};
-	if (!q.addr[0])
-		return false;
-	dl_iterate_phdr(in_object_cb, &q);
-	if (q.found != 7)
+	uintptr_t addr[3] = {(uintptr_t)dlsym(RTLD_DEFAULT, "PyObject_Malloc"),
+			     (uintptr_t)cur->malloc, (uintptr_t)cur->free};
+	if (!addr[0] || !modules_same_object(addr, 3))
 		return false;
 	struct pymem_allocator raw, other;
 	py_get_allocator(DOMAIN_RAW, &raw);

@@ -248,3 +248,37 @@ void modules_fork_after(void)
 {
 	unlock();
 }
+
+struct same_object {
+	const uintptr_t *addr;
+	unsigned n, found; /* bit k: addr[k] is in the object that holds addr[0] */
+};
+
+static int same_object_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+	(void)size;
+	struct same_object *q = data;
+	unsigned in = 0;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type != PT_LOAD)
+			continue;
+		uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+		for (unsigned k = 0; k < q->n; k++)
+			if (q->addr[k] - lo < hi - lo)
+				in |= 1u << k;
+	}
+	if (!(in & 1))
+		return 0;
+	q->found = in;
+	return 1;
+}
+
+bool modules_same_object(const uintptr_t *addr, unsigned n)
+{
+	struct same_object q = {addr, n, 0};
+	if (!n || n > 8)
+		return false;
+	dl_iterate_phdr(same_object_cb, &q);
+	return q.found == (1u << n) - 1;
+}

@@ -4,7 +4,6 @@
 #include "sample.h"
 
 #include <dlfcn.h>
-#include <link.h>
 #include <errno.h>
 #include <string.h>
 #include <stdlib.h>
@@ -12,6 +11,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "modules.h"
 #include "proc.h"
 #include "python.h"
 #include "heapwise/trace_format.h"
@@ -379,34 +379,7 @@ void sample_realloc_end(struct sample_realloc *r, int kind, void *old, void *p, 
 	errno = e;
 }
 
-/* Whether addresses lie in the loaded segments of one object (bit i of
- * found: addr[i] is in the object that holds addr[0]). dladdr would scan
- * libc's symbols: 100,000 instructions a call. */
 #define LIBC_FUNCS 5
-struct in_libc {
-	uintptr_t addr[LIBC_FUNCS];
-	unsigned found;
-};
-
-static int in_libc_cb(struct dl_phdr_info *info, size_t size, void *data)
-{
-	(void)size;
-	struct in_libc *q = data;
-	unsigned in = 0;
-	for (int i = 0; i < info->dlpi_phnum; i++) {
-		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-		if (ph->p_type != PT_LOAD)
-			continue;
-		uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
-		for (int k = 0; k < LIBC_FUNCS; k++)
-			if (q->addr[k] - lo < hi - lo)
-				in |= 1u << k;
-	}
-	if (!(in & 1))
-		return 0;
-	q->found = in;
-	return 1;
-}
 
 /* True when the real malloc, calloc, realloc and free (the definitions
  * after the shim's, as hooks_resolve finds them) are glibc's own (in the
@@ -425,13 +398,12 @@ static bool libc_is_glibc(void)
 			minor = minor * 10 + (unsigned)(*v - '0');
 	if (!v || major != 2 || minor < 34)
 		return false;
-	struct in_libc q = {{(uintptr_t)version}, 0};
+	uintptr_t addr[LIBC_FUNCS] = {(uintptr_t)version};
 	static const char *const name[LIBC_FUNCS - 1] = {"malloc", "calloc", "realloc", "free"};
 	for (int i = 0; i < LIBC_FUNCS - 1; i++)
-		if (!(q.addr[i + 1] = (uintptr_t)dlsym(RTLD_NEXT, name[i])))
+		if (!(addr[i + 1] = (uintptr_t)dlsym(RTLD_NEXT, name[i])))
 			return false;
-	dl_iterate_phdr(in_libc_cb, &q);
-	return q.found == (1u << LIBC_FUNCS) - 1;
+	return modules_same_object(addr, LIBC_FUNCS);
 }
 
 void sample_libc_update(void)
