@@ -3,7 +3,7 @@
 // the first view of a 1400x900 window, a click on the deepest frame, and a
 // search. Usage: node flame.js PAGE.html REGEX PROFILE_DIR
 'use strict';
-const puppeteer = require('puppeteer-core');
+const {run} = require('./page.js');
 
 function frames() {
   const chart = document.getElementById('chart').getBoundingClientRect();
@@ -14,56 +14,36 @@ function frames() {
   });
 }
 
-async function main() {
-  const [page_path, regex, profile] = process.argv.slice(2);
-  const browser = await puppeteer.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    userDataDir: profile,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
-           '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+const [page_path, regex, profile] = process.argv.slice(2);
+run(page_path, profile, async (page, out) => {
+  // the first view: what a 1400x900 window shows without scrolling
+  out.first = await page.evaluate(() => {
+    const root = document.querySelector('#chart .root').getBoundingClientRect();
+    const search = document.getElementById('search').getBoundingClientRect();
+    return {scrollY: window.scrollY, height: window.innerHeight,
+            root: {top: root.top, bottom: root.bottom, width: root.width},
+            search: {top: search.top, bottom: search.bottom},
+            chartWidth: document.getElementById('chart').clientWidth};
   });
-  const out = {errors: []};
-  try {
-    const page = await browser.newPage();
-    page.on('pageerror', e => out.errors.push(String(e)));
-    page.on('console', m => { if (m.type() === 'error') out.errors.push(m.text()); });
-    await page.setViewport({width: 1400, height: 900});
-    await page.goto('file://' + page_path, {waitUntil: 'load'});
-    // the first view: what a 1400x900 window shows without scrolling
-    out.first = await page.evaluate(() => {
-      const root = document.querySelector('#chart .root').getBoundingClientRect();
-      const search = document.getElementById('search').getBoundingClientRect();
-      return {scrollY: window.scrollY, height: window.innerHeight,
-              root: {top: root.top, bottom: root.bottom, width: root.width},
-              search: {top: search.top, bottom: search.bottom},
-              chartWidth: document.getElementById('chart').clientWidth};
-    });
-    out.first.frames = await page.evaluate(frames);
-    // zoom: click the deepest frame drawn (a leaf)
-    const leaf = out.first.frames.reduce((a, b) => (b.row > a.row ? b : a));
-    out.clicked = leaf;
-    await page.evaluate(text => {
-      const all = Array.from(document.querySelectorAll('#chart .f'));
-      let best = null;
-      for (const e of all)
-        if (e.textContent === text && (!best || e.offsetTop > best.offsetTop)) best = e;
-      best.click();
-    }, leaf.text);
-    out.zoom = await page.evaluate(frames);
-    // search: every match coloured, the outermost matches' bytes counted
-    await page.evaluate(() => document.getElementById('reset').click());
-    await page.type('#search', regex);
-    out.search = await page.evaluate(() => {
-      const m = document.getElementById('matched');
-      return {text: m.textContent, bytes: Number(m.getAttribute('data-bytes')),
-              hits: document.querySelectorAll('#chart .f.hit').length,
-              total: JSON.parse(document.getElementById('data').textContent).tree.v};
-    });
-  } finally {
-    await browser.close();
-  }
-  process.stdout.write(JSON.stringify(out));
-}
-
-main().catch(e => { console.error(e); process.exit(1); });
+  out.first.frames = await page.evaluate(frames);
+  // zoom: click the deepest frame drawn (a leaf)
+  const leaf = out.first.frames.reduce((a, b) => (b.row > a.row ? b : a));
+  out.clicked = leaf;
+  await page.evaluate(text => {
+    const all = Array.from(document.querySelectorAll('#chart .f'));
+    let best = null;
+    for (const e of all)
+      if (e.textContent === text && (!best || e.offsetTop > best.offsetTop)) best = e;
+    best.click();
+  }, leaf.text);
+  out.zoom = await page.evaluate(frames);
+  // search: every match coloured, the outermost matches' bytes counted
+  await page.evaluate(() => document.getElementById('reset').click());
+  await page.type('#search', regex);
+  out.search = await page.evaluate(() => {
+    const m = document.getElementById('matched');
+    return {text: m.textContent, bytes: Number(m.getAttribute('data-bytes')),
+            hits: document.querySelectorAll('#chart .f.hit').length,
+            total: JSON.parse(document.getElementById('data').textContent).tree.v};
+  });
+});
