@@ -105,6 +105,17 @@ static int cmp_growth(const void *x, const void *y)
 	return strcmp(a->key, b->key);
 }
 
+/* " ± X (N samples)" of one side's figure when its trace is sampled
+ * (interval not 0), "" otherwise. */
+static void side_pm(char *buf, size_t cap, uint64_t interval, uint64_t value, double var,
+		    uint64_t samples)
+{
+	char t[96];
+	buf[0] = 0;
+	if (interval)
+		snprintf(buf, cap, " %s", sample_pm(t, value, var, samples));
+}
+
 static const char *signed_size(char *buf, int64_t v)
 {
 	char tmp[32];
@@ -391,18 +402,12 @@ int cmd_diff(int argc, char **argv)
 		if (now.a.sample_interval)
 			printf("  new         %s\n",
 			       sample_note(now.a.sample_interval, note, sizeof(note)));
-		char pm1[100] = "", pm2[100] = "", pm3[100] = "", t[96];
-		if (sampled) {
-			if (base.a.sample_interval)
-				snprintf(pm1, sizeof(pm1), " %s",
-					 sample_pm(t, bpk, bspread.peak_var, bspread.peak_n));
-			if (now.a.sample_interval)
-				snprintf(pm2, sizeof(pm2), " %s",
-					 sample_pm(t, npk, nspread.peak_var, nspread.peak_n));
-			snprintf(pm3, sizeof(pm3), " %s",
-				 sample_pm(t, bpk + npk, bspread.peak_var + nspread.peak_var,
-					   bspread.peak_n + nspread.peak_n));
-		}
+		char pm1[100], pm2[100], pm3[100] = "";
+		side_pm(pm1, sizeof(pm1), base.a.sample_interval, bpk, bspread.peak_var, bspread.peak_n);
+		side_pm(pm2, sizeof(pm2), now.a.sample_interval, npk, nspread.peak_var, nspread.peak_n);
+		if (sampled)
+			side_pm(pm3, sizeof(pm3), 1, bpk + npk, bspread.peak_var + nspread.peak_var,
+				bspread.peak_n + nspread.peak_n);
 		printf("  peak heap   %s%s -> %s%s (%s%s", fmt_size(b1, bpk), pm1, fmt_size(b2, npk), pm2,
 		       signed_size(b3, (int64_t)(npk - bpk)), pm3);
 		if (isfinite(growth))
@@ -413,19 +418,11 @@ int cmd_diff(int argc, char **argv)
 		 * the rows below, per callsite) */
 		uint64_t bl = total_leaked(&base.a), nl = total_leaked(&now.a);
 		uint64_t ba = total_allocated(&base.a), na = total_allocated(&now.a);
-		pm1[0] = pm2[0] = 0;
-		if (base.a.sample_interval)
-			snprintf(pm1, sizeof(pm1), " %s", sample_pm(t, bl, bspread.leak_var, bspread.leak_n));
-		if (now.a.sample_interval)
-			snprintf(pm2, sizeof(pm2), " %s", sample_pm(t, nl, nspread.leak_var, nspread.leak_n));
+		side_pm(pm1, sizeof(pm1), base.a.sample_interval, bl, bspread.leak_var, bspread.leak_n);
+		side_pm(pm2, sizeof(pm2), now.a.sample_interval, nl, nspread.leak_var, nspread.leak_n);
 		printf("  leaked      %s%s -> %s%s\n", fmt_size(b1, bl), pm1, fmt_size(b2, nl), pm2);
-		pm1[0] = pm2[0] = 0;
-		if (base.a.sample_interval)
-			snprintf(pm1, sizeof(pm1), " %s",
-				 sample_pm(t, ba, bspread.alloc_var, bspread.alloc_n));
-		if (now.a.sample_interval)
-			snprintf(pm2, sizeof(pm2), " %s",
-				 sample_pm(t, na, nspread.alloc_var, nspread.alloc_n));
+		side_pm(pm1, sizeof(pm1), base.a.sample_interval, ba, bspread.alloc_var, bspread.alloc_n);
+		side_pm(pm2, sizeof(pm2), now.a.sample_interval, na, nspread.alloc_var, nspread.alloc_n);
 		printf("  allocated   %s%s -> %s%s\n\n", fmt_size(b1, ba), pm1, fmt_size(b2, na), pm2);
 		printf("  %3s  %-12s %-12s %-12s %s\n", "#", "PEAK", "LEAKED", "ALLOCATED", "callsite");
 		/* by stack, a row is named by one frame: where two would read the
