@@ -103,8 +103,7 @@ class Sampling(TraceTest):
         jemalloc or tcmalloc map theirs) the real call stays under the
         guard: its mappings are not the program's, and the program's
         allocations are estimated as over glibc."""
-        _, _, t = self.run_traced([self.prog("churn"), "100000", "0"], "--sample", "64K",
-                                  env={"LD_PRELOAD": self.prog("walloc.so")})
+        _, _, t = self.run_traced([self.prog("churn_walloc"), "100000", "0"], "--sample", "64K")
         kinds = self.json("summary", t[0])["kinds"]
         self.assertEqual(kinds["mmap"]["allocations"], 0, kinds["mmap"])
         # 100,000 blocks of 1-100 bytes (5,050,000 bytes), all freed

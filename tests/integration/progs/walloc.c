@@ -2,9 +2,9 @@
  * calloc, realloc and free of its own, which hand the blocks to glibc's
  * (__libc_malloc...) and, every 64th malloc, map a page of bookkeeping
  * through the interposed mmap, as jemalloc or tcmalloc map their metadata
- * and extents. LD_PRELOAD after the shim: the shim's real malloc is this
- * one, which is not glibc's, so its calls stay under the guard and its
- * pages are not the program's mappings. */
+ * and extents. Linked into churn_walloc, so it comes after the preloaded
+ * shim: the shim's real malloc is this one, which is not glibc's, so its
+ * calls stay under the guard and its pages are not the program's mappings. */
 #include <stddef.h>
 #include <sys/mman.h>
 
