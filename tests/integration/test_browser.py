@@ -121,21 +121,24 @@ class Browser(TraceTest):
 
 
 
+def drive(test, script, *args):
+    """What tests/browser/SCRIPT saw of a page in headless chromium (its
+    JSON), run with args and a fresh profile directory."""
+    if not os.path.isdir(PUPPETEER):
+        test.fail("puppeteer-core is not installed: run `npm ci` in tests/browser")
+    profile = tempfile.mkdtemp(prefix="chr-", dir=test.dir)
+    p = subprocess.run([NODE, os.path.join(DRIVER, script), *args, profile],
+                       capture_output=True, text=True, timeout=180,
+                       env=dict(os.environ, CHROMIUM=CHROMIUM))
+    test.assertEqual(p.returncode, 0, p.stderr)
+    return json.loads(p.stdout)
+
+
 @unittest.skipUnless(CHROMIUM and NODE, "chromium and node are needed (Debian packages)")
 class FlameGraphInteraction(TraceTest):
     """A 1400x900 window on the HTML flame graph of a deep stack: the first
     view shows the root; a click on a leaf draws its ancestors as one bar
     each above it, nothing else; a search counts nested matches once."""
-
-    def drive(self, page, regex):
-        if not os.path.isdir(PUPPETEER):
-            self.fail("puppeteer-core is not installed: run `npm ci` in tests/browser")
-        profile = tempfile.mkdtemp(prefix="chr-", dir=self.dir)
-        p = subprocess.run([NODE, os.path.join(DRIVER, "flame.js"), page, regex, profile],
-                           capture_output=True, text=True, timeout=180,
-                           env=dict(os.environ, CHROMIUM=CHROMIUM))
-        self.assertEqual(p.returncode, 0, p.stderr)
-        return json.loads(p.stdout)
 
     def test_first_view_zoom_and_search(self):
         script = os.path.join(HERE, "py", "deep.py")
@@ -143,7 +146,7 @@ class FlameGraphInteraction(TraceTest):
         page = os.path.join(self.dir, "f.html")
         self.heapwise("flamegraph", traces[0], "-o", page)
         folded = self.heapwise("flamegraph", traces[0], "-o", "-").stdout
-        got = self.drive(page, "^rec ")
+        got = drive(self, "flame.js", page, "^rec ")
         self.assertEqual(got["errors"], [])
         first = got["first"]
         # the root and the search box are in the first view, unscrolled
@@ -183,22 +186,12 @@ class SampledInteraction(TraceTest):
     each series under the mouse its 95% interval, and the flame graph's
     search the interval of the bytes it matched."""
 
-    def node(self, script, *args):
-        if not os.path.isdir(PUPPETEER):
-            self.fail("puppeteer-core is not installed: run `npm ci` in tests/browser")
-        profile = tempfile.mkdtemp(prefix="chr-", dir=self.dir)
-        p = subprocess.run([NODE, os.path.join(DRIVER, script), *args, profile],
-                           capture_output=True, text=True, timeout=180,
-                           env=dict(os.environ, CHROMIUM=CHROMIUM))
-        self.assertEqual(p.returncode, 0, p.stderr)
-        return json.loads(p.stdout)
-
     def test_values_under_the_mouse_have_their_intervals(self):
         script = os.path.join(HERE, "py", "deep.py")
         _, _, traces = self.run_traced(["/usr/bin/python3.11", script], "--sample", "16K")
         page = os.path.join(self.dir, "t.html")
         self.heapwise("timeline", traces[0], "-o", page)
-        got = self.node("timeline.js", page)
+        got = drive(self, "timeline.js", page)
         self.assertEqual(got["errors"], [])
         self.assertIn("sampled every 16.0 KiB", got["title"])
         self.assertEqual(got["bands"], 1)
@@ -206,16 +199,9 @@ class SampledInteraction(TraceTest):
         self.assertRegex(got["info"], r"\n[\d.]+ [KMG]?i?B \u00b1 [\d.]+ [KMG]?i?B \(\d+ samples(, unreliable)?\)  ")
         page = os.path.join(self.dir, "f.html")
         self.heapwise("flamegraph", traces[0], "-o", page)
-        if not os.path.isdir(PUPPETEER):
-            self.fail("puppeteer-core is not installed: run `npm ci` in tests/browser")
-        profile = tempfile.mkdtemp(prefix="chr-", dir=self.dir)
         # "." matches the root's children: every byte, the interpreter's
         # small sampled blocks with them (deep.py's 4 MB block is exact)
-        p = subprocess.run([NODE, os.path.join(DRIVER, "flame.js"), page, ".", profile],
-                           capture_output=True, text=True, timeout=180,
-                           env=dict(os.environ, CHROMIUM=CHROMIUM))
-        self.assertEqual(p.returncode, 0, p.stderr)
-        search = json.loads(p.stdout)["search"]
+        search = drive(self, "flame.js", page, ".")["search"]
         self.assertRegex(search["text"], r"^matched [\d.]+ [KMG]?i?B \u00b1 [\d.]+ [KMG]?i?B "
                                          r"\(\d+ samples(, unreliable)?\) of ")
 
