@@ -349,3 +349,25 @@ void tracker_gc_seen(struct thread_state *ts, bool attached)
 		tracker_mark(ts, HW_MARK_GC_END, label);
 	}
 }
+
+void tracker_gc_flush(struct thread_state *ts)
+{
+	int *flag = atomic_load(&g_py_gc_flag);
+	int seen = atomic_load(&g_py_gc_seen);
+	if (!flag || seen <= 0)
+		return; /* not armed, busy, or no collection open */
+	if (*(volatile int *)flag) {
+		/* the collector runs now (finalization collects): the open
+		 * collection has ended only if the statistics moved since its
+		 * start (they count a collection at its end) */
+		intptr_t now[9];
+		read_stats(now);
+		if (!g_py_layout->interp_gc_stats || !memcmp(now, g_stats, sizeof(now)))
+			return;
+	}
+	if (!atomic_compare_exchange_strong(&g_py_gc_seen, &seen, 0))
+		return;
+	char label[96];
+	end_label(label, sizeof(label));
+	tracker_mark(ts, HW_MARK_GC_END, label);
+}

@@ -260,6 +260,7 @@ void tracker_finalize_seen(struct thread_state *ts)
 {
 	uintptr_t *fin = atomic_exchange(&g_py_finalizing, NULL);
 	if (fin) { /* the first thread to see it writes the mark */
+		tracker_gc_flush(ts);
 		python_objects_finalizing();
 		tracker_mark(ts, HW_MARK_PY_FINALIZE, "python-finalize");
 	}

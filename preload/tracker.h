@@ -190,6 +190,10 @@ extern int *_Atomic g_py_gc_flag;
 extern _Atomic int g_py_gc_seen;
 /* attached: called from a PyMem hook (an attached thread state) */
 void tracker_gc_seen(struct thread_state *ts, bool attached);
+/* Python finalizes: a collection that ended since the last event that
+ * looked (in the sampling mode, the last sampled one) gets its end mark; one
+ * that is running then (finalization collects) gets none. */
+void tracker_gc_flush(struct thread_state *ts);
 
 /* The watches of each event: CPython finalizing, its collector running. */
 static inline void tracker_watch_python(struct thread_state *ts, bool attached)
