@@ -46,6 +46,12 @@ struct mark {
 	uint64_t live_bytes; /* the heap's live bytes at the mark */
 	uint64_t freed_bytes; /* HW_MARK_GC_END: the live bytes the collection
 			       * took away (live at its GC_START minus live here) */
+	/* a sampled trace: the variance (bytes squared) and samples behind
+	 * live_bytes, and behind freed_bytes: every sampled block that came or
+	 * went between GC_START and here (a block both made and freed there
+	 * counts twice though it cancels: the interval errs wide) */
+	double live_var, freed_var;
+	uint64_t live_n, freed_n;
 };
 
 /* A sampled trace's spread per site (analysis_weigh_var), beside a->sites:
@@ -210,6 +216,11 @@ struct analysis {
 	unsigned __int128 heap_var, tick_var;
 	uint64_t heap_n, tick_n;
 	bool want_ticks;
+	/* a sampled trace, while a collection is open (GC_START seen): the
+	 * variance and samples of every sampled block that came or went */
+	unsigned __int128 gc_var;
+	uint64_t gc_n;
+	bool gc_open;
 	uint64_t temporaries;
 };
 
@@ -254,6 +265,8 @@ struct spread_fig {
 	double peak_var, leak_var, alloc_var;
 	double count_var; /* of the estimated count of allocations */
 	uint64_t peak_n, leak_n, alloc_n;
+	double live_var; /* live now (at the end of the replay) */
+	uint64_t live_n;
 };
 void site_spread_fig(const struct analysis *a, size_t i, struct spread_fig *out);
 

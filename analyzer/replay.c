@@ -188,9 +188,12 @@ static void spread_change(struct analysis *a, size_t i, uint64_t id, uint64_t si
 		p->snap_n = p->live_n;
 		p->seen = id;
 	}
-	if (a->want_ticks) { /* the whole heap's, for a process tree's peak */
-		a->heap_var = sign > 0 ? a->heap_var + q : a->heap_var - q;
-		a->heap_n = sign > 0 ? a->heap_n + 1 : a->heap_n - 1;
+	/* the whole heap's: a process tree's peak, and the markers */
+	a->heap_var = sign > 0 ? a->heap_var + q : a->heap_var - q;
+	a->heap_n = sign > 0 ? a->heap_n + 1 : a->heap_n - 1;
+	if (a->gc_open) {
+		a->gc_var += q;
+		a->gc_n++;
 	}
 	if (sign > 0) {
 		p->live_var += q;
@@ -219,6 +222,8 @@ void site_spread_fig(const struct analysis *a, size_t i, struct spread_fig *out)
 	out->alloc_var = (double)p->alloc_var;
 	out->alloc_n = p->alloc_n;
 	out->count_var = (double)p->count_var;
+	out->live_var = (double)p->live_var;
+	out->live_n = p->live_n;
 }
 
 uint64_t site_peak_bytes(const struct analysis *a, const struct site *s)
@@ -780,12 +785,19 @@ enum hw_err analysis_run(struct analysis *a, struct trace *t, const struct analy
 				const char *name = (const char *)(uintptr_t)e->addr;
 				size_t len = (size_t)e->size;
 				HW_GROW(a->marks, a->nmarks, a->markcap);
-				struct mark mk = {seq, now, e->kind, xstrndup(name, len), h.live, 0};
-				if (e->kind == HW_MARK_GC_START)
+				struct mark mk = {seq, now, e->kind, xstrndup(name, len), h.live, 0,
+						  (double)a->heap_var, 0, a->heap_n, 0};
+				if (e->kind == HW_MARK_GC_START) {
 					gc_start_live = h.live;
-				else if (e->kind == HW_MARK_GC_END && gc_start_live != UINT64_MAX) {
+					a->gc_open = true;
+					a->gc_var = 0;
+					a->gc_n = 0;
+				} else if (e->kind == HW_MARK_GC_END && gc_start_live != UINT64_MAX) {
 					mk.freed_bytes = gc_start_live > h.live ? gc_start_live - h.live : 0;
+					mk.freed_var = (double)a->gc_var;
+					mk.freed_n = a->gc_n;
 					gc_start_live = UINT64_MAX;
+					a->gc_open = false;
 				}
 				a->marks[a->nmarks++] = mk;
 				if (e->kind != HW_MARK_USER) {

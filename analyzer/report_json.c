@@ -42,13 +42,21 @@ static void frames_json(FILE *f, const struct row *r)
 	report_frames_json(f, r->frames, r->nframes);
 }
 
-static void totals_json(FILE *f, const struct kind_totals *k, uint64_t at_peak)
+/* sp: a sampled trace's spread of the kind (NULL for an exact trace) */
+static void totals_json(FILE *f, const struct kind_totals *k, uint64_t at_peak,
+			const struct spread_fig *sp)
 {
 	fprintf(f,
 		"{\"allocations\":%" PRIu64 ",\"frees\":%" PRIu64 ",\"allocated_bytes\":%" PRIu64
-		",\"live_bytes\":%" PRIu64 ",\"live_blocks\":%" PRIu64 ",\"live_at_peak_bytes\":%" PRIu64
-		"}",
+		",\"live_bytes\":%" PRIu64 ",\"live_blocks\":%" PRIu64 ",\"live_at_peak_bytes\":%" PRIu64,
 		k->allocs, k->frees, k->alloc_bytes, k->live_bytes, k->live_blocks, at_peak);
+	if (sp) {
+		fprintf(f, ",\"allocations_stderr\":%" PRIu64, sample_clamp(sqrt(sp->count_var)));
+		sample_spread_json(f, "allocated", sp->alloc_var, sp->alloc_n);
+		sample_spread_json(f, "live", sp->live_var, sp->live_n);
+		sample_spread_json(f, "live_at_peak", sp->peak_var, sp->peak_n);
+	}
+	fputc('}', f);
 }
 
 void report_summary_json(FILE *f, const struct analysis *a, struct symbolizer *s)
@@ -111,10 +119,12 @@ void report_summary_json(FILE *f, const struct analysis *a, struct symbolizer *s
 		a->rss_peak, a->unmatched_frees, a->events);
 	uint64_t at_peak[HW_KIND_COUNT];
 	report_kind_peaks(a, at_peak);
+	struct spread_fig ks[HW_KIND_COUNT];
+	sample_kind_spread(a, ks);
 	fputs(",\"kinds\":{", f);
 	for (int k = 0; k < HW_KIND_COUNT; k++) {
 		fprintf(f, "%s\"%s\":", k ? "," : "", kind_name(k));
-		totals_json(f, &a->kinds[k], at_peak[k]);
+		totals_json(f, &a->kinds[k], at_peak[k], a->sample_interval ? &ks[k] : NULL);
 	}
 	fputs("},\"classes\":{", f);
 	for (int c = 0; c < CLASS_COUNT; c++)

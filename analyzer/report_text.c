@@ -126,6 +126,42 @@ void report_peak_lines(FILE *f, const struct report *r, size_t max)
 	}
 }
 
+/* One cell of the summary table's interval row: "± 1.1 MiB", "exact" for
+ * a figure made only of blocks that count as themselves, nothing for 0. */
+static const char *pm_cell(char *buf, size_t size, uint64_t value, double var, bool bytes)
+{
+	char b[32];
+	if (!value)
+		buf[0] = 0;
+	else if (var < 1)
+		snprintf(buf, size, "exact");
+	else if (bytes)
+		snprintf(buf, size, "\u00b1 %s", fmt_size(b, sample_clamp(sample_half95(var))));
+	else
+		snprintf(buf, size, "\u00b1 %" PRIu64, sample_clamp(sample_half95(var)));
+	return buf;
+}
+
+/* Under a row of the summary's table of a sampled trace: its figures' 95%
+ * half-widths, column under column. */
+static void kind_pm_row(FILE *f, const struct kind_totals *kt, uint64_t at_peak,
+			const struct spread_fig *sp)
+{
+	char c[4][40];
+	pm_cell(c[0], sizeof(c[0]), kt->allocs, sp->count_var, false);
+	pm_cell(c[1], sizeof(c[1]), kt->alloc_bytes, sp->alloc_var, true);
+	pm_cell(c[2], sizeof(c[2]), at_peak, sp->peak_var, true);
+	pm_cell(c[3], sizeof(c[3]), kt->live_bytes, sp->live_var, true);
+	char line[160];
+	size_t n = (size_t)snprintf(line, sizeof(line), "  %-10s", "");
+	for (int i = 0; i < 4; i++) /* "±" is two bytes and one column */
+		n += (size_t)snprintf(line + n, sizeof(line) - n, " %*s", c[i][0] == '\xc2' ? 13 : 12,
+				      c[i]);
+	while (n && line[n - 1] == ' ')
+		n--;
+	fprintf(f, "%.*s\n", (int)n, line);
+}
+
 void report_summary_text(FILE *f, const struct analysis *a, struct symbolizer *s)
 {
 	const struct trace *t = a->trace;
@@ -202,6 +238,16 @@ void report_summary_text(FILE *f, const struct analysis *a, struct symbolizer *s
 	report_kind_peaks(a, at_peak);
 	fprintf(f, "\n  %-10s %12s %12s %12s %12s\n", "allocator", "allocations", "allocated",
 		"at peak", "live at end");
+	/* a sampled trace: each row's intervals on a row under it */
+	struct spread_fig ks[HW_KIND_COUNT], heap_sp = {0};
+	sample_kind_spread(a, ks);
+	for (int k = 0; k < HW_KIND_COUNT; k++)
+		if (kind_class(k) == CLASS_HEAP) {
+			heap_sp.count_var += ks[k].count_var;
+			heap_sp.alloc_var += ks[k].alloc_var;
+			heap_sp.peak_var += ks[k].peak_var;
+			heap_sp.live_var += ks[k].live_var;
+		}
 	char b3[32];
 	for (int pass = 0; pass < 2; pass++) {
 		for (int k = 0; k < HW_KIND_COUNT; k++) {
@@ -211,11 +257,16 @@ void report_summary_text(FILE *f, const struct analysis *a, struct symbolizer *s
 			fprintf(f, "  %-10s %12" PRIu64 " %12s %12s %12s\n", kind_name(k), kt->allocs,
 				fmt_size(b1, kt->alloc_bytes), fmt_size(b2, at_peak[k]),
 				fmt_size(b3, kt->live_bytes));
+			if (a->sample_interval)
+				kind_pm_row(f, kt, at_peak[k], &ks[k]);
 		}
-		if (pass == 0)
+		if (pass == 0) {
 			fprintf(f, "  %-10s %12" PRIu64 " %12s %12s %12s\n", "heap", heap.allocs,
 				fmt_size(b1, heap.alloc_bytes), fmt_size(b2, a->peaks[CLASS_HEAP].peak),
 				fmt_size(b3, heap.live_bytes));
+			if (a->sample_interval)
+				kind_pm_row(f, &heap, a->peaks[CLASS_HEAP].peak, &heap_sp);
+		}
 	}
 	fprintf(f, "  (heap = the malloc family and Python's allocators; its kinds' \"at peak\" is\n"
 		   "   what each had live at the heap's peak, and adds up to it; mmap = anonymous\n"

@@ -278,15 +278,21 @@ static const char *mark_kind(int kind)
 }
 
 /* What a marker line says: hw_mark()'s label, or what the shim marked (a
- * collection: the collector's figures and the live bytes it took away). */
-static const char *mark_text(const struct mark *m, char *buf, size_t cap)
+ * collection: the collector's figures and the live bytes it took away, on a
+ * sampled trace with its interval). */
+static const char *mark_text(const struct timeline *tl, const struct mark *m, char *buf,
+			     size_t cap)
 {
 	if (m->kind == HW_MARK_PY_FINALIZE)
 		return "Python finalizes";
 	if (m->kind != HW_MARK_GC_END)
 		return m->label;
-	char size[32];
-	snprintf(buf, cap, "%s, %s freed", m->label, fmt_size(size, m->freed_bytes));
+	char size[32], pm[96] = "";
+	if (tl->sample_interval && m->freed_bytes) {
+		pm[0] = ' ';
+		sample_pm(pm + 1, m->freed_bytes, m->freed_var, m->freed_n);
+	}
+	snprintf(buf, cap, "%s, %s%s freed", m->label, fmt_size(size, m->freed_bytes), pm);
 	return buf;
 }
 
@@ -317,8 +323,13 @@ static void write_json(FILE *f, const struct timeline *tl, double step)
 		const struct mark *m = &tl->marks[i];
 		fprintf(f, "%s{\"time_s\":%.6f,\"kind\":\"%s\",\"live_bytes\":%" PRIu64, i ? "," : "",
 			(double)m->time_ns / 1e9, mark_kind(m->kind), m->live_bytes);
-		if (m->kind == HW_MARK_GC_END)
+		if (tl->sample_interval)
+			sample_spread_json(f, "live", m->live_var, m->live_n);
+		if (m->kind == HW_MARK_GC_END) {
 			fprintf(f, ",\"freed_bytes\":%" PRIu64, m->freed_bytes);
+			if (tl->sample_interval)
+				sample_spread_json(f, "freed", m->freed_var, m->freed_n);
+		}
 		fputs(",\"label\":", f);
 		json_str(f, m->label);
 		fputc('}', f);
@@ -558,14 +569,14 @@ static void write_svg(FILE *f, const struct timeline *tl, double step, const cha
 			fprintf(f, "<g class=\"mark gc\"><line x1=\"%.1f\" y1=\"%.0f\" x2=\"%.1f\" y2=\"%.0f\" "
 				   "stroke=\"#2e7d32\" stroke-width=\"1\"/><title>",
 				gx, T - 4, gx, T + H);
-			xml_text(f, mark_text(m, buf, sizeof(buf)));
+			xml_text(f, mark_text(tl, m, buf, sizeof(buf)));
 			fputs("</title>", f);
 			if (ngc <= GC_LABELS_MAX) {
 				bool rt = gx > L + W - 120;
 				fprintf(f, "<text x=\"%.1f\" y=\"%.0f\" font-size=\"11\" fill=\"#2e7d32\"%s>",
 					rt ? gx - 3 : gx + 3, T + H - 6 - 12.0 * (double)(i % 3),
 					rt ? " text-anchor=\"end\"" : "");
-				xml_text(f, mark_text(m, buf, sizeof(buf)));
+				xml_text(f, mark_text(tl, m, buf, sizeof(buf)));
 				fputs("</text>", f);
 			}
 			fputs("</g>\n", f);
@@ -581,7 +592,7 @@ static void write_svg(FILE *f, const struct timeline *tl, double step, const cha
 			x, T - 4, x, T + H, m->kind == HW_MARK_USER ? "#7a3fb0" : "#b03f3f",
 			right ? x - 3 : x + 3, T + 8 + 12.0 * (double)(i % 3),
 			m->kind == HW_MARK_USER ? "#7a3fb0" : "#b03f3f", right ? " text-anchor=\"end\"" : "");
-		xml_text(f, mark_text(m, buf, sizeof(buf)));
+		xml_text(f, mark_text(tl, m, buf, sizeof(buf)));
 		fputs("</text></g>\n", f);
 	}
 	double y = T + H + 40;
@@ -625,7 +636,8 @@ static const char html_tail[] =
 	 * value */
 	"function half(se){return 1.96*se}\n"
 	"function band(i){if(!d.sample_interval)return 0;var v=0;for(var k=0;k<S.length;k++){var e=S[k].live_stderr_bytes[i];v+=e*e}return half(Math.sqrt(v))}\n"
-	"function pm(s,i){return !d.sample_interval||!s.live_bytes[i]?'':!s.live_stderr_bytes[i]?' exact':' \\u00b1 '+size(Math.round(half(s.live_stderr_bytes[i])))+' ('+s.live_samples[i]+' sample'+(s.live_samples[i]==1?'':'s')+(s.live_samples[i]<5?', unreliable':'')+')'}\n"
+	"function pmv(v,e,n){return !d.sample_interval||!v?'':!e?' exact':' \\u00b1 '+size(Math.round(half(e)))+' ('+n+' sample'+(n==1?'':'s')+(n<5?', unreliable':'')+')'}\n"
+	"function pm(s,i){return pmv(s.live_bytes[i],s.live_stderr_bytes[i],s.live_samples[i])}\n"
 	"function nice(span,want){if(!(span>0))return 1;var r=span/want,m=Math.pow(10,Math.floor(Math.log10(r))),f=r/m;"
 	"return (f<=1?1:f<=2?2:f<=5?5:10)*m}\n"
 	"function dec(st){return st>=1?0:Math.ceil(-Math.log10(st)-1e-9)}\n"
@@ -663,7 +675,7 @@ static const char html_tail[] =
 	"var GC=M.filter(function(m){return m.kind==='gc-end'&&(m.freed_bytes>0||m.label.indexOf('gen 2')>=0)}).length;\n"
 	"M.forEach(function(m,j){if((lo>0&&m.time_s<t0)||(hi<N-1&&m.time_s>t1)||m.kind==='gc-start')return;"
 	"if(m.kind==='gc-end'){if(!(m.freed_bytes>0||m.label.indexOf('gen 2')>=0))return;"
-	"var gt=m.label+', '+size(m.freed_bytes)+' freed',gg=el('g',{'class':'mark gc'});"
+	"var gt=m.label+', '+size(m.freed_bytes)+pmv(m.freed_bytes,m.freed_stderr_bytes,m.freed_samples)+' freed',gg=el('g',{'class':'mark gc'});"
 	"gg.appendChild(el('line',{x1:MX(m.time_s),x2:MX(m.time_s),y1:TM-4,y2:TM+H,stroke:'#2e7d32'}));"
 	"if(GC<=40){var grt=MX(m.time_s)>LM+W-120;gg.appendChild(text(MX(m.time_s)+(grt?-3:3),TM+H-6-12*(j%3),gt,{fill:'#2e7d32','font-size':11,'text-anchor':grt?'end':'start'}))}"
 	"var gti=el('title',{});gti.textContent=gt+' at '+m.time_s.toFixed(6)+' s';gg.appendChild(gti);svg.appendChild(gg);return}"

@@ -95,3 +95,20 @@ void sample_heap_spread(const struct analysis *a, struct spread_fig *out)
 		out->count_var += f.count_var;
 	}
 }
+
+void sample_kind_spread(const struct analysis *a, struct spread_fig out[HW_KIND_COUNT])
+{
+	memset(out, 0, sizeof(*out) * HW_KIND_COUNT);
+	for (size_t i = 0; a->spread && i < a->nsites; i++) {
+		struct spread_fig f;
+		site_spread_fig(a, i, &f);
+		struct spread_fig *k = &out[a->sites[i].kind % HW_KIND_COUNT];
+		k->peak_var += f.peak_var;
+		k->peak_n += f.peak_n;
+		k->alloc_var += f.alloc_var;
+		k->alloc_n += f.alloc_n;
+		k->count_var += f.count_var;
+		k->live_var += f.live_var;
+		k->live_n += f.live_n;
+	}
+}

@@ -47,4 +47,8 @@ void sample_spread_json(FILE *f, const char *name, double var, uint64_t samples)
  * sites that count as leaks) and over all allocations. */
 void sample_heap_spread(const struct analysis *a, struct spread_fig *out);
 
+/* Each allocator kind's spread (the summary's table): over its allocations,
+ * at its class's peak and live at the end of the replay. */
+void sample_kind_spread(const struct analysis *a, struct spread_fig out[HW_KIND_COUNT]);
+
 #endif

@@ -10,7 +10,9 @@ import csv
 import json
 import math
 import os
+import re
 import subprocess
+import sys
 import tempfile
 
 from helpers import HEAPWISE, TraceTest, main
@@ -189,6 +191,91 @@ class Spread(TraceTest):
         for k, s in enumerate(doc["series"]):
             self.assertEqual(table[0][2 + n + k], s["label"] + " (stderr bytes)")
             self.assertEqual(int(table[-1][2 + n + k]), s["live_stderr_bytes"][-1])
+
+    def test_kind_table_has_its_intervals(self):
+        """The summary's table by allocator kind: under each row of a
+        sampled trace the 95% half-widths of its figures, column under
+        column; the JSON's kinds their standard errors. spread holds every
+        kept block to its end and mallocs only, so the malloc row's live and
+        at-peak spreads are the heap's leaked and peak ones."""
+        t = self.trace("--sample", str(INTERVAL))
+        s = self.json("summary", t)
+        m = s["kinds"]["malloc"]
+        self.assertEqual(m["live_at_peak_stderr_bytes"], s["peak_stderr_bytes"])
+        self.assertEqual(m["live_at_peak_samples"], s["peak_samples"])
+        self.assertEqual(m["live_stderr_bytes"], s["leaked_stderr_bytes"])
+        self.assertEqual(m["allocated_stderr_bytes"], s["allocated_stderr_bytes"])
+        self.assertEqual(m["allocations_stderr"], s["allocations_stderr"])
+        self.assertGreater(m["live_samples"], 5)
+        text = self.heapwise("summary", t).stdout.splitlines()
+        head = next(i for i, l in enumerate(text) if l.startswith("  allocator"))
+        self.assertTrue(text[head + 1].startswith("  malloc "), text[head + 1])
+        pm = text[head + 2]
+        for col in ("allocations", "allocated", "at peak", "live at end"):
+            # each cell ends where its heading does
+            end = text[head].index(col) + len(col)
+            self.assertNotEqual(pm[end - 1], " ", (col, pm))
+            self.assertIn(pm[end:end + 1], ("", " "), (col, pm))
+        half = 1.96 * s["peak_stderr_bytes"] / 1024
+        cells = pm.split("\u00b1")
+        self.assertEqual(len(cells), 5, pm)
+        self.assertAlmostEqual(float(cells[3].split()[0]), half, delta=0.1 + half * 0.001)
+        self.assertNotIn("\u00b1", self.heapwise("summary", self.trace()).stdout)
+
+    def test_collection_marks_have_their_intervals(self):
+        """A collection's marker on a sampled trace: the live bytes at it and
+        the bytes the collection took away, each with its standard error and
+        samples (JSON), the freed bytes' 95% interval on the SVG's label;
+        over many runs of gc_three.py the exact freed bytes lie inside the
+        printed interval (it errs wide: a block made and freed inside a
+        collection counts though it cancels)."""
+        script = os.path.join(os.path.dirname(__file__), "py", "gc_three.py")
+        env = {"HW_GC_OUT": os.path.join(self.dir, "gc.txt")}
+
+        def gc_ends(trace):
+            out = os.path.join(self.dir, "gc.json")
+            self.heapwise("timeline", trace, "-o", out)
+            with open(out) as f:
+                return [m for m in json.load(f)["marks"] if m["kind"] == "gc-end"]
+
+        _, _, exact = self.run_traced([sys.executable, script], "--no-compress", env=env)
+        # gc_three's three collections, by their labels (what each found)
+        big = [m for m in gc_ends(exact[0]) if m["freed_bytes"] > 1_000_000]
+        self.assertEqual(len(big), 3)
+        self.assertNotIn("freed_stderr_bytes", big[0])
+        truth = [(m["label"], m["freed_bytes"]) for m in big]
+        runs = 30
+        loop = f'i=0; while [ $i -lt {runs} ]; do "$1" "$2"; i=$((i+1)); done'
+        _, _, traces = self.run_traced(["sh", "-c", loop, "sh", sys.executable, script],
+                                       "--no-compress", "--sample", "64K", env=env, timeout=300)
+        inside = n = 0
+        for t in traces:
+            ends = gc_ends(t)
+            got = []
+            for label, _ in truth:  # the first of its label after the previous one
+                k = next((i for i, m in enumerate(ends) if m["label"] == label), None)
+                if k is not None:
+                    got.append(ends[k])
+                    ends = ends[k + 1:]
+            if not got:
+                continue  # the shell
+            python_trace = t
+            self.assertEqual(len(got), 3, (t, [m["label"] for m in gc_ends(t)], truth))
+            for m, (_, exact_bytes) in zip(got, truth):
+                self.assertIn("live_stderr_bytes", m)
+                self.assertGreater(m["freed_samples"], 0)
+                n += 1
+                inside += abs(m["freed_bytes"] - exact_bytes) <= 1.96 * m["freed_stderr_bytes"]
+        self.assertEqual(n, 3 * runs)
+        self.assertGreaterEqual(inside / n, binomial_bounds(n)[0], (inside, n))
+        svg = os.path.join(self.dir, "gc.svg")
+        self.heapwise("timeline", python_trace, "-o", svg)
+        with open(svg) as f:
+            labels = re.findall(r"gc gen 2: [^<]*", f.read())
+        self.assertTrue(labels)
+        for label in labels:
+            self.assertRegex(label, r"^gc gen 2: \d+ collected, \S+ \S+ \u00b1 \S+ \S+ "
+                             r"\(\d+ samples?(, unreliable)?\) freed$")
 
     def test_exact_traces_show_no_intervals(self):
         t = self.trace()
