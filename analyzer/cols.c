@@ -591,26 +591,18 @@ static void ev_grow(struct evout *e)
 
 /* A stream read in heap_run: its bytes in locals (registers), not in st[].
  * A stream's end is followed by 0x80 (inflate): the one-byte case needs no
- * bounds check, the end takes the checked way. */
+ * bounds check, the end takes the checked way. A longer varint must be in
+ * its shortest form (the form the raw record has): then a run's raw bytes
+ * of the fields held as they are (sequence deltas, sizes) are the bytes it
+ * took from their streams. */
 #define GETV(sp, se, x)                                                                   \
-	do {                                                                              \
-		if (__builtin_expect(*sp < 0x80, 1))                                      \
-			(x) = *sp++;                                                      \
-		else if (!raw_v(&sp, se, &(x)))                                           \
-			goto early;                                                       \
-	} while (0)
-
-/* The same for a field the raw record holds as it is (a sequence delta, a
- * size): its raw bytes added to n (1 in the one-byte case). */
-#define GETVN(sp, se, x, n)                                                               \
 	do {                                                                              \
 		if (__builtin_expect(*sp < 0x80, 1)) {                                    \
 			(x) = *sp++;                                                      \
-			(n)++;                                                            \
-		} else if (raw_v(&sp, se, &(x))) {                                        \
-			(n) += vlen(x);                                                   \
 		} else {                                                                  \
-			goto early;                                                       \
+			const uint8_t *q_ = sp;                                           \
+			if (!raw_v(&sp, se, &(x)) || (size_t)(sp - q_) != vlen(x))        \
+				goto redo;                                                \
 		}                                                                         \
 	} while (0)
 
@@ -629,146 +621,151 @@ static inline __attribute__((always_inline)) void put_ev(struct hw_event *e, uin
 	memcpy((char *)e + 24, &tail, 8);
 }
 
+/* Records of a run decoded between two checks of the events' room. */
+#define RUN_BLOCK 512
+
 /* cols_decode_events: the run of ALLOC, FREE and REALLOC records at the
- * tags stream's position, into events (the model, the checks and the
- * order of the stream reads those of build_, with the streams and the
- * model's state in locals). Returns false with *why set, or with
- * eo->fallback. */
+ * tags stream's position, into events (the model and the order of the
+ * stream reads those of build_, with the streams and the model's state in
+ * locals). A well-formed run only: at anything else (a damaged stream, a
+ * reference out of range, more raw bytes than the chunk holds, or what
+ * the raw reading refuses or reads specially: a sequence number that
+ * wraps, a stack id over 32 bits) it returns false, and the caller reads
+ * the whole chunk the byte-for-byte way, whose checks say what is wrong.
+ * So the loop checks the room for events once a block and the raw bytes
+ * once a run. */
 static __attribute__((noinline)) bool heap_run(struct model *m, struct rd st[HW_COLS_STREAMS], struct evout *eo, size_t *nevp,
-		     size_t *rawp, uint64_t *seqp, size_t used, const char **why)
+		     size_t *rawp, uint64_t *seqp, size_t used)
 {
-	const uint8_t *tp = st[HW_COLS_TAG].p, *te = st[HW_COLS_TAG].end;
-	const uint8_t *qp = st[HW_COLS_SEQ].p, *qe = st[HW_COLS_SEQ].end;
-	const uint8_t *rp = st[HW_COLS_REF].p, *re = st[HW_COLS_REF].end;
-	const uint8_t *fp = st[HW_COLS_FDELTA].p, *fe = st[HW_COLS_FDELTA].end;
-	const uint8_t *hp = st[HW_COLS_HINT].p, *he = st[HW_COLS_HINT].end;
-	const uint8_t *ap = st[HW_COLS_ADELTA].p, *ae = st[HW_COLS_ADELTA].end;
-	const uint8_t *zp = st[HW_COLS_SIZE].p, *ze = st[HW_COLS_SIZE].end;
-	const uint8_t *kp = st[HW_COLS_STACK].p, *ke = st[HW_COLS_STACK].end;
+	const uint8_t *tp = st[HW_COLS_TAG].p, *const te = st[HW_COLS_TAG].end;
+	const uint8_t *qp = st[HW_COLS_SEQ].p, *const qe = st[HW_COLS_SEQ].end;
+	const uint8_t *rp = st[HW_COLS_REF].p, *const re = st[HW_COLS_REF].end;
+	const uint8_t *fp = st[HW_COLS_FDELTA].p, *const fe = st[HW_COLS_FDELTA].end;
+	const uint8_t *hp = st[HW_COLS_HINT].p;
+	const uint8_t *ap = st[HW_COLS_ADELTA].p, *const ae = st[HW_COLS_ADELTA].end;
+	const uint8_t *zp = st[HW_COLS_SIZE].p, *const ze = st[HW_COLS_SIZE].end;
+	const uint8_t *kp = st[HW_COLS_STACK].p, *const ke = st[HW_COLS_STACK].end;
+	const uint8_t *const t0 = tp, *const q0 = qp, *const z0 = zp;
 	struct cols_work *w = m->w;
 	struct cols_class *const cls = w->cls;
 	uint64_t *const al_addr = w->al_addr;
 	uint16_t *const al_cls = w->al_cls;
-	const size_t al_cap = w->al_cap;
 	uint64_t addr = m->addr, last_free = m->last_free, last_stack = m->last_stack;
-	size_t nal = m->nal, nev = *nevp, raw = *rawp;
+	size_t nal = m->nal, nev = *nevp;
+	size_t nb = 0; /* raw bytes of the address fields and stack ids */
 	uint64_t seq = *seqp;
-	struct hw_event *ev = *eo->ev;
-	size_t evcap = *eo->cap;
 	bool ok = false;
-	while (tp < te && heap_tag[*tp]) {
-		uint8_t t = *tp++;
-		uint8_t base = t & (uint8_t)~HW_TAG_KIND_MASK, kind = t & HW_TAG_KIND_MASK;
-		if (__builtin_expect(nev + 2 > evcap, 0)) {
+	/* an ALLOC takes 5 raw bytes at least and a REALLOC 7: the chunk has
+	 * room for this many, whatever the streams say */
+	const size_t al_max = w->al_cap;
+	for (;;) {
+		/* room for a block of records (two events each at most) */
+		size_t left = (size_t)(te - tp) < RUN_BLOCK ? (size_t)(te - tp) : RUN_BLOCK;
+		while (*eo->cap - nev < 2 * left + 2)
 			ev_grow(eo);
-			ev = *eo->ev;
-			evcap = *eo->cap;
-		}
-		uint64_t v, s0, s1 = 0, size, a, from = 0, k, dz;
-		size_t n = 1;
-		GETVN(qp, qe, v, n);
-		/* what a raw reading refuses (a number that wraps, a stack id
-		 * over 32 bits) or takes specially (format 2's wrap after a
-		 * MARK): the byte-for-byte way */
-		if (v > UINT64_MAX - seq)
-			goto fallback;
-		s0 = seq + v;
-		if (base == HW_REC_REALLOC) {
-			GETVN(qp, qe, s1, n);
-			if (s1 > UINT64_MAX - s0)
-				goto fallback;
-		}
-		if (base != HW_REC_ALLOC) { /* the block freed (dec_free_addr) */
-			GETV(rp, re, k);
-			if (k) {
-				if (k > nal) {
-					*why = "a reference to an ALLOC out of range";
-					goto out;
+		struct hw_event *const eb = *eo->ev + nev, *e = eb;
+		const uint8_t *const lim = tp + left;
+		/* first the addresses and sizes (the model), then the sequence
+		 * numbers and stack ids: fewer streams live at once */
+		while (tp < lim && heap_tag[*tp]) {
+			uint8_t t = *tp++;
+			uint8_t base = t & (uint8_t)~HW_TAG_KIND_MASK, kind = t & HW_TAG_KIND_MASK;
+			uint64_t size, a, from = 0, k, dz;
+			if (base != HW_REC_ALLOC) { /* the block freed (dec_free_addr) */
+				GETV(rp, re, k);
+				if (k) {
+					if (k > nal)
+						goto redo;
+					size_t ord = nal - (size_t)k;
+					from = al_addr[ord];
+					struct cols_class *c = &cls[al_cls[ord]];
+					if (c->n == HW_COLS_RING) {
+						for (uint32_t j = 1; j < HW_COLS_RING; j++)
+							c->ring[j - 1] = c->ring[j];
+						c->n--;
+					}
+					c->ring[c->n++] = from;
+				} else {
+					GETV(fp, fe, dz);
+					from = last_free + (uint64_t)hw_unzigzag(dz);
 				}
-				size_t ord = nal - (size_t)k;
-				from = al_addr[ord];
-				struct cols_class *c = &cls[al_cls[ord]];
-				if (c->n == HW_COLS_RING) {
-					for (uint32_t j = 1; j < HW_COLS_RING; j++)
-						c->ring[j - 1] = c->ring[j];
-					c->n--;
+				last_free = from;
+				nb += vlen(hw_zigzag((int64_t)(from - addr)));
+				if (base == HW_REC_FREE) {
+					put_ev(e++, 0, from, 0, 0, EV_FREE, kind);
+					addr = from;
+					continue;
 				}
-				c->ring[c->n++] = from;
+			}
+			GETV(zp, ze, size);
+			uint32_t ci = class_of(kind, size);
+			struct cols_class *c = &cls[ci];
+			/* the hints stream ends in 0x80, over any count */
+			uint8_t h = *hp;
+			if (h) {
+				if (h > c->n)
+					goto redo;
+				uint32_t at = c->n - h;
+				a = c->ring[at];
+				for (uint32_t j = at + 1; j < c->n; j++)
+					c->ring[j - 1] = c->ring[j];
+				c->n--;
 			} else {
-				GETV(fp, fe, dz);
-				from = last_free + (uint64_t)hw_unzigzag(dz);
+				GETV(ap, ae, dz);
+				a = (c->last ? c->last : addr) + (uint64_t)hw_unzigzag(dz);
 			}
-			last_free = from;
-			n += vlen(hw_zigzag((int64_t)(from - addr)));
-			if (base == HW_REC_FREE) {
-				if (used - raw < n)
-					goto more;
-				raw += n;
-				put_ev(&ev[nev++], s0, from, 0, 0, EV_FREE, kind);
-				addr = from;
-				seq = s0;
+			hp++;
+			if (nal >= al_max)
+				goto redo;
+			al_addr[nal] = a;
+			al_cls[nal] = (uint16_t)ci;
+			nal++;
+			c->last = a;
+			nb += vlen(hw_zigzag((int64_t)(a - (base == HW_REC_REALLOC ? from : addr))));
+			addr = a;
+			if (base == HW_REC_REALLOC) {
+				put_ev(e, 0, from, 0, 0, EV_REALLOC_FREE, kind);
+				put_ev(e + 1, 0, a, size, 0, EV_REALLOC_ALLOC, kind);
+				e += 2;
+			} else {
+				put_ev(e++, 0, a, size, 0, EV_ALLOC, kind);
+			}
+		}
+		for (struct hw_event *x = eb; x < e; x++) {
+			uint64_t v;
+			GETV(qp, qe, v);
+			if (__builtin_add_overflow(seq, v, &seq))
+				goto redo;
+			x->seq = seq;
+			if (x->op == EV_FREE)
 				continue;
+			if (x->op == EV_REALLOC_FREE) {
+				x++;
+				GETV(qp, qe, v);
+				if (__builtin_add_overflow(seq, v, &seq))
+					goto redo;
+				x->seq = seq;
 			}
+			GETV(kp, ke, v);
+			uint64_t stack = last_stack + (uint64_t)hw_unzigzag(v);
+			last_stack = stack;
+			if (stack > UINT32_MAX)
+				goto redo;
+			nb += vlen(stack);
+			x->stack = (uint32_t)stack;
 		}
-		GETVN(zp, ze, size, n);
-		GETV(kp, ke, v);
-		uint32_t ci = class_of(kind, size);
-		struct cols_class *c = &cls[ci];
-		if (hp >= he)
-			goto early;
-		uint8_t h = *hp++;
-		if (h) {
-			if (h > c->n) {
-				*why = "a freed-block reference out of range";
-				goto out;
-			}
-			uint32_t at = c->n - h;
-			a = c->ring[at];
-			for (uint32_t j = at + 1; j < c->n; j++)
-				c->ring[j - 1] = c->ring[j];
-			c->n--;
-		} else {
-			GETV(ap, ae, dz);
-			a = (c->last ? c->last : addr) + (uint64_t)hw_unzigzag(dz);
-		}
-		if (nal >= al_cap) {
-			*why = "more ALLOCs than its size allows";
-			goto out;
-		}
-		al_addr[nal] = a;
-		al_cls[nal] = (uint16_t)ci;
-		nal++;
-		c->last = a;
-		uint64_t stack = last_stack + (uint64_t)hw_unzigzag(v);
-		last_stack = stack;
-		n += vlen(hw_zigzag((int64_t)(a - (base == HW_REC_REALLOC ? from : addr)))) + vlen(stack);
-		addr = a;
-		if (stack > UINT32_MAX)
-			goto fallback;
-		if (used - raw < n)
-			goto more;
-		raw += n;
-		if (base == HW_REC_REALLOC) {
-			put_ev(&ev[nev], s0, from, 0, 0, EV_REALLOC_FREE, kind);
-			put_ev(&ev[nev + 1], s0 + s1, a, size, (uint32_t)stack, EV_REALLOC_ALLOC, kind);
-			nev += 2;
-			seq = s0 + s1;
-		} else {
-			put_ev(&ev[nev++], s0, a, size, (uint32_t)stack, EV_ALLOC, kind);
-			seq = s0;
-		}
+		nev = (size_t)(e - *eo->ev);
+		if (tp == te || !heap_tag[*tp])
+			break;
 	}
+	/* the raw bytes of the run: tags, the fields held as they are, and
+	 * the rest counted above */
+	size_t raw = *rawp + (size_t)(tp - t0) + (size_t)(qp - q0) + (size_t)(zp - z0) + nb;
+	if (raw > used)
+		goto redo;
+	*rawp = raw;
 	ok = true;
-	goto out;
-early:
-	*why = "a stream ends early";
-	goto out;
-more:
-	*why = "it rebuilds to more bytes than it says";
-	goto out;
-fallback:
-	eo->fallback = true;
-out:
+redo:
 	st[HW_COLS_TAG].p = tp;
 	st[HW_COLS_SEQ].p = qp;
 	st[HW_COLS_REF].p = rp;
@@ -782,7 +779,6 @@ out:
 	m->last_stack = last_stack;
 	m->nal = nal;
 	*nevp = nev;
-	*rawp = raw;
 	*seqp = seq;
 	return ok;
 }
@@ -814,8 +810,8 @@ static inline __attribute__((always_inline)) size_t build_(struct cols_work *w,
 				ev_grow(eo);
 			size_t hdr = nev++, r0 = raw;
 			tags->p--;
-			if (!heap_run(&m, st, eo, &nev, &raw, &seq, used, why))
-				return 0;
+			if (!heap_run(&m, st, eo, &nev, &raw, &seq, used))
+				return eo->fallback = true, 0;
 			ev = *eo->ev;
 			evcap = *eo->cap;
 			ev[hdr] = (struct hw_event){.seq = nev - hdr - 1, .addr = raw - r0, .op = EV_RUN_HEADER};

@@ -67,10 +67,12 @@ struct hw_event;
  * events of its records, as the raw reading would give them; every other
  * record is rebuilt byte for byte. *nev: the entries written in *ev;
  * *tail_at: where the records the columns did not split start in dst
- * (HW_COLS_RUN bytes lie only before it). When a record is one the raw
- * reading refuses or reads specially (a sequence number that wraps, a
- * stack id over 32 bits), the whole chunk is rebuilt byte for byte
- * instead (*nev = 0). Returns the bytes written into dst (room: used
+ * (HW_COLS_RUN bytes lie only before it). When a run is not well formed
+ * (a damaged stream, a reference out of range, more bytes than `used`) or
+ * holds a record the raw reading refuses or reads specially (a sequence
+ * number that wraps, a stack id over 32 bits), the whole chunk is rebuilt
+ * byte for byte instead (*nev = 0), with the checks and messages of
+ * cols_decode. Returns the bytes written into dst (room: used
  * bytes), or 0 with *why set. */
 size_t cols_decode_events(struct cols_work *w, void *dctx, const uint8_t *z, size_t zlen,
 			  uint8_t *dst, size_t used, struct hw_event **ev, size_t *ev_cap,

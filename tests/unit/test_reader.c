@@ -1033,6 +1033,97 @@ static void hostile_column_chunks(void **state)
 	ZSTD_freeDCtx(dc);
 }
 
+/* The replay's column decoder (cols_decode_events) on runs that lie: the
+ * whole chunk goes the byte-for-byte way, so it fails (or not) with the
+ * message of cols_decode, and a run it accepts is one whose raw bytes it
+ * counted right (a varint not in its shortest form takes more bytes in the
+ * stream than in the raw record). */
+static void column_events_hostile(void **state)
+{
+	(void)state;
+	size_t cap = 1 << 16;
+	uint8_t *z = malloc(cap);
+	const uint8_t *s[HW_COLS_STREAMS];
+	size_t len[HW_COLS_STREAMS];
+	ZSTD_DCtx *dc = ZSTD_createDCtx();
+	struct cols_work w = {0}, w2 = {0};
+	struct hw_event *ev = NULL;
+	size_t evcap = 0;
+#define SET(i, ...)                                                                       \
+	do {                                                                              \
+		static const uint8_t b_[] = {__VA_ARGS__};                                \
+		s[i] = b_;                                                                \
+		len[i] = sizeof(b_);                                                      \
+	} while (0)
+	/* as hostile_column_chunks: ALLOC 0x1000, FREE of it: 9 raw bytes;
+	 * each case changes one stream (or what `used` says) */
+	for (int k = 0; k < 10; k++) {
+		memset(s, 0, sizeof(s));
+		memset(len, 0, sizeof(len));
+		SET(HW_COLS_TAG, HW_REC_ALLOC, HW_REC_FREE);
+		SET(HW_COLS_SEQ, 1, 1);
+		SET(HW_COLS_HINT, 0);
+		SET(HW_COLS_ADELTA, 0x80, 0x40);
+		SET(HW_COLS_SIZE, 32);
+		SET(HW_COLS_STACK, 2);
+		SET(HW_COLS_REF, 1);
+		size_t used = 9;
+		const char *want = NULL;
+		switch (k) {
+		case 0: break;
+		case 1: SET(HW_COLS_REF, 2); want = "a reference to an ALLOC out of range"; break;
+		case 2: SET(HW_COLS_HINT, 3); want = "a freed-block reference out of range"; break;
+		case 3: SET(HW_COLS_SEQ, 1); want = "a stream ends early"; break;
+		case 4: SET(HW_COLS_SEQ, 1, 1, 1); want = "a stream holds more than its records"; break;
+		case 5: used = 8; want = "it rebuilds to more bytes than it says"; break;
+		case 6: used = 10; want = "it rebuilds to fewer bytes than it says"; break;
+		case 7: SET(HW_COLS_HINT); want = "a stream ends early"; break;
+		/* the size 32 as two bytes: the record is 9 raw bytes, not 10 */
+		case 8: SET(HW_COLS_SIZE, 0xa0, 0x00); break;
+		case 9: SET(HW_COLS_SIZE, 0xa0, 0x00); used = 10; want = "it rebuilds to fewer bytes than it says"; break;
+		}
+		size_t n = make_cols(z, cap, s, len);
+		uint8_t d1[64], d2[64];
+		const char *why1 = "unset", *why2 = "unset";
+		size_t nev = 99, tail_at = 99;
+		size_t n1 = cols_decode(&w, dc, z, n, d1, used, &why1);
+		size_t n2 = cols_decode_events(&w2, dc, z, n, d2, used, &ev, &evcap, &nev, &tail_at, &why2);
+		if (want) {
+			assert_int_equal(n1, 0);
+			assert_int_equal(n2, 0);
+			assert_string_equal(why1, want);
+			assert_string_equal(why2, want);
+			continue;
+		}
+		assert_null(why1);
+		assert_null(why2);
+		assert_int_equal(n1, used);
+		if (nev == 0) { /* rebuilt byte for byte: the records as cols_decode writes them */
+			assert_int_equal(k, 8);
+			assert_int_equal(n2, used);
+			assert_memory_equal(d1, d2, used);
+			continue;
+		}
+		/* one run: its header, the ALLOC and the FREE */
+		assert_int_equal(nev, 3);
+		assert_int_equal(ev[0].op, EV_RUN_HEADER);
+		assert_int_equal(ev[0].addr, used);
+		assert_int_equal(ev[1].op, EV_ALLOC);
+		assert_int_equal(ev[1].addr, 0x1000);
+		assert_int_equal(ev[1].size, 32);
+		assert_int_equal(ev[1].stack, 1);
+		assert_int_equal(ev[2].op, EV_FREE);
+		assert_int_equal(ev[2].addr, 0x1000);
+		assert_int_equal(ev[2].seq, 2);
+	}
+#undef SET
+	free(ev);
+	cols_free(&w);
+	cols_free(&w2);
+	ZSTD_freeDCtx(dc);
+	free(z);
+}
+
 /* A trace cut by a crash inside its last chunk: compressed, the cut chunk
  * is kept as it was and reads as before. */
 static void compress_keeps_a_cut_chunk(void **state)
@@ -1140,6 +1231,7 @@ int main(void)
 		cmocka_unit_test(good_column_chunk),
 		cmocka_unit_test(hostile_column_chunks),
 		cmocka_unit_test(column_events_as_raw),
+		cmocka_unit_test(column_events_hostile),
 		cmocka_unit_test(compress_keeps_a_cut_chunk),
 		cmocka_unit_test(compress_write_error_keeps_the_trace),
 		cmocka_unit_test(compress_leaves_a_trace_in_use),
