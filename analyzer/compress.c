@@ -12,6 +12,7 @@
 #include <inttypes.h>
 #include <libgen.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -238,14 +239,164 @@ static bool put_slab(const struct trace *t, struct out *o, ZSTD_CCtx *cc, struct
 	return ok;
 }
 
-/* Writes the compressed form of t into o. */
-static void write_compressed(const struct trace *t, struct out *o, ZSTD_CCtx *cc,
+/* The records of the intact chunk at off (not compressed, its records
+ * inside the chunk and the file), NULL for anything else; *ch: its header. */
+static const uint8_t *plain_chunk(const struct trace *t, uint64_t off, struct hw_chunk_header *ch)
+{
+	uint64_t left = t->size - off;
+	if (off >= t->size || left < sizeof(*ch))
+		return NULL;
+	memcpy(ch, t->data + off, sizeof(*ch));
+	if (ch->magic != HW_CHUNK_MAGIC || HW_CHUNK_IS_Z(ch->used))
+		return NULL;
+	uint64_t limit = t->hdr.chunk_size - HW_CHUNK_HEADER_SIZE;
+	if (ch->used > limit || HW_CHUNK_HEADER_SIZE + (uint64_t)ch->used > left)
+		return NULL;
+	return t->data + off + HW_CHUNK_HEADER_SIZE;
+}
+
+/* One chunk's compression: the records in, the compressed chunk (header
+ * and payload) out, with the zstd context and column work area of the
+ * thread that does it. */
+struct zjob {
+	ZSTD_CCtx *cc;
+	struct cols_work cw;
+	uint8_t *z; /* HW_ZCHUNK_HEADER_SIZE + bound */
+	size_t bound;
+	const uint8_t *rec;
+	struct hw_chunk_header ch;
+	size_t n; /* out: the bytes of the compressed chunk, 0: keep it raw */
+};
+
+static void zjob_run(struct zjob *j, uint64_t block)
+{
+	uint32_t flags;
+	size_t n = compress_records(j->cc, &j->cw, j->rec, j->ch.used, j->z + HW_ZCHUNK_HEADER_SIZE,
+				    j->bound, &flags);
+	j->n = 0;
+	if (!n || HW_ZCHUNK_HEADER_SIZE + n >= block)
+		return;
+	struct hw_chunk_header zh = j->ch;
+	zh.used = flags | j->ch.used;
+	uint32_t zlen = (uint32_t)n;
+	memcpy(j->z, &zh, sizeof(zh));
+	memcpy(j->z + HW_CHUNK_HEADER_SIZE, &zlen, 4);
+	j->n = HW_ZCHUNK_HEADER_SIZE + n;
+}
+
+/* The second thread: compresses the chunk after the one the first thread
+ * compresses (every chunk is compressed on its own, so the output is the
+ * same whichever thread does it); the first writes both in file order. */
+struct helper {
+	struct zjob job;
+	uint64_t block;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool busy, stop;
+};
+
+static void *helper_main(void *arg)
+{
+	struct helper *h = arg;
+	pthread_mutex_lock(&h->lock);
+	for (;;) {
+		while (!h->busy && !h->stop)
+			pthread_cond_wait(&h->cond, &h->lock);
+		if (!h->busy)
+			break;
+		pthread_mutex_unlock(&h->lock);
+		zjob_run(&h->job, h->block);
+		pthread_mutex_lock(&h->lock);
+		h->busy = false;
+		pthread_cond_broadcast(&h->cond);
+	}
+	pthread_mutex_unlock(&h->lock);
+	return NULL;
+}
+
+static void helper_wait(struct helper *h)
+{
+	pthread_mutex_lock(&h->lock);
+	while (h->busy)
+		pthread_cond_wait(&h->cond, &h->lock);
+	pthread_mutex_unlock(&h->lock);
+}
+
+static ZSTD_CCtx *new_cctx(int level)
+{
+	ZSTD_CCtx *cc = ZSTD_createCCtx();
+	if (cc) {
+		ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, level);
+		ZSTD_CCtx_setParameter(cc, ZSTD_c_checksumFlag, 1);
+		ZSTD_CCtx_setParameter(cc, ZSTD_c_contentSizeFlag, 1);
+	}
+	return cc;
+}
+
+/* Starts the second thread (false: one thread does it all): with two or
+ * more CPUs, unless HEAPWISE_ANALYZER_THREADS=1. */
+static bool helper_start(struct helper *h, const struct trace *t, int level, size_t bound)
+{
+	const char *one = getenv("HEAPWISE_ANALYZER_THREADS");
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2 || (one && !strcmp(one, "1")) ||
+	    t->size - t->hdr.header_size < 2 * (uint64_t)t->hdr.chunk_size)
+		return false;
+	memset(h, 0, sizeof(*h));
+	h->job.cc = new_cctx(level);
+	if (!h->job.cc)
+		return false;
+	h->job.bound = bound;
+	h->job.z = xmalloc(HW_ZCHUNK_HEADER_SIZE + bound);
+	pthread_mutex_init(&h->lock, NULL);
+	pthread_cond_init(&h->cond, NULL);
+	if (pthread_create(&h->thread, NULL, helper_main, h)) {
+		pthread_mutex_destroy(&h->lock);
+		pthread_cond_destroy(&h->cond);
+		ZSTD_freeCCtx(h->job.cc);
+		free(h->job.z);
+		return false;
+	}
+	return true;
+}
+
+static void helper_stop(struct helper *h)
+{
+	pthread_mutex_lock(&h->lock);
+	h->stop = true;
+	pthread_cond_broadcast(&h->cond);
+	pthread_mutex_unlock(&h->lock);
+	pthread_join(h->thread, NULL);
+	pthread_mutex_destroy(&h->lock);
+	pthread_cond_destroy(&h->cond);
+	ZSTD_freeCCtx(h->job.cc);
+	cols_free(&h->job.cw);
+	free(h->job.z);
+}
+
+/* A compressed chunk of a job, or the block as it was. */
+static void put_job(const struct trace *t, struct out *o, const struct zjob *j, uint64_t off,
+		    struct compress_stats *st)
+{
+	if (j->n) {
+		out_put(o, j->z, j->n);
+		st->chunks++;
+	} else {
+		out_put(o, t->data + off, block_len(t, off));
+		st->chunks_raw++;
+	}
+}
+
+/* Writes the compressed form of t into o (level: of the second thread's
+ * context; cc: the first thread's). */
+static void write_compressed(const struct trace *t, struct out *o, ZSTD_CCtx *cc, int level,
 			     struct compress_stats *st)
 {
 	const struct hw_file_header *h = &t->hdr;
-	struct cols_work cw = {0};
 	size_t bound = zbound(h->chunk_size);
-	uint8_t *z = xmalloc(HW_ZCHUNK_HEADER_SIZE + bound);
+	struct zjob job = {.cc = cc, .bound = bound, .z = xmalloc(HW_ZCHUNK_HEADER_SIZE + bound)};
+	struct helper helper;
+	bool two = helper_start(&helper, t, level, bound);
 	out_put(o, t->data, h->header_size);
 	uint64_t next, dropped_to = 0;
 	long page = sysconf(_SC_PAGESIZE);
@@ -256,6 +407,28 @@ static void write_compressed(const struct trace *t, struct out *o, ZSTD_CCtx *cc
 			madvise((void *)(t->data + lo), hi - lo, MADV_DONTNEED);
 			dropped_to = hi;
 		}
+		job.rec = plain_chunk(t, off, &job.ch);
+		if (job.rec) {
+			/* the next block too, when it is such a chunk: on the
+			 * second thread, written after this one */
+			bool pair = two && (helper.job.rec = plain_chunk(t, next, &helper.job.ch));
+			if (pair) {
+				helper.block = block_len(t, next);
+				pthread_mutex_lock(&helper.lock);
+				helper.busy = true;
+				pthread_cond_broadcast(&helper.cond);
+				pthread_mutex_unlock(&helper.lock);
+			}
+			zjob_run(&job, block_len(t, off));
+			put_job(t, o, &job, off, st);
+			if (pair) {
+				helper_wait(&helper);
+				put_job(t, o, &helper.job, next, st);
+				st->chunks2 += helper.job.n != 0;
+				next += h->chunk_size;
+			}
+			continue;
+		}
 		struct hw_chunk_header ch = {0};
 		uint64_t left = t->size - off;
 		memcpy(&ch, t->data + off, left < sizeof(ch) ? left : sizeof(ch));
@@ -263,7 +436,8 @@ static void write_compressed(const struct trace *t, struct out *o, ZSTD_CCtx *cc
 			/* unused (zero) blocks go; anything else is kept as it is */
 			const uint8_t *b = t->data + off;
 			uint64_t len = block_len(t, off);
-			if (left >= sizeof(ch) && ch.magic == HW_SLAB_MAGIC && put_slab(t, o, cc, &cw, off, st))
+			if (left >= sizeof(ch) && ch.magic == HW_SLAB_MAGIC &&
+			    put_slab(t, o, cc, &job.cw, off, st))
 				continue;
 			bool zero = ch.magic == 0;
 			for (uint64_t i = 0; zero && i < len; i++)
@@ -287,48 +461,27 @@ static void write_compressed(const struct trace *t, struct out *o, ZSTD_CCtx *cc
 			next = off + len;
 			continue;
 		}
-		uint64_t limit = h->chunk_size - HW_CHUNK_HEADER_SIZE;
-		if (ch.used > limit || HW_CHUNK_HEADER_SIZE + (uint64_t)ch.used > left) {
-			/* a damaged header, or records cut by the end of the file:
-			 * kept as they are, so they read as they did */
-			out_put(o, t->data + off, block_len(t, off));
-			st->chunks_raw++;
-			continue;
-		}
-		uint32_t flags;
-		size_t n = compress_records(cc, &cw, t->data + off + HW_CHUNK_HEADER_SIZE, ch.used,
-					    z + HW_ZCHUNK_HEADER_SIZE, bound, &flags);
-		if (!n || HW_ZCHUNK_HEADER_SIZE + n >= block_len(t, off)) {
-			out_put(o, t->data + off, block_len(t, off));
-			st->chunks_raw++;
-			continue;
-		}
-		struct hw_chunk_header zh = ch;
-		zh.used = flags | ch.used;
-		uint32_t zlen = (uint32_t)n;
-		memcpy(z, &zh, sizeof(zh));
-		memcpy(z + HW_CHUNK_HEADER_SIZE, &zlen, 4);
-		out_put(o, z, HW_ZCHUNK_HEADER_SIZE + n);
-		st->chunks++;
+		/* a damaged header, or records cut by the end of the file: kept
+		 * as they are, so they read as they did */
+		out_put(o, t->data + off, block_len(t, off));
+		st->chunks_raw++;
 	}
-	free(z);
-	cols_free(&cw);
+	if (two)
+		helper_stop(&helper);
+	free(job.z);
+	cols_free(&job.cw);
 	out_flush(o);
 }
 
 int compress_to_fd(const struct trace *t, int fd, int level, struct compress_stats *st)
 {
-	ZSTD_CCtx *cc = ZSTD_createCCtx();
+	ZSTD_CCtx *cc = new_cctx(level);
 	struct out o = {.fd = fd, .cap = 1u << 20};
 	o.buf = xmalloc(o.cap);
-	if (!cc) {
+	if (!cc)
 		o.err = ENOMEM;
-	} else {
-		ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, level);
-		ZSTD_CCtx_setParameter(cc, ZSTD_c_checksumFlag, 1);
-		ZSTD_CCtx_setParameter(cc, ZSTD_c_contentSizeFlag, 1);
-		write_compressed(t, &o, cc, st);
-	}
+	else
+		write_compressed(t, &o, cc, level, st);
 	st->bytes_out = o.written;
 	ZSTD_freeCCtx(cc);
 	free(o.buf);

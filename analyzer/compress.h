@@ -23,6 +23,7 @@ enum compress_result {
 struct compress_stats {
 	uint64_t bytes_in, bytes_out;
 	uint64_t chunks, chunks_raw; /* chunks compressed; blocks copied as they were */
+	uint64_t chunks2; /* of chunks: compressed by the second thread */
 	pid_t writer; /* COMPRESS_BUSY: the process */
 };
 

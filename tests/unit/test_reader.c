@@ -369,6 +369,78 @@ static void check_slab_events(const struct trace *t)
 	assert_int_equal(threads[3], 1);
 }
 
+/* The trace t compressed by compress_to_fd (HEAPWISE_ANALYZER_THREADS as
+ * threads says, NULL: unset), its bytes in *out. */
+static size_t compress_with(const struct trace *t, const char *threads, uint8_t **out,
+			    struct compress_stats *st)
+{
+	if (threads)
+		setenv("HEAPWISE_ANALYZER_THREADS", threads, 1);
+	else
+		unsetenv("HEAPWISE_ANALYZER_THREADS");
+	int fd = memfd_create("two-threads", MFD_CLOEXEC);
+	assert_true(fd >= 0);
+	memset(st, 0, sizeof(*st));
+	assert_int_equal(compress_to_fd(t, fd, 3, st), 0);
+	unsetenv("HEAPWISE_ANALYZER_THREADS");
+	off_t n = lseek(fd, 0, SEEK_END);
+	assert_true(n > 0);
+	*out = malloc((size_t)n);
+	assert_int_equal(pread(fd, *out, (size_t)n, 0), n);
+	close(fd);
+	return (size_t)n;
+}
+
+/* `heapwise compress` on two threads (issue 17): the second compresses the
+ * chunk after the first's, and the file is byte for byte the one a single
+ * thread writes, chunks in file order, also around a zero block, a damaged
+ * chunk and a chunk cut by the end of the file. */
+static void compress_two_threads_as_one(void **state)
+{
+	(void)state;
+	const uint32_t cs = HW_MIN_CHUNK_SIZE;
+	const int nblk = 9;
+	struct tb b;
+	tb_init(&b, cs, "x", 1);
+	size_t size = HW_HEADER_SIZE + (size_t)nblk * cs - cs / 2; /* the last one cut */
+	uint8_t *f = calloc(1, HW_HEADER_SIZE + (size_t)nblk * cs);
+	memcpy(f, b.buf, HW_HEADER_SIZE);
+	tb_free_builder(&b);
+	for (int i = 0; i < nblk; i++) {
+		uint8_t *blk = f + HW_HEADER_SIZE + (size_t)i * cs;
+		if (i == 3)
+			continue; /* a zero block */
+		uint8_t *p = raw_chunk(blk, 1 + (uint32_t)i % 3, (uint32_t)i);
+		/* each chunk its own events: the outputs of two chunks swapped differ */
+		for (int k = 0; k < 40 + 13 * i && p + 64 < blk + cs; k++) {
+			p = raw_event(p, HW_REC_ALLOC, 1, 48 * (k + i), (size_t)(16 + 8 * (k % 5) + i));
+			if (k % 3 == 2)
+				p = raw_event(p, HW_REC_FREE, 1, -48, 0);
+		}
+		raw_done(blk, p);
+		if (i == 5) /* a damaged header: says more than the chunk holds */
+			memcpy(blk + offsetof(struct hw_chunk_header, used), &(uint32_t){cs}, 4);
+	}
+	struct trace t;
+	assert_int_equal(trace_open_buffer(f, size, "two", &t), HW_OK);
+	struct compress_stats one, two;
+	uint8_t *z1, *z2;
+	size_t n1 = compress_with(&t, "1", &z1, &one);
+	size_t n2 = compress_with(&t, NULL, &z2, &two);
+	assert_int_equal(one.chunks2, 0);
+	if (sysconf(_SC_NPROCESSORS_ONLN) >= 2)
+		assert_true(two.chunks2 >= 2); /* blocks 1, 7 (after 0, 6) */
+	assert_int_equal(one.chunks, 7); /* 0-2, 4, 6-8 */
+	assert_int_equal(two.chunks, one.chunks);
+	assert_int_equal(two.chunks_raw, one.chunks_raw);
+	assert_int_equal(n1, n2);
+	assert_memory_equal(z1, z2, n1);
+	trace_close(&t);
+	free(z1);
+	free(z2);
+	free(f);
+}
+
 static void slabs_and_thread_serials(void **state)
 {
 	(void)state;
@@ -1232,6 +1304,7 @@ int main(void)
 		cmocka_unit_test(hostile_column_chunks),
 		cmocka_unit_test(column_events_as_raw),
 		cmocka_unit_test(column_events_hostile),
+		cmocka_unit_test(compress_two_threads_as_one),
 		cmocka_unit_test(compress_keeps_a_cut_chunk),
 		cmocka_unit_test(compress_write_error_keeps_the_trace),
 		cmocka_unit_test(compress_leaves_a_trace_in_use),
