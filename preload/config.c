@@ -133,6 +133,20 @@ bool config_read(void)
 			c.no_stack_cache = !v;
 		}
 	}
+	s = getenv("HEAPWISE_UNWIND_CACHE");
+	if (s && *s) {
+		if (!strcasecmp(s, "check")) {
+			c.unwind_check = true;
+		} else {
+			int v = config_parse_bool(s);
+			if (v < 0) {
+				log_line("HEAPWISE_UNWIND_CACHE=%s is invalid: expected 1, 0 or check; not tracing",
+					 s);
+				return false;
+			}
+			c.no_unwind_cache = !v;
+		}
+	}
 	s = getenv("HEAPWISE_DEPTH");
 	if (s && *s) {
 		if (!parse_uint("HEAPWISE_DEPTH", s, 1, HW_MAX_DEPTH, &v))

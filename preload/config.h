@@ -41,6 +41,10 @@ struct config {
 	 * frame-chain cache; check also makes every cached capture the uncached
 	 * way and counts the differences (reported at exit) */
 	bool no_stack_cache, stack_check;
+	/* HEAPWISE_UNWIND_CACHE: off unwinds every native stack with libunwind
+	 * (not the recipe cache, unwind_cache.c); check also unwinds every
+	 * cached one with libunwind and counts the differences (at exit) */
+	bool no_unwind_cache, unwind_check;
 	uint64_t sample; /* HEAPWISE_SAMPLE: mean sampling interval, 0 = exact */
 };
 
@@ -51,7 +55,8 @@ extern struct config g_config;
 
 /* Reads HEAPWISE_OUTPUT, HEAPWISE_NATIVE, HEAPWISE_DEPTH, HEAPWISE_FOLLOW,
  * HEAPWISE_ROOT_PID, HEAPWISE_CHUNK_SIZE, HEAPWISE_MAX_SIZE,
- * HEAPWISE_MIN_FREE, HEAPWISE_MANIFEST, HEAPWISE_STACK_CACHE, HEAPWISE_SAMPLE
+ * HEAPWISE_MIN_FREE, HEAPWISE_MANIFEST, HEAPWISE_STACK_CACHE, HEAPWISE_UNWIND_CACHE,
+ * HEAPWISE_SAMPLE
  * and HEAPWISE_DIR (or the working directory) into g_config. Returns false
  * (and has logged one line naming the variable) when a value is invalid. */
 bool config_read(void);

@@ -239,5 +239,10 @@ __attribute__((destructor)) static void heapwise_dtor(void)
 		log_line("HEAPWISE_STACK_CACHE=check: %llu cached captures, %llu differed from the uncached walk",
 			 (unsigned long long)atomic_load(&g_stack_checks),
 			 (unsigned long long)atomic_load(&g_stack_check_misses));
+	if (g_config.unwind_check)
+		log_line("HEAPWISE_UNWIND_CACHE=check: %llu cached unwinds, %llu differed from libunwind's, %llu left to libunwind",
+			 (unsigned long long)atomic_load(&g_unwind_checks),
+			 (unsigned long long)atomic_load(&g_unwind_check_misses),
+			 (unsigned long long)atomic_load(&g_unwind_slow));
 	errno = saved;
 }

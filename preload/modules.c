@@ -51,6 +51,12 @@ void modules_set_self(uintptr_t lo, uintptr_t hi)
 	g_self_hi = hi;
 }
 
+void modules_self_range(uintptr_t *lo, uintptr_t *hi)
+{
+	*lo = g_self_lo;
+	*hi = g_self_hi;
+}
+
 bool modules_is_self(uintptr_t ip)
 {
 	return ip >= g_self_lo && ip < g_self_hi;

@@ -26,6 +26,9 @@ void modules_emit_all(struct thread_state *ts);
  * their own binary narrow it). */
 void modules_set_self(uintptr_t lo, uintptr_t hi);
 
+/* The shim's own code: [*lo, *hi). */
+void modules_self_range(uintptr_t *lo, uintptr_t *hi);
+
 /* True when ip lies in the shim's own code. */
 bool modules_is_self(uintptr_t ip);
 

@@ -1,6 +1,9 @@
 /* Native stack capture (shim, stacks stage); the only file that uses
- * libunwind. unw_backtrace is libunwind's fast path (it caches frame recipes
- * per address); frames inside the shim are cut off.
+ * libunwind. A stack is stepped by the thread's cached frame recipes
+ * (unwind_cache.c) where it can be, else by libunwind: unw_backtrace (its
+ * own fast path, which caches frame recipes per address too), or unw_step
+ * frame by frame once a library was unloaded. Frames inside the shim are
+ * cut off.
  *
  * libunwind checks the addresses it reads while it unwinds a frame without
  * unwind information (a guessed frame) by writing a byte of memory into a
@@ -31,10 +34,12 @@
 
 #include "heapwise/compiler.h"
 
+#include "config.h"
 #include "modules.h"
 #include "stack.h"
 #include "proc.h"
 #include "tracker.h"
+#include "unwind_cache.h"
 
 #if UNW_VERSION < UNW_VERSION_CODE(1, 6)
 #error "libunwind 1.6 or later: the accessor's argument carries the validation bit"
@@ -169,27 +174,85 @@ static __attribute__((noinline)) int step_by_step(void **ips, int max)
  * either way). */
 static int (*const g_unwinders[2])(void **, int) = {unw_backtrace, step_by_step};
 
-unsigned stack_native_unwind(uintptr_t *ips, unsigned max)
+_Atomic uint64_t g_unwind_checks, g_unwind_check_misses, g_unwind_slow;
+
+/* Drops the shim's own frames from the top of ips[0..n); at most max left. */
+static unsigned strip_self(uintptr_t *ips, int n, unsigned max)
 {
-	struct thread_state *ts = hw_tls.state;
-	if (!tracker_unwind_enter(ts))
-		return 0;
-	unwind_start();
-	for (unsigned i = 0; i < GOOD_PAGES; i++)
-		t_good[i] = 0;
-	if (max > HW_MAX_UNWIND)
-		max = HW_MAX_UNWIND;
-	_Static_assert(sizeof(void *) == sizeof(uintptr_t), "addresses");
-	bool young = HW_UNLIKELY(t_unwinds < YOUNG_UNWINDS);
-	t_unwinds += young;
-	int n = g_unwinders[young]((void **)ips, (int)max + HW_UNWIND_SELF);
-	tracker_unwind_exit(ts);
 	int skip = 0;
 	while (skip < n && modules_is_self(ips[skip]))
 		skip++;
 	unsigned out = 0;
 	for (int i = skip; i < n && out < max; i++)
 		ips[out++] = ips[i];
+	return out;
+}
+
+/* libunwind's caches are keyed by address too, and its fast path's
+ * (unw_backtrace's per-thread cache of frame recipes) is never flushed: an
+ * object loaded where another was unloaded is stepped by the other's
+ * recipes. After a dlclose (the module epoch moved) its other caches are
+ * flushed, and the slow way is unw_step's, frame by frame. */
+static _Atomic uint32_t g_unw_epoch;
+
+static int slow_unwind(uintptr_t *ips, int max)
+{
+	bool young = HW_UNLIKELY(t_unwinds < YOUNG_UNWINDS);
+	t_unwinds += young;
+	for (unsigned i = 0; i < GOOD_PAGES; i++)
+		t_good[i] = 0;
+	return g_unwinders[young || atomic_load_explicit(&g_module_epoch, memory_order_relaxed)](
+		(void **)ips, max);
+}
+
+/* HEAPWISE_UNWIND_CACHE=check: the cache's frames (ips, n of them kept)
+ * against libunwind's (unw_step's after a dlclose: slow_unwind), unwound
+ * into the thread's other scratch array. */
+static __attribute__((noinline)) void check_cached(struct thread_state *ts, const uintptr_t *ips,
+						   unsigned n, unsigned max)
+{
+	uintptr_t *again = ts->scratch.sps;
+	unsigned m = strip_self(again, slow_unwind(again, (int)max + HW_UNWIND_SELF), max);
+	bool same = m == n;
+	for (unsigned i = 0; same && i < n; i++)
+		same = ips[i] == again[i];
+	atomic_fetch_add_explicit(&g_unwind_checks, 1, memory_order_relaxed);
+	if (!same)
+		atomic_fetch_add_explicit(&g_unwind_check_misses, 1, memory_order_relaxed);
+}
+
+unsigned stack_native_unwind(uintptr_t *ips, unsigned max)
+{
+	struct thread_state *ts = hw_tls.state;
+	if (!tracker_unwind_enter(ts))
+		return 0;
+	unwind_start();
+	uint32_t epoch = atomic_load_explicit(&g_module_epoch, memory_order_acquire);
+	if (HW_UNLIKELY(epoch != atomic_load_explicit(&g_unw_epoch, memory_order_relaxed))) {
+		unw_flush_cache(unw_local_addr_space, 0, 0);
+		atomic_store_explicit(&g_unw_epoch, epoch, memory_order_relaxed);
+	}
+	if (max > HW_MAX_UNWIND)
+		max = HW_MAX_UNWIND;
+	_Static_assert(sizeof(void *) == sizeof(uintptr_t), "addresses");
+	int n = -1;
+	if (HW_LIKELY(ts && !g_config.no_unwind_cache)) {
+		uintptr_t lo, hi;
+		modules_self_range(&lo, &hi);
+		n = unwind_cache_backtrace(&ts->unwind, ips, (int)max, (int)max + HW_UNWIND_SELF, lo,
+					   hi, ts->stack_lo, ts->stack_hi);
+	}
+	unsigned out;
+	if (HW_LIKELY(n >= 0)) {
+		out = (unsigned)n;
+		if (HW_UNLIKELY(g_config.unwind_check))
+			check_cached(ts, ips, out, max);
+	} else {
+		if (HW_UNLIKELY(g_config.unwind_check))
+			atomic_fetch_add_explicit(&g_unwind_slow, 1, memory_order_relaxed);
+		out = strip_self(ips, slow_unwind(ips, (int)max + HW_UNWIND_SELF), max);
+	}
+	tracker_unwind_exit(ts);
 	return out;
 }
 

@@ -3,6 +3,7 @@
 #ifndef HW_PRELOAD_STACK_NATIVE_H
 #define HW_PRELOAD_STACK_NATIVE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -10,6 +11,10 @@
  * at most max. ips has room for max + HW_UNWIND_SELF entries (the shim's
  * own frames are unwound into it too, then dropped). */
 unsigned stack_native_unwind(uintptr_t *ips, unsigned max);
+
+/* HEAPWISE_UNWIND_CACHE=check: unwinds by the recipe cache checked against
+ * libunwind, those that differed, and unwinds the cache left to libunwind. */
+extern _Atomic uint64_t g_unwind_checks, g_unwind_check_misses, g_unwind_slow;
 
 /* The same frames with each one's stack pointer (sps[i]: frame i's locals
  * lie in [sps[i], sps[i + 1])); a slower walk, for --native's splice. */

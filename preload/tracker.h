@@ -15,6 +15,7 @@
 #include "heapwise/trace_format.h"
 #include "proc.h"
 #include "stack.h"
+#include "unwind_cache.h"
 #include "stack_tree.h"
 #include "writer.h"
 
@@ -65,6 +66,7 @@ struct thread_state {
 	struct code_map *codes; /* Python code objects this thread has written */
 	struct chunk_lease lease; /* of the current chunk */
 	struct stack_scratch scratch; /* stack_capture's arrays */
+	struct unwind_cache unwind; /* --native's frame recipes (unwind_cache.c) */
 	uint32_t root; /* parent of the stacks' outermost frames: 0, or the
 			* THREAD node under the stack that started the thread */
 	uintptr_t py_last; /* the thread's last OBJ-domain block (python_objects.c) */

@@ -326,6 +326,27 @@ class FrameChainCache(PythonTest):
         self.assertEqual(main_only[0], main_only[1])
 
 
+class NativeUnwindCache(PythonTest):
+    def test_cached_unwinds_equal_libunwinds(self):
+        # HEAPWISE_UNWIND_CACHE=check unwinds every --native stack the
+        # recipe cache gives (unwind_cache.c) with libunwind too and counts
+        # the stacks that differ: every interpreter's eval loop, threads,
+        # generators, exceptions, exec'd code
+        for py in self.each_interpreter():
+            with self.on(py):
+                err, trace = self.traced(py, "frame_chains.py", native="full",
+                                         env={"HEAPWISE_UNWIND_CACHE": "check"})
+                m = re.search(r"(\d+) cached unwinds, (\d+) differed from libunwind's, "
+                              r"(\d+) left to libunwind", err)
+                self.assertIsNotNone(m, err)
+                cached, differed, slow = (int(g) for g in m.groups())
+                self.assertGreater(cached, 100_000, err)
+                self.assertEqual(differed, 0, err)
+                # nearly every stack is stepped by recipes alone
+                self.assertLess(slow, cached / 100, err)
+                self.assertIn(("frame_chains.py", 14), self.lines(trace))
+
+
 class CodeReuse(PythonTest):
     def test_reused_code_addresses_keep_their_names(self):
         for py in self.each_interpreter():

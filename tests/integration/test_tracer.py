@@ -756,6 +756,33 @@ class Symbols(TraceTest):
         dump = self.heapwise("dump", traces[0]).stdout
         self.assertIn("MODULE_UNLOAD", dump)
 
+    def test_unwind_through_a_library_loaded_where_another_was(self):
+        """The recipe cache of native unwinds (unwind_cache.c) is keyed by
+        return address: a library with another frame size at the addresses
+        of one dlclose'd before it is stepped by its own unwind
+        information. Every unwind is checked against libunwind's."""
+        # the big frame first: its recipe, stale, would step the small
+        # frame into its callers' frames, which look like frames too
+        small, big = self.prog("dframe_512.so"), self.prog("dframe_2048.so")
+        status, err, traces = self.run_traced([self.prog("dlframes"), big, small],
+                                              env={"HEAPWISE_UNWIND_CACHE": "check"},
+                                              check_status=None)
+        if status == 3:
+            self.skipTest("the second library was not loaded at the first one's address")
+        self.assertEqual(status, 0, err)
+        m = re.search(r"(\d+) cached unwinds, (\d+) differed", err)
+        self.assertIsNotNone(m, err)
+        self.assertGreater(int(m.group(1)), 0, err)
+        self.assertEqual(int(m.group(2)), 0, err)
+        doc = self.json("top", traces[0], "--by", "allocated", "-n", "100")
+        rows = [c for c in doc["callsites"]
+                if c["frames"] and c["frames"][0]["function"] == "frame_alloc"]
+        self.assertEqual(sorted(set(r["frames"][0]["module"] for r in rows)),
+                         ["dframe_2048.so", "dframe_512.so"], rows)
+        for row in rows:
+            self.assertEqual([f["function"] for f in row["frames"][1:3]], ["call", "main"],
+                             row["frames"])
+
     def test_library_loaded_where_another_was(self):
         """A library dlopen'ed at the addresses of one dlclose'd before it,
         called on a new thread: its frames are its own, not the first

@@ -1,0 +1,535 @@
+/* Cached native unwinding (shim, stacks stage). A frame at a return address
+ * is stepped by a recipe (CFA rule, where the return address and rbp are)
+ * read once from its object's .eh_frame (through .eh_frame_hdr's sorted
+ * table) and kept in the thread's direct-mapped cache: about ten
+ * instructions a frame instead of libunwind's seventy. Only the frames
+ * libunwind's own fast path would step as standard ones get a recipe, with
+ * the same end rules (return address or rbp undefined: the outermost
+ * frame); everything else (no FDE, signal frames, expressions, rules in
+ * other registers, stack realignment) makes the unwind fall back to
+ * libunwind, so the stacks are the same as its. */
+#include "unwind_cache.h"
+
+#include <link.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "heapwise/compiler.h"
+#include "tracker.h"
+
+enum recipe_kind {
+	RECIPE_NONE = 0, /* empty slot */
+	RECIPE_RSP, /* CFA = rsp + cfa_off */
+	RECIPE_RBP, /* CFA = rbp + cfa_off */
+	RECIPE_LAST, /* the outermost frame: stop after it */
+	RECIPE_SLOW, /* not for a recipe: unwind the slow way */
+};
+
+/* DWARF register numbers of x86_64 */
+#define REG_RBP 6
+#define REG_RSP 7
+#define REG_RA 16
+
+enum rule { RULE_SAME, RULE_UNDEF, RULE_OFFSET, RULE_OTHER };
+
+struct row {
+	int64_t cfa_off;
+	int64_t rbp_off, ra_off;
+	uint8_t cfa_reg;
+	bool cfa_expr;
+	uint8_t rbp, rsp, ra; /* enum rule */
+};
+
+struct cfi_reader {
+	const uint8_t *p, *end;
+	bool bad;
+};
+
+static uint64_t uleb(struct cfi_reader *r)
+{
+	uint64_t v = 0;
+	unsigned shift = 0;
+	while (r->p < r->end) {
+		uint8_t b = *r->p++;
+		if (shift < 64)
+			v |= (uint64_t)(b & 0x7f) << shift;
+		shift += 7;
+		if (!(b & 0x80))
+			return v;
+	}
+	r->bad = true;
+	return 0;
+}
+
+static int64_t sleb(struct cfi_reader *r)
+{
+	int64_t v = 0;
+	unsigned shift = 0;
+	while (r->p < r->end) {
+		uint8_t b = *r->p++;
+		if (shift < 64)
+			v |= (int64_t)((uint64_t)(b & 0x7f) << shift);
+		shift += 7;
+		if (!(b & 0x80)) {
+			if (shift < 64 && (b & 0x40))
+				v |= (int64_t)(~0ull << shift);
+			return v;
+		}
+	}
+	r->bad = true;
+	return 0;
+}
+
+static uint64_t fixed(struct cfi_reader *r, unsigned n)
+{
+	if ((size_t)(r->end - r->p) < n) {
+		r->bad = true;
+		return 0;
+	}
+	uint64_t v = 0;
+	memcpy(&v, r->p, n); /* little-endian */
+	r->p += n;
+	return v;
+}
+
+/* A pointer in DWARF EH encoding enc: value only (pcrel applied when
+ * apply_pcrel); indirect and text/data-relative encodings are refused. */
+static uintptr_t encoded(struct cfi_reader *r, uint8_t enc, bool apply_pcrel)
+{
+	if (enc == 0xff) /* omit */
+		return 0;
+	const uint8_t *at = r->p;
+	uint64_t v;
+	switch (enc & 0x0f) {
+	case 0x00: v = fixed(r, 8); break;
+	case 0x01: v = uleb(r); break;
+	case 0x02: v = fixed(r, 2); break;
+	case 0x03: v = fixed(r, 4); break;
+	case 0x04: v = fixed(r, 8); break;
+	case 0x09: v = (uint64_t)sleb(r); break;
+	case 0x0a: v = (uint64_t)(int64_t)(int16_t)fixed(r, 2); break;
+	case 0x0b: v = (uint64_t)(int64_t)(int32_t)fixed(r, 4); break;
+	case 0x0c: v = fixed(r, 8); break;
+	default: r->bad = true; return 0;
+	}
+	switch (enc & 0x70) {
+	case 0x00: break;
+	case 0x10:
+		if (apply_pcrel)
+			v += (uintptr_t)at;
+		break;
+	default: r->bad = true; return 0;
+	}
+	if (enc & 0x80)
+		r->bad = true;
+	return (uintptr_t)v;
+}
+
+static void set_rule(struct row *row, uint64_t reg, uint8_t rule, int64_t off)
+{
+	if (reg == REG_RBP) {
+		row->rbp = rule;
+		row->rbp_off = off;
+	} else if (reg == REG_RSP) {
+		row->rsp = rule;
+	} else if (reg == REG_RA) {
+		row->ra = rule;
+		row->ra_off = off;
+	}
+}
+
+static void restore_rule(struct row *row, const struct row *init, uint64_t reg)
+{
+	if (reg == REG_RBP) {
+		row->rbp = init->rbp;
+		row->rbp_off = init->rbp_off;
+	} else if (reg == REG_RSP) {
+		row->rsp = init->rsp;
+	} else if (reg == REG_RA) {
+		row->ra = init->ra;
+		row->ra_off = init->ra_off;
+	}
+}
+
+#define REMEMBERED 8
+
+/* Runs call frame instructions [r->p, r->end) from location loc while the
+ * row still covers pc (pc = UINTPTR_MAX: all of them, a CIE's). */
+static void run_cfi(struct cfi_reader *r, struct row *row, const struct row *init, uintptr_t loc,
+		    uintptr_t pc, uint64_t code_align, int64_t data_align, uint8_t fde_enc)
+{
+	struct row saved[REMEMBERED];
+	unsigned nsaved = 0;
+	while (r->p < r->end && !r->bad) {
+		uint8_t op = *r->p++;
+		uint64_t reg, delta = 0;
+		bool advance = false;
+		switch (op >> 6) {
+		case 1:
+			delta = (op & 0x3f) * code_align;
+			advance = true;
+			break;
+		case 2:
+			set_rule(row, op & 0x3f, RULE_OFFSET, (int64_t)uleb(r) * data_align);
+			continue;
+		case 3:
+			restore_rule(row, init, op & 0x3f);
+			continue;
+		}
+		if (advance) {
+			loc += delta;
+			if (loc > pc)
+				return;
+			continue;
+		}
+		switch (op) {
+		case 0x00: /* nop */
+			break;
+		case 0x01: /* set_loc */
+			loc = encoded(r, fde_enc, true);
+			if (loc > pc)
+				return;
+			break;
+		case 0x02:
+		case 0x03:
+		case 0x04: /* advance_loc1, 2, 4 */
+			loc += fixed(r, op == 0x02 ? 1 : op == 0x03 ? 2 : 4) * code_align;
+			if (loc > pc)
+				return;
+			break;
+		case 0x05: /* offset_extended */
+			reg = uleb(r);
+			set_rule(row, reg, RULE_OFFSET, (int64_t)uleb(r) * data_align);
+			break;
+		case 0x06: /* restore_extended */
+			restore_rule(row, init, uleb(r));
+			break;
+		case 0x07: /* undefined */
+			set_rule(row, uleb(r), RULE_UNDEF, 0);
+			break;
+		case 0x08: /* same_value */
+			set_rule(row, uleb(r), RULE_SAME, 0);
+			break;
+		case 0x09: /* register */
+			reg = uleb(r);
+			(void)uleb(r);
+			set_rule(row, reg, RULE_OTHER, 0);
+			break;
+		case 0x0a: /* remember_state */
+			if (nsaved == REMEMBERED) {
+				r->bad = true;
+				return;
+			}
+			saved[nsaved++] = *row;
+			break;
+		case 0x0b: /* restore_state: every rule, the CFA's too, as GCC's
+			    * epilogues expect and libunwind does */
+			if (!nsaved) {
+				r->bad = true;
+				return;
+			}
+			*row = saved[--nsaved];
+			break;
+		case 0x0c: /* def_cfa */
+			row->cfa_reg = (uint8_t)uleb(r);
+			row->cfa_off = (int64_t)uleb(r);
+			row->cfa_expr = false;
+			break;
+		case 0x0d: /* def_cfa_register */
+			row->cfa_reg = (uint8_t)uleb(r);
+			break;
+		case 0x0e: /* def_cfa_offset */
+			row->cfa_off = (int64_t)uleb(r);
+			break;
+		case 0x0f: /* def_cfa_expression */
+			row->cfa_expr = true;
+			r->p += uleb(r);
+			break;
+		case 0x10: /* expression */
+		case 0x16: /* val_expression */
+			reg = uleb(r);
+			set_rule(row, reg, RULE_OTHER, 0);
+			r->p += uleb(r);
+			break;
+		case 0x11: /* offset_extended_sf */
+			reg = uleb(r);
+			set_rule(row, reg, RULE_OFFSET, sleb(r) * data_align);
+			break;
+		case 0x12: /* def_cfa_sf */
+			row->cfa_reg = (uint8_t)uleb(r);
+			row->cfa_off = sleb(r) * data_align;
+			row->cfa_expr = false;
+			break;
+		case 0x13: /* def_cfa_offset_sf */
+			row->cfa_off = sleb(r) * data_align;
+			break;
+		case 0x14: /* val_offset */
+			reg = uleb(r);
+			(void)uleb(r);
+			set_rule(row, reg, RULE_OTHER, 0);
+			break;
+		case 0x15: /* val_offset_sf */
+			reg = uleb(r);
+			(void)sleb(r);
+			set_rule(row, reg, RULE_OTHER, 0);
+			break;
+		case 0x2e: /* GNU_args_size */
+			(void)uleb(r);
+			break;
+		case 0x2f: /* GNU_negative_offset_extended */
+			reg = uleb(r);
+			set_rule(row, reg, RULE_OFFSET, -(int64_t)uleb(r) * data_align);
+			break;
+		default:
+			r->bad = true;
+			return;
+		}
+		if (r->p > r->end)
+			r->bad = true;
+	}
+}
+
+/* The recipe for the frame at return address ra from the FDE at fde (the
+ * one .eh_frame_hdr's table gave). */
+static void recipe_from_fde(const uint8_t *fde, uintptr_t pc, struct unwind_recipe *out)
+{
+	out->kind = RECIPE_SLOW;
+	struct cfi_reader r = {fde, fde + 4, false};
+	uint32_t len = (uint32_t)fixed(&r, 4);
+	if (len == 0 || len == 0xffffffffu)
+		return;
+	const uint8_t *fde_end = fde + 4 + len;
+	r.end = fde_end;
+	const uint8_t *cie_ptr_at = r.p;
+	uint32_t cie_off = (uint32_t)fixed(&r, 4);
+	if (r.bad || !cie_off)
+		return;
+	/* the CIE */
+	const uint8_t *cie = cie_ptr_at - cie_off;
+	struct cfi_reader c = {cie, cie + 4, false};
+	uint32_t clen = (uint32_t)fixed(&c, 4);
+	if (clen == 0 || clen == 0xffffffffu)
+		return;
+	c.end = cie + 4 + clen;
+	if (fixed(&c, 4) != 0) /* a CIE's id is 0 in .eh_frame */
+		return;
+	uint8_t version = (uint8_t)fixed(&c, 1);
+	if (version != 1 && version != 3)
+		return;
+	const char *aug = (const char *)c.p;
+	size_t auglen = strnlen(aug, (size_t)(c.end - c.p));
+	if (c.p + auglen >= c.end)
+		return;
+	c.p += auglen + 1;
+	uint64_t code_align = uleb(&c);
+	int64_t data_align = sleb(&c);
+	uint64_t ra_reg = version == 1 ? fixed(&c, 1) : uleb(&c);
+	if (c.bad || ra_reg != REG_RA)
+		return;
+	uint8_t fde_enc = 0;
+	bool z = aug[0] == 'z';
+	if (z) {
+		uint64_t n = uleb(&c);
+		const uint8_t *aug_end = c.p + n;
+		if (c.bad || aug_end > c.end)
+			return;
+		for (size_t i = 1; i < auglen; i++) {
+			switch (aug[i]) {
+			case 'R':
+				fde_enc = (uint8_t)fixed(&c, 1);
+				break;
+			case 'L':
+				(void)fixed(&c, 1);
+				break;
+			case 'P': {
+				uint8_t penc = (uint8_t)fixed(&c, 1);
+				(void)encoded(&c, penc & 0x7f, false);
+				break;
+			}
+			default: /* 'S' (a signal frame) and anything unknown */
+				return;
+			}
+		}
+		if (c.bad)
+			return;
+		c.p = aug_end;
+	} else if (auglen) {
+		return;
+	}
+	/* the FDE's range and its instructions */
+	uintptr_t start = encoded(&r, fde_enc, true);
+	uintptr_t range = encoded(&r, fde_enc & 0x0f, false);
+	if (z) {
+		uint64_t n = uleb(&r);
+		r.p += n;
+	}
+	if (r.bad || c.bad || r.p > r.end || pc < start || pc - start >= range)
+		return;
+	struct row init = {.cfa_reg = 0xff}; /* every register: same value */
+	struct cfi_reader ci = c;
+	run_cfi(&ci, &init, &init, 0, UINTPTR_MAX, code_align, data_align, fde_enc);
+	struct row row = init;
+	run_cfi(&r, &row, &init, start, pc, code_align, data_align, fde_enc);
+	if (ci.bad || r.bad)
+		return;
+	if (row.ra == RULE_UNDEF || row.rbp == RULE_UNDEF) {
+		/* libunwind ends the chain there (x86_64 unw_step) */
+		out->kind = RECIPE_LAST;
+		return;
+	}
+	if (row.cfa_expr || (row.cfa_reg != REG_RSP && row.cfa_reg != REG_RBP) ||
+	    row.cfa_off <= -(1 << 28) || row.cfa_off >= (1 << 28) || row.ra != RULE_OFFSET ||
+	    row.ra_off != -8 || row.rsp != RULE_SAME)
+		return;
+	if (row.rbp == RULE_OFFSET) {
+		if (row.rbp_off == 0 || row.rbp_off <= -(1 << 14) || row.rbp_off >= (1 << 14))
+			return;
+		out->rbp_off = (int16_t)row.rbp_off;
+	} else if (row.rbp == RULE_SAME) {
+		out->rbp_off = 0;
+	} else {
+		return;
+	}
+	out->cfa_off = (int32_t)row.cfa_off;
+	out->kind = row.cfa_reg == REG_RSP ? RECIPE_RSP : RECIPE_RBP;
+}
+
+struct find {
+	uintptr_t pc;
+	struct unwind_recipe *out;
+};
+
+/* In the loader's callback: the object cannot go away meanwhile. */
+static int find_fde(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	(void)size;
+	struct find *f = arg;
+	const ElfW(Phdr) *hdr = NULL;
+	bool in = false;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+		if (ph->p_type == PT_LOAD && f->pc - lo < ph->p_memsz)
+			in = true;
+		else if (ph->p_type == PT_GNU_EH_FRAME)
+			hdr = ph;
+	}
+	if (!in)
+		return 0;
+	if (!hdr)
+		return 1;
+	const uint8_t *h = (const uint8_t *)(info->dlpi_addr + hdr->p_vaddr);
+	struct cfi_reader r = {h, h + hdr->p_memsz, false};
+	uint8_t version = (uint8_t)fixed(&r, 1), ptr_enc = (uint8_t)fixed(&r, 1),
+		count_enc = (uint8_t)fixed(&r, 1), table_enc = (uint8_t)fixed(&r, 1);
+	if (r.bad || version != 1 || table_enc != 0x3b) /* datarel | sdata4 */
+		return 1;
+	(void)encoded(&r, ptr_enc, true);
+	uintptr_t count = encoded(&r, count_enc, true);
+	if (r.bad || !count || (size_t)(r.end - r.p) / 8 < count)
+		return 1;
+	const int32_t *table = (const int32_t *)r.p;
+	intptr_t want = (intptr_t)(f->pc - (uintptr_t)h);
+	size_t lo = 0, hi = count; /* the last entry starting at or below pc */
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+		if ((intptr_t)table[2 * mid] <= want)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	if ((intptr_t)table[2 * lo] > want)
+		return 1;
+	recipe_from_fde(h + table[2 * lo + 1], f->pc, f->out);
+	return 1;
+}
+
+static __attribute__((noinline)) struct unwind_recipe *learn(struct unwind_recipe *set,
+							       uintptr_t ra)
+{
+	struct unwind_recipe r = {.ip = ra, .kind = RECIPE_SLOW};
+	/* the call instruction's row: a return address may be the first
+	 * byte of the next function */
+	struct find f = {ra - 1, &r};
+	dl_iterate_phdr(find_fde, &f);
+	/* the newest first, the oldest of the set dropped */
+	memmove(set + 1, set, (HW_UNWIND_WAYS - 1) * sizeof(*set));
+	set[0] = r;
+	return set;
+}
+
+static inline struct unwind_recipe *lookup(struct unwind_cache *c, uintptr_t ip)
+{
+	unsigned s = (unsigned)((ip * 0x9e3779b97f4a7c15ull) >> 32) & (HW_UNWIND_SETS - 1);
+	struct unwind_recipe *set = &c->r[s * HW_UNWIND_WAYS];
+	for (unsigned w = 0; w < HW_UNWIND_WAYS; w++)
+		if (HW_LIKELY(set[w].ip == ip))
+			return &set[w];
+	return learn(set, ip);
+}
+
+__attribute__((noinline)) int unwind_cache_backtrace(struct unwind_cache *c, uintptr_t *ips,
+						     int max, int total, uintptr_t self_lo,
+						     uintptr_t self_hi, uintptr_t stack_lo,
+						     uintptr_t stack_hi)
+{
+	const uintptr_t *fp = __builtin_frame_address(0);
+	uintptr_t sp = (uintptr_t)(fp + 2), bp = fp[0], ip = fp[1];
+	if (!stack_hi || sp - stack_lo >= stack_hi - stack_lo || max <= 0)
+		return -1;
+	/* Forget every recipe when an object may have gone (dlclose through
+	 * us bumps the epoch). glibc's own unloads (nss, gconv modules) do
+	 * not come through dlclose; they happen at exit, if ever: asking the
+	 * loader's counter at every unwind (dl_iterate_phdr, its lock) cost a
+	 * sixth of the unwind. */
+	uint32_t epoch = atomic_load_explicit(&g_module_epoch, memory_order_acquire);
+	if (HW_UNLIKELY(!c->valid || c->epoch != epoch)) {
+		memset(c->r, 0, sizeof(c->r));
+		c->epoch = epoch;
+		c->valid = true;
+	}
+	/* total counts the shim's own frames on top too (as the slow way's
+	 * limit does); they are not kept */
+	int n = 0, seen = 1;
+	/* The shim's own frames: all built with frame pointers
+	 * (preload/meson.build), so their chain of saved rbp steps them; the
+	 * last one's saved rbp is the program's. */
+	while (ip - self_lo < self_hi - self_lo) {
+		if (seen == total)
+			return 0;
+		if (HW_UNLIKELY(bp - sp > stack_hi - sp - 2 * sizeof(uintptr_t) || (bp & 7)))
+			return -1;
+		const uintptr_t *f = (const uintptr_t *)bp;
+		sp = bp + 2 * sizeof(uintptr_t);
+		ip = f[1];
+		bp = f[0];
+		if (ip < 0x4000)
+			return 0;
+		seen++;
+	}
+	ips[n++] = ip;
+	max = max < total - seen + 1 ? max : total - seen + 1;
+	while (n < max) {
+		const struct unwind_recipe *r = lookup(c, ip);
+		if (HW_UNLIKELY(r->kind > RECIPE_RBP))
+			return r->kind == RECIPE_LAST ? n : -1;
+		uintptr_t cfa = (r->kind == RECIPE_RBP ? bp : sp) + (uintptr_t)(intptr_t)r->cfa_off;
+		/* the slots read lie on this thread's stack, above sp: cfa in
+		 * (sp, stack_hi], a saved rbp below stack_hi */
+		if (HW_UNLIKELY(cfa - sp - 1 >= stack_hi - sp))
+			return -1;
+		ip = ((const uintptr_t *)cfa)[-1];
+		if (r->rbp_off) {
+			uintptr_t at = cfa + (uintptr_t)(intptr_t)r->rbp_off;
+			if (HW_UNLIKELY(at - sp > stack_hi - sp - sizeof(uintptr_t)))
+				return -1;
+			bp = *(const uintptr_t *)at;
+		}
+		sp = cfa;
+		if (ip < 0x4000) /* as libunwind: the end, or a bogus frame */
+			return n;
+		ips[n++] = ip;
+	}
+	return n;
+}
