@@ -247,6 +247,8 @@ unsigned stack_native_unwind(uintptr_t *ips, unsigned max)
 		out = (unsigned)n;
 		if (HW_UNLIKELY(g_config.unwind_check))
 			check_cached(ts, ips, out, max);
+	} else if (HW_UNLIKELY(__atomic_load_n(&g_unwind_unsafe, __ATOMIC_RELAXED))) {
+		out = 0; /* a fork child of this unwind's signal handler: see learn */
 	} else {
 		if (HW_UNLIKELY(g_config.unwind_check))
 			atomic_fetch_add_explicit(&g_unwind_slow, 1, memory_order_relaxed);

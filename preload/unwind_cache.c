@@ -448,6 +448,13 @@ static int find_fde(struct dl_phdr_info *info, size_t size, void *arg)
 static __attribute__((noinline)) struct unwind_recipe *learn(struct unwind_recipe *set,
 							       uintptr_t ra)
 {
+	static const struct unwind_recipe slow = {.kind = RECIPE_SLOW};
+	/* A fork from a signal handler that interrupted this unwind inside
+	 * dl_iterate_phdr: in the child the loader's lock stays held by the
+	 * parent's thread (the fork handler then sets g_unwind_unsafe), and
+	 * the next call would wait for ever. */
+	if (HW_UNLIKELY(__atomic_load_n(&g_unwind_unsafe, __ATOMIC_RELAXED)))
+		return (struct unwind_recipe *)&slow;
 	struct unwind_recipe r = {.ip = ra, .kind = RECIPE_SLOW};
 	/* the call instruction's row: a return address may be the first
 	 * byte of the next function */
