@@ -236,9 +236,12 @@ __attribute__((destructor)) static void heapwise_dtor(void)
 	atomic_store(&g_run_state, RUN_OFF);
 	writer_finish();
 	if (g_config.stack_check)
-		log_line("HEAPWISE_STACK_CACHE=check: %llu cached captures, %llu differed from the uncached walk",
+		log_line("HEAPWISE_STACK_CACHE=check: %llu cached captures, %llu differed from the uncached walk; "
+			 "%llu RETAG decisions from the chain memo, %llu differed from a capture",
 			 (unsigned long long)atomic_load(&g_stack_checks),
-			 (unsigned long long)atomic_load(&g_stack_check_misses));
+			 (unsigned long long)atomic_load(&g_stack_check_misses),
+			 (unsigned long long)atomic_load(&g_chain_checks),
+			 (unsigned long long)atomic_load(&g_chain_check_misses));
 	if (g_config.unwind_check)
 		log_line("HEAPWISE_UNWIND_CACHE=check: %llu cached unwinds, %llu differed from libunwind's, %llu left to libunwind",
 			 (unsigned long long)atomic_load(&g_unwind_checks),

@@ -72,6 +72,10 @@ extern unsigned (*g_py_keys)(struct frame_key *out, unsigned max, bool attached)
 extern unsigned (*g_py_raw_keys)(struct frame_key *out, unsigned max, bool attached);
 extern uint16_t g_py_raw_first; /* code_code_adaptive of the row, or 0 */
 
+/* Would g_py_raw_keys give exactly raw[0] .. raw[n - 1] (root first, n <=
+ * HW_MAX_PY_FRAMES)? Walks and compares without storing. */
+extern bool (*g_py_raw_same)(const struct frame_key *raw, unsigned n, bool attached);
+
 /* instruction index + 1 of a raw key's b (see g_py_raw_keys) */
 static inline uint32_t stack_python_raw_instr(uintptr_t code, uint64_t b)
 {

@@ -284,15 +284,9 @@ static inline unsigned same_prefix(const struct frame_key *a, const struct frame
  * death, every frame takes its generation again. 0 with no Python frame:
  * the caller decides. */
 static inline __attribute__((always_inline)) uint32_t
-capture_python(struct thread_state *ts, bool attached, unsigned *depth_out)
+capture_raw(struct thread_state *ts, const struct frame_key *raw, unsigned n, uint32_t deaths,
+	    bool attached)
 {
-	struct frame_key *buf = ts->scratch.keys; /* not the program's stack */
-	unsigned n = g_py_raw_keys(buf, MAX_PY, attached);
-	*depth_out = n;
-	if (!n)
-		return 0;
-	const struct frame_key *raw = buf + MAX_PY - n; /* root first, generation 0 */
-	uint32_t deaths = atomic_load_explicit(&g_code_deaths, memory_order_acquire);
 	unsigned same = 0, last = ts->py_cached && deaths == ts->py_deaths ? ts->last_depth : 0;
 	if (last > n)
 		last = n;
@@ -330,6 +324,27 @@ capture_python(struct thread_state *ts, bool attached, unsigned *depth_out)
 	return parent;
 }
 
+/* The walk (raw keys, root first, generation 0) and capture_raw. */
+static inline __attribute__((always_inline)) uint32_t
+capture_python(struct thread_state *ts, bool attached, unsigned *depth_out)
+{
+	struct frame_key *buf = ts->scratch.keys; /* not the program's stack */
+	unsigned n = g_py_raw_keys(buf, MAX_PY, attached);
+	*depth_out = n;
+	if (!n)
+		return 0;
+	uint32_t deaths = atomic_load_explicit(&g_code_deaths, memory_order_acquire);
+	return capture_raw(ts, buf + MAX_PY - n, n, deaths, attached);
+}
+
+/* Do Python-only stacks go through the frame-chain cache? */
+static inline bool python_cached(void)
+{
+	return g_py_layout && atomic_load_explicit(&g_py_state, memory_order_relaxed) != PY_NONE &&
+	       (g_config.native == NATIVE_AUTO || g_config.native == NATIVE_NONE) &&
+	       !g_config.no_stack_cache;
+}
+
 uint32_t stack_capture(struct thread_state *ts, bool attached)
 {
 	uint32_t epoch = atomic_load_explicit(&g_module_epoch, memory_order_relaxed);
@@ -339,9 +354,7 @@ uint32_t stack_capture(struct thread_state *ts, bool attached)
 		ts->last_depth = 0;
 		ts->module_epoch = epoch;
 	}
-	if (HW_LIKELY(g_py_layout && atomic_load_explicit(&g_py_state, memory_order_relaxed) != PY_NONE &&
-		      (g_config.native == NATIVE_AUTO || g_config.native == NATIVE_NONE) &&
-		      !g_config.no_stack_cache)) {
+	if (HW_LIKELY(python_cached())) {
 		unsigned n;
 		uint32_t leaf = capture_python(ts, attached, &n);
 		if (n)
@@ -384,4 +397,68 @@ uint32_t stack_capture(struct thread_state *ts, bool attached)
 	}
 	ts->last_depth = depth;
 	return parent;
+}
+
+/* --- RETAG decisions (3.13+) ------------------------------------------------
+ * A free list's object asks whether the thread's stack is `same`, the stack
+ * its block already has (python_objects.c): about 98% of them are (a loop
+ * making a tuple a turn gets back the tuple it freed, on the same line), and
+ * a full capture for each cost ~300 instructions (a_pymalloc_heavy on 3.13:
+ * 80,935 decisions, 1,769 RETAGs written). Such a decision needs the walk:
+ * a frame at a reused address may have a new caller, so no frame alone says
+ * the chain is the same. But after the walk, the nodes are a function of
+ * the raw frames (code address, instruction pointer), the code generations
+ * (unchanged while no code object died: g_code_deaths), the stack tree
+ * (replaced when a module was unloaded: module_epoch) and the root (a
+ * pooled state serves a thread of another origin): when all equal those of
+ * a capture that gave `same`, the capture would give `same` again. Kept per
+ * thread, a slot per leaf, for decisions only (an allocation's capture
+ * interns anyway). */
+
+_Atomic uint64_t g_chain_checks, g_chain_check_misses;
+
+static inline struct chain_memo *chain_slot(struct thread_state *ts, uint32_t leaf)
+{
+	_Static_assert(HW_CHAIN_SLOTS == 16, "the shift below");
+	return &ts->chains[(leaf * 0x9e3779b1u) >> 28];
+}
+
+/* HEAPWISE_STACK_CACHE=check: the decision the chain memo took, against a
+ * capture. */
+static __attribute__((noinline)) uint32_t check_chain(struct thread_state *ts, uint32_t same)
+{
+	uint32_t leaf = stack_capture(ts, true);
+	atomic_fetch_add_explicit(&g_chain_checks, 1, memory_order_relaxed);
+	if (leaf != same)
+		atomic_fetch_add_explicit(&g_chain_check_misses, 1, memory_order_relaxed);
+	return leaf;
+}
+
+uint32_t stack_capture_is(struct thread_state *ts, uint32_t same)
+{
+	uint32_t epoch = atomic_load_explicit(&g_module_epoch, memory_order_relaxed);
+	struct chain_memo *c = chain_slot(ts, same);
+	if (same && c->leaf == same && c->module_epoch == epoch && epoch == ts->module_epoch &&
+	    c->root == ts->root && python_cached() && g_py_raw_same(c->raw, c->depth, true) &&
+	    /* after the walk, as a capture reads it */
+	    c->deaths == atomic_load_explicit(&g_code_deaths, memory_order_acquire))
+		return HW_UNLIKELY(g_config.stack_check) ? check_chain(ts, same) : same;
+	uint32_t leaf = stack_capture(ts, true);
+	/* Kept when the decision was `same` (no RETAG): the next decision on
+	 * a block of this stack is then taken from the memo. A RETAG written
+	 * makes the memo hold leaf, but most of those (pygments: 100,088 of
+	 * 155,595 decisions) are lines that take blocks of other lines, not
+	 * worth a copy of the chain. A Python-only capture leaves its raw keys
+	 * in py_raw. */
+	unsigned n = ts->last_depth;
+	if (leaf && leaf == same && ts->py_cached && n <= HW_CHAIN_DEPTH) {
+		c = chain_slot(ts, leaf);
+		c->leaf = leaf;
+		c->depth = n;
+		c->deaths = ts->py_deaths;
+		c->module_epoch = ts->module_epoch;
+		c->root = ts->root;
+		memcpy(c->raw, ts->py_raw, n * sizeof(c->raw[0]));
+	}
+	return leaf;
 }

@@ -45,6 +45,20 @@ struct stack_scratch {
 	_Alignas(16) unsigned char py[HW_MAX_PY_FRAMES * 32]; /* struct py_frame */
 };
 
+/* The chains behind recent RETAG decisions (stack_capture_is): a stack's
+ * leaf node and the raw Python frames it was captured from (root first, see
+ * g_py_raw_keys), with what the nodes depend on besides the frames. */
+#define HW_CHAIN_SLOTS 16
+#define HW_CHAIN_DEPTH 64
+struct chain_memo {
+	uint32_t leaf; /* 0: empty */
+	uint32_t depth;
+	uint32_t deaths; /* g_code_deaths */
+	uint32_t module_epoch; /* the thread's stack tree */
+	uint32_t root; /* parent of the outermost frame */
+	struct frame_key raw[HW_CHAIN_DEPTH];
+};
+
 /* Returns the leaf node id of the calling thread's stack (0: no stack).
  * Which frames: see enum native_mode in config.h. Consecutive stacks of a
  * thread share their root side; only frames that changed are interned.
@@ -52,7 +66,17 @@ struct stack_scratch {
  * thread state). */
 uint32_t stack_capture(struct thread_state *ts, bool attached);
 
-/* HEAPWISE_STACK_CACHE=check: captures checked, and those that differed. */
+/* stack_capture(ts, true) for a RETAG decision (3.13+: is the thread's
+ * stack the one the block has, `same`?): returns the same id, but when the
+ * thread's raw Python frames are those it last found `same` from, with no
+ * code object dead and the same stack tree and root since, returns `same`
+ * without interning (the frames alone decide the nodes then). */
+uint32_t stack_capture_is(struct thread_state *ts, uint32_t same);
+
+/* HEAPWISE_STACK_CACHE=check: captures checked, and those that differed;
+ * RETAG decisions taken from the chain memo checked against a capture, and
+ * those that differed. */
 extern _Atomic uint64_t g_stack_checks, g_stack_check_misses;
+extern _Atomic uint64_t g_chain_checks, g_chain_check_misses;
 
 #endif

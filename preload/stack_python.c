@@ -353,6 +353,39 @@ collect_keys(const struct python_layout *L, struct frame_key *out, unsigned max,
 	return n;
 }
 
+/* Are the calling thread's raw keys (what collect_keys gives without the
+ * generations) exactly raw[0] .. raw[n - 1] (root first)? The same walk,
+ * comparing as it goes, innermost first: a changed innermost frame (the
+ * usual difference) ends it at once, and nothing is stored. */
+static inline __attribute__((always_inline)) bool
+same_keys(const struct python_layout *L, const struct frame_key *raw, unsigned n, bool attached)
+{
+	void *f = innermost_frame(L, attached);
+	const struct frame_key *k = raw + n; /* the next one to match, from the end */
+#define MATCH()                                                                                 \
+	do {                                                                                    \
+		uint64_t instr = !L->code_tlbc ? (uint64_t)r.instr : (uint32_t)(r.lasti + 1); \
+		if (k == raw || (--k)->a != (r.code | HW_FRAME_KEY_PYTHON) || k->b != instr)   \
+			return false;                                                           \
+	} while (0)
+	while (f) {
+		struct frame_read r;
+		enum frame_kind kind = read_frame(L, f, true, &r);
+		f = LOAD(void *, f, L->frame_previous);
+		if (kind == FRAME_PYTHON)
+			MATCH();
+		if (kind != FRAME_SKIP)
+			break;
+	}
+	for (; f; f = LOAD(void *, f, L->frame_previous)) {
+		struct frame_read r;
+		if (read_frame(L, f, false, &r) == FRAME_PYTHON)
+			MATCH();
+	}
+#undef MATCH
+	return k == raw;
+}
+
 /* One walker per layout row: the row's offsets are constants in each. */
 #define HW_ROW_WALKERS(i)                                                                   \
 	static unsigned collect_row##i(struct py_frame *out, unsigned max, bool attached)  \
@@ -366,6 +399,10 @@ collect_keys(const struct python_layout *L, struct frame_key *out, unsigned max,
 	static unsigned raw_row##i(struct frame_key *out, unsigned max, bool attached)     \
 	{                                                                                   \
 		return collect_keys(&python_layouts[i], out, max, attached, false);         \
+	}                                                                                   \
+	static bool same_row##i(const struct frame_key *raw, unsigned n, bool attached)    \
+	{                                                                                   \
+		return same_keys(&python_layouts[i], raw, n, attached);                     \
 	}
 HW_PY_ROW_INDEXES(HW_ROW_WALKERS)
 #undef HW_ROW_WALKERS
@@ -387,6 +424,18 @@ static unsigned (*const row_raw[])(struct frame_key *, unsigned, bool) = {
 #undef HW_X
 };
 
+static bool (*const row_same[])(const struct frame_key *, unsigned, bool) = {
+#define HW_X(i) same_row##i,
+	HW_PY_ROW_INDEXES(HW_X)
+#undef HW_X
+};
+
+static bool same_none(const struct frame_key *raw, unsigned n, bool attached)
+{
+	(void)raw, (void)n, (void)attached;
+	return false;
+}
+
 static unsigned collect_none(struct py_frame *out, unsigned max, bool attached)
 {
 	(void)out, (void)max, (void)attached;
@@ -403,6 +452,7 @@ unsigned (*g_py_collect)(struct py_frame *out, unsigned max, bool attached) = co
 unsigned (*g_py_keys)(struct frame_key *out, unsigned max, bool attached) = keys_none;
 unsigned (*g_py_raw_keys)(struct frame_key *out, unsigned max, bool attached) = keys_none;
 uint16_t g_py_raw_first;
+bool (*g_py_raw_same)(const struct frame_key *raw, unsigned n, bool attached) = same_none;
 
 /* Is this 3.13+ interpreter a free-threaded build? Its _PyRuntime starts
  * with _Py_DebugOffsets: the cookie, the version, then free_threaded (the
@@ -461,6 +511,7 @@ bool stack_python_attach(uint32_t version, char *why, size_t cap)
 	g_py_keys = row_keys[row];
 	g_py_raw_first = L->code_tlbc ? 0 : L->code_code_adaptive;
 	g_py_raw_keys = row_raw[row];
+	g_py_raw_same = row_same[row];
 	g_py_finalizing_at = (const uintptr_t *)((char *)g_py_runtime + L->runtime_finalizing);
 	atomic_store(&g_py_finalizing, (uintptr_t *)g_py_finalizing_at);
 	return true;

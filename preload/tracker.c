@@ -297,7 +297,7 @@ uint32_t tracker_alloc_stack(struct thread_state *ts, int kind, const void *ptr,
 
 uint32_t tracker_retag(struct thread_state *ts, const void *block, uint32_t same)
 {
-	uint32_t stack = capture(ts, HW_KIND_PYOBJ);
+	uint32_t stack = stack_capture_is(ts, same); /* capture(ts, HW_KIND_PYOBJ) */
 	if (stack && stack == same)
 		return stack;
 	note_time(ts);

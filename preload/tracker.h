@@ -67,6 +67,7 @@ struct thread_state {
 	struct chunk_lease lease; /* of the current chunk */
 	struct stack_scratch scratch; /* stack_capture's arrays */
 	struct unwind_cache unwind; /* --native's frame recipes (unwind_cache.c) */
+	struct chain_memo chains[HW_CHAIN_SLOTS]; /* RETAG decisions (stack.c) */
 	uint32_t root; /* parent of the stacks' outermost frames: 0, or the
 			* THREAD node under the stack that started the thread */
 	uintptr_t py_last; /* the thread's last OBJ-domain block (python_objects.c) */
