@@ -69,8 +69,12 @@ static const char *body_format(uint8_t tag)
 	}
 }
 
-/* ALLOC, FREE and REALLOC tags (of a known kind): 1 */
+/* ALLOC, FREE and REALLOC tags (of a known kind), and format 3's short
+ * ALLOC_NEXT and FREE_NEXT (sequence + 1, the chunk's kind, an ALLOC_NEXT's
+ * stack a delta: the model keeps the kind and the stack): 1 */
 static const uint8_t heap_tag[256] = {
+	[HW_REC_ALLOC_NEXT] = 1,
+	[HW_REC_FREE_NEXT] = 1,
 	[HW_REC_ALLOC... HW_REC_ALLOC + HW_KIND_COUNT - 1] = 1,
 	[HW_REC_FREE... HW_REC_FREE + HW_KIND_COUNT - 1] = 1,
 	[HW_REC_REALLOC... HW_REC_REALLOC + HW_KIND_COUNT - 1] = 1,
@@ -79,6 +83,18 @@ static const uint8_t heap_tag[256] = {
 static inline bool is_heap_tag(uint8_t t)
 {
 	return heap_tag[t];
+}
+
+/* A heap tag's record kind (HW_REC_ALLOC, _FREE or _REALLOC) and allocator
+ * kind; *next: a short form (no sequence delta; kind: the chunk's). */
+static inline __attribute__((always_inline)) uint8_t heap_base(uint8_t t, uint8_t *kind,
+								  bool *next)
+{
+	*next = t < HW_REC_ALLOC;
+	if (*next)
+		return t == HW_REC_ALLOC_NEXT ? HW_REC_ALLOC : HW_REC_FREE;
+	*kind = t & HW_TAG_KIND_MASK;
+	return t & (uint8_t)~HW_TAG_KIND_MASK;
 }
 
 /* The size class of an ALLOC: CPython's allocators hand out blocks of one
@@ -99,14 +115,15 @@ struct model {
 	uint64_t last_stack;
 	uint64_t last_sid;
 	size_t nal;
+	uint8_t kind; /* of the last ALLOC, FREE or REALLOC: the _NEXT tags' */
 };
 
 static bool model_init(struct model *m, struct cols_work *w, size_t used)
 {
 	memset(m, 0, sizeof(*m));
 	m->w = w;
-	/* an ALLOC takes 5 raw bytes at least, a REALLOC 7 */
-	size_t need = used / 5 + 2;
+	/* an ALLOC takes 4 raw bytes at least (ALLOC_NEXT), a REALLOC 7 */
+	size_t need = used / 4 + 2;
 	if (w->al_cap < need) {
 		free(w->al_addr);
 		free(w->al_cls);
@@ -302,7 +319,7 @@ static bool split(struct cols_work *w, const uint8_t *rec, size_t used)
 	struct model m;
 	model_init(&m, w, used);
 	size_t need = 1;
-	while (need < 2 * (used / 5 + 2))
+	while (need < 2 * (used / 4 + 2))
 		need *= 2;
 	if (w->map_cap < need) {
 		free(w->map);
@@ -350,23 +367,28 @@ static bool split(struct cols_work *w, const uint8_t *rec, size_t used)
 		const uint8_t *r = p;
 		uint8_t t = *p++;
 		if (heap_tag[t]) {
-			uint8_t base = t & (uint8_t)~HW_TAG_KIND_MASK, kind = t & HW_TAG_KIND_MASK;
-			uint64_t s0, s1 = 0, d0, d1 = 0, size = 0, stack = 0;
-			bool ok;
+			uint8_t kind = m.kind;
+			bool next;
+			uint8_t base = heap_base(t, &kind, &next);
+			uint64_t s0 = 1, s1 = 0, d0, d1 = 0, size = 0, stack = 0;
+			bool ok = next || rv(&p, end, &s0);
 			if (base == HW_REC_ALLOC)
-				ok = rv(&p, end, &s0) && rv(&p, end, &d0) && rv(&p, end, &size) &&
-				     rv(&p, end, &stack);
+				ok = ok && rv(&p, end, &d0) && rv(&p, end, &size) && rv(&p, end, &stack);
 			else if (base == HW_REC_FREE)
-				ok = rv(&p, end, &s0) && rv(&p, end, &d0);
+				ok = ok && rv(&p, end, &d0);
 			else
-				ok = rv(&p, end, &s0) && rv(&p, end, &s1) && rv(&p, end, &d0) &&
-				     rv(&p, end, &d1) && rv(&p, end, &size) && rv(&p, end, &stack);
+				ok = ok && rv(&p, end, &s1) && rv(&p, end, &d0) && rv(&p, end, &d1) &&
+				     rv(&p, end, &size) && rv(&p, end, &stack);
 			if (!ok) {
 				p = r;
 				break;
 			}
+			m.kind = kind;
+			if (next && base == HW_REC_ALLOC) /* stack: the delta */
+				stack = m.last_stack + (uint64_t)hw_unzigzag(stack);
 			*oT++ = t;
-			PUTV(oQ, s0);
+			if (!next)
+				PUTV(oQ, s0);
 			if (base == HW_REC_REALLOC)
 				PUTV(oQ, s1);
 			uint64_t a = m.addr + (uint64_t)hw_unzigzag(d0);
@@ -651,12 +673,13 @@ static __attribute__((noinline)) bool heap_run(struct model *m, struct rd st[HW_
 	uint64_t *const al_addr = w->al_addr;
 	uint16_t *const al_cls = w->al_cls;
 	uint64_t addr = m->addr, last_free = m->last_free, last_stack = m->last_stack;
+	uint8_t last_kind = m->kind;
 	size_t nal = m->nal, nev = *nevp;
 	size_t nb = 0; /* raw bytes of the address fields and stack ids */
 	uint64_t seq = *seqp;
 	bool ok = false;
-	/* an ALLOC takes 5 raw bytes at least and a REALLOC 7: the chunk has
-	 * room for this many, whatever the streams say */
+	/* an ALLOC takes 4 raw bytes at least (ALLOC_NEXT) and a REALLOC 7:
+	 * the chunk has room for this many, whatever the streams say */
 	const size_t al_max = w->al_cap;
 	for (;;) {
 		/* room for a block of records (two events each at most) */
@@ -666,10 +689,15 @@ static __attribute__((noinline)) bool heap_run(struct model *m, struct rd st[HW_
 		struct hw_event *const eb = *eo->ev + nev, *e = eb;
 		const uint8_t *const lim = tp + left;
 		/* first the addresses and sizes (the model), then the sequence
-		 * numbers and stack ids: fewer streams live at once */
+		 * numbers and stack ids: fewer streams live at once. A short
+		 * form (no sequence delta; an ALLOC_NEXT's stack id is its raw
+		 * delta) has seq 1 until the second pass */
 		while (tp < lim && heap_tag[*tp]) {
 			uint8_t t = *tp++;
-			uint8_t base = t & (uint8_t)~HW_TAG_KIND_MASK, kind = t & HW_TAG_KIND_MASK;
+			uint8_t kind = last_kind;
+			bool next;
+			uint8_t base = heap_base(t, &kind, &next);
+			last_kind = kind;
 			uint64_t size, a, from = 0, k, dz;
 			if (base != HW_REC_ALLOC) { /* the block freed (dec_free_addr) */
 				GETV(rp, re, k);
@@ -692,7 +720,7 @@ static __attribute__((noinline)) bool heap_run(struct model *m, struct rd st[HW_
 				last_free = from;
 				nb += vlen(hw_zigzag((int64_t)(from - addr)));
 				if (base == HW_REC_FREE) {
-					put_ev(e++, 0, from, 0, 0, EV_FREE, kind);
+					put_ev(e++, next, from, 0, 0, EV_FREE, kind);
 					addr = from;
 					continue;
 				}
@@ -728,12 +756,16 @@ static __attribute__((noinline)) bool heap_run(struct model *m, struct rd st[HW_
 				put_ev(e + 1, 0, a, size, 0, EV_REALLOC_ALLOC, kind);
 				e += 2;
 			} else {
-				put_ev(e++, 0, a, size, 0, EV_ALLOC, kind);
+				put_ev(e++, next, a, size, 0, EV_ALLOC, kind);
 			}
 		}
 		for (struct hw_event *x = eb; x < e; x++) {
 			uint64_t v;
-			GETV(qp, qe, v);
+			bool next = x->seq;
+			if (next)
+				v = 1;
+			else
+				GETV(qp, qe, v);
 			if (__builtin_add_overflow(seq, v, &seq))
 				goto redo;
 			x->seq = seq;
@@ -751,7 +783,7 @@ static __attribute__((noinline)) bool heap_run(struct model *m, struct rd st[HW_
 			last_stack = stack;
 			if (stack > UINT32_MAX)
 				goto redo;
-			nb += vlen(stack);
+			nb += vlen(next ? v : stack);
 			x->stack = (uint32_t)stack;
 		}
 		nev = (size_t)(e - *eo->ev);
@@ -777,6 +809,7 @@ redo:
 	m->addr = addr;
 	m->last_free = last_free;
 	m->last_stack = last_stack;
+	m->kind = last_kind;
 	m->nal = nal;
 	*nevp = nev;
 	*seqp = seq;
@@ -823,10 +856,15 @@ static inline __attribute__((always_inline)) size_t build_(struct cols_work *w,
 		uint8_t *const rec = direct ? d : tmp, *o = rec;
 		*o++ = t;
 		if (is_heap_tag(t)) {
-			uint8_t base = (uint8_t)HW_TAG_BASE(t), kind = t & HW_TAG_KIND_MASK;
-			if (!get_v(&st[HW_COLS_SEQ], &s0))
-				return *why = "a stream ends early", 0;
-			OUT_V(s0);
+			uint8_t kind = m.kind;
+			bool next;
+			uint8_t base = heap_base(t, &kind, &next);
+			m.kind = kind;
+			if (!next) {
+				if (!get_v(&st[HW_COLS_SEQ], &s0))
+					return *why = "a stream ends early", 0;
+				OUT_V(s0);
+			}
 			uint64_t a;
 			if (base == HW_REC_FREE) {
 				if (!dec_free_addr(&m, &st[HW_COLS_REF], &st[HW_COLS_FDELTA], &a, why))
@@ -854,7 +892,7 @@ static inline __attribute__((always_inline)) size_t build_(struct cols_work *w,
 				stack = m.last_stack + (uint64_t)hw_unzigzag(v);
 				m.last_stack = stack;
 				OUT_V(size);
-				OUT_V(stack);
+				OUT_V(next ? v : stack); /* ALLOC_NEXT: the delta */
 			}
 			PUT_REC();
 			continue;

@@ -18,13 +18,14 @@ static const char *kind_str(int k)
 static void dump_record(FILE *f, const struct hw_record *r)
 {
 	switch (r->tag) {
-	case HW_REC_ALLOC:
-		fprintf(f, "  ALLOC %s seq=%" PRIu64 " addr=0x%" PRIx64 " size=%" PRIu64 " stack=%u\n",
-			kind_str(r->kind), r->seq, r->addr, r->size, r->stack);
+	case HW_REC_ALLOC: /* a short form says so at the end: "ALLOC kind" stays greppable */
+		fprintf(f, "  ALLOC %s seq=%" PRIu64 " addr=0x%" PRIx64 " size=%" PRIu64 " stack=%u%s\n",
+			kind_str(r->kind), r->seq, r->addr, r->size, r->stack,
+			r->raw_tag == HW_REC_ALLOC_NEXT ? " (ALLOC_NEXT)" : "");
 		break;
 	case HW_REC_FREE:
-		fprintf(f, "  FREE %s seq=%" PRIu64 " addr=0x%" PRIx64 "\n", kind_str(r->kind), r->seq,
-			r->addr);
+		fprintf(f, "  FREE %s seq=%" PRIu64 " addr=0x%" PRIx64 "%s\n", kind_str(r->kind), r->seq,
+			r->addr, r->raw_tag == HW_REC_FREE_NEXT ? " (FREE_NEXT)" : "");
 		break;
 	case HW_REC_REALLOC:
 		fprintf(f,

@@ -496,11 +496,42 @@ static inline __attribute__((always_inline)) size_t decode_run(struct cursor *c,
 {
 	const uint8_t *p = c->p, *end = c->end, *rec = p;
 	uint64_t seq = c->last_seq, addr = c->last_addr, v, w, size, stack;
+	uint64_t last_stack = c->last_stack;
+	uint8_t last_kind = c->last_kind;
 	size_t n = 0;
 	*bad = false;
 	while (n + 2 <= max && p < end) {
 		rec = p;
 		uint8_t t = *p;
+		if (t == HW_REC_ALLOC_NEXT || t == HW_REC_FREE_NEXT) {
+			/* format 3's short forms: sequence + 1, the chunk's kind,
+			 * an ALLOC's stack as a delta */
+			p++;
+			if (seq == UINT64_MAX)
+				goto bad;
+			if (seq + 1 >= limit) {
+				p = rec; /* another cursor's event comes first */
+				break;
+			}
+			GET_FAST(v);
+			uint64_t at = addr + (uint64_t)hw_unzigzag(v);
+			struct hw_event *e = &out[n];
+			if (t == HW_REC_ALLOC_NEXT) {
+				GET_FAST(size);
+				GET_FAST(v);
+				stack = last_stack + (uint64_t)hw_unzigzag(v);
+				if (stack > UINT32_MAX)
+					goto bad;
+				last_stack = stack;
+				*e = (struct hw_event){seq + 1, at, size, (uint32_t)stack, EV_ALLOC, last_kind};
+			} else {
+				*e = (struct hw_event){.seq = seq + 1, .addr = at, .op = EV_FREE, .kind = last_kind};
+			}
+			seq++;
+			addr = at;
+			n++;
+			continue;
+		}
 		if (t < HW_REC_ALLOC || t >= HW_REC_REALLOC + HW_KIND_COUNT ||
 		    (t & HW_TAG_KIND_MASK) >= HW_KIND_COUNT) {
 			if (t != HW_COLS_RUN || p >= c->run_lim)
@@ -547,6 +578,8 @@ static inline __attribute__((always_inline)) size_t decode_run(struct cursor *c,
 			e[1] = (struct hw_event){s0 + w, to, size, (uint32_t)stack, EV_REALLOC_ALLOC, kind};
 			seq = s0 + w;
 			addr = to;
+			last_stack = stack;
+			last_kind = kind;
 			n += 2;
 			continue;
 		}
@@ -562,21 +595,27 @@ static inline __attribute__((always_inline)) size_t decode_run(struct cursor *c,
 			if (stack > UINT32_MAX)
 				goto bad;
 			*e = (struct hw_event){s0, at, size, (uint32_t)stack, EV_ALLOC, kind};
+			last_stack = stack;
 		} else {
 			*e = (struct hw_event){.seq = s0, .addr = at, .op = EV_FREE, .kind = kind};
 		}
 		seq = s0;
 		addr = at;
+		last_kind = kind;
 		n++;
 	}
 	c->p = p;
 	c->last_seq = seq;
 	c->last_addr = addr;
+	c->last_stack = last_stack;
+	c->last_kind = last_kind;
 	return n;
 bad:
 	c->p = rec;
 	c->last_seq = seq;
 	c->last_addr = addr;
+	c->last_stack = last_stack;
+	c->last_kind = last_kind;
 	cursor_bad(c);
 	*bad = true;
 	return n;
@@ -605,6 +644,7 @@ enum read_result cursor_next(struct cursor *c, struct hw_record *r)
 	if (p >= end || *p == 0)
 		return READ_END;
 	memset(r, 0, sizeof(*r));
+	r->raw_tag = *p;
 	struct hw_event ev[2];
 	bool after_mark = c->after_mark;
 	c->after_mark = false;

@@ -54,6 +54,7 @@ struct trace {
 
 struct hw_record {
 	uint8_t tag;
+	uint8_t raw_tag; /* the tag byte as written (HW_REC_ALLOC_NEXT for an ALLOC's short form) */
 	uint8_t kind;
 	uint8_t frame_kind;
 	uint32_t stack;
@@ -119,6 +120,8 @@ struct cursor {
 	const struct chunk_ref *chunk;
 	const uint8_t *start, *p, *end;
 	uint64_t last_seq, last_addr;
+	uint64_t last_stack; /* the _NEXT tags' bases (trace_format.h) */
+	uint8_t last_kind;
 	uint64_t time_ns;
 	uint32_t thread; /* the chunk's */
 	bool after_mark; /* the record read last was a MARK (see reader.c) */

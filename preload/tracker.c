@@ -128,6 +128,8 @@ static bool new_chunk(struct thread_state *ts, size_t need)
 	ts->cap = ts->lease.size - HW_CHUNK_HEADER_SIZE;
 	ts->last_seq = 0;
 	ts->last_addr = 0;
+	ts->last_stack = 0;
+	ts->last_kind = HW_KIND_MALLOC;
 	/* Every chunk starts with the thread's time: a reader decodes chunks
 	 * independently. */
 	write_time(ts, t == UINT64_MAX ? coarse_ns() : t);
@@ -275,11 +277,26 @@ static inline __attribute__((always_inline)) uint32_t alloc_record(struct thread
 	uint8_t *p = tracker_reserve(ts, HW_MAX_EVENT_RECORD);
 	if (!p)
 		return 0;
-	*p++ = (uint8_t)(HW_REC_ALLOC | kind);
-	p = put_seq(ts, p, tracker_take_seq());
-	p = put_addr(ts, p, ptr);
-	p = hw_put_varint(p, size);
-	p = hw_put_varint(p, stack);
+	/* the short form when the number follows the chunk's last and the kind
+	 * is its last (one byte less, and a stack delta of about one byte
+	 * instead of two or three: issue 17) */
+	uint64_t seq = tracker_take_seq();
+	if (HW_LIKELY(seq - ts->last_seq == 1 && (uint32_t)kind == ts->last_kind)) {
+		/* each form written whole: one test of the form, not three */
+		*p++ = HW_REC_ALLOC_NEXT;
+		ts->last_seq = seq;
+		p = put_addr(ts, p, ptr);
+		p = hw_put_varint(p, size);
+		p = hw_put_varint(p, hw_zigzag((int64_t)stack - (int64_t)ts->last_stack));
+	} else {
+		*p++ = (uint8_t)(HW_REC_ALLOC | kind);
+		p = put_seq(ts, p, seq);
+		ts->last_kind = (uint32_t)kind;
+		p = put_addr(ts, p, ptr);
+		p = hw_put_varint(p, size);
+		p = hw_put_varint(p, stack);
+	}
+	ts->last_stack = stack;
 	tracker_commit(ts, p);
 	bump(&ts->allocs);
 	return stack;
@@ -319,8 +336,14 @@ static inline __attribute__((always_inline)) void free_record(struct thread_stat
 	uint8_t *p = tracker_reserve(ts, HW_MAX_EVENT_RECORD);
 	if (!p)
 		return;
-	*p++ = (uint8_t)(HW_REC_FREE | kind);
-	p = put_seq(ts, p, seq);
+	if (HW_LIKELY(seq - ts->last_seq == 1 && (uint32_t)kind == ts->last_kind)) {
+		*p++ = HW_REC_FREE_NEXT;
+		ts->last_seq = seq;
+	} else {
+		*p++ = (uint8_t)(HW_REC_FREE | kind);
+		p = put_seq(ts, p, seq);
+		ts->last_kind = (uint32_t)kind;
+	}
 	p = put_addr(ts, p, ptr);
 	tracker_commit(ts, p);
 	bump(&ts->frees);
@@ -355,6 +378,8 @@ uint32_t tracker_realloc(struct thread_state *ts, int kind, uint64_t seq_free, c
 	p = put_addr(ts, p, new_ptr);
 	p = hw_put_varint(p, size);
 	p = hw_put_varint(p, stack);
+	ts->last_stack = stack;
+	ts->last_kind = (uint32_t)kind;
 	tracker_commit(ts, p);
 	bump(&ts->allocs);
 	bump(&ts->frees);

@@ -48,6 +48,8 @@ struct thread_state {
 	_Atomic uint32_t unwinding;
 	uint64_t last_seq; /* delta bases, reset with each chunk */
 	uint64_t last_addr;
+	uint32_t last_stack; /* of the chunk's last ALLOC or REALLOC (ALLOC_NEXT) */
+	uint32_t last_kind; /* of its last ALLOC, FREE or REALLOC (the _NEXT tags) */
 	uint64_t time_ns; /* last TIME record of this chunk; UINT64_MAX: none yet */
 	_Atomic uint64_t allocs, frees; /* events recorded, for the trailer (read by
 					 * another thread at exit: atomic, but only

@@ -78,7 +78,7 @@
  * in its raw form:
  *   TAG      every record's tag byte, in order
  *   SEQ      the seq varints of event records, as they were (d, and a
- *            REALLOC's second v)
+ *            REALLOC's second v; none for ALLOC_NEXT and FREE_NEXT)
  *   HINT     per ALLOC (and REALLOC's new block), u8: 0 = the address is
  *            in ADELTA; k >= 1 = the k-th newest block of the ALLOC's class
  *            ring (the blocks FREEs of that class gave back last, at most
@@ -101,6 +101,10 @@
  *            zero byte, a tag it does not know, a cut record, a varint of
  *            a rewritten field not in its shortest form) to `used`, as
  *            they were
+ * ALLOC_NEXT and FREE_NEXT are ALLOCs and FREEs here: their tag in TAG, the
+ * chunk's current kind their kind, an ALLOC_NEXT's raw stack field is the
+ * STACK entry itself (the same delta), and the rebuild writes it back as it
+ * was.
  * An ALLOC's class: (size <= 1024 ? (size + 15) / 16 : size) * 8 + kind,
  * times 0x9E3779B97F4A7C15 (mod 2^64), top HW_COLS_CLASS_BITS bits; the
  * model (class rings, last ALLOC per class, the ALLOC list) starts empty in
@@ -216,6 +220,22 @@ enum hw_cols_stream {
  *
  *   ALLOC     seq:d addr:z size:v stack:v
  *   FREE      seq:d addr:z
+ *   ALLOC_NEXT addr:z size:v stack:zs      (format 3, issue 17: an ALLOC whose
+ *   (0x0a)                                 sequence number is the previous
+ *                                          one's + 1 and whose kind is the
+ *                                          chunk's current kind; stack:zs =
+ *                                          zigzag varint of stack id - the
+ *                                          chunk's previous stack id)
+ *   FREE_NEXT addr:z                       (format 3, issue 17: the same for a
+ *   (0x0b)                                 FREE: sequence + 1, current kind)
+ *             The chunk's current kind is the kind of its last ALLOC, FREE
+ *             or REALLOC record of any form (HW_KIND_MALLOC before the
+ *             first); its previous stack id is that of its last ALLOC
+ *             (either form) or REALLOC (0 before the first). Both restart
+ *             in every chunk, like the other deltas. The writer uses the
+ *             short forms whenever they apply; a stack id over 2^32 - 1
+ *             after the delta, or a sequence number that wraps, is a damaged
+ *             record.
  *   REALLOC   seq_free:d seq_alloc:v(after seq_free) old:z new:z size:v stack:v
  *             (the old block dies at seq_free, taken before the real call;
  *              the new one is born at seq_alloc; a failed realloc writes nothing)
@@ -278,6 +298,8 @@ enum hw_record_tag {
 	HW_REC_ALLOC = 0x40, /* 0x40-0x47: | kind */
 	HW_REC_FREE = 0x48, /* 0x48-0x4f: | kind */
 	HW_REC_REALLOC = 0x50, /* 0x50-0x57: | kind */
+	HW_REC_ALLOC_NEXT = 0x0a, /* format 3: ALLOC, sequence + 1, current kind */
+	HW_REC_FREE_NEXT = 0x0b, /* format 3: FREE, sequence + 1, current kind */
 	HW_REC_UNMAP = 0x04,
 	HW_REC_REMAP = 0x05,
 	HW_REC_MARK = 0x06,

@@ -539,6 +539,33 @@ class Compress(TraceTest):
         self.assertEqual(self.dump_records(raw[0]), self.dump_records(copy))
         self.assertEqual(self.reports(raw[0]), self.reports(copy))
 
+    def test_short_forms_of_a_python_program(self):
+        # issue 17, fewer bytes per event: an ALLOC or FREE whose sequence
+        # number follows its thread's last and whose allocator is the last
+        # one's is written in its short form (no sequence delta; an ALLOC's
+        # stack as a delta), and dump says so. Two threads, reallocs: 94% of
+        # the allocations and 95% of the frees, 5.35 bytes per event raw
+        # (6.72 with long forms only); every report reads the same
+        # compressed.
+        script = self.script("app.py", self.COLUMNS_APP)
+        _, _, raw = self.run_traced(["/usr/bin/python3.11", script], "--no-compress")
+        events = self.json("summary", raw[0])["events"]
+        lines = self.heapwise("dump", raw[0]).stdout.splitlines()
+        used = sum(int(m.group(1)) for m in (re.match(r"chunk at \d+: .*, (\d+) bytes$", l)
+                                             for l in lines) if m)
+        allocs = [l for l in lines if l.startswith("  ALLOC ")]
+        frees = [l for l in lines if l.startswith("  FREE ")]
+        short_a = sum(l.endswith(" (ALLOC_NEXT)") for l in allocs)
+        short_f = sum(l.endswith(" (FREE_NEXT)") for l in frees)
+        self.assertGreater(short_a, 0.85 * len(allocs), (short_a, len(allocs)))
+        self.assertGreater(short_f, 0.85 * len(frees), (short_f, len(frees)))
+        self.assertLess(used / events, 6.0)
+        copy = os.path.join(self.dir, "copy.hwt")
+        shutil.copy(raw[0], copy)
+        self.heapwise("compress", copy)
+        self.assertEqual(self.dump_records(raw[0]), self.dump_records(copy))
+        self.assertEqual(self.reports(raw[0]), self.reports(copy))
+
     def test_columns_of_a_cut_trace(self):
         # a trace cut by a crash in the middle of a chunk: the whole chunks
         # become columns, the cut one stays as it was; every record and

@@ -91,6 +91,8 @@ void tb_chunk_at(struct tb *b, uint32_t tid, uint32_t index)
 	memcpy(b->buf + b->size, &ch, sizeof(ch));
 	b->size += HW_CHUNK_HEADER_SIZE;
 	b->last_seq = b->last_addr = 0;
+	b->last_stack = 0;
+	b->last_kind = HW_KIND_MALLOC;
 }
 
 static uint8_t *rec(struct tb *b, size_t max)
@@ -126,21 +128,42 @@ void tb_time(struct tb *b, uint64_t t)
 	done(b, hw_put_varint(p, t));
 }
 
+/* The short form applies (as the shim decides it): sequence + 1, same kind. */
+static bool next_form(struct tb *b, int kind, uint64_t s)
+{
+	return b->short_forms && s == b->last_seq + 1 && (uint32_t)kind == b->last_kind;
+}
+
 void tb_alloc(struct tb *b, int kind, uint64_t s, uint64_t a, uint64_t size, uint32_t stack)
 {
 	uint8_t *p = rec(b, 64);
-	*p++ = (uint8_t)(HW_REC_ALLOC | kind);
-	p = seq(b, p, s);
+	bool next = next_form(b, kind, s);
+	if (next) {
+		*p++ = HW_REC_ALLOC_NEXT;
+		b->last_seq = s;
+	} else {
+		*p++ = (uint8_t)(HW_REC_ALLOC | kind);
+		p = seq(b, p, s);
+	}
 	p = addr(b, p, a);
 	p = hw_put_varint(p, size);
-	done(b, hw_put_varint(p, stack));
+	p = hw_put_varint(p, next ? hw_zigzag((int64_t)stack - (int64_t)b->last_stack) : stack);
+	b->last_stack = stack;
+	b->last_kind = (uint32_t)kind;
+	done(b, p);
 }
 
 void tb_free(struct tb *b, int kind, uint64_t s, uint64_t a)
 {
 	uint8_t *p = rec(b, 64);
-	*p++ = (uint8_t)(HW_REC_FREE | kind);
-	p = seq(b, p, s);
+	if (next_form(b, kind, s)) {
+		*p++ = HW_REC_FREE_NEXT;
+		b->last_seq = s;
+	} else {
+		*p++ = (uint8_t)(HW_REC_FREE | kind);
+		p = seq(b, p, s);
+	}
+	b->last_kind = (uint32_t)kind;
 	done(b, addr(b, p, a));
 }
 
@@ -164,6 +187,8 @@ void tb_realloc(struct tb *b, uint64_t sf, uint64_t sa, uint64_t old, uint64_t n
 	p = addr(b, p, old);
 	p = addr(b, p, new_addr);
 	p = hw_put_varint(p, size);
+	b->last_stack = stack;
+	b->last_kind = HW_KIND_MALLOC;
 	done(b, hw_put_varint(p, stack));
 }
 

@@ -3,6 +3,7 @@
 #ifndef HW_TEST_TRACE_BUILDER_H
 #define HW_TEST_TRACE_BUILDER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -14,6 +15,10 @@ struct tb {
 	uint32_t chunk_size;
 	size_t chunk_off; /* current chunk, 0 = none */
 	uint64_t last_seq, last_addr;
+	/* format 3's short forms (ALLOC_NEXT, FREE_NEXT), written by tb_alloc and
+	 * tb_free where the shim writes them: set short_forms to have them */
+	bool short_forms;
+	uint32_t last_stack, last_kind;
 };
 
 void tb_init(struct tb *b, uint32_t chunk_size, const char *cmdline, size_t cmdline_len);

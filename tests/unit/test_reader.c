@@ -733,6 +733,147 @@ static void hostile_compressed_chunks(void **state)
 	tb_free_builder(&r);
 }
 
+/* --- short forms (format 3, issue 17: ALLOC_NEXT, FREE_NEXT) -------------- */
+
+static char *events_and_warnings(const char *p, bool *damaged);
+
+/* The same events in two chunks, in short forms where they apply (sf) or
+ * all long: a kind change, a stack that goes down, a sequence gap, a
+ * REALLOC and an UNMAP between them, and the restart at a chunk. */
+static void short_form_events(struct tb *b, bool sf)
+{
+	tb_init(b, HW_MIN_CHUNK_SIZE, "x", 1);
+	b->short_forms = sf;
+	for (uint32_t c = 0; c < 2; c++) {
+		tb_chunk_at(b, 1, c);
+		tb_time(b, 5 + c);
+		uint64_t s = c * 100 + 1;
+		tb_alloc(b, HW_KIND_MALLOC, s++, 0x5000, 100, 7); /* chunk 1: s is 101 */
+		tb_alloc(b, HW_KIND_PYOBJ, s++, 0x7f0000001000, 32, 9);
+		tb_alloc(b, HW_KIND_PYOBJ, s++, 0x7f0000001020, 48, 3); /* stack goes down */
+		tb_alloc(b, HW_KIND_PYOBJ, s++, 0x7f0000001040, 48, 4000000000u);
+		tb_free(b, HW_KIND_PYOBJ, s++, 0x7f0000001020);
+		tb_free(b, HW_KIND_PYOBJ, s + 5, 0x7f0000001000); /* a gap */
+		s += 6;
+		tb_realloc(b, s, s + 1, 0x5000, 0x6000, 200, 12);
+		s += 2;
+		tb_alloc(b, HW_KIND_MALLOC, s++, 0x6100, 16, 11); /* 12 - 1 */
+		tb_unmap(b, s++, 0x900000, 4096);
+		tb_free(b, HW_KIND_MALLOC, s++, 0x6100);
+		tb_alloc(b, HW_KIND_MALLOC, s++, 0x6200, 16, 0);
+	}
+}
+
+/* Short forms read as the long ones (record by record, events in merge
+ * order, kinds included), and are what the shim writes where they apply. */
+static void short_forms_read_as_long(void **state)
+{
+	(void)state;
+	struct tb b;
+	enum read_result last[2];
+	size_t nrec[2], nshort = 0, size[2];
+	struct hw_record rec[2][64];
+	char *ev[2];
+	for (int sf = 0; sf < 2; sf++) {
+		short_form_events(&b, sf);
+		size[sf] = 0;
+		for (size_t off = HW_HEADER_SIZE; off < b.size; off += HW_MIN_CHUNK_SIZE)
+			size[sf] += ((struct hw_chunk_header *)(b.buf + off))->used;
+		tb_write(&b, path);
+		tb_free_builder(&b);
+		struct trace t;
+		assert_int_equal(trace_open(path, &t), HW_OK);
+		assert_int_equal(t.nchunks, 2);
+		nrec[sf] = 0;
+		for (size_t i = 0; i < t.nchunks; i++) {
+			struct cursor c;
+			cursor_init(&c, &t, i);
+			while ((last[sf] = cursor_next(&c, &rec[sf][nrec[sf]])) == READ_RECORD) {
+				struct hw_record *r = &rec[sf][nrec[sf]++];
+				if (sf)
+					nshort += r->raw_tag == HW_REC_ALLOC_NEXT || r->raw_tag == HW_REC_FREE_NEXT;
+				else
+					assert_true(r->raw_tag != HW_REC_ALLOC_NEXT && r->raw_tag != HW_REC_FREE_NEXT);
+			}
+			cursor_done(&c);
+		}
+		assert_false(t.damaged);
+		trace_close(&t);
+		ev[sf] = events_text(path);
+	}
+	assert_int_equal(last[1], READ_END);
+	assert_int_equal(nrec[0], nrec[1]);
+	for (size_t i = 0; i < nrec[0]; i++) {
+		const struct hw_record *x = &rec[0][i], *y = &rec[1][i];
+		assert_int_equal(x->tag, y->tag);
+		assert_int_equal(x->kind, y->kind);
+		assert_int_equal(x->seq, y->seq);
+		assert_int_equal(x->seq2, y->seq2);
+		assert_int_equal(x->addr, y->addr);
+		assert_int_equal(x->addr2, y->addr2);
+		assert_int_equal(x->size, y->size);
+		assert_int_equal(x->stack, y->stack);
+		assert_int_equal(x->time_ns, y->time_ns);
+	}
+	/* per chunk: ALLOC (MALLOC, seq + 1 of 0 in chunk 0 only), the second
+	 * and third PYOBJ ALLOC, the first FREE, the ALLOC after the REALLOC,
+	 * the FREE and the ALLOC after the UNMAP */
+	assert_int_equal(nshort, 13);
+	assert_true(size[1] < size[0]);
+	assert_string_equal(ev[0], ev[1]);
+	free(ev[0]);
+	free(ev[1]);
+}
+
+/* Short forms that lie: a stack id that leaves 0..2^32-1 after the delta
+ * (below 0, over 2^32 - 1), a sequence number that wraps, a cut record:
+ * one warning, the records before kept, the rest of the chunk skipped. */
+static void hostile_short_forms(void **state)
+{
+	(void)state;
+	static const uint8_t below_zero[] = {HW_REC_ALLOC_NEXT, 0x02, 0x10, 0x01}; /* 0 - 1 */
+	static const uint8_t top[] = {HW_REC_ALLOC | HW_KIND_MALLOC, 0x05, 0x02, 0x10, 0xff, 0xff, 0xff, 0xff, 0x0f,
+				      HW_REC_ALLOC_NEXT, 0x02, 0x10, 0x02}; /* 2^32 - 1 + 1 */
+	/* 2^64 - 2, then + 1: no event takes the last number */
+	static const uint8_t wraps[] = {HW_REC_FREE, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
+					0x02, HW_REC_FREE_NEXT, 0x02};
+	static const uint8_t cut[] = {HW_REC_ALLOC_NEXT, 0x02, 0x10};
+	static const uint8_t cut_free[] = {HW_REC_FREE_NEXT};
+	struct {
+		const uint8_t *b;
+		size_t n, good; /* records read before the bad one */
+	} cases[] = {{below_zero, sizeof(below_zero), 0}, {top, sizeof(top), 1}, {wraps, sizeof(wraps), 1},
+		     {cut, sizeof(cut), 0}, {cut_free, sizeof(cut_free), 0}};
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		struct tb b;
+		tb_init(&b, HW_MIN_CHUNK_SIZE, "x", 1);
+		b.short_forms = true;
+		tb_chunk(&b, 1);
+		tb_alloc(&b, HW_KIND_MALLOC, 1, 0x1000, 10, 2);
+		tb_free(&b, HW_KIND_MALLOC, 2, 0x1000);
+		tb_chunk_at(&b, 1, 1); /* the bases restart here */
+		tb_raw(&b, cases[k].b, cases[k].n);
+		tb_write(&b, path);
+		tb_free_builder(&b);
+		struct trace t;
+		assert_int_equal(trace_open(path, &t), HW_OK);
+		enum read_result last;
+		assert_int_equal(count_records(&t, 0, &last), 2);
+		assert_int_equal(last, READ_END);
+		assert_false(t.damaged);
+		assert_int_equal(count_records(&t, 1, &last), cases[k].good);
+		assert_int_equal(last, READ_BAD);
+		assert_true(t.damaged);
+		trace_close(&t);
+		/* the replay: the same, one warning */
+		bool damaged;
+		char *out = events_and_warnings(path, &damaged);
+		assert_true(damaged);
+		assert_non_null(strstr(out, "damaged record at offset"));
+		free(out);
+	}
+}
+
 /* --- column chunks (issue 17, HW_CHUNK_COLS) ----------------------------- */
 
 /* Records of every kind the columns split: allocations, frees of blocks
@@ -747,6 +888,7 @@ static void column_records(struct tb *r)
 		tb_stack(r, s, s - 1, 0x400000 + s * 8);
 	tb_pystack(r, 21, 3, 7, 12);
 	for (int i = 0; i < 300; i++) {
+		r->short_forms = i >= 150; /* format 3's short forms in the second half */
 		uint64_t a = 0x7f0000001000 + (uint64_t)(i % 50) * 64 + (uint64_t)(i / 50) * 0x10000;
 		tb_alloc(r, i % 3 ? HW_KIND_PYOBJ : HW_KIND_MALLOC, seq++, a, 32 + (i % 5) * 16,
 			 (uint32_t)(i % 21) + 1);
@@ -887,11 +1029,13 @@ static void column_events_as_raw(void **state)
 	static const uint8_t stack_loop[] = {HW_REC_STACK, 0x05, 0x05, 0x00, 0x01};
 	static const uint8_t wraps[] = {HW_REC_FREE, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x02};
 	static const uint8_t after[] = {HW_REC_ALLOC, 0x01, 0x04, 0x20, 0x01, HW_REC_FREE, 0x01, 0x01};
+	/* a short form whose stack delta (-2^32) leaves 0..2^32-1 */
+	static const uint8_t below_zero[] = {HW_REC_ALLOC_NEXT, 0x02, 0x10, 0xff, 0xff, 0xff, 0xff, 0x1f};
 	struct {
 		const uint8_t *b;
 		size_t n;
 	} odd[] = {{NULL, 0}, {big_stack, sizeof(big_stack)}, {stack_loop, sizeof(stack_loop)},
-		   {wraps, sizeof(wraps)}};
+		   {wraps, sizeof(wraps)}, {below_zero, sizeof(below_zero)}};
 	ZSTD_CCtx *cc = ZSTD_createCCtx();
 	size_t cap = cols_bound(HW_MIN_CHUNK_SIZE);
 	uint8_t *z = malloc(cap);
@@ -1305,6 +1449,8 @@ int main(void)
 		cmocka_unit_test(column_events_as_raw),
 		cmocka_unit_test(column_events_hostile),
 		cmocka_unit_test(compress_two_threads_as_one),
+		cmocka_unit_test(short_forms_read_as_long),
+		cmocka_unit_test(hostile_short_forms),
 		cmocka_unit_test(compress_keeps_a_cut_chunk),
 		cmocka_unit_test(compress_write_error_keeps_the_trace),
 		cmocka_unit_test(compress_leaves_a_trace_in_use),
