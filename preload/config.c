@@ -84,6 +84,26 @@ static bool read_bool(const char *name, bool *out)
 	return true;
 }
 
+/* A cache's variable (HEAPWISE_STACK_CACHE, HEAPWISE_UNWIND_CACHE): 1 (the
+ * default), 0 (*off) or check (*check). false: invalid, said in one line. */
+static bool cache_mode(const char *name, bool *check, bool *off)
+{
+	const char *s = getenv(name);
+	if (!s || !*s)
+		return true;
+	if (!strcasecmp(s, "check")) {
+		*check = true;
+		return true;
+	}
+	int v = config_parse_bool(s);
+	if (v < 0) {
+		log_line("%s=%s is invalid: expected 1, 0 or check; not tracing", name, s);
+		return false;
+	}
+	*off = !v;
+	return true;
+}
+
 bool config_read(void)
 {
 	struct config c = {
@@ -119,34 +139,9 @@ bool config_read(void)
 		}
 		c.native = (enum native_mode)v;
 	}
-	s = getenv("HEAPWISE_STACK_CACHE");
-	if (s && *s) {
-		if (!strcasecmp(s, "check")) {
-			c.stack_check = true;
-		} else {
-			int v = config_parse_bool(s);
-			if (v < 0) {
-				log_line("HEAPWISE_STACK_CACHE=%s is invalid: expected 1, 0 or check; not tracing",
-					 s);
-				return false;
-			}
-			c.no_stack_cache = !v;
-		}
-	}
-	s = getenv("HEAPWISE_UNWIND_CACHE");
-	if (s && *s) {
-		if (!strcasecmp(s, "check")) {
-			c.unwind_check = true;
-		} else {
-			int v = config_parse_bool(s);
-			if (v < 0) {
-				log_line("HEAPWISE_UNWIND_CACHE=%s is invalid: expected 1, 0 or check; not tracing",
-					 s);
-				return false;
-			}
-			c.no_unwind_cache = !v;
-		}
-	}
+	if (!cache_mode("HEAPWISE_STACK_CACHE", &c.stack_check, &c.no_stack_cache) ||
+	    !cache_mode("HEAPWISE_UNWIND_CACHE", &c.unwind_check, &c.no_unwind_cache))
+		return false;
 	s = getenv("HEAPWISE_DEPTH");
 	if (s && *s) {
 		if (!parse_uint("HEAPWISE_DEPTH", s, 1, HW_MAX_DEPTH, &v))
