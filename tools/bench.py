@@ -67,9 +67,36 @@ BENCHES = {
 
 
 CPU_TIME = False  # --cpu: user + system time of the command and its children
+INSTRUCTIONS = False  # --instructions: callgrind's instruction count instead of a time
+
+
+def counted(argv, env, cwd):
+    """The instructions every process of the command ran (callgrind follows
+    fork and exec children), with PYTHONHASHSEED=0 so that runs repeat."""
+    d = tempfile.mkdtemp(prefix="hw-cg-")
+    try:
+        p = subprocess.run(["valgrind", "--tool=callgrind", "--trace-children=yes",
+                            "--callgrind-out-file=" + os.path.join(d, "cg.%p"), *argv],
+                           env=dict(env, PYTHONHASHSEED="0"), cwd=cwd,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if p.returncode != 0:
+            raise RuntimeError(f"{argv[:4]} under callgrind failed ({p.returncode}): "
+                               f"{p.stderr[-400:]}")
+        total = 0
+        for f in os.listdir(d):
+            with open(os.path.join(d, f)) as fh:
+                total += next((int(line.split()[1]) for line in fh
+                               if line.startswith("summary:")), 0)
+        if not total:
+            raise RuntimeError(f"{argv[:4]}: callgrind wrote no instruction count")
+        return total
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def timed(argv, env, cwd):
+    if INSTRUCTIONS:
+        return counted(argv, env, cwd)
     t = time.perf_counter()
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     p = subprocess.run(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL,
@@ -114,13 +141,27 @@ def main():
     ap.add_argument("--cpu", action="store_true",
                     help="time by CPU (user + system of the command and its children) "
                          "instead of wall clock: steadier on a loaded machine")
+    ap.add_argument("--instructions", action="store_true",
+                    help="count instructions with callgrind (one round, PYTHONHASHSEED=0) "
+                         "instead of timing: repeatable on a loaded machine")
     args = ap.parse_args()
-    global CPU_TIME
+    global CPU_TIME, INSTRUCTIONS
     CPU_TIME = args.cpu
+    INSTRUCTIONS = args.instructions
+    if INSTRUCTIONS:
+        if not shutil.which("valgrind"):
+            print("bench.py: --instructions needs valgrind", file=sys.stderr)
+            return 2
+        if any(spec.startswith("sid:") for spec in args.python_bin):
+            print("bench.py: --instructions: valgrind does not run inside the sid chroot; "
+                  "give host interpreters", file=sys.stderr)
+            return 2
+        args.rounds = 1
 
     hw = os.path.join(args.build, "analyzer", "heapwise")
     cbench = os.path.join(args.build, "tools", "bench_malloc")
-    heaptrack = None if args.no_heaptrack else shutil.which("heaptrack")
+    # heaptrack records no allocation under valgrind (checked: its stats say 0)
+    heaptrack = None if args.no_heaptrack or args.instructions else shutil.which("heaptrack")
     only = set(filter(None, args.only.split(",")))
     if args.pythonpath:
         os.environ["PYTHONPATH"] = os.pathsep.join(
@@ -135,9 +176,11 @@ def main():
           f"{'' if heaptrack else ' (heaptrack not installed)'}")
     print("columns: --native = whole native stacks (Python frames spliced in), default =\n"
           "Python frames where there are any (native elsewhere), --no-native = no native\n"
-          "frames; ns/event = (median time - untraced) / events, for --no-native and --native")
+          "frames; ns/event = (median time - untraced) / events, for --no-native and --native"
+          + ("\n(--instructions: instructions, not ns, an event)" if INSTRUCTIONS else ""))
     print(f"{'workload':10} {'untraced':>9} {'--native':>9} {'default':>9} {'no-native':>9} "
-          f"{'heaptrack':>9} {'events':>10} {'ns/ev nn':>9} {'ns/ev nat':>9}")
+          f"{'heaptrack':>9} {'events':>10} {'ns/ev nn' if not INSTRUCTIONS else 'in/ev nn':>9} "
+          f"{'ns/ev nat' if not INSTRUCTIONS else 'in/ev nat':>9}")
     try:
         for name, (build, size, *extra) in BENCHES.items():
             flags = extra[0] if extra else []
@@ -178,10 +221,13 @@ def main():
             ratio = {m: statistics.median(t / b for t, b in zip(times[m], base))
                      for m in modes}
             med = {m: statistics.median(times[m]) for m in modes}
-            per_ev = (med["no-stack"] - med["untraced"]) / events * 1e9 if events else 0
-            per_ev_st = (med["native"] - med["untraced"]) / events * 1e9 if events else 0
+            scale = 1 if INSTRUCTIONS else 1e9  # instructions or ns an event
+            per_ev = (med["no-stack"] - med["untraced"]) / events * scale if events else 0
+            per_ev_st = (med["native"] - med["untraced"]) / events * scale if events else 0
             ht = f"{ratio['heaptrack']:8.2f}x" if "heaptrack" in ratio else f"{'-':>9}"
-            print(f"{name:10} {med['untraced']:8.2f}s {ratio['native']:8.2f}x "
+            base = (f"{med['untraced'] / 1e6:8.0f}M" if INSTRUCTIONS
+                    else f"{med['untraced']:8.2f}s")
+            print(f"{name:10} {base} {ratio['native']:8.2f}x "
                   f"{ratio['default']:8.2f}x {ratio['no-stack']:8.2f}x {ht} {events:10d} "
                   f"{per_ev:9.1f} {per_ev_st:9.1f}", flush=True)
     finally:
@@ -195,10 +241,16 @@ def python_table(args, hw, heaptrack, only):
     tmp = tempfile.mkdtemp(prefix="hw-bench-")
     plain = {k: v for k, v in os.environ.items() if k != "PYTHONMALLOC"}
     malloc_env = dict(plain, PYTHONMALLOC="malloc")
-    print(f"rounds {args.rounds}, median of per-round ratios (smp min: the sampled mode's "
-          f"smallest); Python-aware (pymalloc on)")
+    if INSTRUCTIONS:
+        print("instructions (callgrind, every process of the command, PYTHONHASHSEED=0), "
+              "ratios to the untraced run's; trace sizes instead of rates; Python-aware "
+              "(pymalloc on); no heaptrack column: under valgrind it records nothing")
+    else:
+        print(f"rounds {args.rounds}, median of per-round ratios (smp min: the sampled mode's "
+              f"smallest); Python-aware (pymalloc on)")
+    unit = ("MB dflt", "KB smp") if INSTRUCTIONS else ("MB/s dflt", "KB/s smp")
     print(f"{'workload':10} {'untraced':>9} {'default':>9} {'--native':>9} "
-          f"{'--sample':>9} {'smp min':>8} {'heaptrack*':>10} {'MB/s dflt':>9} {'KB/s smp':>9}"
+          f"{'--sample':>9} {'smp min':>8} {'heaptrack*':>10} {unit[0]:>9} {unit[1]:>9}"
           + (f"  accuracy over {args.accuracy} sampled runs" if args.accuracy else ""))
     benches = dict(BENCHES)
     for i, cmd in enumerate(args.extra):
@@ -237,7 +289,7 @@ def python_table(args, hw, heaptrack, only):
                     traces = [os.path.join(tmp, f) for f in os.listdir(tmp) if f.endswith(".hwt")]
                     if m in rates:
                         size = sum(os.path.getsize(t) for t in traces)
-                        rates[m].append(size / times[m][-1])
+                        rates[m].append(size if INSTRUCTIONS else size / times[m][-1])
                     if m == "default" and r == 0 and args.accuracy:
                         exact = callsites(hw, traces)
                     if m == "sample" and len(sampled) < args.accuracy:
@@ -260,7 +312,8 @@ def python_table(args, hw, heaptrack, only):
 
             ht = ratio('heaptrack', 'untraced-malloc', width=9) if heaptrack else f"{'-':>10}"
             acc = accuracy(exact, sampled) if args.accuracy else ""
-            print(f"{name:10} {statistics.median(times['untraced']):8.2f}s "
+            base = statistics.median(times['untraced'])
+            print(f"{name:10} " + (f"{base / 1e6:8.0f}M " if INSTRUCTIONS else f"{base:8.2f}s ") +
                   f"{ratio('default', 'untraced')} {ratio('native', 'untraced')} "
                   f"{ratio('sample', 'untraced')} {ratio('sample', 'untraced', min, 7)} "
                   f"{ht} "
@@ -414,7 +467,8 @@ def python_versions_table(args, only):
         return (label + " " if label else "") + {"native": "--native",
                                                  "sample": "--sample"}.get(mode, "default")
     plain = {k: v for k, v in os.environ.items() if k != "PYTHONMALLOC"}
-    print(f"rounds {args.rounds}, min/median of per-round ratios to an untraced run of the "
+    print((("instructions (callgrind, PYTHONHASHSEED=0), ratios") if INSTRUCTIONS else
+           f"rounds {args.rounds}, min/median of per-round ratios") + " to an untraced run of the "
           "same interpreter (pymalloc on, traced with LD_PRELOAD)"
           + (f"; --sample {args.sample}" if "sample" in wanted else ""))
     print(f"{'workload':10}" + "".join(f" {(p.name + ' ' if i == 0 else '') + col_name(*c):>16}"
@@ -455,6 +509,8 @@ def python_versions_table(args, only):
             if (py, col) not in times:
                 return "-"
             r = [t / b for t, b in zip(times[(py, col)], times[(py, ("", "untraced"))])]
+            if INSTRUCTIONS:  # one count: no spread to show
+                return f"{r[0]:.2f}x"
             return f"{min(r):.2f}/{statistics.median(r):.2f}x"
 
         print(f"{name:10}" + "".join(f" {ratio(p.name, c):>16}" for p in pys for c in cols),
