@@ -61,22 +61,33 @@ struct frame_key;
 /* The same frames as frame keys (see stack.h), innermost first. */
 extern unsigned (*g_py_keys)(struct frame_key *out, unsigned max, bool attached);
 
-/* The same frames as raw keys, root first at the end of out (out[max - n]
- * .. out[max - 1]): for a capture that compares them with the previous one
- * before it needs anything else. A raw key's b is the frame's instruction
- * pointer when g_py_raw_first is not 0 (the instruction index is then
- * computed only for the frames that changed: stack_python_raw_instr), and
- * instruction index + 1 otherwise (free-threaded 3.14+, where a frame may
- * run a per-thread copy of the bytecode); never a generation. Within one
- * code object, equal instruction pointers are equal instructions. */
-extern unsigned (*g_py_raw_keys)(struct frame_key *out, unsigned max, bool attached);
+/* The same frames as raw keys, compared with the previous capture's before
+ * anything else is done with them. keys: the end of an array whose last m
+ * entries are the previous raw keys, root first (keys[-1] the innermost);
+ * keys[0].a holds the innermost frame's address of the walk before (only
+ * to choose how to compare); work: scratch, max entries before it and 8
+ * from it. On return the last n
+ * entries of keys (n returned, at most max) are the frames' raw keys, and
+ * *same says how many of them, from the root, are the previous ones. m
+ * must be 0 unless no code object died (g_code_deaths) since the previous
+ * keys were read: the walk may take a frame with the same instruction
+ * pointer for the same code object.
+ * A raw key's a is the code object's address (no HW_FRAME_KEY_PYTHON); its
+ * b the frame's instruction pointer when g_py_raw_first is not 0 (the
+ * instruction index is then computed only for the frames that changed:
+ * stack_python_raw_instr), and instruction index + 1 otherwise
+ * (free-threaded 3.14+, where a frame may run a per-thread copy of the
+ * bytecode); never a generation. Within one code object, equal instruction
+ * pointers are equal instructions. */
+extern unsigned (*g_py_raw_walk)(struct frame_key *keys, unsigned m, struct frame_key *work,
+				 unsigned max, bool attached, unsigned *same);
 extern uint16_t g_py_raw_first; /* code_code_adaptive of the row, or 0 */
 
-/* Would g_py_raw_keys give exactly raw[0] .. raw[n - 1] (root first, n <=
+/* Would g_py_raw_walk give exactly raw[0] .. raw[n - 1] (root first, n <=
  * HW_MAX_PY_FRAMES)? Walks and compares without storing. */
 extern bool (*g_py_raw_same)(const struct frame_key *raw, unsigned n, bool attached);
 
-/* instruction index + 1 of a raw key's b (see g_py_raw_keys) */
+/* instruction index + 1 of a raw key's b (see g_py_raw_walk) */
 static inline uint32_t stack_python_raw_instr(uintptr_t code, uint64_t b)
 {
 	if (!g_py_raw_first)

@@ -11,9 +11,6 @@
 
 #include <stdatomic.h>
 #include <string.h>
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
 
 #include "config.h"
 #include "heapwise/compiler.h"
@@ -246,61 +243,35 @@ static __attribute__((noinline)) void check_cached(struct thread_state *ts, bool
 		atomic_fetch_add_explicit(&g_stack_check_misses, 1, memory_order_relaxed);
 }
 
-/* How many frames of a and b, from the first, are equal (at most n). Deep
- * stacks are compared four frames (64 bytes) at a time: the comparison was a
- * third of a capture on a deep stack (pygments: about 20 frames). The last
- * frame, the innermost, usually differs: it is left to the loop. */
-static inline unsigned same_prefix(const struct frame_key *a, const struct frame_key *b, unsigned n)
-{
-	unsigned i = 0;
-#ifdef __SSE2__
-	for (; i + 5 <= n; i += 4) {
-		const __m128i *x = (const __m128i *)(a + i), *y = (const __m128i *)(b + i);
-		__m128i e = _mm_and_si128(_mm_cmpeq_epi8(_mm_loadu_si128(x), _mm_loadu_si128(y)),
-					  _mm_cmpeq_epi8(_mm_loadu_si128(x + 1), _mm_loadu_si128(y + 1)));
-		e = _mm_and_si128(e, _mm_cmpeq_epi8(_mm_loadu_si128(x + 2), _mm_loadu_si128(y + 2)));
-		e = _mm_and_si128(e, _mm_cmpeq_epi8(_mm_loadu_si128(x + 3), _mm_loadu_si128(y + 3)));
-		if (_mm_movemask_epi8(e) != 0xffff)
-			break;
-	}
-#endif
-	while (i < n && !((a[i].a ^ b[i].a) | (a[i].b ^ b[i].b)))
-		i++;
-	return i;
-}
-
 /* The Python-only modes with Python frames (the common case), through the
  * thread's frame-chain cache: the frames are walked without their code
- * generations, and compared with the previous capture's from the root; the
- * frames that match (usually all but the innermost) keep their nodes, and
- * only the others get their generation, code id and node. The walk itself
- * cannot be skipped: a frame is not known to be the same call as before by
- * anything cheaper than its chain (a frame's address is reused by the next
- * call at that depth, a generator's frame is resumed from anywhere), but it
- * reads a few words a frame. A match is exact while no code object has died
- * since the previous capture (g_code_deaths): then no generation has
- * moved, and a frame with the same code address and instruction has the
- * same key (code address, instruction, generation) as before. After a
- * death, every frame takes its generation again. 0 with no Python frame:
- * the caller decides. */
+ * generations, and compared with the previous capture's as they are walked
+ * (g_py_raw_walk); the frames that match from the root (usually all but the
+ * innermost, or all) keep their nodes, and only the others get their
+ * generation, code id and node. The walk itself cannot be skipped: a frame
+ * is not known to be the same call as before by anything cheaper than its
+ * chain (a frame's address is reused by the next call at that depth, a
+ * generator's frame is resumed from anywhere), but it reads a few words a
+ * frame. A match is exact while no code object has died since the previous
+ * capture (g_code_deaths): then no generation has moved, and a frame with
+ * the same code address and instruction has the same key (code address,
+ * instruction, generation) as before. After a death, every frame takes its
+ * generation again. raw: the frames' raw keys, root first; same: how many
+ * of them are the previous capture's. */
 static inline __attribute__((always_inline)) uint32_t
-capture_raw(struct thread_state *ts, const struct frame_key *raw, unsigned n, uint32_t deaths,
-	    bool attached)
+capture_raw(struct thread_state *ts, const struct frame_key *raw, unsigned n, unsigned same,
+	    uint32_t deaths, bool attached)
 {
-	unsigned same = 0, last = ts->py_cached && deaths == ts->py_deaths ? ts->last_depth : 0;
-	if (last > n)
-		last = n;
-	const struct frame_key *old = ts->py_raw;
-	same = same_prefix(old, raw, last);
+	if (!ts->py_cached || deaths != ts->py_deaths)
+		same = 0;
 	uint32_t parent = same ? ts->last_ids[same - 1] : ts->root;
 	for (unsigned i = same; i < n; i++) {
 		const struct frame_key *k = &raw[i];
-		ts->py_raw[i] = *k;
-		uintptr_t code_addr = (uintptr_t)(k->a & ~PY_BIT);
+		uintptr_t code_addr = (uintptr_t)k->a;
 		uint32_t gen = stack_python_code_gen(code_addr),
 			 instr = stack_python_raw_instr(code_addr, k->b);
 		/* the same code object one instruction on: the code id is known */
-		uint32_t code = i < ts->last_depth && ts->last_keys[i].a == k->a &&
+		uint32_t code = i < ts->last_depth && ts->last_keys[i].a == (k->a | PY_BIT) &&
 					(uint32_t)(ts->last_keys[i].b >> 32) == gen
 				? ts->last_code[i]
 				: stack_python_code_id(ts, code_addr, gen);
@@ -312,7 +283,7 @@ capture_raw(struct thread_state *ts, const struct frame_key *raw, unsigned n, ui
 			ts->last_depth = 0;
 			return 0;
 		}
-		ts->last_keys[i].a = k->a;
+		ts->last_keys[i].a = k->a | PY_BIT;
 		ts->last_keys[i].b = instr | (uint64_t)gen << 32;
 		ts->last_ids[i] = parent;
 	}
@@ -324,17 +295,26 @@ capture_raw(struct thread_state *ts, const struct frame_key *raw, unsigned n, ui
 	return parent;
 }
 
-/* The walk (raw keys, root first, generation 0) and capture_raw. */
+/* The walk (raw keys, root first, at the end of py_raw's first MAX_PY
+ * entries: where the previous capture left its own) and capture_raw. The
+ * walk compares with the previous keys only when no code object died since
+ * they were taken (g_py_raw_walk's condition); the count read after the
+ * walk decides whether their nodes are kept (a code object that died
+ * during it is seen). */
 static inline __attribute__((always_inline)) uint32_t
 capture_python(struct thread_state *ts, bool attached, unsigned *depth_out)
 {
-	struct frame_key *buf = ts->scratch.keys; /* not the program's stack */
-	unsigned n = g_py_raw_keys(buf, MAX_PY, attached);
+	struct frame_key *keys = ts->py_raw + MAX_PY;
+	uint32_t before = atomic_load_explicit(&g_code_deaths, memory_order_acquire);
+	unsigned same, n = g_py_raw_walk(keys, ts->py_cached && before == ts->py_deaths
+						       ? ts->last_depth
+						       : 0,
+					 ts->scratch.keys + MAX_PY, MAX_PY, attached, &same);
 	*depth_out = n;
 	if (!n)
 		return 0;
 	uint32_t deaths = atomic_load_explicit(&g_code_deaths, memory_order_acquire);
-	return capture_raw(ts, buf + MAX_PY - n, n, deaths, attached);
+	return capture_raw(ts, keys - n, n, same, deaths, attached);
 }
 
 /* Do Python-only stacks go through the frame-chain cache? */
@@ -449,7 +429,7 @@ uint32_t stack_capture_is(struct thread_state *ts, uint32_t same)
 	 * makes the memo hold leaf, but most of those (pygments: 100,088 of
 	 * 155,595 decisions) are lines that take blocks of other lines, not
 	 * worth a copy of the chain. A Python-only capture leaves its raw keys
-	 * in py_raw. */
+	 * at the end of py_raw's first MAX_PY entries. */
 	unsigned n = ts->last_depth;
 	if (leaf && leaf == same && ts->py_cached && n <= HW_CHAIN_DEPTH) {
 		c = chain_slot(ts, leaf);
@@ -458,7 +438,7 @@ uint32_t stack_capture_is(struct thread_state *ts, uint32_t same)
 		c->deaths = ts->py_deaths;
 		c->module_epoch = ts->module_epoch;
 		c->root = ts->root;
-		memcpy(c->raw, ts->py_raw, n * sizeof(c->raw[0]));
+		memcpy(c->raw, ts->py_raw + MAX_PY - n, n * sizeof(c->raw[0]));
 	}
 	return leaf;
 }

@@ -47,7 +47,7 @@ struct stack_scratch {
 
 /* The chains behind recent RETAG decisions (stack_capture_is): a stack's
  * leaf node and the raw Python frames it was captured from (root first, see
- * g_py_raw_keys), with what the nodes depend on besides the frames. */
+ * g_py_raw_walk), with what the nodes depend on besides the frames. */
 #define HW_CHAIN_SLOTS 16
 #define HW_CHAIN_DEPTH 64
 struct chain_memo {
