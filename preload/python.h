@@ -66,12 +66,11 @@ extern unsigned (*g_py_keys)(struct frame_key *out, unsigned max, bool attached)
  * entries are the previous raw keys, root first (keys[-1] the innermost);
  * keys[0].a holds the innermost frame's address of the walk before (only
  * to choose how to compare); work: scratch, max entries before it and 8
- * from it. On return the last n
- * entries of keys (n returned, at most max) are the frames' raw keys, and
- * *same says how many of them, from the root, are the previous ones. m
- * must be 0 unless no code object died (g_code_deaths) since the previous
- * keys were read: the walk may take a frame with the same instruction
- * pointer for the same code object.
+ * from it. Returns n | same << 32: the last n entries of keys (n at most
+ * max) are then the frames' raw keys, and the first same of them, from the
+ * root, are the previous ones. m must be 0 unless no code object died
+ * (g_code_deaths) since the previous keys were read: the walk takes a frame
+ * with the same instruction pointer for the same code object.
  * A raw key's a is the code object's address (no HW_FRAME_KEY_PYTHON); its
  * b the frame's instruction pointer when g_py_raw_first is not 0 (the
  * instruction index is then computed only for the frames that changed:
@@ -79,8 +78,8 @@ extern unsigned (*g_py_keys)(struct frame_key *out, unsigned max, bool attached)
  * (free-threaded 3.14+, where a frame may run a per-thread copy of the
  * bytecode); never a generation. Within one code object, equal instruction
  * pointers are equal instructions. */
-extern unsigned (*g_py_raw_walk)(struct frame_key *keys, unsigned m, struct frame_key *work,
-				 unsigned max, bool attached, unsigned *same);
+extern uint64_t (*g_py_raw_walk)(struct frame_key *keys, unsigned m, struct frame_key *work,
+				 unsigned max, bool attached);
 extern uint16_t g_py_raw_first; /* code_code_adaptive of the row, or 0 */
 
 /* Would g_py_raw_walk give exactly raw[0] .. raw[n - 1] (root first, n <=

@@ -306,10 +306,11 @@ capture_python(struct thread_state *ts, bool attached, unsigned *depth_out)
 {
 	struct frame_key *keys = ts->py_raw + MAX_PY;
 	uint32_t before = atomic_load_explicit(&g_code_deaths, memory_order_acquire);
-	unsigned same, n = g_py_raw_walk(keys, ts->py_cached && before == ts->py_deaths
-						       ? ts->last_depth
-						       : 0,
-					 ts->scratch.keys + MAX_PY, MAX_PY, attached, &same);
+	uint64_t walked = g_py_raw_walk(keys, ts->py_cached && before == ts->py_deaths
+						      ? ts->last_depth
+						      : 0,
+					ts->scratch.keys + MAX_PY, MAX_PY, attached);
+	unsigned n = (uint32_t)walked, same = (unsigned)(walked >> 32);
 	*depth_out = n;
 	if (!n)
 		return 0;

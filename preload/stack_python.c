@@ -366,32 +366,37 @@ collect_keys(const struct python_layout *L, struct frame_key *out, unsigned max,
  * line: pygments' captures get here 6% of the time. */
 static __attribute__((noinline)) unsigned walk_finish(struct frame_key *keys, unsigned m,
 						      struct frame_key *work, unsigned n,
-						      unsigned tail, int last, unsigned ndiff,
+						      unsigned tail, unsigned ndiff,
 						      const unsigned *diff)
 {
 	if (n == m) {
-		/* frames are matched innermost first, as walked: those of the
-		 * tail up to the last that differed into keys */
+		/* Frames are at the same place from the innermost: the
+		 * outermost of the tail's that differs, from the root, and the
+		 * tail up to it into keys (those further out are the same). */
+		int last = (int)n - 1;
+		while (last >= (int)tail && keys[-1 - last].a == work[-1 - last].a &&
+		       keys[-1 - last].b == work[-1 - last].b)
+			last--;
 		for (int i = (int)tail; i <= last; i++)
 			keys[-1 - i] = work[-1 - i];
-		if (ndiff && (int)diff[ndiff - 1] > last)
-			last = (int)diff[ndiff - 1];
-		return last < 0 ? n : n - 1 - (unsigned)last;
+		if (last < (int)tail)
+			last = ndiff ? (int)diff[ndiff - 1] : -1;
+		return n - 1 - (unsigned)last; /* n when none differed */
 	}
 	/* Another depth: the frames match root first, so compare the whole
 	 * chains. The new keys of the frames before the tail (in keys) join
 	 * the tail's in work; the previous keys of those that differed (kept
 	 * in work[0 ..]) go back into keys. */
-	for (unsigned i = 0; i < tail; i++)
-		work[-1 - (int)i] = keys[-1 - (int)i];
+	for (struct frame_key *k = keys - tail, *w = work - tail; k < keys;)
+		*w++ = *k++;
 	for (unsigned d = 0; d < ndiff; d++)
 		keys[-1 - (int)diff[d]] = work[d];
-	const struct frame_key *a = keys - m, *b = work - n;
-	unsigned same = 0, lim = m < n ? m : n;
-	while (same < lim && a[same].a == b[same].a && a[same].b == b[same].b)
-		same++;
-	for (unsigned i = 0; i < n; i++)
-		keys[-1 - (int)i] = work[-1 - (int)i];
+	const struct frame_key *a = keys - m, *b = work - n, *end = b + (m < n ? m : n);
+	while (b < end && a->a == b->a && a->b == b->b)
+		a++, b++;
+	unsigned same = (unsigned)(b - (work - n));
+	for (struct frame_key *k = keys - n, *w = work - n; k < keys;)
+		*k++ = *w++;
 	return same;
 }
 
@@ -402,9 +407,9 @@ static __attribute__((noinline)) unsigned walk_finish(struct frame_key *keys, un
  * (94% of pygments' captures, 80% all the same), keys is then done, with
  * no second pass over the frames. After RAW_DIFFS of them, or below the previous depth, every
  * frame goes into work (the tail). */
-static inline __attribute__((always_inline)) unsigned
+static inline __attribute__((always_inline)) uint64_t
 walk_keys(const struct python_layout *L, struct frame_key *keys, unsigned m,
-	  struct frame_key *work, unsigned max, bool attached, unsigned *same_out)
+	  struct frame_key *work, unsigned max, bool attached)
 {
 	void *f = innermost_frame(L, attached);
 	struct frame_read r;
@@ -473,10 +478,9 @@ walk_keys(const struct python_layout *L, struct frame_key *keys, unsigned m,
 		f = LOAD(void *, f, L->frame_previous);
 	}
 tail:
-	/* every frame from here on into work */
+	/* every frame from here on into work, compared in walk_finish */
 	{
 		unsigned tail = (unsigned)(keys - o);
-		int tail_last = -1;
 		struct frame_key *wo = work - tail, *wlim = work - max;
 		if (!L->code_tlbc)
 			r.code = LOAD(uintptr_t, f, L->frame_code) & ~L->code_tag_bits;
@@ -486,11 +490,6 @@ tail:
 			wo--;
 			wo->a = r.code;
 			wo->b = RAW_B(L, r);
-			if (o != olim) {
-				o--;
-				if (!RAW_SAME(L, o, r))
-					tail_last = (int)(work - 1 - wo);
-			}
 			enum frame_kind k;
 			do {
 				f = LOAD(void *, f, L->frame_previous);
@@ -501,17 +500,13 @@ tail:
 		}
 	tail_end:;
 		unsigned n = (unsigned)(work - wo);
-		*same_out = walk_finish(keys, m, work, n, tail, tail_last, ndiff, diff);
-		return n;
+		return n | (uint64_t)walk_finish(keys, m, work, n, tail, ndiff, diff) << 32;
 	}
 done:
-	if (HW_LIKELY(o == olim)) {
-		*same_out = m - 1 - (unsigned)last; /* m when none differed */
-		return m;
-	}
+	if (HW_LIKELY(o == olim))
+		return m | (uint64_t)(m - 1 - (unsigned)last) << 32; /* m when none differed */
 	unsigned n = (unsigned)(keys - o);
-	*same_out = walk_finish(keys, m, work, n, n, -1, ndiff, diff);
-	return n;
+	return n | (uint64_t)walk_finish(keys, m, work, n, n, ndiff, diff) << 32;
 }
 
 /* Are the calling thread's raw keys (what g_py_raw_walk gives) exactly
@@ -556,10 +551,10 @@ same_keys(const struct python_layout *L, const struct frame_key *raw, unsigned n
 	{                                                                                   \
 		return collect_keys(&python_layouts[i], out, max, attached);                \
 	}                                                                                   \
-	static unsigned raw_row##i(struct frame_key *keys, unsigned m, struct frame_key *work, \
-				   unsigned max, bool attached, unsigned *same)                  \
+	static uint64_t raw_row##i(struct frame_key *keys, unsigned m, struct frame_key *work, \
+				   unsigned max, bool attached)                                  \
 	{                                                                                   \
-		return walk_keys(&python_layouts[i], keys, m, work, max, attached, same);   \
+		return walk_keys(&python_layouts[i], keys, m, work, max, attached);         \
 	}                                                                                   \
 	static bool same_row##i(const struct frame_key *raw, unsigned n, bool attached)    \
 	{                                                                                   \
@@ -579,8 +574,8 @@ static unsigned (*const row_keys[])(struct frame_key *, unsigned, bool) = {
 #undef HW_X
 };
 
-static unsigned (*const row_raw[])(struct frame_key *, unsigned, struct frame_key *, unsigned,
-				   bool, unsigned *) = {
+static uint64_t (*const row_raw[])(struct frame_key *, unsigned, struct frame_key *, unsigned,
+				   bool) = {
 #define HW_X(i) raw_row##i,
 	HW_PY_ROW_INDEXES(HW_X)
 #undef HW_X
@@ -612,16 +607,15 @@ static unsigned keys_none(struct frame_key *out, unsigned max, bool attached)
 
 unsigned (*g_py_collect)(struct py_frame *out, unsigned max, bool attached) = collect_none;
 unsigned (*g_py_keys)(struct frame_key *out, unsigned max, bool attached) = keys_none;
-static unsigned walk_none(struct frame_key *keys, unsigned m, struct frame_key *work, unsigned max,
-			  bool attached, unsigned *same)
+static uint64_t walk_none(struct frame_key *keys, unsigned m, struct frame_key *work, unsigned max,
+			  bool attached)
 {
 	(void)keys, (void)m, (void)work, (void)max, (void)attached;
-	*same = 0;
 	return 0;
 }
 
-unsigned (*g_py_raw_walk)(struct frame_key *keys, unsigned m, struct frame_key *work, unsigned max,
-			  bool attached, unsigned *same) = walk_none;
+uint64_t (*g_py_raw_walk)(struct frame_key *keys, unsigned m, struct frame_key *work, unsigned max,
+			  bool attached) = walk_none;
 uint16_t g_py_raw_first;
 bool (*g_py_raw_same)(const struct frame_key *raw, unsigned n, bool attached) = same_none;
 
