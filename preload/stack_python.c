@@ -362,9 +362,10 @@ collect_keys(const struct python_layout *L, struct frame_key *out, unsigned max,
 
 /* The rest of g_py_raw_walk when the depth changed, or too many frames
  * differed: the new keys into keys, and how many of them from the root are
- * the same as before (see walk_keys for what keys and work hold). Out of
- * line: pygments' captures get here 6% of the time. */
-static __attribute__((noinline)) unsigned walk_finish(struct frame_key *keys, unsigned m,
+ * the same as before (see walk_keys for what keys and work hold). In line
+ * (a_pymalloc_heavy's 3-frame stacks change depth in 19% of its captures:
+ * the call cost 1.0 M of its 294 M instructions; pygments' 6%). */
+static inline __attribute__((always_inline)) unsigned walk_finish(struct frame_key *keys, unsigned m,
 						      struct frame_key *work, unsigned n,
 						      unsigned tail, unsigned ndiff,
 						      const unsigned *diff)
