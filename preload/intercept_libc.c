@@ -49,11 +49,11 @@ static inline void watch_python(void)
 static inline void record_alloc(struct thread_state *ts, int kind, void *p, size_t n)
 {
 	if (ts) {
-		int e = errno;
+		int e = *ts->errnop;
 		watch_python();
 		if (p)
-			tracker_alloc(ts, kind, p, n);
-		errno = e;
+			tracker_record_alloc(ts, kind, p, n);
+		*ts->errnop = e;
 		tracker_leave();
 	}
 }
@@ -106,11 +106,16 @@ static __attribute__((noinline)) void *malloc_slow(size_t n)
 
 /* The exported functions begin with the sampling mode's path over glibc
  * (sample.h): no frame, a test or three and a tail call; everything else
- * in a function of its own. */
+ * in a function of its own. NESTED: then a call made under the guard (shim
+ * code, or the allocator a hook wraps: pymalloc asks libc for a block over
+ * 512 bytes) goes straight to the real function, as the slow path would
+ * after its frame and checks (every mode leaves a nested call alone). */
 HW_EXPORT HW_NO_FRAME void *malloc(size_t n)
 {
 	if (HW_LIKELY(sample_libc_on()) && HW_LIKELY(sample_libc_pass(n)))
 		return g_real.malloc(n);
+	if (HW_UNLIKELY(hw_tls.guard) && HW_LIKELY(g_real.malloc != NULL))
+		return g_real.malloc(n); /* nested: see NESTED */
 	return malloc_slow(n);
 }
 
@@ -137,6 +142,8 @@ HW_EXPORT HW_NO_FRAME void *calloc(size_t n, size_t size)
 	if (HW_LIKELY(sample_libc_on()) && HW_LIKELY(!__builtin_mul_overflow(n, size, &total)) &&
 	    HW_LIKELY(sample_libc_pass(total)))
 		return g_real.calloc(n, size);
+	if (HW_UNLIKELY(hw_tls.guard) && HW_LIKELY(g_real.calloc != NULL))
+		return g_real.calloc(n, size); /* nested: see NESTED */
 	return calloc_slow(n, size);
 }
 
@@ -169,9 +176,9 @@ static __attribute__((noinline)) void free_slow(void *p)
 		return sampled_free(p);
 	struct thread_state *ts = tracker_enter();
 	if (ts) {
-		int e = errno;
-		tracker_free(ts, HW_KIND_MALLOC, p);
-		errno = e;
+		int e = *ts->errnop;
+		tracker_record_free(ts, HW_KIND_MALLOC, tracker_event_seq(ts), p);
+		*ts->errnop = e;
 	}
 	g_real.free(p);
 	if (ts)
@@ -188,6 +195,9 @@ HW_EXPORT HW_NO_FRAME void free(void *p)
 				       __ATOMIC_RELAXED)) &&
 	    HW_LIKELY(!hooks_is_boot(p)))
 		return g_real.free(p);
+	if (HW_UNLIKELY(hw_tls.guard) && HW_LIKELY(g_real.free != NULL) &&
+	    HW_LIKELY(!hooks_is_boot(p)))
+		return g_real.free(p); /* nested: see NESTED */
 	free_slow(p);
 }
 
@@ -270,6 +280,9 @@ HW_EXPORT HW_NO_FRAME void *realloc(void *old, size_t n)
 	    (HW_UNLIKELY(hw_tls.guard) ||
 	     (HW_LIKELY(!old || !sample_maybe_sampled(old)) && HW_LIKELY(sample_libc_pass(n)))))
 		return g_real.realloc(old, n);
+	if (HW_UNLIKELY(hw_tls.guard) && HW_LIKELY(g_real.realloc != NULL) &&
+	    HW_LIKELY(!hooks_is_boot(old)))
+		return g_real.realloc(old, n); /* nested: see NESTED */
 	return realloc_slow(old, n);
 }
 

@@ -63,29 +63,11 @@ static uint32_t version_from_text(void)
 		       : 0;
 }
 
-/* An OBJ-domain block while the reference tracer runs (3.13+): it compares
- * each new object with the thread's last block, and the memo of tags learns
- * the block's stack. */
-static inline void obj_alloc(struct thread_state *ts, void *p, size_t n)
-{
-	ts->py_last = (uintptr_t)p;
-	ts->py_last_size = n;
-	if (g_tags_on) {
-		/* the epoch before the record's sequence number */
-		uint32_t epoch = atomic_load(&g_tag_epoch);
-		python_tag(p, tracker_alloc_stack(ts, HW_KIND_PYOBJ, p, n), epoch);
-	} else {
-		tracker_alloc(ts, HW_KIND_PYOBJ, p, n);
-	}
-}
-
+/* A realloc on the OBJ domain while the reference tracer runs (3.13+): as
+ * hook_record_alloc's allocation, for a block that moved or grew. */
 static inline void obj_realloc(struct thread_state *ts, uint64_t seq_free, void *old, void *p,
 			       size_t n)
 {
-	if (!old) {
-		obj_alloc(ts, p, n);
-		return;
-	}
 	ts->py_last = (uintptr_t)p;
 	ts->py_last_size = n;
 	uint32_t epoch = g_tags_on ? atomic_load(&g_tag_epoch) : 0;
@@ -276,11 +258,13 @@ static void wrap_arenas(void)
 	g_arenas_wrapped = true;
 }
 
-static void *hook_malloc(void *ctx, size_t n);
+static void *hook_malloc_mem(void *ctx, size_t n);
+static void *hook_malloc_obj(void *ctx, size_t n);
 
 static bool ours_malloc(void *(*f)(void *, size_t))
 {
-	return f == hook_malloc || f == sampled_hook_malloc || f == sampled_hook_malloc_pymalloc;
+	return f == hook_malloc_mem || f == hook_malloc_obj || f == sampled_hook_malloc ||
+	       f == sampled_hook_malloc_pymalloc;
 }
 
 /* True when cur, the allocator the hook of domain wraps, is pymalloc:
@@ -354,77 +338,114 @@ static void sampled_hook_free(void *ctx, void *p)
 	sampled_free(c, p);
 }
 
-static void *hook_malloc(void *ctx, size_t n)
+/* The exact mode's hooks, one set per domain: the kind is a constant, and
+ * the record is written inline (tracker_record_*), one frame an event. */
+
+/* An allocation's record; on the OBJ domain while the reference tracer
+ * runs (3.13+) it notes the thread's last block, and the memo of tags
+ * learns the block's stack (obj_alloc). */
+static inline __attribute__((always_inline)) void hook_record_alloc(struct thread_state *ts,
+								    int kind, void *p, size_t n)
+{
+	int e = *ts->errnop;
+	if (kind == HW_KIND_PYOBJ && HW_UNLIKELY(g_py_reftracer_on)) {
+		ts->py_last = (uintptr_t)p;
+		ts->py_last_size = n;
+		bool tags = g_tags_on;
+		/* the epoch before the record's sequence number */
+		uint32_t epoch = tags ? atomic_load(&g_tag_epoch) : 0;
+		uint32_t stack = tracker_record_alloc(ts, kind, p, n);
+		if (tags)
+			python_tag(p, stack, epoch);
+	} else {
+		tracker_record_alloc(ts, kind, p, n);
+	}
+	*ts->errnop = e;
+}
+
+static inline __attribute__((always_inline)) void *hook_malloc_of(void *ctx, size_t n, int kind)
 {
 	struct hook_ctx *c = ctx;
 	struct thread_state *ts = tracker_enter();
 	void *p = c->prev.malloc(c->prev.ctx, n);
 	if (ts) {
-		if (p) {
-			int e = errno;
-			if (c->kind == HW_KIND_PYOBJ && g_py_reftracer_on)
-				obj_alloc(ts, p, n);
-			else
-				tracker_alloc(ts, c->kind, p, n);
-			errno = e;
-		}
+		if (p)
+			hook_record_alloc(ts, kind, p, n);
 		tracker_leave();
 	}
 	return p;
 }
 
-static void *hook_calloc(void *ctx, size_t n, size_t size)
+static inline __attribute__((always_inline)) void *hook_calloc_of(void *ctx, size_t n, size_t size,
+								  int kind)
 {
 	struct hook_ctx *c = ctx;
 	struct thread_state *ts = tracker_enter();
 	void *p = c->prev.calloc(c->prev.ctx, n, size);
 	if (ts) {
-		if (p) {
-			int e = errno;
-			if (c->kind == HW_KIND_PYOBJ && g_py_reftracer_on)
-				obj_alloc(ts, p, n * size);
-			else
-				tracker_alloc(ts, c->kind, p, n * size);
-			errno = e;
-		}
+		if (p)
+			hook_record_alloc(ts, kind, p, n * size);
 		tracker_leave();
 	}
 	return p;
 }
 
-static void *hook_realloc(void *ctx, void *old, size_t n)
+static inline __attribute__((always_inline)) void *hook_realloc_of(void *ctx, void *old, size_t n,
+								   int kind)
 {
 	struct hook_ctx *c = ctx;
 	struct thread_state *ts = tracker_enter();
 	uint64_t seq_free = ts && old ? tracker_event_seq(ts) : 0;
 	void *p = c->prev.realloc(c->prev.ctx, old, n);
 	if (ts) {
-		int e = errno;
-		if (p && c->kind == HW_KIND_PYOBJ && g_py_reftracer_on)
-			obj_realloc(ts, seq_free, old, p, n);
-		else if (p && old)
-			tracker_realloc(ts, c->kind, seq_free, old, p, n);
-		else if (p)
-			tracker_alloc(ts, c->kind, p, n);
-		errno = e;
+		if (p && !old) {
+			hook_record_alloc(ts, kind, p, n);
+		} else if (p) {
+			int e = *ts->errnop;
+			if (kind == HW_KIND_PYOBJ && g_py_reftracer_on)
+				obj_realloc(ts, seq_free, old, p, n);
+			else
+				tracker_realloc(ts, kind, seq_free, old, p, n);
+			*ts->errnop = e;
+		}
 		tracker_leave();
 	}
 	return p;
 }
 
-static void hook_free(void *ctx, void *p)
+static inline __attribute__((always_inline)) void hook_free_of(void *ctx, void *p, int kind)
 {
 	struct hook_ctx *c = ctx;
 	struct thread_state *ts = p ? tracker_enter() : NULL;
 	if (ts) {
-		int e = errno;
-		tracker_free(ts, c->kind, p);
-		errno = e;
+		int e = *ts->errnop;
+		tracker_record_free(ts, kind, tracker_event_seq(ts), p);
+		*ts->errnop = e;
 	}
 	c->prev.free(c->prev.ctx, p);
 	if (ts)
 		tracker_leave();
 }
+
+#define HOOKS(dom, kind)                                                                  \
+	static void *hook_malloc_##dom(void *ctx, size_t n)                               \
+	{                                                                                 \
+		return hook_malloc_of(ctx, n, kind);                                      \
+	}                                                                                 \
+	static void *hook_calloc_##dom(void *ctx, size_t n, size_t size)                  \
+	{                                                                                 \
+		return hook_calloc_of(ctx, n, size, kind);                                \
+	}                                                                                 \
+	static void *hook_realloc_##dom(void *ctx, void *old, size_t n)                   \
+	{                                                                                 \
+		return hook_realloc_of(ctx, old, n, kind);                                \
+	}                                                                                 \
+	static void hook_free_##dom(void *ctx, void *p)                                   \
+	{                                                                                 \
+		hook_free_of(ctx, p, kind);                                               \
+	}
+HOOKS(mem, HW_KIND_PYMEM)
+HOOKS(obj, HW_KIND_PYOBJ)
 
 static void install(int domain, int kind)
 {
@@ -437,7 +458,12 @@ static void install(int domain, int kind)
 	struct hook_ctx *c = &g_ctx[g_ninstalls++];
 	c->prev = cur;
 	c->kind = kind;
-	struct pymem_allocator ours = {c, hook_malloc, hook_calloc, hook_realloc, hook_free};
+	struct pymem_allocator ours =
+		kind == HW_KIND_PYOBJ
+			? (struct pymem_allocator){c, hook_malloc_obj, hook_calloc_obj, hook_realloc_obj,
+						   hook_free_obj}
+			: (struct pymem_allocator){c, hook_malloc_mem, hook_calloc_mem, hook_realloc_mem,
+						   hook_free_mem};
 	if (g_sample_interval && is_pymalloc(&cur, domain))
 		ours = (struct pymem_allocator){c, sampled_hook_malloc_pymalloc,
 						sampled_hook_calloc_pymalloc,

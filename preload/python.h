@@ -160,9 +160,10 @@ struct hw_tag {
 };
 #define HW_TAGS 4096 /* 1 << 12: hw_tag_slot's shift is 64 - 12 */
 extern struct hw_tag g_tags[HW_TAGS];
-extern bool g_tags_on;
-extern bool g_py_reftracer_on; /* the OBJ hooks then note each thread's last block */
-extern _Atomic uint32_t g_tag_epoch;
+extern bool g_tags_on __attribute__((visibility("hidden")));
+/* the OBJ hooks then note each thread's last block */
+extern bool g_py_reftracer_on __attribute__((visibility("hidden")));
+extern _Atomic uint32_t g_tag_epoch __attribute__((visibility("hidden")));
 
 static inline size_t hw_tag_slot(uintptr_t block)
 {

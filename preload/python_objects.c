@@ -25,7 +25,7 @@
 
 #define LOAD(type, base, off) (*(type *)((uintptr_t)(base) + (off)))
 
-int *_Atomic g_py_gc_flag;
+int *_Atomic g_py_gc_flag = HW_GC_NO_FLAG;
 _Atomic int g_py_gc_seen = HW_GC_UNARMED;
 
 static char *g_interp; /* the main interpreter */
@@ -77,13 +77,19 @@ static __attribute__((noinline)) void retag(struct thread_state *ts, uintptr_t o
 	errno = e;
 }
 
-/* A new object: most are made right after the allocation the OBJ hook saw. */
+/* A new object: most are made right after the allocation the OBJ hook saw,
+ * which the thread's state tells without taking the guard (only this thread
+ * writes py_last; in a fork child made without atfork it may be the
+ * parent's state, whose last block the child has too). */
 static __attribute__((noinline)) int created(void *op)
 {
-	struct thread_state *ts = tracker_enter();
+	uintptr_t o = (uintptr_t)op;
+	struct thread_state *ts = hw_tls.state;
+	if (HW_LIKELY(ts != NULL) && HW_LIKELY(o - ts->py_last < ts->py_last_size))
+		return 0;
+	ts = tracker_enter();
 	if (!ts)
 		return 0;
-	uintptr_t o = (uintptr_t)op;
 	if (HW_UNLIKELY(o - ts->py_last >= ts->py_last_size))
 		retag(ts, o);
 	tracker_leave();
@@ -301,7 +307,7 @@ static void end_label(char *buf, size_t cap)
 void python_objects_arm(void)
 {
 	const struct python_layout *L = g_py_layout;
-	if (!L || atomic_load(&g_py_gc_flag))
+	if (!L || atomic_load(&g_py_gc_flag) != HW_GC_NO_FLAG)
 		return;
 	void *(*main_interp)(void) = (void *(*)(void))dlsym(RTLD_DEFAULT, "PyInterpreterState_Main");
 	char *interp = main_interp ? main_interp() : NULL;
@@ -315,13 +321,13 @@ void python_objects_finalizing(void)
 {
 	/* the interpreter state is freed at the end of finalization */
 	atomic_store(&g_objects_off, 1);
-	atomic_store(&g_py_gc_flag, NULL);
+	atomic_store(&g_py_gc_flag, HW_GC_NO_FLAG);
 }
 
 void tracker_gc_seen(struct thread_state *ts, bool attached)
 {
 	int *flag = atomic_load_explicit(&g_py_gc_flag, memory_order_relaxed);
-	if (!flag)
+	if (flag == HW_GC_NO_FLAG)
 		return;
 	int now = *(volatile int *)flag;
 	int seen = atomic_load(&g_py_gc_seen);
@@ -354,7 +360,7 @@ void tracker_gc_flush(struct thread_state *ts)
 {
 	int *flag = atomic_load(&g_py_gc_flag);
 	int seen = atomic_load(&g_py_gc_seen);
-	if (!flag || seen <= 0)
+	if (flag == HW_GC_NO_FLAG || seen <= 0)
 		return; /* not armed, busy, or no collection open */
 	if (*(volatile int *)flag) {
 		/* the collector runs now (finalization collects): the open

@@ -31,7 +31,8 @@ _Atomic int g_unwind_gate;
 bool g_unwind_unsafe;
 _Atomic uint64_t g_seq = 1;
 _Atomic uint32_t g_module_epoch;
-uintptr_t *_Atomic g_py_finalizing;
+uintptr_t g_not_finalizing;
+uintptr_t *_Atomic g_py_finalizing = HW_NOT_FINALIZING;
 uint64_t g_start_monotonic_ns;
 
 static struct thread_state *g_threads; /* registry */
@@ -88,19 +89,14 @@ uint64_t tracker_monotonic_ns(void)
 	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
 }
 
-/* The coarse clock is a read of the vDSO page (a few ns); its 1-4 ms
- * resolution is what the timeline needs. */
 static inline uint64_t coarse_ns(void)
 {
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &t);
-	uint64_t now = (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
-	return now > g_start_monotonic_ns ? now - g_start_monotonic_ns : 0;
+	return tracker_since_start(tracker_coarse_raw());
 }
 
 static void write_time(struct thread_state *ts, uint64_t t)
 {
-	uint8_t *p = ts->chunk + HW_CHUNK_HEADER_SIZE + ts->used;
+	uint8_t *p = ts->wp;
 	*p++ = HW_REC_TIME;
 	p = hw_put_varint(p, t);
 	tracker_commit(ts, p);
@@ -117,6 +113,7 @@ static bool new_chunk(struct thread_state *ts, size_t need)
 {
 	uint64_t t = ts->time_ns;
 	ts->chunk = NULL; /* the claim gives the old one back */
+	ts->wp = ts->wend = NULL; /* tracker_reserve comes here while there is none */
 	enum chunk_class cls = ts->chunk_index < CHUNK_FULL ? (enum chunk_class)ts->chunk_index
 							    : CHUNK_FULL;
 	while (cls < CHUNK_FULL && writer_class_capacity(cls) < need + CHUNK_OPENING)
@@ -124,8 +121,8 @@ static bool new_chunk(struct thread_state *ts, size_t need)
 	if (!writer_claim_chunk(ts->serial, ts->chunk_index, cls, &ts->lease))
 		return false;
 	ts->chunk = ts->lease.map;
-	ts->used = 0;
-	ts->cap = ts->lease.size - HW_CHUNK_HEADER_SIZE;
+	ts->wp = ts->chunk + HW_CHUNK_HEADER_SIZE;
+	ts->wend = ts->chunk + ts->lease.size;
 	ts->last_seq = 0;
 	ts->last_addr = 0;
 	ts->last_stack = 0;
@@ -134,7 +131,7 @@ static bool new_chunk(struct thread_state *ts, size_t need)
 	 * independently. */
 	write_time(ts, t == UINT64_MAX ? coarse_ns() : t);
 	if (ts->chunk_index++ == 0) {
-		uint8_t *p = ts->chunk + HW_CHUNK_HEADER_SIZE + ts->used;
+		uint8_t *p = ts->wp;
 		*p++ = HW_REC_THREAD;
 		p = hw_put_varint(p, ts->serial);
 		p = hw_put_varint(p, ts->tid);
@@ -156,7 +153,7 @@ uint8_t *tracker_reserve_slow(struct thread_state *ts, size_t max)
 			atomic_store(&g_run_state, RUN_STOPPED);
 		return NULL;
 	}
-	return ts->chunk + HW_CHUNK_HEADER_SIZE + ts->used;
+	return ts->wp;
 }
 
 static uint64_t read_rss(void)
@@ -195,63 +192,30 @@ static void sample_rss(struct thread_state *ts, uint64_t now)
 	tracker_commit(ts, p);
 }
 
-/* Called once per event: a TIME record when the clock moved on, and the
- * process's RSS every RSS_INTERVAL_NS. */
-static __attribute__((noinline)) void time_moved(struct thread_state *ts, uint64_t now)
+/* An event found the coarse clock moved on (raw: its reading, as
+ * tracker_note_time compares it), or no chunk: a TIME record when the
+ * thread's time changed, and the process's RSS every RSS_INTERVAL_NS. */
+void tracker_time_moved(struct thread_state *ts, uint64_t raw)
 {
+	uint64_t now = tracker_since_start(raw);
 	if (!tracker_reserve(ts, 1 + HW_VARINT_MAX))
 		return;
 	if (now != ts->time_ns)
 		write_time(ts, now);
+	ts->clock_raw = raw;
 	sample_rss(ts, now);
-}
-
-static inline __attribute__((always_inline)) void note_time(struct thread_state *ts)
-{
-	uint64_t now = coarse_ns();
-	if (HW_UNLIKELY(now != ts->time_ns || !ts->chunk))
-		time_moved(ts, now);
-}
-
-/* Owner-only increment: a plain add, no locked instruction. */
-static inline void bump(_Atomic uint64_t *c)
-{
-	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
-			      memory_order_relaxed);
-}
-
-static inline uint8_t *put_seq(struct thread_state *ts, uint8_t *p, uint64_t seq)
-{
-	p = hw_put_varint(p, seq - ts->last_seq);
-	ts->last_seq = seq;
-	return p;
-}
-
-static inline uint8_t *put_addr(struct thread_state *ts, uint8_t *p, const void *addr)
-{
-	uint64_t a = (uintptr_t)addr;
-	p = hw_put_varint(p, hw_zigzag((int64_t)(a - ts->last_addr)));
-	ts->last_addr = a;
-	return p;
-}
-
-/* The PyMem domains are only called by a thread with an attached thread
- * state (holding the GIL, in a GIL build). */
-static inline uint32_t capture(struct thread_state *ts, int kind)
-{
-	return stack_capture(ts, kind == HW_KIND_PYMEM || kind == HW_KIND_PYOBJ);
 }
 
 void tracker_mark(struct thread_state *ts, int kind, const char *label)
 {
 	atomic_fetch_add(&g_tag_epoch, 1); /* before the mark's sequence number */
 	size_t len = strnlen(label, HW_MAX_LABEL - 1);
-	note_time(ts);
+	tracker_note_time(ts);
 	uint8_t *p = tracker_reserve(ts, 3 + 2 * HW_VARINT_MAX + len);
 	if (!p)
 		return;
 	*p++ = HW_REC_MARK;
-	p = put_seq(ts, p, tracker_take_seq());
+	p = tracker_put_seq(ts, p, tracker_take_seq());
 	*p++ = (uint8_t)kind;
 	p = hw_put_varint(p, len);
 	memcpy(p, label, len);
@@ -260,56 +224,22 @@ void tracker_mark(struct thread_state *ts, int kind, const char *label)
 
 void tracker_finalize_seen(struct thread_state *ts)
 {
-	uintptr_t *fin = atomic_exchange(&g_py_finalizing, NULL);
-	if (fin) { /* the first thread to see it writes the mark */
+	uintptr_t *fin = atomic_exchange(&g_py_finalizing, HW_NOT_FINALIZING);
+	if (fin != HW_NOT_FINALIZING) { /* the first thread to see it writes the mark */
 		tracker_gc_flush(ts);
 		python_objects_finalizing();
 		tracker_mark(ts, HW_MARK_PY_FINALIZE, "python-finalize");
 	}
 }
 
-static inline __attribute__((always_inline)) uint32_t alloc_record(struct thread_state *ts, int kind,
-								 const void *ptr, size_t size)
-{
-	tracker_watch_python(ts, kind == HW_KIND_PYMEM || kind == HW_KIND_PYOBJ);
-	uint32_t stack = capture(ts, kind);
-	note_time(ts);
-	uint8_t *p = tracker_reserve(ts, HW_MAX_EVENT_RECORD);
-	if (!p)
-		return 0;
-	/* the short form when the number follows the chunk's last and the kind
-	 * is its last (one byte less, and a stack delta of about one byte
-	 * instead of two or three: issue 17) */
-	uint64_t seq = tracker_take_seq();
-	if (HW_LIKELY(seq - ts->last_seq == 1 && (uint32_t)kind == ts->last_kind)) {
-		/* each form written whole: one test of the form, not three */
-		*p++ = HW_REC_ALLOC_NEXT;
-		ts->last_seq = seq;
-		p = put_addr(ts, p, ptr);
-		p = hw_put_varint(p, size);
-		p = hw_put_varint(p, hw_zigzag((int64_t)stack - (int64_t)ts->last_stack));
-	} else {
-		*p++ = (uint8_t)(HW_REC_ALLOC | kind);
-		p = put_seq(ts, p, seq);
-		ts->last_kind = (uint32_t)kind;
-		p = put_addr(ts, p, ptr);
-		p = hw_put_varint(p, size);
-		p = hw_put_varint(p, stack);
-	}
-	ts->last_stack = stack;
-	tracker_commit(ts, p);
-	bump(&ts->allocs);
-	return stack;
-}
-
 void tracker_alloc(struct thread_state *ts, int kind, const void *ptr, size_t size)
 {
-	alloc_record(ts, kind, ptr, size);
+	tracker_record_alloc(ts, kind, ptr, size);
 }
 
 uint32_t tracker_alloc_stack(struct thread_state *ts, int kind, const void *ptr, size_t size)
 {
-	return alloc_record(ts, kind, ptr, size);
+	return tracker_record_alloc(ts, kind, ptr, size);
 }
 
 uint32_t tracker_retag(struct thread_state *ts, const void *block, uint32_t same)
@@ -317,84 +247,64 @@ uint32_t tracker_retag(struct thread_state *ts, const void *block, uint32_t same
 	uint32_t stack = stack_capture_is(ts, same); /* capture(ts, HW_KIND_PYOBJ) */
 	if (stack && stack == same)
 		return stack;
-	note_time(ts);
+	tracker_note_time(ts);
 	uint8_t *p = tracker_reserve(ts, HW_MAX_EVENT_RECORD);
 	if (!p)
 		return 0;
 	*p++ = HW_REC_RETAG;
-	p = put_seq(ts, p, tracker_take_seq());
-	p = put_addr(ts, p, block);
+	p = tracker_put_seq(ts, p, tracker_take_seq());
+	p = tracker_put_addr(ts, p, block);
 	p = hw_put_varint(p, stack);
 	tracker_commit(ts, p);
 	return stack;
-}
-
-static inline __attribute__((always_inline)) void free_record(struct thread_state *ts, int kind,
-								uint64_t seq, const void *ptr)
-{
-	note_time(ts);
-	uint8_t *p = tracker_reserve(ts, HW_MAX_EVENT_RECORD);
-	if (!p)
-		return;
-	if (HW_LIKELY(seq - ts->last_seq == 1 && (uint32_t)kind == ts->last_kind)) {
-		*p++ = HW_REC_FREE_NEXT;
-		ts->last_seq = seq;
-	} else {
-		*p++ = (uint8_t)(HW_REC_FREE | kind);
-		p = put_seq(ts, p, seq);
-		ts->last_kind = (uint32_t)kind;
-	}
-	p = put_addr(ts, p, ptr);
-	tracker_commit(ts, p);
-	bump(&ts->frees);
 }
 
 /* Both write the record inline: tracker_free calling tracker_free_at cost
  * about 11 instructions a free (a_pymalloc_heavy, 3.11: 2.2 M of 205,000). */
 void tracker_free(struct thread_state *ts, int kind, const void *ptr)
 {
-	free_record(ts, kind, tracker_event_seq(ts), ptr);
+	tracker_record_free(ts, kind, tracker_event_seq(ts), ptr);
 }
 
 void tracker_free_at(struct thread_state *ts, int kind, uint64_t seq, const void *ptr)
 {
-	free_record(ts, kind, seq, ptr);
+	tracker_record_free(ts, kind, seq, ptr);
 }
 
 uint32_t tracker_realloc(struct thread_state *ts, int kind, uint64_t seq_free, const void *old,
 		     const void *new_ptr, size_t size)
 {
-	uint32_t stack = capture(ts, kind);
-	note_time(ts);
+	uint32_t stack = tracker_capture(ts, kind);
+	tracker_note_time(ts);
 	uint8_t *p = tracker_reserve(ts, HW_MAX_EVENT_RECORD);
 	if (!p)
 		return 0;
 	uint64_t seq_alloc = tracker_take_seq();
 	*p++ = (uint8_t)(HW_REC_REALLOC | kind);
-	p = put_seq(ts, p, seq_free);
+	p = tracker_put_seq(ts, p, seq_free);
 	p = hw_put_varint(p, seq_alloc - seq_free);
 	ts->last_seq = seq_alloc;
-	p = put_addr(ts, p, old);
-	p = put_addr(ts, p, new_ptr);
+	p = tracker_put_addr(ts, p, old);
+	p = tracker_put_addr(ts, p, new_ptr);
 	p = hw_put_varint(p, size);
 	p = hw_put_varint(p, stack);
 	ts->last_stack = stack;
 	ts->last_kind = (uint32_t)kind;
 	tracker_commit(ts, p);
-	bump(&ts->allocs);
-	bump(&ts->frees);
+	tracker_bump(&ts->allocs);
+	tracker_bump(&ts->frees);
 	return stack;
 }
 
 void tracker_unmap(struct thread_state *ts, const void *addr, size_t len)
 {
-	note_time(ts);
+	tracker_note_time(ts);
 	uint8_t *p = tracker_reserve(ts, HW_MAX_EVENT_RECORD);
 	if (!p)
 		return;
 	*p++ = HW_REC_UNMAP;
-	p = put_seq(ts, p, tracker_take_seq());
-	p = put_addr(ts, p, addr);
+	p = tracker_put_seq(ts, p, tracker_take_seq());
+	p = tracker_put_addr(ts, p, addr);
 	p = hw_put_varint(p, len);
 	tracker_commit(ts, p);
 }
@@ -402,19 +312,19 @@ void tracker_unmap(struct thread_state *ts, const void *addr, size_t len)
 void tracker_remap(struct thread_state *ts, uint64_t seq_free, const void *old, size_t old_len,
 		   const void *new_ptr, size_t new_len)
 {
-	uint32_t stack = capture(ts, HW_KIND_MMAP);
-	note_time(ts);
+	uint32_t stack = tracker_capture(ts, HW_KIND_MMAP);
+	tracker_note_time(ts);
 	uint8_t *p = tracker_reserve(ts, HW_MAX_EVENT_RECORD);
 	if (!p)
 		return;
 	uint64_t seq_alloc = tracker_take_seq();
 	*p++ = HW_REC_REMAP;
-	p = put_seq(ts, p, seq_free);
+	p = tracker_put_seq(ts, p, seq_free);
 	p = hw_put_varint(p, seq_alloc - seq_free);
 	ts->last_seq = seq_alloc;
-	p = put_addr(ts, p, old);
+	p = tracker_put_addr(ts, p, old);
 	p = hw_put_varint(p, old_len);
-	p = put_addr(ts, p, new_ptr);
+	p = tracker_put_addr(ts, p, new_ptr);
 	p = hw_put_varint(p, new_len);
 	p = hw_put_varint(p, stack);
 	tracker_commit(ts, p);
@@ -513,7 +423,8 @@ static struct thread_state *thread_state_new(void)
 	if (ts) {
 		/* all but the stack tree, the code map and their epoch */
 		ts->chunk = NULL;
-		ts->used = ts->cap = ts->chunk_index = 0;
+		ts->wp = ts->wend = NULL;
+		ts->chunk_index = 0;
 		ts->last_seq = ts->last_addr = 0;
 		atomic_store_explicit(&ts->allocs, 0, memory_order_relaxed);
 		atomic_store_explicit(&ts->frees, 0, memory_order_relaxed);
@@ -529,6 +440,8 @@ static struct thread_state *thread_state_new(void)
 	ts->serial = atomic_fetch_add(&g_thread_serials, 1) + 1;
 	ts->tid = (uint32_t)gettid();
 	ts->time_ns = UINT64_MAX;
+	ts->clock_raw = UINT64_MAX;
+	ts->errnop = &errno;
 	stack_bounds(ts);
 	tracker_registry_lock();
 	ts->next = g_threads;
@@ -613,6 +526,8 @@ void tracker_forget_all_threads(bool interrupted)
 		if (mmap((void *)lo, hi - lo, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
 			me->chunk = NULL; /* cannot happen for a mapping of this size */
+		if (!me->chunk)
+			me->wp = me->wend = NULL;
 		me->lease = (struct chunk_lease){0}; /* not the child's to give back */
 	}
 	/* me stays allocated for the code it interrupted (a few pages, in
@@ -640,7 +555,7 @@ void tracker_write_trailer(void)
 		frees += atomic_load_explicit(&t->frees, memory_order_relaxed);
 	}
 	tracker_registry_unlock();
-	note_time(ts);
+	tracker_note_time(ts);
 	uint8_t *p = tracker_reserve(ts, 1 + 4 * HW_VARINT_MAX);
 	if (p) {
 		*p++ = HW_REC_TRAILER;

@@ -9,10 +9,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "config.h"
 #include "heapwise/compiler.h"
 #include "heapwise/trace_format.h"
+#include "heapwise/varint.h"
 #include "proc.h"
 #include "stack.h"
 #include "unwind_cache.h"
@@ -40,8 +42,9 @@ struct thread_state {
 	uintptr_t stack_ok, stack_span;
 	uintptr_t stack_lo, stack_hi; /* the thread's stack, 0 when unknown */
 	uint8_t *chunk; /* current chunk (lease.map), NULL before the first event */
-	uint32_t used; /* record bytes in the chunk */
-	uint32_t cap; /* record bytes the chunk can hold */
+	/* where its next record goes, and the end of its room; both NULL
+	 * while there is no chunk */
+	uint8_t *wp, *wend;
 	uint32_t chunk_index;
 	/* inside libunwind or dl_iterate_phdr (tracker_unwind_enter): written by
 	 * its thread only, read by a fork's prepare handler */
@@ -51,6 +54,8 @@ struct thread_state {
 	uint32_t last_stack; /* of the chunk's last ALLOC or REALLOC (ALLOC_NEXT) */
 	uint32_t last_kind; /* of its last ALLOC, FREE or REALLOC (the _NEXT tags) */
 	uint64_t time_ns; /* last TIME record of this chunk; UINT64_MAX: none yet */
+	uint64_t clock_raw; /* the coarse clock's reading time_ns was last checked at */
+	int *errnop; /* the thread's errno (&errno: a call each time) */
 	_Atomic uint64_t allocs, frees; /* events recorded, for the trailer (read by
 					 * another thread at exit: atomic, but only
 					 * ever written by the owner) */
@@ -97,11 +102,15 @@ struct tls {
 enum run_state { RUN_NOT_STARTED = 0, RUN_STARTING = 1, RUN_ON = 2, RUN_OFF = 3, RUN_STOPPED = 4 };
 
 extern __thread struct tls hw_tls __attribute__((tls_model("initial-exec")));
-extern _Atomic int g_run_state;
-extern _Atomic int g_unwind_gate; /* 1 while a fork is under way */
+/* hidden (like the others the hot path reads): addressed directly, not
+ * through the GOT */
+extern _Atomic int g_run_state __attribute__((visibility("hidden")));
+extern _Atomic int g_unwind_gate __attribute__((visibility("hidden"))); /* 1 during a fork */
 extern bool g_unwind_unsafe; /* this process may never unwind natively */
-extern _Atomic uint64_t g_seq;
-extern _Atomic uint32_t g_module_epoch; /* bumped by dlclose */
+extern _Atomic uint64_t g_seq __attribute__((visibility("hidden")));
+/* bumped by dlclose */
+extern _Atomic uint32_t g_module_epoch __attribute__((visibility("hidden")));
+extern uint64_t g_start_monotonic_ns __attribute__((visibility("hidden")));
 
 /* Starts recording if it has not started (init.c); true when it is on. */
 bool init_maybe(void);
@@ -181,18 +190,25 @@ void tracker_remap(struct thread_state *ts, uint64_t seq_free, const void *old, 
 /* A MARK event (HW_MARK_*) with a label. */
 void tracker_mark(struct thread_state *ts, int kind, const char *label);
 
-/* Non-NULL while CPython has not started to finalize: the address of
- * _PyRuntime._finalizing, watched by every event (one load). */
-extern uintptr_t *_Atomic g_py_finalizing;
+/* While CPython has not started to finalize: the address of
+ * _PyRuntime._finalizing, watched by every event (one load); else
+ * HW_NOT_FINALIZING, a word that stays 0 (no test for NULL on the hot
+ * path). */
+extern uintptr_t *_Atomic g_py_finalizing __attribute__((visibility("hidden")));
+extern uintptr_t g_not_finalizing __attribute__((visibility("hidden")));
+#define HW_NOT_FINALIZING (&g_not_finalizing)
 void tracker_finalize_seen(struct thread_state *ts);
 
-/* Non-NULL once the interpreter runs: the address of its gc.collecting
- * flag, watched by every event (one load); g_py_gc_seen is the value the
- * last mark was written for (HW_GC_UNARMED until python_objects.c started). */
+/* Once the interpreter runs: the address of its gc.collecting flag,
+ * watched by every event (one load); g_py_gc_seen is the value the last
+ * mark was written for (HW_GC_UNARMED until python_objects.c started).
+ * Before and after: HW_GC_NO_FLAG, g_py_gc_seen itself, which never
+ * differs from itself (no test for NULL on the hot path). */
 #define HW_GC_UNARMED (-1)
 #define HW_GC_BUSY (-2)
-extern int *_Atomic g_py_gc_flag;
-extern _Atomic int g_py_gc_seen;
+extern int *_Atomic g_py_gc_flag __attribute__((visibility("hidden")));
+extern _Atomic int g_py_gc_seen __attribute__((visibility("hidden")));
+#define HW_GC_NO_FLAG ((int *)&g_py_gc_seen)
 /* attached: called from a PyMem hook (an attached thread state) */
 void tracker_gc_seen(struct thread_state *ts, bool attached);
 /* Python finalizes: a collection that ended since the last event that
@@ -204,11 +220,10 @@ void tracker_gc_flush(struct thread_state *ts);
 static inline void tracker_watch_python(struct thread_state *ts, bool attached)
 {
 	uintptr_t *fin = atomic_load_explicit(&g_py_finalizing, memory_order_relaxed);
-	if (HW_UNLIKELY(fin) && HW_UNLIKELY(*(volatile uintptr_t *)fin))
+	if (HW_UNLIKELY(*(volatile uintptr_t *)fin))
 		tracker_finalize_seen(ts);
 	int *gc = atomic_load_explicit(&g_py_gc_flag, memory_order_relaxed);
-	if (HW_UNLIKELY(gc) &&
-	    HW_UNLIKELY(*(volatile int *)gc != atomic_load_explicit(&g_py_gc_seen, memory_order_relaxed)))
+	if (HW_UNLIKELY(*(volatile int *)gc != atomic_load_explicit(&g_py_gc_seen, memory_order_relaxed)))
 		tracker_gc_seen(ts, attached);
 }
 
@@ -251,18 +266,141 @@ uint32_t tracker_retag(struct thread_state *ts, const void *block, uint32_t same
  * restarts the delta bases and the time. */
 static inline uint8_t *tracker_reserve(struct thread_state *ts, size_t max)
 {
-	if (HW_UNLIKELY(!ts->chunk || ts->used + max > ts->cap || tracker_foreign(ts)))
+	if (HW_UNLIKELY((uintptr_t)ts->wp + max > (uintptr_t)ts->wend || tracker_foreign(ts)))
 		return tracker_reserve_slow(ts, max);
-	return ts->chunk + HW_CHUNK_HEADER_SIZE + ts->used;
+	uint8_t *p = ts->wp;
+	if (!p) /* in a chunk (wp and wend are both NULL without one): the
+		 * callers' test of the result is left to the slow path */
+		__builtin_unreachable();
+	return p;
 }
 
 static inline void tracker_commit(struct thread_state *ts, uint8_t *end)
 {
-	ts->used = (uint32_t)(end - (ts->chunk + HW_CHUNK_HEADER_SIZE));
+	ts->wp = end;
 	if (HW_UNLIKELY(tracker_foreign(ts)))
 		return;
-	struct hw_chunk_header *h = (struct hw_chunk_header *)ts->chunk;
-	atomic_store_explicit((_Atomic uint32_t *)&h->used, ts->used, memory_order_release);
+	uint8_t *chunk = ts->chunk;
+	struct hw_chunk_header *h = (struct hw_chunk_header *)chunk;
+	atomic_store_explicit((_Atomic uint32_t *)&h->used,
+			      (uint32_t)(end - (chunk + HW_CHUNK_HEADER_SIZE)), memory_order_release);
+}
+
+/* The hot path of an event, inline in the hooks that record it (a call
+ * and its frame cost about 20 instructions an event: issue 17). */
+
+/* The coarse clock is a read of the vDSO page (a few ns); its 1-4 ms
+ * resolution is what the timeline needs. The raw reading, compared as it
+ * is; tracker_since_start makes it the trace's time. */
+static inline uint64_t tracker_coarse_raw(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &t);
+	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+static inline uint64_t tracker_since_start(uint64_t raw)
+{
+	return raw > g_start_monotonic_ns ? raw - g_start_monotonic_ns : 0;
+}
+
+void tracker_time_moved(struct thread_state *ts, uint64_t raw);
+
+/* Once per event: a TIME record when the clock moved on (and then the RSS
+ * every 10 ms). A chunk starts with the thread's time, which is time_ns,
+ * read at clock_raw: a chunk claimed by the event's tracker_reserve has
+ * the event's time without a look here. */
+static inline __attribute__((always_inline)) void tracker_note_time(struct thread_state *ts)
+{
+	uint64_t raw = tracker_coarse_raw();
+	if (HW_UNLIKELY(raw != ts->clock_raw))
+		tracker_time_moved(ts, raw);
+}
+
+/* Owner-only increment: a plain add, no locked instruction. */
+static inline void tracker_bump(_Atomic uint64_t *c)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+}
+
+static inline uint8_t *tracker_put_seq(struct thread_state *ts, uint8_t *p, uint64_t seq)
+{
+	p = hw_put_varint(p, seq - ts->last_seq);
+	ts->last_seq = seq;
+	return p;
+}
+
+static inline uint8_t *tracker_put_addr(struct thread_state *ts, uint8_t *p, const void *addr)
+{
+	uint64_t a = (uintptr_t)addr;
+	p = hw_put_varint(p, hw_zigzag((int64_t)(a - ts->last_addr)));
+	ts->last_addr = a;
+	return p;
+}
+
+/* The PyMem domains are only called by a thread with an attached thread
+ * state (holding the GIL, in a GIL build). */
+static inline uint32_t tracker_capture(struct thread_state *ts, int kind)
+{
+	return stack_capture(ts, kind == HW_KIND_PYMEM || kind == HW_KIND_PYOBJ);
+}
+
+/* tracker_alloc's record; returns the stack it names, 0 when none was
+ * written. */
+static inline __attribute__((always_inline)) uint32_t
+tracker_record_alloc(struct thread_state *ts, int kind, const void *ptr, size_t size)
+{
+	tracker_watch_python(ts, kind == HW_KIND_PYMEM || kind == HW_KIND_PYOBJ);
+	uint32_t stack = tracker_capture(ts, kind);
+	tracker_note_time(ts);
+	uint8_t *p = tracker_reserve(ts, HW_MAX_EVENT_RECORD);
+	if (!p)
+		return 0;
+	/* the short form when the number follows the chunk's last and the kind
+	 * is its last (one byte less, and a stack delta of about one byte
+	 * instead of two or three: issue 17) */
+	uint64_t seq = tracker_take_seq();
+	if (HW_LIKELY(seq - ts->last_seq == 1 && (uint32_t)kind == ts->last_kind)) {
+		/* each form written whole: one test of the form, not three */
+		*p++ = HW_REC_ALLOC_NEXT;
+		ts->last_seq = seq;
+		p = tracker_put_addr(ts, p, ptr);
+		p = hw_put_varint(p, size);
+		p = hw_put_varint(p, hw_zigzag((int64_t)stack - (int64_t)ts->last_stack));
+	} else {
+		*p++ = (uint8_t)(HW_REC_ALLOC | kind);
+		p = tracker_put_seq(ts, p, seq);
+		ts->last_kind = (uint32_t)kind;
+		p = tracker_put_addr(ts, p, ptr);
+		p = hw_put_varint(p, size);
+		p = hw_put_varint(p, stack);
+	}
+	ts->last_stack = stack;
+	tracker_commit(ts, p);
+	tracker_bump(&ts->allocs);
+	return stack;
+}
+
+/* tracker_free_at's record. */
+static inline __attribute__((always_inline)) void
+tracker_record_free(struct thread_state *ts, int kind, uint64_t seq, const void *ptr)
+{
+	tracker_note_time(ts);
+	uint8_t *p = tracker_reserve(ts, HW_MAX_EVENT_RECORD);
+	if (!p)
+		return;
+	if (HW_LIKELY(seq - ts->last_seq == 1 && (uint32_t)kind == ts->last_kind)) {
+		*p++ = HW_REC_FREE_NEXT;
+		ts->last_seq = seq;
+	} else {
+		*p++ = (uint8_t)(HW_REC_FREE | kind);
+		p = tracker_put_seq(ts, p, seq);
+		ts->last_kind = (uint32_t)kind;
+	}
+	p = tracker_put_addr(ts, p, ptr);
+	tracker_commit(ts, p);
+	tracker_bump(&ts->frees);
 }
 
 /* Writes the trailer for a clean exit from the calling thread. */
@@ -333,7 +471,6 @@ void tracker_fork_drain(void);
 bool tracker_had_other_threads(void);
 
 uint64_t tracker_monotonic_ns(void);
-extern uint64_t g_start_monotonic_ns;
 extern pthread_key_t g_thread_key;
 
 #endif
