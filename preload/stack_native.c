@@ -60,6 +60,10 @@ static __thread unsigned t_good_next __attribute__((tls_model("initial-exec")));
 
 static bool read_checked(uintptr_t addr, unw_word_t *val)
 {
+	/* before the good pages: an empty slot is 0, page 0's number (a
+	 * guessed frame's rbp of 2 was read there: SIGSEGV) */
+	if (addr < PAGE)
+		return false;
 	uintptr_t page = addr & ~(uintptr_t)(PAGE - 1);
 	bool one_page = ((addr + sizeof(*val) - 1) & ~(uintptr_t)(PAGE - 1)) == page;
 	if (one_page)
@@ -68,8 +72,6 @@ static bool read_checked(uintptr_t addr, unw_word_t *val)
 				*val = *(const unw_word_t *)addr;
 				return true;
 			}
-	if (addr < PAGE)
-		return false;
 	/* the kernel reads it for us: EFAULT instead of a fault, no descriptor */
 	struct iovec local = {val, sizeof(*val)}, remote = {(void *)addr, sizeof(*val)};
 	int saved = errno;

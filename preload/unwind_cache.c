@@ -24,6 +24,7 @@ enum recipe_kind {
 	RECIPE_RBP, /* CFA = rbp + cfa_off */
 	RECIPE_LAST, /* the outermost frame: stop after it */
 	RECIPE_SLOW, /* not for a recipe: unwind the slow way */
+	RECIPE_BAD, /* malformed unwind information: stop, and not the slow way */
 };
 
 /* DWARF register numbers of x86_64 */
@@ -44,7 +45,21 @@ struct row {
 struct cfi_reader {
 	const uint8_t *p, *end;
 	bool bad;
+	bool broken; /* a length that leaves its record: malformed */
 };
+
+/* Skips n bytes of the record; a length past its end (also one that would
+ * wrap the pointer around and read the same bytes again for ever) marks the
+ * record malformed. */
+static void skip(struct cfi_reader *r, uint64_t n)
+{
+	if (n > (uint64_t)(r->end - r->p)) {
+		r->bad = r->broken = true;
+		r->p = r->end;
+		return;
+	}
+	r->p += n;
+}
 
 static uint64_t uleb(struct cfi_reader *r)
 {
@@ -244,13 +259,13 @@ static void run_cfi(struct cfi_reader *r, struct row *row, const struct row *ini
 			break;
 		case 0x0f: /* def_cfa_expression */
 			row->cfa_expr = true;
-			r->p += uleb(r);
+			skip(r, uleb(r));
 			break;
 		case 0x10: /* expression */
 		case 0x16: /* val_expression */
 			reg = uleb(r);
 			set_rule(row, reg, RULE_OTHER, 0);
-			r->p += uleb(r);
+			skip(r, uleb(r));
 			break;
 		case 0x11: /* offset_extended_sf */
 			reg = uleb(r);
@@ -290,15 +305,42 @@ static void run_cfi(struct cfi_reader *r, struct row *row, const struct row *ini
 	}
 }
 
-/* The recipe for the frame at return address ra from the FDE at fde (the
- * one .eh_frame_hdr's table gave). */
-static void recipe_from_fde(const uint8_t *fde, uintptr_t pc, struct unwind_recipe *out)
+/* Does [p, p + n) lie in one loaded segment of the object? Its unwind
+ * information names records by offsets and lengths that nothing checked:
+ * one that points elsewhere (a damaged or hand-made object) would be read
+ * from memory that may not be mapped. */
+static bool in_object(const struct dl_phdr_info *info, const uint8_t *p, uint64_t n)
 {
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t at = (uintptr_t)p - (info->dlpi_addr + ph->p_vaddr);
+		if (ph->p_type == PT_LOAD && (ph->p_flags & PF_R) && at < ph->p_memsz &&
+		    n <= ph->p_memsz - at)
+			return true;
+	}
+	return false;
+}
+
+/* The recipe for the frame at return address ra from the FDE at fde (the
+ * one .eh_frame_hdr's table gave). A record that leaves the object, or a
+ * length that leaves its record, is malformed: RECIPE_BAD, which libunwind
+ * is not given either (it reads the same records unchecked: a SIGSEGV, or a
+ * loop for ever with the loader's lock held). */
+static void recipe_from_fde(const struct dl_phdr_info *info, const uint8_t *fde, uintptr_t pc,
+			    struct unwind_recipe *out)
+{
+	out->kind = RECIPE_BAD;
+	if (!in_object(info, fde, 8))
+		return;
 	out->kind = RECIPE_SLOW;
-	struct cfi_reader r = {fde, fde + 4, false};
+	struct cfi_reader r = {fde, fde + 4, false, false};
 	uint32_t len = (uint32_t)fixed(&r, 4);
 	if (len == 0 || len == 0xffffffffu)
 		return;
+	if (!in_object(info, fde, 4 + (uint64_t)len) || len < 4) {
+		out->kind = RECIPE_BAD;
+		return;
+	}
 	const uint8_t *fde_end = fde + 4 + len;
 	r.end = fde_end;
 	const uint8_t *cie_ptr_at = r.p;
@@ -307,10 +349,18 @@ static void recipe_from_fde(const uint8_t *fde, uintptr_t pc, struct unwind_reci
 		return;
 	/* the CIE */
 	const uint8_t *cie = cie_ptr_at - cie_off;
-	struct cfi_reader c = {cie, cie + 4, false};
+	if (!in_object(info, cie, 8)) {
+		out->kind = RECIPE_BAD;
+		return;
+	}
+	struct cfi_reader c = {cie, cie + 4, false, false};
 	uint32_t clen = (uint32_t)fixed(&c, 4);
 	if (clen == 0 || clen == 0xffffffffu)
 		return;
+	if (!in_object(info, cie, 4 + (uint64_t)clen)) {
+		out->kind = RECIPE_BAD;
+		return;
+	}
 	c.end = cie + 4 + clen;
 	if (fixed(&c, 4) != 0) /* a CIE's id is 0 in .eh_frame */
 		return;
@@ -331,9 +381,13 @@ static void recipe_from_fde(const uint8_t *fde, uintptr_t pc, struct unwind_reci
 	bool z = aug[0] == 'z';
 	if (z) {
 		uint64_t n = uleb(&c);
-		const uint8_t *aug_end = c.p + n;
-		if (c.bad || aug_end > c.end)
+		struct cfi_reader a = c; /* the augmentation data */
+		skip(&a, n);
+		if (a.broken)
+			out->kind = RECIPE_BAD;
+		if (c.bad || a.bad)
 			return;
+		const uint8_t *aug_end = a.p;
 		for (size_t i = 1; i < auglen; i++) {
 			switch (aug[i]) {
 			case 'R':
@@ -360,17 +414,19 @@ static void recipe_from_fde(const uint8_t *fde, uintptr_t pc, struct unwind_reci
 	/* the FDE's range and its instructions */
 	uintptr_t start = encoded(&r, fde_enc, true);
 	uintptr_t range = encoded(&r, fde_enc & 0x0f, false);
-	if (z) {
-		uint64_t n = uleb(&r);
-		r.p += n;
-	}
-	if (r.bad || c.bad || r.p > r.end || pc < start || pc - start >= range)
+	if (z)
+		skip(&r, uleb(&r));
+	if (r.broken)
+		out->kind = RECIPE_BAD;
+	if (r.bad || c.bad || pc < start || pc - start >= range)
 		return;
 	struct row init = {.cfa_reg = 0xff}; /* every register: same value */
 	struct cfi_reader ci = c;
 	run_cfi(&ci, &init, &init, 0, UINTPTR_MAX, code_align, data_align, fde_enc);
 	struct row row = init;
 	run_cfi(&r, &row, &init, start, pc, code_align, data_align, fde_enc);
+	if (ci.broken || r.broken)
+		out->kind = RECIPE_BAD;
 	if (ci.bad || r.bad)
 		return;
 	if (row.ra == RULE_UNDEF || row.rbp == RULE_UNDEF) {
@@ -420,15 +476,25 @@ static int find_fde(struct dl_phdr_info *info, size_t size, void *arg)
 	if (!hdr)
 		return 1;
 	const uint8_t *h = (const uint8_t *)(info->dlpi_addr + hdr->p_vaddr);
-	struct cfi_reader r = {h, h + hdr->p_memsz, false};
+	/* the table libunwind searches too: one that leaves its segment is
+	 * not given to it */
+	f->out->kind = RECIPE_BAD;
+	if (!in_object(info, h, hdr->p_memsz))
+		return 1;
+	f->out->kind = RECIPE_SLOW;
+	struct cfi_reader r = {h, h + hdr->p_memsz, false, false};
 	uint8_t version = (uint8_t)fixed(&r, 1), ptr_enc = (uint8_t)fixed(&r, 1),
 		count_enc = (uint8_t)fixed(&r, 1), table_enc = (uint8_t)fixed(&r, 1);
 	if (r.bad || version != 1 || table_enc != 0x3b) /* datarel | sdata4 */
 		return 1;
 	(void)encoded(&r, ptr_enc, true);
 	uintptr_t count = encoded(&r, count_enc, true);
-	if (r.bad || !count || (size_t)(r.end - r.p) / 8 < count)
+	if (r.bad || !count)
 		return 1;
+	if ((size_t)(r.end - r.p) / 8 < count) {
+		f->out->kind = RECIPE_BAD;
+		return 1;
+	}
 	const int32_t *table = (const int32_t *)r.p;
 	intptr_t want = (intptr_t)(f->pc - (uintptr_t)h);
 	size_t lo = 0, hi = count; /* the last entry starting at or below pc */
@@ -441,7 +507,7 @@ static int find_fde(struct dl_phdr_info *info, size_t size, void *arg)
 	}
 	if ((intptr_t)table[2 * lo] > want)
 		return 1;
-	recipe_from_fde(h + table[2 * lo + 1], f->pc, f->out);
+	recipe_from_fde(info, h + table[2 * lo + 1], f->pc, f->out);
 	return 1;
 }
 
@@ -519,8 +585,10 @@ __attribute__((noinline)) int unwind_cache_backtrace(struct unwind_cache *c, uin
 	max = max < total - seen + 1 ? max : total - seen + 1;
 	while (n < max) {
 		const struct unwind_recipe *r = lookup(c, ip);
+		/* the outermost frame, or one whose unwind information is
+		 * malformed: the stack ends there, without its callers */
 		if (HW_UNLIKELY(r->kind > RECIPE_RBP))
-			return r->kind == RECIPE_LAST ? n : -1;
+			return r->kind == RECIPE_SLOW ? -1 : n;
 		uintptr_t cfa = (r->kind == RECIPE_RBP ? bp : sp) + (uintptr_t)(intptr_t)r->cfa_off;
 		/* the slots read lie on this thread's stack, above sp: cfa in
 		 * (sp, stack_hi], a saved rbp below stack_hi */

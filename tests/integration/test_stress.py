@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import signal
+import struct
 import subprocess
 import tempfile
 import unittest
@@ -15,6 +16,50 @@ from helpers import HEAPWISE, TraceTest, main
 
 PY_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "py")
 PYTHON = "/usr/bin/python3.11"
+
+
+def elf_sections(b):
+    """{name: (file offset, size)} of an ELF64 file's sections."""
+    shoff, = struct.unpack_from("<Q", b, 0x28)
+    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", b, 0x3a)
+    heads = [struct.unpack_from("<IIQQQQIIQQ", b, shoff + i * shentsize) for i in range(shnum)]
+    names = heads[shstrndx][4]
+    return {bytes(b[names + h[0]:b.index(0, names + h[0])]).decode(): (h[4], h[5])
+            for h in heads}
+
+
+def damage_unwind_info(src, dst, how):
+    """Copies the library src to dst with its .eh_frame_hdr table or the
+    records it points to damaged (how), as a broken tool or a hand-made
+    object may leave them; the code is untouched."""
+    with open(src, "rb") as f:
+        b = bytearray(f.read())
+    off, _ = elf_sections(b)[".eh_frame_hdr"]
+    version, _, count_enc, table_enc = b[off:off + 4]
+    assert version == 1 and count_enc == 0x03 and table_enc == 0x3b, b[off:off + 4]
+    count, = struct.unpack_from("<I", b, off + 8)
+    table = off + 12
+    entries = [struct.unpack_from("<ii", b, table + 8 * k) for k in range(count)]
+    if how == "count":  # a table far longer than its segment
+        struct.pack_into("<I", b, off + 8, 0x10000000)
+    elif how == "unsorted":  # well formed but out of order: found by no search
+        for k, e in enumerate(reversed(entries)):
+            struct.pack_into("<ii", b, table + 8 * k, *e)
+    for _, fde_rel in entries:
+        fde = off + fde_rel  # file offset = address here (one segment)
+        length, = struct.unpack_from("<I", b, fde)
+        if how == "fde":  # the table's pointer leaves the object
+            struct.pack_into("<i", b, table + 8 * entries.index((_, fde_rel)) + 4, 0x40000000)
+        elif how == "cie":  # the FDE's CIE pointer leaves the object
+            struct.pack_into("<I", b, fde + 4, 0x7ffffff0)
+        elif how == "length":  # the FDE's length leaves the object
+            struct.pack_into("<I", b, fde, 0x7ffffff0)
+        elif how == "loop" and length >= 4 + 4 + 4 + 1 + 11:
+            # its first rule a CFA expression whose length wraps the reader
+            # back onto that same rule: read for ever, unless checked
+            b[fde + 17:fde + 28] = bytes([0x0f]) + bytes([0xf5] + [0xff] * 8 + [0x01])
+    with open(dst, "wb") as f:
+        f.write(b)
 
 
 class Stress(TraceTest):
@@ -245,6 +290,49 @@ class Stress(TraceTest):
                 self.assertFalse(parent["truncated"], (how, flags))
                 for proc in doc["processes"][1:]:  # they end with _exit()
                     self.assertGreaterEqual(proc["allocations"], 100, (how, flags))
+
+    def test_unwinding_through_damaged_unwind_information(self):
+        # a library whose .eh_frame_hdr or .eh_frame is damaged (pointers
+        # and lengths that leave the object, a rule whose length wraps
+        # around) or missing: native unwinding through its frame read
+        # unmapped memory (SIGSEGV, in the unwind cache and in libunwind)
+        # or looped for ever with the loader's lock held. Now the stack ends
+        # at that frame; the program runs as untraced, its allocations all
+        # recorded. Well-formed oddities (an unsorted table, no unwind
+        # information) give libunwind's stacks (check mode). Without any
+        # unwind information libunwind guesses the caller from rbp, and the
+        # shim's memory check took address 2 for readable (page 0 was an
+        # empty slot of its good pages): a SIGSEGV in most runs, so that
+        # library is run several times.
+        libs = {"plain": self.prog("cfi_lib.so"), "none": self.prog("cfi_none.so")}
+        for how in ("fde", "cie", "length", "loop", "count", "unsorted"):
+            libs[how] = os.path.join(self.dir, "cfi_%s.so" % how)
+            damage_unwind_info(self.prog("cfi_lib.so"), libs[how], how)
+        for how, lib in libs.items():
+            modes = [(["--native"], {}), ([], {})] * (4 if how == "none" else 1)
+            if how in ("plain", "none", "unsorted"):
+                modes.append((["--native"], {"HEAPWISE_UNWIND_CACHE": "check"}))
+            for flags, env in modes:
+                run_dir = tempfile.mkdtemp(prefix="run-", dir=self.dir)
+                p = subprocess.Popen([HEAPWISE, "run", "-o", os.path.join(run_dir, "t.%p.hwt"),
+                                      *flags, "--", self.prog("cfiload"), lib],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     text=True, start_new_session=True,
+                                     env=dict(os.environ, **env))
+                try:
+                    _, err = p.communicate(timeout=60)
+                except subprocess.TimeoutExpired:
+                    os.killpg(p.pid, signal.SIGKILL)
+                    p.communicate()
+                    self.fail("hung: %s %s" % (how, flags))
+                self.assertEqual(p.returncode, 0, (how, flags, err))
+                if env:
+                    self.assertIn(", 0 differed from libunwind's", err, how)
+                trace, = glob.glob(os.path.join(run_dir, "t.*.hwt"))
+                fn = self.by_function(trace, by="count")
+                self.assertEqual(fn["cfi_alloc"]["count"], 1000, (how, flags))
+                self.assertEqual(fn["cfi_alloc"]["allocated_bytes"],
+                                 sum(1000 + i for i in range(1000)), (how, flags))
 
     def test_no_descriptor_of_the_shim(self):
         # a program that closes its descriptors and opens files on those
