@@ -10,12 +10,16 @@
  * libunwind, so the stacks are the same as its. */
 #include "unwind_cache.h"
 
+#include <errno.h>
 #include <link.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include "heapwise/compiler.h"
+#include "proc.h"
 #include "tracker.h"
 
 enum recipe_kind {
@@ -25,6 +29,7 @@ enum recipe_kind {
 	RECIPE_LAST, /* the outermost frame: stop after it */
 	RECIPE_SLOW, /* not for a recipe: unwind the slow way */
 	RECIPE_BAD, /* malformed unwind information: stop, and not the slow way */
+	RECIPE_NOWHERE, /* in no loaded object (generated code, or unmapped) */
 };
 
 /* DWARF register numbers of x86_64 */
@@ -454,6 +459,7 @@ static void recipe_from_fde(const struct dl_phdr_info *info, const uint8_t *fde,
 struct find {
 	uintptr_t pc;
 	struct unwind_recipe *out;
+	bool found; /* an object holds pc */
 };
 
 /* In the loader's callback: the object cannot go away meanwhile. */
@@ -473,6 +479,7 @@ static int find_fde(struct dl_phdr_info *info, size_t size, void *arg)
 	}
 	if (!in)
 		return 0;
+	f->found = true;
 	if (!hdr)
 		return 1;
 	const uint8_t *h = (const uint8_t *)(info->dlpi_addr + hdr->p_vaddr);
@@ -524,12 +531,31 @@ static __attribute__((noinline)) struct unwind_recipe *learn(struct unwind_recip
 	struct unwind_recipe r = {.ip = ra, .kind = RECIPE_SLOW};
 	/* the call instruction's row: a return address may be the first
 	 * byte of the next function */
-	struct find f = {ra - 1, &r};
+	struct find f = {ra - 1, &r, false};
 	dl_iterate_phdr(find_fde, &f);
+	if (!f.found)
+		r.kind = RECIPE_NOWHERE;
 	/* the newest first, the oldest of the set dropped */
 	memmove(set + 1, set, (HW_UNWIND_WAYS - 1) * sizeof(*set));
 	set[0] = r;
 	return set;
+}
+
+/* Can the code at ip be read? libunwind reads it (is it a signal
+ * trampoline?) when it has no unwind information for ip, without a check: a
+ * return address whose page was unmapped since (code made at run time and
+ * dropped, a library's pages unmapped under a frame that never returns
+ * there) was a SIGSEGV. The kernel reads it here: EFAULT instead. One
+ * system call, only for frames in no object, which go the slow way anyway;
+ * not cached, as such a page may come and go. */
+static __attribute__((noinline)) bool code_readable(uintptr_t ip)
+{
+	uint64_t words[2];
+	struct iovec local = {words, sizeof(words)}, remote = {(void *)ip, sizeof(words)};
+	int saved = errno;
+	ssize_t n = process_vm_readv(g_proc.pid ? g_proc.pid : getpid(), &local, 1, &remote, 1, 0);
+	errno = saved;
+	return n == (ssize_t)sizeof(words);
 }
 
 static inline struct unwind_recipe *lookup(struct unwind_cache *c, uintptr_t ip)
@@ -586,9 +612,13 @@ __attribute__((noinline)) int unwind_cache_backtrace(struct unwind_cache *c, uin
 	while (n < max) {
 		const struct unwind_recipe *r = lookup(c, ip);
 		/* the outermost frame, or one whose unwind information is
-		 * malformed: the stack ends there, without its callers */
+		 * malformed, or whose code is gone: the stack ends there,
+		 * without its callers */
 		if (HW_UNLIKELY(r->kind > RECIPE_RBP))
-			return r->kind == RECIPE_SLOW ? -1 : n;
+			return r->kind == RECIPE_SLOW ||
+					       (r->kind == RECIPE_NOWHERE && code_readable(ip))
+				       ? -1
+				       : n;
 		uintptr_t cfa = (r->kind == RECIPE_RBP ? bp : sp) + (uintptr_t)(intptr_t)r->cfa_off;
 		/* the slots read lie on this thread's stack, above sp: cfa in
 		 * (sp, stack_hi], a saved rbp below stack_hi */

@@ -334,6 +334,30 @@ class Stress(TraceTest):
                 self.assertEqual(fn["cfi_alloc"]["allocated_bytes"],
                                  sum(1000 + i for i in range(1000)), (how, flags))
 
+    def test_unwinding_through_generated_and_switched_code(self):
+        # frames of code made at run time (an anonymous executable page
+        # calling back: no object, no unwind information), also while its
+        # page is unmapped or not executable, and coroutines on stacks in
+        # the thread's stack, the heap and a 16 KiB mapping. libunwind reads
+        # the code at a return address that lies in no object (is it a
+        # signal trampoline?) unchecked: with the page unmapped, a SIGSEGV
+        # in every run under --native (the unwind cache left it those
+        # stacks from the first event on; before the cache, in some runs).
+        # Now such a stack ends at that frame.
+        for what, count in (("unmapped", 2000), ("noexec", 2000), ("jit", 2000),
+                            ("ctx", 3 * 4000)):
+            want = subprocess.run([self.prog("oddframes"), what], capture_output=True,
+                                  text=True, check=True).stdout
+            for flags in (["--native"], []):
+                status, out, traces = self.run_traced_stdout([self.prog("oddframes"), what],
+                                                             *flags)
+                self.assertEqual(out, want, (what, flags))
+                fn = self.by_function(traces[0], by="count")
+                self.assertEqual(fn["leaf_alloc"]["count"], count, (what, flags))
+                self.assertEqual(fn["leaf_alloc"]["allocated_bytes"],
+                                 count // 2000 * sum(100 + i % 50 for i in range(2000)),
+                                 (what, flags))
+
     def test_no_descriptor_of_the_shim(self):
         # a program that closes its descriptors and opens files on those
         # numbers: libunwind's memory-validation pipe sat on fds 3 and 4,
