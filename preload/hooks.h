@@ -5,6 +5,7 @@
 #define HW_PRELOAD_HOOKS_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -27,6 +28,7 @@
 	X(munmap, int, (void *, size_t))                                        \
 	X(mremap, void *, (void *, size_t, size_t, int, ...))                   \
 	X(dlclose, int, (void *))                                               \
+	X(sigaltstack, int, (const stack_t *, stack_t *))                       \
 	X(pthread_create, int, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *))
 
 struct real_functions {

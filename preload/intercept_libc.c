@@ -432,6 +432,22 @@ HW_EXPORT int dlclose(void *handle)
 	return r;
 }
 
+/* An alternate signal stack may be an array inside the thread's own stack,
+ * whose bounds would then say there is room where a handler has only what
+ * is left of the array: the thread's stack checks use the array's bounds
+ * (tracker_stack_alt). The call itself is the program's, unchanged. */
+HW_EXPORT int sigaltstack(const stack_t *ss, stack_t *old)
+{
+	ENSURE(sigaltstack);
+	int r = g_real.sigaltstack(ss, old);
+	if (r == 0 && ss) {
+		bool off = ss->ss_flags & SS_DISABLE;
+		tracker_stack_alt(off ? 0 : (uintptr_t)ss->ss_sp,
+				  off ? 0 : (uintptr_t)ss->ss_sp + ss->ss_size);
+	}
+	return r;
+}
+
 /* Threads started under a Python frame (issue 16 item 4): a C extension's
  * workers, OpenBLAS's pool at `import numpy`. The creating thread's stack is
  * captured at the call, and the new thread runs a trampoline that gives it

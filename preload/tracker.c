@@ -353,6 +353,9 @@ struct thread_state *tracker_thread_state_slow(void)
 
 size_t tracker_stack_room(const struct thread_state *ts, uintptr_t sp)
 {
+	/* first the alternate stack it set, which may lie inside its own */
+	if (sp - hw_tls.alt_lo < hw_tls.alt_hi - hw_tls.alt_lo)
+		return sp - hw_tls.alt_lo;
 	if (sp >= ts->stack_lo && sp < ts->stack_hi)
 		return sp - ts->stack_lo;
 	int saved = errno;
@@ -361,6 +364,26 @@ size_t tracker_stack_room(const struct thread_state *ts, uintptr_t sp)
 		   sp >= (uintptr_t)ss.ss_sp && sp - (uintptr_t)ss.ss_sp < ss.ss_size;
 	errno = saved;
 	return alt ? sp - (uintptr_t)ss.ss_sp : SIZE_MAX;
+}
+
+/* An alternate signal stack inside the thread's known stack: the quick
+ * span test (stack_ok, stack_span) would say there is room on it, where a
+ * handler has only what is left of the array. The span is then empty and
+ * every check goes to tracker_stack_room. Unknown bounds stay as they are. */
+static void stack_alt_span(struct thread_state *ts)
+{
+	if (!ts->stack_hi)
+		return;
+	bool inside = hw_tls.alt_hi > ts->stack_lo && hw_tls.alt_lo < ts->stack_hi;
+	ts->stack_span = inside ? 0 : ts->stack_hi - ts->stack_ok;
+}
+
+void tracker_stack_alt(uintptr_t lo, uintptr_t hi)
+{
+	hw_tls.alt_lo = lo;
+	hw_tls.alt_hi = hi;
+	if (hw_tls.state)
+		stack_alt_span(hw_tls.state);
 }
 
 extern void *__libc_stack_end; /* ld.so: near the top of the main thread's stack */
@@ -402,6 +425,7 @@ static void stack_bounds(struct thread_state *ts)
 	ts->stack_hi = hi;
 	ts->stack_ok = hi - lo > HW_STACK_NATIVE ? lo + HW_STACK_NATIVE : hi;
 	ts->stack_span = hi - ts->stack_ok;
+	stack_alt_span(ts);
 }
 
 static struct thread_state *thread_state_new(void)

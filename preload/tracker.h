@@ -95,6 +95,9 @@ struct tls {
 	 * drawn yet), and the thread's random generator (0: not seeded) */
 	uint64_t sample_left;
 	uint64_t sample_rng;
+	/* the alternate signal stack this thread set through sigaltstack;
+	 * both 0: none (tracker_stack_alt) */
+	uintptr_t alt_lo, alt_hi;
 };
 
 /* RUN_STOPPED: recording stopped for good (a full disk, a limit); the trace
@@ -121,6 +124,11 @@ struct thread_state *tracker_thread_state_slow(void);
  * stack it runs on (one sigaltstack call); SIZE_MAX on a stack the shim
  * does not know (makecontext, a coroutine library). */
 size_t tracker_stack_room(const struct thread_state *ts, uintptr_t sp);
+/* The calling thread set its alternate signal stack to [lo, hi) (0, 0:
+ * disabled) through sigaltstack. One that lies inside the thread's own
+ * stack (an array in one of its frames) sends every stack check of the
+ * thread to tracker_stack_room, which measures what is left of that array. */
+void tracker_stack_alt(uintptr_t lo, uintptr_t hi);
 
 /* True when an event at sp has room for a native unwind. */
 static inline bool tracker_stack_native_ok(const struct thread_state *ts, uintptr_t sp)

@@ -2,7 +2,9 @@
  * 24 KiB stacks that allocate a few KiB deep, and a signal handler on a
  * 16 KiB alternate stack that calls malloc. Untraced they run; traced, the
  * shim must not need more stack than is left (it records a shorter stack
- * instead). Usage: smallstack [threads] [altstack] */
+ * instead). altinside: the 16 KiB alternate stack is an array in a frame of
+ * the main thread's own stack, and the handler uses 9 KiB of it before it
+ * allocates. Usage: smallstack [threads] [altstack] [altinside] */
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -68,6 +70,35 @@ static void on_signal(int sig)
 	atomic_fetch_add(&handled, 1);
 }
 
+static void on_signal_deep(int sig)
+{
+	(void)sig;
+	long sum = 0;
+	deep(8, &sum);
+	free(small_alloc(48));
+	atomic_fetch_add(&handled, 1);
+}
+
+/* The alternate stack inside this frame: raise's frames lie just below it,
+ * and a handler that overflows it overwrites them. */
+__attribute__((noinline)) static int run_inside(void)
+{
+	char inside[16384];
+	stack_t ss = {.ss_sp = inside, .ss_size = sizeof(inside)};
+	if (sigaltstack(&ss, NULL))
+		return 2;
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal_deep;
+	sa.sa_flags = SA_ONSTACK;
+	sigaction(SIGUSR2, &sa, NULL);
+	for (int i = 0; i < 200; i++)
+		raise(SIGUSR2);
+	ss.ss_flags = SS_DISABLE;
+	sigaltstack(&ss, NULL);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	int threads = argc < 2 || !strcmp(argv[1], "threads") || (argc > 2 && !strcmp(argv[2], "threads"));
@@ -90,6 +121,10 @@ int main(int argc, char **argv)
 			raise(SIGUSR1);
 		if (atomic_load(&handled) != 200)
 			return 3;
+	}
+	if (argc > 1 && !strcmp(argv[1], "altinside")) {
+		if (run_inside() || atomic_load(&handled) != 200)
+			return 4;
 	}
 	return 0;
 }
