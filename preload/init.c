@@ -242,6 +242,12 @@ __attribute__((destructor)) static void heapwise_dtor(void)
 			 (unsigned long long)atomic_load(&g_stack_check_misses),
 			 (unsigned long long)atomic_load(&g_chain_checks),
 			 (unsigned long long)atomic_load(&g_chain_check_misses));
+	if (g_config.stack_check && g_config.native == NATIVE_FULL)
+		log_line("HEAPWISE_STACK_CACHE=check: %llu --native merges, %llu keeping the previous stack's outer part, "
+			 "%llu differed from a whole merge",
+			 (unsigned long long)atomic_load(&g_merge_checks),
+			 (unsigned long long)atomic_load(&g_merge_kept),
+			 (unsigned long long)atomic_load(&g_merge_check_misses));
 	if (g_config.unwind_check)
 		log_line("HEAPWISE_UNWIND_CACHE=check: %llu cached unwinds, %llu differed from libunwind's, %llu left to libunwind",
 			 (unsigned long long)atomic_load(&g_unwind_checks),

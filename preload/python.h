@@ -132,6 +132,13 @@ extern uint32_t g_py_flags; /* HW_PY_* of the PYTHON_INFO record */
  * run eval calls (python_learn_eval). */
 bool python_is_eval(uintptr_t ip);
 void python_learn_eval(uintptr_t lo, uintptr_t hi);
+/* How many functions were learned so (only grows): python_is_eval's answer
+ * for an address stays the same while this does. */
+static inline unsigned python_eval_ranges(void)
+{
+	extern _Atomic unsigned g_neval_ranges;
+	return atomic_load_explicit(&g_neval_ranges, memory_order_acquire);
+}
 
 /* Do the mixed-stack markers carry the address of each eval call's entry
  * frame on the C stack (3.12+)? */

@@ -122,6 +122,169 @@ static unsigned splice(const struct py_frame *py, unsigned npy, const uintptr_t 
 	return n;
 }
 
+/* --- --native: the merge, keeping the previous one's outer part ---------------
+ * splice's no-sps merge, root first: with N the native frames and P the
+ * Python entries (frames and markers), both root first, a marker starts a
+ * run (the outermost run has none when the walk stopped inside it), and
+ * d = runs - eval frames of N, the merge is: the first d runs (unused),
+ * then each native frame of N, an eval frame replaced by run e + d (e: the
+ * eval frames before it) when there is one. So the merged frames up to
+ * native frame j's part are a function of N[0..j), P up to the end of the
+ * last run they hold, and d; and of what turns an entry into a frame key and
+ * a native frame into an eval frame: the code objects' generations
+ * (unchanged while no code object died, g_code_deaths) and the learned eval
+ * functions (python_eval_ranges). Each capture compares N and P with the
+ * previous one's from the root (a few words a frame, all re-read), and when
+ * d and those are unchanged, keeps the previous merged frames up to the
+ * outermost native frame where the equal part ends: they are last_keys's
+ * (the same stack tree: module epoch, and root), so neither written,
+ * compared nor interned again. The rest is merged as splice does.
+ * HEAPWISE_STACK_CACHE=check merges every such stack whole too (splice) and
+ * counts those that differ; =0 always merges whole. */
+
+_Atomic uint64_t g_merge_checks, g_merge_kept, g_merge_check_misses;
+
+
+struct merge_out {
+	unsigned known; /* merged frames kept: last_keys[0..known) */
+	bool had; /* the memo was valid when the capture started */
+	bool memo; /* the memo describes this capture (made valid once interned) */
+};
+
+/* A run's frames from P[p] (after its marker, if any) into out[n..]. */
+static inline unsigned merge_run(const struct py_frame *py, unsigned npy, unsigned *pp,
+				 struct frame_key *out, unsigned n, unsigned max)
+{
+	unsigned p = *pp;
+	if (p < npy && !py[npy - 1 - p].code)
+		p++;
+	for (; p < npy && py[npy - 1 - p].code; p++)
+		if (n < max)
+			out[n++] = py_key(&py[npy - 1 - p]);
+	*pp = p;
+	return n;
+}
+
+/* Returns the depth, or -1 when an eval call has no native frame known to
+ * run it (3.12+: splice with stack pointers, after which the memo is not
+ * valid). */
+static int merge(struct thread_state *ts, const struct py_frame *py, unsigned npy,
+		 const uintptr_t *ips, unsigned nips, struct frame_key *out, unsigned max,
+		 struct merge_out *res)
+{
+	struct merge_memo *m = &ts->scratch.memo;
+	uint32_t deaths = atomic_load_explicit(&g_code_deaths, memory_order_acquire);
+	unsigned ranges = python_eval_ranges();
+	bool usable = res->had && m->n == ts->last_depth && m->epoch == ts->module_epoch &&
+		      m->root == ts->root && m->deaths == deaths && m->ranges == ranges;
+	/* the equal outer parts */
+	unsigned cn = 0, cp = 0;
+	if (usable) {
+		unsigned lim = nips < m->nips ? nips : m->nips;
+		const uintptr_t *a = ips + nips;
+		while (cn < lim && *--a == m->ips[cn])
+			cn++;
+		lim = npy < m->npy ? npy : m->npy;
+		for (; cp < lim; cp++) {
+			const struct py_frame *f = &py[npy - 1 - cp];
+			if (((f->code ^ m->code[cp]) | (f->entry ^ m->entry[cp])) || f->lasti != m->lasti[cp])
+				break;
+		}
+	}
+	/* eval frames: known for the equal part */
+	unsigned nevals = cn ? m->evals[cn] : 0;
+	for (unsigned j = cn; j < nips; j++) {
+		uintptr_t ip = ips[nips - 1 - j];
+		m->ips[j] = ip;
+		m->evals[j] = (uint16_t)nevals;
+		nevals += python_is_eval(ip);
+	}
+	m->evals[nips] = (uint16_t)nevals;
+	unsigned nseg = npy && py[npy - 1].code, calls = 0;
+	for (unsigned i = 0; i < npy; i++) {
+		nseg += !py[i].code;
+		calls += !py[i].code && py[i].entry;
+	}
+	if (nevals < calls && nips < g_config.depth && python_entries_on_cstack())
+		return -1;
+	int d = (int)nseg - (int)nevals;
+	/* the outermost native frame whose part is not known the same: the
+	 * Python entries before it must be equal, and so must the end of the
+	 * run they end with (a marker, or the end of P for both) */
+	unsigned j = 0, p = 0, n = 0;
+	bool kept = false;
+	if (usable && d == m->d) {
+		unsigned at = cn;
+		for (;; at--) {
+			unsigned pp = m->ppos[at];
+			if (pp < cp || (pp == cp && cp == npy && npy == m->npy) || !pp) {
+				kept = true;
+				break;
+			}
+			if (!at)
+				break;
+		}
+		if (kept) {
+			j = at;
+			p = m->ppos[at];
+			n = m->opos[at];
+		}
+	}
+	res->known = n;
+	if (!kept) /* the unused runs */
+		for (int r = 0; r < d; r++)
+			n = merge_run(py, npy, &p, out, n, max);
+	unsigned e = m->evals[j];
+	for (; j < nips; j++) {
+		m->opos[j] = (uint16_t)n;
+		m->ppos[j] = (uint16_t)p;
+		bool eval = m->evals[j + 1] != m->evals[j];
+		if (eval && (int)e + d >= 0)
+			n = merge_run(py, npy, &p, out, n, max);
+		else if (n < max)
+			out[n++] = native_key(ips[nips - 1 - j]);
+		e += eval;
+	}
+	m->opos[nips] = (uint16_t)n;
+	m->ppos[nips] = (uint16_t)p;
+	for (unsigned q = cp; q < npy; q++) {
+		const struct py_frame *f = &py[npy - 1 - q];
+		m->code[q] = f->code;
+		m->entry[q] = f->entry;
+		m->lasti[q] = f->lasti;
+	}
+	m->nips = nips;
+	m->npy = npy;
+	m->d = d;
+	m->deaths = deaths;
+	m->ranges = ranges;
+	m->epoch = ts->module_epoch;
+	m->root = ts->root;
+	m->n = n;
+	res->memo = true;
+	return (int)n;
+}
+
+/* HEAPWISE_STACK_CACHE=check: the stack just interned from a merge (most
+ * kept frames of the previous one), against a whole merge (splice) of the
+ * same frames. */
+static __attribute__((noinline)) void check_merge(struct thread_state *ts, unsigned known)
+{
+	struct stack_scratch *sc = &ts->scratch;
+	const struct merge_memo *m = &sc->memo;
+	/* splice wants the native frames innermost first, as unwound */
+	const struct py_frame *py = (const struct py_frame *)sc->py;
+	unsigned n = splice(py, m->npy, sc->ips, NULL, m->nips, sc->keys, HW_MAX_FRAMES);
+	bool same = n == ts->last_depth;
+	for (unsigned i = 0; same && i < n; i++)
+		same = sc->keys[i].a == ts->last_keys[i].a && sc->keys[i].b == ts->last_keys[i].b;
+	atomic_fetch_add_explicit(&g_merge_checks, 1, memory_order_relaxed);
+	if (known)
+		atomic_fetch_add_explicit(&g_merge_kept, 1, memory_order_relaxed);
+	if (!same)
+		atomic_fetch_add_explicit(&g_merge_check_misses, 1, memory_order_relaxed);
+}
+
 /* Are there more eval calls (markers with an entry frame) than frames known
  * to run one, on a native stack that was not cut short? */
 static bool eval_frames_missing(const struct py_frame *py, unsigned npy, const uintptr_t *ips,
@@ -145,7 +308,9 @@ static unsigned collect_native(struct frame_key *keys, unsigned max)
 }
 
 /* The uncommon modes: Python frames joined with native ones. */
-static __attribute__((noinline)) unsigned collect_mixed(struct frame_key *keys, bool attached)
+static __attribute__((noinline)) unsigned collect_mixed(struct thread_state *ts,
+							 struct frame_key *keys, bool attached,
+							 struct merge_out *res)
 {
 	_Static_assert(sizeof(struct py_frame) * MAX_PY <= sizeof(SCRATCH(keys)->py), "py frames");
 	uintptr_t *ips = SCRATCH(keys)->ips;
@@ -155,7 +320,11 @@ static __attribute__((noinline)) unsigned collect_mixed(struct frame_key *keys, 
 		return g_config.native == NATIVE_NONE ? 0 : collect_native(keys, g_config.depth);
 	if (g_config.native == NATIVE_FULL) {
 		unsigned nips = stack_native_unwind(ips, g_config.depth);
-		if (!python_entries_on_cstack() || !eval_frames_missing(py, npy, ips, nips))
+		if (HW_LIKELY(!g_config.no_stack_cache)) {
+			int merged = merge(ts, py, npy, ips, nips, keys, HW_MAX_FRAMES, res);
+			if (merged >= 0)
+				return (unsigned)merged;
+		} else if (!python_entries_on_cstack() || !eval_frames_missing(py, npy, ips, nips))
 			return splice(py, npy, ips, NULL, nips, keys, HW_MAX_FRAMES);
 		/* An eval call whose native frame is not known yet: find it by
 		 * the stack position of its entry frame (a slower unwind), and
@@ -198,12 +367,13 @@ static __attribute__((noinline)) unsigned collect_short(struct frame_key *keys, 
 }
 
 /* Root first into keys; returns the depth. */
-static inline unsigned collect(struct frame_key *keys, bool attached)
+static inline unsigned collect(struct thread_state *ts, struct frame_key *keys, bool attached,
+			       struct merge_out *res)
 {
 	if (!g_py_layout || atomic_load_explicit(&g_py_state, memory_order_relaxed) == PY_NONE)
 		return g_config.native == NATIVE_NONE ? 0 : collect_native(keys, g_config.depth);
 	if (g_config.native == NATIVE_FULL || g_config.native == NATIVE_BELOW)
-		return collect_mixed(keys, attached);
+		return collect_mixed(ts, keys, attached, res);
 	/* auto and none: Python frames only, walked straight into keys */
 	unsigned n = g_py_keys(keys, MAX_PY, attached);
 	if (!n) {
@@ -343,12 +513,16 @@ uint32_t stack_capture(struct thread_state *ts, bool attached)
 	}
 	ts->py_cached = false;
 	struct frame_key *keys = ts->scratch.keys;
+	/* only a merge that succeeds below leaves a valid memo */
+	struct merge_out res = {0, ts->scratch.memo.valid, false};
+	ts->scratch.memo.valid = false;
 	unsigned depth = HW_LIKELY(tracker_stack_native_ok(ts, (uintptr_t)__builtin_frame_address(0)))
-				 ? collect(keys, attached)
+				 ? collect(ts, keys, attached, &res)
 				 : collect_short(keys, attached);
 	if (!depth)
 		return 0;
-	unsigned same = 0;
+	/* keys[0..known) were not written: they are last_keys's */
+	unsigned same = res.known;
 	while (same < ts->last_depth && same < depth && ts->last_keys[same].a == keys[same].a &&
 	       ts->last_keys[same].b == keys[same].b)
 		same++;
@@ -377,6 +551,11 @@ uint32_t stack_capture(struct thread_state *ts, bool attached)
 		ts->last_ids[i] = parent;
 	}
 	ts->last_depth = depth;
+	if (res.memo) {
+		ts->scratch.memo.valid = true;
+		if (HW_UNLIKELY(g_config.stack_check))
+			check_merge(ts, res.known);
+	}
 	return parent;
 }
 

@@ -33,6 +33,24 @@ struct splice_scratch {
 	bool used[HW_MAX_PY_FRAMES + 1];
 };
 
+/* --native's previous merge (stack.c, merge), root first: what the thread's
+ * last_keys[0..n) were made of, and where each native frame's part of them
+ * starts. Kept across captures; valid only while the capture that made it
+ * is the thread's last one. */
+struct merge_memo {
+	bool valid;
+	int32_t d; /* Python runs - eval frames */
+	uint32_t epoch, deaths, root, ranges; /* module epoch, g_code_deaths,
+					       * ts->root, python_eval_ranges() */
+	unsigned nips, npy, n; /* native frames, Python entries, merged frames */
+	uintptr_t ips[HW_MAX_UNWIND];
+	uintptr_t code[HW_MAX_PY_FRAMES], entry[HW_MAX_PY_FRAMES];
+	int32_t lasti[HW_MAX_PY_FRAMES];
+	/* for native frame j: eval frames before it, the merged frames and
+	 * Python entries before its part */
+	uint16_t evals[HW_MAX_UNWIND + 1], opos[HW_MAX_UNWIND + 1], ppos[HW_MAX_UNWIND + 1];
+};
+
 /* A capture's working arrays, kept in the thread's state rather than on
  * the stack of the program's thread (about 35 KiB; a thread may have only
  * 16 KiB of stack). keys comes first: the collecting functions get keys
@@ -43,6 +61,7 @@ struct stack_scratch {
 	uintptr_t sps[HW_MAX_UNWIND + HW_UNWIND_SELF];
 	struct splice_scratch splice;
 	_Alignas(16) unsigned char py[HW_MAX_PY_FRAMES * 32]; /* struct py_frame */
+	struct merge_memo memo; /* not scratch: kept from capture to capture */
 };
 
 /* The chains behind recent RETAG decisions (stack_capture_is): a stack's
@@ -78,5 +97,8 @@ uint32_t stack_capture_is(struct thread_state *ts, uint32_t same);
  * those that differed. */
 extern _Atomic uint64_t g_stack_checks, g_stack_check_misses;
 extern _Atomic uint64_t g_chain_checks, g_chain_check_misses;
+/* and --native merges checked against a whole merge, those among them
+ * that kept the previous one's outer part, and those that differed */
+extern _Atomic uint64_t g_merge_checks, g_merge_kept, g_merge_check_misses;
 
 #endif

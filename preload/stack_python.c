@@ -52,7 +52,7 @@ static void code_dealloc(void *op)
 static struct {
 	uintptr_t lo, hi;
 } g_eval_ranges[MAX_EVAL_RANGES];
-static _Atomic unsigned g_neval_ranges;
+_Atomic unsigned g_neval_ranges; /* python_eval_ranges */
 static atomic_flag g_eval_ranges_busy = ATOMIC_FLAG_INIT;
 
 bool python_is_eval(uintptr_t ip)

@@ -347,6 +347,32 @@ class NativeUnwindCache(PythonTest):
                 self.assertIn(("frame_chains.py", 14), self.lines(trace))
 
 
+class NativeMerges(PythonTest):
+    def test_kept_outer_parts_equal_a_whole_merge(self):
+        # --native merges each stack's Python frames into its native ones
+        # keeping the previous stack's merged outer part when the native
+        # frames, the Python frames and the runs' count against the eval
+        # frames there are unchanged (stack.c, merge);
+        # HEAPWISE_STACK_CACHE=check merges every stack whole too and counts
+        # those that differ: Python called back from C at changing native
+        # depths, generators resumed by next() and by loops, exceptions
+        # through C, dying code objects, threads
+        for py in self.each_interpreter():
+            with self.on(py):
+                err, trace = self.traced(py, "native_merges.py", native="full",
+                                         env={"HEAPWISE_STACK_CACHE": "check"})
+                m = re.search(r"(\d+) --native merges, (\d+) keeping the previous stack's "
+                              r"outer part, (\d+) differed from a whole merge", err)
+                self.assertIsNotNone(m, err)
+                merges, kept, differed = (int(g) for g in m.groups())
+                self.assertGreater(merges, 100_000, err)
+                self.assertGreater(kept, merges * 0.8, err)  # the cut is used
+                self.assertEqual(differed, 0, err)
+                rows = self.lines(trace)
+                self.assertIn(("native_merges.py", 18), rows)  # in __repr__ under lists
+                self.assertIn(("native_merges.py", 36), rows)  # in sorted's key
+
+
 class RetagDecisions(PythonTest):
     def test_decisions_equal_a_capture(self):
         """3.13+ decides whether a free list's object needs a RETAG (its block
