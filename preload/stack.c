@@ -181,17 +181,28 @@ static int merge(struct thread_state *ts, const struct py_frame *py, unsigned np
 	unsigned cn = 0, cp = 0;
 	if (usable) {
 		unsigned lim = nips < m->nips ? nips : m->nips;
-		const uintptr_t *a = ips + nips;
-		while (cn < lim && *--a == m->ips[cn])
+		const uintptr_t *a = ips + nips, *b = m->ips;
+		/* four at a time: a stack's outer 10-20 frames are usually equal */
+		for (; cn + 4 <= lim; cn += 4, a -= 4, b += 4)
+			if ((a[-1] ^ b[0]) | (a[-2] ^ b[1]) | (a[-3] ^ b[2]) | (a[-4] ^ b[3]))
+				break;
+		while (cn < lim && *--a == *b++)
 			cn++;
 		lim = npy < m->npy ? npy : m->npy;
-		for (; cp < lim; cp++) {
-			const struct py_frame *f = &py[npy - 1 - cp];
-			if (((f->code ^ m->code[cp]) | (f->entry ^ m->entry[cp])) || f->lasti != m->lasti[cp])
+		const struct py_frame *f = py + npy;
+		for (; cp + 2 <= lim; cp += 2, f -= 2)
+			if ((f[-1].code ^ m->code[cp]) | (f[-1].entry ^ m->entry[cp]) |
+			    (uint32_t)(f[-1].lasti ^ m->lasti[cp]) | (f[-2].code ^ m->code[cp + 1]) |
+			    (f[-2].entry ^ m->entry[cp + 1]) | (uint32_t)(f[-2].lasti ^ m->lasti[cp + 1]))
 				break;
-		}
+		for (; cp < lim; cp++, f--)
+			if ((f[-1].code ^ m->code[cp]) | (f[-1].entry ^ m->entry[cp]) |
+			    (uint32_t)(f[-1].lasti ^ m->lasti[cp]))
+				break;
 	}
 	/* eval frames: known for the equal part */
+	/* was the first native frame that differs an eval frame too? */
+	bool eval_cn = usable && cn < m->nips && m->evals[cn + 1] != m->evals[cn];
 	unsigned nevals = cn ? m->evals[cn] : 0;
 	for (unsigned j = cn; j < nips; j++) {
 		uintptr_t ip = ips[nips - 1 - j];
@@ -200,11 +211,21 @@ static int merge(struct thread_state *ts, const struct py_frame *py, unsigned np
 		nevals += python_is_eval(ip);
 	}
 	m->evals[nips] = (uint16_t)nevals;
-	unsigned nseg = npy && py[npy - 1].code, calls = 0;
-	for (unsigned i = 0; i < npy; i++) {
-		nseg += !py[i].code;
-		calls += !py[i].code && py[i].entry;
+	/* runs and eval calls: known for the equal part too */
+	unsigned marks = m->marks[cp], calls = m->calls[cp];
+	for (unsigned q = cp; q < npy; q++) {
+		const struct py_frame *f = &py[npy - 1 - q];
+		m->marks[q] = (uint16_t)marks;
+		m->calls[q] = (uint16_t)calls;
+		marks += !f->code;
+		calls += !f->code && f->entry;
+		m->code[q] = f->code;
+		m->entry[q] = f->entry;
+		m->lasti[q] = f->lasti;
 	}
+	m->marks[npy] = (uint16_t)marks;
+	m->calls[npy] = (uint16_t)calls;
+	unsigned nseg = marks + (npy && py[npy - 1].code);
 	if (nevals < calls && nips < g_config.depth && python_entries_on_cstack())
 		return -1;
 	int d = (int)nseg - (int)nevals;
@@ -230,11 +251,31 @@ static int merge(struct thread_state *ts, const struct py_frame *py, unsigned np
 			n = m->opos[at];
 		}
 	}
-	res->known = n;
+	unsigned e = m->evals[j];
+	if (kept && (j < cn || (j == cn && eval_cn)) && j < nips && m->evals[j + 1] != e &&
+	    (int)e + d >= 0) {
+		/* Native frame j is an eval frame now and was one before (the
+		 * same frame, or one at another place in the eval function: the
+		 * address is not in the merge), running the same run (e + d),
+		 * whose first frames are equal (else j + 1 would have been
+		 * kept): those keep their merged places too. Its opos and ppos
+		 * stay. */
+		unsigned q = p + (p < cp && !py[npy - 1 - p].code), f = q;
+		while (f < cp && py[npy - 1 - f].code)
+			f++;
+		n += f - q < max - n ? f - q : max - n;
+		res->known = n;
+		for (p = f; p < npy && py[npy - 1 - p].code; p++)
+			if (n < max)
+				out[n++] = py_key(&py[npy - 1 - p]);
+		e++;
+		j++;
+	} else {
+		res->known = n;
+	}
 	if (!kept) /* the unused runs */
 		for (int r = 0; r < d; r++)
 			n = merge_run(py, npy, &p, out, n, max);
-	unsigned e = m->evals[j];
 	for (; j < nips; j++) {
 		m->opos[j] = (uint16_t)n;
 		m->ppos[j] = (uint16_t)p;
@@ -247,12 +288,6 @@ static int merge(struct thread_state *ts, const struct py_frame *py, unsigned np
 	}
 	m->opos[nips] = (uint16_t)n;
 	m->ppos[nips] = (uint16_t)p;
-	for (unsigned q = cp; q < npy; q++) {
-		const struct py_frame *f = &py[npy - 1 - q];
-		m->code[q] = f->code;
-		m->entry[q] = f->entry;
-		m->lasti[q] = f->lasti;
-	}
 	m->nips = nips;
 	m->npy = npy;
 	m->d = d;

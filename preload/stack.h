@@ -46,6 +46,8 @@ struct merge_memo {
 	uintptr_t ips[HW_MAX_UNWIND];
 	uintptr_t code[HW_MAX_PY_FRAMES], entry[HW_MAX_PY_FRAMES];
 	int32_t lasti[HW_MAX_PY_FRAMES];
+	/* markers, and markers with an entry frame, before each entry */
+	uint16_t marks[HW_MAX_PY_FRAMES + 1], calls[HW_MAX_PY_FRAMES + 1];
 	/* for native frame j: eval frames before it, the merged frames and
 	 * Python entries before its part */
 	uint16_t evals[HW_MAX_UNWIND + 1], opos[HW_MAX_UNWIND + 1], ppos[HW_MAX_UNWIND + 1];

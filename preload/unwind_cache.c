@@ -568,6 +568,27 @@ static inline struct unwind_recipe *lookup(struct unwind_cache *c, uintptr_t ip)
 	return learn(set, ip);
 }
 
+/* --- joining a past unwind ----------------------------------------------------
+ * A step from a frame reads its recipe (a function of the address while
+ * no object is unloaded: the epoch), computes the CFA from the frame's
+ * stack pointer or rbp, and reads the return address at CFA - 8 and maybe
+ * rbp from a slot: the callers of a frame whose (ip, sp, bp) equal those of
+ * a frame of the memo are the memo's callers of it, exactly while each
+ * step's slots hold what they held (re-read here, a compare a frame instead
+ * of a recipe's lookup; bounds checked as a step's). The memo is kept root
+ * first, so that an unwind that joins it writes only its own inner frames. */
+enum memo_end { END_MAX, END_SLOT, END_LAST };
+
+/* The memo becomes this unwind's frames t[0..n) (innermost first). */
+static void memo_take(struct unwind_memo *m, int n, uint8_t end, uintptr_t end_slot)
+{
+	for (int i = 0; i < n; i++)
+		m->f[n - 1 - i] = m->t[i];
+	m->n = n;
+	m->end = end;
+	m->end_slot = end_slot;
+}
+
 __attribute__((noinline)) int unwind_cache_backtrace(struct unwind_cache *c, uintptr_t *ips,
 						     int max, int total, uintptr_t self_lo,
 						     uintptr_t self_hi, uintptr_t stack_lo,
@@ -585,6 +606,7 @@ __attribute__((noinline)) int unwind_cache_backtrace(struct unwind_cache *c, uin
 	uint32_t epoch = atomic_load_explicit(&g_module_epoch, memory_order_acquire);
 	if (HW_UNLIKELY(!c->valid || c->epoch != epoch)) {
 		memset(c->r, 0, sizeof(c->r));
+		c->memo.n = 0;
 		c->epoch = epoch;
 		c->valid = true;
 	}
@@ -609,32 +631,96 @@ __attribute__((noinline)) int unwind_cache_backtrace(struct unwind_cache *c, uin
 	}
 	ips[n++] = ip;
 	max = max < total - seen + 1 ? max : total - seen + 1;
+	struct unwind_memo *m = &c->memo;
+	struct unwind_frame *t = m->t;
+	if (max > HW_UNWIND_MEMO)
+		max = HW_UNWIND_MEMO; /* not reached: max <= HW_MAX_UNWIND */
+	t[0] = (struct unwind_frame){ip, sp, bp, 0};
+	if (HW_UNLIKELY(m->stack_hi != stack_hi)) { /* a pooled state's new thread */
+		m->n = 0;
+		m->stack_hi = stack_hi;
+	}
+	int k = m->n - 1; /* the memo's frames below sp are not this stack's callers */
 	while (n < max) {
+		while (k >= 0 && m->f[k].sp < sp)
+			k--;
+		if (k >= 0 && m->f[k].sp == sp && m->f[k].ip == ip && m->f[k].bp == bp) {
+			/* frame n - 1 is the memo's k: its callers are the memo's
+			 * while their steps' slots hold the same */
+			int n0 = n, j = k - 1, stop = k - (max - n);
+			/* The steps' bounds checks passed for these same values
+			 * (the memo's stack_hi is this one): not repeated. */
+			const struct unwind_frame *f = &m->f[j];
+			for (stop = stop > -1 ? stop : -1; j > stop; j--, f--) {
+				if (HW_UNLIKELY(((const uintptr_t *)f->sp)[-1] != f->ip))
+					break;
+				if (f->slot && HW_UNLIKELY(*(const uintptr_t *)f->slot != f->bp))
+					break;
+				ips[n++] = f->ip;
+			}
+			bool done = n == max;
+			if (j < 0 && !done) /* the memo's outermost frame: did its walk end? */
+				done = m->end == END_LAST ||
+				       (m->end == END_SLOT && *(const uintptr_t *)m->end_slot < 0x4000);
+			if (HW_LIKELY(done)) {
+				/* the memo becomes the frames down to its k, then this
+				 * unwind's inner ones (unless they do not fit) */
+				int inner = n0 - 1;
+				if (k + 1 + inner <= HW_UNWIND_MEMO) {
+					if (inner)
+						m->f[k].slot = t[inner].slot;
+					for (int i = 0; i < inner; i++)
+						m->f[k + 1 + i] = t[inner - 1 - i];
+					m->n = k + 1 + inner;
+				}
+				return n;
+			}
+			/* a slot changed, or the walk goes on past the memo's end:
+			 * on by recipes from the last frame taken, into t as
+			 * everything since */
+			for (int i = k - 1; i > j; i--)
+				t[n0 + (k - 1 - i)] = m->f[i];
+			const struct unwind_frame *last = &t[n - 1];
+			ip = last->ip;
+			sp = last->sp;
+			bp = last->bp;
+			k = -1;
+			if (n == max)
+				break;
+		}
 		const struct unwind_recipe *r = lookup(c, ip);
 		/* the outermost frame, or one whose unwind information is
 		 * malformed, or whose code is gone: the stack ends there,
 		 * without its callers */
-		if (HW_UNLIKELY(r->kind > RECIPE_RBP))
-			return r->kind == RECIPE_SLOW ||
-					       (r->kind == RECIPE_NOWHERE && code_readable(ip))
-				       ? -1
-				       : n;
+		if (HW_UNLIKELY(r->kind > RECIPE_RBP)) {
+			if (r->kind == RECIPE_SLOW ||
+			    (r->kind == RECIPE_NOWHERE && code_readable(ip)))
+				return -1;
+			if (r->kind == RECIPE_LAST)
+				memo_take(m, n, END_LAST, 0);
+			return n;
+		}
 		uintptr_t cfa = (r->kind == RECIPE_RBP ? bp : sp) + (uintptr_t)(intptr_t)r->cfa_off;
 		/* the slots read lie on this thread's stack, above sp: cfa in
 		 * (sp, stack_hi], a saved rbp below stack_hi */
 		if (HW_UNLIKELY(cfa - sp - 1 >= stack_hi - sp))
 			return -1;
 		ip = ((const uintptr_t *)cfa)[-1];
+		uintptr_t slot = 0;
 		if (r->rbp_off) {
-			uintptr_t at = cfa + (uintptr_t)(intptr_t)r->rbp_off;
-			if (HW_UNLIKELY(at - sp > stack_hi - sp - sizeof(uintptr_t)))
+			slot = cfa + (uintptr_t)(intptr_t)r->rbp_off;
+			if (HW_UNLIKELY(slot - sp > stack_hi - sp - sizeof(uintptr_t)))
 				return -1;
-			bp = *(const uintptr_t *)at;
+			bp = *(const uintptr_t *)slot;
 		}
 		sp = cfa;
-		if (ip < 0x4000) /* as libunwind: the end, or a bogus frame */
+		if (ip < 0x4000) { /* as libunwind: the end, or a bogus frame */
+			memo_take(m, n, END_SLOT, cfa - sizeof(uintptr_t));
 			return n;
+		}
+		t[n] = (struct unwind_frame){ip, sp, bp, slot};
 		ips[n++] = ip;
 	}
+	memo_take(m, n, END_MAX, 0);
 	return n;
 }

@@ -23,13 +23,34 @@ struct unwind_recipe {
 	uint8_t pad;
 };
 
+/* A frame as an unwind stepped into it: the address in it, its stack
+ * pointer (the CFA of the step) and rbp, and where the step read that rbp
+ * (0: the callee's, unchanged). */
+struct unwind_frame {
+	uintptr_t ip, sp, bp, slot;
+};
+
+/* The frames of a past unwind, root first (unwind_cache.c: an unwind that
+ * steps into one of them takes its callers from here, each after re-reading
+ * the slots its step read), and how the walk from the outermost ended. */
+#define HW_UNWIND_MEMO 512
+struct unwind_memo {
+	int n; /* frames; 0: none */
+	uint8_t end; /* enum memo_end (unwind_cache.c) */
+	uintptr_t end_slot; /* END_SLOT: the return address slot that ended it */
+	uintptr_t stack_hi; /* the bound its steps were checked against */
+	struct unwind_frame f[HW_UNWIND_MEMO];
+	struct unwind_frame t[HW_UNWIND_MEMO]; /* the unwind's own, innermost first */
+};
+
 /* A thread's recipes; lives in its thread state (zeroed memory is an empty
  * cache). Keyed by address: forgotten when an object may have been
- * unloaded (g_module_epoch, which dlclose bumps). */
+ * unloaded (g_module_epoch, which dlclose bumps), with the memo. */
 struct unwind_cache {
 	uint32_t epoch; /* g_module_epoch then */
 	bool valid;
 	struct unwind_recipe r[HW_UNWIND_SETS * HW_UNWIND_WAYS];
+	struct unwind_memo memo;
 };
 
 /* Return addresses of the calling thread, innermost first, at most max,
