@@ -181,7 +181,11 @@ static int merge(struct thread_state *ts, const struct py_frame *py, unsigned np
 	unsigned cn = 0, cp = 0;
 	if (usable) {
 		unsigned lim = nips < m->nips ? nips : m->nips;
-		const uintptr_t *a = ips + nips, *b = m->ips;
+		/* the unwind knows its outermost frames are the previous
+		 * unwind's (unwind_cache.c), ours when that was ours */
+		if (m->unwind + 1 == ts->unwind.serial && !g_config.no_unwind_cache)
+			cn = ts->unwind.same_root < lim ? ts->unwind.same_root : lim;
+		const uintptr_t *a = ips + nips - cn, *b = m->ips + cn;
 		/* four at a time: a stack's outer 10-20 frames are usually equal */
 		for (; cn + 4 <= lim; cn += 4, a -= 4, b += 4)
 			if ((a[-1] ^ b[0]) | (a[-2] ^ b[1]) | (a[-3] ^ b[2]) | (a[-4] ^ b[3]))
@@ -290,6 +294,7 @@ static int merge(struct thread_state *ts, const struct py_frame *py, unsigned np
 	m->ppos[nips] = (uint16_t)p;
 	m->nips = nips;
 	m->npy = npy;
+	m->unwind = ts->unwind.serial;
 	m->d = d;
 	m->deaths = deaths;
 	m->ranges = ranges;

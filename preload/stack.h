@@ -43,6 +43,7 @@ struct merge_memo {
 	uint32_t epoch, deaths, root, ranges; /* module epoch, g_code_deaths,
 					       * ts->root, python_eval_ranges() */
 	unsigned nips, npy, n; /* native frames, Python entries, merged frames */
+	uint32_t unwind; /* the unwind its native frames came from (unwind.serial) */
 	uintptr_t ips[HW_MAX_UNWIND];
 	uintptr_t code[HW_MAX_PY_FRAMES], entry[HW_MAX_PY_FRAMES];
 	int32_t lasti[HW_MAX_PY_FRAMES];

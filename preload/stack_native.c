@@ -239,6 +239,8 @@ unsigned stack_native_unwind(uintptr_t *ips, unsigned max)
 	_Static_assert(sizeof(void *) == sizeof(uintptr_t), "addresses");
 	int n = -1;
 	if (HW_LIKELY(ts && !g_config.no_unwind_cache)) {
+		ts->unwind.serial++;
+		ts->unwind.same_root = 0;
 		uintptr_t lo, hi;
 		modules_self_range(&lo, &hi);
 		n = unwind_cache_backtrace(&ts->unwind, ips, (int)max, (int)max + HW_UNWIND_SELF, lo,

@@ -587,6 +587,7 @@ static void memo_take(struct unwind_memo *m, int n, uint8_t end, uintptr_t end_s
 	m->n = n;
 	m->end = end;
 	m->end_slot = end_slot;
+	m->exact = true;
 }
 
 __attribute__((noinline)) int unwind_cache_backtrace(struct unwind_cache *c, uintptr_t *ips,
@@ -596,6 +597,10 @@ __attribute__((noinline)) int unwind_cache_backtrace(struct unwind_cache *c, uin
 {
 	const uintptr_t *fp = __builtin_frame_address(0);
 	uintptr_t sp = (uintptr_t)(fp + 2), bp = fp[0], ip = fp[1];
+	/* until this unwind ends with the memo as its frames */
+	bool exact = c->memo.exact;
+	c->memo.exact = false;
+	c->same_root = 0;
 	if (!stack_hi || sp - stack_lo >= stack_hi - stack_lo || max <= 0)
 		return -1;
 	/* Forget every recipe when an object may have gone (dlclose through
@@ -640,6 +645,7 @@ __attribute__((noinline)) int unwind_cache_backtrace(struct unwind_cache *c, uin
 		m->n = 0;
 		m->stack_hi = stack_hi;
 	}
+
 	int k = m->n - 1; /* the memo's frames below sp are not this stack's callers */
 	while (n < max) {
 		while (k >= 0 && m->f[k].sp < sp)
@@ -672,6 +678,13 @@ __attribute__((noinline)) int unwind_cache_backtrace(struct unwind_cache *c, uin
 					for (int i = 0; i < inner; i++)
 						m->f[k + 1 + i] = t[inner - 1 - i];
 					m->n = k + 1 + inner;
+					/* all of the memo taken, to its walk's end: these
+					 * frames, the outer k + 1 the last unwind's too when
+					 * the memo was that unwind's */
+					if (j < 0) {
+						m->exact = true;
+						c->same_root = exact ? (unsigned)k + 1 : 0;
+					}
 				}
 				return n;
 			}

@@ -39,6 +39,7 @@ struct unwind_memo {
 	uint8_t end; /* enum memo_end (unwind_cache.c) */
 	uintptr_t end_slot; /* END_SLOT: the return address slot that ended it */
 	uintptr_t stack_hi; /* the bound its steps were checked against */
+	bool exact; /* f[0..n) are the last unwind's frames (the memo's user's) */
 	struct unwind_frame f[HW_UNWIND_MEMO];
 	struct unwind_frame t[HW_UNWIND_MEMO]; /* the unwind's own, innermost first */
 };
@@ -51,6 +52,10 @@ struct unwind_cache {
 	bool valid;
 	struct unwind_recipe r[HW_UNWIND_SETS * HW_UNWIND_WAYS];
 	struct unwind_memo memo;
+	/* the last unwind_cache_backtrace's outermost frames (root first) that
+	 * are the previous one's: 0 when not known */
+	unsigned same_root;
+	uint32_t serial; /* stack_native_unwind's calls on the thread */
 };
 
 /* Return addresses of the calling thread, innermost first, at most max,
