@@ -656,8 +656,9 @@ __attribute__((noinline)) int unwind_cache_backtrace(struct unwind_cache *c, uin
 			int n0 = n, j = k - 1, stop = k - (max - n);
 			/* The steps' bounds checks passed for these same values
 			 * (the memo's stack_hi is this one): not repeated. */
-			const struct unwind_frame *f = &m->f[j];
-			for (stop = stop > -1 ? stop : -1; j > stop; j--, f--) {
+			const struct unwind_frame *f = m->f + k;
+			for (stop = stop > -1 ? stop : -1; j > stop; j--) {
+				f--; /* m->f[j] */
 				if (HW_UNLIKELY(((const uintptr_t *)f->sp)[-1] != f->ip))
 					break;
 				if (f->slot && HW_UNLIKELY(*(const uintptr_t *)f->slot != f->bp))
