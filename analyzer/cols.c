@@ -23,6 +23,7 @@ struct cols_class {
 	uint64_t last; /* the last ALLOC of the class (0: none yet) */
 	uint64_t ring[HW_COLS_RING]; /* freed blocks, the newest last */
 	uint32_t n;
+	uint32_t gen; /* the chunk (cols_work's gen) last and n belong to */
 };
 
 struct cols_slot {
@@ -131,19 +132,35 @@ static bool model_init(struct model *m, struct cols_work *w, size_t used)
 		w->al_cls = xmalloc(need * sizeof(*w->al_cls));
 		w->al_cap = need;
 	}
-	/* every class starts empty with each chunk (a memset is cheaper than
-	 * a test at each use) */
+	/* every class starts empty with each chunk: a class of another
+	 * chunk's gen is empty (class_use), so only the classes a chunk
+	 * uses are reset, not the whole table (48 KiB a chunk) */
 	if (!w->cls)
-		w->cls = xmalloc(HW_COLS_CLASSES * sizeof(*w->cls));
-	memset(w->cls, 0, HW_COLS_CLASSES * sizeof(*w->cls));
+		w->cls = xcalloc(HW_COLS_CLASSES, sizeof(*w->cls));
 	if (++w->gen == 0) { /* once in 4 billion chunks */
 		if (w->map)
 			memset(w->map, 0, w->map_cap * sizeof(*w->map));
+		memset(w->cls, 0, HW_COLS_CLASSES * sizeof(*w->cls));
 		w->gen = 1;
 	}
 	return true;
 }
 
+/* Class ci as an ALLOC of this chunk finds it: empty if no ALLOC of the
+ * chunk used it yet. */
+static inline __attribute__((always_inline)) struct cols_class *
+class_use(struct cols_class *cls, uint32_t gen, uint32_t ci)
+{
+	struct cols_class *c = &cls[ci];
+	if (__builtin_expect(c->gen != gen, 0)) {
+		c->gen = gen;
+		c->last = 0;
+		c->n = 0;
+	}
+	return c;
+}
+
+/* Class ci of an ALLOC of this chunk (already in use). */
 static inline struct cols_class *class_get(struct model *m, uint32_t ci)
 {
 	return &m->w->cls[ci];
@@ -411,7 +428,7 @@ static bool split(struct cols_work *w, const uint8_t *rec, size_t used)
 			}
 			/* the block allocated: enc_alloc_addr */
 			uint32_t ci = class_of(kind, size);
-			struct cols_class *c = class_get(&m, ci);
+			struct cols_class *c = class_use(w->cls, w->gen, ci);
 			uint8_t hint = 0;
 			for (uint32_t j = 0; j < c->n; j++)
 				if (c->ring[c->n - 1 - j] == a) {
@@ -517,7 +534,7 @@ static inline bool get_u8(struct rd *r, uint8_t *v)
 static inline __attribute__((always_inline)) bool dec_alloc_addr(struct model *m, struct rd *hint, struct rd *ad, uint32_t ci,
 				  uint64_t *a, const char **why)
 {
-	struct cols_class *c = class_get(m, ci);
+	struct cols_class *c = class_use(m->w->cls, m->w->gen, ci);
 	uint8_t h;
 	if (!get_u8(hint, &h))
 		return *why = "a stream ends early", false;
@@ -670,6 +687,7 @@ static __attribute__((noinline)) bool heap_run(struct model *m, struct rd st[HW_
 	const uint8_t *const t0 = tp, *const q0 = qp, *const z0 = zp;
 	struct cols_work *w = m->w;
 	struct cols_class *const cls = w->cls;
+	const uint32_t gen = w->gen;
 	uint64_t *const al_addr = w->al_addr;
 	uint16_t *const al_cls = w->al_cls;
 	uint64_t addr = m->addr, last_free = m->last_free, last_stack = m->last_stack;
@@ -727,7 +745,7 @@ static __attribute__((noinline)) bool heap_run(struct model *m, struct rd st[HW_
 			}
 			GETV(zp, ze, size);
 			uint32_t ci = class_of(kind, size);
-			struct cols_class *c = &cls[ci];
+			struct cols_class *c = class_use(cls, gen, ci);
 			/* the hints stream ends in 0x80, over any count */
 			uint8_t h = *hp;
 			if (h) {

@@ -255,6 +255,18 @@ static void emit(struct merge *m, struct batch *b, size_t *n, const struct hw_ev
 		b->ev[(*n)++] = *e;
 }
 
+/* k events at e (not in b) */
+static void emit_run(struct merge *m, struct batch *b, size_t *n, const struct hw_event *e, size_t k)
+{
+	struct hw_event *d = b->ev + *n;
+	if (m->threaded)
+		for (size_t i = 0; i < k; i++)
+			put_stream(&d[i], &e[i]);
+	else
+		memcpy(d, e, k * sizeof(*e));
+	*n += k;
+}
+
 static void tell_time(struct merge *m, struct batch *b, size_t *n, uint64_t time_ns)
 {
 	if (time_ns != m->out_time || !m->told) {
@@ -288,11 +300,16 @@ static void fill(struct merge *m, struct batch *b)
 				if (m->heap[i]->ev[m->heap[i]->at].seq < limit)
 					limit = m->heap[i]->ev[m->heap[i]->at].seq;
 			size_t room = BATCH - 3 - n < RUN ? BATCH - 3 - n : RUN;
-			size_t k = cursor_decode_run(c, run, room, limit);
+			/* a column chunk's run: from where it was decoded */
+			const struct hw_event *from;
+			size_t k = cursor_take_run(c, room, limit, &from);
+			if (!from) {
+				k = cursor_decode_run(c, run, room, limit);
+				from = run;
+			}
 			if (k) {
 				tell_time(m, b, &n, c->time_ns);
-				for (size_t i = 0; i < k; i++)
-					emit(m, b, &n, &run[i]);
+				emit_run(m, b, &n, from, k);
 			}
 		}
 		if (c->at < c->nev || advance(m, c)) {

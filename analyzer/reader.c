@@ -464,7 +464,7 @@ static int cursor_bad(struct cursor *c)
 /* Hands out the events of the run at c->p (cursor_init_events) into out
  * (room events), as decode_run does records: room for two per record,
  * those before limit. */
-static size_t take_run(struct cursor *c, struct hw_event *out, size_t room, uint64_t limit)
+static size_t run_span(struct cursor *c, size_t room, uint64_t limit, const struct hw_event **ev)
 {
 	if (!c->run_left) { /* its header */
 		const struct hw_event *h = &c->cev[c->cev_at++];
@@ -472,17 +472,52 @@ static size_t take_run(struct cursor *c, struct hw_event *out, size_t room, uint
 		c->shrink += h->addr - 1;
 	}
 	const struct hw_event *e = c->cev + c->cev_at;
-	size_t k = 0, max = c->run_left < room ? (size_t)c->run_left : room;
-	while (k < max && e[k].seq < limit)
-		k++;
+	size_t max = c->run_left < room ? (size_t)c->run_left : room;
+	/* a run's sequence numbers never go down (cols.c heap_run adds each
+	 * delta with an overflow check): the events before limit, by halving */
+	size_t k = max;
+	if (max && e[max - 1].seq >= limit) {
+		size_t lo = 0;
+		while (lo < k) {
+			size_t mid = lo + (k - lo) / 2;
+			if (e[mid].seq < limit)
+				lo = mid + 1;
+			else
+				k = mid;
+		}
+	}
 	/* whole records only, each begun with room for two events */
 	if (k && e[k - 1].op == EV_REALLOC_FREE)
 		k--;
 	else if (k == room && e[k - 1].op != EV_REALLOC_ALLOC)
 		k--;
-	memcpy(out, e, k * sizeof(*e));
+	*ev = e;
 	c->cev_at += k;
 	c->run_left -= k;
+	return k;
+}
+
+static size_t take_run(struct cursor *c, struct hw_event *out, size_t room, uint64_t limit)
+{
+	const struct hw_event *e;
+	size_t k = run_span(c, room, limit, &e);
+	memcpy(out, e, k * sizeof(*e));
+	return k;
+}
+
+size_t cursor_take_run(struct cursor *c, size_t max, uint64_t limit, const struct hw_event **ev)
+{
+	if (max < 2 || c->p >= c->run_lim || *c->p != HW_COLS_RUN) {
+		*ev = NULL;
+		return 0;
+	}
+	size_t k = run_span(c, max, limit, ev);
+	if (k) {
+		c->last_seq = (*ev)[k - 1].seq;
+		c->last_addr = (*ev)[k - 1].addr;
+	}
+	if (!c->run_left)
+		c->p++;
 	return k;
 }
 

@@ -188,6 +188,12 @@ int cursor_next_events(struct cursor *c, struct hw_record *r, struct hw_event ev
  * Their time is c->time_ns. Returns the number of events. */
 size_t cursor_decode_run(struct cursor *c, struct hw_event *out, size_t max, uint64_t limit);
 
+/* cursor_decode_run at a run of a column chunk, which cols_decode_events
+ * decoded already: *ev points at its events where they lie (valid until
+ * the cursor moves on), no copy. At anything else *ev is NULL and nothing
+ * is read (the caller uses cursor_decode_run). */
+size_t cursor_take_run(struct cursor *c, size_t max, uint64_t limit, const struct hw_event **ev);
+
 /* Offset in the file of the cursor's next byte. */
 uint64_t cursor_offset(const struct cursor *c);
 

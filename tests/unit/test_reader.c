@@ -1340,6 +1340,70 @@ static void column_events_hostile(void **state)
 	free(z);
 }
 
+/* The column model starts empty in every chunk, also when the same work
+ * area decoded a chunk before (only the classes a chunk uses are reset):
+ * an ALLOC of a later chunk naming a freed block of its class that only
+ * an earlier chunk gave back is out of range, on both decoding paths. */
+static void column_classes_start_empty(void **state)
+{
+	(void)state;
+	size_t cap = 1 << 16;
+	uint8_t *z = malloc(cap);
+	const uint8_t *s[HW_COLS_STREAMS];
+	size_t len[HW_COLS_STREAMS];
+	ZSTD_DCtx *dc = ZSTD_createDCtx();
+	struct cols_work w = {0}, w2 = {0};
+	struct hw_event *ev = NULL;
+	size_t evcap = 0, nev, tail_at;
+	uint8_t d[64];
+	const char *why;
+#define SET(i, ...)                                                                       \
+	do {                                                                              \
+		static const uint8_t b_[] = {__VA_ARGS__};                                \
+		s[i] = b_;                                                                \
+		len[i] = sizeof(b_);                                                      \
+	} while (0)
+	for (int round = 0; round < 3; round++) {
+		/* ALLOC 0x1000 (32 bytes), FREE of it: 0x1000 goes to the ring
+		 * of the class of 32-byte mallocs */
+		memset(s, 0, sizeof(s));
+		memset(len, 0, sizeof(len));
+		SET(HW_COLS_TAG, HW_REC_ALLOC, HW_REC_FREE);
+		SET(HW_COLS_SEQ, 1, 1);
+		SET(HW_COLS_HINT, 0);
+		SET(HW_COLS_ADELTA, 0x80, 0x40);
+		SET(HW_COLS_SIZE, 32);
+		SET(HW_COLS_STACK, 2);
+		SET(HW_COLS_REF, 1);
+		size_t n = make_cols(z, cap, s, len);
+		assert_int_equal(cols_decode(&w, dc, z, n, d, 9, &why), 9);
+		assert_int_equal(cols_decode_events(&w2, dc, z, n, d, 9, &ev, &evcap, &nev, &tail_at, &why), 1); /* one HW_COLS_RUN byte */
+		assert_int_equal(nev, 3);
+		/* the next chunk: one ALLOC of that class naming the newest
+		 * freed block (6 raw bytes if it were 0x1000) */
+		memset(s, 0, sizeof(s));
+		memset(len, 0, sizeof(len));
+		SET(HW_COLS_TAG, HW_REC_ALLOC);
+		SET(HW_COLS_SEQ, 1);
+		SET(HW_COLS_HINT, 1);
+		SET(HW_COLS_SIZE, 32);
+		SET(HW_COLS_STACK, 2);
+		n = make_cols(z, cap, s, len);
+		why = NULL;
+		assert_int_equal(cols_decode(&w, dc, z, n, d, 6, &why), 0);
+		assert_string_equal(why, "a freed-block reference out of range");
+		why = NULL;
+		assert_int_equal(cols_decode_events(&w2, dc, z, n, d, 6, &ev, &evcap, &nev, &tail_at, &why), 0);
+		assert_string_equal(why, "a freed-block reference out of range");
+	}
+#undef SET
+	free(ev);
+	cols_free(&w);
+	cols_free(&w2);
+	ZSTD_freeDCtx(dc);
+	free(z);
+}
+
 /* A trace cut by a crash inside its last chunk: compressed, the cut chunk
  * is kept as it was and reads as before. */
 static void compress_keeps_a_cut_chunk(void **state)
@@ -1448,6 +1512,7 @@ int main(void)
 		cmocka_unit_test(hostile_column_chunks),
 		cmocka_unit_test(column_events_as_raw),
 		cmocka_unit_test(column_events_hostile),
+		cmocka_unit_test(column_classes_start_empty),
 		cmocka_unit_test(compress_two_threads_as_one),
 		cmocka_unit_test(short_forms_read_as_long),
 		cmocka_unit_test(hostile_short_forms),
