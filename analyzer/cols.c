@@ -305,6 +305,29 @@ static inline __attribute__((always_inline)) bool rv(const uint8_t **p, const ui
 	return false;
 }
 
+/* rv when ten bytes or more are left (the caller checked): no bounds check. */
+static inline __attribute__((always_inline)) bool rv10(const uint8_t **p, uint64_t *out)
+{
+	const uint8_t *q = *p;
+	if (__builtin_expect(q[0] < 0x80, 1)) {
+		*out = q[0];
+		*p = q + 1;
+		return true;
+	}
+	uint64_t v = q[0] & 0x7f;
+#pragma GCC unroll 9
+	for (int i = 1; i < HW_VARINT_MAX; i++) {
+		uint64_t b = q[i];
+		v |= (b & 0x7f) << (7 * i);
+		if (b < 0x80) {
+			*out = v;
+			*p = q + i + 1;
+			return b != 0 && (i < HW_VARINT_MAX - 1 || b <= 1);
+		}
+	}
+	return false;
+}
+
 #define PUTV(o, x)                                                                        \
 	do {                                                                              \
 		uint64_t x_ = (x);                                                        \
@@ -388,14 +411,27 @@ static bool split(struct cols_work *w, const uint8_t *rec, size_t used)
 			bool next;
 			uint8_t base = heap_base(t, &kind, &next);
 			uint64_t s0 = 1, s1 = 0, d0, d1 = 0, size = 0, stack = 0;
-			bool ok = next || rv(&p, end, &s0);
-			if (base == HW_REC_ALLOC)
-				ok = ok && rv(&p, end, &d0) && rv(&p, end, &size) && rv(&p, end, &stack);
-			else if (base == HW_REC_FREE)
-				ok = ok && rv(&p, end, &d0);
-			else
-				ok = ok && rv(&p, end, &s1) && rv(&p, end, &d0) && rv(&p, end, &d1) &&
-				     rv(&p, end, &size) && rv(&p, end, &stack);
+			bool ok;
+			if (__builtin_expect(end - p >= 6 * HW_VARINT_MAX, 1)) {
+				/* room for the longest record: no bounds checks */
+				ok = next || rv10(&p, &s0);
+				if (base == HW_REC_ALLOC)
+					ok = ok && rv10(&p, &d0) && rv10(&p, &size) && rv10(&p, &stack);
+				else if (base == HW_REC_FREE)
+					ok = ok && rv10(&p, &d0);
+				else
+					ok = ok && rv10(&p, &s1) && rv10(&p, &d0) && rv10(&p, &d1) &&
+					     rv10(&p, &size) && rv10(&p, &stack);
+			} else {
+				ok = next || rv(&p, end, &s0);
+				if (base == HW_REC_ALLOC)
+					ok = ok && rv(&p, end, &d0) && rv(&p, end, &size) && rv(&p, end, &stack);
+				else if (base == HW_REC_FREE)
+					ok = ok && rv(&p, end, &d0);
+				else
+					ok = ok && rv(&p, end, &s1) && rv(&p, end, &d0) && rv(&p, end, &d1) &&
+					     rv(&p, end, &size) && rv(&p, end, &stack);
+			}
 			if (!ok) {
 				p = r;
 				break;
