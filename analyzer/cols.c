@@ -277,34 +277,6 @@ static inline struct cols_slot *map_find(struct cols_work *w, uint64_t a)
 	return &w->map[i];
 }
 
-/* A varint of a raw record as the encoder takes it (raw_cv), the longer
- * forms unrolled when ten bytes are there (addresses take three to five). */
-static inline __attribute__((always_inline)) bool rv(const uint8_t **p, const uint8_t *end,
-						     uint64_t *out)
-{
-	const uint8_t *q = *p;
-	if (__builtin_expect(q < end && q[0] < 0x80, 1)) {
-		*out = q[0];
-		*p = q + 1;
-		return true;
-	}
-	if (end - q < HW_VARINT_MAX)
-		return raw_cv(p, end, out);
-	uint64_t v = q[0] & 0x7f;
-#pragma GCC unroll 9
-	for (int i = 1; i < HW_VARINT_MAX; i++) {
-		uint64_t b = q[i];
-		v |= (b & 0x7f) << (7 * i);
-		if (b < 0x80) {
-			*out = v;
-			*p = q + i + 1;
-			/* the shortest form only; the 10th byte holds one bit */
-			return b != 0 && (i < HW_VARINT_MAX - 1 || b <= 1);
-		}
-	}
-	return false;
-}
-
 /* rv when ten bytes or more are left (the caller checked): no bounds check. */
 static inline __attribute__((always_inline)) bool rv10(const uint8_t **p, uint64_t *out)
 {
@@ -322,10 +294,27 @@ static inline __attribute__((always_inline)) bool rv10(const uint8_t **p, uint64
 		if (b < 0x80) {
 			*out = v;
 			*p = q + i + 1;
+			/* the shortest form only; the 10th byte holds one bit */
 			return b != 0 && (i < HW_VARINT_MAX - 1 || b <= 1);
 		}
 	}
 	return false;
+}
+
+/* A varint of a raw record as the encoder takes it (raw_cv), the longer
+ * forms unrolled when ten bytes are there (addresses take three to five). */
+static inline __attribute__((always_inline)) bool rv(const uint8_t **p, const uint8_t *end,
+						     uint64_t *out)
+{
+	const uint8_t *q = *p;
+	if (__builtin_expect(q < end && q[0] < 0x80, 1)) {
+		*out = q[0];
+		*p = q + 1;
+		return true;
+	}
+	if (end - q < HW_VARINT_MAX)
+		return raw_cv(p, end, out);
+	return rv10(p, out);
 }
 
 #define PUTV(o, x)                                                                        \
