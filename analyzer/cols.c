@@ -890,7 +890,11 @@ static inline __attribute__((always_inline)) size_t build_(struct cols_work *w,
 				return eo->fallback = true, 0;
 			ev = *eo->ev;
 			evcap = *eo->cap;
-			ev[hdr] = (struct hw_event){.seq = nev - hdr - 1, .addr = raw - r0, .op = EV_RUN_HEADER};
+			/* the stack and kind the records after the run start
+			 * from (heap_run refuses stack ids over 32 bits) */
+			ev[hdr] = (struct hw_event){.seq = nev - hdr - 1, .addr = raw - r0,
+						    .stack = (uint32_t)m.last_stack, .op = EV_RUN_HEADER,
+						    .kind = m.kind};
 			continue;
 		}
 		/* a record is written in place when the room surely holds it */

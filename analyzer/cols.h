@@ -63,7 +63,9 @@ struct hw_event;
 /* Like cols_decode, for the replay: each run of ALLOC, FREE and REALLOC
  * records comes out as one HW_COLS_RUN byte in dst and, in *ev (grown as
  * needed, *ev_cap events), a header event (op EV_RUN_HEADER, seq: the
- * number of events after it, addr: the raw bytes of the run) and the
+ * number of events after it, addr: the raw bytes of the run, stack and
+ * kind: the last ALLOC's stack id and the kind after the run, where the
+ * raw reading of the records after it starts from) and the
  * events of its records, as the raw reading would give them; every other
  * record is rebuilt byte for byte. *nev: the entries written in *ev;
  * *tail_at: where the records the columns did not split start in dst

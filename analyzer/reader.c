@@ -470,6 +470,11 @@ static size_t run_span(struct cursor *c, size_t room, uint64_t limit, const stru
 		const struct hw_event *h = &c->cev[c->cev_at++];
 		c->run_left = h->seq;
 		c->shrink += h->addr - 1;
+		/* where a short form after the run takes its stack and kind
+		 * from (a run's events are handed out before any record after
+		 * it is read) */
+		c->last_stack = h->stack;
+		c->last_kind = h->kind;
 	}
 	const struct hw_event *e = c->cev + c->cev_at;
 	size_t max = c->run_left < room ? (size_t)c->run_left : room;
@@ -578,6 +583,8 @@ static inline __attribute__((always_inline)) size_t decode_run(struct cursor *c,
 				seq = out[n - 1].seq;
 				addr = out[n - 1].addr;
 			}
+			last_stack = c->last_stack;
+			last_kind = c->last_kind;
 			if (c->run_left)
 				break; /* the rest of the run comes later */
 			p++;
