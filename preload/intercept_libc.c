@@ -419,16 +419,24 @@ HW_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...
 	return p;
 }
 
-/* dlclose may free the code a cached stack node points into, and another
- * object may be mapped there next: bump the module epoch so every thread
- * starts a fresh stack tree, whose new nodes make it rescan the module map.
- * dlopen is not interposed: it looks at its caller to find the library
- * search path, and the first new frame in a new object triggers the rescan. */
+/* dlclose may free the code a cached stack node or unwind recipe points
+ * into, and another object may be mapped there next: the module epoch moves
+ * before the call (a thread that unwinds a frame of an object loaded at
+ * those addresses after the unmap, which is only possible once the call has
+ * released the loader's lock, already sees it moved) and again after it (the
+ * object's destructors ran inside it, and the calling thread cached their
+ * frames). In between, g_module_busy says a dlclose is under way: caches
+ * shared by all threads (libunwind's) keep nothing learned then. dlopen is
+ * not interposed: it looks at its caller to find the library search path,
+ * and the first new frame in a new object triggers the rescan. */
 HW_EXPORT int dlclose(void *handle)
 {
 	ENSURE(dlclose);
+	atomic_fetch_add(&g_module_busy, 1);
+	atomic_fetch_add(&g_module_epoch, 1);
 	int r = g_real.dlclose(handle);
 	atomic_fetch_add(&g_module_epoch, 1);
+	atomic_fetch_sub(&g_module_busy, 1);
 	return r;
 }
 

@@ -232,7 +232,14 @@ unsigned stack_native_unwind(uintptr_t *ips, unsigned max)
 	uint32_t epoch = atomic_load_explicit(&g_module_epoch, memory_order_acquire);
 	if (HW_UNLIKELY(epoch != atomic_load_explicit(&g_unw_epoch, memory_order_relaxed))) {
 		unw_flush_cache(unw_local_addr_space, 0, 0);
-		atomic_store_explicit(&g_unw_epoch, epoch, memory_order_relaxed);
+		/* While a dlclose is under way, what libunwind learns (of the
+		 * closing object's destructors, on any thread) may be of code
+		 * unmapped before the epoch moves again: flushed again at the
+		 * next unwind. A thread's own caches need not: only frames on
+		 * its own stack go in, and no object with a frame there is
+		 * unloaded, but by the thread inside dlclose (the second move). */
+		bool busy = atomic_load_explicit(&g_module_busy, memory_order_acquire);
+		atomic_store_explicit(&g_unw_epoch, busy ? epoch - 1 : epoch, memory_order_relaxed);
 	}
 	if (max > HW_MAX_UNWIND)
 		max = HW_MAX_UNWIND;

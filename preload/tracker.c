@@ -31,6 +31,7 @@ _Atomic int g_unwind_gate;
 bool g_unwind_unsafe;
 _Atomic uint64_t g_seq = 1;
 _Atomic uint32_t g_module_epoch;
+_Atomic uint32_t g_module_busy;
 uintptr_t g_not_finalizing;
 uintptr_t *_Atomic g_py_finalizing = HW_NOT_FINALIZING;
 uint64_t g_start_monotonic_ns;

@@ -111,8 +111,11 @@ extern _Atomic int g_run_state __attribute__((visibility("hidden")));
 extern _Atomic int g_unwind_gate __attribute__((visibility("hidden"))); /* 1 during a fork */
 extern bool g_unwind_unsafe; /* this process may never unwind natively */
 extern _Atomic uint64_t g_seq __attribute__((visibility("hidden")));
-/* bumped by dlclose */
+/* moved by dlclose (before and after the call) and when the loader's
+ * counters show an object unloaded behind our back (glibc's gconv modules) */
 extern _Atomic uint32_t g_module_epoch __attribute__((visibility("hidden")));
+/* dlcloses under way (intercept_libc.c) */
+extern _Atomic uint32_t g_module_busy;
 extern uint64_t g_start_monotonic_ns __attribute__((visibility("hidden")));
 
 /* Starts recording if it has not started (init.c); true when it is on. */
