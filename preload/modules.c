@@ -15,6 +15,7 @@
 
 #include "heapwise/trace_format.h"
 #include "heapwise/varint.h"
+#include "stack_native.h"
 #include "tracker.h"
 
 #define MAX_MODULES 4096
@@ -188,6 +189,55 @@ static void rescan(struct thread_state *ts)
 	g_nmods = kept;
 }
 
+const unsigned long long *g_loader_adds;
+_Atomic unsigned long long g_loader_adds_seen;
+static _Atomic unsigned long long g_loader_subs_seen;
+
+struct counts {
+	const unsigned long long *at;
+	unsigned long long adds, subs;
+	bool ok; /* the loader's word still holds dlpi_adds */
+};
+
+static int read_counts(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct counts *c = arg;
+	(void)size; /* checked when the word was found */
+	c->adds = info->dlpi_adds;
+	c->subs = info->dlpi_subs;
+	c->ok = *c->at == info->dlpi_adds;
+	return 1;
+}
+
+/* Without a lock: two threads that both see the counts move may both move
+ * the epoch (one more drop of the caches). What must hold is that a thread
+ * that finds adds equal to g_loader_adds_seen also finds the epoch moved
+ * for every unload before that load: g_loader_adds_seen is stored (release)
+ * after g_loader_subs_seen, which is stored after the epoch moved, by a
+ * thread that read the counts after the unload. */
+bool modules_unload_check(struct thread_state *ts)
+{
+	const unsigned long long *at = __atomic_load_n(&g_loader_adds, __ATOMIC_RELAXED);
+	if (!at || !tracker_unwind_enter(ts))
+		return false;
+	struct counts c = {at, 0, 0, false};
+	dl_iterate_phdr(read_counts, &c);
+	bool moved = false;
+	if (!c.ok) {
+		/* not the loader's count after all: never read again */
+		__atomic_store_n(&g_loader_adds, NULL, __ATOMIC_RELAXED);
+	} else {
+		if (c.subs != atomic_load(&g_loader_subs_seen)) {
+			atomic_fetch_add(&g_module_epoch, 1);
+			atomic_store(&g_loader_subs_seen, c.subs);
+			moved = true;
+		}
+		atomic_store_explicit(&g_loader_adds_seen, c.adds, memory_order_release);
+	}
+	tracker_unwind_exit(ts);
+	return moved;
+}
+
 void modules_check(struct thread_state *ts)
 {
 	/* dl_iterate_phdr takes the loader's lock: not while a fork is under
@@ -231,6 +281,11 @@ void modules_init(struct thread_state *ts)
 			return;
 		g_mods = p;
 		dl_iterate_phdr(find_self, (void *)(uintptr_t)&modules_init);
+		unsigned long long adds, subs;
+		const unsigned long long *at = stack_native_loader_adds(&adds, &subs);
+		atomic_store(&g_loader_subs_seen, subs);
+		atomic_store(&g_loader_adds_seen, adds);
+		g_loader_adds = at;
 	}
 	modules_check(ts);
 }

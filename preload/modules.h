@@ -3,6 +3,7 @@
 #ifndef HW_PRELOAD_MODULES_H
 #define HW_PRELOAD_MODULES_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -37,6 +38,28 @@ bool modules_is_self(uintptr_t ip);
  * would scan the object's symbols, 55,000-100,000 instructions a call. */
 bool modules_same_object(const uintptr_t *addr, unsigned n);
 
+
+/* Objects unloaded without going through our dlclose (glibc unloads its
+ * gconv modules, iconv's converters, with its own internal dlclose while the
+ * program runs) leave caches keyed by code address stale once another object
+ * is loaded at their addresses. Such a reuse needs a load, which moves the
+ * loader's count of objects added before any code of the new object runs:
+ * modules_unloaded reads that count (one plain read) and, when it moved,
+ * asks the loader for its count of objects removed; when that moved too, it
+ * moves the module epoch (caches keyed by address are dropped, as after a
+ * dlclose) and returns true. Call before a native stack is taken. */
+extern const unsigned long long *g_loader_adds __attribute__((visibility("hidden")));
+extern _Atomic unsigned long long g_loader_adds_seen __attribute__((visibility("hidden")));
+bool modules_unload_check(struct thread_state *ts);
+static inline bool modules_unloaded(struct thread_state *ts)
+{
+	const unsigned long long *adds = g_loader_adds;
+	return __builtin_expect(adds && __atomic_load_n(adds, __ATOMIC_RELAXED) !=
+						atomic_load_explicit(&g_loader_adds_seen,
+								     memory_order_acquire),
+				0) &&
+	       modules_unload_check(ts);
+}
 
 /* Fork protection of the module list lock (pthread_atfork handlers). */
 void modules_fork_prepare(void);

@@ -15,6 +15,7 @@
 #include "config.h"
 #include "heapwise/compiler.h"
 #include "heapwise/trace_format.h"
+#include "modules.h"
 #include "python.h"
 #include "stack_native.h"
 #include "tracker.h"
@@ -536,15 +537,20 @@ static inline bool python_cached(void)
 	       !g_config.no_stack_cache;
 }
 
-uint32_t stack_capture(struct thread_state *ts, bool attached)
+/* An object was unloaded: cached nodes may name vanished code. */
+static inline void epoch_check(struct thread_state *ts)
 {
 	uint32_t epoch = atomic_load_explicit(&g_module_epoch, memory_order_relaxed);
 	if (HW_UNLIKELY(epoch != ts->module_epoch)) {
-		/* an object was unloaded: cached nodes may name vanished code */
 		stack_tree_release(&ts->tree);
 		ts->last_depth = 0;
 		ts->module_epoch = epoch;
 	}
+}
+
+uint32_t stack_capture(struct thread_state *ts, bool attached)
+{
+	epoch_check(ts);
 	if (HW_LIKELY(python_cached())) {
 		unsigned n;
 		uint32_t leaf = capture_python(ts, attached, &n);
@@ -552,6 +558,10 @@ uint32_t stack_capture(struct thread_state *ts, bool attached)
 			return leaf;
 	}
 	ts->py_cached = false;
+	/* native frames next: an object unloaded without our dlclose moves
+	 * the epoch here, before they are cached */
+	if (HW_UNLIKELY(modules_unloaded(ts)))
+		epoch_check(ts);
 	struct frame_key *keys = ts->scratch.keys;
 	/* only a merge that succeeds below leaves a valid memo */
 	struct merge_out res = {0, ts->scratch.memo.valid, false};

@@ -320,6 +320,13 @@ bool stack_native_proc_range(uintptr_t ip, uintptr_t *lo, uintptr_t *hi)
  * thread holds while a dl_iterate_phdr callback runs. Only ever read. */
 static const int *g_loader_lock;
 
+/* GL(dl_load_adds), the loader's count of objects added (dlpi_adds), is
+ * declared right after that lock and GL(dl_load_tls_lock) (glibc 2.34 and
+ * later; right after the lock before): taken only where the word there
+ * holds the callback's dlpi_adds (which changes only under that lock). */
+static const unsigned long long *g_loader_adds_at;
+static unsigned long long g_adds0, g_subs0;
+
 struct loader_scan {
 	const unsigned char *base;
 	size_t size;
@@ -327,10 +334,14 @@ struct loader_scan {
 	unsigned count;
 };
 
+static bool is_recursive_mutex(const unsigned char *p)
+{
+	const pthread_mutex_t *m = (const void *)p;
+	return (m->__data.__kind & 3) == PTHREAD_MUTEX_RECURSIVE_NP;
+}
+
 static int scan_loader(struct dl_phdr_info *info, size_t size, void *arg)
 {
-	(void)info;
-	(void)size;
 	struct loader_scan *s = arg;
 	pid_t tid = gettid();
 	for (size_t off = 0; off + sizeof(pthread_mutex_t) <= s->size; off += 8) {
@@ -339,6 +350,20 @@ static int scan_loader(struct dl_phdr_info *info, size_t size, void *arg)
 		    (m->__data.__kind & 3) == PTHREAD_MUTEX_RECURSIVE_NP) {
 			s->found = &m->__data.__lock;
 			s->count++;
+		}
+	}
+	if (s->count != 1 || size < offsetof(struct dl_phdr_info, dlpi_subs) + sizeof(info->dlpi_subs))
+		return 1;
+	const unsigned char *lock = (const unsigned char *)s->found, *end = s->base + s->size;
+	for (unsigned locks = 2; locks >= 1; locks--) {
+		const unsigned char *at = lock + locks * sizeof(pthread_mutex_t);
+		if (at + sizeof(unsigned long long) <= end &&
+		    (locks == 1 || is_recursive_mutex(lock + sizeof(pthread_mutex_t))) &&
+		    *(const unsigned long long *)at == info->dlpi_adds) {
+			g_loader_adds_at = (const unsigned long long *)at;
+			g_adds0 = info->dlpi_adds;
+			g_subs0 = info->dlpi_subs;
+			break;
 		}
 	}
 	return 1; /* one call is enough */
@@ -358,9 +383,19 @@ void stack_native_find_loader_lock(void)
 	dl_iterate_phdr(scan_loader, &s);
 	if (s.count == 1)
 		g_loader_lock = s.found;
+	else
+		g_loader_adds_at = NULL;
 }
 
 bool stack_native_loader_locked(void)
 {
 	return g_loader_lock && __atomic_load_n(g_loader_lock, __ATOMIC_RELAXED) != 0;
+}
+
+const unsigned long long *stack_native_loader_adds(unsigned long long *adds,
+						   unsigned long long *subs)
+{
+	*adds = g_adds0;
+	*subs = g_subs0;
+	return g_loader_adds_at;
 }

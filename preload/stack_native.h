@@ -33,4 +33,10 @@ bool stack_native_proc_range(uintptr_t ip, uintptr_t *lo, uintptr_t *hi);
 void stack_native_find_loader_lock(void);
 bool stack_native_loader_locked(void);
 
+/* Where the loader keeps its count of objects added (dlpi_adds: a plain
+ * read, no lock), found with the lock; *adds and *subs: the loader's counts
+ * then. NULL when not found. */
+const unsigned long long *stack_native_loader_adds(unsigned long long *adds,
+						   unsigned long long *subs);
+
 #endif

@@ -603,11 +603,14 @@ __attribute__((noinline)) int unwind_cache_backtrace(struct unwind_cache *c, uin
 	c->same_root = 0;
 	if (!stack_hi || sp - stack_lo >= stack_hi - stack_lo || max <= 0)
 		return -1;
-	/* Forget every recipe when an object may have gone (dlclose through
-	 * us bumps the epoch). glibc's own unloads (nss, gconv modules) do
-	 * not come through dlclose; they happen at exit, if ever: asking the
-	 * loader's counter at every unwind (dl_iterate_phdr, its lock) cost a
-	 * sixth of the unwind. */
+	/* Forget every recipe when an object may have gone: dlclose through
+	 * us moves the epoch, before and after the call; glibc's own unloads
+	 * (its gconv modules, iconv's converters, unloaded while the program
+	 * runs a few iconv_close calls after their last use) do not come
+	 * through dlclose, and stack_capture moves it for them before the
+	 * unwind (modules_unloaded: the loader's count of objects added, one
+	 * plain read; asking dl_iterate_phdr at every unwind, under the
+	 * loader's lock, cost a sixth of the unwind). */
 	uint32_t epoch = atomic_load_explicit(&g_module_epoch, memory_order_acquire);
 	if (HW_UNLIKELY(!c->valid || c->epoch != epoch)) {
 		memset(c->r, 0, sizeof(c->r));

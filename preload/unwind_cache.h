@@ -46,7 +46,8 @@ struct unwind_memo {
 
 /* A thread's recipes; lives in its thread state (zeroed memory is an empty
  * cache). Keyed by address: forgotten when an object may have been
- * unloaded (g_module_epoch, which dlclose bumps), with the memo. */
+ * unloaded (g_module_epoch: dlclose and modules_unloaded move it), with the
+ * memo. */
 struct unwind_cache {
 	uint32_t epoch; /* g_module_epoch then */
 	bool valid;

@@ -358,6 +358,35 @@ class Stress(TraceTest):
                                  count // 2000 * sum(100 + i % 50 for i in range(2000)),
                                  (what, flags))
 
+    def test_library_loaded_where_glibc_unloaded_a_gconv_module(self):
+        # glibc loads iconv's converters (gconv modules) itself and unloads
+        # one a few iconv_close calls after its last use, not through
+        # dlclose: the module epoch did not move, so the frames of a library
+        # loaded where that module was (here the next converter, called from
+        # the same place) took the unloaded module's cached stack nodes:
+        # HWGB's allocation was counted with HWGA's, under HWGA.so. Now the
+        # loader's counters move the epoch before the next native stack.
+        gconv = tempfile.mkdtemp(prefix="gconv-", dir=self.dir)
+        with open(os.path.join(gconv, "gconv-modules"), "w") as f:
+            for m in ("HWGA", "HWGB", "HWGC"):
+                os.symlink(self.prog(m + ".so"), os.path.join(gconv, m + ".so"))
+                f.write("module INTERNAL %s// %s 1\n" % (m, m))
+        env = {"GCONV_PATH": gconv}
+        untraced = subprocess.run([self.prog("gconvswap")], env=dict(os.environ, **env))
+        if untraced.returncode == 3:
+            self.skipTest("glibc did not unload HWGA, or HWGB was not loaded where it was")
+        self.assertEqual(untraced.returncode, 0)
+        for flags in ([], ["--native"]):
+            _, _, traces = self.run_traced([self.prog("gconvswap")], *flags, env=env)
+            doc = self.json("top", traces[0], "--by", "allocated", "-n", "1000")
+            inits = {}
+            for c in doc["callsites"]:
+                if c["frames"] and c["frames"][0]["function"] == "gconv_init":
+                    m = c["frames"][0]["module"]
+                    inits[m] = inits.get(m, 0) + c["allocated_bytes"]
+            self.assertEqual(inits, {"HWGA.so": 1111, "HWGB.so": 2222, "HWGC.so": 3 * 3333},
+                             flags)
+
     def test_no_descriptor_of_the_shim(self):
         # a program that closes its descriptors and opens files on those
         # numbers: libunwind's memory-validation pipe sat on fds 3 and 4,
