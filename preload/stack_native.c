@@ -51,10 +51,14 @@
 static _Atomic int g_unwind_state; /* 0 not started, 1 starting, 2 ready */
 static int (*g_unw_access_mem)(unw_addr_space_t, unw_word_t, unw_word_t *, int, void *);
 
-/* Pages this thread found readable in its current unwind (libunwind checks
- * the same few stack and code pages over and over). Forgotten at the next
- * unwind: a page may be unmapped between two events (a frame pointer of a
- * guessed frame can point anywhere, into a block freed since). */
+/* Pages of the thread's own stack this thread found readable in its current
+ * unwind (libunwind checks the same few pages over and over). Forgotten at
+ * the next unwind: a page may be unmapped between two events (a frame
+ * pointer of a guessed frame can point anywhere, into a block freed since).
+ * Only pages of the thread's own stack, which no other thread unmaps while
+ * it runs: a page elsewhere (code made at run time that libunwind reads to
+ * tell a PLT stub, a coroutine's stack) can be unmapped by another thread
+ * between two reads, so each of those is read by the kernel. */
 static __thread uintptr_t t_good[GOOD_PAGES] __attribute__((tls_model("initial-exec")));
 static __thread unsigned t_good_next __attribute__((tls_model("initial-exec")));
 
@@ -79,7 +83,8 @@ static bool read_checked(uintptr_t addr, unw_word_t *val)
 	errno = saved;
 	if (n != (ssize_t)sizeof(*val))
 		return false; /* unreadable, or the call is not allowed: stop there */
-	if (one_page) {
+	const struct thread_state *ts = hw_tls.state;
+	if (one_page && ts && page - ts->stack_lo < ts->stack_hi - ts->stack_lo) {
 		t_good[t_good_next] = page;
 		t_good_next = (t_good_next + 1) % GOOD_PAGES;
 	}
