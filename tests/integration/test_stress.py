@@ -358,6 +358,32 @@ class Stress(TraceTest):
                                  count // 2000 * sum(100 + i % 50 for i in range(2000)),
                                  (what, flags))
 
+    def test_library_loaded_while_dlclose_returns(self):
+        # dlclose moved the module epoch after the real call returned; a
+        # thread that loads a library where the closed one was as soon as
+        # the loader's lock is released (dlrace.c: real-time priorities on
+        # one CPU make it run at once) and allocates through it from the
+        # same call site got the closed library's cached stack nodes: its
+        # 2,222 bytes were counted with the first's 1,111 under
+        # drace_first.so (4 of 4 runs, both modes). Now the epoch moves
+        # before the call too.
+        first, second = self.prog("drace_first.so"), self.prog("drace_second.so")
+        untraced = subprocess.run([self.prog("dlrace"), first, second], capture_output=True)
+        if untraced.returncode == 3:
+            self.skipTest("no real-time scheduling here, or the second library landed elsewhere")
+        self.assertEqual(untraced.returncode, 0)
+        for flags in ([], ["--native"]) * 2:
+            status, err, traces = self.run_traced([self.prog("dlrace"), first, second], *flags,
+                                                  check_status=None)
+            if status == 3:
+                continue  # landed elsewhere this time: nothing to compare
+            self.assertEqual(status, 0, err)
+            doc = self.json("top", traces[0], "-n", "1000")
+            got = sorted((c["allocated_bytes"], c["frames"][0]["module"])
+                         for c in doc["callsites"] if c["frames"] and
+                         c["frames"][0]["function"] in ("first_alloc", "second_alloc"))
+            self.assertEqual(got, [(1111, "drace_first.so"), (2222, "drace_second.so")], flags)
+
     def test_library_loaded_where_glibc_unloaded_a_gconv_module(self):
         # glibc loads iconv's converters (gconv modules) itself and unloads
         # one a few iconv_close calls after its last use, not through
