@@ -558,17 +558,17 @@ uint32_t stack_capture(struct thread_state *ts, bool attached)
 			return leaf;
 	}
 	ts->py_cached = false;
+	bool native = HW_LIKELY(tracker_stack_native_ok(ts, (uintptr_t)__builtin_frame_address(0)));
 	/* native frames next: an object unloaded without our dlclose moves
-	 * the epoch here, before they are cached */
-	if (HW_UNLIKELY(modules_unloaded(ts)))
+	 * the epoch here, before they are cached (not on a stack too short for
+	 * them: then neither is dl_iterate_phdr called) */
+	if (native && HW_UNLIKELY(modules_unloaded(ts)))
 		epoch_check(ts);
 	struct frame_key *keys = ts->scratch.keys;
 	/* only a merge that succeeds below leaves a valid memo */
 	struct merge_out res = {0, ts->scratch.memo.valid, false};
 	ts->scratch.memo.valid = false;
-	unsigned depth = HW_LIKELY(tracker_stack_native_ok(ts, (uintptr_t)__builtin_frame_address(0)))
-				 ? collect(ts, keys, attached, &res)
-				 : collect_short(keys, attached);
+	unsigned depth = native ? collect(ts, keys, attached, &res) : collect_short(keys, attached);
 	if (!depth)
 		return 0;
 	/* keys[0..known) were not written: they are last_keys's */
