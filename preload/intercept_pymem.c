@@ -538,6 +538,7 @@ void python_start(struct thread_state *ts)
 	else
 		g_py_off[0] = 0;
 	atomic_store(&g_py_state, PY_WAITING);
+	stack_python_started();
 	sample_libc_update();
 	python_check_hooks();
 	python_emit_info(ts);

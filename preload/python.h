@@ -86,6 +86,10 @@ extern uint16_t g_py_raw_first; /* code_code_adaptive of the row, or 0 */
  * HW_MAX_PY_FRAMES)? Walks and compares without storing. */
 extern bool (*g_py_raw_same)(const struct frame_key *raw, unsigned n, bool attached);
 
+/* The layout row's whole Python-only capture through the thread's
+ * frame-chain cache (stack_capture's common case, see stack.c), or NULL. */
+extern uint32_t (*g_py_capture_row)(struct thread_state *ts, bool attached);
+
 /* instruction index + 1 of a raw key's b (see g_py_raw_walk) */
 static inline uint32_t stack_python_raw_instr(uintptr_t code, uint64_t b)
 {

@@ -437,7 +437,7 @@ _Atomic uint64_t g_stack_checks, g_stack_check_misses;
 
 /* HEAPWISE_STACK_CHECK: the stack just captured by the frame-chain cache
  * (last_keys) against an uncached walk. */
-static __attribute__((noinline)) void check_cached(struct thread_state *ts, bool attached)
+void stack_check_cached(struct thread_state *ts, bool attached)
 {
 	struct frame_key *keys = ts->scratch.keys;
 	unsigned n = g_py_keys(keys, MAX_PY, attached);
@@ -454,109 +454,52 @@ static __attribute__((noinline)) void check_cached(struct thread_state *ts, bool
 		atomic_fetch_add_explicit(&g_stack_check_misses, 1, memory_order_relaxed);
 }
 
-/* The Python-only modes with Python frames (the common case), through the
- * thread's frame-chain cache: the frames are walked without their code
- * generations, and compared with the previous capture's as they are walked
- * (g_py_raw_walk); the frames that match from the root (usually all but the
- * innermost, or all) keep their nodes, and only the others get their
- * generation, code id and node. The walk itself cannot be skipped: a frame
- * is not known to be the same call as before by anything cheaper than its
- * chain (a frame's address is reused by the next call at that depth, a
- * generator's frame is resumed from anywhere), but it reads a few words a
- * frame. A match is exact while no code object has died since the previous
- * capture (g_code_deaths): then no generation has moved, and a frame with
- * the same code address and instruction has the same key (code address,
- * instruction, generation) as before. After a death, every frame takes its
- * generation again. raw: the frames' raw keys, root first; same: how many
- * of them are the previous capture's. */
-static inline __attribute__((always_inline)) uint32_t
-capture_raw(struct thread_state *ts, const struct frame_key *raw, unsigned n, unsigned same,
-	    uint32_t deaths, bool attached)
+/* Set (never cleared) once Python frames are walked and Python-only stacks
+ * go through the frame-chain cache (stack_python_started): the layout row's
+ * whole capture (stack_python.c, capture_row##i), one load and one test for
+ * what were four. */
+static uint32_t (*_Atomic g_capture_py)(struct thread_state *ts, bool attached);
+
+void stack_python_started(void)
 {
-	if (!ts->py_cached || deaths != ts->py_deaths)
-		same = 0;
-	uint32_t parent = same ? ts->last_ids[same - 1] : ts->root;
-	for (unsigned i = same; i < n; i++) {
-		const struct frame_key *k = &raw[i];
-		uintptr_t code_addr = (uintptr_t)k->a;
-		uint32_t gen = stack_python_code_gen(code_addr),
-			 instr = stack_python_raw_instr(code_addr, k->b);
-		/* the same code object one instruction on: the code id is known */
-		uint32_t code = i < ts->last_depth && ts->last_keys[i].a == (k->a | PY_BIT) &&
-					(uint32_t)(ts->last_keys[i].b >> 32) == gen
-				? ts->last_code[i]
-				: stack_python_code_id(ts, code_addr, gen);
-		ts->last_code[i] = code;
-		parent = code ? stack_tree_intern_python(ts, &ts->tree, parent,
-							 (uint64_t)code << 32 | instr)
-			      : 0;
-		if (!parent) {
-			ts->last_depth = 0;
-			return 0;
-		}
-		ts->last_keys[i].a = k->a | PY_BIT;
-		ts->last_keys[i].b = instr | (uint64_t)gen << 32;
-		ts->last_ids[i] = parent;
-	}
-	ts->last_depth = n;
-	ts->py_cached = true;
-	ts->py_deaths = deaths;
-	if (HW_UNLIKELY(g_config.stack_check))
-		check_cached(ts, attached);
-	return parent;
+	if (g_py_layout && g_py_capture_row &&
+	    atomic_load_explicit(&g_py_state, memory_order_relaxed) != PY_NONE &&
+	    (g_config.native == NATIVE_AUTO || g_config.native == NATIVE_NONE) &&
+	    !g_config.no_stack_cache)
+		atomic_store_explicit(&g_capture_py, g_py_capture_row, memory_order_release);
 }
 
-/* The walk (raw keys, root first, at the end of py_raw's first MAX_PY
- * entries: where the previous capture left its own) and capture_raw. The
- * walk compares with the previous keys only when no code object died since
- * they were taken (g_py_raw_walk's condition); the count read after the
- * walk decides whether their nodes are kept (a code object that died
- * during it is seen). */
-static inline __attribute__((always_inline)) uint32_t
-capture_python(struct thread_state *ts, bool attached, unsigned *depth_out)
+static __attribute__((noinline)) void new_module_epoch(struct thread_state *ts, uint32_t epoch)
 {
-	struct frame_key *keys = ts->py_raw + MAX_PY;
-	uint32_t before = atomic_load_explicit(&g_code_deaths, memory_order_acquire);
-	uint64_t walked = g_py_raw_walk(keys, ts->py_cached && before == ts->py_deaths
-						      ? ts->last_depth
-						      : 0,
-					ts->scratch.keys + MAX_PY, MAX_PY, attached);
-	unsigned n = (uint32_t)walked, same = (unsigned)(walked >> 32);
-	*depth_out = n;
-	if (!n)
-		return 0;
-	uint32_t deaths = atomic_load_explicit(&g_code_deaths, memory_order_acquire);
-	return capture_raw(ts, keys - n, n, same, deaths, attached);
-}
-
-/* Do Python-only stacks go through the frame-chain cache? */
-static inline bool python_cached(void)
-{
-	return g_py_layout && atomic_load_explicit(&g_py_state, memory_order_relaxed) != PY_NONE &&
-	       (g_config.native == NATIVE_AUTO || g_config.native == NATIVE_NONE) &&
-	       !g_config.no_stack_cache;
+	/* an object was unloaded: cached nodes may name vanished code */
+	stack_tree_release(&ts->tree);
+	ts->last_depth = 0;
+	ts->module_epoch = epoch;
 }
 
 /* An object was unloaded: cached nodes may name vanished code. */
 static inline void epoch_check(struct thread_state *ts)
 {
 	uint32_t epoch = atomic_load_explicit(&g_module_epoch, memory_order_relaxed);
-	if (HW_UNLIKELY(epoch != ts->module_epoch)) {
-		stack_tree_release(&ts->tree);
-		ts->last_depth = 0;
-		ts->module_epoch = epoch;
-	}
+	if (HW_UNLIKELY(epoch != ts->module_epoch))
+		new_module_epoch(ts, epoch);
 }
 
+/* The Python-only modes with Python frames (the common case) go straight to
+ * the layout row's capture (g_capture_py), which comes back to
+ * stack_capture_other when the thread has no Python frame: no prologue here. */
 uint32_t stack_capture(struct thread_state *ts, bool attached)
 {
 	epoch_check(ts);
-	if (HW_LIKELY(python_cached())) {
-		unsigned n;
-		uint32_t leaf = capture_python(ts, attached, &n);
-		if (n)
-			return leaf;
-	}
+	uint32_t (*py)(struct thread_state *, bool) =
+		atomic_load_explicit(&g_capture_py, memory_order_acquire);
+	if (HW_LIKELY(py))
+		return py(ts, attached);
+	return stack_capture_other(ts, attached);
+}
+
+uint32_t stack_capture_other(struct thread_state *ts, bool attached)
+{
 	ts->py_cached = false;
 	bool native = HW_LIKELY(tracker_stack_native_ok(ts, (uintptr_t)__builtin_frame_address(0)));
 	/* native frames next: an object unloaded without our dlclose moves
@@ -649,7 +592,8 @@ uint32_t stack_capture_is(struct thread_state *ts, uint32_t same)
 	uint32_t epoch = atomic_load_explicit(&g_module_epoch, memory_order_relaxed);
 	struct chain_memo *c = chain_slot(ts, same);
 	if (same && c->leaf == same && c->module_epoch == epoch && epoch == ts->module_epoch &&
-	    c->root == ts->root && python_cached() && g_py_raw_same(c->raw, c->depth, true) &&
+	    c->root == ts->root && atomic_load_explicit(&g_capture_py, memory_order_relaxed) &&
+	    g_py_raw_same(c->raw, c->depth, true) &&
 	    /* after the walk, as a capture reads it */
 	    c->deaths == atomic_load_explicit(&g_code_deaths, memory_order_acquire))
 		return HW_UNLIKELY(g_config.stack_check) ? check_chain(ts, same) : same;

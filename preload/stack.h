@@ -88,6 +88,18 @@ struct chain_memo {
  * thread state). */
 uint32_t stack_capture(struct thread_state *ts, bool attached);
 
+/* stack_capture without the layout row's Python-only capture (which calls
+ * it for a thread that has no Python frame): every other mode. */
+uint32_t stack_capture_other(struct thread_state *ts, bool attached);
+
+/* Python frames are walked from now on (after g_py_state left PY_NONE):
+ * Python-only stacks go through the row's capture when the mode allows. */
+void stack_python_started(void);
+
+/* HEAPWISE_STACK_CACHE=check: the stack a Python-only capture just left in
+ * last_keys against an uncached walk. */
+void stack_check_cached(struct thread_state *ts, bool attached);
+
 /* stack_capture(ts, true) for a RETAG decision (3.13+: is the thread's
  * stack the one the block has, `same`?): returns the same id, but when the
  * thread's raw Python frames are those it last found `same` from, with no

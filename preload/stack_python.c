@@ -15,7 +15,9 @@
 #include "heapwise/varint.h"
 #include "log.h"
 #include "python.h"
+#include "config.h"
 #include "stack.h"
+#include "stack_tree.h"
 #include "tracker.h"
 #include "writer.h"
 
@@ -30,9 +32,30 @@ static _Atomic uint32_t g_next_code = 1;
 static uintptr_t g_eval_lo, g_eval_hi;
 static void (*g_code_dealloc)(void *);
 static void *g_py_runtime; /* &_PyRuntime */
-static const uintptr_t *g_py_finalizing_at; /* &_PyRuntime._finalizing, for good */
+static const uintptr_t g_no_finalizing;
+/* &_PyRuntime._finalizing once attached, for good (no NULL test) */
+static const uintptr_t *g_py_finalizing_at = &g_no_finalizing;
+
+/* Is pthread_self() the thread pointer (checked once when attaching)? It is
+ * in glibc and musl on x86_64 (the TCB's first word points at itself, and
+ * pthread_self returns the TCB); then the walker reads it without a call. */
+static bool g_self_is_tp;
+
+static inline unsigned long thread_self(void)
+{
+#if defined(__x86_64__)
+	if (HW_LIKELY(g_self_is_tp)) {
+		unsigned long tp;
+		__asm__("mov %%fs:0, %0" : "=r"(tp));
+		return tp;
+	}
+#endif
+	return (unsigned long)pthread_self();
+}
 
 #define gen_slot stack_python_gen_slot
+#define MAX_PY HW_MAX_PY_FRAMES
+#define PY_BIT HW_FRAME_KEY_PYTHON
 
 /* Installed as PyCode_Type.tp_dealloc's wrapper: a code object address that
  * dies gets a new generation, so per-thread (address -> id) caches of it go
@@ -189,7 +212,7 @@ static inline void *current_tstate(void)
  * on only the finalizing thread's own state is read. */
 static inline bool tstate_usable(const void *ts)
 {
-	uintptr_t fin = g_py_finalizing_at ? *(const volatile uintptr_t *)g_py_finalizing_at : 0;
+	uintptr_t fin = *(const volatile uintptr_t *)g_py_finalizing_at;
 	return HW_LIKELY(!fin) || fin == (uintptr_t)ts;
 }
 
@@ -204,7 +227,7 @@ innermost_frame(const struct python_layout *L, bool attached)
 	if (attached) {
 		if (L->tstate_from == TSTATE_RUNTIME_GILSTATE) {
 			ts = g_py_runtime ? LOAD(void *, g_py_runtime, L->runtime_tstate_current) : NULL;
-			if (ts && LOAD(unsigned long, ts, L->ts_thread_id) != (unsigned long)pthread_self())
+			if (ts && LOAD(unsigned long, ts, L->ts_thread_id) != thread_self())
 				ts = NULL; /* a caller that does not hold the GIL after all */
 		} else {
 			ts = current_tstate();
@@ -510,6 +533,87 @@ done:
 	return n | (uint64_t)walk_finish(keys, m, work, n, n, ndiff, diff) << 32;
 }
 
+/* The Python-only modes with Python frames (the common case), through the
+ * thread's frame-chain cache: the frames are walked without their code
+ * generations, and compared with the previous capture's as they are walked
+ * (g_py_raw_walk); the frames that match from the root (usually all but the
+ * innermost, or all) keep their nodes, and only the others get their
+ * generation, code id and node. The walk itself cannot be skipped: a frame
+ * is not known to be the same call as before by anything cheaper than its
+ * chain (a frame's address is reused by the next call at that depth, a
+ * generator's frame is resumed from anywhere), but it reads a few words a
+ * frame. A match is exact while no code object has died since the previous
+ * capture (g_code_deaths): then no generation has moved, and a frame with
+ * the same code address and instruction has the same key (code address,
+ * instruction, generation) as before. After a death, every frame takes its
+ * generation again. raw: the frames' raw keys, root first; same: how many
+ * of them are the previous capture's. */
+static inline __attribute__((always_inline)) uint32_t
+capture_raw(struct thread_state *ts, const struct frame_key *raw, unsigned n, unsigned same,
+	    uint32_t deaths, bool attached)
+{
+	if (!ts->py_cached || deaths != ts->py_deaths)
+		same = 0;
+	uint32_t parent = same ? ts->last_ids[same - 1] : ts->root;
+	for (unsigned i = same; i < n; i++) {
+		const struct frame_key *k = &raw[i];
+		uintptr_t code_addr = (uintptr_t)k->a;
+		uint32_t gen = stack_python_code_gen(code_addr),
+			 instr = stack_python_raw_instr(code_addr, k->b);
+		/* the same code object one instruction on: the code id is known */
+		uint32_t code = i < ts->last_depth && ts->last_keys[i].a == (k->a | PY_BIT) &&
+					(uint32_t)(ts->last_keys[i].b >> 32) == gen
+				? ts->last_code[i]
+				: stack_python_code_id(ts, code_addr, gen);
+		ts->last_code[i] = code;
+		parent = code ? stack_tree_intern_python(ts, &ts->tree, parent,
+							 (uint64_t)code << 32 | instr)
+			      : 0;
+		if (!parent) {
+			ts->last_depth = 0;
+			return 0;
+		}
+		ts->last_keys[i].a = k->a | PY_BIT;
+		ts->last_keys[i].b = instr | (uint64_t)gen << 32;
+		ts->last_ids[i] = parent;
+	}
+	ts->last_depth = n;
+	ts->py_cached = true;
+	ts->py_deaths = deaths;
+	if (HW_UNLIKELY(g_config.stack_check))
+		stack_check_cached(ts, attached);
+	return parent;
+}
+
+/* The walk (raw keys, root first, at the end of py_raw's first MAX_PY
+ * entries: where the previous capture left its own) and capture_raw; a
+ * thread without Python frames goes on to stack_capture_other. The
+ * walk compares with the previous keys only when no code object died since
+ * they were taken (g_py_raw_walk's condition); the count read after the
+ * walk decides whether their nodes are kept (a code object that died
+ * during it is seen). */
+static inline __attribute__((always_inline)) uint32_t
+capture_python(const struct python_layout *L, struct thread_state *ts, bool attached)
+{
+	struct frame_key *keys = ts->py_raw + MAX_PY;
+	uint32_t before = atomic_load_explicit(&g_code_deaths, memory_order_acquire);
+	uint64_t walked = walk_keys(L, keys, ts->py_cached && before == ts->py_deaths ? ts->last_depth : 0,
+				    ts->scratch.keys + MAX_PY, MAX_PY, attached);
+	unsigned n = (uint32_t)walked, same = (unsigned)(walked >> 32);
+	if (!n)
+		return stack_capture_other(ts, attached);
+	uint32_t deaths = atomic_load_explicit(&g_code_deaths, memory_order_acquire);
+	return capture_raw(ts, keys - n, n, same, deaths, attached);
+}
+
+/* Do Python-only stacks go through the frame-chain cache? */
+static inline bool python_cached(void)
+{
+	return g_py_layout && atomic_load_explicit(&g_py_state, memory_order_relaxed) != PY_NONE &&
+	       (g_config.native == NATIVE_AUTO || g_config.native == NATIVE_NONE) &&
+	       !g_config.no_stack_cache;
+}
+
 /* Are the calling thread's raw keys (what g_py_raw_walk gives) exactly
  * raw[0] .. raw[n - 1] (root first)? The same walk,
  * comparing as it goes, innermost first: a changed innermost frame (the
@@ -557,6 +661,10 @@ same_keys(const struct python_layout *L, const struct frame_key *raw, unsigned n
 	{                                                                                   \
 		return walk_keys(&python_layouts[i], keys, m, work, max, attached);         \
 	}                                                                                   \
+	static uint32_t capture_row##i(struct thread_state *ts, bool attached)             \
+	{                                                                                   \
+		return capture_python(&python_layouts[i], ts, attached);                    \
+	}                                                                                   \
 	static bool same_row##i(const struct frame_key *raw, unsigned n, bool attached)    \
 	{                                                                                   \
 		return same_keys(&python_layouts[i], raw, n, attached);                     \
@@ -578,6 +686,12 @@ static unsigned (*const row_keys[])(struct frame_key *, unsigned, bool) = {
 static uint64_t (*const row_raw[])(struct frame_key *, unsigned, struct frame_key *, unsigned,
 				   bool) = {
 #define HW_X(i) raw_row##i,
+	HW_PY_ROW_INDEXES(HW_X)
+#undef HW_X
+};
+
+static uint32_t (*const row_capture[])(struct thread_state *, bool) = {
+#define HW_X(i) capture_row##i,
 	HW_PY_ROW_INDEXES(HW_X)
 #undef HW_X
 };
@@ -618,6 +732,7 @@ static uint64_t walk_none(struct frame_key *keys, unsigned m, struct frame_key *
 uint64_t (*g_py_raw_walk)(struct frame_key *keys, unsigned m, struct frame_key *work, unsigned max,
 			  bool attached) = walk_none;
 uint16_t g_py_raw_first;
+uint32_t (*g_py_capture_row)(struct thread_state *ts, bool attached);
 bool (*g_py_raw_same)(const struct frame_key *raw, unsigned n, bool attached) = same_none;
 
 /* Is this 3.13+ interpreter a free-threaded build? Its _PyRuntime starts
@@ -632,6 +747,13 @@ static bool runtime_free_threaded(const void *runtime, uint32_t version)
 
 bool stack_python_attach(uint32_t version, char *why, size_t cap)
 {
+#if defined(__x86_64__)
+	{
+		unsigned long tp;
+		__asm__("mov %%fs:0, %0" : "=r"(tp));
+		g_self_is_tp = tp == (unsigned long)pthread_self();
+	}
+#endif
 	g_py_runtime = dlsym(RTLD_DEFAULT, "_PyRuntime");
 	bool ft = runtime_free_threaded(g_py_runtime, version);
 	g_py_flags = ft ? HW_PY_FREE_THREADED : 0;
@@ -678,6 +800,7 @@ bool stack_python_attach(uint32_t version, char *why, size_t cap)
 	g_py_raw_first = L->code_tlbc ? 0 : L->code_code_adaptive;
 	g_py_raw_walk = row_raw[row];
 	g_py_raw_same = row_same[row];
+	g_py_capture_row = row_capture[row];
 	g_py_finalizing_at = (const uintptr_t *)((char *)g_py_runtime + L->runtime_finalizing);
 	atomic_store(&g_py_finalizing, (uintptr_t *)g_py_finalizing_at);
 	return true;
