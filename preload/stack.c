@@ -444,6 +444,16 @@ void stack_check_cached(struct thread_state *ts, bool attached)
 	bool same = n == ts->last_depth;
 	for (unsigned i = 0; same && i < n; i++)
 		same = keys[n - 1 - i].a == ts->last_keys[i].a && keys[n - 1 - i].b == ts->last_keys[i].b;
+	/* and the code ids and nodes the capture took from its memos, against
+	 * the code map and the tree (both find them without writing) */
+	uint32_t parent = ts->root;
+	for (unsigned i = 0; same && i < n; i++) {
+		uint32_t gen = (uint32_t)(ts->last_keys[i].b >> 32), instr = (uint32_t)ts->last_keys[i].b;
+		uint32_t code = stack_python_code_id(ts, (uintptr_t)(ts->last_keys[i].a & ~PY_BIT), gen);
+		parent = code ? stack_tree_intern(ts, parent, HW_FRAME_PYTHON, (uint64_t)code << 32 | instr)
+			      : 0;
+		same = code == ts->last_code[i] && parent && parent == ts->last_ids[i];
+	}
 	/* A code object that died on another thread since the capture read
 	 * g_code_deaths (a free-threaded build's collector runs on any thread)
 	 * may have moved a generation between the two walks: no verdict. */

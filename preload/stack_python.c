@@ -557,22 +557,35 @@ capture_raw(struct thread_state *ts, const struct frame_key *raw, unsigned n, un
 	uint32_t parent = same ? ts->last_ids[same - 1] : ts->root;
 	for (unsigned i = same; i < n; i++) {
 		const struct frame_key *k = &raw[i];
-		uintptr_t code_addr = (uintptr_t)k->a;
-		uint32_t gen = stack_python_code_gen(code_addr),
-			 instr = stack_python_raw_instr(code_addr, k->b);
-		/* the same code object one instruction on: the code id is known */
-		uint32_t code = i < ts->last_depth && ts->last_keys[i].a == (k->a | PY_BIT) &&
-					(uint32_t)(ts->last_keys[i].b >> 32) == gen
-				? ts->last_code[i]
-				: stack_python_code_id(ts, code_addr, gen);
-		ts->last_code[i] = code;
-		parent = code ? stack_tree_intern_python(ts, &ts->tree, parent,
-							 (uint64_t)code << 32 | instr)
-			      : 0;
-		if (!parent) {
-			ts->last_depth = 0;
-			return 0;
+		struct stack_raw_memo *m = stack_tree_raw_memo(&ts->tree, parent, k->b);
+		uint32_t gen, instr, code;
+		if (HW_LIKELY(m->b == k->b && m->a == k->a && m->parent == parent &&
+			      m->deaths == deaths && m->id)) {
+			gen = m->gen;
+			instr = m->instr;
+			code = m->code;
+			parent = m->id;
+		} else {
+			uintptr_t code_addr = (uintptr_t)k->a;
+			gen = stack_python_code_gen(code_addr);
+			instr = stack_python_raw_instr(code_addr, k->b);
+			/* the same code object one instruction on: the code id is known */
+			code = i < ts->last_depth && ts->last_keys[i].a == (k->a | PY_BIT) &&
+					       (uint32_t)(ts->last_keys[i].b >> 32) == gen
+				       ? ts->last_code[i]
+				       : stack_python_code_id(ts, code_addr, gen);
+			uint32_t id = code ? stack_tree_intern_python(ts, &ts->tree, parent,
+								      (uint64_t)code << 32 | instr)
+					   : 0;
+			if (!id) {
+				ts->last_depth = 0;
+				return 0;
+			}
+			*m = (struct stack_raw_memo){.a = k->a, .b = k->b, .parent = parent, .deaths = deaths,
+						     .id = id, .code = code, .instr = instr, .gen = gen};
+			parent = id;
 		}
+		ts->last_code[i] = code;
 		ts->last_keys[i].a = k->a | PY_BIT;
 		ts->last_keys[i].b = instr | (uint64_t)gen << 32;
 		ts->last_ids[i] = parent;

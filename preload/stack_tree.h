@@ -16,6 +16,19 @@ struct stack_tree_entry {
 };
 
 #define HW_TREE_MEMO 64
+#define HW_TREE_RAW_MEMO 256
+
+/* A Python frame's node by its raw key (see g_py_raw_walk) and parent,
+ * with what interning it gave besides: exact while no code object died
+ * since (deaths, g_code_deaths): the code object at a, its generation, code
+ * id and instruction are then the same, and so is the node while the tree
+ * is kept (the memo goes with it). */
+struct stack_raw_memo {
+	uint64_t a, b;
+	uint32_t parent, deaths;
+	uint32_t id; /* 0 = empty */
+	uint32_t code, instr, gen;
+};
 
 struct stack_tree {
 	struct stack_tree_entry *slots; /* mmap'd, never from the traced malloc */
@@ -23,6 +36,8 @@ struct stack_tree {
 	uint32_t count;
 	/* the nodes met last, direct-mapped (stack_tree_intern_memo) */
 	struct stack_tree_entry memo[HW_TREE_MEMO];
+	/* the Python frames met last by their raw keys, direct-mapped */
+	struct stack_raw_memo raw[HW_TREE_RAW_MEMO];
 };
 
 struct thread_state;
@@ -52,6 +67,13 @@ static inline uint32_t stack_tree_intern_python(struct thread_state *ts, struct 
 		m->id = id;
 	}
 	return id;
+}
+
+static inline struct stack_raw_memo *stack_tree_raw_memo(struct stack_tree *t, uint32_t parent,
+							 uint64_t b)
+{
+	uint64_t h = (b ^ (uint64_t)parent << 40) * 0x9e3779b97f4a7c15ull;
+	return &t->raw[h >> 56];
 }
 
 /* Frees the table's memory. */
