@@ -87,8 +87,10 @@ extern uint16_t g_py_raw_first; /* code_code_adaptive of the row, or 0 */
 extern bool (*g_py_raw_same)(const struct frame_key *raw, unsigned n, bool attached);
 
 /* The layout row's whole Python-only capture through the thread's
- * frame-chain cache (stack_capture's common case, see stack.c), or NULL. */
-extern uint32_t (*g_py_capture_row)(struct thread_state *ts, bool attached);
+ * frame-chain cache (stack_capture's common case, see stack.c), or NULL:
+ * [1] for attached callers (the PyMem hooks), which it takes as a constant;
+ * with HEAPWISE_STACK_CACHE=check, the row's capture that checks itself. */
+extern uint32_t (*g_py_capture_row[2])(struct thread_state *ts, bool attached);
 
 /* instruction index + 1 of a raw key's b (see g_py_raw_walk) */
 static inline uint32_t stack_python_raw_instr(uintptr_t code, uint64_t b)

@@ -468,15 +468,17 @@ void stack_check_cached(struct thread_state *ts, bool attached)
  * go through the frame-chain cache (stack_python_started): the layout row's
  * whole capture (stack_python.c, capture_row##i), one load and one test for
  * what were four. */
-static uint32_t (*_Atomic g_capture_py)(struct thread_state *ts, bool attached);
+uint32_t (*_Atomic g_capture_py[2])(struct thread_state *ts, bool attached);
 
 void stack_python_started(void)
 {
-	if (g_py_layout && g_py_capture_row &&
+	if (g_py_layout && g_py_capture_row[0] && g_py_capture_row[1] &&
 	    atomic_load_explicit(&g_py_state, memory_order_relaxed) != PY_NONE &&
 	    (g_config.native == NATIVE_AUTO || g_config.native == NATIVE_NONE) &&
-	    !g_config.no_stack_cache)
-		atomic_store_explicit(&g_capture_py, g_py_capture_row, memory_order_release);
+	    !g_config.no_stack_cache) {
+		atomic_store_explicit(&g_capture_py[1], g_py_capture_row[1], memory_order_release);
+		atomic_store_explicit(&g_capture_py[0], g_py_capture_row[0], memory_order_release);
+	}
 }
 
 static __attribute__((noinline)) void new_module_epoch(struct thread_state *ts, uint32_t epoch)
@@ -502,7 +504,7 @@ uint32_t stack_capture(struct thread_state *ts, bool attached)
 {
 	epoch_check(ts);
 	uint32_t (*py)(struct thread_state *, bool) =
-		atomic_load_explicit(&g_capture_py, memory_order_acquire);
+		atomic_load_explicit(&g_capture_py[attached], memory_order_acquire);
 	if (HW_LIKELY(py))
 		return py(ts, attached);
 	return stack_capture_other(ts, attached);
@@ -602,7 +604,7 @@ uint32_t stack_capture_is(struct thread_state *ts, uint32_t same)
 	uint32_t epoch = atomic_load_explicit(&g_module_epoch, memory_order_relaxed);
 	struct chain_memo *c = chain_slot(ts, same);
 	if (same && c->leaf == same && c->module_epoch == epoch && epoch == ts->module_epoch &&
-	    c->root == ts->root && atomic_load_explicit(&g_capture_py, memory_order_relaxed) &&
+	    c->root == ts->root && atomic_load_explicit(&g_capture_py[1], memory_order_relaxed) &&
 	    g_py_raw_same(c->raw, c->depth, true) &&
 	    /* after the walk, as a capture reads it */
 	    c->deaths == atomic_load_explicit(&g_code_deaths, memory_order_acquire))

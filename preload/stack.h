@@ -88,6 +88,13 @@ struct chain_memo {
  * thread state). */
 uint32_t stack_capture(struct thread_state *ts, bool attached);
 
+/* The layout row's Python-only capture once stack_python_started found
+ * the mode goes through the frame-chain cache, else NULL: what
+ * stack_capture calls for a thread whose module epoch is current. The
+ * hooks call it themselves (tracker_capture): one call an event fewer. */
+extern uint32_t (*_Atomic g_capture_py[2])(struct thread_state *ts, bool attached)
+	__attribute__((visibility("hidden"))); /* [attached] */
+
 /* stack_capture without the layout row's Python-only capture (which calls
  * it for a thread that has no Python frame): every other mode. */
 uint32_t stack_capture_other(struct thread_state *ts, bool attached);

@@ -226,7 +226,8 @@ innermost_frame(const struct python_layout *L, bool attached)
 	void *ts = NULL;
 	if (attached) {
 		if (L->tstate_from == TSTATE_RUNTIME_GILSTATE) {
-			ts = g_py_runtime ? LOAD(void *, g_py_runtime, L->runtime_tstate_current) : NULL;
+			/* g_py_runtime is set before any walker can run */
+			ts = LOAD(void *, g_py_runtime, L->runtime_tstate_current);
 			if (ts && LOAD(unsigned long, ts, L->ts_thread_id) != thread_self())
 				ts = NULL; /* a caller that does not hold the GIL after all */
 		} else {
@@ -419,8 +420,12 @@ static inline __attribute__((always_inline)) unsigned walk_finish(struct frame_k
 	while (b < end && a->a == b->a && a->b == b->b)
 		a++, b++;
 	unsigned same = (unsigned)(b - (work - n));
-	for (struct frame_key *k = keys - n, *w = work - n; k < keys;)
+	for (struct frame_key *k = keys - n, *w = work - n; k < keys;) {
 		*k++ = *w++;
+		/* a few keys: not a call of memmove (the copy is made opaque
+		 * to the compiler's loop-to-library-call rewrite) */
+		__asm__("" : "+r"(k));
+	}
 	return same;
 }
 
@@ -533,6 +538,30 @@ done:
 	return n | (uint64_t)walk_finish(keys, m, work, n, n, ndiff, diff) << 32;
 }
 
+/* capture_raw's frame i (raw key k, under parent) that its memo entry m
+ * does not have: its generation, instruction, code id and node into m.
+ * false when the code id or the node could not be had. Out of line: the
+ * capture's registers stay free of what this needs. */
+static __attribute__((noinline)) bool memo_fill(struct thread_state *ts, const struct frame_key *k,
+						 unsigned i, uint32_t parent, uint32_t deaths,
+						 struct stack_raw_memo *m)
+{
+	uintptr_t code_addr = (uintptr_t)k->a;
+	uint32_t gen = stack_python_code_gen(code_addr), instr = stack_python_raw_instr(code_addr, k->b);
+	/* the same code object one instruction on: the code id is known */
+	uint32_t code = i < ts->last_depth && ts->last_keys[i].a == (k->a | PY_BIT) &&
+				(uint32_t)(ts->last_keys[i].b >> 32) == gen
+			? ts->last_code[i]
+			: stack_python_code_id(ts, code_addr, gen);
+	uint32_t id = code ? stack_tree_intern_python(ts, &ts->tree, parent, (uint64_t)code << 32 | instr)
+			   : 0;
+	if (!id)
+		return false;
+	*m = (struct stack_raw_memo){.a = k->a, .b = k->b, .parent = parent, .deaths = deaths,
+				     .id = id, .code = code, .instr = instr, .gen = gen};
+	return true;
+}
+
 /* The Python-only modes with Python frames (the common case), through the
  * thread's frame-chain cache: the frames are walked without their code
  * generations, and compared with the previous capture's as they are walked
@@ -550,7 +579,7 @@ done:
  * of them are the previous capture's. */
 static inline __attribute__((always_inline)) uint32_t
 capture_raw(struct thread_state *ts, const struct frame_key *raw, unsigned n, unsigned same,
-	    uint32_t deaths, bool attached)
+	    uint32_t deaths, bool attached, bool check)
 {
 	if (!ts->py_cached || deaths != ts->py_deaths)
 		same = 0;
@@ -558,33 +587,14 @@ capture_raw(struct thread_state *ts, const struct frame_key *raw, unsigned n, un
 	for (unsigned i = same; i < n; i++) {
 		const struct frame_key *k = &raw[i];
 		struct stack_raw_memo *m = stack_tree_raw_memo(&ts->tree, parent, k->b);
-		uint32_t gen, instr, code;
-		if (HW_LIKELY(m->b == k->b && m->a == k->a && m->parent == parent &&
-			      m->deaths == deaths && m->id)) {
-			gen = m->gen;
-			instr = m->instr;
-			code = m->code;
-			parent = m->id;
-		} else {
-			uintptr_t code_addr = (uintptr_t)k->a;
-			gen = stack_python_code_gen(code_addr);
-			instr = stack_python_raw_instr(code_addr, k->b);
-			/* the same code object one instruction on: the code id is known */
-			code = i < ts->last_depth && ts->last_keys[i].a == (k->a | PY_BIT) &&
-					       (uint32_t)(ts->last_keys[i].b >> 32) == gen
-				       ? ts->last_code[i]
-				       : stack_python_code_id(ts, code_addr, gen);
-			uint32_t id = code ? stack_tree_intern_python(ts, &ts->tree, parent,
-								      (uint64_t)code << 32 | instr)
-					   : 0;
-			if (!id) {
-				ts->last_depth = 0;
-				return 0;
-			}
-			*m = (struct stack_raw_memo){.a = k->a, .b = k->b, .parent = parent, .deaths = deaths,
-						     .id = id, .code = code, .instr = instr, .gen = gen};
-			parent = id;
+		if (HW_UNLIKELY(m->b != k->b || m->a != k->a || m->parent != parent ||
+				m->deaths != deaths || !m->id) &&
+		    !memo_fill(ts, k, i, parent, deaths, m)) {
+			ts->last_depth = 0;
+			return 0;
 		}
+		uint32_t gen = m->gen, instr = m->instr, code = m->code;
+		parent = m->id;
 		ts->last_code[i] = code;
 		ts->last_keys[i].a = k->a | PY_BIT;
 		ts->last_keys[i].b = instr | (uint64_t)gen << 32;
@@ -593,7 +603,7 @@ capture_raw(struct thread_state *ts, const struct frame_key *raw, unsigned n, un
 	ts->last_depth = n;
 	ts->py_cached = true;
 	ts->py_deaths = deaths;
-	if (HW_UNLIKELY(g_config.stack_check))
+	if (check)
 		stack_check_cached(ts, attached);
 	return parent;
 }
@@ -606,7 +616,7 @@ capture_raw(struct thread_state *ts, const struct frame_key *raw, unsigned n, un
  * walk decides whether their nodes are kept (a code object that died
  * during it is seen). */
 static inline __attribute__((always_inline)) uint32_t
-capture_python(const struct python_layout *L, struct thread_state *ts, bool attached)
+capture_python(const struct python_layout *L, struct thread_state *ts, bool attached, bool check)
 {
 	struct frame_key *keys = ts->py_raw + MAX_PY;
 	uint32_t before = atomic_load_explicit(&g_code_deaths, memory_order_acquire);
@@ -616,7 +626,7 @@ capture_python(const struct python_layout *L, struct thread_state *ts, bool atta
 	if (!n)
 		return stack_capture_other(ts, attached);
 	uint32_t deaths = atomic_load_explicit(&g_code_deaths, memory_order_acquire);
-	return capture_raw(ts, keys - n, n, same, deaths, attached);
+	return capture_raw(ts, keys - n, n, same, deaths, attached, check);
 }
 
 /* Do Python-only stacks go through the frame-chain cache? */
@@ -676,7 +686,16 @@ same_keys(const struct python_layout *L, const struct frame_key *raw, unsigned n
 	}                                                                                   \
 	static uint32_t capture_row##i(struct thread_state *ts, bool attached)             \
 	{                                                                                   \
-		return capture_python(&python_layouts[i], ts, attached);                    \
+		return capture_python(&python_layouts[i], ts, attached, false);             \
+	}                                                                                   \
+	static uint32_t attached_row##i(struct thread_state *ts, bool attached)            \
+	{                                                                                   \
+		(void)attached;                                                             \
+		return capture_python(&python_layouts[i], ts, true, false);                 \
+	}                                                                                   \
+	static uint32_t check_row##i(struct thread_state *ts, bool attached)               \
+	{                                                                                   \
+		return capture_python(&python_layouts[i], ts, attached, true);              \
 	}                                                                                   \
 	static bool same_row##i(const struct frame_key *raw, unsigned n, bool attached)    \
 	{                                                                                   \
@@ -705,6 +724,18 @@ static uint64_t (*const row_raw[])(struct frame_key *, unsigned, struct frame_ke
 
 static uint32_t (*const row_capture[])(struct thread_state *, bool) = {
 #define HW_X(i) capture_row##i,
+	HW_PY_ROW_INDEXES(HW_X)
+#undef HW_X
+};
+
+static uint32_t (*const row_attached[])(struct thread_state *, bool) = {
+#define HW_X(i) attached_row##i,
+	HW_PY_ROW_INDEXES(HW_X)
+#undef HW_X
+};
+
+static uint32_t (*const row_check[])(struct thread_state *, bool) = {
+#define HW_X(i) check_row##i,
 	HW_PY_ROW_INDEXES(HW_X)
 #undef HW_X
 };
@@ -745,7 +776,7 @@ static uint64_t walk_none(struct frame_key *keys, unsigned m, struct frame_key *
 uint64_t (*g_py_raw_walk)(struct frame_key *keys, unsigned m, struct frame_key *work, unsigned max,
 			  bool attached) = walk_none;
 uint16_t g_py_raw_first;
-uint32_t (*g_py_capture_row)(struct thread_state *ts, bool attached);
+uint32_t (*g_py_capture_row[2])(struct thread_state *ts, bool attached);
 bool (*g_py_raw_same)(const struct frame_key *raw, unsigned n, bool attached) = same_none;
 
 /* Is this 3.13+ interpreter a free-threaded build? Its _PyRuntime starts
@@ -813,7 +844,8 @@ bool stack_python_attach(uint32_t version, char *why, size_t cap)
 	g_py_raw_first = L->code_tlbc ? 0 : L->code_code_adaptive;
 	g_py_raw_walk = row_raw[row];
 	g_py_raw_same = row_same[row];
-	g_py_capture_row = row_capture[row];
+	g_py_capture_row[0] = g_config.stack_check ? row_check[row] : row_capture[row];
+	g_py_capture_row[1] = g_config.stack_check ? row_check[row] : row_attached[row];
 	g_py_finalizing_at = (const uintptr_t *)((char *)g_py_runtime + L->runtime_finalizing);
 	atomic_store(&g_py_finalizing, (uintptr_t *)g_py_finalizing_at);
 	return true;

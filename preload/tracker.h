@@ -354,7 +354,14 @@ static inline uint8_t *tracker_put_addr(struct thread_state *ts, uint8_t *p, con
  * state (holding the GIL, in a GIL build). */
 static inline uint32_t tracker_capture(struct thread_state *ts, int kind)
 {
-	return stack_capture(ts, kind == HW_KIND_PYMEM || kind == HW_KIND_PYOBJ);
+	bool attached = kind == HW_KIND_PYMEM || kind == HW_KIND_PYOBJ;
+	/* stack_capture's common case in line: the row's Python-only capture */
+	uint32_t (*py)(struct thread_state *, bool) =
+		atomic_load_explicit(&g_capture_py[attached], memory_order_acquire);
+	if (HW_LIKELY(py) &&
+	    HW_LIKELY(ts->module_epoch == atomic_load_explicit(&g_module_epoch, memory_order_relaxed)))
+		return py(ts, attached);
+	return stack_capture(ts, attached);
 }
 
 /* tracker_alloc's record; returns the stack it names, 0 when none was
