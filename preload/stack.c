@@ -489,7 +489,7 @@ static __attribute__((noinline)) void new_module_epoch(struct thread_state *ts, 
 	ts->module_epoch = epoch;
 }
 
-/* An object was unloaded: cached nodes may name vanished code. */
+/* new_module_epoch when the epoch moved since the thread last looked. */
 static inline void epoch_check(struct thread_state *ts)
 {
 	uint32_t epoch = atomic_load_explicit(&g_module_epoch, memory_order_relaxed);
