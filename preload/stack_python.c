@@ -41,14 +41,20 @@ static const uintptr_t *g_py_finalizing_at = &g_no_finalizing;
  * pthread_self returns the TCB); then the walker reads it without a call. */
 static bool g_self_is_tp;
 
+#if defined(__x86_64__)
+static inline unsigned long thread_pointer(void)
+{
+	unsigned long tp;
+	__asm__("mov %%fs:0, %0" : "=r"(tp));
+	return tp;
+}
+#endif
+
 static inline unsigned long thread_self(void)
 {
 #if defined(__x86_64__)
-	if (HW_LIKELY(g_self_is_tp)) {
-		unsigned long tp;
-		__asm__("mov %%fs:0, %0" : "=r"(tp));
-		return tp;
-	}
+	if (HW_LIKELY(g_self_is_tp))
+		return thread_pointer();
 #endif
 	return (unsigned long)pthread_self();
 }
@@ -629,14 +635,6 @@ capture_python(const struct python_layout *L, struct thread_state *ts, bool atta
 	return capture_raw(ts, keys - n, n, same, deaths, attached, check);
 }
 
-/* Do Python-only stacks go through the frame-chain cache? */
-static inline bool python_cached(void)
-{
-	return g_py_layout && atomic_load_explicit(&g_py_state, memory_order_relaxed) != PY_NONE &&
-	       (g_config.native == NATIVE_AUTO || g_config.native == NATIVE_NONE) &&
-	       !g_config.no_stack_cache;
-}
-
 /* Are the calling thread's raw keys (what g_py_raw_walk gives) exactly
  * raw[0] .. raw[n - 1] (root first)? The same walk,
  * comparing as it goes, innermost first: a changed innermost frame (the
@@ -792,11 +790,7 @@ static bool runtime_free_threaded(const void *runtime, uint32_t version)
 bool stack_python_attach(uint32_t version, char *why, size_t cap)
 {
 #if defined(__x86_64__)
-	{
-		unsigned long tp;
-		__asm__("mov %%fs:0, %0" : "=r"(tp));
-		g_self_is_tp = tp == (unsigned long)pthread_self();
-	}
+	g_self_is_tp = thread_pointer() == (unsigned long)pthread_self();
 #endif
 	g_py_runtime = dlsym(RTLD_DEFAULT, "_PyRuntime");
 	bool ft = runtime_free_threaded(g_py_runtime, version);
