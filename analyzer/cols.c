@@ -267,14 +267,15 @@ static inline __attribute__((always_inline)) bool raw_v(const uint8_t **p, const
 	return !hw_get_varint(p, end, v);
 }
 
-/* The encoder's address table: address -> number of its latest ALLOC. */
-static inline struct cols_slot *map_find(struct cols_work *w, uint64_t a)
+/* The encoder's address table: address -> number of its latest ALLOC
+ * (map: w->map, mask: its size - 1, gen: the chunk's). */
+static inline __attribute__((always_inline)) struct cols_slot *
+map_at(struct cols_slot *map, size_t mask, uint32_t gen, uint64_t a)
 {
-	size_t mask = w->map_cap - 1;
 	size_t i = (size_t)((a * 0x9E3779B97F4A7C15ull) >> 20) & mask;
-	while (w->map[i].gen == w->gen && w->map[i].addr != a)
+	while (map[i].gen == gen && map[i].addr != a)
 		i = (i + 1) & mask;
-	return &w->map[i];
+	return &map[i];
 }
 
 /* rv when ten bytes or more are left (the caller checked): no bounds check. */
@@ -339,10 +340,157 @@ static void reserve(struct cols_work *w)
 			grow(w, s, w->slen[s] + SPLIT_ROOM * SPLIT_BATCH);
 }
 
+/* Splits the run of ALLOC, FREE and REALLOC records at p (up to end) into
+ * their streams. Only those eight streams and the model's state are in
+ * locals: with all twelve streams in one loop, most of them lived on the
+ * stack (the loop took 19% more time). Returns where the run stops: at a
+ * record of another kind, at a heap record that does not split (*bad), or
+ * at end; *bad with m.nal SIZE_MAX: the chunk outgrew the model's room.
+ * *leftp: the records the streams have room for (reserve). */
+static __attribute__((noinline)) const uint8_t *split_heap(struct cols_work *w, struct model *mp,
+							   const uint8_t *p, const uint8_t *end,
+							   size_t *leftp, bool *bad)
+{
+	struct model m = *mp;
+	size_t left = *leftp;
+	uint8_t *oT, *oQ, *oH, *oR, *oA, *oF, *oZ, *oK;
+#define SYNC_IN()                                                                         \
+	(oT = w->s[HW_COLS_TAG] + w->slen[HW_COLS_TAG], oQ = w->s[HW_COLS_SEQ] + w->slen[HW_COLS_SEQ], \
+	 oH = w->s[HW_COLS_HINT] + w->slen[HW_COLS_HINT], oR = w->s[HW_COLS_REF] + w->slen[HW_COLS_REF], \
+	 oA = w->s[HW_COLS_ADELTA] + w->slen[HW_COLS_ADELTA],                                  \
+	 oF = w->s[HW_COLS_FDELTA] + w->slen[HW_COLS_FDELTA],                                  \
+	 oZ = w->s[HW_COLS_SIZE] + w->slen[HW_COLS_SIZE], oK = w->s[HW_COLS_STACK] + w->slen[HW_COLS_STACK])
+#define SYNC_OUT()                                                                        \
+	(w->slen[HW_COLS_TAG] = (size_t)(oT - w->s[HW_COLS_TAG]),                              \
+	 w->slen[HW_COLS_SEQ] = (size_t)(oQ - w->s[HW_COLS_SEQ]),                              \
+	 w->slen[HW_COLS_HINT] = (size_t)(oH - w->s[HW_COLS_HINT]),                            \
+	 w->slen[HW_COLS_REF] = (size_t)(oR - w->s[HW_COLS_REF]),                              \
+	 w->slen[HW_COLS_ADELTA] = (size_t)(oA - w->s[HW_COLS_ADELTA]),                        \
+	 w->slen[HW_COLS_FDELTA] = (size_t)(oF - w->s[HW_COLS_FDELTA]),                        \
+	 w->slen[HW_COLS_SIZE] = (size_t)(oZ - w->s[HW_COLS_SIZE]),                            \
+	 w->slen[HW_COLS_STACK] = (size_t)(oK - w->s[HW_COLS_STACK]))
+	SYNC_IN();
+	struct cols_class *const cls = w->cls;
+	struct cols_slot *const map = w->map;
+	const size_t mask = w->map_cap - 1;
+	const uint32_t gen = w->gen;
+	while (p < end && heap_tag[*p]) {
+		if (__builtin_expect(!left, 0)) {
+			SYNC_OUT();
+			reserve(w);
+			SYNC_IN();
+			left = SPLIT_BATCH;
+		}
+		left--;
+		const uint8_t *r = p;
+		uint8_t t = *p++;
+		uint8_t kind = m.kind;
+		bool next;
+		uint8_t base = heap_base(t, &kind, &next);
+		uint64_t s0 = 1, s1 = 0, d0, d1 = 0, size = 0, stack = 0;
+		bool ok;
+		if (__builtin_expect(end - p >= 6 * HW_VARINT_MAX, 1)) {
+			ok = next || rv10(&p, &s0);
+			if (base == HW_REC_ALLOC)
+				ok = ok && rv10(&p, &d0) && rv10(&p, &size) && rv10(&p, &stack);
+			else if (base == HW_REC_FREE)
+				ok = ok && rv10(&p, &d0);
+			else
+				ok = ok && rv10(&p, &s1) && rv10(&p, &d0) && rv10(&p, &d1) &&
+				     rv10(&p, &size) && rv10(&p, &stack);
+		} else {
+			ok = next || rv(&p, end, &s0);
+			if (base == HW_REC_ALLOC)
+				ok = ok && rv(&p, end, &d0) && rv(&p, end, &size) && rv(&p, end, &stack);
+			else if (base == HW_REC_FREE)
+				ok = ok && rv(&p, end, &d0);
+			else
+				ok = ok && rv(&p, end, &s1) && rv(&p, end, &d0) && rv(&p, end, &d1) &&
+				     rv(&p, end, &size) && rv(&p, end, &stack);
+		}
+		if (!ok) {
+			p = r;
+			*bad = true;
+			break;
+		}
+		m.kind = kind;
+		if (next && base == HW_REC_ALLOC) /* stack: the delta */
+			stack = m.last_stack + (uint64_t)hw_unzigzag(stack);
+		*oT++ = t;
+		if (!next)
+			PUTV(oQ, s0);
+		if (base == HW_REC_REALLOC)
+			PUTV(oQ, s1);
+		uint64_t a = m.addr + (uint64_t)hw_unzigzag(d0);
+		if (base != HW_REC_ALLOC) { /* the block freed: enc_free_addr */
+			struct cols_slot *sl = map_at(map, mask, gen, a);
+			if (sl->gen == gen) {
+				size_t ord = sl->ord;
+				PUTV(oR, m.nal - ord);
+				/* model_free: the block goes back to its class's ring */
+				struct cols_class *c = &cls[w->al_cls[ord]];
+				if (c->n == HW_COLS_RING) {
+					for (uint32_t k = 1; k < HW_COLS_RING; k++)
+						c->ring[k - 1] = c->ring[k];
+					c->n--;
+				}
+				c->ring[c->n++] = a;
+			} else {
+				*oR++ = 0;
+				PUTV(oF, hw_zigzag((int64_t)(a - m.last_free)));
+			}
+			m.last_free = a;
+			if (base == HW_REC_FREE) {
+				m.addr = a;
+				continue;
+			}
+			a += (uint64_t)hw_unzigzag(d1); /* the realloc's new block */
+		}
+		/* the block allocated: enc_alloc_addr */
+		uint32_t ci = class_of(kind, size);
+		struct cols_class *c = class_use(cls, gen, ci);
+		uint8_t hint = 0;
+		for (uint32_t j = 0; j < c->n; j++)
+			if (c->ring[c->n - 1 - j] == a) {
+				hint = (uint8_t)(1 + j);
+				for (uint32_t k = c->n - j; k < c->n; k++)
+					c->ring[k - 1] = c->ring[k];
+				c->n--;
+				break;
+			}
+		*oH++ = hint;
+		if (!hint)
+			PUTV(oA, hw_zigzag((int64_t)(a - (c->last ? c->last : m.addr))));
+		struct cols_slot *sl = map_at(map, mask, gen, a);
+		sl->addr = a;
+		sl->ord = (uint32_t)m.nal;
+		sl->gen = gen;
+		if (m.nal >= w->al_cap) { /* model_alloc's check */
+			p = r;
+			*bad = true;
+			m.nal = SIZE_MAX;
+			break;
+		}
+		w->al_addr[m.nal] = a;
+		w->al_cls[m.nal] = (uint16_t)ci;
+		m.nal++;
+		c->last = a;
+		m.addr = a;
+		PUTV(oZ, size);
+		PUTV(oK, hw_zigzag((int64_t)(stack - m.last_stack)));
+		m.last_stack = stack;
+	}
+	SYNC_OUT();
+#undef SYNC_IN
+#undef SYNC_OUT
+	*mp = m;
+	*leftp = left;
+	return p;
+}
+
 /* Splits rec into the streams. Returns false if a stream would not be
- * rebuilt (out of the model's room). The streams are written through
- * locals (a byte stored through w->s[] would make the compiler load every
- * stream's length again), with room for SPLIT_BATCH records at a time. */
+ * rebuilt (out of the model's room). The heap records go to split_heap,
+ * the others (STACK records, the rest) one at a time here. */
 static bool split(struct cols_work *w, const uint8_t *rec, size_t used)
 {
 	struct model m;
@@ -357,127 +505,20 @@ static bool split(struct cols_work *w, const uint8_t *rec, size_t used)
 	}
 	for (int i = 0; i < HW_COLS_STREAMS; i++)
 		w->slen[i] = 0;
-	uint8_t *oT, *oQ, *oH, *oR, *oA, *oF, *oZ, *oK, *oI, *oP, *oO, *oV;
-#define SYNC_IN()                                                                         \
-	(oT = w->s[HW_COLS_TAG] + w->slen[HW_COLS_TAG], oQ = w->s[HW_COLS_SEQ] + w->slen[HW_COLS_SEQ], \
-	 oH = w->s[HW_COLS_HINT] + w->slen[HW_COLS_HINT], oR = w->s[HW_COLS_REF] + w->slen[HW_COLS_REF], \
-	 oA = w->s[HW_COLS_ADELTA] + w->slen[HW_COLS_ADELTA],                                  \
-	 oF = w->s[HW_COLS_FDELTA] + w->slen[HW_COLS_FDELTA],                                  \
-	 oZ = w->s[HW_COLS_SIZE] + w->slen[HW_COLS_SIZE], oK = w->s[HW_COLS_STACK] + w->slen[HW_COLS_STACK], \
-	 oI = w->s[HW_COLS_SID] + w->slen[HW_COLS_SID],                                        \
-	 oP = w->s[HW_COLS_SPARENT] + w->slen[HW_COLS_SPARENT],                                \
-	 oO = w->s[HW_COLS_OTHER] + w->slen[HW_COLS_OTHER],                                    \
-	 oV = w->s[HW_COLS_SVALUE] + w->slen[HW_COLS_SVALUE])
-#define SYNC_OUT()                                                                        \
-	(w->slen[HW_COLS_TAG] = (size_t)(oT - w->s[HW_COLS_TAG]),                              \
-	 w->slen[HW_COLS_SEQ] = (size_t)(oQ - w->s[HW_COLS_SEQ]),                              \
-	 w->slen[HW_COLS_HINT] = (size_t)(oH - w->s[HW_COLS_HINT]),                            \
-	 w->slen[HW_COLS_REF] = (size_t)(oR - w->s[HW_COLS_REF]),                              \
-	 w->slen[HW_COLS_ADELTA] = (size_t)(oA - w->s[HW_COLS_ADELTA]),                        \
-	 w->slen[HW_COLS_FDELTA] = (size_t)(oF - w->s[HW_COLS_FDELTA]),                        \
-	 w->slen[HW_COLS_SIZE] = (size_t)(oZ - w->s[HW_COLS_SIZE]),                            \
-	 w->slen[HW_COLS_STACK] = (size_t)(oK - w->s[HW_COLS_STACK]),                          \
-	 w->slen[HW_COLS_SID] = (size_t)(oI - w->s[HW_COLS_SID]),                              \
-	 w->slen[HW_COLS_SPARENT] = (size_t)(oP - w->s[HW_COLS_SPARENT]),                      \
-	 w->slen[HW_COLS_OTHER] = (size_t)(oO - w->s[HW_COLS_OTHER]),                          \
-	 w->slen[HW_COLS_SVALUE] = (size_t)(oV - w->s[HW_COLS_SVALUE]))
 	reserve(w);
-	SYNC_IN();
 	size_t left = SPLIT_BATCH;
 	const uint8_t *p = rec, *end = rec + used;
 	while (p < end) {
-		if (__builtin_expect(!left, 0)) {
-			SYNC_OUT();
-			reserve(w);
-			SYNC_IN();
-			left = SPLIT_BATCH;
-		}
-		left--;
+		bool bad = false;
+		p = split_heap(w, &m, p, end, &left, &bad);
+		if (m.nal == SIZE_MAX)
+			return false;
+		if (bad || p == end)
+			break;
+		reserve(w); /* room for this record and SPLIT_BATCH - 1 more */
+		left = SPLIT_BATCH - 1;
 		const uint8_t *r = p;
 		uint8_t t = *p++;
-		if (heap_tag[t]) {
-			uint8_t kind = m.kind;
-			bool next;
-			uint8_t base = heap_base(t, &kind, &next);
-			uint64_t s0 = 1, s1 = 0, d0, d1 = 0, size = 0, stack = 0;
-			bool ok;
-			if (__builtin_expect(end - p >= 6 * HW_VARINT_MAX, 1)) {
-				/* room for the longest record: no bounds checks */
-				ok = next || rv10(&p, &s0);
-				if (base == HW_REC_ALLOC)
-					ok = ok && rv10(&p, &d0) && rv10(&p, &size) && rv10(&p, &stack);
-				else if (base == HW_REC_FREE)
-					ok = ok && rv10(&p, &d0);
-				else
-					ok = ok && rv10(&p, &s1) && rv10(&p, &d0) && rv10(&p, &d1) &&
-					     rv10(&p, &size) && rv10(&p, &stack);
-			} else {
-				ok = next || rv(&p, end, &s0);
-				if (base == HW_REC_ALLOC)
-					ok = ok && rv(&p, end, &d0) && rv(&p, end, &size) && rv(&p, end, &stack);
-				else if (base == HW_REC_FREE)
-					ok = ok && rv(&p, end, &d0);
-				else
-					ok = ok && rv(&p, end, &s1) && rv(&p, end, &d0) && rv(&p, end, &d1) &&
-					     rv(&p, end, &size) && rv(&p, end, &stack);
-			}
-			if (!ok) {
-				p = r;
-				break;
-			}
-			m.kind = kind;
-			if (next && base == HW_REC_ALLOC) /* stack: the delta */
-				stack = m.last_stack + (uint64_t)hw_unzigzag(stack);
-			*oT++ = t;
-			if (!next)
-				PUTV(oQ, s0);
-			if (base == HW_REC_REALLOC)
-				PUTV(oQ, s1);
-			uint64_t a = m.addr + (uint64_t)hw_unzigzag(d0);
-			if (base != HW_REC_ALLOC) { /* the block freed: enc_free_addr */
-				struct cols_slot *sl = map_find(w, a);
-				size_t ord = SIZE_MAX;
-				if (sl->gen == w->gen) {
-					ord = sl->ord;
-					PUTV(oR, m.nal - ord);
-				} else {
-					*oR++ = 0;
-					PUTV(oF, hw_zigzag((int64_t)(a - m.last_free)));
-				}
-				model_free(&m, a, ord);
-				if (base == HW_REC_FREE) {
-					m.addr = a;
-					continue;
-				}
-				a += (uint64_t)hw_unzigzag(d1); /* the realloc's new block */
-			}
-			/* the block allocated: enc_alloc_addr */
-			uint32_t ci = class_of(kind, size);
-			struct cols_class *c = class_use(w->cls, w->gen, ci);
-			uint8_t hint = 0;
-			for (uint32_t j = 0; j < c->n; j++)
-				if (c->ring[c->n - 1 - j] == a) {
-					hint = (uint8_t)(1 + j);
-					for (uint32_t k = c->n - j; k < c->n; k++)
-						c->ring[k - 1] = c->ring[k];
-					c->n--;
-					break;
-				}
-			*oH++ = hint;
-			if (!hint)
-				PUTV(oA, hw_zigzag((int64_t)(a - (c->last ? c->last : m.addr))));
-			struct cols_slot *sl = map_find(w, a);
-			sl->addr = a;
-			sl->ord = (uint32_t)m.nal;
-			sl->gen = w->gen;
-			if (!model_alloc(&m, a, ci))
-				return false;
-			m.addr = a;
-			PUTV(oZ, size);
-			PUTV(oK, hw_zigzag((int64_t)(stack - m.last_stack)));
-			m.last_stack = stack;
-			continue;
-		}
 		uint64_t v[4];
 		if (t == HW_REC_STACK) { /* id parent kind:u8 value */
 			bool ok = rv(&p, end, &v[0]) && rv(&p, end, &v[1]) && p < end;
@@ -489,11 +530,17 @@ static bool split(struct cols_work *w, const uint8_t *rec, size_t used)
 				p = r;
 				break;
 			}
-			*oT++ = t;
-			PUTV(oI, hw_zigzag((int64_t)(v[0] - m.last_sid - 1)));
-			PUTV(oP, hw_zigzag((int64_t)(v[0] - v[1])));
-			*oO++ = (uint8_t)v[2];
-			PUTV(oV, v[3]);
+			w->s[HW_COLS_TAG][w->slen[HW_COLS_TAG]++] = t;
+			uint8_t *o = w->s[HW_COLS_SID] + w->slen[HW_COLS_SID];
+			PUTV(o, hw_zigzag((int64_t)(v[0] - m.last_sid - 1)));
+			w->slen[HW_COLS_SID] = (size_t)(o - w->s[HW_COLS_SID]);
+			o = w->s[HW_COLS_SPARENT] + w->slen[HW_COLS_SPARENT];
+			PUTV(o, hw_zigzag((int64_t)(v[0] - v[1])));
+			w->slen[HW_COLS_SPARENT] = (size_t)(o - w->s[HW_COLS_SPARENT]);
+			w->s[HW_COLS_OTHER][w->slen[HW_COLS_OTHER]++] = (uint8_t)v[2];
+			o = w->s[HW_COLS_SVALUE] + w->slen[HW_COLS_SVALUE];
+			PUTV(o, v[3]);
+			w->slen[HW_COLS_SVALUE] = (size_t)(o - w->s[HW_COLS_SVALUE]);
 			m.last_sid = v[0];
 			continue;
 		}
@@ -521,16 +568,12 @@ static bool split(struct cols_work *w, const uint8_t *rec, size_t used)
 			break;
 		}
 		m.addr = a;
-		*oT++ = t;
+		w->s[HW_COLS_TAG][w->slen[HW_COLS_TAG]++] = t;
 		/* a body of any length: through put_bytes, and room again after */
-		SYNC_OUT();
 		put_bytes(w, HW_COLS_OTHER, r + 1, (size_t)(p - r - 1));
-		SYNC_IN();
-		left = 0;
+		reserve(w);
+		left = SPLIT_BATCH;
 	}
-	SYNC_OUT();
-#undef SYNC_IN
-#undef SYNC_OUT
 	if (p < end) /* a zero byte, a tag not known here, a cut record: as it is */
 		put_bytes(w, HW_COLS_TAIL, p, (size_t)(end - p));
 	return true;
