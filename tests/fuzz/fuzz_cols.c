@@ -1,0 +1,151 @@
+/* libFuzzer target (fuzz_cols): a column chunk whose streams hold any
+ * bytes, read the two ways the reader has. The input is the streams
+ * themselves, before zstd (so that the fuzzer shapes what the decoder
+ * walks, not zstd frames):
+ *   used:u16  then per stream (HW_COLS_STREAMS of them, in order):
+ *   len:u16 and len bytes (the input ends early: the rest are empty)
+ * The harness compresses each stream into its frame, puts the payload in
+ * a one-chunk trace, and checks that the replay's events (the column runs
+ * decoded straight into events, cols_decode_events) are those of the raw
+ * records the same payload rebuilds to (cols_decode, then the raw reading),
+ * and that a payload one of them refuses gives no events in the other. */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zstd.h>
+
+#include "cols.h"
+#include "merge.h"
+#include "reader.h"
+#include "util.h"
+
+#define CHUNK (64u * 1024u)
+
+static void no_def(void *ctx, const struct cursor *c, const struct hw_record *r)
+{
+	(void)ctx;
+	(void)c;
+	(void)r;
+}
+
+/* Every event of a trace, in merge order, as bytes (MARK labels by
+ * content). */
+static uint8_t *events_of(const struct trace *t, size_t *len)
+{
+	char *buf = NULL;
+	FILE *f = open_memstream(&buf, len);
+	struct merge *m = merge_new(t, no_def, NULL);
+	const struct hw_event *ev;
+	size_t n;
+	while ((n = merge_batch(m, &ev)) > 0)
+		for (size_t i = 0; i < n; i++) {
+			const struct hw_event *e = &ev[i];
+			uint64_t v[6] = {e->seq, e->op == EV_MARK ? 0 : e->addr, e->size, e->stack,
+					 e->op, e->kind};
+			if (e->op == EV_MARK)
+				fwrite((const void *)(uintptr_t)e->addr, 1, e->size, f);
+			fwrite(v, sizeof(v), 1, f);
+		}
+	merge_free(m);
+	fclose(f);
+	return (uint8_t *)buf;
+}
+
+/* A format-3 trace: the header, then one chunk of thread 1 (head: its 16
+ * bytes, and for a compressed chunk its zlen; body: what follows). */
+static uint8_t *trace_with(const struct hw_chunk_header *ch, const void *zlen, const void *body,
+			   size_t body_len, size_t *size)
+{
+	size_t head = HW_CHUNK_HEADER_SIZE + (zlen ? 4u : 0u);
+	size_t n = HW_HEADER_SIZE + head + body_len;
+	if (!zlen && n < HW_HEADER_SIZE + CHUNK)
+		n = HW_HEADER_SIZE + CHUNK;
+	uint8_t *b = xcalloc(1, n);
+	struct hw_file_header h = {.version = HW_FORMAT_VERSION,
+				   .header_size = HW_HEADER_SIZE,
+				   .chunk_size = CHUNK,
+				   .page_size = 4096};
+	memcpy(h.magic, HW_MAGIC, sizeof(h.magic));
+	memcpy(b, &h, sizeof(h));
+	memcpy(b + HW_HEADER_SIZE, ch, sizeof(*ch));
+	if (zlen)
+		memcpy(b + HW_HEADER_SIZE + HW_CHUNK_HEADER_SIZE, zlen, 4);
+	memcpy(b + HW_HEADER_SIZE + head, body, body_len);
+	*size = n;
+	return b;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (size < 2)
+		return 0;
+	uint32_t used = (uint32_t)(data[0] | data[1] << 8) % (CHUNK - HW_CHUNK_HEADER_SIZE);
+	if (!used)
+		return 0;
+	size_t at = 2;
+	/* the payload: zlen[i] u32 each, then the frames */
+	static uint8_t pay[4u * HW_COLS_STREAMS + HW_COLS_STREAMS * 1024u + 2u * 65536u];
+	size_t len = 4u * HW_COLS_STREAMS;
+	for (int s = 0; s < HW_COLS_STREAMS; s++) {
+		size_t n = 0;
+		if (at + 2 <= size) {
+			n = (size_t)(data[at] | data[at + 1] << 8);
+			at += 2;
+			if (n > size - at)
+				n = size - at;
+		}
+		uint32_t zl = 0;
+		if (n) {
+			size_t z = ZSTD_compress(pay + len, sizeof(pay) - len, data + at, n, 1);
+			if (ZSTD_isError(z))
+				return 0;
+			zl = (uint32_t)z;
+			len += z;
+			at += n;
+		}
+		memcpy(pay + 4u * s, &zl, 4);
+	}
+	uint32_t zlen = (uint32_t)len;
+	struct hw_chunk_header ch = {HW_CHUNK_MAGIC, 1, used | HW_CHUNK_ZSTD | HW_CHUNK_COLS, 0};
+	size_t zn;
+	uint8_t *zt = trace_with(&ch, &zlen, pay, len, &zn);
+	struct trace tz;
+	if (trace_open_buffer(zt, zn, "fuzz.hwt", &tz) != HW_OK) {
+		fprintf(stderr, "the column trace does not open\n");
+		abort();
+	}
+	/* the byte-for-byte reading: the records, then the raw trace of them */
+	uint8_t *rec = xmalloc(used);
+	size_t n = tz.nchunks == 1 ? trace_chunk_decompress(&tz, 0, rec) : 0;
+	struct hw_chunk_header rh = {HW_CHUNK_MAGIC, 1, (uint32_t)n, 0};
+	size_t rn;
+	uint8_t *rt = trace_with(&rh, NULL, rec, n, &rn);
+	struct trace tr;
+	if (trace_open_buffer(rt, rn, "fuzz.hwt", &tr) != HW_OK) {
+		fprintf(stderr, "the raw trace does not open\n");
+		abort();
+	}
+	/* a fresh reading of the column trace (the first one's warning state
+	 * and buffers stay out of it) */
+	struct trace tz2;
+	if (trace_open_buffer(zt, zn, "fuzz.hwt", &tz2) != HW_OK)
+		abort();
+	size_t n1, n2;
+	uint8_t *e1 = events_of(&tr, &n1), *e2 = events_of(&tz2, &n2);
+	if (n1 != n2 || memcmp(e1, e2, n1)) {
+		fprintf(stderr, "column events: %zu bytes, their records read raw: %zu: they differ\n",
+			n2, n1);
+		abort();
+	}
+	free(e1);
+	free(e2);
+	trace_close(&tz2);
+	trace_close(&tr);
+	trace_close(&tz);
+	free(rt);
+	free(rec);
+	free(zt);
+	return 0;
+}
