@@ -113,6 +113,8 @@ static void write_time(struct thread_state *ts, uint64_t t)
 static bool new_chunk(struct thread_state *ts, size_t need)
 {
 	uint64_t t = ts->time_ns;
+	if (ts->chunk)
+		writer_chunk_left(&ts->lease, (uint32_t)(ts->wp - (ts->chunk + HW_CHUNK_HEADER_SIZE)));
 	ts->chunk = NULL; /* the claim gives the old one back */
 	ts->wp = ts->wend = NULL; /* tracker_reserve comes here while there is none */
 	enum chunk_class cls = ts->chunk_index < CHUNK_FULL ? (enum chunk_class)ts->chunk_index
@@ -141,17 +143,44 @@ static bool new_chunk(struct thread_state *ts, size_t need)
 	return true;
 }
 
+/* new_chunk with the asynchronous signals blocked: a handler that forks
+ * (fork is async-signal-safe; a raw clone too) cannot make a child in the
+ * middle of a claim. Such a child went on with its parent's claim where
+ * the handler interrupted it, in the parent's shared mapping: it wrote the
+ * header of a block its parent was filling (used 0: a whole chunk of the
+ * parent's lost) and took its parent's trace for its own. Two system calls
+ * a chunk; the signals wait for microseconds. The synchronous ones (a
+ * fault) are never blocked: blocked, the kernel would kill the process. */
+static bool new_chunk_unsignalled(struct thread_state *ts, size_t need)
+{
+	sigset_t set, old;
+	sigfillset(&set);
+	static const int sync_signals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS};
+	for (size_t i = 0; i < sizeof(sync_signals) / sizeof(sync_signals[0]); i++)
+		sigdelset(&set, sync_signals[i]);
+	bool masked = pthread_sigmask(SIG_BLOCK, &set, &old) == 0;
+	bool ok = new_chunk(ts, need);
+	if (masked)
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return ok;
+}
+
 uint8_t *tracker_reserve_slow(struct thread_state *ts, size_t max)
 {
 	if (tracker_foreign(ts))
 		return NULL;
 	if (max + CHUNK_OPENING > writer_class_capacity(CHUNK_FULL))
 		return NULL;
-	if (!writer_ok() || !new_chunk(ts, max)) {
+	if (!writer_ok() || !new_chunk_unsignalled(ts, max)) {
 		/* recording stopped (a full disk, a limit): from now on every
-		 * event goes straight to the real function, no stack taken */
+		 * event goes straight to the real function, no stack taken.
+		 * Only a trace that is on stops: in a fork child whose handler
+		 * interrupted a claim of its parent's, that claim goes on here
+		 * and fails (the file is the parent's), and the child's own
+		 * trace is still to start at its next event. */
+		int on = RUN_ON;
 		if (!writer_ok())
-			atomic_store(&g_run_state, RUN_STOPPED);
+			atomic_compare_exchange_strong(&g_run_state, &on, RUN_STOPPED);
 		return NULL;
 	}
 	return ts->wp;
@@ -494,6 +523,8 @@ void tracker_set_origin(uint32_t origin)
 
 static void release(struct thread_state *ts)
 {
+	if (ts->chunk && ts->wp)
+		writer_chunk_left(&ts->lease, (uint32_t)(ts->wp - (ts->chunk + HW_CHUNK_HEADER_SIZE)));
 	writer_release_chunk(&ts->lease);
 	stack_tree_release(&ts->tree);
 	stack_python_release(ts->codes);

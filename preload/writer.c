@@ -8,6 +8,7 @@
 #include "writer.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -440,6 +441,7 @@ static uint8_t *map_block(uint64_t idx)
  * writes into one of its slots, or while slots are left to hand out. */
 struct slab {
 	uint8_t *map;
+	uint64_t idx; /* its block number */
 	uint32_t size, nslots, next, users;
 	struct slab *free_next;
 };
@@ -485,7 +487,8 @@ static uint8_t *claim_slot(int cls, struct slab **slab)
 		struct slab *n = slab_new();
 		if (!n)
 			return NULL;
-		n->map = map_block(atomic_fetch_add(&w.next_chunk, 1));
+		n->idx = atomic_fetch_add(&w.next_chunk, 1);
+		n->map = map_block(n->idx);
 		if (!n->map) {
 			n->free_next = g_slabs.free;
 			g_slabs.free = n;
@@ -543,7 +546,8 @@ static uint8_t *next_window_block(struct chunk_lease *l)
 		n = max;
 	if (l->win)
 		munmap(l->win, (size_t)l->win_blocks * w.chunk_size);
-	l->win = map_blocks(atomic_fetch_add(&w.next_chunk, n), &n); /* n may shrink at a limit */
+	l->win_idx = atomic_fetch_add(&w.next_chunk, n);
+	l->win = map_blocks(l->win_idx, &n); /* n may shrink at a limit */
 	if (!l->win) {
 		l->win_blocks = l->win_next = 0;
 		return NULL;
@@ -563,9 +567,13 @@ bool writer_claim_chunk(uint32_t thread, uint32_t index, enum chunk_class cls,
 	if (cls == CHUNK_FULL) {
 		p = next_window_block(out);
 		out->size = w.chunk_size;
+		out->off = HW_HEADER_SIZE + (out->win_idx + out->win_next - 1) * w.chunk_size;
 	} else {
 		pthread_mutex_lock(&g_slabs.lock);
 		p = claim_slot(cls, &out->slab);
+		if (p)
+			out->off = HW_HEADER_SIZE + out->slab->idx * w.chunk_size +
+				   (uint64_t)(p - out->slab->map);
 		pthread_mutex_unlock(&g_slabs.lock);
 		out->size = slot_sizes[cls];
 	}
@@ -594,6 +602,43 @@ void writer_release_chunk(struct chunk_lease *l)
 	l->win_blocks = l->win_next = 0;
 }
 
+/* The chunks threads left, with the `used` they left them with
+ * (writer_chunk_left): in memory of its own, grown by doubling. */
+struct left_chunk {
+	uint64_t off;
+	uint32_t used;
+};
+
+static struct {
+	pthread_mutex_t lock;
+	struct left_chunk *v;
+	size_t n, cap;
+} g_left = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+void writer_chunk_left(const struct chunk_lease *l, uint32_t used)
+{
+	if (!l->map || !w.open)
+		return;
+	pthread_mutex_lock(&g_left.lock);
+	if (g_left.n == g_left.cap) {
+		size_t cap = g_left.cap ? g_left.cap * 2 : 4096 / sizeof(struct left_chunk);
+		void *v = mmap(NULL, cap * sizeof(struct left_chunk), PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (v == MAP_FAILED) { /* not remembered: the header keeps what it has */
+			pthread_mutex_unlock(&g_left.lock);
+			return;
+		}
+		if (g_left.v) {
+			memcpy(v, g_left.v, g_left.n * sizeof(struct left_chunk));
+			munmap(g_left.v, g_left.cap * sizeof(struct left_chunk));
+		}
+		g_left.v = v;
+		g_left.cap = cap;
+	}
+	g_left.v[g_left.n++] = (struct left_chunk){l->off, used};
+	pthread_mutex_unlock(&g_left.lock);
+}
+
 void writer_finish(void)
 {
 	if (!w.open || atomic_exchange(&w.finished, true))
@@ -605,6 +650,14 @@ void writer_finish(void)
 		used = cap;
 	int fd = reopen();
 	if (fd >= 0) {
+		/* the used of the chunks left, as their threads left them */
+		pthread_mutex_lock(&g_left.lock);
+		for (size_t i = 0; i < g_left.n; i++)
+			if (pwrite(fd, &g_left.v[i].used, sizeof(uint32_t),
+				   (off_t)(g_left.v[i].off + offsetof(struct hw_chunk_header, used))) !=
+			    (ssize_t)sizeof(uint32_t))
+				break;
+		pthread_mutex_unlock(&g_left.lock);
 		/* on failure the preallocated tail stays: the reader skips unused chunks */
 		if (ftruncate(fd, (off_t)(HW_HEADER_SIZE + used * w.chunk_size)) < 0) {
 		}
@@ -617,12 +670,14 @@ void writer_fork_child_locks(void)
 {
 	pthread_mutex_init(&w.grow_lock, NULL);
 	pthread_mutex_init(&g_slabs.lock, NULL);
+	pthread_mutex_init(&g_left.lock, NULL);
 }
 
 void writer_forget(void)
 {
 	w.open = false;
 	w.path[0] = 0;
+	g_left.n = 0; /* the parent's chunks */
 	/* The slabs handing out slots are the parent's: private memory takes
 	 * their place (a thread state kept for shim code a signal handler
 	 * interrupted may still write into its slot); their descriptors stay

@@ -25,6 +25,8 @@ struct chunk_lease {
 	 * win_next of its win_blocks handed out */
 	uint8_t *win;
 	uint32_t win_blocks, win_next;
+	uint64_t win_idx; /* the block number of the window's first block */
+	uint64_t off; /* the file offset of the chunk's header */
 };
 
 /* Claims a chunk of class cls for thread serial `thread` (its index-th),
@@ -45,7 +47,17 @@ uint32_t writer_class_capacity(enum chunk_class cls);
  * blocks. */
 void writer_release_chunk(struct chunk_lease *l);
 
-/* Stops new chunk claims and cuts the preallocated tail of the file. Chunks
+/* The thread holding lease l leaves its chunk with `used` bytes of
+ * records (for another, or at its exit): remembered, so that
+ * writer_finish writes that figure into the chunk's header again. A fork
+ * child made by a signal handler without atfork handlers (the raw system
+ * call, clone) that interrupted the commit of a record goes on with it and
+ * may store an older `used` into its parent's chunk after the parent has
+ * left it; the records after it would be lost. */
+void writer_chunk_left(const struct chunk_lease *l, uint32_t used);
+
+/* Stops new chunk claims, writes the `used` of the chunks left again
+ * (writer_chunk_left) and cuts the preallocated tail of the file. Chunks
  * already claimed stay valid. */
 void writer_finish(void);
 
