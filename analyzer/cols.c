@@ -752,7 +752,7 @@ static __attribute__((noinline)) bool heap_run(struct model *m, struct rd st[HW_
 	const uint8_t *ap = st[HW_COLS_ADELTA].p, *const ae = st[HW_COLS_ADELTA].end;
 	const uint8_t *zp = st[HW_COLS_SIZE].p, *const ze = st[HW_COLS_SIZE].end;
 	const uint8_t *kp = st[HW_COLS_STACK].p, *const ke = st[HW_COLS_STACK].end;
-	const uint8_t *const t0 = tp, *const q0 = qp, *const z0 = zp;
+	const uint8_t *const t0 = tp, *const q0 = qp, *const z0 = zp, *const k0 = kp;
 	struct cols_work *w = m->w;
 	struct cols_class *const cls = w->cls;
 	const uint32_t gen = w->gen;
@@ -869,16 +869,22 @@ static __attribute__((noinline)) bool heap_run(struct model *m, struct rd st[HW_
 			last_stack = stack;
 			if (stack > UINT32_MAX)
 				goto redo;
-			nb += vlen(next ? v : stack);
+			/* the raw stack field: the delta as the stream has it (its
+			 * bytes: counted below), else the id itself (size_t wraps
+			 * back: only the sum counts) */
+			if (__builtin_expect(!next, 0))
+				nb += vlen(stack) - vlen(v);
 			x->stack = (uint32_t)stack;
 		}
 		nev = (size_t)(e - *eo->ev);
 		if (tp == te || !heap_tag[*tp])
 			break;
 	}
-	/* the raw bytes of the run: tags, the fields held as they are, and
-	 * the rest counted above */
-	size_t raw = *rawp + (size_t)(tp - t0) + (size_t)(qp - q0) + (size_t)(zp - z0) + nb;
+	/* the raw bytes of the run: tags, the fields held as they are
+	 * (sequence deltas, sizes, stack deltas: a GETV takes a varint's
+	 * shortest form only), and the rest counted above */
+	size_t raw = *rawp + (size_t)(tp - t0) + (size_t)(qp - q0) + (size_t)(zp - z0) +
+		     (size_t)(kp - k0) + nb;
 	if (raw > used)
 		goto redo;
 	*rawp = raw;
