@@ -236,6 +236,20 @@ void tracker_time_moved(struct thread_state *ts, uint64_t raw)
 	sample_rss(ts, now);
 }
 
+void tracker_clock_look(struct thread_state *ts)
+{
+	uint64_t raw = tracker_coarse_raw();
+	uint32_t stride = ts->clock_stride;
+	if (raw != ts->clock_raw) {
+		tracker_time_moved(ts, raw);
+		stride = 1;
+	} else if (stride < HW_CLOCK_STRIDE_MAX) {
+		stride++;
+	}
+	ts->clock_stride = stride;
+	ts->clock_skip = stride;
+}
+
 void tracker_mark(struct thread_state *ts, int kind, const char *label)
 {
 	atomic_fetch_add(&g_tag_epoch, 1); /* before the mark's sequence number */
@@ -277,7 +291,7 @@ uint32_t tracker_retag(struct thread_state *ts, const void *block, uint32_t same
 	uint32_t stack = stack_capture_is(ts, same); /* capture(ts, HW_KIND_PYOBJ) */
 	if (stack && stack == same)
 		return stack;
-	tracker_note_time(ts);
+	tracker_note_time_often(ts);
 	uint8_t *p = tracker_reserve(ts, HW_MAX_EVENT_RECORD);
 	if (!p)
 		return 0;
@@ -305,7 +319,7 @@ uint32_t tracker_realloc(struct thread_state *ts, int kind, uint64_t seq_free, c
 		     const void *new_ptr, size_t size)
 {
 	uint32_t stack = tracker_capture(ts, kind);
-	tracker_note_time(ts);
+	tracker_note_time_often(ts);
 	uint8_t *p = tracker_reserve(ts, HW_MAX_EVENT_RECORD);
 	if (!p)
 		return 0;
@@ -495,6 +509,8 @@ static struct thread_state *thread_state_new(void)
 	ts->tid = (uint32_t)gettid();
 	ts->time_ns = UINT64_MAX;
 	ts->clock_raw = UINT64_MAX;
+	ts->clock_skip = 1; /* the first event looks */
+	ts->clock_stride = 1;
 	ts->errnop = &errno;
 	stack_bounds(ts);
 	tracker_registry_lock();

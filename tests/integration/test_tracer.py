@@ -88,6 +88,31 @@ class Threads(TraceTest):
         self.assertFalse(s["truncated"])
 
 
+class Times(TraceTest):
+    def test_paced_events_have_times_of_their_own(self):
+        # The allocator's events look at the clock every few events of a
+        # busy thread (tracker_note_time_often); a thread whose events come
+        # slower than the clock's tick looks at every one. After the burst
+        # at most 7 events keep the time from before their pause; every
+        # paced allocation after those has a time later than the one before
+        # (a look every 8th event only would give 7 of 8 the time before).
+        _, _, traces = self.run_traced([self.prog("paced")])
+        p = subprocess.run([HEAPWISE, "dump", traces[0]], capture_output=True, text=True,
+                           timeout=120)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        now, times = None, {}
+        for line in p.stdout.splitlines():
+            m = re.match(r"\s*TIME ([0-9.]+) s", line)
+            if m:
+                now = float(m.group(1))
+            m = re.match(r"\s*ALLOC \S+ seq=\d+ addr=\S+ size=(\d+) ", line)
+            if m and 1000 <= int(m.group(1)) < 1040:
+                times[int(m.group(1)) - 1000] = now
+        self.assertEqual(sorted(times), list(range(40)), p.stdout[-2000:])
+        late = [times[i] for i in range(7, 40)]
+        self.assertTrue(all(a < b for a, b in zip(late, late[1:])), times)
+
+
 class ProcessTree(TraceTest):
     def test_fork_and_exec_children(self):
         _, err, traces = self.run_traced([self.prog("family")])
