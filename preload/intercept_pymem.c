@@ -405,7 +405,7 @@ static inline __attribute__((always_inline)) void *hook_realloc_of(void *ctx, vo
 			if (kind == HW_KIND_PYOBJ && g_py_reftracer_on)
 				obj_realloc(ts, seq_free, old, p, n);
 			else
-				tracker_realloc(ts, kind, seq_free, old, p, n);
+				tracker_record_realloc(ts, kind, seq_free, old, p, n);
 			*ts->errnop = e;
 		}
 		tracker_leave();

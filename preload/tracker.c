@@ -318,26 +318,7 @@ void tracker_free_at(struct thread_state *ts, int kind, uint64_t seq, const void
 uint32_t tracker_realloc(struct thread_state *ts, int kind, uint64_t seq_free, const void *old,
 		     const void *new_ptr, size_t size)
 {
-	uint32_t stack = tracker_capture(ts, kind);
-	tracker_note_time_often(ts);
-	uint8_t *p = tracker_reserve(ts, HW_MAX_EVENT_RECORD);
-	if (!p)
-		return 0;
-	uint64_t seq_alloc = tracker_take_seq();
-	*p++ = (uint8_t)(HW_REC_REALLOC | kind);
-	p = tracker_put_seq(ts, p, seq_free);
-	p = hw_put_varint(p, seq_alloc - seq_free);
-	ts->last_seq = seq_alloc;
-	p = tracker_put_addr(ts, p, old);
-	p = tracker_put_addr(ts, p, new_ptr);
-	p = hw_put_varint(p, size);
-	p = hw_put_varint(p, stack);
-	ts->last_stack = stack;
-	ts->last_kind = (uint32_t)kind;
-	tracker_commit(ts, p);
-	tracker_bump(&ts->allocs);
-	tracker_bump(&ts->frees);
-	return stack;
+	return tracker_record_realloc(ts, kind, seq_free, old, new_ptr, size);
 }
 
 void tracker_unmap(struct thread_state *ts, const void *addr, size_t len)
