@@ -324,7 +324,7 @@ void python_objects_finalizing(void)
 	atomic_store(&g_py_gc_flag, HW_GC_NO_FLAG);
 }
 
-void tracker_gc_seen(struct thread_state *ts, bool attached)
+static void gc_seen(struct thread_state *ts, bool attached)
 {
 	int *flag = atomic_load_explicit(&g_py_gc_flag, memory_order_relaxed);
 	if (flag == HW_GC_NO_FLAG)
@@ -354,6 +354,13 @@ void tracker_gc_seen(struct thread_state *ts, bool attached)
 		end_label(label, sizeof(label));
 		tracker_mark(ts, HW_MARK_GC_END, label);
 	}
+}
+
+void tracker_gc_seen(struct thread_state *ts, bool attached)
+{
+	int e = errno; /* HW_KEEPS_ERRNO */
+	gc_seen(ts, attached);
+	errno = e;
 }
 
 void tracker_gc_flush(struct thread_state *ts)

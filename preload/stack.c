@@ -9,6 +9,7 @@
  * A thread without Python frames gets its native stack (unless none). */
 #include "stack.h"
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -435,9 +436,7 @@ static inline unsigned collect(struct thread_state *ts, struct frame_key *keys, 
 
 _Atomic uint64_t g_stack_checks, g_stack_check_misses;
 
-/* HEAPWISE_STACK_CHECK: the stack just captured by the frame-chain cache
- * (last_keys) against an uncached walk. */
-void stack_check_cached(struct thread_state *ts, bool attached)
+static void check_cached(struct thread_state *ts, bool attached)
 {
 	struct frame_key *keys = ts->scratch.keys;
 	unsigned n = g_py_keys(keys, MAX_PY, attached);
@@ -462,6 +461,15 @@ void stack_check_cached(struct thread_state *ts, bool attached)
 	atomic_fetch_add_explicit(&g_stack_checks, 1, memory_order_relaxed);
 	if (!same)
 		atomic_fetch_add_explicit(&g_stack_check_misses, 1, memory_order_relaxed);
+}
+
+/* HEAPWISE_STACK_CHECK: the stack just captured by the frame-chain cache
+ * (last_keys) against an uncached walk. */
+void stack_check_cached(struct thread_state *ts, bool attached)
+{
+	int e = errno; /* HW_KEEPS_ERRNO */
+	check_cached(ts, attached);
+	errno = e;
 }
 
 /* Set (never cleared) once Python frames are walked and Python-only stacks
@@ -502,15 +510,26 @@ static inline void epoch_check(struct thread_state *ts)
  * stack_capture_other when the thread has no Python frame: no prologue here. */
 uint32_t stack_capture(struct thread_state *ts, bool attached)
 {
+	int e = errno; /* HW_KEEPS_ERRNO */
 	epoch_check(ts);
 	uint32_t (*py)(struct thread_state *, bool) =
 		atomic_load_explicit(&g_capture_py[attached], memory_order_acquire);
-	if (HW_LIKELY(py))
-		return py(ts, attached);
-	return stack_capture_other(ts, attached);
+	uint32_t stack = HW_LIKELY(py) ? py(ts, attached) : stack_capture_other(ts, attached);
+	errno = e;
+	return stack;
 }
 
+static uint32_t capture_other(struct thread_state *ts, bool attached);
+
 uint32_t stack_capture_other(struct thread_state *ts, bool attached)
+{
+	int e = errno; /* HW_KEEPS_ERRNO */
+	uint32_t stack = capture_other(ts, attached);
+	errno = e;
+	return stack;
+}
+
+static uint32_t capture_other(struct thread_state *ts, bool attached)
 {
 	ts->py_cached = false;
 	bool native = HW_LIKELY(tracker_stack_native_ok(ts, (uintptr_t)__builtin_frame_address(0)));

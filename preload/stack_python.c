@@ -4,6 +4,7 @@
  * is written once per code object. Reads the objects directly, never calls
  * into Python. */
 #include <dlfcn.h>
+#include <errno.h>
 #include <link.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -183,7 +184,17 @@ static void tss_decode(const uint8_t *c)
 
 /* The calling thread's current Python thread state, the first time on this
  * thread (or while its slot is not known). */
+static void *tss_find(void);
+
 static __attribute__((noinline)) void *tss_first(void)
+{
+	int e = errno; /* HW_KEEPS_ERRNO (__tls_get_addr may allocate) */
+	void *ts = tss_find();
+	errno = e;
+	return ts;
+}
+
+static void *tss_find(void)
 {
 	void *ts = g_py_current_tstate();
 	int kind = atomic_load_explicit(&g_tss_kind, memory_order_relaxed);
@@ -548,9 +559,9 @@ done:
  * does not have: its generation, instruction, code id and node into m.
  * false when the code id or the node could not be had. Out of line: the
  * capture's registers stay free of what this needs. */
-static __attribute__((noinline)) bool memo_fill(struct thread_state *ts, const struct frame_key *k,
-						 unsigned i, uint32_t parent, uint32_t deaths,
-						 struct stack_raw_memo *m)
+static inline __attribute__((always_inline)) bool
+memo_fill_in(struct thread_state *ts, const struct frame_key *k, unsigned i, uint32_t parent,
+	     uint32_t deaths, struct stack_raw_memo *m)
 {
 	uintptr_t code_addr = (uintptr_t)k->a;
 	uint32_t gen = stack_python_code_gen(code_addr), instr = stack_python_raw_instr(code_addr, k->b);
@@ -566,6 +577,16 @@ static __attribute__((noinline)) bool memo_fill(struct thread_state *ts, const s
 	*m = (struct stack_raw_memo){.a = k->a, .b = k->b, .parent = parent, .deaths = deaths,
 				     .id = id, .code = code, .instr = instr, .gen = gen};
 	return true;
+}
+
+static __attribute__((noinline)) bool memo_fill(struct thread_state *ts, const struct frame_key *k,
+						 unsigned i, uint32_t parent, uint32_t deaths,
+						 struct stack_raw_memo *m)
+{
+	int e = errno; /* HW_KEEPS_ERRNO (a CODE record, a chunk claim) */
+	bool ok = memo_fill_in(ts, k, i, parent, deaths, m);
+	errno = e;
+	return ok;
 }
 
 /* The Python-only modes with Python frames (the common case), through the

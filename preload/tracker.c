@@ -165,7 +165,7 @@ static bool new_chunk_unsignalled(struct thread_state *ts, size_t need)
 	return ok;
 }
 
-uint8_t *tracker_reserve_slow(struct thread_state *ts, size_t max)
+static uint8_t *reserve_slow(struct thread_state *ts, size_t max)
 {
 	if (tracker_foreign(ts))
 		return NULL;
@@ -184,6 +184,14 @@ uint8_t *tracker_reserve_slow(struct thread_state *ts, size_t max)
 		return NULL;
 	}
 	return ts->wp;
+}
+
+uint8_t *tracker_reserve_slow(struct thread_state *ts, size_t max)
+{
+	int e = errno; /* HW_KEEPS_ERRNO */
+	uint8_t *p = reserve_slow(ts, max);
+	errno = e;
+	return p;
 }
 
 static uint64_t read_rss(void)
@@ -241,7 +249,9 @@ void tracker_clock_look(struct thread_state *ts)
 	uint64_t raw = tracker_coarse_raw();
 	uint32_t stride = ts->clock_stride;
 	if (raw != ts->clock_raw) {
+		int e = errno; /* HW_KEEPS_ERRNO (a chunk claim, the RSS) */
 		tracker_time_moved(ts, raw);
+		errno = e;
 		stride = 1;
 	} else if (stride < HW_CLOCK_STRIDE_MAX) {
 		stride++;
@@ -268,12 +278,14 @@ void tracker_mark(struct thread_state *ts, int kind, const char *label)
 
 void tracker_finalize_seen(struct thread_state *ts)
 {
+	int e = errno; /* HW_KEEPS_ERRNO */
 	uintptr_t *fin = atomic_exchange(&g_py_finalizing, HW_NOT_FINALIZING);
 	if (fin != HW_NOT_FINALIZING) { /* the first thread to see it writes the mark */
 		tracker_gc_flush(ts);
 		python_objects_finalizing();
 		tracker_mark(ts, HW_MARK_PY_FINALIZE, "python-finalize");
 	}
+	errno = e;
 }
 
 void tracker_alloc(struct thread_state *ts, int kind, const void *ptr, size_t size)

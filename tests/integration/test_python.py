@@ -326,6 +326,21 @@ class FrameChainCache(PythonTest):
         self.assertEqual(main_only[0], main_only[1])
 
 
+class Errno(PythonTest):
+    def test_pymem_calls_keep_errno(self):
+        # the PyMem hooks leave errno to the out-of-line paths of an event
+        # (code objects written, chunks claimed, the clock moved on), which
+        # keep it themselves
+        for py in self.each_interpreter():
+            with self.on(py):
+                rc, err, _ = py.run_traced(
+                    self.dir, [py.script(os.path.join(PY_DIR, "errno_keep.py")),
+                               py.script(self.prog("pyerrno.so"))], env=self.env({}))
+                self.assertEqual(rc, 0, err)
+                self.assertIn("errno changed by 0 calls", err)
+                self.assertIn("reopening", err)  # the failed claim came
+
+
 class NativeUnwindCache(PythonTest):
     def test_cached_unwinds_equal_libunwinds(self):
         # HEAPWISE_UNWIND_CACHE=check unwinds every --native stack the
