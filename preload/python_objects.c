@@ -324,7 +324,7 @@ void python_objects_finalizing(void)
 	atomic_store(&g_py_gc_flag, HW_GC_NO_FLAG);
 }
 
-static void gc_seen(struct thread_state *ts, bool attached)
+static inline __attribute__((always_inline)) void gc_seen(struct thread_state *ts, bool attached)
 {
 	int *flag = atomic_load_explicit(&g_py_gc_flag, memory_order_relaxed);
 	if (flag == HW_GC_NO_FLAG)

@@ -436,7 +436,8 @@ static inline unsigned collect(struct thread_state *ts, struct frame_key *keys, 
 
 _Atomic uint64_t g_stack_checks, g_stack_check_misses;
 
-static void check_cached(struct thread_state *ts, bool attached)
+static inline __attribute__((always_inline)) void check_cached(struct thread_state *ts,
+								bool attached)
 {
 	struct frame_key *keys = ts->scratch.keys;
 	unsigned n = g_py_keys(keys, MAX_PY, attached);
@@ -491,10 +492,12 @@ void stack_python_started(void)
 
 static __attribute__((noinline)) void new_module_epoch(struct thread_state *ts, uint32_t epoch)
 {
+	int e = errno; /* HW_KEEPS_ERRNO (the tree's memory unmapped) */
 	/* an object was unloaded: cached nodes may name vanished code */
 	stack_tree_release(&ts->tree);
 	ts->last_depth = 0;
 	ts->module_epoch = epoch;
+	errno = e;
 }
 
 /* new_module_epoch when the epoch moved since the thread last looked. */
@@ -510,16 +513,18 @@ static inline void epoch_check(struct thread_state *ts)
  * stack_capture_other when the thread has no Python frame: no prologue here. */
 uint32_t stack_capture(struct thread_state *ts, bool attached)
 {
-	int e = errno; /* HW_KEEPS_ERRNO */
 	epoch_check(ts);
 	uint32_t (*py)(struct thread_state *, bool) =
 		atomic_load_explicit(&g_capture_py[attached], memory_order_acquire);
-	uint32_t stack = HW_LIKELY(py) ? py(ts, attached) : stack_capture_other(ts, attached);
-	errno = e;
-	return stack;
+	/* tail calls, which keep errno themselves: no frame of this function
+	 * under a native unwind (HW_UNWIND_SELF frames of the shim's are) */
+	if (HW_LIKELY(py))
+		return py(ts, attached);
+	return stack_capture_other(ts, attached);
 }
 
-static uint32_t capture_other(struct thread_state *ts, bool attached);
+static inline __attribute__((always_inline)) uint32_t capture_other(struct thread_state *ts,
+								    bool attached);
 
 uint32_t stack_capture_other(struct thread_state *ts, bool attached)
 {
@@ -529,7 +534,8 @@ uint32_t stack_capture_other(struct thread_state *ts, bool attached)
 	return stack;
 }
 
-static uint32_t capture_other(struct thread_state *ts, bool attached)
+static inline __attribute__((always_inline)) uint32_t capture_other(struct thread_state *ts,
+								    bool attached)
 {
 	ts->py_cached = false;
 	bool native = HW_LIKELY(tracker_stack_native_ok(ts, (uintptr_t)__builtin_frame_address(0)));

@@ -184,7 +184,7 @@ static void tss_decode(const uint8_t *c)
 
 /* The calling thread's current Python thread state, the first time on this
  * thread (or while its slot is not known). */
-static void *tss_find(void);
+static inline __attribute__((always_inline)) void *tss_find(void);
 
 static __attribute__((noinline)) void *tss_first(void)
 {
@@ -194,7 +194,7 @@ static __attribute__((noinline)) void *tss_first(void)
 	return ts;
 }
 
-static void *tss_find(void)
+static inline __attribute__((always_inline)) void *tss_find(void)
 {
 	void *ts = g_py_current_tstate();
 	int kind = atomic_load_explicit(&g_tss_kind, memory_order_relaxed);

@@ -165,7 +165,8 @@ static bool new_chunk_unsignalled(struct thread_state *ts, size_t need)
 	return ok;
 }
 
-static uint8_t *reserve_slow(struct thread_state *ts, size_t max)
+static inline __attribute__((always_inline)) uint8_t *reserve_slow(struct thread_state *ts,
+								    size_t max)
 {
 	if (tracker_foreign(ts))
 		return NULL;
