@@ -271,16 +271,15 @@ static inline bool tracker_foreign(const struct thread_state *ts)
 
 /* errno and an event: the inline path of a record (tracker_enter,
  * tracker_record_*, tracker_capture up to the layout row's walk) makes no
- * call that can set it; every out-of-line path it can take keeps errno as
- * it found it, marked HW_KEEPS_ERRNO where it saves it (tracker_reserve_slow,
- * tracker_clock_look's tracker_time_moved, tracker_finalize_seen,
+ * call that can set it, and every out-of-line path it can take keeps errno
+ * as it found it. Those marked HW_KEEPS_ERRNO save it: tracker_reserve_slow,
+ * tracker_clock_look around tracker_time_moved, tracker_finalize_seen,
  * tracker_gc_seen, stack_capture_other, stack_check_cached, stack.c's
- * new_module_epoch, stack_python.c's memo_fill and tss_first (each in one
- * frame, as before: a native unwind keeps HW_UNWIND_SELF frames of the
- * shim's); tracker_thread_state_slow,
- * tracker_stack_room and init_maybe on entry). The PyMem hooks rely on
- * that and save nothing; a new out-of-line call on the record path must
- * keep errno too. */
+ * new_module_epoch, stack_python.c's memo_fill and tss_first, each in one
+ * frame (a native unwind keeps HW_UNWIND_SELF frames of the shim's);
+ * tracker_thread_state_slow, tracker_stack_room and init_maybe did already.
+ * The PyMem hooks rely on that and save nothing: a new out-of-line call on
+ * the record path must keep errno too. */
 uint8_t *tracker_reserve_slow(struct thread_state *ts, size_t max);
 /* A RETAG event: CPython reused the live block at block (from a free list)
  * for an object the calling thread's stack makes; none when that stack is
