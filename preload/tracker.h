@@ -365,6 +365,21 @@ static inline __attribute__((always_inline)) void tracker_note_time_often(struct
 	tracker_clock_look(ts);
 }
 
+/* An allocation of this many bytes or more looks at the clock itself: the
+ * steps a timeline shows are on time even right after an idle pause (only
+ * smaller events, at most 7 of them, can keep the time from before it). */
+#define HW_CLOCK_LOOK_SIZE (64u * 1024u)
+
+static inline __attribute__((always_inline)) void tracker_note_time_sized(struct thread_state *ts,
+									     size_t size)
+{
+	if (HW_UNLIKELY(size >= HW_CLOCK_LOOK_SIZE)) {
+		tracker_clock_look(ts);
+		return;
+	}
+	tracker_note_time_often(ts);
+}
+
 /* Owner-only increment: a plain add, no locked instruction. On x86-64 one
  * add to memory (the relaxed load and store were three instructions an
  * event: issue 17): its store is one aligned 8-byte write, which a reader
@@ -415,7 +430,7 @@ tracker_record_alloc(struct thread_state *ts, int kind, const void *ptr, size_t 
 {
 	tracker_watch_python(ts, kind == HW_KIND_PYMEM || kind == HW_KIND_PYOBJ);
 	uint32_t stack = tracker_capture(ts, kind);
-	tracker_note_time_often(ts);
+	tracker_note_time_sized(ts, size);
 	uint8_t *p = tracker_reserve(ts, HW_MAX_EVENT_RECORD);
 	if (!p)
 		return 0;
@@ -472,7 +487,7 @@ tracker_record_realloc(struct thread_state *ts, int kind, uint64_t seq_free, con
 		       const void *new_ptr, size_t size)
 {
 	uint32_t stack = tracker_capture(ts, kind);
-	tracker_note_time_often(ts);
+	tracker_note_time_sized(ts, size);
 	uint8_t *p = tracker_reserve(ts, HW_MAX_EVENT_RECORD);
 	if (!p)
 		return 0;

@@ -95,22 +95,35 @@ class Times(TraceTest):
         # slower than the clock's tick looks at every one. After the burst
         # at most 7 events keep the time from before their pause; every
         # paced allocation after those has a time later than the one before
-        # (a look every 8th event only would give 7 of 8 the time before).
+        # (a look every 8th event only would give 7 of 8 the time before),
+        # and a large allocation after a pause has a time of its own.
         _, _, traces = self.run_traced([self.prog("paced")])
         p = subprocess.run([HEAPWISE, "dump", traces[0]], capture_output=True, text=True,
                            timeout=120)
         self.assertEqual(p.returncode, 0, p.stderr)
-        now, times = None, {}
+        now, times, burst, big = None, {}, None, {}
         for line in p.stdout.splitlines():
             m = re.match(r"\s*TIME ([0-9.]+) s", line)
             if m:
                 now = float(m.group(1))
             m = re.match(r"\s*ALLOC \S+ seq=\d+ addr=\S+ size=(\d+) ", line)
-            if m and 1000 <= int(m.group(1)) < 1040:
-                times[int(m.group(1)) - 1000] = now
+            if not m:
+                continue
+            size = int(m.group(1))
+            if size == 64:
+                burst = now
+            elif 1000 <= size < 1040:
+                times[size - 1000] = now
+            elif (1 << 20) <= size < (1 << 20) + 8:
+                # the time of the burst's last event before it, and its own
+                big[size - (1 << 20)] = (burst, now)
         self.assertEqual(sorted(times), list(range(40)), p.stdout[-2000:])
         late = [times[i] for i in range(7, 40)]
         self.assertTrue(all(a < b for a, b in zip(late, late[1:])), times)
+        # a large allocation looks at the clock itself: right after a
+        # pause it has the time after it (tracker_note_time_sized)
+        self.assertEqual(sorted(big), list(range(8)), big)
+        self.assertTrue(all(b > a for a, b in big.values()), big)
 
 
 class ProcessTree(TraceTest):
