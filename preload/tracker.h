@@ -425,13 +425,23 @@ static inline uint32_t tracker_capture(struct thread_state *ts, int kind)
 
 /* tracker_alloc's record; returns the stack it names, 0 when none was
  * written. */
+/* The start of a record of an allocation of size bytes (ALLOC or REALLOC):
+ * its stack into *stack, a look at the clock, and where to write (NULL:
+ * recording has failed). */
+static inline __attribute__((always_inline)) uint8_t *
+tracker_alloc_begin(struct thread_state *ts, int kind, size_t size, uint32_t *stack)
+{
+	*stack = tracker_capture(ts, kind);
+	tracker_note_time_sized(ts, size);
+	return tracker_reserve(ts, HW_MAX_EVENT_RECORD);
+}
+
 static inline __attribute__((always_inline)) uint32_t
 tracker_record_alloc(struct thread_state *ts, int kind, const void *ptr, size_t size)
 {
 	tracker_watch_python(ts, kind == HW_KIND_PYMEM || kind == HW_KIND_PYOBJ);
-	uint32_t stack = tracker_capture(ts, kind);
-	tracker_note_time_sized(ts, size);
-	uint8_t *p = tracker_reserve(ts, HW_MAX_EVENT_RECORD);
+	uint32_t stack;
+	uint8_t *p = tracker_alloc_begin(ts, kind, size, &stack);
 	if (!p)
 		return 0;
 	/* the short form when the number follows the chunk's last and the kind
@@ -486,9 +496,8 @@ static inline __attribute__((always_inline)) uint32_t
 tracker_record_realloc(struct thread_state *ts, int kind, uint64_t seq_free, const void *old,
 		       const void *new_ptr, size_t size)
 {
-	uint32_t stack = tracker_capture(ts, kind);
-	tracker_note_time_sized(ts, size);
-	uint8_t *p = tracker_reserve(ts, HW_MAX_EVENT_RECORD);
+	uint32_t stack;
+	uint8_t *p = tracker_alloc_begin(ts, kind, size, &stack);
 	if (!p)
 		return 0;
 	uint64_t seq_alloc = tracker_take_seq();

@@ -17,41 +17,11 @@
 #include <zstd.h>
 
 #include "cols.h"
-#include "merge.h"
+#include "events.h"
 #include "reader.h"
 #include "util.h"
 
 #define CHUNK (64u * 1024u)
-
-static void no_def(void *ctx, const struct cursor *c, const struct hw_record *r)
-{
-	(void)ctx;
-	(void)c;
-	(void)r;
-}
-
-/* Every event of a trace, in merge order, as bytes (MARK labels by
- * content). */
-static uint8_t *events_of(const struct trace *t, size_t *len)
-{
-	char *buf = NULL;
-	FILE *f = open_memstream(&buf, len);
-	struct merge *m = merge_new(t, no_def, NULL);
-	const struct hw_event *ev;
-	size_t n;
-	while ((n = merge_batch(m, &ev)) > 0)
-		for (size_t i = 0; i < n; i++) {
-			const struct hw_event *e = &ev[i];
-			uint64_t v[6] = {e->seq, e->op == EV_MARK ? 0 : e->addr, e->size, e->stack,
-					 e->op, e->kind};
-			if (e->op == EV_MARK)
-				fwrite((const void *)(uintptr_t)e->addr, 1, e->size, f);
-			fwrite(v, sizeof(v), 1, f);
-		}
-	merge_free(m);
-	fclose(f);
-	return (uint8_t *)buf;
-}
 
 /* A format-3 trace: the header, then one chunk of thread 1 (head: its 16
  * bytes, and for a compressed chunk its zlen; body: what follows). */
@@ -133,7 +103,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (trace_open_buffer(zt, zn, "fuzz.hwt", &tz2) != HW_OK)
 		abort();
 	size_t n1, n2;
-	uint8_t *e1 = events_of(&tr, &n1), *e2 = events_of(&tz2, &n2);
+	uint8_t *e1 = fuzz_events_of(&tr, &n1), *e2 = fuzz_events_of(&tz2, &n2);
 	if (n1 != n2 || memcmp(e1, e2, n1)) {
 		fprintf(stderr, "column events: %zu bytes, their records read raw: %zu: they differ\n",
 			n2, n1);

@@ -20,6 +20,7 @@
 
 #include "analysis.h"
 #include "compress.h"
+#include "events.h"
 #include "merge.h"
 #include "report.h"
 #include "report_flame.h"
@@ -143,35 +144,6 @@ static void tree_reports(const uint8_t *data, size_t size)
 	check_output();
 }
 
-static void no_def(void *ctx, const struct cursor *c, const struct hw_record *r)
-{
-	(void)ctx;
-	(void)c;
-	(void)r;
-}
-
-/* Every event of a trace, in merge order (MARK labels by content). */
-static uint8_t *events_of(const struct trace *t, size_t *len)
-{
-	char *buf = NULL;
-	FILE *f = open_memstream(&buf, len);
-	struct merge *m = merge_new(t, no_def, NULL);
-	const struct hw_event *ev;
-	size_t n;
-	while ((n = merge_batch(m, &ev)) > 0)
-		for (size_t i = 0; i < n; i++) {
-			const struct hw_event *e = &ev[i];
-			uint64_t v[6] = {e->seq, e->op == EV_MARK ? 0 : e->addr, e->size, e->stack,
-					 e->op, e->kind};
-			if (e->op == EV_MARK)
-				fwrite((const void *)(uintptr_t)e->addr, 1, e->size, f);
-			fwrite(v, sizeof(v), 1, f);
-		}
-	merge_free(m);
-	fclose(f);
-	return (uint8_t *)buf;
-}
-
 /* The trace compressed as `heapwise compress` writes it, read back: the
  * same events in the same order as the raw trace, whatever the input. */
 static void compress_round_trip(const uint8_t *data, size_t size)
@@ -200,7 +172,7 @@ static void compress_round_trip(const uint8_t *data, size_t size)
 		abort();
 	}
 	size_t n1, n2;
-	uint8_t *e1 = events_of(&t, &n1), *e2 = events_of(&tz, &n2);
+	uint8_t *e1 = fuzz_events_of(&t, &n1), *e2 = fuzz_events_of(&tz, &n2);
 	if (n1 != n2 || memcmp(e1, e2, n1)) {
 		fprintf(stderr, "compressed trace: %zu bytes of events, raw %zu: they differ\n", n2, n1);
 		abort();
