@@ -93,9 +93,13 @@ class Examples(TraceTest):
             marks = [v[start + (top - start) * k // 4] for k in range(5)]
             self.assertEqual(marks, sorted(marks), marks)
             # linear growth would give 4x; the coarse clock (1-4 ms ticks
-            # in a run of about 100 ms) and the dict's resizes make the
-            # quarters uneven: 2.8x seen under the ASan build
-            self.assertGreater(marks[-1], 2 * marks[1])
+            # in a run of about 100 ms), the dict's resizes and the
+            # scheduler make the quarters uneven: 3.3-5.6x here quiet and
+            # beside three busy loops, 2.8x and once 1.8x in CI's ASan half
+            # (load 12: the suites run side by side, and a run this short
+            # loses whole time slices); a cache that stopped growing after
+            # its first quarter gives 1x
+            self.assertGreater(marks[-1], 1.5 * marks[1])
 
     def test_cycles_wait_for_the_collector(self):
         name = "cycles.py"
