@@ -143,28 +143,6 @@ static bool new_chunk(struct thread_state *ts, size_t need)
 	return true;
 }
 
-/* new_chunk with the asynchronous signals blocked: a handler that forks
- * (fork is async-signal-safe; a raw clone too) cannot make a child in the
- * middle of a claim. Such a child went on with its parent's claim where
- * the handler interrupted it, in the parent's shared mapping: it wrote the
- * header of a block its parent was filling (used 0: a whole chunk of the
- * parent's lost) and took its parent's trace for its own. Two system calls
- * a chunk; the signals wait for microseconds. The synchronous ones (a
- * fault) are never blocked: blocked, the kernel would kill the process. */
-static bool new_chunk_unsignalled(struct thread_state *ts, size_t need)
-{
-	sigset_t set, old;
-	sigfillset(&set);
-	static const int sync_signals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS};
-	for (size_t i = 0; i < sizeof(sync_signals) / sizeof(sync_signals[0]); i++)
-		sigdelset(&set, sync_signals[i]);
-	bool masked = pthread_sigmask(SIG_BLOCK, &set, &old) == 0;
-	bool ok = new_chunk(ts, need);
-	if (masked)
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
-	return ok;
-}
-
 static inline __attribute__((always_inline)) uint8_t *reserve_slow(struct thread_state *ts,
 								    size_t max)
 {
@@ -172,7 +150,7 @@ static inline __attribute__((always_inline)) uint8_t *reserve_slow(struct thread
 		return NULL;
 	if (max + CHUNK_OPENING > writer_class_capacity(CHUNK_FULL))
 		return NULL;
-	if (!writer_ok() || !new_chunk_unsignalled(ts, max)) {
+	if (!writer_ok() || !new_chunk(ts, max)) {
 		/* recording stopped (a full disk, a limit): from now on every
 		 * event goes straight to the real function, no stack taken.
 		 * Only a trace that is on stops: in a fork child whose handler

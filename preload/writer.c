@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <string.h>
@@ -26,6 +27,12 @@
 #include "proc.h"
 
 #define GROW_MIN_CHUNKS 2u
+
+/* In next_chunk once writer_finish has read it: a claim whose number has
+ * it comes too late (its block would lie past the end of the file, which
+ * writer_finish cuts to the blocks claimed before: a SIGBUS at the first
+ * write of a thread still running at exit). */
+#define NEXT_SEALED (1ull << 62)
 
 static struct {
 	bool open; /* a trace file exists for this process */
@@ -488,7 +495,7 @@ static uint8_t *claim_slot(int cls, struct slab **slab)
 		if (!n)
 			return NULL;
 		n->idx = atomic_fetch_add(&w.next_chunk, 1);
-		n->map = map_block(n->idx);
+		n->map = n->idx & NEXT_SEALED ? NULL : map_block(n->idx);
 		if (!n->map) {
 			n->free_next = g_slabs.free;
 			g_slabs.free = n;
@@ -547,7 +554,8 @@ static uint8_t *next_window_block(struct chunk_lease *l)
 	if (l->win)
 		munmap(l->win, (size_t)l->win_blocks * w.chunk_size);
 	l->win_idx = atomic_fetch_add(&w.next_chunk, n);
-	l->win = map_blocks(l->win_idx, &n); /* n may shrink at a limit */
+	l->win = l->win_idx & NEXT_SEALED ? NULL
+					  : map_blocks(l->win_idx, &n); /* n may shrink at a limit */
 	if (!l->win) {
 		l->win_blocks = l->win_next = 0;
 		return NULL;
@@ -579,11 +587,37 @@ bool writer_claim_chunk(uint32_t thread, uint32_t index, enum chunk_class cls,
 	}
 	if (!p)
 		return false;
-	struct hw_chunk_header *ch = (struct hw_chunk_header *)p;
-	ch->thread = thread;
-	ch->index = index;
-	ch->used = 0;
-	atomic_store_explicit((_Atomic uint32_t *)&ch->magic, HW_CHUNK_MAGIC, memory_order_release);
+	/* The header, with the asynchronous signals blocked and the owner
+	 * checked again inside: a handler that forks (fork is async-signal-
+	 * safe; a raw clone too) while this claim is under way makes a child
+	 * that goes on with it where the handler interrupted it, in its
+	 * parent's shared mapping, and it would write the header of a block
+	 * its parent is filling (used 0: the parent's records lost). Such a
+	 * child is not the owner any more (its writer forgotten, or its
+	 * process page wiped). Only these few stores are masked: a
+	 * process-directed signal that comes meanwhile waits a microsecond
+	 * instead of going to another thread. The synchronous signals (a
+	 * fault) are never blocked: blocked, the kernel would kill the
+	 * process. */
+	sigset_t set, old;
+	sigfillset(&set);
+	static const int sync_signals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS};
+	for (size_t i = 0; i < sizeof(sync_signals) / sizeof(sync_signals[0]); i++)
+		sigdelset(&set, sync_signals[i]);
+	bool masked = pthread_sigmask(SIG_BLOCK, &set, &old) == 0;
+	bool mine = w.open && !proc_wiped();
+	if (mine) {
+		struct hw_chunk_header *ch = (struct hw_chunk_header *)p;
+		ch->thread = thread;
+		ch->index = index;
+		ch->used = 0;
+		atomic_store_explicit((_Atomic uint32_t *)&ch->magic, HW_CHUNK_MAGIC,
+				      memory_order_release);
+	}
+	if (masked)
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (!mine)
+		return false;
 	out->map = p;
 	return true;
 }
@@ -644,7 +678,7 @@ void writer_finish(void)
 	if (!w.open || atomic_exchange(&w.finished, true))
 		return;
 	pthread_mutex_lock(&w.grow_lock);
-	uint64_t used = atomic_load(&w.next_chunk);
+	uint64_t used = atomic_fetch_or(&w.next_chunk, NEXT_SEALED) & ~NEXT_SEALED;
 	uint64_t cap = atomic_load(&w.capacity);
 	if (used > cap)
 		used = cap;
