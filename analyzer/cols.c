@@ -424,22 +424,15 @@ static __attribute__((noinline)) const uint8_t *split_heap(struct cols_work *w, 
 		uint64_t a = m.addr + (uint64_t)hw_unzigzag(d0);
 		if (base != HW_REC_ALLOC) { /* the block freed: enc_free_addr */
 			struct cols_slot *sl = map_at(map, mask, gen, a);
+			size_t ord = SIZE_MAX;
 			if (sl->gen == gen) {
-				size_t ord = sl->ord;
+				ord = sl->ord;
 				PUTV(oR, m.nal - ord);
-				/* model_free: the block goes back to its class's ring */
-				struct cols_class *c = &cls[w->al_cls[ord]];
-				if (c->n == HW_COLS_RING) {
-					for (uint32_t k = 1; k < HW_COLS_RING; k++)
-						c->ring[k - 1] = c->ring[k];
-					c->n--;
-				}
-				c->ring[c->n++] = a;
 			} else {
 				*oR++ = 0;
 				PUTV(oF, hw_zigzag((int64_t)(a - m.last_free)));
 			}
-			m.last_free = a;
+			model_free(&m, a, ord);
 			if (base == HW_REC_FREE) {
 				m.addr = a;
 				continue;
@@ -465,16 +458,12 @@ static __attribute__((noinline)) const uint8_t *split_heap(struct cols_work *w, 
 		sl->addr = a;
 		sl->ord = (uint32_t)m.nal;
 		sl->gen = gen;
-		if (m.nal >= w->al_cap) { /* model_alloc's check */
+		if (!model_alloc(&m, a, ci)) {
 			p = r;
 			*bad = true;
 			m.nal = SIZE_MAX;
 			break;
 		}
-		w->al_addr[m.nal] = a;
-		w->al_cls[m.nal] = (uint16_t)ci;
-		m.nal++;
-		c->last = a;
 		m.addr = a;
 		PUTV(oZ, size);
 		PUTV(oK, hw_zigzag((int64_t)(stack - m.last_stack)));
