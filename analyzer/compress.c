@@ -371,13 +371,20 @@ static ZSTD_CCtx *new_cctx(int level)
 	return cc;
 }
 
+/* Threads compression may use: the online CPUs, 1 with
+ * HEAPWISE_ANALYZER_THREADS=1. */
+static long compress_cpus(void)
+{
+	const char *one = getenv("HEAPWISE_ANALYZER_THREADS");
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return (one && !strcmp(one, "1")) || n < 1 ? 1 : n;
+}
+
 /* Starts the second thread (false: one thread does it all): with two or
  * more CPUs, unless HEAPWISE_ANALYZER_THREADS=1. */
 static bool helper_start(struct helper *h, const struct trace *t, int level, size_t bound)
 {
-	const char *one = getenv("HEAPWISE_ANALYZER_THREADS");
-	if (sysconf(_SC_NPROCESSORS_ONLN) < 2 || (one && !strcmp(one, "1")) ||
-	    t->size - t->hdr.header_size < 2 * (uint64_t)t->hdr.chunk_size)
+	if (compress_cpus() < 2 || t->size - t->hdr.header_size < 2 * (uint64_t)t->hdr.chunk_size)
 		return false;
 	memset(h, 0, sizeof(*h));
 	h->job.cc = new_cctx(level);
@@ -430,15 +437,15 @@ static size_t put_job(const struct trace *t, struct out *o, const struct zjob *j
 }
 
 /* Writes the compressed form of t into o (level: of the second thread's
- * context; cc: the first thread's). */
+ * context; cc: the first thread's; helper: a second thread may help). */
 static void write_compressed(const struct trace *t, struct out *o, ZSTD_CCtx *cc, int level,
-			     struct compress_stats *st)
+			     bool helper_ok, struct compress_stats *st)
 {
 	const struct hw_file_header *h = &t->hdr;
 	size_t bound = zbound(h->chunk_size);
 	struct zjob job = {.cc = cc, .bound = bound};
 	struct helper helper;
-	bool two = helper_start(&helper, t, level, bound);
+	bool two = helper_ok && helper_start(&helper, t, level, bound);
 	out_put(o, t->data, h->header_size);
 	uint64_t next, dropped_to = 0;
 	long page = sysconf(_SC_PAGESIZE);
@@ -531,7 +538,8 @@ static void write_compressed(const struct trace *t, struct out *o, ZSTD_CCtx *cc
 	out_flush(o);
 }
 
-int compress_to_fd(const struct trace *t, int fd, int level, struct compress_stats *st)
+static int compress_to_fd_(const struct trace *t, int fd, int level, bool helper_ok,
+			   struct compress_stats *st)
 {
 	ZSTD_CCtx *cc = new_cctx(level);
 	struct out o = {.fd = fd, .cap = 1u << 20};
@@ -539,11 +547,16 @@ int compress_to_fd(const struct trace *t, int fd, int level, struct compress_sta
 	if (!cc)
 		o.err = ENOMEM;
 	else
-		write_compressed(t, &o, cc, level, st);
+		write_compressed(t, &o, cc, level, helper_ok, st);
 	st->bytes_out = o.written;
 	ZSTD_freeCCtx(cc);
 	free(o.buf);
 	return o.err;
+}
+
+int compress_to_fd(const struct trace *t, int fd, int level, struct compress_stats *st)
+{
+	return compress_to_fd_(t, fd, level, true, st);
 }
 
 static const char *base_name(const char *path)
@@ -552,8 +565,8 @@ static const char *base_name(const char *path)
 	return s ? s + 1 : path;
 }
 
-enum compress_result compress_trace(const char *path, int level, bool report_busy,
-				    struct compress_stats *st)
+static enum compress_result compress_trace_(const char *path, int level, bool report_busy,
+					    bool helper_ok, struct compress_stats *st)
 {
 	memset(st, 0, sizeof(*st));
 	struct stat before;
@@ -601,7 +614,7 @@ enum compress_result compress_trace(const char *path, int level, bool report_bus
 		return COMPRESS_FAILED;
 	}
 	struct out o = {.fd = fd};
-	o.err = compress_to_fd(&t, fd, level, st);
+	o.err = compress_to_fd_(&t, fd, level, helper_ok, st);
 	const char *what = NULL;
 	/* the owner too (root compressing a user's trace); failing that (not
 	 * root), the file is ours, as the trace was when we could write it */
@@ -643,6 +656,98 @@ enum compress_result compress_trace(const char *path, int level, bool report_bus
 	free(tmp);
 	trace_close(&t);
 	return o.err || what ? COMPRESS_FAILED : COMPRESS_DONE;
+}
+
+enum compress_result compress_trace(const char *path, int level, bool report_busy,
+				    struct compress_stats *st)
+{
+	return compress_trace_(path, level, report_busy, true, st);
+}
+
+/* --- several traces at once ------------------------------------------------ */
+
+struct pool {
+	struct compress_job *jobs;
+	size_t *order; /* of jobs: the largest first */
+	size_t n, next; /* next: the next of order to take (atomic) */
+	int level;
+	bool report_busy;
+};
+
+static void *pool_main(void *arg)
+{
+	struct pool *p = arg;
+	for (;;) {
+		size_t k = __atomic_fetch_add(&p->next, 1, __ATOMIC_RELAXED);
+		if (k >= p->n)
+			break;
+		struct compress_job *j = &p->jobs[p->order[k]];
+		/* a trace's second thread only for the last one taken: the
+		 * threads of the pool keep the CPUs busy before it */
+		j->r = compress_trace_(j->path, p->level, p->report_busy, k == p->n - 1, &j->st);
+	}
+	return NULL;
+}
+
+/* qsort_r: the job of the larger file first, then in the given order */
+static int larger_first(const void *a, const void *b, void *arg)
+{
+	const struct compress_job *jobs = arg;
+	size_t i = *(const size_t *)a, k = *(const size_t *)b;
+	uint64_t x = jobs[i].st.bytes_in, y = jobs[k].st.bytes_in;
+	if (x != y)
+		return x < y ? 1 : -1;
+	return (i > k) - (i < k);
+}
+
+void compress_traces(struct compress_job *jobs, size_t n, int level, bool report_busy)
+{
+	long cpus = compress_cpus();
+	size_t nthreads = (size_t)cpus < n ? (size_t)cpus : n;
+	struct pool p = {.jobs = jobs, .level = level, .report_busy = report_busy};
+	if (nthreads < 2) {
+		for (size_t i = 0; i < n; i++)
+			jobs[i].r = compress_trace(jobs[i].path, level, report_busy, &jobs[i].st);
+		return;
+	}
+	/* a file named twice (or by two links) is compressed once in the
+	 * pool, the other times after it, in their turn, as one at a time
+	 * would: "compressed already" */
+	p.order = xmalloc(n * sizeof(*p.order));
+	size_t *later = xmalloc(n * sizeof(*later)), nlater = 0;
+	dev_t *dev = xmalloc(n * sizeof(*dev));
+	ino_t *ino = xmalloc(n * sizeof(*ino));
+	for (size_t i = 0; i < n; i++) {
+		struct stat sb;
+		bool ok = stat(jobs[i].path, &sb) == 0;
+		dev[i] = ok ? sb.st_dev : 0;
+		ino[i] = ok ? sb.st_ino : 0;
+		jobs[i].st.bytes_in = ok ? (uint64_t)sb.st_size : 0;
+		bool again = false;
+		for (size_t k = 0; ok && !again && k < i; k++)
+			again = ino[k] == ino[i] && dev[k] == dev[i];
+		if (again)
+			later[nlater++] = i;
+		else
+			p.order[p.n++] = i;
+	}
+	free(dev);
+	free(ino);
+	qsort_r(p.order, p.n, sizeof(*p.order), larger_first, jobs);
+	pthread_t *th = xmalloc(nthreads * sizeof(*th));
+	size_t started = 0;
+	while (started + 1 < nthreads && !pthread_create(&th[started], NULL, pool_main, &p))
+		started++;
+	pool_main(&p);
+	for (size_t i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	for (size_t i = 0; i < nlater; i++) {
+		struct compress_job *j = &jobs[later[i]];
+		j->r = compress_trace(j->path, level, report_busy, &j->st);
+	}
+	free(th);
+	free(later);
+	free(p.order);
 }
 
 static void human(char *buf, size_t cap, uint64_t n)
@@ -712,15 +817,20 @@ int cmd_compress(int argc, char **argv)
 		return 2;
 	}
 	int rc = 0;
-	for (int i = optind; i < argc; i++) {
-		struct compress_stats st;
-		switch (compress_trace(argv[i], level, true, &st)) {
+	size_t n = (size_t)(argc - optind);
+	struct compress_job *jobs = xcalloc(n, sizeof(*jobs));
+	for (size_t i = 0; i < n; i++)
+		jobs[i].path = argv[optind + (int)i];
+	compress_traces(jobs, n, level, true);
+	for (size_t i = 0; i < n; i++) {
+		const char *path = jobs[i].path;
+		switch (jobs[i].r) {
 		case COMPRESS_DONE:
-			compress_print(stdout, argv[i], &st);
+			compress_print(stdout, path, &jobs[i].st);
 			break;
 		case COMPRESS_ALREADY:
 			printf("heapwise: ");
-			text_str(stdout, argv[i]);
+			text_str(stdout, path);
 			printf(" is compressed already\n");
 			break;
 		case COMPRESS_BUSY:
@@ -732,5 +842,6 @@ int cmd_compress(int argc, char **argv)
 			break;
 		}
 	}
+	free(jobs);
 	return rc;
 }

@@ -33,6 +33,21 @@ struct compress_stats {
 enum compress_result compress_trace(const char *path, int level, bool report_busy,
 				    struct compress_stats *st);
 
+/* One trace of compress_traces: path in; r and st out. */
+struct compress_job {
+	const char *path;
+	enum compress_result r;
+	struct compress_stats st;
+};
+
+/* Compresses the n traces of jobs, each as compress_trace does: several at
+ * once, one thread each, the largest first (the last one taken with a
+ * second thread), as many as there are CPUs (one at a time with
+ * HEAPWISE_ANALYZER_THREADS=1). Each trace is compressed as it would be on
+ * its own, to the same bytes; the messages of failures come in the order
+ * they happen. */
+void compress_traces(struct compress_job *jobs, size_t n, int level, bool report_busy);
+
 struct trace;
 /* Writes the compressed form of the open trace t to fd (from its current
  * offset). Returns 0 or the errno of the first failed write. */

@@ -30,12 +30,14 @@ static void vprint(const char *prefix, const char *fmt, va_list ap)
 	char *msg = NULL;
 	if (vasprintf(&msg, fmt, ap) < 0)
 		msg = NULL;
+	flockfile(stderr); /* one message whole among threads' (compress_traces) */
 	fputs(prefix, stderr);
 	if (msg)
 		text_str(stderr, msg);
 	else
 		fputs(fmt, stderr); /* out of memory: at least what went wrong */
 	fputc('\n', stderr);
+	funlockfile(stderr);
 	free(msg);
 }
 

@@ -140,9 +140,13 @@ static void compress_listed(const struct listed *t, size_t n, const char *cwd)
 	size_t done = 0;
 	const char *one = NULL;
 	struct compress_stats one_st;
+	struct compress_job *jobs = xcalloc(n ? n : 1, sizeof(*jobs));
+	for (size_t i = 0; i < n; i++)
+		jobs[i].path = t[i].path;
+	compress_traces(jobs, n, HW_COMPRESS_LEVEL, false);
 	for (size_t i = 0; i < n; i++) {
-		struct compress_stats st;
-		switch (compress_trace(t[i].path, HW_COMPRESS_LEVEL, false, &st)) {
+		struct compress_stats st = jobs[i].st;
+		switch (jobs[i].r) {
 		case COMPRESS_DONE:
 			in += st.bytes_in;
 			out += st.bytes_out;
@@ -165,6 +169,7 @@ static void compress_listed(const struct listed *t, size_t n, const char *cwd)
 			break;
 		}
 	}
+	free(jobs);
 	if (done == 1) {
 		size_t cl = strlen(cwd);
 		const char *shown = one;

@@ -512,6 +512,42 @@ class Compress(TraceTest):
         # a second time: nothing to do
         self.assertIn("is compressed already", self.heapwise("compress", copy).stdout)
 
+    def test_compress_of_several_traces_at_once(self):
+        # compress takes several traces at once, one a thread: each comes
+        # out as it does alone, the lines in the order given; a file named
+        # twice is compressed once, then "compressed already", and a second
+        # link to a file keeps the raw file (the first name was renamed
+        # over) and is compressed in its turn, as one at a time did
+        _, _, raw = self.run_traced([self.prog("churn"), "400000", "0"], "--no-compress")
+        alone = os.path.join(self.dir, "alone.hwt")
+        shutil.copy(raw[0], alone)
+        p = subprocess.run([HEAPWISE, "compress", alone], capture_output=True, text=True,
+                           env=dict(os.environ, HEAPWISE_ANALYZER_THREADS="1"), timeout=300)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        with open(alone, "rb") as f:
+            want = f.read()
+        for round in range(3):
+            names = [os.path.join(self.dir, f"r{round}-{i}.hwt") for i in range(3)]
+            for n in names:
+                shutil.copy(raw[0], n)
+            link = os.path.join(self.dir, f"r{round}-link.hwt")
+            os.link(names[1], link)
+            args = [names[0], names[0], names[1], link, names[2]]
+            p = self.heapwise("compress", *args)
+            self.assertEqual(p.stderr, "")
+            lines = p.stdout.splitlines()
+            self.assertEqual(len(lines), 5, p.stdout)
+            for line, name, state in zip(lines, args, ["compressed", "already", "compressed",
+                                                       "compressed", "compressed"]):
+                if state == "compressed":
+                    self.assertTrue(line.startswith(f"heapwise: compressed {name}: "), line)
+                else:
+                    self.assertEqual(line, f"heapwise: {name} is compressed already")
+            for n in names + [link]:
+                with open(n, "rb") as f:
+                    self.assertEqual(f.read(), want, n)
+        self.assertEqual(sorted(f for f in os.listdir(self.dir) if f.startswith(".")), [])
+
     def test_python_program_reads_the_same(self):
         script = self.script("app.py",
                              "import json\nkeep = [json.dumps({'k': i}) for i in range(20000)]\n")
