@@ -8,6 +8,7 @@ import resource
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import termios
 import time
@@ -547,6 +548,37 @@ class Compress(TraceTest):
                 with open(n, "rb") as f:
                     self.assertEqual(f.read(), want, n)
         self.assertEqual(sorted(f for f in os.listdir(self.dir) if f.startswith(".")), [])
+
+    def test_compress_leaves_a_trace_another_process_holds(self):
+        # held open read-only, mapped read-only or read-write with the
+        # descriptor closed: each is "open in process N" and left raw (the
+        # kernel's lease check and the /proc scan after it)
+        _, _, raw = self.run_traced([self.prog("churn"), "20000", "0"], "--no-compress")
+        names = [os.path.join(self.dir, f"held{i}.hwt") for i in range(3)]
+        for n in names:
+            shutil.copy(raw[0], n)
+        holder = subprocess.Popen(
+            [sys.executable, "-c",
+             "import mmap, os, sys\n"
+             "fd = os.open(sys.argv[1], os.O_RDONLY)\n"
+             "a = mmap.mmap(fd, 0, prot=mmap.PROT_READ); os.close(fd)\n"
+             "fd = os.open(sys.argv[2], os.O_RDWR)\n"
+             "b = mmap.mmap(fd, 0); os.close(fd)\n"
+             "c = open(sys.argv[3], 'rb')\n"
+             "print('ready', flush=True); sys.stdin.read()\n", *names],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            self.assertEqual(holder.stdout.readline(), "ready\n")
+            p = self.heapwise("compress", *names, status=3)
+            for n in names:
+                self.assertIn(f"compress: {n} is open in process {holder.pid}", p.stderr)
+                self.assertEqual(trace_chunks(n)[0], 0)
+        finally:
+            holder.stdin.close()
+            holder.wait(timeout=30)
+        p = self.heapwise("compress", *names)
+        for n in names:
+            self.assertGreater(trace_chunks(n)[0], 0)
 
     def test_python_program_reads_the_same(self):
         script = self.script("app.py",
