@@ -541,9 +541,10 @@ static void write_compressed(const struct trace *t, struct out *o, ZSTD_CCtx *cc
 			if (left >= sizeof(ch) && ch.magic == HW_SLAB_MAGIC &&
 			    put_slab(t, o, cc, &job.cw, off, st))
 				continue;
-			bool zero = ch.magic == 0;
-			for (uint64_t i = 0; zero && i < len; i++)
-				zero = !b[i];
+			/* every byte zero: the first, then each equal to the one
+			 * before it (memcmp: a byte at a time took 3.6% of the
+			 * instructions of compressing a g_fork worker's trace) */
+			bool zero = ch.magic == 0 && !b[0] && !memcmp(b, b + 1, len - 1);
 			if (!zero) {
 				out_put(o, b, len);
 				st->chunks_raw++;

@@ -443,6 +443,48 @@ static void compress_two_threads_as_one(void **state)
 	free(f);
 }
 
+/* Blocks that are not chunks (magic 0): only an all-zero one is left out
+ * of the compressed file; one with a byte set anywhere, the last byte or
+ * the second, is copied as it was. */
+static void compress_drops_only_zero_blocks(void **state)
+{
+	(void)state;
+	const uint32_t cs = HW_MIN_CHUNK_SIZE;
+	const int nblk = 6;
+	struct tb b;
+	tb_init(&b, cs, "x", 1);
+	size_t size = HW_HEADER_SIZE + (size_t)nblk * cs;
+	uint8_t *f = calloc(1, size);
+	memcpy(f, b.buf, HW_HEADER_SIZE);
+	tb_free_builder(&b);
+	for (int i = 0; i < nblk; i += 5) { /* chunks 0 and 5 */
+		uint8_t *blk = f + HW_HEADER_SIZE + (size_t)i * cs;
+		uint8_t *p = raw_chunk(blk, 1, (uint32_t)i);
+		for (int k = 0; k < 50; k++)
+			p = raw_event(p, HW_REC_ALLOC, 1, 48 * k, 32);
+		raw_done(blk, p);
+	}
+	/* block 1 all zero; 2: its last byte set; 3: its second; 4: its
+	 * middle one */
+	f[HW_HEADER_SIZE + 3 * (size_t)cs - 1] = 7;
+	f[HW_HEADER_SIZE + 3 * (size_t)cs + 1] = 1;
+	f[HW_HEADER_SIZE + 4 * (size_t)cs + cs / 2] = 0x80;
+	struct trace t;
+	assert_int_equal(trace_open_buffer(f, size, "zero", &t), HW_OK);
+	struct compress_stats st;
+	uint8_t *z;
+	size_t n = compress_with(&t, "1", &z, &st);
+	assert_int_equal(st.chunks, 2);
+	assert_int_equal(st.chunks_raw, 3);
+	for (int i = 2; i <= 4; i++) {
+		const uint8_t *blk = f + HW_HEADER_SIZE + (size_t)i * cs;
+		assert_non_null(memmem(z, n, blk, cs));
+	}
+	trace_close(&t);
+	free(z);
+	free(f);
+}
+
 static void slabs_and_thread_serials(void **state)
 {
 	(void)state;
@@ -1524,6 +1566,7 @@ int main(void)
 		cmocka_unit_test(column_events_hostile),
 		cmocka_unit_test(column_classes_start_empty),
 		cmocka_unit_test(compress_two_threads_as_one),
+		cmocka_unit_test(compress_drops_only_zero_blocks),
 		cmocka_unit_test(short_forms_read_as_long),
 		cmocka_unit_test(hostile_short_forms),
 		cmocka_unit_test(compress_keeps_a_cut_chunk),
