@@ -110,9 +110,10 @@ pid_t file_writer(dev_t dev, ino_t ino)
  * processes here, far more on a desktop). false: someone has it, or no
  * lease here (another user's file without CAP_LEASE, a filesystem without
  * leases, fs.leases-enable = 0): file_writer looks, and names the process.
- * A process opening the file while the lease is held waits for it to be
- * given back; the break signal goes to this process, as SIGURG, whose
- * default is to be ignored (SIGIO's would end it). */
+ * A process opening the file while the lease is held (microseconds) waits
+ * for it to be given back, or, opening it with O_NONBLOCK (the reader does),
+ * fails with EWOULDBLOCK; the break signal goes to this process, as SIGURG,
+ * whose default is to be ignored (SIGIO's would end it). */
 static bool nobody_has(const char *path, dev_t dev, ino_t ino)
 {
 	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW | O_CLOEXEC);
