@@ -686,11 +686,17 @@ void writer_finish(void)
 	if (fd >= 0) {
 		/* the used of the chunks left, as their threads left them */
 		pthread_mutex_lock(&g_left.lock);
-		for (size_t i = 0; i < g_left.n; i++)
-			if (pwrite(fd, &g_left.v[i].used, sizeof(uint32_t),
-				   (off_t)(g_left.v[i].off + offsetof(struct hw_chunk_header, used))) !=
-			    (ssize_t)sizeof(uint32_t))
+		for (size_t i = 0; i < g_left.n; i++) {
+			off_t at = (off_t)(g_left.v[i].off + offsetof(struct hw_chunk_header, used));
+			uint32_t now;
+			/* only where it differs (almost never): a header page the
+			 * kernel wrote back already is not made dirty again */
+			if (pread(fd, &now, sizeof(now), at) == (ssize_t)sizeof(now) &&
+			    now == g_left.v[i].used)
+				continue;
+			if (pwrite(fd, &g_left.v[i].used, sizeof(uint32_t), at) != (ssize_t)sizeof(uint32_t))
 				break;
+		}
 		pthread_mutex_unlock(&g_left.lock);
 		/* on failure the preallocated tail stays: the reader skips unused chunks */
 		if (ftruncate(fd, (off_t)(HW_HEADER_SIZE + used * w.chunk_size)) < 0) {
