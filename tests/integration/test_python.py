@@ -551,7 +551,9 @@ class FreeLists(PythonTest):
         freelists.py frees its object at once and the LINE-*-KEEP line after
         it keeps one: live bytes per line must be tracemalloc's (within 2%),
         and a TEMP line holds at most one object (before the fix it held the
-        memory its KEEP line keeps)."""
+        memory its KEEP line keeps). REUSE: the kept list takes the block
+        the thread allocated last, freed to the list's free list by the TEMP
+        line's function returning (3.13+ charged it to the TEMP line)."""
         mark = marker_lines("freelists.py")
         for py in self.each_interpreter():
             with self.on(py):
@@ -565,7 +567,7 @@ class FreeLists(PythonTest):
                 err, trace = self.traced(py, "freelists.py")
                 self.assertNotIn("damaged", err)
                 hw = self.lines(trace, by="leaked")
-                for kind in ("LIST", "DICT", "TUPLE", "FLOAT"):
+                for kind in ("LIST", "DICT", "TUPLE", "FLOAT", "REUSE"):
                     keep, temp = mark[f"LINE-{kind}-KEEP"], mark[f"LINE-{kind}-TEMP"]
                     want = tm.get(keep, 0)
                     self.assertGreater(want, 1_000_000, kind)

@@ -1,7 +1,9 @@
 """Objects CPython takes from its free lists (issue 16 item 1): on each
 LINE-*-TEMP line an object is made and freed at once (its free list gets it),
 on the LINE-*-KEEP line after it an object of the same type is kept, most
-often the one just freed. Live bytes per line at the end must be tracemalloc's
+often the one just freed. run_reuse: a function's local list dies as the
+function returns and the next call's list takes its block from the free list
+with no allocation between (the block the thread allocated last). Live bytes per line at the end must be tracemalloc's
 (HW_TRACEMALLOC_OUT: run under -X tracemalloc=1, it writes tracemalloc's
 per-line statistics there); either way it ends with os._exit at that point."""
 import json
@@ -24,7 +26,24 @@ def run():
     return t, d, u, f
 
 
+def temp():
+    y = []  # LINE-REUSE-TEMP
+    return len(y)
+
+
+def maker():
+    return []  # LINE-REUSE-KEEP
+
+
+def run_reuse():
+    for i in range(N):
+        temp()
+        reused.append(maker())
+
+
+reused = []
 run()
+run_reuse()
 out = os.environ.get("HW_TRACEMALLOC_OUT")
 if out:
     import tracemalloc
