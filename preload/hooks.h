@@ -29,7 +29,13 @@
 	X(mremap, void *, (void *, size_t, size_t, int, ...))                   \
 	X(dlclose, int, (void *))                                               \
 	X(sigaltstack, int, (const stack_t *, stack_t *))                       \
-	X(pthread_create, int, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *))
+	X(pthread_create, int, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *)) \
+	X(execve, int, (const char *, char *const[], char *const[]))            \
+	X(execv, int, (const char *, char *const[]))                            \
+	X(execvp, int, (const char *, char *const[]))                           \
+	X(execvpe, int, (const char *, char *const[], char *const[]))           \
+	X(fexecve, int, (int, char *const[], char *const[]))                    \
+	X(execveat, int, (int, const char *, char *const[], char *const[], int))
 
 struct real_functions {
 #define HW_X(name, ret, params) ret(*name) params;

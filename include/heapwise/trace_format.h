@@ -241,8 +241,8 @@ enum hw_cols_stream {
  *              the new one is born at seq_alloc; a failed realloc writes nothing)
  *   UNMAP     seq:d addr:z len:v          (munmap: ends any mapping in the range)
  *   MARK      seq:d kind:u8 label:s        (HW_MARK_*: hw_mark() from the
- *                                           program, or CPython starting to
- *                                           finalize; an event, so it is
+ *                                           program, CPython starting to
+ *                                           finalize, an exec; an event, so it is
  *                                           ordered with the allocations)
  *   REMAP     seq_free:d seq_alloc:v old:z old_len:v new:z new_len:v stack:v
  *   RETAG     seq:d addr:z stack:v         (format 3, issue 16: CPython took
@@ -342,6 +342,22 @@ enum hw_mark_kind {
 	 * "gc" where they cannot be read (3.15) */
 	HW_MARK_GC_START = 2,
 	HW_MARK_GC_END = 3,
+	/* The process is about to replace its image (format 3): execve or
+	 * one of glibc's exec functions that do not go through it (execv,
+	 * execvp, execvpe, execl, execlp, execle, fexecve, execveat), written
+	 * right before the real call; label: the path as the program gave it
+	 * (execvp's file before the PATH search; "fd N" for fexecve and for
+	 * execveat's AT_EMPTY_PATH, "fd N: path" for execveat's path relative
+	 * to a descriptor), cut at HW_MAX_LABEL - 1 bytes. When the call
+	 * returns (the exec failed: the process goes on tracing into this
+	 * trace) EXEC_FAILED follows with the same label. An EXEC without its
+	 * EXEC_FAILED is the end of the process's image: what is live then is
+	 * the kernel's to free, not leaked. Never written by a child sharing
+	 * its parent's memory (vfork), whose trace is its parent's. A reader
+	 * that does not know these kinds sees two marks (the trace stays
+	 * readable; the process reads as one that did not exit cleanly). */
+	HW_MARK_EXEC = 4,
+	HW_MARK_EXEC_FAILED = 5,
 };
 
 #define HW_MAX_LABEL 256u
