@@ -198,8 +198,16 @@ struct analysis {
 	struct mark *marks;
 	size_t nmarks, markcap;
 	/* the leak point: where "leaked" is measured */
-	enum { LEAK_AT_END, LEAK_AT_FINALIZE, LEAK_AT_MARK } leak_point;
+	enum { LEAK_AT_END, LEAK_AT_FINALIZE, LEAK_AT_MARK, LEAK_AT_EXEC } leak_point;
 	uint64_t leak_seq, leak_time_ns;
+	/* the process exec'd: an EXEC mark that no EXEC_FAILED cancelled
+	 * (marks[exec_mark] says into what, and when). With the leak point at
+	 * the end of the trace it becomes LEAK_AT_EXEC: nothing counts as
+	 * leaked (the kernel frees the image), and what would have is
+	 * exec_live_bytes in exec_live_blocks */
+	bool execd;
+	size_t exec_mark;
+	uint64_t exec_live_bytes, exec_live_blocks;
 	bool window; /* --between */
 	uint64_t window_start_ns;
 	site_hook_fn hook;
@@ -229,7 +237,7 @@ struct analysis {
  *
  * Leaks: what is live at the leak point, which is the end of the window
  * (--between), else the moment CPython started to finalize, else the end of
- * the trace. In a Python process whose frames were recorded a callsite's
+ * the trace; none when the trace ends in an exec (LEAK_AT_EXEC). In a Python process whose frames were recorded a callsite's
  * memory counts as leaked only when its stack has a Python frame and no frame
  * of the import machinery (<frozen importlib._bootstrap...>), unless
  * opts->include_all; without Python frames every callsite counts.

@@ -629,6 +629,28 @@ static void leak_snapshot(struct analysis *a, int point, uint64_t seq, uint64_t 
 	a->leak_time_ns = time_ns;
 }
 
+/* The trace ends in an exec: the kernel frees everything the image had,
+ * so nothing leaked; what the leak point would have counted (eligible heap
+ * sites) is kept as the heap live at exec. */
+static void exec_not_leaked(struct analysis *a)
+{
+	for (size_t i = 0; i < a->nsites; i++) {
+		struct site *st = &a->sites[i];
+		if (st->cls == CLASS_HEAP && st->eligible) {
+			a->exec_live_bytes += st->leak_bytes;
+			a->exec_live_blocks += st->leak_blocks;
+		}
+		st->leak_bytes = st->leak_blocks = 0;
+	}
+	for (size_t i = 0; a->spread && i < a->spreadcap && i < a->nsites; i++) {
+		a->spread[i].leak_var = 0;
+		a->spread[i].leak_n = 0;
+	}
+	a->leak_point = LEAK_AT_EXEC;
+	a->leak_seq = a->marks[a->exec_mark].seq;
+	a->leak_time_ns = a->marks[a->exec_mark].time_ns;
+}
+
 /* For every canonical node: does its stack (it and its callers) have a
  * Python frame (bit 0), and a frame of the import machinery
  * (<frozen importlib._bootstrap...>, bit 1)? One pass in index order: a
@@ -693,6 +715,7 @@ enum hw_err analysis_run(struct analysis *a, struct trace *t, const struct analy
 	struct hot h = {0, 0, 1, 0};
 	uint64_t events = 0, last_seq = 0;
 	uint64_t gc_start_live = UINT64_MAX; /* the heap's live bytes at the open GC_START */
+	uint64_t exec_open = 0; /* EXEC marks without their EXEC_FAILED */
 	struct progress pr;
 	uint64_t done, total;
 	merge_done(m, &total);
@@ -800,6 +823,12 @@ enum hw_err analysis_run(struct analysis *a, struct trace *t, const struct analy
 					a->gc_open = false;
 				}
 				a->marks[a->nmarks++] = mk;
+				if (e->kind == HW_MARK_EXEC) {
+					exec_open++;
+					a->exec_mark = a->nmarks - 1;
+				} else if (e->kind == HW_MARK_EXEC_FAILED && exec_open) {
+					exec_open--;
+				}
 				if (e->kind != HW_MARK_USER) {
 					if (e->kind == HW_MARK_PY_FINALIZE && !opts->to_mark &&
 					    !leak_taken) {
@@ -845,6 +874,7 @@ enum hw_err analysis_run(struct analysis *a, struct trace *t, const struct analy
 		a->end_time_ns = a->rss[a->nrss - 1].time_ns;
 	if (!leak_taken)
 		leak_snapshot(a, LEAK_AT_END, a->last_seq, a->end_time_ns);
+	a->execd = exec_open > 0;
 	/* Threads write a code object under ids of their own: frames of equal
 	 * code objects must become equal before stacks are canonicalized. */
 	pycode_dedup(&a->codes);
@@ -898,6 +928,8 @@ enum hw_err analysis_run(struct analysis *a, struct trace *t, const struct analy
 		a->sites[i].eligible = !filter || (c != HW_NO_NODE && fl[c] == 1);
 	}
 	free(fl);
+	if (a->execd && a->leak_point == LEAK_AT_END)
+		exec_not_leaked(a);
 	return HW_OK;
 }
 

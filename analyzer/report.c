@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "escape.h"
 #include "usercode.h"
 #include "util.h"
 
@@ -1331,6 +1332,17 @@ void report_leaked(const struct analysis *a, uint64_t *bytes, uint64_t *blocks)
 	}
 }
 
+const char *report_exec_note(const struct analysis *a, char *buf, size_t size)
+{
+	if (!a->execd || a->exec_mark >= a->nmarks)
+		return NULL;
+	const struct mark *m = &a->marks[a->exec_mark];
+	char path[160];
+	text_escape(path, sizeof(path), m->label);
+	snprintf(buf, size, "exec'd %s at %.3f s", path, (double)m->time_ns / 1e9);
+	return buf;
+}
+
 const char *report_leak_point(const struct analysis *a, char *buf, size_t size)
 {
 	switch (a->leak_point) {
@@ -1345,6 +1357,16 @@ const char *report_leak_point(const struct analysis *a, char *buf, size_t size)
 	case LEAK_AT_FINALIZE:
 		snprintf(buf, size, "the start of Python's finalization");
 		break;
+	case LEAK_AT_EXEC: {
+		char path[160], b[32];
+		text_escape(path, sizeof(path), a->marks[a->exec_mark].label);
+		snprintf(buf, size,
+			 "exec of %s at %.3f s: %s in %" PRIu64
+			 " block%s, which the kernel frees, not leaked",
+			 path, (double)a->leak_time_ns / 1e9, fmt_size(b, a->exec_live_bytes),
+			 a->exec_live_blocks, a->exec_live_blocks == 1 ? "" : "s");
+		break;
+	}
 	default:
 		snprintf(buf, size, "%s", a->clean_exit ? "exit" : "the end of the trace");
 	}

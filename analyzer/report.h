@@ -170,8 +170,13 @@ void report_kind_peaks(const struct analysis *a, uint64_t out[HW_KIND_COUNT]);
 
 /* Heap bytes and blocks that count as leaked (see analysis_run). */
 void report_leaked(const struct analysis *a, uint64_t *bytes, uint64_t *blocks);
-/* "exit", "the end of the trace", "Python's finalization", "marker X". */
+/* "exit", "the end of the trace", "Python's finalization", "marker X",
+ * "exec of PATH at T s: SIZE in N blocks, which the kernel frees, not
+ * leaked". */
 const char *report_leak_point(const struct analysis *a, char *buf, size_t size);
+/* "exec'd PATH at T s" (the path as the program gave it) when the process
+ * exec'd (analysis.h), else NULL. */
+const char *report_exec_note(const struct analysis *a, char *buf, size_t size);
 
 /* Writes frames as the JSON array every report uses:
  * [{"kind","function","file","line","module","address"}]. */

@@ -88,10 +88,12 @@ static double secs(uint64_t ns)
 	return (double)ns / 1e9;
 }
 
-static const char *end_note(const struct analysis *a)
+static const char *end_note(const struct analysis *a, char *buf, size_t size)
 {
 	if (a->trace->damaged)
 		return "damaged or cut: figures cover what could be read";
+	if (report_exec_note(a, buf, size))
+		return buf;
 	return a->clean_exit ? "exited cleanly" : "no clean exit (killed, crashed, exec'd or still running)";
 }
 
@@ -167,7 +169,7 @@ void report_summary_text(FILE *f, const struct analysis *a, struct symbolizer *s
 	const struct trace *t = a->trace;
 	struct kind_totals heap;
 	class_totals(a, CLASS_HEAP, &heap);
-	char b1[32], b2[32], note[160];
+	char b1[32], b2[32], note[160], end[200];
 	fputs("heapwise summary of ", f);
 	text_str(f, t->path);
 	fputs("\n  command     ", f);
@@ -175,7 +177,7 @@ void report_summary_text(FILE *f, const struct analysis *a, struct symbolizer *s
 	fputc('\n', f);
 	fprintf(f, "  process     pid %" PRIu64 ", parent %" PRIu64 ", %u thread%s, %.3f s, %s\n",
 		t->hdr.pid, t->hdr.ppid, a->threads, a->threads == 1 ? "" : "s",
-		secs(a->end_time_ns), end_note(a));
+		secs(a->end_time_ns), end_note(a, end, sizeof(end)));
 	if (a->sample_interval)
 		fprintf(f, "  estimates   %s; \u00b1: 95%% intervals\n",
 			sample_note(a->sample_interval, note, sizeof(note)));

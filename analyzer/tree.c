@@ -298,7 +298,7 @@ void tree_totals(const struct tree *tr, struct tree_totals *out)
 		out->spread.alloc_n += hs.alloc_n;
 		out->spread.count_var += hs.count_var;
 		out->damaged |= tr->p[i].t.damaged;
-		out->all_clean &= a->clean_exit;
+		out->all_clean &= a->clean_exit || a->execd;
 	}
 	combined_peak(tr, &out->peak, &out->peak_time_ns, &out->spread);
 }

@@ -156,6 +156,10 @@ const char *mark_kind_name(int kind)
 		return "gc-start";
 	case HW_MARK_GC_END:
 		return "gc-end";
+	case HW_MARK_EXEC:
+		return "exec";
+	case HW_MARK_EXEC_FAILED:
+		return "exec-failed";
 	default:
 		return "other";
 	}

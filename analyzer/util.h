@@ -46,7 +46,8 @@ void strtab_free(struct strtab *t);
 const char *fmt_size(char *buf, uint64_t bytes);
 
 /* The name of a mark kind (HW_MARK_*): "user", "python-finalize", "gc-start",
- * "gc-end", or "other" for a kind this heapwise does not know. */
+ * "gc-end", "exec", "exec-failed", or "other" for a kind this heapwise does
+ * not know. */
 const char *mark_kind_name(int kind);
 
 /* Parses 123, 10K, 10KiB, 5MB, 1.5G (K = 1024). Returns false on bad text. */
