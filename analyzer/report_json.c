@@ -118,19 +118,17 @@ void report_summary_json(FILE *f, const struct analysis *a, struct symbolizer *s
 		(t->damaged || !(a->clean_exit || a->execd)) ? "true" : "false",
 		a->clean_exit ? "true" : "false", a->rss_peak, a->unmatched_frees, a->events);
 	/* the process replaced its image: into what (the path as the program
-	 * gave it), when, and what was live then, which counts as not leaked */
-	fputs(",\"exec\":", f);
+	 * gave it), when, and what was live then, which counts as not leaked;
+	 * no "exec" key when it did not */
 	if (a->execd) {
 		const struct mark *m = &a->marks[a->exec_mark];
-		fputs("{\"path\":", f);
+		fputs(",\"exec\":{\"path\":", f);
 		json_str(f, m->label);
 		fprintf(f, ",\"time_s\":%.6f", (double)m->time_ns / 1e9);
 		if (a->leak_point == LEAK_AT_EXEC) /* else leaks were measured before it */
 			fprintf(f, ",\"live_bytes\":%" PRIu64 ",\"live_blocks\":%" PRIu64,
 				a->exec_live_bytes, a->exec_live_blocks);
 		fputc('}', f);
-	} else {
-		fputs("null", f);
 	}
 	uint64_t at_peak[HW_KIND_COUNT];
 	report_kind_peaks(a, at_peak);

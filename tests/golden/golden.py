@@ -58,6 +58,12 @@ CASES = [
     ("diff.gate-fail.txt", ["diff", "cut.hwt", "basic.hwt", "--max-peak-growth", "0.1",
                             "--group-by", "function"]),
     ("diff.usage.txt", ["diff", "basic.hwt"]),
+    # a process that exec'd: nothing leaked, the heap live at exec said
+    ("execd.summary.txt", ["summary", "execd.hwt"]),
+    ("execd.summary.json", ["summary", "execd.hwt", "--json"]),
+    ("execd.check.txt", ["check", "execd.hwt", "--max-leaked", "1K"]),
+    ("execd.leaks.txt", ["leaks", "execd.hwt"]),
+    ("execd.dump.txt", ["dump", "execd.hwt"]),
     # a sampled trace: every estimate with its 95% interval (text) and
     # standard error (JSON); check holds the estimate to the limit
     ("sampled.summary.txt", ["summary", "sampled.hwt"]),

@@ -364,6 +364,30 @@ static void endmark(struct tb *b)
 	tb_trailer(b, 6, 250091724, 2, 1);
 }
 
+/* A process that exec'd: an exec that failed (EXEC, then EXEC_FAILED: the
+ * process went on), then one that did not come back. What is live at the
+ * second is not leaked (the kernel frees the image). */
+static void execd(struct tb *b)
+{
+	static const char cmd[] = "./launcher\0--run";
+	tb_init(b, HW_MIN_CHUNK_SIZE, cmd, sizeof(cmd));
+	tb_chunk(b, 3);
+	tb_time(b, 1000000);
+	tb_module(b, 0, 0x400000, 0x400000, 0x500000, "/nonexistent/launcher");
+	tb_stack(b, 1, 0, 0x401000);
+	tb_stack(b, 2, 1, 0x402000);
+	tb_stack(b, 3, 1, 0x403000);
+	tb_alloc(b, HW_KIND_MALLOC, 1, 0x1000, 3000, 2);
+	tb_alloc(b, HW_KIND_MALLOC, 2, 0x100000, 1 << 20, 3);
+	tb_time(b, 200000000);
+	tb_mark(b, 3, HW_MARK_EXEC, "/nonexistent/tool");
+	tb_mark(b, 4, HW_MARK_EXEC_FAILED, "/nonexistent/tool");
+	tb_free(b, HW_KIND_MALLOC, 5, 0x100000);
+	tb_alloc(b, HW_KIND_MALLOC, 6, 0x2000, 500, 3);
+	tb_time(b, 400000000);
+	tb_mark(b, 7, HW_MARK_EXEC, "/usr/bin/tool");
+}
+
 /* A trace sampled every 4 KiB on average (issue 17): callsites of many
  * small blocks, of blocks of the interval's size, one block too large to be
  * weighed (it counts as itself) and one small block (one sample: marked
@@ -457,6 +481,10 @@ int main(int argc, char **argv)
 	tb_free_builder(&b);
 	sampled(&b);
 	if (tb_write(&b, "sampled.hwt"))
+		return 1;
+	tb_free_builder(&b);
+	execd(&b);
+	if (tb_write(&b, "execd.hwt"))
 		return 1;
 	tb_free_builder(&b);
 	return 0;
