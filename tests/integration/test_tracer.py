@@ -154,6 +154,82 @@ class ProcessTree(TraceTest):
         self.assertEqual(len(traces), 1)
 
 
+class Exec(TraceTest):
+    """A process that replaces its image: what it had live is the kernel's to
+    free, not leaked; an exec that fails goes on tracing; a vfork child's exec
+    is not its parent's (progs/execs.c)."""
+
+    def the_trace(self, traces, word):
+        found = [t for t in traces if word in self.json("summary", t)["command"]]
+        self.assertEqual(len(found), 1, (traces, word))
+        return found[0]
+
+    def marks(self, trace):
+        dump = self.heapwise("dump", trace).stdout
+        return re.findall(r"MARK seq=\d+ (exec|exec-failed) ", dump)
+
+    def test_python_execv_leaks_nothing(self):
+        # the adversarial run's example: 9.9 MiB "leaked" (heap live at the
+        # end of the trace) before the shim recorded the exec
+        code = 'import os; K=[bytes(1000) for _ in range(10000)]; os.execv("/bin/true",["true"])'
+        _, _, traces = self.run_traced(["/usr/bin/python3.11", "-c", code])
+        t = self.the_trace(traces, "python3.11")
+        self.heapwise("check", t, "--max-leaked", "1M")
+        doc = self.json("summary", t)
+        self.assertEqual(doc["leaked_bytes"], 0)
+        self.assertEqual(doc["exec"]["path"], "/bin/true")
+        self.assertGreater(doc["exec"]["live_bytes"], 10000 * 1000)
+        self.assertFalse(doc["truncated"])
+        self.assertLessEqual(doc["exec"]["time_s"], doc["duration_s"])
+        self.assertRegex(self.heapwise("summary", t).stdout,
+                         r"exec'd /bin/true at \d+\.\d{3} s\n")
+        self.assertEqual(self.marks(t), ["exec"])
+
+    def test_c_program_execv_leaks_nothing(self):
+        _, _, traces = self.run_traced([self.prog("execs"), "into", "/bin/true"])
+        t = self.the_trace(traces, "execs into")
+        self.assertEqual(self.by_function(t)["keep_before"]["leaked_bytes"], 0)
+        doc = self.json("summary", t)
+        self.assertEqual(doc["exec"]["path"], "/bin/true")
+        self.assertGreaterEqual(doc["exec"]["live_bytes"], 2468)
+        self.heapwise("check", t, "--max-leaked", "0")
+
+    def test_failed_execs_keep_tracing_and_errno(self):
+        # every exec function on a missing path: each returns -1 with the
+        # kernel's errno (the program exits 1 otherwise), is marked and its
+        # failure too, and the allocation after them is recorded
+        _, err, traces = self.run_traced([self.prog("execs"), "fail"])
+        self.assertEqual(len(traces), 1, err)
+        self.assertEqual(self.marks(traces[0]), ["exec", "exec-failed"] * 10)
+        doc = self.json("summary", traces[0])
+        self.assertNotIn("exec", doc)
+        self.assertTrue(doc["clean_exit"])
+        self.assertEqual(self.by_function(traces[0])["keep_after"]["leaked_bytes"], 7777)
+
+    def test_vfork_child_exec_leaves_the_parents_trace(self):
+        # the vfork child shares its parent's memory and trace: its execs
+        # (one failing, one not) write nothing there; posix_spawn's child
+        # neither; the parent's leaks are counted at its exit
+        _, err, traces = self.run_traced([self.prog("execs"), "vfork"])
+        t = self.the_trace(traces, "execs vfork")
+        self.assertEqual(self.marks(t), [])
+        doc = self.json("summary", t)
+        self.assertNotIn("exec", doc)
+        self.assertTrue(doc["clean_exit"])
+        fns = self.by_function(t)
+        self.assertEqual(fns["keep_before_vfork"]["leaked_bytes"], 4321)
+        self.assertEqual(fns["keep_after_vfork"]["leaked_bytes"], 1111)
+
+    def test_env_before_its_exec(self):
+        # env's own trace (the image before the program): exec'd, nothing
+        # leaked, whatever it had live (a pyenv shim's env and bash alike)
+        _, _, traces = self.run_traced(["env", self.prog("churn"), "10", "0"])
+        t = self.the_trace(traces, "env")
+        doc = self.json("summary", t)
+        self.assertEqual(doc["exec"]["path"], self.prog("churn"))
+        self.heapwise("check", t, "--max-leaked", "0")
+
+
 class Crash(TraceTest):
     def test_sigkill_keeps_everything_before(self):
         out = os.path.join(self.dir, "k.%p.hwt")
