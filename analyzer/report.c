@@ -413,7 +413,7 @@ static int cmp_refs(const void *x, const void *y)
 /* A group of sites (refs[first, first + n)) with its sort figures, before
  * it becomes a row. */
 struct group {
-	uint64_t metric, allocated;
+	uint64_t metric, allocated, leaked;
 	uint32_t first, n;
 };
 
@@ -772,6 +772,9 @@ size_t report_stack_labels(const struct frame_info *const *frames, const size_t 
  * all) made rows: O(S log S) for S sites. A merged row keeps each kind's
  * part, and a grouped row shows the frame of its part with the most of `by`
  * (by line: the function that holds the line's bytes, such as a <listcomp>).
+ * ONLY_LEAKS keeps the groups with leaked bytes, each with all its sites:
+ * a row's allocated bytes and count are its line's (stack's...) whole, as
+ * top shows them, not those of its sites that leaked.
  * With framed false (by stack only), the rows get no frames. With site_rows,
  * each site's row (or -1) goes there. */
 static void build(struct report *r, const struct analysis *a, struct symbolizer *s,
@@ -791,8 +794,6 @@ static void build(struct report *r, const struct analysis *a, struct symbolizer 
 	size_t n = 0;
 	for (size_t i = 0; i < a->nsites; i++) {
 		const struct site *st = &a->sites[i];
-		if (only == ONLY_LEAKS && !(st->eligible && st->leak_bytes))
-			continue;
 		if (only == ONLY_HEAP_PEAK && (st->cls != CLASS_HEAP || !site_peak_bytes(a, st)))
 			continue;
 		if (only == ONLY_HEAP && st->cls != CLASS_HEAP)
@@ -812,11 +813,19 @@ static void build(struct report *r, const struct analysis *a, struct symbolizer 
 	for (size_t i = 0; i < n; i++) {
 		const struct site *st = &a->sites[refs[i].site];
 		if (!i || refs[i].key != refs[i - 1].key || refs[i].cls != refs[i - 1].cls)
-			groups[ng++] = (struct group){0, 0, (uint32_t)i, 0};
+			groups[ng++] = (struct group){0, 0, 0, (uint32_t)i, 0};
 		struct group *g = &groups[ng - 1];
 		g->metric += site_metric(a, st, by);
 		g->allocated += st->alloc_bytes;
+		g->leaked += st->eligible ? st->leak_bytes : 0;
 		g->n++;
+	}
+	if (only == ONLY_LEAKS) { /* the groups that leaked, with all their sites */
+		size_t kept = 0;
+		for (size_t i = 0; i < ng; i++)
+			if (groups[i].leaked)
+				groups[kept++] = groups[i];
+		ng = kept;
 	}
 	struct group_ctx ctx = {refs, &kt, group != GROUP_STACK};
 	g_gctx = &ctx;

@@ -53,7 +53,8 @@ void report_set_blame(enum blame b);
 enum blame report_blame(void);
 
 /* Builds and sorts the rows (largest first); with only_leaks, rows without
- * leaked bytes are dropped. */
+ * leaked bytes are dropped (a row kept has all its figures: allocated and
+ * count of the whole row, not of its sites that leaked). */
 void report_build(struct report *r, const struct analysis *a, struct symbolizer *s,
 		  enum group_by group, enum sort_by by, bool only_leaks);
 void report_free(struct report *r);

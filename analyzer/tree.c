@@ -325,8 +325,9 @@ void tree_report(struct report *out, const struct tree *tr, enum group_by group,
 	for (size_t i = 0; i < tr->n; i++) {
 		if (bare)
 			report_build_bare(&each[i], &tr->p[i].a, tr->p[i].s, group, by);
-		else
-			report_build(&each[i], &tr->p[i].a, tr->p[i].s, group, by, only_leaks);
+		else /* every row: a row that leaked in one process has the
+		      * allocations of the others too; filtered after the join */
+			report_build(&each[i], &tr->p[i].a, tr->p[i].s, group, by, false);
 		total += each[i].n;
 	}
 	struct keyed *all = xcalloc(total + 1, sizeof(*all));
@@ -335,11 +336,6 @@ void tree_report(struct report *out, const struct tree *tr, enum group_by group,
 		struct report_keys *keys = bare ? report_keys_new(&tr->p[i].a, tr->p[i].s) : NULL;
 		for (size_t j = 0; j < each[i].n; j++) {
 			struct row *r = &each[i].rows[j];
-			if (bare && only_leaks && !r->leaked_bytes) {
-				free(r->key);
-				free(r->kinds);
-				continue;
-			}
 			all[k].row = *r;
 			all[k].key = bare ? report_row_hash_key(keys, r) : report_row_key(&all[k].row);
 			k++;
@@ -369,6 +365,20 @@ void tree_report(struct report *out, const struct tree *tr, enum group_by group,
 	for (size_t j = 0; j < k; j++)
 		free(all[j].key);
 	free(all);
+	if (only_leaks) {
+		size_t kept = 0;
+		for (size_t j = 0; j < out->n; j++) {
+			struct row *r = &out->rows[j];
+			if (r->leaked_bytes) {
+				out->rows[kept++] = *r;
+				continue;
+			}
+			free(r->key);
+			free(r->frames);
+			free(r->kinds);
+		}
+		out->n = kept;
+	}
 	report_sort(out);
 	if (!bare) {
 		report_distinct(out);
