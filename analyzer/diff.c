@@ -43,6 +43,7 @@ struct vals {
 struct drow {
 	char *key;
 	struct row *any; /* frames to print: the new side's, else the base's */
+	struct row *base_row; /* a base row of it (NULL: none) */
 	struct side *from; /* any's */
 	int cls;
 	struct vals base, now;
@@ -181,11 +182,26 @@ static void add_row(struct vals *v, const struct row *r)
 
 static struct drow side_row(struct side *s, struct report_keys *k, struct row *r, bool is_new)
 {
-	struct drow d = {.any = r, .from = s, .cls = r->cls};
+	struct drow d = {.any = r, .base_row = is_new ? NULL : r, .from = s, .cls = r->cls};
 	/* by stack: the hash of what the row would print */
 	d.key = k ? report_row_hash_key(k, r) : report_row_key(r);
 	add_row(is_new ? &d.now : &d.base, r);
 	return d;
+}
+
+/* By line, the function the base names a line with when it is not the one
+ * shown (the new side's): a line is file:line on both sides, and 3.11 runs
+ * a comprehension in f.<locals>.<listcomp> where 3.12+ inline it in f.
+ * NULL when they agree or a side has no such row. */
+static const char *base_function(const struct drow *d, enum group_by g)
+{
+	const struct row *b = d->base_row, *n = d->any;
+	if (g != GROUP_LINE || !b || b == n || !d->now.present || !b->nframes || !n->nframes)
+		return NULL;
+	const char *bf = b->frames[0].function, *nf = n->frames[0].function;
+	if (bf == nf || (bf && nf && !strcmp(bf, nf)))
+		return NULL;
+	return bf ? bf : "??";
 }
 
 int cmd_diff(int argc, char **argv)
@@ -279,8 +295,11 @@ int cmd_diff(int argc, char **argv)
 	for (size_t i = 0; i < m; i++) {
 		if (out && !strcmp(rows[out - 1].key, rows[i].key)) {
 			struct drow *d = &rows[out - 1];
-			if (rows[i].base.present)
+			if (rows[i].base.present) {
 				add_row(&d->base, rows[i].any);
+				if (!d->base_row)
+					d->base_row = rows[i].any;
+			}
 			if (rows[i].now.present) {
 				if (!d->now.present) {
 					d->any = rows[i].any;
@@ -366,6 +385,11 @@ int cmd_diff(int argc, char **argv)
 			const struct row *any = d->any;
 			printf("%s\n{\"class\":\"%s\",\"frames\":", i ? "," : "", class_name(d->cls));
 			report_frames_json(stdout, any->frames, any->nframes);
+			const char *bfn = base_function(d, group);
+			if (bfn) { /* the frames are the new side's */
+				printf(",\"base_function\":");
+				json_str(stdout, bfn);
+			}
 			printf(",\"base\":");
 			json_side(stdout, &d->base, sampled);
 			printf(",\"new\":");
@@ -455,6 +479,12 @@ int cmd_diff(int argc, char **argv)
 				report_row_frame_text(stdout, any, py < any->nframes ? py : 0, group);
 			else
 				fputs("(no stack recorded)", stdout);
+			const char *bfn = base_function(d, group);
+			if (bfn) { /* the function shown is the new side's */
+				fputs(" (base: ", stdout);
+				text_str(stdout, bfn);
+				fputc(')', stdout);
+			}
 			if (labels)
 				free(labels[i]);
 			if (d->cls != CLASS_HEAP)

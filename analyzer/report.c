@@ -1310,6 +1310,11 @@ char *report_row_key(const struct row *r)
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
 	fprintf(f, "%d|", r->cls);
+	if (r->key && r->nframes) { /* a grouped row: its line (function, file) */
+		fputs(r->key, f);
+		fclose(f);
+		return buf;
+	}
 	for (size_t i = 0; i < r->nframes; i++) {
 		struct frame_info fr = r->frames[i];
 		fr.show_column = false; /* two calls on one line are one callsite (diff, trees) */

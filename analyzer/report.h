@@ -140,7 +140,10 @@ const char *report_kind_label(const struct row *r, enum sort_by by, char *buf);
  * kind's peak, leaked and allocated bytes and count. */
 void report_kinds_json(FILE *f, const struct row *r);
 /* A row's identity across traces: its class and frames as text (addresses
- * and stack ids differ between processes and runs). Free it. */
+ * and stack ids differ between processes and runs); a row grouped by line,
+ * function or file, its class and that key only (a line is file:line,
+ * whatever function the row shows: 3.11 runs a comprehension in
+ * f.<locals>.<listcomp>, 3.12+ in f). Free it. */
 char *report_row_key(const struct row *r);
 
 /* The start of every HTML report, up to the open <title>: a page that loads

@@ -271,6 +271,42 @@ class Reports(TraceTest):
                                  (group, metric))
             self.assertGreater(sum(c["allocated_bytes"] for c in leaks), 2000 * 100000, group)
 
+    def test_diff_by_line_joins_a_line_named_apart(self):
+        """diff --group-by line keys a row by file:line: a comprehension's
+        line is one row between 3.11 (temp.<locals>.<listcomp>) and 3.12+
+        (inlined: temp), naming the base's function beside the new's
+        where they differ. Before, keep.py:12 was +60 MiB [new] and
+        -60 MiB [gone]."""
+        new_py = next((p for p in ("/root/.pyenv/versions/3.13.0/bin/python3.13",
+                                   "/root/.pyenv/versions/3.12.1/bin/python3.12")
+                       if os.path.exists(p)), None)
+        if not new_py:
+            self.skipTest("no Python 3.12+ beside 3.11")
+        script = self.script("comp.py", "KEEP = []\n"
+                             "def temp():\n"
+                             "    big = [bytearray(1 << 20) for _ in range(20)]\n"
+                             "    return len(big)\n"
+                             "temp()\n")
+        _, _, base = self.run_traced([PY, script])
+        _, _, new = self.run_traced([new_py, script])
+        doc = self.json("diff", base[0], new[0], "--group-by", "line", "-n", "1000000")
+        line3 = [c for c in doc["callsites"] if c["frames"] and
+                 c["frames"][0]["file"] == script and c["frames"][0]["line"] == 3]
+        self.assertEqual(len(line3), 1, line3)
+        row = line3[0]
+        self.assertIsNotNone(row["base"])
+        self.assertIsNotNone(row["new"])
+        self.assertGreaterEqual(row["base"]["allocated_bytes"], 20 << 20)
+        self.assertLess(abs(row["delta"]["allocated_bytes"]), 1 << 20)
+        self.assertEqual(row["frames"][0]["function"], "temp")
+        self.assertEqual(row["base_function"], "temp.<locals>.<listcomp>")
+        text = self.heapwise("diff", base[0], new[0], "--group-by", "line",
+                             "-n", "1000000").stdout
+        mine = [l for l in text.splitlines() if f"{script}:3 " in l]
+        self.assertEqual(len(mine), 1, mine)
+        self.assertIn(f"{script}:3 temp (base: temp.<locals>.<listcomp>)", mine[0])
+        self.assertNotIn("[new]", mine[0])
+
     def test_kind_is_the_kind_that_holds_the_bytes(self):
         """A NumPy array is a small object (pyobj) and its data (malloc) on one
         line: the row says malloc, with each kind's part, in text, JSON and
