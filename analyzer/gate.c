@@ -242,6 +242,12 @@ static int check_one(const char *path, struct check_opts *o, struct suppressions
 	}
 	if (t.damaged)
 		printf("  note: the trace is damaged or cut; figures cover what could be read\n");
+	char pymiss[400];
+	if (report_python_missing(&a, pymiss, sizeof(pymiss))) { /* checked natively */
+		fputs("  note: Python not traced: ", stdout);
+		text_str(stdout, pymiss);
+		puts("; the limits were checked without them");
+	}
 	printf("result: %s (%d of %d limit%s exceeded)\n", failed ? "FAIL" : "PASS", failed, checked,
 	       checked == 1 ? "" : "s");
 	symbolizer_print_hints(s); /* of the offenders' frames shown */

@@ -1387,6 +1387,32 @@ const char *report_leak_point(const struct analysis *a, char *buf, size_t size)
 	return buf;
 }
 
+bool report_python_missing(const struct analysis *a, char *buf, size_t size)
+{
+	if (a->python_version || !a->nmodules)
+		return false;
+	uint64_t start = a->modules[0].load_seq;
+	for (size_t i = 1; i < a->nmodules; i++)
+		if (a->modules[i].load_seq < start)
+			start = a->modules[i].load_seq;
+	for (size_t i = 0; i < a->nmodules; i++) {
+		const struct module_rec *m = &a->modules[i];
+		const char *base = m->path ? strrchr(m->path, '/') : NULL;
+		base = base ? base + 1 : m->path;
+		if (!base || strncmp(base, "libpython3.", 11) || !strstr(base, ".so") ||
+		    m->load_seq <= start)
+			continue;
+		snprintf(buf, size,
+			 "%s was loaded after start (dlopen, as embedding programs such as uwsgi "
+			 "or mod_wsgi do): its Python frames and pymalloc objects were not traced, "
+			 "so the Python figures are missing (its malloc calls are counted, with "
+			 "native frames)",
+			 base);
+		return true;
+	}
+	return false;
+}
+
 void report_free(struct report *r)
 {
 	for (size_t i = 0; i < r->n; i++) {

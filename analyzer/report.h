@@ -182,6 +182,12 @@ const char *report_leak_point(const struct analysis *a, char *buf, size_t size);
  * exec'd (analysis.h), else NULL. */
 const char *report_exec_note(const struct analysis *a, char *buf, size_t size);
 
+/* When a Python runtime (a MODULE named libpython3.*.so*) was loaded after
+ * start and no Python was found (no PYTHON record: the shim looks for it at
+ * start only), says so in buf, unescaped, and returns true: its frames and
+ * pymalloc objects were not traced. */
+bool report_python_missing(const struct analysis *a, char *buf, size_t size);
+
 /* Writes frames as the JSON array every report uses:
  * [{"kind","function","file","line","module","address"}]. */
 void report_frames_json(FILE *f, const struct frame_info *frames, size_t n);

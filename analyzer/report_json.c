@@ -100,6 +100,11 @@ void report_summary_json(FILE *f, const struct analysis *a, struct symbolizer *s
 	fputs(",\"leak_point\":", f);
 	json_str(f, report_leak_point(a, where, sizeof(where)));
 	fprintf(f, ",\"python\":%s", a->python_version ? "true" : "false");
+	char missing[400];
+	if (report_python_missing(a, missing, sizeof(missing))) { /* loaded after start */
+		fputs(",\"python_not_traced\":", f);
+		json_str(f, missing);
+	}
 	if (a->python_version) {
 		unsigned v = (unsigned)a->python_version;
 		fprintf(f, ",\"python_version\":\"%u.%u.%u\",\"python_free_threaded\":%s,"

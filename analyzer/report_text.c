@@ -218,6 +218,13 @@ void report_summary_text(FILE *f, const struct analysis *a, struct symbolizer *s
 		else
 			fprintf(f, "Python frames OFF: %s\n",
 				a->python_off[0] ? a->python_off : "this version's frames could not be read");
+	} else {
+		char missing[400];
+		if (report_python_missing(a, missing, sizeof(missing))) {
+			fputs("  python      NOT TRACED: ", f);
+			text_str(f, missing);
+			fputc('\n', f);
+		}
 	}
 	if (a->window)
 		fprintf(f, "  window      between markers, from %.3f s to %.3f s: only blocks allocated in it count\n",

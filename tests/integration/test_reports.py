@@ -307,6 +307,33 @@ class Reports(TraceTest):
         self.assertIn(f"{script}:3 temp (base: temp.<locals>.<listcomp>)", mine[0])
         self.assertNotIn("[new]", mine[0])
 
+    def test_python_loaded_after_start_is_said_not_traced(self):
+        """A program that dlopen's libpython (uwsgi, mod_wsgi) runs Python
+        the shim never hooked (it looks for Python at start): the summary
+        (text and JSON) and check say that Python was loaded after start
+        and its frames and pymalloc objects were not traced. Before, no
+        python line, no note, and check judged the trace natively
+        without a word."""
+        status, err, traces = self.run_traced([self.prog("pyembed")], check_status=None)
+        if status == 3:
+            self.skipTest(f"no libpython3.11.so.1.0 to load: {err.strip()}")
+        self.assertEqual(status, 0, err)
+        want = ("libpython3.11.so.1.0 was loaded after start (dlopen, as embedding programs "
+                "such as uwsgi or mod_wsgi do): its Python frames and pymalloc objects were "
+                "not traced, so the Python figures are missing")
+        text = self.heapwise("summary", traces[0]).stdout
+        self.assertIn("  python      NOT TRACED: " + want, text)
+        doc = self.json("summary", traces[0])
+        self.assertFalse(doc["python"])
+        self.assertIn(want, doc["python_not_traced"])
+        check = self.heapwise("check", traces[0], "--max-leaked", "100M").stdout
+        self.assertIn("  note: Python not traced: " + want, check)
+        # a Python traced from the start says nothing of the kind
+        script = self.script("plain.py", "x = [bytes(10) for _ in range(10)]\n")
+        _, _, plain = self.run_traced([PY, script])
+        self.assertNotIn("python_not_traced", self.json("summary", plain[0]))
+        self.assertNotIn("NOT TRACED", self.heapwise("summary", plain[0]).stdout)
+
     def test_kind_is_the_kind_that_holds_the_bytes(self):
         """A NumPy array is a small object (pyobj) and its data (malloc) on one
         line: the row says malloc, with each kind's part, in text, JSON and
