@@ -18,7 +18,8 @@
 
 static const char diff_usage[] =
 	"usage: heapwise diff BASE NEW [--json] [--max-peak-growth PCT]\n"
-	"                     [--group-by stack|line|function|file] [--blame user|innermost] [-n N]\n"
+	"                     [--group-by stack|line|function|file] [--sysroot DIR]\n"
+	"                     [--blame user|innermost] [-n N]\n"
 	"  exit status: 0 (or growth within the limit), 1 the peak grew more than PCT, 2 usage\n";
 
 struct side {

@@ -1,10 +1,12 @@
 /* `heapwise dump` (analyzer): every record of every chunk as text, in file
  * order, for debugging traces and the shim. */
+#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "commands.h"
+#include "err.h"
 #include "heapwise/trace_format.h"
 #include "reader.h"
 #include "util.h"
@@ -132,14 +134,40 @@ static void dump_record(FILE *f, const struct hw_record *r)
 	}
 }
 
+static const char dump_usage[] =
+	"usage: heapwise dump TRACE [--sysroot DIR]\n"
+	"  prints every record of the trace as text, addresses as recorded\n"
+	"  --sysroot DIR  taken as every command takes it; dump names no frame, so\n"
+	"                 it reads nothing there\n";
+
 int cmd_dump(int argc, char **argv)
 {
-	if (argc != 2) {
-		fprintf(stderr, "usage: heapwise dump TRACE\n");
+	static const struct option opts[] = {
+		{"sysroot", required_argument, NULL, 'S'},
+		{"help", no_argument, NULL, 'h'},
+		{0, 0, 0, 0},
+	};
+	int c;
+	optind = 1;
+	while ((c = err_getopt("dump", argc, argv, "h", opts)) != -1) {
+		switch (c) {
+		case 'S': /* nothing to name: records are printed as written */
+			break;
+		case 'h':
+			fputs(dump_usage, stdout);
+			return 0;
+		default:
+			fputs(dump_usage, stderr);
+			return 2;
+		}
+	}
+	if (argc - optind != 1) {
+		err_print("dump: expected one trace");
+		fputs(dump_usage, stderr);
 		return 2;
 	}
 	struct trace t;
-	if (trace_open(argv[1], &t) != HW_OK) {
+	if (trace_open(argv[optind], &t) != HW_OK) {
 		trace_close(&t);
 		return 2;
 	}

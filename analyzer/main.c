@@ -21,35 +21,79 @@
 #include "tree.h"
 #include "util.h"
 
-static const char usage[] =
-	"usage: heapwise COMMAND [ARGS]\n"
-	"  run [-o PATH] [--native|--no-native] [--no-follow] [--no-compress] -- CMD [ARG...]\n"
-	"  summary TRACE... [--json]\n"
-	"  top TRACE... [--by peak|leaked|allocated|count|temporary]\n"
-	"            [--group-by stack|line|function|file]\n"
-	"            [-n N] [--json]\n"
-	"  leaks TRACE... [--group-by stack|line|function|file] [-n N] [--json]\n"
-	"  check TRACE... [--max-peak SIZE] [--max-leaked SIZE] [--max-allocations N]\n"
-	"                 [--suppressions FILE] [--junit FILE]\n"
-	"  flamegraph TRACE... [--metric peak|leaked|allocated] -o OUT.html|OUT.svg|OUT.folded\n"
-	"  timeline TRACE [-n N] [--group-by stack|line|function|file]\n"
-	"           -o OUT.html|OUT.json|OUT.csv|OUT.svg\n"
-	"  lines TRACE [FILE...] [--all] [--json] [-o OUT.html|OUT.json|OUT.txt]\n"
-	"  export TRACE... --format json|folded|pprof -o OUT\n"
-	"  diff BASE NEW [--json] [--max-peak-growth PCT] [--group-by ...] [-n N]\n"
-	"  dump TRACE\n"
-	"  compress [--level N] TRACE...\n"
+/* Each command's synopsis: every option it takes (the report commands'
+ * shared ones as [REPORT OPTIONS]); `heapwise --help` lists them all, and
+ * `heapwise CMD --help` of a report command prints its own. run, check,
+ * diff, compress and dump print a longer usage of their own for --help. */
+static const struct {
+	const char *name, *synopsis;
+} synopses[] = {
+	{"run", "run [-o PATH] [--native|--no-native] [--no-follow] [--no-compress]\n"
+		"      [--sample SIZE] -- CMD [ARG...]\n"},
+	{"summary", "summary TRACE... [--json] [REPORT OPTIONS]\n"},
+	{"top", "top TRACE... [--by peak|leaked|allocated|count|temporary]\n"
+		"      [--group-by stack|line|function|file] [-n N] [--json] [REPORT OPTIONS]\n"},
+	{"leaks", "leaks TRACE... [--group-by stack|line|function|file] [-n N] [--json]\n"
+		  "      [REPORT OPTIONS]\n"},
+	{"check", "check TRACE... [--max-peak SIZE] [--max-leaked SIZE] [--max-allocations N]\n"
+		  "      [--suppressions FILE] [--junit FILE] [--between MARK_A MARK_B]\n"
+		  "      [--include-all] [--allow-sampled] [--sysroot DIR]\n"
+		  "      [--blame user|innermost] [-n N]\n"},
+	{"flamegraph", "flamegraph TRACE... [--metric peak|leaked|allocated]\n"
+		       "      -o OUT.html|OUT.svg|OUT.folded [REPORT OPTIONS]\n"},
+	{"timeline", "timeline TRACE [-n N] [--group-by stack|line|function|file]\n"
+		     "      -o OUT.html|OUT.json|OUT.csv|OUT.svg [REPORT OPTIONS]\n"},
+	{"lines", "lines TRACE [FILE...] [--all] [--json] [-o OUT.html|OUT.json|OUT.txt]\n"
+		  "      [REPORT OPTIONS]\n"},
+	{"export", "export TRACE... --format json|folded|pprof -o OUT\n"
+		   "      [--metric peak|leaked|allocated] [REPORT OPTIONS]\n"},
+	{"diff", "diff BASE NEW [--json] [--max-peak-growth PCT]\n"
+		 "      [--group-by stack|line|function|file] [--sysroot DIR]\n"
+		 "      [--blame user|innermost] [-n N]\n"},
+	{"dump", "dump TRACE [--sysroot DIR]\n"},
+	{"compress", "compress [--level N] TRACE...\n"},
+};
+
+static const char usage_head[] = "usage: heapwise COMMAND [ARGS]  (heapwise COMMAND --help: "
+				 "one command's)\n";
+static const char usage_traces[] =
 	"TRACE...: several traces of one process tree give each process and the tree\n"
-	"  combined\n"
-	"report options: --between MARK_A MARK_B (only what was allocated between two\n"
+	"  combined\n";
+static const char report_options[] =
+	"REPORT OPTIONS: --between MARK_A MARK_B (only what was allocated between two\n"
 	"  hw_mark() markers), --include-all (Python: every callsite counts as a leak),\n"
 	"  --sysroot DIR (the program ran in the chroot or container root DIR: name\n"
 	"  native frames from its files),\n"
 	"  --blame user|innermost (the Python line a row is charged to: the innermost\n"
 	"  in your code, outside the standard library and site-packages (default), or\n"
-	"  the innermost of all, as tracemalloc)\n"
+	"  the innermost of all, as tracemalloc)\n";
+static const char usage_exit[] =
 	"exit status: 0 success, 1 a gate failed, 2 usage error or unreadable input,\n"
 	"  3 compress: a trace is still open in another process (left as it is)\n";
+
+static void print_usage(FILE *f)
+{
+	fputs(usage_head, f);
+	for (size_t i = 0; i < sizeof(synopses) / sizeof(*synopses); i++) {
+		fputs("  ", f);
+		fputs(synopses[i].synopsis, f);
+	}
+	fputs(usage_traces, f);
+	fputs(report_options, f);
+	fputs(usage_exit, f);
+}
+
+/* A report command's usage: its synopsis and the report options. */
+static void print_command_usage(FILE *f, const char *cmd)
+{
+	for (size_t i = 0; i < sizeof(synopses) / sizeof(*synopses); i++)
+		if (!strcmp(synopses[i].name, cmd)) {
+			fputs("usage: heapwise ", f);
+			fputs(synopses[i].synopsis, f);
+		}
+	fputs(usage_traces, f);
+	fputs(report_options, f);
+}
 
 struct report_opts {
 	struct analysis_opts an;
@@ -64,7 +108,35 @@ struct report_opts {
 	size_t n;
 };
 
-enum { ALLOW_BY = 1, ALLOW_GROUP = 2 }; /* --by, --group-by */
+/* The options a report command takes beside the REPORT OPTIONS: --by,
+ * --group-by, --json, -n, -o, --format, --metric */
+enum {
+	ALLOW_BY = 1,
+	ALLOW_GROUP = 2,
+	ALLOW_JSON = 4,
+	ALLOW_N = 8,
+	ALLOW_OUTPUT = 16,
+	ALLOW_FORMAT = 32,
+	ALLOW_METRIC = 64,
+};
+
+/* Whether cmd takes the option c (its letter in parse_report_opts); says
+ * not when it does not. */
+static bool allowed(const char *cmd, int c, int allow)
+{
+	static const struct {
+		int c, bit;
+		const char *name;
+	} own[] = {{'o', ALLOW_OUTPUT, "-o"},	    {'F', ALLOW_FORMAT, "--format"},
+		   {'M', ALLOW_METRIC, "--metric"}, {'j', ALLOW_JSON, "--json"},
+		   {'n', ALLOW_N, "-n"}};
+	for (size_t i = 0; i < sizeof(own) / sizeof(*own); i++)
+		if (own[i].c == c && !(allow & own[i].bit)) {
+			err_print("%s: %s is not an option of %s", cmd, own[i].name, cmd);
+			return false;
+		}
+	return true;
+}
 
 static int parse_report_opts(const char *cmd, int argc, char **argv, struct report_opts *o,
 			     int allow)
@@ -86,6 +158,8 @@ static int parse_report_opts(const char *cmd, int argc, char **argv, struct repo
 	int c;
 	optind = 1;
 	while ((c = err_getopt(cmd, argc, argv, "n:o:h", opts)) != -1) {
+		if (!allowed(cmd, c, allow))
+			goto bad;
 		switch (c) {
 		case 'o':
 			o->output = optarg;
@@ -163,7 +237,7 @@ static int parse_report_opts(const char *cmd, int argc, char **argv, struct repo
 			break;
 		}
 		case 'h':
-			fputs(usage, stdout);
+			print_command_usage(stdout, cmd);
 			exit(0);
 		default:
 			goto bad;
@@ -178,7 +252,7 @@ static int parse_report_opts(const char *cmd, int argc, char **argv, struct repo
 	o->ntraces = (size_t)(argc - optind);
 	return 0;
 bad:
-	fputs(usage, stderr);
+	print_command_usage(stderr, cmd);
 	return 2;
 }
 
@@ -293,7 +367,7 @@ static int each_tree(const char *cmd, struct report_opts *o,
 int cmd_summary(int argc, char **argv)
 {
 	struct report_opts o = {0};
-	int rc = parse_report_opts("summary", argc, argv, &o, 0);
+	int rc = parse_report_opts("summary", argc, argv, &o, ALLOW_JSON);
 	return rc ? rc : each_tree("summary", &o, summary_of);
 }
 
@@ -356,7 +430,8 @@ static int rows_command(int argc, char **argv, bool leaks)
 {
 	struct report_opts o = {.by = leaks ? BY_LEAKED : BY_PEAK, .n = 10};
 	const char *cmd = leaks ? "leaks" : "top";
-	int rc = parse_report_opts(cmd, argc, argv, &o, leaks ? ALLOW_GROUP : ALLOW_BY | ALLOW_GROUP);
+	int rc = parse_report_opts(cmd, argc, argv, &o, 
+				   ALLOW_GROUP | ALLOW_JSON | ALLOW_N | (leaks ? 0 : ALLOW_BY));
 	return rc ? rc : each_tree(cmd, &o, leaks ? leaks_of : top_of);
 }
 
@@ -407,7 +482,7 @@ static int close_output(const char *cmd, const char *path, FILE *f, bool ok)
 int cmd_flamegraph(int argc, char **argv)
 {
 	struct report_opts o = {.metric = METRIC_PEAK};
-	int rc = parse_report_opts("flamegraph", argc, argv, &o, 0);
+	int rc = parse_report_opts("flamegraph", argc, argv, &o, ALLOW_OUTPUT | ALLOW_METRIC);
 	if (rc)
 		return rc;
 	enum flame_format fmt;
@@ -456,7 +531,8 @@ int cmd_flamegraph(int argc, char **argv)
 int cmd_timeline(int argc, char **argv)
 {
 	struct report_opts o = {.n = 8};
-	int rc = parse_report_opts("timeline", argc, argv, &o, ALLOW_GROUP);
+	int rc = parse_report_opts("timeline", argc, argv, &o,
+				   ALLOW_GROUP | ALLOW_N | ALLOW_OUTPUT);
 	if (rc)
 		return rc;
 	if (o.ntraces > 1) {
@@ -514,7 +590,7 @@ int cmd_lines(int argc, char **argv)
 	}
 	args[nargs] = NULL;
 	struct report_opts o = {0};
-	int rc = parse_report_opts("lines", nargs, args, &o, 0);
+	int rc = parse_report_opts("lines", nargs, args, &o, ALLOW_JSON | ALLOW_OUTPUT);
 	if (rc) {
 		free(args);
 		return rc;
@@ -566,7 +642,8 @@ int cmd_lines(int argc, char **argv)
 int cmd_export(int argc, char **argv)
 {
 	struct report_opts o = {.metric = METRIC_ALLOCATED};
-	int rc = parse_report_opts("export", argc, argv, &o, 0);
+	int rc = parse_report_opts("export", argc, argv, &o,
+				   ALLOW_FORMAT | ALLOW_OUTPUT | ALLOW_METRIC);
 	if (rc)
 		return rc;
 	if (!o.format || !o.output) {
@@ -656,11 +733,11 @@ int main(int argc, char **argv)
 		{"timeline", cmd_timeline}, {"compress", cmd_compress}, {"lines", cmd_lines},
 	};
 	if (argc < 2) {
-		fputs(usage, stderr);
+		print_usage(stderr);
 		return 2;
 	}
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
-		fputs(usage, stdout);
+		print_usage(stdout);
 		return 0;
 	}
 	if (!strcmp(argv[1], "--version")) {
@@ -671,6 +748,6 @@ int main(int argc, char **argv)
 		if (!strcmp(argv[1], commands[i].name))
 			return commands[i].fn(argc - 1, argv + 1);
 	err_print("unknown command '%s'", argv[1]);
-	fputs(usage, stderr);
+	print_usage(stderr);
 	return 2;
 }

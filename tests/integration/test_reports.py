@@ -864,7 +864,7 @@ class ProcessTreeReports(TraceTest):
             pids.add(label[3])
         self.assertEqual(pids, {p["pid"] for p in s["processes"]})
         self.assertEqual(allocated, s["combined"]["allocated_bytes"])
-        doc = self.json("export", *traces, "--format", "json", "-o", "-")
+        doc = json.loads(self.heapwise("export", *traces, "--format", "json", "-o", "-").stdout)
         self.assertEqual(len(doc["processes"]), 3)
         self.assertEqual(doc["combined"]["summary"]["processes"], 3)
         # a timeline is per process

@@ -1123,6 +1123,65 @@ class Cli(TraceTest):
         p = self.heapwise("run", "--no", "--", "true", status=2)
         self.assertIn("--no is ambiguous (--no-native, --no-follow, --no-compress)", p.stderr)
 
+    def test_every_option_a_command_takes_is_in_its_usage(self):
+        """Every option a command accepts (found by trying each long option
+        of the analyzer's sources, and -n and -o, on each command) appears
+        in `heapwise CMD --help` and in that command's lines of `heapwise
+        --help` (or, where those say [REPORT OPTIONS], in that paragraph).
+        Before: --sample (run) and --allow-sampled, --between (check) were
+        missing from heapwise --help, diff --help lacked --sysroot, summary
+        took -n, -o, --metric and --format it never used, and dump took no
+        option at all (--help was opened as a trace)."""
+        src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "analyzer")
+        takes_value = {}
+        for name in os.listdir(src):
+            if name.endswith(".c"):
+                with open(os.path.join(src, name)) as f:
+                    for m in re.finditer(r'\{"([a-z-]+)", (required|no)_argument', f.read()):
+                        takes_value["--" + m.group(1)] = m.group(2) == "required"
+        takes_value.pop("--help")
+        takes_value.update({"-n": True, "-o": True})
+        alias = {"--output": "-o"}
+        top = self.heapwise("--help").stdout
+        listing = top[:top.index("\nTRACE...:")]
+        commands = re.findall(r"^  ([a-z]+) ", listing, re.M)
+        self.assertIn("dump", commands)
+        sections, cur = {}, None
+        for line in listing.splitlines():
+            m = re.match(r"^  ([a-z]+) ", line)
+            if m and m.group(1) in commands:
+                cur = m.group(1)
+            elif not line.startswith("      "):
+                cur = None
+            if cur:
+                sections[cur] = sections.get(cur, "") + line + "\n"
+        report_opts = top[top.find("REPORT OPTIONS:"):] if "REPORT OPTIONS:" in top else ""
+
+        def shows(text, flag):  # or an option it abbreviates (getopt takes --max-peak for
+            # diff's --max-peak-growth)
+            return any(re.search(r"(?<![\w-])" + re.escape(f), text)
+                       for f in (flag, alias.get(flag, flag)))
+
+        missing = []
+        for cmd in commands:
+            own = self.heapwise(cmd, "--help").stdout
+            for flag, value in sorted(takes_value.items()):
+                args = [cmd, flag] + (["1"] if value else []) + ([] if cmd == "run" else
+                                                                  ["/nonexistent.hwt"])
+                p = self.heapwise(*args, status=None)
+                if re.search(r"unknown option|is not an option of|is an option of .* only",
+                             p.stderr):
+                    continue
+                where = sections[cmd] + (report_opts if "[REPORT OPTIONS]" in sections[cmd]
+                                         else "")
+                if not shows(own, flag):
+                    missing.append(f"{cmd} --help: {flag}")
+                if not shows(where, flag):
+                    missing.append(f"heapwise --help, {cmd}: {flag}")
+        self.assertEqual(missing, [])
+        # a report command's usage is its lines of the whole usage
+        self.assertIn(sections["top"].strip(), self.heapwise("top", "--help").stdout)
+
     def test_run_usage_says_what_each_mode_records(self):
         usage = self.heapwise("run", "--help").stdout
         lines = {l.split()[0]: l for l in usage.splitlines() if l.startswith("  --")}
