@@ -64,6 +64,8 @@ struct mark {
 struct site_spread {
 	unsigned __int128 live_var, snap_var, leak_var, alloc_var;
 	unsigned __int128 count_var; /* of the estimated count of allocations */
+	/* of the estimated count of live blocks, now and at the leak point */
+	unsigned __int128 live_cvar, leak_cvar;
 	uint64_t live_n, snap_n, leak_n, alloc_n;
 	uint64_t seen;
 };
@@ -229,6 +231,8 @@ struct analysis {
 	unsigned __int128 gc_var;
 	uint64_t gc_n;
 	bool gc_open;
+	/* a sampled trace: the variance of the estimated count of heap frees */
+	unsigned __int128 free_cvar;
 	uint64_t temporaries;
 };
 
@@ -272,6 +276,8 @@ uint64_t site_peak_bytes(const struct analysis *a, const struct site *s);
 struct spread_fig {
 	double peak_var, leak_var, alloc_var;
 	double count_var; /* of the estimated count of allocations */
+	double leak_count_var; /* of the estimated count of leaked blocks */
+	double free_count_var; /* of the estimated count of frees (the heap's only) */
 	uint64_t peak_n, leak_n, alloc_n;
 	double live_var; /* live now (at the end of the replay) */
 	uint64_t live_n;

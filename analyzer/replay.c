@@ -195,16 +195,20 @@ static void spread_change(struct analysis *a, size_t i, uint64_t id, uint64_t si
 		a->gc_var += q;
 		a->gc_n++;
 	}
+	double c = analysis_weigh_count_var(a->sample_interval, size);
+	unsigned __int128 cq = (unsigned __int128)((c > 0x1p100 ? 0x1p100 : c) + 0.5);
 	if (sign > 0) {
 		p->live_var += q;
 		p->live_n++;
 		p->alloc_var += q;
 		p->alloc_n++;
-		double c = analysis_weigh_count_var(a->sample_interval, size);
-		p->count_var += (unsigned __int128)((c > 0x1p100 ? 0x1p100 : c) + 0.5);
+		p->count_var += cq;
+		p->live_cvar += cq;
 	} else {
 		p->live_var -= q;
 		p->live_n--;
+		p->live_cvar -= cq;
+		a->free_cvar += cq;
 	}
 }
 
@@ -222,6 +226,7 @@ void site_spread_fig(const struct analysis *a, size_t i, struct spread_fig *out)
 	out->alloc_var = (double)p->alloc_var;
 	out->alloc_n = p->alloc_n;
 	out->count_var = (double)p->count_var;
+	out->leak_count_var = (double)p->leak_cvar;
 	out->live_var = (double)p->live_var;
 	out->live_n = p->live_n;
 }
@@ -623,6 +628,7 @@ static void leak_snapshot(struct analysis *a, int point, uint64_t seq, uint64_t 
 	for (size_t i = 0; a->spread && i < a->spreadcap && i < a->nsites; i++) {
 		a->spread[i].leak_var = a->spread[i].live_var;
 		a->spread[i].leak_n = a->spread[i].live_n;
+		a->spread[i].leak_cvar = a->spread[i].live_cvar;
 	}
 	a->leak_point = point;
 	a->leak_seq = seq;

@@ -96,6 +96,8 @@ void report_summary_json(FILE *f, const struct analysis *a, struct symbolizer *s
 		sample_spread_json(f, "leaked", hs.leak_var, hs.leak_n);
 		sample_spread_json(f, "allocated", hs.alloc_var, hs.alloc_n);
 		fprintf(f, ",\"allocations_stderr\":%" PRIu64, sample_clamp(sqrt(hs.count_var)));
+		fprintf(f, ",\"frees_stderr\":%" PRIu64 ",\"leaked_blocks_stderr\":%" PRIu64,
+			sample_clamp(sqrt(hs.free_count_var)), sample_clamp(sqrt(hs.leak_count_var)));
 	}
 	fputs(",\"leak_point\":", f);
 	json_str(f, report_leak_point(a, where, sizeof(where)));

@@ -183,15 +183,17 @@ void report_summary_text(FILE *f, const struct analysis *a, struct symbolizer *s
 			sample_note(a->sample_interval, note, sizeof(note)));
 	struct spread_fig hs;
 	sample_heap_spread(a, &hs);
-	char pm[96], pm2[100] = "", pmc[48] = "";
-	if (a->sample_interval) {
+	char pm[96], pm2[100] = "", pmc[48] = "", pmf[48] = "";
+	if (a->sample_interval) { /* counts are estimates too */
 		snprintf(pmc, sizeof(pmc), " \u00b1 %" PRIu64,
 			 sample_clamp(sample_half95(hs.count_var)));
+		snprintf(pmf, sizeof(pmf), " \u00b1 %" PRIu64,
+			 sample_clamp(sample_half95(hs.free_count_var)));
 		snprintf(pm2, sizeof(pm2), " %s",
 			 sample_pm(pm, heap.alloc_bytes, hs.alloc_var, hs.alloc_n));
 	}
-	fprintf(f, "  heap        %" PRIu64 "%s allocations (%s%s), %" PRIu64 " frees\n", heap.allocs,
-		pmc, fmt_size(b1, heap.alloc_bytes), pm2, heap.frees);
+	fprintf(f, "  heap        %" PRIu64 "%s allocations (%s%s), %" PRIu64 "%s frees\n",
+		heap.allocs, pmc, fmt_size(b1, heap.alloc_bytes), pm2, heap.frees, pmf);
 	pm2[0] = 0;
 	if (a->sample_interval)
 		snprintf(pm2, sizeof(pm2), " %s",
@@ -201,10 +203,14 @@ void report_summary_text(FILE *f, const struct analysis *a, struct symbolizer *s
 	uint64_t leaked, leaked_blocks;
 	char where[300];
 	report_leaked(a, &leaked, &leaked_blocks);
-	if (a->sample_interval)
+	pmc[0] = 0;
+	if (a->sample_interval) {
 		snprintf(pm2, sizeof(pm2), " %s", sample_pm(pm, leaked, hs.leak_var, hs.leak_n));
-	fprintf(f, "  leaked      %s%s in %" PRIu64 " block%s (heap still live at %s%s)\n",
-		fmt_size(b1, leaked), pm2, leaked_blocks, leaked_blocks == 1 ? "" : "s",
+		snprintf(pmc, sizeof(pmc), " \u00b1 %" PRIu64,
+			 sample_clamp(sample_half95(hs.leak_count_var)));
+	}
+	fprintf(f, "  leaked      %s%s in %" PRIu64 "%s block%s (heap still live at %s%s)\n",
+		fmt_size(b1, leaked), pm2, leaked_blocks, pmc, leaked_blocks == 1 ? "" : "s",
 		report_leak_point(a, where, sizeof(where)),
 		a->python_version && a->sites && a->nsites && !all_eligible(a)
 			? "; allocated under Python frames, import machinery left out"

@@ -89,11 +89,13 @@ void sample_heap_spread(const struct analysis *a, struct spread_fig *out)
 		if (st->eligible) {
 			out->leak_var += f.leak_var;
 			out->leak_n += f.leak_n;
+			out->leak_count_var += f.leak_count_var;
 		}
 		out->alloc_var += f.alloc_var;
 		out->alloc_n += f.alloc_n;
 		out->count_var += f.count_var;
 	}
+	out->free_count_var = a->spread ? (double)a->free_cvar : 0;
 }
 
 void sample_kind_spread(const struct analysis *a, struct spread_fig out[HW_KIND_COUNT])

@@ -44,7 +44,8 @@ const char *sample_pm(char *buf, uint64_t value, double var, uint64_t samples);
 void sample_spread_json(FILE *f, const char *name, double var, uint64_t samples);
 
 /* The heap's spread over all its sites: at the peak, at the leak point (the
- * sites that count as leaks) and over all allocations. */
+ * sites that count as leaks: bytes and blocks), over all allocations, and
+ * of the count of frees. */
 void sample_heap_spread(const struct analysis *a, struct spread_fig *out);
 
 /* Each allocator kind's spread (the summary's table): over its allocations,

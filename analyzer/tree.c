@@ -297,6 +297,8 @@ void tree_totals(const struct tree *tr, struct tree_totals *out)
 		out->spread.alloc_var += hs.alloc_var;
 		out->spread.alloc_n += hs.alloc_n;
 		out->spread.count_var += hs.count_var;
+		out->spread.free_count_var += hs.free_count_var;
+		out->spread.leak_count_var += hs.leak_count_var;
 		out->damaged |= tr->p[i].t.damaged;
 		out->all_clean &= a->clean_exit || a->execd;
 	}
@@ -435,25 +437,31 @@ void tree_summary_text(FILE *f, const struct tree *tr)
 	if (sampled)
 		fprintf(f, "  estimates   %s; \u00b1: 95%% intervals\n",
 			sample_note(tree_sample_interval(tr), note, sizeof(note)));
-	char pmc[48] = "";
-	if (sampled) {
+	char pmc[48] = "", pmf[48] = "";
+	if (sampled) { /* counts are estimates too */
 		snprintf(pmc, sizeof(pmc), " \u00b1 %" PRIu64,
 			 sample_clamp(sample_half95(t.spread.count_var)));
+		snprintf(pmf, sizeof(pmf), " \u00b1 %" PRIu64,
+			 sample_clamp(sample_half95(t.spread.free_count_var)));
 		snprintf(pm2, sizeof(pm2), " %s",
 			 sample_pm(pm, t.alloc_bytes, t.spread.alloc_var, t.spread.alloc_n));
 	}
-	fprintf(f, "  heap        %" PRIu64 "%s allocations (%s%s), %" PRIu64 " frees\n", t.allocs,
-		pmc, fmt_size(b1, t.alloc_bytes), pm2, t.frees);
+	fprintf(f, "  heap        %" PRIu64 "%s allocations (%s%s), %" PRIu64 "%s frees\n", t.allocs,
+		pmc, fmt_size(b1, t.alloc_bytes), pm2, t.frees, pmf);
 	if (sampled)
 		snprintf(pm2, sizeof(pm2), " %s",
 			 sample_pm(pm, t.peak, t.spread.peak_var, t.spread.peak_n));
 	fprintf(f, "  peak heap   %s%s at %.3f s after the first process started (the processes' live heap added up)\n",
 		fmt_size(b1, t.peak), pm2, secs(t.peak_time_ns));
-	if (sampled)
+	pmc[0] = 0;
+	if (sampled) {
 		snprintf(pm2, sizeof(pm2), " %s",
 			 sample_pm(pm, t.leaked, t.spread.leak_var, t.spread.leak_n));
-	fprintf(f, "  leaked      %s%s in %" PRIu64 " block%s (each process at its own leak point)\n",
-		fmt_size(b1, t.leaked), pm2, t.leaked_blocks, t.leaked_blocks == 1 ? "" : "s");
+		snprintf(pmc, sizeof(pmc), " \u00b1 %" PRIu64,
+			 sample_clamp(sample_half95(t.spread.leak_count_var)));
+	}
+	fprintf(f, "  leaked      %s%s in %" PRIu64 "%s block%s (each process at its own leak point)\n",
+		fmt_size(b1, t.leaked), pm2, t.leaked_blocks, pmc, t.leaked_blocks == 1 ? "" : "s");
 	if (t.rss_peak_sum)
 		fprintf(f, "  peak RSS    %s at most (each process's peak, added)\n",
 			fmt_size(b1, t.rss_peak_sum));
@@ -488,8 +496,10 @@ void tree_summary_json(FILE *f, const struct tree *tr)
 		sample_spread_json(f, "peak", t.spread.peak_var, t.spread.peak_n);
 		sample_spread_json(f, "leaked", t.spread.leak_var, t.spread.leak_n);
 		sample_spread_json(f, "allocated", t.spread.alloc_var, t.spread.alloc_n);
-		fprintf(f, ",\"allocations_stderr\":%" PRIu64,
-			sample_clamp(sqrt(t.spread.count_var)));
+		fprintf(f, ",\"allocations_stderr\":%" PRIu64 ",\"frees_stderr\":%" PRIu64
+			   ",\"leaked_blocks_stderr\":%" PRIu64,
+			sample_clamp(sqrt(t.spread.count_var)), sample_clamp(sqrt(t.spread.free_count_var)),
+			sample_clamp(sqrt(t.spread.leak_count_var)));
 	}
 	fputc('}', f);
 }

@@ -93,6 +93,19 @@ class Spread(TraceTest):
         # squared standardized errors average 1 when the variance is right
         m = sum(z2) / len(z2)
         self.assertTrue(0.8 < m < 1.25, f"mean squared z {m:.3f} over {len(z2)} estimates")
+        # the summary's counts of frees and leaked blocks are estimates too,
+        # with their intervals (before: printed without one): against an
+        # exact run's counts (the program's are the same every run)
+        exact = self.json("summary", self.trace())
+        docs = self.json("summary", *traces)["processes"]
+        docs = [d for d in docs if d["executable"].endswith("/spread")]
+        self.assertEqual(len(docs), RUNS)
+        for count in ("frees", "leaked_blocks"):
+            hit = sum(abs(d[count] - exact[count]) <= 1.96 * d[count + "_stderr"] for d in docs)
+            lo, hi = binomial_bounds(RUNS)
+            print(f"{count}: coverage {hit / RUNS:.3f} of {RUNS} (exact {exact[count]})")
+            self.assertTrue(lo <= hit / RUNS <= hi,
+                            f"{count}: coverage {hit / RUNS:.3f} outside [{lo:.3f}, {hi:.3f}]")
 
     def test_reports_show_intervals_and_few_samples(self):
         t = self.trace("--sample", str(INTERVAL))
@@ -142,8 +155,12 @@ class Spread(TraceTest):
         t = self.trace("--sample", str(INTERVAL))
         pm = r"\u00b1 \S+ \S+ \(\d+ samples\)"
         text = self.heapwise("summary", t).stdout
-        self.assertRegex(text, r"heap        \d+ \u00b1 \d+ allocations \(\S+ \S+ " + pm + r"\)")
+        self.assertRegex(text, r"heap        \d+ \u00b1 \d+ allocations \(\S+ \S+ " + pm +
+                         r"\), \d+ \u00b1 \d+ frees\n")
+        self.assertRegex(text, r"leaked      \S+ \S+ " + pm + r" in \d+ \u00b1 \d+ blocks? ")
         s = self.json("summary", t)
+        self.assertGreater(s["frees_stderr"], 0)
+        self.assertGreater(s["leaked_blocks_stderr"], 0)
         self.assertRegex(self.heapwise("top", t).stdout.splitlines()[2],
                          r"^peak heap \S+ \S+ " + pm + " at ")
         t2 = self.trace("--sample", str(INTERVAL))
