@@ -10,6 +10,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "err.h"
@@ -54,10 +56,32 @@ static int cmp_figs(const void *x, const void *y)
 static bool g_no_sources;
 static bool g_sampled; /* the report's trace is sampled: show the intervals */
 static uint64_t g_interval; /* its interval */
+static uint64_t g_start_ns; /* the trace's start, ns since the epoch (0: not known) */
 
 void report_lines_no_sources(void)
 {
 	g_no_sources = true;
+}
+
+/* A source modified after the run started shows its lines now against the
+ * line numbers of then: says so (a file is read once per report). */
+static void warn_if_changed(int fd, const char *path)
+{
+	struct stat st;
+	if (!g_start_ns || fstat(fd, &st))
+		return;
+	uint64_t mtime = (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec;
+	if (st.st_mtim.tv_sec < 0 || mtime <= g_start_ns)
+		return;
+	char shown[600], when[64], start[64];
+	text_escape(shown, sizeof(shown), path);
+	struct tm tm;
+	time_t t = st.st_mtim.tv_sec, s0 = (time_t)(g_start_ns / 1000000000u);
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime_r(&t, &tm));
+	strftime(start, sizeof(start), "%Y-%m-%d %H:%M:%S", localtime_r(&s0, &tm));
+	warn_print("lines: %s was modified at %s, after the run started (%s): the source shown may "
+		   "not be the one the line numbers are of",
+		   shown, when, start);
 }
 
 /* Reads a file the trace names: only a regular file, never blocking
@@ -78,6 +102,7 @@ static void source_read(struct source *src, const char *path)
 		src->err = errno ? errno : EINVAL;
 		return;
 	}
+	warn_if_changed(fd, path);
 	size_t cap = 1 << 16, len = 0;
 	char *buf = xmalloc(cap + 1);
 	for (;;) {
@@ -503,6 +528,7 @@ int report_lines(FILE *f, const struct analysis *a, struct symbolizer *s, char *
 	struct report r;
 	g_sampled = a->sample_interval != 0;
 	g_interval = a->sample_interval;
+	g_start_ns = a->trace ? a->trace->hdr.start_realtime_ns : 0;
 	report_build(&r, a, s, GROUP_LINE, BY_ALLOCATED, false);
 	struct line_fig *figs = xmalloc((r.n + 1) * sizeof(*figs));
 	size_t n = 0;

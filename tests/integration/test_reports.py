@@ -597,6 +597,23 @@ class Lines(TraceTest):
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertIn("not a regular file", p.stdout)
 
+    def test_a_source_changed_after_the_run_is_warned_of(self):
+        """lines shows today's source against the run's line numbers: a
+        file modified after the run started is named in one warning (text,
+        JSON), an unchanged one in none. Before, nothing was said."""
+        src, trace = self.trace()
+        for args in ((src,), ("--json",)):
+            p = self.heapwise("lines", trace, *args)
+            self.assertNotIn("modified", p.stderr)
+        with open(src, "a", encoding="utf-8") as f:
+            f.write("# edited\n")
+        later = os.stat(trace).st_mtime + 5
+        os.utime(src, (later, later))
+        for args in ((src,), ("--json",), ("-o", os.path.join(self.dir, "l.html"))):
+            p = self.heapwise("lines", trace, *args)
+            self.assertEqual(p.stderr.count(f"lines: {src} was modified at "), 1, (args, p.stderr))
+            self.assertIn("after the run started", p.stderr)
+
     def test_long_files_show_lines_with_figures(self):
         src = os.path.join(self.dir, "long_prog.py")
         with open(src, "w", encoding="utf-8") as f:
