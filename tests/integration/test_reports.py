@@ -334,6 +334,19 @@ class Reports(TraceTest):
         self.assertNotIn("python_not_traced", self.json("summary", plain[0]))
         self.assertNotIn("NOT TRACED", self.heapwise("summary", plain[0]).stdout)
 
+    def test_pymalloc_arenas_are_not_recorded(self):
+        """README: pymalloc's arenas are not recorded (they are mapped
+        inside the hooked calls, under the guard; the sampling mode wraps
+        the arena allocator): 300,000 objects (about 5 MiB of 1 MiB
+        arenas) are pyobj blocks, and the mmap row has no arena, exact
+        and sampled."""
+        script = self.script("objs.py", "K = [object() for _ in range(300000)]\n")
+        for flags in ((), ("--sample", "64K")):
+            _, _, traces = self.run_traced([PY, script], *flags)
+            kinds = self.json("summary", traces[0])["kinds"]
+            self.assertGreater(kinds["pyobj"]["allocations"], 250000, flags)
+            self.assertLess(kinds["mmap"]["allocated_bytes"], 1 << 20, (flags, kinds["mmap"]))
+
     def test_kind_is_the_kind_that_holds_the_bytes(self):
         """A NumPy array is a small object (pyobj) and its data (malloc) on one
         line: the row says malloc, with each kind's part, in text, JSON and
