@@ -184,7 +184,7 @@ static void compress_listed(const struct listed *t, size_t n, const char *cwd)
 	}
 }
 
-static void report_traces(int fd, pid_t pid, bool compress)
+static void report_traces(int fd, pid_t pid, bool compress, int status)
 {
 	char *data = NULL;
 	size_t len = 0, cap = 0;
@@ -233,8 +233,14 @@ static void report_traces(int fd, pid_t pid, bool compress)
 	for (size_t i = 0; i < n; i++)
 		if (t[i].pid != (uint64_t)pid)
 			print_listed(&t[i], cwd, "child process");
-	if (compress)
+	if (compress && WIFEXITED(status))
 		compress_listed(t, n, cwd);
+	else if (compress && n && WIFSIGNALED(status))
+		/* as it died: what a crash left is evidence, and the command
+		 * may have been stopped on purpose (Ctrl-C) */
+		fprintf(stderr,
+			"heapwise: the command was killed by signal %d (SIG%s): its traces are left raw (heapwise compress them)\n",
+			WTERMSIG(status), sigabbrev_np(WTERMSIG(status)) ? sigabbrev_np(WTERMSIG(status)) : "?");
 	free(t);
 	free(data);
 }
@@ -502,7 +508,7 @@ int cmd_run(int argc, char **argv)
 	if (manifest_fd >= 0) {
 		/* a clean exit: the traces are complete; a command killed by
 		 * a signal leaves them raw, as they were when it died */
-		report_traces(manifest_fd, pid, compress && WIFEXITED(status));
+		report_traces(manifest_fd, pid, compress, status);
 		unlink(manifest);
 		close(manifest_fd);
 	}

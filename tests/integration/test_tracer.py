@@ -804,6 +804,8 @@ class Compress(TraceTest):
         os.kill(int(os.path.basename(t).split(".")[1]), signal.SIGKILL)
         self.assertEqual(p.wait(timeout=30), -signal.SIGKILL)
         p.stdout.close()
+        # the user is told why there is no compression line
+        self.assertIn(b"killed by signal 9 (SIGKILL): its traces are left raw", p.stderr.read())
         p.stderr.close()
         self.assertEqual(trace_chunks(t)[0], 0)  # no clean exit: left as it was
         before = self.reports(t)
