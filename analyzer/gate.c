@@ -1,6 +1,7 @@
 /* `heapwise check` (analyzer, gate stage): limits on peak, leaked bytes and
  * allocation count, with suppressions, turned into an exit code (0 every
- * limit holds, 1 one failed, 2 could not check) and optional JUnit XML. */
+ * limit holds, 1 one failed, 2 could not check: also a trace whose
+ * recording stopped early, or that recorded nothing) and optional JUnit XML. */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -20,11 +21,16 @@
 static const char check_usage[] =
 	"usage: heapwise check TRACE... [--max-peak SIZE] [--max-leaked SIZE] [--max-allocations N]\n"
 	"                      [--suppressions FILE] [--junit FILE] [--between MARK_A MARK_B]\n"
-	"                      [--include-all] [--allow-sampled] [--sysroot DIR]\n"
+	"                      [--include-all] [--allow-sampled] [--allow-incomplete]\n"
+	"                      [--sysroot DIR]\n"
 	"                      [--blame user|innermost] [-n N]\n"
 	"  SIZE: 123, 10K, 10KiB, 5MB, 1.5G (K = 1024)\n"
-	"  --allow-sampled  check a sampled trace's estimates (refused otherwise: exit 2)\n"
-	"  exit status: 0 every limit holds, 1 a limit failed, 2 usage error or unreadable trace\n";
+	"  --allow-sampled     check a sampled trace's estimates (refused otherwise: exit 2)\n"
+	"  --allow-incomplete  check the figures of a trace whose recording stopped early\n"
+	"                      (a size limit, an I/O error) or that recorded nothing, up to\n"
+	"                      where it stopped (refused otherwise: exit 2)\n"
+	"  exit status: 0 every limit holds, 1 a limit failed, 2 usage error, unreadable\n"
+	"  trace, or a trace that cannot be judged (sampled, stopped early, empty)\n";
 
 struct limit {
 	const char *name;
@@ -40,6 +46,7 @@ struct check_opts {
 	struct analysis_opts an;
 	size_t n;
 	bool allow_sampled; /* limits against a sampled trace's estimates */
+	bool allow_incomplete; /* limits against a stopped or empty trace's figures */
 };
 
 /* One line per offending line of code (the user's, see usercode.h): the
@@ -138,6 +145,17 @@ static int check_one(const char *path, struct check_opts *o, struct suppressions
 		trace_close(&t);
 		return 2;
 	}
+	/* Recording stopped early: the figures end where it stopped, and a
+	 * limit the program passed afterwards would pass here. Refused before
+	 * the replay (a marker after the stop is not there either). */
+	char stop[400];
+	bool stopped = trace_stop_note(&t, stop, sizeof(stop)) != NULL;
+	if (stopped && !o->allow_incomplete) {
+		err_print("check: %s: %s; a limit cannot be judged on part of the run (--allow-incomplete checks these figures)",
+			  path, stop);
+		trace_close(&t);
+		return 2;
+	}
 	if (analysis_run(&a, &t, &o->an) != HW_OK) {
 		analysis_free(&a);
 		trace_close(&t);
@@ -148,6 +166,16 @@ static int check_one(const char *path, struct check_opts *o, struct suppressions
 		/* a limit is exact; a sampled figure may be over or under it */
 		err_print("check: %s is %s; its figures cannot be held to exact limits (--allow-sampled checks the estimates against them)",
 			  path, sample_note(a.sample_interval, note, sizeof(note)));
+		analysis_free(&a);
+		trace_close(&t);
+		return 2;
+	}
+	/* Not one event and no clean exit: nothing of the run was recorded (a
+	 * shim that could not write, a process killed at its start) */
+	bool empty = !a.events && !a.clean_exit;
+	if (empty && !o->allow_incomplete) {
+		err_print("check: %s holds no events and no clean exit: nothing of the run was recorded, so no limit can be judged (--allow-incomplete checks it anyway)",
+			  path);
 		analysis_free(&a);
 		trace_close(&t);
 		return 2;
@@ -193,6 +221,10 @@ static int check_one(const char *path, struct check_opts *o, struct suppressions
 	if (a.sample_interval)
 		printf("  note: the trace is %s (--allow-sampled)\n",
 		       sample_note(a.sample_interval, note, sizeof(note)));
+	if (stopped)
+		printf("  note: %s (--allow-incomplete)\n", stop);
+	if (empty)
+		printf("  note: the trace holds no events and no clean exit (--allow-incomplete)\n");
 	int failed = 0, checked = 0;
 	for (size_t i = 0; i < 3; i++) {
 		struct limit *l = limits[i];
@@ -270,6 +302,7 @@ int cmd_check(int argc, char **argv)
 		{"sysroot", required_argument, NULL, 'S'},
 		{"blame", required_argument, NULL, 'L'},
 		{"allow-sampled", no_argument, NULL, 'A'},
+		{"allow-incomplete", no_argument, NULL, 'I'},
 		{"help", no_argument, NULL, 'h'},
 		{0, 0, 0, 0},
 	};
@@ -333,6 +366,9 @@ int cmd_check(int argc, char **argv)
 		}
 		case 'A':
 			o.allow_sampled = true;
+			break;
+		case 'I':
+			o.allow_incomplete = true;
 			break;
 		case 'n':
 			if (!parse_count_option("check", optarg, 1000, &o.n))

@@ -144,6 +144,13 @@ static enum hw_err parse(struct trace *t, int fd)
 	t->exe = xstrndup(text + h->cmdline_len, h->exe_len);
 	if (memchr(t->exe, 0, h->exe_len))
 		t->exe[strlen(t->exe)] = 0;
+	/* the stop record (trace_format.h), unless older text reaches into it */
+	if (h->header_size >= HW_HEADER_SIZE &&
+	    HW_HEADER_FIXED_SIZE + (uint64_t)h->cmdline_len + h->exe_len <= HW_STOP_OFFSET) {
+		memcpy(&t->stop, t->data + HW_STOP_OFFSET, sizeof(t->stop));
+		if (t->stop.magic != HW_STOP_MAGIC || !t->stop.reason)
+			memset(&t->stop, 0, sizeof(t->stop));
+	}
 
 	size_t cap = 0;
 	uint64_t next;

@@ -35,6 +35,7 @@ struct trace {
 	bool mapped; /* data is our own mapping */
 	bool warned;
 	size_t ncompressed; /* chunks stored compressed */
+	struct hw_stop_record stop; /* recording stopped early (reason != 0), else zeros */
 	/* decompression: one context, used by one thread at a time (the
 	 * merge's decoding thread, or the caller's) */
 	void *dctx;
@@ -149,6 +150,11 @@ enum hw_err trace_open(const char *path, struct trace *t);
  * not freed by trace_close). For the fuzzer and tests. */
 enum hw_err trace_open_buffer(const uint8_t *data, size_t size, const char *name, struct trace *t);
 void trace_close(struct trace *t);
+/* "recording stopped at 1.234 s: <why>: figures are up to then" into buf,
+ * or NULL when recording did not stop early (stop.c). */
+const char *trace_stop_note(const struct trace *t, char *buf, size_t size);
+/* The stop's reason as a word for JSON ("size_cap", ...; stop.c). */
+const char *trace_stop_code(const struct trace *t);
 
 /* Positions a cursor at the first record of chunk i. A compressed chunk is
  * decompressed into c->buf, which the caller gives back with cursor_done

@@ -137,6 +137,16 @@ void report_summary_json(FILE *f, const struct analysis *a, struct symbolizer *s
 				a->exec_live_bytes, a->exec_live_blocks);
 		fputc('}', f);
 	}
+	char stop[400];
+	if (trace_stop_note(t, stop, sizeof(stop))) {
+		/* only when recording stopped early (the shim's stop record) */
+		fprintf(f, ",\"recording_stopped\":{\"time_s\":%.6f,\"reason\":",
+			(double)t->stop.time_ns / 1e9);
+		json_str(f, trace_stop_code(t));
+		fputs(",\"message\":", f);
+		json_str(f, stop);
+		fputc('}', f);
+	}
 	uint64_t at_peak[HW_KIND_COUNT];
 	report_kind_peaks(a, at_peak);
 	struct spread_fig ks[HW_KIND_COUNT];

@@ -94,6 +94,8 @@ static const char *end_note(const struct analysis *a, char *buf, size_t size)
 		return "damaged or cut: figures cover what could be read";
 	if (report_exec_note(a, buf, size))
 		return buf;
+	if (a->trace->stop.reason)
+		return "recording stopped early";
 	return a->clean_exit ? "exited cleanly" : "no clean exit (killed, crashed, exec'd or still running)";
 }
 
@@ -178,6 +180,9 @@ void report_summary_text(FILE *f, const struct analysis *a, struct symbolizer *s
 	fprintf(f, "  process     pid %" PRIu64 ", parent %" PRIu64 ", %u thread%s, %.3f s, %s\n",
 		t->hdr.pid, t->hdr.ppid, a->threads, a->threads == 1 ? "" : "s",
 		secs(a->end_time_ns), end_note(a, end, sizeof(end)));
+	char stop[400];
+	if (trace_stop_note(t, stop, sizeof(stop)))
+		fprintf(f, "  stopped     %s\n", stop);
 	if (a->sample_interval)
 		fprintf(f, "  estimates   %s; \u00b1: 95%% intervals\n",
 			sample_note(a->sample_interval, note, sizeof(note)));

@@ -6,6 +6,7 @@
 
 #include "heapwise/compiler.h"
 #include "heapwise/trace_format.h"
+#include "proc.h"
 #include "tracker.h"
 #include "writer.h"
 
@@ -20,9 +21,12 @@ HW_EXPORT void hw_mark(const char *label)
 	tracker_leave();
 }
 
+/* Also once recording stopped (a limit, an I/O error): the file is there and
+ * says so in its header, which the analyzer reports and `check` refuses to
+ * judge; NULL would tell the program it is not traced at all. */
 HW_EXPORT const char *hw_trace_path(void)
 {
-	if (atomic_load(&g_run_state) != RUN_ON || !writer_ok())
+	if (!writer_made() || proc_wiped())
 		return NULL;
 	return writer_path();
 }

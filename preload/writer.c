@@ -4,7 +4,10 @@
  * thread has written survives the process being killed. No descriptor stays
  * open between chunk claims: programs list and close their descriptors
  * (subprocess's pass_fds tests do), so the file is reopened by its absolute
- * path for each claim, and its inode checked. */
+ * path for each claim, and its inode checked. The header page alone stays
+ * mapped (shared) for the whole run: a stop of recording is stored into it
+ * (trace_format.h, struct hw_stop_record) without a descriptor, which the
+ * process may no longer be allowed to open (it dropped its privileges). */
 #include "writer.h"
 
 #include <errno.h>
@@ -18,6 +21,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -43,6 +47,8 @@ static struct {
 	_Atomic uint64_t capacity; /* chunks the file has room for */
 	atomic_bool failed;
 	atomic_bool finished;
+	pid_t pid; /* the process that created the file */
+	uint8_t *hdr_map; /* the header page, shared; NULL when it could not be mapped */
 	pthread_mutex_t grow_lock;
 	char path[2048]; /* as created (absolute), for messages */
 	char abs_path[2048]; /* for reopening after a chdir */
@@ -58,24 +64,97 @@ bool writer_ok(void)
 	return w.open && !atomic_load_explicit(&w.failed, memory_order_relaxed);
 }
 
+bool writer_made(void)
+{
+	return w.open;
+}
+
 uint32_t writer_chunk_size(void)
 {
 	return w.chunk_size;
 }
 
-void writer_fail(const char *what, int err)
+static int reopen(void);
+
+static uint64_t monotonic_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+/* Writes the stop record into the file's header page (trace_format.h): once,
+ * at the stop, by the process that made the file only. The asynchronous
+ * signals are blocked from the owner check to the last store: a handler that
+ * forks without atfork handlers makes a child that goes on where it
+ * interrupted, in its parent's shared mapping, and must not mark the
+ * parent's trace as stopped. Without the header mapping (it could not be
+ * made), the record goes through the file, reopened. errno is kept. */
+static void mark_stopped(uint32_t reason, uint64_t value)
+{
+	int saved = errno;
+	struct hw_stop_record r = {
+		.reason = reason,
+		.value = value,
+	};
+	sigset_t set, old;
+	sigfillset(&set);
+	static const int sync_signals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS};
+	for (size_t i = 0; i < sizeof(sync_signals) / sizeof(sync_signals[0]); i++)
+		sigdelset(&set, sync_signals[i]);
+	bool masked = pthread_sigmask(SIG_BLOCK, &set, &old) == 0;
+	if (w.open && !proc_wiped() && getpid() == w.pid) {
+		const struct hw_file_header *h = (const struct hw_file_header *)w.hdr_map;
+		uint64_t start = h ? h->start_monotonic_ns : 0, now = monotonic_ns();
+		r.time_ns = start && now > start ? now - start : 0;
+		r.pid = (uint64_t)w.pid;
+		if (w.hdr_map) {
+			struct hw_stop_record *m = (struct hw_stop_record *)(w.hdr_map + HW_STOP_OFFSET);
+			m->reason = r.reason;
+			m->time_ns = r.time_ns;
+			m->value = r.value;
+			m->pid = r.pid;
+			atomic_store_explicit((_Atomic uint32_t *)&m->magic, HW_STOP_MAGIC,
+					      memory_order_release);
+		} else {
+			int fd = reopen();
+			if (fd >= 0) {
+				struct hw_file_header fh;
+				if (pread(fd, &fh, sizeof(fh), 0) == (ssize_t)sizeof(fh)) {
+					uint64_t s = fh.start_monotonic_ns;
+					r.time_ns = s && now > s ? now - s : 0;
+				}
+				r.magic = HW_STOP_MAGIC;
+				(void)!pwrite(fd, &r, sizeof(r), HW_STOP_OFFSET);
+				close(fd);
+			}
+		}
+	}
+	if (masked)
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	errno = saved;
+}
+
+static void fail_as(uint32_t reason, const char *what, int err)
 {
 	if (atomic_exchange(&w.failed, true))
 		return;
+	mark_stopped(reason, (uint64_t)err);
 	log_line("%s %s failed (%s); recording stopped, the program continues", what, w.path,
 		 strerror(err));
 }
 
+void writer_fail(const char *what, int err)
+{
+	fail_as(HW_STOP_MAP, what, err);
+}
+
 /* Stops recording before a limit is reached; why says which. */
-static void stop_before(const char *why, uint64_t value)
+static void stop_before(uint32_t reason, const char *why, uint64_t value)
 {
 	if (atomic_exchange(&w.failed, true))
 		return;
+	mark_stopped(reason, value);
 	log_line("%s would %s (%llu bytes); recording stopped, the program continues", w.path, why,
 		 (unsigned long long)value);
 }
@@ -244,7 +323,7 @@ bool writer_open(uint64_t start_realtime_ns, uint64_t start_monotonic_ns, uint32
 	h->start_realtime_ns = start_realtime_ns;
 	h->start_monotonic_ns = start_monotonic_ns;
 	h->page_size = (uint64_t)sysconf(_SC_PAGESIZE);
-	size_t room = HW_HEADER_SIZE - HW_HEADER_FIXED_SIZE;
+	size_t room = HW_STOP_OFFSET - HW_HEADER_FIXED_SIZE; /* the stop record after it */
 	char *text = (char *)hdr + HW_HEADER_FIXED_SIZE;
 	ssize_t cl = read_small_file("/proc/self/cmdline", text, room / 2);
 	if (cl < 0)
@@ -267,7 +346,12 @@ bool writer_open(uint64_t start_realtime_ns, uint64_t start_monotonic_ns, uint32
 		}
 		off += (size_t)r;
 	}
+	/* the header page, kept for a stop (mark_stopped); without it a stop
+	 * is written through the file */
+	void *hm = mmap(NULL, HW_HEADER_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	w.hdr_map = hm == MAP_FAILED ? NULL : hm;
 	close(fd);
+	w.pid = getpid();
 	w.open = true;
 	w.dev = st.st_dev;
 	w.ino = st.st_ino;
@@ -331,13 +415,15 @@ static bool grow_to(int fd, uint64_t first, uint32_t *n)
 		 * before the next block would pass one */
 		uint64_t limit = fsize_limit();
 		const char *which = "pass the file size limit of ulimit -f";
+		uint32_t reason = HW_STOP_FSIZE;
 		if (g_config.max_size && g_config.max_size < limit) {
 			limit = g_config.max_size;
 			which = "pass its size cap (HEAPWISE_MAX_SIZE)";
+			reason = HW_STOP_SIZE_CAP;
 		}
 		uint64_t room = limit < HW_HEADER_SIZE ? 0 : (limit - HW_HEADER_SIZE) / w.chunk_size;
 		if (room <= first) {
-			stop_before(which, limit);
+			stop_before(reason, which, limit);
 			pthread_mutex_unlock(&w.grow_lock);
 			return false;
 		}
@@ -348,7 +434,8 @@ static bool grow_to(int fd, uint64_t first, uint32_t *n)
 		if (need >= cap && free_space(fd, &reserve, &avail)) {
 			fits = avail > reserve ? (avail - reserve) / w.chunk_size : 0;
 			if (cap + fits <= first) {
-				stop_before("leave less free space on its filesystem than the reserve "
+				stop_before(HW_STOP_MIN_FREE,
+					    "leave less free space on its filesystem than the reserve "
 					    "(HEAPWISE_MIN_FREE)",
 					    reserve);
 				pthread_mutex_unlock(&w.grow_lock);
@@ -374,7 +461,7 @@ static bool grow_to(int fd, uint64_t first, uint32_t *n)
 					err = posix_fallocate(fd, from, len);
 			}
 			if (err) {
-				writer_fail("growing", err);
+				fail_as(HW_STOP_GROW, "growing", err);
 				ok = false;
 			} else {
 				atomic_store(&w.capacity, target);
@@ -405,7 +492,7 @@ static uint8_t *map_blocks(uint64_t idx, uint32_t *np)
 	uint32_t n = *np;
 	int fd = reopen();
 	if (fd < 0) {
-		writer_fail("reopening", errno);
+		fail_as(HW_STOP_REOPEN, "reopening", errno);
 		return NULL;
 	}
 	if (idx + n - 1 >= atomic_load(&w.capacity)) {
@@ -716,6 +803,11 @@ void writer_fork_child_locks(void)
 void writer_forget(void)
 {
 	w.open = false;
+	/* the parent's header page: no store reaches it from here (mark_stopped
+	 * checks the owner with the signals blocked) */
+	if (w.hdr_map)
+		munmap(w.hdr_map, HW_HEADER_SIZE);
+	w.hdr_map = NULL;
 	w.path[0] = 0;
 	g_left.n = 0; /* the parent's chunks */
 	/* The slabs handing out slots are the parent's: private memory takes

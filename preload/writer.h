@@ -73,6 +73,8 @@ void writer_forget(void);
 const char *writer_path(void);
 
 bool writer_ok(void);
+/* This process created its trace file (it may have stopped recording since). */
+bool writer_made(void);
 uint32_t writer_chunk_size(void);
 
 /* Marks the writer failed (after an I/O error seen by a caller). */

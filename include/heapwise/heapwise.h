@@ -20,7 +20,9 @@ extern "C" {
 __attribute__((weak)) void hw_mark(const char *label);
 
 /* The absolute path of the trace file this process writes, or NULL when it
- * is not traced (or recording stopped after an I/O error). */
+ * is not traced. Also when recording stopped early (a size limit, an I/O
+ * error): the file's header then says so, and `heapwise check` refuses to
+ * judge it (exit 2) unless --allow-incomplete. */
 __attribute__((weak)) const char *hw_trace_path(void);
 
 #define HW_MARK(label)                                                                    \

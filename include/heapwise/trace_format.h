@@ -165,6 +165,46 @@ struct hw_file_header {
 #define HW_HEADER_FIXED_SIZE 72u
 _Static_assert(sizeof(struct hw_file_header) == HW_HEADER_FIXED_SIZE, "header layout");
 
+/*
+ * Recording stopped (the last HW_STOP_SIZE bytes of the header page): the
+ * shim stores this record once, when it stops recording before the process
+ * ends (a limit, a file it cannot reopen, grow or map), through a shared
+ * mapping of the header page it keeps from the start, so the record is in
+ * the file whatever the process does next (runs on, is killed, drops its
+ * privileges). All zero: recording did not stop (every older trace).
+ *   off  size field
+ *   4064    4 magic HW_STOP_MAGIC (stored last)
+ *   4068    4 reason (HW_STOP_*)
+ *   4072    8 time of the stop, ns since the start (CLOCK_MONOTONIC)
+ *   4080    8 value: the limit in bytes (HW_STOP_SIZE_CAP, _FSIZE,
+ *             _MIN_FREE), else the errno of the failed call
+ *   4088    8 pid of the process that stopped (the header's pid)
+ * The header text (command line, executable) ends before it; a reader
+ * ignores the record when the text would reach into it (a trace older than
+ * the record whose text was that long).
+ */
+struct hw_stop_record {
+	uint32_t magic;
+	uint32_t reason;
+	uint64_t time_ns;
+	uint64_t value;
+	uint64_t pid;
+};
+#define HW_STOP_SIZE 32u
+#define HW_STOP_OFFSET (HW_HEADER_SIZE - HW_STOP_SIZE)
+#define HW_STOP_MAGIC 0x50545348u /* "HSTP" */
+_Static_assert(sizeof(struct hw_stop_record) == HW_STOP_SIZE, "stop record layout");
+
+enum hw_stop_reason {
+	HW_STOP_NONE = 0,
+	HW_STOP_SIZE_CAP = 1, /* the next block would pass HEAPWISE_MAX_SIZE */
+	HW_STOP_FSIZE = 2, /* ... the file size limit (ulimit -f) */
+	HW_STOP_MIN_FREE = 3, /* ... leave less free space than HEAPWISE_MIN_FREE */
+	HW_STOP_REOPEN = 4, /* the file could not be reopened (errno) */
+	HW_STOP_GROW = 5, /* the file could not grow (errno: ENOSPC, a full disk) */
+	HW_STOP_MAP = 6, /* a block of the file could not be mapped (errno) */
+};
+
 #define HW_HDR_NATIVE_STACKS 0x1u /* events carry full native stacks */
 #define HW_HDR_NATIVE_AUTO 0x2u /* native frames below the innermost Python frame */
 

@@ -128,13 +128,94 @@ class Check(TraceTest):
         self.assertEqual(doc["callsites"][0]["frames"][0]["function"], "leak_in_window")
 
 
+class Stopped(TraceTest):
+    """A trace whose recording stopped early (a limit, a file the process
+    can no longer open) holds the figures up to the stop: `check` must not
+    judge them (exit 2, the reason), unless --allow-incomplete."""
+
+    def keep(self, *args, env=None):
+        _, err, traces = self.run_traced([PY, os.path.join(HERE, "py", "keep_burst.py"), *args],
+                                         env=env)
+        self.assertEqual(len(traces), 1, err)
+        return traces[0], err
+
+    def refused(self, trace, why):
+        p = self.heapwise("check", trace, "--max-peak", "50M", status=2)
+        self.assertNotIn("PASS", p.stdout)
+        self.assertRegex(p.stderr, r"recording stopped at \d+\.\d{3} s: " + why +
+                         r": figures are up to then")
+        self.assertIn("--allow-incomplete", p.stderr)
+        return p
+
+    def test_size_cap(self):
+        # the program keeps ~45 MiB; the trace's 1 MiB holds a part of it,
+        # whose peak passed --max-peak 50M (exit 0) before
+        trace, _ = self.keep(env={"HEAPWISE_MAX_SIZE": "1M"})
+        self.refused(trace, r"the trace reached its size cap \(HEAPWISE_MAX_SIZE, 1\.0 MiB\)")
+        p = self.heapwise("check", trace, "--max-peak", "50M", "--allow-incomplete")
+        self.assertIn("note: recording stopped at", p.stdout)
+        self.assertIn("PASS  max-peak", p.stdout)
+        self.heapwise("check", trace, "--max-peak", "1K", "--allow-incomplete", status=1)
+        text = self.heapwise("summary", trace).stdout
+        self.assertRegex(text, r"recording stopped early\n  stopped     recording stopped at "
+                               r"\d+\.\d{3} s: the trace reached its size cap")
+        doc = self.json("summary", trace)
+        self.assertEqual(doc["recording_stopped"]["reason"], "size_cap")
+        self.assertGreater(doc["recording_stopped"]["time_s"], 0)
+        self.assertIn("figures are up to then", doc["recording_stopped"]["message"])
+        self.assertFalse(doc["clean_exit"])
+        self.assertIn("--allow-incomplete", self.heapwise("check", "--help").stdout)
+        # a JUnit file counts the refusal as an error
+        junit = os.path.join(self.dir, "j.xml")
+        self.heapwise("check", trace, "--max-peak", "50M", "--junit", junit, status=2)
+        self.assertEqual(ET.parse(junit).getroot()[0].get("errors"), "1")
+
+    def test_free_space_reserve_and_an_empty_trace(self):
+        # a reserve of the whole filesystem: recording stops at the first
+        # chunk, and the trace is its header alone
+        trace, err = self.keep(env={"HEAPWISE_MIN_FREE": "100%"})
+        self.assertEqual(os.path.getsize(trace), 4096)
+        self.refused(trace, r"the filesystem reached the free-space reserve "
+                            r"\(HEAPWISE_MIN_FREE, [0-9.]+ [KMGT]iB\)")
+        self.assertEqual(self.json("summary", trace)["recording_stopped"]["reason"], "min_free")
+        # the same trace without its stop record (a shim before it): no
+        # event and no clean exit, nothing to judge either
+        with open(trace, "r+b") as f:
+            f.seek(4096 - 32)
+            f.write(bytes(32))
+        self.assertNotIn("recording_stopped", self.json("summary", trace))
+        p = self.heapwise("check", trace, "--max-peak", "50M", status=2)
+        self.assertIn("holds no events and no clean exit", p.stderr)
+        self.assertNotIn("PASS", p.stdout)
+        p = self.heapwise("check", trace, "--max-peak", "50M", "--allow-incomplete")
+        self.assertIn("PASS  max-peak", p.stdout)
+
+    def test_setuid_drops_the_right_to_reopen(self):
+        # the trace is root's (mode 0600); after setuid(65534) the next
+        # chunk's reopen fails: the header page, mapped from the start,
+        # still takes the stop
+        if os.geteuid() != 0:
+            self.skipTest("needs root (setuid)")
+        trace, err = self.keep("setuid")
+        self.assertIn("reopening", err)
+        self.refused(trace, r"the trace file could not be reopened \(Permission denied\)")
+        self.assertEqual(self.json("summary", trace)["recording_stopped"]["reason"],
+                         "reopen_failed")
+
+    def test_a_full_run_is_judged(self):
+        trace, _ = self.keep()
+        self.assertNotIn("recording_stopped", self.json("summary", trace))
+        self.heapwise("check", trace, "--max-peak", "50M", status=1)  # ~59 MiB at its peak
+        self.heapwise("check", trace, "--max-peak", "100M")
+
+
 class PytestPlugin(TraceTest):
-    def session(self, *args, run_flags=()):
+    def session(self, *args, run_flags=(), env=None, src="pt_session.py"):
         if subprocess.run([PY, "-c", "import pytest"], capture_output=True).returncode:
             self.skipTest("python3-pytest is not installed")
-        src = os.path.join(HERE, "py", "pt_session.py")
+        src = os.path.join(HERE, "py", src)
         shutil.copy(src, os.path.join(self.dir, "test_mem.py"))
-        env = dict(os.environ, PYTHONPATH=TOOLS, HEAPWISE_BIN=HEAPWISE)
+        env = dict(os.environ, PYTHONPATH=TOOLS, HEAPWISE_BIN=HEAPWISE, **(env or {}))
         out = os.path.join(self.dir, "s.%p.hwt")
         p = subprocess.run([HEAPWISE, "run", "-o", out, *run_flags, "--", PY, "-m", "pytest", "-p",
                             "pytest_heapwise", "-p", "no:cacheprovider", "-rf", *args,

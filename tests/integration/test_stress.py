@@ -545,6 +545,8 @@ class Stress(TraceTest):
         s = self.json("summary", traces[0])
         self.assertGreater(s["allocations"], 1000)
         self.assertLess(s["allocations"], 300000)
+        # and the trace says so (its header's stop record)
+        self.assertEqual(s["recording_stopped"]["reason"], "size_cap")
 
     def test_free_space_reserve(self):
         # the trace, preallocated ahead, filled the program's disk until its
@@ -573,8 +575,9 @@ class Stress(TraceTest):
                 self.assertEqual(len(lines), 1, p.stderr)
                 self.assertIn("HEAPWISE_MIN_FREE", lines[0])
                 trace = [f for f in os.listdir(mnt) if f.endswith(".hwt")]
-                self.assertGreater(self.json("summary", os.path.join(mnt, trace[0]))["allocations"],
-                                   1000)
+                s = self.json("summary", os.path.join(mnt, trace[0]))
+                self.assertGreater(s["allocations"], 1000)
+                self.assertEqual(s["recording_stopped"]["reason"], "min_free")
         finally:
             subprocess.run(["umount", mnt])
 

@@ -153,6 +153,36 @@ class ProcessTree(TraceTest):
         _, _, traces = self.run_traced([self.prog("family")], "--no-follow")
         self.assertEqual(len(traces), 1)
 
+    def test_a_stop_marks_only_its_own_processs_trace(self):
+        # the header page of the trace stays mapped (shared) to take a stop
+        # of recording; a fork child, made with atfork handlers or without
+        # (the raw system call, _Fork, clone), shares that mapping at first:
+        # its stop must mark its own trace, never its parent's. With a 3 MiB
+        # cap the child's 1,000,000 allocations stop, the parent's 200,000
+        # fit (2.1 MiB); with 800 KiB the parent stops before the fork and
+        # its child, which fits, is not marked.
+        for how in ("fork", "syscall", "_Fork", "clone"):
+            for cap, child_n, stops in (("3M", "1000000", "child"), ("800K", "50000", "parent")):
+                _, err, traces = self.run_traced([self.prog("rawfork"), how, "exit", child_n],
+                                                 "--no-compress",
+                                                 env={"HEAPWISE_MAX_SIZE": cap})
+                self.assertEqual(len(traces), 2, (how, err))
+                docs = [self.json("summary", t) for t in traces]
+                by_role = {("child" if d["ppid"] in [e["pid"] for e in docs] else "parent"): d
+                           for d in docs}
+                self.assertEqual(sorted(by_role), ["child", "parent"], (how, cap))
+                for role, d in by_role.items():
+                    stopped = d.get("recording_stopped")
+                    if role == stops:
+                        self.assertEqual(stopped and stopped["reason"], "size_cap",
+                                         (how, cap, role))
+                        self.assertFalse(d["clean_exit"], (how, cap, role))
+                    else:
+                        self.assertIsNone(stopped, (how, cap, role))
+                        self.assertTrue(d["clean_exit"], (how, cap, role))
+                        self.assertEqual(d["allocations"], int(child_n) + 1 if role == "child"
+                                         else 200000 + (how == "clone"), (how, cap, role))
+
 
 class Exec(TraceTest):
     """A process that replaces its image: what it had live is the kernel's to
@@ -948,6 +978,33 @@ class FullDisk(TraceTest):
             s = self.json("summary", traces[0])  # what was written stays readable
             self.assertGreater(s["allocations"], 1000)
             self.assertLess(s["allocations"], 300000)  # recording stopped at the failure
+            self.assertEqual(s["recording_stopped"]["reason"], "min_free")
+        finally:
+            subprocess.run(["umount", mnt])
+
+    def test_full_filesystem_without_reserve_says_why(self):
+        # HEAPWISE_MIN_FREE=0: the file cannot grow (ENOSPC); the trace's
+        # header says recording stopped there, and check will not judge it
+        mnt = os.path.join(self.dir, "small")
+        os.mkdir(mnt)
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", mnt],
+                           capture_output=True)
+        if r.returncode != 0:
+            self.skipTest("cannot mount a tmpfs here: " + r.stderr.decode())
+        try:
+            p = subprocess.run([HEAPWISE, "run", "--no-compress", "-o",
+                                os.path.join(mnt, "full.%p.hwt"), "--", self.prog("churn"),
+                                "300000", "7"], capture_output=True, text=True, timeout=120,
+                               env=dict(os.environ, HEAPWISE_MIN_FREE="0"))
+            self.assertEqual(p.returncode, 7, p.stderr)
+            self.assertIn("No space left on device", p.stderr)
+            trace = os.path.join(mnt, os.listdir(mnt)[0])
+            s = self.json("summary", trace)
+            self.assertEqual(s["recording_stopped"]["reason"], "grow_failed")
+            self.assertIn("could not grow (No space left on device)",
+                          s["recording_stopped"]["message"])
+            q = self.heapwise("check", trace, "--max-peak", "1G", status=2)
+            self.assertIn("recording stopped at", q.stderr)
         finally:
             subprocess.run(["umount", mnt])
 

@@ -4,7 +4,9 @@
  * allocations in parent_work around the child; a child allocates in
  * child_work (1,234 bytes leaked) and ends with exit() or _exit(), while
  * the parent goes on allocating.
- * Usage: rawfork syscall|_Fork|clone|vfork exit|_exit */
+ * "fork": glibc's fork, with its atfork handlers, for comparison.
+ * Usage: rawfork syscall|_Fork|clone|vfork|fork exit|_exit [CHILD_ALLOCATIONS]
+ * (child_work's allocations, 50,000 by default) */
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -17,6 +19,7 @@
 pid_t _Fork(void);
 
 static int use_exit;
+static int child_n = 50000;
 
 __attribute__((noinline)) static void parent_work(int n)
 {
@@ -26,7 +29,7 @@ __attribute__((noinline)) static void parent_work(int n)
 
 __attribute__((noinline)) static void child_work(void)
 {
-	for (int i = 0; i < 50000; i++) /* several chunks */
+	for (int i = 0; i < child_n; i++) /* several chunks */
 		free(malloc(24 + (size_t)(i % 100)));
 	(void)!malloc(1234);
 }
@@ -45,10 +48,14 @@ int main(int argc, char **argv)
 	if (argc < 3)
 		return 2;
 	use_exit = !strcmp(argv[2], "exit");
+	if (argc > 3)
+		child_n = atoi(argv[3]);
 	parent_work(100000);
 	pid_t pid;
 	if (!strcmp(argv[1], "syscall")) {
 		pid = (pid_t)syscall(SYS_fork);
+	} else if (!strcmp(argv[1], "fork")) {
+		pid = fork();
 	} else if (!strcmp(argv[1], "_Fork")) {
 		pid = _Fork();
 	} else if (!strcmp(argv[1], "clone")) {
