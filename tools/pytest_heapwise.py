@@ -21,8 +21,13 @@ that repeats: the smallest leak among runs 2..N. A cache that is filled on the
 first run is not a leak (the way CPython's refleak hunting works).
 
 How: the plugin puts a marker (hw_mark) before and after each gated test and
-runs `heapwise check --between` on the trace the process is writing. Outside
-heapwise the markers do nothing and the plugin says so once. Under
+runs `heapwise check --between` on the trace the process is writing; a test
+over a limit fails in its call phase's report (its captured output and log
+records stay with it). Outside heapwise the markers do nothing and the plugin
+says so once. When recording stopped early (a size cap, the free-space
+reserve, a file the process can no longer open: the trace's header says so),
+or the shim is loaded but writes no trace, every gated test fails with the
+reason instead of passing unchecked. Under
 `heapwise run --sample` (HEAPWISE_SAMPLE) the limits are not checked either,
 and the plugin says so once: one test's figures from a sampled trace rest on a
 few samples, and a gate on them would fail at random.
@@ -32,6 +37,7 @@ import gc
 import json
 import os
 import re
+import struct
 import subprocess
 
 import pytest
@@ -56,6 +62,10 @@ def pytest_addoption(parser):
                     metavar="PATH", help="the heapwise command (default: heapwise on PATH)")
 
 
+_STOP_OFFSET = 4064  # trace_format.h: the stop record, last 32 bytes of the header page
+_STOP_MAGIC = 0x50545348
+
+
 class _Tracer:
     def __init__(self, config):
         lib = ctypes.CDLL(None)
@@ -69,6 +79,7 @@ class _Tracer:
         self.bin = config.getoption("--heapwise-bin")
         self.repeat = max(1, config.getoption("--heapwise-repeat"))
         self.count = 0
+        self._stop = None
         # the analyzer must not be traced itself
         self.env = dict(os.environ)
         pre = [p for p in self.env.get("LD_PRELOAD", "").split(":")
@@ -86,8 +97,38 @@ class _Tracer:
         return bool(self.mark_fn and self.path)
 
     @property
+    def loaded_untraced(self):
+        """The shim is in this process but it writes no trace (it could not
+        make one: its line on stderr says why): limits cannot be checked,
+        and a gated test must not pass as if they held."""
+        return bool(self.mark_fn) and not self.path and not self.sampled
+
+    @property
     def active(self):
         return self.traced and not self.sampled
+
+    def stopped(self):
+        """Why recording stopped early (a size limit, an I/O error), or None
+        while it goes on: the trace's header says so (trace_format.h), and
+        `heapwise check` words it. Read again for each test until it stops."""
+        if self._stop is None and self.path:
+            try:
+                with open(self.path, "rb") as f:
+                    f.seek(_STOP_OFFSET)
+                    rec = f.read(8)
+            except OSError:
+                return None
+            if len(rec) == 8:
+                magic, reason = struct.unpack("<II", rec)
+                if magic == _STOP_MAGIC and reason:
+                    # refused before any replay: the reason, at the cost of
+                    # opening the trace
+                    p = subprocess.run([self.bin, "check", "--max-allocations", "0", self.path],
+                                       capture_output=True, text=True, env=self.env)
+                    m = re.search(r"recording stopped at .*?figures are up to then", p.stderr)
+                    self._stop = (f"{self.path}: " +
+                                  (m.group(0) if m else f"recording stopped early (reason {reason})"))
+        return self._stop
 
     def window(self):
         self.count += 1
@@ -108,6 +149,26 @@ class _Tracer:
         p = self.run("summary", "--json", "--between", start, end)
         return json.loads(p.stdout)["leaked_bytes"]
 
+    def judge(self, peak_limit, leak_limit, windows):
+        """The failures of one test's limits, [] when they hold."""
+        start, end = windows[-1]
+        failures = []
+        if peak_limit is not None:
+            p = self.run("check", "--max-peak", str(peak_limit), "--between", start, end)
+            if p.returncode == 1:
+                failures.append(f"limit_memory: the test allocated more than {peak_limit} "
+                                f"bytes at its peak\n{p.stdout}")
+        if leak_limit is not None:
+            leaks = [self.leaked(s, e) for s, e in windows]
+            repeating = min(leaks[1:]) if len(leaks) > 1 else leaks[0]
+            if repeating > leak_limit:
+                p = self.run("check", "--max-leaked", str(leak_limit), "--between", start, end)
+                runs_note = (f" (every run of {len(leaks)} leaked: {leaks})" if len(leaks) > 1
+                             else "")
+                failures.append(f"limit_leaks: the test leaked {repeating} bytes, more than "
+                                f"{leak_limit}{runs_note}\n{p.stdout}")
+        return failures
+
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "limit_memory(size): fail when the peak of the memory "
@@ -120,11 +181,17 @@ def pytest_configure(config):
 def pytest_report_header(config):
     t = config._heapwise
     if t.active:
+        stop = t.stopped()
+        if stop:
+            return (f"heapwise: {stop}; every limit_memory and limit_leaks test fails")
         return f"heapwise: limits checked on {t.path}"
     if t.traced:
         return (f"heapwise: {t.path} is sampled (HEAPWISE_SAMPLE={t.sampled}): one test's "
                 "figures would be estimates from a few samples; limit_memory and limit_leaks "
                 "are not checked (run without --sample to check them)")
+    if t.loaded_untraced:
+        return ("heapwise: the shim is loaded but this process writes no trace (heapwise's "
+                "line on stderr says why): every limit_memory and limit_leaks test fails")
     return ("heapwise: not running under heapwise (heapwise run -- python3 -m pytest ...): "
             "limit_memory and limit_leaks are not checked")
 
@@ -138,11 +205,23 @@ def _limit(item, name):
     return parse_size(m.args[0])
 
 
+# The gate fails a test from pytest_runtest_makereport, by changing the call
+# phase's report: failing inside pytest_runtest_call's hookwrapper after its
+# yield (pytest.fail) made pluggy 1.0 skip the teardown of the other wrappers
+# of that hook, pytest's capture and logging among them (the test's output
+# showed up under its teardown, its log records were lost).
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_call(item):
     t = item.config._heapwise
     peak_limit, leak_limit = _limit(item, "limit_memory"), _limit(item, "limit_leaks")
-    if not t.active or (peak_limit is None and leak_limit is None):
+    if peak_limit is None and leak_limit is None:
+        yield
+        return
+    if t.loaded_untraced or (t.active and t.stopped()):
+        item._heapwise = (peak_limit, leak_limit, None)
+        yield
+        return
+    if not t.active:
         yield
         return
     runs = t.repeat if leak_limit is not None else 1
@@ -162,24 +241,33 @@ def pytest_runtest_call(item):
     gc.collect()
     t.mark(end)
     windows.append((start, end))
-    if outcome.excinfo is not None:
-        return  # the test failed on its own
+    if outcome.excinfo is None:  # else the test failed on its own
+        item._heapwise = (peak_limit, leak_limit, windows)
 
-    failures = []
-    if peak_limit is not None:
-        p = t.run("check", "--max-peak", str(peak_limit), "--between", start, end)
-        if p.returncode == 1:
-            failures.append(f"limit_memory: the test allocated more than {peak_limit} bytes "
-                            f"at its peak\n{p.stdout}")
-    if leak_limit is not None:
-        leaks = [t.leaked(s, e) for s, e in windows]
-        repeating = min(leaks[1:]) if len(leaks) > 1 else leaks[0]
-        if repeating > leak_limit:
-            s, e = windows[-1]
-            p = t.run("check", "--max-leaked", str(leak_limit), "--between", s, e)
-            runs_note = (f" (every run of {len(leaks)} leaked: {leaks})" if len(leaks) > 1
-                         else "")
-            failures.append(f"limit_leaks: the test leaked {repeating} bytes, more than "
-                            f"{leak_limit}{runs_note}\n{p.stdout}")
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    pending = item.__dict__.pop("_heapwise", None)
+    if call.when != "call" or pending is None:
+        return
+    rep = outcome.get_result()
+    if not rep.passed:
+        return
+    t = item.config._heapwise
+    peak_limit, leak_limit, windows = pending
+    names = " and ".join(n for n, v in (("limit_memory", peak_limit),
+                                         ("limit_leaks", leak_limit)) if v is not None)
+    if windows is None:
+        why = t.stopped() or ("the heapwise shim is loaded but this process writes no trace "
+                              "(heapwise's line on stderr says why)")
+        failures = [f"heapwise cannot check {names}: {why}"]
+    else:
+        try:
+            failures = t.judge(peak_limit, leak_limit, windows)
+        except RuntimeError as e:
+            stop = t.stopped()
+            failures = [f"heapwise cannot check {names}: {stop or e}"]
     if failures:
-        pytest.fail("\n".join(failures), pytrace=False)
+        rep.outcome = "failed"
+        rep.longrepr = "\n".join(failures)

@@ -254,6 +254,40 @@ class PytestPlugin(TraceTest):
         self.assertIn("limit_memory and limit_leaks are not checked", p.stdout)
         self.assertNotIn("FAILED", p.stdout)
 
+    def test_stopped_recording_fails_every_gated_test(self):
+        """Recording stopped at pytest's start (a 1 MiB cap): the plugin
+        said "not running under heapwise" and checked nothing, so every
+        gated test passed. Each fails now, with the reason."""
+        p, _ = self.session(env={"HEAPWISE_MAX_SIZE": "1M"})
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertNotIn("not running under heapwise", p.stdout)
+        failed = sorted(l.split("::")[1].split()[0] for l in p.stdout.splitlines()
+                        if l.startswith("FAILED"))
+        self.assertEqual(failed, ["test_cache_once", "test_clean", "test_hungry",
+                                  "test_json_leak", "test_leaking"])
+        self.assertRegex(p.stdout, r"heapwise cannot check limit_leaks: \S+: recording stopped "
+                                   r"at \d+\.\d{3} s: the trace reached its size cap "
+                                   r"\(HEAPWISE_MAX_SIZE, 1\.0 MiB\)")
+        self.assertIn("heapwise cannot check limit_memory", p.stdout)
+
+    def test_a_failed_limit_keeps_capture_and_logging(self):
+        """The plugin failed a test with pytest.fail inside its
+        pytest_runtest_call hookwrapper after the yield: pluggy 1.0 (Debian
+        12) then skipped the teardown of the other wrappers, pytest's capture
+        and logging: the test's output showed under "Captured stdout
+        teardown", its log records were lost, and the progress line lost the
+        next test's letter."""
+        p, _ = self.session(src="pt_capture.py")
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        out = p.stdout
+        self.assertRegex(out, r"test_mem\.py FF\s")
+        self.assertIn("limit_memory: the test allocated more than 1048576 bytes", out)
+        big = out[out.index("_ test_big _"):out.index("_ test_next _")]
+        self.assertRegex(big, r"Captured stdout call -+\nstdout of test_big\n")
+        self.assertRegex(big, r"Captured log call -+\nWARNING .*warning from test_big\n")
+        self.assertNotIn("teardown", out)
+        self.assertIn("FAILED test_mem.py::test_next - assert False", out)
+
 
 if __name__ == "__main__":
     main()
