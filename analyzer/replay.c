@@ -927,6 +927,9 @@ enum hw_err analysis_run(struct analysis *a, struct trace *t, const struct analy
 	bool filter = a->python_version && a->python_frames && !opts->include_all;
 	if (a->python_version && !a->python_frames && !opts->hook)
 		warn_print("%s: %s", t->path, analysis_python_off(a, NULL, 0));
+	char stop[400]; /* every report: its figures end at the stop */
+	if (!opts->hook && trace_stop_note(t, stop, sizeof(stop)))
+		warn_print("%s: %s", t->path, stop);
 	uint8_t *fl = filter ? python_leak_flags(a) : NULL;
 	for (size_t i = 0; i < a->nsites; i++) {
 		uint32_t c = stack_table_canon(&a->st, a->sites[i].raw_stack);

@@ -164,6 +164,10 @@ class Stopped(TraceTest):
         self.assertGreater(doc["recording_stopped"]["time_s"], 0)
         self.assertIn("figures are up to then", doc["recording_stopped"]["message"])
         self.assertFalse(doc["clean_exit"])
+        # every report warns once (stderr)
+        p = self.heapwise("top", trace)
+        self.assertRegex(p.stderr, r"warning: .*: recording stopped at \d+\.\d{3} s: the trace "
+                                   r"reached its size cap")
         self.assertIn("--allow-incomplete", self.heapwise("check", "--help").stdout)
         # a JUnit file counts the refusal as an error
         junit = os.path.join(self.dir, "j.xml")
