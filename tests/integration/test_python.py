@@ -287,6 +287,24 @@ class LeakGate(PythonTest):
                 _, fixed = self.traced(py, "leaky.py", "--fixed")
                 self.heapwise("check", fixed, "--max-leaked", "100K", *self.sysroot, status=0)
 
+    def test_a_stopped_recording_is_not_judged_on_every_interpreter(self):
+        # keep_burst.py keeps ~45 MiB: a 1 MiB cap, or setuid(65534) before
+        # the allocations (the trace is root's: its reopen for the next
+        # chunk fails), stop recording early; the trace says so and check
+        # refuses it (exit 2) where it passed the partial figures before
+        for py in self.each_interpreter():
+            with self.on(py):
+                cases = [("size_cap", [], {"HEAPWISE_MAX_SIZE": "1M"})]
+                if os.geteuid() == 0:
+                    cases.append(("reopen_failed", ["setuid"], {}))
+                for reason, args, env in cases:
+                    _, trace = self.traced(py, "keep_burst.py", *args, env=env)
+                    s = self.json("summary", trace)
+                    self.assertEqual(s.get("recording_stopped", {}).get("reason"), reason)
+                    p = self.heapwise("check", trace, "--max-peak", "50M", *self.sysroot,
+                                      status=2)
+                    self.assertIn("recording stopped at", p.stderr)
+
 
 class FrameChainCache(PythonTest):
     def test_cached_stacks_equal_the_walk(self):
