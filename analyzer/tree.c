@@ -301,6 +301,7 @@ void tree_totals(const struct tree *tr, struct tree_totals *out)
 		out->spread.leak_count_var += hs.leak_count_var;
 		out->damaged |= tr->p[i].t.damaged;
 		out->all_clean &= a->clean_exit || a->execd;
+		out->stopped += tr->p[i].t.stop.reason != 0;
 	}
 	combined_peak(tr, &out->peak, &out->peak_time_ns, &out->spread);
 }
@@ -465,7 +466,10 @@ void tree_summary_text(FILE *f, const struct tree *tr)
 	if (t.rss_peak_sum)
 		fprintf(f, "  peak RSS    %s at most (each process's peak, added)\n",
 			fmt_size(b1, t.rss_peak_sum));
-	if (t.damaged || !t.all_clean)
+	if (t.stopped)
+		fprintf(f, "  note        recording of %" PRIu64 " process%s stopped early (see below): its figures end there\n",
+			t.stopped, t.stopped == 1 ? "" : "es");
+	else if (t.damaged || !t.all_clean)
 		fprintf(f, "  note        %s\n",
 			t.damaged ? "a trace is damaged or cut: figures cover what could be read"
 				  : "a process did not exit cleanly (killed, crashed, exec'd or still running)");
@@ -491,6 +495,13 @@ void tree_summary_json(FILE *f, const struct tree *tr)
 	for (size_t i = 0; i < tr->n; i++)
 		fprintf(f, "%s%" PRIu64, i ? "," : "", tr->p[i].t.hdr.pid);
 	fputc(']', f);
+	if (t.stopped) { /* only when a process's recording stopped early */
+		fputs(",\"recording_stopped_pids\":[", f);
+		for (size_t i = 0, k = 0; i < tr->n; i++)
+			if (tr->p[i].t.stop.reason)
+				fprintf(f, "%s%" PRIu64, k++ ? "," : "", tr->p[i].t.hdr.pid);
+		fputc(']', f);
+	}
 	sample_json(f, tree_sample_interval(tr));
 	if (tree_sample_interval(tr)) {
 		sample_spread_json(f, "peak", t.spread.peak_var, t.spread.peak_n);

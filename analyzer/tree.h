@@ -29,6 +29,7 @@ struct tree_totals {
 	uint64_t peak_time_ns; /* since the first process started */
 	uint64_t rss_peak_sum; /* each process's peak RSS, added */
 	bool damaged, all_clean;
+	uint64_t stopped; /* processes whose recording stopped early */
 	/* sampled traces: the variances of the estimates (processes are
 	 * sampled independently, so they add) and the samples behind them:
 	 * the combined peak's (each process's live heap at that moment), the

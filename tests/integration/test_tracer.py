@@ -182,6 +182,10 @@ class ProcessTree(TraceTest):
                         self.assertTrue(d["clean_exit"], (how, cap, role))
                         self.assertEqual(d["allocations"], int(child_n) + 1 if role == "child"
                                          else 200000 + (how == "clone"), (how, cap, role))
+                # the tree's combined summary names the process that stopped
+                tree = self.json("summary", *traces)
+                self.assertEqual(tree["combined"]["recording_stopped_pids"],
+                                 [by_role[stops]["pid"]], (how, cap))
 
 
 class Exec(TraceTest):
