@@ -1,6 +1,7 @@
 /* analyzer/reader.c: a good trace decodes record by record; bad headers are
  * refused with the right error; damaged and cut chunks stop at the first bad
  * record and mark the trace damaged without losing what came before. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -160,6 +161,63 @@ static void bad_headers(void **state)
 	((struct hw_file_header *)b.buf)->cmdline_len = 1u << 30;
 	tb_write(&b, path);
 	assert_int_equal(trace_open(path, &t), HW_ERR_HEADER);
+	trace_close(&t);
+	tb_free_builder(&b);
+}
+
+/* The header's stop record (trace_format.h): zeros (every older trace) read
+ * as not stopped; a record reads as its reason and time; a record the
+ * header's text reaches into (an older trace with a long command line) and a
+ * wrong magic are ignored. */
+static void stop_record(void **state)
+{
+	(void)state;
+	struct trace t;
+	char buf[400];
+	struct tb b;
+	tb_init(&b, HW_MIN_CHUNK_SIZE, "x", 1);
+	tb_chunk(&b, 1);
+	tb_alloc(&b, HW_KIND_MALLOC, 1, 0x1000, 10, 0);
+	tb_write(&b, path);
+	assert_int_equal(trace_open(path, &t), HW_OK);
+	assert_int_equal(t.stop.reason, 0);
+	assert_null(trace_stop_note(&t, buf, sizeof(buf)));
+	assert_null(trace_stop_code(&t));
+	trace_close(&t);
+
+	struct hw_stop_record r = {HW_STOP_MAGIC, HW_STOP_SIZE_CAP, 1500000000ull, 2u << 20, 4242};
+	memcpy(b.buf + HW_STOP_OFFSET, &r, sizeof(r));
+	tb_write(&b, path);
+	assert_int_equal(trace_open(path, &t), HW_OK);
+	assert_int_equal(t.stop.reason, HW_STOP_SIZE_CAP);
+	assert_string_equal(trace_stop_note(&t, buf, sizeof(buf)),
+			    "recording stopped at 1.500 s: the trace reached its size cap "
+			    "(HEAPWISE_MAX_SIZE, 2.0 MiB): figures are up to then");
+	assert_string_equal(trace_stop_code(&t), "size_cap");
+	trace_close(&t);
+
+	r.reason = HW_STOP_REOPEN;
+	r.value = EACCES;
+	memcpy(b.buf + HW_STOP_OFFSET, &r, sizeof(r));
+	tb_write(&b, path);
+	assert_int_equal(trace_open(path, &t), HW_OK);
+	assert_non_null(strstr(trace_stop_note(&t, buf, sizeof(buf)),
+			       ": the trace file could not be reopened (Permission denied): "));
+	assert_string_equal(trace_stop_code(&t), "reopen_failed");
+	trace_close(&t);
+
+	/* an older trace's text reaching into the record's bytes */
+	((struct hw_file_header *)b.buf)->cmdline_len = HW_STOP_OFFSET - HW_HEADER_FIXED_SIZE + 1;
+	tb_write(&b, path);
+	assert_int_equal(trace_open(path, &t), HW_OK);
+	assert_int_equal(t.stop.reason, 0);
+	trace_close(&t);
+	((struct hw_file_header *)b.buf)->cmdline_len = 1;
+	r.magic = 0;
+	memcpy(b.buf + HW_STOP_OFFSET, &r, sizeof(r));
+	tb_write(&b, path);
+	assert_int_equal(trace_open(path, &t), HW_OK);
+	assert_int_equal(t.stop.reason, 0);
 	trace_close(&t);
 	tb_free_builder(&b);
 }
@@ -1553,6 +1611,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(decodes_every_kind),
 		cmocka_unit_test(bad_headers),
+		cmocka_unit_test(stop_record),
 		cmocka_unit_test(damaged_record_keeps_prefix),
 		cmocka_unit_test(cut_file_reads_what_is_there),
 		cmocka_unit_test(old_finalize_mark_before_older_free),
