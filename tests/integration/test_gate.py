@@ -274,6 +274,34 @@ class PytestPlugin(TraceTest):
                                    r"\(HEAPWISE_MAX_SIZE, 1\.0 MiB\)")
         self.assertIn("heapwise cannot check limit_memory", p.stdout)
 
+    def test_a_shim_without_a_trace_fails_every_gated_test(self):
+        """The shim is loaded (LD_PRELOAD) but could not make its trace (an
+        output directory that does not exist): the plugin said "not running
+        under heapwise" and passed every gated test unchecked."""
+        if subprocess.run([PY, "-c", "import pytest"], capture_output=True).returncode:
+            self.skipTest("python3-pytest is not installed")
+        lib = os.path.join(os.environ.get("HW_BUILD", ""), "preload", "libheapwise.so")
+        if not os.path.exists(lib):
+            self.skipTest("no built shim at " + lib)
+        shutil.copy(os.path.join(HERE, "py", "pt_session.py"), os.path.join(self.dir, "test_mem.py"))
+        env = dict(os.environ, PYTHONPATH=TOOLS, HEAPWISE_BIN=HEAPWISE, LD_PRELOAD=lib,
+                   HEAPWISE_OUTPUT=os.path.join(self.dir, "missing", "t.%p.hwt"))
+        p = subprocess.run([PY, "-m", "pytest", "-p", "pytest_heapwise", "-p", "no:cacheprovider",
+                            "-rf", "test_mem.py"], cwd=self.dir, env=env, capture_output=True,
+                           text=True, timeout=300)
+        self.assertIn("cannot create trace file", p.stderr)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn("the shim is loaded but this process writes no trace", p.stdout)
+        failed = [l for l in p.stdout.splitlines() if l.startswith("FAILED")]
+        self.assertEqual(len(failed), 5, p.stdout)
+        # without the shim: nothing checked, nothing failed (as before)
+        del env["LD_PRELOAD"]
+        p = subprocess.run([PY, "-m", "pytest", "-p", "pytest_heapwise", "-p", "no:cacheprovider",
+                            "test_mem.py"], cwd=self.dir, env=env, capture_output=True,
+                           text=True, timeout=300)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("not running under heapwise", p.stdout)
+
     def test_a_failed_limit_keeps_capture_and_logging(self):
         """The plugin failed a test with pytest.fail inside its
         pytest_runtest_call hookwrapper after the yield: pluggy 1.0 (Debian
