@@ -178,6 +178,10 @@ int cmd_dump(int argc, char **argv)
 	json_str(stdout, t.cmdline);
 	printf("\nexecutable: ");
 	json_str(stdout, t.exe);
+	char stop[400]; /* the stop record, only when recording stopped early */
+	if (trace_stop_note(&t, stop, sizeof(stop)))
+		printf("\nstop: reason %u (%s), value %" PRIu64 ", pid %" PRIu64 ": %s", t.stop.reason,
+		       trace_stop_code(&t), t.stop.value, t.stop.pid, stop);
 	printf("\nchunks: %zu\n", t.nchunks);
 	for (size_t i = 0; i < t.nchunks; i++) {
 		const struct chunk_ref *c = &t.chunks[i];

@@ -47,7 +47,27 @@ struct check_opts {
 	size_t n;
 	bool allow_sampled; /* limits against a sampled trace's estimates */
 	bool allow_incomplete; /* limits against a stopped or empty trace's figures */
+	int junit_errors; /* limits of traces it could not judge, as JUnit errors */
 };
+
+/* A trace whose limits cannot be judged (recording stopped early, nothing
+ * recorded): each limit becomes a JUnit test case in error, with why. */
+static void junit_refused(FILE *junit, struct check_opts *o, const char *path, const char *why)
+{
+	const struct limit *limits[] = {&o->peak, &o->leaked, &o->allocs};
+	for (size_t i = 0; junit && i < 3; i++) {
+		if (!limits[i]->set)
+			continue;
+		fprintf(junit, "  <testcase classname=\"heapwise.check\" name=\"");
+		xml_text(junit, limits[i]->name);
+		fputs(" (", junit);
+		xml_text(junit, path);
+		fputs(")\">\n    <error message=\"", junit);
+		xml_text(junit, why);
+		fputs("\"/>\n  </testcase>\n", junit);
+		o->junit_errors++;
+	}
+}
 
 /* One line per offending line of code (the user's, see usercode.h): the
  * stacks the suppressions leave, grouped by their blamed line. */
@@ -153,6 +173,7 @@ static int check_one(const char *path, struct check_opts *o, struct suppressions
 	if (stopped && !o->allow_incomplete) {
 		err_print("check: %s: %s; a limit cannot be judged on part of the run (--allow-incomplete checks these figures)",
 			  path, stop);
+		junit_refused(junit, o, path, stop);
 		trace_close(&t);
 		return 2;
 	}
@@ -176,6 +197,7 @@ static int check_one(const char *path, struct check_opts *o, struct suppressions
 	if (empty && !o->allow_incomplete) {
 		err_print("check: %s holds no events and no clean exit: nothing of the run was recorded, so no limit can be judged (--allow-incomplete checks it anyway)",
 			  path);
+		junit_refused(junit, o, path, "the trace holds no events and no clean exit");
 		analysis_free(&a);
 		trace_close(&t);
 		return 2;
@@ -422,7 +444,7 @@ int cmd_check(int argc, char **argv)
 		} else {
 			fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
 				   "<testsuites>\n<testsuite name=\"heapwise check\" tests=\"%d\" failures=\"%d\" errors=\"%d\">\n",
-				cases, failures, worst == 2);
+				cases, failures, o.junit_errors ? o.junit_errors : worst == 2);
 			fwrite(jbuf, 1, jlen, f);
 			fputs("</testsuite>\n</testsuites>\n", f);
 			if (fclose(f)) {

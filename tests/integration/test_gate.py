@@ -164,6 +164,9 @@ class Stopped(TraceTest):
         self.assertGreater(doc["recording_stopped"]["time_s"], 0)
         self.assertIn("figures are up to then", doc["recording_stopped"]["message"])
         self.assertFalse(doc["clean_exit"])
+        dump = self.heapwise("dump", trace).stdout
+        self.assertRegex(dump, r"\nstop: reason 1 \(size_cap\), value 1048576, pid \d+: "
+                               r"recording stopped at ")
         # every report warns once (stderr)
         p = self.heapwise("top", trace)
         self.assertRegex(p.stderr, r"warning: .*: recording stopped at \d+\.\d{3} s: the trace "
@@ -171,8 +174,12 @@ class Stopped(TraceTest):
         self.assertIn("--allow-incomplete", self.heapwise("check", "--help").stdout)
         # a JUnit file counts the refusal as an error
         junit = os.path.join(self.dir, "j.xml")
-        self.heapwise("check", trace, "--max-peak", "50M", "--junit", junit, status=2)
-        self.assertEqual(ET.parse(junit).getroot()[0].get("errors"), "1")
+        self.heapwise("check", trace, "--max-peak", "50M", "--max-leaked", "1G", "--junit", junit,
+                      status=2)
+        suite = ET.parse(junit).getroot()[0]
+        self.assertEqual((suite.get("tests"), suite.get("errors")), ("2", "2"))
+        for case in suite.findall("testcase"):
+            self.assertIn("recording stopped at", case.find("error").get("message"))
 
     def test_free_space_reserve_and_an_empty_trace(self):
         # a reserve of the whole filesystem: recording stops at the first
