@@ -37,8 +37,8 @@ static const struct {
 		  "      [REPORT OPTIONS]\n"},
 	{"check", "check TRACE... [--max-peak SIZE] [--max-leaked SIZE] [--max-allocations N]\n"
 		  "      [--suppressions FILE] [--junit FILE] [--between MARK_A MARK_B]\n"
-		  "      [--include-all] [--allow-sampled] [--sysroot DIR]\n"
-		  "      [--blame user|innermost] [-n N]\n"},
+		  "      [--include-all] [--allow-sampled] [--allow-incomplete]\n"
+		  "      [--sysroot DIR] [--blame user|innermost] [-n N]\n"},
 	{"flamegraph", "flamegraph TRACE... [--metric peak|leaked|allocated]\n"
 		       "      -o OUT.html|OUT.svg|OUT.folded [REPORT OPTIONS]\n"},
 	{"timeline", "timeline TRACE [-n N] [--group-by stack|line|function|file]\n"
