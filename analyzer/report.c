@@ -12,7 +12,7 @@
 #include "usercode.h"
 #include "util.h"
 
-#define MAX_FRAMES 1024
+#define MAX_FRAMES 4096 /* the shim's stacks are shorter (HW_MAX_FRAMES) */
 
 const char report_html_head[] =
 	"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
@@ -80,9 +80,41 @@ void report_stack_frames_done(void)
 	g_lines_for = NULL;
 }
 
+/* "... N frames not recorded ...", one string per N for the life of the
+ * process (rows keep the pointer) */
+static const char *not_recorded_name(uint32_t n)
+{
+	static struct {
+		uint32_t n;
+		char *name;
+	} *names;
+	static size_t count, cap;
+	for (size_t i = 0; i < count; i++)
+		if (names[i].n == n)
+			return names[i].name;
+	if (count == cap) {
+		cap = cap ? 2 * cap : 8;
+		names = xrealloc(names, cap * sizeof(*names));
+	}
+	char buf[64];
+	snprintf(buf, sizeof(buf), "... %" PRIu32 " frames not recorded ...", n);
+	size_t len = strlen(buf) + 1;
+	names[count].n = n;
+	names[count].name = memcpy(xmalloc(len), buf, len);
+	return names[count++].name;
+}
+
 static bool python_frame(const struct analysis *a, uint32_t c, struct frame_info *out)
 {
 	const struct cnode *cn = &a->st.cnodes[c];
+	if (!(cn->frame >> 32) && (uint32_t)cn->frame) {
+		/* code id 0: the shim's marker for the frames of a deeper stack
+		 * it did not record (trace_format.h) */
+		*out = (struct frame_info){.not_recorded = (uint32_t)cn->frame,
+					   .function = not_recorded_name((uint32_t)cn->frame),
+					   .module = "heapwise"};
+		return true;
+	}
 	const struct pycode *code = pycode_find(&a->codes, (uint32_t)(cn->frame >> 32));
 	if (!code)
 		return false;
@@ -113,9 +145,12 @@ static bool python_frame(const struct analysis *a, uint32_t c, struct frame_info
  * below it; the stack entries past them are only counted, in *more. The
  * debug information of the libraries at the bottom of every stack (libc's
  * start-up code) was the slowest part of `top`. */
+static uint32_t g_not_recorded; /* the last stack_frames's marker (frame_info) */
+
 static size_t stack_frames(const struct analysis *a, struct symbolizer *s, uint32_t canon,
 			   struct frame_info *out, size_t max, size_t *more)
 {
+	g_not_recorded = 0;
 	size_t n = 0, past = 0, need = SIZE_MAX;
 	uint32_t blamed = HW_NO_NODE; /* need is set at the blamed Python frame */
 	if (more) {
@@ -128,6 +163,8 @@ static size_t stack_frames(const struct analysis *a, struct symbolizer *s, uint3
 		if (cn->frame_kind == HW_FRAME_PYTHON) {
 			if (!python_frame(a, c, &py))
 				continue;
+			if (py.not_recorded)
+				g_not_recorded = py.not_recorded;
 			if (n >= need) {
 				past++;
 				continue;
@@ -936,11 +973,13 @@ static void frame_row(struct row *row, const struct analysis *a, struct symboliz
 {
 	size_t nf = 0;
 	row->more = 0;
+	row->not_recorded = 0;
 	row->sym = s;
 	if (how == FRAMES_ONE_LINE) {
 		nf = key_frame(a, s, row->canon, tmp);
 	} else if (how == FRAMES_TEXT) {
 		nf = stack_frames(a, s, row->canon, tmp, MAX_FRAMES, &row->more);
+		row->not_recorded = g_not_recorded;
 	} else {
 		nf = stack_frames(a, s, row->canon, tmp, MAX_FRAMES, NULL);
 	}

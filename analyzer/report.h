@@ -33,6 +33,9 @@ struct row {
 	struct frame_info *frames; /* innermost first */
 	size_t nframes;
 	size_t more; /* stack entries past frames, not symbolized (text reports) */
+	/* text reports: the stack's marker for Python frames the shim did not
+	 * record (frame_info), among frames or past them; 0: none */
+	uint32_t not_recorded;
 	char *key;
 	uint32_t canon; /* the canonical stack (by stack: the row's own) */
 	struct symbolizer *sym; /* that named the frames (symbolizer_shown) */

@@ -12,7 +12,7 @@
 #include "sampled.h"
 #include "util.h"
 
-#define MAX_FRAMES 1024
+#define MAX_FRAMES 4096 /* the shim's stacks are shorter (HW_MAX_FRAMES) */
 #define SVG_WIDTH 1200.0
 #define SVG_ROW 17
 

@@ -15,6 +15,15 @@ void report_frames_json(FILE *f, const struct frame_info *frames, size_t n)
 	fputc('[', f);
 	for (size_t j = 0; j < n; j++) {
 		const struct frame_info *fr = &frames[j];
+		if (fr->not_recorded) {
+			/* Python frames the shim did not record (a deeper stack) */
+			fprintf(f, "%s{\"kind\":\"not_recorded\",\"frames_not_recorded\":%" PRIu32
+				   ",\"function\":",
+				j ? "," : "", fr->not_recorded);
+			json_str(f, fr->function);
+			fputs(",\"file\":null,\"line\":null,\"module\":null}", f);
+			continue;
+		}
 		fprintf(f, "%s{\"kind\":\"%s\",\"function\":", j ? "," : "",
 			fr->python ? "python" : fr->thread_start ? "thread" : "native");
 		json_str(f, fr->function);

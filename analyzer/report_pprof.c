@@ -14,7 +14,7 @@
 #include "sampled.h"
 #include "util.h"
 
-#define MAX_FRAMES 1024
+#define MAX_FRAMES 4096 /* the shim's stacks are shorter (HW_MAX_FRAMES) */
 
 struct pb {
 	uint8_t *b;

@@ -11,7 +11,7 @@
 
 void report_frame_text(FILE *f, const struct frame_info *fr)
 {
-	if (fr->thread_start) {
+	if (fr->thread_start || fr->not_recorded) {
 		fputs(fr->function, f);
 		return;
 	}
@@ -359,6 +359,17 @@ void report_row_body_text(FILE *f, const struct row *row, enum group_by g, enum 
 		fprintf(f, "         ... %zu more frames (--json shows all)\n", all - u - shown);
 	frames_below(f, row, py, u, g, "library frames it called");
 	frames_below(f, row, 0, py, g, "native frames below it");
+	/* the stack was cut (deeper than the shim records): said even when
+	 * the marker is not among the frames printed */
+	bool marked = false;
+	for (size_t j = 0; j < nf && !marked; j++)
+		marked = row->frames[j].not_recorded &&
+			 ((j >= u && j - u < REPORT_TEXT_FRAMES) ||
+			  (j >= py && j < u && j - py < REPORT_TEXT_FRAMES) ||
+			  (j < py && j < REPORT_TEXT_FRAMES));
+	if (row->not_recorded && !marked)
+		fprintf(f, "         ... %" PRIu32 " frames not recorded (deeper than heapwise keeps)\n",
+			row->not_recorded);
 }
 
 void report_row_spread_text(FILE *f, const struct row *row)
