@@ -37,7 +37,11 @@ void python_check_hooks(void);
 
 /* A Python frame for the mixed stacks; code 0 is a marker that ends the
  * frames of one _PyEval_EvalFrameDefault call (see stack.c's splice). */
+#define HW_PY_ELIDED_CODE ((uintptr_t)1) /* never a code object's address */
+
 struct py_frame {
+	/* 0: a marker; HW_PY_ELIDED_CODE: the frames further out that were not
+	 * recorded, lasti of them (a stack deeper than HW_MAX_PY_FRAMES) */
 	uintptr_t code;
 	/* a marker (3.12+): the address of the call's entry frame, a local of
 	 * the eval function on the C stack; 0 in 3.11 */

@@ -33,6 +33,8 @@ static inline struct frame_key native_key(uintptr_t ip)
 
 static inline struct frame_key py_key(const struct py_frame *f)
 {
+	if (HW_UNLIKELY(f->code == HW_PY_ELIDED_CODE)) /* frames not recorded: lasti of them */
+		return (struct frame_key){HW_PY_ELIDED, (uint32_t)f->lasti};
 	return (struct frame_key){f->code | PY_BIT,
 				  (uint32_t)(f->lasti + 1) |
 					  (uint64_t)stack_python_code_gen(f->code) << 32};
@@ -559,7 +561,11 @@ static inline __attribute__((always_inline)) uint32_t capture_other(struct threa
 	uint32_t parent = same ? ts->last_ids[same - 1] : ts->root;
 	for (unsigned i = same; i < depth; i++) {
 		const struct frame_key *k = &keys[i];
-		if (k->a & PY_BIT) {
+		if (HW_UNLIKELY(k->a == HW_PY_ELIDED)) {
+			/* frames not recorded (stack_python.c, keys_deep): code id 0 */
+			ts->last_code[i] = 0;
+			parent = stack_tree_intern(ts, parent, HW_FRAME_PYTHON, (uint32_t)k->b);
+		} else if (k->a & PY_BIT) {
 			/* the same code object one instruction on: the code id is known */
 			uint32_t gen = (uint32_t)(k->b >> 32), instr = (uint32_t)k->b;
 			uint32_t code = i < ts->last_depth && ts->last_keys[i].a == k->a &&

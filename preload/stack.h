@@ -19,11 +19,22 @@ struct frame_key {
 	uint64_t a, b;
 };
 
-#define HW_MAX_FRAMES 512
 #define HW_FRAME_KEY_PYTHON (1ull << 63)
 #define HW_MAX_UNWIND 512 /* native frames unwound at most */
 #define HW_UNWIND_SELF 8 /* frames of the shim's own above them */
-#define HW_MAX_PY_FRAMES 256
+/* Python frames recorded at most: a stack as deep as Python's default
+ * recursion limit (1000) is recorded whole. A deeper one keeps its
+ * outermost HW_PY_KEEP_OUTER frames (where the user's code usually is) and
+ * its innermost ones, with a marker between them for those not recorded
+ * (HW_PY_ELIDED: a Python frame of code id 0 in the trace, see
+ * trace_format.h); HW_MAX_PY_FRAMES entries in all. */
+#define HW_MAX_PY_FRAMES 1024
+#define HW_PY_KEEP_OUTER 256
+/* the marker's key: a Python key of code address 0, b the frames not
+ * recorded (no generation) */
+#define HW_PY_ELIDED HW_FRAME_KEY_PYTHON
+/* a capture's frames at most: Python ones and native ones (--native) */
+#define HW_MAX_FRAMES (HW_MAX_PY_FRAMES + HW_MAX_UNWIND)
 
 /* splice's arrays (stack.c) */
 struct splice_scratch {
@@ -55,8 +66,8 @@ struct merge_memo {
 };
 
 /* A capture's working arrays, kept in the thread's state rather than on
- * the stack of the program's thread (about 35 KiB; a thread may have only
- * 16 KiB of stack). keys comes first: the collecting functions get keys
+ * the stack of the program's thread (about 120 KiB, most of it touched
+ * only by deep stacks; a thread may have only 16 KiB of stack). keys comes first: the collecting functions get keys
  * and reach the rest from it. */
 struct stack_scratch {
 	struct frame_key keys[HW_MAX_FRAMES];

@@ -316,6 +316,24 @@ read_frame(const struct python_layout *L, const void *f, bool innermost, struct 
 	return FRAME_PYTHON;
 }
 
+/* collect's last entry e, the walk stopped at f: e becomes the count of
+ * the Python frames not recorded (e's own, if a frame, and those from f
+ * out). Only stacks deeper than HW_MAX_PY_FRAMES come here. */
+static __attribute__((noinline)) void elide_rest(const struct python_layout *L, const void *f,
+						 struct py_frame *e)
+{
+	uint64_t rest = e->code ? 1 : 0;
+	for (; f; f = LOAD(void *, f, L->frame_previous)) {
+		struct frame_read r;
+		rest += read_frame(L, f, false, &r) == FRAME_PYTHON;
+	}
+	if (!rest)
+		return;
+	e->code = HW_PY_ELIDED_CODE;
+	e->entry = 0;
+	e->lasti = rest > INT32_MAX ? INT32_MAX : (int32_t)rest;
+}
+
 /* The walk for mixed stacks: frames innermost first, with a marker
  * (code 0) after the last frame of each eval call, so the splice knows which
  * frames each _PyEval_EvalFrameDefault native frame ran (3.11: is_entry on
@@ -345,11 +363,70 @@ collect(const struct python_layout *L, struct py_frame *out, unsigned max, bool 
 			n++;
 		}
 	}
+	/* cut: the outermost entry says how many Python frames were not
+	 * recorded (the callers that want the whole stack) */
+	if (HW_UNLIKELY(f) && n == max && max >= HW_MAX_PY_FRAMES)
+		elide_rest(L, f, &out[n - 1]);
+	return n;
+}
+
+static void keys_reverse(struct frame_key *k, unsigned i, unsigned j)
+{
+	for (; i < j; i++, j--) {
+		struct frame_key t = k[i];
+		k[i] = k[j];
+		k[j] = t;
+	}
+}
+
+/* collect_keys past max (= n) frames, f the next one: a stack deeper than
+ * HW_MAX_PY_FRAMES keeps its innermost frames and its outermost
+ * HW_PY_KEEP_OUTER, with the marker (HW_PY_ELIDED, b: the frames not
+ * recorded) between them; n entries in all. The outermost frames are kept
+ * in a ring at the end of out while the walk goes on (nothing on the
+ * thread's stack), then put in order. Only stacks that deep come here. */
+static __attribute__((noinline)) unsigned keys_deep(const struct python_layout *L, const void *f,
+						     struct frame_key *out, unsigned n)
+{
+	_Static_assert(HW_PY_KEEP_OUTER + 1 < HW_MAX_PY_FRAMES, "both ends");
+	if (n <= HW_PY_KEEP_OUTER + 1)
+		return n; /* a caller's short max: its innermost frames */
+	/* ring: out[n - K .. n), the K frames walked last; at the start they
+	 * are the K outermost of those in out, and the frame before them is
+	 * the first not recorded */
+	const unsigned K = HW_PY_KEEP_OUTER;
+	struct frame_key *ring = out + n - K;
+	uint64_t dropped = 1;
+	unsigned head = 0; /* the oldest (innermost) entry of the ring */
+	bool any = false;
+	for (; f; f = LOAD(void *, f, L->frame_previous)) {
+		struct frame_read r;
+		if (read_frame(L, f, false, &r) != FRAME_PYTHON)
+			continue;
+		any = true;
+		dropped++;
+		ring[head].a = r.code | HW_FRAME_KEY_PYTHON;
+		ring[head].b = (uint32_t)(r.lasti + 1) | (uint64_t)stack_python_code_gen(r.code) << 32;
+		head = head + 1 == K ? 0 : head + 1;
+	}
+	if (!any)
+		return n; /* only entry frames were left: the stack is whole */
+	/* ring in order, innermost first: rotated left by head (three
+	 * reversals) */
+	if (head) {
+		keys_reverse(ring, 0, head - 1);
+		keys_reverse(ring, head, K - 1);
+		keys_reverse(ring, 0, K - 1);
+	}
+	/* the marker takes the innermost part's last place */
+	out[n - K - 1].a = HW_PY_ELIDED;
+	out[n - K - 1].b = dropped > UINT32_MAX ? UINT32_MAX : dropped;
 	return n;
 }
 
 /* The Python frames as frame keys (innermost first), with their code
- * generations: for the capture without the frame-chain cache, and its check. */
+ * generations: for the capture without the frame-chain cache, and its check.
+ * A stack deeper than max keeps both ends (keys_deep). */
 static inline __attribute__((always_inline)) unsigned
 collect_keys(const struct python_layout *L, struct frame_key *out, unsigned max, bool attached)
 {
@@ -379,6 +456,8 @@ collect_keys(const struct python_layout *L, struct frame_key *out, unsigned max,
 			EMIT();
 	}
 #undef EMIT
+	if (HW_UNLIKELY(f))
+		return keys_deep(L, f, out, n);
 	return n;
 }
 
@@ -650,7 +729,9 @@ capture_python(const struct python_layout *L, struct thread_state *ts, bool atta
 	uint64_t walked = walk_keys(L, keys, ts->py_cached && before == ts->py_deaths ? ts->last_depth : 0,
 				    ts->scratch.keys + MAX_PY, MAX_PY, attached);
 	unsigned n = (uint32_t)walked, same = (unsigned)(walked >> 32);
-	if (!n)
+	/* no frame, or maybe more than MAX_PY: the uncached capture (which
+	 * keeps both ends of a deeper stack) */
+	if (!n || HW_UNLIKELY(n == MAX_PY))
 		return stack_capture_other(ts, attached);
 	uint32_t deaths = atomic_load_explicit(&g_code_deaths, memory_order_acquire);
 	return capture_raw(ts, keys - n, n, same, deaths, attached, check);

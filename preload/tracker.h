@@ -67,7 +67,9 @@ struct thread_state {
 	unsigned last_depth; /* previous stack, root first, with its nodes */
 	bool py_cached; /* last_* are a Python-only capture's (stack.c), whose
 			 * frames without generations are py_raw */
-	struct frame_key py_raw[HW_MAX_FRAMES];
+	/* the walk's raw keys end at py_raw[HW_MAX_PY_FRAMES]; that entry
+	 * holds the innermost frame's address (stack_python.c, walk_keys) */
+	struct frame_key py_raw[HW_MAX_PY_FRAMES + 1];
 	uint32_t py_deaths; /* g_code_deaths when they were made */
 	struct frame_key last_keys[HW_MAX_FRAMES];
 	uint32_t last_ids[HW_MAX_FRAMES];

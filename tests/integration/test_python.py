@@ -344,6 +344,94 @@ class FrameChainCache(PythonTest):
         self.assertEqual(main_only[0], main_only[1])
 
 
+class DeepStacks(PythonTest):
+    """Python stacks deeper than the shim kept (256 frames before): the
+    user's line at the root of copy.deepcopy's recursion lost most of its
+    bytes to copy.py's lines, and a deeper stack was cut without a word."""
+
+    def tracemalloc_under_line(self, py, *args):
+        script = py.script(os.path.join(PY_DIR, "deep_stacks.py"))
+        inside, outside = py.workdir(self.dir)
+        r = py.run(["-X", "tracemalloc=1000", script, *args],
+                   self.env({"HW_TRACEMALLOC_OUT": os.path.join(inside, "tm.json")}))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(os.path.join(outside, "tm.json")) as f:
+            return json.load(f)
+
+    def test_users_line_under_deep_library_recursion(self):
+        # copy.deepcopy 300 and 900 frames deep (the recursion limit's
+        # default is 1000): the whole stack is recorded, so the user's line
+        # gets what tracemalloc (1000 frames) puts under it; also with the
+        # frame-chain cache checked against uncached walks at that depth
+        for py in self.each_interpreter():
+            with self.on(py):
+                for levels, frames in ((150, 300), (450, 900)):
+                    tm = self.tracemalloc_under_line(py, "copy", str(levels))
+                    self.assertGreaterEqual(tm["deepest"], frames)
+                    self.assertLess(tm["deepest"], 1000)
+                    for cache in ("1", "check"):
+                        err, trace = self.traced(py, "deep_stacks.py", "copy", str(levels),
+                                                 env={"HEAPWISE_STACK_CACHE": cache})
+                        # every row of the line (a line has one a class: pyobj, mmap)
+                        doc = self.json("top", trace, "--by", "leaked", "--group-by", "line",
+                                        "-n", "100000")
+                        got = sum(c["leaked_bytes"] for c in doc["callsites"]
+                                  if c["frames"] and c["frames"][0]["kind"] == "python"
+                                  and os.path.basename(c["frames"][0]["file"]) == "deep_stacks.py"
+                                  and c["frames"][0]["line"] == tm["line"])
+                        self.assertAlmostEqual(got / tm["bytes"], 1.0, delta=0.03,
+                                               msg=f"{levels} levels, cache {cache}: heapwise "
+                                               f"{got}, tracemalloc {tm['bytes']}")
+                        if cache == "check":
+                            m = re.search(r"(\d+) cached captures, (\d+) differed", err)
+                            self.assertIsNotNone(m, err)
+                            self.assertEqual(int(m.group(2)), 0, err)
+
+    def test_deeper_stack_keeps_both_ends_and_says_so(self):
+        # 3000 calls deep: the innermost frames and the outermost (the
+        # user's call at the root) are kept, with a marker for the frames
+        # between that every report shows
+        lines = marker_lines("deep_stacks.py")
+        for py in self.each_interpreter():
+            with self.on(py):
+                for cache in ("1", "check", "0"):
+                    _, trace = self.traced(py, "deep_stacks.py", "recurse", "3000",
+                                           env={"HEAPWISE_STACK_CACHE": cache})
+                    doc = self.json("top", trace, "--by", "leaked", "-n", "5")
+                    top = doc["callsites"][0]
+                    frames = top["frames"]
+                    self.assertGreaterEqual(top["leaked_bytes"], 2_000_000)
+                    self.assertEqual((frames[0]["function"], frames[0]["line"]),
+                                     ("recurse", lines["LINE-BOTTOM"]))
+                    marks = [f for f in frames if f["kind"] == "not_recorded"]
+                    self.assertEqual(len(marks), 1, f"{len(frames)} frames, "
+                                     f"the outermost {frames[-1]}")
+                    py_frames = [f for f in frames if f["kind"] == "python"]
+                    # <module> and 3001 calls: 1023 recorded, the marker for the rest
+                    self.assertEqual(len(py_frames) + marks[0]["frames_not_recorded"], 3002)
+                    self.assertEqual(len(py_frames), 1023)
+                    self.assertIn("frames not recorded", marks[0]["function"])
+                    outer = py_frames[-1]
+                    self.assertEqual((outer["function"], outer["line"]),
+                                     ("<module>", lines["LINE-CALL"]))
+                    text = self.heapwise("top", trace, "--by", "leaked", "-n", "1",
+                                         *self.sysroot).stdout
+                    self.assertRegex(text, r"\.\.\. %d frames not recorded"
+                                     % marks[0]["frames_not_recorded"])
+                # --native: the innermost 1024 Python entries, the marker for
+                # the rest at their outer end
+                _, trace = self.traced(py, "deep_stacks.py", "recurse", "3000", native="full")
+                frames = self.json("top", trace, "--by", "leaked", "-n", "1")["callsites"][0]["frames"]
+                marks = [f for f in frames if f["kind"] == "not_recorded"]
+                self.assertEqual(len(marks), 1, f"--native: {len(frames)} frames")
+                py_frames = [f for f in frames if f["kind"] == "python"]
+                self.assertEqual(len(py_frames) + marks[0]["frames_not_recorded"], 3002)
+                text = self.heapwise("top", trace, "--by", "leaked", "-n", "1",
+                                     *self.sysroot).stdout
+                self.assertRegex(text, r"\.\.\. %d frames not recorded"
+                                 % marks[0]["frames_not_recorded"])
+
+
 class Errno(PythonTest):
     def test_pymem_calls_keep_errno(self):
         # the PyMem hooks leave errno to the out-of-line paths of an event
