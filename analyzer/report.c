@@ -80,7 +80,7 @@ void report_stack_frames_done(void)
 	g_lines_for = NULL;
 }
 
-/* "... N frames not recorded ...", one string per N for the life of the
+/* "... at least N frames not recorded ...", one string per N for the life of the
  * process (rows keep the pointer) */
 static const char *not_recorded_name(uint32_t n)
 {
@@ -97,7 +97,7 @@ static const char *not_recorded_name(uint32_t n)
 		names = xrealloc(names, cap * sizeof(*names));
 	}
 	char buf[64];
-	snprintf(buf, sizeof(buf), "... %" PRIu32 " frames not recorded ...", n);
+	snprintf(buf, sizeof(buf), "... at least %" PRIu32 " frames not recorded ...", n);
 	size_t len = strlen(buf) + 1;
 	names[count].n = n;
 	names[count].name = memcpy(xmalloc(len), buf, len);

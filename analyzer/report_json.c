@@ -16,8 +16,9 @@ void report_frames_json(FILE *f, const struct frame_info *frames, size_t n)
 	for (size_t j = 0; j < n; j++) {
 		const struct frame_info *fr = &frames[j];
 		if (fr->not_recorded) {
-			/* Python frames the shim did not record (a deeper stack) */
-			fprintf(f, "%s{\"kind\":\"not_recorded\",\"frames_not_recorded\":%" PRIu32
+			/* Python frames the shim did not record (a deeper stack;
+			 * the count rounded down, trace_format.h) */
+			fprintf(f, "%s{\"kind\":\"not_recorded\",\"frames_not_recorded_at_least\":%" PRIu32
 				   ",\"function\":",
 				j ? "," : "", fr->not_recorded);
 			json_str(f, fr->function);

@@ -368,7 +368,7 @@ void report_row_body_text(FILE *f, const struct row *row, enum group_by g, enum 
 			  (j >= py && j < u && j - py < REPORT_TEXT_FRAMES) ||
 			  (j < py && j < REPORT_TEXT_FRAMES));
 	if (row->not_recorded && !marked)
-		fprintf(f, "         ... %" PRIu32 " frames not recorded (deeper than heapwise keeps)\n",
+		fprintf(f, "         ... at least %" PRIu32 " frames not recorded (deeper than heapwise keeps)\n",
 			row->not_recorded);
 }
 

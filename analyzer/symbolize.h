@@ -23,8 +23,8 @@ struct frame_info {
 	bool show_column; /* text prints FILE:LINE:COLUMN (two rows would look the same) */
 	bool thread_start; /* not a frame: the thread was started by the frames
 			    * after it (issue 16 item 4); function says so */
-	/* not a frame: that many Python frames between the ones before and
-	 * after it were not recorded (a stack deeper than the shim keeps:
+	/* not a frame: at least that many Python frames between the ones
+	 * before and after it were not recorded (a stack deeper than the shim keeps:
 	 * HW_MAX_PY_FRAMES); function says so */
 	uint32_t not_recorded;
 };

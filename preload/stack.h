@@ -31,8 +31,24 @@ struct frame_key {
 #define HW_MAX_PY_FRAMES 1024
 #define HW_PY_KEEP_OUTER 256
 /* the marker's key: a Python key of code address 0, b the frames not
- * recorded (no generation) */
+ * recorded (no generation), rounded down (hw_py_elided_count) */
 #define HW_PY_ELIDED HW_FRAME_KEY_PYTHON
+
+/* The count a marker records for n frames not recorded: n rounded down to
+ * its two leading binary digits (1024, 1536, 2048, 3072, ...). The marker
+ * is the parent of the innermost part's nodes: an exact count would give a
+ * recursion that goes up and down past the limit new nodes for all of
+ * that part at every depth (767 a depth: a DFS 100,000 deep would make
+ * ~77 million); so about two a doubling. */
+static inline uint32_t hw_py_elided_count(uint64_t n)
+{
+	if (n > UINT32_MAX)
+		n = UINT32_MAX;
+	if (n < 4)
+		return (uint32_t)n;
+	int k = 63 - __builtin_clzll(n);
+	return (uint32_t)(n >> (k - 1) << (k - 1));
+}
 /* a capture's frames at most: Python ones and native ones (--native) */
 #define HW_MAX_FRAMES (HW_MAX_PY_FRAMES + HW_MAX_UNWIND)
 

@@ -318,7 +318,7 @@ read_frame(const struct python_layout *L, const void *f, bool innermost, struct 
 
 /* collect's last entry e, the walk stopped at f: e becomes the count of
  * the Python frames not recorded (e's own, if a frame, and those from f
- * out). Only stacks deeper than HW_MAX_PY_FRAMES come here. */
+ * out; rounded down: hw_py_elided_count). Only stacks deeper than HW_MAX_PY_FRAMES come here. */
 static __attribute__((noinline)) void elide_rest(const struct python_layout *L, const void *f,
 						 struct py_frame *e)
 {
@@ -331,7 +331,8 @@ static __attribute__((noinline)) void elide_rest(const struct python_layout *L, 
 		return;
 	e->code = HW_PY_ELIDED_CODE;
 	e->entry = 0;
-	e->lasti = rest > INT32_MAX ? INT32_MAX : (int32_t)rest;
+	uint32_t count = hw_py_elided_count(rest);
+	e->lasti = count > INT32_MAX ? INT32_MAX : (int32_t)count;
 }
 
 /* The walk for mixed stacks: frames innermost first, with a marker
@@ -382,7 +383,7 @@ static void keys_reverse(struct frame_key *k, unsigned i, unsigned j)
 /* collect_keys past max (= n) frames, f the next one: a stack deeper than
  * HW_MAX_PY_FRAMES keeps its innermost frames and its outermost
  * HW_PY_KEEP_OUTER, with the marker (HW_PY_ELIDED, b: the frames not
- * recorded) between them; n entries in all. The outermost frames are kept
+ * recorded, rounded down: hw_py_elided_count) between them; n entries in all. The outermost frames are kept
  * in a ring at the end of out while the walk goes on (nothing on the
  * thread's stack), then put in order. Only stacks that deep come here. */
 static __attribute__((noinline)) unsigned keys_deep(const struct python_layout *L, const void *f,
@@ -420,7 +421,7 @@ static __attribute__((noinline)) unsigned keys_deep(const struct python_layout *
 	}
 	/* the marker takes the innermost part's last place */
 	out[n - K - 1].a = HW_PY_ELIDED;
-	out[n - K - 1].b = dropped > UINT32_MAX ? UINT32_MAX : dropped;
+	out[n - K - 1].b = hw_py_elided_count(dropped);
 	return n;
 }
 

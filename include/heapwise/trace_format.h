@@ -410,8 +410,9 @@ enum hw_frame_kind {
 	HW_FRAME_NATIVE = 1, /* value: return address (instruction pointer) */
 	/* value: code id << 32 | (instruction index + 1). Code id 0 (no code
 	 * object has it) is not a frame: the shim's marker for the Python
-	 * frames of a deeper stack that it did not record (value: how many,
-	 * not 0), between the innermost and the outermost ones it kept */
+	 * frames of a deeper stack that it did not record (value: at least
+	 * that many, not 0: the count rounded down to its two leading binary
+	 * digits), between the innermost and the outermost ones it kept */
 	HW_FRAME_PYTHON = 2,
 	/* format 3, issue 16: the root of every stack of a thread that
 	 * pthread_create started under a Python frame; its parent is the

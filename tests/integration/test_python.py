@@ -407,17 +407,17 @@ class DeepStacks(PythonTest):
                     self.assertEqual(len(marks), 1, f"{len(frames)} frames, "
                                      f"the outermost {frames[-1]}")
                     py_frames = [f for f in frames if f["kind"] == "python"]
-                    # <module> and 3001 calls: 1023 recorded, the marker for the rest
-                    self.assertEqual(len(py_frames) + marks[0]["frames_not_recorded"], 3002)
+                    # <module> and 3001 calls: 1023 recorded, the marker for the
+                    # other 1979, rounded down to two binary digits
                     self.assertEqual(len(py_frames), 1023)
+                    self.assertEqual(marks[0]["frames_not_recorded_at_least"], 1536)
                     self.assertIn("frames not recorded", marks[0]["function"])
                     outer = py_frames[-1]
                     self.assertEqual((outer["function"], outer["line"]),
                                      ("<module>", lines["LINE-CALL"]))
                     text = self.heapwise("top", trace, "--by", "leaked", "-n", "1",
                                          *self.sysroot).stdout
-                    self.assertRegex(text, r"\.\.\. %d frames not recorded"
-                                     % marks[0]["frames_not_recorded"])
+                    self.assertIn("... at least 1536 frames not recorded", text)
                 # --native: the innermost 1024 Python entries, the marker for
                 # the rest at their outer end
                 _, trace = self.traced(py, "deep_stacks.py", "recurse", "3000", native="full")
@@ -425,11 +425,12 @@ class DeepStacks(PythonTest):
                 marks = [f for f in frames if f["kind"] == "not_recorded"]
                 self.assertEqual(len(marks), 1, f"--native: {len(frames)} frames")
                 py_frames = [f for f in frames if f["kind"] == "python"]
-                self.assertEqual(len(py_frames) + marks[0]["frames_not_recorded"], 3002)
+                n = marks[0]["frames_not_recorded_at_least"]
+                self.assertLessEqual(len(py_frames) + n, 3002)
+                self.assertGreater(len(py_frames) + 2 * n, 3002)
                 text = self.heapwise("top", trace, "--by", "leaked", "-n", "1",
                                      *self.sysroot).stdout
-                self.assertRegex(text, r"\.\.\. %d frames not recorded"
-                                 % marks[0]["frames_not_recorded"])
+                self.assertIn(f"... at least {n} frames not recorded", text)
 
 
 class Errno(PythonTest):
