@@ -727,8 +727,17 @@ capture_python(const struct python_layout *L, struct thread_state *ts, bool atta
 {
 	struct frame_key *keys = ts->py_raw + MAX_PY;
 	uint32_t before = atomic_load_explicit(&g_code_deaths, memory_order_acquire);
-	uint64_t walked = walk_keys(L, keys, ts->py_cached && before == ts->py_deaths ? ts->last_depth : 0,
-				    ts->scratch.keys + MAX_PY, MAX_PY, attached);
+	unsigned m = 0;
+	if (HW_LIKELY(ts->py_cached)) {
+		if (before == ts->py_deaths)
+			m = ts->last_depth;
+	} else if (HW_UNLIKELY(ts->last_depth == MAX_PY)) {
+		/* the previous capture was a deep one (below): most likely
+		 * this one is too, and the cached walk would stop at MAX_PY
+		 * frames for nothing */
+		return stack_capture_other(ts, attached);
+	}
+	uint64_t walked = walk_keys(L, keys, m, ts->scratch.keys + MAX_PY, MAX_PY, attached);
 	unsigned n = (uint32_t)walked, same = (unsigned)(walked >> 32);
 	/* no frame, or maybe more than MAX_PY: the uncached capture (which
 	 * keeps both ends of a deeper stack) */
