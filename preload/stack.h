@@ -82,9 +82,10 @@ struct merge_memo {
 };
 
 /* A capture's working arrays, kept in the thread's state rather than on
- * the stack of the program's thread (about 120 KiB, most of it touched
- * only by deep stacks; a thread may have only 16 KiB of stack). keys comes first: the collecting functions get keys
- * and reach the rest from it. */
+ * the stack of the program's thread (about 113 KiB, most of it touched
+ * only by deep stacks or --native; a thread may have only 16 KiB of
+ * stack). keys comes first: the collecting functions get keys and reach
+ * the rest from it. */
 struct stack_scratch {
 	struct frame_key keys[HW_MAX_FRAMES];
 	uintptr_t ips[HW_MAX_UNWIND + HW_UNWIND_SELF];
