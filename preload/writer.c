@@ -76,6 +76,19 @@ uint32_t writer_chunk_size(void)
 
 static int reopen(void);
 
+/* Blocks every signal but the synchronous ones (a fault: blocked, the
+ * kernel would kill the process) on this thread; *old: the mask to put
+ * back. False when the mask could not be changed (nothing to put back). */
+static bool block_async_signals(sigset_t *old)
+{
+	sigset_t set;
+	sigfillset(&set);
+	static const int sync_signals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS};
+	for (size_t i = 0; i < sizeof(sync_signals) / sizeof(sync_signals[0]); i++)
+		sigdelset(&set, sync_signals[i]);
+	return pthread_sigmask(SIG_BLOCK, &set, old) == 0;
+}
+
 static uint64_t monotonic_ns(void)
 {
 	struct timespec t;
@@ -97,12 +110,8 @@ static void mark_stopped(uint32_t reason, uint64_t value)
 		.reason = reason,
 		.value = value,
 	};
-	sigset_t set, old;
-	sigfillset(&set);
-	static const int sync_signals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS};
-	for (size_t i = 0; i < sizeof(sync_signals) / sizeof(sync_signals[0]); i++)
-		sigdelset(&set, sync_signals[i]);
-	bool masked = pthread_sigmask(SIG_BLOCK, &set, &old) == 0;
+	sigset_t old;
+	bool masked = block_async_signals(&old);
 	if (w.open && !proc_wiped() && getpid() == w.pid) {
 		const struct hw_file_header *h = (const struct hw_file_header *)w.hdr_map;
 		uint64_t start = h ? h->start_monotonic_ns : 0, now = monotonic_ns();
@@ -686,12 +695,8 @@ bool writer_claim_chunk(uint32_t thread, uint32_t index, enum chunk_class cls,
 	 * instead of going to another thread. The synchronous signals (a
 	 * fault) are never blocked: blocked, the kernel would kill the
 	 * process. */
-	sigset_t set, old;
-	sigfillset(&set);
-	static const int sync_signals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS};
-	for (size_t i = 0; i < sizeof(sync_signals) / sizeof(sync_signals[0]); i++)
-		sigdelset(&set, sync_signals[i]);
-	bool masked = pthread_sigmask(SIG_BLOCK, &set, &old) == 0;
+	sigset_t old;
+	bool masked = block_async_signals(&old);
 	bool mine = w.open && !proc_wiped();
 	if (mine) {
 		struct hw_chunk_header *ch = (struct hw_chunk_header *)p;

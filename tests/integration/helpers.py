@@ -1,5 +1,6 @@
 """Shared helpers of the integration tests: run programs under heapwise and
 read its JSON reports. Paths come from the environment meson sets."""
+import contextlib
 import glob
 import json
 import os
@@ -18,6 +19,21 @@ class TraceTest(unittest.TestCase):
 
     def tearDown(self):
         shutil.rmtree(self.dir, ignore_errors=True)
+
+    @contextlib.contextmanager
+    def small_tmpfs(self, size):
+        """A tmpfs of SIZE (mount's size=) mounted in this test's directory
+        for the with block; the test is skipped where it cannot be mounted."""
+        mnt = os.path.join(self.dir, "small")
+        os.mkdir(mnt)
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=" + size, "tmpfs", mnt],
+                           capture_output=True)
+        if r.returncode != 0:
+            self.skipTest("cannot mount a tmpfs here: " + r.stderr.decode())
+        try:
+            yield mnt
+        finally:
+            subprocess.run(["umount", mnt])
 
     def prog(self, name):
         return os.path.join(PROGS, name)

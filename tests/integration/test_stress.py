@@ -551,13 +551,7 @@ class Stress(TraceTest):
     def test_free_space_reserve(self):
         # the trace, preallocated ahead, filled the program's disk until its
         # own writes failed with ENOSPC; it leaves HEAPWISE_MIN_FREE free
-        mnt = os.path.join(self.dir, "small")
-        os.mkdir(mnt)
-        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", mnt],
-                           capture_output=True)
-        if r.returncode != 0:
-            self.skipTest("cannot mount a tmpfs here: " + r.stderr.decode())
-        try:
+        with self.small_tmpfs("8m") as mnt:
             for env, write in (({"HEAPWISE_MIN_FREE": "3M"}, 2 << 20),
                                ({}, 256 << 10)):  # default: 5% of 8 MiB
                 for f in os.listdir(mnt):
@@ -578,8 +572,6 @@ class Stress(TraceTest):
                 s = self.json("summary", os.path.join(mnt, trace[0]))
                 self.assertGreater(s["allocations"], 1000)
                 self.assertEqual(s["recording_stopped"]["reason"], "min_free")
-        finally:
-            subprocess.run(["umount", mnt])
 
 
 if __name__ == "__main__":

@@ -950,13 +950,7 @@ class StaticProgram(TraceTest):
 
 class FullDisk(TraceTest):
     def test_full_filesystem_leaves_program_alone(self):
-        mnt = os.path.join(self.dir, "small")
-        os.mkdir(mnt)
-        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", mnt],
-                           capture_output=True)
-        if r.returncode != 0:
-            self.skipTest("cannot mount a tmpfs here: " + r.stderr.decode())
-        try:
+        with self.small_tmpfs("256k") as mnt:
             out = os.path.join(mnt, "full.%p.hwt")
             p = subprocess.run([HEAPWISE, "run", "-o", out, "--", self.prog("churn"),
                                 "300000", "7"], capture_output=True, text=True, timeout=120)
@@ -983,19 +977,11 @@ class FullDisk(TraceTest):
             self.assertGreater(s["allocations"], 1000)
             self.assertLess(s["allocations"], 300000)  # recording stopped at the failure
             self.assertEqual(s["recording_stopped"]["reason"], "min_free")
-        finally:
-            subprocess.run(["umount", mnt])
 
     def test_full_filesystem_without_reserve_says_why(self):
         # HEAPWISE_MIN_FREE=0: the file cannot grow (ENOSPC); the trace's
         # header says recording stopped there, and check will not judge it
-        mnt = os.path.join(self.dir, "small")
-        os.mkdir(mnt)
-        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", mnt],
-                           capture_output=True)
-        if r.returncode != 0:
-            self.skipTest("cannot mount a tmpfs here: " + r.stderr.decode())
-        try:
+        with self.small_tmpfs("256k") as mnt:
             p = subprocess.run([HEAPWISE, "run", "--no-compress", "-o",
                                 os.path.join(mnt, "full.%p.hwt"), "--", self.prog("churn"),
                                 "300000", "7"], capture_output=True, text=True, timeout=120,
@@ -1009,8 +995,6 @@ class FullDisk(TraceTest):
                           s["recording_stopped"]["message"])
             q = self.heapwise("check", trace, "--max-peak", "1G", status=2)
             self.assertIn("recording stopped at", q.stderr)
-        finally:
-            subprocess.run(["umount", mnt])
 
 
 class Symbols(TraceTest):
