@@ -117,7 +117,7 @@ static void drop_pages(struct merge *m, const struct chunk_ref *c)
 static void open_chunk(struct merge *m, struct cursor *c, size_t k)
 {
 	size_t j = m->chain_at[k], i = m->chain[j];
-	if (!m->threaded) {
+	if (!m->threaded || !m->t->ncompressed) { /* nothing is inflated ahead */
 		cursor_init_events(c, m->t, i);
 		return;
 	}
