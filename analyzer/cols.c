@@ -1114,10 +1114,9 @@ size_t cols_encode(struct cols_work *w, void *cctx, const uint8_t *rec, size_t u
 	return len;
 }
 
-/* Inflates the streams of a payload into *buf (grown to *cap as needed;
- * st: where each lies). */
-static bool inflate_into(uint8_t **buf, size_t *cap, void *dctx, const uint8_t *z, size_t zlen,
-			 size_t used, struct rd st[HW_COLS_STREAMS], const char **why)
+/* Inflates the streams of a payload into w->buf (st: where each lies). */
+static bool inflate(struct cols_work *w, void *dctx, const uint8_t *z, size_t zlen, size_t used,
+		    struct rd st[HW_COLS_STREAMS], const char **why)
 {
 	size_t head = 4u * HW_COLS_STREAMS;
 	if (zlen < head)
@@ -1125,12 +1124,11 @@ static bool inflate_into(uint8_t **buf, size_t *cap, void *dctx, const uint8_t *
 	/* each stream followed by one byte 0x80: a varint's one-byte fast
 	 * path needs no bounds check (that byte sends it to the checked way) */
 	size_t limit = streams_limit(used);
-	if (*cap < limit + HW_COLS_STREAMS) {
-		free(*buf);
-		*buf = xmalloc(limit + HW_COLS_STREAMS);
-		*cap = limit + HW_COLS_STREAMS;
+	if (w->buf_cap < limit + HW_COLS_STREAMS) {
+		free(w->buf);
+		w->buf = xmalloc(limit + HW_COLS_STREAMS);
+		w->buf_cap = limit + HW_COLS_STREAMS;
 	}
-	uint8_t *b = *buf;
 	size_t at = head, have = 0, total = 0;
 	for (int i = 0; i < HW_COLS_STREAMS; i++) {
 		uint32_t zl;
@@ -1140,12 +1138,12 @@ static bool inflate_into(uint8_t **buf, size_t *cap, void *dctx, const uint8_t *
 		size_t n = 0;
 		if (zl) {
 			/* the room left: a frame that claims or makes more is an error */
-			n = ZSTD_decompressDCtx(dctx, b + have, limit - total, z + at, zl);
+			n = ZSTD_decompressDCtx(dctx, w->buf + have, limit - total, z + at, zl);
 			if (ZSTD_isError(n))
 				return *why = ZSTD_getErrorName(n), false;
 		}
-		st[i] = (struct rd){b + have, b + have + n};
-		b[have + n] = 0x80;
+		st[i] = (struct rd){w->buf + have, w->buf + have + n};
+		w->buf[have + n] = 0x80;
 		have += n + 1;
 		total += n;
 		at += zl;
@@ -1153,12 +1151,6 @@ static bool inflate_into(uint8_t **buf, size_t *cap, void *dctx, const uint8_t *
 	if (at != zlen)
 		return *why = "bytes after its last stream", false;
 	return true;
-}
-
-static bool inflate(struct cols_work *w, void *dctx, const uint8_t *z, size_t zlen, size_t used,
-		    struct rd st[HW_COLS_STREAMS], const char **why)
-{
-	return inflate_into(&w->buf, &w->buf_cap, dctx, z, zlen, used, st, why);
 }
 
 size_t cols_decode(struct cols_work *w, void *dctx, const uint8_t *z, size_t zlen, uint8_t *dst,
@@ -1171,63 +1163,21 @@ size_t cols_decode(struct cols_work *w, void *dctx, const uint8_t *z, size_t zle
 	return build(w, st, dst, used, why);
 }
 
-/* cols_decode_events from the streams st[] */
-static size_t decode_events(struct cols_work *w, struct rd st[HW_COLS_STREAMS], uint8_t *dst,
-			    size_t used, struct hw_event **ev, size_t *ev_cap, size_t *nev,
-			    size_t *tail_at, const char **why)
+size_t cols_decode_events(struct cols_work *w, void *dctx, const uint8_t *z, size_t zlen,
+			  uint8_t *dst, size_t used, struct hw_event **ev, size_t *ev_cap,
+			  size_t *nev, size_t *tail_at, const char **why)
 {
-	struct rd again[HW_COLS_STREAMS];
-	memcpy(again, st, sizeof(again));
+	struct rd st[HW_COLS_STREAMS], again[HW_COLS_STREAMS];
+	*why = NULL;
+	*nev = 0;
+	*tail_at = 0;
+	if (!inflate(w, dctx, z, zlen, used, st, why))
+		return 0;
+	memcpy(again, st, sizeof(st));
 	struct evout eo = {.ev = ev, .cap = ev_cap, .tail_at = tail_at};
 	size_t n = build_ev(w, st, dst, used, why, &eo);
 	if (n || !eo.fallback)
 		return (*nev = n ? eo.n : 0), n;
 	*tail_at = 0;
 	return build(w, again, dst, used, why);
-}
-
-size_t cols_decode_events(struct cols_work *w, void *dctx, const uint8_t *z, size_t zlen,
-			  uint8_t *dst, size_t used, struct hw_event **ev, size_t *ev_cap,
-			  size_t *nev, size_t *tail_at, const char **why)
-{
-	struct rd st[HW_COLS_STREAMS];
-	*why = NULL;
-	*nev = 0;
-	*tail_at = 0;
-	if (!inflate(w, dctx, z, zlen, used, st, why))
-		return 0;
-	return decode_events(w, st, dst, used, ev, ev_cap, nev, tail_at, why);
-}
-
-void cols_inflate(struct cols_streams *s, void *dctx, const uint8_t *z, size_t zlen, size_t used)
-{
-	struct rd st[HW_COLS_STREAMS];
-	s->why = NULL;
-	if (!inflate_into(&s->buf, &s->cap, dctx, z, zlen, used, st, &s->why))
-		return;
-	for (int i = 0; i < HW_COLS_STREAMS; i++) {
-		s->at[i] = (size_t)(st[i].p - s->buf);
-		s->len[i] = (size_t)(st[i].end - st[i].p);
-	}
-}
-
-size_t cols_build_events(struct cols_work *w, const struct cols_streams *s, uint8_t *dst,
-			 size_t used, struct hw_event **ev, size_t *ev_cap, size_t *nev,
-			 size_t *tail_at, const char **why)
-{
-	struct rd st[HW_COLS_STREAMS];
-	*why = s->why;
-	*nev = 0;
-	*tail_at = 0;
-	if (s->why)
-		return 0;
-	for (int i = 0; i < HW_COLS_STREAMS; i++)
-		st[i] = (struct rd){s->buf + s->at[i], s->buf + s->at[i] + s->len[i]};
-	return decode_events(w, st, dst, used, ev, ev_cap, nev, tail_at, why);
-}
-
-void cols_streams_free(struct cols_streams *s)
-{
-	free(s->buf);
-	memset(s, 0, sizeof(*s));
 }

@@ -80,22 +80,6 @@ size_t cols_decode_events(struct cols_work *w, void *dctx, const uint8_t *z, siz
 			  uint8_t *dst, size_t used, struct hw_event **ev, size_t *ev_cap,
 			  size_t *nev, size_t *tail_at, const char **why);
 
-/* cols_decode_events in two steps, which may run on two threads one after
- * the other: cols_inflate decompresses the streams into s (its own
- * buffer, grown as needed; no cols_work), cols_build_events rebuilds the
- * chunk from them, with the same results, checks and messages. */
-struct cols_streams {
-	uint8_t *buf; /* owned */
-	size_t cap;
-	size_t at[HW_COLS_STREAMS], len[HW_COLS_STREAMS];
-	const char *why; /* what the inflating found wrong, or NULL */
-};
-void cols_inflate(struct cols_streams *s, void *dctx, const uint8_t *z, size_t zlen, size_t used);
-size_t cols_build_events(struct cols_work *w, const struct cols_streams *s, uint8_t *dst,
-			 size_t used, struct hw_event **ev, size_t *ev_cap, size_t *nev,
-			 size_t *tail_at, const char **why);
-void cols_streams_free(struct cols_streams *s);
-
 /* The largest payload cols_encode can write for a chunk of chunk_size bytes
  * (what a reader accepts as a payload's length). */
 size_t cols_bound(size_t chunk_size);

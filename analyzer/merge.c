@@ -25,19 +25,10 @@
  * of ~160 on d_threads; with 16, 0-4 ms. */
 #define RING 16
 #define RUN 64 /* events decoded at once from one cursor */
-#define AHEAD 2 /* column chunks inflated ahead at most */
 
 struct batch {
 	struct hw_event ev[BATCH];
 	size_t n;
-};
-
-/* A column chunk whose streams the replay's thread inflated ahead while
- * it waited for a batch (see help). */
-struct ahead {
-	struct chunk_inflated d; /* the inflating thread's until SLOT_READY */
-	size_t chunk, k; /* the chunk and its cursor */
-	enum { SLOT_FREE, SLOT_BUSY, SLOT_READY, SLOT_TAKEN } state;
 };
 
 struct merge {
@@ -65,16 +56,6 @@ struct merge {
 	size_t handed; /* 1 while the consumer holds ring[consumed % RING] */
 	bool done, stop;
 	int sleepers; /* threads asleep on cond (or about to be) */
-	/* inflating ahead (threaded only), under lock: a thread's chunks are
-	 * inflated in index order, each by whichever side comes to it first
-	 * (dec_next), one at a time (dec_busy) */
-	size_t *pos; /* per chunk: its entry in chain (fixed) */
-	size_t *owner; /* per chain entry: its cursor (fixed) */
-	size_t *dec_next; /* per cursor: its next chain entry nobody took yet */
-	bool *dec_busy; /* per cursor: one of its chunks is being inflated */
-	size_t scan; /* the next chunk, in file order, the look ahead looks at */
-	struct ahead slot[AHEAD];
-	struct chunk_inflater inflater; /* the replay thread's (outside the lock) */
 };
 
 static void flush_drops(struct merge *m)
@@ -112,47 +93,6 @@ static void drop_pages(struct merge *m, const struct chunk_ref *c)
 		flush_drops(m);
 }
 
-/* Positions cursor k at its chain's current entry: from streams inflated
- * ahead, or read here. */
-static void open_chunk(struct merge *m, struct cursor *c, size_t k)
-{
-	size_t j = m->chain_at[k], i = m->chain[j];
-	if (!m->threaded || !m->t->ncompressed) { /* nothing is inflated ahead */
-		cursor_init_events(c, m->t, i);
-		return;
-	}
-	struct ahead *a = NULL;
-	pthread_mutex_lock(&m->lock);
-	bool own = m->dec_next[k] == j; /* nobody took it: all here and now */
-	if (own) {
-		m->dec_next[k] = j + 1;
-		m->dec_busy[k] = true;
-	} else {
-		for (size_t s = 0; s < AHEAD && !a; s++)
-			if (m->slot[s].state != SLOT_FREE && m->slot[s].chunk == i)
-				a = &m->slot[s];
-		/* being inflated now by the replay's thread, which waits for
-		 * nothing until it is done */
-		while (a && a->state == SLOT_BUSY)
-			pthread_cond_wait(&m->cond, &m->lock);
-		if (a)
-			a->state = SLOT_TAKEN;
-	}
-	pthread_mutex_unlock(&m->lock);
-	if (a)
-		cursor_init_inflated(c, m->t, &a->d);
-	else /* a chunk stored raw, which the look ahead passed, or ours */
-		cursor_init_events(c, m->t, i);
-	if (!a && !own)
-		return;
-	pthread_mutex_lock(&m->lock);
-	if (a)
-		a->state = SLOT_FREE;
-	else
-		m->dec_busy[k] = false;
-	pthread_mutex_unlock(&m->lock);
-}
-
 /* Moves c to its next event, passing definitions to the callback, and on to
  * the next chunk of its chain at the end of one. */
 static bool advance(struct merge *m, struct cursor *c)
@@ -182,7 +122,7 @@ static bool advance(struct merge *m, struct cursor *c)
 		if (++m->chain_at[ci] >= m->chain_end[ci])
 			return false;
 		/* the delta bases restart with each chunk; the time does not */
-		open_chunk(m, c, ci);
+		cursor_init_events(c, m->t, m->chain[m->chain_at[ci]]);
 	}
 }
 
@@ -271,7 +211,7 @@ struct merge *merge_new(const struct trace *t, merge_def_fn def, void *ctx)
 	}
 	for (size_t k = 0; k < ncur; k++) {
 		struct cursor *c = &m->cursors[k];
-		open_chunk(m, c, k); /* not threaded yet */
+		cursor_init_events(c, t, m->chain[m->chain_at[k]]);
 		if (advance(m, c))
 			m->heap[m->n++] = c;
 	}
@@ -284,19 +224,6 @@ struct merge *merge_new(const struct trace *t, merge_def_fn def, void *ctx)
 	m->threaded = cpus > 1 && t->nchunks > 1 && !(one && !strcmp(one, "1"));
 	m->ring = xcalloc(m->threaded ? RING : 1, sizeof(*m->ring));
 	if (m->threaded) {
-		m->pos = xmalloc((n + 1) * sizeof(*m->pos));
-		m->owner = xmalloc((n + 1) * sizeof(*m->owner));
-		m->dec_next = xmalloc((ncur + 1) * sizeof(*m->dec_next));
-		m->dec_busy = xcalloc(ncur + 1, sizeof(*m->dec_busy));
-		for (size_t k = 0, j = 0; k < ncur; k++) {
-			/* its current chunk is open (one that ended: at its
-			 * end, none left) */
-			m->dec_next[k] = m->chain_at[k] + 1;
-			for (; j < m->chain_end[k]; j++) {
-				m->pos[m->chain[j]] = j;
-				m->owner[j] = k;
-			}
-		}
 		pthread_mutex_init(&m->lock, NULL);
 		pthread_cond_init(&m->cond, NULL);
 		if (pthread_create(&m->thread, NULL, producer, m)) {
@@ -449,57 +376,6 @@ static void publish(struct merge *m, size_t *counter)
 	}
 }
 
-/* The replay's thread, waiting for a batch, inflates the streams of the
- * next column chunk in file order (about the merge's order; a thread's
- * chunks lie in index order) if a slot is free and its thread's chunks
- * before it are taken and done: zstd's part of the decoding, off the
- * decoding thread, which is the busier of the two on a compressed trace.
- * False: nothing to do now. */
-static bool help(struct merge *m)
-{
-	const struct trace *t = m->t;
-	if (!t->ncompressed || !chunk_inflater_ready(&m->inflater))
-		return false;
-	struct ahead *a = NULL;
-	size_t i = 0;
-	bool claimed = false;
-	pthread_mutex_lock(&m->lock);
-	for (size_t s = 0; s < AHEAD && !a; s++)
-		if (m->slot[s].state == SLOT_FREE)
-			a = &m->slot[s];
-	for (; a && m->scan < t->nchunks; m->scan++) {
-		i = m->scan;
-		size_t j = m->pos[i], k = m->owner[j];
-		if (m->dec_next[k] > j)
-			continue; /* taken already */
-		const struct chunk_ref *ch = &t->chunks[i];
-		/* its thread's chunk before it first; a chunk compressed
-		 * whole is left to the decoding thread */
-		if (m->dec_next[k] < j || m->dec_busy[k] || (ch->zlen && !ch->cols))
-			break;
-		m->dec_next[k] = j + 1;
-		if (ch->zlen) {
-			a->state = SLOT_BUSY;
-			a->k = k;
-			a->chunk = i;
-			m->dec_busy[k] = true;
-			claimed = true;
-			m->scan++;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&m->lock);
-	if (!claimed)
-		return false;
-	chunk_inflate(t, i, &m->inflater, &a->d);
-	pthread_mutex_lock(&m->lock);
-	a->state = SLOT_READY;
-	m->dec_busy[a->k] = false;
-	pthread_cond_broadcast(&m->cond);
-	pthread_mutex_unlock(&m->lock);
-	return true;
-}
-
 static void *producer(void *arg)
 {
 	struct merge *m = arg;
@@ -532,8 +408,6 @@ size_t merge_batch(struct merge *m, const struct hw_event **out)
 		m->handed = 0;
 		publish(m, &m->consumed);
 	}
-	while (!batch_or_done(m) && help(m))
-		;
 	wait_for(m, batch_or_done);
 	if (m->consumed == load(&m->produced))
 		return 0;
@@ -562,13 +436,6 @@ void merge_free(struct merge *m)
 		pthread_mutex_destroy(&m->lock);
 		pthread_cond_destroy(&m->cond);
 	}
-	for (size_t s = 0; s < AHEAD; s++)
-		cols_streams_free(&m->slot[s].d.streams);
-	chunk_inflater_free(&m->inflater);
-	free(m->pos);
-	free(m->owner);
-	free(m->dec_next);
-	free(m->dec_busy);
 	flush_drops(m);
 	for (size_t i = 0; m->cursors[i].trace; i++) /* cursors: n + 1, zeroed */
 		cursor_release(&m->cursors[i]);

@@ -5,9 +5,7 @@
  * not matter. With two or more CPUs and a trace of more than one chunk the
  * decoding runs on a thread of its own, one batch ahead of the replay: the
  * callback then runs on that thread and must touch only what the consumer
- * leaves alone until merge_free. While the replay waits for a batch,
- * merge_batch inflates the zstd streams of column chunks a little ahead
- * (in each thread's order) on the replay's thread. */
+ * leaves alone until merge_free. */
 #ifndef HW_ANALYZER_MERGE_H
 #define HW_ANALYZER_MERGE_H
 

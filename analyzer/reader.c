@@ -223,13 +223,7 @@ static enum hw_err parse(struct trace *t, int fd)
 	return HW_OK;
 }
 
-static size_t chunk_checked_(struct trace *t, const struct chunk_ref *c, bool nomem, const char *why,
-			     size_t n);
-
-static size_t chunk_checked(struct trace *t, const struct chunk_ref *c, const char *why, size_t n)
-{
-	return chunk_checked_(t, c, !t->dctx, why, n);
-}
+static size_t chunk_checked(struct trace *t, const struct chunk_ref *c, const char *why, size_t n);
 
 size_t trace_chunk_decompress(const struct trace *tc, size_t i, uint8_t *dst)
 {
@@ -252,16 +246,14 @@ size_t trace_chunk_decompress(const struct trace *tc, size_t i, uint8_t *dst)
 	return chunk_checked(t, c, why, n);
 }
 
-/* What decompressing chunk c gave: n bytes (used), or a warning. nomem:
- * there was no context to decompress with. */
-static size_t chunk_checked_(struct trace *t, const struct chunk_ref *c, bool nomem, const char *why,
-			     size_t n)
+/* What decompressing chunk c gave: n bytes (used), or a warning. */
+static size_t chunk_checked(struct trace *t, const struct chunk_ref *c, const char *why, size_t n)
 {
-	if (nomem || why || ZSTD_isError(n) || n != c->used) {
+	if (!t->dctx || why || ZSTD_isError(n) || n != c->used) {
 		if (!t->warned)
 			warn_print("%s: damaged compressed chunk at offset %llu (%s); it is skipped", t->path,
 				   (unsigned long long)c->offset,
-				   nomem ? "out of memory"
+				   !t->dctx ? "out of memory"
 				   : why	     ? why
 				   : ZSTD_isError(n) ? ZSTD_getErrorName(n)
 						     : "it decompresses to fewer bytes than it says");
@@ -308,43 +300,6 @@ static void cursor_buf(struct cursor *c, size_t need)
 	c->buf = xmalloc(c->buf_cap);
 }
 
-/* cursor_init_events of column chunk i; its streams inflated already in s,
- * or not (NULL). */
-static void init_cols(struct cursor *c, const struct trace *t, size_t i, const struct cols_streams *s)
-{
-	const struct chunk_ref *ch = &t->chunks[i];
-	struct hw_event *ev = c->cev;
-	size_t cap = c->cev_cap;
-	memset(c, 0, sizeof(*c));
-	c->cev = ev;
-	c->cev_cap = cap;
-	c->trace = t;
-	c->chunk = ch;
-	c->thread = ch->thread;
-	cursor_buf(c, ch->used);
-	c->start = c->p = c->end = c->run_lim = c->buf;
-	struct trace *tw = (struct trace *)t;
-	if (!s && !tw->dctx)
-		tw->dctx = ZSTD_createDCtx();
-	const char *why = NULL;
-	size_t n = 0, tail_at = 0;
-	bool nomem = !s && !tw->dctx;
-	if (!nomem && !tw->cols)
-		tw->cols = xcalloc(1, sizeof(*tw->cols));
-	if (s)
-		n = cols_build_events(tw->cols, s, c->buf, ch->used, &c->cev, &c->cev_cap, &c->cev_n,
-				      &tail_at, &why);
-	else if (!nomem)
-		n = cols_decode_events(tw->cols, tw->dctx, t->data + ch->offset + HW_ZCHUNK_HEADER_SIZE,
-				       ch->zlen, c->buf, ch->used, &c->cev, &c->cev_cap, &c->cev_n,
-				       &tail_at, &why);
-	/* rebuilt byte for byte (no events): as cursor_init */
-	if (chunk_checked_(tw, ch, nomem, why, c->cev_n || why ? ch->used : n) != ch->used)
-		return;
-	c->end = c->buf + n;
-	c->run_lim = c->buf + tail_at;
-}
-
 void cursor_init_events(struct cursor *c, const struct trace *t, size_t i)
 {
 	const struct chunk_ref *ch = &t->chunks[i];
@@ -356,33 +311,33 @@ void cursor_init_events(struct cursor *c, const struct trace *t, size_t i)
 		c->cev_cap = cap;
 		return;
 	}
-	init_cols(c, t, i, NULL);
-}
-
-void cursor_init_inflated(struct cursor *c, const struct trace *t, const struct chunk_inflated *d)
-{
-	init_cols(c, t, d->chunk, &d->streams);
-}
-
-bool chunk_inflater_ready(struct chunk_inflater *z)
-{
-	if (!z->dctx)
-		z->dctx = ZSTD_createDCtx();
-	return z->dctx != NULL;
-}
-
-void chunk_inflater_free(struct chunk_inflater *z)
-{
-	ZSTD_freeDCtx(z->dctx);
-	z->dctx = NULL;
-}
-
-void chunk_inflate(const struct trace *t, size_t i, struct chunk_inflater *z, struct chunk_inflated *d)
-{
-	const struct chunk_ref *ch = &t->chunks[i];
-	d->chunk = i;
-	cols_inflate(&d->streams, z->dctx, t->data + ch->offset + HW_ZCHUNK_HEADER_SIZE, ch->zlen,
-		     ch->used);
+	struct hw_event *ev = c->cev;
+	size_t cap = c->cev_cap;
+	memset(c, 0, sizeof(*c));
+	c->cev = ev;
+	c->cev_cap = cap;
+	c->trace = t;
+	c->chunk = ch;
+	c->thread = ch->thread;
+	cursor_buf(c, ch->used);
+	c->start = c->p = c->end = c->run_lim = c->buf;
+	struct trace *tw = (struct trace *)t;
+	if (!tw->dctx)
+		tw->dctx = ZSTD_createDCtx();
+	const char *why = NULL;
+	size_t n = 0, tail_at = 0;
+	if (tw->dctx) {
+		if (!tw->cols)
+			tw->cols = xcalloc(1, sizeof(*tw->cols));
+		n = cols_decode_events(tw->cols, tw->dctx, t->data + ch->offset + HW_ZCHUNK_HEADER_SIZE,
+				       ch->zlen, c->buf, ch->used, &c->cev, &c->cev_cap, &c->cev_n,
+				       &tail_at, &why);
+	}
+	/* rebuilt byte for byte (no events): as cursor_init */
+	if (chunk_checked(tw, ch, why, c->cev_n || why ? ch->used : n) != ch->used)
+		return;
+	c->end = c->buf + n;
+	c->run_lim = c->buf + tail_at;
 }
 
 void cursor_release(struct cursor *c)

@@ -8,7 +8,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cols.h"
 #include "err.h"
 #include "heapwise/trace_format.h"
 
@@ -168,27 +167,6 @@ void cursor_init(struct cursor *c, const struct trace *t, size_t i);
  * out is the same. The cursor keeps its event buffer from chunk to chunk:
  * c must have been zeroed, or used with cursor_init_events before. */
 void cursor_init_events(struct cursor *c, const struct trace *t, size_t i);
-/* A column chunk's streams inflated ahead of the replay, on another thread
- * than the one reading the trace (merge.c): chunk_inflate reads only the
- * trace's bytes and chunk table, with a context and a buffer of its own,
- * and leaves every warning to cursor_init_inflated, which the reading
- * thread calls when the merge reaches the chunk. */
-struct chunk_inflater {
-	void *dctx; /* ZSTD_DCtx */
-};
-struct chunk_inflated {
-	size_t chunk; /* index in the trace's chunks */
-	struct cols_streams streams;
-};
-/* Makes the inflater's context: false when it cannot. */
-bool chunk_inflater_ready(struct chunk_inflater *z);
-void chunk_inflater_free(struct chunk_inflater *z);
-/* Inflates the streams of chunk i (a column chunk) into d (z ready). */
-void chunk_inflate(const struct trace *t, size_t i, struct chunk_inflater *z, struct chunk_inflated *d);
-/* cursor_init_events of chunk d->chunk from its inflated streams: the same
- * cursor, the same warnings. */
-void cursor_init_inflated(struct cursor *c, const struct trace *t, const struct chunk_inflated *d);
-
 /* Gives the cursor's buffer back (to the trace's spares), if any. */
 void cursor_done(struct cursor *c);
 /* cursor_done, and frees the event buffer of cursor_init_events. */

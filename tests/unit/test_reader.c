@@ -737,86 +737,6 @@ static void compressed_reads_the_same(void **state)
 	free(packed);
 }
 
-/* The cursors of one chunk opened the two ways of the replay are the same:
- * records, events, where the runs end, what it says of the trace. */
-static void same_cursor(const struct cursor *a, const struct trace *ta, const struct cursor *b,
-			const struct trace *tb)
-{
-	assert_int_equal(a->end - a->start, b->end - b->start);
-	assert_memory_equal(a->start, b->start, (size_t)(a->end - a->start));
-	assert_int_equal(a->run_lim - a->start, b->run_lim - b->start);
-	assert_int_equal(a->cev_n, b->cev_n);
-	if (a->cev_n)
-		assert_memory_equal(a->cev, b->cev, a->cev_n * sizeof(*a->cev));
-	assert_int_equal(ta->damaged, tb->damaged);
-	assert_int_equal(ta->warned, tb->warned);
-}
-
-/* Every chunk of the compressed trace in data opened as the replay's
- * decoding thread does (cursor_init_events) and from streams inflated
- * ahead on another (chunk_inflate, cursor_init_inflated): the same. The
- * damaged ones too. */
-static void inflated_reads_the_same_in(const uint8_t *data, size_t size, bool damaged)
-{
-	struct trace t1, t2;
-	assert_int_equal(trace_open_buffer(data, size, "t.hwt", &t1), HW_OK);
-	assert_int_equal(trace_open_buffer(data, size, "t.hwt", &t2), HW_OK);
-	struct cursor a = {0}, b = {0};
-	struct chunk_inflater z = {0};
-	struct chunk_inflated d = {0};
-	assert_true(chunk_inflater_ready(&z));
-	for (size_t i = 0; i < t1.nchunks; i++) {
-		assert_true(t1.chunks[i].cols);
-		cursor_init_events(&a, &t1, i);
-		chunk_inflate(&t2, i, &z, &d);
-		cursor_init_inflated(&b, &t2, &d);
-		same_cursor(&a, &t1, &b, &t2);
-		cursor_done(&a);
-		cursor_done(&b);
-	}
-	assert_int_equal(t1.damaged, damaged);
-	cursor_release(&a);
-	cursor_release(&b);
-	cols_streams_free(&d.streams);
-	chunk_inflater_free(&z);
-	trace_close(&t1);
-	trace_close(&t2);
-}
-
-static void inflated_ahead_reads_the_same(void **state)
-{
-	(void)state;
-	build_threads(path);
-	struct compress_stats cs;
-	assert_int_equal(compress_trace(path, 3, true, &cs), COMPRESS_DONE);
-	size_t n;
-	uint8_t *data = slurp(path, &n);
-	inflated_reads_the_same_in(data, n, false);
-	struct trace t;
-	assert_int_equal(trace_open_buffer(data, n, "t.hwt", &t), HW_OK);
-	assert_int_equal(t.nchunks, 6);
-	uint64_t off[6];
-	uint32_t zlen[6];
-	for (size_t i = 0; i < 6; i++)
-		off[i] = t.chunks[i].offset, zlen[i] = t.chunks[i].zlen;
-	trace_close(&t);
-	/* a byte changed here and there in the third chunk's payload: its
-	 * stream table, a zstd frame (refused), a stream's bytes */
-	for (uint32_t at = 0; at < zlen[2]; at += 7) {
-		uint8_t *bad = malloc(n);
-		memcpy(bad, data, n);
-		bad[off[2] + HW_ZCHUNK_HEADER_SIZE + at] ^= 0x5a;
-		struct trace tb;
-		assert_int_equal(trace_open_buffer(bad, n, "t.hwt", &tb), HW_OK);
-		bool seen = tb.nchunks == 6 && tb.chunks[2].cols;
-		trace_close(&tb);
-		if (seen) /* else the table's sizes are out of range: not a chunk */
-			inflated_reads_the_same_in(bad, n, true);
-		free(bad);
-	}
-	free(data);
-}
-
 /* A file of the header of a small trace and one hand-made compressed chunk. */
 static void write_zchunk(uint32_t used_field, uint32_t zlen_field, const void *frame, size_t n,
 			 size_t cut)
@@ -1452,9 +1372,9 @@ static void column_events_hostile(void **state)
 	const uint8_t *s[HW_COLS_STREAMS];
 	size_t len[HW_COLS_STREAMS];
 	ZSTD_DCtx *dc = ZSTD_createDCtx();
-	struct cols_work w = {0}, w2 = {0}, w3 = {0};
-	struct hw_event *ev = NULL, *ev3 = NULL;
-	size_t evcap = 0, evcap3 = 0;
+	struct cols_work w = {0}, w2 = {0};
+	struct hw_event *ev = NULL;
+	size_t evcap = 0;
 #define SET(i, ...)                                                                       \
 	do {                                                                              \
 		static const uint8_t b_[] = {__VA_ARGS__};                                \
@@ -1494,25 +1414,6 @@ static void column_events_hostile(void **state)
 		size_t nev = 99, tail_at = 99;
 		size_t n1 = cols_decode(&w, dc, z, n, d1, used, &why1);
 		size_t n2 = cols_decode_events(&w2, dc, z, n, d2, used, &ev, &evcap, &nev, &tail_at, &why2);
-		/* in two steps (merge.c inflates ahead on the replay's thread):
-		 * the same */
-		uint8_t d3[64];
-		const char *why3 = "unset";
-		size_t nev3 = 99, tail3 = 99;
-		struct cols_streams cs = {0};
-		cols_inflate(&cs, dc, z, n, used);
-		size_t n3 = cols_build_events(&w3, &cs, d3, used, &ev3, &evcap3, &nev3, &tail3, &why3);
-		cols_streams_free(&cs);
-		assert_int_equal(n3, n2);
-		assert_int_equal(nev3, nev);
-		assert_int_equal(tail3, tail_at);
-		if (why2)
-			assert_string_equal(why3, why2);
-		else
-			assert_null(why3);
-		assert_memory_equal(d3, d2, n2);
-		if (nev)
-			assert_memory_equal(ev3, ev, nev * sizeof(*ev));
 		if (want) {
 			assert_int_equal(n1, 0);
 			assert_int_equal(n2, 0);
@@ -1542,43 +1443,9 @@ static void column_events_hostile(void **state)
 		assert_int_equal(ev[2].seq, 2);
 	}
 #undef SET
-	/* what the inflating refuses (a payload cut), in two steps: the same
-	 * message, from the build */
-	memset(s, 0, sizeof(s));
-	memset(len, 0, sizeof(len));
-	static const uint8_t tags[] = {HW_REC_FREE}, zero[] = {0}, fd[] = {2};
-	s[HW_COLS_TAG] = tags, len[HW_COLS_TAG] = 1;
-	s[HW_COLS_SEQ] = zero, len[HW_COLS_SEQ] = 1;
-	s[HW_COLS_REF] = zero, len[HW_COLS_REF] = 1;
-	s[HW_COLS_FDELTA] = fd, len[HW_COLS_FDELTA] = 1;
-	size_t n = make_cols(z, cap, s, len);
-	for (size_t cut = 0; cut < 2; cut++) {
-		uint8_t d2[64], d3[64];
-		const char *why2 = "unset", *why3 = "unset";
-		size_t nev = 99, tail_at = 99, nev3 = 99, tail3 = 99;
-		size_t n2 = cols_decode_events(&w2, dc, z, n - cut, d2, 3, &ev, &evcap, &nev, &tail_at, &why2);
-		struct cols_streams cs = {0};
-		cols_inflate(&cs, dc, z, n - cut, 3);
-		size_t n3 = cols_build_events(&w3, &cs, d3, 3, &ev3, &evcap3, &nev3, &tail3, &why3);
-		cols_streams_free(&cs);
-		assert_int_equal(n2, cut ? 0 : 1); /* a run: its one byte */
-		assert_int_equal(n3, n2);
-		assert_int_equal(nev3, nev);
-		assert_int_equal(tail3, tail_at);
-		if (cut) {
-			assert_non_null(why2);
-			assert_string_equal(why3, why2);
-		} else {
-			assert_null(why2);
-			assert_null(why3);
-			assert_memory_equal(ev3, ev, nev * sizeof(*ev));
-		}
-	}
 	free(ev);
-	free(ev3);
 	cols_free(&w);
 	cols_free(&w2);
-	cols_free(&w3);
 	ZSTD_freeDCtx(dc);
 	free(z);
 }
@@ -1752,7 +1619,6 @@ int main(void)
 		cmocka_unit_test(slabs_and_thread_serials),
 		cmocka_unit_test(compressed_reads_the_same),
 		cmocka_unit_test(hostile_compressed_chunks),
-		cmocka_unit_test(inflated_ahead_reads_the_same),
 		cmocka_unit_test(good_column_chunk),
 		cmocka_unit_test(hostile_column_chunks),
 		cmocka_unit_test(column_events_as_raw),
