@@ -880,7 +880,11 @@ enum hw_err analysis_run(struct analysis *a, struct trace *t, const struct analy
 		a->end_time_ns = a->rss[a->nrss - 1].time_ns;
 	if (!leak_taken)
 		leak_snapshot(a, LEAK_AT_END, a->last_seq, a->end_time_ns);
-	a->execd = exec_open > 0;
+	/* an EXEC no EXEC_FAILED cancelled: exec'd, unless the process then
+	 * exited (its trailer: a thread's exec was under way when another
+	 * ended the process) or recording stopped (a failure after the stop
+	 * left no EXEC_FAILED: whether it exec'd is not known) */
+	a->execd = exec_open > 0 && !a->clean_exit && !t->stop.reason;
 	/* Threads write a code object under ids of their own: frames of equal
 	 * code objects must become equal before stacks are canonicalized. */
 	pycode_dedup(&a->codes);

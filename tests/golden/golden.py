@@ -64,6 +64,8 @@ CASES = [
     ("execd.check.txt", ["check", "execd.hwt", "--max-leaked", "1K"]),
     ("execd.leaks.txt", ["leaks", "execd.hwt"]),
     ("execd.dump.txt", ["dump", "execd.hwt"]),
+    ("exec-exit.summary.txt", ["summary", "exec-exit.hwt"]),
+    ("exec-exit.check.txt", ["check", "exec-exit.hwt", "--max-leaked", "100K"]),
     # a sampled trace: every estimate with its 95% interval (text) and
     # standard error (JSON); check holds the estimate to the limit
     ("sampled.summary.txt", ["summary", "sampled.hwt"]),

@@ -388,6 +388,24 @@ static void execd(struct tb *b)
 	tb_mark(b, 7, HW_MARK_EXEC, "/usr/bin/tool");
 }
 
+/* An exec under way on one thread when another ended the process: its EXEC
+ * has no EXEC_FAILED, and the trailer after it says the process exited, so
+ * it did not exec: what is live at the end leaked. */
+static void exec_exit(struct tb *b)
+{
+	static const char cmd[] = "./retrier";
+	tb_init(b, HW_MIN_CHUNK_SIZE, cmd, sizeof(cmd));
+	tb_chunk(b, 3);
+	tb_time(b, 1000000);
+	tb_module(b, 0, 0x400000, 0x400000, 0x500000, "/nonexistent/retrier");
+	tb_stack(b, 1, 0, 0x401000);
+	tb_stack(b, 2, 1, 0x402000);
+	tb_alloc(b, HW_KIND_MALLOC, 1, 0x100000, 1 << 20, 2);
+	tb_time(b, 200000000);
+	tb_mark(b, 2, HW_MARK_EXEC, "/nonexistent/x");
+	tb_trailer(b, 3, 300000000, 1, 0);
+}
+
 /* A trace sampled every 4 KiB on average (issue 17): callsites of many
  * small blocks, of blocks of the interval's size, one block too large to be
  * weighed (it counts as itself) and one small block (one sample: marked
@@ -485,6 +503,10 @@ int main(int argc, char **argv)
 	tb_free_builder(&b);
 	execd(&b);
 	if (tb_write(&b, "execd.hwt"))
+		return 1;
+	tb_free_builder(&b);
+	exec_exit(&b);
+	if (tb_write(&b, "exec-exit.hwt"))
 		return 1;
 	tb_free_builder(&b);
 	return 0;
