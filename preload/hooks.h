@@ -26,6 +26,7 @@
 	X(mmap, void *, (void *, size_t, int, int, int, off_t))                 \
 	X(mmap64, void *, (void *, size_t, int, int, int, off_t))               \
 	X(munmap, int, (void *, size_t))                                        \
+	X(mprotect, int, (void *, size_t, int))                                 \
 	X(mremap, void *, (void *, size_t, size_t, int, ...))                   \
 	X(dlclose, int, (void *))                                               \
 	X(sigaltstack, int, (const stack_t *, stack_t *))                       \

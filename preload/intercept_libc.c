@@ -352,6 +352,8 @@ static void *do_mmap(void *(*real)(void *, size_t, int, int, int, off_t), void *
 {
 	if (HW_UNLIKELY(!real))
 		return (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
+	if (flags & MAP_FIXED)
+		writer_program_maps(addr, len);
 	struct thread_state *ts = tracker_enter();
 	if (ts && (flags & MAP_FIXED)) {
 		int e = errno;
@@ -381,6 +383,7 @@ HW_EXPORT int munmap(void *addr, size_t len)
 	ENSURE(munmap);
 	if (HW_UNLIKELY(!g_real.munmap))
 		return (int)syscall(SYS_munmap, addr, len);
+	writer_program_maps(addr, len);
 	struct thread_state *ts = tracker_enter();
 	if (ts) {
 		int e = errno;
@@ -391,6 +394,15 @@ HW_EXPORT int munmap(void *addr, size_t len)
 	if (ts)
 		tracker_leave();
 	return r;
+}
+
+HW_EXPORT int mprotect(void *addr, size_t len, int prot)
+{
+	ENSURE(mprotect);
+	writer_program_maps(addr, len);
+	if (HW_UNLIKELY(!g_real.mprotect))
+		return (int)syscall(SYS_mprotect, addr, len, prot);
+	return g_real.mprotect(addr, len, prot);
 }
 
 HW_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
@@ -405,6 +417,9 @@ HW_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...
 	ENSURE(mremap);
 	if (HW_UNLIKELY(!g_real.mremap))
 		return (void *)syscall(SYS_mremap, old, old_len, new_len, flags, new_addr);
+	writer_program_maps(old, old_len);
+	if (flags & MREMAP_FIXED)
+		writer_program_maps(new_addr, new_len);
 	struct thread_state *ts = tracker_enter();
 	uint64_t seq_free = ts ? tracker_event_seq(ts) : 0;
 	void *p = g_real.mremap(old, old_len, new_len, flags, new_addr);

@@ -48,7 +48,9 @@ static struct {
 	atomic_bool failed;
 	atomic_bool finished;
 	pid_t pid; /* the process that created the file */
-	uint8_t *hdr_map; /* the header page, shared; NULL when it could not be mapped */
+	/* the header page, shared; NULL when it could not be mapped, or once
+	 * the program unmapped, remapped or protected it (writer_program_maps) */
+	uint8_t *_Atomic hdr_map;
 	pthread_mutex_t grow_lock;
 	char path[2048]; /* as created (absolute), for messages */
 	char abs_path[2048]; /* for reopening after a chdir */
@@ -113,12 +115,13 @@ static void mark_stopped(uint32_t reason, uint64_t value)
 	sigset_t old;
 	bool masked = block_async_signals(&old);
 	if (w.open && !proc_wiped() && getpid() == w.pid) {
-		const struct hw_file_header *h = (const struct hw_file_header *)w.hdr_map;
+		uint8_t *hm = atomic_load(&w.hdr_map);
+		const struct hw_file_header *h = (const struct hw_file_header *)hm;
 		uint64_t start = h ? h->start_monotonic_ns : 0, now = monotonic_ns();
 		r.time_ns = start && now > start ? now - start : 0;
 		r.pid = (uint64_t)w.pid;
-		if (w.hdr_map) {
-			struct hw_stop_record *m = (struct hw_stop_record *)(w.hdr_map + HW_STOP_OFFSET);
+		if (hm) {
+			struct hw_stop_record *m = (struct hw_stop_record *)(hm + HW_STOP_OFFSET);
 			m->reason = r.reason;
 			m->time_ns = r.time_ns;
 			m->value = r.value;
@@ -358,7 +361,7 @@ bool writer_open(uint64_t start_realtime_ns, uint64_t start_monotonic_ns, uint32
 	/* the header page, kept for a stop (mark_stopped); without it a stop
 	 * is written through the file */
 	void *hm = mmap(NULL, HW_HEADER_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	w.hdr_map = hm == MAP_FAILED ? NULL : hm;
+	atomic_store(&w.hdr_map, hm == MAP_FAILED ? NULL : (uint8_t *)hm);
 	close(fd);
 	w.pid = getpid();
 	w.open = true;
@@ -798,6 +801,14 @@ void writer_finish(void)
 	pthread_mutex_unlock(&w.grow_lock);
 }
 
+void writer_program_maps(const void *addr, size_t len)
+{
+	uintptr_t a = (uintptr_t)addr, h = (uintptr_t)atomic_load_explicit(&w.hdr_map, memory_order_relaxed);
+	/* the page is the shim's no more: a stop is written through the file */
+	if (HW_UNLIKELY(h) && a < h + HW_HEADER_SIZE && h - a < len)
+		atomic_store(&w.hdr_map, NULL);
+}
+
 void writer_fork_child_locks(void)
 {
 	pthread_mutex_init(&w.grow_lock, NULL);
@@ -810,9 +821,9 @@ void writer_forget(void)
 	w.open = false;
 	/* the parent's header page: no store reaches it from here (mark_stopped
 	 * checks the owner with the signals blocked) */
-	if (w.hdr_map)
-		munmap(w.hdr_map, HW_HEADER_SIZE);
-	w.hdr_map = NULL;
+	uint8_t *hm = atomic_exchange(&w.hdr_map, NULL);
+	if (hm)
+		munmap(hm, HW_HEADER_SIZE);
 	w.path[0] = 0;
 	g_left.n = 0; /* the parent's chunks */
 	/* The slabs handing out slots are the parent's: private memory takes

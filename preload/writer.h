@@ -73,6 +73,11 @@ void writer_forget(void);
 const char *writer_path(void);
 
 bool writer_ok(void);
+/* The program unmaps, maps over, remaps or protects [addr, addr + len):
+ * if that takes the header page the shim keeps for a stop record, the shim
+ * lets it go (a stop is then written through the file), so a stop never
+ * stores into what is no longer its own. */
+void writer_program_maps(const void *addr, size_t len);
 /* This process created its trace file (it may have stopped recording since). */
 bool writer_made(void);
 uint32_t writer_chunk_size(void);

@@ -548,6 +548,23 @@ class Stress(TraceTest):
         # and the trace says so (its header's stop record)
         self.assertEqual(s["recording_stopped"]["reason"], "size_cap")
 
+    def test_program_taking_the_header_page(self):
+        # the shim keeps the trace's header page mapped for a stop record: a
+        # program that unmaps it and maps its own page there, or protects it
+        # read-only, neither gets its page written nor dies when the size
+        # cap stops recording (the record goes through the file then)
+        for mode in ("reuse", "protect"):
+            with self.subTest(mode=mode):
+                e = dict(os.environ, HEAPWISE_MAX_SIZE="1M")
+                out = os.path.join(self.dir, mode + ".%p.hwt")
+                p = subprocess.run([HEAPWISE, "run", "--no-compress", "-o", out, "--",
+                                    self.prog("hdrpage"), mode],
+                                   capture_output=True, text=True, timeout=120, env=e)
+                self.assertEqual(p.returncode, 0, p.stderr)
+                trace = [f for f in os.listdir(self.dir) if f.startswith(mode + ".")]
+                s = self.json("summary", os.path.join(self.dir, trace[0]))
+                self.assertEqual(s["recording_stopped"]["reason"], "size_cap")
+
     def test_free_space_reserve(self):
         # the trace, preallocated ahead, filled the program's disk until its
         # own writes failed with ENOSPC; it leaves HEAPWISE_MIN_FREE free
