@@ -30,6 +30,10 @@ struct frame_key {
  * trace_format.h); HW_MAX_PY_FRAMES entries in all. */
 #define HW_MAX_PY_FRAMES 1024
 #define HW_PY_KEEP_OUTER 256
+/* how far past HW_MAX_PY_FRAMES a capture looks for the outermost frames:
+ * a stack deeper than HW_MAX_PY_FRAMES + HW_PY_DEEP_WALK keeps only its
+ * innermost ones, the marker outermost (bounded cost a capture) */
+#define HW_PY_DEEP_WALK 2048
 /* the marker's key: a Python key of code address 0, b the frames not
  * recorded (no generation), rounded down (hw_py_elided_count) */
 #define HW_PY_ELIDED HW_FRAME_KEY_PYTHON

@@ -323,7 +323,8 @@ static __attribute__((noinline)) void elide_rest(const struct python_layout *L, 
 						 struct py_frame *e)
 {
 	uint64_t rest = e->code ? 1 : 0;
-	for (; f; f = LOAD(void *, f, L->frame_previous)) {
+	/* at most HW_PY_DEEP_WALK frames further: the count is "at least" */
+	for (unsigned k = 0; f && k < HW_PY_DEEP_WALK; f = LOAD(void *, f, L->frame_previous), k++) {
 		struct frame_read r;
 		rest += read_frame(L, f, false, &r) == FRAME_PYTHON;
 	}
@@ -396,6 +397,23 @@ static __attribute__((noinline)) unsigned keys_deep(const struct python_layout *
 	 * are the K outermost of those in out, and the frame before them is
 	 * the first not recorded */
 	const unsigned K = HW_PY_KEEP_OUTER;
+	/* The outermost end is looked for at most HW_PY_DEEP_WALK frames
+	 * further, so a capture's cost stays bounded and a recursion that
+	 * allocates at every depth stays linear (walked to its root each time,
+	 * 30,000 deep took 30x the untraced run). Deeper than that, the
+	 * innermost frames stay and the marker takes the outermost place,
+	 * counting the frames it saw (at least that many). */
+	uint64_t seen = 1; /* out[n - 1], which the marker takes then */
+	const void *g = f;
+	for (unsigned k = 0; g && k < HW_PY_DEEP_WALK; g = LOAD(void *, g, L->frame_previous), k++) {
+		struct frame_read r;
+		seen += read_frame(L, g, false, &r) == FRAME_PYTHON;
+	}
+	if (g) {
+		out[n - 1].a = HW_PY_ELIDED;
+		out[n - 1].b = hw_py_elided_count(seen);
+		return n;
+	}
 	struct frame_key *ring = out + n - K;
 	uint64_t dropped = 1;
 	unsigned head = 0; /* the oldest (innermost) entry of the ring */

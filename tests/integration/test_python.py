@@ -387,6 +387,24 @@ class DeepStacks(PythonTest):
                             self.assertIsNotNone(m, err)
                             self.assertEqual(int(m.group(2)), 0, err)
 
+    def test_very_deep_stack_keeps_its_innermost_frames(self):
+        # 5000 calls deep, past HW_MAX_PY_FRAMES + HW_PY_DEEP_WALK (3072): a
+        # capture does not walk to the root (it would make a recursion that
+        # allocates at every depth quadratic); the innermost frames stay and
+        # the marker is the outermost entry, counting the frames it walked
+        # past (at least 2048)
+        lines = marker_lines("deep_stacks.py")
+        for py in self.each_interpreter():
+            with self.on(py):
+                _, trace = self.traced(py, "deep_stacks.py", "recurse", "5000")
+                doc = self.json("top", trace, "--by", "leaked", "-n", "5")
+                frames = doc["callsites"][0]["frames"]
+                self.assertEqual((frames[0]["function"], frames[0]["line"]),
+                                 ("recurse", lines["LINE-BOTTOM"]))
+                self.assertEqual(frames[-1]["kind"], "not_recorded", frames[-1])
+                self.assertGreaterEqual(frames[-1]["frames_not_recorded_at_least"], 2048)
+                self.assertEqual(len([f for f in frames if f["kind"] == "python"]), 1023)
+
     def test_deeper_stack_keeps_both_ends_and_says_so(self):
         # 3000 calls deep: the innermost frames and the outermost (the
         # user's call at the root) are kept, with a marker for the frames
