@@ -101,7 +101,17 @@ class _Tracer:
         """The shim is in this process but it writes no trace (it could not
         make one: its line on stderr says why): limits cannot be checked,
         and a gated test must not pass as if they held."""
-        return bool(self.mark_fn) and not self.path and not self.sampled
+        return (bool(self.mark_fn) and not self.path and not self.sampled
+                and not self.not_followed)
+
+    @property
+    def not_followed(self):
+        """A child process `heapwise run --no-follow` leaves untraced on
+        purpose (the shim is in it, it writes nothing): not a failure to
+        trace; its limits are not checked and the header says why."""
+        root = os.environ.get("HEAPWISE_ROOT_PID", "")
+        return (os.environ.get("HEAPWISE_FOLLOW") == "0" and root.isdigit()
+                and int(root) != os.getpid())
 
     @property
     def active(self):
@@ -192,6 +202,9 @@ def pytest_report_header(config):
     if t.loaded_untraced:
         return ("heapwise: the shim is loaded but this process writes no trace (heapwise's "
                 "line on stderr says why): every limit_memory and limit_leaks test fails")
+    if t.not_followed:
+        return ("heapwise: this process is not traced (a child of heapwise run --no-follow): "
+                "limit_memory and limit_leaks are not checked here")
     return ("heapwise: not running under heapwise (heapwise run -- python3 -m pytest ...): "
             "limit_memory and limit_leaks are not checked")
 

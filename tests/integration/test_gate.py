@@ -281,6 +281,25 @@ class PytestPlugin(TraceTest):
                                    r"\(HEAPWISE_MAX_SIZE, 1\.0 MiB\)")
         self.assertIn("heapwise cannot check limit_memory", p.stdout)
 
+    def test_a_child_left_untraced_by_no_follow_says_so(self):
+        """A pytest session in a child that `heapwise run --no-follow` leaves
+        untraced on purpose (an xdist-like worker): its limits are not
+        checked and its header says why; it does not fail its gated tests as
+        if the shim had failed to make a trace (the adversarial run adv6)."""
+        if subprocess.run([PY, "-c", "import pytest"], capture_output=True).returncode:
+            self.skipTest("python3-pytest is not installed")
+        shutil.copy(os.path.join(HERE, "py", "pt_session.py"), os.path.join(self.dir, "test_mem.py"))
+        env = dict(os.environ, PYTHONPATH=TOOLS, HEAPWISE_BIN=HEAPWISE)
+        worker = ("import subprocess, sys; p = subprocess.run([sys.executable, '-m', 'pytest', "
+                  "'-p', 'pytest_heapwise', '-p', 'no:cacheprovider', 'test_mem.py'], "
+                  "capture_output=True, text=True); print(p.stdout); sys.exit(p.returncode)")
+        p = subprocess.run([HEAPWISE, "run", "--no-follow", "-o", os.path.join(self.dir, "w.%p.hwt"),
+                            "--", PY, "-c", worker], cwd=self.dir, env=env, capture_output=True,
+                           text=True, timeout=300)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("this process is not traced (a child of heapwise run --no-follow)", p.stdout)
+        self.assertNotIn("writes no trace", p.stdout)
+
     def test_a_shim_without_a_trace_fails_every_gated_test(self):
         """The shim is loaded (LD_PRELOAD) but could not make its trace (an
         output directory that does not exist): the plugin said "not running
