@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <zstd.h>
 
@@ -37,6 +38,13 @@ enum hw_err trace_open(const char *path, struct trace *t)
 	memset(t, 0, sizeof(*t));
 	t->path = xstrndup(path, strlen(path));
 	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC); /* a FIFO never blocks */
+	/* EWOULDBLOCK: a lease on the file (heapwise compress holds one for
+	 * microseconds while it asks whether anyone has the trace open): the
+	 * open is tried again for up to a second */
+	for (int tries = 0; fd < 0 && errno == EWOULDBLOCK && tries < 1000; tries++) {
+		nanosleep(&(struct timespec){0, 1000000}, NULL);
+		fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	}
 	if (fd < 0) {
 		err_print("cannot open %s: %s", path, strerror(errno));
 		return HW_ERR_OPEN;

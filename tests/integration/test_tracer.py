@@ -659,6 +659,31 @@ class Compress(TraceTest):
                     self.assertEqual(f.read(), want, n)
         self.assertEqual(sorted(f for f in os.listdir(self.dir) if f.startswith(".")), [])
 
+    def test_reader_waits_out_a_lease(self):
+        # heapwise compress holds a write lease on a trace for microseconds;
+        # a report opening it then (O_NONBLOCK) got EWOULDBLOCK and failed
+        # ("Resource temporarily unavailable"): it tries again
+        _, _, traces = self.run_traced([self.prog("leaks")], "--no-compress")
+        fd = os.open(traces[0], os.O_RDONLY)
+        old = signal.signal(signal.SIGIO, signal.SIG_IGN)  # the break's signal
+        try:
+            fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_WRLCK)
+        except OSError as e:
+            os.close(fd)
+            signal.signal(signal.SIGIO, old)
+            self.skipTest(f"no lease here: {e}")
+        try:
+            p = subprocess.Popen([HEAPWISE, "summary", traces[0]], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+            time.sleep(0.1)  # its first open meets the lease
+            fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_UNLCK)
+            out, err = p.communicate(timeout=60)
+        finally:
+            os.close(fd)
+            signal.signal(signal.SIGIO, old)
+        self.assertEqual(p.returncode, 0, err)
+        self.assertIn("heapwise summary of", out)
+
     def test_compress_leaves_a_trace_another_process_holds(self):
         # held open read-only, mapped read-only or read-write with the
         # descriptor closed: each is "open in process N" and left raw (the
