@@ -97,7 +97,8 @@ static const char *not_recorded_name(uint32_t n)
 		names = xrealloc(names, cap * sizeof(*names));
 	}
 	char buf[64];
-	snprintf(buf, sizeof(buf), "... at least %" PRIu32 " frames not recorded ...", n);
+	snprintf(buf, sizeof(buf), "... at least %" PRIu32 " frame%s not recorded ...", n,
+		 n == 1 ? "" : "s");
 	size_t len = strlen(buf) + 1;
 	names[count].n = n;
 	names[count].name = memcpy(xmalloc(len), buf, len);

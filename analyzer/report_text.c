@@ -368,8 +368,8 @@ void report_row_body_text(FILE *f, const struct row *row, enum group_by g, enum 
 			  (j >= py && j < u && j - py < REPORT_TEXT_FRAMES) ||
 			  (j < py && j < REPORT_TEXT_FRAMES));
 	if (row->not_recorded && !marked)
-		fprintf(f, "         ... at least %" PRIu32 " frames not recorded (deeper than heapwise keeps)\n",
-			row->not_recorded);
+		fprintf(f, "         ... at least %" PRIu32 " frame%s not recorded (deeper than heapwise keeps)\n",
+			row->not_recorded, row->not_recorded == 1 ? "" : "s");
 }
 
 void report_row_spread_text(FILE *f, const struct row *row)
