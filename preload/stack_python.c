@@ -384,62 +384,62 @@ static void keys_reverse(struct frame_key *k, unsigned i, unsigned j)
 /* collect_keys past max (= n) frames, f the next one: a stack deeper than
  * HW_MAX_PY_FRAMES keeps its innermost frames and its outermost
  * HW_PY_KEEP_OUTER, with the marker (HW_PY_ELIDED, b: the frames not
- * recorded, rounded down: hw_py_elided_count) between them; n entries in all. The outermost frames are kept
- * in a ring at the end of out while the walk goes on (nothing on the
- * thread's stack), then put in order. Only stacks that deep come here. */
+ * recorded, rounded down: hw_py_elided_count) between them; n entries in
+ * all. The frames walked are kept in a ring after out's n entries (out has
+ * room for HW_MAX_FRAMES: nothing on the thread's stack), the last K of
+ * them being the outermost. The root is looked for at most HW_PY_DEEP_WALK
+ * frames further, in one walk, so a capture's cost stays bounded and a
+ * recursion that allocates at every depth stays linear (walked to its root
+ * each time, 30,000 deep took 30x the untraced run); deeper than that, the
+ * innermost frames stay and the marker takes the outermost place, counting
+ * the frames it saw (at least that many). Only stacks that deep come here. */
 static __attribute__((noinline)) unsigned keys_deep(const struct python_layout *L, const void *f,
 						     struct frame_key *out, unsigned n)
 {
 	_Static_assert(HW_PY_KEEP_OUTER + 1 < HW_MAX_PY_FRAMES, "both ends");
-	if (n <= HW_PY_KEEP_OUTER + 1)
+	_Static_assert(HW_MAX_PY_FRAMES + HW_PY_KEEP_OUTER <= HW_MAX_FRAMES, "the ring after n");
+	if (n <= HW_PY_KEEP_OUTER + 1 || n > HW_MAX_PY_FRAMES)
 		return n; /* a caller's short max: its innermost frames */
-	/* ring: out[n - K .. n), the K frames walked last; at the start they
-	 * are the K outermost of those in out, and the frame before them is
-	 * the first not recorded */
 	const unsigned K = HW_PY_KEEP_OUTER;
-	/* The outermost end is looked for at most HW_PY_DEEP_WALK frames
-	 * further, so a capture's cost stays bounded and a recursion that
-	 * allocates at every depth stays linear (walked to its root each time,
-	 * 30,000 deep took 30x the untraced run). Deeper than that, the
-	 * innermost frames stay and the marker takes the outermost place,
-	 * counting the frames it saw (at least that many). */
-	uint64_t seen = 1; /* out[n - 1], which the marker takes then */
-	const void *g = f;
-	for (unsigned k = 0; g && k < HW_PY_DEEP_WALK; g = LOAD(void *, g, L->frame_previous), k++) {
-		struct frame_read r;
-		seen += read_frame(L, g, false, &r) == FRAME_PYTHON;
-	}
-	if (g) {
-		out[n - 1].a = HW_PY_ELIDED;
-		out[n - 1].b = hw_py_elided_count(seen);
-		return n;
-	}
-	struct frame_key *ring = out + n - K;
-	uint64_t dropped = 1;
-	unsigned head = 0; /* the oldest (innermost) entry of the ring */
-	bool any = false;
-	for (; f; f = LOAD(void *, f, L->frame_previous)) {
+	struct frame_key *ring = out + n;
+	uint64_t walked = 0; /* Python frames past the n */
+	unsigned head = 0; /* where the next one goes: after a wrap, the oldest */
+	for (unsigned k = 0; f && k < HW_PY_DEEP_WALK; f = LOAD(void *, f, L->frame_previous), k++) {
 		struct frame_read r;
 		if (read_frame(L, f, false, &r) != FRAME_PYTHON)
 			continue;
-		any = true;
-		dropped++;
+		walked++;
 		ring[head].a = r.code | HW_FRAME_KEY_PYTHON;
 		ring[head].b = (uint32_t)(r.lasti + 1) | (uint64_t)stack_python_code_gen(r.code) << 32;
 		head = head + 1 == K ? 0 : head + 1;
 	}
-	if (!any)
+	/* the marker counts the frames not recorded: those walked and the
+	 * one whose place it takes */
+	if (f) { /* deeper still: the innermost frames, the marker outermost */
+		out[n - 1].a = HW_PY_ELIDED;
+		out[n - 1].b = hw_py_elided_count(walked + 1);
+		return n;
+	}
+	if (!walked)
 		return n; /* only entry frames were left: the stack is whole */
-	/* ring in order, innermost first: rotated left by head (three
-	 * reversals) */
-	if (head) {
-		keys_reverse(ring, 0, head - 1);
-		keys_reverse(ring, head, K - 1);
-		keys_reverse(ring, 0, K - 1);
+	if (walked >= K) {
+		/* the ring in order, oldest first: rotated left by head (three
+		 * reversals), then the K outermost frames end out */
+		if (head) {
+			keys_reverse(ring, 0, head - 1);
+			keys_reverse(ring, head, K - 1);
+			keys_reverse(ring, 0, K - 1);
+		}
+		memcpy(out + n - K, ring, K * sizeof(*out));
+	} else {
+		/* the outermost K: out's last K - w, then the w walked */
+		unsigned w = (unsigned)walked;
+		memmove(out + n - K, out + n - K + w, (K - w) * sizeof(*out));
+		memcpy(out + n - w, ring, w * sizeof(*out));
 	}
 	/* the marker takes the innermost part's last place */
 	out[n - K - 1].a = HW_PY_ELIDED;
-	out[n - K - 1].b = hw_py_elided_count(dropped);
+	out[n - K - 1].b = hw_py_elided_count(walked + 1);
 	return n;
 }
 
