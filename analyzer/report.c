@@ -1443,10 +1443,10 @@ bool report_python_missing(const struct analysis *a, char *buf, size_t size)
 		    m->load_seq <= start)
 			continue;
 		snprintf(buf, size,
-			 "%s was loaded after start (dlopen, as embedding programs such as uwsgi "
-			 "or mod_wsgi do): its Python frames and pymalloc objects were not traced, "
+			 "%s was loaded after start (dlopen) without RTLD_GLOBAL, where the shim "
+			 "cannot find it: its Python frames and pymalloc objects were not traced, "
 			 "so the Python figures are missing (its malloc calls are counted, with "
-			 "native frames)",
+			 "native frames; load it with RTLD_GLOBAL to trace it)",
 			 base);
 		return true;
 	}

@@ -16,6 +16,7 @@
 #include "heapwise/compiler.h"
 #include "heapwise/trace_format.h"
 #include "hooks.h"
+#include "modules.h"
 #include "python.h"
 #include "sample.h"
 #include "tracker.h"
@@ -39,11 +40,22 @@
 	} while (0)
 
 /* Until the interpreter is initialized, CPython may replace our PyMem hooks
- * (PYTHONMALLOC, -X dev): every libc allocation looks whether it did. */
+ * (PYTHONMALLOC, -X dev): every libc allocation looks whether it did. In a
+ * process without Python yet, it looks whether an object was loaded since
+ * the last look (python_check_late). */
 static inline void watch_python(void)
 {
-	if (HW_UNLIKELY(atomic_load_explicit(&g_py_state, memory_order_relaxed) == PY_WAITING))
+	int s = atomic_load_explicit(&g_py_state, memory_order_relaxed);
+	if (HW_LIKELY(s == PY_READY))
+		return;
+	if (s == PY_WAITING) {
 		python_check_hooks();
+		return;
+	}
+	const unsigned long long *adds = g_loader_adds;
+	if (adds && __atomic_load_n(adds, __ATOMIC_RELAXED) !=
+			    atomic_load_explicit(&g_py_late_seen, memory_order_relaxed))
+		python_check_late();
 }
 
 static inline void record_alloc(struct thread_state *ts, int kind, void *p, size_t n)

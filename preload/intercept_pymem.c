@@ -15,6 +15,7 @@
 #include "modules.h"
 #include "python.h"
 #include "sample.h"
+#include "stack_native.h"
 #include "tracker.h"
 
 enum { DOMAIN_RAW = 0, DOMAIN_MEM = 1, DOMAIN_OBJ = 2 };
@@ -530,8 +531,14 @@ void python_start(struct thread_state *ts)
 	py_get_allocator = (void (*)(int, struct pymem_allocator *))dlsym(RTLD_DEFAULT, "PyMem_GetAllocator");
 	py_set_allocator = (void (*)(int, struct pymem_allocator *))dlsym(RTLD_DEFAULT, "PyMem_SetAllocator");
 	py_is_initialized = (int (*)(void))dlsym(RTLD_DEFAULT, "Py_IsInitialized");
-	if (!py_get_allocator || !py_set_allocator || !py_is_initialized)
-		return; /* not a Python process (or Python is not loaded yet) */
+	if (!py_get_allocator || !py_set_allocator || !py_is_initialized) {
+		/* not a Python process (or Python is not loaded yet: the loads
+		 * after this one are looked at, python_check_late) */
+		const unsigned long long *adds = g_loader_adds;
+		if (adds)
+			atomic_store(&g_py_late_seen, __atomic_load_n(adds, __ATOMIC_RELAXED));
+		return;
+	}
 	const unsigned long *version = dlsym(RTLD_DEFAULT, "Py_Version");
 	g_py_version = version ? (uint32_t)*version : version_from_text();
 	if (!stack_python_attach(g_py_version, g_py_off, sizeof(g_py_off)))
@@ -544,4 +551,31 @@ void python_start(struct thread_state *ts)
 	sample_libc_update();
 	python_check_hooks();
 	python_emit_info(ts);
+}
+
+_Atomic unsigned long long g_py_late_seen;
+static atomic_flag g_late_busy = ATOMIC_FLAG_INIT;
+
+void python_check_late(void)
+{
+	struct thread_state *ts = hw_tls.state;
+	const unsigned long long *at = g_loader_adds;
+	/* the loader's lock held: a dlopen under way, whose object may not be
+	 * relocated yet (and dlsym would wait for it); a later allocation
+	 * looks again */
+	if (!ts || !at || stack_native_loader_busy())
+		return;
+	if (atomic_flag_test_and_set_explicit(&g_late_busy, memory_order_acquire))
+		return;
+	int saved = errno; /* dlsym may set it */
+	unsigned long long adds = __atomic_load_n(at, __ATOMIC_RELAXED);
+	if (atomic_load(&g_py_state) == PY_NONE && adds != atomic_load(&g_py_late_seen) &&
+	    tracker_unwind_enter(ts)) {
+		atomic_store(&g_py_late_seen, adds);
+		if (dlsym(RTLD_DEFAULT, "PyMem_SetAllocator"))
+			python_start(ts);
+		tracker_unwind_exit(ts);
+	}
+	errno = saved;
+	atomic_flag_clear_explicit(&g_late_busy, memory_order_release);
 }

@@ -35,6 +35,16 @@ void python_emit_info(struct thread_state *ts);
  * interpreter is initialized. Called from the libc interposers. */
 void python_check_hooks(void);
 
+/* A libpython loaded after start (dlopen with RTLD_GLOBAL, as programs that
+ * embed Python on demand do): while there is no Python (PY_NONE), a libc
+ * allocation that finds the loader's count of objects added moved since
+ * g_py_late_seen calls python_check_late, which looks for CPython's
+ * allocator API (dlsym, once a load) and starts the Python part as at
+ * start (python_start) when it is there. Never while the loader's lock is
+ * held: an object being loaded may not be relocated yet. */
+extern _Atomic unsigned long long g_py_late_seen;
+void python_check_late(void);
+
 /* A Python frame for the mixed stacks; code 0 is a marker that ends the
  * frames of one _PyEval_EvalFrameDefault call (see stack.c's splice). */
 #define HW_PY_ELIDED_CODE ((uintptr_t)1) /* never a code object's address */

@@ -397,6 +397,34 @@ bool stack_native_loader_locked(void)
 	return g_loader_lock && __atomic_load_n(g_loader_lock, __ATOMIC_RELAXED) != 0;
 }
 
+/* GL(dl_load_lock), which dlopen and dlclose hold for their whole work
+ * (GL(dl_load_write_lock) only while they change the list), is declared
+ * right before the write lock in every glibc since 2.13: taken only when
+ * the mutex there is a recursive one. */
+static const int *load_lock(void)
+{
+	static const int *found;
+	static bool looked;
+	if (!looked && g_loader_lock) {
+		const unsigned char *w = (const unsigned char *)g_loader_lock -
+					 offsetof(pthread_mutex_t, __data.__lock);
+		const unsigned char *l = w - sizeof(pthread_mutex_t);
+		void *g = dlvsym(RTLD_DEFAULT, "_rtld_global", "GLIBC_PRIVATE");
+		if (g && l >= (const unsigned char *)g && is_recursive_mutex(l))
+			found = &((const pthread_mutex_t *)(const void *)l)->__data.__lock;
+		looked = true;
+	}
+	return found;
+}
+
+bool stack_native_loader_busy(void)
+{
+	const int *l = load_lock();
+	if (!l)
+		return true;
+	return __atomic_load_n(l, __ATOMIC_RELAXED) != 0 || stack_native_loader_locked();
+}
+
 const unsigned long long *stack_native_loader_adds(unsigned long long *adds,
 						   unsigned long long *subs)
 {

@@ -306,6 +306,56 @@ class LeakGate(PythonTest):
                     self.assertIn("recording stopped at", p.stderr)
 
 
+class Embedded(PythonTest):
+    def libpython(self, py):
+        """The interpreter's shared libpython as the embedding program
+        names it, and the environment it needs; None when it has none."""
+        r = py.run(["-c", "import sys, sysconfig; print('%d.%d' % sys.version_info[:2], "
+                    "sysconfig.get_config_var('ABIFLAGS') or '', sys.prefix)"], {})
+        if r.returncode:
+            return None, {}
+        ver, *rest = r.stdout.split()
+        abi, prefix = (rest if len(rest) == 2 else ("", rest[0]))
+        name = f"libpython{ver}{abi}.so.1.0"
+        for d in (os.path.join(prefix, "lib"), "/usr/lib/x86_64-linux-gnu"):
+            if os.path.exists((py.root or "") + os.path.join(d, name)):
+                env = {} if prefix == "/usr" else {"PYTHONHOME": prefix}
+                return os.path.join(d, name), env
+        return None, {}
+
+    def test_python_loaded_with_dlopen_is_traced(self):
+        """A program that loads libpython with dlopen(RTLD_GLOBAL) after
+        start (a plugin host, R's reticulate) and runs a script: the shim
+        finds Python at the first allocation after the load and traces it
+        as at start (Python lines, pymalloc objects, leaks at Python's
+        finalization). Before: no Python line, the 5 MB on the script's
+        line were native frames in libpython, and the summary said NOT
+        TRACED."""
+        ran = 0
+        for py in self.each_interpreter():
+            with self.on(py):
+                lib, extra = self.libpython(py)
+                if not lib:
+                    continue
+                prog = pythons.Interp(py.name, py.script(self.prog("pyembed")), py.root)
+                rc, err, traces = prog.run_traced(self.dir, [lib], env=self.env(extra))
+                self.assertEqual(rc, 0, err)
+                self.assertEqual(len(traces), 1, err)
+                ran += 1
+                s = self.json("summary", traces[0])
+                self.assertTrue(s["python"], s.get("python_not_traced"))
+                self.assertNotIn("python_not_traced", s)
+                self.assertEqual(s["leak_point"], "the start of Python's finalization")
+                # LEAK (5,000 bytearrays of 1,000 bytes) and KEEP (20,000
+                # strings of 20-100 characters) are live then
+                self.assertGreaterEqual(s["leaked_bytes"], 7_000_000)
+                lines = self.lines(traces[0])
+                self.assertGreaterEqual(lines[("<string>", 1)]["allocated_bytes"], 5_000_000)
+                self.assertGreaterEqual(lines[("<string>", 2)]["allocated_bytes"], 2_000_000)
+        if not ran:
+            self.skipTest("no interpreter with a shared libpython")
+
+
 class FrameChainCache(PythonTest):
     def test_cached_stacks_equal_the_walk(self):
         # HEAPWISE_STACK_CACHE=check makes every stack the frame-chain cache

@@ -308,18 +308,19 @@ class Reports(TraceTest):
         self.assertNotIn("[new]", mine[0])
 
     def test_python_loaded_after_start_is_said_not_traced(self):
-        """A program that dlopen's libpython (uwsgi, mod_wsgi) runs Python
-        the shim never hooked (it looks for Python at start): the summary
+        """A program that dlopen's libpython with RTLD_LOCAL runs Python
+        the shim cannot find (its symbols are not global): the summary
         (text and JSON) and check say that Python was loaded after start
         and its frames and pymalloc objects were not traced. Before, no
         python line, no note, and check judged the trace natively
-        without a word."""
-        status, err, traces = self.run_traced([self.prog("pyembed")], check_status=None)
+        without a word. (RTLD_GLOBAL: test_python.py Embedded.)"""
+        status, err, traces = self.run_traced([self.prog("pyembed"), "libpython3.11.so.1.0",
+                                               "local"], check_status=None)
         if status == 3:
             self.skipTest(f"no libpython3.11.so.1.0 to load: {err.strip()}")
         self.assertEqual(status, 0, err)
-        want = ("libpython3.11.so.1.0 was loaded after start (dlopen, as embedding programs "
-                "such as uwsgi or mod_wsgi do): its Python frames and pymalloc objects were "
+        want = ("libpython3.11.so.1.0 was loaded after start (dlopen) without RTLD_GLOBAL, "
+                "where the shim cannot find it: its Python frames and pymalloc objects were "
                 "not traced, so the Python figures are missing")
         text = self.heapwise("summary", traces[0]).stdout
         self.assertIn("  python      NOT TRACED: " + want, text)

@@ -1,15 +1,19 @@
 /* A program that loads Python at run time, as a plugin host or an embedding
- * server (uwsgi, mod_wsgi) does: dlopen's libpython, runs a leaky script,
- * finalizes, then leaks natively (integration test: the reports say Python
- * was not traced). Usage: pyembed [LIBPYTHON]; exit 3 when it cannot load. */
+ * server does: dlopen's libpython (RTLD_GLOBAL, or RTLD_LOCAL with "local"),
+ * runs a leaky script, finalizes, then leaks natively (integration tests:
+ * Python loaded with RTLD_GLOBAL is traced from its load on; with
+ * RTLD_LOCAL the reports say it was not traced). Usage: pyembed [LIBPYTHON
+ * [local]]; exit 3 when it cannot load. */
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int main(int argc, char **argv)
 {
 	const char *lib = argc > 1 ? argv[1] : "libpython3.11.so.1.0";
-	void *h = dlopen(lib, RTLD_NOW | RTLD_GLOBAL);
+	int scope = argc > 2 && !strcmp(argv[2], "local") ? RTLD_LOCAL : RTLD_GLOBAL;
+	void *h = dlopen(lib, RTLD_NOW | scope);
 	if (!h) {
 		fprintf(stderr, "%s\n", dlerror());
 		return 3;
