@@ -209,6 +209,12 @@ struct analysis {
 	 * exec_live_bytes in exec_live_blocks */
 	bool execd;
 	size_t exec_mark;
+	/* the process ended through _exit or _Exit (an EXIT mark, no trailer,
+	 * not exec'd): when, and its status (exit_status_known false when the
+	 * mark's label is not a number) */
+	bool exited, exit_seen, exit_status_known;
+	int exit_status;
+	uint64_t exit_time_ns;
 	uint64_t exec_live_bytes, exec_live_blocks;
 	bool window; /* --between */
 	uint64_t window_start_ns;

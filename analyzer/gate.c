@@ -192,7 +192,7 @@ static int check_one(const char *path, struct check_opts *o, struct suppressions
 	}
 	/* Not one event and no clean exit: nothing of the run was recorded (a
 	 * shim that could not write, a process killed at its start) */
-	bool empty = !a.events && !a.clean_exit;
+	bool empty = !a.events && !a.clean_exit && !a.exited;
 	if (empty && !o->allow_incomplete) {
 		err_print("check: %s holds no events and no clean exit: nothing of the run was recorded, so no limit can be judged (--allow-incomplete checks it anyway)",
 			  path);

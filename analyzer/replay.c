@@ -657,6 +657,29 @@ static void exec_not_leaked(struct analysis *a)
 	a->leak_time_ns = a->marks[a->exec_mark].time_ns;
 }
 
+/* An EXIT mark (_exit, _Exit): its label is the status in decimal, from a
+ * trace that may say anything: a number only when it is one. */
+static void note_exit(struct analysis *a, const char *label, size_t len, uint64_t now)
+{
+	a->exit_seen = true;
+	a->exit_time_ns = now;
+	a->exit_status_known = false;
+	size_t i = len && label[0] == '-';
+	if (len == i || len - i > 10)
+		return;
+	int64_t v = 0;
+	for (size_t j = i; j < len; j++) {
+		if (label[j] < '0' || label[j] > '9')
+			return;
+		v = v * 10 + (label[j] - '0');
+	}
+	v = i ? -v : v;
+	if (v < INT32_MIN || v > INT32_MAX)
+		return;
+	a->exit_status = (int)v;
+	a->exit_status_known = true;
+}
+
 /* For every canonical node: does its stack (it and its callers) have a
  * Python frame (bit 0), and a frame of the import machinery
  * (<frozen importlib._bootstrap...>, bit 1)? One pass in index order: a
@@ -762,6 +785,9 @@ enum hw_err analysis_run(struct analysis *a, struct trace *t, const struct analy
 			if (over) {
 				if (e->op == EV_TRAILER)
 					a->clean_exit = true;
+				else if (e->op == EV_MARK && e->kind == HW_MARK_EXIT)
+					note_exit(a, (const char *)(uintptr_t)e->addr, (size_t)e->size,
+						  now);
 				continue;
 			}
 			uint64_t seq = e->seq;
@@ -829,6 +855,8 @@ enum hw_err analysis_run(struct analysis *a, struct trace *t, const struct analy
 					a->gc_open = false;
 				}
 				a->marks[a->nmarks++] = mk;
+				if (e->kind == HW_MARK_EXIT)
+					note_exit(a, name, len, now);
 				if (e->kind == HW_MARK_EXEC) {
 					exec_open++;
 					a->exec_mark = a->nmarks - 1;
@@ -885,6 +913,7 @@ enum hw_err analysis_run(struct analysis *a, struct trace *t, const struct analy
 	 * ended the process) or recording stopped (a failure after the stop
 	 * left no EXEC_FAILED: whether it exec'd is not known) */
 	a->execd = exec_open > 0 && !a->clean_exit && !t->stop.reason;
+	a->exited = a->exit_seen && !a->clean_exit && !a->execd;
 	/* Threads write a code object under ids of their own: frames of equal
 	 * code objects must become equal before stacks are canonicalized. */
 	pycode_dedup(&a->codes);

@@ -1422,7 +1422,12 @@ const char *report_leak_point(const struct analysis *a, char *buf, size_t size)
 		break;
 	}
 	default:
-		snprintf(buf, size, "%s", a->clean_exit ? "exit" : "the end of the trace");
+		if (a->exited && a->exit_status_known)
+			snprintf(buf, size, "_exit(%d)", a->exit_status);
+		else
+			snprintf(buf, size, "%s", a->clean_exit ? "exit"
+						  : a->exited   ? "_exit"
+								: "the end of the trace");
 	}
 	return buf;
 }

@@ -132,11 +132,21 @@ void report_summary_json(FILE *f, const struct analysis *a, struct symbolizer *s
 	}
 	fprintf(f, ",\"truncated\":%s,\"clean_exit\":%s,\"rss_peak_bytes\":%" PRIu64
 		   ",\"unmatched_frees\":%" PRIu64 ",\"events\":%" PRIu64,
-		(t->damaged || !(a->clean_exit || a->execd)) ? "true" : "false",
+		(t->damaged || !(a->clean_exit || a->execd || a->exited)) ? "true" : "false",
 		a->clean_exit ? "true" : "false", a->rss_peak, a->unmatched_frees, a->events);
 	/* the process replaced its image: into what (the path as the program
 	 * gave it), when, and what was live then, which counts as not leaked;
 	 * no "exec" key when it did not */
+	/* the process ended through _exit or _Exit: its status (null when the
+	 * trace's is not a number) and when */
+	if (a->exited) {
+		fputs(",\"exit_call\":{\"status\":", f);
+		if (a->exit_status_known)
+			fprintf(f, "%d", a->exit_status);
+		else
+			fputs("null", f);
+		fprintf(f, ",\"time_s\":%.6f}", (double)a->exit_time_ns / 1e9);
+	}
 	if (a->execd) {
 		const struct mark *m = &a->marks[a->exec_mark];
 		fputs(",\"exec\":{\"path\":", f);

@@ -96,6 +96,16 @@ static const char *end_note(const struct analysis *a, char *buf, size_t size)
 		return buf;
 	if (a->trace->stop.reason)
 		return "recording stopped early";
+	if (a->exited) {
+		char status[16] = "";
+		if (a->exit_status_known)
+			snprintf(status, sizeof(status), "%d", a->exit_status);
+		snprintf(buf, size,
+			 "exited through _exit(%s) at %.3f s: no atexit handlers ran (os._exit in "
+			 "Python; a multiprocessing child ends so)",
+			 status, secs(a->exit_time_ns));
+		return buf;
+	}
 	return a->clean_exit ? "exited cleanly" : "no clean exit (killed, crashed, exec'd or still running)";
 }
 

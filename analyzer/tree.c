@@ -300,7 +300,7 @@ void tree_totals(const struct tree *tr, struct tree_totals *out)
 		out->spread.free_count_var += hs.free_count_var;
 		out->spread.leak_count_var += hs.leak_count_var;
 		out->damaged |= tr->p[i].t.damaged;
-		out->all_clean &= a->clean_exit || a->execd;
+		out->all_clean &= a->clean_exit || a->execd || a->exited;
 		out->stopped += tr->p[i].t.stop.reason != 0;
 	}
 	combined_peak(tr, &out->peak, &out->peak_time_ns, &out->spread);

@@ -160,6 +160,8 @@ const char *mark_kind_name(int kind)
 		return "exec";
 	case HW_MARK_EXEC_FAILED:
 		return "exec-failed";
+	case HW_MARK_EXIT:
+		return "exit";
 	default:
 		return "other";
 	}

@@ -1,9 +1,11 @@
-/* exec (shim, intercept stage): execve and the exec functions glibc runs
- * without calling it through the PLT (execv, execvp, execvpe, execl,
- * execlp, execle, fexecve, execveat) write an EXEC mark right before the
- * real call, and an EXEC_FAILED mark when it returns. posix_spawn (and
+/* exec and _exit (shim, intercept stage): execve and the exec functions
+ * glibc runs without calling it through the PLT (execv, execvp, execvpe,
+ * execl, execlp, execle, fexecve, execveat) write an EXEC mark right before
+ * the real call, and an EXEC_FAILED mark when it returns. posix_spawn (and
  * system, popen) make a new process whose exec is glibc's internal one:
- * not this process's exec, left alone. */
+ * not this process's exec, left alone. _exit and _Exit write an EXIT mark
+ * (the status) before the real call: the end of a process whose
+ * destructors, and so the trailer, never run. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -223,4 +225,42 @@ HW_EXPORT int execlp(const char *file, const char *arg, ...)
 	int r = g_real.execvp(file, argv);
 	exec_failed(marked, text(file));
 	return r;
+}
+
+/* The status as the EXIT mark's label: decimal, no snprintf (_exit is
+ * async-signal-safe and called in vfork children and signal handlers). */
+static void exit_mark(int status)
+{
+	char label[12], digits[11];
+	size_t nd = 0, n = 0;
+	unsigned v = status < 0 ? 0u - (unsigned)status : (unsigned)status;
+	do
+		digits[nd++] = (char)('0' + v % 10);
+	while ((v /= 10) && nd < sizeof(digits));
+	if (status < 0)
+		label[n++] = '-';
+	while (nd)
+		label[n++] = digits[--nd];
+	label[n] = 0;
+	exec_mark(HW_MARK_EXIT, label);
+}
+
+HW_EXPORT void _exit(int status)
+{
+	ENSURE(_exit);
+	exit_mark(status);
+	if (g_real._exit)
+		g_real._exit(status);
+	syscall(SYS_exit_group, status);
+	__builtin_unreachable();
+}
+
+HW_EXPORT void _Exit(int status)
+{
+	ENSURE(_Exit);
+	exit_mark(status);
+	if (g_real._Exit)
+		g_real._Exit(status);
+	syscall(SYS_exit_group, status);
+	__builtin_unreachable();
 }

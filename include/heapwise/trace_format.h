@@ -398,6 +398,14 @@ enum hw_mark_kind {
 	 * readable; the process reads as one that did not exit cleanly). */
 	HW_MARK_EXEC = 4,
 	HW_MARK_EXEC_FAILED = 5,
+	/* The process ends through _exit or _Exit (Python's os._exit, a
+	 * multiprocessing child, a program skipping its atexit handlers):
+	 * written right before the real call; label: the status in decimal.
+	 * No trailer follows (the destructors do not run): the process ended
+	 * at its own request, not killed or crashed. Never written by a child
+	 * sharing its parent's memory (vfork: its _exit ends nothing of its
+	 * parent's). */
+	HW_MARK_EXIT = 6,
 };
 
 #define HW_MAX_LABEL 256u

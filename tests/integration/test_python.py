@@ -356,6 +356,37 @@ class Embedded(PythonTest):
             self.skipTest("no interpreter with a shared libpython")
 
 
+class ExitCall(PythonTest):
+    def test_os_exit_is_an_exit_not_a_kill(self):
+        """os._exit(3): the trace says the process exited through _exit(3)
+        (text, JSON exit_call, not truncated) and measures leaks at it;
+        the vfork child of a failed subprocess, which calls _exit(255),
+        writes nothing into its parent's trace. Before: "no clean exit
+        (killed, crashed, exec'd or still running)", truncated, and leaks
+        at "the end of the trace"."""
+        mark = marker_lines("os_exit.py")
+        for py in self.each_interpreter():
+            with self.on(py):
+                _, trace = self.traced(py, "os_exit.py", status=3)
+                s = self.json("summary", trace)
+                self.assertEqual(s.get("exit_call", {}).get("status"), 3, s.get("exit_call"))
+                self.assertFalse(s["clean_exit"])
+                self.assertFalse(s["truncated"])
+                self.assertEqual(s["leak_point"], "_exit(3)")
+                self.assertGreaterEqual(s["leaked_bytes"], 1_000_000)
+                text = self.heapwise("summary", trace, *self.sysroot).stdout
+                self.assertIn("exited through _exit(3) at", text)
+                self.assertNotIn("no clean exit", text)
+                leaks = self.lines(trace, by="leaked")
+                self.assertGreaterEqual(leaks[("os_exit.py", mark["LINE-KEEP"])]["leaked_bytes"],
+                                        1_000_000)
+                dump = self.heapwise("dump", trace).stdout
+                exits = [l for l in dump.splitlines() if l.strip().startswith("MARK") and
+                         " exit " in l]
+                self.assertEqual(len(exits), 1, exits)
+                self.assertIn('"3"', exits[0])
+
+
 class FrameChainCache(PythonTest):
     def test_cached_stacks_equal_the_walk(self):
         # HEAPWISE_STACK_CACHE=check makes every stack the frame-chain cache
