@@ -555,23 +555,49 @@ void python_start(struct thread_state *ts)
 
 _Atomic unsigned long long g_py_late_seen;
 static atomic_flag g_late_busy = ATOMIC_FLAG_INIT;
+/* The thread last seen loading objects, and how many looks other threads
+ * left to it (python_check_late) */
+static _Atomic int g_late_loader;
+static _Atomic unsigned g_late_deferred;
 
 void python_check_late(void)
 {
 	struct thread_state *ts = hw_tls.state;
 	const unsigned long long *at = g_loader_adds;
-	/* the loader's lock held: a dlopen under way, whose object may not be
-	 * relocated yet (and dlsym would wait for it); a later allocation
-	 * looks again */
-	if (!ts || !at || stack_native_loader_busy())
+	if (!ts || !at)
 		return;
-	if (atomic_flag_test_and_set_explicit(&g_late_busy, memory_order_acquire))
+	int saved = errno;
+	int me = (int)ts->tid;
+	/* A dlopen under way (the loader's lock held): its object may not be
+	 * relocated yet, and dlsym would wait for it. The thread loading it
+	 * is the one that looks once it is done: that is the thread that
+	 * goes on to initialize the interpreter, most likely, and CPython's
+	 * start-up sets the allocators with no lock, which a look from
+	 * another thread at the same time could read half-written. Other
+	 * threads look only when that thread seems gone (it left 4096 looks
+	 * to them). */
+	int owner = stack_native_loader_owner();
+	if (owner) {
+		if (owner == me)
+			atomic_store(&g_late_loader, me);
+		errno = saved;
 		return;
-	int saved = errno; /* dlsym may set it */
+	}
+	int loader = atomic_load(&g_late_loader);
+	if (loader && loader != me && atomic_fetch_add(&g_late_deferred, 1) < 4096) {
+		errno = saved;
+		return;
+	}
+	if (atomic_flag_test_and_set_explicit(&g_late_busy, memory_order_acquire)) {
+		errno = saved;
+		return;
+	}
 	unsigned long long adds = __atomic_load_n(at, __ATOMIC_RELAXED);
 	if (atomic_load(&g_py_state) == PY_NONE && adds != atomic_load(&g_py_late_seen) &&
 	    tracker_unwind_enter(ts)) {
 		atomic_store(&g_py_late_seen, adds);
+		atomic_store(&g_late_loader, 0);
+		atomic_store(&g_late_deferred, 0);
 		if (dlsym(RTLD_DEFAULT, "PyMem_SetAllocator"))
 			python_start(ts);
 		tracker_unwind_exit(ts);

@@ -401,9 +401,9 @@ bool stack_native_loader_locked(void)
  * (GL(dl_load_write_lock) only while they change the list), is declared
  * right before the write lock in every glibc since 2.13: taken only when
  * the mutex there is a recursive one. */
-static const int *load_lock(void)
+static const pthread_mutex_t *load_lock(void)
 {
-	static const int *found;
+	static const pthread_mutex_t *found;
 	static bool looked;
 	if (!looked && g_loader_lock) {
 		const unsigned char *w = (const unsigned char *)g_loader_lock -
@@ -411,18 +411,20 @@ static const int *load_lock(void)
 		const unsigned char *l = w - sizeof(pthread_mutex_t);
 		void *g = dlvsym(RTLD_DEFAULT, "_rtld_global", "GLIBC_PRIVATE");
 		if (g && l >= (const unsigned char *)g && is_recursive_mutex(l))
-			found = &((const pthread_mutex_t *)(const void *)l)->__data.__lock;
+			found = (const pthread_mutex_t *)(const void *)l;
 		looked = true;
 	}
 	return found;
 }
 
-bool stack_native_loader_busy(void)
+int stack_native_loader_owner(void)
 {
-	const int *l = load_lock();
+	const pthread_mutex_t *l = load_lock();
 	if (!l)
-		return true;
-	return __atomic_load_n(l, __ATOMIC_RELAXED) != 0 || stack_native_loader_locked();
+		return -1;
+	if (__atomic_load_n(&l->__data.__lock, __ATOMIC_RELAXED) != 0)
+		return __atomic_load_n(&l->__data.__owner, __ATOMIC_RELAXED) ?: -1;
+	return stack_native_loader_locked() ? -1 : 0;
 }
 
 const unsigned long long *stack_native_loader_adds(unsigned long long *adds,

@@ -32,9 +32,10 @@ bool stack_native_proc_range(uintptr_t ip, uintptr_t *lo, uintptr_t *hi);
  * when not known. */
 void stack_native_find_loader_lock(void);
 bool stack_native_loader_locked(void);
-/* A dlopen or dlclose is under way in some thread (the loader's load lock
- * or its list lock is held); also true when that lock is not known. */
-bool stack_native_loader_busy(void);
+/* Whether a dlopen or dlclose is under way: 0 when none (the loader's load
+ * lock and list lock are free), the thread id of the one holding the load
+ * lock, -1 when the lock is held by a thread not known or is not known. */
+int stack_native_loader_owner(void);
 
 /* Where the loader keeps its count of objects added (dlpi_adds: a plain
  * read, no lock), found with the lock; *adds and *subs: the loader's counts
