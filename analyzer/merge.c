@@ -404,36 +404,35 @@ static void fill(struct merge *m, struct batch *b)
 	b->n = n;
 }
 
-/* The ring's hand-over: each side spins a little (the other is usually a
- * few microseconds from done), then sleeps on the condition variable.
- * sleepers is raised before the last look and read after every publish, so
- * a wake-up cannot be lost. */
-#define SPIN 2000
-
+/* The ring's hand-over: the side that finds the ring full (the decoding
+ * thread) or empty (the replay) sleeps on the condition variable until the
+ * other has emptied or filled half of it, or is done or told to stop. The
+ * faster side so sleeps through half a ring at a time, with one wake-up,
+ * and the slower one never waits for it. (Before, each side spun up to
+ * 2000 pauses and then slept until the next single batch: the faster side
+ * spun at nearly every batch, CPU that a loaded host takes from the slower
+ * one.) sleepers is raised before the last look and read after every
+ * publish, and what a sleeper waits for only becomes true by the other
+ * side's publish (or stop), so a wake-up cannot be lost. */
 static size_t load(const size_t *x)
 {
 	return __atomic_load_n(x, __ATOMIC_ACQUIRE);
 }
 
-static bool room_or_stop(const struct merge *m)
+static bool half_room_or_stop(const struct merge *m)
 {
-	return load(&m->produced) - load(&m->consumed) < RING || __atomic_load_n(&m->stop, __ATOMIC_ACQUIRE);
+	return load(&m->produced) - load(&m->consumed) <= RING / 2 ||
+	       __atomic_load_n(&m->stop, __ATOMIC_ACQUIRE);
 }
 
-static bool batch_or_done(const struct merge *m)
+static bool half_full_or_done(const struct merge *m)
 {
-	return load(&m->consumed) < load(&m->produced) || __atomic_load_n(&m->done, __ATOMIC_ACQUIRE);
+	return load(&m->produced) - load(&m->consumed) >= RING / 2 ||
+	       __atomic_load_n(&m->done, __ATOMIC_ACQUIRE);
 }
 
 static void wait_for(struct merge *m, bool (*ready)(const struct merge *))
 {
-	for (int i = 0; i < SPIN; i++) {
-		if (ready(m))
-			return;
-#ifdef __SSE2__
-		_mm_pause();
-#endif
-	}
 	pthread_mutex_lock(&m->lock);
 	__atomic_add_fetch(&m->sleepers, 1, __ATOMIC_SEQ_CST);
 	while (!ready(m))
@@ -442,10 +441,12 @@ static void wait_for(struct merge *m, bool (*ready)(const struct merge *))
 	pthread_mutex_unlock(&m->lock);
 }
 
-static void publish(struct merge *m, size_t *counter)
+/* Counts a batch filled or released, and wakes the other side if what it
+ * waits for (woken) now holds. */
+static void publish(struct merge *m, size_t *counter, bool (*woken)(const struct merge *))
 {
 	__atomic_store_n(counter, *counter + 1, __ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&m->sleepers, __ATOMIC_SEQ_CST)) {
+	if (__atomic_load_n(&m->sleepers, __ATOMIC_SEQ_CST) && woken(m)) {
 		pthread_mutex_lock(&m->lock);
 		pthread_cond_broadcast(&m->cond);
 		pthread_mutex_unlock(&m->lock);
@@ -456,7 +457,8 @@ static void *producer(void *arg)
 {
 	struct merge *m = arg;
 	for (;;) {
-		wait_for(m, room_or_stop);
+		if (m->produced - load(&m->consumed) == RING)
+			wait_for(m, half_room_or_stop);
 		if (__atomic_load_n(&m->stop, __ATOMIC_ACQUIRE))
 			break;
 		struct batch *b = &m->ring[m->produced % RING];
@@ -466,7 +468,7 @@ static void *producer(void *arg)
 #endif
 		if (!b->n)
 			__atomic_store_n(&m->done, true, __ATOMIC_RELEASE);
-		publish(m, &m->produced);
+		publish(m, &m->produced, half_full_or_done);
 		if (!b->n)
 			break;
 	}
@@ -515,9 +517,10 @@ size_t merge_batch(struct merge *m, const struct hw_event **out)
 			return k;
 		/* the batch handed out last time is free again */
 		m->handed = 0;
-		publish(m, &m->consumed);
+		publish(m, &m->consumed, half_room_or_stop);
 	}
-	wait_for(m, batch_or_done);
+	if (m->consumed == load(&m->produced))
+		wait_for(m, half_full_or_done);
 	if (m->consumed == load(&m->produced))
 		return 0;
 	struct batch *b = &m->ring[m->consumed % RING];
