@@ -142,7 +142,7 @@ static void swap_events(struct merge *m, struct cursor *c, size_t ci)
 		if (!ev) {
 			ev = m->held[k].ev;
 			cap = m->held[k].cap;
-		} else if (spare < 32) {
+		} else if (spare < 8) {
 			spare++;
 			k++;
 			continue;
