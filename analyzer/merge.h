@@ -20,7 +20,8 @@ struct merge;
  * event that uses it, after the modules it needs were recorded). */
 typedef void (*merge_def_fn)(void *ctx, const struct cursor *c, const struct hw_record *r);
 struct merge *merge_new(const struct trace *t, merge_def_fn def, void *ctx);
-/* The next batch of events (valid until the next call); 0 at the end. */
+/* The next events in order, a batch or a part of one (valid until the next
+ * call); 0 at the end. */
 size_t merge_batch(struct merge *m, const struct hw_event **out);
 /* Record bytes of the chunks read so far (for progress); *total: all. */
 uint64_t merge_done(const struct merge *m, uint64_t *total);
