@@ -1080,6 +1080,105 @@ void stack_python_release(struct code_map *m)
 	munmap(m, sizeof(*m));
 }
 
+/* Reads a location table varint (6 bits a byte, bit 6 = more) at t[*i],
+ * never past n. */
+static unsigned long lt_varint(const uint8_t *t, size_t n, size_t *i)
+{
+	unsigned long v = 0;
+	for (unsigned shift = 0; *i < n && shift < 42; shift += 6) {
+		uint8_t b = t[(*i)++];
+		v |= (unsigned long)(b & 63) << shift;
+		if (!(b & 64))
+			break;
+	}
+	return v;
+}
+
+static long lt_svarint(const uint8_t *t, size_t n, size_t *i)
+{
+	unsigned long u = lt_varint(t, n, i);
+	return (u & 1) ? -(long)(u >> 1) : (long)(u >> 1);
+}
+
+/* One entry of a compacted table (see compact_linetable) at out + len, if
+ * it fits in cap; false when it does not. */
+static bool lt_put(uint8_t *out, size_t *len, size_t cap, bool none, long delta, unsigned units)
+{
+	uint8_t e[1 + 12];
+	size_t k = 0;
+	e[k++] = (uint8_t)(0x80 | (none ? 15 : 13) << 3 | (units - 1));
+	if (!none) {
+		unsigned long u = delta < 0 ? (unsigned long)-delta << 1 | 1 : (unsigned long)delta << 1;
+		while (u >= 64) {
+			e[k++] = (uint8_t)(64 | (u & 63));
+			u >>= 6;
+		}
+		e[k++] = (uint8_t)u;
+	}
+	if (*len + k > cap)
+		return false;
+	if (out)
+		memcpy(out + *len, e, k);
+	*len += k;
+	return true;
+}
+
+/* A location table longer than a CODE record may hold (a long script's
+ * module code: 20-32 bytes a line with its columns, so a script of some 600
+ * lines on 3.11; everything past the cut had no line) rewritten without
+ * columns: an entry (code 13: line delta; 15: no location) per run of up to
+ * 8 code units on one line, about 2 bytes per 8 units. At most cap bytes,
+ * whole entries (the code units past them have no line, as before); into
+ * out, or only measured when out is NULL. Returns the length. */
+static size_t compact_linetable(const uint8_t *t, size_t n, uint8_t *out, size_t cap)
+{
+	size_t i = 0, len = 0;
+	long line = 0, out_line = 0, run_line = 0;
+	unsigned run = 0; /* code units in the pending run */
+	bool run_none = false;
+	while (i < n) {
+		uint8_t b = t[i++];
+		if (!(b & 0x80))
+			break; /* not at an entry: stop there */
+		unsigned code = (b >> 3) & 15, units = (b & 7) + 1;
+		bool none = code == 15;
+		if (code == 14) {
+			line += lt_svarint(t, n, &i);
+			lt_varint(t, n, &i);
+			lt_varint(t, n, &i);
+			lt_varint(t, n, &i);
+		} else if (code == 13) {
+			line += lt_svarint(t, n, &i);
+		} else if (code >= 10 && code <= 12) {
+			line += (long)code - 10;
+			i += 2;
+		} else if (!none) {
+			i += 1;
+		}
+		if (i > n)
+			break; /* a cut entry */
+		if (run && run_none == none && (none || run_line == line)) {
+			unsigned take = units < 8 - run ? units : 8 - run;
+			run += take;
+			units -= take;
+			if (!units)
+				continue;
+		}
+		if (run) {
+			if (!lt_put(out, &len, cap, run_none, run_line - out_line, run))
+				return len;
+			if (!run_none)
+				out_line = run_line;
+		}
+		run = units;
+		run_none = none;
+		run_line = line;
+	}
+	if (run)
+		lt_put(out, &len, cap, run_none, run_line - out_line, run);
+	return len;
+}
+
 static bool emit_code(struct thread_state *ts, uintptr_t code, uint32_t id)
 {
 	const struct python_layout *L = g_py_layout;
@@ -1087,12 +1186,14 @@ static bool emit_code(struct thread_state *ts, uintptr_t code, uint32_t id)
 	size_t flen = str_utf8(LOAD(uintptr_t, code, L->code_filename), filename, sizeof(filename));
 	size_t qlen = str_utf8(LOAD(uintptr_t, code, L->code_qualname), qualname, sizeof(qualname));
 	uintptr_t table = LOAD(uintptr_t, code, L->code_linetable);
-	size_t tlen = table ? (size_t)LOAD(intptr_t, table, L->bytes_size) : 0;
-	size_t room = writer_chunk_size() / 2;
-	if (tlen > HW_MAX_LINETABLE)
-		tlen = HW_MAX_LINETABLE;
-	if (tlen + flen + qlen + 8 * HW_VARINT_MAX > room)
-		tlen = 0; /* cannot fit: lines of this code object stay unknown */
+	size_t raw = table ? (size_t)LOAD(intptr_t, table, L->bytes_size) : 0;
+	const uint8_t *data = table ? (const uint8_t *)(table + L->bytes_data) : NULL;
+	size_t room = writer_chunk_size() / 2, fixed = flen + qlen + 8 * HW_VARINT_MAX;
+	size_t cap = room > fixed ? room - fixed : 0;
+	if (cap > HW_MAX_LINETABLE)
+		cap = HW_MAX_LINETABLE;
+	bool compact = raw > cap;
+	size_t tlen = compact ? compact_linetable(data, raw, NULL, cap) : raw;
 	uint8_t *p = tracker_reserve(ts, 1 + 5 * HW_VARINT_MAX + flen + qlen + tlen);
 	if (!p)
 		return false;
@@ -1106,8 +1207,10 @@ static bool emit_code(struct thread_state *ts, uintptr_t code, uint32_t id)
 	memcpy(p, qualname, qlen);
 	p += qlen;
 	p = hw_put_varint(p, tlen);
-	if (tlen)
-		memcpy(p, (const void *)(table + L->bytes_data), tlen);
+	if (compact)
+		compact_linetable(data, raw, p, tlen);
+	else if (tlen)
+		memcpy(p, data, tlen);
 	p += tlen;
 	tracker_commit(ts, p);
 	return true;

@@ -652,6 +652,27 @@ class CodeReuse(PythonTest):
                     self.assertLess(row["allocated_bytes"], size + 4_000, i)
 
 
+class LongCode(PythonTest):
+    def test_a_long_scripts_lines_are_known(self):
+        """A location table longer than a CODE record holds is kept without
+        its columns (about 2 bytes per 8 code units): a 1,500-line script's
+        last lines keep their figures (before: its module code's table was
+        cut at 16 KiB and everything past about line 500-780 had no line)."""
+        for py in self.each_interpreter():
+            with self.on(py):
+                _, trace = self.traced(py, "long_script.py")
+                rows = self.lines(trace)
+                got = {line: c["allocated_bytes"] for (name, line), c in rows.items()
+                       if name == "long_generated.py"}
+                self.assertIn(1504, got, sorted(k for k in got if k)[-5:])
+                self.assertIn(1505, got, sorted(k for k in got if k)[-5:])
+                # the buffer, and the bytearray object with it
+                self.assertGreaterEqual(got[1504], 3_000_001)
+                self.assertLess(got[1504], 3_000_001 + 2_000)
+                self.assertGreaterEqual(got[1505], 2_000_003)
+                self.assertLess(got[1505], 2_000_003 + 2_000)
+
+
 class NumPy(PythonTest):
     def test_array_on_its_line(self):
         tested = 0
