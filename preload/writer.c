@@ -21,6 +21,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,7 +31,11 @@
 #include "log.h"
 #include "proc.h"
 
+/* The file grows by a quarter of its size, and at least GROW_MIN_BYTES (two
+ * blocks): room mapped without a descriptor while the process is at its
+ * descriptor limit (map_without_fd). */
 #define GROW_MIN_CHUNKS 2u
+#define GROW_MIN_BYTES (1u << 20)
 
 /* In next_chunk once writer_finish has read it: a claim whose number has
  * it comes too late (its block would lie past the end of the file, which
@@ -51,6 +56,7 @@ static struct {
 	/* the header page, shared; NULL when it could not be mapped, or once
 	 * the program unmapped, remapped or protected it (writer_program_maps) */
 	uint8_t *_Atomic hdr_map;
+	uint64_t start_monotonic_ns; /* the header's: checked by map_without_fd */
 	pthread_mutex_t grow_lock;
 	char path[2048]; /* as created (absolute), for messages */
 	char abs_path[2048]; /* for reopening after a chdir */
@@ -364,6 +370,7 @@ bool writer_open(uint64_t start_realtime_ns, uint64_t start_monotonic_ns, uint32
 	atomic_store(&w.hdr_map, hm == MAP_FAILED ? NULL : (uint8_t *)hm);
 	close(fd);
 	w.pid = getpid();
+	w.start_monotonic_ns = start_monotonic_ns;
 	w.open = true;
 	w.dev = st.st_dev;
 	w.ino = st.st_ino;
@@ -458,19 +465,31 @@ static bool grow_to(int fd, uint64_t first, uint32_t *n)
 		}
 		*n = (uint32_t)(need - first + 1);
 		if (cap <= need) {
-			uint64_t add = cap / 4 > GROW_MIN_CHUNKS ? cap / 4 : GROW_MIN_CHUNKS;
+			uint64_t add = GROW_MIN_BYTES / w.chunk_size;
+			if (add < GROW_MIN_CHUNKS)
+				add = GROW_MIN_CHUNKS;
+			if (cap / 4 > add)
+				add = cap / 4;
 			uint64_t target = need + add;
 			if (target > room)
 				target = room;
 			if (fits != UINT64_MAX && target > cap + fits)
 				target = cap + fits;
 			off_t from = (off_t)(HW_HEADER_SIZE + cap * w.chunk_size);
-			off_t len = (off_t)((target - cap) * w.chunk_size);
-			int err = 0;
-			if (fallocate(fd, 0, from, len) < 0) {
-				err = errno;
-				if (err == EOPNOTSUPP || err == ENOSYS)
-					err = posix_fallocate(fd, from, len);
+			int err;
+			for (;;) {
+				off_t len = (off_t)((target - cap) * w.chunk_size);
+				err = 0;
+				if (fallocate(fd, 0, from, len) < 0) {
+					err = errno;
+					if (err == EOPNOTSUPP || err == ENOSYS)
+						err = posix_fallocate(fd, from, len);
+				}
+				/* a nearly full filesystem: the blocks needed now,
+				 * without the room ahead */
+				if (err != ENOSPC || target == need + 1)
+					break;
+				target = need + 1;
 			}
 			if (err) {
 				fail_as(HW_STOP_GROW, "growing", err);
@@ -499,12 +518,53 @@ static atomic_bool g_no_populate_write;
  * faults and the mapping calls of 64 KiB blocks were most of the system time
  * of a traced run. MAP_POPULATE alone prefaults a shared mapping for reading
  * only. A kernel without MADV_POPULATE_WRITE gets MAP_POPULATE. */
+/* Blocks idx .. idx + *np - 1 (fewer: what the file has room for) mapped
+ * without a descriptor, for a process at its descriptor limit (a server
+ * that ran out for a moment goes on being traced): mremap with an old size
+ * of 0 makes a second mapping of a shared one, here of the header page's
+ * file from offset 0 to the blocks' end, whose front is then unmapped.
+ * Growing the file needs a descriptor: only blocks within its capacity.
+ * The new mapping must be this trace's (the program may have mapped
+ * something else where the header page was since it was read): its header
+ * is checked. A system call of its own (the shim's mremap is the
+ * program's). NULL when it cannot. */
+static uint8_t *map_without_fd(uint64_t idx, uint32_t *np)
+{
+	uint64_t cap = atomic_load(&w.capacity);
+	uint8_t *hm = atomic_load(&w.hdr_map);
+	if (!hm || idx >= cap)
+		return NULL;
+	uint32_t n = idx + *np > cap ? (uint32_t)(cap - idx) : *np;
+	size_t front = HW_HEADER_SIZE + (size_t)idx * w.chunk_size, len = (size_t)n * w.chunk_size;
+	void *d = (void *)syscall(SYS_mremap, hm, (size_t)0, front + len, MREMAP_MAYMOVE, NULL);
+	if (d == MAP_FAILED)
+		return NULL;
+	const struct hw_file_header *h = d;
+	if (memcmp(h->magic, HW_MAGIC, 8) || h->pid != (uint64_t)w.pid ||
+	    h->start_monotonic_ns != w.start_monotonic_ns) {
+		munmap(d, front + len);
+		return NULL;
+	}
+	munmap(d, front);
+	*np = n;
+	return (uint8_t *)d + front;
+}
+
 static uint8_t *map_blocks(uint64_t idx, uint32_t *np)
 {
 	uint32_t n = *np;
 	int fd = reopen();
 	if (fd < 0) {
-		fail_as(HW_STOP_REOPEN, "reopening", errno);
+		int err = errno;
+		uint8_t *p = err == EMFILE || err == ENFILE ? map_without_fd(idx, np) : NULL;
+		if (p) {
+			if (HW_UNLIKELY(!w.open || proc_wiped())) {
+				munmap(p, (size_t)*np * w.chunk_size);
+				return NULL;
+			}
+			return p;
+		}
+		fail_as(HW_STOP_REOPEN, "reopening", err);
 		return NULL;
 	}
 	if (idx + n - 1 >= atomic_load(&w.capacity)) {

@@ -1022,6 +1022,37 @@ class FullDisk(TraceTest):
             self.assertIn("recording stopped at", q.stderr)
 
 
+class DescriptorLimit(TraceTest):
+    def test_a_moment_without_descriptors_is_traced_through(self):
+        """A process at its descriptor limit while it allocates (20,000
+        blocks of 1000 bytes with no descriptor free): the shim maps the
+        file's room ahead without a descriptor (a second mapping of its
+        header page), so the whole run is traced: clean exit, no stop,
+        every block of the moment and after counted. Before: recording
+        stopped for good at the first chunk the shim could not reopen
+        the file for. Much longer without descriptors than the room ahead
+        still stops, saying why (reopen_failed), and the program runs
+        on."""
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "py", "fd_limit.py")
+        for flags in ((), ("--native",), ("--sample", "16K")):
+            p, out, traces = self.run_traced_stdout(
+                ["/usr/bin/python3.11", script, "20000"], "--no-compress", *flags)
+            self.assertEqual(p, 0, flags)
+            self.assertIn("ok 20000 100000", out)
+            s = self.json("summary", traces[0])
+            self.assertIsNone(s.get("recording_stopped"), flags)
+            self.assertTrue(s["clean_exit"], flags)
+            if not flags:
+                self.assertGreater(s["allocations"], 170000)
+        p, out, traces = self.run_traced_stdout(
+            ["/usr/bin/python3.11", script, "1000000"], "--no-compress")
+        self.assertEqual(p, 0)
+        self.assertIn("ok 1000000 100000", out)
+        s = self.json("summary", traces[0])
+        self.assertEqual(s["recording_stopped"]["reason"], "reopen_failed")
+        self.assertIn("Too many open files", s["recording_stopped"]["message"])
+
+
 class Symbols(TraceTest):
     def test_dlopened_library_is_symbolized(self):
         lib = self.prog("dlib.so")
