@@ -3,8 +3,10 @@
  * a SIGBUS on a mapped page; chunks are mapped MAP_SHARED, so every byte a
  * thread has written survives the process being killed. No descriptor stays
  * open between chunk claims: programs list and close their descriptors
- * (subprocess's pass_fds tests do), so the file is reopened by its absolute
- * path for each claim, and its inode checked. The header page alone stays
+ * (subprocess's pass_fds tests do), so blocks the file has room for are
+ * mapped from the header page's mapping (map_without_fd), and the file is
+ * reopened by its absolute path, its inode checked, to grow it (or under an
+ * address-space limit). The header page alone stays
  * mapped (shared) for the whole run: a stop of recording is stored into it
  * (trace_format.h, struct hw_stop_record) without a descriptor, which the
  * process may no longer be allowed to open (it dropped its privileges). */
@@ -519,11 +521,12 @@ static atomic_bool g_no_populate_write;
  * of a traced run. MAP_POPULATE alone prefaults a shared mapping for reading
  * only. A kernel without MADV_POPULATE_WRITE gets MAP_POPULATE. */
 /* Blocks idx .. idx + *np - 1 (fewer: what the file has room for) mapped
- * without a descriptor, for a process at its descriptor limit (a server
- * that ran out for a moment goes on being traced): mremap with an old size
- * of 0 makes a second mapping of a shared one, here of the header page's
- * file from offset 0 to the blocks' end, whose front is then unmapped.
- * Growing the file needs a descriptor: only blocks within its capacity.
+ * without a descriptor: mremap with an old size of 0 makes a second mapping
+ * of a shared one, here of the header page's file from offset 0 to the
+ * blocks' end, whose front is then unmapped. How blocks within the file's
+ * capacity are mapped (a program at its descriptor limit, a server that ran
+ * out for a moment, goes on being traced; none of its descriptors is taken
+ * for a moment); growing the file needs a descriptor.
  * The new mapping must be this trace's (the program may have mapped
  * something else where the header page was since it was read): its header
  * is checked. A system call of its own (the shim's mremap is the
@@ -550,41 +553,57 @@ static uint8_t *map_without_fd(uint64_t idx, uint32_t *np)
 	return (uint8_t *)d + front;
 }
 
+/* Under an address-space limit (ulimit -v) the second mapping, as large as
+ * the file for a moment, could take room another thread's mmap needs: the
+ * file is opened instead (map_without_fd then only when no descriptor is
+ * free, where the alternative is to stop). */
+static bool address_space_limited(void)
+{
+	struct rlimit r;
+	return getrlimit(RLIMIT_AS, &r) < 0 || r.rlim_cur != RLIM_INFINITY;
+}
+
 static uint8_t *map_blocks(uint64_t idx, uint32_t *np)
 {
 	uint32_t n = *np;
-	int fd = reopen();
-	if (fd < 0) {
-		int err = errno;
-		uint8_t *p = err == EMFILE || err == ENFILE ? map_without_fd(idx, np) : NULL;
-		if (p) {
-			if (HW_UNLIKELY(!w.open || proc_wiped())) {
-				munmap(p, (size_t)*np * w.chunk_size);
-				return NULL;
-			}
-			return p;
-		}
-		fail_as(HW_STOP_REOPEN, "reopening", err);
-		return NULL;
-	}
-	if (idx + n - 1 >= atomic_load(&w.capacity)) {
-		if (!grow_to(fd, idx, &n)) {
-			close(fd);
-			return NULL;
-		}
-		*np = n;
-	}
-	off_t off = (off_t)(HW_HEADER_SIZE + idx * w.chunk_size);
 	size_t len = (size_t)n * w.chunk_size;
 	bool pw = !atomic_load_explicit(&g_no_populate_write, memory_order_relaxed);
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | (pw ? 0 : MAP_POPULATE),
-		       fd, off);
-	int map_err = errno;
-	close(fd);
-	if (p == MAP_FAILED) {
-		writer_fail("mapping", map_err);
-		return NULL;
+	/* blocks the file has room for: mapped without opening it (no
+	 * descriptor of the program's taken, even for a moment); the file is
+	 * opened to grow it, or when that mapping cannot be made */
+	uint8_t *p = idx + n <= atomic_load(&w.capacity) && !address_space_limited()
+			     ? map_without_fd(idx, np)
+			     : NULL;
+	if (!p) {
+		int fd = reopen();
+		if (fd < 0) {
+			int err = errno;
+			p = err == EMFILE || err == ENFILE ? map_without_fd(idx, np) : NULL;
+			if (!p) {
+				fail_as(HW_STOP_REOPEN, "reopening", err);
+				return NULL;
+			}
+		} else {
+			if (idx + n - 1 >= atomic_load(&w.capacity)) {
+				if (!grow_to(fd, idx, &n)) {
+					close(fd);
+					return NULL;
+				}
+				*np = n;
+			}
+			off_t off = (off_t)(HW_HEADER_SIZE + idx * w.chunk_size);
+			void *m = mmap(NULL, (size_t)n * w.chunk_size, PROT_READ | PROT_WRITE,
+				       MAP_SHARED | (pw ? 0 : MAP_POPULATE), fd, off);
+			int map_err = errno;
+			close(fd);
+			if (m == MAP_FAILED) {
+				writer_fail("mapping", map_err);
+				return NULL;
+			}
+			p = m;
+		}
 	}
+	len = (size_t)*np * w.chunk_size;
 	if (HW_UNLIKELY(!w.open || proc_wiped())) {
 		/* a fork child (from a signal handler that interrupted this
 		 * claim) that goes on here: the blocks are its parent's */
