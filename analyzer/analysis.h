@@ -255,6 +255,22 @@ struct analysis {
  * totals), and the replay stops at its end.
  * Returns HW_ERR_USAGE (after printing why) when a marker is not found. */
 enum hw_err analysis_run(struct analysis *a, struct trace *t, const struct analysis_opts *opts);
+/* analysis_run in steps, for a follower (follow.c) that replays a growing
+ * trace once and judges windows of it as they come: replay_begin (follow:
+ * a merge of the chunks published so far that takes in more with
+ * merge_refresh), replay_step as often as wanted, replay_end once (the
+ * figures, as analysis_run leaves them). */
+struct replay;
+enum { REPLAY_DRAINED, REPLAY_STARTED, REPLAY_OVER };
+struct replay *replay_begin(struct analysis *a, struct trace *t, const struct analysis_opts *opts,
+			    bool follow);
+int replay_step(struct replay *r);
+enum hw_err replay_end(struct replay *r);
+struct merge *replay_merge(struct replay *r);
+/* The window to look for next (the markers' labels, kept by the caller). */
+void replay_window(struct replay *r, const char *from, const char *to);
+/* Back to before the window's start (the follower's parent after its fork). */
+void replay_unstart(struct replay *r);
 void analysis_free(struct analysis *a);
 /* Frees what only the replay and the per-site figures need (live set,
  * sites, stack table), keeping the code objects, modules, markers and RSS

@@ -15,5 +15,15 @@ int cmd_diff(int argc, char **argv);
 int cmd_timeline(int argc, char **argv);
 int cmd_compress(int argc, char **argv);
 int cmd_lines(int argc, char **argv);
+int cmd_follow(int argc, char **argv);
+
+#include <stdbool.h>
+#include <stdint.h>
+struct trace;
+struct analysis;
+/* check --between's limits on an analysis of one window (gate.c): prints
+ * check's report; 0 pass, 1 fail, 2 cannot judge (heapwise follow). */
+int check_window(struct trace *t, struct analysis *a, bool peak, uint64_t max_peak, bool leaked,
+		 uint64_t max_leaked);
 
 #endif

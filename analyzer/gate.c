@@ -155,62 +155,38 @@ static void limit_message(char *buf, size_t size, const struct limit *l, bool by
 			 verdict);
 }
 
-/* Checks one trace; returns 0 pass, 1 fail, 2 error. Appends JUnit cases. */
-static int check_one(const char *path, struct check_opts *o, struct suppressions *sup, FILE *junit)
+/* The limits on a trace's replayed figures (check_one's, and a follower's
+ * window: follow.c); prints the report; 0 pass, 1 fail, 2 cannot judge. */
+static int check_judge(const char *path, struct check_opts *o, struct suppressions *sup,
+		       FILE *junit, struct trace *t, struct analysis *a, bool stopped,
+		       const char *stop)
 {
-	struct trace t;
-	struct analysis a;
-	if (trace_open(path, &t) != HW_OK) {
-		trace_close(&t);
-		return 2;
-	}
-	/* Recording stopped early: the figures end where it stopped, and a
-	 * limit the program passed afterwards would pass here. Refused before
-	 * the replay (a marker after the stop is not there either). */
-	char stop[400];
-	bool stopped = trace_stop_note(&t, stop, sizeof(stop)) != NULL;
-	if (stopped && !o->allow_incomplete) {
-		err_print("check: %s: %s; a limit cannot be judged on part of the run (--allow-incomplete checks these figures)",
-			  path, stop);
-		junit_refused(junit, o, path, stop);
-		trace_close(&t);
-		return 2;
-	}
-	if (analysis_run(&a, &t, &o->an) != HW_OK) {
-		analysis_free(&a);
-		trace_close(&t);
-		return 2;
-	}
 	char note[160];
-	if (a.sample_interval && !o->allow_sampled) {
+	if (a->sample_interval && !o->allow_sampled) {
 		/* a limit is exact; a sampled figure may be over or under it */
 		err_print("check: %s is %s; its figures cannot be held to exact limits (--allow-sampled checks the estimates against them)",
-			  path, sample_note(a.sample_interval, note, sizeof(note)));
-		analysis_free(&a);
-		trace_close(&t);
+			  path, sample_note(a->sample_interval, note, sizeof(note)));
 		return 2;
 	}
 	/* Not one event and no clean exit: nothing of the run was recorded (a
 	 * shim that could not write, a process killed at its start) */
-	bool empty = !a.events && !a.clean_exit && !a.exited;
+	bool empty = !a->events && !a->clean_exit && !a->exited;
 	if (empty && !o->allow_incomplete) {
 		err_print("check: %s holds no events and no clean exit: nothing of the run was recorded, so no limit can be judged (--allow-incomplete checks it anyway)",
 			  path);
 		junit_refused(junit, o, path, "the trace holds no events and no clean exit");
-		analysis_free(&a);
-		trace_close(&t);
 		return 2;
 	}
-	struct symbolizer *s = symbolizer_new(&a);
+	struct symbolizer *s = symbolizer_new(a);
 	struct limit *limits[] = {&o->peak, &o->leaked, &o->allocs};
 	/* leaked: every eligible heap row, minus what the suppressions take */
 	uint64_t leaked = 0, heap_allocs = 0;
 	double leaked_var = 0;
 	for (int k = 0; k < HW_KIND_COUNT; k++)
 		if (kind_class(k) == CLASS_HEAP)
-			heap_allocs += a.kinds[k].allocs;
+			heap_allocs += a->kinds[k].allocs;
 	struct report r;
-	report_build(&r, &a, s, GROUP_STACK, BY_LEAKED, true);
+	report_build(&r, a, s, GROUP_STACK, BY_LEAKED, true);
 	for (size_t i = 0; i < r.n; i++) {
 		const struct row *row = &r.rows[i];
 		if (row->cls != CLASS_HEAP)
@@ -226,22 +202,22 @@ static int check_one(const char *path, struct check_opts *o, struct suppressions
 	}
 	report_free(&r);
 	struct spread_fig hs;
-	sample_heap_spread(&a, &hs);
+	sample_heap_spread(a, &hs);
 	o->peak.var = hs.peak_var;
 	o->leaked.var = leaked_var;
 	o->allocs.var = hs.count_var;
-	o->peak.value = a.peaks[CLASS_HEAP].peak;
+	o->peak.value = a->peaks[CLASS_HEAP].peak;
 	o->leaked.value = leaked;
 	o->allocs.value = heap_allocs;
 	char where[300];
-	report_leak_point(&a, where, sizeof(where));
+	report_leak_point(a, where, sizeof(where));
 
 	fputs("heapwise check: ", stdout);
 	text_str(stdout, path);
 	putchar('\n');
-	if (a.sample_interval)
+	if (a->sample_interval)
 		printf("  note: the trace is %s (--allow-sampled)\n",
-		       sample_note(a.sample_interval, note, sizeof(note)));
+		       sample_note(a->sample_interval, note, sizeof(note)));
 	if (stopped)
 		printf("  note: %s (--allow-incomplete)\n", stop);
 	if (empty)
@@ -257,14 +233,14 @@ static int check_one(const char *path, struct check_opts *o, struct suppressions
 		l->failed = l->value > l->max;
 		failed += l->failed;
 		char msg[320];
-		limit_message(msg, sizeof(msg), l, l != &o->allocs, a.sample_interval != 0);
+		limit_message(msg, sizeof(msg), l, l != &o->allocs, a->sample_interval != 0);
 		printf("  %s  %-16s %s", l->failed ? "FAIL" : "PASS", l->name, msg);
 		if (l == &o->leaked)
 			printf(" (heap live at %s)", where);
 		putchar('\n');
 		if (l->failed && l != &o->allocs) {
 			bool leaks = l == &o->leaked;
-			l->detail = offenders(&a, s, leaks ? BY_LEAKED : BY_PEAK, sup, o->n, leaks);
+			l->detail = offenders(a, s, leaks ? BY_LEAKED : BY_PEAK, sup, o->n, leaks);
 			printf("    top %s lines:\n%s", leaks ? "leaking" : "peak", l->detail);
 		}
 		if (junit) {
@@ -293,10 +269,10 @@ static int check_one(const char *path, struct check_opts *o, struct suppressions
 		       fmt_size(b, sup->rules[i].bytes));
 		sup->rules[i].blocks = sup->rules[i].bytes = 0;
 	}
-	if (t.damaged)
+	if (t->damaged)
 		printf("  note: the trace is damaged or cut; figures cover what could be read\n");
 	char pymiss[400];
-	if (report_python_missing(&a, pymiss, sizeof(pymiss))) { /* checked natively */
+	if (report_python_missing(a, pymiss, sizeof(pymiss))) { /* checked natively */
 		fputs("  note: Python not traced: ", stdout);
 		text_str(stdout, pymiss);
 		puts("; the limits were checked without them");
@@ -305,10 +281,56 @@ static int check_one(const char *path, struct check_opts *o, struct suppressions
 	       checked == 1 ? "" : "s");
 	symbolizer_print_hints(s); /* of the offenders' frames shown */
 	symbolizer_free(s);
-	analysis_free(&a);
-	trace_close(&t);
 	return failed ? 1 : 0;
 }
+
+int check_window(struct trace *t, struct analysis *a, bool peak, uint64_t max_peak, bool leaked,
+		 uint64_t max_leaked)
+{
+	struct check_opts o = {
+		.peak = {.name = "max-peak", .set = peak, .max = max_peak},
+		.leaked = {.name = "max-leaked", .set = leaked, .max = max_leaked},
+		.allocs = {.name = "max-allocations"},
+		.n = OFFENDERS,
+	};
+	int rc = check_judge(t->path, &o, NULL, NULL, t, a, false, NULL);
+	free(o.peak.detail);
+	free(o.leaked.detail);
+	return rc;
+}
+
+/* Checks one trace; returns 0 pass, 1 fail, 2 error. Appends JUnit cases. */
+static int check_one(const char *path, struct check_opts *o, struct suppressions *sup, FILE *junit)
+{
+	struct trace t;
+	struct analysis a;
+	if (trace_open(path, &t) != HW_OK) {
+		trace_close(&t);
+		return 2;
+	}
+	/* Recording stopped early: the figures end where it stopped, and a
+	 * limit the program passed afterwards would pass here. Refused before
+	 * the replay (a marker after the stop is not there either). */
+	char stop[400];
+	bool stopped = trace_stop_note(&t, stop, sizeof(stop)) != NULL;
+	if (stopped && !o->allow_incomplete) {
+		err_print("check: %s: %s; a limit cannot be judged on part of the run (--allow-incomplete checks these figures)",
+			  path, stop);
+		junit_refused(junit, o, path, stop);
+		trace_close(&t);
+		return 2;
+	}
+	if (analysis_run(&a, &t, &o->an) != HW_OK) {
+		analysis_free(&a);
+		trace_close(&t);
+		return 2;
+	}
+	int rc = check_judge(path, o, sup, junit, &t, &a, stopped, stop);
+	analysis_free(&a);
+	trace_close(&t);
+	return rc;
+}
+
 
 int cmd_check(int argc, char **argv)
 {

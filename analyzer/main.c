@@ -52,6 +52,8 @@ static const struct {
 		 "      [--blame user|innermost] [-n N]\n"},
 	{"dump", "dump TRACE [--sysroot DIR]\n"},
 	{"compress", "compress [--level N] TRACE...\n"},
+	{"follow", "follow TRACE  (judges --between windows of a live trace, requests on\n"
+		   "      stdin: the pytest plugin's; heapwise follow --help)\n"},
 };
 
 static const char usage_head[] = "usage: heapwise COMMAND [ARGS]  (heapwise COMMAND --help: "
@@ -728,7 +730,7 @@ int main(int argc, char **argv)
 		int (*fn)(int, char **);
 	} commands[] = {
 		{"run", cmd_run},   {"summary", cmd_summary}, {"top", cmd_top},
-		{"leaks", cmd_leaks}, {"dump", cmd_dump}, {"check", cmd_check},
+		{"leaks", cmd_leaks}, {"dump", cmd_dump}, {"check", cmd_check}, {"follow", cmd_follow},
 		{"flamegraph", cmd_flamegraph}, {"export", cmd_export}, {"diff", cmd_diff},
 		{"timeline", cmd_timeline}, {"compress", cmd_compress}, {"lines", cmd_lines},
 	};

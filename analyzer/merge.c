@@ -82,6 +82,11 @@ struct merge {
 	size_t nheld, heldcap;
 	bool done, stop;
 	int sleepers; /* threads asleep on cond (or about to be) */
+	/* following a live trace (merge_new_follow): chain_at[k] is cursor
+	 * k's chunk number, chain_end[k] 1 while it waits at the end of what
+	 * its thread published; cursors for ncur threads, room for curcap */
+	bool follow;
+	size_t ncur, curcap, seen_chunks;
 };
 
 static void flush_drops(struct merge *m)
@@ -175,6 +180,28 @@ static bool advance(struct merge *m, struct cursor *c)
 		if (n == 0) {
 			m->def(m->ctx, c, &c->rec);
 			defs = true;
+			continue;
+		}
+		if (m->follow) {
+			/* the end of what was published: more of this chunk, or
+			 * its thread's next chunk (taken in by a refresh after the
+			 * writer had finished this one), or wait for a refresh */
+			struct trace *t = (struct trace *)m->t;
+			size_t k = m->chain_at[ci];
+			if (!c->bad) {
+				uint32_t used = trace_chunk_used_now(t, k);
+				if (c->start + used > c->end) {
+					c->end = c->start + used;
+					continue;
+				}
+			}
+			size_t next = trace_next_chunk(t, k);
+			if (next == SIZE_MAX) {
+				m->chain_end[ci] = 1;
+				return false;
+			}
+			m->chain_at[ci] = next;
+			cursor_init_events(c, m->t, next);
 			continue;
 		}
 		/* a compressed chunk's buffer: nothing read from it outlives it
@@ -493,6 +520,87 @@ static size_t next_part(struct merge *m, const struct batch *b, const struct hw_
 		*out = r->ev;
 		return r->n;
 	}
+}
+
+static void follow_rebuild_heap(struct merge *m)
+{
+	m->n = 0;
+	for (size_t k = 0; k < m->ncur; k++)
+		if (!m->chain_end[k])
+			m->heap[m->n++] = &m->cursors[k];
+	for (size_t i = m->n / 2; i-- > 0;)
+		sift_down(m, i);
+}
+
+/* Takes in what the trace's last refresh found: cursors point into
+ * t->chunks again (it may have moved), a waiting cursor goes on when its
+ * chunk grew or its thread's next chunk came, and a thread seen for the
+ * first time gets a cursor from its chunk 0 (or its first chunk found). */
+void merge_refresh(struct merge *m)
+{
+	if (!m->follow)
+		return;
+	const struct trace *t = m->t;
+	for (size_t k = 0; k < m->ncur; k++)
+		m->cursors[k].chunk = &t->chunks[m->chain_at[k]];
+	/* a chunk with no cursor that no chunk before it leads to: a new thread */
+	bool *led = xcalloc(t->nchunks + 1, sizeof(bool));
+	for (size_t i = 0; i < t->nchunks; i++) {
+		size_t nx = trace_next_chunk(t, i);
+		if (nx != SIZE_MAX)
+			led[nx] = true;
+	}
+	for (size_t k = 0; k < m->ncur; k++)
+		led[m->chain_at[k]] = true;
+	for (size_t i = m->seen_chunks; i < t->nchunks; i++) {
+		if (led[i])
+			continue;
+		if (m->ncur == m->curcap) {
+			size_t cap = m->curcap * 2;
+			m->cursors = xrealloc(m->cursors, (cap + 1) * sizeof(*m->cursors));
+			memset(m->cursors + m->curcap + 1, 0, (cap - m->curcap) * sizeof(*m->cursors));
+			m->chain_at = xrealloc(m->chain_at, (cap + 1) * sizeof(*m->chain_at));
+			m->chain_end = xrealloc(m->chain_end, (cap + 1) * sizeof(*m->chain_end));
+			m->heap = xrealloc(m->heap, (cap + 1) * sizeof(*m->heap));
+			m->curcap = cap;
+		}
+		size_t k = m->ncur++;
+		memset(&m->cursors[k], 0, sizeof(m->cursors[k]));
+		m->chain_at[k] = i;
+		m->chain_end[k] = 1; /* advanced below */
+		cursor_init_events(&m->cursors[k], t, i);
+		m->cursors[k].nev = 0;
+		m->cursors[k].at = 0;
+	}
+	free(led);
+	m->seen_chunks = t->nchunks;
+	for (size_t k = 0; k < m->ncur; k++) {
+		struct cursor *c = &m->cursors[k];
+		if (!m->chain_end[k])
+			continue;
+		m->chain_end[k] = 0;
+		if (!advance(m, c))
+			m->chain_end[k] = 1;
+	}
+	follow_rebuild_heap(m);
+}
+
+struct merge *merge_new_follow(const struct trace *t, merge_def_fn def, void *ctx)
+{
+	struct merge *m = xcalloc(1, sizeof(*m));
+	m->def = def;
+	m->ctx = ctx;
+	m->t = t;
+	m->follow = true;
+	m->curcap = 16;
+	m->cursors = xcalloc(m->curcap + 1, sizeof(*m->cursors));
+	m->chain_at = xcalloc(m->curcap + 1, sizeof(*m->chain_at));
+	m->chain_end = xcalloc(m->curcap + 1, sizeof(*m->chain_end));
+	m->heap = xcalloc(m->curcap + 1, sizeof(*m->heap));
+	m->chain = xcalloc(1, sizeof(*m->chain));
+	m->ring = xcalloc(1, sizeof(*m->ring));
+	merge_refresh(m);
+	return m;
 }
 
 size_t merge_batch(struct merge *m, const struct hw_event **out)

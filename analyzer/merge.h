@@ -20,6 +20,11 @@ struct merge;
  * event that uses it, after the modules it needs were recorded). */
 typedef void (*merge_def_fn)(void *ctx, const struct cursor *c, const struct hw_record *r);
 struct merge *merge_new(const struct trace *t, merge_def_fn def, void *ctx);
+/* A merge of a live trace (trace_open_follow), single-threaded: a batch of
+ * 0 events means none was published yet; merge_refresh, after a
+ * trace_refresh, takes in what was published since. */
+struct merge *merge_new_follow(const struct trace *t, merge_def_fn def, void *ctx);
+void merge_refresh(struct merge *m);
 /* The next events in order, a batch or a part of one (valid until the next
  * call); 0 at the end. */
 size_t merge_batch(struct merge *m, const struct hw_event **out);

@@ -160,6 +160,8 @@ static enum hw_err parse(struct trace *t, int fd)
 			memset(&t->stop, 0, sizeof(t->stop));
 	}
 
+	if (t->follow)
+		return HW_OK;
 	size_t cap = 0;
 	uint64_t next;
 	for (uint64_t off = h->header_size; off + HW_CHUNK_HEADER_SIZE <= t->size; off = next) {
@@ -272,8 +274,236 @@ static size_t chunk_checked(struct trace *t, const struct chunk_ref *c, const ch
 	return n;
 }
 
+struct follow_state {
+	int fd;
+	size_t reserve; /* bytes mapped */
+	uint64_t scan_from; /* blocks before it are chunks taken in already */
+	/* open addressing: chunk offsets taken in (key + 1), and chunk numbers
+	 * by thread << 32 | index (value + 1) */
+	uint64_t *off_keys;
+	uint64_t *ti_keys, *ti_vals;
+	size_t mask, n;
+	size_t cap; /* of t->chunks */
+};
+
+#define FOLLOW_RESERVE ((size_t)1 << 40) /* address space, not memory */
+
+static size_t hslot(uint64_t k, size_t mask)
+{
+	return (size_t)((k * 0x9E3779B97F4A7C15ull) >> 20) & mask;
+}
+
+static void follow_grow(struct follow_state *f)
+{
+	size_t oldcap = f->off_keys ? f->mask + 1 : 0;
+	uint64_t *ok = f->off_keys, *tk = f->ti_keys, *tv = f->ti_vals;
+	size_t cap = oldcap ? oldcap * 2 : 1024;
+	f->mask = cap - 1;
+	f->off_keys = xcalloc(cap, sizeof(uint64_t));
+	f->ti_keys = xcalloc(cap, sizeof(uint64_t));
+	f->ti_vals = xcalloc(cap, sizeof(uint64_t));
+	for (size_t i = 0; i < oldcap; i++) {
+		if (ok[i]) {
+			size_t s = hslot(ok[i], f->mask);
+			while (f->off_keys[s])
+				s = (s + 1) & f->mask;
+			f->off_keys[s] = ok[i];
+		}
+		if (tk[i]) {
+			size_t s = hslot(tk[i], f->mask);
+			while (f->ti_keys[s])
+				s = (s + 1) & f->mask;
+			f->ti_keys[s] = tk[i];
+			f->ti_vals[s] = tv[i];
+		}
+	}
+	free(ok);
+	free(tk);
+	free(tv);
+}
+
+static bool follow_known(const struct follow_state *f, uint64_t off)
+{
+	if (!f->off_keys)
+		return false;
+	for (size_t s = hslot(off + 1, f->mask); f->off_keys[s]; s = (s + 1) & f->mask)
+		if (f->off_keys[s] == off + 1)
+			return true;
+	return false;
+}
+
+static void follow_add(struct trace *t, size_t *cap, uint64_t off, const struct hw_chunk_header *ch,
+		       uint32_t size)
+{
+	struct follow_state *f = t->follow;
+	if ((f->n + 1) * 2 > (f->off_keys ? f->mask + 1 : 0))
+		follow_grow(f);
+	size_t s = hslot(off + 1, f->mask);
+	while (f->off_keys[s])
+		s = (s + 1) & f->mask;
+	f->off_keys[s] = off + 1;
+	uint64_t k = ((uint64_t)ch->thread << 32 | ch->index) + 1;
+	s = hslot(k, f->mask);
+	while (f->ti_keys[s] && f->ti_keys[s] != k)
+		s = (s + 1) & f->mask;
+	if (!f->ti_keys[s]) { /* a duplicate (thread, index) is damage: the first stays */
+		f->ti_keys[s] = k;
+		f->ti_vals[s] = t->nchunks + 1;
+	}
+	f->n++;
+	add_chunk(t, cap, off, ch, size);
+}
+
+size_t trace_next_chunk(const struct trace *t, size_t i)
+{
+	const struct follow_state *f = t->follow;
+	const struct chunk_ref *c = &t->chunks[i];
+	if (!f || !f->ti_keys || c->index == UINT32_MAX)
+		return SIZE_MAX;
+	uint64_t k = ((uint64_t)c->thread << 32 | (c->index + 1)) + 1;
+	for (size_t s = hslot(k, f->mask); f->ti_keys[s]; s = (s + 1) & f->mask)
+		if (f->ti_keys[s] == k)
+			return (size_t)(f->ti_vals[s] - 1);
+	return SIZE_MAX;
+}
+
+uint32_t trace_chunk_used_now(struct trace *t, size_t i)
+{
+	struct chunk_ref *c = &t->chunks[i];
+	if (!t->follow)
+		return c->used;
+	uint32_t used = __atomic_load_n((const uint32_t *)(t->data + c->offset + 8), __ATOMIC_ACQUIRE);
+	uint64_t room = t->size - c->offset - HW_CHUNK_HEADER_SIZE;
+	uint64_t limit = t->hdr.chunk_size - HW_CHUNK_HEADER_SIZE;
+	if (used > room || used > limit || HW_CHUNK_IS_Z(used)) /* damage: what was taken in stays */
+		return c->used;
+	if (used > c->used)
+		c->used = used;
+	return c->used;
+}
+
+void trace_refresh(struct trace *t)
+{
+	struct follow_state *f = t->follow;
+	if (!f)
+		return;
+	struct stat st;
+	if (fstat(f->fd, &st) == 0 && (size_t)st.st_size > t->size)
+		t->size = (size_t)st.st_size < f->reserve ? (size_t)st.st_size : f->reserve;
+	const struct hw_file_header *h = &t->hdr;
+	if (!t->stop.reason && h->header_size >= HW_HEADER_SIZE &&
+	    HW_HEADER_FIXED_SIZE + (uint64_t)h->cmdline_len + h->exe_len <= HW_STOP_OFFSET) {
+		struct hw_stop_record sr;
+		if (pread(f->fd, &sr, sizeof(sr), HW_STOP_OFFSET) == (ssize_t)sizeof(sr) &&
+		    sr.magic == HW_STOP_MAGIC && sr.reason)
+			t->stop = sr;
+	}
+	size_t cap = f->cap;
+	bool prefix = true; /* every block before off was taken in whole */
+	for (uint64_t off = f->scan_from; off + HW_CHUNK_HEADER_SIZE <= t->size; off += h->chunk_size) {
+		struct hw_chunk_header ch;
+		if (pread(f->fd, &ch, sizeof(ch), (off_t)off) != (ssize_t)sizeof(ch))
+			break;
+		bool whole = false;
+		if (ch.magic == HW_CHUNK_MAGIC) {
+			if (!follow_known(f, off))
+				follow_add(t, &cap, off, &ch, h->chunk_size);
+			whole = true;
+		} else if (ch.magic == HW_SLAB_MAGIC) {
+			uint32_t slot = ch.thread;
+			if (slot < HW_SLOT_MIN || slot > h->chunk_size / 4 || (slot & (slot - 1))) {
+				t->damaged = true;
+				whole = true;
+			} else {
+				whole = true;
+				for (uint64_t s = off + HW_SLAB_HEADER_SIZE; s + slot <= off + h->chunk_size;
+				     s += slot) {
+					if (s + HW_CHUNK_HEADER_SIZE > t->size) {
+						whole = false;
+						break;
+					}
+					if (follow_known(f, s))
+						continue;
+					struct hw_chunk_header sc;
+					if (pread(f->fd, &sc, sizeof(sc), (off_t)s) != (ssize_t)sizeof(sc) ||
+					    sc.magic != HW_CHUNK_MAGIC) {
+						whole = false;
+						continue;
+					}
+					follow_add(t, &cap, s, &sc, slot);
+				}
+			}
+		}
+		if (prefix && whole && off + h->chunk_size <= t->size)
+			f->scan_from = off + h->chunk_size;
+		else
+			prefix = false;
+	}
+	f->cap = cap;
+}
+
+enum hw_err trace_open_follow(const char *path, struct trace *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->path = xstrndup(path, strlen(path));
+	int fd = open(path, O_RDONLY | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0) {
+		err_print("cannot open %s: %s", path, strerror(errno));
+		return HW_ERR_OPEN;
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		err_print("%s is not a regular file", path);
+		close(fd);
+		return HW_ERR_OPEN;
+	}
+	if ((size_t)st.st_size < HW_HEADER_FIXED_SIZE) {
+		close(fd);
+		err_print("%s: not a heapwise trace (%zu bytes, too short for a header)", path,
+			  (size_t)st.st_size);
+		return HW_ERR_NOT_TRACE;
+	}
+	void *m = mmap(NULL, FOLLOW_RESERVE, PROT_READ, MAP_SHARED | MAP_NORESERVE, fd, 0);
+	if (m == MAP_FAILED) {
+		close(fd);
+		err_print("cannot map %s: %s", path, strerror(errno));
+		return HW_ERR_OPEN;
+	}
+	t->mapped = true;
+	t->data = m;
+	t->follow = xcalloc(1, sizeof(*t->follow));
+	t->follow->fd = fd;
+	t->follow->reserve = FOLLOW_RESERVE;
+	t->size = (size_t)st.st_size;
+	enum hw_err rc = parse(t, fd); /* the header: chunks are trace_refresh's */
+	if (rc != HW_OK)
+		return rc;
+	if (t->hdr.version < 3) {
+		err_print("%s: trace format version %u: heapwise follow reads format 3 and later",
+			  path, t->hdr.version);
+		return HW_ERR_VERSION;
+	}
+	t->follow->scan_from = t->hdr.header_size;
+	trace_refresh(t);
+	if (t->ncompressed) {
+		err_print("%s: a compressed trace is not live: use check --between", path);
+		return HW_ERR_VERSION;
+	}
+	return HW_OK;
+}
+
 void trace_close(struct trace *t)
 {
+	if (t->follow) {
+		if (t->data)
+			munmap((void *)t->data, t->follow->reserve);
+		close(t->follow->fd);
+		free(t->follow->off_keys);
+		free(t->follow->ti_keys);
+		free(t->follow->ti_vals);
+		free(t->follow);
+		t->data = NULL;
+	}
 	if (t->data && t->mapped)
 		munmap((void *)t->data, t->size);
 	free(t->path);
@@ -473,6 +703,7 @@ static int cursor_bad(struct cursor *c)
 	t->warned = true;
 	t->damaged = true;
 	c->p = c->end;
+	c->bad = true;
 	return -1;
 }
 

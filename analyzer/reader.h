@@ -51,6 +51,8 @@ struct trace {
 		size_t cap;
 	} spare[8];
 	size_t nspare;
+	/* a trace followed as it grows (trace_open_follow) */
+	struct follow_state *follow;
 };
 
 struct hw_record {
@@ -141,6 +143,7 @@ struct cursor {
 	size_t cev_cap, cev_at, cev_n;
 	uint64_t run_left; /* events of the current run not handed out yet */
 	uint64_t shrink; /* raw bytes of the runs passed, less their HW_COLS_RUN bytes */
+	bool bad; /* the chunk ended at a damaged record */
 };
 
 /* Opens and maps a trace and finds its chunks. On error prints one line
@@ -150,6 +153,22 @@ enum hw_err trace_open(const char *path, struct trace *t);
  * not freed by trace_close). For the fuzzer and tests. */
 enum hw_err trace_open_buffer(const uint8_t *data, size_t size, const char *name, struct trace *t);
 void trace_close(struct trace *t);
+
+/* A live trace, followed as the process writes it (heapwise follow): the
+ * file is mapped with room to grow (a mapping that never moves, so records
+ * read stay where they are) and trace_refresh takes in what was published
+ * since: new chunks and slab slots (t->chunks may move; chunk numbers
+ * stay), the stop record. Format 3, uncompressed only (else an error line
+ * and HW_ERR_VERSION). A chunk's published `used` is read with
+ * trace_chunk_used_now. */
+enum hw_err trace_open_follow(const char *path, struct trace *t);
+void trace_refresh(struct trace *t);
+/* Chunk i's records published so far (acquire: every byte before them is
+ * written), never less than t->chunks[i].used, which it updates. */
+uint32_t trace_chunk_used_now(struct trace *t, size_t i);
+/* The number of the chunk that follows chunk i in its thread, if it was
+ * found yet, else SIZE_MAX. */
+size_t trace_next_chunk(const struct trace *t, size_t i);
 /* "recording stopped at 1.234 s: <why>: figures are up to then" into buf,
  * or NULL when recording did not stop early (stop.c). */
 const char *trace_stop_note(const struct trace *t, char *buf, size_t size);

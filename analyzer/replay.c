@@ -715,12 +715,36 @@ static int cmp_u32(const void *x, const void *y)
 }
 
 
-enum hw_err analysis_run(struct analysis *a, struct trace *t, const struct analysis_opts *opts)
+/* The replay's state between replay_step calls (a follower stops at a
+ * window's marks and goes on later, see follow.c). */
+struct replay {
+	struct analysis *a;
+	struct trace *t;
+	struct analysis_opts opts;
+	struct merge *m;
+	const struct hw_event *batch;
+	size_t nb, i; /* the batch handed out last, and the next of its events */
+	uint64_t now;
+	uint32_t tid;
+	struct thread_slot nobody, *me;
+	bool started, leak_taken, over;
+	bool stop_at_marks; /* return at the window's start and end (follow) */
+	struct hot h;
+	uint64_t events, last_seq;
+	uint64_t gc_start_live; /* the heap's live bytes at the open GC_START */
+	uint64_t exec_open; /* EXEC marks without their EXEC_FAILED */
+	struct progress pr;
+};
+
+struct replay *replay_begin(struct analysis *a, struct trace *t, const struct analysis_opts *opts,
+			    bool follow)
 {
 	static const struct analysis_opts none;
 	if (!opts)
 		opts = &none;
-	bool started = !opts->from_mark, leak_taken = false;
+	struct replay *r = xcalloc(1, sizeof(*r));
+	r->opts = *opts;
+	r->started = !opts->from_mark;
 	memset(a, 0, sizeof(*a));
 	a->trace = t;
 	a->hook = opts->hook;
@@ -733,27 +757,69 @@ enum hw_err analysis_run(struct analysis *a, struct trace *t, const struct analy
 	a->site_index = xcalloc(a->site_mask + 1, sizeof(*a->site_index));
 	for (int i = 0; i < CLASS_COUNT; i++)
 		a->peaks[i].id = 1;
-
-	struct merge *m = merge_new(t, on_definition, a);
-	const struct hw_event *batch;
-	size_t nb;
-	uint64_t now = 0;
-	uint32_t tid = 0;
-	struct thread_slot nobody = {0}, *me = &nobody; /* until the first EV_THREAD */
-	bool over = false; /* the window ended: only the trailer still matters */
-	struct hot h = {0, 0, 1, 0};
-	uint64_t events = 0, last_seq = 0;
-	uint64_t gc_start_live = UINT64_MAX; /* the heap's live bytes at the open GC_START */
-	uint64_t exec_open = 0; /* EXEC marks without their EXEC_FAILED */
-	struct progress pr;
-	uint64_t done, total;
-	merge_done(m, &total);
+	r->a = a;
+	r->t = t;
+	r->m = follow ? merge_new_follow(t, on_definition, a) : merge_new(t, on_definition, a);
+	r->me = &r->nobody; /* until the first EV_THREAD */
+	r->h = (struct hot){0, 0, 1, 0};
+	r->gc_start_live = UINT64_MAX;
+	r->stop_at_marks = follow;
+	uint64_t total;
+	merge_done(r->m, &total);
 	const char *base = strrchr(t->path, '/');
-	progress_begin(&pr, base ? base + 1 : t->path, total);
-	while ((nb = merge_batch(m, &batch)) > 0) {
-		done = merge_done(m, &total);
-		progress_update(&pr, done, total, events);
-		for (size_t i = 0; i < nb; i++) {
+	if (!follow)
+		progress_begin(&r->pr, base ? base + 1 : t->path, total);
+	return r;
+}
+
+struct merge *replay_merge(struct replay *r)
+{
+	return r->m;
+}
+
+void replay_window(struct replay *r, const char *from, const char *to)
+{
+	r->opts.from_mark = from;
+	r->opts.to_mark = to;
+	r->started = !from;
+}
+
+void replay_unstart(struct replay *r)
+{
+	r->started = false;
+	r->a->window_start_ns = 0;
+}
+
+/* Replays the events the merge hands out until it has no more (returns
+ * REPLAY_DRAINED), or, with stop_at_marks, right after the marker that
+ * starts the window (REPLAY_STARTED) or ends it (REPLAY_OVER). */
+int replay_step(struct replay *r)
+{
+	struct analysis *a = r->a;
+	struct merge *m = r->m;
+	const struct analysis_opts *opts = &r->opts;
+	const struct hw_event *batch = r->batch;
+	size_t nb = r->nb, i0 = r->i;
+	uint64_t now = r->now;
+	uint32_t tid = r->tid;
+	struct thread_slot *me = r->me;
+	bool started = r->started, leak_taken = r->leak_taken, over = r->over;
+	bool stop_at = r->stop_at_marks;
+	struct hot h = r->h;
+	uint64_t events = r->events, last_seq = r->last_seq;
+	uint64_t gc_start_live = r->gc_start_live, exec_open = r->exec_open;
+	uint64_t done, total;
+	int why = REPLAY_DRAINED;
+	if (i0 >= nb) {
+		nb = merge_batch(m, &batch);
+		i0 = 0;
+	}
+	for (; nb > 0; nb = merge_batch(m, &batch), i0 = 0) {
+		if (!stop_at) {
+			done = merge_done(m, &total);
+			progress_update(&r->pr, done, total, events);
+		}
+		for (size_t i = i0; i < nb; i++) {
 			if (!over) {
 				size_t k = heap_run(a, &h, batch + i, nb - i, me, started, now);
 				if (k) {
@@ -872,10 +938,20 @@ enum hw_err analysis_run(struct analysis *a, struct trace *t, const struct analy
 				} else if (!started && label_is(name, len, opts->from_mark)) {
 					started = true;
 					a->window_start_ns = now;
+					if (stop_at) {
+						i0 = i + 1;
+						why = REPLAY_STARTED;
+						goto out;
+					}
 				} else if (started && opts->to_mark && label_is(name, len, opts->to_mark)) {
 					leak_snapshot(a, LEAK_AT_MARK, seq, now);
 					leak_taken = true;
 					over = true;
+					if (stop_at) {
+						i0 = i + 1;
+						why = REPLAY_OVER;
+						goto out;
+					}
 				}
 				break;
 			}
@@ -884,11 +960,41 @@ enum hw_err analysis_run(struct analysis *a, struct trace *t, const struct analy
 			}
 		}
 	}
-	progress_end(&pr);
-	merge_free(m);
+	i0 = nb = 0;
+out:
+	r->batch = batch;
+	r->nb = nb;
+	r->i = i0;
+	r->now = now;
+	r->tid = tid;
+	r->me = me;
+	r->started = started;
+	r->leak_taken = leak_taken;
+	r->over = over;
+	r->h = h;
+	r->events = events;
+	r->last_seq = last_seq;
+	r->gc_start_live = gc_start_live;
+	r->exec_open = exec_open;
+	return why;
+}
+
+enum hw_err replay_end(struct replay *r)
+{
+	struct analysis *a = r->a;
+	struct trace *t = r->t;
+	struct analysis_opts opts_copy = r->opts;
+	const struct analysis_opts *opts = &opts_copy;
+	bool started = r->started, leak_taken = r->leak_taken;
+	uint64_t now = r->now, exec_open = r->exec_open;
+	struct hot h = r->h;
+	if (!r->stop_at_marks)
+		progress_end(&r->pr);
+	merge_free(r->m);
 	hot_put(a, &h);
-	a->events = events;
-	a->last_seq = last_seq;
+	a->events = r->events;
+	a->last_seq = r->last_seq;
+	free(r);
 	heap_kind_totals(a);
 	if (a->want_ticks)
 		push_tick(a, now, h.live, h.tick_max);
@@ -973,6 +1079,13 @@ enum hw_err analysis_run(struct analysis *a, struct trace *t, const struct analy
 	if (a->execd && a->leak_point == LEAK_AT_END)
 		exec_not_leaked(a);
 	return HW_OK;
+}
+
+enum hw_err analysis_run(struct analysis *a, struct trace *t, const struct analysis_opts *opts)
+{
+	struct replay *r = replay_begin(a, t, opts, false);
+	replay_step(r);
+	return replay_end(r);
 }
 
 const char *analysis_python_off(const struct analysis *a, char *buf, size_t cap)

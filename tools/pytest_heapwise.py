@@ -21,9 +21,14 @@ that repeats: the smallest leak among runs 2..N. A cache that is filled on the
 first run is not a leak (the way CPython's refleak hunting works).
 
 How: the plugin puts a marker (hw_mark) before and after each gated test and
-runs `heapwise check --between` on the trace the process is writing; a test
-over a limit fails in its call phase's report (its captured output and log
-records stay with it). Outside heapwise the markers do nothing and the plugin
+judges the window between them as `heapwise check --between` would, on the
+trace the process is writing; a test over a limit fails in its call phase's
+report (its captured output and log records stay with it). One `heapwise
+follow` process, started at the first gated test, replays the trace once for
+the whole session and judges each window as it comes (a `check --between`
+per test replayed the trace from its start each time: a session's cost grew
+with the square of its tests). Should the follower die or fail, the plugin
+says so once and goes on with a `heapwise check --between` per test. Outside heapwise the markers do nothing and the plugin
 says so once. When recording stopped early (a size cap, the free-space
 reserve, a file the process can no longer open: the trace's header says so),
 or the shim is loaded but writes no trace, every gated test fails with the
@@ -39,6 +44,8 @@ import os
 import re
 import struct
 import subprocess
+import sys
+import tempfile
 
 import pytest
 
@@ -91,6 +98,11 @@ class _Tracer:
         # a sampled trace (heapwise run --sample): no per-test gate
         sample = os.environ.get("HEAPWISE_SAMPLE", "").strip()
         self.sampled = sample if sample not in ("", "0") else None
+        self.config = config
+        self.follower = None  # the heapwise follow process, once started
+        self.follower_pid = None  # the process that started it (not a fork of it)
+        self.follow_off = None  # why the plugin went back to a check per test
+        self.follower_err = None
 
     @property
     def traced(self):
@@ -159,8 +171,113 @@ class _Tracer:
         p = self.run("summary", "--json", "--between", start, end)
         return json.loads(p.stdout)["leaked_bytes"]
 
+    def _follow_start(self):
+        self.follower_err = tempfile.TemporaryFile()
+        self.follower = subprocess.Popen([self.bin, "follow", self.path], stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, stderr=self.follower_err,
+                                         env=self.env, close_fds=True)
+        self.follower_pid = os.getpid()
+
+    def _follow_off(self, why):
+        """Back to a `heapwise check` per test, for the rest of the session
+        (said once)."""
+        f, self.follower = self.follower, None
+        if f is not None:
+            try:
+                f.kill()
+                f.wait()
+            except OSError:
+                pass
+            self.follower_err.seek(0)
+            err = self.follower_err.read().decode(errors="replace").strip().splitlines()
+            if err:
+                why = f"{why}: {err[-1]}"
+        self.follow_off = why
+        msg = (f"heapwise: the follower stopped ({why}); each limit is checked with "
+               "heapwise check --between from here on")
+        rep = self.config.pluginmanager.get_plugin("terminalreporter")
+        if rep is not None:
+            rep.write_line(msg, yellow=True)
+        else:
+            print(msg, file=sys.stderr)
+
+    def _follow_window(self, start, end, peak_limit, leak_limit):
+        """The parts of one window's answer: {name: (rc, stdout, stderr)}."""
+        f = self.follower
+        req = "\t".join(["window", start, end, "-" if peak_limit is None else str(peak_limit),
+                         "-" if leak_limit is None else str(leak_limit)]) + "\n"
+        f.stdin.write(req.encode())
+        f.stdin.flush()
+        parts = {}
+        while True:
+            line = f.stdout.readline()
+            if not line:
+                raise OSError("it ended")
+            head = line.decode().split()
+            if head == ["end"]:
+                break
+            if len(head) != 4:
+                raise OSError(f"an answer it did not expect: {line[:80]!r}")
+            name, rc, nout, nerr = head[0], int(head[1]), int(head[2]), int(head[3])
+            out, err = f.stdout.read(nout), f.stdout.read(nerr)
+            if len(out) != nout or len(err) != nerr:
+                raise OSError("it ended")
+            parts[name] = (rc, out.decode(errors="replace"), err.decode(errors="replace"))
+        if "error" in parts:
+            raise OSError(parts["error"][2].strip())
+        return parts
+
     def judge(self, peak_limit, leak_limit, windows):
         """The failures of one test's limits, [] when they hold."""
+        if self.follow_off is None and self.follower_pid in (None, os.getpid()):
+            try:
+                if self.follower is None:
+                    self._follow_start()
+                return self._judge_followed(peak_limit, leak_limit, windows)
+            except (OSError, ValueError) as e:
+                self._follow_off(str(e) or type(e).__name__)
+        return self._judge_checked(peak_limit, leak_limit, windows)
+
+    def _judge_followed(self, peak_limit, leak_limit, windows):
+        """judge's answer from the follower (the same words as _judge_checked's)."""
+        answers = []
+        for i, (s, e) in enumerate(windows):
+            last = i == len(windows) - 1
+            answers.append(self._follow_window(s, e, peak_limit if last else None,
+                                               leak_limit if last else None))
+        start, end = windows[-1]
+        failures = []
+
+        def failed(args, part):
+            return RuntimeError(f"heapwise {' '.join(args)} failed: {part[2].strip()}")
+        if peak_limit is not None:
+            p = answers[-1]["peak"]
+            if p[0] == 2:
+                raise failed(("check", "--max-peak", str(peak_limit), "--between", start, end), p)
+            if p[0] == 1:
+                failures.append(f"limit_memory: the test allocated more than {peak_limit} "
+                                f"bytes at its peak\n{p[1]}")
+        if leak_limit is not None:
+            leaks = []
+            for (s, e), ans in zip(windows, answers):
+                p = ans["leaked"]
+                if p[0] == 2:
+                    raise failed(("summary", "--json", "--between", s, e), p)
+                leaks.append(int(p[1]))
+            repeating = min(leaks[1:]) if len(leaks) > 1 else leaks[0]
+            if repeating > leak_limit:
+                p = answers[-1]["leak"]
+                if p[0] == 2:
+                    raise failed(("check", "--max-leaked", str(leak_limit), "--between", start,
+                                  end), p)
+                runs_note = (f" (every run of {len(leaks)} leaked: {leaks})" if len(leaks) > 1
+                             else "")
+                failures.append(f"limit_leaks: the test leaked {repeating} bytes, more than "
+                                f"{leak_limit}{runs_note}\n{p[1]}")
+        return failures
+
+    def _judge_checked(self, peak_limit, leak_limit, windows):
+        """judge's answer from a `heapwise check --between` per limit."""
         start, end = windows[-1]
         failures = []
         if peak_limit is not None:
@@ -186,6 +303,21 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "limit_leaks(size): fail when the test leaves more than "
                                        "size of what it allocated live (heapwise)")
     config._heapwise = _Tracer(config)
+
+
+def pytest_unconfigure(config):
+    """The follower ends with the session (before heapwise run, seeing the
+    trace closed, compresses it)."""
+    t = getattr(config, "_heapwise", None)
+    if t is None or t.follower is None or t.follower_pid != os.getpid():
+        return
+    f, t.follower = t.follower, None
+    try:
+        f.stdin.close()
+        f.wait(timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        f.kill()
+        f.wait()
 
 
 def pytest_report_header(config):
