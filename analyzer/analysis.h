@@ -269,6 +269,10 @@ enum hw_err replay_end(struct replay *r);
 struct merge *replay_merge(struct replay *r);
 /* The window to look for next (the markers' labels, kept by the caller). */
 void replay_window(struct replay *r, const char *from, const char *to);
+/* replay_end keeps only what a window's check needs: the stacks of its
+ * callsites (not the session's), and no per-kind live totals (a->kinds'
+ * live_bytes, live_blocks, frees stay 0; the allocations are there). */
+void replay_window_only(struct replay *r);
 /* Back to before the window's start (the follower's parent after its fork). */
 void replay_unstart(struct replay *r);
 void analysis_free(struct analysis *a);

@@ -128,6 +128,7 @@ static int run_end(void *ctx)
 	struct window *w = ctx;
 	while (replay_step(w->r) == REPLAY_STARTED) /* cannot be: started */
 		;
+	replay_window_only(w->r);
 	return replay_end(w->r) == HW_OK ? 0 : 2;
 }
 

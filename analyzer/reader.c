@@ -405,6 +405,10 @@ void trace_refresh(struct trace *t)
 		if (pread(f->fd, &ch, sizeof(ch), (off_t)off) != (ssize_t)sizeof(ch))
 			break;
 		bool whole = false;
+		if (ch.magic == HW_CHUNK_MAGIC && HW_CHUNK_IS_Z(ch.used)) {
+			t->ncompressed++; /* heapwise compress's: not a live trace */
+			break;
+		}
 		if (ch.magic == HW_CHUNK_MAGIC) {
 			if (!follow_known(f, off))
 				follow_add(t, &cap, off, &ch, h->chunk_size);

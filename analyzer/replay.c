@@ -729,6 +729,7 @@ struct replay {
 	struct thread_slot nobody, *me;
 	bool started, leak_taken, over;
 	bool stop_at_marks; /* return at the window's start and end (follow) */
+	bool window_only; /* replay_end: figures of the window's callsites only */
 	struct hot h;
 	uint64_t events, last_seq;
 	uint64_t gc_start_live; /* the heap's live bytes at the open GC_START */
@@ -782,6 +783,41 @@ void replay_window(struct replay *r, const char *from, const char *to)
 	r->opts.from_mark = from;
 	r->opts.to_mark = to;
 	r->started = !from;
+}
+
+void replay_window_only(struct replay *r)
+{
+	r->window_only = true;
+}
+
+/* Keeps only the stack nodes of the sites' stacks (and their callers), in
+ * their order: a follower's window has few of the session's stacks, and
+ * the end of the replay (canonical stacks, Python positions, modules) was
+ * over all of them, which grew with each test. A node's canonical path is
+ * its callers', so the sites' canonical stacks print the same. */
+static void prune_stacks(struct analysis *a)
+{
+	struct stack_table *old = &a->st;
+	uint8_t *need = xcalloc(old->n + 1, 1);
+	for (size_t i = 0; i < a->nsites; i++) {
+		uint32_t k = stack_table_find(old, a->sites[i].raw_stack);
+		while (k != HW_NO_NODE && !need[k]) {
+			need[k] = 1;
+			uint32_t p = old->nodes[k].parent_raw;
+			k = p ? stack_table_find(old, p) : HW_NO_NODE;
+		}
+	}
+	struct stack_table nt;
+	stack_table_init(&nt);
+	for (size_t i = 0; i < old->n; i++)
+		if (need[i])
+			stack_table_add(&nt, old->nodes[i].raw_id, old->nodes[i].parent_raw,
+					old->nodes[i].frame_kind, old->nodes[i].frame,
+					old->nodes[i].def_seq);
+	free(need);
+	stack_table_free(old);
+	a->st = nt;
+	a->npending = 0;
 }
 
 void replay_unstart(struct replay *r)
@@ -994,8 +1030,12 @@ enum hw_err replay_end(struct replay *r)
 	hot_put(a, &h);
 	a->events = r->events;
 	a->last_seq = r->last_seq;
+	bool window_only = r->window_only;
 	free(r);
-	heap_kind_totals(a);
+	if (window_only)
+		prune_stacks(a);
+	if (!window_only) /* a window: its blocks are a few of the live ones */
+		heap_kind_totals(a);
 	if (a->want_ticks)
 		push_tick(a, now, h.live, h.tick_max);
 	a->window = opts->from_mark || opts->to_mark;

@@ -233,10 +233,27 @@ class _Tracer:
             try:
                 if self.follower is None:
                     self._follow_start()
-                return self._judge_followed(peak_limit, leak_limit, windows)
+                followed = self._outcome(self._judge_followed, peak_limit, leak_limit, windows)
+                if os.environ.get("HEAPWISE_PLUGIN_CROSSCHECK") == "1":  # the tests'
+                    checked = self._outcome(self._judge_checked, peak_limit, leak_limit,
+                                            windows)
+                    if checked != followed:
+                        return [f"heapwise crosscheck: heapwise follow said {followed!r}, "
+                                f"heapwise check said {checked!r}"]
+                if isinstance(followed, tuple):
+                    raise RuntimeError(followed[1])
+                return followed
             except (OSError, ValueError) as e:
                 self._follow_off(str(e) or type(e).__name__)
         return self._judge_checked(peak_limit, leak_limit, windows)
+
+    @staticmethod
+    def _outcome(fn, *args):
+        """fn's failures, or ("error", the text of the RuntimeError it raised)."""
+        try:
+            return fn(*args)
+        except RuntimeError as e:
+            return ("error", str(e))
 
     def _judge_followed(self, peak_limit, leak_limit, windows):
         """judge's answer from the follower (the same words as _judge_checked's)."""

@@ -220,19 +220,148 @@ class Stopped(TraceTest):
         self.heapwise("check", trace, "--max-peak", "100M")
 
 
+class FollowCommand(TraceTest):
+    """`heapwise follow`: the pytest plugin's judge of --between windows."""
+
+    def ask(self, trace, lines):
+        """follow's answers, one {part: (rc, out, err)} per request."""
+        p = subprocess.run([HEAPWISE, "follow", trace], input="".join(l + "\n" for l in lines).encode(),
+                           capture_output=True, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        out, pos, answers, cur = p.stdout, 0, [], {}
+        while pos < len(out):
+            nl = out.index(b"\n", pos)
+            head = out[pos:nl].decode().split()
+            pos = nl + 1
+            if head == ["end"]:
+                answers.append(cur)
+                cur = {}
+                continue
+            name, rc, no, ne = head[0], int(head[1]), int(head[2]), int(head[3])
+            cur[name] = (rc, out[pos:pos + no].decode(), out[pos + no:pos + no + ne].decode())
+            pos += no + ne
+        self.assertEqual(len(answers), len(lines))
+        return answers
+
+    def test_windows_are_check_between(self):
+        """Each window's answer is what `check --between` and `summary --json
+        --between` say: peaks and leaks that hold and fail, a leak by another
+        thread, a fork's child (its own trace), a start marker not there."""
+        script = os.path.join(HERE, "py", "follow_windows.py")
+        _, _, traces = self.run_traced([PY, script], "--no-compress")
+        trace = max(traces, key=os.path.getsize)
+        limits = [(1 << 20, 100), (8 << 20, 1 << 20), (2 << 20, 1000), ("-", 200_000),
+                  (4 << 20, "-"), (1000, 10)]
+        lines = [f"window\tw{i}-start\tw{i}-end\t{pk}\t{lk}" for i, (pk, lk) in enumerate(limits)]
+        answers = self.ask(trace, lines + ["window\tnowhere\tw5-end\t1\t1"])
+        verdicts = []
+        for i, (pk, lk) in enumerate(limits):
+            ans, between = answers[i], ("--between", f"w{i}-start", f"w{i}-end")
+            s = self.json("summary", trace, *between)
+            self.assertEqual(ans["leaked"][:2], (0, f"{s['leaked_bytes']}\n"))
+            if pk != "-":
+                p = self.heapwise("check", trace, "--max-peak", str(pk), *between, status=None)
+                self.assertEqual(ans["peak"][:2], (p.returncode, p.stdout))
+                verdicts.append(p.returncode)
+            if lk != "-":
+                p = self.heapwise("check", trace, "--max-leaked", str(lk), *between, status=None)
+                self.assertEqual(ans["leak"][:2], (p.returncode, p.stdout))
+                verdicts.append(p.returncode)
+        self.assertIn(0, verdicts)
+        self.assertIn(1, verdicts)
+        self.assertIn("follow_windows.py", answers[3]["leak"][1])  # the thread's leak
+        missing = answers[-1]
+        self.assertEqual(missing["peak"][0], 2)
+        self.assertIn('marker "nowhere" is not in the trace', missing["peak"][2])
+
+    def test_bad_input(self):
+        p = self.heapwise("follow", status=2)
+        self.assertEqual(p.stderr.splitlines()[0], "heapwise: error: follow: no trace given")
+        p = self.heapwise("follow", "/nonexistent.hwt", status=2)
+        self.assertIn("cannot open /nonexistent.hwt", p.stderr)
+        _, _, traces = self.run_traced([self.prog("leaks")])
+        p = self.heapwise("follow", traces[0], status=2)  # heapwise run compressed it
+        self.assertIn("compressed", p.stderr)
+        _, _, traces = self.run_traced([self.prog("leaks")], "--no-compress")
+        p = subprocess.run([HEAPWISE, "follow", traces[0]], input="window\tA\n", text=True,
+                           capture_output=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertRegex(p.stdout, r"^error 2 0 \d+\nheapwise: error: follow: expected: window.*\nend\n$")
+        self.assertIn("follow TRACE", self.heapwise("--help").stdout)
+
+
 class PytestPlugin(TraceTest):
     def session(self, *args, run_flags=(), env=None, src="pt_session.py"):
+        env_extra = env
         if subprocess.run([PY, "-c", "import pytest"], capture_output=True).returncode:
             self.skipTest("python3-pytest is not installed")
         src = os.path.join(HERE, "py", src)
         shutil.copy(src, os.path.join(self.dir, "test_mem.py"))
-        env = dict(os.environ, PYTHONPATH=TOOLS, HEAPWISE_BIN=HEAPWISE, **(env or {}))
+        env = dict(os.environ, PYTHONPATH=TOOLS, HEAPWISE_BIN=HEAPWISE)
+        env.update(env_extra or {})
         out = os.path.join(self.dir, "s.%p.hwt")
         p = subprocess.run([HEAPWISE, "run", "-o", out, *run_flags, "--", PY, "-m", "pytest", "-p",
                             "pytest_heapwise", "-p", "no:cacheprovider", "-rf", *args,
                             "test_mem.py"], cwd=self.dir, env=env, capture_output=True,
                            text=True, timeout=300)
         return p, src
+
+    def failed_tests(self, p):
+        return sorted(l.split("::")[1].split()[0] for l in p.stdout.splitlines()
+                      if l.startswith("FAILED"))
+
+    def logging_bin(self):
+        """A heapwise command that writes its subcommand to a log, one a line."""
+        log = os.path.join(self.dir, "calls.log")
+        wrapper = os.path.join(self.dir, "hw-logged")
+        with open(wrapper, "w") as f:
+            f.write(f"#!/bin/sh\necho \"$1\" >> {log}\nexec {HEAPWISE} \"$@\"\n")
+        os.chmod(wrapper, 0o755)
+        return wrapper, log
+
+    def test_one_analyzer_process_per_session(self):
+        """The plugin ran `heapwise check --between` (and `summary --json
+        --between`) per gated test, each replaying the trace from its start:
+        a session's cost grew with the square of its tests. One `heapwise
+        follow` judges them all now, whatever their number."""
+        wrapper, log = self.logging_bin()
+        p, _ = self.session(env={"HEAPWISE_BIN": wrapper})
+        self.assertEqual(self.failed_tests(p), ["test_cache_once", "test_hungry",
+                                                "test_json_leak", "test_leaking"], p.stdout)
+        with open(log) as f:
+            self.assertEqual(f.read().split(), ["follow"])
+
+    def test_follower_verdicts_are_checks(self):
+        """Each gated test's verdict from the follower is the one `heapwise
+        check --between` gives on the same live trace (the plugin asks both
+        under HEAPWISE_PLUGIN_CROSSCHECK=1 and fails the test when they
+        differ): limits that hold and fail, a leak by another thread, a test
+        that forks (its child's memory is in the child's trace)."""
+        p, src = self.session(src="pt_follow.py", env={"HEAPWISE_PLUGIN_CROSSCHECK": "1"})
+        self.assertNotIn("crosscheck", p.stdout)
+        self.assertEqual(self.failed_tests(p), ["test_both_fail", "test_leak_fails",
+                                                "test_peak_fails", "test_thread_leak_fails"],
+                         p.stdout)
+        for tag in ("LINE-FW-PEAK", "LINE-FW-LEAK", "LINE-FW-THREAD"):
+            self.assertIn(f"test_mem.py:{line_of(src, tag)} ", p.stdout)
+        self.assertNotIn("follower stopped", p.stdout)
+
+    def test_a_killed_follower_falls_back_to_check(self):
+        """The follower killed half-way: the session does not hang, says so
+        once, and judges the tests after it with a check per test."""
+        wrapper, log = self.logging_bin()
+        p, _ = self.session(src="pt_follow.py", env={"HW_KILL_FOLLOWER": "1",
+                                                     "HEAPWISE_BIN": wrapper})
+        self.assertEqual(self.failed_tests(p), ["test_both_fail", "test_leak_fails",
+                                                "test_peak_fails", "test_thread_leak_fails"],
+                         p.stdout)
+        self.assertEqual(p.stdout.count("heapwise: the follower stopped"), 1, p.stdout)
+        with open(log) as f:
+            calls = f.read().split()
+        self.assertEqual(calls[0], "follow")
+        self.assertEqual(calls.count("follow"), 1)
+        self.assertIn("check", calls)
+
 
     def test_right_tests_fail_with_their_lines(self):
         p, src = self.session()
