@@ -200,6 +200,7 @@ static bool advance(struct merge *m, struct cursor *c)
 				m->chain_end[ci] = 1;
 				return false;
 			}
+			drop_pages(m, c->chunk); /* read to its end: the writer moved on */
 			m->chain_at[ci] = next;
 			cursor_init_events(c, m->t, next);
 			continue;
