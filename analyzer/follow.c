@@ -85,9 +85,14 @@ static void capture(struct part *p, const char *name, int (*fn)(void *), void *c
 	int o = memfd_create("hw-out", MFD_CLOEXEC), e = memfd_create("hw-err", MFD_CLOEXEC);
 	int so = dup(1), se = dup(2);
 	if (o < 0 || e < 0 || so < 0 || se < 0) {
+		int fds[] = {o, e, so, se};
+		for (int i = 0; i < 4; i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
 		p->rc = 2;
-		p->err = xstrndup("heapwise follow: cannot capture output\n", 40);
-		p->nerr = strlen(p->err);
+		static const char msg[] = "heapwise: error: follow: cannot capture the output\n";
+		p->err = xstrndup(msg, sizeof(msg) - 1);
+		p->nerr = sizeof(msg) - 1;
 		p->out = xstrndup("", 0);
 		return;
 	}

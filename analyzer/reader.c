@@ -277,7 +277,9 @@ static size_t chunk_checked(struct trace *t, const struct chunk_ref *c, const ch
 struct follow_state {
 	int fd;
 	size_t reserve; /* bytes mapped */
-	uint64_t scan_from; /* blocks before it are chunks taken in already */
+	uint64_t scan_from; /* blocks before it were looked at */
+	uint64_t *pending; /* blocks before scan_from not taken in whole */
+	size_t npending, pendcap;
 	/* open addressing: chunk offsets taken in (key + 1), and chunk numbers
 	 * by thread << 32 | index (value + 1) */
 	uint64_t *off_keys;
@@ -382,6 +384,50 @@ uint32_t trace_chunk_used_now(struct trace *t, size_t i)
 	return c->used;
 }
 
+/* Takes in the chunk or slab slots of the block at off: 1 when the block
+ * is all there (a chunk, a slab with every slot used), 0 when a later look
+ * may find more (an unused block, a slab's unused slots), -1 at a
+ * compressed chunk (not a live trace). */
+static int follow_block(struct trace *t, size_t *cap, uint64_t off)
+{
+	struct follow_state *f = t->follow;
+	const struct hw_file_header *h = &t->hdr;
+	struct hw_chunk_header ch;
+	if (pread(f->fd, &ch, sizeof(ch), (off_t)off) != (ssize_t)sizeof(ch))
+		return 0;
+	if (ch.magic == HW_CHUNK_MAGIC && HW_CHUNK_IS_Z(ch.used)) {
+		t->ncompressed++; /* heapwise compress's: not a live trace */
+		return -1;
+	}
+	if (ch.magic == HW_CHUNK_MAGIC) {
+		if (!follow_known(f, off))
+			follow_add(t, cap, off, &ch, h->chunk_size);
+		return 1;
+	}
+	if (ch.magic != HW_SLAB_MAGIC)
+		return 0;
+	uint32_t slot = ch.thread;
+	if (slot < HW_SLOT_MIN || slot > h->chunk_size / 4 || (slot & (slot - 1))) {
+		t->damaged = true; /* a slab of what? none of its slots is read */
+		return 1;
+	}
+	int whole = 1;
+	for (uint64_t s = off + HW_SLAB_HEADER_SIZE; s + slot <= off + h->chunk_size; s += slot) {
+		if (s + HW_CHUNK_HEADER_SIZE > t->size)
+			return 0;
+		if (follow_known(f, s))
+			continue;
+		struct hw_chunk_header sc;
+		if (pread(f->fd, &sc, sizeof(sc), (off_t)s) != (ssize_t)sizeof(sc) ||
+		    sc.magic != HW_CHUNK_MAGIC) {
+			whole = 0;
+			continue;
+		}
+		follow_add(t, cap, s, &sc, slot);
+	}
+	return whole;
+}
+
 void trace_refresh(struct trace *t)
 {
 	struct follow_state *f = t->follow;
@@ -399,49 +445,23 @@ void trace_refresh(struct trace *t)
 			t->stop = sr;
 	}
 	size_t cap = f->cap;
-	bool prefix = true; /* every block before off was taken in whole */
+	/* the blocks not taken in whole last time, then the new ones */
+	size_t keep = 0;
+	for (size_t i = 0; i < f->npending; i++)
+		if (follow_block(t, &cap, f->pending[i]) == 0)
+			f->pending[keep++] = f->pending[i];
+	f->npending = keep;
 	for (uint64_t off = f->scan_from; off + HW_CHUNK_HEADER_SIZE <= t->size; off += h->chunk_size) {
-		struct hw_chunk_header ch;
-		if (pread(f->fd, &ch, sizeof(ch), (off_t)off) != (ssize_t)sizeof(ch))
+		int whole = follow_block(t, &cap, off);
+		if (whole < 0)
 			break;
-		bool whole = false;
-		if (ch.magic == HW_CHUNK_MAGIC && HW_CHUNK_IS_Z(ch.used)) {
-			t->ncompressed++; /* heapwise compress's: not a live trace */
-			break;
+		if (off + h->chunk_size > t->size)
+			break; /* cut by the end of the file: read again next time */
+		if (!whole) {
+			HW_GROW(f->pending, f->npending, f->pendcap);
+			f->pending[f->npending++] = off;
 		}
-		if (ch.magic == HW_CHUNK_MAGIC) {
-			if (!follow_known(f, off))
-				follow_add(t, &cap, off, &ch, h->chunk_size);
-			whole = true;
-		} else if (ch.magic == HW_SLAB_MAGIC) {
-			uint32_t slot = ch.thread;
-			if (slot < HW_SLOT_MIN || slot > h->chunk_size / 4 || (slot & (slot - 1))) {
-				t->damaged = true;
-				whole = true;
-			} else {
-				whole = true;
-				for (uint64_t s = off + HW_SLAB_HEADER_SIZE; s + slot <= off + h->chunk_size;
-				     s += slot) {
-					if (s + HW_CHUNK_HEADER_SIZE > t->size) {
-						whole = false;
-						break;
-					}
-					if (follow_known(f, s))
-						continue;
-					struct hw_chunk_header sc;
-					if (pread(f->fd, &sc, sizeof(sc), (off_t)s) != (ssize_t)sizeof(sc) ||
-					    sc.magic != HW_CHUNK_MAGIC) {
-						whole = false;
-						continue;
-					}
-					follow_add(t, &cap, s, &sc, slot);
-				}
-			}
-		}
-		if (prefix && whole && off + h->chunk_size <= t->size)
-			f->scan_from = off + h->chunk_size;
-		else
-			prefix = false;
+		f->scan_from = off + h->chunk_size;
 	}
 	f->cap = cap;
 }
@@ -505,6 +525,7 @@ void trace_close(struct trace *t)
 		free(t->follow->off_keys);
 		free(t->follow->ti_keys);
 		free(t->follow->ti_vals);
+		free(t->follow->pending);
 		free(t->follow);
 		t->data = NULL;
 	}
