@@ -24,6 +24,7 @@
  * status), leak (check --max-leaked LEAKED --between's); a request that
  * cannot be read: one part "error 2 0 N". */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -298,6 +299,12 @@ int cmd_follow(int argc, char **argv)
 		w.from = from;
 		replay_window(r, from, to);
 		trace_refresh(&t);
+		if (trace_follow_outgrown(&t)) {
+			bad_request(stdout, "the trace outgrew the address space the follower could map");
+			fputs("end\n", stdout);
+			fflush(stdout);
+			continue;
+		}
 		if (t.stop.reason) { /* check refuses it before any replay */
 			answer_all(stdout, &w, stop_refused);
 			fputs("end\n", stdout);
@@ -318,6 +325,14 @@ int cmd_follow(int argc, char **argv)
 		int resp = memfd_create("hw-answer", MFD_CLOEXEC);
 		pid_t pid = resp >= 0 ? fork() : -1;
 		if (pid == 0) {
+			/* stdin is the parent's: nothing here may move its
+			 * offset (a seekable stdin was read again from where
+			 * the child's stdio had got to) */
+			int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+			if (null >= 0 && null != 0) {
+				dup2(null, 0);
+				close(null);
+			}
 			FILE *f = fdopen(resp, "w");
 			if (!f)
 				_exit(3);

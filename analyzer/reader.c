@@ -280,6 +280,7 @@ struct follow_state {
 	uint64_t scan_from; /* blocks before it were looked at */
 	uint64_t *pending; /* blocks before scan_from not taken in whole */
 	size_t npending, pendcap;
+	bool outgrown; /* the file is longer than the mapping */
 	/* open addressing: chunk offsets taken in (key + 1), and chunk numbers
 	 * by thread << 32 | index (value + 1) */
 	uint64_t *off_keys;
@@ -354,6 +355,11 @@ static void follow_add(struct trace *t, size_t *cap, uint64_t off, const struct 
 	}
 	f->n++;
 	add_chunk(t, cap, off, ch, size);
+}
+
+bool trace_follow_outgrown(const struct trace *t)
+{
+	return t->follow && t->follow->outgrown;
 }
 
 size_t trace_next_chunk(const struct trace *t, size_t i)
@@ -434,8 +440,10 @@ void trace_refresh(struct trace *t)
 	if (!f)
 		return;
 	struct stat st;
-	if (fstat(f->fd, &st) == 0 && (size_t)st.st_size > t->size)
+	if (fstat(f->fd, &st) == 0 && (size_t)st.st_size > t->size) {
 		t->size = (size_t)st.st_size < f->reserve ? (size_t)st.st_size : f->reserve;
+		f->outgrown = (size_t)st.st_size > f->reserve;
+	}
 	const struct hw_file_header *h = &t->hdr;
 	if (!t->stop.reason && h->header_size >= HW_HEADER_SIZE &&
 	    HW_HEADER_FIXED_SIZE + (uint64_t)h->cmdline_len + h->exe_len <= HW_STOP_OFFSET) {
@@ -487,7 +495,18 @@ enum hw_err trace_open_follow(const char *path, struct trace *t)
 			  (size_t)st.st_size);
 		return HW_ERR_NOT_TRACE;
 	}
-	void *m = mmap(NULL, FOLLOW_RESERVE, PROT_READ, MAP_SHARED | MAP_NORESERVE, fd, 0);
+	/* the most address space there is, down to twice the file (an
+	 * address-space limit, valgrind); a trace that outgrows it ends the
+	 * following (trace_follow_outgrown) */
+	size_t reserve = FOLLOW_RESERVE;
+	void *m = MAP_FAILED;
+	for (;;) {
+		m = mmap(NULL, reserve, PROT_READ, MAP_SHARED | MAP_NORESERVE, fd, 0);
+		if (m != MAP_FAILED || reserve / 2 < 2 * (size_t)st.st_size ||
+		    reserve / 2 < ((size_t)64 << 20))
+			break;
+		reserve /= 2;
+	}
 	if (m == MAP_FAILED) {
 		close(fd);
 		err_print("cannot map %s: %s", path, strerror(errno));
@@ -497,7 +516,7 @@ enum hw_err trace_open_follow(const char *path, struct trace *t)
 	t->data = m;
 	t->follow = xcalloc(1, sizeof(*t->follow));
 	t->follow->fd = fd;
-	t->follow->reserve = FOLLOW_RESERVE;
+	t->follow->reserve = reserve;
 	t->size = (size_t)st.st_size;
 	enum hw_err rc = parse(t, fd); /* the header: chunks are trace_refresh's */
 	if (rc != HW_OK)

@@ -163,6 +163,9 @@ void trace_close(struct trace *t);
  * trace_chunk_used_now. */
 enum hw_err trace_open_follow(const char *path, struct trace *t);
 void trace_refresh(struct trace *t);
+/* The file grew past what trace_open_follow could map: what is past it is
+ * not read (the follower gives up: its caller checks another way). */
+bool trace_follow_outgrown(const struct trace *t);
 /* Chunk i's records published so far (acquire: every byte before them is
  * written), never less than t->chunks[i].used, which it updates. */
 uint32_t trace_chunk_used_now(struct trace *t, size_t i);
