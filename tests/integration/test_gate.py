@@ -345,6 +345,10 @@ class PytestPlugin(TraceTest):
         for tag in ("LINE-FW-PEAK", "LINE-FW-LEAK", "LINE-FW-THREAD"):
             self.assertIn(f"test_mem.py:{line_of(src, tag)} ", p.stdout)
         self.assertNotIn("follower stopped", p.stdout)
+        # --heapwise-repeat: a window per run, each run's leak from the follower
+        p, _ = self.session("--heapwise-repeat", "3", env={"HEAPWISE_PLUGIN_CROSSCHECK": "1"})
+        self.assertNotIn("crosscheck", p.stdout)
+        self.assertEqual(self.failed_tests(p), ["test_hungry", "test_json_leak", "test_leaking"])
 
     def test_a_killed_follower_falls_back_to_check(self):
         """The follower killed half-way: the session does not hang, says so
