@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "analysis.h"
+#include "merge.h"
 #include "report.h"
 #include "sampled.h"
 #include "symbolize.h"
@@ -226,6 +227,85 @@ static void window_counts_only_blocks_inside(void **state)
 	assert_int_equal(a.peaks[CLASS_MMAP].peak, 0x1000);
 	assert_int_equal(a.unmatched_frees, 0);
 	analysis_free(&a);
+}
+
+/* heapwise follow's replay (replay_begin with follow) of a trace that grows
+ * while it is read: the window comes out as check --between gives it on the
+ * finished file. Chunk 1 is read to where its published records ended,
+ * then resumed there (its delta bases kept: B and the free are deltas from
+ * A); thread 2's chunk appears between the reads with an event (seq 3)
+ * older than ones read before the refresh. */
+static void followed_trace_grows(void **state)
+{
+	(void)state;
+	struct tb b;
+	tb_init(&b, HW_MIN_CHUNK_SIZE, "x", 1);
+	tb_chunk(&b, 1);
+	size_t c1 = b.chunk_off;
+	tb_alloc(&b, HW_KIND_MALLOC, 1, 0x500, 64, 1); /* before the window */
+	tb_mark(&b, 2, HW_MARK_USER, "s");
+	tb_alloc(&b, HW_KIND_MALLOC, 3, 0x1000, 1000, 1);
+	uint32_t early = (uint32_t)(b.size - c1 - HW_CHUNK_HEADER_SIZE);
+	tb_alloc(&b, HW_KIND_MALLOC, 5, 0x2000, 500, 1);
+	tb_free(&b, HW_KIND_MALLOC, 6, 0x1000);
+	tb_free(&b, HW_KIND_MALLOC, 7, 0x500); /* not counted */
+	tb_mark(&b, 9, HW_MARK_USER, "e");
+	tb_chunk(&b, 2);
+	size_t c2 = b.chunk_off;
+	tb_alloc(&b, HW_KIND_MALLOC, 4, 0x9000, 1 << 20, 2);
+	tb_alloc(&b, HW_KIND_MALLOC, 8, 0xa000, 100, 2);
+	assert_int_equal(tb_write(&b, path), 0);
+	size_t size = b.size;
+	uint8_t *full = xmalloc(size);
+	memcpy(full, b.buf, size);
+	tb_free_builder(&b);
+
+	struct analysis_opts o = {.from_mark = "s", .to_mark = "e"};
+	struct trace t;
+	struct analysis want;
+	assert_int_equal(trace_open(path, &t), HW_OK);
+	assert_int_equal(analysis_run(&want, &t, &o), HW_OK);
+	trace_close(&t);
+
+	/* as the writer had it: chunk 1 published up to A, thread 2's block unused */
+	uint8_t *part = xmalloc(size);
+	memcpy(part, full, size);
+	memcpy(part + c1 + 8, &early, 4);
+	memset(part + c2, 0, HW_MIN_CHUNK_SIZE);
+	FILE *f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(part, 1, size, f), size);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(trace_open_follow(path, &t), HW_OK);
+	struct analysis a;
+	struct replay *r = replay_begin(&a, &t, &o, true);
+	assert_int_equal(replay_step(r), REPLAY_STARTED);
+	assert_int_equal(replay_step(r), REPLAY_DRAINED); /* "e" is not written yet */
+	/* the writer goes on: the rest of chunk 1, thread 2's chunk */
+	f = fopen(path, "r+b");
+	assert_non_null(f);
+	assert_int_equal(fseek(f, (long)c2, SEEK_SET), 0);
+	assert_int_equal(fwrite(full + c2, 1, HW_MIN_CHUNK_SIZE, f), HW_MIN_CHUNK_SIZE);
+	assert_int_equal(fseek(f, (long)(c1 + 8), SEEK_SET), 0);
+	assert_int_equal(fwrite(full + c1 + 8, 1, 4, f), 4);
+	assert_int_equal(fclose(f), 0);
+	trace_refresh(&t);
+	merge_refresh(replay_merge(r));
+	assert_int_equal(replay_step(r), REPLAY_OVER);
+	assert_int_equal(replay_end(r), HW_OK);
+	assert_int_equal(a.peaks[CLASS_HEAP].peak, 1000 + 500 + (1 << 20));
+	assert_int_equal(a.peaks[CLASS_HEAP].peak, want.peaks[CLASS_HEAP].peak);
+	uint64_t got_leak, want_leak, blocks;
+	report_leaked(&a, &got_leak, &blocks);
+	report_leaked(&want, &want_leak, &blocks);
+	assert_int_equal(got_leak, 500 + (1 << 20) + 100);
+	assert_int_equal(got_leak, want_leak);
+	assert_int_equal(a.unmatched_frees, want.unmatched_frees);
+	analysis_free(&a);
+	analysis_free(&want);
+	trace_close(&t);
+	free(full);
+	free(part);
 }
 
 static void one_unmap_of_many_mappings(void **state)
@@ -730,6 +810,7 @@ int main(void)
 		cmocka_unit_test(mappings_and_anomalies),
 		cmocka_unit_test(temporaries_per_thread),
 		cmocka_unit_test(window_counts_only_blocks_inside),
+		cmocka_unit_test(followed_trace_grows),
 		cmocka_unit_test(one_unmap_of_many_mappings),
 		cmocka_unit_test(python_without_frames_leaks_natively),
 		cmocka_unit_test(modules_by_the_time_of_the_stack),
