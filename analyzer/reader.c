@@ -33,11 +33,13 @@ static char *join_args(const char *p, size_t n)
 
 static enum hw_err parse(struct trace *t, int fd);
 
-enum hw_err trace_open(const char *path, struct trace *t)
+/* Opens a trace file: a regular file at least a header's fixed part long
+ * (nothing a path names is read unless it is a regular file; a FIFO's open
+ * never blocks). Returns the descriptor and its size, or -1 with *rc set
+ * and the error printed. */
+static int open_trace_file(const char *path, size_t *size, enum hw_err *rc)
 {
-	memset(t, 0, sizeof(*t));
-	t->path = xstrndup(path, strlen(path));
-	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC); /* a FIFO never blocks */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	/* EWOULDBLOCK: a lease on the file (heapwise compress holds one for
 	 * microseconds while it asks whether anyone has the trace open): the
 	 * open is tried again for up to a second */
@@ -47,21 +49,35 @@ enum hw_err trace_open(const char *path, struct trace *t)
 	}
 	if (fd < 0) {
 		err_print("cannot open %s: %s", path, strerror(errno));
-		return HW_ERR_OPEN;
+		*rc = HW_ERR_OPEN;
+		return -1;
 	}
 	struct stat st;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		err_print("%s is not a regular file", path);
 		close(fd);
-		return HW_ERR_OPEN;
+		*rc = HW_ERR_OPEN;
+		return -1;
 	}
-	t->size = (size_t)st.st_size;
-	if (t->size < HW_HEADER_FIXED_SIZE) {
+	*size = (size_t)st.st_size;
+	if (*size < HW_HEADER_FIXED_SIZE) {
 		close(fd);
 		err_print("%s: not a heapwise trace (%zu bytes, too short for a header)", path,
-			  t->size);
-		return HW_ERR_NOT_TRACE;
+			  *size);
+		*rc = HW_ERR_NOT_TRACE;
+		return -1;
 	}
+	return fd;
+}
+
+enum hw_err trace_open(const char *path, struct trace *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->path = xstrndup(path, strlen(path));
+	enum hw_err orc;
+	int fd = open_trace_file(path, &t->size, &orc);
+	if (fd < 0)
+		return orc;
 	void *m = mmap(NULL, t->size, PROT_READ, MAP_PRIVATE, fd, 0);
 	if (m == MAP_FAILED) {
 		close(fd);
@@ -478,23 +494,11 @@ enum hw_err trace_open_follow(const char *path, struct trace *t)
 {
 	memset(t, 0, sizeof(*t));
 	t->path = xstrndup(path, strlen(path));
-	int fd = open(path, O_RDONLY | O_NOCTTY | O_CLOEXEC);
-	if (fd < 0) {
-		err_print("cannot open %s: %s", path, strerror(errno));
-		return HW_ERR_OPEN;
-	}
-	struct stat st;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		err_print("%s is not a regular file", path);
-		close(fd);
-		return HW_ERR_OPEN;
-	}
-	if ((size_t)st.st_size < HW_HEADER_FIXED_SIZE) {
-		close(fd);
-		err_print("%s: not a heapwise trace (%zu bytes, too short for a header)", path,
-			  (size_t)st.st_size);
-		return HW_ERR_NOT_TRACE;
-	}
+	enum hw_err orc;
+	size_t fsize;
+	int fd = open_trace_file(path, &fsize, &orc);
+	if (fd < 0)
+		return orc;
 	/* the most address space there is, down to twice the file (an
 	 * address-space limit, valgrind); a trace that outgrows it ends the
 	 * following (trace_follow_outgrown) */
@@ -502,7 +506,7 @@ enum hw_err trace_open_follow(const char *path, struct trace *t)
 	void *m = MAP_FAILED;
 	for (;;) {
 		m = mmap(NULL, reserve, PROT_READ, MAP_SHARED | MAP_NORESERVE, fd, 0);
-		if (m != MAP_FAILED || reserve / 2 < 2 * (size_t)st.st_size ||
+		if (m != MAP_FAILED || reserve / 2 < 2 * fsize ||
 		    reserve / 2 < ((size_t)64 << 20))
 			break;
 		reserve /= 2;
@@ -517,7 +521,7 @@ enum hw_err trace_open_follow(const char *path, struct trace *t)
 	t->follow = xcalloc(1, sizeof(*t->follow));
 	t->follow->fd = fd;
 	t->follow->reserve = reserve;
-	t->size = (size_t)st.st_size;
+	t->size = fsize;
 	enum hw_err rc = parse(t, fd); /* the header: chunks are trace_refresh's */
 	if (rc != HW_OK)
 		return rc;

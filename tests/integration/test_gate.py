@@ -279,6 +279,12 @@ class FollowCommand(TraceTest):
         self.assertEqual(p.stderr.splitlines()[0], "heapwise: error: follow: no trace given")
         p = self.heapwise("follow", "/nonexistent.hwt", status=2)
         self.assertIn("cannot open /nonexistent.hwt", p.stderr)
+        fifo = os.path.join(self.dir, "fifo.hwt")  # its open must not wait for a writer
+        os.mkfifo(fifo)
+        p = subprocess.run([HEAPWISE, "follow", fifo], capture_output=True, text=True,
+                           timeout=30)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("is not a regular file", p.stderr)
         _, _, traces = self.run_traced([self.prog("leaks")])
         p = self.heapwise("follow", traces[0], status=2)  # heapwise run compressed it
         self.assertIn("compressed", p.stderr)
