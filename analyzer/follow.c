@@ -254,7 +254,13 @@ int cmd_follow(int argc, char **argv)
 		return 0;
 	}
 	if (argc != 2 || argv[1][0] == '-') {
-		err_print(argc < 2 ? "follow: no trace given" : "follow: one trace, no options");
+		if (argc < 2)
+			err_print("follow: no trace given");
+		else if (argv[1][0] == '-')
+			err_print("follow: %s is not an option of follow (it takes one trace, no options)",
+				  argv[1]);
+		else
+			err_print("follow: one trace, no options");
 		fputs(follow_usage, stderr);
 		return 2;
 	}
