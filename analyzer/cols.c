@@ -477,8 +477,9 @@ static __attribute__((noinline)) const uint8_t *split_heap(struct cols_work *w, 
 	return p;
 }
 
-/* Splits rec into the streams. Returns false if a stream would not be
- * rebuilt (out of the model's room). The heap records go to split_heap,
+/* Splits rec into the streams, after what they hold (cols_encode empties
+ * them first; a group's chunks follow each other). Returns false if a
+ * stream would not be rebuilt (out of the model's room). The heap records go to split_heap,
  * the others (STACK records, the rest) one at a time here. */
 static bool split(struct cols_work *w, const uint8_t *rec, size_t used)
 {
@@ -492,8 +493,6 @@ static bool split(struct cols_work *w, const uint8_t *rec, size_t used)
 		w->map = xcalloc(need, sizeof(*w->map));
 		w->map_cap = need;
 	}
-	for (int i = 0; i < HW_COLS_STREAMS; i++)
-		w->slen[i] = 0;
 	reserve(w);
 	size_t left = SPLIT_BATCH;
 	const uint8_t *p = rec, *end = rec + used;
@@ -1089,6 +1088,8 @@ size_t cols_bound(size_t chunk_size)
 size_t cols_encode(struct cols_work *w, void *cctx, const uint8_t *rec, size_t used, uint8_t *out,
 		   size_t cap)
 {
+	for (int i = 0; i < HW_COLS_STREAMS; i++)
+		w->slen[i] = 0;
 	if (!split(w, rec, used))
 		return 0;
 	size_t total = 0;
@@ -1163,21 +1164,272 @@ size_t cols_decode(struct cols_work *w, void *dctx, const uint8_t *z, size_t zle
 	return build(w, st, dst, used, why);
 }
 
-size_t cols_decode_events(struct cols_work *w, void *dctx, const uint8_t *z, size_t zlen,
-			  uint8_t *dst, size_t used, struct hw_event **ev, size_t *ev_cap,
-			  size_t *nev, size_t *tail_at, const char **why)
+/* cols_decode_events on streams already inflated (st; again: a copy of
+ * st for the byte-for-byte way). */
+static size_t decode_events_st(struct cols_work *w, struct rd st[HW_COLS_STREAMS], uint8_t *dst,
+			       size_t used, struct hw_event **ev, size_t *ev_cap, size_t *nev,
+			       size_t *tail_at, const char **why)
 {
-	struct rd st[HW_COLS_STREAMS], again[HW_COLS_STREAMS];
-	*why = NULL;
-	*nev = 0;
-	*tail_at = 0;
-	if (!inflate(w, dctx, z, zlen, used, st, why))
-		return 0;
-	memcpy(again, st, sizeof(st));
+	struct rd again[HW_COLS_STREAMS];
+	memcpy(again, st, sizeof(again));
 	struct evout eo = {.ev = ev, .cap = ev_cap, .tail_at = tail_at};
 	size_t n = build_ev(w, st, dst, used, why, &eo);
 	if (n || !eo.fallback)
 		return (*nev = n ? eo.n : 0), n;
 	*tail_at = 0;
 	return build(w, again, dst, used, why);
+}
+
+size_t cols_decode_events(struct cols_work *w, void *dctx, const uint8_t *z, size_t zlen,
+			  uint8_t *dst, size_t used, struct hw_event **ev, size_t *ev_cap,
+			  size_t *nev, size_t *tail_at, const char **why)
+{
+	struct rd st[HW_COLS_STREAMS];
+	*why = NULL;
+	*nev = 0;
+	*tail_at = 0;
+	if (!inflate(w, dctx, z, zlen, used, st, why))
+		return 0;
+	return decode_events_st(w, st, dst, used, ev, ev_cap, nev, tail_at, why);
+}
+
+/* --- groups ---------------------------------------------------------------- */
+
+/* Payload of a group (after the chunk's 20-byte head; trace_format.h):
+ * k u32, used[1..k-1] u32, nlen u32, zl[S] u32, nlen bytes of the k * S
+ * lengths (varints, chunk by chunk), then the S frames. */
+static size_t group_fixed(uint32_t k)
+{
+	return 4u * k + 4u + 4u * HW_COLS_STREAMS;
+}
+
+size_t cols_group_bound(size_t total_used, uint32_t k)
+{
+	return group_fixed(k) + (size_t)k * HW_COLS_STREAMS * HW_VARINT_MAX +
+	       HW_COLS_STREAMS * ZSTD_compressBound(0) +
+	       ZSTD_compressBound(2 * total_used + 256u * k) + 64u * HW_COLS_STREAMS;
+}
+
+static inline void put_u32(uint8_t *p, uint32_t v)
+{
+	memcpy(p, &v, 4);
+}
+
+static inline uint32_t get_u32(const uint8_t *p)
+{
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return v;
+}
+
+size_t cols_group_encode(struct cols_work *w, void *cctx, const uint8_t *const *rec,
+			 const uint32_t *used, uint32_t k, uint32_t *taken, uint8_t *out, size_t cap)
+{
+	uint32_t len[HW_COLS_GROUP_MAX][HW_COLS_STREAMS];
+	size_t before[HW_COLS_STREAMS];
+	uint32_t n = 0;
+	*taken = 0;
+	if (k > HW_COLS_GROUP_MAX)
+		k = HW_COLS_GROUP_MAX;
+	for (int i = 0; i < HW_COLS_STREAMS; i++)
+		w->slen[i] = 0;
+	size_t sum = 0;
+	for (; n < k; n++) {
+		if (!used[n] || sum + used[n] > HW_COLS_GROUP_BYTES)
+			break;
+		memcpy(before, w->slen, sizeof(before));
+		bool ok = split(w, rec[n], used[n]);
+		size_t total = 0;
+		for (int i = 0; ok && i < HW_COLS_STREAMS; i++)
+			total += w->slen[i] - before[i];
+		if (!ok || total > streams_limit(used[n])) {
+			memcpy(w->slen, before, sizeof(before)); /* not this one */
+			break;
+		}
+		for (int i = 0; i < HW_COLS_STREAMS; i++)
+			len[n][i] = (uint32_t)(w->slen[i] - before[i]);
+		sum += used[n];
+	}
+	if (n < 2)
+		return 0;
+	size_t fixed = group_fixed(n);
+	if (cap < fixed + (size_t)n * HW_COLS_STREAMS * HW_VARINT_MAX)
+		return 0;
+	put_u32(out, n);
+	for (uint32_t j = 1; j < n; j++)
+		put_u32(out + 4u * j, used[j]);
+	uint8_t *lens = out + fixed, *o = lens;
+	for (uint32_t j = 0; j < n; j++)
+		for (int i = 0; i < HW_COLS_STREAMS; i++)
+			o = hw_put_varint(o, len[j][i]);
+	put_u32(out + 4u * n, (uint32_t)(o - lens));
+	size_t at = (size_t)(o - out);
+	for (int i = 0; i < HW_COLS_STREAMS; i++) {
+		uint32_t zl = 0;
+		if (w->slen[i]) {
+			size_t z = ZSTD_compress2(cctx, out + at, cap - at, w->s[i], w->slen[i]);
+			if (ZSTD_isError(z))
+				return 0;
+			zl = (uint32_t)z;
+			at += z;
+		}
+		put_u32(out + 4u * n + 4u + 4u * i, zl);
+	}
+	*taken = n;
+	return at;
+}
+
+bool cols_group_head(const uint8_t *chunk, size_t zlen, size_t limit, uint32_t *k,
+		     uint32_t used[HW_COLS_GROUP_MAX])
+{
+	const uint8_t *z = chunk + HW_ZCHUNK_HEADER_SIZE;
+	if (zlen < 4)
+		return false;
+	*k = get_u32(z);
+	if (*k < 2 || *k > HW_COLS_GROUP_MAX || zlen < group_fixed(*k))
+		return false;
+	used[0] = get_u32(chunk + 8) & HW_CHUNK_USED_MASK;
+	size_t sum = 0;
+	for (uint32_t j = 0; j < *k; j++) {
+		if (j)
+			used[j] = get_u32(z + 4u * j);
+		if (!used[j] || used[j] > limit)
+			return false;
+		sum += used[j];
+	}
+	return sum <= HW_COLS_GROUP_BYTES;
+}
+
+void cols_group_free(struct cols_group *g)
+{
+	free(g->buf);
+	memset(g, 0, sizeof(*g));
+}
+
+void cols_group_inflate(struct cols_group *g, void *dctx, const uint8_t *chunk, size_t zlen,
+			size_t limit)
+{
+	const uint8_t *z = chunk + HW_ZCHUNK_HEADER_SIZE;
+	g->why = NULL;
+	g->k = 0;
+	uint32_t k;
+	if (!cols_group_head(chunk, zlen, limit, &k, g->used)) {
+		g->why = "its group head is out of range";
+		return;
+	}
+	size_t fixed = group_fixed(k);
+	uint32_t nlen = get_u32(z + 4u * k);
+	if (nlen > zlen - fixed) {
+		g->why = "its stream lengths run past the chunk";
+		return;
+	}
+	/* the lengths: each chunk's streams within what its records allow */
+	const uint8_t *lp = z + fixed, *le = lp + nlen;
+	size_t slen[HW_COLS_STREAMS] = {0}, total = 0;
+	for (uint32_t j = 0; j < k; j++) {
+		size_t cl = 0;
+		for (int i = 0; i < HW_COLS_STREAMS; i++) {
+			uint64_t v;
+			if (hw_get_varint(&lp, le, &v) || v > streams_limit(g->used[j]) - cl) {
+				g->why = "a stream length out of range";
+				return;
+			}
+			g->len[j][i] = (uint32_t)v;
+			cl += v;
+			slen[i] += v;
+		}
+		total += cl;
+	}
+	if (lp != le) {
+		g->why = "bytes after its stream lengths";
+		return;
+	}
+	if (g->cap < total + 1) {
+		free(g->buf);
+		g->cap = total + 1;
+		g->buf = xmalloc(g->cap);
+	}
+	size_t at = fixed + nlen, have = 0;
+	for (int i = 0; i < HW_COLS_STREAMS; i++) {
+		uint32_t zl = get_u32(z + 4u * k + 4u + 4u * i);
+		if (zl > zlen - at) {
+			g->why = "a stream runs past the chunk";
+			return;
+		}
+		size_t n = 0;
+		if (zl) {
+			/* room: exactly the stream's length (a bomb is an error) */
+			n = ZSTD_decompressDCtx(dctx, g->buf + have, slen[i], z + at, zl);
+			if (ZSTD_isError(n)) {
+				g->why = ZSTD_getErrorName(n);
+				return;
+			}
+		}
+		if (n != slen[i]) {
+			g->why = "a stream of other than its chunks' length";
+			return;
+		}
+		for (uint32_t j = 0; j < k; j++) {
+			g->at[j][i] = have;
+			have += g->len[j][i];
+		}
+		at += zl;
+	}
+	if (at != zlen) {
+		g->why = "bytes after its last stream";
+		return;
+	}
+	g->k = k;
+}
+
+/* The streams of a group's chunk j in w->buf, each followed by 0x80 (as
+ * inflate leaves them). */
+static bool group_streams(struct cols_work *w, const struct cols_group *g, uint32_t j, size_t used,
+			  struct rd st[HW_COLS_STREAMS], const char **why)
+{
+	*why = NULL;
+	if (g->why)
+		return *why = g->why, false;
+	if (j >= g->k || used != g->used[j])
+		return *why = "not in its group", false;
+	size_t total = 0;
+	for (int i = 0; i < HW_COLS_STREAMS; i++)
+		total += g->len[j][i];
+	if (w->buf_cap < total + HW_COLS_STREAMS) {
+		free(w->buf);
+		w->buf_cap = streams_limit(used) + HW_COLS_STREAMS;
+		if (w->buf_cap < total + HW_COLS_STREAMS)
+			w->buf_cap = total + HW_COLS_STREAMS;
+		w->buf = xmalloc(w->buf_cap);
+	}
+	size_t have = 0;
+	for (int i = 0; i < HW_COLS_STREAMS; i++) {
+		size_t n = g->len[j][i];
+		memcpy(w->buf + have, g->buf + g->at[j][i], n);
+		st[i] = (struct rd){w->buf + have, w->buf + have + n};
+		w->buf[have + n] = 0x80;
+		have += n + 1;
+	}
+	return true;
+}
+
+size_t cols_group_decode(struct cols_work *w, const struct cols_group *g, uint32_t j, uint8_t *dst,
+			 size_t used, const char **why)
+{
+	struct rd st[HW_COLS_STREAMS];
+	if (!group_streams(w, g, j, used, st, why))
+		return 0;
+	return build(w, st, dst, used, why);
+}
+
+size_t cols_group_decode_events(struct cols_work *w, const struct cols_group *g, uint32_t j,
+				uint8_t *dst, size_t used, struct hw_event **ev, size_t *ev_cap,
+				size_t *nev, size_t *tail_at, const char **why)
+{
+	struct rd st[HW_COLS_STREAMS];
+	*nev = 0;
+	*tail_at = 0;
+	if (!group_streams(w, g, j, used, st, why))
+		return 0;
+	return decode_events_st(w, st, dst, used, ev, ev_cap, nev, tail_at, why);
 }

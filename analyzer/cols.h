@@ -15,6 +15,7 @@
 #ifndef HEAPWISE_COLS_H
 #define HEAPWISE_COLS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -79,6 +80,52 @@ struct hw_event;
 size_t cols_decode_events(struct cols_work *w, void *dctx, const uint8_t *z, size_t zlen,
 			  uint8_t *dst, size_t used, struct hw_event **ev, size_t *ev_cap,
 			  size_t *nev, size_t *tail_at, const char **why);
+
+/* --- groups (HW_CHUNK_GROUP) --------------------------------------------- */
+
+/* Encodes k (2 to HW_COLS_GROUP_MAX) consecutive chunks of one thread, the
+ * records of chunk j at rec[j] (used[j] bytes, their sum at most
+ * HW_COLS_GROUP_BYTES), into out (cap bytes, cols_group_bound's): the
+ * payload of a HW_CHUNK_GROUP chunk after its 20-byte head. It stops before
+ * the first chunk that would not be stored in columns (cols_encode's 0):
+ * *taken, the chunks the payload holds. Returns the payload's length, or 0
+ * when it holds fewer than 2 chunks or does not fit. */
+size_t cols_group_encode(struct cols_work *w, void *cctx, const uint8_t *const *rec,
+			 const uint32_t *used, uint32_t k, uint32_t *taken, uint8_t *out, size_t cap);
+/* Room for cols_group_encode's payload of k chunks of total_used bytes. */
+size_t cols_group_bound(size_t total_used, uint32_t k);
+
+/* A group's head (the chunk's 16 bytes at chunk, zlen bytes of payload
+ * after its zlen field; limit: the most record bytes a chunk holds): its
+ * chunk count and each chunk's used. false: out of range (damaged). */
+bool cols_group_head(const uint8_t *chunk, size_t zlen, size_t limit, uint32_t *k,
+		     uint32_t used[HW_COLS_GROUP_MAX]);
+
+/* A group's streams, inflated once for all its chunks (the reader keeps a
+ * few of them). */
+struct cols_group {
+	uint64_t key; /* the reader's: the group's offset in the file */
+	const char *why; /* damaged: why; NULL: sound */
+	uint32_t k;
+	uint32_t used[HW_COLS_GROUP_MAX];
+	uint8_t *buf; /* the streams, one after another */
+	size_t cap;
+	size_t at[HW_COLS_GROUP_MAX][HW_COLS_STREAMS]; /* chunk j's part of stream s */
+	uint32_t len[HW_COLS_GROUP_MAX][HW_COLS_STREAMS];
+};
+
+/* Inflates the group whose chunk (head) is at chunk, zlen payload bytes
+ * after its zlen field, into g (g->why set when it is damaged: nothing is
+ * read or written out of bounds). */
+void cols_group_inflate(struct cols_group *g, void *dctx, const uint8_t *chunk, size_t zlen,
+			size_t limit);
+void cols_group_free(struct cols_group *g);
+/* cols_decode and cols_decode_events of the group's chunk j (used bytes). */
+size_t cols_group_decode(struct cols_work *w, const struct cols_group *g, uint32_t j, uint8_t *dst,
+			 size_t used, const char **why);
+size_t cols_group_decode_events(struct cols_work *w, const struct cols_group *g, uint32_t j,
+				uint8_t *dst, size_t used, struct hw_event **ev, size_t *ev_cap,
+				size_t *nev, size_t *tail_at, const char **why);
 
 /* The largest payload cols_encode can write for a chunk of chunk_size bytes
  * (what a reader accepts as a payload's length). */

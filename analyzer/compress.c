@@ -297,64 +297,101 @@ static const uint8_t *plain_chunk(const struct trace *t, uint64_t off, struct hw
  * hand-over two threads took 10-20% more CPU than one). */
 #define ZBATCH 8
 
-/* One chunk's compression: the records in, the compressed chunk (header
- * and payload) out. */
+/* Consecutive chunks compressed together: a run of plain chunks of one
+ * thread, each in the file right after the one before it in the thread's
+ * sequence (HW_COLS_GROUP_MAX at most), in, and their compressed form (a
+ * group, or chunks each on its own, or blocks as they were) out. */
 struct zitem {
-	const uint8_t *rec;
-	struct hw_chunk_header ch;
-	uint64_t off;
-	uint8_t *z; /* HW_ZCHUNK_HEADER_SIZE + bound */
-	size_t n; /* out: the bytes of the compressed chunk, 0: keep it raw */
+	uint32_t n;
+	const uint8_t *rec[HW_COLS_GROUP_MAX];
+	struct hw_chunk_header ch[HW_COLS_GROUP_MAX];
+	uint64_t off[HW_COLS_GROUP_MAX];
+	uint8_t *z; /* out: len bytes (cap: room) */
+	size_t len, cap;
+	size_t nz, nraw; /* out: chunks compressed, blocks copied as they were */
 };
 
-/* Consecutive chunks compressed by one thread, with its zstd context and
- * column work area. */
+/* Items compressed by one thread, with its zstd context and column work
+ * area. */
 struct zjob {
 	ZSTD_CCtx *cc;
 	struct cols_work cw;
 	size_t bound;
 	size_t k; /* items of this batch */
-	struct zitem it[ZBATCH];
+	struct zitem it[2 * ZBATCH];
 };
 
-static void zjob_one(struct zjob *j, struct zitem *x, uint64_t block)
+static void zitem_room(struct zitem *x, size_t n)
 {
-	uint32_t flags;
-	size_t n = compress_records(j->cc, &j->cw, x->rec, x->ch.used, x->z + HW_ZCHUNK_HEADER_SIZE,
-				    j->bound, &flags);
-	x->n = 0;
-	if (!n || HW_ZCHUNK_HEADER_SIZE + n >= block)
+	if (x->cap - x->len >= n)
 		return;
-	struct hw_chunk_header zh = x->ch;
-	zh.used = flags | x->ch.used;
-	uint32_t zlen = (uint32_t)n;
-	memcpy(x->z, &zh, sizeof(zh));
-	memcpy(x->z + HW_CHUNK_HEADER_SIZE, &zlen, 4);
-	x->n = HW_ZCHUNK_HEADER_SIZE + n;
+	x->cap = x->len + n > 2 * x->cap ? x->len + n : 2 * x->cap;
+	x->z = xrealloc(x->z, x->cap);
+}
+
+/* The 20-byte head of a compressed chunk at z. */
+static void put_zhead(uint8_t *z, const struct hw_chunk_header *ch, uint32_t flags, size_t zlen)
+{
+	struct hw_chunk_header zh = *ch;
+	zh.used = flags | ch->used;
+	uint32_t zl = (uint32_t)zlen;
+	memcpy(z, &zh, sizeof(zh));
+	memcpy(z + HW_CHUNK_HEADER_SIZE, &zl, 4);
+}
+
+/* Item x: two or more chunks go into a group while their columns take
+ * them (cols_group_encode), any other chunk on its own. */
+static void zjob_one(const struct trace *t, struct zjob *j, struct zitem *x)
+{
+	x->len = x->nz = x->nraw = 0;
+	for (uint32_t i = 0; i < x->n;) {
+		if (x->n - i >= 2) {
+			uint32_t used[HW_COLS_GROUP_MAX], taken;
+			size_t sum = 0;
+			for (uint32_t q = i; q < x->n; q++)
+				sum += used[q - i] = x->ch[q].used;
+			size_t bound = cols_group_bound(sum, x->n - i);
+			zitem_room(x, HW_ZCHUNK_HEADER_SIZE + bound);
+			uint8_t *z = x->z + x->len;
+			size_t n = cols_group_encode(&j->cw, j->cc, &x->rec[i], used, x->n - i, &taken,
+						     z + HW_ZCHUNK_HEADER_SIZE, bound);
+			if (n) {
+				put_zhead(z, &x->ch[i], HW_CHUNK_ZSTD | HW_CHUNK_COLS | HW_CHUNK_GROUP, n);
+				x->len += HW_ZCHUNK_HEADER_SIZE + n;
+				x->nz += taken;
+				i += taken;
+				continue;
+			}
+		}
+		uint64_t block = block_len(t, x->off[i]);
+		zitem_room(x, HW_ZCHUNK_HEADER_SIZE + j->bound + block);
+		uint8_t *z = x->z + x->len;
+		uint32_t flags;
+		size_t n = compress_records(j->cc, &j->cw, x->rec[i], x->ch[i].used,
+					    z + HW_ZCHUNK_HEADER_SIZE, j->bound, &flags);
+		if (n && HW_ZCHUNK_HEADER_SIZE + n < block) {
+			put_zhead(z, &x->ch[i], flags, n);
+			x->len += HW_ZCHUNK_HEADER_SIZE + n;
+			x->nz++;
+		} else {
+			memcpy(z, t->data + x->off[i], block);
+			x->len += block;
+			x->nraw++;
+		}
+		i++;
+	}
 }
 
 static void zjob_run(const struct trace *t, struct zjob *j)
 {
 	for (size_t i = 0; i < j->k; i++)
-		zjob_one(j, &j->it[i], block_len(t, j->it[i].off));
-}
-
-/* Item i of j: the plain chunk at off (its records rec, header ch). */
-static void zjob_set(struct zjob *j, size_t i, const uint8_t *rec, const struct hw_chunk_header *ch,
-		     uint64_t off)
-{
-	struct zitem *x = &j->it[i];
-	if (!x->z)
-		x->z = xmalloc(HW_ZCHUNK_HEADER_SIZE + j->bound);
-	x->rec = rec;
-	x->ch = *ch;
-	x->off = off;
+		zjob_one(t, j, &j->it[i]);
 }
 
 static void zjob_free(struct zjob *j)
 {
 	cols_free(&j->cw);
-	for (size_t i = 0; i < ZBATCH; i++)
+	for (size_t i = 0; i < 2 * ZBATCH; i++)
 		free(j->it[i].z);
 }
 
@@ -453,24 +490,27 @@ static void helper_stop(struct helper *h)
 	zjob_free(&h->job);
 }
 
-/* The compressed chunks of a job, or the blocks as they were; returns
- * how many were compressed. */
-static size_t put_job(const struct trace *t, struct out *o, const struct zjob *j,
-		      struct compress_stats *st)
+/* The items of a job, in order; returns how many chunks were compressed. */
+static size_t put_job(struct out *o, const struct zjob *j, struct compress_stats *st)
 {
 	size_t z = 0;
 	for (size_t i = 0; i < j->k; i++) {
 		const struct zitem *x = &j->it[i];
-		if (x->n) {
-			out_put(o, x->z, x->n);
-			st->chunks++;
-			z++;
-		} else {
-			out_put(o, t->data + x->off, block_len(t, x->off));
-			st->chunks_raw++;
-		}
+		out_put(o, x->z, x->len);
+		st->chunks += x->nz;
+		st->chunks_raw += x->nraw;
+		z += x->nz;
 	}
 	return z;
+}
+
+/* Whether chunk b (header, at off) follows chunk a of item x in its
+ * thread's sequence. */
+static bool follows(const struct zitem *x, const struct hw_chunk_header *b)
+{
+	const struct hw_chunk_header *a = &x->ch[x->n - 1];
+	return x->n < HW_COLS_GROUP_MAX && a->thread == b->thread && a->index != UINT32_MAX &&
+	       b->index == a->index + 1 && a->used && b->used;
 }
 
 /* Writes the compressed form of t into o (level: of the second thread's
@@ -486,6 +526,9 @@ static void write_compressed(const struct trace *t, struct out *o, ZSTD_CCtx *cc
 	out_put(o, t->data, h->header_size);
 	uint64_t next, dropped_to = 0;
 	long page = sysconf(_SC_PAGESIZE);
+	/* the plain chunks of a batch, in items, in file order */
+	static const size_t max_items = 2 * ZBATCH, max_chunks = 2 * HW_COLS_GROUP_MAX;
+	struct zitem *items = xcalloc(max_items, sizeof(*items));
 	for (uint64_t off = h->header_size; off < t->size && !o->err; off = next) {
 		next = off + h->chunk_size;
 		if (t->mapped && off - dropped_to >= (8u << 20)) { /* give back what was read */
@@ -496,40 +539,64 @@ static void write_compressed(const struct trace *t, struct out *o, ZSTD_CCtx *cc
 		struct hw_chunk_header ch0;
 		const uint8_t *rec = plain_chunk(t, off, &ch0);
 		if (rec) {
-			/* with two threads, the blocks after it too while they
-			 * are such chunks (up to 2 * ZBATCH): the first half on
-			 * the second thread, the rest on this one, written in
-			 * file order */
-			size_t want = two ? 2 * ZBATCH : 1, got = 1;
-			uint64_t offs[2 * ZBATCH] = {off};
-			const uint8_t *recs[2 * ZBATCH] = {rec};
-			struct hw_chunk_header chs[2 * ZBATCH] = {ch0};
-			while (got < want &&
-			       (recs[got] = plain_chunk(t, offs[got - 1] + h->chunk_size, &chs[got]))) {
-				offs[got] = offs[got - 1] + h->chunk_size;
-				got++;
+			/* the blocks after it too while they are such chunks (up
+			 * to max_chunks in max_items items, one item with one
+			 * thread): with two threads the first items (about half
+			 * the chunks) on the second thread, the rest on this one,
+			 * written in file order */
+			size_t ni = 1, nc = 1;
+			items[0].n = 1;
+			items[0].rec[0] = rec;
+			items[0].ch[0] = ch0;
+			items[0].off[0] = off;
+			uint64_t at = off + h->chunk_size;
+			struct hw_chunk_header ch;
+			const uint8_t *r;
+			while (nc < max_chunks && (r = plain_chunk(t, at, &ch))) {
+				struct zitem *x = &items[ni - 1];
+				if (!follows(x, &ch)) {
+					if (!two || ni == max_items)
+						break;
+					x = &items[ni++];
+					x->n = 0;
+				}
+				x->rec[x->n] = r;
+				x->ch[x->n] = ch;
+				x->off[x->n++] = at;
+				nc++;
+				at += h->chunk_size;
 			}
-			size_t nh = got / 2; /* 0 with one thread */
-			if (nh)
-				helper.job.k = nh;
-			for (size_t i = 0; i < nh; i++)
-				zjob_set(&helper.job, i, recs[i], &chs[i], offs[i]);
-			job.k = got - nh;
-			for (size_t i = nh; i < got; i++)
-				zjob_set(&job, i - nh, recs[i], &chs[i], offs[i]);
+			size_t nh = 0, half = 0; /* items of the second thread: 0 with one */
+			if (two && ni > 1)
+				while (nh < ni - 1 && half + items[nh].n <= nc / 2 + 1)
+					half += items[nh++].n;
+			if (two && ni > 1 && !nh)
+				nh = 1;
+			/* the items into the jobs (their output buffers swapped in) */
+			for (size_t i = 0; i < ni; i++) {
+				struct zjob *j = i < nh ? &helper.job : &job;
+				struct zitem *x = &j->it[i < nh ? i : i - nh];
+				uint8_t *z = x->z;
+				size_t cap = x->cap;
+				*x = items[i];
+				x->z = z;
+				x->cap = cap;
+			}
 			if (nh) {
+				helper.job.k = nh;
 				pthread_mutex_lock(&helper.lock);
 				helper.busy = true;
 				pthread_cond_broadcast(&helper.cond);
 				pthread_mutex_unlock(&helper.lock);
 			}
+			job.k = ni - nh;
 			zjob_run(t, &job);
 			if (nh) {
 				helper_wait(&helper);
-				st->chunks2 += put_job(t, o, &helper.job, st);
+				st->chunks2 += put_job(o, &helper.job, st);
 			}
-			put_job(t, o, &job, st);
-			next = offs[got - 1] + h->chunk_size;
+			put_job(o, &job, st);
+			next = at;
 			continue;
 		}
 		struct hw_chunk_header ch = {0};
@@ -572,6 +639,7 @@ static void write_compressed(const struct trace *t, struct out *o, ZSTD_CCtx *cc
 	}
 	if (two)
 		helper_stop(&helper);
+	free(items);
 	zjob_free(&job);
 	out_flush(o);
 }

@@ -188,7 +188,9 @@ int cmd_dump(int argc, char **argv)
 		printf("chunk at %" PRIu64 ": thread %u, #%u, %u bytes", c->offset, c->thread, c->index,
 		       c->used);
 		if (c->zlen)
-			printf(" (%u compressed%s)", c->zlen, c->cols ? " in columns" : "");
+			printf(" (%u compressed%s)", c->zlen, c->gk	 ? " in a group of chunks"
+							       : c->cols ? " in columns"
+									 : "");
 		putchar('\n');
 		struct cursor cur;
 		struct hw_record r;

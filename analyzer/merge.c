@@ -102,7 +102,7 @@ static void flush_drops(struct merge *m)
 static void drop_pages(struct merge *m, const struct chunk_ref *c)
 {
 	const struct trace *t = m->t;
-	if (!t->mapped)
+	if (!t->mapped || (c->gk && c->gj + 1 < c->gk)) /* a group: after its last chunk */
 		return;
 	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
 	uintptr_t lo = (uintptr_t)(t->data + c->offset) & ~(page - 1);

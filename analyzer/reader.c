@@ -135,7 +135,7 @@ static void add_chunk(struct trace *t, size_t *cap, uint64_t off, const struct h
 		used = room;
 	}
 	HW_GROW(t->chunks, t->nchunks, *cap);
-	t->chunks[t->nchunks++] = (struct chunk_ref){off, ch->thread, ch->index, (uint32_t)used, 0, false};
+	t->chunks[t->nchunks++] = (struct chunk_ref){off, ch->thread, ch->index, (uint32_t)used, 0, false, 0, 0};
 }
 
 static enum hw_err parse(struct trace *t, int fd)
@@ -208,8 +208,15 @@ static enum hw_err parse(struct trace *t, int fd)
 			}
 			next = off + HW_ZCHUNK_HEADER_SIZE + z;
 			bool cols = ch.used & HW_CHUNK_COLS;
-			if (used > limit || z == 0 ||
-			    z > (cols ? cols_bound(h->chunk_size) : ZSTD_compressBound(h->chunk_size))) {
+			bool group = ch.used & HW_CHUNK_GROUP;
+			uint32_t k = 1, gused[HW_COLS_GROUP_MAX];
+			gused[0] = (uint32_t)used;
+			if (group ? !cols_group_head(t->data + off, z, limit, &k, gused) ||
+					    z > cols_group_bound(HW_COLS_GROUP_BYTES, k) ||
+					    ch.index > UINT32_MAX - (k - 1)
+				  : used > limit || z == 0 ||
+					    z > (cols ? cols_bound(h->chunk_size)
+						      : ZSTD_compressBound(h->chunk_size))) {
 				if (!t->warned)
 					warn_print("%s: damaged compressed chunk at offset %llu (sizes out of range); it is skipped",
 						   path, (unsigned long long)off);
@@ -220,9 +227,12 @@ static enum hw_err parse(struct trace *t, int fd)
 			if (!used)
 				continue;
 			t->ncompressed++;
-			HW_GROW(t->chunks, t->nchunks, cap);
-			t->chunks[t->nchunks++] =
-				(struct chunk_ref){off, ch.thread, ch.index, (uint32_t)used, z, cols};
+			for (uint32_t j = 0; j < k; j++) {
+				HW_GROW(t->chunks, t->nchunks, cap);
+				t->chunks[t->nchunks++] = (struct chunk_ref){
+					off, ch.thread, ch.index + j, gused[j], z, cols,
+					(uint8_t)(group ? j : 0), (uint8_t)(group ? k : 0)};
+			}
 			continue;
 		}
 		if (ch.magic == HW_CHUNK_MAGIC) {
@@ -251,6 +261,26 @@ static enum hw_err parse(struct trace *t, int fd)
 
 static size_t chunk_checked(struct trace *t, const struct chunk_ref *c, const char *why, size_t n);
 
+/* The inflated group of chunk c (t->dctx made), from the ones kept or
+ * inflated now in place of the oldest; t->cols made too. */
+static const struct cols_group *group_of(struct trace *t, const struct chunk_ref *c)
+{
+	if (!t->cols)
+		t->cols = xcalloc(1, sizeof(*t->cols));
+	size_t n = sizeof(t->groups) / sizeof(t->groups[0]);
+	for (size_t i = 0; i < n; i++)
+		if (t->groups[i] && t->groups[i]->key == c->offset)
+			return t->groups[i];
+	struct cols_group **g = &t->groups[t->group_next];
+	t->group_next = (t->group_next + 1) % n;
+	if (!*g)
+		*g = xcalloc(1, sizeof(**g));
+	(*g)->key = c->offset;
+	cols_group_inflate(*g, t->dctx, t->data + c->offset, c->zlen,
+			   t->hdr.chunk_size - HW_CHUNK_HEADER_SIZE);
+	return *g;
+}
+
 size_t trace_chunk_decompress(const struct trace *tc, size_t i, uint8_t *dst)
 {
 	struct trace *t = (struct trace *)tc; /* its context and warning state */
@@ -262,7 +292,10 @@ size_t trace_chunk_decompress(const struct trace *tc, size_t i, uint8_t *dst)
 	const uint8_t *z = t->data + c->offset + HW_ZCHUNK_HEADER_SIZE;
 	const char *why = NULL;
 	size_t n = (size_t)-1;
-	if (t->dctx && c->cols) {
+	if (t->dctx && c->gk) {
+		const struct cols_group *g = group_of(t, c);
+		n = cols_group_decode(t->cols, g, c->gj, dst, c->used, &why);
+	} else if (t->dctx && c->cols) {
 		if (!t->cols)
 			t->cols = xcalloc(1, sizeof(*t->cols));
 		n = cols_decode(t->cols, t->dctx, z, c->zlen, dst, c->used, &why);
@@ -563,6 +596,11 @@ void trace_close(struct trace *t)
 		cols_free(t->cols);
 		free(t->cols);
 	}
+	for (size_t i = 0; i < sizeof(t->groups) / sizeof(t->groups[0]); i++)
+		if (t->groups[i]) {
+			cols_group_free(t->groups[i]);
+			free(t->groups[i]);
+		}
 	for (size_t i = 0; i < t->nlabels; i++)
 		free(t->labels[i]);
 	free(t->labels);
@@ -612,7 +650,11 @@ void cursor_init_events(struct cursor *c, const struct trace *t, size_t i)
 		tw->dctx = ZSTD_createDCtx();
 	const char *why = NULL;
 	size_t n = 0, tail_at = 0;
-	if (tw->dctx) {
+	if (tw->dctx && ch->gk) {
+		const struct cols_group *g = group_of(tw, ch);
+		n = cols_group_decode_events(tw->cols, g, ch->gj, c->buf, ch->used, &c->cev, &c->cev_cap,
+					     &c->cev_n, &tail_at, &why);
+	} else if (tw->dctx) {
 		if (!tw->cols)
 			tw->cols = xcalloc(1, sizeof(*tw->cols));
 		n = cols_decode_events(tw->cols, tw->dctx, t->data + ch->offset + HW_ZCHUNK_HEADER_SIZE,

@@ -20,6 +20,9 @@ struct chunk_ref {
 	uint32_t used; /* record bytes that may be read (decompressed) */
 	uint32_t zlen; /* a compressed chunk: bytes of its zstd frame; 0: raw */
 	bool cols; /* a compressed chunk in column streams (HW_CHUNK_COLS) */
+	/* a chunk of a group (HW_CHUNK_GROUP): its position in the group and
+	 * the group's size (0: not in a group); offset and zlen: the group's */
+	uint8_t gj, gk;
 };
 
 struct trace {
@@ -40,6 +43,10 @@ struct trace {
 	 * merge's decoding thread, or the caller's) */
 	void *dctx;
 	struct cols_work *cols; /* the column decoder's memory (same thread) */
+	/* groups inflated last (HW_CHUNK_GROUP), by their offset, the oldest
+	 * replaced (same thread) */
+	struct cols_group *groups[8];
+	size_t group_next;
 	/* labels of MARK records read from compressed chunks: the chunk's
 	 * buffer goes, the event still points at its label */
 	char **labels;

@@ -221,6 +221,9 @@ _Static_assert(sizeof(struct hw_chunk_header) == HW_CHUNK_HEADER_SIZE, "chunk la
 #define HW_CHUNK_ZSTD 0x80000000u /* records are a zstd frame (see above) */
 #define HW_ZCHUNK_HEADER_SIZE 20u /* chunk header + zlen */
 #define HW_CHUNK_COLS 0x40000000u /* with HW_CHUNK_ZSTD: column streams (see above) */
+#define HW_CHUNK_GROUP 0x20000000u /* with ZSTD | COLS: the streams of a group of chunks */
+#define HW_COLS_GROUP_MAX 16u /* chunks of a group, at most */
+#define HW_COLS_GROUP_BYTES (1u << 20) /* record bytes of a group's chunks together, at most */
 
 /* Column chunk streams (HW_CHUNK_COLS), in their order in the chunk */
 enum hw_cols_stream {
@@ -243,10 +246,12 @@ enum hw_cols_stream {
 #define HW_COLS_CLASS_BITS 10
 #define HW_COLS_CLASSES (1u << HW_COLS_CLASS_BITS)
 
-/* A chunk header's `used` flags name a compressed chunk: zstd, plain or columns. */
+/* A chunk header's `used` flags name a compressed chunk: zstd, plain, columns
+ * or a group. */
 #define HW_CHUNK_IS_Z(used) \
 	(((used) & HW_CHUNK_FLAG_MASK) == HW_CHUNK_ZSTD || \
-	 ((used) & HW_CHUNK_FLAG_MASK) == (HW_CHUNK_ZSTD | HW_CHUNK_COLS))
+	 ((used) & HW_CHUNK_FLAG_MASK) == (HW_CHUNK_ZSTD | HW_CHUNK_COLS) || \
+	 ((used) & HW_CHUNK_FLAG_MASK) == (HW_CHUNK_ZSTD | HW_CHUNK_COLS | HW_CHUNK_GROUP))
 
 /*
  * Records. A record is a tag byte followed by fields; v = unsigned LEB128
