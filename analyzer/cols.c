@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <zstd.h>
 
@@ -35,7 +36,7 @@ struct cols_slot {
 void cols_free(struct cols_work *w)
 {
 	free(w->buf);
-	for (int i = 0; i < HW_COLS_STREAMS; i++)
+	for (int i = 0; i < HW_COLS_ALL; i++)
 		free(w->s[i]);
 	free(w->al_addr);
 	free(w->al_cls);
@@ -112,9 +113,14 @@ static inline uint32_t class_of(uint8_t kind, uint64_t size)
 struct model {
 	struct cols_work *w;
 	uint64_t addr; /* the running address of the raw records */
-	uint64_t last_free; /* the address of the last FREE (or realloc's old block) */
+	/* the addresses of the last FREEs (and realloc's old blocks), the
+	 * newest at fring[(fpos - 1) % HW_COLS_FRING] */
+	uint64_t fring[HW_COLS_FRING];
+	uint32_t fpos;
+	bool v2; /* a group's model: FDELTA from any of fring (FSEL) */
 	uint64_t last_stack;
 	uint64_t last_sid;
+	uint64_t dor; /* encoder: the address deltas ORed (their common low zero bits) */
 	size_t nal;
 	uint8_t kind; /* of the last ALLOC, FREE or REALLOC: the _NEXT tags' */
 };
@@ -123,6 +129,7 @@ static bool model_init(struct model *m, struct cols_work *w, size_t used)
 {
 	memset(m, 0, sizeof(*m));
 	m->w = w;
+	m->v2 = w->v2;
 	/* an ALLOC takes 4 raw bytes at least (ALLOC_NEXT), a REALLOC 7 */
 	size_t need = used / 4 + 2;
 	if (w->al_cap < need) {
@@ -182,7 +189,7 @@ static inline bool model_alloc(struct model *m, uint64_t a, uint32_t ci)
  * = SIZE_MAX): its block goes back to its class's ring. */
 static inline void model_free(struct model *m, uint64_t a, size_t ord)
 {
-	m->last_free = a;
+	m->fring[m->fpos++ % HW_COLS_FRING] = a;
 	if (ord == SIZE_MAX)
 		return;
 	struct cols_class *c = class_get(m, m->w->al_cls[ord]);
@@ -335,7 +342,7 @@ static inline __attribute__((always_inline)) bool rv(const uint8_t **p, const ui
 /* Room for SPLIT_BATCH records in every stream but the tail. */
 static void reserve(struct cols_work *w)
 {
-	for (int s = 0; s < HW_COLS_STREAMS; s++)
+	for (int s = 0; s < HW_COLS_ALL; s++)
 		if (s != HW_COLS_TAIL && w->slen[s] + SPLIT_ROOM * SPLIT_BATCH > w->scap[s])
 			grow(w, s, w->slen[s] + SPLIT_ROOM * SPLIT_BATCH);
 }
@@ -353,13 +360,14 @@ static __attribute__((noinline)) const uint8_t *split_heap(struct cols_work *w, 
 {
 	struct model m = *mp;
 	size_t left = *leftp;
-	uint8_t *oT, *oQ, *oH, *oR, *oA, *oF, *oZ, *oK;
+	uint8_t *oT, *oQ, *oH, *oR, *oA, *oF, *oZ, *oK, *oS;
 #define SYNC_IN()                                                                         \
 	(oT = w->s[HW_COLS_TAG] + w->slen[HW_COLS_TAG], oQ = w->s[HW_COLS_SEQ] + w->slen[HW_COLS_SEQ], \
 	 oH = w->s[HW_COLS_HINT] + w->slen[HW_COLS_HINT], oR = w->s[HW_COLS_REF] + w->slen[HW_COLS_REF], \
 	 oA = w->s[HW_COLS_ADELTA] + w->slen[HW_COLS_ADELTA],                                  \
 	 oF = w->s[HW_COLS_FDELTA] + w->slen[HW_COLS_FDELTA],                                  \
-	 oZ = w->s[HW_COLS_SIZE] + w->slen[HW_COLS_SIZE], oK = w->s[HW_COLS_STACK] + w->slen[HW_COLS_STACK])
+	 oZ = w->s[HW_COLS_SIZE] + w->slen[HW_COLS_SIZE], oK = w->s[HW_COLS_STACK] + w->slen[HW_COLS_STACK], \
+	 oS = w->s[HW_COLS_FSEL] + w->slen[HW_COLS_FSEL])
 #define SYNC_OUT()                                                                        \
 	(w->slen[HW_COLS_TAG] = (size_t)(oT - w->s[HW_COLS_TAG]),                              \
 	 w->slen[HW_COLS_SEQ] = (size_t)(oQ - w->s[HW_COLS_SEQ]),                              \
@@ -368,7 +376,8 @@ static __attribute__((noinline)) const uint8_t *split_heap(struct cols_work *w, 
 	 w->slen[HW_COLS_ADELTA] = (size_t)(oA - w->s[HW_COLS_ADELTA]),                        \
 	 w->slen[HW_COLS_FDELTA] = (size_t)(oF - w->s[HW_COLS_FDELTA]),                        \
 	 w->slen[HW_COLS_SIZE] = (size_t)(oZ - w->s[HW_COLS_SIZE]),                            \
-	 w->slen[HW_COLS_STACK] = (size_t)(oK - w->s[HW_COLS_STACK]))
+	 w->slen[HW_COLS_STACK] = (size_t)(oK - w->s[HW_COLS_STACK]),                          \
+	 w->slen[HW_COLS_FSEL] = (size_t)(oS - w->s[HW_COLS_FSEL]))
 	SYNC_IN();
 	struct cols_class *const cls = w->cls;
 	struct cols_slot *const map = w->map;
@@ -430,7 +439,26 @@ static __attribute__((noinline)) const uint8_t *split_heap(struct cols_work *w, 
 				PUTV(oR, m.nal - ord);
 			} else {
 				*oR++ = 0;
-				PUTV(oF, hw_zigzag((int64_t)(a - m.last_free)));
+				/* from the nearest of the last frees (a group's
+				 * model), else from the last one */
+				uint64_t from = m.fring[(m.fpos - 1) % HW_COLS_FRING];
+				if (m.v2) {
+					uint8_t sel = 0;
+					uint64_t best = a - from;
+					best = (int64_t)best < 0 ? -best : best;
+					for (uint32_t q = 1; q < HW_COLS_FRING; q++) {
+						uint64_t d = a - m.fring[(m.fpos - 1 - q) % HW_COLS_FRING];
+						d = (int64_t)d < 0 ? -d : d;
+						if (d < best) {
+							best = d;
+							sel = (uint8_t)q;
+						}
+					}
+					*oS++ = sel;
+					from = m.fring[(m.fpos - 1 - sel) % HW_COLS_FRING];
+				}
+				m.dor |= a - from;
+				PUTV(oF, hw_zigzag((int64_t)(a - from)));
 			}
 			model_free(&m, a, ord);
 			if (base == HW_REC_FREE) {
@@ -452,8 +480,10 @@ static __attribute__((noinline)) const uint8_t *split_heap(struct cols_work *w, 
 				break;
 			}
 		*oH++ = hint;
-		if (!hint)
+		if (!hint) {
+			m.dor |= a - (c->last ? c->last : m.addr);
 			PUTV(oA, hw_zigzag((int64_t)(a - (c->last ? c->last : m.addr))));
+		}
 		struct cols_slot *sl = map_at(map, mask, gen, a);
 		sl->addr = a;
 		sl->ord = (uint32_t)m.nal;
@@ -564,6 +594,7 @@ static bool split(struct cols_work *w, const uint8_t *rec, size_t used)
 	}
 	if (p < end) /* a zero byte, a tag not known here, a cut record: as it is */
 		put_bytes(w, HW_COLS_TAIL, p, (size_t)(end - p));
+	w->dor |= m.dor;
 	return true;
 }
 
@@ -607,12 +638,12 @@ static inline __attribute__((always_inline)) bool dec_alloc_addr(struct model *m
 	uint64_t d;
 	if (!get_v(ad, &d))
 		return *why = "a stream ends early", false;
-	*a = (c->last ? c->last : m->addr) + (uint64_t)hw_unzigzag(d);
+	*a = (c->last ? c->last : m->addr) + ((uint64_t)hw_unzigzag(d) << m->w->shift);
 	return true;
 }
 
-static inline __attribute__((always_inline)) bool dec_free_addr(struct model *m, struct rd *ref, struct rd *fd, uint64_t *a,
-				 const char **why)
+static inline __attribute__((always_inline)) bool dec_free_addr(struct model *m, struct rd *ref, struct rd *fd,
+								struct rd *fsel, uint64_t *a, const char **why)
 {
 	uint64_t k;
 	if (!get_v(ref, &k))
@@ -625,9 +656,12 @@ static inline __attribute__((always_inline)) bool dec_free_addr(struct model *m,
 		*a = m->w->al_addr[ord];
 	} else {
 		uint64_t d;
-		if (!get_v(fd, &d))
+		uint8_t sel = 0;
+		if (!get_v(fd, &d) || (m->v2 && !get_u8(fsel, &sel)))
 			return *why = "a stream ends early", false;
-		*a = m->last_free + (uint64_t)hw_unzigzag(d);
+		if (sel >= HW_COLS_FRING)
+			return *why = "a free's base out of range", false;
+		*a = m->fring[(m->fpos - 1 - sel) % HW_COLS_FRING] + ((uint64_t)hw_unzigzag(d) << m->w->shift);
 	}
 	model_free(m, *a, ord);
 	return true;
@@ -729,7 +763,7 @@ static inline __attribute__((always_inline)) void put_ev(struct hw_event *e, uin
  * the whole chunk the byte-for-byte way, whose checks say what is wrong.
  * So the loop checks the room for events once a block and the raw bytes
  * once a run. */
-static __attribute__((noinline)) bool heap_run(struct model *m, struct rd st[HW_COLS_STREAMS], struct evout *eo, size_t *nevp,
+static __attribute__((noinline)) bool heap_run(struct model *m, struct rd st[HW_COLS_ALL], struct evout *eo, size_t *nevp,
 		     size_t *rawp, uint64_t *seqp, size_t used)
 {
 	const uint8_t *tp = st[HW_COLS_TAG].p, *const te = st[HW_COLS_TAG].end;
@@ -744,9 +778,15 @@ static __attribute__((noinline)) bool heap_run(struct model *m, struct rd st[HW_
 	struct cols_work *w = m->w;
 	struct cols_class *const cls = w->cls;
 	const uint32_t gen = w->gen;
+	const unsigned sh = w->shift;
 	uint64_t *const al_addr = w->al_addr;
 	uint16_t *const al_cls = w->al_cls;
-	uint64_t addr = m->addr, last_free = m->last_free, last_stack = m->last_stack;
+	uint64_t addr = m->addr, last_stack = m->last_stack;
+	uint64_t fr[HW_COLS_FRING];
+	memcpy(fr, m->fring, sizeof(fr));
+	uint32_t fpos = m->fpos;
+	const bool v2 = m->v2;
+	const uint8_t *sp = st[HW_COLS_FSEL].p;
 	uint8_t last_kind = m->kind;
 	size_t nal = m->nal, nev = *nevp;
 	size_t nb = 0; /* raw bytes of the address fields and stack ids */
@@ -788,10 +828,17 @@ static __attribute__((noinline)) bool heap_run(struct model *m, struct rd st[HW_
 					}
 					c->ring[c->n++] = from;
 				} else {
+					uint8_t sel = 0;
+					if (v2) { /* the stream ends in 0x80, over any base */
+						sel = *sp;
+						if (sel >= HW_COLS_FRING)
+							goto redo;
+					}
 					GETV(fp, fe, dz);
-					from = last_free + (uint64_t)hw_unzigzag(dz);
+					sp += v2;
+					from = fr[(fpos - 1 - sel) % HW_COLS_FRING] + ((uint64_t)hw_unzigzag(dz) << sh);
 				}
-				last_free = from;
+				fr[fpos++ % HW_COLS_FRING] = from;
 				nb += vlen(hw_zigzag((int64_t)(from - addr)));
 				if (base == HW_REC_FREE) {
 					put_ev(e++, next, from, 0, 0, EV_FREE, kind);
@@ -814,7 +861,7 @@ static __attribute__((noinline)) bool heap_run(struct model *m, struct rd st[HW_
 				c->n--;
 			} else {
 				GETV(ap, ae, dz);
-				a = (c->last ? c->last : addr) + (uint64_t)hw_unzigzag(dz);
+				a = (c->last ? c->last : addr) + ((uint64_t)hw_unzigzag(dz) << sh);
 			}
 			hp++;
 			if (nal >= al_max)
@@ -886,8 +933,10 @@ redo:
 	st[HW_COLS_ADELTA].p = ap;
 	st[HW_COLS_SIZE].p = zp;
 	st[HW_COLS_STACK].p = kp;
+	st[HW_COLS_FSEL].p = sp;
 	m->addr = addr;
-	m->last_free = last_free;
+	memcpy(m->fring, fr, sizeof(fr));
+	m->fpos = fpos;
 	m->last_stack = last_stack;
 	m->kind = last_kind;
 	m->nal = nal;
@@ -901,7 +950,7 @@ redo:
  * becomes one HW_COLS_RUN byte in dst and a header and its events in
  * ev; the checks are the same, on the bytes the records take raw. */
 static inline __attribute__((always_inline)) size_t build_(struct cols_work *w,
-							   struct rd st[HW_COLS_STREAMS], uint8_t *dst,
+							   struct rd st[HW_COLS_ALL], uint8_t *dst,
 							   size_t used, const char **why, struct evout *eo)
 {
 	struct model m;
@@ -951,7 +1000,7 @@ static inline __attribute__((always_inline)) size_t build_(struct cols_work *w,
 			}
 			uint64_t a;
 			if (base == HW_REC_FREE) {
-				if (!dec_free_addr(&m, &st[HW_COLS_REF], &st[HW_COLS_FDELTA], &a, why))
+				if (!dec_free_addr(&m, &st[HW_COLS_REF], &st[HW_COLS_FDELTA], &st[HW_COLS_FSEL], &a, why))
 					return 0;
 				OUT_V(hw_zigzag((int64_t)(a - m.addr)));
 				m.addr = a;
@@ -959,7 +1008,7 @@ static inline __attribute__((always_inline)) size_t build_(struct cols_work *w,
 				uint64_t from = 0;
 				if (base == HW_REC_REALLOC) {
 					if (!get_v(&st[HW_COLS_SEQ], &s1) ||
-					    !dec_free_addr(&m, &st[HW_COLS_REF], &st[HW_COLS_FDELTA], &from, why))
+					    !dec_free_addr(&m, &st[HW_COLS_REF], &st[HW_COLS_FDELTA], &st[HW_COLS_FSEL], &from, why))
 						return *why = *why ? *why : "a stream ends early", 0;
 					OUT_V(s1);
 					OUT_V(hw_zigzag((int64_t)(from - m.addr)));
@@ -1049,7 +1098,7 @@ static inline __attribute__((always_inline)) size_t build_(struct cols_work *w,
 	memcpy(d, tail->p, (size_t)(tail->end - tail->p));
 	d += tail->end - tail->p;
 	tail->p = tail->end;
-	for (int i = 0; i < HW_COLS_STREAMS; i++)
+	for (int i = 0; i < HW_COLS_ALL; i++)
 		if (st[i].p != st[i].end)
 			return *why = "a stream holds more than its records", 0;
 	if (eo ? raw != used : d != dend)
@@ -1057,13 +1106,13 @@ static inline __attribute__((always_inline)) size_t build_(struct cols_work *w,
 	return eo ? (size_t)(d - dst) : used;
 }
 
-static size_t build(struct cols_work *w, struct rd st[HW_COLS_STREAMS], uint8_t *dst, size_t used,
+static size_t build(struct cols_work *w, struct rd st[HW_COLS_ALL], uint8_t *dst, size_t used,
 		    const char **why)
 {
 	return build_(w, st, dst, used, why, NULL);
 }
 
-static size_t build_ev(struct cols_work *w, struct rd st[HW_COLS_STREAMS], uint8_t *dst, size_t used,
+static size_t build_ev(struct cols_work *w, struct rd st[HW_COLS_ALL], uint8_t *dst, size_t used,
 		       const char **why, struct evout *eo)
 {
 	return build_(w, st, dst, used, why, eo);
@@ -1088,12 +1137,13 @@ size_t cols_bound(size_t chunk_size)
 size_t cols_encode(struct cols_work *w, void *cctx, const uint8_t *rec, size_t used, uint8_t *out,
 		   size_t cap)
 {
-	for (int i = 0; i < HW_COLS_STREAMS; i++)
+	for (int i = 0; i < HW_COLS_ALL; i++)
 		w->slen[i] = 0;
+	w->v2 = false;
 	if (!split(w, rec, used))
 		return 0;
 	size_t total = 0;
-	for (int i = 0; i < HW_COLS_STREAMS; i++)
+	for (int i = 0; i < HW_COLS_ALL; i++)
 		total += w->slen[i];
 	if (total > streams_limit(used))
 		return 0;
@@ -1117,7 +1167,7 @@ size_t cols_encode(struct cols_work *w, void *cctx, const uint8_t *rec, size_t u
 
 /* Inflates the streams of a payload into w->buf (st: where each lies). */
 static bool inflate(struct cols_work *w, void *dctx, const uint8_t *z, size_t zlen, size_t used,
-		    struct rd st[HW_COLS_STREAMS], const char **why)
+		    struct rd st[HW_COLS_ALL], const char **why)
 {
 	size_t head = 4u * HW_COLS_STREAMS;
 	if (zlen < head)
@@ -1125,10 +1175,10 @@ static bool inflate(struct cols_work *w, void *dctx, const uint8_t *z, size_t zl
 	/* each stream followed by one byte 0x80: a varint's one-byte fast
 	 * path needs no bounds check (that byte sends it to the checked way) */
 	size_t limit = streams_limit(used);
-	if (w->buf_cap < limit + HW_COLS_STREAMS) {
+	if (w->buf_cap < limit + HW_COLS_ALL) {
 		free(w->buf);
-		w->buf = xmalloc(limit + HW_COLS_STREAMS);
-		w->buf_cap = limit + HW_COLS_STREAMS;
+		w->buf = xmalloc(limit + HW_COLS_ALL);
+		w->buf_cap = limit + HW_COLS_ALL;
 	}
 	size_t at = head, have = 0, total = 0;
 	for (int i = 0; i < HW_COLS_STREAMS; i++) {
@@ -1151,26 +1201,30 @@ static bool inflate(struct cols_work *w, void *dctx, const uint8_t *z, size_t zl
 	}
 	if (at != zlen)
 		return *why = "bytes after its last stream", false;
+	st[HW_COLS_FSEL] = (struct rd){w->buf + have, w->buf + have}; /* none here */
+	w->buf[have] = 0x80;
+	w->v2 = false;
 	return true;
 }
 
 size_t cols_decode(struct cols_work *w, void *dctx, const uint8_t *z, size_t zlen, uint8_t *dst,
 		   size_t used, const char **why)
 {
-	struct rd st[HW_COLS_STREAMS];
+	struct rd st[HW_COLS_ALL];
 	*why = NULL;
 	if (!inflate(w, dctx, z, zlen, used, st, why))
 		return 0;
+	w->shift = 0;
 	return build(w, st, dst, used, why);
 }
 
 /* cols_decode_events on streams already inflated (st; again: a copy of
  * st for the byte-for-byte way). */
-static size_t decode_events_st(struct cols_work *w, struct rd st[HW_COLS_STREAMS], uint8_t *dst,
+static size_t decode_events_st(struct cols_work *w, struct rd st[HW_COLS_ALL], uint8_t *dst,
 			       size_t used, struct hw_event **ev, size_t *ev_cap, size_t *nev,
 			       size_t *tail_at, const char **why)
 {
-	struct rd again[HW_COLS_STREAMS];
+	struct rd again[HW_COLS_ALL];
 	memcpy(again, st, sizeof(again));
 	struct evout eo = {.ev = ev, .cap = ev_cap, .tail_at = tail_at};
 	size_t n = build_ev(w, st, dst, used, why, &eo);
@@ -1184,12 +1238,13 @@ size_t cols_decode_events(struct cols_work *w, void *dctx, const uint8_t *z, siz
 			  uint8_t *dst, size_t used, struct hw_event **ev, size_t *ev_cap,
 			  size_t *nev, size_t *tail_at, const char **why)
 {
-	struct rd st[HW_COLS_STREAMS];
+	struct rd st[HW_COLS_ALL];
 	*why = NULL;
 	*nev = 0;
 	*tail_at = 0;
 	if (!inflate(w, dctx, z, zlen, used, st, why))
 		return 0;
+	w->shift = 0;
 	return decode_events_st(w, st, dst, used, ev, ev_cap, nev, tail_at, why);
 }
 
@@ -1200,14 +1255,14 @@ size_t cols_decode_events(struct cols_work *w, void *dctx, const uint8_t *z, siz
  * lengths (varints, chunk by chunk), then the S frames. */
 static size_t group_fixed(uint32_t k)
 {
-	return 4u * k + 4u + 4u * HW_COLS_STREAMS;
+	return 4u * k + 4u + 4u * HW_COLS_ALL;
 }
 
 size_t cols_group_bound(size_t total_used, uint32_t k)
 {
-	return group_fixed(k) + (size_t)k * HW_COLS_STREAMS * HW_VARINT_MAX +
-	       HW_COLS_STREAMS * ZSTD_compressBound(0) +
-	       ZSTD_compressBound(2 * total_used + 256u * k) + 64u * HW_COLS_STREAMS;
+	return group_fixed(k) + (size_t)k * HW_COLS_ALL * HW_VARINT_MAX +
+	       HW_COLS_ALL * ZSTD_compressBound(0) +
+	       ZSTD_compressBound(2 * total_used + 256u * k) + 64u * HW_COLS_ALL;
 }
 
 static inline void put_u32(uint8_t *p, uint32_t v)
@@ -1225,14 +1280,16 @@ static inline uint32_t get_u32(const uint8_t *p)
 size_t cols_group_encode(struct cols_work *w, void *cctx, const uint8_t *const *rec,
 			 const uint32_t *used, uint32_t k, uint32_t *taken, uint8_t *out, size_t cap)
 {
-	uint32_t len[HW_COLS_GROUP_MAX][HW_COLS_STREAMS];
-	size_t before[HW_COLS_STREAMS];
+	uint32_t len[HW_COLS_GROUP_MAX][HW_COLS_ALL];
+	size_t before[HW_COLS_ALL];
 	uint32_t n = 0;
 	*taken = 0;
 	if (k > HW_COLS_GROUP_MAX)
 		k = HW_COLS_GROUP_MAX;
-	for (int i = 0; i < HW_COLS_STREAMS; i++)
+	for (int i = 0; i < HW_COLS_ALL; i++)
 		w->slen[i] = 0;
+	w->dor = 0;
+	w->v2 = true;
 	size_t sum = 0;
 	for (; n < k; n++) {
 		if (!used[n] || sum + used[n] > HW_COLS_GROUP_BYTES)
@@ -1240,31 +1297,53 @@ size_t cols_group_encode(struct cols_work *w, void *cctx, const uint8_t *const *
 		memcpy(before, w->slen, sizeof(before));
 		bool ok = split(w, rec[n], used[n]);
 		size_t total = 0;
-		for (int i = 0; ok && i < HW_COLS_STREAMS; i++)
+		for (int i = 0; ok && i < HW_COLS_ALL; i++)
 			total += w->slen[i] - before[i];
 		if (!ok || total > streams_limit(used[n])) {
 			memcpy(w->slen, before, sizeof(before)); /* not this one */
 			break;
 		}
-		for (int i = 0; i < HW_COLS_STREAMS; i++)
+		for (int i = 0; i < HW_COLS_ALL; i++)
 			len[n][i] = (uint32_t)(w->slen[i] - before[i]);
 		sum += used[n];
 	}
 	if (n < 2)
 		return 0;
+	/* the address deltas in units of their common low zero bits (16-byte
+	 * units for the heap: 4 bits less each) */
+	unsigned shift = w->dor ? (unsigned)__builtin_ctzll(w->dor) : 0;
+	if (shift > HW_COLS_SHIFT_MAX)
+		shift = HW_COLS_SHIFT_MAX;
+	if (shift) {
+		for (int s = HW_COLS_ADELTA; s <= HW_COLS_FDELTA; s++) {
+			const uint8_t *r = w->s[s];
+			uint8_t *o = w->s[s];
+			for (uint32_t j = 0; j < n; j++) {
+				const uint8_t *e = r + len[j][s];
+				uint8_t *o0 = o;
+				while (r < e) {
+					uint64_t v = 0;
+					hw_get_varint(&r, e, &v); /* written above: sound */
+					o = hw_put_varint(o, hw_zigzag(hw_unzigzag(v) >> shift));
+				}
+				len[j][s] = (uint32_t)(o - o0);
+			}
+			w->slen[s] = (size_t)(o - w->s[s]);
+		}
+	}
 	size_t fixed = group_fixed(n);
-	if (cap < fixed + (size_t)n * HW_COLS_STREAMS * HW_VARINT_MAX)
+	if (cap < fixed + (size_t)n * HW_COLS_ALL * HW_VARINT_MAX)
 		return 0;
-	put_u32(out, n);
+	put_u32(out, n | shift << 8);
 	for (uint32_t j = 1; j < n; j++)
 		put_u32(out + 4u * j, used[j]);
 	uint8_t *lens = out + fixed, *o = lens;
 	for (uint32_t j = 0; j < n; j++)
-		for (int i = 0; i < HW_COLS_STREAMS; i++)
+		for (int i = 0; i < HW_COLS_ALL; i++)
 			o = hw_put_varint(o, len[j][i]);
 	put_u32(out + 4u * n, (uint32_t)(o - lens));
 	size_t at = (size_t)(o - out);
-	for (int i = 0; i < HW_COLS_STREAMS; i++) {
+	for (int i = 0; i < HW_COLS_ALL; i++) {
 		uint32_t zl = 0;
 		if (w->slen[i]) {
 			size_t z = ZSTD_compress2(cctx, out + at, cap - at, w->s[i], w->slen[i]);
@@ -1274,19 +1353,30 @@ size_t cols_group_encode(struct cols_work *w, void *cctx, const uint8_t *const *
 			at += z;
 		}
 		put_u32(out + 4u * n + 4u + 4u * i, zl);
+		if (getenv("HWDBG"))
+			fprintf(stderr, "S %d %zu %u\n", i, w->slen[i], zl);
+		if (getenv("HWDUMP") && w->slen[i]) {
+			char fn[256];
+			snprintf(fn, sizeof fn, "%s/s%02d", getenv("HWDUMP"), i);
+			FILE *f = fopen(fn, "ab");
+			fwrite(w->s[i], 1, w->slen[i], f);
+			fclose(f);
+		}
 	}
 	*taken = n;
 	return at;
 }
 
 bool cols_group_head(const uint8_t *chunk, size_t zlen, size_t limit, uint32_t *k,
-		     uint32_t used[HW_COLS_GROUP_MAX])
+		     unsigned *shift, uint32_t used[HW_COLS_GROUP_MAX])
 {
 	const uint8_t *z = chunk + HW_ZCHUNK_HEADER_SIZE;
 	if (zlen < 4)
 		return false;
-	*k = get_u32(z);
-	if (*k < 2 || *k > HW_COLS_GROUP_MAX || zlen < group_fixed(*k))
+	uint32_t ks = get_u32(z);
+	*k = ks & 0xff;
+	*shift = ks >> 8;
+	if (*shift > HW_COLS_SHIFT_MAX || *k < 2 || *k > HW_COLS_GROUP_MAX || zlen < group_fixed(*k))
 		return false;
 	used[0] = get_u32(chunk + 8) & HW_CHUNK_USED_MASK;
 	size_t sum = 0;
@@ -1313,7 +1403,7 @@ void cols_group_inflate(struct cols_group *g, void *dctx, const uint8_t *chunk, 
 	g->why = NULL;
 	g->k = 0;
 	uint32_t k;
-	if (!cols_group_head(chunk, zlen, limit, &k, g->used)) {
+	if (!cols_group_head(chunk, zlen, limit, &k, &g->shift, g->used)) {
 		g->why = "its group head is out of range";
 		return;
 	}
@@ -1325,10 +1415,10 @@ void cols_group_inflate(struct cols_group *g, void *dctx, const uint8_t *chunk, 
 	}
 	/* the lengths: each chunk's streams within what its records allow */
 	const uint8_t *lp = z + fixed, *le = lp + nlen;
-	size_t slen[HW_COLS_STREAMS] = {0}, total = 0;
+	size_t slen[HW_COLS_ALL] = {0}, total = 0;
 	for (uint32_t j = 0; j < k; j++) {
 		size_t cl = 0;
-		for (int i = 0; i < HW_COLS_STREAMS; i++) {
+		for (int i = 0; i < HW_COLS_ALL; i++) {
 			uint64_t v;
 			if (hw_get_varint(&lp, le, &v) || v > streams_limit(g->used[j]) - cl) {
 				g->why = "a stream length out of range";
@@ -1350,7 +1440,7 @@ void cols_group_inflate(struct cols_group *g, void *dctx, const uint8_t *chunk, 
 		g->buf = xmalloc(g->cap);
 	}
 	size_t at = fixed + nlen, have = 0;
-	for (int i = 0; i < HW_COLS_STREAMS; i++) {
+	for (int i = 0; i < HW_COLS_ALL; i++) {
 		uint32_t zl = get_u32(z + 4u * k + 4u + 4u * i);
 		if (zl > zlen - at) {
 			g->why = "a stream runs past the chunk";
@@ -1385,7 +1475,7 @@ void cols_group_inflate(struct cols_group *g, void *dctx, const uint8_t *chunk, 
 /* The streams of a group's chunk j in w->buf, each followed by 0x80 (as
  * inflate leaves them). */
 static bool group_streams(struct cols_work *w, const struct cols_group *g, uint32_t j, size_t used,
-			  struct rd st[HW_COLS_STREAMS], const char **why)
+			  struct rd st[HW_COLS_ALL], const char **why)
 {
 	*why = NULL;
 	if (g->why)
@@ -1393,30 +1483,32 @@ static bool group_streams(struct cols_work *w, const struct cols_group *g, uint3
 	if (j >= g->k || used != g->used[j])
 		return *why = "not in its group", false;
 	size_t total = 0;
-	for (int i = 0; i < HW_COLS_STREAMS; i++)
+	for (int i = 0; i < HW_COLS_ALL; i++)
 		total += g->len[j][i];
-	if (w->buf_cap < total + HW_COLS_STREAMS) {
+	if (w->buf_cap < total + HW_COLS_ALL) {
 		free(w->buf);
-		w->buf_cap = streams_limit(used) + HW_COLS_STREAMS;
-		if (w->buf_cap < total + HW_COLS_STREAMS)
-			w->buf_cap = total + HW_COLS_STREAMS;
+		w->buf_cap = streams_limit(used) + HW_COLS_ALL;
+		if (w->buf_cap < total + HW_COLS_ALL)
+			w->buf_cap = total + HW_COLS_ALL;
 		w->buf = xmalloc(w->buf_cap);
 	}
 	size_t have = 0;
-	for (int i = 0; i < HW_COLS_STREAMS; i++) {
+	for (int i = 0; i < HW_COLS_ALL; i++) {
 		size_t n = g->len[j][i];
 		memcpy(w->buf + have, g->buf + g->at[j][i], n);
 		st[i] = (struct rd){w->buf + have, w->buf + have + n};
 		w->buf[have + n] = 0x80;
 		have += n + 1;
 	}
+	w->shift = g->shift;
+	w->v2 = true;
 	return true;
 }
 
 size_t cols_group_decode(struct cols_work *w, const struct cols_group *g, uint32_t j, uint8_t *dst,
 			 size_t used, const char **why)
 {
-	struct rd st[HW_COLS_STREAMS];
+	struct rd st[HW_COLS_ALL];
 	if (!group_streams(w, g, j, used, st, why))
 		return 0;
 	return build(w, st, dst, used, why);
@@ -1426,7 +1518,7 @@ size_t cols_group_decode_events(struct cols_work *w, const struct cols_group *g,
 				uint8_t *dst, size_t used, struct hw_event **ev, size_t *ev_cap,
 				size_t *nev, size_t *tail_at, const char **why)
 {
-	struct rd st[HW_COLS_STREAMS];
+	struct rd st[HW_COLS_ALL];
 	*nev = 0;
 	*tail_at = 0;
 	if (!group_streams(w, g, j, used, st, why))

@@ -26,8 +26,8 @@
 struct cols_work {
 	uint8_t *buf; /* decoder: the decompressed streams */
 	size_t buf_cap;
-	uint8_t *s[HW_COLS_STREAMS]; /* encoder: the streams */
-	size_t slen[HW_COLS_STREAMS], scap[HW_COLS_STREAMS];
+	uint8_t *s[HW_COLS_ALL]; /* encoder: the streams */
+	size_t slen[HW_COLS_ALL], scap[HW_COLS_ALL];
 	uint64_t *al_addr; /* ALLOCs of the chunk, in order */
 	uint16_t *al_cls;
 	size_t al_cap;
@@ -35,6 +35,9 @@ struct cols_work {
 	struct cols_slot *map; /* encoder: address -> latest ALLOC */
 	size_t map_cap;
 	uint32_t gen;
+	unsigned shift; /* the address deltas' unit: 1 << shift bytes (a group's) */
+	uint64_t dor; /* encoder: the address deltas of a group ORed */
+	bool v2; /* a group's model (FSEL), not a column chunk's */
 };
 
 void cols_free(struct cols_work *w);
@@ -99,7 +102,7 @@ size_t cols_group_bound(size_t total_used, uint32_t k);
  * after its zlen field; limit: the most record bytes a chunk holds): its
  * chunk count and each chunk's used. false: out of range (damaged). */
 bool cols_group_head(const uint8_t *chunk, size_t zlen, size_t limit, uint32_t *k,
-		     uint32_t used[HW_COLS_GROUP_MAX]);
+		     unsigned *shift, uint32_t used[HW_COLS_GROUP_MAX]);
 
 /* A group's streams, inflated once for all its chunks (the reader keeps a
  * few of them). */
@@ -107,11 +110,12 @@ struct cols_group {
 	uint64_t key; /* the reader's: the group's offset in the file */
 	const char *why; /* damaged: why; NULL: sound */
 	uint32_t k;
+	unsigned shift; /* the address deltas' unit: 1 << shift bytes */
 	uint32_t used[HW_COLS_GROUP_MAX];
 	uint8_t *buf; /* the streams, one after another */
 	size_t cap;
-	size_t at[HW_COLS_GROUP_MAX][HW_COLS_STREAMS]; /* chunk j's part of stream s */
-	uint32_t len[HW_COLS_GROUP_MAX][HW_COLS_STREAMS];
+	size_t at[HW_COLS_GROUP_MAX][HW_COLS_ALL]; /* chunk j's part of stream s */
+	uint32_t len[HW_COLS_GROUP_MAX][HW_COLS_ALL];
 };
 
 /* Inflates the group whose chunk (head) is at chunk, zlen payload bytes

@@ -210,8 +210,9 @@ static enum hw_err parse(struct trace *t, int fd)
 			bool cols = ch.used & HW_CHUNK_COLS;
 			bool group = ch.used & HW_CHUNK_GROUP;
 			uint32_t k = 1, gused[HW_COLS_GROUP_MAX];
+			unsigned shift;
 			gused[0] = (uint32_t)used;
-			if (group ? !cols_group_head(t->data + off, z, limit, &k, gused) ||
+			if (group ? !cols_group_head(t->data + off, z, limit, &k, &shift, gused) ||
 					    z > cols_group_bound(HW_COLS_GROUP_BYTES, k) ||
 					    ch.index > UINT32_MAX - (k - 1)
 				  : used > limit || z == 0 ||

@@ -224,6 +224,7 @@ _Static_assert(sizeof(struct hw_chunk_header) == HW_CHUNK_HEADER_SIZE, "chunk la
 #define HW_CHUNK_GROUP 0x20000000u /* with ZSTD | COLS: the streams of a group of chunks */
 #define HW_COLS_GROUP_MAX 16u /* chunks of a group, at most */
 #define HW_COLS_GROUP_BYTES (1u << 20) /* record bytes of a group's chunks together, at most */
+#define HW_COLS_SHIFT_MAX 12u /* a group's address unit: 1 << shift bytes, shift at most */
 
 /* Column chunk streams (HW_CHUNK_COLS), in their order in the chunk */
 enum hw_cols_stream {
@@ -240,9 +241,12 @@ enum hw_cols_stream {
 	HW_COLS_SPARENT,
 	HW_COLS_SVALUE,
 	HW_COLS_TAIL,
-	HW_COLS_STREAMS,
+	HW_COLS_STREAMS, /* of a column chunk (HW_CHUNK_COLS) */
+	HW_COLS_FSEL = HW_COLS_STREAMS, /* a group's only (HW_CHUNK_GROUP) */
+	HW_COLS_ALL, /* of a group */
 };
 #define HW_COLS_RING 4u /* freed blocks remembered per class */
+#define HW_COLS_FRING 8u /* a group's FDELTA bases: the last frees */
 #define HW_COLS_CLASS_BITS 10
 #define HW_COLS_CLASSES (1u << HW_COLS_CLASS_BITS)
 
