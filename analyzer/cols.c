@@ -12,7 +12,6 @@
 
 #include <stdbool.h>
 #include <stdlib.h>
-#include <stdio.h>
 #include <string.h>
 #include <zstd.h>
 
@@ -1253,6 +1252,11 @@ size_t cols_decode_events(struct cols_work *w, void *dctx, const uint8_t *z, siz
 /* Payload of a group (after the chunk's 20-byte head; trace_format.h):
  * k u32, used[1..k-1] u32, nlen u32, zl[S] u32, nlen bytes of the k * S
  * lengths (varints, chunk by chunk), then the S frames. */
+/* A group that shrinks less than this many times is compressed again at
+ * HW_COLS_POOR_LEVEL (when the level asked for is lower). */
+#define HW_COLS_POOR 12u
+#define HW_COLS_POOR_LEVEL 9
+
 static size_t group_fixed(uint32_t k)
 {
 	return 4u * k + 4u + 4u * HW_COLS_ALL;
@@ -1277,7 +1281,7 @@ static inline uint32_t get_u32(const uint8_t *p)
 	return v;
 }
 
-size_t cols_group_encode(struct cols_work *w, void *cctx, const uint8_t *const *rec,
+size_t cols_group_encode(struct cols_work *w, void *cctx, int level, const uint8_t *const *rec,
 			 const uint32_t *used, uint32_t k, uint32_t *taken, uint8_t *out, size_t cap)
 {
 	uint32_t len[HW_COLS_GROUP_MAX][HW_COLS_ALL];
@@ -1342,27 +1346,37 @@ size_t cols_group_encode(struct cols_work *w, void *cctx, const uint8_t *const *
 		for (int i = 0; i < HW_COLS_ALL; i++)
 			o = hw_put_varint(o, len[j][i]);
 	put_u32(out + 4u * n, (uint32_t)(o - lens));
-	size_t at = (size_t)(o - out);
-	for (int i = 0; i < HW_COLS_ALL; i++) {
-		uint32_t zl = 0;
-		if (w->slen[i]) {
-			size_t z = ZSTD_compress2(cctx, out + at, cap - at, w->s[i], w->slen[i]);
-			if (ZSTD_isError(z))
-				return 0;
-			zl = (uint32_t)z;
-			at += z;
+	size_t at0 = (size_t)(o - out);
+	/* the streams at the context's level; a group that shrinks less than
+	 * HW_COLS_POOR times (records of few and scattered blocks: numpy's
+	 * arrays, sizes and addresses of every kind) again at
+	 * HW_COLS_POOR_LEVEL, which costs about three times the time: the
+	 * smaller kept */
+	ZSTD_CCtx *cc = cctx;
+	size_t at = 0;
+	for (int pass = 0; pass < 2; pass++) {
+		at = at0;
+		for (int i = 0; i < HW_COLS_ALL; i++) {
+			uint32_t zl = 0;
+			if (w->slen[i]) {
+				size_t z = ZSTD_compress2(cc, out + at, cap - at, w->s[i], w->slen[i]);
+				if (ZSTD_isError(z)) {
+					at = 0;
+					break;
+				}
+				zl = (uint32_t)z;
+				at += z;
+			}
+			put_u32(out + 4u * n + 4u + 4u * i, zl);
 		}
-		put_u32(out + 4u * n + 4u + 4u * i, zl);
-		if (getenv("HWDBG"))
-			fprintf(stderr, "S %d %zu %u\n", i, w->slen[i], zl);
-		if (getenv("HWDUMP") && w->slen[i]) {
-			char fn[256];
-			snprintf(fn, sizeof fn, "%s/s%02d", getenv("HWDUMP"), i);
-			FILE *f = fopen(fn, "ab");
-			fwrite(w->s[i], 1, w->slen[i], f);
-			fclose(f);
-		}
+		if (pass || !at || level >= HW_COLS_POOR_LEVEL || at * HW_COLS_POOR <= sum)
+			break;
+		ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, HW_COLS_POOR_LEVEL);
 	}
+	if (level < HW_COLS_POOR_LEVEL)
+		ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, level);
+	if (!at)
+		return 0;
 	*taken = n;
 	return at;
 }

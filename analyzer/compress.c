@@ -315,6 +315,7 @@ struct zitem {
  * area. */
 struct zjob {
 	ZSTD_CCtx *cc;
+	int level; /* cc's */
 	struct cols_work cw;
 	size_t bound;
 	size_t k; /* items of this batch */
@@ -353,7 +354,7 @@ static void zjob_one(const struct trace *t, struct zjob *j, struct zitem *x)
 			size_t bound = cols_group_bound(sum, x->n - i);
 			zitem_room(x, HW_ZCHUNK_HEADER_SIZE + bound);
 			uint8_t *z = x->z + x->len;
-			size_t n = cols_group_encode(&j->cw, j->cc, &x->rec[i], used, x->n - i, &taken,
+			size_t n = cols_group_encode(&j->cw, j->cc, j->level, &x->rec[i], used, x->n - i, &taken,
 						     z + HW_ZCHUNK_HEADER_SIZE, bound);
 			if (n) {
 				put_zhead(z, &x->ch[i], HW_CHUNK_ZSTD | HW_CHUNK_COLS | HW_CHUNK_GROUP, n);
@@ -465,6 +466,7 @@ static bool helper_start(struct helper *h, const struct trace *t, int level, siz
 	if (!h->job.cc)
 		return false;
 	h->job.bound = bound;
+	h->job.level = level;
 	h->t = t;
 	pthread_mutex_init(&h->lock, NULL);
 	pthread_cond_init(&h->cond, NULL);
@@ -520,7 +522,7 @@ static void write_compressed(const struct trace *t, struct out *o, ZSTD_CCtx *cc
 {
 	const struct hw_file_header *h = &t->hdr;
 	size_t bound = zbound(h->chunk_size);
-	struct zjob job = {.cc = cc, .bound = bound};
+	struct zjob job = {.cc = cc, .level = level, .bound = bound};
 	struct helper helper;
 	bool two = helper_ok && helper_start(&helper, t, level, bound);
 	out_put(o, t->data, h->header_size);

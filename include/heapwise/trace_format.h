@@ -65,7 +65,7 @@
  *
  * Column chunk (issue 17, HW_CHUNK_ZSTD | HW_CHUNK_COLS in `used`): the
  * same 20-byte head, then instead of one zstd frame of the records, the
- * records re-encoded into HW_COLS_STREAMS streams, each its own zstd frame:
+ * records re-encoded into HW_COLS_STREAMS (13) streams, each its own zstd frame:
  *   +------+-----+-------+------------+------------+--------+-----------+
  *   | head | zlen        | zlen[0]    | ...        | zlen[S-1] | frame 0 |..
  *   | 16   | u32 (all)   | u32        |            | u32       |         |
@@ -113,6 +113,40 @@
  * bytes: the chunk is damaged (skipped, one warning). `heapwise compress`
  * stores a chunk in columns, or as one zstd frame of its records
  * (HW_CHUNK_ZSTD alone) when that is smaller.
+ *
+ * Group (issue 17, HW_CHUNK_ZSTD | HW_CHUNK_COLS | HW_CHUNK_GROUP in
+ * `used`): K consecutive chunks of one thread (2 <= K <= HW_COLS_GROUP_MAX,
+ * indexes i .. i + K - 1, each used > 0, their used together at most
+ * HW_COLS_GROUP_BYTES), each split into column streams as above, the K
+ * parts of a stream in one zstd frame:
+ *   +------+------+----------+---------------+------+----------+------+-----
+ *   | head | zlen | K | sh   | used[1..K-1]  | nlen | zl[0..S] | lens | frames
+ *   | 16   | u32  | u32      | u32 each      | u32  | u32 each | nlen |
+ *   +------+------+----------+---------------+------+----------+------+-----
+ * head: thread, index i, used = flags | used[0] (chunk i's record bytes);
+ * the u32 after zlen: K in its low 8 bits, sh (0 to HW_COLS_SHIFT_MAX) in
+ * the next 8, zero above; used[j]: chunk i + j's record bytes (1 to
+ * chunk_size - 16). The streams are the column chunk's and FSEL
+ * (HW_COLS_ALL of them, S + 1 = HW_COLS_ALL); zl[s]: bytes of stream s's
+ * frame (0: empty); lens: K * HW_COLS_ALL varints, chunk by chunk, stream
+ * by stream: the bytes of chunk j's part of stream s (its parts follow each
+ * other in chunk order in the stream; the frame decompresses to exactly
+ * their sum, and one chunk's parts together to at most 2 * used[j] + 256
+ * bytes); the frames follow in stream order and end exactly at 20 + zlen.
+ * Each chunk is rebuilt from its parts as a column chunk is, its model
+ * (raw records' state, classes, ALLOC list, the last frees) starting
+ * empty, but:
+ *   ADELTA   z: (address - base) >> sh (the group's address deltas, ADELTA's
+ *            and FDELTA's, are multiples of 1 << sh; the heap's: 16 bytes)
+ *   FDELTA   z: (address - the FSEL-th newest of the last HW_COLS_FRING
+ *            FREEs and REALLOC old blocks of the chunk, 0 for those before
+ *            the first) >> sh
+ *   FSEL     per FDELTA entry, u8 < HW_COLS_FRING: 0 the last free, 1 the
+ *            one before, ... (the encoder takes the nearest)
+ * A group is one compressed chunk in the file (20 + zlen bytes); the reader
+ * finds its K chunks in it. Anything out of range (K, sh, a used, a length,
+ * a frame of other than its parts' bytes): the group is damaged (its chunks
+ * skipped, one warning).
  */
 
 #define HW_MAGIC "HEAPWISE"
@@ -222,8 +256,8 @@ _Static_assert(sizeof(struct hw_chunk_header) == HW_CHUNK_HEADER_SIZE, "chunk la
 #define HW_ZCHUNK_HEADER_SIZE 20u /* chunk header + zlen */
 #define HW_CHUNK_COLS 0x40000000u /* with HW_CHUNK_ZSTD: column streams (see above) */
 #define HW_CHUNK_GROUP 0x20000000u /* with ZSTD | COLS: the streams of a group of chunks */
-#define HW_COLS_GROUP_MAX 16u /* chunks of a group, at most */
-#define HW_COLS_GROUP_BYTES (1u << 20) /* record bytes of a group's chunks together, at most */
+#define HW_COLS_GROUP_MAX 32u /* chunks of a group, at most */
+#define HW_COLS_GROUP_BYTES (2u << 20) /* record bytes of a group's chunks together, at most */
 #define HW_COLS_SHIFT_MAX 12u /* a group's address unit: 1 << shift bytes, shift at most */
 
 /* Column chunk streams (HW_CHUNK_COLS), in their order in the chunk */

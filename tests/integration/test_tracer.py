@@ -770,7 +770,7 @@ class Compress(TraceTest):
         p = self.heapwise("dump", copy)
         # every chunk of 16 KiB of records or more is in columns (a small
         # one, a thread's first, may be smaller as one zstd frame)
-        chunks = [re.match(r"chunk at \d+: .*, (\d+) bytes \((\d+) compressed( in columns)?\)$", l)
+        chunks = [re.match(r"chunk at \d+: .*, (\d+) bytes \((\d+) compressed( in columns| in a group of chunks)?\)$", l)
                   for l in p.stdout.splitlines() if l.startswith("chunk at ")]
         self.assertTrue(chunks and all(chunks), p.stdout[:300])
         big = [m for m in chunks if int(m.group(1)) >= 16384]
@@ -779,6 +779,84 @@ class Compress(TraceTest):
         self.assertLess(os.path.getsize(copy) / events, 1.0)
         self.assertEqual(self.dump_records(raw[0]), self.dump_records(copy))
         self.assertEqual(self.reports(raw[0]), self.reports(copy))
+
+    def chunk_records(self, trace):
+        """(stderr of heapwise dump, {(thread, index): (offset, zlen or None,
+        in a group, [its record lines])})."""
+        p = self.heapwise("dump", trace, status=None)
+        out, key = {}, None
+        for l in p.stdout.splitlines():
+            m = re.match(r"chunk at (\d+): thread (\d+), #(\d+), \d+ bytes"
+                         r"(?: \((\d+) compressed( in a group of chunks)?.*\))?$", l)
+            if m:
+                key = (int(m.group(2)), int(m.group(3)))
+                out[key] = (int(m.group(1)), m.group(4) and int(m.group(4)), bool(m.group(5)), [])
+            elif key and l.startswith("  "):
+                out[key][3].append(re.sub(r"at offset \d+", "at offset N", l))
+        return p.stderr, out
+
+    def grouped(self):
+        """A Python program's raw trace, and a compressed copy whose chunks
+        are in groups (issue 17: HW_CHUNK_GROUP), with their dumps."""
+        script = self.script("app.py", self.COLUMNS_APP)
+        _, _, raw = self.run_traced(["/usr/bin/python3.11", script], "--no-compress")
+        copy = os.path.join(self.dir, "copy.hwt")
+        shutil.copy(raw[0], copy)
+        self.heapwise("compress", copy)
+        _, want = self.chunk_records(raw[0])
+        _, got = self.chunk_records(copy)
+        return raw[0], copy, want, got
+
+    def test_groups_of_chunks_read_as_the_raw_chunks(self):
+        # issue 17: consecutive chunks of a thread are compressed together
+        # (their column streams share one frame per stream); every chunk,
+        # record and report reads as the raw trace's
+        raw, copy, want, got = self.grouped()
+        groups = {v[0] for v in got.values() if v[2]}
+        self.assertGreater(len(groups), 1, got.keys())
+        self.assertGreater(sum(v[2] for v in got.values()), len(got) // 2)
+        self.assertEqual({k: v[3] for k, v in want.items()}, {k: v[3] for k, v in got.items()})
+        self.assertEqual(self.dump_records(raw), self.dump_records(copy))
+        self.assertEqual(self.reports(raw), self.reports(copy))
+
+    def test_a_damaged_group(self):
+        # a byte of a group's frames changed: the group's chunks are skipped
+        # with one warning; every other chunk reads as it did
+        raw, copy, want, got = self.grouped()
+        off, zlen = max((v[0], v[1]) for v in got.values() if v[2])
+        members = {k for k, v in got.items() if v[0] == off}
+        self.assertGreater(len(members), 1)
+        with open(copy, "r+b") as f:
+            f.seek(off + 20 + zlen // 2)
+            b = f.read(1)
+            f.seek(off + 20 + zlen // 2)
+            f.write(bytes([b[0] ^ 0x55]))
+        err, damaged = self.chunk_records(copy)
+        self.assertEqual(len(re.findall(r"damaged compressed chunk at offset %d" % off, err)), 1, err)
+        self.assertEqual(err.count("warning"), 1, err)
+        # its chunks are listed (the head is sound), without records
+        self.assertEqual(set(damaged), set(want))
+        self.assertEqual({k: damaged[k][3] for k in members}, {k: [] for k in members})
+        self.assertEqual({k: v[3] for k, v in damaged.items() if k not in members},
+                         {k: v[3] for k, v in want.items() if k not in members})
+        p = self.heapwise("summary", copy, status=None)
+        self.assertEqual(p.stderr.count("damaged compressed chunk"), 1, p.stderr)
+        self.assertGreater(self.json("summary", copy)["events"], 0)
+
+    def test_a_trace_cut_inside_a_group(self):
+        # the file ends inside a group: the chunks before it read as they
+        # did, the rest is cut (one warning)
+        raw, copy, want, got = self.grouped()
+        offs = sorted({v[0] for v in got.values() if v[2]})
+        off, zlen = offs[len(offs) // 2], next(v[1] for v in got.values() if v[0] == offs[len(offs) // 2])
+        os.truncate(copy, off + 20 + zlen // 2)
+        err, cut = self.chunk_records(copy)
+        self.assertIn("trace cut at offset %d, inside a compressed chunk" % (off + 20 + zlen // 2), err)
+        before = {k for k, v in got.items() if v[0] < off}
+        self.assertTrue(before)
+        self.assertEqual(set(cut), before)
+        self.assertEqual({k: v[3] for k, v in cut.items()}, {k: want[k][3] for k in before})
+        self.assertGreater(self.json("summary", copy)["events"], 0)
 
     def test_short_forms_of_a_python_program(self):
         # issue 17, fewer bytes per event: an ALLOC or FREE whose sequence
