@@ -1606,6 +1606,124 @@ static void compress_leaves_a_trace_in_use(void **state)
 	assert_int_equal(compress_trace(path, 3, false, &cs), COMPRESS_DONE);
 }
 
+/* --- groups (issue 17, HW_CHUNK_GROUP) ------------------------------------ */
+
+/* Two chunks of ALLOCs and FREEs (a FREE of a block of the other chunk
+ * among them), grouped: each reads back exactly; every field of the head
+ * and the table out of range makes the group damaged, with its reason. */
+static void group_round_trip_and_hostile_heads(void **state)
+{
+	(void)state;
+	uint8_t recs[2][256];
+	uint32_t used[2];
+	for (int j = 0; j < 2; j++) {
+		uint8_t *o = recs[j];
+		uint64_t addr = 0;
+		for (int i = 0; i < 8; i++) {
+			uint64_t a = 0x7f0000001000ull + (uint64_t)(j * 8 + i) * 0x30;
+			*o++ = HW_REC_ALLOC; /* kind 0 */
+			o = hw_put_varint(o, 1);
+			o = hw_put_varint(o, hw_zigzag((int64_t)(a - addr)));
+			o = hw_put_varint(o, 40);
+			o = hw_put_varint(o, 3 + (uint64_t)i % 2);
+			addr = a;
+			if (i % 3 == 2) { /* a FREE of this block, and of an older one */
+				uint64_t f = j ? 0x7f0000001000ull + (uint64_t)i * 0x30 : a;
+				*o++ = HW_REC_FREE;
+				o = hw_put_varint(o, 1);
+				o = hw_put_varint(o, hw_zigzag((int64_t)(f - addr)));
+				addr = f;
+			}
+		}
+		used[j] = (uint32_t)(o - recs[j]);
+	}
+	struct cols_work w = {0};
+	ZSTD_CCtx *cc = ZSTD_createCCtx();
+	ZSTD_DCtx *dc = ZSTD_createDCtx();
+	const uint8_t *rp[2] = {recs[0], recs[1]};
+	size_t cap = cols_group_bound(used[0] + used[1], 2);
+	uint8_t *chunk = calloc(1, HW_ZCHUNK_HEADER_SIZE + cap + 16);
+	uint32_t taken = 0;
+	size_t n = cols_group_encode(&w, cc, 3, rp, used, 2, &taken, chunk + HW_ZCHUNK_HEADER_SIZE, cap);
+	assert_int_equal(taken, 2);
+	assert_true(n > 0);
+	struct hw_chunk_header ch = {HW_CHUNK_MAGIC, 1,
+				     HW_CHUNK_ZSTD | HW_CHUNK_COLS | HW_CHUNK_GROUP | used[0], 0};
+	memcpy(chunk, &ch, sizeof(ch));
+	uint32_t zl = (uint32_t)n;
+	memcpy(chunk + HW_CHUNK_HEADER_SIZE, &zl, 4);
+	uint8_t *pay = chunk + HW_ZCHUNK_HEADER_SIZE;
+	uint32_t ks;
+	memcpy(&ks, pay, 4);
+	assert_int_equal(ks, 2u | 4u << 8); /* 16-byte units */
+
+	struct cols_group g = {0};
+	const size_t limit = 65536 - 16;
+	cols_group_inflate(&g, dc, chunk, n, limit);
+	assert_null(g.why);
+	assert_int_equal(g.k, 2);
+	uint8_t dst[256];
+	const char *why;
+	for (uint32_t j = 0; j < 2; j++) {
+		assert_int_equal(cols_group_decode(&w, &g, j, dst, used[j], &why), used[j]);
+		assert_memory_equal(dst, recs[j], used[j]);
+	}
+	assert_int_equal(cols_group_decode(&w, &g, 2, dst, used[0], &why), 0);
+	assert_string_equal(why, "not in its group");
+
+	/* each change on a fresh copy: the reason the group is refused */
+	uint8_t *bad = malloc(HW_ZCHUNK_HEADER_SIZE + n + 16);
+	uint8_t *bp = bad + HW_ZCHUNK_HEADER_SIZE;
+	size_t fixed = 4u * 2 + 4u + 4u * HW_COLS_ALL;
+	struct {
+		size_t at; /* in the payload */
+		uint32_t v;
+		const char *why;
+	} cases[] = {
+		{0, 1u | 4u << 8, "its group head is out of range"}, /* K 1 */
+		{0, 33u | 4u << 8, "its group head is out of range"}, /* K over the most */
+		{0, 2u | 13u << 8, "its group head is out of range"}, /* shift 13 */
+		{0, 2u | 4u << 8 | 1u << 16, "its group head is out of range"},
+		{4, 0, "its group head is out of range"}, /* used[1] 0 */
+		{4, 65536, "its group head is out of range"}, /* used[1] past a chunk */
+		{8, 1u << 30, "its stream lengths run past the chunk"}, /* nlen */
+		{8, 0, "a stream length out of range"}, /* nlen: no lengths */
+		{12, 0, "a stream of other than its chunks' length"}, /* TAG's frame: none */
+		{12 + 4u * HW_COLS_TAIL, 1u << 30, "a stream runs past the chunk"}, /* TAIL's: past the end */
+	};
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		memcpy(bad, chunk, HW_ZCHUNK_HEADER_SIZE + n);
+		memcpy(bp + cases[c].at, &cases[c].v, 4);
+		cols_group_inflate(&g, dc, bad, n, limit);
+		assert_non_null(g.why);
+		assert_string_equal(g.why, cases[c].why);
+		assert_int_equal(cols_group_decode(&w, &g, 0, dst, used[0], &why), 0);
+		assert_string_equal(why, cases[c].why);
+	}
+	/* the first length one more: the chunk's parts no longer add up */
+	memcpy(bad, chunk, HW_ZCHUNK_HEADER_SIZE + n);
+	assert_true(bp[fixed] < 0x7f);
+	bp[fixed]++;
+	cols_group_inflate(&g, dc, bad, n, limit);
+	assert_string_equal(g.why, "a stream of other than its chunks' length");
+	/* a byte after the last frame, and one short */
+	memcpy(bad, chunk, HW_ZCHUNK_HEADER_SIZE + n);
+	bp[n] = 0;
+	cols_group_inflate(&g, dc, bad, n + 1, limit);
+	assert_string_equal(g.why, "bytes after its last stream");
+	cols_group_inflate(&g, dc, bad, n - 1, limit);
+	assert_non_null(g.why);
+	cols_group_inflate(&g, dc, bad, 3, limit);
+	assert_string_equal(g.why, "its group head is out of range");
+
+	free(bad);
+	cols_group_free(&g);
+	cols_free(&w);
+	ZSTD_freeCCtx(cc);
+	ZSTD_freeDCtx(dc);
+	free(chunk);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1631,6 +1749,7 @@ int main(void)
 		cmocka_unit_test(compress_keeps_a_cut_chunk),
 		cmocka_unit_test(compress_write_error_keeps_the_trace),
 		cmocka_unit_test(compress_leaves_a_trace_in_use),
+		cmocka_unit_test(group_round_trip_and_hostile_heads),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
