@@ -1,8 +1,9 @@
 /* Trace compression (analyzer): see compress.h. The raw trace is read
  * through the reader's mapping, block by block in file order, as the reader
- * walks it; each intact chunk's `used` bytes of records go into one zstd
- * frame, everything else is copied as it was, so a compressed trace reads
- * exactly as the raw one did: the same records, the same damage. */
+ * walks it; intact chunks are compressed (consecutive ones of a thread
+ * together, as a group: cols.h), everything else is copied as it was, so a
+ * compressed trace reads exactly as the raw one did: the same records, the
+ * same damage. */
 #include "compress.h"
 
 #include <dirent.h>
@@ -885,9 +886,10 @@ void compress_print(FILE *f, const char *path, const struct compress_stats *st)
 
 static const char compress_usage[] =
 	"usage: heapwise compress [--level N] TRACE...\n"
-	"  compresses each trace in place (zstd, one frame per chunk); every command\n"
-	"  reads compressed traces. A trace is rewritten into a temporary file beside it\n"
-	"  and renamed over it: on any error it is left as it was.\n"
+	"  compresses each trace in place (zstd over column streams, consecutive chunks\n"
+	"  of a thread together); every command reads compressed traces. A trace is\n"
+	"  rewritten into a temporary file beside it and renamed over it: on any error\n"
+	"  it is left as it was.\n"
 	"  --level N      zstd level, 1-19 (default 3)\n";
 
 int cmd_compress(int argc, char **argv)
