@@ -542,11 +542,11 @@ static void write_compressed(const struct trace *t, struct out *o, ZSTD_CCtx *cc
 		struct hw_chunk_header ch0;
 		const uint8_t *rec = plain_chunk(t, off, &ch0);
 		if (rec) {
-			/* the blocks after it too while they are such chunks (up
-			 * to max_chunks in max_items items, one item with one
-			 * thread): with two threads the first items (about half
-			 * the chunks) on the second thread, the rest on this one,
-			 * written in file order */
+			/* the blocks after it too while they are such chunks,
+			 * in items (one with one thread; with two, up to
+			 * max_items, and no item started after max_chunks): the
+			 * first items (about half the chunks) on the second
+			 * thread, the rest on this one, written in file order */
 			size_t ni = 1, nc = 1;
 			items[0].n = 1;
 			items[0].rec[0] = rec;
@@ -555,10 +555,12 @@ static void write_compressed(const struct trace *t, struct out *o, ZSTD_CCtx *cc
 			uint64_t at = off + h->chunk_size;
 			struct hw_chunk_header ch;
 			const uint8_t *r;
-			while (nc < max_chunks && (r = plain_chunk(t, at, &ch))) {
+			while ((r = plain_chunk(t, at, &ch))) {
 				struct zitem *x = &items[ni - 1];
+				/* an item ends where its run of chunks does (the
+				 * same items with one thread or two: the same bytes) */
 				if (!follows(x, &ch)) {
-					if (!two || ni == max_items)
+					if (!two || ni == max_items || nc >= max_chunks)
 						break;
 					x = &items[ni++];
 					x->n = 0;
