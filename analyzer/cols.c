@@ -1347,33 +1347,35 @@ size_t cols_group_encode(struct cols_work *w, void *cctx, int level, const uint8
 			o = hw_put_varint(o, len[j][i]);
 	put_u32(out + 4u * n, (uint32_t)(o - lens));
 	size_t at0 = (size_t)(o - out);
-	/* the streams at the context's level; a group that shrinks less than
-	 * HW_COLS_POOR times (records of few and scattered blocks: numpy's
-	 * arrays, sizes and addresses of every kind) again at
-	 * HW_COLS_POOR_LEVEL, which costs about three times the time: the
-	 * smaller kept */
+	/* the streams at the context's level; as soon as they take more than
+	 * 1 / HW_COLS_POOR of the records (a group that shrinks less: numpy's
+	 * arrays, a program's imports with their code objects), all of them
+	 * again at HW_COLS_POOR_LEVEL (about three times the time; the first
+	 * pass stops there, not at its end) */
 	ZSTD_CCtx *cc = cctx;
-	size_t at = 0;
-	for (int pass = 0; pass < 2; pass++) {
-		at = at0;
-		for (int i = 0; i < HW_COLS_ALL; i++) {
-			uint32_t zl = 0;
-			if (w->slen[i]) {
-				size_t z = ZSTD_compress2(cc, out + at, cap - at, w->s[i], w->slen[i]);
-				if (ZSTD_isError(z)) {
-					at = 0;
-					break;
-				}
-				zl = (uint32_t)z;
-				at += z;
+	bool retry = level < HW_COLS_POOR_LEVEL, raised = false;
+	size_t at = at0;
+	for (int i = 0; i < HW_COLS_ALL; i++) {
+		uint32_t zl = 0;
+		if (w->slen[i]) {
+			size_t z = ZSTD_compress2(cc, out + at, cap - at, w->s[i], w->slen[i]);
+			if (ZSTD_isError(z)) {
+				at = 0;
+				break;
 			}
-			put_u32(out + 4u * n + 4u + 4u * i, zl);
+			zl = (uint32_t)z;
+			at += z;
 		}
-		if (pass || !at || level >= HW_COLS_POOR_LEVEL || at * HW_COLS_POOR <= sum)
-			break;
-		ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, HW_COLS_POOR_LEVEL);
+		put_u32(out + 4u * n + 4u + 4u * i, zl);
+		if (retry && at * HW_COLS_POOR > sum) {
+			retry = false;
+			raised = true;
+			ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, HW_COLS_POOR_LEVEL);
+			at = at0;
+			i = -1;
+		}
 	}
-	if (level < HW_COLS_POOR_LEVEL)
+	if (raised)
 		ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, level);
 	if (!at)
 		return 0;
