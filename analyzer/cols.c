@@ -1253,9 +1253,8 @@ size_t cols_decode_events(struct cols_work *w, void *dctx, const uint8_t *z, siz
  * k u32, used[1..k-1] u32, nlen u32, zl[S] u32, nlen bytes of the k * S
  * lengths (varints, chunk by chunk), then the S frames. */
 /* A group that shrinks less than this many times is compressed again at
- * HW_COLS_POOR_LEVEL (when the level asked for is lower). */
+ * the poor level (cols_group_encode's, when it is above the level). */
 #define HW_COLS_POOR 12u
-#define HW_COLS_POOR_LEVEL 9
 
 static size_t group_fixed(uint32_t k)
 {
@@ -1281,7 +1280,8 @@ static inline uint32_t get_u32(const uint8_t *p)
 	return v;
 }
 
-size_t cols_group_encode(struct cols_work *w, void *cctx, int level, const uint8_t *const *rec,
+size_t cols_group_encode(struct cols_work *w, void *cctx, int level, int poor_level,
+			 const uint8_t *const *rec,
 			 const uint32_t *used, uint32_t k, uint32_t *taken, uint8_t *out, size_t cap)
 {
 	uint32_t len[HW_COLS_GROUP_MAX][HW_COLS_ALL];
@@ -1350,10 +1350,10 @@ size_t cols_group_encode(struct cols_work *w, void *cctx, int level, const uint8
 	/* the streams at the context's level; as soon as they take more than
 	 * 1 / HW_COLS_POOR of the records (a group that shrinks less: numpy's
 	 * arrays, a program's imports with their code objects), all of them
-	 * again at HW_COLS_POOR_LEVEL (about three times the time; the first
+	 * again at poor_level (level 9: about three times the time; the first
 	 * pass stops there, not at its end) */
 	ZSTD_CCtx *cc = cctx;
-	bool retry = level < HW_COLS_POOR_LEVEL, raised = false;
+	bool retry = level < poor_level, raised = false;
 	size_t at = at0;
 	for (int i = 0; i < HW_COLS_ALL; i++) {
 		uint32_t zl = 0;
@@ -1370,7 +1370,7 @@ size_t cols_group_encode(struct cols_work *w, void *cctx, int level, const uint8
 		if (retry && at * HW_COLS_POOR > sum) {
 			retry = false;
 			raised = true;
-			ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, HW_COLS_POOR_LEVEL);
+			ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, poor_level);
 			at = at0;
 			i = -1;
 		}

@@ -89,12 +89,14 @@ size_t cols_decode_events(struct cols_work *w, void *dctx, const uint8_t *z, siz
 /* Encodes k (2 to HW_COLS_GROUP_MAX) consecutive chunks of one thread, the
  * records of chunk j at rec[j] (used[j] bytes, their sum at most
  * HW_COLS_GROUP_BYTES), into out (cap bytes, cols_group_bound's; level:
- * cctx's, which may go higher for a group that compresses poorly): the
+ * cctx's; a group that shrinks less than 12 times is compressed again at
+ * poor_level when that is higher, and cctx set back): the
  * payload of a HW_CHUNK_GROUP chunk after its 20-byte head. It stops before
  * the first chunk that would not be stored in columns (cols_encode's 0):
  * *taken, the chunks the payload holds. Returns the payload's length, or 0
  * when it holds fewer than 2 chunks or does not fit. */
-size_t cols_group_encode(struct cols_work *w, void *cctx, int level, const uint8_t *const *rec,
+size_t cols_group_encode(struct cols_work *w, void *cctx, int level, int poor_level,
+			 const uint8_t *const *rec,
 			 const uint32_t *used, uint32_t k, uint32_t *taken, uint8_t *out, size_t cap);
 /* Room for cols_group_encode's payload of k chunks of total_used bytes. */
 size_t cols_group_bound(size_t total_used, uint32_t k);

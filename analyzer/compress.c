@@ -355,7 +355,9 @@ static void zjob_one(const struct trace *t, struct zjob *j, struct zitem *x)
 			size_t bound = cols_group_bound(sum, x->n - i);
 			zitem_room(x, HW_ZCHUNK_HEADER_SIZE + bound);
 			uint8_t *z = x->z + x->len;
-			size_t n = cols_group_encode(&j->cw, j->cc, j->level, &x->rec[i], used, x->n - i, &taken,
+			size_t n = cols_group_encode(&j->cw, j->cc, j->level,
+						     j->level == HW_COMPRESS_LEVEL ? HW_COMPRESS_POOR_LEVEL : 0,
+						     &x->rec[i], used, x->n - i, &taken,
 						     z + HW_ZCHUNK_HEADER_SIZE, bound);
 			if (n) {
 				put_zhead(z, &x->ch[i], HW_CHUNK_ZSTD | HW_CHUNK_COLS | HW_CHUNK_GROUP, n);
@@ -892,7 +894,8 @@ static const char compress_usage[] =
 	"  of a thread together); every command reads compressed traces. A trace is\n"
 	"  rewritten into a temporary file beside it and renamed over it: on any error\n"
 	"  it is left as it was.\n"
-	"  --level N      zstd level, 1-19 (default 3)\n";
+	"  --level N      zstd level, 1-19 (default 3, where consecutive chunks that\n"
+	"                 shrink less than 12 times are compressed again at 9)\n";
 
 int cmd_compress(int argc, char **argv)
 {

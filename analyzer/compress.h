@@ -12,6 +12,9 @@
 #include <sys/types.h>
 
 #define HW_COMPRESS_LEVEL 3 /* default zstd level (see README, Compact traces) */
+/* at the default level, a group of chunks that shrinks less than 12 times
+ * is compressed again at this level (numpy's records, imports: cols.h) */
+#define HW_COMPRESS_POOR_LEVEL 9
 
 enum compress_result {
 	COMPRESS_DONE, /* compressed and renamed over the trace */

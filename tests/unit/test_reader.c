@@ -1644,7 +1644,7 @@ static void group_round_trip_and_hostile_heads(void **state)
 	size_t cap = cols_group_bound(used[0] + used[1], 2);
 	uint8_t *chunk = calloc(1, HW_ZCHUNK_HEADER_SIZE + cap + 16);
 	uint32_t taken = 0;
-	size_t n = cols_group_encode(&w, cc, 3, rp, used, 2, &taken, chunk + HW_ZCHUNK_HEADER_SIZE, cap);
+	size_t n = cols_group_encode(&w, cc, 3, 9, rp, used, 2, &taken, chunk + HW_ZCHUNK_HEADER_SIZE, cap);
 	assert_int_equal(taken, 2);
 	assert_true(n > 0);
 	struct hw_chunk_header ch = {HW_CHUNK_MAGIC, 1,
