@@ -136,15 +136,19 @@
  * Each chunk is rebuilt from its parts as a column chunk is, its model
  * (raw records' state, classes, ALLOC list, the last frees) starting
  * empty, but:
- *   ADELTA   z: (address - base) >> sh (the group's address deltas, ADELTA's
- *            and FDELTA's, are multiples of 1 << sh; the heap's: 16 bytes)
+ *   ADELTA   z: (address - base) >> sh, the difference signed, base as in
+ *            a column chunk (the reader takes the value << sh)
  *   FDELTA   z: (address - the FSEL-th newest of the last HW_COLS_FRING
  *            FREEs and REALLOC old blocks of the chunk, 0 for those before
- *            the first) >> sh
+ *            the first) >> sh, the difference signed
  *   FSEL     per FDELTA entry, u8 < HW_COLS_FRING: 0 the last free, 1 the
  *            one before, ... (the encoder takes the nearest)
  * A group is one compressed chunk in the file (20 + zlen bytes); the reader
- * finds its K chunks in it. Anything out of range (K, sh, a used, a length,
+ * finds its K chunks in it. `heapwise compress` stores as a group each run
+ * of two or more chunks of a thread that follow each other in the file and
+ * in the thread's sequence (cut at HW_COLS_GROUP_MAX chunks, or where a chunk
+ * does not split), sh the common low zero bits of all its ADELTA and FDELTA
+ * differences (4 for the heap's 16-byte blocks), any other chunk as above. Anything out of range (K, sh, a used, a length,
  * a frame of other than its parts' bytes): the group is damaged (its chunks
  * skipped, one warning).
  */
