@@ -146,8 +146,8 @@
  * A group is one compressed chunk in the file (20 + zlen bytes); the reader
  * finds its K chunks in it. `heapwise compress` stores as a group each run
  * of two or more chunks of a thread that follow each other in the file and
- * in the thread's sequence (cut at HW_COLS_GROUP_MAX chunks, or where a chunk
- * does not split), sh the common low zero bits of all its ADELTA and FDELTA
+ * in the thread's sequence (cut at HW_COLS_GROUP_MAX chunks, before
+ * HW_COLS_GROUP_BYTES, and where a chunk does not split), sh the common low zero bits of all its ADELTA and FDELTA
  * differences (4 for the heap's 16-byte blocks), any other chunk as above. Anything out of range (K, sh, a used, a length,
  * a frame of other than its parts' bytes): the group is damaged (its chunks
  * skipped, one warning).
