@@ -212,7 +212,14 @@ static enum hw_err parse(struct trace *t, int fd)
 			uint32_t k = 1, gused[HW_COLS_GROUP_MAX];
 			unsigned shift;
 			gused[0] = (uint32_t)used;
-			if (group ? !cols_group_head(t->data + off, z, limit, &k, &shift, gused) ||
+			/* a group's head and its chunks' used (pread too) */
+			uint8_t ghead[HW_ZCHUNK_HEADER_SIZE + 4u * HW_COLS_GROUP_MAX] = {0};
+			if (group) {
+				size_t gn = HW_ZCHUNK_HEADER_SIZE + (z < 4u * HW_COLS_GROUP_MAX ? z : 4u * HW_COLS_GROUP_MAX);
+				if (fd < 0 || pread(fd, ghead, gn, (off_t)off) != (ssize_t)gn)
+					memcpy(ghead, t->data + off, gn);
+			}
+			if (group ? !cols_group_head(ghead, z, limit, &k, &shift, gused) ||
 					    z > cols_group_bound(HW_COLS_GROUP_BYTES, k) ||
 					    ch.index > UINT32_MAX - (k - 1)
 				  : used > limit || z == 0 ||

@@ -1716,6 +1716,27 @@ static void group_round_trip_and_hostile_heads(void **state)
 	cols_group_inflate(&g, dc, bad, 3, limit);
 	assert_string_equal(g.why, "its group head is out of range");
 
+	/* in a file (the head read with pread): two chunks, the second one's
+	 * index and used from the group's head; a head out of range: no
+	 * chunk, one warning, damaged */
+	write_zchunk(ch.used, zl, pay, n, 0);
+	struct trace t;
+	assert_int_equal(trace_open(path, &t), HW_OK);
+	assert_int_equal(t.nchunks, 2);
+	assert_int_equal(t.chunks[1].index, 1);
+	assert_int_equal(t.chunks[1].used, used[1]);
+	assert_false(t.damaged);
+	trace_close(&t);
+	bool damaged;
+	assert_int_equal(read_zchunk(&damaged), 10); /* 8 ALLOCs, 2 FREEs */
+	assert_false(damaged);
+	memcpy(bad, chunk, HW_ZCHUNK_HEADER_SIZE + n);
+	uint32_t k40 = 40 | 4u << 8;
+	memcpy(bp, &k40, 4);
+	write_zchunk(ch.used, zl, bp, n, 0);
+	assert_int_equal(read_zchunk(&damaged), -1);
+	assert_true(damaged);
+
 	free(bad);
 	cols_group_free(&g);
 	cols_free(&w);
