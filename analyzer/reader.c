@@ -269,6 +269,8 @@ static enum hw_err parse(struct trace *t, int fd)
 
 static size_t chunk_checked(struct trace *t, const struct chunk_ref *c, const char *why, size_t n);
 
+#define GROUPS_KEPT_BYTES (16u << 20)
+
 /* The inflated group of chunk c (t->dctx made), from the ones kept or
  * inflated now in place of the oldest; t->cols made too. */
 static const struct cols_group *group_of(struct trace *t, const struct chunk_ref *c)
@@ -286,6 +288,20 @@ static const struct cols_group *group_of(struct trace *t, const struct chunk_ref
 	(*g)->key = c->offset;
 	cols_group_inflate(*g, t->dctx, t->data + c->offset, c->zlen,
 			   t->hdr.chunk_size - HW_CHUNK_HEADER_SIZE);
+	/* the groups kept hold GROUPS_KEPT_BYTES at most (a group's streams
+	 * take about its 2 MiB of records, 4 MiB at most): the oldest others
+	 * give theirs back, and are inflated again if a chunk of theirs is
+	 * read */
+	size_t total = 0;
+	for (size_t i = 0; i < n; i++)
+		total += t->groups[i] ? t->groups[i]->cap : 0;
+	for (size_t k = 0; k < n && total > GROUPS_KEPT_BYTES; k++) {
+		struct cols_group *o = t->groups[(t->group_next + k) % n];
+		if (!o || o == *g)
+			continue;
+		total -= o->cap;
+		cols_group_free(o); /* key 0: no chunk's */
+	}
 	return *g;
 }
 
