@@ -25,32 +25,10 @@
  * of ~160 on d_threads; with 16, 0-4 ms. */
 #define RING 16
 #define RUN 64 /* events decoded at once from one cursor */
-/* A column chunk's run of at least REF_MIN events goes into a batch by
- * reference: the replay reads it where the decoder put it (the cursor's
- * event buffer, kept until the batch is released: swap_events), and the
- * decoding thread does not copy it. */
-#define REF_MIN 16
-#define REFS 64 /* references in one batch at most */
-
-struct ref {
-	size_t at; /* handed out before the batch's own event at */
-	const struct hw_event *ev;
-	size_t n;
-};
 
 struct batch {
 	struct hw_event ev[BATCH];
 	size_t n;
-	struct ref refs[REFS];
-	size_t nref;
-};
-
-/* An event buffer a cursor gave up while a batch not yet released (one
- * numbered below tag) still pointed into it. */
-struct held {
-	struct hw_event *ev;
-	size_t cap;
-	size_t tag;
 };
 
 struct merge {
@@ -76,10 +54,6 @@ struct merge {
 	pthread_cond_t cond;
 	size_t produced, consumed; /* batches, counted since the start */
 	size_t handed; /* 1 while the consumer holds ring[consumed % RING] */
-	size_t seg_at, seg_ref; /* the next part of it to hand out */
-	size_t *ref_tag; /* per cursor: 1 + the last batch pointing into its cev, 0 */
-	struct held *held; /* event buffers of finished chunks, in use or free */
-	size_t nheld, heldcap;
 	bool done, stop;
 	int sleepers; /* threads asleep on cond (or about to be) */
 	/* following a live trace (merge_new_follow): chain_at[k] is cursor
@@ -122,44 +96,6 @@ static void drop_pages(struct merge *m, const struct chunk_ref *c)
 	}
 	if (m->drop_hi - m->drop_lo >= ((uintptr_t)4 << 20))
 		flush_drops(m);
-}
-
-/* Batches below this number are no longer read by the replay. */
-static size_t released(const struct merge *m)
-{
-	return __atomic_load_n(&m->consumed, __ATOMIC_ACQUIRE);
-}
-
-/* The cursor ci's events of its chunk are still to be read by the replay
- * (a batch points into them): the next chunk's go into another buffer,
- * one no batch in the ring points into, or a new one. */
-static void swap_events(struct merge *m, struct cursor *c, size_t ci)
-{
-	size_t done = released(m), spare = 0;
-	struct hw_event *ev = NULL;
-	size_t cap = 0;
-	for (size_t k = 0; k < m->nheld;) {
-		if (m->held[k].tag > done) {
-			k++;
-			continue;
-		}
-		/* free: the first is taken, a few kept, the rest go */
-		if (!ev) {
-			ev = m->held[k].ev;
-			cap = m->held[k].cap;
-		} else if (spare < 8) {
-			spare++;
-			k++;
-			continue;
-		} else {
-			free(m->held[k].ev);
-		}
-		m->held[k] = m->held[--m->nheld];
-	}
-	HW_GROW(m->held, m->nheld, m->heldcap);
-	m->held[m->nheld++] = (struct held){c->cev, c->cev_cap, m->ref_tag[ci]};
-	c->cev = ev;
-	c->cev_cap = cap;
 }
 
 /* Moves c to its next event, passing definitions to the callback, and on to
@@ -214,9 +150,6 @@ static bool advance(struct merge *m, struct cursor *c)
 		if (++m->chain_at[ci] >= m->chain_end[ci])
 			return false;
 		/* the delta bases restart with each chunk; the time does not */
-		if (m->ref_tag[ci] > released(m))
-			swap_events(m, c, ci);
-		m->ref_tag[ci] = 0;
 		cursor_init_events(c, m->t, m->chain[m->chain_at[ci]]);
 	}
 }
@@ -293,7 +226,6 @@ struct merge *merge_new(const struct trace *t, merge_def_fn def, void *ctx)
 	m->chain_end = xcalloc(n + 1, sizeof(*m->chain_end));
 	m->chain_at = xcalloc(n + 1, sizeof(*m->chain_at));
 	m->heap = xcalloc(n + 1, sizeof(*m->heap));
-	m->ref_tag = xcalloc(n + 1, sizeof(*m->ref_tag));
 	size_t ncur = 0;
 	for (size_t i = 0; i < n;) {
 		size_t j = i + 1;
@@ -381,10 +313,9 @@ static void tell_time(struct merge *m, struct batch *b, size_t *n, uint64_t time
  * into b. */
 static void fill(struct merge *m, struct batch *b)
 {
-	size_t n = 0, refd = 0; /* events in b->ev, in references */
+	size_t n = 0;
 	struct hw_event run[RUN];
-	b->nref = 0;
-	while (n + refd + 3 <= BATCH && m->n) {
+	while (n + 3 <= BATCH && m->n) {
 		struct cursor *c = m->heap[0];
 		if (c->thread != m->out_thread || !m->told) {
 			struct hw_event e = {.op = EV_THREAD, .addr = c->thread};
@@ -394,31 +325,24 @@ static void fill(struct merge *m, struct batch *b)
 		tell_time(m, b, &n, c->ev_time);
 		m->told = true;
 		emit(m, b, &n, &c->ev[c->at]);
-		if (++c->at == c->nev && n + refd + 3 < BATCH) {
+		if (++c->at == c->nev && n + 3 < BATCH) {
 			/* the records after it that come before every other
 			 * cursor's next event go straight out */
 			uint64_t limit = UINT64_MAX;
 			for (size_t i = 1; i <= 2 && i < m->n; i++)
 				if (m->heap[i]->ev[m->heap[i]->at].seq < limit)
 					limit = m->heap[i]->ev[m->heap[i]->at].seq;
-			size_t room = BATCH - 3 - n - refd;
+			size_t room = BATCH - 3 - n;
 			/* a column chunk's run: from where it was decoded */
 			const struct hw_event *from;
 			size_t k = cursor_take_run(c, room, limit, &from);
-			bool ref = from != NULL;
 			if (!from) {
 				k = cursor_decode_run(c, run, room < RUN ? room : RUN, limit);
 				from = run;
 			}
 			if (k) {
 				tell_time(m, b, &n, c->time_ns);
-				if (ref && k >= REF_MIN && b->nref < REFS) {
-					b->refs[b->nref++] = (struct ref){n, from, k};
-					refd += k;
-					m->ref_tag[c - m->cursors] = m->produced + 1;
-				} else {
-					emit_run(m, b, &n, from, k);
-				}
+				emit_run(m, b, &n, from, k);
 			}
 		}
 		if (c->at < c->nev || advance(m, c)) {
@@ -501,26 +425,6 @@ static void *producer(void *arg)
 			break;
 	}
 	return NULL;
-}
-
-/* The next part of b: its own events up to the next reference, or the
- * events that reference points to; 0 when all are handed out. */
-static size_t next_part(struct merge *m, const struct batch *b, const struct hw_event **out)
-{
-	for (;;) {
-		size_t end = m->seg_ref < b->nref ? b->refs[m->seg_ref].at : b->n;
-		if (m->seg_at < end) {
-			*out = b->ev + m->seg_at;
-			size_t k = end - m->seg_at;
-			m->seg_at = end;
-			return k;
-		}
-		if (m->seg_ref == b->nref)
-			return 0;
-		const struct ref *r = &b->refs[m->seg_ref++];
-		*out = r->ev;
-		return r->n;
-	}
 }
 
 static void follow_rebuild_heap(struct merge *m)
@@ -607,24 +511,11 @@ struct merge *merge_new_follow(const struct trace *t, merge_def_fn def, void *ct
 size_t merge_batch(struct merge *m, const struct hw_event **out)
 {
 	if (!m->threaded) {
-		struct batch *b = &m->ring[0];
-		if (m->handed) {
-			size_t k = next_part(m, b, out);
-			if (k)
-				return k;
-			m->consumed++;
-		}
-		fill(m, b);
-		m->produced++;
-		m->handed = 1;
-		m->seg_at = m->seg_ref = 0;
-		return next_part(m, b, out);
+		fill(m, &m->ring[0]);
+		*out = m->ring[0].ev;
+		return m->ring[0].n;
 	}
-	if (m->handed) {
-		size_t k = next_part(m, &m->ring[m->consumed % RING], out);
-		if (k)
-			return k;
-		/* the batch handed out last time is free again */
+	if (m->handed) { /* the batch handed out last time is free again */
 		m->handed = 0;
 		publish(m, &m->consumed, half_room_or_stop);
 	}
@@ -634,8 +525,8 @@ size_t merge_batch(struct merge *m, const struct hw_event **out)
 		return 0;
 	struct batch *b = &m->ring[m->consumed % RING];
 	m->handed = 1;
-	m->seg_at = m->seg_ref = 0;
-	return next_part(m, b, out);
+	*out = b->ev;
+	return b->n;
 }
 
 uint64_t merge_done(const struct merge *m, uint64_t *total)
@@ -660,10 +551,6 @@ void merge_free(struct merge *m)
 	flush_drops(m);
 	for (size_t i = 0; m->cursors[i].trace; i++) /* cursors: n + 1, zeroed */
 		cursor_release(&m->cursors[i]);
-	for (size_t k = 0; k < m->nheld; k++)
-		free(m->held[k].ev);
-	free(m->held);
-	free(m->ref_tag);
 	free(m->ring);
 	free(m->cursors);
 	free(m->chain);

@@ -25,8 +25,7 @@ struct merge *merge_new(const struct trace *t, merge_def_fn def, void *ctx);
  * trace_refresh, takes in what was published since. */
 struct merge *merge_new_follow(const struct trace *t, merge_def_fn def, void *ctx);
 void merge_refresh(struct merge *m);
-/* The next events in order, a batch or a part of one (valid until the next
- * call); 0 at the end. */
+/* The next batch of events (valid until the next call); 0 at the end. */
 size_t merge_batch(struct merge *m, const struct hw_event **out);
 /* Record bytes of the chunks read so far (for progress); *total: all. */
 uint64_t merge_done(const struct merge *m, uint64_t *total);
