@@ -317,6 +317,7 @@ struct zitem {
 struct zjob {
 	ZSTD_CCtx *cc;
 	int level; /* cc's */
+	int poor_level; /* for groups that shrink poorly at level (0: none) */
 	struct cols_work cw;
 	size_t bound;
 	size_t k; /* items of this batch */
@@ -356,7 +357,7 @@ static void zjob_one(const struct trace *t, struct zjob *j, struct zitem *x)
 			zitem_room(x, HW_ZCHUNK_HEADER_SIZE + bound);
 			uint8_t *z = x->z + x->len;
 			size_t n = cols_group_encode(&j->cw, j->cc, j->level,
-						     j->level == HW_COMPRESS_LEVEL ? HW_COMPRESS_POOR_LEVEL : 0,
+						     j->poor_level,
 						     &x->rec[i], used, x->n - i, &taken,
 						     z + HW_ZCHUNK_HEADER_SIZE, bound);
 			if (n) {
@@ -460,7 +461,8 @@ static long compress_cpus(void)
 
 /* Starts the second thread (false: one thread does it all): with two or
  * more CPUs, unless HEAPWISE_ANALYZER_THREADS=1. */
-static bool helper_start(struct helper *h, const struct trace *t, int level, size_t bound)
+static bool helper_start(struct helper *h, const struct trace *t, int level, int poor_level,
+			 size_t bound)
 {
 	if (compress_cpus() < 2 || t->size - t->hdr.header_size < 2 * (uint64_t)t->hdr.chunk_size)
 		return false;
@@ -470,6 +472,7 @@ static bool helper_start(struct helper *h, const struct trace *t, int level, siz
 		return false;
 	h->job.bound = bound;
 	h->job.level = level;
+	h->job.poor_level = poor_level;
 	h->t = t;
 	pthread_mutex_init(&h->lock, NULL);
 	pthread_cond_init(&h->cond, NULL);
@@ -521,13 +524,13 @@ static bool follows(const struct zitem *x, const struct hw_chunk_header *b)
 /* Writes the compressed form of t into o (level: of the second thread's
  * context; cc: the first thread's; helper: a second thread may help). */
 static void write_compressed(const struct trace *t, struct out *o, ZSTD_CCtx *cc, int level,
-			     bool helper_ok, struct compress_stats *st)
+			     int poor_level, bool helper_ok, struct compress_stats *st)
 {
 	const struct hw_file_header *h = &t->hdr;
 	size_t bound = zbound(h->chunk_size);
-	struct zjob job = {.cc = cc, .level = level, .bound = bound};
+	struct zjob job = {.cc = cc, .level = level, .poor_level = poor_level, .bound = bound};
 	struct helper helper;
-	bool two = helper_ok && helper_start(&helper, t, level, bound);
+	bool two = helper_ok && helper_start(&helper, t, level, poor_level, bound);
 	out_put(o, t->data, h->header_size);
 	uint64_t next, dropped_to = 0;
 	long page = sysconf(_SC_PAGESIZE);
@@ -651,8 +654,8 @@ static void write_compressed(const struct trace *t, struct out *o, ZSTD_CCtx *cc
 	out_flush(o);
 }
 
-static int compress_to_fd_(const struct trace *t, int fd, int level, bool helper_ok,
-			   struct compress_stats *st)
+static int compress_to_fd_(const struct trace *t, int fd, int level, int poor_level,
+			   bool helper_ok, struct compress_stats *st)
 {
 	ZSTD_CCtx *cc = new_cctx(level);
 	struct out o = {.fd = fd, .cap = 1u << 20};
@@ -660,7 +663,7 @@ static int compress_to_fd_(const struct trace *t, int fd, int level, bool helper
 	if (!cc)
 		o.err = ENOMEM;
 	else
-		write_compressed(t, &o, cc, level, helper_ok, st);
+		write_compressed(t, &o, cc, level, poor_level, helper_ok, st);
 	st->bytes_out = o.written;
 	ZSTD_freeCCtx(cc);
 	free(o.buf);
@@ -669,7 +672,32 @@ static int compress_to_fd_(const struct trace *t, int fd, int level, bool helper
 
 int compress_to_fd(const struct trace *t, int fd, int level, struct compress_stats *st)
 {
-	return compress_to_fd_(t, fd, level, true, st);
+	return compress_to_fd_(t, fd, level, level == HW_COMPRESS_LEVEL ? HW_COMPRESS_POOR_LEVEL : 0,
+			       true, st);
+}
+
+/* The level for groups that shrink poorly at the default level (0: none).
+ * The second pass costs CPU in proportion to those groups; it is spent on a
+ * trace its run wrote slowly (at most HW_COMPRESS_POOR_RATE record bytes a
+ * second from the start the header gives to the file's last change: numpy's
+ * import, a service in its steady state), whose compression is a small part
+ * of its run, and not on one a run wrote fast (the pymalloc-heavy
+ * workloads, a pygmentize run: there the compression alone takes 20-30% of
+ * the run's time, and their poor groups are only the interpreter's start).
+ * Not at a level asked for (--level), nor without a start or end. */
+static int poor_level_of(const struct trace *t, const struct stat *st, int level)
+{
+	if (level != HW_COMPRESS_LEVEL)
+		return 0;
+	uint64_t start = t->hdr.start_realtime_ns;
+	uint64_t end = (uint64_t)st->st_mtim.tv_sec * 1000000000u + (uint64_t)st->st_mtim.tv_nsec;
+	if (!start || st->st_mtim.tv_sec < 0 || end <= start)
+		return 0;
+	uint64_t raw = 0;
+	for (size_t i = 0; i < t->nchunks; i++)
+		raw += t->chunks[i].used;
+	double rate = (double)raw / ((double)(end - start) / 1e9);
+	return rate <= HW_COMPRESS_POOR_RATE ? HW_COMPRESS_POOR_LEVEL : 0;
 }
 
 static const char *base_name(const char *path)
@@ -727,7 +755,7 @@ static enum compress_result compress_trace_(const char *path, int level, bool re
 		return COMPRESS_FAILED;
 	}
 	struct out o = {.fd = fd};
-	o.err = compress_to_fd_(&t, fd, level, helper_ok, st);
+	o.err = compress_to_fd_(&t, fd, level, poor_level_of(&t, &before, level), helper_ok, st);
 	const char *what = NULL;
 	/* the owner too (root compressing a user's trace); failing that (not
 	 * root), the file is ours, as the trace was when we could write it */
@@ -894,8 +922,9 @@ static const char compress_usage[] =
 	"  of a thread together); every command reads compressed traces. A trace is\n"
 	"  rewritten into a temporary file beside it and renamed over it: on any error\n"
 	"  it is left as it was.\n"
-	"  --level N      zstd level, 1-19 (default 3, where consecutive chunks that\n"
-	"                 shrink less than 12 times are compressed again at 9)\n";
+	"  --level N      zstd level, 1-19 (default 3, where in a trace its run wrote at\n"
+	"                 most 32 MiB a second, consecutive chunks that shrink less than\n"
+	"                 12 times are compressed again at 9)\n";
 
 int cmd_compress(int argc, char **argv)
 {

@@ -7,6 +7,7 @@ import re
 import resource
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -880,6 +881,30 @@ class Compress(TraceTest):
                 outs.append(f.read())
         self.assertEqual(len(outs[0]), len(outs[1]))
         self.assertTrue(outs[0] == outs[1])
+
+    def test_a_slowly_written_trace_gets_the_second_pass(self):
+        # issue 17: a group that shrinks poorly (the interpreter's start,
+        # numpy's import) is compressed again at level 9 only in a trace
+        # its run wrote slowly (record bytes per second of the run, from
+        # the header's start to the file's last change): the same raw
+        # trace, its end said to be 1000 s after its start, compresses
+        # smaller than when said to be 1 ms after it, and both read as the
+        # raw one
+        _, _, raw = self.run_traced(["/usr/bin/python3.11", "-c",
+                                     "import json, email.parser, decimal, unittest"],
+                                    "--no-compress")
+        with open(raw[0], "rb") as f:
+            start = struct.unpack_from("<Q", f.read(64), 40)[0]
+        sizes = {}
+        for name, after, flags in (("slow", 1000.0, ()), ("fast", 0.001, ())):
+            copy = os.path.join(self.dir, name + ".hwt")
+            shutil.copy(raw[0], copy)
+            end = start / 1e9 + after
+            os.utime(copy, (end, end))
+            self.heapwise("compress", *flags, copy)
+            sizes[name] = os.path.getsize(copy)
+            self.assertEqual(self.dump_records(raw[0]), self.dump_records(copy))
+        self.assertLess(sizes["slow"], sizes["fast"], sizes)
 
     def test_short_forms_of_a_python_program(self):
         # issue 17, fewer bytes per event: an ALLOC or FREE whose sequence
