@@ -266,6 +266,9 @@ struct replay *replay_begin(struct analysis *a, struct trace *t, const struct an
 			    bool follow);
 int replay_step(struct replay *r);
 enum hw_err replay_end(struct replay *r);
+/* Ends a replay without its figures (the follower at the end of its
+ * requests): what it holds is freed; a is then for analysis_free. */
+void replay_abandon(struct replay *r);
 struct merge *replay_merge(struct replay *r);
 /* The window to look for next (the markers' labels, kept by the caller). */
 void replay_window(struct replay *r, const char *from, const char *to);

@@ -375,6 +375,8 @@ int cmd_follow(int argc, char **argv)
 	free(line);
 	free(from);
 	free(to);
-	/* the parent's replay is not finished: its memory goes with the process */
+	replay_abandon(r);
+	analysis_free(&a);
+	trace_close(&t);
 	return status;
 }

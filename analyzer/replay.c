@@ -1015,6 +1015,14 @@ out:
 	return why;
 }
 
+void replay_abandon(struct replay *r)
+{
+	if (!r->stop_at_marks)
+		progress_end(&r->pr);
+	merge_free(r->m);
+	free(r);
+}
+
 enum hw_err replay_end(struct replay *r)
 {
 	struct analysis *a = r->a;
