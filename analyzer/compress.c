@@ -676,27 +676,42 @@ int compress_to_fd(const struct trace *t, int fd, int level, struct compress_sta
 			       true, st);
 }
 
-/* The level for groups that shrink poorly at the default level (0: none).
- * The second pass costs CPU in proportion to those groups; it is spent on a
- * trace its run wrote slowly (at most HW_COMPRESS_POOR_RATE record bytes a
- * second from the start the header gives to the file's last change: numpy's
- * import, a service in its steady state), whose compression is a small part
- * of its run, and not on one a run wrote fast (the pymalloc-heavy
- * workloads, a pygmentize run: there the compression alone takes 20-30% of
- * the run's time, and their poor groups are only the interpreter's start).
- * Not at a level asked for (--level), nor without a start or end. */
-static int poor_level_of(const struct trace *t, const struct stat *st, int level)
+/* The level for groups that shrink poorly at the default level (0: none),
+ * for the traces of one run (heapwise run's, or those a compress command
+ * names). The second pass costs CPU in proportion to those groups; it is
+ * spent on traces their run wrote slowly (at most HW_COMPRESS_POOR_RATE
+ * bytes a second together, from the earliest start their headers give to
+ * their files' last change: numpy's import, a service in its steady state),
+ * whose compression is a small part of the run, and not on those a run
+ * wrote fast (the pymalloc-heavy workloads, a pygmentize run, a fork tree
+ * whose children allocate fast: the compression alone takes 20-30% of the
+ * run's time, and their poor groups are only the interpreters' start).
+ * Not at a level asked for (--level), nor when no start or end is known. */
+static int poor_level_of(const struct compress_job *jobs, size_t n, int level)
 {
 	if (level != HW_COMPRESS_LEVEL)
 		return 0;
-	uint64_t start = t->hdr.start_realtime_ns;
-	uint64_t end = (uint64_t)st->st_mtim.tv_sec * 1000000000u + (uint64_t)st->st_mtim.tv_nsec;
-	if (!start || st->st_mtim.tv_sec < 0 || end <= start)
+	uint64_t bytes = 0, start = UINT64_MAX, end = 0;
+	for (size_t i = 0; i < n; i++) {
+		int fd = open(jobs[i].path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		struct stat sb;
+		struct hw_file_header h;
+		if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_mtim.tv_sec > 0 &&
+		    pread(fd, &h, sizeof(h), 0) == (ssize_t)sizeof(h) &&
+		    !memcmp(h.magic, HW_MAGIC, 8) && h.start_realtime_ns) {
+			uint64_t m = (uint64_t)sb.st_mtim.tv_sec * 1000000000u +
+				     (uint64_t)sb.st_mtim.tv_nsec;
+			bytes += (uint64_t)sb.st_size;
+			start = h.start_realtime_ns < start ? h.start_realtime_ns : start;
+			end = m > end ? m : end;
+		}
+		close(fd);
+	}
+	if (!bytes || end <= start)
 		return 0;
-	uint64_t raw = 0;
-	for (size_t i = 0; i < t->nchunks; i++)
-		raw += t->chunks[i].used;
-	double rate = (double)raw / ((double)(end - start) / 1e9);
+	double rate = (double)bytes / ((double)(end - start) / 1e9);
 	return rate <= HW_COMPRESS_POOR_RATE ? HW_COMPRESS_POOR_LEVEL : 0;
 }
 
@@ -706,7 +721,8 @@ static const char *base_name(const char *path)
 	return s ? s + 1 : path;
 }
 
-static enum compress_result compress_trace_(const char *path, int level, bool report_busy,
+static enum compress_result compress_trace_(const char *path, int level, int poor_level,
+					    bool report_busy,
 					    bool helper_ok, struct compress_stats *st)
 {
 	memset(st, 0, sizeof(*st));
@@ -755,7 +771,7 @@ static enum compress_result compress_trace_(const char *path, int level, bool re
 		return COMPRESS_FAILED;
 	}
 	struct out o = {.fd = fd};
-	o.err = compress_to_fd_(&t, fd, level, poor_level_of(&t, &before, level), helper_ok, st);
+	o.err = compress_to_fd_(&t, fd, level, poor_level, helper_ok, st);
 	const char *what = NULL;
 	/* the owner too (root compressing a user's trace); failing that (not
 	 * root), the file is ours, as the trace was when we could write it */
@@ -802,7 +818,8 @@ static enum compress_result compress_trace_(const char *path, int level, bool re
 enum compress_result compress_trace(const char *path, int level, bool report_busy,
 				    struct compress_stats *st)
 {
-	return compress_trace_(path, level, report_busy, true, st);
+	struct compress_job one = {.path = path};
+	return compress_trace_(path, level, poor_level_of(&one, 1, level), report_busy, true, st);
 }
 
 /* --- several traces at once ------------------------------------------------ */
@@ -811,7 +828,7 @@ struct pool {
 	struct compress_job *jobs;
 	size_t *order; /* of jobs: the largest first */
 	size_t n, next; /* next: the next of order to take (atomic) */
-	int level;
+	int level, poor_level;
 	bool report_busy;
 };
 
@@ -825,7 +842,8 @@ static void *pool_main(void *arg)
 		struct compress_job *j = &p->jobs[p->order[k]];
 		/* a trace's second thread only for the last one taken: the
 		 * threads of the pool keep the CPUs busy before it */
-		j->r = compress_trace_(j->path, p->level, p->report_busy, k == p->n - 1, &j->st);
+		j->r = compress_trace_(j->path, p->level, p->poor_level, p->report_busy, k == p->n - 1,
+				       &j->st);
 	}
 	return NULL;
 }
@@ -845,10 +863,12 @@ void compress_traces(struct compress_job *jobs, size_t n, int level, bool report
 {
 	long cpus = compress_cpus();
 	size_t nthreads = (size_t)cpus < n ? (size_t)cpus : n;
-	struct pool p = {.jobs = jobs, .level = level, .report_busy = report_busy};
+	int poor = poor_level_of(jobs, n, level);
+	struct pool p = {.jobs = jobs, .level = level, .poor_level = poor, .report_busy = report_busy};
 	if (nthreads < 2) {
 		for (size_t i = 0; i < n; i++)
-			jobs[i].r = compress_trace(jobs[i].path, level, report_busy, &jobs[i].st);
+			jobs[i].r = compress_trace_(jobs[i].path, level, poor, report_busy, true,
+						    &jobs[i].st);
 		return;
 	}
 	/* a file named twice (or by two links) is compressed once in the
@@ -884,7 +904,7 @@ void compress_traces(struct compress_job *jobs, size_t n, int level, bool report
 		pthread_join(th[i], NULL);
 	for (size_t i = 0; i < nlater; i++) {
 		struct compress_job *j = &jobs[later[i]];
-		j->r = compress_trace(j->path, level, report_busy, &j->st);
+		j->r = compress_trace_(j->path, level, poor, report_busy, true, &j->st);
 	}
 	free(th);
 	free(later);
@@ -922,9 +942,9 @@ static const char compress_usage[] =
 	"  of a thread together); every command reads compressed traces. A trace is\n"
 	"  rewritten into a temporary file beside it and renamed over it: on any error\n"
 	"  it is left as it was.\n"
-	"  --level N      zstd level, 1-19 (default 3, where in a trace its run wrote at\n"
-	"                 most 32 MiB a second, consecutive chunks that shrink less than\n"
-	"                 12 times are compressed again at 9)\n";
+	"  --level N      zstd level, 1-19 (default 3, where in traces written at most\n"
+	"                 32 MiB a second together, consecutive chunks that shrink less\n"
+	"                 than 12 times are compressed again at 9)\n";
 
 int cmd_compress(int argc, char **argv)
 {

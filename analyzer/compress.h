@@ -48,8 +48,10 @@ struct compress_job {
  * once, one thread each, the largest first (the last one taken with a
  * second thread), as many as there are CPUs (one at a time with
  * HEAPWISE_ANALYZER_THREADS=1). Each trace is compressed as it would be on
- * its own, to the same bytes; the messages of failures come in the order
- * they happen. */
+ * its own, to the same bytes, but for the second pass of poorly shrinking
+ * groups, which is decided for the traces together (written slowly
+ * together: compress.c, poor_level_of); the messages of failures come in
+ * the order they happen. */
 void compress_traces(struct compress_job *jobs, size_t n, int level, bool report_busy);
 
 struct trace;
