@@ -76,6 +76,21 @@ static uint8_t *raw_trace(uint8_t *const *rec, const size_t *len, size_t n, size
 /* The streams s (len bytes each) as both chunks of a group of used bytes
  * each, shift sh: the replay's events against those of the records the
  * group rebuilds to, read raw. */
+/* The events of two traces' readings are the same (what: which kind of
+ * chunk was rebuilt, for the message), or the run aborts. */
+static void same_events(struct trace *raw, struct trace *z, const char *what)
+{
+	size_t n1, n2;
+	uint8_t *e1 = fuzz_events_of(raw, &n1), *e2 = fuzz_events_of(z, &n2);
+	if (n1 != n2 || memcmp(e1, e2, n1)) {
+		fprintf(stderr, "%s events: %zu bytes, their records read raw: %zu: they differ\n",
+			what, n2, n1);
+		abort();
+	}
+	free(e1);
+	free(e2);
+}
+
 static void group_check(uint32_t used, const uint8_t *const s[HW_COLS_ALL],
 			const size_t len[HW_COLS_ALL], unsigned sh)
 {
@@ -129,17 +144,9 @@ static void group_check(uint32_t used, const uint8_t *const s[HW_COLS_ALL],
 	if (trace_open_buffer(rt, rn, "fuzz.hwt", &tr) != HW_OK ||
 	    trace_open_buffer(zt, zn, "fuzz.hwt", &tz2) != HW_OK)
 		abort();
-	size_t n1, n2;
-	uint8_t *e1 = fuzz_events_of(&tr, &n1), *e2 = fuzz_events_of(&tz2, &n2);
 	/* a chunk the group does not rebuild reads as no records (the raw
 	 * trace's empty chunk), as does a group that does not open */
-	if (n1 != n2 || memcmp(e1, e2, n1)) {
-		fprintf(stderr, "group events: %zu bytes, their records read raw: %zu: they differ\n",
-			n2, n1);
-		abort();
-	}
-	free(e1);
-	free(e2);
+	same_events(&tr, &tz2, "group");
 	trace_close(&tz2);
 	trace_close(&tr);
 	trace_close(&tz);
@@ -223,15 +230,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct trace tz2;
 	if (trace_open_buffer(zt, zn, "fuzz.hwt", &tz2) != HW_OK)
 		abort();
-	size_t n1, n2;
-	uint8_t *e1 = fuzz_events_of(&tr, &n1), *e2 = fuzz_events_of(&tz2, &n2);
-	if (n1 != n2 || memcmp(e1, e2, n1)) {
-		fprintf(stderr, "column events: %zu bytes, their records read raw: %zu: they differ\n",
-			n2, n1);
-		abort();
-	}
-	free(e1);
-	free(e2);
+	same_events(&tr, &tz2, "column");
 	trace_close(&tz2);
 	trace_close(&tr);
 	trace_close(&tz);
