@@ -1350,7 +1350,7 @@ size_t cols_group_encode(struct cols_work *w, void *cctx, int level, int poor_le
 	/* the streams at the context's level; as soon as they take more than
 	 * 1 / HW_COLS_POOR of the records (a group that shrinks less: numpy's
 	 * arrays, a program's imports with their code objects), all of them
-	 * again at poor_level (level 9: about three times the time; the first
+	 * again at poor_level (level 10: about three times the time; the first
 	 * pass stops there, not at its end) */
 	ZSTD_CCtx *cc = cctx;
 	bool retry = level < poor_level, raised = false;

@@ -944,7 +944,7 @@ static const char compress_usage[] =
 	"  it is left as it was.\n"
 	"  --level N      zstd level, 1-19 (default 3, where in traces written at most\n"
 	"                 32 MiB a second together, consecutive chunks that shrink less\n"
-	"                 than 12 times are compressed again at 9)\n";
+	"                 than 12 times are compressed again at 10)\n";
 
 int cmd_compress(int argc, char **argv)
 {

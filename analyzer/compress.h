@@ -14,7 +14,7 @@
 #define HW_COMPRESS_LEVEL 3 /* default zstd level (see README, Compact traces) */
 /* at the default level, a group of chunks that shrinks less than 12 times
  * is compressed again at this level (numpy's records, imports: cols.h) */
-#define HW_COMPRESS_POOR_LEVEL 9
+#define HW_COMPRESS_POOR_LEVEL 10
 #define HW_COMPRESS_POOR_RATE (32.0 * 1024 * 1024) /* record bytes a second of the run */
 
 enum compress_result {
