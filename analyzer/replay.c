@@ -1032,14 +1032,11 @@ enum hw_err replay_end(struct replay *r)
 	bool started = r->started, leak_taken = r->leak_taken;
 	uint64_t now = r->now, exec_open = r->exec_open;
 	struct hot h = r->h;
-	if (!r->stop_at_marks)
-		progress_end(&r->pr);
-	merge_free(r->m);
-	hot_put(a, &h);
 	a->events = r->events;
 	a->last_seq = r->last_seq;
 	bool window_only = r->window_only;
-	free(r);
+	replay_abandon(r);
+	hot_put(a, &h);
 	if (window_only)
 		prune_stacks(a);
 	if (!window_only) /* a window: its blocks are a few of the live ones */

@@ -82,23 +82,30 @@ static const char *text(const char *p)
 	return p ? p : "";
 }
 
-/* "fd N" or "fd N: path" into buf (HW_MAX_LABEL bytes): the label of an
- * exec of a descriptor. No snprintf: async-signal-safe. */
-static const char *fd_label(char *buf, int fd, const char *path)
+/* v in decimal at buf (room for 11 bytes); returns the bytes written. No
+ * snprintf: async-signal-safe (exec and _exit run in signal handlers and
+ * vfork children). */
+static size_t put_decimal(char *buf, int v)
 {
-	char digits[12];
-	size_t nd = 0;
-	unsigned v = fd < 0 ? 0u - (unsigned)fd : (unsigned)fd;
+	char digits[10];
+	size_t nd = 0, n = 0;
+	unsigned u = v < 0 ? 0u - (unsigned)v : (unsigned)v;
 	do
-		digits[nd++] = (char)('0' + v % 10);
-	while ((v /= 10) && nd < sizeof(digits));
-	size_t n = 0;
-	memcpy(buf, "fd ", 3);
-	n = 3;
-	if (fd < 0)
+		digits[nd++] = (char)('0' + u % 10);
+	while ((u /= 10) && nd < sizeof(digits));
+	if (v < 0)
 		buf[n++] = '-';
 	while (nd)
 		buf[n++] = digits[--nd];
+	return n;
+}
+
+/* "fd N" or "fd N: path" into buf (HW_MAX_LABEL bytes): the label of an
+ * exec of a descriptor. */
+static const char *fd_label(char *buf, int fd, const char *path)
+{
+	memcpy(buf, "fd ", 3);
+	size_t n = 3 + put_decimal(buf + 3, fd);
 	if (path && *path) {
 		buf[n++] = ':';
 		buf[n++] = ' ';
@@ -227,28 +234,14 @@ HW_EXPORT int execlp(const char *file, const char *arg, ...)
 	return r;
 }
 
-/* The status as the EXIT mark's label: decimal, no snprintf (_exit is
- * async-signal-safe and called in vfork children and signal handlers). */
-static void exit_mark(int status)
-{
-	char label[12], digits[11];
-	size_t nd = 0, n = 0;
-	unsigned v = status < 0 ? 0u - (unsigned)status : (unsigned)status;
-	do
-		digits[nd++] = (char)('0' + v % 10);
-	while ((v /= 10) && nd < sizeof(digits));
-	if (status < 0)
-		label[n++] = '-';
-	while (nd)
-		label[n++] = digits[--nd];
-	label[n] = 0;
-	exec_mark(HW_MARK_EXIT, label);
-}
-
+/* _exit and _Exit (glibc's alias of it, a symbol of its own for the
+ * program's calls): the EXIT mark, its label the status in decimal. */
 HW_EXPORT void _exit(int status)
 {
 	ENSURE(_exit);
-	exit_mark(status);
+	char label[12];
+	label[put_decimal(label, status)] = 0;
+	exec_mark(HW_MARK_EXIT, label);
 	if (g_real._exit)
 		g_real._exit(status);
 	syscall(SYS_exit_group, status);
@@ -257,10 +250,5 @@ HW_EXPORT void _exit(int status)
 
 HW_EXPORT void _Exit(int status)
 {
-	ENSURE(_Exit);
-	exit_mark(status);
-	if (g_real._Exit)
-		g_real._Exit(status);
-	syscall(SYS_exit_group, status);
-	__builtin_unreachable();
+	_exit(status);
 }

@@ -28,6 +28,17 @@
 
 #define CHUNK (64u * 1024u)
 
+/* A format-3 file header of CHUNK-byte chunks at b. */
+static void put_file_header(uint8_t *b)
+{
+	struct hw_file_header h = {.version = HW_FORMAT_VERSION,
+				   .header_size = HW_HEADER_SIZE,
+				   .chunk_size = CHUNK,
+				   .page_size = 4096};
+	memcpy(h.magic, HW_MAGIC, sizeof(h.magic));
+	memcpy(b, &h, sizeof(h));
+}
+
 /* A format-3 trace: the header, then one chunk of thread 1 (head: its 16
  * bytes, and for a compressed chunk its zlen; body: what follows). */
 static uint8_t *trace_with(const struct hw_chunk_header *ch, const void *zlen, const void *body,
@@ -38,12 +49,7 @@ static uint8_t *trace_with(const struct hw_chunk_header *ch, const void *zlen, c
 	if (!zlen && n < HW_HEADER_SIZE + CHUNK)
 		n = HW_HEADER_SIZE + CHUNK;
 	uint8_t *b = xcalloc(1, n);
-	struct hw_file_header h = {.version = HW_FORMAT_VERSION,
-				   .header_size = HW_HEADER_SIZE,
-				   .chunk_size = CHUNK,
-				   .page_size = 4096};
-	memcpy(h.magic, HW_MAGIC, sizeof(h.magic));
-	memcpy(b, &h, sizeof(h));
+	put_file_header(b);
 	memcpy(b + HW_HEADER_SIZE, ch, sizeof(*ch));
 	if (zlen)
 		memcpy(b + HW_HEADER_SIZE + HW_CHUNK_HEADER_SIZE, zlen, 4);
@@ -58,12 +64,7 @@ static uint8_t *raw_trace(uint8_t *const *rec, const size_t *len, size_t n, size
 {
 	size_t total = HW_HEADER_SIZE + n * CHUNK;
 	uint8_t *b = xcalloc(1, total);
-	struct hw_file_header h = {.version = HW_FORMAT_VERSION,
-				   .header_size = HW_HEADER_SIZE,
-				   .chunk_size = CHUNK,
-				   .page_size = 4096};
-	memcpy(h.magic, HW_MAGIC, sizeof(h.magic));
-	memcpy(b, &h, sizeof(h));
+	put_file_header(b);
 	for (size_t j = 0; j < n; j++) {
 		struct hw_chunk_header ch = {HW_CHUNK_MAGIC, 1, (uint32_t)len[j], (uint32_t)j};
 		memcpy(b + HW_HEADER_SIZE + j * CHUNK, &ch, sizeof(ch));
