@@ -718,8 +718,14 @@ static void ev_grow(struct evout *e)
 }
 
 /* A stream read in heap_run: its bytes in locals (registers), not in st[].
- * A stream's end is followed by 0x80 (inflate): the one-byte case needs no
- * bounds check, the end takes the checked way. A longer varint must be in
+ * The one-byte case reads without a bounds check: a stream's end is
+ * followed by 0x80 (inflate), which sends it to the checked way, or by
+ * other bytes of the same buffer (a group's parts lie back to back, the
+ * buffer has STREAM_SLACK bytes after the last): a stream read past its
+ * end is found at the end of the block (heap_run), where no pointer has
+ * moved more than 2 * RUN_BLOCK bytes past its end (a record reads a
+ * stream twice at most; once past its end only the one-byte case moves
+ * it). A longer varint must be in
  * its shortest form (the form the raw record has): then a run's raw bytes
  * of the fields held as they are (sequence deltas, sizes) are the bytes it
  * took from their streams. */
@@ -749,8 +755,11 @@ static inline __attribute__((always_inline)) void put_ev(struct hw_event *e, uin
 	memcpy((char *)e + 24, &tail, 8);
 }
 
-/* Records of a run decoded between two checks of the events' room. */
+/* Records of a run decoded between two checks of the events' room and of
+ * the streams' ends. */
 #define RUN_BLOCK 512
+/* Bytes after a group's streams that heap_run may read (GETV). */
+#define STREAM_SLACK (2 * RUN_BLOCK)
 
 /* cols_decode_events: the run of ALLOC, FREE and REALLOC records at the
  * tags stream's position, into events (the model and the order of the
@@ -769,7 +778,7 @@ static __attribute__((noinline)) bool heap_run(struct model *m, struct rd st[HW_
 	const uint8_t *qp = st[HW_COLS_SEQ].p, *const qe = st[HW_COLS_SEQ].end;
 	const uint8_t *rp = st[HW_COLS_REF].p, *const re = st[HW_COLS_REF].end;
 	const uint8_t *fp = st[HW_COLS_FDELTA].p, *const fe = st[HW_COLS_FDELTA].end;
-	const uint8_t *hp = st[HW_COLS_HINT].p;
+	const uint8_t *hp = st[HW_COLS_HINT].p, *const he = st[HW_COLS_HINT].end;
 	const uint8_t *ap = st[HW_COLS_ADELTA].p, *const ae = st[HW_COLS_ADELTA].end;
 	const uint8_t *zp = st[HW_COLS_SIZE].p, *const ze = st[HW_COLS_SIZE].end;
 	const uint8_t *kp = st[HW_COLS_STACK].p, *const ke = st[HW_COLS_STACK].end;
@@ -785,7 +794,7 @@ static __attribute__((noinline)) bool heap_run(struct model *m, struct rd st[HW_
 	memcpy(fr, m->fring, sizeof(fr));
 	uint32_t fpos = m->fpos;
 	const bool v2 = m->v2;
-	const uint8_t *sp = st[HW_COLS_FSEL].p;
+	const uint8_t *sp = st[HW_COLS_FSEL].p, *const se = st[HW_COLS_FSEL].end;
 	uint8_t last_kind = m->kind;
 	size_t nal = m->nal, nev = *nevp;
 	size_t nb = 0; /* raw bytes of the address fields and stack ids */
@@ -828,7 +837,7 @@ static __attribute__((noinline)) bool heap_run(struct model *m, struct rd st[HW_
 					c->ring[c->n++] = from;
 				} else {
 					uint8_t sel = 0;
-					if (v2) { /* the stream ends in 0x80, over any base */
+					if (v2) { /* past its end: found below (GETV) */
 						sel = *sp;
 						if (sel >= HW_COLS_FRING)
 							goto redo;
@@ -848,7 +857,7 @@ static __attribute__((noinline)) bool heap_run(struct model *m, struct rd st[HW_
 			GETV(zp, ze, size);
 			uint32_t ci = class_of(kind, size);
 			struct cols_class *c = class_use(cls, gen, ci);
-			/* the hints stream ends in 0x80, over any count */
+			/* past its end: found below (GETV) */
 			uint8_t h = *hp;
 			if (h) {
 				if (h > c->n)
@@ -910,6 +919,10 @@ static __attribute__((noinline)) bool heap_run(struct model *m, struct rd st[HW_
 				nb += vlen(stack) - vlen(v);
 			x->stack = (uint32_t)stack;
 		}
+		/* a stream read past its end (see GETV) */
+		if (qp > qe || rp > re || fp > fe || hp > he || ap > ae || zp > ze || kp > ke ||
+		    sp > se)
+			goto redo;
 		nev = (size_t)(e - *eo->ev);
 		if (tp == te || !heap_tag[*tp])
 			break;
@@ -1450,11 +1463,16 @@ void cols_group_inflate(struct cols_group *g, void *dctx, const uint8_t *chunk, 
 		g->why = "bytes after its stream lengths";
 		return;
 	}
-	if (g->cap < total + 1) {
+	/* the chunks' parts are read where they lie (group_streams): no 0x80
+	 * after each, STREAM_SLACK bytes after the last. A buffer is kept
+	 * from group to group (the reader's); it grows in steps of 256 KiB,
+	 * not for every group a little larger than the one before */
+	if (g->cap < total + STREAM_SLACK) {
 		free(g->buf);
-		g->cap = total + 1;
+		g->cap = (total + STREAM_SLACK + (256u << 10) - 1) & ~(size_t)((256u << 10) - 1);
 		g->buf = xmalloc(g->cap);
 	}
+	memset(g->buf + total, 0x80, STREAM_SLACK);
 	size_t at = fixed + nlen, have = 0;
 	for (int i = 0; i < HW_COLS_ALL; i++) {
 		uint32_t zl = get_u32(z + 4u * k + 4u + 4u * i);
@@ -1488,8 +1506,8 @@ void cols_group_inflate(struct cols_group *g, void *dctx, const uint8_t *chunk, 
 	g->k = k;
 }
 
-/* The streams of a group's chunk j in w->buf, each followed by 0x80 (as
- * inflate leaves them). */
+/* The streams of a group's chunk j: its parts in the group's buffer,
+ * read where they lie (heap_run finds a stream read past its end). */
 static bool group_streams(struct cols_work *w, const struct cols_group *g, uint32_t j, size_t used,
 			  struct rd st[HW_COLS_ALL], const char **why)
 {
@@ -1498,24 +1516,8 @@ static bool group_streams(struct cols_work *w, const struct cols_group *g, uint3
 		return *why = g->why, false;
 	if (j >= g->k || used != g->used[j])
 		return *why = "not in its group", false;
-	size_t total = 0;
 	for (int i = 0; i < HW_COLS_ALL; i++)
-		total += g->len[j][i];
-	if (w->buf_cap < total + HW_COLS_ALL) {
-		free(w->buf);
-		w->buf_cap = streams_limit(used) + HW_COLS_ALL;
-		if (w->buf_cap < total + HW_COLS_ALL)
-			w->buf_cap = total + HW_COLS_ALL;
-		w->buf = xmalloc(w->buf_cap);
-	}
-	size_t have = 0;
-	for (int i = 0; i < HW_COLS_ALL; i++) {
-		size_t n = g->len[j][i];
-		memcpy(w->buf + have, g->buf + g->at[j][i], n);
-		st[i] = (struct rd){w->buf + have, w->buf + have + n};
-		w->buf[have + n] = 0x80;
-		have += n + 1;
-	}
+		st[i] = (struct rd){g->buf + g->at[j][i], g->buf + g->at[j][i] + g->len[j][i]};
 	w->shift = g->shift;
 	w->v2 = true;
 	return true;

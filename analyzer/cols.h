@@ -111,12 +111,13 @@ bool cols_group_head(const uint8_t *chunk, size_t zlen, size_t limit, uint32_t *
  * few of them). */
 struct cols_group {
 	uint64_t key; /* the reader's: the group's offset in the file */
+	bool read_all; /* the reader's: its last chunk was read */
 	const char *why; /* damaged: why; NULL: sound */
 	uint32_t k;
 	unsigned shift; /* the address deltas' unit: 1 << shift bytes */
 	uint32_t used[HW_COLS_GROUP_MAX];
-	uint8_t *buf; /* the streams, one after another */
-	size_t cap;
+	uint8_t *buf; /* the streams, one after another (then slack bytes) */
+	size_t cap; /* buf's bytes (kept for the next group inflated here) */
 	size_t at[HW_COLS_GROUP_MAX][HW_COLS_ALL]; /* chunk j's part of stream s */
 	uint32_t len[HW_COLS_GROUP_MAX][HW_COLS_ALL];
 };
