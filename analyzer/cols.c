@@ -124,18 +124,22 @@ struct model {
 	uint8_t kind; /* of the last ALLOC, FREE or REALLOC: the _NEXT tags' */
 };
 
+/* ALLOCs past al_cap the ALLOC arrays have room for (heap_run's block) */
+#define AL_SLACK 512
+
 static bool model_init(struct model *m, struct cols_work *w, size_t used)
 {
 	memset(m, 0, sizeof(*m));
 	m->w = w;
 	m->v2 = w->v2;
-	/* an ALLOC takes 4 raw bytes at least (ALLOC_NEXT), a REALLOC 7 */
+	/* an ALLOC takes 4 raw bytes at least (ALLOC_NEXT), a REALLOC 7;
+	 * AL_SLACK entries more: heap_run looks at the count once a block */
 	size_t need = used / 4 + 2;
 	if (w->al_cap < need) {
 		free(w->al_addr);
 		free(w->al_cls);
-		w->al_addr = xmalloc(need * sizeof(*w->al_addr));
-		w->al_cls = xmalloc(need * sizeof(*w->al_cls));
+		w->al_addr = xmalloc((need + AL_SLACK) * sizeof(*w->al_addr));
+		w->al_cls = xmalloc((need + AL_SLACK) * sizeof(*w->al_cls));
 		w->al_cap = need;
 	}
 	/* every class starts empty with each chunk: a class of another
@@ -760,6 +764,7 @@ static inline __attribute__((always_inline)) void put_ev(struct hw_event *e, uin
 #define RUN_BLOCK 512
 /* Bytes after a group's streams that heap_run may read (GETV). */
 #define STREAM_SLACK (2 * RUN_BLOCK)
+_Static_assert(RUN_BLOCK <= AL_SLACK, "a block's ALLOCs fit in the slack");
 
 /* cols_decode_events: the run of ALLOC, FREE and REALLOC records at the
  * tags stream's position, into events (the model and the order of the
@@ -801,7 +806,8 @@ static __attribute__((noinline)) bool heap_run(struct model *m, struct rd st[HW_
 	uint64_t seq = *seqp;
 	bool ok = false;
 	/* an ALLOC takes 4 raw bytes at least (ALLOC_NEXT) and a REALLOC 7:
-	 * the chunk has room for this many, whatever the streams say */
+	 * the chunk has room for this many, whatever the streams say (looked
+	 * at once a block: the arrays have room for a block more) */
 	const size_t al_max = w->al_cap;
 	for (;;) {
 		/* room for a block of records (two events each at most) */
@@ -872,8 +878,6 @@ static __attribute__((noinline)) bool heap_run(struct model *m, struct rd st[HW_
 				a = (c->last ? c->last : addr) + ((uint64_t)hw_unzigzag(dz) << sh);
 			}
 			hp++;
-			if (nal >= al_max)
-				goto redo;
 			al_addr[nal] = a;
 			al_cls[nal] = (uint16_t)ci;
 			nal++;
@@ -921,7 +925,7 @@ static __attribute__((noinline)) bool heap_run(struct model *m, struct rd st[HW_
 		}
 		/* a stream read past its end (see GETV) */
 		if (qp > qe || rp > re || fp > fe || hp > he || ap > ae || zp > ze || kp > ke ||
-		    sp > se)
+		    sp > se || nal > al_max)
 			goto redo;
 		nev = (size_t)(e - *eo->ev);
 		if (tp == te || !heap_tag[*tp])
