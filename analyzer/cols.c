@@ -692,16 +692,17 @@ static inline __attribute__((always_inline)) bool dec_free_addr(struct model *m,
 		raw += (n);                                                               \
 	} while (0)
 
-/* Bytes of x as a varint in its shortest form. */
-static const uint8_t vlen_of_clz[64] = {
-	10, 9, 9, 9, 9, 9, 9, 9, 8, 8, 8, 8, 8, 8, 8, 7, 7, 7, 7, 7, 7, 7,
-	6,  6, 6, 6, 6, 6, 6, 5, 5, 5, 5, 5, 5, 5, 4, 4, 4, 4, 4, 4, 4, 3,
-	3,  3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1,
+/* Bytes of x as a varint in its shortest form, by the index of its
+ * highest set bit (63 ^ clz: one bsr, no xor). */
+static const uint8_t vlen_of_bit[64] = {
+	1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 4,
+	4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 7, 7,
+	7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 9, 9, 9, 9, 9, 9, 9, 10,
 };
 
 static inline __attribute__((always_inline)) size_t vlen(uint64_t x)
 {
-	return vlen_of_clz[__builtin_clzll(x | 1)];
+	return vlen_of_bit[(63u ^ (unsigned)__builtin_clzll(x | 1)) & 63u];
 }
 
 /* The decoder's output when it hands out events (build with ev, see
