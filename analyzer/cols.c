@@ -760,6 +760,24 @@ static inline __attribute__((always_inline)) void put_ev(struct hw_event *e, uin
 	memcpy((char *)e + 24, &tail, 8);
 }
 
+/* The address of the sel-th newest free (of a FREE or a REALLOC) among
+ * the chunk's events before e (first: its first; the header of a run
+ * holds no free), 0 when there are fewer: the model's ring of the last
+ * frees (fring), which heap_run does not keep (a FREE whose block is
+ * not among the chunk's ALLOCs is rare; scanning back for it costs less
+ * than a ring written at every free). Linear over a chunk: an event is
+ * passed by the scans of the HW_COLS_FRING frees after it at most. */
+static inline uint64_t nth_free(const struct hw_event *first, const struct hw_event *e,
+				unsigned sel)
+{
+	while (e > first) {
+		e--;
+		if ((e->op == EV_FREE || e->op == EV_REALLOC_FREE) && !sel--)
+			return e->addr;
+	}
+	return 0;
+}
+
 /* Records of a run decoded between two checks of the events' room and of
  * the streams' ends. */
 #define RUN_BLOCK 512
@@ -770,7 +788,7 @@ _Static_assert(RUN_BLOCK <= AL_SLACK, "a block's ALLOCs fit in the slack");
 /* cols_decode_events: the run of ALLOC, FREE and REALLOC records at the
  * tags stream's position, into events (the model and the order of the
  * stream reads those of build_, with the streams and the model's state in
- * locals). A well-formed run only: at anything else (a damaged stream, a
+ * locals; the last frees read back from the events, nth_free). A well-formed run only: at anything else (a damaged stream, a
  * reference out of range, more raw bytes than the chunk holds, or what
  * the raw reading refuses or reads specially: a sequence number that
  * wraps, a stack id over 32 bits) it returns false, and the caller reads
@@ -796,9 +814,6 @@ static __attribute__((noinline)) bool heap_run(struct model *m, struct rd st[HW_
 	uint64_t *const al_addr = w->al_addr;
 	uint16_t *const al_cls = w->al_cls;
 	uint64_t addr = m->addr, last_stack = m->last_stack;
-	uint64_t fr[HW_COLS_FRING];
-	memcpy(fr, m->fring, sizeof(fr));
-	uint32_t fpos = m->fpos;
 	const bool v2 = m->v2;
 	const uint8_t *sp = st[HW_COLS_FSEL].p, *const se = st[HW_COLS_FSEL].end;
 	uint8_t last_kind = m->kind;
@@ -851,9 +866,8 @@ static __attribute__((noinline)) bool heap_run(struct model *m, struct rd st[HW_
 					}
 					GETV(fp, fe, dz);
 					sp += v2;
-					from = fr[(fpos - 1 - sel) % HW_COLS_FRING] + ((uint64_t)hw_unzigzag(dz) << sh);
+					from = nth_free(*eo->ev, e, sel) + ((uint64_t)hw_unzigzag(dz) << sh);
 				}
-				fr[fpos++ % HW_COLS_FRING] = from;
 				nb += vlen(hw_zigzag((int64_t)(from - addr)));
 				if (base == HW_REC_FREE) {
 					put_ev(e++, next, from, 0, 0, EV_FREE, kind);
@@ -952,8 +966,6 @@ redo:
 	st[HW_COLS_STACK].p = kp;
 	st[HW_COLS_FSEL].p = sp;
 	m->addr = addr;
-	memcpy(m->fring, fr, sizeof(fr));
-	m->fpos = fpos;
 	m->last_stack = last_stack;
 	m->kind = last_kind;
 	m->nal = nal;
@@ -988,6 +1000,8 @@ static inline __attribute__((always_inline)) size_t build_(struct cols_work *w,
 			if (nev + 1 > evcap)
 				ev_grow(eo);
 			size_t hdr = nev++, r0 = raw;
+			ev = *eo->ev;
+			ev[hdr].op = EV_RUN_HEADER; /* not a free (nth_free) */
 			tags->p--;
 			if (!heap_run(&m, st, eo, &nev, &raw, &seq, used))
 				return eo->fallback = true, 0;
