@@ -785,6 +785,83 @@ static inline uint64_t nth_free(const struct hw_event *first, const struct hw_ev
 #define STREAM_SLACK (2 * RUN_BLOCK)
 _Static_assert(RUN_BLOCK <= AL_SLACK, "a block's ALLOCs fit in the slack");
 
+/* One ALLOC, FREE or REALLOC record of heap_run's first pass (its tag t
+ * read at tp; base and next constants: each tag's case is compiled on
+ * its own, with no test of the tag's kind left in it and fewer values
+ * live). A FREE ends at its `continue` (the do-while's: out of it). */
+#define HEAP_REC(BASE, NEXT)                                                              \
+	do {                                                                              \
+		const uint8_t base = (BASE);                                              \
+		const bool next = (NEXT);                                                 \
+		uint8_t kind = next ? last_kind : (uint8_t)(t & HW_TAG_KIND_MASK);        \
+		tp++;                                                                     \
+		last_kind = kind;                                                         \
+		uint64_t size, a, from = 0, k, dz;                                        \
+		if (base != HW_REC_ALLOC) { /* the block freed (dec_free_addr) */         \
+			GETV(rp, re, k);                                                  \
+			if (k) {                                                          \
+				if (k > nal)                                              \
+					goto redo;                                        \
+				size_t ord = nal - (size_t)k;                             \
+				from = al_addr[ord];                                      \
+				struct cols_class *c = &cls[al_cls[ord]];                 \
+				if (c->n == HW_COLS_RING) {                               \
+					for (uint32_t j = 1; j < HW_COLS_RING; j++)       \
+						c->ring[j - 1] = c->ring[j];              \
+					c->n--;                                           \
+				}                                                         \
+				c->ring[c->n++] = from;                                   \
+			} else {                                                          \
+				uint8_t sel = 0;                                          \
+				if (v2) { /* past its end: found below (GETV) */          \
+					sel = *sp;                                        \
+					if (sel >= HW_COLS_FRING)                         \
+						goto redo;                                \
+				}                                                         \
+				GETV(fp, fe, dz);                                         \
+				sp += v2;                                                 \
+				from = nth_free(*eo->ev, e, sel) + ((uint64_t)hw_unzigzag(dz) << sh); \
+			}                                                                 \
+			nb += vlen(hw_zigzag((int64_t)(from - addr)));                    \
+			if (base == HW_REC_FREE) {                                        \
+				put_ev(e++, next, from, 0, 0, EV_FREE, kind);             \
+				addr = from;                                              \
+				continue;                                                 \
+			}                                                                 \
+		}                                                                         \
+		GETV(zp, ze, size);                                                       \
+		uint32_t ci = class_of(kind, size);                                       \
+		struct cols_class *c = class_use(cls, gen, ci);                           \
+		/* past its end: found below (GETV) */                                    \
+		uint8_t h = *hp;                                                          \
+		if (h) {                                                                  \
+			if (h > c->n)                                                     \
+				goto redo;                                                \
+			uint32_t at = c->n - h;                                           \
+			a = c->ring[at];                                                  \
+			for (uint32_t j = at + 1; j < c->n; j++)                          \
+				c->ring[j - 1] = c->ring[j];                              \
+			c->n--;                                                           \
+		} else {                                                                  \
+			GETV(ap, ae, dz);                                                 \
+			a = (c->last ? c->last : addr) + ((uint64_t)hw_unzigzag(dz) << sh); \
+		}                                                                         \
+		hp++;                                                                     \
+		al_addr[nal] = a;                                                         \
+		al_cls[nal] = (uint16_t)ci;                                               \
+		nal++;                                                                    \
+		c->last = a;                                                              \
+		nb += vlen(hw_zigzag((int64_t)(a - (base == HW_REC_REALLOC ? from : addr)))); \
+		addr = a;                                                                 \
+		if (base == HW_REC_REALLOC) {                                             \
+			put_ev(e, 0, from, 0, 0, EV_REALLOC_FREE, kind);                  \
+			put_ev(e + 1, 0, a, size, 0, EV_REALLOC_ALLOC, kind);             \
+			e += 2;                                                           \
+		} else {                                                                  \
+			put_ev(e++, next, a, size, 0, EV_ALLOC, kind);                    \
+		}                                                                         \
+	} while (0)
+
 /* cols_decode_events: the run of ALLOC, FREE and REALLOC records at the
  * tags stream's position, into events (the model and the order of the
  * stream reads those of build_, with the streams and the model's state in
@@ -836,77 +913,33 @@ static __attribute__((noinline)) bool heap_run(struct model *m, struct rd st[HW_
 		 * numbers and stack ids: fewer streams live at once. A short
 		 * form (no sequence delta; an ALLOC_NEXT's stack id is its raw
 		 * delta) has seq 1 until the second pass */
-		while (tp < lim && heap_tag[*tp]) {
-			uint8_t t = *tp++;
-			uint8_t kind = last_kind;
-			bool next;
-			uint8_t base = heap_base(t, &kind, &next);
-			last_kind = kind;
-			uint64_t size, a, from = 0, k, dz;
-			if (base != HW_REC_ALLOC) { /* the block freed (dec_free_addr) */
-				GETV(rp, re, k);
-				if (k) {
-					if (k > nal)
-						goto redo;
-					size_t ord = nal - (size_t)k;
-					from = al_addr[ord];
-					struct cols_class *c = &cls[al_cls[ord]];
-					if (c->n == HW_COLS_RING) {
-						for (uint32_t j = 1; j < HW_COLS_RING; j++)
-							c->ring[j - 1] = c->ring[j];
-						c->n--;
-					}
-					c->ring[c->n++] = from;
-				} else {
-					uint8_t sel = 0;
-					if (v2) { /* past its end: found below (GETV) */
-						sel = *sp;
-						if (sel >= HW_COLS_FRING)
-							goto redo;
-					}
-					GETV(fp, fe, dz);
-					sp += v2;
-					from = nth_free(*eo->ev, e, sel) + ((uint64_t)hw_unzigzag(dz) << sh);
-				}
-				nb += vlen(hw_zigzag((int64_t)(from - addr)));
-				if (base == HW_REC_FREE) {
-					put_ev(e++, next, from, 0, 0, EV_FREE, kind);
-					addr = from;
-					continue;
-				}
+		while (tp < lim) {
+			const uint8_t t = *tp;
+			/* the short forms first: most records (a compare tree
+			 * of the switch put four compares before each) */
+			if (t == HW_REC_FREE_NEXT) {
+				HEAP_REC(HW_REC_FREE, true);
+				continue;
 			}
-			GETV(zp, ze, size);
-			uint32_t ci = class_of(kind, size);
-			struct cols_class *c = class_use(cls, gen, ci);
-			/* past its end: found below (GETV) */
-			uint8_t h = *hp;
-			if (h) {
-				if (h > c->n)
-					goto redo;
-				uint32_t at = c->n - h;
-				a = c->ring[at];
-				for (uint32_t j = at + 1; j < c->n; j++)
-					c->ring[j - 1] = c->ring[j];
-				c->n--;
-			} else {
-				GETV(ap, ae, dz);
-				a = (c->last ? c->last : addr) + ((uint64_t)hw_unzigzag(dz) << sh);
+			if (t == HW_REC_ALLOC_NEXT) {
+				HEAP_REC(HW_REC_ALLOC, true);
+				continue;
 			}
-			hp++;
-			al_addr[nal] = a;
-			al_cls[nal] = (uint16_t)ci;
-			nal++;
-			c->last = a;
-			nb += vlen(hw_zigzag((int64_t)(a - (base == HW_REC_REALLOC ? from : addr))));
-			addr = a;
-			if (base == HW_REC_REALLOC) {
-				put_ev(e, 0, from, 0, 0, EV_REALLOC_FREE, kind);
-				put_ev(e + 1, 0, a, size, 0, EV_REALLOC_ALLOC, kind);
-				e += 2;
-			} else {
-				put_ev(e++, next, a, size, 0, EV_ALLOC, kind);
+			switch (t) {
+			case HW_REC_FREE ... HW_REC_FREE + HW_KIND_COUNT - 1:
+				HEAP_REC(HW_REC_FREE, false);
+				break;
+			case HW_REC_ALLOC ... HW_REC_ALLOC + HW_KIND_COUNT - 1:
+				HEAP_REC(HW_REC_ALLOC, false);
+				break;
+			case HW_REC_REALLOC ... HW_REC_REALLOC + HW_KIND_COUNT - 1:
+				HEAP_REC(HW_REC_REALLOC, false);
+				break;
+			default: /* not a heap record (heap_tag) */
+				goto pass2;
 			}
 		}
+	pass2:
 		for (struct hw_event *x = eb; x < e; x++) {
 			uint64_t v;
 			bool next = x->seq;
