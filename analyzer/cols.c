@@ -939,7 +939,12 @@ static __attribute__((noinline)) bool heap_run(struct model *m, struct rd st[HW_
 				goto pass2;
 			}
 		}
-	pass2:
+	pass2:;
+		/* the sequence numbers in 128 bits and the stack ids ORed: a
+		 * number that wraps or an id over 32 bits is looked for once a
+		 * block (an add with carry and an or, not a branch each) */
+		unsigned __int128 sq = seq;
+		uint64_t stack_or = 0;
 		for (struct hw_event *x = eb; x < e; x++) {
 			uint64_t v;
 			bool next = x->seq;
@@ -947,23 +952,20 @@ static __attribute__((noinline)) bool heap_run(struct model *m, struct rd st[HW_
 				v = 1;
 			else
 				GETV(qp, qe, v);
-			if (__builtin_add_overflow(seq, v, &seq))
-				goto redo;
-			x->seq = seq;
+			sq += v;
+			x->seq = (uint64_t)sq;
 			if (x->op == EV_FREE)
 				continue;
 			if (x->op == EV_REALLOC_FREE) {
 				x++;
 				GETV(qp, qe, v);
-				if (__builtin_add_overflow(seq, v, &seq))
-					goto redo;
-				x->seq = seq;
+				sq += v;
+				x->seq = (uint64_t)sq;
 			}
 			GETV(kp, ke, v);
 			uint64_t stack = last_stack + (uint64_t)hw_unzigzag(v);
 			last_stack = stack;
-			if (stack > UINT32_MAX)
-				goto redo;
+			stack_or |= stack;
 			/* the raw stack field: the delta as the stream has it (its
 			 * bytes: counted below), else the id itself (size_t wraps
 			 * back: only the sum counts) */
@@ -971,6 +973,9 @@ static __attribute__((noinline)) bool heap_run(struct model *m, struct rd st[HW_
 				nb += vlen(stack) - vlen(v);
 			x->stack = (uint32_t)stack;
 		}
+		if (sq >> 64 || stack_or > UINT32_MAX)
+			goto redo;
+		seq = (uint64_t)sq;
 		/* a stream read past its end (see GETV) */
 		if (qp > qe || rp > re || fp > fe || hp > he || ap > ae || zp > ze || kp > ke ||
 		    sp > se || nal > al_max)
