@@ -705,6 +705,22 @@ static inline __attribute__((always_inline)) size_t vlen(uint64_t x)
 	return vlen_of_bit[(63u ^ (unsigned)__builtin_clzll(x | 1)) & 63u];
 }
 
+/* vlen(hw_zigzag(d)) for a difference d: zigzag's bits are those of
+ * m = d ^ (d >> 63) moved up by one (its lowest: the sign), so this table
+ * is vlen_of_bit one bit on, by the index of m's highest bit (one shift
+ * fewer; m's bit 63 is never set). */
+static const uint8_t vlen_zz_of_bit[64] = {
+	1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 4, 4,
+	4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7,
+	7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 9, 9, 9, 9, 9, 9, 9, 10, 10,
+};
+
+static inline __attribute__((always_inline)) size_t vlen_zz(uint64_t d)
+{
+	uint64_t m = d ^ (uint64_t)((int64_t)d >> 63);
+	return vlen_zz_of_bit[(63u ^ (unsigned)__builtin_clzll(m | 1)) & 63u];
+}
+
 /* The decoder's output when it hands out events (build with ev, see
  * cols_decode_events). */
 struct evout {
@@ -822,7 +838,7 @@ _Static_assert(RUN_BLOCK <= AL_SLACK, "a block's ALLOCs fit in the slack");
 				sp += v2;                                                 \
 				from = nth_free(*eo->ev, e, sel) + ((uint64_t)hw_unzigzag(dz) << sh); \
 			}                                                                 \
-			nb += vlen(hw_zigzag((int64_t)(from - addr)));                    \
+			nb += vlen_zz(from - addr);                                       \
 			if (base == HW_REC_FREE) {                                        \
 				put_ev(e++, next, from, 0, 0, EV_FREE, kind);             \
 				addr = from;                                              \
@@ -851,7 +867,7 @@ _Static_assert(RUN_BLOCK <= AL_SLACK, "a block's ALLOCs fit in the slack");
 		al_cls[nal] = (uint16_t)ci;                                               \
 		nal++;                                                                    \
 		c->last = a;                                                              \
-		nb += vlen(hw_zigzag((int64_t)(a - (base == HW_REC_REALLOC ? from : addr)))); \
+		nb += vlen_zz(a - (base == HW_REC_REALLOC ? from : addr));         \
 		addr = a;                                                                 \
 		if (base == HW_REC_REALLOC) {                                             \
 			put_ev(e, 0, from, 0, 0, EV_REALLOC_FREE, kind);                  \
