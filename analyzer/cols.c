@@ -176,13 +176,21 @@ static inline struct cols_class *class_get(struct model *m, uint32_t ci)
 	return &m->w->cls[ci];
 }
 
+/* The class at byte offset off of cls (an ALLOC's al_cls: a FREE finds
+ * its class with one add). */
+static inline __attribute__((always_inline)) struct cols_class *class_at(struct cols_class *cls,
+									  uint32_t off)
+{
+	return (struct cols_class *)((char *)cls + off);
+}
+
 /* An ALLOC's block at a, of class ci: remembered for FREEs and the class. */
 static inline bool model_alloc(struct model *m, uint64_t a, uint32_t ci)
 {
 	if (m->nal >= m->w->al_cap)
 		return false;
 	m->w->al_addr[m->nal] = a;
-	m->w->al_cls[m->nal] = (uint16_t)ci;
+	m->w->al_cls[m->nal] = ci * (uint32_t)sizeof(struct cols_class);
 	m->nal++;
 	class_get(m, ci)->last = a;
 	return true;
@@ -195,7 +203,7 @@ static inline void model_free(struct model *m, uint64_t a, size_t ord)
 	m->fring[m->fpos++ % HW_COLS_FRING] = a;
 	if (ord == SIZE_MAX)
 		return;
-	struct cols_class *c = class_get(m, m->w->al_cls[ord]);
+	struct cols_class *c = class_at(m->w->cls, m->w->al_cls[ord]);
 	if (c->n == HW_COLS_RING) {
 		for (uint32_t k = 1; k < HW_COLS_RING; k++)
 			c->ring[k - 1] = c->ring[k];
@@ -820,7 +828,7 @@ _Static_assert(RUN_BLOCK <= AL_SLACK, "a block's ALLOCs fit in the slack");
 					goto redo;                                        \
 				size_t ord = nal - (size_t)k;                             \
 				from = al_addr[ord];                                      \
-				struct cols_class *c = &cls[al_cls[ord]];                 \
+				struct cols_class *c = class_at(cls, al_cls[ord]);        \
 				if (c->n == HW_COLS_RING) {                               \
 					for (uint32_t j = 1; j < HW_COLS_RING; j++)       \
 						c->ring[j - 1] = c->ring[j];              \
@@ -864,7 +872,7 @@ _Static_assert(RUN_BLOCK <= AL_SLACK, "a block's ALLOCs fit in the slack");
 		}                                                                         \
 		hp++;                                                                     \
 		al_addr[nal] = a;                                                         \
-		al_cls[nal] = (uint16_t)ci;                                               \
+		al_cls[nal] = (uint32_t)((char *)c - (char *)cls);                        \
 		nal++;                                                                    \
 		c->last = a;                                                              \
 		nb += vlen_zz(a - (base == HW_REC_REALLOC ? from : addr));         \
@@ -905,7 +913,7 @@ static __attribute__((noinline)) bool heap_run(struct model *m, struct rd st[HW_
 	const uint32_t gen = w->gen;
 	const unsigned sh = w->shift;
 	uint64_t *const al_addr = w->al_addr;
-	uint16_t *const al_cls = w->al_cls;
+	uint32_t *const al_cls = w->al_cls;
 	uint64_t addr = m->addr, last_stack = m->last_stack;
 	const bool v2 = m->v2;
 	const uint8_t *sp = st[HW_COLS_FSEL].p, *const se = st[HW_COLS_FSEL].end;

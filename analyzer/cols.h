@@ -29,7 +29,7 @@ struct cols_work {
 	uint8_t *s[HW_COLS_ALL]; /* encoder: the streams */
 	size_t slen[HW_COLS_ALL], scap[HW_COLS_ALL];
 	uint64_t *al_addr; /* ALLOCs of the chunk, in order */
-	uint16_t *al_cls;
+	uint32_t *al_cls; /* their classes: byte offsets into cls */
 	size_t al_cap;
 	struct cols_class *cls; /* HW_COLS_CLASSES */
 	struct cols_slot *map; /* encoder: address -> latest ALLOC */
