@@ -1745,6 +1745,122 @@ static void group_round_trip_and_hostile_heads(void **state)
 	free(chunk);
 }
 
+/* A group's chunks are read where they lie in the group's buffer (no copy
+ * with an end mark after each part): a chunk whose part of a stream is too
+ * short must not take the bytes of the next chunk's part that follow it.
+ * Chunk 0 lacks one stream's last entry, chunk 1 holds a whole chunk:
+ * chunk 0 is refused on both decoding paths with the byte-for-byte
+ * reading's reason (the events' reading gives none), chunk 1 reads. */
+static size_t group_of_parts(uint8_t *chunk, size_t cap, uint32_t used,
+			     const uint8_t *const s[2][HW_COLS_ALL], const size_t len[2][HW_COLS_ALL])
+{
+	uint8_t *pay = chunk + HW_ZCHUNK_HEADER_SIZE;
+	uint32_t ks = 2u, u1 = used;
+	memcpy(pay, &ks, 4);
+	memcpy(pay + 4, &u1, 4);
+	size_t fixed = 4u * 2 + 4u + 4u * HW_COLS_ALL, at = fixed;
+	for (int j = 0; j < 2; j++)
+		for (int i = 0; i < HW_COLS_ALL; i++)
+			at = (size_t)(hw_put_varint(pay + at, len[j][i]) - pay);
+	uint32_t nlen = (uint32_t)(at - fixed);
+	memcpy(pay + 8, &nlen, 4);
+	for (int i = 0; i < HW_COLS_ALL; i++) {
+		uint8_t both[64];
+		memcpy(both, s[0][i], len[0][i]);
+		memcpy(both + len[0][i], s[1][i], len[1][i]);
+		uint32_t zl = 0;
+		if (len[0][i] + len[1][i]) {
+			size_t z = ZSTD_compress(pay + at, cap - HW_ZCHUNK_HEADER_SIZE - at, both,
+						 len[0][i] + len[1][i], 1);
+			assert_false(ZSTD_isError(z));
+			zl = (uint32_t)z;
+			at += z;
+		}
+		memcpy(pay + 12 + 4u * i, &zl, 4);
+	}
+	struct hw_chunk_header ch = {HW_CHUNK_MAGIC, 1,
+				     HW_CHUNK_ZSTD | HW_CHUNK_COLS | HW_CHUNK_GROUP | used, 0};
+	memcpy(chunk, &ch, sizeof(ch));
+	uint32_t zl = (uint32_t)at;
+	memcpy(chunk + HW_CHUNK_HEADER_SIZE, &zl, 4);
+	return at;
+}
+
+static void group_parts_read_in_place(void **state)
+{
+	(void)state;
+	/* as column_events_hostile: ALLOC 0x1000, FREE of it: 9 raw bytes */
+	static const uint8_t tag[] = {HW_REC_ALLOC, HW_REC_FREE}, seq[] = {1, 1}, hint[] = {0},
+			     ad[] = {0x80, 0x40}, size[] = {32}, stack[] = {2}, ref[] = {1};
+	const struct {
+		int stream;
+		const char *why; /* chunk 0 without the stream's last byte */
+	} cases[] = {
+		{-1, NULL},
+		{HW_COLS_HINT, "a stream ends early"},
+		{HW_COLS_SIZE, "a stream ends early"},
+		{HW_COLS_REF, "a stream ends early"},
+		{HW_COLS_STACK, "a stream ends early"},
+		{HW_COLS_SEQ, "a stream ends early"},
+		{HW_COLS_ADELTA, "a stream ends early"},
+	};
+	size_t cap = 1 << 16;
+	uint8_t *chunk = calloc(1, cap);
+	ZSTD_DCtx *dc = ZSTD_createDCtx();
+	struct cols_work w = {0};
+	struct cols_group g = {0};
+	struct hw_event *ev = NULL;
+	size_t evcap = 0;
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		const uint8_t *s[2][HW_COLS_ALL] = {{0}};
+		size_t len[2][HW_COLS_ALL] = {{0}};
+		for (int j = 0; j < 2; j++) {
+			s[j][HW_COLS_TAG] = tag, len[j][HW_COLS_TAG] = sizeof(tag);
+			s[j][HW_COLS_SEQ] = seq, len[j][HW_COLS_SEQ] = sizeof(seq);
+			s[j][HW_COLS_HINT] = hint, len[j][HW_COLS_HINT] = sizeof(hint);
+			s[j][HW_COLS_ADELTA] = ad, len[j][HW_COLS_ADELTA] = sizeof(ad);
+			s[j][HW_COLS_SIZE] = size, len[j][HW_COLS_SIZE] = sizeof(size);
+			s[j][HW_COLS_STACK] = stack, len[j][HW_COLS_STACK] = sizeof(stack);
+			s[j][HW_COLS_REF] = ref, len[j][HW_COLS_REF] = sizeof(ref);
+		}
+		if (cases[c].stream >= 0)
+			len[0][cases[c].stream]--;
+		size_t n = group_of_parts(chunk, cap, 9, s, len);
+		cols_group_inflate(&g, dc, chunk, n, 65536 - 16);
+		assert_null(g.why);
+		for (uint32_t j = 0; j < 2; j++) {
+			uint8_t d1[64], d2[64];
+			const char *why1 = "unset", *why2 = "unset";
+			size_t nev = 99, tail_at = 99;
+			size_t n1 = cols_group_decode(&w, &g, j, d1, 9, &why1);
+			size_t n2 = cols_group_decode_events(&w, &g, j, d2, 9, &ev, &evcap, &nev,
+							     &tail_at, &why2);
+			if (j == 0 && cases[c].why) {
+				assert_int_equal(n1, 0);
+				assert_int_equal(n2, 0);
+				assert_string_equal(why1, cases[c].why);
+				assert_string_equal(why2, cases[c].why);
+				assert_int_equal(nev, 0);
+				continue;
+			}
+			assert_null(why1);
+			assert_null(why2);
+			assert_int_equal(n1, 9);
+			assert_int_equal(nev, 3);
+			assert_int_equal(ev[1].op, EV_ALLOC);
+			assert_int_equal(ev[1].addr, 0x1000);
+			assert_int_equal(ev[2].op, EV_FREE);
+			assert_int_equal(ev[2].addr, 0x1000);
+			assert_int_equal(ev[2].seq, 2);
+		}
+	}
+	free(ev);
+	cols_group_free(&g);
+	cols_free(&w);
+	ZSTD_freeDCtx(dc);
+	free(chunk);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1771,6 +1887,7 @@ int main(void)
 		cmocka_unit_test(compress_write_error_keeps_the_trace),
 		cmocka_unit_test(compress_leaves_a_trace_in_use),
 		cmocka_unit_test(group_round_trip_and_hostile_heads),
+		cmocka_unit_test(group_parts_read_in_place),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
