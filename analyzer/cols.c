@@ -784,6 +784,22 @@ static inline __attribute__((always_inline)) void put_ev(struct hw_event *e, uin
 	memcpy((char *)e + 24, &tail, 8);
 }
 
+/* The last 8 bytes of an event (stack 0: heap_run's first pass) */
+#define EV_TAIL(op, kind) ((uint64_t)(op) << 32 | (uint64_t)(kind) << 40)
+
+/* put_ev with those bytes made already (heap_run keeps an ALLOC's and a
+ * FREE's of the kind at hand: most records are short forms, whose kind
+ * is the one before). */
+static inline __attribute__((always_inline)) void put_evt(struct hw_event *e, uint64_t seq,
+							  uint64_t addr, uint64_t size,
+							  uint64_t tail)
+{
+	e->seq = seq;
+	e->addr = addr;
+	e->size = size;
+	memcpy((char *)e + 24, &tail, 8);
+}
+
 /* The address of the sel-th newest free (of a FREE or a REALLOC) among
  * the chunk's events before e (first: its first; the header of a run
  * holds no free), 0 when there are fewer: the model's ring of the last
@@ -819,7 +835,11 @@ _Static_assert(RUN_BLOCK <= AL_SLACK, "a block's ALLOCs fit in the slack");
 		const bool next = (NEXT);                                                 \
 		uint8_t kind = next ? last_kind : (uint8_t)(t & HW_TAG_KIND_MASK);        \
 		tp++;                                                                     \
-		last_kind = kind;                                                         \
+		if (!next) {                                                              \
+			last_kind = kind;                                                 \
+			tail_alloc = EV_TAIL(EV_ALLOC, kind);                             \
+			tail_free = EV_TAIL(EV_FREE, kind);                               \
+		}                                                                         \
 		uint64_t size, a, from = 0, k, dz;                                        \
 		if (base != HW_REC_ALLOC) { /* the block freed (dec_free_addr) */         \
 			GETV(rp, re, k);                                                  \
@@ -848,7 +868,7 @@ _Static_assert(RUN_BLOCK <= AL_SLACK, "a block's ALLOCs fit in the slack");
 			}                                                                 \
 			nb += vlen_zz(from - addr);                                       \
 			if (base == HW_REC_FREE) {                                        \
-				put_ev(e++, next, from, 0, 0, EV_FREE, kind);             \
+				put_evt(e++, next, from, 0, tail_free);                   \
 				addr = from;                                              \
 				continue;                                                 \
 			}                                                                 \
@@ -882,7 +902,7 @@ _Static_assert(RUN_BLOCK <= AL_SLACK, "a block's ALLOCs fit in the slack");
 			put_ev(e + 1, 0, a, size, 0, EV_REALLOC_ALLOC, kind);             \
 			e += 2;                                                           \
 		} else {                                                                  \
-			put_ev(e++, next, a, size, 0, EV_ALLOC, kind);                    \
+			put_evt(e++, next, a, size, tail_alloc);                          \
 		}                                                                         \
 	} while (0)
 
@@ -918,6 +938,7 @@ static __attribute__((noinline)) bool heap_run(struct model *m, struct rd st[HW_
 	const bool v2 = m->v2;
 	const uint8_t *sp = st[HW_COLS_FSEL].p, *const se = st[HW_COLS_FSEL].end;
 	uint8_t last_kind = m->kind;
+	uint64_t tail_alloc = EV_TAIL(EV_ALLOC, last_kind), tail_free = EV_TAIL(EV_FREE, last_kind);
 	size_t nal = m->nal, nev = *nevp;
 	size_t nb = 0; /* raw bytes of the address fields and stack ids */
 	uint64_t seq = *seqp;
