@@ -895,7 +895,7 @@ _Static_assert(RUN_BLOCK <= AL_SLACK, "a block's ALLOCs fit in the slack");
 		al_cls[nal] = (uint32_t)((char *)c - (char *)cls);                        \
 		nal++;                                                                    \
 		c->last = a;                                                              \
-		nb += vlen_zz(a - (base == HW_REC_REALLOC ? from : addr));         \
+		nb += vlen_zz(a - (base == HW_REC_REALLOC ? from : addr));                \
 		addr = a;                                                                 \
 		if (base == HW_REC_REALLOC) {                                             \
 			put_ev(e, 0, from, 0, 0, EV_REALLOC_FREE, kind);                  \
@@ -909,13 +909,15 @@ _Static_assert(RUN_BLOCK <= AL_SLACK, "a block's ALLOCs fit in the slack");
 /* cols_decode_events: the run of ALLOC, FREE and REALLOC records at the
  * tags stream's position, into events (the model and the order of the
  * stream reads those of build_, with the streams and the model's state in
- * locals; the last frees read back from the events, nth_free). A well-formed run only: at anything else (a damaged stream, a
+ * locals; the last frees read back from the events, nth_free). A
+ * well-formed run only: at anything else (a damaged stream, a
  * reference out of range, more raw bytes than the chunk holds, or what
  * the raw reading refuses or reads specially: a sequence number that
  * wraps, a stack id over 32 bits) it returns false, and the caller reads
  * the whole chunk the byte-for-byte way, whose checks say what is wrong.
- * So the loop checks the room for events once a block and the raw bytes
- * once a run. */
+ * So the loop checks the room for events, the streams' ends, the ALLOC
+ * count, the sequence numbers and the stack ids once a block and the raw
+ * bytes once a run. */
 static __attribute__((noinline)) bool heap_run(struct model *m, struct rd st[HW_COLS_ALL], struct evout *eo, size_t *nevp,
 		     size_t *rawp, uint64_t *seqp, size_t used)
 {
