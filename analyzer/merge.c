@@ -147,8 +147,14 @@ static bool advance(struct merge *m, struct cursor *c)
 		cursor_done(c);
 		drop_pages(m, c->chunk);
 		__atomic_store_n(&m->done_bytes, m->done_bytes + c->chunk->used, __ATOMIC_RELAXED);
-		if (++m->chain_at[ci] >= m->chain_end[ci])
+		if (++m->chain_at[ci] >= m->chain_end[ci]) {
+			/* its events' buffer too: a trace of many threads kept
+			 * one for each thread that ended */
+			free(c->cev);
+			c->cev = NULL;
+			c->cev_cap = 0;
 			return false;
+		}
 		/* the delta bases restart with each chunk; the time does not */
 		cursor_init_events(c, m->t, m->chain[m->chain_at[ci]]);
 	}

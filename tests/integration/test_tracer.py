@@ -725,6 +725,46 @@ class Compress(TraceTest):
         self.heapwise("compress", copy)
         self.assertEqual(self.reports(raw[0]), self.reports(copy))
 
+    def test_many_threads_read_the_same(self):
+        # a compressed trace of many threads (each a chain of chunks the
+        # merge reads with a cursor of its own, whose buffers go when its
+        # chain ends), several with chains of many chunks, reads as the raw
+        # trace in every report, and a damaged chunk among them is warned
+        # of once, the same in every run
+        script = self.script("threads.py",
+                             "import threading\n"
+                             "def work(n):\n"
+                             "    keep = [bytearray(64 + i % 500) for i in range(n)]\n"
+                             "    return len(keep)\n"
+                             "ts = [threading.Thread(target=work, args=(40000 if i % 5 == 0 else 300,))\n"
+                             "      for i in range(40)]\n"
+                             "for t in ts: t.start()\n"
+                             "for t in ts: t.join()\n")
+        _, _, raw = self.run_traced(["python3", script], "--no-compress")
+        copy = os.path.join(self.dir, "copy.hwt")
+        shutil.copy(raw[0], copy)
+        self.heapwise("compress", copy)
+        _, got = self.chunk_records(copy)
+        threads = {}
+        for (thread, index), v in sorted(got.items()):
+            threads.setdefault(thread, []).append(v)
+        self.assertGreater(len(threads), 16, threads.keys())
+        self.assertGreaterEqual(sum(len(v) > 4 for v in threads.values()), 4)
+        self.assertEqual(self.reports(raw[0]), self.reports(copy))
+        # one byte changed inside the frames of a long chain's middle chunk
+        chain = max(threads.values(), key=len)
+        off, zlen = chain[len(chain) // 2][:2]
+        with open(copy, "r+b") as f:
+            f.seek(off + 20 + zlen // 2)
+            b = f.read(1)
+            f.seek(off + 20 + zlen // 2)
+            f.write(bytes([b[0] ^ 0x55]))
+        runs = {self.heapwise("summary", copy, "--json", status=None).stdout for _ in range(3)}
+        self.assertEqual(len(runs), 1)  # the same every time
+        p = self.heapwise("summary", copy, status=None)
+        self.assertEqual(p.stderr.count("warning"), 1, p.stderr)
+        self.assertIn("damaged compressed chunk at offset %d" % off, p.stderr)
+
     COLUMNS_APP = (
         "import threading\n"
         "def descend(depth, target, acc):\n"
