@@ -53,6 +53,13 @@ static __thread bool t_fork_locked __attribute__((tls_model("initial-exec")));
 
 static void fork_prepare(void)
 {
+	/* A child made without atfork handlers (raw fork, _Fork) that forks
+	 * before its first event: the thread states are still its parent's,
+	 * and the drain would wait for good for a thread of the parent's
+	 * that was unwinding at that fork. Forget them first, as that first
+	 * event would. */
+	if (HW_UNLIKELY(proc_wiped()))
+		init_fork_child(false);
 	t_fork_locked = !hw_tls.guard;
 	if (!t_fork_locked)
 		return;
@@ -95,12 +102,15 @@ void init_fork_child(bool drained)
 		g_unwind_unsafe = true;
 	atomic_store(&g_unwind_gate, 0);
 	tracker_forget_all_threads(guard);
+	python_fork_child();
 	sample_fork_child();
 	writer_forget();
 	g_fork_child = true;
 	g_log_only_tty = 1;
 	/* The child opens its own file lazily, at its first event. */
-	bool follow = was == RUN_ON && g_config.follow;
+	/* also when this process forks before its own first event: its trace
+	 * was to start lazily (a fork child's), and so does the child's */
+	bool follow = g_config.follow && (was == RUN_ON || (was == RUN_NOT_STARTED && g_fork_child));
 	atomic_store(&g_run_state, follow ? RUN_NOT_STARTED : RUN_OFF);
 	/* 0 until this child's trace starts; 1 in a child never traced, whose
 	 * sampled hooks then count down without coming to start it */

@@ -555,10 +555,26 @@ void python_start(struct thread_state *ts)
 
 _Atomic unsigned long long g_py_late_seen;
 static atomic_flag g_late_busy = ATOMIC_FLAG_INIT;
+/* This thread holds g_late_busy (python_fork_child) */
+static __thread bool t_late_inside __attribute__((tls_model("initial-exec")));
 /* The thread last seen loading objects, and how many looks other threads
  * left to it (python_check_late) */
 static _Atomic int g_late_loader;
 static _Atomic unsigned g_late_deferred;
+
+void python_fork_child(void)
+{
+	/* Held by a thread this child does not have: nobody would clear it,
+	 * and the child would never find a Python it loads. Held by this
+	 * thread (a fork from a signal handler, or from code of the
+	 * program's that dlsym ran, inside the look): that look goes on in
+	 * the child and clears it itself. */
+	if (!t_late_inside)
+		atomic_flag_clear_explicit(&g_late_busy, memory_order_relaxed);
+	/* the loading thread's id is the parent's */
+	atomic_store_explicit(&g_late_loader, 0, memory_order_relaxed);
+	atomic_store_explicit(&g_late_deferred, 0, memory_order_relaxed);
+}
 
 void python_check_late(void)
 {
@@ -592,9 +608,13 @@ void python_check_late(void)
 		errno = saved;
 		return;
 	}
+	t_late_inside = true;
 	unsigned long long adds = __atomic_load_n(at, __ATOMIC_RELAXED);
+	/* the gate, not tracker_unwind_enter: dlsym takes the loader's locks,
+	 * free (above), not libunwind's, so also in a child that may never
+	 * unwind (a grandchild of a fork without atfork handlers) */
 	if (atomic_load(&g_py_state) == PY_NONE && adds != atomic_load(&g_py_late_seen) &&
-	    tracker_unwind_enter(ts)) {
+	    tracker_gate_enter(ts)) {
 		atomic_store(&g_py_late_seen, adds);
 		atomic_store(&g_late_loader, 0);
 		atomic_store(&g_late_deferred, 0);
@@ -603,5 +623,6 @@ void python_check_late(void)
 		tracker_unwind_exit(ts);
 	}
 	errno = saved;
+	t_late_inside = false;
 	atomic_flag_clear_explicit(&g_late_busy, memory_order_release);
 }

@@ -44,6 +44,10 @@ void python_check_hooks(void);
  * held: an object being loaded may not be relocated yet. */
 extern _Atomic unsigned long long g_py_late_seen;
 void python_check_late(void);
+/* In a fork child (init_fork_child: atfork's child handler, or the first
+ * event of a child made without them): forgets a look another thread of
+ * the parent was in the middle of. */
+void python_fork_child(void);
 
 /* A Python frame for the mixed stacks; code 0 is a marker that ends the
  * frames of one _PyEval_EvalFrameDefault call (see stack.c's splice). */

@@ -553,11 +553,14 @@ void tracker_registry_unlock(void);
  * waits until no other thread is inside (tracker_fork_drain), the parent and
  * child handlers open it. A thread that finds the gate closed does not
  * wait (it may hold a lock fork needs, an nss or stdio one): its event gets
- * no native frames. Nesting is allowed. */
-static inline bool tracker_unwind_enter(struct thread_state *ts)
+ * no native frames. Nesting is allowed.
+ * tracker_gate_enter is the gate alone: for the loader's locks only (dlsym),
+ * which the caller saw free, also in a process that may never unwind
+ * natively (a child made without the drain: libunwind's locks may be held
+ * there for good, but glibc's fork gives the loader's lock to its child
+ * free). */
+static inline bool tracker_gate_enter(struct thread_state *ts)
 {
-	if (HW_UNLIKELY(g_unwind_unsafe))
-		return false;
 	if (!ts)
 		return true;
 	/* a store, then a load of another variable: both sequentially
@@ -569,6 +572,13 @@ static inline bool tracker_unwind_enter(struct thread_state *ts)
 		return true;
 	atomic_store_explicit(&ts->unwinding, n, memory_order_release);
 	return false;
+}
+
+static inline bool tracker_unwind_enter(struct thread_state *ts)
+{
+	if (HW_UNLIKELY(g_unwind_unsafe))
+		return false;
+	return tracker_gate_enter(ts);
 }
 
 static inline void tracker_unwind_exit(struct thread_state *ts)

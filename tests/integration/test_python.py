@@ -356,6 +356,35 @@ class Embedded(PythonTest):
             self.skipTest("no interpreter with a shared libpython")
 
 
+    def test_a_fork_during_the_look_for_a_late_python(self):
+        """A fork while another thread is inside the shim's look for a
+        Python loaded late (latefork.c: a library's IFUNC resolver holds it
+        there), made without atfork handlers (the raw system call, _Fork);
+        that child forks again with fork(), and the grandchild loads
+        libpython: its trace has Python. Before: the look's busy flag stayed
+        set in the child (the thread that held it is not there), so the
+        grandchild never looked; also the child's fork waited for ever for
+        that thread to leave its unwind, and a child that may not unwind
+        natively never looked either."""
+        lib = "/usr/lib/x86_64-linux-gnu/libpython3.11.so.1.0"
+        if not os.path.exists(lib):
+            self.skipTest("no " + lib)
+        for mode in ("syscall", "_Fork"):
+            # (the sampling mode looks only on a thread with a state of its
+            # own, which a thread that allocated once has not)
+            for flags in ([], ["--native"]):
+                with self.subTest(mode=mode, flags=flags):
+                    _, err, traces = self.run_traced(
+                        [self.prog("latefork"), mode, self.prog("lateprobe.so"), lib], *flags,
+                        timeout=60)
+                    docs = [self.json("summary", t) for t in traces]
+                    self.assertEqual(len(docs), 2, err)  # the parent, the grandchild
+                    child = [d for d in docs if d["leak_point"] != "exit"]
+                    self.assertEqual(len(child), 1, err)
+                    self.assertTrue(child[0]["python"], child[0].get("python_not_traced"))
+                    self.assertEqual(child[0]["leak_point"], "the start of Python's finalization")
+
+
 class ExitCall(PythonTest):
     def test_os_exit_is_an_exit_not_a_kill(self):
         """os._exit(3): the trace says the process exited through _exit(3)
