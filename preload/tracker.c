@@ -176,7 +176,7 @@ uint8_t *tracker_reserve_slow(struct thread_state *ts, size_t max)
 static uint64_t read_rss(void)
 {
 	char buf[128];
-	int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+	int fd = writer_fd_to_spare() ? open("/proc/self/statm", O_RDONLY | O_CLOEXEC) : -1;
 	if (fd < 0)
 		return 0;
 	ssize_t n = read(fd, buf, sizeof(buf) - 1);
@@ -200,6 +200,8 @@ static void sample_rss(struct thread_state *ts, uint64_t now)
 	int saved = errno;
 	uint64_t rss = read_rss();
 	errno = saved;
+	if (!rss) /* not read (no descriptor to spare): the next look reads it */
+		return;
 	uint8_t *p = tracker_reserve(ts, 1 + 2 * HW_VARINT_MAX);
 	if (!p)
 		return;

@@ -6,7 +6,8 @@
  * (subprocess's pass_fds tests do), so blocks the file has room for are
  * mapped from the header page's mapping (map_without_fd), and the file is
  * reopened by its absolute path, its inode checked, to grow it (or under an
- * address-space limit). The header page alone stays
+ * address-space limit), only while the program has descriptors to spare
+ * (writer_fd_to_spare). The header page alone stays
  * mapped (shared) for the whole run: a stop of recording is stored into it
  * (trace_format.h, struct hw_stop_record) without a descriptor, which the
  * process may no longer be allowed to open (it dropped its privileges). */
@@ -14,6 +15,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -34,8 +36,8 @@
 #include "proc.h"
 
 /* The file grows by a quarter of its size, and at least GROW_MIN_BYTES (two
- * blocks): room mapped without a descriptor while the process is at its
- * descriptor limit (map_without_fd). */
+ * blocks), once less than half of that is left ahead: room mapped without a
+ * descriptor while the process has none to spare (map_without_fd). */
 #define GROW_MIN_CHUNKS 2u
 #define GROW_MIN_BYTES (1u << 20)
 
@@ -85,6 +87,36 @@ uint32_t writer_chunk_size(void)
 }
 
 static int reopen(void);
+
+/* A descriptor the shim may take for a moment (the trace reopened, a file
+ * of /proc read) must not be one the program needs: its own open at that
+ * moment would fail with EMFILE for the one the shim holds. The shim opens
+ * only while at least FD_SPARE others are free below the program's limit
+ * (read each time: the program may change it), looked at from the limit
+ * down (the kernel hands out the lowest free number, so a process's free
+ * descriptors are at the top) with F_GETFD, which fails with EBADF for a
+ * free one and does nothing to an open one: one call for each of the
+ * first FD_SPARE + 1 in a process far from its limit, at most FD_LOOKS. */
+#define FD_SPARE 2
+#define FD_LOOKS 256
+
+bool writer_fd_to_spare(void)
+{
+	int saved = errno;
+	struct rlimit r;
+	bool ok = false;
+	if (getrlimit(RLIMIT_NOFILE, &r) == 0) {
+		int lim = r.rlim_cur > (rlim_t)INT_MAX ? INT_MAX : (int)r.rlim_cur;
+		int free_ = 0;
+		for (int fd = lim - 1, looks = 0; fd >= 0 && looks < FD_LOOKS; fd--, looks++)
+			if (fcntl(fd, F_GETFD) < 0 && errno == EBADF && ++free_ > FD_SPARE) {
+				ok = true;
+				break;
+			}
+	}
+	errno = saved;
+	return ok;
+}
 
 /* Blocks every signal but the synchronous ones (a fault: blocked, the
  * kernel would kill the process) on this thread; *old: the mask to put
@@ -137,7 +169,7 @@ static void mark_stopped(uint32_t reason, uint64_t value)
 			atomic_store_explicit((_Atomic uint32_t *)&m->magic, HW_STOP_MAGIC,
 					      memory_order_release);
 		} else {
-			int fd = reopen();
+			int fd = writer_fd_to_spare() ? reopen() : -1;
 			if (fd >= 0) {
 				struct hw_file_header fh;
 				if (pread(fd, &fh, sizeof(fh), 0) == (ssize_t)sizeof(fh)) {
@@ -420,18 +452,40 @@ static bool free_space(int fd, uint64_t *reserve, uint64_t *avail)
 	return true;
 }
 
-/* Makes the file hold blocks first .. first + *n - 1, preallocated. The
+/* Blocks the file grows by at a time, with capacity cap now. */
+static uint64_t grow_step(uint64_t cap)
+{
+	uint64_t add = GROW_MIN_BYTES / w.chunk_size;
+	if (add < GROW_MIN_CHUNKS)
+		add = GROW_MIN_CHUNKS;
+	return cap / 4 > add ? cap / 4 : add;
+}
+
+/* Is the room ahead of blocks .. end - 1 less than half a step (time to
+ * grow, while a descriptor is there to spare)? */
+static bool room_low(uint64_t end)
+{
+	uint64_t cap = atomic_load(&w.capacity);
+	return end + grow_step(cap) / 2 > cap;
+}
+
+/* Makes the file hold blocks first .. first + *n - 1, preallocated, and
+ * grows it ahead when little room is left (room_low). The
  * limits (ulimit -f, HEAPWISE_MAX_SIZE, the free-space reserve) may leave
  * room for fewer: *n becomes what fits, and only when block first itself
  * does not fit does recording stop (false). A window of blocks is cut at a
- * limit instead of stopping short of it by the window's size. */
+ * limit instead of stopping short of it by the window's size. Growth ahead
+ * of blocks the file holds already that fails changes nothing. */
 static bool grow_to(int fd, uint64_t first, uint32_t *n)
 {
 	bool ok = true;
 	pthread_mutex_lock(&w.grow_lock);
 	uint64_t cap = atomic_load(&w.capacity);
 	uint64_t need = first + *n - 1;
-	if (cap <= need) {
+	/* needed: the blocks are not there yet; else growth ahead only, which
+	 * stops nothing (the file has the blocks) */
+	bool needed = cap <= need;
+	if (cap <= need + grow_step(cap) / 2) {
 		/* the limits: growth stops short of each, and recording stops
 		 * before the next block would pass one */
 		uint64_t limit = fsize_limit();
@@ -443,18 +497,18 @@ static bool grow_to(int fd, uint64_t first, uint32_t *n)
 			reason = HW_STOP_SIZE_CAP;
 		}
 		uint64_t room = limit < HW_HEADER_SIZE ? 0 : (limit - HW_HEADER_SIZE) / w.chunk_size;
-		if (room <= first) {
+		if (room <= first && needed) {
 			stop_before(reason, which, limit);
 			pthread_mutex_unlock(&w.grow_lock);
 			return false;
 		}
-		if (room <= need)
+		if (room <= need && needed)
 			need = room - 1;
 		uint64_t reserve, avail;
 		uint64_t fits = UINT64_MAX;
-		if (need >= cap && free_space(fd, &reserve, &avail)) {
+		if (free_space(fd, &reserve, &avail)) {
 			fits = avail > reserve ? (avail - reserve) / w.chunk_size : 0;
-			if (cap + fits <= first) {
+			if (cap + fits <= first && needed) {
 				stop_before(HW_STOP_MIN_FREE,
 					    "leave less free space on its filesystem than the reserve "
 					    "(HEAPWISE_MIN_FREE)",
@@ -462,24 +516,21 @@ static bool grow_to(int fd, uint64_t first, uint32_t *n)
 				pthread_mutex_unlock(&w.grow_lock);
 				return false;
 			}
-			if (cap + fits <= need)
+			if (cap + fits <= need && needed)
 				need = cap + fits - 1;
 		}
 		*n = (uint32_t)(need - first + 1);
-		if (cap <= need) {
-			uint64_t add = GROW_MIN_BYTES / w.chunk_size;
-			if (add < GROW_MIN_CHUNKS)
-				add = GROW_MIN_CHUNKS;
-			if (cap / 4 > add)
-				add = cap / 4;
-			uint64_t target = need + add;
+		if (cap <= need + grow_step(cap) / 2) {
+			/* a step past the need, or past the end ahead of it (so
+			 * growing ahead comes no more often than growing did) */
+			uint64_t target = (cap > need ? cap : need) + grow_step(cap);
 			if (target > room)
 				target = room;
 			if (fits != UINT64_MAX && target > cap + fits)
 				target = cap + fits;
 			off_t from = (off_t)(HW_HEADER_SIZE + cap * w.chunk_size);
-			int err;
-			for (;;) {
+			int err = 0;
+			while (target > cap) {
 				off_t len = (off_t)((target - cap) * w.chunk_size);
 				err = 0;
 				if (fallocate(fd, 0, from, len) < 0) {
@@ -489,14 +540,14 @@ static bool grow_to(int fd, uint64_t first, uint32_t *n)
 				}
 				/* a nearly full filesystem: the blocks needed now,
 				 * without the room ahead */
-				if (err != ENOSPC || target == need + 1)
+				if (err != ENOSPC || target <= need + 1)
 					break;
 				target = need + 1;
 			}
-			if (err) {
+			if (err && needed) {
 				fail_as(HW_STOP_GROW, "growing", err);
 				ok = false;
-			} else {
+			} else if (!err && target > cap) {
 				atomic_store(&w.capacity, target);
 			}
 		}
@@ -570,21 +621,25 @@ static uint8_t *map_blocks(uint64_t idx, uint32_t *np)
 	bool pw = !atomic_load_explicit(&g_no_populate_write, memory_order_relaxed);
 	/* blocks the file has room for: mapped without opening it (no
 	 * descriptor of the program's taken, even for a moment); the file is
-	 * opened to grow it, or when that mapping cannot be made */
-	uint8_t *p = idx + n <= atomic_load(&w.capacity) && !address_space_limited()
+	 * opened to grow it (before it is needed, room_low), or when that
+	 * mapping cannot be made, and only with descriptors to spare: else
+	 * the mapping without one (under an address-space limit too, where
+	 * the alternative is to stop) */
+	bool in_file = idx + n <= atomic_load(&w.capacity);
+	uint8_t *p = in_file && !room_low(idx + n) && !address_space_limited()
 			     ? map_without_fd(idx, np)
 			     : NULL;
 	if (!p) {
-		int fd = reopen();
+		int fd = writer_fd_to_spare() ? reopen() : (errno = EMFILE, -1);
 		if (fd < 0) {
 			int err = errno;
-			p = err == EMFILE || err == ENFILE ? map_without_fd(idx, np) : NULL;
+			p = err == EMFILE || err == ENFILE || in_file ? map_without_fd(idx, np) : NULL;
 			if (!p) {
 				fail_as(HW_STOP_REOPEN, "reopening", err);
 				return NULL;
 			}
 		} else {
-			if (idx + n - 1 >= atomic_load(&w.capacity)) {
+			if (room_low(idx + n)) {
 				if (!grow_to(fd, idx, &n)) {
 					close(fd);
 					return NULL;

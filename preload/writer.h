@@ -85,6 +85,11 @@ uint32_t writer_chunk_size(void);
 /* Marks the writer failed (after an I/O error seen by a caller). */
 void writer_fail(const char *what, int err);
 
+/* May the shim open a descriptor for a moment? True while at least two
+ * others stay free below the program's RLIMIT_NOFILE (a few fcntl calls);
+ * errno kept. */
+bool writer_fd_to_spare(void);
+
 /* Expands a path pattern: %p = pid, %% = %. An empty pattern gives
  * heapwise.<program>.<pid>.hwt. Returns false when the result does not fit. */
 bool writer_expand_path(char *out, size_t size, const char *pattern, const char *program,

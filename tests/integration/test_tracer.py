@@ -1219,6 +1219,35 @@ class DescriptorLimit(TraceTest):
         self.assertIn("Too many open files", s["recording_stopped"]["message"])
 
 
+    def test_the_last_free_descriptor_is_left_to_the_program(self):
+        """A program with one descriptor free below its limit that
+        allocates (fdspare.c watches its trace's directory with inotify):
+        the shim opens nothing there, so an open of the program's at that
+        moment cannot fail for a descriptor the shim holds. Under an
+        address-space limit (ulimit -v) the blocks are mapped without a
+        descriptor and the whole run is traced; past the file's room (it
+        would have to grow) recording stops, saying why, and the program
+        runs on. Before: the trace was opened there (once in each case),
+        taking the program's last descriptor for a moment."""
+        for args, flags in ((["20000", "as"], []), (["20000", "as"], ["--native"]),
+                            (["400000"], [])):
+            with self.subTest(args=args, flags=flags):
+                run_dir = tempfile.mkdtemp(prefix="run-", dir=self.dir)
+                p = subprocess.run([HEAPWISE, "run", "-o", os.path.join(run_dir, "t.%p.hwt"),
+                                    "--no-compress", *flags, "--", self.prog("fdspare"), run_dir,
+                                    *args], capture_output=True, text=True, timeout=120)
+                self.assertEqual(p.returncode, 0, p.stderr)
+                self.assertIn("opens 0 (before 0)", p.stdout, p.stderr)
+                s = self.json("summary", os.path.join(run_dir, os.listdir(run_dir)[0]))
+                if args[-1] == "as":
+                    self.assertIsNone(s.get("recording_stopped"))
+                    self.assertTrue(s["clean_exit"])
+                    self.assertGreaterEqual(s["allocations"], 20000)
+                else:
+                    self.assertEqual(s["recording_stopped"]["reason"], "reopen_failed")
+                    self.assertIn("Too many open files", s["recording_stopped"]["message"])
+
+
 class Symbols(TraceTest):
     def test_dlopened_library_is_symbolized(self):
         lib = self.prog("dlib.so")
