@@ -230,6 +230,43 @@ __attribute__((constructor)) static void heapwise_ctor(void)
 	}
 }
 
+/* glibc's (GLIBC_2.18): a destructor of the calling thread's, run first
+ * when it calls exit (and when it ends) */
+extern int __cxa_thread_atexit_impl(void (*func)(void *), void *obj, void *dso_symbol);
+extern void *__dso_handle;
+
+static void heapwise_dtor(void);
+
+static void exit_after_vfork_child(void *arg)
+{
+	(void)arg;
+	/* our own exit (or our main thread's pthread_exit), not another
+	 * vfork child's */
+	if (!proc_wiped() && getpid() == g_proc.pid)
+		heapwise_dtor();
+}
+
+/* A child sharing our memory (vfork, clone(CLONE_VM)) that calls exit()
+ * instead of _exit() runs our exit handlers, and glibc's list of them is
+ * ours too: the child empties it and closes it to new entries, so our
+ * destructor would not run at our own exit (no trailer: "no clean exit").
+ * Each thread's thread_local destructors are run first by exit, and the
+ * child's thread's list is the thread's of ours that called vfork (its
+ * TLS is ours): one put there now (its TLS destructors ran already) runs
+ * at our exit, when that thread is our main one, which is the thread that
+ * calls exit when main returns. */
+static void rearm_for_parent(void)
+{
+	static _Atomic int armed_by; /* shared with the parent: once */
+	const struct thread_state *ts = hw_tls.state;
+	if (!ts || ts->tid != (uint32_t)g_proc.pid || atomic_exchange(&armed_by, 1))
+		return;
+	int guard = hw_tls.guard;
+	hw_tls.guard = 1; /* its calloc is not the program's */
+	__cxa_thread_atexit_impl(exit_after_vfork_child, NULL, &__dso_handle);
+	hw_tls.guard = guard;
+}
+
 __attribute__((destructor)) static void heapwise_dtor(void)
 {
 	int state = atomic_load(&g_run_state);
@@ -237,9 +274,16 @@ __attribute__((destructor)) static void heapwise_dtor(void)
 		return;
 	/* A child that never recorded an event after a fork without atfork
 	 * handlers, or a child sharing our memory (vfork, clone(CLONE_VM))
-	 * that calls exit(): the trace is its parent's, which runs on. */
-	if (proc_wiped() || getpid() != g_proc.pid)
+	 * that calls exit(): the trace is its parent's, which runs on, and
+	 * nothing of its state changes here. */
+	if (proc_wiped())
 		return;
+	if (getpid() != g_proc.pid) {
+		int saved = errno;
+		rearm_for_parent();
+		errno = saved;
+		return;
+	}
 	int saved = errno; /* atexit handlers that run after this one see it */
 	if (state == RUN_ON)
 		tracker_write_trailer();

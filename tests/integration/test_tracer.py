@@ -1248,6 +1248,24 @@ class DescriptorLimit(TraceTest):
                     self.assertIn("Too many open files", s["recording_stopped"]["message"])
 
 
+class VforkExit(TraceTest):
+    def test_a_vfork_child_calling_exit_leaves_its_parent_a_clean_exit(self):
+        """A vfork child that calls exit() (not _exit) runs its parent's
+        exit handlers in the parent's memory, and glibc's list of them is
+        the parent's: the child empties it. The parent's trace still ends
+        with its trailer (the shim puts a thread_local destructor on the
+        vforking thread's list, run first by the parent's exit). Before:
+        "no clean exit (killed, crashed, exec'd or still running)"."""
+        for flags in ([], ["--native"], ["--sample", "16K"]):
+            with self.subTest(flags=flags):
+                _, err, traces = self.run_traced([self.prog("vforkexit")], *flags)
+                self.assertEqual(len(traces), 1, err)
+                s = self.json("summary", traces[0])
+                self.assertTrue(s["clean_exit"], s)
+                self.assertIsNone(s.get("recording_stopped"))
+                self.assertEqual(s["leak_point"], "exit")
+
+
 class Symbols(TraceTest):
     def test_dlopened_library_is_symbolized(self):
         lib = self.prog("dlib.so")
