@@ -67,6 +67,14 @@ struct thread_state {
 	unsigned last_depth; /* previous stack, root first, with its nodes */
 	bool py_cached; /* last_* are a Python-only capture's (stack.c), whose
 			 * frames without generations are py_raw */
+	uint32_t root; /* parent of the stacks' outermost frames: 0, or the
+			* THREAD node under the stack that started the thread */
+	uintptr_t py_last; /* the thread's last OBJ-domain block (python_objects.c) */
+	size_t py_last_size;
+	struct thread_state *next; /* registry of live states */
+	/* The arrays below are mapped whole and touched as used: a thread
+	 * that lives for a few events faults in the first page of the ones
+	 * it uses (the fields above share the first page with them). */
 	/* the walk's raw keys end at py_raw[HW_MAX_PY_FRAMES]; that entry
 	 * holds the innermost frame's address (stack_python.c, walk_keys) */
 	struct frame_key py_raw[HW_MAX_PY_FRAMES + 1];
@@ -80,11 +88,6 @@ struct thread_state {
 	struct stack_scratch scratch; /* stack_capture's arrays */
 	struct unwind_cache unwind; /* --native's frame recipes (unwind_cache.c) */
 	struct chain_memo chains[HW_CHAIN_SLOTS]; /* RETAG decisions (stack.c) */
-	uint32_t root; /* parent of the stacks' outermost frames: 0, or the
-			* THREAD node under the stack that started the thread */
-	uintptr_t py_last; /* the thread's last OBJ-domain block (python_objects.c) */
-	size_t py_last_size;
-	struct thread_state *next; /* registry of live states */
 };
 
 struct tls {

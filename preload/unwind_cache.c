@@ -613,7 +613,11 @@ __attribute__((noinline)) int unwind_cache_backtrace(struct unwind_cache *c, uin
 	 * loader's lock, cost a sixth of the unwind). */
 	uint32_t epoch = atomic_load_explicit(&g_module_epoch, memory_order_acquire);
 	if (HW_UNLIKELY(!c->valid || c->epoch != epoch)) {
-		memset(c->r, 0, sizeof(c->r));
+		/* a new state's cache is zero already (fresh mapping): writing
+		 * zeros would fault in its 32 KiB for nothing (a short thread
+		 * uses a few of its sets) */
+		if (c->valid)
+			memset(c->r, 0, sizeof(c->r));
 		c->memo.n = 0;
 		c->epoch = epoch;
 		c->valid = true;

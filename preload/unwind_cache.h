@@ -51,12 +51,12 @@ struct unwind_memo {
 struct unwind_cache {
 	uint32_t epoch; /* g_module_epoch then */
 	bool valid;
-	struct unwind_recipe r[HW_UNWIND_SETS * HW_UNWIND_WAYS];
-	struct unwind_memo memo;
 	/* the last unwind_cache_backtrace's outermost frames (root first) that
 	 * are the previous one's: 0 when not known */
 	unsigned same_root;
 	uint32_t serial; /* stack_native_unwind's calls on the thread */
+	struct unwind_recipe r[HW_UNWIND_SETS * HW_UNWIND_WAYS];
+	struct unwind_memo memo;
 };
 
 /* Return addresses of the calling thread, innermost first, at most max,
