@@ -911,7 +911,9 @@ void writer_finish(void)
 	uint64_t cap = atomic_load(&w.capacity);
 	if (used > cap)
 		used = cap;
-	int fd = reopen();
+	/* without descriptors to spare the preallocated tail stays (readers
+	 * skip unused blocks) */
+	int fd = writer_fd_to_spare() ? reopen() : -1;
 	if (fd >= 0) {
 		/* the used of the chunks left, as their threads left them */
 		pthread_mutex_lock(&g_left.lock);

@@ -5,7 +5,8 @@
  * allocations of 1000 bytes, then prints how many times a file of DIR was
  * opened meanwhile ("opens K") and exits 0. With "as" an address-space
  * limit is set first (ulimit -v: the shim maps the file through a
- * descriptor then). Usage: fdspare DIR N [as] */
+ * descriptor then); with "hold" it exits holding its descriptors (the
+ * shim's end of the trace at exit). Usage: fdspare DIR N [as|hold] */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -68,6 +69,11 @@ int main(int argc, char **argv)
 	for (long i = 0; i < n; i++)
 		keep[i] = malloc(1000);
 	int during = opens(in);
+	if (argc > 3 && !strcmp(argv[3], "hold")) {
+		printf("opens %d (before %d)\n", during, before);
+		fflush(stdout);
+		return 0;
+	}
 	while (nfd)
 		close(fds[--nfd]);
 	for (long i = 0; i < n; i++)
