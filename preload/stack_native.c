@@ -228,6 +228,28 @@ static __attribute__((noinline)) void check_cached(struct thread_state *ts, cons
 		atomic_fetch_add_explicit(&g_unwind_check_misses, 1, memory_order_relaxed);
 }
 
+/* No code lies above the user part of the address space (x86-64: below
+ * 2^47, 2^56 with five-level page tables; arm64: 2^52). A stack a coroutine
+ * library switched (greenlet copies slices of its stacks in and out: gevent)
+ * can leave the unwinder a garbage word as its outermost "return address";
+ * one with the top bit set read as a Python frame key (HW_FRAME_KEY_PYTHON)
+ * and the capture took it for a code object's address: SIGSEGV under
+ * --native. The stack ends before the first such word. */
+#define USER_IP_END (1ull << 56)
+
+static unsigned cut_at_non_user(struct thread_state *ts, uintptr_t *ips, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (HW_UNLIKELY(ips[i] >= USER_IP_END)) {
+			/* the outer frames the cache said equal the last
+			 * unwind's, counted from the root, are not these */
+			if (ts)
+				ts->unwind.same_root = 0;
+			return i;
+		}
+	return n;
+}
+
 unsigned stack_native_unwind(uintptr_t *ips, unsigned max)
 {
 	struct thread_state *ts = hw_tls.state;
@@ -270,6 +292,7 @@ unsigned stack_native_unwind(uintptr_t *ips, unsigned max)
 			atomic_fetch_add_explicit(&g_unwind_slow, 1, memory_order_relaxed);
 		out = strip_self(ips, slow_unwind(ips, (int)max + HW_UNWIND_SELF), max);
 	}
+	out = cut_at_non_user(ts, ips, out);
 	tracker_unwind_exit(ts);
 	return out;
 }
@@ -297,6 +320,8 @@ unsigned stack_native_unwind_sp(uintptr_t *ips, uintptr_t *sps, unsigned max)
 		if (ours && modules_is_self((uintptr_t)ip) && seen++ < HW_UNWIND_SELF)
 			continue;
 		ours = false;
+		if (HW_UNLIKELY(ip >= USER_IP_END))
+			break; /* see cut_at_non_user */
 		ips[out] = (uintptr_t)ip;
 		sps[out++] = (uintptr_t)sp;
 	} while (out < max && out < HW_MAX_UNWIND && unw_step(&cur) > 0);

@@ -1,9 +1,12 @@
 /* Native unwinding through odd frames (integration test): coroutines
  * (makecontext/swapcontext) on stacks in the thread's stack, in the heap and
  * in a 16 KiB mapping; code made at run time (an anonymous executable page
- * that calls back), also while that page is unmapped or not executable.
+ * that calls back), also while that page is unmapped or not executable; a
+ * stack whose outermost return address is a garbage word with the top bit
+ * set (what a greenlet's switched stack leaves the unwinder: gevent).
  * Prints a sum that depends on every allocation having worked.
- * Usage: oddframes ctx|jit|unmapped|noexec */
+ * Usage: oddframes ctx|jit|unmapped|noexec|garbage */
+#include <setjmp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,6 +88,30 @@ static void run_jit(void)
 		t(in_jit, i);
 }
 
+/* garbage: a function entered with a jump onto a stack of its own whose
+ * return address slot holds a word no code has; it never returns there */
+static jmp_buf back;
+__attribute__((noinline, noreturn, used)) static void on_odd_stack(void)
+{
+	for (int i = 0; i < 2000; i++)
+		deep(i % 8, i);
+	longjmp(back, 1);
+}
+static void run_garbage(void)
+{
+	static uintptr_t stack[8192] __attribute__((aligned(16)));
+	uintptr_t *top = stack + 8192;
+	/* at entry (rsp + 8) is 16-byte aligned, rsp points at the return address */
+	top[-3] = (uintptr_t)0xe422e13ba2daf500ull;
+	if (!setjmp(back)) {
+#if defined(__x86_64__)
+		__asm__ volatile("mov %0, %%rsp\n\tjmp *%1" : : "r"(&top[-3]), "r"(on_odd_stack) : "memory");
+#else
+		on_odd_stack();
+#endif
+	}
+}
+
 int main(int argc, char **argv)
 {
 	const char *m = argc > 1 ? argv[1] : "ctx";
@@ -96,6 +123,8 @@ int main(int argc, char **argv)
 		free(heap);
 		char *mm = mmap(NULL, 16384, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		run_ctx(mm, 16384);
+	} else if (!strcmp(m, "garbage")) {
+		run_garbage();
 	} else {
 		what = !strcmp(m, "unmapped") ? 1 : !strcmp(m, "noexec") ? 2 : 0;
 		run_jit();
