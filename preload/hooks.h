@@ -31,6 +31,7 @@
 	X(dlclose, int, (void *))                                               \
 	X(sigaltstack, int, (const stack_t *, stack_t *))                       \
 	X(pthread_create, int, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *)) \
+	X(pthread_getattr_np, int, (pthread_t, pthread_attr_t *))               \
 	X(execve, int, (const char *, char *const[], char *const[]))            \
 	X(execv, int, (const char *, char *const[]))                            \
 	X(execvp, int, (const char *, char *const[]))                           \

@@ -483,6 +483,19 @@ HW_EXPORT int sigaltstack(const stack_t *ss, stack_t *old)
 	return r;
 }
 
+/* The call is the program's, unchanged; while it runs (glibc holds the
+ * thread's own lock in it, and allocates) the shim does not ask for the
+ * thread's stack itself, and asks once it returned (tracker.c, stack_bounds). */
+HW_EXPORT int pthread_getattr_np(pthread_t thread, pthread_attr_t *attr)
+{
+	ENSURE(pthread_getattr_np);
+	hw_tls.in_getattr++;
+	int r = g_real.pthread_getattr_np(thread, attr);
+	hw_tls.in_getattr--;
+	tracker_stack_bounds_pending();
+	return r;
+}
+
 /* Threads started under a Python frame (issue 16 item 4): a C extension's
  * workers, OpenBLAS's pool at `import numpy`. The creating thread's stack is
  * captured at the call, and the new thread runs a trampoline that gives it

@@ -418,6 +418,7 @@ static void stack_bounds(struct thread_state *ts)
 	ts->stack_ok = 0;
 	ts->stack_span = UINTPTR_MAX; /* unknown: as if there were room */
 	ts->stack_lo = ts->stack_hi = 0;
+	ts->stack_pending = false;
 	uintptr_t lo = 0, hi = 0;
 	if (ts->tid == (uint32_t)getpid()) {
 		struct rlimit rl;
@@ -427,6 +428,15 @@ static void stack_bounds(struct thread_state *ts)
 		lo = top - rl.rlim_cur;
 		hi = top;
 	} else {
+		/* glibc's pthread_getattr_np holds the thread's own lock (not
+		 * recursive) while it allocates the affinity mask: asked again
+		 * from that allocation (the thread's first event: Python 3.14+
+		 * calls it at each thread's start, Rust's threads do) it waited
+		 * for ever. Then the bounds stay unknown until the call returns. */
+		if (hw_tls.in_getattr) {
+			ts->stack_pending = true;
+			return;
+		}
 		pthread_attr_t a;
 		if (pthread_getattr_np(pthread_self(), &a))
 			return;
@@ -445,6 +455,18 @@ static void stack_bounds(struct thread_state *ts)
 	ts->stack_ok = hi - lo > HW_STACK_NATIVE ? lo + HW_STACK_NATIVE : hi;
 	ts->stack_span = hi - ts->stack_ok;
 	stack_alt_span(ts);
+}
+
+void tracker_stack_bounds_pending(void)
+{
+	struct thread_state *ts = hw_tls.state;
+	if (HW_LIKELY(!ts || !ts->stack_pending) || hw_tls.guard || hw_tls.in_getattr)
+		return;
+	int e = errno;
+	hw_tls.guard = 1; /* its allocations are the shim's */
+	stack_bounds(ts);
+	hw_tls.guard = 0;
+	errno = e;
 }
 
 static struct thread_state *thread_state_new(void)

@@ -41,6 +41,9 @@ struct thread_state {
 	 * ones go to tracker_stack_room. Unknown bounds: 0 and all addresses */
 	uintptr_t stack_ok, stack_span;
 	uintptr_t stack_lo, stack_hi; /* the thread's stack, 0 when unknown */
+	/* the bounds were not asked for: the thread was inside
+	 * pthread_getattr_np (tracker_stack_bounds_pending asks when it returns) */
+	bool stack_pending;
 	uint8_t *chunk; /* current chunk (lease.map), NULL before the first event */
 	/* where its next record goes, and the end of its room; both NULL
 	 * while there is no chunk */
@@ -106,6 +109,9 @@ struct tls {
 	/* the alternate signal stack this thread set through sigaltstack;
 	 * both 0: none (tracker_stack_alt) */
 	uintptr_t alt_lo, alt_hi;
+	/* calls of pthread_getattr_np under way on this thread (the program's:
+	 * it holds the thread's own lock while it allocates) */
+	int in_getattr;
 };
 
 /* RUN_STOPPED: recording stopped for good (a full disk, a limit); the trace
@@ -140,6 +146,9 @@ size_t tracker_stack_room(const struct thread_state *ts, uintptr_t sp);
  * stack (an array in one of its frames) sends every stack check of the
  * thread to tracker_stack_room, which measures what is left of that array. */
 void tracker_stack_alt(uintptr_t lo, uintptr_t hi);
+/* After the program's pthread_getattr_np returned on this thread: the stack
+ * bounds its first event could not ask for inside that call, asked now. */
+void tracker_stack_bounds_pending(void);
 
 /* True when an event at sp has room for a native unwind. */
 static inline bool tracker_stack_native_ok(const struct thread_state *ts, uintptr_t sp)

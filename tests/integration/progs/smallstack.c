@@ -4,7 +4,11 @@
  * shim must not need more stack than is left (it records a shorter stack
  * instead). altinside: the 16 KiB alternate stack is an array in a frame of
  * the main thread's own stack, and the handler uses 9 KiB of it before it
- * allocates. Usage: smallstack [threads] [altstack] [altinside] */
+ * allocates. selfattr: 16 KiB threads whose first call is
+ * pthread_getattr_np of themselves (Python 3.14+ and Rust do that at a
+ * thread's start; glibc allocates in it holding the thread's lock), then
+ * allocate as `threads` does. Usage: smallstack [threads] [altstack]
+ * [altinside] [selfattr] */
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -46,18 +50,39 @@ static void *thread_main(void *arg)
 	return (void *)sum;
 }
 
-static int run_thread(size_t stack, int deep_kib)
+static atomic_int attr_failed;
+
+static void *attr_main(void *arg)
+{
+	pthread_attr_t a;
+	void *addr = NULL;
+	size_t size = 0;
+	if (pthread_getattr_np(pthread_self(), &a) == 0) {
+		pthread_attr_getstack(&a, &addr, &size);
+		pthread_attr_destroy(&a);
+	}
+	if (!size)
+		atomic_store(&attr_failed, 1);
+	return thread_main(arg);
+}
+
+static int run_thread_of(void *(*fn)(void *), size_t stack, int deep_kib)
 {
 	pthread_attr_t a;
 	pthread_attr_init(&a);
 	if (pthread_attr_setstacksize(&a, stack))
 		return -1;
 	pthread_t t;
-	if (pthread_create(&t, &a, thread_main, (void *)(long)deep_kib))
+	if (pthread_create(&t, &a, fn, (void *)(long)deep_kib))
 		return -1;
 	pthread_join(t, NULL);
 	pthread_attr_destroy(&a);
 	return 0;
+}
+
+static int run_thread(size_t stack, int deep_kib)
+{
+	return run_thread_of(thread_main, stack, deep_kib);
 }
 
 static void on_signal(int sig)
@@ -121,6 +146,13 @@ int main(int argc, char **argv)
 			raise(SIGUSR1);
 		if (atomic_load(&handled) != 200)
 			return 3;
+	}
+	if (argc > 1 && !strcmp(argv[1], "selfattr")) {
+		for (int i = 0; i < 20; i++)
+			if (run_thread_of(attr_main, 16384, 6) || run_thread_of(attr_main, 24576, 14))
+				return 5;
+		if (atomic_load(&attr_failed))
+			return 6;
 	}
 	if (argc > 1 && !strcmp(argv[1], "altinside")) {
 		if (run_inside() || atomic_load(&handled) != 200)
