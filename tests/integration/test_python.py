@@ -416,6 +416,30 @@ class ExitCall(PythonTest):
                 self.assertIn('"3"', exits[0])
 
 
+class ThreadStarts(PythonTest):
+    def test_threads_start_in_every_mode(self):
+        """400 threads that allocate, traced exactly, with --native and
+        sampled: each thread's first event in 3.14+ can come inside its
+        own pthread_getattr_np (CPython asks for the thread's stack at its
+        start; glibc allocates there holding the thread's lock), where the
+        shim's own pthread_getattr_np waited for that lock for ever: 3.14
+        and 3.15 hung under --sample 16K (the timeout) before."""
+        mark = marker_lines("thread_starts.py")
+        for py in self.each_interpreter():
+            for native, env in ((None, {}), ("full", {}), (None, {"HEAPWISE_SAMPLE": "16K"})):
+                with self.on(py), self.subTest(native=native, env=env):
+                    _, trace = self.traced(py, "thread_starts.py", native=native, env=env)
+                    s = self.json("summary", trace)
+                    self.assertFalse(s["truncated"])
+                    if env:  # a sampled trace names the threads with a sample
+                        continue
+                    self.assertEqual(s["threads"], 401)
+                    top = self.lines(trace, by="allocated")
+                    self.assertGreaterEqual(
+                        top[("thread_starts.py", mark["LINE-WORK"])]["allocated_bytes"],
+                        400 * 8000)
+
+
 class FrameChainCache(PythonTest):
     def test_cached_stacks_equal_the_walk(self):
         # HEAPWISE_STACK_CACHE=check makes every stack the frame-chain cache
