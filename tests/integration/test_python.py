@@ -287,6 +287,21 @@ class LeakGate(PythonTest):
                 _, fixed = self.traced(py, "leaky.py", "--fixed")
                 self.heapwise("check", fixed, "--max-leaked", "100K", *self.sysroot, status=0)
 
+    def test_a_thread_started_by_an_import_leaks_like_any_other(self):
+        # a module starts a worker while it is imported; the worker's stacks
+        # hang under the import's frames (the thread's origin), and the leak
+        # definition left out every stack with an import machinery frame:
+        # its 10 MB kept for good passed --max-leaked 1M (1.1 KiB leaked, 7
+        # of 7 interpreters). Its own Python frames now judge it.
+        for py in self.each_interpreter():
+            with self.on(py):
+                mark = marker_lines("thread_at_import.py")
+                _, trace = self.traced(py, "thread_at_import.py")
+                p = self.heapwise("check", trace, "--max-leaked", "1M", *self.sysroot, status=1)
+                self.assertIn(f"thread_at_import.py:{mark['LINE-KEEP']} work", p.stdout)
+                s = self.json("summary", trace)
+                self.assertGreaterEqual(s["leaked_bytes"], 100 * 100_000)
+
     def test_a_stopped_recording_is_not_judged_on_every_interpreter(self):
         # keep_burst.py keeps ~45 MiB: a 1 MiB cap, or setuid(65534) before
         # the allocations (the trace is root's: its reopen for the next
