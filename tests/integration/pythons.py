@@ -181,7 +181,7 @@ def interpreters():
     for v in ("3.13t", "3.14t"):
         if not any(i.free_threaded and i.name.startswith(v[:-1] + ".") for i in _found):
             _missing.append(f"free-threaded {v}: none under HEAPWISE_PYTHON_PREFIXES "
-                            "(build one with --disable-gil)")
+                            "(tools/free_threaded.sh builds one with --disable-gil)")
     return _found
 
 
