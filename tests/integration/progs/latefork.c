@@ -21,6 +21,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "embed.h"
+
 static const char *g_probe, *g_lib;
 static int g_in[2], g_go[2];
 static void **g_python; /* lateprobe_python */
@@ -60,15 +62,7 @@ static int embed(void)
 		fprintf(stderr, "%s\n", dlerror());
 		return 3;
 	}
-	void (*init)(void) = (void (*)(void))dlsym(h, "Py_Initialize");
-	int (*run)(const char *) = (int (*)(const char *))dlsym(h, "PyRun_SimpleString");
-	int (*fin)(void) = (int (*)(void))dlsym(h, "Py_FinalizeEx");
-	if (!init || !run || !fin)
-		return 3;
-	init();
-	run("LEAK = [bytearray(1000) for _ in range(5000)]\n");
-	fin();
-	return 0;
+	return embed_run(h, "LEAK = [bytearray(1000) for _ in range(5000)]\n");
 }
 
 static int wait_for(pid_t pid)

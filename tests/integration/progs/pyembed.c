@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "embed.h"
+
 int main(int argc, char **argv)
 {
 	const char *lib = argc > 1 ? argv[1] : "libpython3.11.so.1.0";
@@ -18,15 +20,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s\n", dlerror());
 		return 3;
 	}
-	void (*init)(void) = (void (*)(void))dlsym(h, "Py_Initialize");
-	int (*run)(const char *) = (int (*)(const char *))dlsym(h, "PyRun_SimpleString");
-	int (*fin)(void) = (int (*)(void))dlsym(h, "Py_FinalizeEx");
-	if (!init || !run || !fin)
+	if (embed_run(h, "LEAK = [bytearray(1000) for _ in range(5000)]\n"
+			  "KEEP = [str(i) * 20 for i in range(20000)]\n"))
 		return 3;
-	init();
-	run("LEAK = [bytearray(1000) for _ in range(5000)]\n"
-	    "KEEP = [str(i) * 20 for i in range(20000)]\n");
-	fin();
 	char *volatile c = malloc(12345); /* a native leak after Python */
 	(void)c;
 	puts("done");
