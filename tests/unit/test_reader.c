@@ -1766,8 +1766,10 @@ static size_t group_of_parts(uint8_t *chunk, size_t cap, uint32_t used,
 	memcpy(pay + 8, &nlen, 4);
 	for (int i = 0; i < HW_COLS_ALL; i++) {
 		uint8_t both[64];
-		memcpy(both, s[0][i], len[0][i]);
-		memcpy(both + len[0][i], s[1][i], len[1][i]);
+		if (len[0][i]) /* an empty stream's pointer may be NULL */
+			memcpy(both, s[0][i], len[0][i]);
+		if (len[1][i])
+			memcpy(both + len[0][i], s[1][i], len[1][i]);
 		uint32_t zl = 0;
 		if (len[0][i] + len[1][i]) {
 			size_t z = ZSTD_compress(pay + at, cap - HW_ZCHUNK_HEADER_SIZE - at, both,
