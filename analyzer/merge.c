@@ -364,9 +364,16 @@ static void fill(struct merge *m, struct batch *b)
 
 /* The ring's hand-over: the side that finds the ring full (the decoding
  * thread) or empty (the replay) sleeps on the condition variable until the
- * other has emptied or filled half of it, or is done or told to stop. The
- * faster side so sleeps through half a ring at a time, with one wake-up,
- * and the slower one never waits for it. (Before, each side spun up to
+ * other has freed a quarter of it or published one batch, or is done or
+ * told to stop. A full ring is the replay's reserve for the bursts of
+ * decoding (a group inflated, a column chunk decoded whole): the decoding
+ * thread keeps it nearly full and sleeps through a quarter of it with one
+ * wake-up. An empty ring is time the replay loses: it starts on the first
+ * batch published. (Waiting for half a ring cost the replay the first
+ * eight batches at the start and after every stretch where the decoding
+ * was the slower side: c_large_buffers' compressed summary, replay idle
+ * 2.1 ms before its first batch on the raw trace, 4.4-7.2 ms on the
+ * compressed one; 0.3 and 2.6 ms now. Before that, each side spun up to
  * 2000 pauses and then slept until the next single batch: the faster side
  * spun at nearly every batch, CPU that a loaded host takes from the slower
  * one.) sleepers is raised before the last look and read after every
@@ -377,15 +384,15 @@ static size_t load(const size_t *x)
 	return __atomic_load_n(x, __ATOMIC_ACQUIRE);
 }
 
-static bool half_room_or_stop(const struct merge *m)
+static bool room_or_stop(const struct merge *m)
 {
-	return load(&m->produced) - load(&m->consumed) <= RING / 2 ||
+	return load(&m->produced) - load(&m->consumed) <= RING - RING / 4 ||
 	       __atomic_load_n(&m->stop, __ATOMIC_ACQUIRE);
 }
 
-static bool half_full_or_done(const struct merge *m)
+static bool one_or_done(const struct merge *m)
 {
-	return load(&m->produced) - load(&m->consumed) >= RING / 2 ||
+	return load(&m->produced) != load(&m->consumed) ||
 	       __atomic_load_n(&m->done, __ATOMIC_ACQUIRE);
 }
 
@@ -416,7 +423,7 @@ static void *producer(void *arg)
 	struct merge *m = arg;
 	for (;;) {
 		if (m->produced - load(&m->consumed) == RING)
-			wait_for(m, half_room_or_stop);
+			wait_for(m, room_or_stop);
 		if (__atomic_load_n(&m->stop, __ATOMIC_ACQUIRE))
 			break;
 		struct batch *b = &m->ring[m->produced % RING];
@@ -426,7 +433,7 @@ static void *producer(void *arg)
 #endif
 		if (!b->n)
 			__atomic_store_n(&m->done, true, __ATOMIC_RELEASE);
-		publish(m, &m->produced, half_full_or_done);
+		publish(m, &m->produced, one_or_done);
 		if (!b->n)
 			break;
 	}
@@ -523,10 +530,10 @@ size_t merge_batch(struct merge *m, const struct hw_event **out)
 	}
 	if (m->handed) { /* the batch handed out last time is free again */
 		m->handed = 0;
-		publish(m, &m->consumed, half_room_or_stop);
+		publish(m, &m->consumed, room_or_stop);
 	}
 	if (m->consumed == load(&m->produced))
-		wait_for(m, half_full_or_done);
+		wait_for(m, one_or_done);
 	if (m->consumed == load(&m->produced))
 		return 0;
 	struct batch *b = &m->ring[m->consumed % RING];
