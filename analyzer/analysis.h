@@ -156,8 +156,8 @@ struct analysis {
 	struct trace *trace;
 	struct stack_table st;
 	struct pycode_table codes;
-	/* per canonical node: its stack's innermost Python frame, and its
-	 * innermost frame in the user's code (usercode.h), HW_NO_NODE if none */
+	/* per canonical node: its stack's innermost Python frame, and the
+	 * frame --blame user blames (usercode.h), HW_NO_NODE if none */
 	uint32_t *py_node, *user_node;
 	uint64_t python_version; /* 0: no Python seen */
 	/* a sampled trace (SAMPLE record): the mean interval in bytes, else 0;

@@ -72,18 +72,30 @@ bool usercode_is_library(const char *file)
 	}
 }
 
+/* What usercode_index carries from a node to its callees: its innermost
+ * Python frame and innermost frame in the user's code since its innermost
+ * thread-start node (the thread's own frames; the whole stack when none),
+ * and what that thread's starter is blamed on under BLAME_USER (HW_NO_NODE
+ * without a thread-start node). */
+struct own_frames {
+	uint32_t py, user, starter;
+};
+
 void usercode_index(struct analysis *a)
 {
 	size_t n = a->st.ncnodes;
 	a->py_node = xmalloc((n + 1) * sizeof(*a->py_node));
 	a->user_node = xmalloc((n + 1) * sizeof(*a->user_node));
+	struct own_frames *own = xmalloc((n + 1) * sizeof(*own));
 	/* per code object: 0 not yet, 1 the user's, 2 library */
 	uint8_t *lib = xcalloc(a->codes.n + 1, 1);
 	for (size_t c = 0; c < n; c++) {
 		const struct cnode *cn = &a->st.cnodes[c];
 		bool up = cn->parent < c; /* always, by construction; hostile input is cut */
 		uint32_t py = up ? a->py_node[cn->parent] : HW_NO_NODE;
-		uint32_t user = up ? a->user_node[cn->parent] : HW_NO_NODE;
+		struct own_frames o = {HW_NO_NODE, HW_NO_NODE, HW_NO_NODE};
+		if (up)
+			o = own[cn->parent];
 		const struct pycode *code = NULL;
 		if (cn->frame_kind == HW_FRAME_PYTHON)
 			code = pycode_find(&a->codes, (uint32_t)(cn->frame >> 32));
@@ -92,12 +104,22 @@ void usercode_index(struct analysis *a)
 			if (!lib[k])
 				lib[k] = usercode_is_library(code->filename) ? 2 : 1;
 			py = (uint32_t)c;
+			o.py = (uint32_t)c;
 			if (lib[k] == 1)
-				user = (uint32_t)c;
+				o.user = (uint32_t)c;
+		} else if (cn->frame_kind == HW_FRAME_THREAD) {
+			/* the frames after this node are the new thread's own; the
+			 * starter is blamed on what its own stack is (up: the
+			 * parent's entry is final already) */
+			o.starter = up ? a->user_node[cn->parent] : HW_NO_NODE;
+			o.py = o.user = HW_NO_NODE;
 		}
 		a->py_node[c] = py;
-		a->user_node[c] = user;
+		own[c] = o;
+		/* the thread's own frames if it ran Python, else its starter's */
+		a->user_node[c] = o.user != HW_NO_NODE ? o.user : o.py != HW_NO_NODE ? o.py : o.starter;
 	}
+	free(own);
 	free(lib);
 }
 
@@ -105,15 +127,18 @@ uint32_t usercode_blame(const struct analysis *a, uint32_t canon, enum blame b)
 {
 	if (canon == HW_NO_NODE || canon >= a->st.ncnodes || !a->py_node)
 		return HW_NO_NODE;
-	if (b == BLAME_USER && a->user_node[canon] != HW_NO_NODE)
-		return a->user_node[canon];
-	return a->py_node[canon];
+	return b == BLAME_USER ? a->user_node[canon] : a->py_node[canon];
 }
 
 size_t usercode_blame_frame(const struct frame_info *frames, size_t n, enum blame b)
 {
 	size_t py = n;
 	for (size_t i = 0; i < n; i++) {
+		if (frames[i].thread_start && b == BLAME_USER) {
+			if (py < n)
+				return py; /* the thread ran Python frames of its own */
+			continue; /* a native thread: blamed as its starter is */
+		}
 		if (!frames[i].python)
 			continue;
 		if (py == n)

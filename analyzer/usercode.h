@@ -6,7 +6,15 @@
  * charged to the line that called them, not to NumPy's numeric.py or
  * json/decoder.py. tracemalloc's rule, the innermost Python frame whatever
  * its file, is BLAME_INNERMOST. This is the one place the rule lives: every
- * report that shows one line for an allocation asks it. */
+ * report that shows one line for an allocation asks it.
+ *
+ * A thread started while Python frames ran has stacks of its own frames, a
+ * thread-start frame, then the stack that started it. Under BLAME_USER a
+ * thread that has Python frames of its own is blamed within them (its
+ * innermost frame in the user's code, else its innermost Python frame): a
+ * ThreadPoolExecutor worker running ex.submit(json.loads, big) is not
+ * charged to the submit that happened to start the worker. A thread without
+ * (a native pool) is blamed as the stack that started it is. */
 #ifndef HW_ANALYZER_USERCODE_H
 #define HW_ANALYZER_USERCODE_H
 
@@ -18,7 +26,8 @@ struct analysis;
 struct frame_info;
 
 enum blame {
-	BLAME_USER, /* the innermost frame in the user's code, else the innermost Python frame */
+	BLAME_USER, /* the innermost frame in the user's code, else the innermost Python
+		     * frame; of the thread's own frames (above) */
 	BLAME_INNERMOST, /* the innermost Python frame (tracemalloc's lineno) */
 };
 
@@ -38,9 +47,9 @@ enum blame {
 bool usercode_is_library(const char *file);
 
 /* Finds, for every canonical stack node of the analysis, its stack's
- * innermost Python frame and its innermost frame in the user's code (one
- * pass in index order: a node's caller comes first). Called once at the end
- * of analysis_run; the arrays are freed by analysis_free. */
+ * innermost Python frame and the frame BLAME_USER blames (one pass in index
+ * order: a node's caller comes first, so O(1) a node). Called once at the
+ * end of analysis_run; the arrays are freed by analysis_free. */
 void usercode_index(struct analysis *a);
 
 /* The canonical node of the Python frame blamed for stack `canon` under
@@ -48,8 +57,8 @@ void usercode_index(struct analysis *a);
  * known). O(1). */
 uint32_t usercode_blame(const struct analysis *a, uint32_t canon, enum blame b);
 
-/* The same rule on symbolized frames (innermost first): the index of the
- * blamed Python frame, or n when there is none. */
+/* The same rule on symbolized frames (innermost first, thread-start frames
+ * included): the index of the blamed Python frame, or n when there is none. */
 size_t usercode_blame_frame(const struct frame_info *frames, size_t n, enum blame b);
 
 /* Parses --blame user|innermost; on bad text prints one line naming CMD and

@@ -79,6 +79,44 @@ static void blamed_frame(void **state)
 	assert_int_equal(usercode_blame_frame(f, 0, BLAME_USER), 0);
 }
 
+/* A thread's stack: its own frames, a thread-start frame, then its
+ * starter's. Under BLAME_USER a thread with Python frames of its own is
+ * blamed within them; one without, as its starter is. */
+static void blamed_frame_of_a_thread(void **state)
+{
+	(void)state;
+	const struct frame_info native = {.python = false, .function = "malloc"};
+	const struct frame_info start = {.thread_start = true, .function = "[thread started]"};
+	const struct frame_info decoder = {.python = true, .file = "/usr/lib/python3.11/json/decoder.py",
+					   .line = 353};
+	const struct frame_info pool = {
+		.python = true, .file = "/usr/lib/python3.11/concurrent/futures/thread.py", .line = 58};
+	const struct frame_info work = {.python = true, .file = "/home/u/app.py", .line = 7};
+	const struct frame_info submit = {.python = true, .file = "/home/u/app.py", .line = 12};
+	/* a pool's worker running library code only: its own library line, not
+	 * the submit that started it */
+	struct frame_info lib[] = {native, decoder, pool, start, submit};
+	assert_int_equal(usercode_blame_frame(lib, 5, BLAME_USER), 1);
+	assert_int_equal(usercode_blame_frame(lib, 5, BLAME_INNERMOST), 1);
+	/* its own function of the user's */
+	struct frame_info own[] = {native, decoder, work, pool, start, submit};
+	assert_int_equal(usercode_blame_frame(own, 6, BLAME_USER), 2);
+	/* a native thread (or one before its first Python frame): its starter's line */
+	struct frame_info nat[] = {native, native, start, decoder, submit};
+	assert_int_equal(usercode_blame_frame(nat, 5, BLAME_USER), 4);
+	assert_int_equal(usercode_blame_frame(nat, 5, BLAME_INNERMOST), 3);
+	/* ... whose starter is a thread with library frames only: that thread's line */
+	struct frame_info nested[] = {native, start, decoder, pool, start, submit};
+	assert_int_equal(usercode_blame_frame(nested, 6, BLAME_USER), 2);
+	/* ... started by a native thread: the line that started that one */
+	struct frame_info twice[] = {native, start, native, start, decoder, submit};
+	assert_int_equal(usercode_blame_frame(twice, 6, BLAME_USER), 5);
+	/* no Python frame anywhere */
+	struct frame_info none[] = {native, start, native};
+	assert_int_equal(usercode_blame_frame(none, 3, BLAME_USER), 3);
+	assert_int_equal(usercode_blame_frame(none, 3, BLAME_INNERMOST), 3);
+}
+
 /* A CODE record with a one-entry line table (8 code units on first_line). */
 static void code_rec(struct tb *b, uint32_t id, const char *file, const char *func)
 {
@@ -159,12 +197,93 @@ static void blamed_node_of_a_replayed_stack(void **state)
 	trace_close(&t);
 }
 
+static void thread_node(struct tb *b, uint32_t id, uint32_t parent)
+{
+	uint8_t rec[40], *p = rec;
+	*p++ = HW_REC_STACK;
+	p = hw_put_varint(p, id);
+	p = hw_put_varint(p, parent);
+	*p++ = HW_FRAME_THREAD;
+	p = hw_put_varint(p, 0);
+	tb_raw(b, rec, (size_t)(p - rec));
+}
+
+/* The same rule on a replayed trace's stacks, and the same answers as on
+ * their symbolized frames (blamed_frame_of_a_thread). */
+static void blamed_node_of_a_thread(void **state)
+{
+	(void)state;
+	struct tb b;
+	tb_init(&b, HW_MIN_CHUNK_SIZE, "python3", 8);
+	tb_chunk(&b, 1);
+	code_rec(&b, 1, "app.py", "<module>");
+	code_rec(&b, 2, "app.py", "main");
+	code_rec(&b, 3, "/usr/lib/python3.11/json/__init__.py", "loads");
+	code_rec(&b, 4, "/usr/lib/python3.11/json/decoder.py", "raw_decode");
+	code_rec(&b, 6, "/usr/lib/python3.11/concurrent/futures/thread.py", "_worker");
+	code_rec(&b, 7, "app.py", "work");
+	py_node(&b, 1, 0, 1);
+	py_node(&b, 2, 1, 2); /* the submit that starts the threads */
+	/* a pool's worker running json.loads: its own library line */
+	thread_node(&b, 10, 2);
+	py_node(&b, 11, 10, 6);
+	py_node(&b, 12, 11, 3);
+	py_node(&b, 13, 12, 4);
+	tb_stack(&b, 14, 13, 0x401000);
+	tb_stack(&b, 15, 10, 0x401100); /* before its first Python frame */
+	/* a worker running a function of the user's: that function */
+	thread_node(&b, 20, 2);
+	py_node(&b, 21, 20, 6);
+	py_node(&b, 22, 21, 7);
+	py_node(&b, 23, 22, 3);
+	tb_stack(&b, 24, 23, 0x401200);
+	/* a native thread: the submit's line */
+	thread_node(&b, 30, 2);
+	tb_stack(&b, 31, 30, 0x401300);
+	/* a native thread the json worker started: the worker's line */
+	thread_node(&b, 40, 13);
+	tb_stack(&b, 41, 40, 0x401400);
+	/* a native thread the native thread started: the submit's line */
+	thread_node(&b, 50, 31);
+	tb_stack(&b, 51, 50, 0x401500);
+	static const uint32_t leaves[] = {14, 15, 24, 31, 41, 51};
+	for (size_t i = 0; i < sizeof(leaves) / sizeof(leaves[0]); i++)
+		tb_alloc(&b, HW_KIND_MALLOC, i + 1, 0x1000 * (i + 1), 100, leaves[i]);
+	tb_trailer(&b, 7, 1, 6, 0);
+	char path[] = "/tmp/hw-usercode-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(tb_write(&b, path), 0);
+	tb_free_builder(&b);
+	struct trace t;
+	struct analysis a;
+	assert_int_equal(trace_open(path, &t), HW_OK);
+	assert_int_equal(analysis_run(&a, &t, NULL), HW_OK);
+	unlink(path);
+#define NODE(id) stack_table_canon(&a.st, id)
+	assert_int_equal(usercode_blame(&a, NODE(14), BLAME_USER), NODE(13));
+	assert_int_equal(usercode_blame(&a, NODE(14), BLAME_INNERMOST), NODE(13));
+	assert_int_equal(usercode_blame(&a, NODE(15), BLAME_USER), NODE(2));
+	assert_int_equal(usercode_blame(&a, NODE(24), BLAME_USER), NODE(22));
+	assert_int_equal(usercode_blame(&a, NODE(24), BLAME_INNERMOST), NODE(23));
+	assert_int_equal(usercode_blame(&a, NODE(31), BLAME_USER), NODE(2));
+	assert_int_equal(usercode_blame(&a, NODE(41), BLAME_USER), NODE(13));
+	assert_int_equal(usercode_blame(&a, NODE(51), BLAME_USER), NODE(2));
+	assert_int_equal(usercode_blame(&a, NODE(51), BLAME_INNERMOST), NODE(2));
+#undef NODE
+	analysis_free(&a);
+	trace_close(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(library_files),
 		cmocka_unit_test(blamed_frame),
 		cmocka_unit_test(blamed_node_of_a_replayed_stack),
+		cmocka_unit_test(blamed_frame_of_a_thread),
+		cmocka_unit_test(blamed_node_of_a_thread),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
