@@ -823,6 +823,56 @@ class UserLine(PythonTest):
                            0.98 * (known["numpy"] + known["json"]))
 
 
+class PoolWorkerLine(PythonTest):
+    def test_a_pool_worker_is_blamed_within_its_own_frames(self):
+        """pool_blame.py: a ThreadPoolExecutor's one worker is started by a
+        first submit (LINE-START), then runs json.loads of a big document
+        (library code only) and a function of the user's (LINE-WORK). A
+        thread's stacks end in the stack that started it, and the user's
+        line was looked for across that link: the 13 MiB json.loads keeps
+        was charged to LINE-START, a submit that allocated nothing of it.
+        A thread with Python frames of its own is now blamed within them:
+        json's own decoder.py line (what --blame innermost and tracemalloc
+        say), and LINE-WORK for the user's function. A native thread keeps
+        its starter's line (NativeThreads)."""
+        mark = marker_lines("pool_blame.py")
+        for py in self.each_interpreter():
+            with self.on(py):
+                r = py.run([py.script(os.path.join(PY_DIR, "pool_blame.py"))], self.env({}))
+                self.assertEqual(r.returncode, 0, r.stderr)
+                known = json.loads(r.stdout)
+                _, trace = self.traced(py, "pool_blame.py")
+                for blame in ("user", "innermost"):
+                    doc = self.json("top", trace, "--by", "leaked", "--group-by", "line",
+                                    "--blame", blame, "-n", "100000")
+                    rows = {}
+                    for c in doc["callsites"]:
+                        f = c["frames"][0] if c["frames"] else {}
+                        if f.get("kind") == "python":
+                            key = (os.path.basename(f["file"]), f["line"])
+                            rows[key] = rows.get(key, 0) + c["leaked_bytes"]
+                    start = rows.get(("pool_blame.py", mark["LINE-START"]), 0)
+                    self.assertLess(start, 100_000, f"--blame {blame}: the starting submit")
+                    self.assertLess(rows.get(("pool_blame.py", mark["LINE-JSON"]), 0), 100_000,
+                                    f"--blame {blame}: the submit of json.loads")
+                    dec = sum(v for (f, _), v in rows.items() if f == "decoder.py")
+                    self.assertAlmostEqual(dec / known["json"], 1.0, delta=0.02,
+                                           msg=f"--blame {blame}: json/decoder.py {dec}, "
+                                               f"known {known['json']}")
+                    work = rows.get(("pool_blame.py", mark["LINE-WORK"]), 0)
+                    self.assertGreaterEqual(work, known["work"], f"--blame {blame}")
+                    self.assertLess(work, known["work"] + 10_000, f"--blame {blame}")
+                # the symbolized-frames rule (check's messages) agrees
+                p = self.heapwise("check", trace, "--max-leaked", "1M", *self.sysroot, status=1)
+                offenders = p.stdout[p.stdout.index("top leaking"):]
+                first = offenders.splitlines()[1]
+                self.assertRegex(first, r"^ +\d+\.\d MiB .*/json/decoder\.py:\d+ ", offenders)
+                self.assertIn(f"pool_blame.py:{mark['LINE-WORK']} work", offenders)
+                start = [l for l in offenders.splitlines()
+                         if f"pool_blame.py:{mark['LINE-START']} " in l]
+                self.assertFalse([l for l in start if "MiB" in l], offenders)
+
+
 class Tracemalloc(PythonTest):
     def test_live_bytes_per_line_agree(self):
         for py in self.each_interpreter():
