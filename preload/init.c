@@ -158,6 +158,14 @@ static bool start(void)
 		if (!pthread_getattr_np(pthread_self(), &a))
 			pthread_attr_destroy(&a);
 	}
+	/* A new trace takes descriptors for a moment (the file, then
+	 * /proc/self/cmdline and the run's list beside it): not the program's
+	 * last ones. Most often a fork child's start, at its first event,
+	 * maybe right before an open of its own at its limit. */
+	if (!writer_fd_to_spare()) {
+		log_line("fewer than 3 file descriptors free below the limit; this process is not traced");
+		return false;
+	}
 	g_start_monotonic_ns = tracker_monotonic_ns();
 	if (!writer_open(realtime_ns(), g_start_monotonic_ns,
 			 g_config.native == NATIVE_FULL   ? HW_HDR_NATIVE_STACKS

@@ -336,6 +336,32 @@ bool writer_open(uint64_t start_realtime_ns, uint64_t start_monotonic_ns, uint32
 		log_line("the output path is too long; not tracing");
 		return false;
 	}
+	/* Static, as the other buffers on the way here: a fork child starts at
+	 * its first event, which may be on a nearly full stack (a signal
+	 * handler's); one thread at a time runs the start. */
+	static uint8_t hdr[HW_HEADER_SIZE];
+	memset(hdr, 0, sizeof(hdr));
+	struct hw_file_header *h = (struct hw_file_header *)hdr;
+	memcpy(h->magic, HW_MAGIC, 8);
+	h->version = HW_FORMAT_VERSION;
+	h->header_size = HW_HEADER_SIZE;
+	h->chunk_size = g_config.chunk_size;
+	h->flags = flags;
+	h->pid = (uint64_t)getpid();
+	h->ppid = (uint64_t)getppid();
+	h->start_realtime_ns = start_realtime_ns;
+	h->start_monotonic_ns = start_monotonic_ns;
+	h->page_size = (uint64_t)sysconf(_SC_PAGESIZE);
+	/* read before the file is made: one descriptor at a time */
+	size_t room = HW_STOP_OFFSET - HW_HEADER_FIXED_SIZE; /* the stop record after it */
+	char *text = (char *)hdr + HW_HEADER_FIXED_SIZE;
+	ssize_t cl = read_small_file("/proc/self/cmdline", text, room / 2);
+	if (cl < 0)
+		cl = 0;
+	h->cmdline_len = (uint32_t)cl;
+	ssize_t el = readlink("/proc/self/exe", text + cl, room - (size_t)cl);
+	h->exe_len = el > 0 ? (uint32_t)el : 0;
+
 	int fd = create_exclusive(w.path, sizeof(w.path));
 	if (fd < 0) {
 		log_line("cannot create trace file %s: %s; not tracing", w.path, strerror(errno));
@@ -358,31 +384,6 @@ bool writer_open(uint64_t start_realtime_ns, uint64_t start_monotonic_ns, uint32
 		unlink(w.path);
 		return false;
 	}
-
-	/* Static, as the other buffers on the way here: a fork child starts at
-	 * its first event, which may be on a nearly full stack (a signal
-	 * handler's); one thread at a time runs the start. */
-	static uint8_t hdr[HW_HEADER_SIZE];
-	memset(hdr, 0, sizeof(hdr));
-	struct hw_file_header *h = (struct hw_file_header *)hdr;
-	memcpy(h->magic, HW_MAGIC, 8);
-	h->version = HW_FORMAT_VERSION;
-	h->header_size = HW_HEADER_SIZE;
-	h->chunk_size = g_config.chunk_size;
-	h->flags = flags;
-	h->pid = (uint64_t)getpid();
-	h->ppid = (uint64_t)getppid();
-	h->start_realtime_ns = start_realtime_ns;
-	h->start_monotonic_ns = start_monotonic_ns;
-	h->page_size = (uint64_t)sysconf(_SC_PAGESIZE);
-	size_t room = HW_STOP_OFFSET - HW_HEADER_FIXED_SIZE; /* the stop record after it */
-	char *text = (char *)hdr + HW_HEADER_FIXED_SIZE;
-	ssize_t cl = read_small_file("/proc/self/cmdline", text, room / 2);
-	if (cl < 0)
-		cl = 0;
-	h->cmdline_len = (uint32_t)cl;
-	ssize_t el = readlink("/proc/self/exe", text + cl, room - (size_t)cl);
-	h->exe_len = el > 0 ? (uint32_t)el : 0;
 
 	size_t off = 0;
 	while (off < sizeof(hdr)) {

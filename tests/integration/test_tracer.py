@@ -1247,6 +1247,37 @@ class DescriptorLimit(TraceTest):
                     self.assertEqual(s["recording_stopped"]["reason"], "reopen_failed")
                     self.assertIn("Too many open files", s["recording_stopped"]["message"])
 
+    def test_a_fork_child_at_its_limit_keeps_its_last_descriptor(self):
+        """A fork child (glibc's fork, _Fork, the raw system call) with one
+        descriptor free below its limit that allocates and then opens a
+        file (forkspare.c watches the traces' directory with inotify): the
+        shim opens nothing there (the child is not traced), and the
+        child's open gets the descriptor it gets untraced; the parent's
+        trace is whole. Before: the child's first event made its trace
+        there, taking the program's last descriptor for a moment."""
+        for how, end, flags in (("fork", "exit", []), ("fork", "_exit", []),
+                                ("_Fork", "exit", []), ("syscall", "_exit", []),
+                                ("fork", "exit", ["--native"]),
+                                ("fork", "exit", ["--sample", "16K"])):
+            with self.subTest(how=how, end=end, flags=flags):
+                bare_dir = tempfile.mkdtemp(prefix="bare-", dir=self.dir)
+                bare = subprocess.run([self.prog("forkspare"), bare_dir, how, end],
+                                      capture_output=True, text=True, timeout=60)
+                self.assertEqual(bare.returncode, 0, bare.stderr)
+                self.assertRegex(bare.stdout, r"^child fd \d+ opens 0\n$")
+                run_dir = tempfile.mkdtemp(prefix="run-", dir=self.dir)
+                p = subprocess.run([HEAPWISE, "run", "-o", os.path.join(run_dir, "t.%p.hwt"),
+                                    "--no-compress", *flags, "--", self.prog("forkspare"),
+                                    run_dir, how, end],
+                                   capture_output=True, text=True, timeout=120)
+                self.assertEqual(p.returncode, 0, p.stderr)
+                self.assertEqual(p.stdout, bare.stdout, p.stderr)
+                traces = os.listdir(run_dir)
+                self.assertEqual(len(traces), 1, traces)
+                s = self.json("summary", os.path.join(run_dir, traces[0]))
+                self.assertTrue(s["clean_exit"], s)
+                self.assertIsNone(s.get("recording_stopped"))
+
 
 class VforkExit(TraceTest):
     def test_a_vfork_child_calling_exit_leaves_its_parent_a_clean_exit(self):
