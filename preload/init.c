@@ -245,34 +245,73 @@ extern void *__dso_handle;
 
 static void heapwise_dtor(void);
 
+/* Shared with every child sharing our memory (vfork, clone(CLONE_VM)):
+ * set once one of them ran our exit handlers, which glibc then runs no
+ * more (its list of them is ours: the child emptied it and closed it to
+ * new entries); and while exit_after_vfork_child is on a thread's list. */
+static _Atomic int g_exit_handlers_gone;
+static _Atomic int g_exit_rearmed;
+
 static void exit_after_vfork_child(void *arg)
 {
 	(void)arg;
-	/* our own exit (or our main thread's pthread_exit), not another
-	 * vfork child's */
+	/* taken off the list: by our exit (or our main thread's
+	 * pthread_exit), or by a child's exit(), which runs the vforking
+	 * thread's list first */
+	atomic_store(&g_exit_rearmed, 0);
 	if (!proc_wiped() && getpid() == g_proc.pid)
 		heapwise_dtor();
+	else
+		atomic_store(&g_exit_handlers_gone, 1);
 }
 
-/* A child sharing our memory (vfork, clone(CLONE_VM)) that calls exit()
- * instead of _exit() runs our exit handlers, and glibc's list of them is
- * ours too: the child empties it and closes it to new entries, so our
- * destructor would not run at our own exit (no trailer: "no clean exit").
- * Each thread's thread_local destructors are run first by exit, and the
- * child's thread's list is the thread's of ours that called vfork (its
- * TLS is ours): one put there now (its TLS destructors ran already) runs
- * at our exit, when that thread is our main one, which is the thread that
- * calls exit when main returns. */
-static void rearm_for_parent(void)
+/* Our exit handlers are gone: our destructor goes on the calling thread's
+ * list of thread_local destructors, which glibc's exit runs first, when
+ * that thread is our main one (main_thread), which calls exit when main
+ * returns. Once: a second entry would only run after the first wrote the
+ * trailer. */
+static void rearm_for_parent(bool main_thread)
 {
-	static _Atomic int armed_by; /* shared with the parent: once */
-	const struct thread_state *ts = hw_tls.state;
-	if (!ts || ts->tid != (uint32_t)g_proc.pid || atomic_exchange(&armed_by, 1))
+	if (!main_thread || atomic_exchange(&g_exit_rearmed, 1))
 		return;
 	int guard = hw_tls.guard;
 	hw_tls.guard = 1; /* its calloc is not the program's */
-	__cxa_thread_atexit_impl(exit_after_vfork_child, NULL, &__dso_handle);
+	if (__cxa_thread_atexit_impl(exit_after_vfork_child, NULL, &__dso_handle))
+		atomic_store(&g_exit_rearmed, 0);
 	hw_tls.guard = guard;
+}
+
+/* A child sharing our memory (vfork, clone(CLONE_VM)) that calls exit()
+ * instead of _exit() runs our exit handlers: our destructor would not run
+ * at our own exit (no trailer: "no clean exit"). The child's thread's
+ * thread_local destructors are the thread's of ours that made it (its TLS
+ * is ours), run by its exit before the exit handlers, so one put there
+ * from the child's run of our destructor stays for us. A second such child
+ * runs that one: vfork's return in the parent (init_vfork_parent) puts it
+ * back, for any number of children; the child's own rearm is for the
+ * children made without our vfork (clone(CLONE_VM), the raw system
+ * call). */
+static void exit_in_child(void)
+{
+	atomic_store(&g_exit_handlers_gone, 1);
+	/* this thread's state is the vforking thread's */
+	const struct thread_state *ts = hw_tls.state;
+	rearm_for_parent(ts && ts->tid == (uint32_t)g_proc.pid);
+}
+
+void init_vfork_parent(void)
+{
+	if (HW_LIKELY(!atomic_load(&g_exit_handlers_gone)) || atomic_load(&g_exit_rearmed) ||
+	    hw_tls.guard)
+		return;
+	int state = atomic_load(&g_run_state);
+	if (state != RUN_ON && state != RUN_STOPPED)
+		return;
+	int saved = errno;
+	pid_t pid = getpid();
+	if (!proc_wiped() && pid == g_proc.pid)
+		rearm_for_parent(gettid() == pid);
+	errno = saved;
 }
 
 __attribute__((destructor)) static void heapwise_dtor(void)
@@ -288,7 +327,7 @@ __attribute__((destructor)) static void heapwise_dtor(void)
 		return;
 	if (getpid() != g_proc.pid) {
 		int saved = errno;
-		rearm_for_parent();
+		exit_in_child();
 		errno = saved;
 		return;
 	}

@@ -252,3 +252,65 @@ HW_EXPORT void _Exit(int status)
 {
 	_exit(status);
 }
+
+/* vfork: glibc's list of exit handlers is the parent's and a child sharing
+ * its memory that calls exit() empties it; the shim's destructor then
+ * leans on a thread_local destructor of the parent's main thread, which
+ * the next such child empties in turn. Only the parent, once vfork has
+ * returned there, can put it back (init_vfork_parent). A C function cannot
+ * be vfork: the child returns through its frame, which the parent then
+ * finds overwritten. So, as glibc's, the caller's return address is kept
+ * in a register (each task has its own) while the stack is shared: the
+ * child jumps back to it (leaving the shadow stack as the parent, which
+ * returns, needs it), and the parent, alone on its stack again, pushes it
+ * back and calls vfork_returned. Other architectures: glibc's, untouched
+ * (a second child's exit() there leaves the parent's trace with no
+ * trailer). */
+#if defined(__x86_64__) && !defined(__ILP32__)
+#define HW_STR_(x) #x
+#define HW_STR(x) HW_STR_(x)
+#if defined(__CET__) && (__CET__ & 1)
+#define HW_ENDBR "endbr64\n"
+#else
+#define HW_ENDBR ""
+#endif
+
+/* vfork's return in the parent: r the system call's (-errno on failure) */
+__attribute__((visibility("hidden"), used)) int hw_vfork_returned(long r)
+{
+	if (r < 0) {
+		errno = (int)-r;
+		return -1;
+	}
+	init_vfork_parent();
+	return (int)r;
+}
+
+__asm__(".text\n"
+	".globl vfork\n"
+	".type vfork, @function\n"
+	".p2align 4\n"
+	"vfork:\n"
+	".cfi_startproc\n" HW_ENDBR
+	"popq %r9\n"
+	".cfi_adjust_cfa_offset -8\n"
+	".cfi_register %rip, %r9\n"
+	"movl $" HW_STR(__NR_vfork) ", %eax\n"
+	"syscall\n"
+	"testq %rax, %rax\n"
+	"jnz 1f\n"
+	"jmp *%r9\n" /* the child */
+	"1:\n"
+	"pushq %r9\n"
+	".cfi_adjust_cfa_offset 8\n"
+	".cfi_offset %rip, -8\n"
+	"subq $8, %rsp\n"
+	".cfi_adjust_cfa_offset 8\n"
+	"movq %rax, %rdi\n"
+	"call hw_vfork_returned\n"
+	"addq $8, %rsp\n"
+	".cfi_adjust_cfa_offset -8\n"
+	"ret\n"
+	".cfi_endproc\n"
+	".size vfork, .-vfork\n");
+#endif

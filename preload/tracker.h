@@ -552,6 +552,11 @@ void tracker_forget_all_threads(bool interrupted);
  * the first event of a child made without it. drained: the prepare handler
  * drained the unwinders (tracker_fork_drain) before the fork. */
 void init_fork_child(bool drained);
+/* init.c: the parent's side of vfork (intercept_exec.c), once the child
+ * has exec'd or ended: when a child sharing its memory ran its exit
+ * handlers, the shim's end of the trace is put back where this process's
+ * exit still finds it. errno kept. */
+void init_vfork_parent(void);
 void tracker_registry_lock(void);
 void tracker_registry_unlock(void);
 

@@ -1296,6 +1296,32 @@ class VforkExit(TraceTest):
                 self.assertIsNone(s.get("recording_stopped"))
                 self.assertEqual(s["leak_point"], "exit")
 
+    def test_several_vfork_children_calling_exit(self):
+        """Two, three and five vfork children one after the other, each
+        calling exit(): each one after the first runs (and so takes off)
+        the thread_local destructor the one before left; vfork's return in
+        the parent puts it back. The parent's trace ends with its trailer,
+        its events all there (its 4242-byte block leaked, the handler's 555
+        freed at exit in no process: leaked too). Before: from the second
+        child on, "no clean exit" and leaks measured at the end of the
+        trace."""
+        for n in (2, 3, 5):
+            for flags in ([], ["--native"], ["--sample", "16K"]):
+                with self.subTest(n=n, flags=flags):
+                    _, err, traces = self.run_traced([self.prog("vforkexit"), str(n)], *flags)
+                    self.assertEqual(len(traces), 1, err)
+                    s = self.json("summary", traces[0])
+                    self.assertTrue(s["clean_exit"], s["leak_point"])
+                    self.assertIsNone(s.get("recording_stopped"))
+                    self.assertEqual(s["leak_point"], "exit")
+                    if not flags:
+                        # every block of the parent's: 4242, n times 777
+                        # and 1000 (the latter freed), then 555
+                        dump = self.heapwise("dump", traces[0]).stdout
+                        sizes = re.findall(r"ALLOC malloc .* size=(\d+) ", dump)
+                        for size, count in (("4242", 1), ("777", n), ("1000", n), ("555", 1)):
+                            self.assertEqual(sizes.count(size), count, (size, sizes))
+
 
 class Symbols(TraceTest):
     def test_dlopened_library_is_symbolized(self):
