@@ -362,6 +362,10 @@ static inline __attribute__((always_inline)) void hook_record_alloc(struct threa
 		uint32_t stack = tracker_record_alloc(ts, kind, p, n);
 		if (tags)
 			python_tag(p, stack, epoch);
+		if (HW_UNLIKELY(++ts->py_recheck >= HW_PY_RECHECK)) {
+			ts->py_recheck = 0;
+			python_reftracer_recheck();
+		}
 		*ts->errnop = e;
 	} else {
 		tracker_record_alloc(ts, kind, p, n);

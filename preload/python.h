@@ -195,6 +195,11 @@ extern bool g_tags_on __attribute__((visibility("hidden")));
 /* the OBJ hooks then note each thread's last block */
 extern bool g_py_reftracer_on __attribute__((visibility("hidden")));
 extern _Atomic uint32_t g_tag_epoch __attribute__((visibility("hidden")));
+/* Every HW_PY_RECHECK-th OBJ allocation of a thread (reference tracer on,
+ * GIL held) looks whether the reference tracer is still the shim's and puts
+ * it back if another took its place (tracemalloc.start() and .stop() do). */
+#define HW_PY_RECHECK 64
+void python_reftracer_recheck(void) __attribute__((visibility("hidden")));
 
 static inline size_t hw_tag_slot(uintptr_t block)
 {

@@ -74,6 +74,8 @@ struct thread_state {
 			* THREAD node under the stack that started the thread */
 	uintptr_t py_last; /* the thread's last OBJ-domain block (python_objects.c) */
 	size_t py_last_size;
+	uint32_t py_recheck; /* OBJ allocations since the thread last looked
+			      * whether the reference tracer is still ours */
 	struct thread_state *next; /* registry of live states */
 	/* The arrays below are mapped whole and touched as used: a thread
 	 * that lives for a few events faults in the first page of the ones

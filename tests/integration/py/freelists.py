@@ -5,9 +5,19 @@ often the one just freed. run_reuse: a function's local list dies as the
 function returns and the next call's list takes its block from the free list
 with no allocation between (the block the thread allocated last). Live bytes per line at the end must be tracemalloc's
 (HW_TRACEMALLOC_OUT: run under -X tracemalloc=1, it writes tracemalloc's
-per-line statistics there); either way it ends with os._exit at that point."""
+per-line statistics there); either way it ends with os._exit at that point.
+HW_TRACEMALLOC_CYCLE=1: tracemalloc is started and stopped first (3.13+: each
+puts its reference tracer, or none, in place of the shim's); =2: started and
+left running."""
 import json
 import os
+
+cycle = os.environ.get("HW_TRACEMALLOC_CYCLE")
+if cycle:
+    import tracemalloc
+    tracemalloc.start()
+    if cycle == "1":
+        tracemalloc.stop()
 
 N = 40_000
 lists, dicts, tuples, floats = [], [], [], []
