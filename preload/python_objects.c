@@ -80,13 +80,19 @@ static __attribute__((noinline)) void retag(struct thread_state *ts, uintptr_t o
 /* A new object: most are made right after the allocation the OBJ hook saw,
  * which the thread's state tells without taking the guard (only this thread
  * writes py_last; in a fork child made without atfork it may be the
- * parent's state, whose last block the child has too). */
+ * parent's state, whose last block the child has too). The block makes one
+ * object: an object made in it again before the thread allocates is a free
+ * list's, whether or not CPython told its death (3.13.0 sends no DESTROY
+ * for what the eval loop's own decref frees, CPython gh-130382: `t = [1]`,
+ * `del t`, `keep.append([])` charged every kept list to the first line). */
 static __attribute__((noinline)) int created(void *op)
 {
 	uintptr_t o = (uintptr_t)op;
 	struct thread_state *ts = hw_tls.state;
-	if (HW_LIKELY(ts != NULL) && HW_LIKELY(o - ts->py_last < ts->py_last_size))
+	if (HW_LIKELY(ts != NULL) && HW_LIKELY(o - ts->py_last < ts->py_last_size)) {
+		ts->py_last_size = 0;
 		return 0;
+	}
 	ts = tracker_enter();
 	if (!ts)
 		return 0;

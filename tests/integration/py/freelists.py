@@ -3,21 +3,20 @@ LINE-*-TEMP line an object is made and freed at once (its free list gets it),
 on the LINE-*-KEEP line after it an object of the same type is kept, most
 often the one just freed. run_reuse: a function's local list dies as the
 function returns and the next call's list takes its block from the free list
-with no allocation between (the block the thread allocated last). Live bytes per line at the end must be tracemalloc's
-(HW_TRACEMALLOC_OUT: run under -X tracemalloc=1, it writes tracemalloc's
-per-line statistics there); either way it ends with os._exit at that point.
+with no allocation between (the block the thread allocated last); run_del:
+the same with a list deleted by `del`. Live bytes per line at the end must be
+tracemalloc's (HW_TRACEMALLOC_OUT: run under -X tracemalloc=1, it writes
+tracemalloc's per-line statistics there); either way it ends with os._exit at
+that point.
 HW_TRACEMALLOC_CYCLE=1: tracemalloc is started and stopped first (3.13+: each
-puts its reference tracer, or none, in place of the shim's); =2: started and
-left running."""
+puts its reference tracer, or none, in place of the shim's)."""
 import json
 import os
 
-cycle = os.environ.get("HW_TRACEMALLOC_CYCLE")
-if cycle:
+if os.environ.get("HW_TRACEMALLOC_CYCLE") == "1":
     import tracemalloc
     tracemalloc.start()
-    if cycle == "1":
-        tracemalloc.stop()
+    tracemalloc.stop()
 
 N = 40_000
 lists, dicts, tuples, floats = [], [], [], []
@@ -51,9 +50,20 @@ def run_reuse():
         reused.append(maker())
 
 
-reused = []
+def run_del():
+    # del: the eval loop's own decref frees the list (3.13.0 tells no
+    # DESTROY for it), and the kept list takes the block the thread
+    # allocated last
+    for i in range(N):
+        t = [i, i]  # LINE-DEL-TEMP
+        del t
+        deleted.append([i])  # LINE-DEL-KEEP
+
+
+reused, deleted = [], []
 run()
 run_reuse()
+run_del()
 out = os.environ.get("HW_TRACEMALLOC_OUT")
 if out:
     import tracemalloc
