@@ -147,18 +147,40 @@ static void py_node(struct tb *b, uint32_t id, uint32_t parent, uint32_t code)
 	tb_raw(b, rec, (size_t)(p - rec));
 }
 
+/* A trace's first chunk with the code objects of app.py's <module> and
+ * main (1, 2) and json's loads and raw_decode (3, 4). */
+static void app_and_json(struct tb *b)
+{
+	tb_init(b, HW_MIN_CHUNK_SIZE, "python3", 8);
+	tb_chunk(b, 1);
+	code_rec(b, 1, "app.py", "<module>");
+	code_rec(b, 2, "app.py", "main");
+	code_rec(b, 3, "/usr/lib/python3.11/json/__init__.py", "loads");
+	code_rec(b, 4, "/usr/lib/python3.11/json/decoder.py", "raw_decode");
+}
+
+/* Writes the built trace to a file, opens and replays it (the file is gone
+ * after). */
+static void replay_built(struct tb *b, struct trace *t, struct analysis *a)
+{
+	char path[] = "/tmp/hw-usercode-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(tb_write(b, path), 0);
+	tb_free_builder(b);
+	assert_int_equal(trace_open(path, t), HW_OK);
+	assert_int_equal(analysis_run(a, t, NULL), HW_OK);
+	unlink(path);
+}
+
 static void blamed_node_of_a_replayed_stack(void **state)
 {
 	(void)state;
 	/* app.py <module> > app.py main > json loads > decoder > native malloc;
 	 * a second stack with library frames only; a native-only stack */
 	struct tb b;
-	tb_init(&b, HW_MIN_CHUNK_SIZE, "python3", 8);
-	tb_chunk(&b, 1);
-	code_rec(&b, 1, "app.py", "<module>");
-	code_rec(&b, 2, "app.py", "main");
-	code_rec(&b, 3, "/usr/lib/python3.11/json/__init__.py", "loads");
-	code_rec(&b, 4, "/usr/lib/python3.11/json/decoder.py", "raw_decode");
+	app_and_json(&b);
 	code_rec(&b, 5, "<frozen importlib._bootstrap>", "_load");
 	py_node(&b, 1, 0, 1);
 	py_node(&b, 2, 1, 2);
@@ -172,17 +194,9 @@ static void blamed_node_of_a_replayed_stack(void **state)
 	tb_alloc(&b, HW_KIND_MALLOC, 2, 0x2000, 100, 7);
 	tb_alloc(&b, HW_KIND_MALLOC, 3, 0x3000, 100, 8);
 	tb_trailer(&b, 4, 1, 3, 0);
-	char path[] = "/tmp/hw-usercode-XXXXXX";
-	int fd = mkstemp(path);
-	assert_true(fd >= 0);
-	close(fd);
-	assert_int_equal(tb_write(&b, path), 0);
-	tb_free_builder(&b);
 	struct trace t;
 	struct analysis a;
-	assert_int_equal(trace_open(path, &t), HW_OK);
-	assert_int_equal(analysis_run(&a, &t, NULL), HW_OK);
-	unlink(path);
+	replay_built(&b, &t, &a);
 	uint32_t leaf = stack_table_canon(&a.st, 5), main_node = stack_table_canon(&a.st, 2);
 	uint32_t decoder = stack_table_canon(&a.st, 4);
 	assert_int_equal(usercode_blame(&a, leaf, BLAME_USER), main_node);
@@ -214,12 +228,7 @@ static void blamed_node_of_a_thread(void **state)
 {
 	(void)state;
 	struct tb b;
-	tb_init(&b, HW_MIN_CHUNK_SIZE, "python3", 8);
-	tb_chunk(&b, 1);
-	code_rec(&b, 1, "app.py", "<module>");
-	code_rec(&b, 2, "app.py", "main");
-	code_rec(&b, 3, "/usr/lib/python3.11/json/__init__.py", "loads");
-	code_rec(&b, 4, "/usr/lib/python3.11/json/decoder.py", "raw_decode");
+	app_and_json(&b);
 	code_rec(&b, 6, "/usr/lib/python3.11/concurrent/futures/thread.py", "_worker");
 	code_rec(&b, 7, "app.py", "work");
 	py_node(&b, 1, 0, 1);
@@ -250,17 +259,9 @@ static void blamed_node_of_a_thread(void **state)
 	for (size_t i = 0; i < sizeof(leaves) / sizeof(leaves[0]); i++)
 		tb_alloc(&b, HW_KIND_MALLOC, i + 1, 0x1000 * (i + 1), 100, leaves[i]);
 	tb_trailer(&b, 7, 1, 6, 0);
-	char path[] = "/tmp/hw-usercode-XXXXXX";
-	int fd = mkstemp(path);
-	assert_true(fd >= 0);
-	close(fd);
-	assert_int_equal(tb_write(&b, path), 0);
-	tb_free_builder(&b);
 	struct trace t;
 	struct analysis a;
-	assert_int_equal(trace_open(path, &t), HW_OK);
-	assert_int_equal(analysis_run(&a, &t, NULL), HW_OK);
-	unlink(path);
+	replay_built(&b, &t, &a);
 #define NODE(id) stack_table_canon(&a.st, id)
 	assert_int_equal(usercode_blame(&a, NODE(14), BLAME_USER), NODE(13));
 	assert_int_equal(usercode_blame(&a, NODE(14), BLAME_INNERMOST), NODE(13));

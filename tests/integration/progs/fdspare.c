@@ -16,22 +16,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-static int opens(int in)
-{
-	int n = 0;
-	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-	for (;;) {
-		ssize_t r = read(in, buf, sizeof(buf));
-		if (r <= 0)
-			return n;
-		for (char *p = buf; p < buf + r;) {
-			const struct inotify_event *e = (const struct inotify_event *)p;
-			if (e->mask & IN_OPEN)
-				n++;
-			p += sizeof(*e) + e->len;
-		}
-	}
-}
+#include "last_fd.h"
 
 int main(int argc, char **argv)
 {
@@ -48,23 +33,10 @@ int main(int argc, char **argv)
 		if (setrlimit(RLIMIT_AS, &r))
 			return 2;
 	}
-	struct rlimit r;
-	getrlimit(RLIMIT_NOFILE, &r);
-	r.rlim_cur = 64;
-	if (setrlimit(RLIMIT_NOFILE, &r))
-		return 2;
 	char **keep = calloc((size_t)n, sizeof(*keep));
-	int fds[64], nfd = 0;
-	for (;;) {
-		int fd = open("/dev/null", O_RDONLY);
-		if (fd < 0) {
-			if (errno != EMFILE)
-				return 2;
-			break;
-		}
-		fds[nfd++] = fd;
-	}
-	close(fds[--nfd]); /* one free */
+	int fds[64], nfd = hold_all_but_one(fds);
+	if (nfd < 0)
+		return 2;
 	int before = opens(in);
 	for (long i = 0; i < n; i++)
 		keep[i] = malloc(1000);

@@ -17,24 +17,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-pid_t _Fork(void);
+#include "last_fd.h"
 
-static int opens(int in)
-{
-	int n = 0;
-	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-	for (;;) {
-		ssize_t r = read(in, buf, sizeof(buf));
-		if (r <= 0)
-			return n;
-		for (char *p = buf; p < buf + r;) {
-			const struct inotify_event *e = (const struct inotify_event *)p;
-			if (e->mask & IN_OPEN)
-				n++;
-			p += sizeof(*e) + e->len;
-		}
-	}
-}
+pid_t _Fork(void);
 
 int main(int argc, char **argv)
 {
@@ -44,22 +29,9 @@ int main(int argc, char **argv)
 	int in = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (in < 0 || inotify_add_watch(in, argv[1], IN_OPEN) < 0)
 		return 2;
-	struct rlimit r;
-	getrlimit(RLIMIT_NOFILE, &r);
-	r.rlim_cur = 64;
-	if (setrlimit(RLIMIT_NOFILE, &r))
+	int fds[64], nfd = hold_all_but_one(fds);
+	if (nfd < 0)
 		return 2;
-	int fds[64], nfd = 0;
-	for (;;) {
-		int fd = open("/dev/null", O_RDONLY);
-		if (fd < 0) {
-			if (errno != EMFILE)
-				return 2;
-			break;
-		}
-		fds[nfd++] = fd;
-	}
-	close(fds[--nfd]); /* one free */
 	opens(in);
 	pid_t pid;
 	if (!strcmp(argv[2], "fork"))
