@@ -917,10 +917,13 @@ class FreeLists(PythonTest):
         (3.14: 6.1 MB on LIST's temp line). The shim looks every HW_PY_RECHECK
         (64) OBJ allocations of a thread: the objects made before it looks
         stay where their blocks were made (up to 1.3 KiB on a temp line
-        here: a few objects)."""
-        self.check_free_lists({"HW_TRACEMALLOC_CYCLE": "1"}, temp_limit=4096)
+        here: a few objects). Builds with a GIL only: a free-threaded build's
+        tracer is not swapped under its running threads (README), there the
+        run is checked to be whole, not its lines (3.13.15t: LIST keep line
+        0.135 of tracemalloc's figure)."""
+        self.check_free_lists({"HW_TRACEMALLOC_CYCLE": "1"}, temp_limit=4096, free_threaded=False)
 
-    def check_free_lists(self, env, temp_limit=1024):
+    def check_free_lists(self, env, temp_limit=1024, free_threaded=True):
         mark = marker_lines("freelists.py")
         for py in self.each_interpreter():
             with self.on(py):
@@ -933,6 +936,8 @@ class FreeLists(PythonTest):
                     tm = {s["line"]: s["size"] for s in json.load(f) if s["file"] == script}
                 err, trace = self.traced(py, "freelists.py", env=env)
                 self.assertNotIn("damaged", err)
+                if py.free_threaded and not free_threaded:
+                    continue
                 hw = self.lines(trace, by="leaked")
                 for kind in ("LIST", "DICT", "TUPLE", "FLOAT", "REUSE", "DEL"):
                     keep, temp = mark[f"LINE-{kind}-KEEP"], mark[f"LINE-{kind}-TEMP"]
