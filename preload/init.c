@@ -67,12 +67,14 @@ static void fork_prepare(void)
 	tracker_fork_drain();
 	modules_fork_prepare();
 	tracker_registry_lock();
+	writer_fork_prepare();
 }
 
 static void fork_parent(void)
 {
 	if (!t_fork_locked)
 		return;
+	writer_fork_parent();
 	tracker_registry_unlock();
 	modules_fork_after();
 	atomic_store(&g_unwind_gate, 0);
@@ -104,7 +106,7 @@ void init_fork_child(bool drained)
 	tracker_forget_all_threads(guard);
 	python_fork_child();
 	sample_fork_child();
-	writer_forget();
+	writer_forget(drained);
 	g_fork_child = true;
 	g_log_only_tty = 1;
 	/* The child opens its own file lazily, at its first event. */

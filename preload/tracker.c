@@ -534,9 +534,11 @@ void tracker_set_origin(uint32_t origin)
 	hw_tls.guard = 0;
 }
 
-static void release(struct thread_state *ts)
+/* LEFT: the chunk's used is remembered for the end of the trace (not the
+ * parent's chunks in a fork child: its list is the parent's, forgotten) */
+static void release(struct thread_state *ts, bool left)
 {
-	if (ts->chunk && ts->wp)
+	if (left && ts->chunk && ts->wp)
 		writer_chunk_left(&ts->lease, (uint32_t)(ts->wp - (ts->chunk + HW_CHUNK_HEADER_SIZE)));
 	writer_release_chunk(&ts->lease);
 	stack_tree_release(&ts->tree);
@@ -567,7 +569,7 @@ void tracker_thread_exit(struct thread_state *ts)
 	}
 	tracker_registry_unlock();
 	if (!pooled)
-		release(ts);
+		release(ts, true);
 }
 
 void tracker_forget_all_threads(bool interrupted)
@@ -582,7 +584,7 @@ void tracker_forget_all_threads(bool interrupted)
 		while (ts) {
 			struct thread_state *next = ts->next;
 			if (ts != me)
-				release(ts);
+				release(ts, false);
 			ts = next;
 		}
 	}

@@ -777,6 +777,21 @@ static void release_current(struct chunk_lease *l)
  * them). */
 #define WINDOW_MAX_BYTES (1u << 20)
 
+/* Unmaps the lease's window, taken off the lease first: another thread's
+ * fork meanwhile makes a child whose copy of the lease names no window (it
+ * unmaps the windows of its parent's threads, and the address may hold
+ * something else by then), not one that is gone. */
+static void drop_window(struct chunk_lease *l)
+{
+	uint8_t *win = l->win;
+	size_t len = (size_t)l->win_blocks * w.chunk_size;
+	l->win = NULL;
+	l->win_blocks = l->win_next = 0;
+	atomic_signal_fence(memory_order_seq_cst);
+	if (win)
+		munmap(win, len);
+}
+
 static uint8_t *next_window_block(struct chunk_lease *l)
 {
 	if (l->win && l->win_next < l->win_blocks)
@@ -785,8 +800,7 @@ static uint8_t *next_window_block(struct chunk_lease *l)
 	uint32_t max = w.chunk_size < WINDOW_MAX_BYTES ? WINDOW_MAX_BYTES / w.chunk_size : 1;
 	if (n > max)
 		n = max;
-	if (l->win)
-		munmap(l->win, (size_t)l->win_blocks * w.chunk_size);
+	drop_window(l);
 	l->win_idx = atomic_fetch_add(&w.next_chunk, n);
 	l->win = l->win_idx & NEXT_SEALED ? NULL
 					  : map_blocks(l->win_idx, &n); /* n may shrink at a limit */
@@ -860,10 +874,7 @@ uint32_t writer_class_capacity(enum chunk_class cls)
 void writer_release_chunk(struct chunk_lease *l)
 {
 	release_current(l);
-	if (l->win)
-		munmap(l->win, (size_t)l->win_blocks * w.chunk_size);
-	l->win = NULL;
-	l->win_blocks = l->win_next = 0;
+	drop_window(l);
 }
 
 /* The chunks threads left, with the `used` they left them with
@@ -946,6 +957,22 @@ void writer_program_maps(const void *addr, size_t len)
 		atomic_store(&w.hdr_map, NULL);
 }
 
+void writer_fork_prepare(void)
+{
+	/* the order of their nesting: a slot's claim may grow the file, the
+	 * end of the trace holds the growth lock while it reads the list */
+	pthread_mutex_lock(&g_slabs.lock);
+	pthread_mutex_lock(&w.grow_lock);
+	pthread_mutex_lock(&g_left.lock);
+}
+
+void writer_fork_parent(void)
+{
+	pthread_mutex_unlock(&g_left.lock);
+	pthread_mutex_unlock(&w.grow_lock);
+	pthread_mutex_unlock(&g_slabs.lock);
+}
+
 void writer_fork_child_locks(void)
 {
 	pthread_mutex_init(&w.grow_lock, NULL);
@@ -953,7 +980,7 @@ void writer_fork_child_locks(void)
 	pthread_mutex_init(&g_left.lock, NULL);
 }
 
-void writer_forget(void)
+void writer_forget(bool locked)
 {
 	w.open = false;
 	/* the parent's header page: no store reaches it from here (mark_stopped
@@ -962,7 +989,13 @@ void writer_forget(void)
 	if (hm)
 		munmap(hm, HW_HEADER_SIZE);
 	w.path[0] = 0;
-	g_left.n = 0; /* the parent's chunks */
+	/* the parent's chunks. Without the lock across the fork another
+	 * thread may have been growing the list: its array is left as it is
+	 * (the child's copy of it; unmapping a size that does not match
+	 * would unmap what lies beside it) */
+	if (!locked)
+		g_left.v = NULL, g_left.cap = 0;
+	g_left.n = 0;
 	/* The slabs handing out slots are the parent's: private memory takes
 	 * their place (a thread state kept for shim code a signal handler
 	 * interrupted may still write into its slot); their descriptors stay

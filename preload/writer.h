@@ -61,13 +61,22 @@ void writer_chunk_left(const struct chunk_lease *l, uint32_t used);
  * already claimed stay valid. */
 void writer_finish(void);
 
+/* The atfork prepare handler's, after the tracker's locks: the writer's
+ * locks (slabs, file growth, chunks left), so that a child gets the state
+ * they guard whole, not halfway through another thread's change of it;
+ * writer_fork_parent gives them back in the parent. */
+void writer_fork_prepare(void);
+void writer_fork_parent(void);
+
 /* In a fork child, first: the writer's locks may be held by a thread that
- * is not there (a fork without atfork handlers, or a slab lock atfork does
- * not take): free ones. */
+ * is not there (a fork without atfork handlers): free ones. */
 void writer_fork_child_locks(void);
 
-/* Forgets the parent's file in a fork child (without touching it). */
-void writer_forget(void);
+/* Forgets the parent's file in a fork child (without touching it). LOCKED:
+ * the child was made with writer_fork_prepare's locks held; else what they
+ * guard may be halfway through a change (the list of chunks left is let
+ * go of, not reused). */
+void writer_forget(bool locked);
 
 /* Path of the file being written ("" before writer_open). */
 const char *writer_path(void);
