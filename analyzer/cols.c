@@ -786,6 +786,11 @@ static inline __attribute__((always_inline)) void put_ev(struct hw_event *e, uin
 
 /* The last 8 bytes of an event (stack 0: heap_run's first pass) */
 #define EV_TAIL(op, kind) ((uint64_t)(op) << 32 | (uint64_t)(kind) << 40)
+/* In heap_run's first pass, in an ALLOC event's padding byte: the record
+ * has its stack id raw, not as a delta (not a short form; the second
+ * pass counts its bytes and clears the byte) */
+#define EV_LONG ((uint64_t)1 << 48)
+#define EV_LONG_AT 30
 
 /* put_ev with those bytes made already (heap_run keeps an ALLOC's and a
  * FREE's of the kind at hand: most records are short forms, whose kind
@@ -834,13 +839,20 @@ _Static_assert(RUN_BLOCK <= AL_SLACK, "a block's ALLOCs fit in the slack");
 		const uint8_t base = (BASE);                                              \
 		const bool next = (NEXT);                                                 \
 		uint8_t kind = next ? last_kind : (uint8_t)(t & HW_TAG_KIND_MASK);        \
+		uint64_t size, a, from = 0, k, dz, s0;                                    \
 		tp++;                                                                     \
-		if (!next) {                                                              \
+		if (next) { /* sequence + 1: a wrap goes the raw way */                   \
+			if (__builtin_expect(++seq == 0, 0))                              \
+				goto redo;                                                \
+		} else {                                                                  \
 			last_kind = kind;                                                 \
 			tail_alloc = EV_TAIL(EV_ALLOC, kind);                             \
 			tail_free = EV_TAIL(EV_FREE, kind);                               \
+			GETV(qp, qe, s0);                                                 \
+			if (s0 > UINT64_MAX - seq)                                        \
+				goto redo;                                                \
+			seq += s0;                                                        \
 		}                                                                         \
-		uint64_t size, a, from = 0, k, dz;                                        \
 		if (base != HW_REC_ALLOC) { /* the block freed (dec_free_addr) */         \
 			GETV(rp, re, k);                                                  \
 			if (k) {                                                          \
@@ -868,7 +880,7 @@ _Static_assert(RUN_BLOCK <= AL_SLACK, "a block's ALLOCs fit in the slack");
 			}                                                                 \
 			nb += vlen_zz(from - addr);                                       \
 			if (base == HW_REC_FREE) {                                        \
-				put_evt(e++, next, from, 0, tail_free);                   \
+				put_evt(e++, seq, from, 0, tail_free);                    \
 				addr = from;                                              \
 				continue;                                                 \
 			}                                                                 \
@@ -898,11 +910,15 @@ _Static_assert(RUN_BLOCK <= AL_SLACK, "a block's ALLOCs fit in the slack");
 		nb += vlen_zz(a - (base == HW_REC_REALLOC ? from : addr));                \
 		addr = a;                                                                 \
 		if (base == HW_REC_REALLOC) {                                             \
-			put_ev(e, 0, from, 0, 0, EV_REALLOC_FREE, kind);                  \
-			put_ev(e + 1, 0, a, size, 0, EV_REALLOC_ALLOC, kind);             \
+			put_ev(e, seq, from, 0, 0, EV_REALLOC_FREE, kind);                \
+			GETV(qp, qe, s0);                                                 \
+			if (s0 > UINT64_MAX - seq)                                        \
+				goto redo;                                                \
+			seq += s0;                                                        \
+			put_evt(e + 1, seq, a, size, EV_TAIL(EV_REALLOC_ALLOC, kind) | EV_LONG); \
 			e += 2;                                                           \
 		} else {                                                                  \
-			put_evt(e++, next, a, size, tail_alloc);                          \
+			put_evt(e++, seq, a, size, next ? tail_alloc : tail_alloc | EV_LONG); \
 		}                                                                         \
 	} while (0)
 
@@ -916,8 +932,9 @@ _Static_assert(RUN_BLOCK <= AL_SLACK, "a block's ALLOCs fit in the slack");
  * wraps, a stack id over 32 bits) it returns false, and the caller reads
  * the whole chunk the byte-for-byte way, whose checks say what is wrong.
  * So the loop checks the room for events, the streams' ends, the ALLOC
- * count, the sequence numbers and the stack ids once a block and the raw
- * bytes once a run. */
+ * count and the stack ids once a block, the raw bytes once a run, and a
+ * sequence number at each record (a wrap of a short form's + 1: an
+ * increment's zero flag). */
 static __attribute__((noinline)) bool heap_run(struct model *m, struct rd st[HW_COLS_ALL], struct evout *eo, size_t *nevp,
 		     size_t *rawp, uint64_t *seqp, size_t used)
 {
@@ -956,10 +973,11 @@ static __attribute__((noinline)) bool heap_run(struct model *m, struct rd st[HW_
 			ev_grow(eo);
 		struct hw_event *const eb = *eo->ev + nev, *e = eb;
 		const uint8_t *const lim = tp + left;
-		/* first the addresses and sizes (the model), then the sequence
-		 * numbers and stack ids: fewer streams live at once. A short
-		 * form (no sequence delta; an ALLOC_NEXT's stack id is its raw
-		 * delta) has seq 1 until the second pass */
+		/* first the sequence numbers, addresses and sizes (the
+		 * model), then the stack ids: fewer streams live at once. A
+		 * short form's sequence number is one more (an increment and
+		 * a jump, where the second pass had a load, a test and an
+		 * add with carry for every event) */
 		while (tp < lim) {
 			const uint8_t t = *tp;
 			/* the short forms first: most records (a compare tree
@@ -987,42 +1005,29 @@ static __attribute__((noinline)) bool heap_run(struct model *m, struct rd st[HW_
 			}
 		}
 	pass2:;
-		/* the sequence numbers in 128 bits and the stack ids ORed: a
-		 * number that wraps or an id over 32 bits is looked for once a
-		 * block (an add with carry and an or, not a branch each) */
-		unsigned __int128 sq = seq;
+		/* the stack ids ORed: an id over 32 bits is looked for once a
+		 * block (an or, not a branch each) */
 		uint64_t stack_or = 0;
 		for (struct hw_event *x = eb; x < e; x++) {
-			uint64_t v;
-			bool next = x->seq;
-			if (next)
-				v = 1;
-			else
-				GETV(qp, qe, v);
-			sq += v;
-			x->seq = (uint64_t)sq;
-			if (x->op == EV_FREE)
+			if (x->op == EV_FREE || x->op == EV_REALLOC_FREE)
 				continue;
-			if (x->op == EV_REALLOC_FREE) {
-				x++;
-				GETV(qp, qe, v);
-				sq += v;
-				x->seq = (uint64_t)sq;
-			}
+			uint64_t v;
 			GETV(kp, ke, v);
 			uint64_t stack = last_stack + (uint64_t)hw_unzigzag(v);
 			last_stack = stack;
 			stack_or |= stack;
+			x->stack = (uint32_t)stack;
 			/* the raw stack field: the delta as the stream has it (its
 			 * bytes: counted below), else the id itself (size_t wraps
 			 * back: only the sum counts) */
-			if (__builtin_expect(!next, 0))
+			uint8_t *lng = (uint8_t *)x + EV_LONG_AT;
+			if (__builtin_expect(*lng, 0)) {
 				nb += vlen(stack) - vlen(v);
-			x->stack = (uint32_t)stack;
+				*lng = 0;
+			}
 		}
-		if (sq >> 64 || stack_or > UINT32_MAX)
+		if (stack_or > UINT32_MAX)
 			goto redo;
-		seq = (uint64_t)sq;
 		/* a stream read past its end (see GETV) */
 		if (qp > qe || rp > re || fp > fe || hp > he || ap > ae || zp > ze || kp > ke ||
 		    sp > se || nal > al_max)
