@@ -784,13 +784,8 @@ static inline __attribute__((always_inline)) void put_ev(struct hw_event *e, uin
 	memcpy((char *)e + 24, &tail, 8);
 }
 
-/* The last 8 bytes of an event (stack 0: heap_run's first pass) */
+/* The last 8 bytes of an event, stack 0 (or'ed with the stack id) */
 #define EV_TAIL(op, kind) ((uint64_t)(op) << 32 | (uint64_t)(kind) << 40)
-/* In heap_run's first pass, in an ALLOC event's padding byte: the record
- * has its stack id raw, not as a delta (not a short form; the second
- * pass counts its bytes and clears the byte) */
-#define EV_LONG ((uint64_t)1 << 48)
-#define EV_LONG_AT 30
 
 /* put_ev with those bytes made already (heap_run keeps an ALLOC's and a
  * FREE's of the kind at hand: most records are short forms, whose kind
@@ -830,7 +825,7 @@ static inline uint64_t nth_free(const struct hw_event *first, const struct hw_ev
 #define STREAM_SLACK (2 * RUN_BLOCK)
 _Static_assert(RUN_BLOCK <= AL_SLACK, "a block's ALLOCs fit in the slack");
 
-/* One ALLOC, FREE or REALLOC record of heap_run's first pass (its tag t
+/* One ALLOC, FREE or REALLOC record of heap_run (its tag t
  * read at tp; base and next constants: each tag's case is compiled on
  * its own, with no test of the tag's kind left in it and fewer values
  * live). A FREE ends at its `continue` (the do-while's: out of it). */
@@ -909,16 +904,25 @@ _Static_assert(RUN_BLOCK <= AL_SLACK, "a block's ALLOCs fit in the slack");
 		c->last = a;                                                              \
 		nb += vlen_zz(a - (base == HW_REC_REALLOC ? from : addr));                \
 		addr = a;                                                                 \
+		GETV(kp, ke, dz);                                                         \
+		uint64_t stack = last_stack + (uint64_t)hw_unzigzag(dz);                  \
+		last_stack = stack;                                                       \
+		stack_or |= stack;                                                        \
+		/* the raw stack field: the delta as the stream has it (its bytes:  \
+		 * counted at the run's end), else the id itself (size_t wraps      \
+		 * back: only the sum counts) */                                          \
+		if (!next)                                                                \
+			nb += vlen(stack) - vlen(dz);                                     \
 		if (base == HW_REC_REALLOC) {                                             \
 			put_ev(e, seq, from, 0, 0, EV_REALLOC_FREE, kind);                \
 			GETV(qp, qe, s0);                                                 \
 			if (s0 > UINT64_MAX - seq)                                        \
 				goto redo;                                                \
 			seq += s0;                                                        \
-			put_evt(e + 1, seq, a, size, EV_TAIL(EV_REALLOC_ALLOC, kind) | EV_LONG); \
+			put_ev(e + 1, seq, a, size, (uint32_t)stack, EV_REALLOC_ALLOC, kind); \
 			e += 2;                                                           \
 		} else {                                                                  \
-			put_evt(e++, seq, a, size, next ? tail_alloc : tail_alloc | EV_LONG); \
+			put_evt(e++, seq, a, size, tail_alloc | (uint32_t)stack);         \
 		}                                                                         \
 	} while (0)
 
@@ -971,13 +975,16 @@ static __attribute__((noinline)) bool heap_run(struct model *m, struct rd st[HW_
 		size_t left = (size_t)(te - tp) < RUN_BLOCK ? (size_t)(te - tp) : RUN_BLOCK;
 		while (*eo->cap - nev < 2 * left + 2)
 			ev_grow(eo);
-		struct hw_event *const eb = *eo->ev + nev, *e = eb;
+		struct hw_event *e = *eo->ev + nev;
+		/* the stack ids ORed: an id over 32 bits is looked for once a
+		 * block (an or, not a branch each) */
+		uint64_t stack_or = 0;
 		const uint8_t *const lim = tp + left;
-		/* first the sequence numbers, addresses and sizes (the
-		 * model), then the stack ids: fewer streams live at once. A
-		 * short form's sequence number is one more (an increment and
-		 * a jump, where the second pass had a load, a test and an
-		 * add with carry for every event) */
+		/* one pass over the records: a second one for the sequence
+		 * numbers and stack ids (fewer streams live in the first)
+		 * cost more, an event loaded again and its op tested. A short
+		 * form's sequence number is one more (an increment, whose
+		 * zero flag is the wrap) */
 		while (tp < lim) {
 			const uint8_t t = *tp;
 			/* the short forms first: most records (a compare tree
@@ -1001,31 +1008,10 @@ static __attribute__((noinline)) bool heap_run(struct model *m, struct rd st[HW_
 				HEAP_REC(HW_REC_REALLOC, false);
 				break;
 			default: /* not a heap record (heap_tag) */
-				goto pass2;
+				goto block_end;
 			}
 		}
-	pass2:;
-		/* the stack ids ORed: an id over 32 bits is looked for once a
-		 * block (an or, not a branch each) */
-		uint64_t stack_or = 0;
-		for (struct hw_event *x = eb; x < e; x++) {
-			if (x->op == EV_FREE || x->op == EV_REALLOC_FREE)
-				continue;
-			uint64_t v;
-			GETV(kp, ke, v);
-			uint64_t stack = last_stack + (uint64_t)hw_unzigzag(v);
-			last_stack = stack;
-			stack_or |= stack;
-			x->stack = (uint32_t)stack;
-			/* the raw stack field: the delta as the stream has it (its
-			 * bytes: counted below), else the id itself (size_t wraps
-			 * back: only the sum counts) */
-			uint8_t *lng = (uint8_t *)x + EV_LONG_AT;
-			if (__builtin_expect(*lng, 0)) {
-				nb += vlen(stack) - vlen(v);
-				*lng = 0;
-			}
-		}
+	block_end:
 		if (stack_or > UINT32_MAX)
 			goto redo;
 		/* a stream read past its end (see GETV) */
