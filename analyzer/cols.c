@@ -754,7 +754,9 @@ static void ev_grow(struct evout *e)
  * end is found at the end of the block (heap_run), where no pointer has
  * moved more than 2 * RUN_BLOCK bytes past its end (a record reads a
  * stream twice at most; once past its end only the one-byte case moves
- * it). A longer varint must be in
+ * it). The two-byte case (c_large_buffers' sizes and references) is
+ * inline too, with its bounds check: it never moves a pointer past its
+ * end. A longer varint must be in
  * its shortest form (the form the raw record has): then a run's raw bytes
  * of the fields held as they are (sequence deltas, sizes) are the bytes it
  * took from their streams. */
@@ -762,6 +764,10 @@ static void ev_grow(struct evout *e)
 	do {                                                                              \
 		if (__builtin_expect(*sp < 0x80, 1)) {                                    \
 			(x) = *sp++;                                                      \
+		} else if (sp + 1 < se && (uint8_t)(sp[1] - 1) < 0x7f) {                  \
+			/* two bytes, the second not 0 (the shortest form) */             \
+			(x) = (uint64_t)(sp[0] & 0x7f) | (uint64_t)sp[1] << 7;            \
+			sp += 2;                                                          \
 		} else {                                                                  \
 			const uint8_t *q_ = sp;                                           \
 			if (!raw_v(&sp, se, &(x)) || (size_t)(sp - q_) != vlen(x))        \
