@@ -1119,6 +1119,72 @@ static char *events_and_warnings(const char *p, bool *damaged)
  * out, the warning (with the damaged record's offset in the raw records)
  * and what it skips are those of the raw chunk, also for records the raw
  * reading refuses or reads specially after runs of decoded events. */
+/* A chunk of records REC read raw and as one compressed column chunk:
+ * the same events and warnings, damaged or not as DAMAGED says. */
+static void raw_as_cols(struct cols_work *w, ZSTD_CCtx *cc, uint8_t *z, size_t cap, const uint8_t *rec,
+			size_t used, bool damaged)
+{
+	struct tb b;
+	tb_init(&b, HW_MIN_CHUNK_SIZE, "x", 1);
+	tb_chunk(&b, 1);
+	assert_int_equal(b.chunk_off, HW_HEADER_SIZE); /* where write_zchunk puts it */
+	tb_raw(&b, rec, used);
+	memcpy(b.buf + b.chunk_off + 8, &(uint32_t){(uint32_t)used}, 4);
+	tb_write(&b, path);
+	tb_free_builder(&b);
+	bool dr, dz;
+	char *raw = events_and_warnings(path, &dr);
+	size_t n = cols_encode(w, cc, rec, used, z, cap);
+	assert_true(n > 0);
+	write_zchunk(HW_CHUNK_ZSTD | HW_CHUNK_COLS | (uint32_t)used, (uint32_t)n, z, n, 0);
+	char *packed = events_and_warnings(path, &dz);
+	assert_string_equal(raw, packed);
+	assert_int_equal(dr, dz);
+	assert_int_equal(dr, damaged);
+	assert_int_equal(strstr(raw, "damaged record at offset") != NULL, damaged);
+	free(raw);
+	free(packed);
+}
+
+/* A short form's sequence number + 1 that wraps (FREE_NEXT and ALLOC_NEXT
+ * after UINT64_MAX) inside a run of short forms: the column decoder's run
+ * (which takes + 1 without reading a stream) leaves the chunk to the raw
+ * reading, and both say the same. */
+static void column_short_form_wrap(void **state)
+{
+	(void)state;
+	ZSTD_CCtx *cc = ZSTD_createCCtx();
+	size_t cap = cols_bound(HW_MIN_CHUNK_SIZE);
+	uint8_t *z = malloc(cap);
+	struct cols_work w = {0};
+	for (int wrap_free = 0; wrap_free < 2; wrap_free++) {
+		struct tb r;
+		tb_init(&r, HW_MIN_CHUNK_SIZE, "x", 1);
+		r.short_forms = true;
+		tb_chunk(&r, 1);
+		tb_time(&r, 5);
+		uint64_t s = UINT64_MAX - 40;
+		for (int i = 0; i < 20; i++) { /* short forms from the second on */
+			tb_alloc(&r, HW_KIND_MALLOC, s++, 0x5000 + 32 * (uint64_t)i, 16, 3);
+			tb_free(&r, HW_KIND_MALLOC, s++, 0x5000 + 32 * (uint64_t)i);
+		}
+		assert_true(s == UINT64_MAX);
+		tb_alloc(&r, HW_KIND_MALLOC, s, 0x9000, 16, 3);
+		if (wrap_free)
+			tb_free(&r, HW_KIND_MALLOC, s + 1, 0x9000); /* FREE_NEXT at 0 */
+		else
+			tb_alloc(&r, HW_KIND_MALLOC, s + 1, 0x9100, 16, 3); /* ALLOC_NEXT at 0 */
+		tb_alloc(&r, HW_KIND_MALLOC, 1, 0x9200, 16, 3);
+		const uint8_t *rec = r.buf + r.chunk_off + HW_CHUNK_HEADER_SIZE;
+		size_t used = r.size - r.chunk_off - HW_CHUNK_HEADER_SIZE;
+		raw_as_cols(&w, cc, z, cap, rec, used, true);
+		tb_free_builder(&r);
+	}
+	cols_free(&w);
+	ZSTD_freeCCtx(cc);
+	free(z);
+}
+
 static void column_events_as_raw(void **state)
 {
 	(void)state;
@@ -1158,26 +1224,7 @@ static void column_events_as_raw(void **state)
 		used += odd[k].b ? odd[k].n : sizeof(after);
 		memcpy(rec + used, after, sizeof(after));
 		used += sizeof(after);
-		struct tb b;
-		tb_init(&b, HW_MIN_CHUNK_SIZE, "x", 1);
-		tb_chunk(&b, 1);
-		assert_int_equal(b.chunk_off, HW_HEADER_SIZE); /* where write_zchunk puts it */
-		tb_raw(&b, rec, used);
-		memcpy(b.buf + b.chunk_off + 8, &(uint32_t){(uint32_t)used}, 4);
-		tb_write(&b, path);
-		tb_free_builder(&b);
-		bool dr, dz;
-		char *raw = events_and_warnings(path, &dr);
-		size_t n = cols_encode(&w, cc, rec, used, z, cap);
-		assert_true(n > 0);
-		write_zchunk(HW_CHUNK_ZSTD | HW_CHUNK_COLS | (uint32_t)used, (uint32_t)n, z, n, 0);
-		char *packed = events_and_warnings(path, &dz);
-		assert_string_equal(raw, packed);
-		assert_int_equal(dr, dz);
-		assert_int_equal(dr, odd[k].damaged);
-		assert_int_equal(strstr(raw, "damaged record at offset") != NULL, odd[k].damaged);
-		free(raw);
-		free(packed);
+		raw_as_cols(&w, cc, z, cap, rec, used, odd[k].damaged);
 		free(rec);
 	}
 	/* the decoder's events: a header per run, its events, the raw bytes */
@@ -1879,6 +1926,7 @@ int main(void)
 		cmocka_unit_test(good_column_chunk),
 		cmocka_unit_test(hostile_column_chunks),
 		cmocka_unit_test(column_events_as_raw),
+		cmocka_unit_test(column_short_form_wrap),
 		cmocka_unit_test(column_events_hostile),
 		cmocka_unit_test(column_classes_start_empty),
 		cmocka_unit_test(compress_two_threads_as_one),
