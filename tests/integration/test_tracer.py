@@ -339,15 +339,44 @@ class Signals(TraceTest):
             self.fail("no ready line: %r %s" % (line, p.communicate()[1]))
         return p, int(line.split()[1])
 
+    @staticmethod
+    def where(p, pid):
+        """Run's and the program's states, for a failure's message."""
+        lines = []
+        for who, x in (("run", p.pid), ("program", pid)):
+            try:
+                with open("/proc/%d/wchan" % x) as f:
+                    wchan = f.read()
+                with open("/proc/%d/status" % x) as f:
+                    sig = " ".join(l.strip() for l in f if l.startswith(("SigPnd", "ShdPnd", "SigBlk")))
+            except OSError:
+                wchan, sig = "-", ""
+            lines.append("%s %d: state %s, in %s, %s" % (who, x, proc_state(x), wchan, sig))
+        return "; ".join(lines)
+
+    def wait_stopped(self, p, pid):
+        """Run's wait status once it stopped (or ended), within 20 s."""
+        end = time.monotonic() + 20
+        while time.monotonic() < end:
+            w, st = os.waitpid(p.pid, os.WUNTRACED | os.WNOHANG)
+            if w == p.pid:
+                return st
+            time.sleep(0.01)
+        where = self.where(p, pid)
+        p.kill()
+        os.kill(pid, signal.SIGKILL)
+        self.fail("heapwise run did not stop: " + where)
+
     def finish(self, p, pid):
         """Waits for run; returns (program's stdout, stderr, run's status) and
         fails when the program outlives it."""
         try:
             out, err = p.communicate(timeout=20)
         except subprocess.TimeoutExpired:
+            where = self.where(p, pid)
             p.kill()
             os.kill(pid, signal.SIGKILL)
-            self.fail("heapwise run did not end: " + p.communicate()[1])
+            self.fail("heapwise run did not end (%s): %s" % (where, p.communicate()[1]))
         if wait_state(pid, lambda s: s in (None, "Z"), 2) not in (None, "Z"):
             os.kill(pid, signal.SIGKILL)
             self.fail("the program outlived heapwise run (orphaned)")
@@ -439,7 +468,7 @@ class Signals(TraceTest):
         # orphaned group (where SIGTSTP does not stop)
         p, pid = self.start("handle", process_group=0)
         os.kill(p.pid, signal.SIGTSTP)
-        _, st = os.waitpid(p.pid, os.WUNTRACED)
+        st = self.wait_stopped(p, pid)
         self.assertTrue(os.WIFSTOPPED(st))
         self.assertEqual(os.WSTOPSIG(st), signal.SIGTSTP)
         self.assertEqual(proc_state(pid), "T")  # the program stopped, then run with it
@@ -448,7 +477,7 @@ class Signals(TraceTest):
         # stopped by somebody else, the program takes run with it: a shell sees
         # the job stop
         os.kill(pid, signal.SIGSTOP)
-        _, st = os.waitpid(p.pid, os.WUNTRACED)
+        st = self.wait_stopped(p, pid)
         self.assertTrue(os.WIFSTOPPED(st))
         self.assertEqual(os.WSTOPSIG(st), signal.SIGSTOP)
         os.kill(p.pid, signal.SIGCONT)
