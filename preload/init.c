@@ -103,10 +103,12 @@ void init_fork_child(bool drained)
 	if ((!drained && tracker_had_other_threads()) || stack_native_loader_locked())
 		g_unwind_unsafe = true;
 	atomic_store(&g_unwind_gate, 0);
+	/* the parent's file first: the chunks its threads leave below are
+	 * not remembered (writer_chunk_left: the writer is not open) */
+	writer_forget(drained);
 	tracker_forget_all_threads(guard);
 	python_fork_child();
 	sample_fork_child();
-	writer_forget(drained);
 	g_fork_child = true;
 	g_log_only_tty = 1;
 	/* The child opens its own file lazily, at its first event. */

@@ -534,11 +534,9 @@ void tracker_set_origin(uint32_t origin)
 	hw_tls.guard = 0;
 }
 
-/* LEFT: the chunk's used is remembered for the end of the trace (not the
- * parent's chunks in a fork child: its list is the parent's, forgotten) */
-static void release(struct thread_state *ts, bool left)
+static void release(struct thread_state *ts)
 {
-	if (left && ts->chunk && ts->wp)
+	if (ts->chunk && ts->wp)
 		writer_chunk_left(&ts->lease, (uint32_t)(ts->wp - (ts->chunk + HW_CHUNK_HEADER_SIZE)));
 	writer_release_chunk(&ts->lease);
 	stack_tree_release(&ts->tree);
@@ -569,7 +567,7 @@ void tracker_thread_exit(struct thread_state *ts)
 	}
 	tracker_registry_unlock();
 	if (!pooled)
-		release(ts, true);
+		release(ts);
 }
 
 void tracker_forget_all_threads(bool interrupted)
@@ -584,7 +582,7 @@ void tracker_forget_all_threads(bool interrupted)
 		while (ts) {
 			struct thread_state *next = ts->next;
 			if (ts != me)
-				release(ts, false);
+				release(ts);
 			ts = next;
 		}
 	}
