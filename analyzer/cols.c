@@ -358,42 +358,164 @@ static void reserve(struct cols_work *w)
 			grow(w, s, w->slen[s] + SPLIT_ROOM * SPLIT_BATCH);
 }
 
-/* Splits the run of ALLOC, FREE and REALLOC records at p (up to end) into
- * their streams. Only those eight streams and the model's state are in
- * locals: with all twelve streams in one loop, most of them lived on the
- * stack (the loop took 19% more time). Returns where the run stops: at a
- * record of another kind, at a heap record that does not split (*bad), or
- * at end; *bad with m.nal SIZE_MAX: the chunk outgrew the model's room.
- * *leftp: the records the streams have room for (reserve). */
-static __attribute__((noinline)) const uint8_t *split_heap(struct cols_work *w, struct model *mp,
-							   const uint8_t *p, const uint8_t *end,
-							   size_t *leftp, bool *bad)
+/* A varint at the end of stream s of w (room reserved): the streams few
+ * records write to go through memory, not a register of split_heap. */
+static inline __attribute__((always_inline)) void put_cold(struct cols_work *w, int s, uint64_t x)
 {
-	struct model m = *mp;
+	uint8_t *o = w->s[s] + w->slen[s];
+	PUTV(o, x);
+	w->slen[s] = (size_t)(o - w->s[s]);
+}
+
+/* split_heap's state: the model's, the pointers of the five streams most
+ * records write to (the others are written through w, put_cold), and what
+ * it reads from w (read once: a store through a uint8_t pointer may alias
+ * anything, the loop would read them again after every one). */
+struct henc {
+	struct cols_work *w;
+	uint8_t *oT, *oH, *oR, *oZ, *oK;
+	struct cols_class *cls;
+	struct cols_slot *map;
+	uint64_t *al_addr;
+	uint32_t *al_cls;
+	size_t al_cap, mask, nal;
+	uint64_t addr, last_stack, dor;
+	uint64_t *fring;
+	uint32_t fpos, gen;
+	bool v2;
+};
+
+/* The block at a freed (a FREE's, a REALLOC's old one): enc_free_addr and
+ * model_free. */
+static inline __attribute__((always_inline)) void enc_free(struct henc *e, uint64_t a)
+{
+	struct cols_slot *sl = map_at(e->map, e->mask, e->gen, a);
+	if (__builtin_expect(sl->gen == e->gen, 1)) {
+		size_t ord = sl->ord;
+		PUTV(e->oR, e->nal - ord);
+		/* its block back to its class's ring */
+		struct cols_class *c = class_at(e->cls, e->al_cls[ord]);
+		if (c->n == HW_COLS_RING) {
+			for (uint32_t k = 1; k < HW_COLS_RING; k++)
+				c->ring[k - 1] = c->ring[k];
+			c->n--;
+		}
+		c->ring[c->n++] = a;
+	} else {
+		*e->oR++ = 0;
+		/* from the nearest of the last frees (a group's model), else
+		 * from the last one */
+		const uint64_t *fring = e->fring;
+		uint32_t fpos = e->fpos;
+		uint64_t from = fring[(fpos - 1) % HW_COLS_FRING];
+		if (e->v2) {
+			uint8_t sel = 0;
+			uint64_t best = a - from;
+			best = (int64_t)best < 0 ? -best : best;
+			for (uint32_t q = 1; q < HW_COLS_FRING; q++) {
+				uint64_t d = a - fring[(fpos - 1 - q) % HW_COLS_FRING];
+				d = (int64_t)d < 0 ? -d : d;
+				if (d < best) {
+					best = d;
+					sel = (uint8_t)q;
+				}
+			}
+			put_cold(e->w, HW_COLS_FSEL, sel);
+			from = fring[(fpos - 1 - sel) % HW_COLS_FRING];
+		}
+		e->dor |= a - from;
+		put_cold(e->w, HW_COLS_FDELTA, hw_zigzag((int64_t)(a - from)));
+	}
+	e->fring[e->fpos++ % HW_COLS_FRING] = a;
+}
+
+/* The block at a allocated (an ALLOC's, a REALLOC's new one): enc_alloc_addr
+ * and model_alloc. false: the chunk outgrew the model's room. */
+static inline __attribute__((always_inline)) bool enc_alloc(struct henc *e, uint64_t a,
+							    uint8_t kind, uint64_t size,
+							    uint64_t stack)
+{
+	uint32_t ci = class_of(kind, size);
+	struct cols_class *c = class_use(e->cls, e->gen, ci);
+	uint8_t hint = 0;
+	for (uint32_t j = 0; j < c->n; j++)
+		if (c->ring[c->n - 1 - j] == a) {
+			hint = (uint8_t)(1 + j);
+			for (uint32_t k = c->n - j; k < c->n; k++)
+				c->ring[k - 1] = c->ring[k];
+			c->n--;
+			break;
+		}
+	*e->oH++ = hint;
+	if (!hint) {
+		uint64_t from = c->last ? c->last : e->addr;
+		e->dor |= a - from;
+		put_cold(e->w, HW_COLS_ADELTA, hw_zigzag((int64_t)(a - from)));
+	}
+	size_t nal = e->nal;
+	if (__builtin_expect(nal >= e->al_cap, 0))
+		return false;
+	struct cols_slot *sl = map_at(e->map, e->mask, e->gen, a);
+	sl->addr = a;
+	sl->ord = (uint32_t)nal;
+	sl->gen = e->gen;
+	e->al_addr[nal] = a;
+	e->al_cls[nal] = ci * (uint32_t)sizeof(struct cols_class);
+	e->nal = nal + 1;
+	c->last = a;
+	e->addr = a;
+	PUTV(e->oZ, size);
+	PUTV(e->oK, hw_zigzag((int64_t)(stack - e->last_stack)));
+	e->last_stack = stack;
+	return true;
+}
+
+/* Splits the run of ALLOC, FREE and REALLOC records at p (up to end) into
+ * their streams. Returns where the run stops: at a record of another
+ * kind, at a heap record that does not split (*bad), or at end; *bad with
+ * m.nal SIZE_MAX: the chunk outgrew the model's room. *leftp: the records
+ * the streams have room for (reserve). ALLOC_NEXT and FREE_NEXT, most
+ * heap records of a format 3 trace, have paths of their own (with
+ * every field in one loop, the fields and state of all three kinds were
+ * live at once: most lived on the stack).
+ * no-tree-slp-vectorize: GCC 12 moved pairs of the stream pointers through
+ * vector registers at every record. */
+static __attribute__((noinline, optimize("no-tree-slp-vectorize"))) const uint8_t *
+split_heap(struct cols_work *w, struct model *mp, const uint8_t *p, const uint8_t *end,
+	   size_t *leftp, bool *bad)
+{
 	size_t left = *leftp;
-	uint8_t *oT, *oQ, *oH, *oR, *oA, *oF, *oZ, *oK, *oS;
+	struct henc e = {
+		.w = w,
+		.cls = w->cls,
+		.map = w->map,
+		.al_addr = w->al_addr,
+		.al_cls = w->al_cls,
+		.al_cap = w->al_cap,
+		.mask = w->map_cap - 1,
+		.nal = mp->nal,
+		.addr = mp->addr,
+		.last_stack = mp->last_stack,
+		.dor = mp->dor,
+		.fring = mp->fring,
+		.fpos = mp->fpos,
+		.gen = w->gen,
+		.v2 = mp->v2,
+	};
+	uint8_t mkind = mp->kind;
 #define SYNC_IN()                                                                         \
-	(oT = w->s[HW_COLS_TAG] + w->slen[HW_COLS_TAG], oQ = w->s[HW_COLS_SEQ] + w->slen[HW_COLS_SEQ], \
-	 oH = w->s[HW_COLS_HINT] + w->slen[HW_COLS_HINT], oR = w->s[HW_COLS_REF] + w->slen[HW_COLS_REF], \
-	 oA = w->s[HW_COLS_ADELTA] + w->slen[HW_COLS_ADELTA],                                  \
-	 oF = w->s[HW_COLS_FDELTA] + w->slen[HW_COLS_FDELTA],                                  \
-	 oZ = w->s[HW_COLS_SIZE] + w->slen[HW_COLS_SIZE], oK = w->s[HW_COLS_STACK] + w->slen[HW_COLS_STACK], \
-	 oS = w->s[HW_COLS_FSEL] + w->slen[HW_COLS_FSEL])
+	(e.oT = w->s[HW_COLS_TAG] + w->slen[HW_COLS_TAG],                                      \
+	 e.oH = w->s[HW_COLS_HINT] + w->slen[HW_COLS_HINT],                                    \
+	 e.oR = w->s[HW_COLS_REF] + w->slen[HW_COLS_REF],                                      \
+	 e.oZ = w->s[HW_COLS_SIZE] + w->slen[HW_COLS_SIZE],                                    \
+	 e.oK = w->s[HW_COLS_STACK] + w->slen[HW_COLS_STACK])
 #define SYNC_OUT()                                                                        \
-	(w->slen[HW_COLS_TAG] = (size_t)(oT - w->s[HW_COLS_TAG]),                              \
-	 w->slen[HW_COLS_SEQ] = (size_t)(oQ - w->s[HW_COLS_SEQ]),                              \
-	 w->slen[HW_COLS_HINT] = (size_t)(oH - w->s[HW_COLS_HINT]),                            \
-	 w->slen[HW_COLS_REF] = (size_t)(oR - w->s[HW_COLS_REF]),                              \
-	 w->slen[HW_COLS_ADELTA] = (size_t)(oA - w->s[HW_COLS_ADELTA]),                        \
-	 w->slen[HW_COLS_FDELTA] = (size_t)(oF - w->s[HW_COLS_FDELTA]),                        \
-	 w->slen[HW_COLS_SIZE] = (size_t)(oZ - w->s[HW_COLS_SIZE]),                            \
-	 w->slen[HW_COLS_STACK] = (size_t)(oK - w->s[HW_COLS_STACK]),                          \
-	 w->slen[HW_COLS_FSEL] = (size_t)(oS - w->s[HW_COLS_FSEL]))
+	(w->slen[HW_COLS_TAG] = (size_t)(e.oT - w->s[HW_COLS_TAG]),                            \
+	 w->slen[HW_COLS_HINT] = (size_t)(e.oH - w->s[HW_COLS_HINT]),                          \
+	 w->slen[HW_COLS_REF] = (size_t)(e.oR - w->s[HW_COLS_REF]),                            \
+	 w->slen[HW_COLS_SIZE] = (size_t)(e.oZ - w->s[HW_COLS_SIZE]),                          \
+	 w->slen[HW_COLS_STACK] = (size_t)(e.oK - w->s[HW_COLS_STACK]))
 	SYNC_IN();
-	struct cols_class *const cls = w->cls;
-	struct cols_slot *const map = w->map;
-	const size_t mask = w->map_cap - 1;
-	const uint32_t gen = w->gen;
 	while (p < end && heap_tag[*p]) {
 		if (__builtin_expect(!left, 0)) {
 			SYNC_OUT();
@@ -404,116 +526,78 @@ static __attribute__((noinline)) const uint8_t *split_heap(struct cols_work *w, 
 		left--;
 		const uint8_t *r = p;
 		uint8_t t = *p++;
-		uint8_t kind = m.kind;
+		uint64_t d0;
+		if (__builtin_expect(end - p >= 3 * HW_VARINT_MAX, 1)) {
+			if (t == HW_REC_FREE_NEXT) {
+				if (!rv10(&p, &d0))
+					goto bad;
+				*e.oT++ = t;
+				uint64_t a = e.addr + (uint64_t)hw_unzigzag(d0);
+				enc_free(&e, a);
+				e.addr = a;
+				continue;
+			}
+			if (t == HW_REC_ALLOC_NEXT) {
+				uint64_t size, stack;
+				if (!(rv10(&p, &d0) && rv10(&p, &size) && rv10(&p, &stack)))
+					goto bad;
+				*e.oT++ = t;
+				if (!enc_alloc(&e, e.addr + (uint64_t)hw_unzigzag(d0), mkind, size,
+					       e.last_stack + (uint64_t)hw_unzigzag(stack)))
+					goto full;
+				continue;
+			}
+		}
+		uint8_t kind = mkind;
 		bool next;
 		uint8_t base = heap_base(t, &kind, &next);
-		uint64_t s0 = 1, s1 = 0, d0, d1 = 0, size = 0, stack = 0;
-		bool ok;
-		if (__builtin_expect(end - p >= 6 * HW_VARINT_MAX, 1)) {
-			ok = next || rv10(&p, &s0);
-			if (base == HW_REC_ALLOC)
-				ok = ok && rv10(&p, &d0) && rv10(&p, &size) && rv10(&p, &stack);
-			else if (base == HW_REC_FREE)
-				ok = ok && rv10(&p, &d0);
-			else
-				ok = ok && rv10(&p, &s1) && rv10(&p, &d0) && rv10(&p, &d1) &&
-				     rv10(&p, &size) && rv10(&p, &stack);
-		} else {
-			ok = next || rv(&p, end, &s0);
-			if (base == HW_REC_ALLOC)
-				ok = ok && rv(&p, end, &d0) && rv(&p, end, &size) && rv(&p, end, &stack);
-			else if (base == HW_REC_FREE)
-				ok = ok && rv(&p, end, &d0);
-			else
-				ok = ok && rv(&p, end, &s1) && rv(&p, end, &d0) && rv(&p, end, &d1) &&
-				     rv(&p, end, &size) && rv(&p, end, &stack);
-		}
-		if (!ok) {
-			p = r;
-			*bad = true;
-			break;
-		}
-		m.kind = kind;
+		uint64_t s0 = 1, s1 = 0, d1 = 0, size = 0, stack = 0;
+		bool ok = next || rv(&p, end, &s0);
+		if (base == HW_REC_ALLOC)
+			ok = ok && rv(&p, end, &d0) && rv(&p, end, &size) && rv(&p, end, &stack);
+		else if (base == HW_REC_FREE)
+			ok = ok && rv(&p, end, &d0);
+		else
+			ok = ok && rv(&p, end, &s1) && rv(&p, end, &d0) && rv(&p, end, &d1) &&
+			     rv(&p, end, &size) && rv(&p, end, &stack);
+		if (!ok)
+			goto bad;
+		mkind = kind;
 		if (next && base == HW_REC_ALLOC) /* stack: the delta */
-			stack = m.last_stack + (uint64_t)hw_unzigzag(stack);
-		*oT++ = t;
+			stack = e.last_stack + (uint64_t)hw_unzigzag(stack);
+		*e.oT++ = t;
 		if (!next)
-			PUTV(oQ, s0);
+			put_cold(w, HW_COLS_SEQ, s0);
 		if (base == HW_REC_REALLOC)
-			PUTV(oQ, s1);
-		uint64_t a = m.addr + (uint64_t)hw_unzigzag(d0);
-		if (base != HW_REC_ALLOC) { /* the block freed: enc_free_addr */
-			struct cols_slot *sl = map_at(map, mask, gen, a);
-			size_t ord = SIZE_MAX;
-			if (sl->gen == gen) {
-				ord = sl->ord;
-				PUTV(oR, m.nal - ord);
-			} else {
-				*oR++ = 0;
-				/* from the nearest of the last frees (a group's
-				 * model), else from the last one */
-				uint64_t from = m.fring[(m.fpos - 1) % HW_COLS_FRING];
-				if (m.v2) {
-					uint8_t sel = 0;
-					uint64_t best = a - from;
-					best = (int64_t)best < 0 ? -best : best;
-					for (uint32_t q = 1; q < HW_COLS_FRING; q++) {
-						uint64_t d = a - m.fring[(m.fpos - 1 - q) % HW_COLS_FRING];
-						d = (int64_t)d < 0 ? -d : d;
-						if (d < best) {
-							best = d;
-							sel = (uint8_t)q;
-						}
-					}
-					*oS++ = sel;
-					from = m.fring[(m.fpos - 1 - sel) % HW_COLS_FRING];
-				}
-				m.dor |= a - from;
-				PUTV(oF, hw_zigzag((int64_t)(a - from)));
-			}
-			model_free(&m, a, ord);
+			put_cold(w, HW_COLS_SEQ, s1);
+		uint64_t a = e.addr + (uint64_t)hw_unzigzag(d0);
+		if (base != HW_REC_ALLOC) {
+			enc_free(&e, a);
 			if (base == HW_REC_FREE) {
-				m.addr = a;
+				e.addr = a;
 				continue;
 			}
 			a += (uint64_t)hw_unzigzag(d1); /* the realloc's new block */
 		}
-		/* the block allocated: enc_alloc_addr */
-		uint32_t ci = class_of(kind, size);
-		struct cols_class *c = class_use(cls, gen, ci);
-		uint8_t hint = 0;
-		for (uint32_t j = 0; j < c->n; j++)
-			if (c->ring[c->n - 1 - j] == a) {
-				hint = (uint8_t)(1 + j);
-				for (uint32_t k = c->n - j; k < c->n; k++)
-					c->ring[k - 1] = c->ring[k];
-				c->n--;
-				break;
-			}
-		*oH++ = hint;
-		if (!hint) {
-			m.dor |= a - (c->last ? c->last : m.addr);
-			PUTV(oA, hw_zigzag((int64_t)(a - (c->last ? c->last : m.addr))));
-		}
-		struct cols_slot *sl = map_at(map, mask, gen, a);
-		sl->addr = a;
-		sl->ord = (uint32_t)m.nal;
-		sl->gen = gen;
-		if (!model_alloc(&m, a, ci)) {
-			p = r;
-			*bad = true;
-			m.nal = SIZE_MAX;
-			break;
-		}
-		m.addr = a;
-		PUTV(oZ, size);
-		PUTV(oK, hw_zigzag((int64_t)(stack - m.last_stack)));
-		m.last_stack = stack;
+		if (!enc_alloc(&e, a, kind, size, stack))
+			goto full;
+		continue;
+full:
+		e.nal = SIZE_MAX;
+bad:
+		p = r;
+		*bad = true;
+		break;
 	}
 	SYNC_OUT();
 #undef SYNC_IN
 #undef SYNC_OUT
-	*mp = m;
+	mp->addr = e.addr;
+	mp->last_stack = e.last_stack;
+	mp->dor = e.dor;
+	mp->nal = e.nal;
+	mp->fpos = e.fpos;
+	mp->kind = mkind;
 	*leftp = left;
 	return p;
 }
