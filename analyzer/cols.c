@@ -26,11 +26,16 @@ struct cols_class {
 	uint32_t gen; /* the chunk (cols_work's gen) last and n belong to */
 };
 
+/* The encoder's address table's slot: the latest ALLOC of addr, its
+ * number and its class (a byte offset into cols_work's cls, as al_cls:
+ * a FREE finds the class in the slot it finds the ALLOC in, one load
+ * less on the way from one record to the next); coff MAP_EMPTY: empty. */
 struct cols_slot {
 	uint64_t addr;
 	uint32_t ord;
-	uint32_t gen;
+	uint32_t coff;
 };
+#define MAP_EMPTY UINT32_MAX
 
 void cols_free(struct cols_work *w)
 {
@@ -286,14 +291,46 @@ static inline __attribute__((always_inline)) bool raw_v(const uint8_t **p, const
 }
 
 /* The encoder's address table: address -> number of its latest ALLOC
- * (map: w->map, mask: its size - 1, gen: the chunk's). */
+ * (map: w->map, mask: its size - 1). It holds the chunk's ALLOC
+ * addresses, w->map_n of them (emptied at each chunk: split), and is
+ * never more than half full (map_grow): a probe sequence ends at an empty
+ * slot after a few steps. */
 static inline __attribute__((always_inline)) struct cols_slot *
-map_at(struct cols_slot *map, size_t mask, uint32_t gen, uint64_t a)
+map_at(struct cols_slot *map, size_t mask, uint64_t a)
 {
 	size_t i = (size_t)((a * 0x9E3779B97F4A7C15ull) >> 20) & mask;
-	while (map[i].gen == gen && map[i].addr != a)
+	while (map[i].coff != MAP_EMPTY && map[i].addr != a)
 		i = (i + 1) & mask;
 	return &map[i];
+}
+
+/* The smallest table: 16 KiB. A chunk of 64 KiB holds up to 16K ALLOCs
+ * but most hold a few hundred addresses or less (g_fork's: at most 115; a
+ * pymalloc-heavy run's: at most 4.6K): a table sized for the worst case
+ * (512 KiB) spread them over 128 pages, missing the TLB at most probes. */
+#define MAP_MIN 1024u
+
+/* A table of cap slots (a power of two, MAP_MIN at least), empty. */
+static void map_new(struct cols_work *w, size_t cap)
+{
+	free(w->map);
+	w->map = xmalloc(cap * sizeof(*w->map));
+	memset(w->map, 0xff, cap * sizeof(*w->map)); /* coff MAP_EMPTY */
+	w->map_cap = cap;
+}
+
+/* The table twice as large, its entries moved over: before it would be
+ * more than half full. */
+static __attribute__((noinline)) void map_grow(struct cols_work *w)
+{
+	struct cols_slot *old = w->map;
+	size_t n = w->map_cap;
+	w->map = NULL;
+	map_new(w, 2 * n);
+	for (size_t i = 0; i < n; i++)
+		if (old[i].coff != MAP_EMPTY)
+			*map_at(w->map, 2 * n - 1, old[i].addr) = old[i];
+	free(old);
 }
 
 /* rv when ten bytes or more are left (the caller checked): no bounds check. */
@@ -376,8 +413,6 @@ struct henc {
 	uint8_t *oT, *oH, *oR, *oZ, *oK;
 	struct cols_class *cls;
 	struct cols_slot *map;
-	uint64_t *al_addr;
-	uint32_t *al_cls;
 	size_t al_cap, mask, nal;
 	uint64_t addr, last_stack, dor;
 	uint64_t *fring;
@@ -389,12 +424,12 @@ struct henc {
  * model_free. */
 static inline __attribute__((always_inline)) void enc_free(struct henc *e, uint64_t a)
 {
-	struct cols_slot *sl = map_at(e->map, e->mask, e->gen, a);
-	if (__builtin_expect(sl->gen == e->gen, 1)) {
+	struct cols_slot *sl = map_at(e->map, e->mask, a);
+	if (__builtin_expect(sl->coff != MAP_EMPTY, 1)) {
 		size_t ord = sl->ord;
 		PUTV(e->oR, e->nal - ord);
 		/* its block back to its class's ring */
-		struct cols_class *c = class_at(e->cls, e->al_cls[ord]);
+		struct cols_class *c = class_at(e->cls, sl->coff);
 		if (c->n == HW_COLS_RING) {
 			for (uint32_t k = 1; k < HW_COLS_RING; k++)
 				c->ring[k - 1] = c->ring[k];
@@ -455,12 +490,16 @@ static inline __attribute__((always_inline)) bool enc_alloc(struct henc *e, uint
 	size_t nal = e->nal;
 	if (__builtin_expect(nal >= e->al_cap, 0))
 		return false;
-	struct cols_slot *sl = map_at(e->map, e->mask, e->gen, a);
+	struct cols_slot *sl = map_at(e->map, e->mask, a);
+	if (sl->coff == MAP_EMPTY && ++e->w->map_n > (e->mask + 1) / 2) {
+		map_grow(e->w);
+		e->map = e->w->map;
+		e->mask = e->w->map_cap - 1;
+		sl = map_at(e->map, e->mask, a);
+	}
 	sl->addr = a;
 	sl->ord = (uint32_t)nal;
-	sl->gen = e->gen;
-	e->al_addr[nal] = a;
-	e->al_cls[nal] = ci * (uint32_t)sizeof(struct cols_class);
+	sl->coff = ci * (uint32_t)sizeof(struct cols_class);
 	e->nal = nal + 1;
 	c->last = a;
 	e->addr = a;
@@ -489,8 +528,6 @@ split_heap(struct cols_work *w, struct model *mp, const uint8_t *p, const uint8_
 		.w = w,
 		.cls = w->cls,
 		.map = w->map,
-		.al_addr = w->al_addr,
-		.al_cls = w->al_cls,
 		.al_cap = w->al_cap,
 		.mask = w->map_cap - 1,
 		.nal = mp->nal,
@@ -610,14 +647,17 @@ static bool split(struct cols_work *w, const uint8_t *rec, size_t used)
 {
 	struct model m;
 	model_init(&m, w, used);
-	size_t need = 1;
-	while (need < 2 * (used / 4 + 2))
-		need *= 2;
-	if (w->map_cap < need) {
-		free(w->map);
-		w->map = xcalloc(need, sizeof(*w->map));
-		w->map_cap = need;
-	}
+	/* the table as large as four times the last chunk's addresses need
+	 * (grown while the chunk is split): made again smaller only when it
+	 * is four times that, not at every chunk */
+	size_t want = MAP_MIN;
+	while (want < 4 * w->map_n)
+		want *= 2;
+	if (w->map_cap < MAP_MIN || w->map_cap >= 4 * want)
+		map_new(w, want);
+	else
+		memset(w->map, 0xff, w->map_cap * sizeof(*w->map));
+	w->map_n = 0;
 	reserve(w);
 	size_t left = SPLIT_BATCH;
 	const uint8_t *p = rec, *end = rec + used;

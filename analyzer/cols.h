@@ -33,7 +33,7 @@ struct cols_work {
 	size_t al_cap;
 	struct cols_class *cls; /* HW_COLS_CLASSES */
 	struct cols_slot *map; /* encoder: address -> latest ALLOC */
-	size_t map_cap;
+	size_t map_cap, map_n; /* its slots, and the chunk's entries in it */
 	uint32_t gen;
 	unsigned shift; /* the address deltas' unit: 1 << shift bytes (a group's) */
 	uint64_t dor; /* encoder: the address deltas of a group ORed */

@@ -1081,6 +1081,77 @@ static void good_column_chunk(void **state)
 	tb_free_builder(&r);
 }
 
+/* A chunk of n ALLOC_NEXT records (4 bytes each) at distinct addresses
+ * (16, 32, ...), then a FREE_NEXT of each of the first nfree addresses in
+ * an order of their own. Returns its bytes. */
+static size_t distinct_allocs(uint8_t *rec, size_t n, size_t nfree)
+{
+	size_t used = 0;
+	for (size_t i = 0; i < n; i++) {
+		rec[used++] = HW_REC_ALLOC_NEXT;
+		rec[used++] = 32; /* the address + 16, zigzag */
+		rec[used++] = 16; /* size */
+		rec[used++] = 0; /* the same stack */
+	}
+	uint64_t addr = 16 * (uint64_t)n;
+	for (size_t k = 0; k < nfree; k++) {
+		uint64_t a = 16 * (1 + (k * 7919) % nfree);
+		rec[used++] = HW_REC_FREE_NEXT;
+		used = (size_t)(hw_put_varint(rec + used, hw_zigzag((int64_t)(a - addr))) - rec);
+		addr = a;
+	}
+	return used;
+}
+
+/* The encoder's address table grows with the addresses a chunk allocates
+ * (from 1024 slots, never more than half full) and is emptied at every
+ * chunk: in a chunk of 8000 ALLOCs at distinct addresses and a FREE of
+ * each, every FREE finds its ALLOC (a reference, no address delta), also
+ * after a chunk of 16K ALLOCs (4 bytes each: the most a chunk of 64 KiB
+ * holds) and a small chunk; a FREE of a block of the chunk before is no
+ * reference (the table was emptied); each comes back byte for byte. */
+static void column_map_grows(void **state)
+{
+	(void)state;
+	enum { N = 8000, CHUNK = 64 * 1024 };
+	struct cols_work w = {0};
+	ZSTD_CCtx *cc = ZSTD_createCCtx();
+	ZSTD_DCtx *dc = ZSTD_createDCtx();
+	size_t cap = cols_bound(CHUNK);
+	uint8_t *z = malloc(cap), *rec = malloc(CHUNK), *back = malloc(CHUNK);
+	const char *why;
+	for (int round = 0; round < 5; round++) {
+		/* the frees, the most ALLOCs, a few, the frees again, 10 ALLOCs
+		 * and the frees of the chunk before's */
+		size_t n = round == 1 ? CHUNK / 4 : round >= 2 && round != 3 ? 10 : N;
+		size_t nfree = round == 1 || round == 2 ? 0 : N;
+		size_t used = distinct_allocs(rec, n, nfree);
+		assert_true(used <= CHUNK);
+		size_t zn = cols_encode(&w, cc, rec, used, z, cap);
+		assert_true(zn > 0);
+		assert_true(w.map_cap >= 2 * n);
+		if (round == 0 || round == 3) {
+			assert_int_equal(w.slen[HW_COLS_FDELTA], 0);
+			assert_null(memchr(w.s[HW_COLS_REF], 0, w.slen[HW_COLS_REF]));
+		}
+		if (round == 4) { /* the FREEs of this chunk's 10 blocks only */
+			size_t zeros = 0;
+			for (size_t i = 0; i < w.slen[HW_COLS_REF]; i++)
+				zeros += w.s[HW_COLS_REF][i] == 0;
+			assert_int_equal(w.slen[HW_COLS_REF], N);
+			assert_int_equal(zeros, N - 10);
+		}
+		assert_int_equal(cols_decode(&w, dc, z, zn, back, used, &why), used);
+		assert_memory_equal(back, rec, used);
+	}
+	free(z);
+	free(rec);
+	free(back);
+	cols_free(&w);
+	ZSTD_freeCCtx(cc);
+	ZSTD_freeDCtx(dc);
+}
+
 /* events_text with what went to stderr (the warnings) after it, and
  * whether the trace was found damaged. */
 static char *events_and_warnings(const char *p, bool *damaged)
@@ -1924,6 +1995,7 @@ int main(void)
 		cmocka_unit_test(compressed_reads_the_same),
 		cmocka_unit_test(hostile_compressed_chunks),
 		cmocka_unit_test(good_column_chunk),
+		cmocka_unit_test(column_map_grows),
 		cmocka_unit_test(hostile_column_chunks),
 		cmocka_unit_test(column_events_as_raw),
 		cmocka_unit_test(column_short_form_wrap),
