@@ -152,9 +152,8 @@ static bool model_init(struct model *m, struct cols_work *w, size_t used)
 	 * uses are reset, not the whole table (48 KiB a chunk) */
 	if (!w->cls)
 		w->cls = xcalloc(HW_COLS_CLASSES, sizeof(*w->cls));
-	if (++w->gen == 0) { /* once in 4 billion chunks */
-		if (w->map)
-			memset(w->map, 0, w->map_cap * sizeof(*w->map));
+	if (++w->gen == 0) { /* once in 4 billion chunks (the encoder's
+			       * address table is emptied at each chunk: split) */
 		memset(w->cls, 0, HW_COLS_CLASSES * sizeof(*w->cls));
 		w->gen = 1;
 	}
