@@ -402,6 +402,7 @@ bool live_map_iter(const struct live_map *m, size_t *pos, struct block *out)
 void range_map_free(struct range_map *m)
 {
 	free(m->nodes);
+	free(m->groups);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -417,7 +418,7 @@ static uint32_t node_new(struct range_map *m, const struct block *b)
 		i = (uint32_t)m->used++;
 	}
 	m->rng = m->rng * 6364136223846793005ull + 1442695040888963407ull;
-	m->nodes[i] = (struct range_node){*b, 0, 0, (uint32_t)(m->rng >> 32)};
+	m->nodes[i] = (struct range_node){*b, 0, 0, (uint32_t)(m->rng >> 32), 0};
 	return i;
 }
 
@@ -448,12 +449,13 @@ static uint32_t join(struct range_node *n, uint32_t a, uint32_t b)
 	return b;
 }
 
-static void insert(struct range_map *m, const struct block *b)
+static uint32_t insert(struct range_map *m, const struct block *b)
 {
 	uint32_t x = node_new(m, b), lo, hi;
 	split(m->nodes, m->root, b->addr, &lo, &hi);
 	m->root = join(m->nodes, join(m->nodes, lo, x), hi);
 	m->n++;
+	return x;
 }
 
 static void erase(struct range_map *m, uint64_t addr)
@@ -534,13 +536,28 @@ void range_map_cut(struct range_map *m, uint64_t addr, uint64_t len,
 		struct block piece = *b;
 		piece.addr = lo;
 		piece.size = hi - lo;
-		cut(ctx, &piece, lo == b->addr && hi == b_end);
+		bool gone = lo == b->addr && hi == b_end;
+		uint32_t g = m->nodes[i].group;
+		/* whole: the last piece of the range goes */
+		cut(ctx, &piece, gone && (!g || m->groups[g] == 1));
+		if (gone && g)
+			m->groups[g]--;
 		if (lo > b->addr && hi < b_end) { /* hole in the middle: split */
 			struct block tail = *b;
 			tail.addr = hi;
 			tail.size = b_end - hi;
 			b->size = lo - b->addr;
-			insert(m, &tail); /* may move m->nodes */
+			if (!g) { /* the range's pieces counted from here on */
+				if (!m->ngroups)
+					m->ngroups = 1; /* group 0 means none */
+				HW_GROW(m->groups, m->ngroups, m->groups_cap);
+				g = (uint32_t)m->ngroups++;
+				m->groups[g] = 1;
+				m->nodes[i].group = g;
+			}
+			m->groups[g]++;
+			uint32_t t = insert(m, &tail); /* may move m->nodes */
+			m->nodes[t].group = g;
 			return;
 		}
 		uint32_t next = next_node(m, b->addr, true);

@@ -186,6 +186,7 @@ struct range_node {
 	struct block b; /* size = length */
 	uint32_t left, right; /* node indices, 0 = none */
 	uint32_t prio;
+	uint32_t group; /* 0, or the range's pieces' count in groups[] (split) */
 };
 
 struct range_map {
@@ -194,11 +195,17 @@ struct range_map {
 	size_t used, cap; /* nodes[1..used) taken or on the free list */
 	uint32_t root, free_list; /* free nodes are chained by left */
 	uint64_t rng;
+	/* a range a hole split (munmap of its middle): its pieces' count,
+	 * shared by them (groups[group]; [0] unused) */
+	uint32_t *groups;
+	size_t ngroups, groups_cap;
 };
 
 void range_map_free(struct range_map *m);
 /* Removes [addr, addr+len) from every range, calling cut(ctx, piece) for each
- * removed piece (with the original stack and kind). */
+ * removed piece (with the original stack and kind); whole: nothing of the
+ * range is left, also of the pieces a hole split it into before (one
+ * mapping is one block however often it was split). */
 void range_map_cut(struct range_map *m, uint64_t addr, uint64_t len,
 		   void (*cut)(void *ctx, const struct block *piece, bool whole), void *ctx);
 /* Adds a range (after cutting whatever overlapped it); an empty one, or one

@@ -166,6 +166,37 @@ static void mappings_and_anomalies(void **state)
 	analysis_free(&a);
 }
 
+static void mapping_split_by_holes_is_one_block(void **state)
+{
+	(void)state;
+	/* munmap of every other page of one mapping, then of the rest: one
+	 * mapping, one free (each piece's unmap counted one: 8 frees, live
+	 * blocks below zero); a hole, then the front piece: 7 pages left of
+	 * one live mapping (leaked bytes without a block) */
+	struct tb b;
+	tb_init(&b, HW_MIN_CHUNK_SIZE, "x", 1);
+	tb_chunk(&b, 1);
+	uint64_t seq = 1;
+	tb_alloc(&b, HW_KIND_MMAP, seq++, 0x100000, 0x10000, 1);
+	for (uint64_t p = 1; p < 16; p += 2)
+		tb_unmap(&b, seq++, 0x100000 + (p << 12), 0x1000);
+	for (uint64_t p = 0; p < 16; p += 2)
+		tb_unmap(&b, seq++, 0x100000 + (p << 12), 0x1000);
+	tb_alloc(&b, HW_KIND_MMAP, seq++, 0x400000, 0x10000, 2);
+	tb_unmap(&b, seq++, 0x408000, 0x1000);
+	tb_unmap(&b, seq++, 0x400000, 0x8000);
+	struct analysis a;
+	replay_built(&b, NULL, &a);
+	assert_int_equal(a.kinds[HW_KIND_MMAP].allocs, 2);
+	assert_int_equal(a.kinds[HW_KIND_MMAP].frees, 1);
+	assert_int_equal(a.kinds[HW_KIND_MMAP].live_blocks, 1);
+	assert_int_equal(a.kinds[HW_KIND_MMAP].live_bytes, 0x7000);
+	assert_int_equal(site_of(&a, 1, CLASS_MMAP)->live_bytes, 0);
+	assert_int_equal(site_of(&a, 2, CLASS_MMAP)->live_bytes, 0x7000);
+	assert_int_equal(site_of(&a, 2, CLASS_MMAP)->live_blocks, 1);
+	analysis_free(&a);
+}
+
 static void temporaries_per_thread(void **state)
 {
 	(void)state;
@@ -812,6 +843,7 @@ int main(void)
 		cmocka_unit_test(window_counts_only_blocks_inside),
 		cmocka_unit_test(followed_trace_grows),
 		cmocka_unit_test(one_unmap_of_many_mappings),
+		cmocka_unit_test(mapping_split_by_holes_is_one_block),
 		cmocka_unit_test(python_without_frames_leaks_natively),
 		cmocka_unit_test(modules_by_the_time_of_the_stack),
 		cmocka_unit_test(one_library_at_two_addresses),

@@ -264,7 +264,38 @@ static void ranges_split_and_trim(void **state)
 	assert_int_equal(m.n, 0);
 	assert_false(range_map_next(&m, 0, false, &r));
 	assert_int_equal(cut_bytes, 0x10000);
-	assert_int_equal(cut_whole, 2);
+	assert_int_equal(cut_whole, 1); /* one range: its last piece went */
+	range_map_free(&m);
+}
+
+static void split_range_goes_whole_once(void **state)
+{
+	(void)state;
+	/* one range of 16 pages: every other page cut out (8 pieces), then
+	 * the rest one page at a time in any order: whole once, at the last */
+	struct range_map m = {0};
+	struct block a = {0x100000, 0x10000, 1, 1, 1}, b = {0x200000, 0x4000, 2, 1, 1};
+	range_map_add(&m, &a, on_cut, NULL);
+	range_map_add(&m, &b, on_cut, NULL);
+	cut_bytes = cut_whole = 0;
+	for (uint64_t p = 1; p < 16; p += 2)
+		range_map_cut(&m, 0x100000 + (p << 12), 0x1000, on_cut, NULL);
+	assert_int_equal(m.n, 9);
+	assert_int_equal(cut_whole, 0);
+	for (uint64_t p = 14;; p -= 2) {
+		range_map_cut(&m, 0x100000 + (p << 12), 0x1000, on_cut, NULL);
+		assert_int_equal(cut_whole, p == 0);
+		if (!p)
+			break;
+	}
+	/* pieces of a split piece: a hole in a piece, then all at once */
+	range_map_cut(&m, 0x201000, 0x1000, on_cut, NULL);
+	range_map_cut(&m, 0x202800, 0x400, on_cut, NULL);
+	assert_int_equal(m.n, 3);
+	range_map_add(&m, &(struct block){0x1ff000, 0x6000, 3, 1, 1}, on_cut, NULL);
+	assert_int_equal(cut_whole, 2); /* b's pieces went together: one */
+	assert_int_equal(m.n, 1);
+	assert_int_equal(cut_bytes, 0x10000 + 0x4000); /* every byte of a and b, once */
 	range_map_free(&m);
 }
 
@@ -327,6 +358,7 @@ int main(void)
 		cmocka_unit_test(emptied_leaves_go),
 		cmocka_unit_test(memory_follows_the_blocks),
 		cmocka_unit_test(ranges_split_and_trim),
+		cmocka_unit_test(split_range_goes_whole_once),
 		cmocka_unit_test(ranges_match_a_page_model),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
