@@ -38,7 +38,8 @@
 	X(execvpe, int, (const char *, char *const[], char *const[]))           \
 	X(fexecve, int, (int, char *const[], char *const[]))                    \
 	X(execveat, int, (int, const char *, char *const[], char *const[], int)) \
-	X(_exit, void, (int))
+	X(_exit, void, (int))                                                   \
+	X(quick_exit, void, (int))
 
 struct real_functions {
 #define HW_X(name, ret, params) ret(*name) params;

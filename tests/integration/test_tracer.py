@@ -255,6 +255,23 @@ class Exec(TraceTest):
         self.assertEqual(fns["keep_before_vfork"]["leaked_bytes"], 4321)
         self.assertEqual(fns["keep_after_vfork"]["leaked_bytes"], 1111)
 
+    def test_quick_exit_is_an_exit_not_a_kill(self):
+        # quick_exit(4) runs the at_quick_exit handlers, then glibc's own
+        # internal _exit, which no interposed symbol sees: the trace read
+        # as a kill ("no clean exit (killed, crashed, ...)", truncated).
+        # Now it exited through _exit(4), the handler's block counted too
+        for flags in ([], ["--native"], ["--sample", "1"]):
+            p, err, traces = self.run_traced([self.prog("execs"), "quick"], *flags, check_status=4)
+            self.assertEqual(len(traces), 1, err)
+            doc = self.json("summary", traces[0])
+            self.assertEqual(doc.get("exit_call", {}).get("status"), 4, (flags, doc.get("exit_call")))
+            self.assertFalse(doc["truncated"], flags)
+            self.assertEqual(doc["leak_point"], "_exit(4)", flags)
+            if not flags:
+                fns = self.by_function(traces[0])
+                self.assertEqual(fns["keep_before_quick"]["leaked_bytes"], 3333)
+                self.assertEqual(fns["keep_in_handler"]["leaked_bytes"], 555)
+
     def test_env_before_its_exec(self):
         # env's own trace (the image before the program): exec'd, nothing
         # leaked, whatever it had live (a pyenv shim's env and bash alike)

@@ -8,7 +8,10 @@
  *   execs vfork       keeps 4,321 bytes (keep_before_vfork); a vfork child
  *                     tries a path that does not exist, then execs
  *                     /bin/true; posix_spawn runs /bin/true; then keeps
- *                     1,111 bytes (keep_after_vfork) and exits */
+ *                     1,111 bytes (keep_after_vfork) and exits
+ *   execs quick       keeps 3,333 bytes (keep_before_quick) and calls
+ *                     quick_exit(4), whose at_quick_exit handler keeps 555
+ *                     bytes (keep_in_handler) */
 #include <errno.h>
 #include <fcntl.h>
 #include <spawn.h>
@@ -41,6 +44,16 @@ __attribute__((noinline)) static void keep_before_vfork(void)
 __attribute__((noinline)) static void keep_after_vfork(void)
 {
 	kept[nkept++] = malloc(1111);
+}
+
+__attribute__((noinline)) static void keep_before_quick(void)
+{
+	kept[nkept++] = malloc(3333);
+}
+
+__attribute__((noinline)) static void keep_in_handler(void)
+{
+	kept[nkept++] = malloc(555);
 }
 
 static int failures;
@@ -122,5 +135,10 @@ int main(int argc, char **argv)
 		return fail_all();
 	if (!strcmp(argv[1], "vfork"))
 		return vfork_and_spawn();
+	if (!strcmp(argv[1], "quick")) {
+		at_quick_exit(keep_in_handler);
+		keep_before_quick();
+		quick_exit(4);
+	}
 	return 2;
 }
