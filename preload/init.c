@@ -4,6 +4,7 @@
  * runs); one thread wins a compare-and-swap and starts, the others pass
  * through unrecorded meanwhile. */
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -30,10 +31,15 @@ static bool g_fork_child;
 static void thread_exit(void *arg)
 {
 	struct thread_state *ts = arg;
-	/* First call: ask to be called again after the other keys' destructors
-	 * have run, so the frees they make are still recorded. */
-	if (!ts->exiting) {
-		ts->exiting = true;
+	/* Ask to be called again after the other keys' destructors have run,
+	 * so the events they make are still recorded: in every round glibc
+	 * makes, not only the first (a destructor that sets its key again,
+	 * which POSIX allows, is called in the next round; the shim's key,
+	 * made first, comes first in each round). The last round is the
+	 * last call: a value set again there would never be destroyed. An
+	 * exit costs those rounds' walks of the thread's few key blocks. */
+	if (ts->exiting + 1 < PTHREAD_DESTRUCTOR_ITERATIONS) {
+		ts->exiting++;
 		pthread_setspecific(g_thread_key, ts);
 		return;
 	}

@@ -493,7 +493,7 @@ static struct thread_state *thread_state_new(void)
 		ts->last_seq = ts->last_addr = 0;
 		atomic_store_explicit(&ts->allocs, 0, memory_order_relaxed);
 		atomic_store_explicit(&ts->frees, 0, memory_order_relaxed);
-		ts->exiting = false;
+		ts->exiting = 0;
 		ts->last_depth = 0;
 	} else {
 		ts = mmap(NULL, sizeof(*ts), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,

@@ -65,7 +65,7 @@ struct thread_state {
 	_Atomic uint64_t allocs, frees; /* events recorded, for the trailer (read by
 					 * another thread at exit: atomic, but only
 					 * ever written by the owner) */
-	bool exiting; /* the thread's key destructor ran once */
+	uint8_t exiting; /* the rounds of key destructors the thread's ran in */
 	uint32_t module_epoch; /* g_module_epoch its stack tree was built in */
 	unsigned last_depth; /* previous stack, root first, with its nodes */
 	bool py_cached; /* last_* are a Python-only capture's (stack.c), whose
