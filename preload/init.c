@@ -342,6 +342,11 @@ __attribute__((destructor)) static void heapwise_dtor(void)
 		return;
 	}
 	int saved = errno; /* atexit handlers that run after this one see it */
+	/* exit() on a thread whose key destructors ended its recording: the
+	 * last thread left after main's pthread_exit (glibc's exit(0) after
+	 * the thread's destructors), or exit() from a destructor. The trailer
+	 * still needs a state of the thread's to be written from. */
+	hw_tls.dead = 0;
 	if (state == RUN_ON)
 		tracker_write_trailer();
 	atomic_store(&g_run_state, RUN_OFF);

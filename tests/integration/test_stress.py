@@ -142,6 +142,20 @@ class Stress(TraceTest):
             self.assertEqual(fns["round_free"]["count"], 64, flags)
             self.assertEqual(fns["round_free"]["leaked_bytes"], 0, flags)
 
+    def test_main_thread_pthread_exit_leaves_a_clean_exit(self):
+        # main calls pthread_exit; the last thread's end calls exit(0) in
+        # glibc after that thread's key destructors, which had ended its
+        # recording: no trailer could be written ("no clean exit (killed,
+        # crashed, ...)"). Now the trailer is written, the leak counted at
+        # exit.
+        for flags in ([], ["--native"], ["--sample", "1"]):
+            _, err, traces = self.run_traced([self.prog("keyrounds"), "8", "last"], *flags)
+            doc = self.json("summary", traces[0])
+            self.assertTrue(doc["clean_exit"], (flags, err))
+            self.assertFalse(doc["truncated"], flags)
+            if not flags:
+                self.assertEqual(self.by_function(traces[0])["main_keeps"]["leaked_bytes"], 4444)
+
     def test_threads_claiming_chunks_while_exit_finishes(self):
         # 16 threads allocating without pause while main calls exit(): a
         # thread that claimed a chunk after exit() had read how many blocks

@@ -5,7 +5,10 @@
  * default 64) sets two keys: round_alloc's destructor frees its value and,
  * in the first two rounds, allocates 111 bytes and sets its key again;
  * round_free's destructor frees its value. Nothing is left: every block is
- * freed, N * 3 of round_alloc's allocations and N of round_free's. */
+ * freed, N * 3 of round_alloc's allocations and N of round_free's.
+ * keyrounds N last: the main thread starts the N threads at once, keeps
+ * 4,444 bytes (main_keeps) and calls pthread_exit; the last thread to end
+ * then calls exit(0) (glibc), after its key destructors. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +19,11 @@ static __thread int rounds;
 __attribute__((noinline)) static void *round_alloc(void)
 {
 	return malloc(111);
+}
+
+__attribute__((noinline)) static void *main_keeps(void)
+{
+	return malloc(4444);
 }
 
 __attribute__((noinline)) static void *round_free(void)
@@ -48,6 +56,15 @@ int main(int argc, char **argv)
 	int n = argc > 1 ? atoi(argv[1]) : 64;
 	if (pthread_key_create(&k_alloc, alloc_dtor) || pthread_key_create(&k_free, free_dtor))
 		return 1;
+	if (argc > 2) {
+		for (int i = 0; i < n; i++) {
+			pthread_t t;
+			if (pthread_create(&t, NULL, body, NULL))
+				return 1;
+		}
+		(void)!main_keeps();
+		pthread_exit(NULL);
+	}
 	for (int i = 0; i < n; i++) {
 		pthread_t t;
 		if (pthread_create(&t, NULL, body, NULL) || pthread_join(t, NULL))
