@@ -18,6 +18,7 @@
 #include "log.h"
 #include "stack.h"
 #include "modules.h"
+#include "nocancel.h"
 #include "python.h"
 #include "sample.h"
 #include "stack_native.h"
@@ -219,7 +220,9 @@ bool init_maybe(void)
 	 * when the trace could not be made */
 	int saved = errno;
 	hw_tls.guard = 1;
+	int c = hw_cancel_off();
 	bool ok = start();
+	hw_cancel_restore(c);
 	hw_tls.guard = 0;
 	atomic_store(&g_run_state, ok ? RUN_ON : RUN_OFF);
 	if (ok) {
@@ -347,10 +350,12 @@ __attribute__((destructor)) static void heapwise_dtor(void)
 	 * the thread's destructors), or exit() from a destructor. The trailer
 	 * still needs a state of the thread's to be written from. */
 	hw_tls.dead = 0;
+	int c = hw_cancel_off();
 	if (state == RUN_ON)
 		tracker_write_trailer();
 	atomic_store(&g_run_state, RUN_OFF);
 	writer_finish();
+	hw_cancel_restore(c);
 	if (g_config.stack_check)
 		log_line("HEAPWISE_STACK_CACHE=check: %llu cached captures, %llu differed from the uncached walk; "
 			 "%llu RETAG decisions from the chain memo, %llu differed from a capture",

@@ -1,6 +1,7 @@
 /* Allocation-free formatter and stderr logger for the shim (all stages use it).
  * Only the conversions the shim needs are supported. */
 #include "log.h"
+#include "nocancel.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -168,7 +169,9 @@ static bool stderr_unchanged(void)
 void log_line(const char *fmt, ...)
 {
 	int saved = errno;
+	int c = hw_cancel_off();
 	if ((g_log_only_tty && !isatty(STDERR_FILENO)) || !stderr_unchanged()) {
+		hw_cancel_restore(c);
 		errno = saved;
 		return;
 	}
@@ -190,5 +193,6 @@ void log_line(const char *fmt, ...)
 		p += w;
 		n -= (size_t)w;
 	}
+	hw_cancel_restore(c);
 	errno = saved;
 }

@@ -19,6 +19,7 @@
 
 #include "heapwise/trace_format.h"
 #include "heapwise/varint.h"
+#include "nocancel.h"
 #include "python.h"
 #include "stack.h"
 #include "writer.h"
@@ -168,7 +169,9 @@ static inline __attribute__((always_inline)) uint8_t *reserve_slow(struct thread
 uint8_t *tracker_reserve_slow(struct thread_state *ts, size_t max)
 {
 	int e = errno; /* HW_KEEPS_ERRNO */
+	int c = hw_cancel_off();
 	uint8_t *p = reserve_slow(ts, max);
+	hw_cancel_restore(c);
 	errno = e;
 	return p;
 }
@@ -198,7 +201,9 @@ static void sample_rss(struct thread_state *ts, uint64_t now)
 	if (!atomic_compare_exchange_strong(&g_last_rss_ns, &last, now))
 		return;
 	int saved = errno;
+	int c = hw_cancel_off();
 	uint64_t rss = read_rss();
+	hw_cancel_restore(c);
 	errno = saved;
 	if (!rss) /* not read (no descriptor to spare): the next look reads it */
 		return;

@@ -156,6 +156,18 @@ class Stress(TraceTest):
             if not flags:
                 self.assertEqual(self.by_function(traces[0])["main_keeps"]["leaked_bytes"], 4444)
 
+    def test_a_cancelled_thread_dies_at_its_own_cancellation_point(self):
+        # malloc is no cancellation point, but the shim's open, read and
+        # close of /proc/self/statm (the RSS, every 10 ms), of the trace
+        # (a claim that grows it) and its write of a line are: a thread
+        # with a deferred cancel pending died inside malloc, holding the
+        # program's mutex (cancelpoint: round 0 in default and --native,
+        # round 3 sampled). Now cancellation is off on those paths.
+        for flags in ([], ["--native"], ["--sample", "16K"]):
+            status, err, _ = self.run_traced([self.prog("cancelpoint"), "30"], *flags,
+                                             check_status=None)
+            self.assertEqual(status, 0, (flags, err))
+
     def test_threads_claiming_chunks_while_exit_finishes(self):
         # 16 threads allocating without pause while main calls exit(): a
         # thread that claimed a chunk after exit() had read how many blocks
