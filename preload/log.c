@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -182,17 +183,34 @@ void log_line(const char *fmt, ...)
 	n += log_format(buf + n, sizeof(buf) - n - 1, fmt, ap);
 	va_end(ap);
 	buf[n++] = '\n';
+	/* stderr may be a pipe whose reader is gone (`prog 2>&1 | head -1`):
+	 * the write's SIGPIPE would kill a program that never writes there.
+	 * Blocked for the write, and the one it raised (sent to this thread)
+	 * taken back unless one was pending already. */
+	sigset_t pipe_set, old_mask, pending;
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_set, &old_mask);
+	bool was_pending = sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1;
+	bool broken = false;
 	const char *p = buf;
 	while (n) {
 		ssize_t w = write(STDERR_FILENO, p, n);
 		if (w <= 0) {
 			if (w < 0 && errno == EINTR)
 				continue;
+			broken = w < 0 && errno == EPIPE;
 			break;
 		}
 		p += w;
 		n -= (size_t)w;
 	}
+	if (broken && !was_pending) {
+		const struct timespec now = {0, 0};
+		while (sigtimedwait(&pipe_set, NULL, &now) < 0 && errno == EINTR)
+			;
+	}
+	pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
 	hw_cancel_restore(c);
 	errno = saved;
 }

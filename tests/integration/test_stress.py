@@ -227,6 +227,27 @@ class Stress(TraceTest):
         with open(data) as f:
             self.assertEqual(f.read(), want)
 
+    def test_message_to_a_broken_pipe_raises_no_sigpipe(self):
+        # stderr a pipe whose reader is gone (`prog 2>&1 | head -1`): the
+        # shim's "recording stopped" line raised SIGPIPE, which killed a
+        # program that never writes there (status -13; 7 untraced). Now
+        # the write's SIGPIPE is blocked and taken back.
+        lib = os.path.join(os.environ.get("HW_BUILD", ""), "preload", "libheapwise.so")
+        env = dict(os.environ, LD_PRELOAD=lib, HEAPWISE_MAX_SIZE="1M",
+                   HEAPWISE_OUTPUT=os.path.join(self.dir, "pipe.%p.hwt"))
+        r, w = os.pipe()
+        os.close(r)
+        try:
+            p = subprocess.run([self.prog("churn"), "300000", "7"], env=env, stderr=w,
+                               stdout=subprocess.DEVNULL, timeout=120)
+        finally:
+            os.close(w)
+        self.assertEqual(p.returncode, 7)
+        traces = glob.glob(os.path.join(self.dir, "pipe.*.hwt"))
+        self.assertEqual(len(traces), 1)
+        s = self.json("summary", traces[0])
+        self.assertEqual(s["recording_stopped"]["reason"], "size_cap")
+
     @unittest.skipUnless(shutil.which("setpriv") and os.geteuid() == 0,
                          "needs root to run the program as another user")
     def test_umask_0777_fork_child_is_traced(self):
