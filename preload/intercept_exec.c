@@ -235,14 +235,20 @@ HW_EXPORT int execlp(const char *file, const char *arg, ...)
 	return r;
 }
 
-/* _exit and _Exit (glibc's alias of it, a symbol of its own for the
- * program's calls): the EXIT mark, its label the status in decimal. */
-HW_EXPORT void _exit(int status)
+/* The EXIT mark, its label the status in decimal. */
+static void exit_mark(int status)
 {
-	ENSURE(_exit);
 	char label[12];
 	label[put_decimal(label, status)] = 0;
 	exec_mark(HW_MARK_EXIT, label);
+}
+
+/* _exit and _Exit (glibc's alias of it, a symbol of its own for the
+ * program's calls): the EXIT mark. */
+HW_EXPORT void _exit(int status)
+{
+	ENSURE(_exit);
+	exit_mark(status);
 	if (g_real._exit)
 		g_real._exit(status);
 	syscall(SYS_exit_group, status);
@@ -262,9 +268,7 @@ HW_EXPORT void _Exit(int status)
 HW_EXPORT void quick_exit(int status)
 {
 	ENSURE(quick_exit);
-	char label[12];
-	label[put_decimal(label, status)] = 0;
-	exec_mark(HW_MARK_EXIT, label);
+	exit_mark(status);
 	if (g_real.quick_exit)
 		g_real.quick_exit(status);
 	_exit(status);
