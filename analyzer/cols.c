@@ -517,8 +517,14 @@ static inline __attribute__((always_inline)) bool enc_alloc(struct henc *e, uint
  * every field in one loop, the fields and state of all three kinds were
  * live at once: most lived on the stack).
  * no-tree-slp-vectorize: GCC 12 moved pairs of the stream pointers through
- * vector registers at every record. */
-static __attribute__((noinline, optimize("no-tree-slp-vectorize"))) const uint8_t *
+ * vector registers at every record (clang has no optimize attribute, and
+ * warns at it). */
+#if defined(__GNUC__) && !defined(__clang__)
+#define HW_NO_SLP __attribute__((optimize("no-tree-slp-vectorize")))
+#else
+#define HW_NO_SLP
+#endif
+static __attribute__((noinline)) HW_NO_SLP const uint8_t *
 split_heap(struct cols_work *w, struct model *mp, const uint8_t *p, const uint8_t *end,
 	   size_t *leftp, bool *bad)
 {
