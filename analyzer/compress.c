@@ -194,24 +194,53 @@ static size_t zbound(size_t chunk_size)
 	return a + b; /* room for both: the smaller is kept */
 }
 
+/* The bytes of the column streams cols_encode or cols_group_encode made
+ * last (what a reader inflates). */
+static size_t streams_len(const struct cols_work *cw)
+{
+	size_t n = 0;
+	for (int i = 0; i < HW_COLS_ALL; i++)
+		n += cw->slen[i];
+	return n;
+}
+
+/* Whether records that take zcols bytes in columns (streams bytes once
+ * inflated) are stored as plain zstd frames (zplain bytes) instead. The
+ * columns are the smaller form, but where their streams come to more
+ * bytes than the records themselves (tiny records of blocks freed and
+ * made again at once: c_large_buffers, 1.2-1.27 times), a reader inflates
+ * more bytes from them and decodes them through the model at more
+ * instructions a record than the raw parser takes (84 vs 67): the plain
+ * form reads faster (the analyzer on c_large_buffers: 1.13-1.2 times
+ * the raw trace's CPU in columns, about the same in plain frames). Kept
+ * only while it stays small: at most 4 times the columns and 1/16 of the
+ * records. Elsewhere (streams 0.6-0.8 of the records in the other bench
+ * workloads) the columns read as fast as the records and are kept. */
+static bool plain_reads_faster(size_t records, size_t streams, size_t zcols, size_t zplain)
+{
+	return streams > records && zplain <= 4 * zcols && zplain <= records / 16;
+}
+
 /* A chunk's `used` record bytes at rec into out (cap bytes, zbound's):
  * column streams (HW_CHUNK_COLS), or one zstd frame where the columns do
- * not give the records back exactly. Returns the payload's length and its
- * flags for the chunk header, or 0 when it could not be compressed. */
+ * not give the records back exactly or read slower (plain_reads_faster).
+ * Returns the payload's length and its flags for the chunk header, or 0
+ * when it could not be compressed. */
 static size_t compress_records(ZSTD_CCtx *cc, struct cols_work *cw, const uint8_t *rec, size_t used,
 			       uint8_t *out, size_t cap, uint32_t *flags)
 {
 	size_t n = cols_encode(cw, cc, rec, used, out, cap);
+	size_t streams = n ? streams_len(cw) : 0;
 	/* columns that shrink the records less than 16 times (few events, a
 	 * chunk of strings): one frame of the records may do better; the
 	 * smaller one is kept */
-	if (n && n <= used / 16) {
+	if (n && n <= used / 16 && streams <= used) {
 		*flags = HW_CHUNK_ZSTD | HW_CHUNK_COLS;
 		return n;
 	}
 	uint8_t *plain = n ? out + n : out;
 	size_t m = ZSTD_compress2(cc, plain, cap - (size_t)(plain - out), rec, used);
-	if (ZSTD_isError(m) || (n && m >= n)) {
+	if (ZSTD_isError(m) || (n && m >= n && !plain_reads_faster(used, streams, n, m))) {
 		*flags = HW_CHUNK_ZSTD | HW_CHUNK_COLS;
 		return n;
 	}
@@ -342,6 +371,38 @@ static void put_zhead(uint8_t *z, const struct hw_chunk_header *ch, uint32_t fla
 	memcpy(z + HW_CHUNK_HEADER_SIZE, &zl, 4);
 }
 
+/* The k chunks of item x from chunk i, just encoded as a group of zgroup
+ * bytes (at x->z + x->len, after its head's room), as plain zstd frames
+ * instead when those read faster (plain_reads_faster): then they are put
+ * where the group was and it returns true. */
+static bool group_as_plain(struct zjob *j, struct zitem *x, uint32_t i, uint32_t k, size_t zgroup)
+{
+	size_t records = 0;
+	for (uint32_t q = i; q < i + k; q++)
+		records += x->ch[q].used;
+	size_t streams = streams_len(&j->cw);
+	if (streams <= records)
+		return false;
+	/* the frames after the group */
+	size_t at = x->len + HW_ZCHUNK_HEADER_SIZE + zgroup, plain = 0;
+	zitem_room(x, HW_ZCHUNK_HEADER_SIZE + zgroup + (size_t)k * (HW_ZCHUNK_HEADER_SIZE + j->bound));
+	for (uint32_t q = i; q < i + k; q++) {
+		uint8_t *z = x->z + at + plain;
+		size_t m = ZSTD_compress2(j->cc, z + HW_ZCHUNK_HEADER_SIZE, j->bound, x->rec[q],
+					  x->ch[q].used);
+		if (ZSTD_isError(m))
+			return false;
+		put_zhead(z, &x->ch[q], HW_CHUNK_ZSTD, m);
+		plain += HW_ZCHUNK_HEADER_SIZE + m;
+		if (!plain_reads_faster(records, streams, HW_ZCHUNK_HEADER_SIZE + zgroup, plain))
+			return false; /* already too big */
+	}
+	memmove(x->z + x->len, x->z + at, plain);
+	x->len += plain;
+	x->nz += k;
+	return true;
+}
+
 /* Item x: two or more chunks go into a group while their columns take
  * them (cols_group_encode), any other chunk on its own. */
 static void zjob_one(const struct trace *t, struct zjob *j, struct zitem *x)
@@ -360,7 +421,12 @@ static void zjob_one(const struct trace *t, struct zjob *j, struct zitem *x)
 						     j->poor_level,
 						     &x->rec[i], used, x->n - i, &taken,
 						     z + HW_ZCHUNK_HEADER_SIZE, bound);
+			if (n && group_as_plain(j, x, i, taken, n)) {
+				i += taken;
+				continue;
+			}
 			if (n) {
+				z = x->z + x->len;
 				put_zhead(z, &x->ch[i], HW_CHUNK_ZSTD | HW_CHUNK_COLS | HW_CHUNK_GROUP, n);
 				x->len += HW_ZCHUNK_HEADER_SIZE + n;
 				x->nz += taken;

@@ -8,15 +8,16 @@ Each round: the workload traced (default mode, `heapwise run --no-compress`,
 wall and CPU time), its trace(s) copied and compressed by `heapwise compress`
 (wall and CPU time: on a shared host the wall times of both swing with the
 load, the CPU ratio is steadier), then `heapwise summary` on the raw and on the compressed trace(s), in
-alternating order (wall and CPU time: user + system of the command, steadier
-on a shared host). Printed: the median of the per-round ratios, min and
-median of the times.
+alternating order, --summaries times each (wall and CPU time: user + system
+of the command, steadier on a shared host; a round's ratio is of the medians
+of its summaries: one summary each swung 10-20% on this 2-CPU VM). Printed:
+the median of the per-round ratios, min and median of the times.
 
 Goals: at rest at most 1 byte per event; compression at most 30% of the
 traced run's time; summary on the compressed trace no slower than on the raw.
 
   tools/bench_compress.py [--build build] [--rounds 3] [--scale 1.0]
-                          [--only a,b,pygmentize] [--level 3]"""
+                          [--only a,b,pygmentize] [--level 3] [--summaries 5]"""
 import argparse
 import glob
 import json
@@ -85,6 +86,8 @@ def main():
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--only", default="")
     ap.add_argument("--level", type=int, default=None, help="zstd level (default: heapwise's)")
+    ap.add_argument("--summaries", type=int, default=5,
+                    help="summaries of each trace per round (alternating; their median counts)")
     args = ap.parse_args()
     hw = os.path.join(args.build, "analyzer", "heapwise")
     only = set(filter(None, args.only.split(",")))
@@ -94,7 +97,7 @@ def main():
     work["pygmentize"] = (lambda n: [PY, "-m", "pygments", "-l", "python", "-f", "html",
                                      "-o", os.devnull, pyg_source(tmp, n)], 2 << 20)
     level = ["--level", str(args.level)] if args.level else []
-    print(f"rounds {args.rounds}; default mode; heapwise compress{' ' + ' '.join(level) if level else ''};"
+    print(f"rounds {args.rounds}, {args.summaries} summaries of each trace a round; default mode; heapwise compress{' ' + ' '.join(level) if level else ''};"
           " times: median (min)")
     print("B/ev = trace bytes per event; compress/run = compression time / traced run time\n"
           "(wall; cpu: user + system of compress / of the traced run and its children);\n"
@@ -141,16 +144,21 @@ def main():
                         events += s["events"]
                     raw_bytes = sum(os.path.getsize(t) for t in raw)
                     z_bytes = sum(os.path.getsize(t) for t in z)
-                order = [(raw, raw_cpu), (z, z_cpu)]
-                if r % 2:
-                    order.reverse()
-                got = {}
-                for traces, into in order:
-                    sw, sc = summaries(hw, traces, tmp)
-                    into.append(sc)
-                    got[id(traces)] = (sw, sc)
-                zr_cpu.append(got[id(z)][1] / got[id(raw)][1])
-                zr_wall.append(got[id(z)][0] / got[id(raw)][0])
+                # --summaries pairs, alternating which goes first; the
+                # round's ratio: of the medians
+                rc, zc, rw, zw = [], [], [], []
+                for k in range(args.summaries):
+                    pair = [(raw, rc, rw), (z, zc, zw)]
+                    if (r + k) % 2:
+                        pair.reverse()
+                    for traces, cpus, walls in pair:
+                        sw, sc = summaries(hw, traces, tmp)
+                        cpus.append(sc)
+                        walls.append(sw)
+                raw_cpu.append(med(rc))
+                z_cpu.append(med(zc))
+                zr_cpu.append(med(zc) / med(rc))
+                zr_wall.append(med(zw) / med(rw))
             bpe_raw = raw_bytes / events if events else 0
             bpe_z = z_bytes / events if events else 0
             print(f"{name:11} {events:10d} {bpe_raw:8.2f} {bpe_z:9.2f} {raw_bytes / z_bytes:5.1f}x "

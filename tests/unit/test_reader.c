@@ -737,6 +737,79 @@ static void compressed_reads_the_same(void **state)
 	free(packed);
 }
 
+/* One thread, four chunks of short-form records: with reverse, blocks made
+ * one after another and freed newest first (a list built and dropped:
+ * c_large_buffers), whose column streams come to more bytes than the
+ * records (a reference per free, a hint per ALLOC); else two blocks made
+ * and freed again and again at far-apart addresses, whose streams are
+ * smaller (hints where the records hold long address deltas). */
+static void build_reuse(const char *p, bool reverse)
+{
+	struct tb b;
+	tb_init(&b, HW_MIN_CHUNK_SIZE, "x", 1);
+	b.short_forms = true;
+	uint64_t seq = 1;
+	for (uint32_t c = 0; c < 4; c++) {
+		tb_chunk_at(&b, 1, c);
+		tb_time(&b, seq * 10);
+		for (int r = 0; r < 2; r++) {
+			if (reverse) {
+				for (int i = 0; i < 800; i++)
+					tb_alloc(&b, HW_KIND_PYOBJ, seq++, 0x7f0000100000 + 32 * (uint64_t)i, 28, 5);
+				for (int i = 800; i-- > 0;)
+					tb_free(&b, HW_KIND_PYOBJ, seq++, 0x7f0000100000 + 32 * (uint64_t)i);
+			} else {
+				for (int i = 0; i < 250; i++) {
+					tb_alloc(&b, HW_KIND_PYOBJ, seq++, 0x7f0000100000, 28, 5);
+					tb_alloc(&b, HW_KIND_PYOBJ, seq++, 0x7f0000900000, 4000, 6);
+					tb_free(&b, HW_KIND_PYOBJ, seq++, 0x7f0000100000);
+					tb_free(&b, HW_KIND_PYOBJ, seq++, 0x7f0000900000);
+				}
+			}
+		}
+		uint32_t used = (uint32_t)(b.size - b.chunk_off - HW_CHUNK_HEADER_SIZE);
+		assert_true(used <= HW_MIN_CHUNK_SIZE - HW_CHUNK_HEADER_SIZE);
+		memcpy(b.buf + b.chunk_off + 8, &used, 4);
+	}
+	tb_write(&b, p);
+	tb_free_builder(&b);
+}
+
+/* compress stores records whose column streams are bigger than the records
+ * as plain zstd frames, which the analyzer reads faster than the columns
+ * (compress.c, plain_reads_faster), and keeps the columns of others; both
+ * read back the events the raw trace holds. */
+static void compress_keeps_plain_where_columns_read_slower(void **state)
+{
+	(void)state;
+	for (int reverse = 0; reverse <= 1; reverse++) {
+		build_reuse(path, reverse);
+		char *raw = events_text(path);
+		struct compress_stats cs;
+		assert_int_equal(compress_trace(path, 3, true, &cs), COMPRESS_DONE);
+		assert_int_equal(cs.chunks, 4);
+		struct trace t;
+		assert_int_equal(trace_open(path, &t), HW_OK);
+		assert_int_equal(t.nchunks, 4);
+		for (size_t i = 0; i < t.nchunks; i++) {
+			assert_true(t.chunks[i].zlen > 0);
+			if (reverse) { /* plain frames */
+				assert_false(t.chunks[i].cols);
+				assert_int_equal(t.chunks[i].gk, 0);
+			} else { /* one group */
+				assert_true(t.chunks[i].cols);
+				assert_int_equal(t.chunks[i].gk, 4);
+			}
+		}
+		assert_false(t.damaged);
+		trace_close(&t);
+		char *packed = events_text(path);
+		assert_string_equal(raw, packed);
+		free(raw);
+		free(packed);
+	}
+}
+
 /* A file of the header of a small trace and one hand-made compressed chunk. */
 static void write_zchunk(uint32_t used_field, uint32_t zlen_field, const void *frame, size_t n,
 			 size_t cut)
@@ -2006,6 +2079,7 @@ int main(void)
 		cmocka_unit_test(short_forms_read_as_long),
 		cmocka_unit_test(hostile_short_forms),
 		cmocka_unit_test(compress_keeps_a_cut_chunk),
+		cmocka_unit_test_setup_teardown(compress_keeps_plain_where_columns_read_slower, setup, teardown),
 		cmocka_unit_test(compress_write_error_keeps_the_trace),
 		cmocka_unit_test(compress_leaves_a_trace_in_use),
 		cmocka_unit_test(group_round_trip_and_hostile_heads),
