@@ -9,6 +9,7 @@
  * Varints here are 6 bits a byte, bit 6 = more (Objects/locations.md). */
 #include "pycode.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -290,45 +291,59 @@ bool pycode_addr2pos(const uint8_t *table, size_t len, int first_line, int lasti
 	return false;
 }
 
-/* Positions as reports show them: line and column (two expressions that
+/* A position as reports show it: line and column (two expressions that
  * start at one place, a.f(x) and a.f(x).g(y), read the same). */
-static int cmp_pos(const struct pycode_pos *a, const struct pycode_pos *b)
+static uint64_t pos_key(const struct pycode_pos *p)
 {
-	if (a->line != b->line)
-		return a->line < b->line ? -1 : 1;
-	return a->col < b->col ? -1 : a->col > b->col;
+	return (uint64_t)(uint32_t)p->line << 32 | (uint32_t)p->col;
 }
 
-static int cmp_frames(const void *x, const void *y)
+/* The entry of instruction lasti among ne entries in instruction order
+ * (each starts where the one before ends), or ne. */
+static size_t loc_of(const struct loc *locs, size_t ne, int lasti)
 {
-	const struct pycode_frame *a = x, *b = y;
-	if (a->code != b->code)
-		return a->code < b->code ? -1 : 1;
-	return a->lasti < b->lasti ? -1 : a->lasti > b->lasti;
+	size_t lo = 0, hi = ne; /* the first entry that ends after lasti */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (locs[mid].start + locs[mid].units <= lasti)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lasti >= 0 && lo < ne && lasti >= locs[lo].start ? lo : ne;
 }
 
-static const struct loc *g_locs; /* for cmp_by_pos */
-
-static int cmp_by_pos(const void *x, const void *y)
-{
-	uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
-	int c = cmp_pos(&g_locs[a].pos, &g_locs[b].pos);
-	return c ? c : (a < b ? -1 : a > b);
-}
-
+/* Frames grouped by code object with a counting sort (frames of a code
+ * not in the table last), each code's table decoded once, the first
+ * instruction of each position found with a hash table in one pass over
+ * its entries, and each frame's entry by halving: linear in the frames
+ * and the tables but for the halving. (Sorting the frames and each
+ * table's entries by position took 11.5% of f_numpy's summary.) */
 void pycode_first_positions(const struct pycode_table *t, struct pycode_frame *frames, size_t n)
 {
-	if (n > 1)
-		qsort(frames, n, sizeof(*frames), cmp_frames);
+	if (!n)
+		return;
+	size_t nc = t->n;
+	size_t *at = xcalloc(nc + 2, sizeof(*at)); /* bucket c: at[c] .. at[c + 1] */
+	for (size_t i = 0; i < n; i++)
+		at[(frames[i].code < nc ? frames[i].code : nc) + 1]++;
+	for (size_t c = 0; c <= nc; c++)
+		at[c + 1] += at[c];
+	struct pycode_frame *by = xmalloc(n * sizeof(*by));
+	for (size_t i = 0; i < n; i++)
+		by[at[frames[i].code < nc ? frames[i].code : nc]++] = frames[i];
+	memcpy(frames, by, n * sizeof(*by));
+	free(by);
 	struct loc *locs = NULL;
-	uint32_t *order = NULL;
 	int *first = NULL; /* per entry: the start of the first entry with its position */
-	size_t cap = 0;
+	uint64_t *keys = NULL; /* the hash table: a position, and its first start */
+	int *starts = NULL;
+	size_t cap = 0, hcap = 0;
 	for (size_t i = 0; i < n;) {
 		size_t j = i;
 		while (j < n && frames[j].code == frames[i].code)
 			j++;
-		if (frames[i].code >= t->n) {
+		if (frames[i].code >= nc) {
 			i = j;
 			continue;
 		}
@@ -341,32 +356,42 @@ void pycode_first_positions(const struct pycode_table *t, struct pycode_frame *f
 		if (c->linetable_len + 1 > cap) {
 			cap = c->linetable_len + 1;
 			locs = xrealloc(locs, cap * sizeof(*locs));
-			order = xrealloc(order, cap * sizeof(*order));
 			first = xrealloc(first, cap * sizeof(*first));
 		}
 		while (ne < cap && next_loc(&r, &line, &unit, &locs[ne]))
 			ne++;
-		for (size_t k = 0; k < ne; k++)
-			order[k] = (uint32_t)k;
-		g_locs = locs;
-		if (ne > 1)
-			qsort(order, ne, sizeof(*order), cmp_by_pos);
-		for (size_t k = 0; k < ne; k++) {
-			bool same = k && !cmp_pos(&locs[order[k]].pos, &locs[order[k - 1]].pos);
-			first[order[k]] = same ? first[order[k - 1]] : locs[order[k]].start;
+		size_t h = 16;
+		while (h < 2 * ne)
+			h *= 2;
+		if (h > hcap) {
+			hcap = h;
+			keys = xrealloc(keys, hcap * sizeof(*keys));
+			starts = xrealloc(starts, hcap * sizeof(*starts));
 		}
-		/* frames and entries are both in instruction order */
-		size_t e = 0;
+		/* an empty slot: start INT_MIN (an entry's start is at least 0) */
+		for (size_t k = 0; k < h; k++)
+			starts[k] = INT_MIN;
+		for (size_t k = 0; k < ne; k++) {
+			uint64_t key = pos_key(&locs[k].pos);
+			size_t s = (size_t)((key * 0x9E3779B97F4A7C15ull) >> 32) & (h - 1);
+			while (starts[s] != INT_MIN && keys[s] != key)
+				s = (s + 1) & (h - 1);
+			if (starts[s] == INT_MIN) {
+				keys[s] = key;
+				starts[s] = locs[k].start;
+			}
+			first[k] = starts[s];
+		}
 		for (size_t k = i; k < j; k++) {
-			int lasti = frames[k].lasti;
-			while (e < ne && locs[e].start + locs[e].units <= lasti)
-				e++;
-			if (lasti >= 0 && e < ne && lasti >= locs[e].start)
+			size_t e = loc_of(locs, ne, frames[k].lasti);
+			if (e < ne)
 				frames[k].lasti = first[e];
 		}
 		i = j;
 	}
+	free(at);
 	free(locs);
-	free(order);
 	free(first);
+	free(keys);
+	free(starts);
 }

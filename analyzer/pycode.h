@@ -61,8 +61,9 @@ struct pycode_frame {
  * offsets of one expression, such as BUILD_LIST and LIST_EXTEND of a list
  * display, or of two expressions that start at one place, a.f(x) and
  * a.f(x).g(y)).
- * Instructions outside their table are left alone. Reorders frames;
- * O(n log n + the size of the tables), each table decoded once. */
+ * Instructions outside their table are left alone. Reorders frames
+ * (grouped by code); each table decoded once, O(the size of the tables +
+ * n log(a table's entries)). */
 void pycode_first_positions(const struct pycode_table *t, struct pycode_frame *frames, size_t n);
 
 /* The line of instruction index `lasti` (code units; -1 = before the first)
