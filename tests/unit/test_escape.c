@@ -100,6 +100,12 @@ static void display_into_a_buffer(void **state)
 	assert_string_equal(b, "abcde\xc3\xa9");
 	assert_int_equal(text_escape(b, sizeof(b), "abcdef\xc3\xa9"), 6);
 	assert_string_equal(b, "abcdef");
+	/* plain characters are written a run at a time, cut where the room
+	 * ends as one at a time would be */
+	assert_int_equal(text_escape(b, sizeof(b), "abcdefghij"), 7);
+	assert_string_equal(b, "abcdefg");
+	assert_int_equal(text_escape(b, sizeof(b), "ab\x1b" "defghij"), 7);
+	assert_string_equal(b, "ab\\x1bd");
 	assert_int_equal(text_escape(b, 1, "abc"), 0);
 	assert_string_equal(b, "");
 	assert_int_equal(text_escape(b, sizeof(b), NULL), 0);
