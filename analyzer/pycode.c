@@ -214,6 +214,7 @@ int pycode_addr2line(const uint8_t *table, size_t len, int first_line, int lasti
 struct loc {
 	int start, units;
 	struct pycode_pos pos;
+	int line; /* pycode_addr2line's: -1 without a line */
 };
 
 /* Reads the next entry at r (the line so far in *line); false at the end
@@ -265,6 +266,7 @@ static bool next_loc(struct rd *r, long *line, int *unit, struct loc *out)
 		       end_line <= 0x7fffffff;
 	out->start = *unit;
 	out->units = (int)units;
+	out->line = none || *line < 0 || *line > 0x7fffffff ? -1 : (int)*line;
 	out->pos = (struct pycode_pos){line_ok ? (int)*line : -1, line_ok ? (int)end_line : -1,
 				       line_ok && col >= 0 && col <= 0x7fffffff ? (int)col : -1,
 				       line_ok && end_col >= 0 && end_col <= 0x7fffffff ? (int)end_col : -1};
@@ -291,12 +293,10 @@ bool pycode_addr2pos(const uint8_t *table, size_t len, int first_line, int lasti
 	return false;
 }
 
-/* A position as reports show it: line and column (two expressions that
- * start at one place, a.f(x) and a.f(x).g(y), read the same). */
-static uint64_t pos_key(const struct pycode_pos *p)
-{
-	return (uint64_t)(uint32_t)p->line << 32 | (uint32_t)p->col;
-}
+struct pycode_locs {
+	struct loc *e; /* NULL: not decoded yet */
+	size_t n;
+};
 
 /* The entry of instruction lasti among ne entries in instruction order
  * (each starts where the one before ends), or ne. */
@@ -312,6 +312,65 @@ static size_t loc_of(const struct loc *locs, size_t ne, int lasti)
 	}
 	return lasti >= 0 && lo < ne && lasti >= locs[lo].start ? lo : ne;
 }
+
+/* Code c's entries (at most one per byte of its table), decoded up to the
+ * end or the first damaged one. */
+static size_t decode_locs(const struct pycode *c, struct loc *locs)
+{
+	struct rd r = {c->linetable, c->linetable + c->linetable_len, false};
+	long line = c->first_line;
+	int unit = 0;
+	size_t ne = 0;
+	while (ne < c->linetable_len && next_loc(&r, &line, &unit, &locs[ne]))
+		ne++;
+	return ne;
+}
+
+bool pycode_cached_pos(struct pycode_cache *cache, const struct pycode_table *t,
+		       const struct pycode *c, int lasti, int *line, struct pycode_pos *pos)
+{
+	*pos = (struct pycode_pos){-1, -1, -1, -1};
+	if (lasti < 0) {
+		*line = c->first_line;
+		return false;
+	}
+	size_t k = (size_t)(c - t->codes);
+	if (cache->n < t->n) {
+		cache->codes = xrealloc(cache->codes, t->n * sizeof(*cache->codes));
+		memset(cache->codes + cache->n, 0, (t->n - cache->n) * sizeof(*cache->codes));
+		cache->n = t->n;
+	}
+	struct pycode_locs *l = &cache->codes[k];
+	if (!l->e) {
+		l->e = xmalloc((c->linetable_len + 1) * sizeof(*l->e));
+		l->n = decode_locs(c, l->e);
+	}
+	size_t e = loc_of(l->e, l->n, lasti);
+	if (e == l->n) {
+		*line = -1;
+		return false;
+	}
+	*line = l->e[e].line;
+	*pos = l->e[e].pos;
+	return true;
+}
+
+void pycode_cache_free(struct pycode_cache *cache)
+{
+	for (size_t i = 0; i < cache->n; i++)
+		free(cache->codes[i].e);
+	free(cache->codes);
+	cache->codes = NULL;
+	cache->n = 0;
+}
+
+/* A position as reports show it: line and column (two expressions that
+ * start at one place, a.f(x) and a.f(x).g(y), read the same). */
+static uint64_t pos_key(const struct pycode_pos *p)
+{
+	return (uint64_t)(uint32_t)p->line << 32 | (uint32_t)p->col;
+}
+
 
 /* Frames grouped by code object with a counting sort (frames of a code
  * not in the table last), each code's table decoded once, the first
@@ -348,18 +407,12 @@ void pycode_first_positions(const struct pycode_table *t, struct pycode_frame *f
 			continue;
 		}
 		const struct pycode *c = &t->codes[frames[i].code];
-		/* decode the table once (at most one entry per byte) */
-		struct rd r = {c->linetable, c->linetable + c->linetable_len, false};
-		long line = c->first_line;
-		int unit = 0;
-		size_t ne = 0;
 		if (c->linetable_len + 1 > cap) {
 			cap = c->linetable_len + 1;
 			locs = xrealloc(locs, cap * sizeof(*locs));
 			first = xrealloc(first, cap * sizeof(*first));
 		}
-		while (ne < cap && next_loc(&r, &line, &unit, &locs[ne]))
-			ne++;
+		size_t ne = decode_locs(c, locs);
 		size_t h = 16;
 		while (h < 2 * ne)
 			h *= 2;

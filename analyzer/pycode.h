@@ -66,6 +66,22 @@ struct pycode_frame {
  * n log(a table's entries)). */
 void pycode_first_positions(const struct pycode_table *t, struct pycode_frame *frames, size_t n);
 
+/* Lines and positions of many instructions (report.c): each code object's
+ * table decoded once, on its first lookup, and kept; a lookup halves its
+ * entries. (One decoding from the table's start per instruction was
+ * quadratic in a code object of many lines that each allocate: a module
+ * of data.) */
+struct pycode_locs;
+struct pycode_cache {
+	struct pycode_locs *codes; /* per code of the table: its entries */
+	size_t n;
+};
+/* Instruction lasti of code c (of t): *line as pycode_addr2line gives it,
+ * and its position as pycode_addr2pos (false: none). */
+bool pycode_cached_pos(struct pycode_cache *cache, const struct pycode_table *t,
+		       const struct pycode *c, int lasti, int *line, struct pycode_pos *pos);
+void pycode_cache_free(struct pycode_cache *cache);
+
 /* The line of instruction index `lasti` (code units; -1 = before the first)
  * from a CPython 3.11+ location table, as PyCode_Addr2Line computes it.
  * Returns -1 when the instruction has no line, and first_line for lasti < 0.

@@ -61,12 +61,14 @@ static struct line_col {
 	int line, col;
 } *g_lines;
 static const struct analysis *g_lines_for;
+static struct pycode_cache g_tables; /* g_lines_for's code objects' */
 
 static void lines_for(const struct analysis *a)
 {
 	if (g_lines && g_lines_for == a)
 		return;
 	free(g_lines);
+	pycode_cache_free(&g_tables);
 	g_lines = xmalloc((a->st.ncnodes + 1) * sizeof(*g_lines));
 	for (size_t i = 0; i <= a->st.ncnodes; i++)
 		g_lines[i].line = INT32_MIN;
@@ -75,6 +77,7 @@ static void lines_for(const struct analysis *a)
 
 void report_stack_frames_done(void)
 {
+	pycode_cache_free(&g_tables);
 	free(g_lines);
 	g_lines = NULL;
 	g_lines_for = NULL;
@@ -124,12 +127,10 @@ static bool python_frame(const struct analysis *a, uint32_t c, struct frame_info
 	struct line_col *lc = &g_lines[c];
 	if (lc->line == INT32_MIN) {
 		struct pycode_pos pos;
-		lc->line = pycode_addr2line(code->linetable, code->linetable_len, code->first_line,
-					    lasti);
-		lc->col = pycode_addr2pos(code->linetable, code->linetable_len, code->first_line,
-					  lasti, &pos) && pos.line == lc->line && pos.col >= 0
-				  ? pos.col + 1
-				  : 0;
+		int line;
+		bool found = pycode_cached_pos(&g_tables, &a->codes, code, lasti, &line, &pos);
+		lc->line = line;
+		lc->col = found && pos.line == line && pos.col >= 0 ? pos.col + 1 : 0;
 	}
 	*out = (struct frame_info){.python = true,
 				   .function = code->qualname,

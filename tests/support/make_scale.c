@@ -4,6 +4,10 @@
  *              two native ones), 4 events each, a block of each kept live
  *   leaves N   the same stacks with one allocation each, nothing else
  *   chain N    a Python stack N frames deep with an allocation at every depth
+ *   wide N     N functions called from one line of <module>, each allocating
+ *              once: one frame with N children
+ *   lines N    a module of N lines, each allocating once (N at most 8192:
+ *              the shim cuts a line table at HW_MAX_LINETABLE bytes)
  *   mmaps N    N one-page anonymous mappings (top-down, as the kernel places
  *              them), all unmapped at the end
  *   dlopen N   N dlopen/dlclose cycles of LIB (the 4th argument) at one
@@ -117,6 +121,45 @@ static void chain(struct gen *g, uint32_t n)
 	}
 }
 
+static void wide(struct gen *g, uint32_t n)
+{
+	tb_python(&g->b, 1, 0x030b07f0, 1, NULL);
+	tb_code(&g->b, 1, 1, "main.py", "<module>");
+	tb_pystack(&g->b, 1, 0, 1, 0);
+	for (uint32_t i = 0; i < n; i++) {
+		char fn[32];
+		room(g);
+		snprintf(fn, sizeof(fn), "handler_%u", i);
+		tb_code(&g->b, 2 + i, 10 + i, "handlers.py", fn);
+		tb_pystack(&g->b, 2 + i, 1, 2 + i, 0);
+		tb_alloc(&g->b, HW_KIND_PYOBJ, g->seq++, 0x10000000 + (uint64_t)i * 64, 48, 2 + i);
+		if (i % 64 == 0)
+			tick(g);
+	}
+}
+
+static void lines(struct gen *g, uint32_t n)
+{
+	tb_python(&g->b, 1, 0x030b07f0, 1, NULL);
+	/* one code unit a line: code 13 (no columns), line delta +1 */
+	if (n > HW_MAX_LINETABLE / 2)
+		n = HW_MAX_LINETABLE / 2;
+	uint8_t *table = malloc(2 * (size_t)n + 1);
+	for (uint32_t i = 0; i < n; i++) {
+		table[2 * i] = 0x80 | (13 << 3);
+		table[2 * i + 1] = 2; /* +1, as CPython's signed varint */
+	}
+	tb_code_table(&g->b, 1, 1, "data.py", "<module>", table, 2 * (size_t)n);
+	free(table);
+	for (uint32_t i = 0; i < n; i++) {
+		room(g);
+		tb_pystack(&g->b, 1 + i, 0, 1, i + 1);
+		tb_alloc(&g->b, HW_KIND_PYOBJ, g->seq++, 0x10000000 + (uint64_t)i * 64, 48, 1 + i);
+		if (i % 64 == 0)
+			tick(g);
+	}
+}
+
 static void mmaps(struct gen *g, uint32_t n)
 {
 	tb_stack(&g->b, 1, 0, 0x401000);
@@ -166,7 +209,7 @@ static void module(struct gen *g, uint64_t off, const char *path)
 int main(int argc, char **argv)
 {
 	if (argc < 4) {
-		fprintf(stderr, "usage: make_scale stacks|leaves|chain|mmaps|dlopen|module N OUT [PATH]\n");
+		fprintf(stderr, "usage: make_scale stacks|leaves|chain|wide|lines|mmaps|dlopen|module N OUT [PATH]\n");
 		return 2;
 	}
 	const char *kind = argv[1];
@@ -181,6 +224,10 @@ int main(int argc, char **argv)
 		stacks(&g, n, kind[0] == 'l');
 	else if (!strcmp(kind, "chain"))
 		chain(&g, n);
+	else if (!strcmp(kind, "wide"))
+		wide(&g, n);
+	else if (!strcmp(kind, "lines"))
+		lines(&g, n);
 	else if (!strcmp(kind, "mmaps"))
 		mmaps(&g, n);
 	else if (!strcmp(kind, "dlopen") && argc > 4)

@@ -262,8 +262,17 @@ void tb_pystack(struct tb *b, uint32_t id, uint32_t parent, uint32_t code_id, ui
 
 void tb_code(struct tb *b, uint32_t id, uint32_t first_line, const char *file, const char *qualname)
 {
+	/* CPython 3.11's line table: one entry of 8 code units (no column
+	 * information, code 13), line delta 0 */
+	const uint8_t table[] = {0x80 | (13 << 3) | 7, 0};
+	tb_code_table(b, id, first_line, file, qualname, table, sizeof(table));
+}
+
+void tb_code_table(struct tb *b, uint32_t id, uint32_t first_line, const char *file,
+		   const char *qualname, const uint8_t *table, size_t len)
+{
 	size_t nf = strlen(file), nq = strlen(qualname);
-	uint8_t *p = rec(b, 64 + nf + nq);
+	uint8_t *p = rec(b, 64 + nf + nq + len);
 	*p++ = HW_REC_CODE;
 	p = hw_put_varint(p, id);
 	p = hw_put_varint(p, first_line);
@@ -273,11 +282,9 @@ void tb_code(struct tb *b, uint32_t id, uint32_t first_line, const char *file, c
 	p = hw_put_varint(p, nq);
 	memcpy(p, qualname, nq);
 	p += nq;
-	/* CPython 3.11's line table: one entry of 8 code units (no column
-	 * information, code 13), line delta 0 */
-	p = hw_put_varint(p, 2);
-	*p++ = 0x80 | (13 << 3) | 7;
-	*p++ = 0;
+	p = hw_put_varint(p, len);
+	memcpy(p, table, len);
+	p += len;
 	done(b, p);
 }
 

@@ -49,6 +49,9 @@ void tb_module_unload(struct tb *b, uint64_t seq, uint64_t bias, uint64_t lo);
 void tb_pystack(struct tb *b, uint32_t id, uint32_t parent, uint32_t code_id, uint32_t instr);
 /* A code object whose every instruction is on first_line. */
 void tb_code(struct tb *b, uint32_t id, uint32_t first_line, const char *file, const char *qualname);
+/* The same with a line table of its own (len bytes). */
+void tb_code_table(struct tb *b, uint32_t id, uint32_t first_line, const char *file,
+		   const char *qualname, const uint8_t *table, size_t len);
 void tb_rss(struct tb *b, uint64_t t_ns, uint64_t rss);
 void tb_mark(struct tb *b, uint64_t seq, int kind, const char *label);
 void tb_trailer(struct tb *b, uint64_t seq, uint64_t t_ns, uint64_t allocs, uint64_t frees);

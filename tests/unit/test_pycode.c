@@ -122,6 +122,20 @@ static void positions_match_the_interpreter(void **state)
 				for (int i = 0; i < units; i++)
 					fr[i] = (struct pycode_frame){0, units - 1 - i, (uint32_t)i};
 				pycode_first_positions(&t, fr, (size_t)units);
+				/* the cached lookups: the uncached ones' answers, for
+				 * every unit, in an order that is not the table's */
+				struct pycode_cache cache = {0};
+				for (int i = units + 1; i-- > -1;) {
+					int line, want_line = pycode_addr2line(table, len, first, i);
+					struct pycode_pos pos, want_pos;
+					bool found = pycode_cached_pos(&cache, &t, &t.codes[0], i, &line, &pos);
+					bool want_found = pycode_addr2pos(table, len, first, i, &want_pos);
+					if ((line != want_line || found != want_found ||
+					     memcmp(&pos, &want_pos, sizeof(pos))) && mismatches++ < 5)
+						fprintf(stderr, "code %zu unit %d: cached %d, not %d\n", codes, i,
+							line, want_line);
+				}
+				pycode_cache_free(&cache);
 				for (int i = 0; i < units; i++) {
 					int orig = units - 1 - (int)fr[i].node, to = fr[i].lasti, lowest = orig;
 					for (int k = 0; k < orig; k++)
@@ -192,6 +206,15 @@ static void damaged_positions(void **state)
 	pycode_first_positions(&t, fr, 3);
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(fr[i].lasti, fr[i].node == 0 ? 7 : fr[i].node == 1 ? -1 : 3);
+	/* cached lookups in a damaged table: as the uncached ones */
+	struct pycode_cache cache = {0};
+	int line;
+	assert_false(pycode_cached_pos(&cache, &t, &t.codes[0], 0, &line, &p));
+	assert_int_equal(line, pycode_addr2line(cut, sizeof(cut), 5, 0));
+	assert_int_equal(p.line, -1);
+	assert_false(pycode_cached_pos(&cache, &t, &t.codes[0], -1, &line, &p));
+	assert_int_equal(line, 5);
+	pycode_cache_free(&cache);
 	pycode_table_free(&t);
 }
 
