@@ -341,9 +341,10 @@ bool pycode_cached_pos(struct pycode_cache *cache, const struct pycode_table *t,
 		cache->n = t->n;
 	}
 	struct pycode_locs *l = &cache->codes[k];
-	if (!l->e) {
+	if (!l->e) { /* room for an entry a byte, then what they took */
 		l->e = xmalloc((c->linetable_len + 1) * sizeof(*l->e));
 		l->n = decode_locs(c, l->e);
+		l->e = xrealloc(l->e, (l->n + 1) * sizeof(*l->e));
 	}
 	size_t e = loc_of(l->e, l->n, lasti);
 	if (e == l->n) {
