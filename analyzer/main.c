@@ -11,6 +11,7 @@
 #include "analysis.h"
 #include "commands.h"
 #include "err.h"
+#include "escape.h"
 #include "report.h"
 #include "sampled.h"
 #include "report_flame.h"
@@ -745,6 +746,22 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "--version")) {
 		printf("heapwise %s\n", HW_VERSION);
 		return 0;
+	}
+	/* A report never waits on the network: libdw asks the debuginfod
+	 * servers DEBUGINFOD_URLS names for every library without local debug
+	 * information, each request up to DEBUGINFOD_TIMEOUT (90 s), from the
+	 * build ids a trace names. HEAPWISE_DEBUGINFOD=1 lets it. (Not for
+	 * run: the traced program inherits run's environment as it is.) */
+	const char *dbg = getenv("HEAPWISE_DEBUGINFOD");
+	if (strcmp(argv[1], "run")) {
+		if (dbg && *dbg && strcmp(dbg, "0") && strcmp(dbg, "1")) {
+			char *shown = text_dup(dbg);
+			warn_print("HEAPWISE_DEBUGINFOD=%s: expected 0 or 1; debuginfod servers are "
+				   "not asked", shown);
+			free(shown);
+		}
+		if (!dbg || strcmp(dbg, "1"))
+			unsetenv("DEBUGINFOD_URLS");
 	}
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (!strcmp(argv[1], commands[i].name))

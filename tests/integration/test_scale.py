@@ -185,6 +185,48 @@ class NeverWaits(TraceTest):
         p = self.report(trace, "top")
         self.assertIn("split_alloc (libsplit.so+0x", p.stdout)  # the symbol, no line
 
+    def test_a_debuginfod_server_is_not_asked(self):
+        """DEBUGINFOD_URLS in the environment (set by Debian's and Ubuntu's
+        profiles): libdw asked its servers for every library without local
+        debug information, each request up to DEBUGINFOD_TIMEOUT (a report
+        of f_numpy's trace took 68 s against a server that never answered).
+        Reports leave it unset; HEAPWISE_DEBUGINFOD=1 lets libdw ask."""
+        import select
+        import socket
+        cc = shutil.which("cc") or shutil.which("gcc")
+        if not cc:
+            self.skipTest("needs a C compiler")
+        src = os.path.join(self.dir, "nodebug.c")
+        lib = os.path.join(self.dir, "libnodebug.so")
+        with open(src, "w") as f:
+            f.write("#include <stdlib.h>\nvoid *nd_alloc(size_t n) { return malloc(n); }\n")
+        subprocess.run([cc, "-O0", "-shared", "-fPIC", "-Wl,--build-id", "-o", lib, src],
+                       check=True)
+        trace = os.path.join(self.dir, "t.hwt")
+        self.make("module", "0x1100", trace, lib)
+        server = socket.socket()  # listens, never accepts: a request waits
+        server.bind(("127.0.0.1", 0))
+        server.listen(64)
+        self.addCleanup(server.close)
+        env = dict(os.environ, DEBUGINFOD_URLS="http://127.0.0.1:%d" % server.getsockname()[1],
+                   DEBUGINFOD_TIMEOUT="1",
+                   DEBUGINFOD_CACHE_PATH=os.path.join(self.dir, "dcache"))
+        env.pop("HEAPWISE_DEBUGINFOD", None)
+
+        def asked(extra):
+            p = subprocess.run([HEAPWISE, "top", trace], capture_output=True, text=True,
+                               timeout=WAIT, env=dict(env, **extra))
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertIn("libnodebug.so", p.stdout)
+            return bool(select.select([server], [], [], 0)[0]), p.stderr  # a connection waits
+
+        self.assertFalse(asked({})[0], "a report asked the debuginfod server")
+        # a value other than 0 or 1: named in one line, not asked
+        waited, err = asked({"HEAPWISE_DEBUGINFOD": "yes"})
+        self.assertFalse(waited)
+        self.assertIn("HEAPWISE_DEBUGINFOD=yes: expected 0 or 1", err)
+        self.assertTrue(asked({"HEAPWISE_DEBUGINFOD": "1"})[0], "HEAPWISE_DEBUGINFOD=1 did not ask")
+
     def test_trace_that_is_a_fifo(self):
         fifo = os.path.join(self.dir, "t.hwt")
         os.mkfifo(fifo)
