@@ -81,6 +81,16 @@ class Scaling(TraceTest):
             ("folded", lambda t, _: ["export", t, "--format", "folded", "-o", o(".folded")]),
         ])
 
+    def test_many_libraries(self):
+        """20,000 libraries, a frame in each at one offset: the symbolizer
+        looked each file up in a list of the ones open, and its frame cache
+        put every such frame in one probe run (4x the input took 12.7x)."""
+        o = lambda ext: os.path.join(self.dir, "out" + ext)
+        self.check("modules", 5000, [
+            ("summary", lambda t, _: ["summary", t]),
+            ("export json", lambda t, _: ["export", t, "--format", "json", "-o", o(".json")]),
+        ])
+
     def test_diff_of_deep_stacks(self):
         """diff keyed each row by the text of its whole stack (up to 1,024
         frames): a 460 KB trace of a Python chain 20,000 frames deep took 47 s

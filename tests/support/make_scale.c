@@ -13,6 +13,8 @@
  *   dlopen N   N dlopen/dlclose cycles of LIB (the 4th argument) at one
  *              address, each with an allocation inside it (fresh stack ids
  *              after each dlclose, as the shim writes them)
+ *   modules N  N libraries of distinct paths (none of them on disk), a
+ *              native frame and an allocation in each
  *   module OFF a native frame at offset OFF (hex) of the module PATH (the 4th
  *              argument: a library, or a FIFO that must not stall a report)
  * Times advance 1 us per event, so every report sees a run of N us or more.
@@ -199,6 +201,21 @@ static void dlopen_cycles(struct gen *g, uint32_t n, const char *lib)
 	}
 }
 
+static void modules(struct gen *g, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		char path[64];
+		uint64_t lo = 0x7f0000000000 + (uint64_t)i * 0x100000;
+		room(g);
+		snprintf(path, sizeof(path), "/nonexistent/lib%u.so", i);
+		tb_module(&g->b, g->seq, lo, lo, lo + 0x100000, path);
+		tb_stack(&g->b, 1 + i, 0, lo + 0x1234);
+		tb_alloc(&g->b, HW_KIND_MALLOC, g->seq++, 0x10000000 + (uint64_t)i * 64, 40, 1 + i);
+		if (i % 64 == 0)
+			tick(g);
+	}
+}
+
 static void module(struct gen *g, uint64_t off, const char *path)
 {
 	tb_module(&g->b, 0, 0x7f0000000000, 0x7f0000000000, 0x7f0000100000, path);
@@ -209,7 +226,7 @@ static void module(struct gen *g, uint64_t off, const char *path)
 int main(int argc, char **argv)
 {
 	if (argc < 4) {
-		fprintf(stderr, "usage: make_scale stacks|leaves|chain|wide|lines|mmaps|dlopen|module N OUT [PATH]\n");
+		fprintf(stderr, "usage: make_scale stacks|leaves|chain|wide|lines|mmaps|dlopen|modules|module N OUT [PATH]\n");
 		return 2;
 	}
 	const char *kind = argv[1];
@@ -228,6 +245,8 @@ int main(int argc, char **argv)
 		wide(&g, n);
 	else if (!strcmp(kind, "lines"))
 		lines(&g, n);
+	else if (!strcmp(kind, "modules"))
+		modules(&g, n);
 	else if (!strcmp(kind, "mmaps"))
 		mmaps(&g, n);
 	else if (!strcmp(kind, "dlopen") && argc > 4)
