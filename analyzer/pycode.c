@@ -427,7 +427,7 @@ void pycode_first_positions(const struct pycode_table *t, struct pycode_frame *f
 			starts[k] = INT_MIN;
 		for (size_t k = 0; k < ne; k++) {
 			uint64_t key = pos_key(&locs[k].pos);
-			size_t s = (size_t)((key * 0x9E3779B97F4A7C15ull) >> 32) & (h - 1);
+			size_t s = (size_t)hw_mix64(key) & (h - 1);
 			while (starts[s] != INT_MIN && keys[s] != key)
 				s = (s + 1) & (h - 1);
 			if (starts[s] == INT_MIN) {

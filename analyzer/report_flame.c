@@ -67,27 +67,9 @@ static uint32_t node_new(struct ftree *t, const char *name, bool python)
 	return (uint32_t)t->count++;
 }
 
-/* Eight bytes at a time (a byte at a time cost more than the scans of
- * children it replaced on f_numpy's graph). */
-static uint64_t name_hash(const char *s)
-{
-	size_t n = strlen(s);
-	uint64_t h = n * 0x9E3779B97F4A7C15ull, w;
-	for (; n >= 8; n -= 8, s += 8) {
-		memcpy(&w, s, 8);
-		h = (h ^ w) * 0xff51afd7ed558ccdull;
-		h ^= h >> 29;
-	}
-	w = 0;
-	memcpy(&w, s, n);
-	h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
-	return h ^ h >> 32;
-}
-
 static size_t slot_of(const struct ftree *t, uint32_t parent, uint64_t hash)
 {
-	uint64_t k = (hash ^ (uint64_t)parent * 0x9E3779B97F4A7C15ull) * 0xff51afd7ed558ccdull;
-	return (size_t)(k >> 32) & t->smask;
+	return (size_t)hw_mix64(hash ^ (uint64_t)parent * 0x9E3779B97F4A7C15ull) & t->smask;
 }
 
 /* The child of parent named name, made if it is new: found in the tree's
@@ -109,7 +91,7 @@ static uint32_t child(struct ftree *t, uint32_t parent, const char *name, bool p
 			t->slot[j] = (uint32_t)i + 1;
 		}
 	}
-	uint64_t h = name_hash(name);
+	uint64_t h = hw_str_hash(name);
 	size_t j = slot_of(t, parent, h);
 	for (; t->slot[j]; j = (j + 1) & t->smask) {
 		const struct fnode *n = &t->n[t->slot[j] - 1];

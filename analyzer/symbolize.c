@@ -54,19 +54,14 @@ static size_t g_ses_mask, g_ses_n;
 
 static uint64_t ses_hash(const char *file, const unsigned char *id, size_t idlen)
 {
-	uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a: once per module */
-	for (const unsigned char *p = (const unsigned char *)file; *p; p++)
-		h = (h ^ *p) * 0x100000001b3ull;
-	for (size_t i = 0; i < idlen; i++)
-		h = (h ^ id[i]) * 0x100000001b3ull;
-	return h ^ idlen;
+	return hw_hash_bytes(id, idlen, hw_str_hash(file));
 }
 
 /* The slot of the session of file and build-id, or the empty one where it
  * would go. */
 static size_t ses_slot(const char *file, const unsigned char *id, size_t idlen, uint64_t h)
 {
-	size_t j = (size_t)(h * 0x9E3779B97F4A7C15ull >> 32) & g_ses_mask;
+	size_t j = (size_t)h & g_ses_mask;
 	for (; g_ses[j]; j = (j + 1) & g_ses_mask) {
 		const struct session *s = g_ses[j];
 		if (s->hash == h && s->build_id_len == idlen && !memcmp(s->build_id, id, idlen) &&
@@ -585,10 +580,7 @@ static void resolve(struct symbolizer *s, int mi, uint64_t off, uint64_t ip)
  * the frames of 20,000 libraries at one offset all probed one run). */
 static size_t slot_for(uint64_t key, size_t mask)
 {
-	key ^= key >> 33;
-	key *= 0xff51afd7ed558ccdull;
-	key ^= key >> 33;
-	return (size_t)key & mask;
+	return (size_t)hw_mix64(key) & mask;
 }
 
 size_t symbolize_native(struct symbolizer *s, uint32_t mod, uint64_t off, uint64_t ip,

@@ -167,12 +167,24 @@ const char *mark_kind_name(int kind)
 	}
 }
 
-static uint64_t str_hash(const char *s)
+uint64_t hw_hash_bytes(const void *p, size_t n, uint64_t h)
 {
-	uint64_t h = 1469598103934665603ull; /* FNV-1a */
-	for (; *s; s++)
-		h = (h ^ (uint8_t)*s) * 1099511628211ull;
-	return h;
+	const unsigned char *s = p;
+	uint64_t w;
+	h ^= n * 0x9E3779B97F4A7C15ull;
+	for (; n >= 8; n -= 8, s += 8) {
+		memcpy(&w, s, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdull;
+		h ^= h >> 29;
+	}
+	w = 0;
+	memcpy(&w, s, n);
+	return hw_mix64(h ^ w);
+}
+
+uint64_t hw_str_hash(const char *s)
+{
+	return hw_hash_bytes(s, strlen(s), 0);
 }
 
 /* The slot of s: its id + 1 there, or 0 where it goes (room made first). */
@@ -182,7 +194,7 @@ static size_t strtab_slot(struct strtab *t, const char *s)
 		size_t mask = t->mask ? t->mask * 2 + 1 : 255;
 		uint32_t *slot = xcalloc(mask + 1, sizeof(*slot));
 		for (size_t i = 0; i < t->n; i++) {
-			size_t j = str_hash(t->s[i]) & mask;
+			size_t j = hw_str_hash(t->s[i]) & mask;
 			while (slot[j])
 				j = (j + 1) & mask;
 			slot[j] = (uint32_t)i + 1;
@@ -191,7 +203,7 @@ static size_t strtab_slot(struct strtab *t, const char *s)
 		t->slot = slot;
 		t->mask = mask;
 	}
-	size_t j = str_hash(s) & t->mask;
+	size_t j = hw_str_hash(s) & t->mask;
 	while (t->slot[j] && strcmp(t->s[t->slot[j] - 1], s))
 		j = (j + 1) & t->mask;
 	return j;

@@ -27,6 +27,22 @@ char *xstrndup(const char *s, size_t n);
 		}                                                                       \
 	} while (0)
 
+/* A 64-bit key with every bit mixed into every other (murmur3's
+ * finalizer): a table's slot is its low bits. */
+static inline uint64_t hw_mix64(uint64_t k)
+{
+	k ^= k >> 33;
+	k *= 0xff51afd7ed558ccdull;
+	k ^= k >> 33;
+	return k;
+}
+
+/* A hash of n bytes from h (a seed, or another hash to chain), eight bytes
+ * at a time (a byte at a time cost more than the scans it replaced in the
+ * flame graph's children). */
+uint64_t hw_hash_bytes(const void *p, size_t n, uint64_t h);
+uint64_t hw_str_hash(const char *s);
+
 /* Interned strings: each text once, ids from 0 in the order first seen. */
 struct strtab {
 	char **s;
