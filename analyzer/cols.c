@@ -1212,9 +1212,12 @@ static inline __attribute__((always_inline)) size_t build_(struct cols_work *w,
 	struct hw_event *ev = eo ? *eo->ev : NULL;
 	size_t nev = 0, evcap = eo ? *eo->cap : 0;
 	struct rd *tags = &st[HW_COLS_TAG];
+	size_t defs = SIZE_MAX; /* ev: the header of the STACK records just before */
 	while (tags->p < tags->end) {
 		uint8_t t = *tags->p++;
 		uint64_t v, s0, s1 = 0, size, stack;
+		if (t != HW_REC_STACK)
+			defs = SIZE_MAX;
 		if (eo && is_heap_tag(t)) { /* a run: one byte here, its events in ev */
 			NEED(1);
 			*d++ = HW_COLS_RUN;
@@ -1290,13 +1293,35 @@ static inline __attribute__((always_inline)) size_t build_(struct cols_work *w,
 				return *why = "a stream ends early", 0;
 			id = m.last_sid + 1 + (uint64_t)hw_unzigzag(id);
 			m.last_sid = id;
+			if (eo) { /* decoded here, not rebuilt and parsed again */
+				par = id - (uint64_t)hw_unzigzag(par);
+				/* one the raw reading refuses: it reads the bytes */
+				if (!id || id > UINT32_MAX || par > UINT32_MAX || id == par)
+					return eo->fallback = true, 0;
+				size_t rb = 2 + vlen(id) + vlen(par) + vlen(val);
+				RAW(rb);
+				if (nev + 2 > evcap) {
+					ev_grow(eo);
+					ev = *eo->ev;
+					evcap = *eo->cap;
+				}
+				if (defs == SIZE_MAX) {
+					NEED(1);
+					*d++ = HW_COLS_DEFS;
+					defs = nev++;
+					ev[defs] = (struct hw_event){.op = EV_RUN_HEADER};
+				}
+				ev[defs].seq++;
+				ev[defs].addr += rb;
+				ev[nev++] = (struct hw_event){.addr = val, .size = par, .stack = (uint32_t)id,
+							      .kind = k};
+				continue;
+			}
 			OUT_V(id);
 			OUT_V(id - (uint64_t)hw_unzigzag(par));
 			*o++ = k;
 			OUT_V(val);
 			PUT_REC();
-			if (eo)
-				RAW((size_t)(o - rec));
 			continue;
 		}
 		const char *f = body_format(t);

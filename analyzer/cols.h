@@ -61,11 +61,18 @@ size_t cols_decode(struct cols_work *w, void *dctx, const uint8_t *z, size_t zle
  * REALLOC records, handed out as events (never a record tag: no body
  * format has it, so the column decoder never writes it as a record). */
 #define HW_COLS_RUN 0xff
+/* Likewise one run of STACK records: one HW_COLS_DEFS byte in dst and, in
+ * *ev, a header event (op EV_RUN_HEADER, seq: the records, addr: their raw
+ * bytes) and one entry a record (stack: its id, size: its parent, addr:
+ * its frame, kind: its frame kind), decoded and checked as the raw reading
+ * would (cursor_next hands them out as records). */
+#define HW_COLS_DEFS 0xfe
 
 struct hw_event;
 
 /* Like cols_decode, for the replay: each run of ALLOC, FREE and REALLOC
- * records comes out as one HW_COLS_RUN byte in dst and, in *ev (grown as
+ * records comes out as one HW_COLS_RUN byte in dst (each run of STACK
+ * records as one HW_COLS_DEFS byte) and, in *ev (grown as
  * needed, *ev_cap events), a header event (op EV_RUN_HEADER, seq: the
  * number of events after it, addr: the raw bytes of the run, stack and
  * kind: the last ALLOC's stack id and the kind after the run, where the
@@ -73,10 +80,11 @@ struct hw_event;
  * events of its records, as the raw reading would give them; every other
  * record is rebuilt byte for byte. *nev: the entries written in *ev;
  * *tail_at: where the records the columns did not split start in dst
- * (HW_COLS_RUN bytes lie only before it). When a run is not well formed
- * (a damaged stream, a reference out of range, more bytes than `used`) or
- * holds a record the raw reading refuses or reads specially (a sequence
- * number that wraps, a stack id over 32 bits), the whole chunk is rebuilt
+ * (HW_COLS_RUN and HW_COLS_DEFS bytes lie only before it). When a run is
+ * not well formed (a damaged stream, a reference out of range, more bytes
+ * than `used`) or holds a record the raw reading refuses or reads
+ * specially (a sequence number that wraps, a stack id over 32 bits, a
+ * STACK node that names itself), the whole chunk is rebuilt
  * byte for byte instead (*nev = 0), with the checks and messages of
  * cols_decode. Returns the bytes written into dst (room: used
  * bytes), or 0 with *why set. */

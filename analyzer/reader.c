@@ -1065,6 +1065,34 @@ size_t cursor_decode_run(struct cursor *c, struct hw_event *out, size_t max, uin
 	return decode_run(c, out, max, limit, &bad, false);
 }
 
+/* The next record of a run of STACK records (a HW_COLS_DEFS byte at c->p
+ * before run_lim, cursor_init_events), decoded and checked already: into r
+ * as the raw reading gives it. */
+static void take_def(struct cursor *c, struct hw_record *r)
+{
+	if (!c->run_left) { /* its header */
+		const struct hw_event *h = &c->cev[c->cev_at++];
+		c->run_left = h->seq;
+		c->shrink += h->addr - 1;
+	}
+	const struct hw_event *e = &c->cev[c->cev_at++];
+	memset(r, 0, sizeof(*r));
+	r->raw_tag = r->tag = HW_REC_STACK;
+	r->id = e->stack;
+	r->parent = e->size;
+	r->frame_kind = e->kind;
+	r->frame = e->addr;
+	r->time_ns = c->time_ns;
+	c->after_mark = false;
+	if (!--c->run_left)
+		c->p++;
+}
+
+static bool at_defs(const struct cursor *c)
+{
+	return c->p < c->run_lim && *c->p == HW_COLS_DEFS;
+}
+
 /* One ALLOC, FREE or REALLOC record: 1 or 2 events (their time in
  * c->ev_time), 0 when the next record is another kind or none, -1 when it
  * is damaged. */
@@ -1081,6 +1109,10 @@ enum read_result cursor_next(struct cursor *c, struct hw_record *r)
 	uint64_t v, w;
 	if (p >= end || *p == 0)
 		return READ_END;
+	if (at_defs(c)) {
+		take_def(c, r);
+		return READ_RECORD;
+	}
 	memset(r, 0, sizeof(*r));
 	r->raw_tag = *p;
 	struct hw_event ev[2];
@@ -1254,6 +1286,11 @@ static bool older_event_follows(const struct cursor *c)
 
 int cursor_next_events(struct cursor *c, struct hw_record *r, struct hw_event ev[3])
 {
+	if (at_defs(c)) { /* a definition: no event */
+		take_def(c, r);
+		c->ev_time = r->time_ns;
+		return 0;
+	}
 	bool after_mark = c->after_mark;
 	c->after_mark = false;
 	int n = decode_heap_event(c, ev, after_mark);

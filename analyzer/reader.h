@@ -143,13 +143,14 @@ struct cursor {
 	uint8_t *buf; /* a compressed chunk's records, decompressed (owned) */
 	size_t buf_cap;
 	/* a column chunk read by cursor_init_events: its runs of ALLOC, FREE
-	 * and REALLOC records are HW_COLS_RUN bytes before run_lim, their
-	 * events in cev (see cols_decode_events) */
+	 * and REALLOC records are HW_COLS_RUN bytes before run_lim, its runs
+	 * of STACK records HW_COLS_DEFS bytes, their events in cev (see
+	 * cols_decode_events) */
 	const uint8_t *run_lim;
 	struct hw_event *cev; /* owned, kept from chunk to chunk */
 	size_t cev_cap, cev_at, cev_n;
-	uint64_t run_left; /* events of the current run not handed out yet */
-	uint64_t shrink; /* raw bytes of the runs passed, less their HW_COLS_RUN bytes */
+	uint64_t run_left; /* events (or STACK records) of the current run not handed out yet */
+	uint64_t shrink; /* raw bytes of the runs passed, less their one byte each */
 	bool bad; /* the chunk ended at a damaged record */
 };
 

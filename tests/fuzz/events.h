@@ -7,8 +7,10 @@
 
 #include "reader.h"
 
-/* Every event of t, in merge order, as bytes (a MARK's label by content):
- * two readings give the same events when these bytes are equal. *len:
+/* Every event of t, in merge order, as bytes (a MARK's label by content),
+ * then the definitions the merge passed (a STACK node's fields, the
+ * others' tags, with the sequence numbers around them): two readings give
+ * the same events when these bytes are equal. *len:
  * their count; free() the result. */
 uint8_t *fuzz_events_of(const struct trace *t, size_t *len);
 

@@ -639,20 +639,42 @@ static uint8_t *slurp(const char *p, size_t *n)
 	return d;
 }
 
-static void noop_def(void *ctx, const struct cursor *c, const struct hw_record *r)
-{
-	(void)ctx;
-	(void)c;
-	(void)r;
-}
-#define NOOP_DEF noop_def
+/* The definitions the merge passes (on its decoding thread), as text. */
+struct defs_text {
+	char *s;
+	size_t len, cap;
+};
 
-/* Every event of a trace, in merge order, as text (MARK labels included). */
+static void defs_def(void *ctx, const struct cursor *c, const struct hw_record *r)
+{
+	struct defs_text *d = ctx;
+	if (d->cap - d->len < 512) {
+		d->cap = d->cap ? d->cap * 2 : 4096;
+		d->s = realloc(d->s, d->cap);
+	}
+	if (!r) /* the event after them */
+		d->len += (size_t)snprintf(d->s + d->len, d->cap - d->len, "then %llu\n",
+					   (unsigned long long)c->ev[0].seq);
+	else
+		d->len += (size_t)snprintf(
+			d->s + d->len, d->cap - d->len,
+			"def %u/%u kind %u id %llu parent %llu frame %u:%llx seq %llu time %llu "
+			"after %llu path %zu name %zu blob %zu\n",
+			r->tag, r->raw_tag, r->kind, (unsigned long long)r->id,
+			(unsigned long long)r->parent, r->frame_kind, (unsigned long long)r->frame,
+			(unsigned long long)r->seq, (unsigned long long)r->time_ns,
+			(unsigned long long)c->last_seq, r->path_len, r->name_len, r->blob_len);
+}
+
+/* Every event of a trace, in merge order, as text (MARK labels included),
+ * then the definitions (STACK, CODE, MODULE... records) the merge passed,
+ * each with the sequence number before it and after them. */
 static char *events_text(const char *p)
 {
 	struct trace t;
 	assert_int_equal(trace_open(p, &t), HW_OK);
-	struct merge *m = merge_new(&t, NOOP_DEF, NULL);
+	struct defs_text defs = {0};
+	struct merge *m = merge_new(&t, defs_def, &defs);
 	size_t cap = 1 << 16, len = 0;
 	char *out = malloc(cap);
 	const struct hw_event *ev;
@@ -673,8 +695,15 @@ static char *events_text(const char *p)
 							(unsigned long long)ev[i].size, ev[i].stack);
 		}
 	}
-	merge_free(m);
+	merge_free(m); /* the decoding thread is done with defs */
 	trace_close(&t);
+	out = realloc(out, len + defs.len + 4);
+	memcpy(out + len, "--\n", 3);
+	len += 3;
+	if (defs.len)
+		memcpy(out + len, defs.s, defs.len);
+	len += defs.len;
+	free(defs.s);
 	out[len] = 0;
 	return out;
 }
