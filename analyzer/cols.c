@@ -91,6 +91,16 @@ static inline bool is_heap_tag(uint8_t t)
 	return heap_tag[t];
 }
 
+/* The records heap_run takes: the heap's and STACK */
+static const uint8_t run_tag[256] = {
+	[HW_REC_ALLOC_NEXT] = 1,
+	[HW_REC_FREE_NEXT] = 1,
+	[HW_REC_ALLOC... HW_REC_ALLOC + HW_KIND_COUNT - 1] = 1,
+	[HW_REC_FREE... HW_REC_FREE + HW_KIND_COUNT - 1] = 1,
+	[HW_REC_REALLOC... HW_REC_REALLOC + HW_KIND_COUNT - 1] = 1,
+	[HW_REC_STACK] = 1,
+};
+
 /* A heap tag's record kind (HW_REC_ALLOC, _FREE or _REALLOC) and allocator
  * kind; *next: a short form (no sequence delta; kind: the chunk's). */
 static inline __attribute__((always_inline)) uint8_t heap_base(uint8_t t, uint8_t *kind,
@@ -1071,8 +1081,11 @@ _Static_assert(RUN_BLOCK <= AL_SLACK, "a block's ALLOCs fit in the slack");
 #define HW_PEEL_LOOPS
 #endif
 
-/* cols_decode_events: the run of ALLOC, FREE and REALLOC records at the
- * tags stream's position, into events (the model and the order of the
+/* cols_decode_events: the ALLOC, FREE, REALLOC and STACK records from the
+ * tags stream's position on, into events: each stretch of heap records
+ * one run (a HW_COLS_RUN byte at *dp and a header), each stretch of STACK
+ * records one run of definitions (HW_COLS_DEFS; see cols.h), without
+ * leaving this loop between them (the model and the order of the
  * stream reads those of build_, with the streams and the model's state in
  * locals; the last frees read back from the events, nth_free). A
  * well-formed run only: at anything else (a damaged stream, a
@@ -1085,7 +1098,7 @@ _Static_assert(RUN_BLOCK <= AL_SLACK, "a block's ALLOCs fit in the slack");
  * sequence number at each record (a wrap of a short form's + 1: an
  * increment's zero flag). */
 static __attribute__((noinline)) HW_PEEL_LOOPS bool heap_run(struct model *m, struct rd st[HW_COLS_ALL], struct evout *eo, size_t *nevp,
-		     size_t *rawp, uint64_t *seqp, size_t used)
+		     size_t *rawp, uint64_t *seqp, size_t used, uint8_t **dp, uint8_t *const dend)
 {
 	const uint8_t *tp = st[HW_COLS_TAG].p, *const te = st[HW_COLS_TAG].end;
 	const uint8_t *qp = st[HW_COLS_SEQ].p, *const qe = st[HW_COLS_SEQ].end;
@@ -1115,16 +1128,49 @@ static __attribute__((noinline)) HW_PEEL_LOOPS bool heap_run(struct model *m, st
 	 * the chunk has room for this many, whatever the streams say (looked
 	 * at once a block: the arrays have room for a block more) */
 	const size_t al_max = w->al_cap;
-	for (;;) {
-		/* room for a block of records (two events each at most) */
+	uint64_t last_sid = m->last_sid;
+	struct rd *const sid = &st[HW_COLS_SID], *const spar = &st[HW_COLS_SPARENT],
+		  *const soth = &st[HW_COLS_OTHER], *const sval = &st[HW_COLS_SVALUE];
+	uint8_t *d = *dp;
+	/* the open run: its header's index, whether it is of STACK records,
+	 * the raw bytes before it (RAW_NOW's) */
+	size_t hdr = 0, raw_open = 0;
+	bool defs = false;
+	struct hw_event *e; /* the next event's place */
+#define RAW_NOW() \
+	((size_t)(tp - t0) + (size_t)(qp - q0) + (size_t)(zp - z0) + (size_t)(kp - k0) + nb)
+#define OPEN_RUN(mark)                                                                    \
+	do {                                                                              \
+		if (d == dend)                                                            \
+			goto redo;                                                        \
+		*d++ = (mark);                                                            \
+		hdr = (size_t)(e - *eo->ev);                                              \
+		e++->op = EV_RUN_HEADER; /* not a free (nth_free) */                      \
+		raw_open = RAW_NOW();                                                     \
+	} while (0)
+	/* the stack and kind the records after a heap run start from */
+#define CLOSE_RUN()                                                                       \
+	((*eo->ev)[hdr] = (struct hw_event){.seq = (size_t)(e - *eo->ev) - hdr - 1,      \
+					    .addr = RAW_NOW() - raw_open,                 \
+					    .stack = (uint32_t)last_stack,                \
+					    .op = EV_RUN_HEADER,                          \
+					    .kind = last_kind})
+	for (bool first = true;; first = false) {
+		/* room for a block of records (two events each at most; a
+		 * STACK record one, and the headers of a run of STACK records
+		 * and of the heap run after it) */
 		size_t left = (size_t)(te - tp) < RUN_BLOCK ? (size_t)(te - tp) : RUN_BLOCK;
-		while (*eo->cap - nev < 2 * left + 2)
+		while (*eo->cap - nev < 3 * left + 2)
 			ev_grow(eo);
-		struct hw_event *e = *eo->ev + nev;
+		e = *eo->ev + nev;
 		/* the stack ids ORed: an id over 32 bits is looked for once a
 		 * block (an or, not a branch each) */
 		uint64_t stack_or = 0;
 		const uint8_t *const lim = tp + left;
+		if (first) {
+			defs = *tp == HW_REC_STACK;
+			OPEN_RUN(defs ? HW_COLS_DEFS : HW_COLS_RUN);
+		}
 		/* one pass over the records: a second one for the sequence
 		 * numbers and stack ids (fewer streams live in the first)
 		 * cost more, an event loaded again and its op tested. A short
@@ -1152,7 +1198,34 @@ static __attribute__((noinline)) HW_PEEL_LOOPS bool heap_run(struct model *m, st
 			case HW_REC_REALLOC ... HW_REC_REALLOC + HW_KIND_COUNT - 1:
 				HEAP_REC(HW_REC_REALLOC, false);
 				break;
-			default: /* not a heap record (heap_tag) */
+			case HW_REC_STACK:
+				if (!defs) {
+					CLOSE_RUN();
+					OPEN_RUN(HW_COLS_DEFS);
+					defs = true;
+				}
+				do { /* decoded as build_ does; what the raw reading refuses: redo */
+					uint64_t id, par, val;
+					uint8_t fk;
+					tp++;
+					if (!get_v(sid, &id) || !get_v(spar, &par) || !get_u8(soth, &fk) ||
+					    !get_v(sval, &val))
+						goto redo;
+					id = last_sid + 1 + (uint64_t)hw_unzigzag(id);
+					last_sid = id;
+					par = id - (uint64_t)hw_unzigzag(par);
+					if (!id || id > UINT32_MAX || par > UINT32_MAX || id == par)
+						goto redo;
+					nb += 1 + vlen(id) + vlen(par) + vlen(val); /* the tag: tp's */
+					put_ev(e++, 0, val, par, (uint32_t)id, 0, fk);
+				} while (tp < lim && *tp == HW_REC_STACK);
+				if (tp < te && heap_tag[*tp]) {
+					CLOSE_RUN();
+					OPEN_RUN(HW_COLS_RUN);
+					defs = false;
+				}
+				break;
+			default: /* not one of the run's records (run_tag) */
 				goto block_end;
 			}
 		}
@@ -1164,9 +1237,13 @@ static __attribute__((noinline)) HW_PEEL_LOOPS bool heap_run(struct model *m, st
 		    sp > se || nal > al_max)
 			goto redo;
 		nev = (size_t)(e - *eo->ev);
-		if (tp == te || !heap_tag[*tp])
+		if (tp == te || !run_tag[*tp])
 			break;
 	}
+	CLOSE_RUN();
+#undef CLOSE_RUN
+#undef OPEN_RUN
+#undef RAW_NOW
 	/* the raw bytes of the run: tags, the fields held as they are
 	 * (sequence deltas, sizes, stack deltas: a GETV takes a varint's
 	 * shortest form only), and the rest counted above */
@@ -1175,6 +1252,7 @@ static __attribute__((noinline)) HW_PEEL_LOOPS bool heap_run(struct model *m, st
 	if (raw > used)
 		goto redo;
 	*rawp = raw;
+	*dp = d;
 	ok = true;
 redo:
 	st[HW_COLS_TAG].p = tp;
@@ -1190,6 +1268,7 @@ redo:
 	m->last_stack = last_stack;
 	m->kind = last_kind;
 	m->nal = nal;
+	m->last_sid = last_sid;
 	*nevp = nev;
 	*seqp = seq;
 	return ok;
@@ -1198,7 +1277,9 @@ redo:
 /* Rebuilds the records from the streams st[] into dst (used bytes). With
  * ev (cols_decode_events): every run of ALLOC, FREE and REALLOC records
  * becomes one HW_COLS_RUN byte in dst and a header and its events in
- * ev; the checks are the same, on the bytes the records take raw. */
+ * ev, every run of STACK records one HW_COLS_DEFS byte and a header and
+ * its nodes (heap_run); the checks are the same, on the bytes the records
+ * take raw. */
 static inline __attribute__((always_inline)) size_t build_(struct cols_work *w,
 							   struct rd st[HW_COLS_ALL], uint8_t *dst,
 							   size_t used, const char **why, struct evout *eo)
@@ -1209,33 +1290,15 @@ static inline __attribute__((always_inline)) size_t build_(struct cols_work *w,
 	uint8_t *d = dst, *dend = dst + used;
 	size_t raw = 0; /* ev: the raw bytes of the records so far (d: what is written) */
 	uint64_t seq = 0; /* ev: the sequence number a raw reading would be at */
-	struct hw_event *ev = eo ? *eo->ev : NULL;
-	size_t nev = 0, evcap = eo ? *eo->cap : 0;
+	size_t nev = 0;
 	struct rd *tags = &st[HW_COLS_TAG];
-	size_t defs = SIZE_MAX; /* ev: the header of the STACK records just before */
 	while (tags->p < tags->end) {
 		uint8_t t = *tags->p++;
 		uint64_t v, s0, s1 = 0, size, stack;
-		if (t != HW_REC_STACK)
-			defs = SIZE_MAX;
-		if (eo && is_heap_tag(t)) { /* a run: one byte here, its events in ev */
-			NEED(1);
-			*d++ = HW_COLS_RUN;
-			if (nev + 1 > evcap)
-				ev_grow(eo);
-			size_t hdr = nev++, r0 = raw;
-			ev = *eo->ev;
-			ev[hdr].op = EV_RUN_HEADER; /* not a free (nth_free) */
+		if (eo && run_tag[t]) { /* runs: a byte each here, their events in ev */
 			tags->p--;
-			if (!heap_run(&m, st, eo, &nev, &raw, &seq, used))
+			if (!heap_run(&m, st, eo, &nev, &raw, &seq, used, &d, dend))
 				return eo->fallback = true, 0;
-			ev = *eo->ev;
-			evcap = *eo->cap;
-			/* the stack and kind the records after the run start
-			 * from (heap_run refuses stack ids over 32 bits) */
-			ev[hdr] = (struct hw_event){.seq = nev - hdr - 1, .addr = raw - r0,
-						    .stack = (uint32_t)m.last_stack, .op = EV_RUN_HEADER,
-						    .kind = m.kind};
 			continue;
 		}
 		/* a record is written in place when the room surely holds it */
@@ -1293,30 +1356,6 @@ static inline __attribute__((always_inline)) size_t build_(struct cols_work *w,
 				return *why = "a stream ends early", 0;
 			id = m.last_sid + 1 + (uint64_t)hw_unzigzag(id);
 			m.last_sid = id;
-			if (eo) { /* decoded here, not rebuilt and parsed again */
-				par = id - (uint64_t)hw_unzigzag(par);
-				/* one the raw reading refuses: it reads the bytes */
-				if (!id || id > UINT32_MAX || par > UINT32_MAX || id == par)
-					return eo->fallback = true, 0;
-				size_t rb = 2 + vlen(id) + vlen(par) + vlen(val);
-				RAW(rb);
-				if (nev + 2 > evcap) {
-					ev_grow(eo);
-					ev = *eo->ev;
-					evcap = *eo->cap;
-				}
-				if (defs == SIZE_MAX) {
-					NEED(1);
-					*d++ = HW_COLS_DEFS;
-					defs = nev++;
-					ev[defs] = (struct hw_event){.op = EV_RUN_HEADER};
-				}
-				ev[defs].seq++;
-				ev[defs].addr += rb;
-				ev[nev++] = (struct hw_event){.addr = val, .size = par, .stack = (uint32_t)id,
-							      .kind = k};
-				continue;
-			}
 			OUT_V(id);
 			OUT_V(id - (uint64_t)hw_unzigzag(par));
 			*o++ = k;

@@ -1433,6 +1433,94 @@ static void column_events_as_raw(void **state)
 	tb_free_builder(&r);
 }
 
+/* STACK records among the heap's, where the column decoder hands out runs
+ * of heap events and runs of STACK nodes without leaving its loop: at the
+ * chunk's start and end, one alone between two ALLOCs, a run longer than
+ * the decoder's block (512 records), a run before a record of another
+ * kind, a REALLOC right after a run; one that names itself (the raw
+ * reading refuses it) inside a run. The same events, nodes (each with the
+ * sequence numbers around it) and warnings as the raw chunk's. */
+static void column_stack_runs_as_raw(void **state)
+{
+	(void)state;
+	ZSTD_CCtx *cc = ZSTD_createCCtx();
+	size_t cap = cols_bound(HW_MIN_CHUNK_SIZE);
+	uint8_t *z = malloc(cap);
+	struct cols_work w = {0};
+	for (int bad = 0; bad < 2; bad++) {
+		struct tb r;
+		tb_init(&r, HW_MIN_CHUNK_SIZE, "x", 1);
+		r.short_forms = true;
+		tb_chunk(&r, 1);
+		uint32_t id = 1;
+		uint64_t seq = 1, a = 0x7f0000001000;
+		tb_stack(&r, id, 0, 0x400000); /* the chunk starts with STACK */
+		id++;
+		tb_stack(&r, id, id - 1, 0x400008);
+		id++;
+		tb_alloc(&r, HW_KIND_PYOBJ, seq++, a, 32, id - 1);
+		tb_stack(&r, id, 1, 0x400010); /* one alone */
+		id++;
+		tb_alloc(&r, HW_KIND_PYOBJ, seq++, a + 64, 48, id - 1);
+		tb_free(&r, HW_KIND_PYOBJ, seq++, a);
+		for (int i = 0; i < 700; i++, id++) { /* longer than a block */
+			if (bad && i == 600)
+				tb_stack(&r, id, id, 0x500000); /* names itself */
+			else
+				tb_pystack(&r, id, id - 1, 3, (uint32_t)i * 2);
+		}
+		tb_realloc(&r, seq, seq + 1, a + 64, a + 0x1000, 4096, id - 1); /* right after */
+		seq += 2;
+		for (int i = 0; i < 40; i++, id++) { /* short runs of both */
+			tb_alloc(&r, HW_KIND_MALLOC, seq++, a + 0x2000 + 32 * (uint64_t)i, 16, id - 1);
+			tb_stack(&r, id, id - 1 - (uint32_t)(i % 3), 0x400100 + (uint64_t)i);
+			if (i % 5 == 0)
+				tb_free(&r, HW_KIND_MALLOC, seq++, a + 0x2000 + 32 * (uint64_t)i);
+		}
+		tb_stack(&r, id, id - 1, 0x400200); /* before another kind */
+		id++;
+		tb_time(&r, 9);
+		tb_alloc(&r, HW_KIND_MALLOC, seq++, a + 0x9000, 24, 1);
+		tb_stack(&r, id, 2, 0x400300); /* at the end */
+		const uint8_t *rec = r.buf + r.chunk_off + HW_CHUNK_HEADER_SIZE;
+		size_t used = r.size - r.chunk_off - HW_CHUNK_HEADER_SIZE;
+		raw_as_cols(&w, cc, z, cap, rec, used, bad);
+		if (!bad) { /* read as runs, not rebuilt byte for byte */
+			ZSTD_DCtx *dc = ZSTD_createDCtx();
+			uint8_t *dst = malloc(used);
+			struct hw_event *ev = NULL;
+			size_t evcap = 0, nev = 0, tail_at = 0, nodes = 0;
+			size_t n = cols_encode(&w, cc, rec, used, z, cap);
+			const char *why = "unset";
+			size_t got = cols_decode_events(&w, dc, z, n, dst, used, &ev, &evcap, &nev,
+							&tail_at, &why);
+			assert_null(why);
+			size_t marks[2] = {0, 0}, raw = got;
+			for (size_t i = 0; i < tail_at; i++) {
+				marks[0] += dst[i] == HW_COLS_RUN;
+				marks[1] += dst[i] == HW_COLS_DEFS;
+			}
+			for (size_t i = 0, k = 0; i < nev; i += 1 + ev[i].seq, k++) {
+				assert_int_equal(ev[i].op, EV_RUN_HEADER);
+				raw += ev[i].addr - 1;
+				if (k % 2 == 0) /* STACK first, then heap, and so on */
+					nodes += ev[i].seq;
+			}
+			assert_int_equal(marks[0], 43); /* heap runs */
+			assert_int_equal(marks[1], 44); /* STACK runs */
+			assert_int_equal(nodes, id);
+			assert_int_equal(raw, used); /* each run's raw bytes */
+			free(ev);
+			free(dst);
+			ZSTD_freeDCtx(dc);
+		}
+		tb_free_builder(&r);
+	}
+	cols_free(&w);
+	ZSTD_freeCCtx(cc);
+	free(z);
+}
+
 /* A column payload of the given streams (NULL: empty), each a zstd frame. */
 static size_t make_cols(uint8_t *out, size_t cap, const uint8_t *const s[HW_COLS_STREAMS],
 			const size_t len[HW_COLS_STREAMS])
@@ -2100,6 +2188,7 @@ int main(void)
 		cmocka_unit_test(column_map_grows),
 		cmocka_unit_test(hostile_column_chunks),
 		cmocka_unit_test(column_events_as_raw),
+		cmocka_unit_test(column_stack_runs_as_raw),
 		cmocka_unit_test(column_short_form_wrap),
 		cmocka_unit_test(column_events_hostile),
 		cmocka_unit_test(column_classes_start_empty),
