@@ -1447,7 +1447,7 @@ static size_t streams_limit(size_t used)
 size_t cols_bound(size_t chunk_size)
 {
 	return 4u * HW_COLS_STREAMS + HW_COLS_STREAMS * ZSTD_compressBound(0) +
-	       ZSTD_compressBound(streams_limit(chunk_size)) + 64u * HW_COLS_STREAMS;
+	       ZSTD_compressBound(streams_limit(chunk_size)) + 64u * HW_COLS_STREAMS + HW_ZSEAL_SIZE;
 }
 
 size_t cols_encode(struct cols_work *w, void *cctx, const uint8_t *rec, size_t used, uint8_t *out,
@@ -1476,9 +1476,43 @@ size_t cols_encode(struct cols_work *w, void *cctx, const uint8_t *rec, size_t u
 			zl = (uint32_t)n;
 			len += n;
 		}
+		/* the last stream's frame is followed by the seal (a zstd
+		 * reader skips it) */
+		if (i == HW_COLS_STREAMS - 1)
+			zl += HW_ZSEAL_SIZE;
 		memcpy(out + 4u * i, &zl, 4);
 	}
-	return len;
+	if (cap - len < HW_ZSEAL_SIZE)
+		return 0;
+	return cols_seal(out, len);
+}
+
+/* The seal: a skippable frame (magic, length 8) holding hw_hash_bytes of
+ * the payload before it. */
+#define ZSEAL_MAGIC 0x184D2A5Eu
+
+size_t cols_seal(uint8_t *p, size_t len)
+{
+	uint32_t head[2] = {ZSEAL_MAGIC, 8};
+	uint64_t sum = hw_hash_bytes(p, len, ZSEAL_MAGIC);
+	memcpy(p + len, head, 8);
+	memcpy(p + len + 8, &sum, 8);
+	return len + HW_ZSEAL_SIZE;
+}
+
+const char *cols_seal_broken(const uint8_t *p, size_t zlen)
+{
+	uint32_t head[2];
+	uint64_t sum;
+	if (zlen < HW_ZSEAL_SIZE)
+		return NULL;
+	memcpy(head, p + zlen - HW_ZSEAL_SIZE, 8);
+	if (head[0] != ZSEAL_MAGIC || head[1] != 8)
+		return NULL;
+	memcpy(&sum, p + zlen - 8, 8);
+	return sum == hw_hash_bytes(p, zlen - HW_ZSEAL_SIZE, ZSEAL_MAGIC)
+		       ? NULL
+		       : "its checksum does not match its bytes";
 }
 
 /* Inflates the streams of a payload into w->buf (st: where each lies). */
@@ -1488,6 +1522,8 @@ static bool inflate(struct cols_work *w, void *dctx, const uint8_t *z, size_t zl
 	size_t head = 4u * HW_COLS_STREAMS;
 	if (zlen < head)
 		return *why = "its stream table is cut", false;
+	if ((*why = cols_seal_broken(z, zlen)))
+		return false;
 	/* each stream followed by one byte 0x80: a varint's one-byte fast
 	 * path needs no bounds check (that byte sends it to the checked way) */
 	size_t limit = streams_limit(used);
@@ -1582,7 +1618,7 @@ size_t cols_group_bound(size_t total_used, uint32_t k)
 {
 	return group_fixed(k) + (size_t)k * HW_COLS_ALL * HW_VARINT_MAX +
 	       HW_COLS_ALL * ZSTD_compressBound(0) +
-	       ZSTD_compressBound(2 * total_used + 256u * k) + 64u * HW_COLS_ALL;
+	       ZSTD_compressBound(2 * total_used + 256u * k) + 64u * HW_COLS_ALL + HW_ZSEAL_SIZE;
 }
 
 static inline void put_u32(uint8_t *p, uint32_t v)
@@ -1694,10 +1730,13 @@ size_t cols_group_encode(struct cols_work *w, void *cctx, int level, int poor_le
 	}
 	if (raised)
 		ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, level);
-	if (!at)
+	if (!at || cap - at < HW_ZSEAL_SIZE)
 		return 0;
+	/* the seal after the last stream's frame (see cols_encode) */
+	uint8_t *last = out + 4u * n + 4u + 4u * (HW_COLS_ALL - 1);
+	put_u32(last, get_u32(last) + HW_ZSEAL_SIZE);
 	*taken = n;
-	return at;
+	return cols_seal(out, at);
 }
 
 bool cols_group_head(const uint8_t *chunk, size_t zlen, size_t limit, uint32_t *k,
@@ -1736,6 +1775,8 @@ void cols_group_inflate(struct cols_group *g, void *dctx, const uint8_t *chunk, 
 	g->why = NULL;
 	g->k = 0;
 	uint32_t k;
+	if ((g->why = cols_seal_broken(z, zlen)))
+		return;
 	if (!cols_group_head(chunk, zlen, limit, &k, &g->shift, g->used)) {
 		g->why = "its group head is out of range";
 		return;

@@ -147,4 +147,22 @@ size_t cols_group_decode_events(struct cols_work *w, const struct cols_group *g,
  * (what a reader accepts as a payload's length). */
 size_t cols_bound(size_t chunk_size);
 
+/* --- seal ---------------------------------------------------------------- */
+
+/* A compressed chunk's payload ends in its seal (trace_format.h): a zstd
+ * skippable frame of HW_ZSEAL_SIZE bytes holding a hash of the payload's
+ * bytes before it, so a damaged chunk is found by hashing what is stored,
+ * not what it inflates to (its zstd frames carry no checksum of their
+ * content: hashing that cost as much as a tenth of a report's reading). */
+#define HW_ZSEAL_SIZE 16u
+
+/* Appends the seal of the len bytes at p (room: HW_ZSEAL_SIZE more bytes
+ * after them); returns len + HW_ZSEAL_SIZE. */
+size_t cols_seal(uint8_t *p, size_t len);
+
+/* The seal of a payload of zlen bytes: NULL when it is sound or there is
+ * none (written before seals: its frames' own checksums, where they have
+ * them, are zstd's to check), else why the chunk is damaged. */
+const char *cols_seal_broken(const uint8_t *p, size_t zlen);
+
 #endif

@@ -191,7 +191,7 @@ static uint64_t block_len(const struct trace *t, uint64_t off)
 static size_t zbound(size_t chunk_size)
 {
 	size_t a = ZSTD_compressBound(chunk_size), b = cols_bound(chunk_size);
-	return a + b; /* room for both: the smaller is kept */
+	return a + b + HW_ZSEAL_SIZE; /* room for both (sealed): the smaller is kept */
 }
 
 /* The bytes of the column streams cols_encode or cols_group_encode made
@@ -239,7 +239,9 @@ static size_t compress_records(ZSTD_CCtx *cc, struct cols_work *cw, const uint8_
 		return n;
 	}
 	uint8_t *plain = n ? out + n : out;
-	size_t m = ZSTD_compress2(cc, plain, cap - (size_t)(plain - out), rec, used);
+	size_t m = ZSTD_compress2(cc, plain, cap - (size_t)(plain - out) - HW_ZSEAL_SIZE, rec, used);
+	if (!ZSTD_isError(m))
+		m = cols_seal(plain, m);
 	if (ZSTD_isError(m) || (n && m >= n && !plain_reads_faster(used, streams, n, m))) {
 		*flags = HW_CHUNK_ZSTD | HW_CHUNK_COLS;
 		return n;
@@ -388,10 +390,11 @@ static bool group_as_plain(struct zjob *j, struct zitem *x, uint32_t i, uint32_t
 	zitem_room(x, HW_ZCHUNK_HEADER_SIZE + zgroup + (size_t)k * (HW_ZCHUNK_HEADER_SIZE + j->bound));
 	for (uint32_t q = i; q < i + k; q++) {
 		uint8_t *z = x->z + at + plain;
-		size_t m = ZSTD_compress2(j->cc, z + HW_ZCHUNK_HEADER_SIZE, j->bound, x->rec[q],
-					  x->ch[q].used);
+		size_t m = ZSTD_compress2(j->cc, z + HW_ZCHUNK_HEADER_SIZE, j->bound - HW_ZSEAL_SIZE,
+					  x->rec[q], x->ch[q].used);
 		if (ZSTD_isError(m))
 			return false;
+		m = cols_seal(z + HW_ZCHUNK_HEADER_SIZE, m);
 		put_zhead(z, &x->ch[q], HW_CHUNK_ZSTD, m);
 		plain += HW_ZCHUNK_HEADER_SIZE + m;
 		if (!plain_reads_faster(records, streams, HW_ZCHUNK_HEADER_SIZE + zgroup, plain))
@@ -510,7 +513,9 @@ static ZSTD_CCtx *new_cctx(int level)
 	ZSTD_CCtx *cc = ZSTD_createCCtx();
 	if (cc) {
 		ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, level);
-		ZSTD_CCtx_setParameter(cc, ZSTD_c_checksumFlag, 1);
+		/* no checksum of each frame's content: the chunk's seal
+		 * (cols_seal) covers the stored bytes */
+		ZSTD_CCtx_setParameter(cc, ZSTD_c_checksumFlag, 0);
 		ZSTD_CCtx_setParameter(cc, ZSTD_c_contentSizeFlag, 1);
 	}
 	return cc;

@@ -359,7 +359,7 @@ size_t trace_chunk_decompress(const struct trace *tc, size_t i, uint8_t *dst)
 		if (!t->cols)
 			t->cols = xcalloc(1, sizeof(*t->cols));
 		n = cols_decode(t->cols, t->dctx, z, c->zlen, dst, c->used, &why);
-	} else if (t->dctx) {
+	} else if (t->dctx && !(why = cols_seal_broken(z, c->zlen))) {
 		n = ZSTD_decompressDCtx(t->dctx, dst, c->used, z, c->zlen);
 	}
 	return chunk_checked(t, c, why, n);

@@ -167,6 +167,8 @@ const char *mark_kind_name(int kind)
 	}
 }
 
+/* Its values are stored in traces (the seal of a compressed chunk,
+ * trace_format.h): it must never change. */
 uint64_t hw_hash_bytes(const void *p, size_t n, uint64_t h)
 {
 	const unsigned char *s = p;

@@ -28,7 +28,8 @@ char *xstrndup(const char *s, size_t n);
 	} while (0)
 
 /* A 64-bit key with every bit mixed into every other (murmur3's
- * finalizer): a table's slot is its low bits. */
+ * finalizer): a table's slot is its low bits. hw_hash_bytes ends with it,
+ * whose values traces store: never change it. */
 static inline uint64_t hw_mix64(uint64_t k)
 {
 	k ^= k >> 33;

@@ -151,6 +151,20 @@
  * differences (4 for the heap's 16-byte blocks), any other chunk as above. Anything out of range (K, sh, a used, a length,
  * a frame of other than its parts' bytes): the group is damaged (its chunks
  * skipped, one warning).
+ *
+ * Seal (issue 17): the payload of every compressed chunk `heapwise
+ * compress` writes (plain, column chunk, group) ends in 16 bytes, a zstd
+ * skippable frame: u32 0x184D2A5E, u32 8, u64 the hash of the payload's
+ * bytes before it (its zlen - 16 bytes; util.c hw_hash_bytes, seed
+ * 0x184D2A5E: h = seed ^ n * 0x9E3779B97F4A7C15, then for each whole 8
+ * bytes w (little-endian) h = (h ^ w) * 0xff51afd7ed558ccd, h ^= h >> 29,
+ * then the 0-7 bytes left as w (zero above), h ^= w, h ^= h >> 33,
+ * h *= 0xff51afd7ed558ccd, h ^= h >> 33). It is part of the plain frame's bytes, or of the
+ * last stream's (TAIL; a group's FSEL): its zlen[] counts it, and a zstd
+ * reader skips it. Its frames carry no checksum of their content. A
+ * reader that finds a seal whose hash differs treats the chunk as
+ * damaged; a payload without one (written before seals) has its frames'
+ * own checksums, which zstd checks.
  */
 
 #define HW_MAGIC "HEAPWISE"

@@ -839,6 +839,69 @@ static void compress_keeps_plain_where_columns_read_slower(void **state)
 	}
 }
 
+static char *events_and_warnings(const char *p, bool *damaged);
+
+/* Every compressed chunk `heapwise compress` writes (a plain frame, a
+ * column chunk, a group) ends in its seal and its frames carry no checksum
+ * of their own; a byte changed anywhere in its payload makes the chunk a
+ * damaged one, said once, as a frame's own checksum did. */
+static void compressed_chunks_are_sealed(void **state)
+{
+	(void)state;
+	bool seen[3] = {false, false, false}; /* plain, columns, group */
+	for (int kind = 0; kind < 3; kind++) {
+		if (kind < 2)
+			build_reuse(path, kind == 0);
+		else
+			build_threads(path);
+		struct compress_stats cs;
+		assert_int_equal(compress_trace(path, 3, true, &cs), COMPRESS_DONE);
+		size_t n;
+		uint8_t *file = slurp(path, &n);
+		struct trace t;
+		assert_int_equal(trace_open(path, &t), HW_OK);
+		size_t nch = t.nchunks;
+		struct chunk_ref ch[8];
+		assert_true(nch <= 8);
+		memcpy(ch, t.chunks, nch * sizeof(*ch));
+		trace_close(&t);
+		for (size_t i = 0; i < nch; i++) {
+			if (ch[i].gk && ch[i].gj) /* a group's later chunks: its first's payload */
+				continue;
+			const uint8_t *pay = file + ch[i].offset + HW_ZCHUNK_HEADER_SIZE;
+			assert_true(ch[i].zlen > 2 * HW_ZSEAL_SIZE);
+			seen[ch[i].gk ? 2 : ch[i].cols ? 1 : 0] = true;
+			assert_null(cols_seal_broken(pay, ch[i].zlen));
+			uint32_t magic;
+			memcpy(&magic, pay + ch[i].zlen - HW_ZSEAL_SIZE, 4);
+			assert_int_equal(magic, 0x184D2A5Eu); /* a zstd skippable frame */
+			if (!ch[i].cols) /* the frame header's descriptor: no Content_Checksum_flag */
+				assert_int_equal(pay[4] & 0x04, 0);
+			/* a byte of the payload changed: the chunk is damaged */
+			uint8_t *bad = malloc(n);
+			memcpy(bad, file, n);
+			bad[ch[i].offset + HW_ZCHUNK_HEADER_SIZE + ch[i].zlen / 2] ^= 0x04;
+			FILE *f = fopen(path, "wb");
+			assert_non_null(f);
+			assert_int_equal(fwrite(bad, 1, n, f), n);
+			fclose(f);
+			bool damaged;
+			char *out = events_and_warnings(path, &damaged);
+			assert_true(damaged);
+			char want[160];
+			snprintf(want, sizeof(want),
+				 "damaged compressed chunk at offset %llu (its checksum does not match its "
+				 "bytes); it is skipped",
+				 (unsigned long long)ch[i].offset);
+			assert_non_null(strstr(out, want));
+			free(out);
+			free(bad);
+		}
+		free(file);
+	}
+	assert_true(seen[0] && seen[1] && seen[2]);
+}
+
 /* A file of the header of a small trace and one hand-made compressed chunk. */
 static void write_zchunk(uint32_t used_field, uint32_t zlen_field, const void *frame, size_t n,
 			 size_t cut)
@@ -1999,9 +2062,17 @@ static void group_round_trip_and_hostile_heads(void **state)
 		{12, 0, "a stream of other than its chunks' length"}, /* TAG's frame: none */
 		{12 + 4u * HW_COLS_TAIL, 1u << 30, "a stream runs past the chunk"}, /* TAIL's: past the end */
 	};
+	/* a byte changed: the seal says so before anything is read */
+	memcpy(bad, chunk, HW_ZCHUNK_HEADER_SIZE + n);
+	bp[n / 2] ^= 0x10;
+	cols_group_inflate(&g, dc, bad, n, limit);
+	assert_string_equal(g.why, "its checksum does not match its bytes");
+	/* each case sealed again (a hostile group's seal holds): the checks
+	 * of what it says */
 	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
 		memcpy(bad, chunk, HW_ZCHUNK_HEADER_SIZE + n);
 		memcpy(bp + cases[c].at, &cases[c].v, 4);
+		cols_seal(bp, n - HW_ZSEAL_SIZE);
 		cols_group_inflate(&g, dc, bad, n, limit);
 		assert_non_null(g.why);
 		assert_string_equal(g.why, cases[c].why);
@@ -2012,9 +2083,10 @@ static void group_round_trip_and_hostile_heads(void **state)
 	memcpy(bad, chunk, HW_ZCHUNK_HEADER_SIZE + n);
 	assert_true(bp[fixed] < 0x7f);
 	bp[fixed]++;
+	cols_seal(bp, n - HW_ZSEAL_SIZE);
 	cols_group_inflate(&g, dc, bad, n, limit);
 	assert_string_equal(g.why, "a stream of other than its chunks' length");
-	/* a byte after the last frame, and one short */
+	/* a byte after the last frame, and one short (no seal at the end) */
 	memcpy(bad, chunk, HW_ZCHUNK_HEADER_SIZE + n);
 	bp[n] = 0;
 	cols_group_inflate(&g, dc, bad, n + 1, limit);
@@ -2198,6 +2270,7 @@ int main(void)
 		cmocka_unit_test(hostile_short_forms),
 		cmocka_unit_test(compress_keeps_a_cut_chunk),
 		cmocka_unit_test_setup_teardown(compress_keeps_plain_where_columns_read_slower, setup, teardown),
+		cmocka_unit_test_setup_teardown(compressed_chunks_are_sealed, setup, teardown),
 		cmocka_unit_test(compress_write_error_keeps_the_trace),
 		cmocka_unit_test(compress_leaves_a_trace_in_use),
 		cmocka_unit_test(group_round_trip_and_hostile_heads),
