@@ -11,13 +11,17 @@ load, the CPU ratio is steadier), then `heapwise summary` on the raw and on the 
 alternating order, --summaries times each (wall and CPU time: user + system
 of the command, steadier on a shared host; a round's ratio is of the medians
 of its summaries: one summary each swung 10-20% on this 2-CPU VM). Printed:
-the median of the per-round ratios, min and median of the times.
+the median of the per-round ratios, min and median of the times. With
+--instructions, also the instructions of one summary of each trace (first
+round, valgrind's callgrind, both threads), compressed / raw: the same on
+every run, where the CPU ratio moves by 0.1 on a shared host.
 
 Goals: at rest at most 1 byte per event; compression at most 30% of the
 traced run's time; summary on the compressed trace no slower than on the raw.
 
   tools/bench_compress.py [--build build] [--rounds 3] [--scale 1.0]
-                          [--only a,b,pygmentize] [--level 3] [--summaries 5]"""
+                          [--only a,b,pygmentize] [--level 3] [--summaries 5]
+                          [--instructions]"""
 import argparse
 import glob
 import json
@@ -75,6 +79,20 @@ def summaries(hw, traces, cwd):
     return wall, cpu
 
 
+def instructions(hw, traces, cwd):
+    """Instructions of `heapwise summary` of each trace, summed (callgrind)."""
+    total = 0
+    for t in traces:
+        p = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+                            hw, "summary", t], cwd=cwd, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, text=True)
+        got = [ln for ln in p.stderr.splitlines() if "Collected :" in ln]
+        if p.returncode or not got:
+            raise RuntimeError(f"callgrind of summary {t} failed: {p.stderr[-400:]}")
+        total += int(got[-1].split(":")[-1])
+    return total
+
+
 def med(xs):
     return statistics.median(xs)
 
@@ -88,6 +106,9 @@ def main():
     ap.add_argument("--level", type=int, default=None, help="zstd level (default: heapwise's)")
     ap.add_argument("--summaries", type=int, default=5,
                     help="summaries of each trace per round (alternating; their median counts)")
+    ap.add_argument("--instructions", action="store_true",
+                    help="also count the instructions of one summary of each trace (valgrind "
+                    "--tool=callgrind, both threads; repeatable where CPU time is not)")
     args = ap.parse_args()
     hw = os.path.join(args.build, "analyzer", "heapwise")
     only = set(filter(None, args.only.split(",")))
@@ -104,7 +125,8 @@ def main():
           "summary z/raw = CPU time of heapwise summary on the compressed trace / on the raw one")
     print(f"{'workload':11} {'events':>10} {'raw B/ev':>8} {'zstd B/ev':>9} {'ratio':>6} "
           f"{'run s':>12} {'compress s':>12} {'compr/run':>9} {'cpu':>6} {'sum raw cpu':>13} "
-          f"{'sum z cpu':>13} {'z/raw cpu':>9} {'z/raw wall':>10}")
+          f"{'sum z cpu':>13} {'z/raw cpu':>9} {'z/raw wall':>10}"
+          + (f" {'z/raw instr':>11}" if args.instructions else ""))
     fails = []
     try:
         for name, (build, size) in work.items():
@@ -144,6 +166,8 @@ def main():
                         events += s["events"]
                     raw_bytes = sum(os.path.getsize(t) for t in raw)
                     z_bytes = sum(os.path.getsize(t) for t in z)
+                    if args.instructions:
+                        ir = instructions(hw, z, tmp) / instructions(hw, raw, tmp)
                 # --summaries pairs, alternating which goes first; the
                 # round's ratio: of the medians
                 rc, zc, rw, zw = [], [], [], []
@@ -165,7 +189,8 @@ def main():
                   f"{med(runs):5.2f} ({min(runs):4.2f}) {med(comps):5.2f} ({min(comps):4.2f}) "
                   f"{med(ratios) * 100:8.1f}% {med(cpu_ratios) * 100:5.1f}% "
                   f"{med(raw_cpu):5.2f} ({min(raw_cpu):4.2f}) "
-                  f"{med(z_cpu):5.2f} ({min(z_cpu):4.2f}) {med(zr_cpu):8.2f}x {med(zr_wall):9.2f}x",
+                  f"{med(z_cpu):5.2f} ({min(z_cpu):4.2f}) {med(zr_cpu):8.2f}x {med(zr_wall):9.2f}x"
+                  + (f" {ir:10.3f}x" if args.instructions else ""),
                   flush=True)
             if bpe_z > 1.0:
                 fails.append(f"{name}: {bpe_z:.2f} B/event at rest")
@@ -173,6 +198,8 @@ def main():
                 fails.append(f"{name}: compression {med(ratios) * 100:.0f}% of the run")
             if med(zr_cpu) > 1.05:
                 fails.append(f"{name}: summary {med(zr_cpu):.2f}x slower compressed")
+            if args.instructions and ir > 1.05:
+                fails.append(f"{name}: summary {ir:.3f}x the instructions compressed")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print("goals: " + ("all met" if not fails else "missed: " + "; ".join(fails)))

@@ -1510,7 +1510,10 @@ static void column_stack_runs_as_raw(void **state)
 	size_t cap = cols_bound(HW_MIN_CHUNK_SIZE);
 	uint8_t *z = malloc(cap);
 	struct cols_work w = {0};
-	for (int bad = 0; bad < 2; bad++) {
+	/* bad 1: a node that names itself; 2: an unknown tag after all the
+	 * runs (the raw reading's warning, at the offset the runs' raw bytes
+	 * give) */
+	for (int bad = 0; bad < 3; bad++) {
 		struct tb r;
 		tb_init(&r, HW_MIN_CHUNK_SIZE, "x", 1);
 		r.short_forms = true;
@@ -1527,7 +1530,7 @@ static void column_stack_runs_as_raw(void **state)
 		tb_alloc(&r, HW_KIND_PYOBJ, seq++, a + 64, 48, id - 1);
 		tb_free(&r, HW_KIND_PYOBJ, seq++, a);
 		for (int i = 0; i < 700; i++, id++) { /* longer than a block */
-			if (bad && i == 600)
+			if (bad == 1 && i == 600)
 				tb_stack(&r, id, id, 0x500000); /* names itself */
 			else
 				tb_pystack(&r, id, id - 1, 3, (uint32_t)i * 2);
@@ -1545,6 +1548,8 @@ static void column_stack_runs_as_raw(void **state)
 		tb_time(&r, 9);
 		tb_alloc(&r, HW_KIND_MALLOC, seq++, a + 0x9000, 24, 1);
 		tb_stack(&r, id, 2, 0x400300); /* at the end */
+		if (bad == 2)
+			tb_raw(&r, (const uint8_t[]){0x3e, 0x01}, 2);
 		const uint8_t *rec = r.buf + r.chunk_off + HW_CHUNK_HEADER_SIZE;
 		size_t used = r.size - r.chunk_off - HW_CHUNK_HEADER_SIZE;
 		raw_as_cols(&w, cc, z, cap, rec, used, bad);
