@@ -78,13 +78,12 @@ static const char *body_format(uint8_t tag)
 /* ALLOC, FREE and REALLOC tags (of a known kind), and format 3's short
  * ALLOC_NEXT and FREE_NEXT (sequence + 1, the chunk's kind, an ALLOC_NEXT's
  * stack a delta: the model keeps the kind and the stack): 1 */
-static const uint8_t heap_tag[256] = {
-	[HW_REC_ALLOC_NEXT] = 1,
-	[HW_REC_FREE_NEXT] = 1,
-	[HW_REC_ALLOC... HW_REC_ALLOC + HW_KIND_COUNT - 1] = 1,
-	[HW_REC_FREE... HW_REC_FREE + HW_KIND_COUNT - 1] = 1,
-	[HW_REC_REALLOC... HW_REC_REALLOC + HW_KIND_COUNT - 1] = 1,
-};
+#define HEAP_TAGS                                                                         \
+	[HW_REC_ALLOC_NEXT] = 1, [HW_REC_FREE_NEXT] = 1,                                  \
+	[HW_REC_ALLOC... HW_REC_ALLOC + HW_KIND_COUNT - 1] = 1,                           \
+	[HW_REC_FREE... HW_REC_FREE + HW_KIND_COUNT - 1] = 1,                             \
+	[HW_REC_REALLOC... HW_REC_REALLOC + HW_KIND_COUNT - 1] = 1
+static const uint8_t heap_tag[256] = {HEAP_TAGS};
 
 static inline bool is_heap_tag(uint8_t t)
 {
@@ -92,14 +91,7 @@ static inline bool is_heap_tag(uint8_t t)
 }
 
 /* The records heap_run takes: the heap's and STACK */
-static const uint8_t run_tag[256] = {
-	[HW_REC_ALLOC_NEXT] = 1,
-	[HW_REC_FREE_NEXT] = 1,
-	[HW_REC_ALLOC... HW_REC_ALLOC + HW_KIND_COUNT - 1] = 1,
-	[HW_REC_FREE... HW_REC_FREE + HW_KIND_COUNT - 1] = 1,
-	[HW_REC_REALLOC... HW_REC_REALLOC + HW_KIND_COUNT - 1] = 1,
-	[HW_REC_STACK] = 1,
-};
+static const uint8_t run_tag[256] = {HEAP_TAGS, [HW_REC_STACK] = 1};
 
 /* A heap tag's record kind (HW_REC_ALLOC, _FREE or _REALLOC) and allocator
  * kind; *next: a short form (no sequence delta; kind: the chunk's). */
