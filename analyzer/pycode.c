@@ -15,12 +15,6 @@
 
 #include "util.h"
 
-static size_t hash32(uint32_t v)
-{
-	uint64_t h = v * 0x9e3779b97f4a7c15ull;
-	return (size_t)(h ^ (h >> 32));
-}
-
 void pycode_table_init(struct pycode_table *t)
 {
 	memset(t, 0, sizeof(*t));
@@ -42,7 +36,7 @@ void pycode_table_free(struct pycode_table *t)
 
 const struct pycode *pycode_find(const struct pycode_table *t, uint32_t id)
 {
-	size_t j = hash32(id) & t->mask;
+	size_t j = hw_hash32(id) & t->mask;
 	while (t->index[j]) {
 		const struct pycode *c = &t->codes[t->index[j] - 1];
 		if (c->id == id)
@@ -54,7 +48,7 @@ const struct pycode *pycode_find(const struct pycode_table *t, uint32_t id)
 
 static void index_put(uint32_t *index, size_t mask, const struct pycode *codes, uint32_t i)
 {
-	size_t j = hash32(codes[i].id) & mask;
+	size_t j = hw_hash32(codes[i].id) & mask;
 	while (index[j])
 		j = (j + 1) & mask;
 	index[j] = i + 1;

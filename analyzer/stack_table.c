@@ -7,12 +7,6 @@
 
 #include "util.h"
 
-static size_t hash32(uint32_t v)
-{
-	uint64_t h = v * 0x9e3779b97f4a7c15ull;
-	return (size_t)(h ^ (h >> 32));
-}
-
 void stack_table_init(struct stack_table *st)
 {
 	memset(st, 0, sizeof(*st));
@@ -30,7 +24,7 @@ void stack_table_free(struct stack_table *st)
 
 static void index_put(uint32_t *index, size_t mask, const struct node *nodes, uint32_t i)
 {
-	size_t j = hash32(nodes[i].raw_id) & mask;
+	size_t j = hw_hash32(nodes[i].raw_id) & mask;
 	while (index[j])
 		j = (j + 1) & mask;
 	index[j] = i + 1;
@@ -38,7 +32,7 @@ static void index_put(uint32_t *index, size_t mask, const struct node *nodes, ui
 
 uint32_t stack_table_find(const struct stack_table *st, uint32_t raw_id)
 {
-	size_t j = hash32(raw_id) & st->index_mask;
+	size_t j = hw_hash32(raw_id) & st->index_mask;
 	while (st->index[j]) {
 		uint32_t i = st->index[j] - 1;
 		if (st->nodes[i].raw_id == raw_id)

@@ -38,6 +38,14 @@ static inline uint64_t hw_mix64(uint64_t k)
 	return k;
 }
 
+/* A 32-bit id's slot in a table of ids (its low bits): the id times the
+ * golden ratio, the high half folded into the low. */
+static inline size_t hw_hash32(uint32_t v)
+{
+	uint64_t h = v * 0x9e3779b97f4a7c15ull;
+	return (size_t)(h ^ (h >> 32));
+}
+
 /* A hash of n bytes from h (a seed, or another hash to chain), eight bytes
  * at a time (a byte at a time cost more than the scans it replaced in the
  * flame graph's children). */
