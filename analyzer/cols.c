@@ -865,7 +865,6 @@ static inline __attribute__((always_inline)) size_t vlen_zz(uint64_t d)
 struct evout {
 	struct hw_event **ev;
 	size_t *cap, n;
-	size_t hdr; /* the open run's header, SIZE_MAX: none */
 	size_t *tail_at;
 	bool fallback; /* the records need the byte-for-byte reading */
 };

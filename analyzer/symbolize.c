@@ -583,6 +583,11 @@ static size_t slot_for(uint64_t key, size_t mask)
 	return (size_t)hw_mix64(key) & mask;
 }
 
+static size_t cache_slot(const struct symbolizer *s, uint64_t key)
+{
+	return slot_for(key, s->cache_mask);
+}
+
 size_t symbolize_native(struct symbolizer *s, uint32_t mod, uint64_t off, uint64_t ip,
 			const struct frame_info **out)
 {
@@ -590,7 +595,7 @@ size_t symbolize_native(struct symbolizer *s, uint32_t mod, uint64_t off, uint64
 	if (mi < 0)
 		off = ip;
 	uint64_t key = off ^ ((uint64_t)(mi + 1) << 48);
-	size_t j = slot_for(key, s->cache_mask);
+	size_t j = cache_slot(s, key);
 	while (s->cache[j].used) {
 		if (s->cache[j].ip == key && s->cache[j].mod == mi) {
 			*out = &s->frames[s->cache[j].first];
@@ -627,11 +632,6 @@ size_t symbolize_native(struct symbolizer *s, uint32_t mod, uint64_t off, uint64
 	s->cache_n++;
 	*out = &s->frames[first];
 	return s->nframes - first;
-}
-
-static size_t cache_slot(const struct symbolizer *s, uint64_t key)
-{
-	return slot_for(key, s->cache_mask);
 }
 
 void symbolizer_shown(struct symbolizer *s, const struct frame_info *f)
