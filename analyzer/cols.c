@@ -860,13 +860,29 @@ static inline __attribute__((always_inline)) size_t vlen_zz(uint64_t d)
 	return vlen_zz_of_bit[(63u ^ (unsigned)__builtin_clzll(m | 1)) & 63u];
 }
 
+/* Where a piece of a chunk decoded a piece at a time stopped (build_'s
+ * state; cols_dec). */
+struct piece {
+	struct model m;
+	size_t d; /* bytes written into dst */
+	size_t raw; /* raw bytes of the records decoded */
+	uint64_t seq; /* the sequence number a raw reading is at */
+	bool begun;
+};
+
 /* The decoder's output when it hands out events (build with ev, see
- * cols_decode_events). */
+ * cols_dec_piece). */
 struct evout {
 	struct hw_event **ev;
 	size_t *cap, n;
 	size_t *tail_at;
 	bool fallback; /* the records need the byte-for-byte reading */
+	/* where the last piece stopped, the records this one may still
+	 * take (a heap_run block stops there), whether it stopped before
+	 * the end */
+	struct piece *pc;
+	size_t rec_left;
+	bool more;
 };
 
 static void ev_grow(struct evout *e)
@@ -1072,22 +1088,24 @@ _Static_assert(RUN_BLOCK <= AL_SLACK, "a block's ALLOCs fit in the slack");
 #define HW_PEEL_LOOPS
 #endif
 
-/* cols_decode_events: the ALLOC, FREE, REALLOC and STACK records from the
+/* cols_dec_piece: the ALLOC, FREE, REALLOC and STACK records from the
  * tags stream's position on, into events: each stretch of heap records
  * one run (a HW_COLS_RUN byte at *dp and a header), each stretch of STACK
  * records one run of definitions (HW_COLS_DEFS; see cols.h), without
  * leaving this loop between them (the model and the order of the
  * stream reads those of build_, with the streams and the model's state in
- * locals; the last frees read back from the events, nth_free). A
- * well-formed run only: at anything else (a damaged stream, a
+ * locals; the last frees read back from the events, nth_free), up to
+ * the end of the block where the piece's records (eo->rec_left) run out.
+ * A well-formed run only: at anything else (a damaged stream, a
  * reference out of range, more raw bytes than the chunk holds, or what
  * the raw reading refuses or reads specially: a sequence number that
- * wraps, a stack id over 32 bits) it returns false, and the caller reads
- * the whole chunk the byte-for-byte way, whose checks say what is wrong.
- * So the loop checks the room for events, the streams' ends, the ALLOC
- * count and the stack ids once a block, the raw bytes once a run, and a
- * sequence number at each record (a wrap of a short form's + 1: an
- * increment's zero flag). */
+ * wraps or is UINT64_MAX, a stack id over 32 bits) it returns false, and
+ * the caller reads the whole chunk the byte-for-byte way, whose checks
+ * say what is wrong. So the loop checks the room for events, the
+ * streams' ends, the ALLOC count, the stack ids and the last sequence
+ * number once a block, the raw bytes once a run, and a sequence number
+ * at each record (a wrap of a short form's + 1: an increment's zero
+ * flag). */
 static __attribute__((noinline)) HW_PEEL_LOOPS bool heap_run(struct model *m, struct rd st[HW_COLS_ALL], struct evout *eo, size_t *nevp,
 		     size_t *rawp, uint64_t *seqp, size_t used, uint8_t **dp, uint8_t *const dend)
 {
@@ -1100,6 +1118,8 @@ static __attribute__((noinline)) HW_PEEL_LOOPS bool heap_run(struct model *m, st
 	const uint8_t *zp = st[HW_COLS_SIZE].p, *const ze = st[HW_COLS_SIZE].end;
 	const uint8_t *kp = st[HW_COLS_STACK].p, *const ke = st[HW_COLS_STACK].end;
 	const uint8_t *const t0 = tp, *const q0 = qp, *const z0 = zp, *const k0 = kp;
+	/* the tags of the piece's records */
+	const uint8_t *const tlim = (size_t)(te - tp) > eo->rec_left ? tp + eo->rec_left : te;
 	struct cols_work *w = m->w;
 	struct cols_class *const cls = w->cls;
 	const uint32_t gen = w->gen;
@@ -1150,7 +1170,7 @@ static __attribute__((noinline)) HW_PEEL_LOOPS bool heap_run(struct model *m, st
 		/* room for a block of records (two events each at most; a
 		 * STACK record one, and the headers of a run of STACK records
 		 * and of the heap run after it) */
-		size_t left = (size_t)(te - tp) < RUN_BLOCK ? (size_t)(te - tp) : RUN_BLOCK;
+		size_t left = (size_t)(tlim - tp) < RUN_BLOCK ? (size_t)(tlim - tp) : RUN_BLOCK;
 		while (*eo->cap - nev < 3 * left + 2)
 			ev_grow(eo);
 		e = *eo->ev + nev;
@@ -1221,17 +1241,27 @@ static __attribute__((noinline)) HW_PEEL_LOOPS bool heap_run(struct model *m, st
 			}
 		}
 	block_end:
-		if (stack_or > UINT32_MAX)
+		/* a sequence number the raw reading does not hand out as an
+		 * event either (UINT64_MAX: no merge limit lies above it): the
+		 * numbers only grow, the block's last is the largest */
+		if (stack_or > UINT32_MAX || seq == UINT64_MAX)
 			goto redo;
 		/* a stream read past its end (see GETV) */
 		if (qp > qe || rp > re || fp > fe || hp > he || ap > ae || zp > ze || kp > ke ||
 		    sp > se || nal > al_max)
 			goto redo;
 		nev = (size_t)(e - *eo->ev);
-		if (tp == te || !run_tag[*tp])
+		if (tp == tlim || !run_tag[*tp])
 			break;
 	}
-	CLOSE_RUN();
+	if (!defs && hdr + 1 == nev) {
+		/* a heap run opened after STACK records as a piece ended:
+		 * empty, dropped (a reader finds a record after every run) */
+		d--;
+		nev--;
+	} else {
+		CLOSE_RUN();
+	}
 #undef CLOSE_RUN
 #undef OPEN_RUN
 #undef RAW_NOW
@@ -1242,6 +1272,7 @@ static __attribute__((noinline)) HW_PEEL_LOOPS bool heap_run(struct model *m, st
 		     (size_t)(kp - k0) + nb;
 	if (raw > used)
 		goto redo;
+	eo->rec_left -= (size_t)(tp - t0);
 	*rawp = raw;
 	*dp = d;
 	ok = true;
@@ -1266,7 +1297,7 @@ redo:
 }
 
 /* Rebuilds the records from the streams st[] into dst (used bytes). With
- * ev (cols_decode_events): every run of ALLOC, FREE and REALLOC records
+ * ev (cols_dec_piece): every run of ALLOC, FREE and REALLOC records
  * becomes one HW_COLS_RUN byte in dst and a header and its events in
  * ev, every run of STACK records one HW_COLS_DEFS byte and a header and
  * its nodes (heap_run); the checks are the same, on the bytes the records
@@ -1276,18 +1307,33 @@ static inline __attribute__((always_inline)) size_t build_(struct cols_work *w,
 							   size_t used, const char **why, struct evout *eo)
 {
 	struct model m;
-	model_init(&m, w, used);
 	*why = NULL;
 	uint8_t *d = dst, *dend = dst + used;
 	size_t raw = 0; /* ev: the raw bytes of the records so far (d: what is written) */
 	uint64_t seq = 0; /* ev: the sequence number a raw reading would be at */
 	size_t nev = 0;
+	struct piece *pc = eo ? eo->pc : NULL;
+	if (eo && pc->begun) { /* where the last piece stopped */
+		m = pc->m;
+		d = dst + pc->d;
+		raw = pc->raw;
+		seq = pc->seq;
+		nev = eo->n;
+	} else {
+		model_init(&m, w, used);
+	}
 	struct rd *tags = &st[HW_COLS_TAG];
 	while (tags->p < tags->end) {
 		uint8_t t = *tags->p++;
 		uint64_t v, s0, s1 = 0, size, stack;
 		if (eo && run_tag[t]) { /* runs: a byte each here, their events in ev */
 			tags->p--;
+			if (!eo->rec_left) { /* the piece is full: the next one goes on here */
+				*pc = (struct piece){m, (size_t)(d - dst), raw, seq, true};
+				eo->n = nev;
+				eo->more = true;
+				return 0;
+			}
 			if (!heap_run(&m, st, eo, &nev, &raw, &seq, used, &d, dend))
 				return eo->fallback = true, 0;
 			continue;
@@ -1561,34 +1607,93 @@ size_t cols_decode(struct cols_work *w, void *dctx, const uint8_t *z, size_t zle
 	return build(w, st, dst, used, why);
 }
 
-/* cols_decode_events on streams already inflated (st; again: a copy of
- * st for the byte-for-byte way). */
-static size_t decode_events_st(struct cols_work *w, struct rd st[HW_COLS_ALL], uint8_t *dst,
-			       size_t used, struct hw_event **ev, size_t *ev_cap, size_t *nev,
-			       size_t *tail_at, const char **why)
+/* --- a chunk a piece at a time ------------------------------------------- */
+
+size_t cols_piece_records = 512;
+
+struct cols_dec {
+	struct cols_work w; /* its own: the replay decodes chunks of several threads by turns */
+	struct rd st[HW_COLS_ALL];
+	struct rd again[HW_COLS_ALL]; /* the streams from the start (the byte-for-byte way) */
+	struct piece pc;
+	size_t used;
+	size_t nev; /* the entries the last piece wrote in the events */
+};
+
+struct cols_dec *cols_dec_new(void)
 {
-	struct rd again[HW_COLS_ALL];
-	memcpy(again, st, sizeof(again));
-	struct evout eo = {.ev = ev, .cap = ev_cap, .tail_at = tail_at};
-	size_t n = build_ev(w, st, dst, used, why, &eo);
-	if (n || !eo.fallback)
-		return (*nev = n ? eo.n : 0), n;
-	*tail_at = 0;
-	return build(w, again, dst, used, why);
+	return xcalloc(1, sizeof(struct cols_dec));
 }
 
-size_t cols_decode_events(struct cols_work *w, void *dctx, const uint8_t *z, size_t zlen,
-			  uint8_t *dst, size_t used, struct hw_event **ev, size_t *ev_cap,
-			  size_t *nev, size_t *tail_at, const char **why)
+void cols_dec_free(struct cols_dec *x)
 {
-	struct rd st[HW_COLS_ALL];
+	if (!x)
+		return;
+	cols_free(&x->w);
+	free(x);
+}
+
+static void dec_begin(struct cols_dec *x, size_t used)
+{
+	memcpy(x->again, x->st, sizeof(x->again));
+	x->pc.begun = false;
+	x->used = used;
+	x->nev = 0;
+}
+
+bool cols_dec_begin(struct cols_dec *x, void *dctx, const uint8_t *z, size_t zlen, size_t used,
+		    const char **why)
+{
 	*why = NULL;
-	*nev = 0;
+	if (!inflate(&x->w, dctx, z, zlen, used, x->st, why))
+		return false;
+	x->w.shift = 0;
+	dec_begin(x, used);
+	return true;
+}
+
+/* The last HW_COLS_FRING frees among the n events at ev, oldest first, as
+ * FREE events at its start: what nth_free finds of the pieces before.
+ * Returns their count. */
+static size_t carry_frees(struct hw_event *ev, size_t n)
+{
+	uint64_t a[HW_COLS_FRING];
+	size_t k = 0;
+	for (size_t i = n; i-- > 0 && k < HW_COLS_FRING;)
+		if (ev[i].op == EV_FREE || ev[i].op == EV_REALLOC_FREE)
+			a[k++] = ev[i].addr;
+	for (size_t i = 0; i < k; i++)
+		ev[i] = (struct hw_event){.addr = a[k - 1 - i], .op = EV_FREE};
+	return k;
+}
+
+enum cols_piece cols_dec_piece(struct cols_dec *x, uint8_t *dst, size_t *dlen,
+			       struct hw_event **ev, size_t *ev_cap, size_t *first, size_t *nev,
+			       size_t *tail_at, const char **why)
+{
+	size_t g = x->pc.begun ? carry_frees(*ev, x->nev) : 0;
+	struct evout eo = {.ev = ev,
+			   .cap = ev_cap,
+			   .n = g,
+			   .tail_at = tail_at,
+			   .pc = &x->pc,
+			   .rec_left = cols_piece_records ? cols_piece_records : 1};
+	*why = NULL;
+	size_t n = build_ev(&x->w, x->st, dst, x->used, why, &eo);
+	if (eo.more || (!eo.fallback && !*why)) {
+		*first = g;
+		*nev = x->nev = eo.n;
+		*dlen = eo.more ? x->pc.d : n;
+		return eo.more ? COLS_MORE : COLS_LAST;
+	}
+	/* the whole chunk the byte-for-byte way, whose checks say what is
+	 * wrong (a damaged stream) or which reads what a run does not (a
+	 * sequence number that wraps, ...) */
+	*first = *nev = x->nev = 0;
 	*tail_at = 0;
-	if (!inflate(w, dctx, z, zlen, used, st, why))
-		return 0;
-	w->shift = 0;
-	return decode_events_st(w, st, dst, used, ev, ev_cap, nev, tail_at, why);
+	x->pc.begun = false;
+	*dlen = n = build(&x->w, x->again, dst, x->used, why);
+	return n == x->used ? COLS_RAW : COLS_BAD;
 }
 
 /* --- groups ---------------------------------------------------------------- */
@@ -1870,14 +1975,12 @@ size_t cols_group_decode(struct cols_work *w, const struct cols_group *g, uint32
 	return build(w, st, dst, used, why);
 }
 
-size_t cols_group_decode_events(struct cols_work *w, const struct cols_group *g, uint32_t j,
-				uint8_t *dst, size_t used, struct hw_event **ev, size_t *ev_cap,
-				size_t *nev, size_t *tail_at, const char **why)
+
+bool cols_dec_begin_group(struct cols_dec *x, const struct cols_group *g, uint32_t j, size_t used,
+			  const char **why)
 {
-	struct rd st[HW_COLS_ALL];
-	*nev = 0;
-	*tail_at = 0;
-	if (!group_streams(w, g, j, used, st, why))
-		return 0;
-	return decode_events_st(w, st, dst, used, ev, ev_cap, nev, tail_at, why);
+	if (!group_streams(&x->w, g, j, used, x->st, why))
+		return false;
+	dec_begin(x, used);
+	return true;
 }

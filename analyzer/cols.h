@@ -57,7 +57,7 @@ size_t cols_encode(struct cols_work *w, void *cctx, const uint8_t *rec, size_t u
 size_t cols_decode(struct cols_work *w, void *dctx, const uint8_t *z, size_t zlen, uint8_t *dst,
 		   size_t used, const char **why);
 
-/* In the records cols_decode_events writes: one run of ALLOC, FREE and
+/* In the records cols_dec_piece writes: one run of ALLOC, FREE and
  * REALLOC records, handed out as events (never a record tag: no body
  * format has it, so the column decoder never writes it as a record). */
 #define HW_COLS_RUN 0xff
@@ -69,28 +69,52 @@ size_t cols_decode(struct cols_work *w, void *dctx, const uint8_t *z, size_t zle
 #define HW_COLS_DEFS 0xfe
 
 struct hw_event;
+struct cols_group;
 
-/* Like cols_decode, for the replay: each run of ALLOC, FREE and REALLOC
- * records comes out as one HW_COLS_RUN byte in dst (each run of STACK
- * records as one HW_COLS_DEFS byte) and, in *ev (grown as
- * needed, *ev_cap events), a header event (op EV_RUN_HEADER, seq: the
- * number of events after it, addr: the raw bytes of the run, stack and
- * kind: the last ALLOC's stack id and the kind after the run, where the
- * raw reading of the records after it starts from) and the
+/* The replay's decoder of a column chunk: like cols_decode, but each run
+ * of ALLOC, FREE and REALLOC records comes out as one HW_COLS_RUN byte in
+ * dst (each run of STACK records as one HW_COLS_DEFS byte) and, in *ev
+ * (grown as needed, *ev_cap events), a header event (op EV_RUN_HEADER,
+ * seq: the number of events after it, addr: the raw bytes of the run,
+ * stack and kind: the last ALLOC's stack id and the kind after the run,
+ * where the raw reading of the records after it starts from) and the
  * events of its records, as the raw reading would give them; every other
- * record is rebuilt byte for byte. *nev: the entries written in *ev;
- * *tail_at: where the records the columns did not split start in dst
- * (HW_COLS_RUN and HW_COLS_DEFS bytes lie only before it). When a run is
- * not well formed (a damaged stream, a reference out of range, more bytes
- * than `used`) or holds a record the raw reading refuses or reads
- * specially (a sequence number that wraps, a stack id over 32 bits, a
- * STACK node that names itself), the whole chunk is rebuilt
- * byte for byte instead (*nev = 0), with the checks and messages of
- * cols_decode. Returns the bytes written into dst (room: used
- * bytes), or 0 with *why set. */
-size_t cols_decode_events(struct cols_work *w, void *dctx, const uint8_t *z, size_t zlen,
-			  uint8_t *dst, size_t used, struct hw_event **ev, size_t *ev_cap,
-			  size_t *nev, size_t *tail_at, const char **why);
+ * record is rebuilt byte for byte. It goes a piece at a time: a piece's
+ * events stay in the first-level cache from the decoder to the merge
+ * that reads them (a whole chunk's, 13,000 events of 32 bytes, did not).
+ * One a reader of chunks (a cursor), kept from chunk to chunk. */
+struct cols_dec;
+struct cols_dec *cols_dec_new(void);
+void cols_dec_free(struct cols_dec *x);
+/* Starts on a column chunk (payload z of zlen bytes, `used` record bytes)
+ * or on chunk j of an inflated group (which must stay as it is until the
+ * chunk's last piece). false with *why: damaged. */
+bool cols_dec_begin(struct cols_dec *x, void *dctx, const uint8_t *z, size_t zlen, size_t used,
+		    const char **why);
+bool cols_dec_begin_group(struct cols_dec *x, const struct cols_group *g, uint32_t j, size_t used,
+			  const char **why);
+/* The next piece: cols_piece_records records of runs (up to the end of a
+ * decoder's block more) and the other records up to the next run; its
+ * records' bytes appended to dst (room: the chunk's used bytes; *dlen:
+ * the bytes dst holds, before and after), its events in *ev from *first
+ * to *nev (the entries before *first are the decoder's). COLS_MORE: more
+ * pieces follow; COLS_LAST: this was the last (*tail_at: where the
+ * records the columns did not split start in dst; HW_COLS_RUN and
+ * HW_COLS_DEFS bytes lie only before it). When a piece is not well
+ * formed (a damaged stream, a reference out of range, more bytes than
+ * `used`) or holds a record the raw reading refuses or reads specially
+ * (a sequence number that wraps or is the last one, a stack id over 32
+ * bits, a STACK node that names itself), the whole chunk is rebuilt byte
+ * for byte into dst instead, with the checks and messages of cols_decode:
+ * COLS_RAW, *dlen = used (a reader goes on from the raw offset it had
+ * reached), or COLS_BAD with *why (damaged: the pieces before it were
+ * sound as far as they went). */
+enum cols_piece { COLS_MORE, COLS_LAST, COLS_RAW, COLS_BAD };
+enum cols_piece cols_dec_piece(struct cols_dec *x, uint8_t *dst, size_t *dlen,
+			       struct hw_event **ev, size_t *ev_cap, size_t *first, size_t *nev,
+			       size_t *tail_at, const char **why);
+/* Records a piece holds (tests lower it to put piece ends everywhere). */
+extern size_t cols_piece_records;
 
 /* --- groups (HW_CHUNK_GROUP) --------------------------------------------- */
 
@@ -120,6 +144,7 @@ bool cols_group_head(const uint8_t *chunk, size_t zlen, size_t limit, uint32_t *
 struct cols_group {
 	uint64_t key; /* the reader's: the group's offset in the file */
 	bool read_all; /* the reader's: its last chunk was read */
+	uint32_t pins; /* the reader's: cursors decoding a chunk of it (cols_dec) */
 	const char *why; /* damaged: why; NULL: sound */
 	uint32_t k;
 	unsigned shift; /* the address deltas' unit: 1 << shift bytes */
@@ -136,12 +161,9 @@ struct cols_group {
 void cols_group_inflate(struct cols_group *g, void *dctx, const uint8_t *chunk, size_t zlen,
 			size_t limit);
 void cols_group_free(struct cols_group *g);
-/* cols_decode and cols_decode_events of the group's chunk j (used bytes). */
+/* cols_decode of the group's chunk j (used bytes). */
 size_t cols_group_decode(struct cols_work *w, const struct cols_group *g, uint32_t j, uint8_t *dst,
 			 size_t used, const char **why);
-size_t cols_group_decode_events(struct cols_work *w, const struct cols_group *g, uint32_t j,
-				uint8_t *dst, size_t used, struct hw_event **ev, size_t *ev_cap,
-				size_t *nev, size_t *tail_at, const char **why);
 
 /* The largest payload cols_encode can write for a chunk of chunk_size bytes
  * (what a reader accepts as a payload's length). */

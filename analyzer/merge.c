@@ -148,11 +148,9 @@ static bool advance(struct merge *m, struct cursor *c)
 		drop_pages(m, c->chunk);
 		__atomic_store_n(&m->done_bytes, m->done_bytes + c->chunk->used, __ATOMIC_RELAXED);
 		if (++m->chain_at[ci] >= m->chain_end[ci]) {
-			/* its events' buffer too: a trace of many threads kept
-			 * one for each thread that ended */
-			free(c->cev);
-			c->cev = NULL;
-			c->cev_cap = 0;
+			/* its events' buffer and decoder too: a trace of many
+			 * threads kept one for each thread that ended */
+			cursor_release(c);
 			return false;
 		}
 		/* the delta bases restart with each chunk; the time does not */

@@ -273,12 +273,18 @@ static size_t chunk_checked(struct trace *t, const struct chunk_ref *c, const ch
 
 /* The inflated group of chunk c (t->dctx made), from the ones kept or
  * inflated now in place of one whose last chunk was read, else of the
- * oldest; t->cols made too. */
-static const struct cols_group *group_of(struct trace *t, const struct chunk_ref *c)
+ * oldest; never in place of one a cursor is decoding a piece at a time
+ * (pinned: its streams are read until that chunk's last piece; when all
+ * are, the slots double). t->cols made too. */
+static struct cols_group *group_of(struct trace *t, const struct chunk_ref *c)
 {
 	if (!t->cols)
 		t->cols = xcalloc(1, sizeof(*t->cols));
-	size_t n = sizeof(t->groups) / sizeof(t->groups[0]);
+	if (!t->ngroups) {
+		t->ngroups = 8;
+		t->groups = xcalloc(t->ngroups, sizeof(*t->groups));
+	}
+	size_t n = t->ngroups;
 	bool last = c->gj + 1 >= c->gk;
 	for (size_t i = 0; i < n; i++)
 		if (t->groups[i] && t->groups[i]->key == c->offset) {
@@ -288,16 +294,26 @@ static const struct cols_group *group_of(struct trace *t, const struct chunk_ref
 	/* a reading in file order (the replay's, dump's) needs a group no more
 	 * once its last chunk was read: its slot and buffer go first, so a
 	 * thread's groups one after another use one buffer */
-	size_t at = t->group_next;
-	for (size_t k = 0; k < n; k++) {
+	size_t at = SIZE_MAX;
+	for (size_t k = 0; k < n && at == SIZE_MAX; k++) {
 		struct cols_group *o = t->groups[(t->group_next + k) % n];
-		if (o && o->read_all && o->buf) {
+		if (o && o->read_all && o->buf && !o->pins)
 			at = (t->group_next + k) % n;
-			break;
+	}
+	for (size_t k = 0; k < n && at == SIZE_MAX; k++) {
+		struct cols_group *o = t->groups[(t->group_next + k) % n];
+		if (!o || !o->pins) {
+			at = (t->group_next + k) % n;
+			t->group_next = (at + 1) % n;
 		}
 	}
-	if (at == t->group_next)
-		t->group_next = (t->group_next + 1) % n;
+	if (at == SIZE_MAX) {
+		t->groups = xrealloc(t->groups, 2 * n * sizeof(*t->groups));
+		memset(t->groups + n, 0, n * sizeof(*t->groups));
+		at = n;
+		n = t->ngroups = 2 * n;
+		t->group_next = (at + 1) % n;
+	}
 	struct cols_group **g = &t->groups[at];
 	if (!*g)
 		*g = xcalloc(1, sizeof(**g));
@@ -310,7 +326,7 @@ static const struct cols_group *group_of(struct trace *t, const struct chunk_ref
 	 * a long read (about 4% of a compressed summary's time) */
 	for (size_t k = 0; k < n && !(*g)->buf; k++) {
 		struct cols_group *o = t->groups[(t->group_next + k) % n];
-		if (!o || o == *g || !o->buf)
+		if (!o || o == *g || !o->buf || o->pins)
 			continue;
 		if (total + o->cap > GROUPS_KEPT_BYTES) {
 			(*g)->buf = o->buf;
@@ -325,15 +341,15 @@ static const struct cols_group *group_of(struct trace *t, const struct chunk_ref
 			   t->hdr.chunk_size - HW_CHUNK_HEADER_SIZE);
 	(*g)->read_all = last;
 	/* the groups kept hold GROUPS_KEPT_BYTES at most (a group's streams
-	 * take about its 2 MiB of records, 4 MiB at most): the oldest others
-	 * give theirs back, and are inflated again if a chunk of theirs is
-	 * read */
+	 * take about its 2 MiB of records, 4 MiB at most), pinned ones aside:
+	 * the oldest others give theirs back, and are inflated again if a
+	 * chunk of theirs is read */
 	total = 0;
 	for (size_t i = 0; i < n; i++)
-		total += t->groups[i] ? t->groups[i]->cap : 0;
+		total += t->groups[i] && !t->groups[i]->pins ? t->groups[i]->cap : 0;
 	for (size_t k = 0; k < n && total > GROUPS_KEPT_BYTES; k++) {
 		struct cols_group *o = t->groups[(t->group_next + k) % n];
-		if (!o || o == *g)
+		if (!o || o == *g || o->pins)
 			continue;
 		total -= o->cap;
 		cols_group_free(o); /* key 0: no chunk's */
@@ -365,19 +381,28 @@ size_t trace_chunk_decompress(const struct trace *tc, size_t i, uint8_t *dst)
 	return chunk_checked(t, c, why, n);
 }
 
+/* One warning for the trace: compressed chunk c is damaged (why), the
+ * whole of it skipped or, after records read from it, the rest. */
+static void damaged_chunk(struct trace *t, const struct chunk_ref *c, const char *why, bool rest)
+{
+	if (!t->warned)
+		warn_print("%s: damaged compressed chunk at offset %llu (%s); %s", t->path,
+			   (unsigned long long)c->offset, why,
+			   rest ? "the rest of it is skipped" : "it is skipped");
+	t->warned = true;
+	t->damaged = true;
+}
+
 /* What decompressing chunk c gave: n bytes (used), or a warning. */
 static size_t chunk_checked(struct trace *t, const struct chunk_ref *c, const char *why, size_t n)
 {
 	if (!t->dctx || why || ZSTD_isError(n) || n != c->used) {
-		if (!t->warned)
-			warn_print("%s: damaged compressed chunk at offset %llu (%s); it is skipped", t->path,
-				   (unsigned long long)c->offset,
-				   !t->dctx ? "out of memory"
-				   : why	     ? why
-				   : ZSTD_isError(n) ? ZSTD_getErrorName(n)
-						     : "it decompresses to fewer bytes than it says");
-		t->warned = true;
-		t->damaged = true;
+		damaged_chunk(t, c,
+			      !t->dctx		? "out of memory"
+			      : why		? why
+			      : ZSTD_isError(n) ? ZSTD_getErrorName(n)
+						: "it decompresses to fewer bytes than it says",
+			      false);
 		return 0;
 	}
 	return n;
@@ -656,11 +681,12 @@ void trace_close(struct trace *t)
 		cols_free(t->cols);
 		free(t->cols);
 	}
-	for (size_t i = 0; i < sizeof(t->groups) / sizeof(t->groups[0]); i++)
+	for (size_t i = 0; i < t->ngroups; i++)
 		if (t->groups[i]) {
 			cols_group_free(t->groups[i]);
 			free(t->groups[i]);
 		}
+	free(t->groups);
 	for (size_t i = 0; i < t->nlabels; i++)
 		free(t->labels[i]);
 	free(t->labels);
@@ -684,22 +710,71 @@ static void cursor_buf(struct cursor *c, size_t need)
 	c->buf = xmalloc(c->buf_cap);
 }
 
+static void cursor_unpin(struct cursor *c)
+{
+	if (c->pinned)
+		c->pinned->pins--;
+	c->pinned = NULL;
+	c->piecing = false;
+}
+
+/* The next piece of the chunk (c->p at c->end): false at its end. */
+static bool cursor_piece(struct cursor *c)
+{
+	struct trace *t = (struct trace *)c->trace;
+	const struct chunk_ref *ch = c->chunk;
+	size_t dlen = (size_t)(c->end - c->start), first, nev, tail_at;
+	const char *why;
+	enum cols_piece r = cols_dec_piece(c->dec, c->buf, &dlen, &c->cev, &c->cev_cap, &first,
+					   &nev, &tail_at, &why);
+	c->cev_at = first;
+	c->cev_n = nev;
+	c->end = c->buf + dlen;
+	c->run_lim = r == COLS_LAST ? c->buf + tail_at : c->end;
+	if (r == COLS_MORE)
+		return true;
+	cursor_unpin(c);
+	if (r == COLS_RAW) {
+		/* rebuilt byte for byte: the reading goes on from the raw
+		 * offset it reached */
+		c->p = c->start + (size_t)(c->p - c->start) + c->shrink;
+		c->shrink = 0;
+		c->run_lim = c->start;
+		return c->p < c->end;
+	}
+	if (r == COLS_BAD) {
+		damaged_chunk(t, ch, why, c->p > c->start);
+		c->p = c->end = c->run_lim = c->start;
+		c->shrink = 0;
+		return false;
+	}
+	return c->p < c->end;
+}
+
+/* c->p < c->end, the next piece decoded if need be */
+static inline bool cursor_more(struct cursor *c)
+{
+	return c->p < c->end || (c->piecing && cursor_piece(c));
+}
+
 void cursor_init_events(struct cursor *c, const struct trace *t, size_t i)
 {
 	const struct chunk_ref *ch = &t->chunks[i];
+	struct hw_event *ev = c->cev;
+	size_t cap = c->cev_cap;
+	struct cols_dec *dec = c->dec;
+	cursor_unpin(c);
 	if (!ch->zlen || !ch->cols) {
-		struct hw_event *ev = c->cev;
-		size_t cap = c->cev_cap;
 		cursor_init(c, t, i);
 		c->cev = ev;
 		c->cev_cap = cap;
+		c->dec = dec;
 		return;
 	}
-	struct hw_event *ev = c->cev;
-	size_t cap = c->cev_cap;
 	memset(c, 0, sizeof(*c));
 	c->cev = ev;
 	c->cev_cap = cap;
+	c->dec = dec ? dec : cols_dec_new();
 	c->trace = t;
 	c->chunk = ch;
 	c->thread = ch->thread;
@@ -709,23 +784,24 @@ void cursor_init_events(struct cursor *c, const struct trace *t, size_t i)
 	if (!tw->dctx)
 		tw->dctx = ZSTD_createDCtx();
 	const char *why = NULL;
-	size_t n = 0, tail_at = 0;
+	bool ok = false;
 	if (tw->dctx && ch->gk) {
-		const struct cols_group *g = group_of(tw, ch);
-		n = cols_group_decode_events(tw->cols, g, ch->gj, c->buf, ch->used, &c->cev, &c->cev_cap,
-					     &c->cev_n, &tail_at, &why);
+		struct cols_group *g = group_of(tw, ch);
+		ok = cols_dec_begin_group(c->dec, g, ch->gj, ch->used, &why);
+		if (ok) {
+			g->pins++;
+			c->pinned = g;
+		}
 	} else if (tw->dctx) {
-		if (!tw->cols)
-			tw->cols = xcalloc(1, sizeof(*tw->cols));
-		n = cols_decode_events(tw->cols, tw->dctx, t->data + ch->offset + HW_ZCHUNK_HEADER_SIZE,
-				       ch->zlen, c->buf, ch->used, &c->cev, &c->cev_cap, &c->cev_n,
-				       &tail_at, &why);
+		ok = cols_dec_begin(c->dec, tw->dctx, t->data + ch->offset + HW_ZCHUNK_HEADER_SIZE,
+				    ch->zlen, ch->used, &why);
 	}
-	/* rebuilt byte for byte (no events): as cursor_init */
-	if (chunk_checked(tw, ch, why, c->cev_n || why ? ch->used : n) != ch->used)
+	if (!ok) {
+		chunk_checked(tw, ch, why, 0);
 		return;
-	c->end = c->buf + n;
-	c->run_lim = c->buf + tail_at;
+	}
+	c->piecing = true;
+	cursor_piece(c);
 }
 
 void cursor_release(struct cursor *c)
@@ -734,6 +810,8 @@ void cursor_release(struct cursor *c)
 	free(c->cev);
 	c->cev = NULL;
 	c->cev_cap = 0;
+	cols_dec_free(c->dec);
+	c->dec = NULL;
 }
 
 void cursor_init(struct cursor *c, const struct trace *t, size_t i)
@@ -755,6 +833,7 @@ void cursor_init(struct cursor *c, const struct trace *t, size_t i)
 
 void cursor_done(struct cursor *c)
 {
+	cursor_unpin(c);
 	if (!c->buf)
 		return;
 	struct trace *t = (struct trace *)c->trace;
@@ -854,6 +933,7 @@ static int cursor_bad(struct cursor *c)
 	t->damaged = true;
 	c->p = c->end;
 	c->bad = true;
+	cursor_unpin(c); /* and no more pieces */
 	return -1;
 }
 
@@ -1105,10 +1185,10 @@ static int decode_heap_event(struct cursor *c, struct hw_event ev[2], bool wrap)
 }
 enum read_result cursor_next(struct cursor *c, struct hw_record *r)
 {
+	if (!cursor_more(c) || *c->p == 0)
+		return READ_END;
 	const uint8_t *p = c->p, *end = c->end;
 	uint64_t v, w;
-	if (p >= end || *p == 0)
-		return READ_END;
 	if (at_defs(c)) {
 		take_def(c, r);
 		return READ_RECORD;
@@ -1274,10 +1354,12 @@ bad:
  * (or realloc) that saw the interpreter finalizing had taken its own, and
  * was written first, so the free's delta wrapped around. The writer's
  * arithmetic is modulo 2^64, so the wrapped delta gives the exact number. */
-static bool older_event_follows(const struct cursor *c)
+static bool older_event_follows(struct cursor *c)
 {
+	if (!cursor_more(c))
+		return false;
 	const uint8_t *p = c->p, *end = c->end;
-	if (p >= end || *p < HW_REC_ALLOC || *p >= HW_REC_REALLOC + HW_KIND_COUNT)
+	if (*p < HW_REC_ALLOC || *p >= HW_REC_REALLOC + HW_KIND_COUNT)
 		return false;
 	p++;
 	uint64_t v;
@@ -1286,6 +1368,7 @@ static bool older_event_follows(const struct cursor *c)
 
 int cursor_next_events(struct cursor *c, struct hw_record *r, struct hw_event ev[3])
 {
+	cursor_more(c);
 	if (at_defs(c)) { /* a definition: no event */
 		take_def(c, r);
 		c->ev_time = r->time_ns;

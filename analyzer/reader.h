@@ -44,9 +44,9 @@ struct trace {
 	void *dctx;
 	struct cols_work *cols; /* the column decoder's memory (same thread) */
 	/* groups inflated last (HW_CHUNK_GROUP), by their offset, the oldest
-	 * replaced (same thread) */
-	struct cols_group *groups[8];
-	size_t group_next;
+	 * replaced (same thread): 8 slots, more while cursors pin them */
+	struct cols_group **groups;
+	size_t ngroups, group_next;
 	/* labels of MARK records read from compressed chunks: the chunk's
 	 * buffer goes, the event still points at its label */
 	char **labels;
@@ -145,10 +145,16 @@ struct cursor {
 	/* a column chunk read by cursor_init_events: its runs of ALLOC, FREE
 	 * and REALLOC records are HW_COLS_RUN bytes before run_lim, its runs
 	 * of STACK records HW_COLS_DEFS bytes, their events in cev (see
-	 * cols_decode_events) */
+	 * cols_dec_piece) */
 	const uint8_t *run_lim;
 	struct hw_event *cev; /* owned, kept from chunk to chunk */
 	size_t cev_cap, cev_at, cev_n;
+	/* the chunk is decoded a piece at a time: the next piece when c->p
+	 * reaches c->end (cursor_piece); the decoder is owned and kept from
+	 * chunk to chunk, a group's streams pinned while it reads them */
+	struct cols_dec *dec;
+	struct cols_group *pinned;
+	bool piecing;
 	uint64_t run_left; /* events (or STACK records) of the current run not handed out yet */
 	uint64_t shrink; /* raw bytes of the runs passed, less their one byte each */
 	bool bad; /* the chunk ended at a damaged record */
@@ -224,7 +230,7 @@ int cursor_next_events(struct cursor *c, struct hw_record *r, struct hw_event ev
  * Their time is c->time_ns. Returns the number of events. */
 size_t cursor_decode_run(struct cursor *c, struct hw_event *out, size_t max, uint64_t limit);
 
-/* cursor_decode_run at a run of a column chunk, which cols_decode_events
+/* cursor_decode_run at a run of a column chunk, which cols_dec_piece
  * decoded already: *ev points at its events where they lie (valid until
  * the cursor moves on), no copy. At anything else *ev is NULL and nothing
  * is read (the caller uses cursor_decode_run). */

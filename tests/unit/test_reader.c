@@ -1350,6 +1350,46 @@ static char *events_and_warnings(const char *p, bool *damaged)
 	return out;
 }
 
+/* The replay's decoding of a whole column chunk (payload z of zlen bytes,
+ * or chunk j of group g) in one piece: the bytes it writes into dst, its
+ * events in *ev (*nev entries; none when it was rebuilt byte for byte),
+ * where its tail starts, or 0 with *why. */
+static size_t decode_piece(struct cols_dec *x, bool begun, uint8_t *dst, struct hw_event **ev,
+			   size_t *evcap, size_t *nev, size_t *tail_at, const char **why)
+{
+	*nev = *tail_at = 0;
+	size_t dlen = 0, first = 0;
+	enum cols_piece r = COLS_BAD;
+	if (begun) {
+		size_t saved = cols_piece_records;
+		cols_piece_records = SIZE_MAX;
+		r = cols_dec_piece(x, dst, &dlen, ev, evcap, &first, nev, tail_at, why);
+		cols_piece_records = saved;
+		assert_int_not_equal(r, COLS_MORE);
+		assert_int_equal(first, 0);
+	}
+	cols_dec_free(x);
+	return r == COLS_BAD ? 0 : dlen;
+}
+
+static size_t decode_events(ZSTD_DCtx *dc, const uint8_t *z, size_t zlen, uint8_t *dst, size_t used,
+			    struct hw_event **ev, size_t *evcap, size_t *nev, size_t *tail_at,
+			    const char **why)
+{
+	struct cols_dec *x = cols_dec_new();
+	bool begun = cols_dec_begin(x, dc, z, zlen, used, why);
+	return decode_piece(x, begun, dst, ev, evcap, nev, tail_at, why);
+}
+
+static size_t group_decode_events(const struct cols_group *g, uint32_t j, uint8_t *dst, size_t used,
+				  struct hw_event **ev, size_t *evcap, size_t *nev, size_t *tail_at,
+				  const char **why)
+{
+	struct cols_dec *x = cols_dec_new();
+	bool begun = cols_dec_begin_group(x, g, j, used, why);
+	return decode_piece(x, begun, dst, ev, evcap, nev, tail_at, why);
+}
+
 /* The replay reads a column chunk's ALLOC, FREE and REALLOC records from
  * the columns straight into events (cursor_init_events): what it hands
  * out, the warning (with the damaged record's offset in the raw records)
@@ -1435,6 +1475,9 @@ static void column_events_as_raw(void **state)
 	static const uint8_t after[] = {HW_REC_ALLOC, 0x01, 0x04, 0x20, 0x01, HW_REC_FREE, 0x01, 0x01};
 	/* a short form whose stack delta (-2^32) leaves 0..2^32-1 */
 	static const uint8_t below_zero[] = {HW_REC_ALLOC_NEXT, 0x02, 0x10, 0xff, 0xff, 0xff, 0xff, 0x1f};
+	/* a record rebuilt byte for byte that the raw reading refuses (a
+	 * CODE of id 0): the records after it, in a later piece, are skipped */
+	static const uint8_t code_zero[] = {HW_REC_CODE, 0x00, 0x01, 0x00, 0x00, 0x00};
 	/* a run ends at a varint in a longer form than needed (the split
 	 * stops there) and short forms follow it: their kind and stack come
 	 * from the run's last records, not from the chunk's start */
@@ -1447,7 +1490,8 @@ static void column_events_as_raw(void **state)
 		bool damaged;
 	} odd[] = {{NULL, 0, false}, {big_stack, sizeof(big_stack), true},
 		   {stack_loop, sizeof(stack_loop), true}, {wraps, sizeof(wraps), true},
-		   {below_zero, sizeof(below_zero), true}, {tail_short, sizeof(tail_short), false}};
+		   {below_zero, sizeof(below_zero), true}, {tail_short, sizeof(tail_short), false},
+		   {code_zero, sizeof(code_zero), true}};
 	ZSTD_CCtx *cc = ZSTD_createCCtx();
 	size_t cap = cols_bound(HW_MIN_CHUNK_SIZE);
 	uint8_t *z = malloc(cap);
@@ -1469,7 +1513,7 @@ static void column_events_as_raw(void **state)
 	struct hw_event *ev = NULL;
 	size_t evcap = 0, nev = 0, tail_at = 0, n = cols_encode(&w, cc, rec0, used0, z, cap);
 	const char *why = "unset";
-	size_t got = cols_decode_events(&w, dc, z, n, dst, used0, &ev, &evcap, &nev, &tail_at, &why);
+	size_t got = decode_events(dc, z, n, dst, used0, &ev, &evcap, &nev, &tail_at, &why);
 	assert_null(why);
 	assert_true(got > 0 && got < used0 / 4);
 	assert_int_equal(tail_at, got);
@@ -1485,7 +1529,7 @@ static void column_events_as_raw(void **state)
 	assert_true(runs >= 2 && marks >= runs);
 	assert_int_equal(got - runs + raw_in_runs, used0);
 	/* a lying size: the same message as the byte-for-byte rebuild */
-	assert_int_equal(cols_decode_events(&w, dc, z, n, dst, used0 - 1, &ev, &evcap, &nev, &tail_at, &why), 0);
+	assert_int_equal(decode_events(dc, z, n, dst, used0 - 1, &ev, &evcap, &nev, &tail_at, &why), 0);
 	assert_string_equal(why, "it rebuilds to more bytes than it says");
 	free(ev);
 	free(dst);
@@ -1560,7 +1604,7 @@ static void column_stack_runs_as_raw(void **state)
 			size_t evcap = 0, nev = 0, tail_at = 0, nodes = 0;
 			size_t n = cols_encode(&w, cc, rec, used, z, cap);
 			const char *why = "unset";
-			size_t got = cols_decode_events(&w, dc, z, n, dst, used, &ev, &evcap, &nev,
+			size_t got = decode_events(dc, z, n, dst, used, &ev, &evcap, &nev,
 							&tail_at, &why);
 			assert_null(why);
 			size_t marks[2] = {0, 0}, raw = got;
@@ -1735,7 +1779,7 @@ static void hostile_column_chunks(void **state)
 	ZSTD_freeDCtx(dc);
 }
 
-/* The replay's column decoder (cols_decode_events) on runs that lie: the
+/* The replay's column decoder (decode_events) on runs that lie: the
  * whole chunk goes the byte-for-byte way, so it fails (or not) with the
  * message of cols_decode, and a run it accepts is one whose raw bytes it
  * counted right (a varint not in its shortest form takes more bytes in the
@@ -1748,7 +1792,7 @@ static void column_events_hostile(void **state)
 	const uint8_t *s[HW_COLS_STREAMS];
 	size_t len[HW_COLS_STREAMS];
 	ZSTD_DCtx *dc = ZSTD_createDCtx();
-	struct cols_work w = {0}, w2 = {0};
+	struct cols_work w = {0};
 	struct hw_event *ev = NULL;
 	size_t evcap = 0;
 #define SET(i, ...)                                                                       \
@@ -1789,7 +1833,7 @@ static void column_events_hostile(void **state)
 		const char *why1 = "unset", *why2 = "unset";
 		size_t nev = 99, tail_at = 99;
 		size_t n1 = cols_decode(&w, dc, z, n, d1, used, &why1);
-		size_t n2 = cols_decode_events(&w2, dc, z, n, d2, used, &ev, &evcap, &nev, &tail_at, &why2);
+		size_t n2 = decode_events(dc, z, n, d2, used, &ev, &evcap, &nev, &tail_at, &why2);
 		if (want) {
 			assert_int_equal(n1, 0);
 			assert_int_equal(n2, 0);
@@ -1821,8 +1865,109 @@ static void column_events_hostile(void **state)
 #undef SET
 	free(ev);
 	cols_free(&w);
-	cols_free(&w2);
 	ZSTD_freeDCtx(dc);
+	free(z);
+}
+
+/* Twelve threads whose chunks take turns, each thread's three chunks
+ * compressed as one group: the replay decodes a chunk of every thread at
+ * once, a piece at a time, and the reader keeps eight groups. A group a
+ * cursor reads is pinned (never inflated over); the events are the raw
+ * trace's. */
+static void many_threads_pin_their_groups(void **state)
+{
+	(void)state;
+	enum { THREADS = 12, CHUNKS = 3, PER = 1500 };
+	struct tb b;
+	tb_init(&b, HW_MIN_CHUNK_SIZE, "x", 1);
+	/* a thread's chunks one after another in the file (a group), their
+	 * events taking turns with the other threads' */
+	for (uint32_t tid = 0; tid < THREADS; tid++)
+		for (uint32_t c = 0; c < CHUNKS; c++) {
+			tb_chunk(&b, tid + 1);
+			memcpy(b.buf + b.chunk_off + 12, &c, 4); /* index */
+			for (uint64_t i = 0; i < PER; i++) {
+				uint64_t seq = ((c * PER + i) * THREADS + tid) + 1;
+				uint64_t a = 0x100000 * (tid + 1) + 64 * (c * PER + i);
+				if (i % 2)
+					tb_free(&b, HW_KIND_MALLOC, seq, a - 64);
+				else
+					tb_alloc(&b, HW_KIND_MALLOC, seq, a, 24 + seq % 7, tid + 1);
+			}
+			uint32_t used = (uint32_t)(b.size - b.chunk_off - HW_CHUNK_HEADER_SIZE);
+			memcpy(b.buf + b.chunk_off + 8, &used, 4);
+		}
+	tb_write(&b, path);
+	tb_free_builder(&b);
+	char *raw = events_text(path);
+	struct compress_stats cs;
+	assert_int_equal(compress_trace(path, 3, true, &cs), COMPRESS_DONE);
+	struct trace t;
+	assert_int_equal(trace_open(path, &t), HW_OK);
+	size_t grouped = 0;
+	for (size_t i = 0; i < t.nchunks; i++)
+		grouped += t.chunks[i].gk > 1;
+	trace_close(&t);
+	assert_int_equal(grouped, THREADS * CHUNKS);
+	char *packed = events_text(path);
+	assert_string_equal(raw, packed);
+	free(raw);
+	free(packed);
+}
+
+/* A column chunk found damaged in its last piece (its SEQ stream holds a
+ * byte more than its records take: seen at the end): the events of the
+ * pieces before are handed out and one warning says the rest is skipped;
+ * in one piece, the chunk gives none. */
+static void column_damage_after_pieces(void **state)
+{
+	(void)state;
+	enum { N = 40, PIECE = 4 };
+	uint8_t tag[N], seq[N + 1], hint[N], ad[N], size[N], stack[N];
+	memset(tag, HW_REC_ALLOC, N);
+	memset(seq, 1, N + 1);
+	memset(hint, 0, N);
+	memset(ad, 0x40, N); /* +32: the class's last ALLOC's address and 32 */
+	memset(size, 32, N);
+	memset(stack, 2, N); /* stack ids 1, 2, 3, ... */
+	const uint8_t *s[HW_COLS_STREAMS] = {0};
+	size_t len[HW_COLS_STREAMS] = {0};
+	s[HW_COLS_TAG] = tag, len[HW_COLS_TAG] = N;
+	s[HW_COLS_SEQ] = seq, len[HW_COLS_SEQ] = N + 1;
+	s[HW_COLS_HINT] = hint, len[HW_COLS_HINT] = N;
+	s[HW_COLS_ADELTA] = ad, len[HW_COLS_ADELTA] = N;
+	s[HW_COLS_SIZE] = size, len[HW_COLS_SIZE] = N;
+	s[HW_COLS_STACK] = stack, len[HW_COLS_STACK] = N;
+	size_t cap = 1 << 16;
+	uint8_t *z = malloc(cap);
+	size_t n = make_cols(z, cap, s, len);
+	size_t saved = cols_piece_records;
+	for (int pieces = 0; pieces < 2; pieces++) {
+		/* the records of the pieces before the last, read raw */
+		struct tb b;
+		tb_init(&b, HW_MIN_CHUNK_SIZE, "x", 1);
+		tb_chunk(&b, 1);
+		for (int i = 0; i < (pieces ? N - PIECE : 0); i++)
+			tb_alloc(&b, HW_KIND_MALLOC, (uint64_t)i + 1, 0x20 * ((uint64_t)i + 1), 32,
+				 (uint32_t)i + 1);
+		uint32_t used = (uint32_t)(b.size - b.chunk_off - HW_CHUNK_HEADER_SIZE);
+		memcpy(b.buf + b.chunk_off + 8, &used, 4);
+		tb_write(&b, path);
+		tb_free_builder(&b);
+		char *want = events_text(path);
+		cols_piece_records = pieces ? PIECE : 512;
+		write_zchunk(HW_CHUNK_ZSTD | HW_CHUNK_COLS | 5 * N, (uint32_t)n, z, n, 0);
+		bool damaged;
+		char *got = events_and_warnings(path, &damaged);
+		assert_true(damaged);
+		assert_memory_equal(got, want, strlen(want));
+		const char *line = got + strlen(want);
+		assert_non_null(strstr(line, "damaged compressed chunk at offset 4096 (a stream holds more than its records)"));
+		assert_non_null(strstr(line, pieces ? "; the rest of it is skipped\n" : "; it is skipped\n"));
+		free(want);
+		free(got);
+	}
+	cols_piece_records = saved;
 	free(z);
 }
 
@@ -1838,7 +1983,7 @@ static void column_classes_start_empty(void **state)
 	const uint8_t *s[HW_COLS_STREAMS];
 	size_t len[HW_COLS_STREAMS];
 	ZSTD_DCtx *dc = ZSTD_createDCtx();
-	struct cols_work w = {0}, w2 = {0};
+	struct cols_work w = {0};
 	struct hw_event *ev = NULL;
 	size_t evcap = 0, nev, tail_at;
 	uint8_t d[64];
@@ -1863,7 +2008,7 @@ static void column_classes_start_empty(void **state)
 		SET(HW_COLS_REF, 1);
 		size_t n = make_cols(z, cap, s, len);
 		assert_int_equal(cols_decode(&w, dc, z, n, d, 9, &why), 9);
-		assert_int_equal(cols_decode_events(&w2, dc, z, n, d, 9, &ev, &evcap, &nev, &tail_at, &why), 1); /* one HW_COLS_RUN byte */
+		assert_int_equal(decode_events(dc, z, n, d, 9, &ev, &evcap, &nev, &tail_at, &why), 1); /* one HW_COLS_RUN byte */
 		assert_int_equal(nev, 3);
 		/* the next chunk: one ALLOC of that class naming the newest
 		 * freed block (6 raw bytes if it were 0x1000) */
@@ -1879,13 +2024,12 @@ static void column_classes_start_empty(void **state)
 		assert_int_equal(cols_decode(&w, dc, z, n, d, 6, &why), 0);
 		assert_string_equal(why, "a freed-block reference out of range");
 		why = NULL;
-		assert_int_equal(cols_decode_events(&w2, dc, z, n, d, 6, &ev, &evcap, &nev, &tail_at, &why), 0);
+		assert_int_equal(decode_events(dc, z, n, d, 6, &ev, &evcap, &nev, &tail_at, &why), 0);
 		assert_string_equal(why, "a freed-block reference out of range");
 	}
 #undef SET
 	free(ev);
 	cols_free(&w);
-	cols_free(&w2);
 	ZSTD_freeDCtx(dc);
 	free(z);
 }
@@ -2220,7 +2364,7 @@ static void group_parts_read_in_place(void **state)
 			const char *why1 = "unset", *why2 = "unset";
 			size_t nev = 99, tail_at = 99;
 			size_t n1 = cols_group_decode(&w, &g, j, d1, 9, &why1);
-			size_t n2 = cols_group_decode_events(&w, &g, j, d2, 9, &ev, &evcap, &nev,
+			size_t n2 = group_decode_events(&g, j, d2, 9, &ev, &evcap, &nev,
 							     &tail_at, &why2);
 			if (j == 0 && cases[c].why) {
 				assert_int_equal(n1, 0);
@@ -2268,6 +2412,8 @@ int main(void)
 		cmocka_unit_test(column_stack_runs_as_raw),
 		cmocka_unit_test(column_short_form_wrap),
 		cmocka_unit_test(column_events_hostile),
+		cmocka_unit_test(many_threads_pin_their_groups),
+		cmocka_unit_test(column_damage_after_pieces),
 		cmocka_unit_test(column_classes_start_empty),
 		cmocka_unit_test(compress_two_threads_as_one),
 		cmocka_unit_test(compress_drops_only_zero_blocks),
@@ -2281,5 +2427,12 @@ int main(void)
 		cmocka_unit_test(group_round_trip_and_hostile_heads),
 		cmocka_unit_test(group_parts_read_in_place),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	int failed = cmocka_run_group_tests(tests, setup, teardown);
+	/* again with the replay's column chunks in pieces of 1 and 3 records:
+	 * a piece ends at every record, and at every other place in a run */
+	cols_piece_records = 1;
+	failed += cmocka_run_group_tests_name("pieces of 1 record", tests, setup, teardown);
+	cols_piece_records = 3;
+	failed += cmocka_run_group_tests_name("pieces of 3 records", tests, setup, teardown);
+	return failed;
 }
