@@ -406,23 +406,34 @@ static bool group_as_plain(struct zjob *j, struct zitem *x, uint32_t i, uint32_t
 	return true;
 }
 
+/* Chunks of a group that starts among a thread's first ones, at most */
+#define FIRST_GROUP 4u
+
 /* Item x: two or more chunks go into a group while their columns take
  * them (cols_group_encode), any other chunk on its own. */
 static void zjob_one(const struct trace *t, struct zjob *j, struct zitem *x)
 {
 	x->len = x->nz = x->nraw = 0;
 	for (uint32_t i = 0; i < x->n;) {
-		if (x->n - i >= 2) {
+		/* a thread's first group is small: the replay reads a group's
+		 * first records once all its streams are inflated, and nothing
+		 * is replayed before the first ones (c_large_buffers' 32-chunk
+		 * startup group: 10 ms before the first replayed event, 1 ms on
+		 * the raw trace) */
+		uint32_t k = x->n - i;
+		if (x->ch[i].index < FIRST_GROUP && k > FIRST_GROUP)
+			k = FIRST_GROUP;
+		if (k >= 2) {
 			uint32_t used[HW_COLS_GROUP_MAX], taken;
 			size_t sum = 0;
-			for (uint32_t q = i; q < x->n; q++)
+			for (uint32_t q = i; q < i + k; q++)
 				sum += used[q - i] = x->ch[q].used;
-			size_t bound = cols_group_bound(sum, x->n - i);
+			size_t bound = cols_group_bound(sum, k);
 			zitem_room(x, HW_ZCHUNK_HEADER_SIZE + bound);
 			uint8_t *z = x->z + x->len;
 			size_t n = cols_group_encode(&j->cw, j->cc, j->level,
 						     j->poor_level,
-						     &x->rec[i], used, x->n - i, &taken,
+						     &x->rec[i], used, k, &taken,
 						     z + HW_ZCHUNK_HEADER_SIZE, bound);
 			if (n && group_as_plain(j, x, i, taken, n)) {
 				i += taken;

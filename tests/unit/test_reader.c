@@ -1915,6 +1915,48 @@ static void many_threads_pin_their_groups(void **state)
 	free(packed);
 }
 
+/* A thread's first group holds 4 chunks at most (the replay reads none
+ * of a group's records before all its streams are inflated: a 32-chunk
+ * startup group held back the first replayed event by 10 ms); the
+ * chunks after it are grouped as before. */
+static void first_group_is_small(void **state)
+{
+	(void)state;
+	enum { CHUNKS = 12, PER = 1500 };
+	struct tb b;
+	tb_init(&b, HW_MIN_CHUNK_SIZE, "x", 1);
+	for (uint32_t c = 0; c < CHUNKS; c++) {
+		tb_chunk(&b, 1);
+		memcpy(b.buf + b.chunk_off + 12, &c, 4); /* index */
+		for (uint64_t i = 0; i < PER; i++) {
+			uint64_t seq = c * PER + i + 1, a = 0x100000 + 64 * (c * PER + i);
+			if (i % 2)
+				tb_free(&b, HW_KIND_MALLOC, seq, a - 64);
+			else
+				tb_alloc(&b, HW_KIND_MALLOC, seq, a, 24 + seq % 7, 1);
+		}
+		uint32_t used = (uint32_t)(b.size - b.chunk_off - HW_CHUNK_HEADER_SIZE);
+		memcpy(b.buf + b.chunk_off + 8, &used, 4);
+	}
+	tb_write(&b, path);
+	tb_free_builder(&b);
+	char *raw = events_text(path);
+	struct compress_stats cs;
+	assert_int_equal(compress_trace(path, 3, true, &cs), COMPRESS_DONE);
+	struct trace t;
+	assert_int_equal(trace_open(path, &t), HW_OK);
+	assert_int_equal(t.nchunks, CHUNKS);
+	for (size_t i = 0; i < CHUNKS; i++) {
+		assert_int_equal(t.chunks[i].index, i);
+		assert_int_equal(t.chunks[i].gk, i < 4 ? 4 : CHUNKS - 4);
+	}
+	trace_close(&t);
+	char *packed = events_text(path);
+	assert_string_equal(raw, packed);
+	free(raw);
+	free(packed);
+}
+
 /* A column chunk found damaged in its last piece (its SEQ stream holds a
  * byte more than its records take: seen at the end): the events of the
  * pieces before are handed out and one warning says the rest is skipped;
@@ -2413,6 +2455,7 @@ int main(void)
 		cmocka_unit_test(column_short_form_wrap),
 		cmocka_unit_test(column_events_hostile),
 		cmocka_unit_test(many_threads_pin_their_groups),
+		cmocka_unit_test(first_group_is_small),
 		cmocka_unit_test(column_damage_after_pieces),
 		cmocka_unit_test(column_classes_start_empty),
 		cmocka_unit_test(compress_two_threads_as_one),
