@@ -1975,7 +1975,6 @@ size_t cols_group_decode(struct cols_work *w, const struct cols_group *g, uint32
 	return build(w, st, dst, used, why);
 }
 
-
 bool cols_dec_begin_group(struct cols_dec *x, const struct cols_group *g, uint32_t j, size_t used,
 			  const char **why)
 {
