@@ -1869,26 +1869,20 @@ static void column_events_hostile(void **state)
 	free(z);
 }
 
-/* Twelve threads whose chunks take turns, each thread's three chunks
- * compressed as one group: the replay decodes a chunk of every thread at
- * once, a piece at a time, and the reader keeps eight groups. A group a
- * cursor reads is pinned (never inflated over); the events are the raw
- * trace's. */
-static void many_threads_pin_their_groups(void **state)
+/* Threads' chunks of per records each, ALLOCs and FREEs, written to p: a
+ * thread's chunks one after another in the file (a group when
+ * compressed), their events taking turns with the other threads'. */
+static void build_turns(const char *p, uint32_t threads, uint32_t chunks, uint64_t per)
 {
-	(void)state;
-	enum { THREADS = 12, CHUNKS = 3, PER = 1500 };
 	struct tb b;
 	tb_init(&b, HW_MIN_CHUNK_SIZE, "x", 1);
-	/* a thread's chunks one after another in the file (a group), their
-	 * events taking turns with the other threads' */
-	for (uint32_t tid = 0; tid < THREADS; tid++)
-		for (uint32_t c = 0; c < CHUNKS; c++) {
+	for (uint32_t tid = 0; tid < threads; tid++)
+		for (uint32_t c = 0; c < chunks; c++) {
 			tb_chunk(&b, tid + 1);
 			memcpy(b.buf + b.chunk_off + 12, &c, 4); /* index */
-			for (uint64_t i = 0; i < PER; i++) {
-				uint64_t seq = ((c * PER + i) * THREADS + tid) + 1;
-				uint64_t a = 0x100000 * (tid + 1) + 64 * (c * PER + i);
+			for (uint64_t i = 0; i < per; i++) {
+				uint64_t seq = (c * per + i) * threads + tid + 1;
+				uint64_t a = 0x100000 * (tid + 1) + 64 * (c * per + i);
 				if (i % 2)
 					tb_free(&b, HW_KIND_MALLOC, seq, a - 64);
 				else
@@ -1897,22 +1891,40 @@ static void many_threads_pin_their_groups(void **state)
 			uint32_t used = (uint32_t)(b.size - b.chunk_off - HW_CHUNK_HEADER_SIZE);
 			memcpy(b.buf + b.chunk_off + 8, &used, 4);
 		}
-	tb_write(&b, path);
+	tb_write(&b, p);
 	tb_free_builder(&b);
-	char *raw = events_text(path);
+}
+
+/* The trace at path, compressed, and its chunks (t, to be closed); raw:
+ * its events before, the same after (checked, freed). */
+static void compress_same_events(struct trace *t, char *raw)
+{
 	struct compress_stats cs;
 	assert_int_equal(compress_trace(path, 3, true, &cs), COMPRESS_DONE);
+	char *packed = events_text(path);
+	assert_string_equal(raw, packed);
+	free(raw);
+	free(packed);
+	assert_int_equal(trace_open(path, t), HW_OK);
+}
+
+/* Twelve threads whose chunks take turns, each thread's three chunks
+ * compressed as one group: the replay decodes a chunk of every thread at
+ * once, a piece at a time, and the reader keeps eight groups. A group a
+ * cursor reads is pinned (never inflated over); the events are the raw
+ * trace's. */
+static void many_threads_pin_their_groups(void **state)
+{
+	(void)state;
+	enum { THREADS = 12, CHUNKS = 3 };
+	build_turns(path, THREADS, CHUNKS, 1500);
 	struct trace t;
-	assert_int_equal(trace_open(path, &t), HW_OK);
+	compress_same_events(&t, events_text(path));
 	size_t grouped = 0;
 	for (size_t i = 0; i < t.nchunks; i++)
 		grouped += t.chunks[i].gk > 1;
 	trace_close(&t);
 	assert_int_equal(grouped, THREADS * CHUNKS);
-	char *packed = events_text(path);
-	assert_string_equal(raw, packed);
-	free(raw);
-	free(packed);
 }
 
 /* A thread's first group holds 4 chunks at most (the replay reads none
@@ -1922,39 +1934,16 @@ static void many_threads_pin_their_groups(void **state)
 static void first_group_is_small(void **state)
 {
 	(void)state;
-	enum { CHUNKS = 12, PER = 1500 };
-	struct tb b;
-	tb_init(&b, HW_MIN_CHUNK_SIZE, "x", 1);
-	for (uint32_t c = 0; c < CHUNKS; c++) {
-		tb_chunk(&b, 1);
-		memcpy(b.buf + b.chunk_off + 12, &c, 4); /* index */
-		for (uint64_t i = 0; i < PER; i++) {
-			uint64_t seq = c * PER + i + 1, a = 0x100000 + 64 * (c * PER + i);
-			if (i % 2)
-				tb_free(&b, HW_KIND_MALLOC, seq, a - 64);
-			else
-				tb_alloc(&b, HW_KIND_MALLOC, seq, a, 24 + seq % 7, 1);
-		}
-		uint32_t used = (uint32_t)(b.size - b.chunk_off - HW_CHUNK_HEADER_SIZE);
-		memcpy(b.buf + b.chunk_off + 8, &used, 4);
-	}
-	tb_write(&b, path);
-	tb_free_builder(&b);
-	char *raw = events_text(path);
-	struct compress_stats cs;
-	assert_int_equal(compress_trace(path, 3, true, &cs), COMPRESS_DONE);
+	enum { CHUNKS = 12 };
+	build_turns(path, 1, CHUNKS, 1500);
 	struct trace t;
-	assert_int_equal(trace_open(path, &t), HW_OK);
+	compress_same_events(&t, events_text(path));
 	assert_int_equal(t.nchunks, CHUNKS);
 	for (size_t i = 0; i < CHUNKS; i++) {
 		assert_int_equal(t.chunks[i].index, i);
 		assert_int_equal(t.chunks[i].gk, i < 4 ? 4 : CHUNKS - 4);
 	}
 	trace_close(&t);
-	char *packed = events_text(path);
-	assert_string_equal(raw, packed);
-	free(raw);
-	free(packed);
 }
 
 /* A column chunk found damaged in its last piece (its SEQ stream holds a
