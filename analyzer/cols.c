@@ -1701,9 +1701,6 @@ enum cols_piece cols_dec_piece(struct cols_dec *x, uint8_t *dst, size_t *dlen,
 /* Payload of a group (after the chunk's 20-byte head; trace_format.h):
  * k u32, used[1..k-1] u32, nlen u32, zl[S] u32, nlen bytes of the k * S
  * lengths (varints, chunk by chunk), then the S frames. */
-/* A group that shrinks less than this many times is compressed again at
- * the poor level (cols_group_encode's, when it is above the level). */
-#define HW_COLS_POOR 12u
 
 static size_t group_fixed(uint32_t k)
 {

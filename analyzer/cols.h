@@ -130,6 +130,9 @@ extern size_t cols_piece_records;
 size_t cols_group_encode(struct cols_work *w, void *cctx, int level, int poor_level,
 			 const uint8_t *const *rec,
 			 const uint32_t *used, uint32_t k, uint32_t *taken, uint8_t *out, size_t cap);
+/* A group that shrinks less than this many times is compressed again at
+ * the poor level (cols_group_encode's, when it is above the level). */
+#define HW_COLS_POOR 12u
 /* Room for cols_group_encode's payload of k chunks of total_used bytes. */
 size_t cols_group_bound(size_t total_used, uint32_t k);
 

@@ -419,22 +419,31 @@ static void zjob_one(const struct trace *t, struct zjob *j, struct zitem *x)
 		 * first records once all its streams are inflated, and nothing
 		 * is replayed before the first ones (c_large_buffers' 32-chunk
 		 * startup group: 10 ms before the first replayed event, 1 ms on
-		 * the raw trace) */
+		 * the raw trace); unless the whole group shrinks poorly
+		 * (f_numpy's imports: 6 times), where the cut costs more bytes
+		 * than the start gains (f_numpy's bytes per event at rest are
+		 * at the goal's edge) */
 		uint32_t k = x->n - i;
-		if (x->ch[i].index < FIRST_GROUP && k > FIRST_GROUP)
-			k = FIRST_GROUP;
+		bool cut = x->ch[i].index < FIRST_GROUP && k > FIRST_GROUP;
 		if (k >= 2) {
 			uint32_t used[HW_COLS_GROUP_MAX], taken;
-			size_t sum = 0;
-			for (uint32_t q = i; q < i + k; q++)
-				sum += used[q - i] = x->ch[q].used;
-			size_t bound = cols_group_bound(sum, k);
-			zitem_room(x, HW_ZCHUNK_HEADER_SIZE + bound);
-			uint8_t *z = x->z + x->len;
-			size_t n = cols_group_encode(&j->cw, j->cc, j->level,
-						     j->poor_level,
-						     &x->rec[i], used, k, &taken,
-						     z + HW_ZCHUNK_HEADER_SIZE, bound);
+			size_t n, sum;
+			uint8_t *z;
+			for (;;) {
+				sum = 0;
+				for (uint32_t q = i; q < i + k; q++)
+					sum += used[q - i] = x->ch[q].used;
+				size_t bound = cols_group_bound(sum, k);
+				zitem_room(x, HW_ZCHUNK_HEADER_SIZE + bound);
+				z = x->z + x->len;
+				n = cols_group_encode(&j->cw, j->cc, j->level, j->poor_level,
+						      &x->rec[i], used, k, &taken,
+						      z + HW_ZCHUNK_HEADER_SIZE, bound);
+				if (!cut || !n || n * HW_COLS_POOR > sum)
+					break;
+				cut = false;
+				k = FIRST_GROUP;
+			}
 			if (n && group_as_plain(j, x, i, taken, n)) {
 				i += taken;
 				continue;
